@@ -1,0 +1,131 @@
+"""Servicedesk: a service-desk ticketing system for phone and electronics repair shops."""
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, request, session
+from flask_login import current_user
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The configuration names of DESIGN section 4, read from the environment as they are.
+ENV_SETTINGS = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "SMS_BACKEND", "TWILIO_ACCOUNT_SID",
+                "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID",
+                "TWILIO_API_BASE_URL", "PUBLIC_BASE_URL", "SERVICEDESK_LOCALE",
+                "SERVICEDESK_TIMEZONE")
+
+
+def _database_url(url: str) -> str:
+    # One driver for PostgreSQL everywhere: psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key(app: Flask) -> str:
+    """SECRET_KEY from the environment, else one generated into the instance folder once."""
+    path = Path(app.instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True,
+                static_folder=str(ROOT / "static"), template_folder=str(ROOT / "templates"))
+    app.config.from_pyfile(str(ROOT / "config" / "default.py"))
+    app.config.from_pyfile("config.py", silent=True)
+    for name in ENV_SETTINGS:
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    app.config.from_prefixed_env("SERVICEDESK")
+    if test_config:
+        app.config.update(test_config)
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'servicedesk.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(url)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app)
+    app.config["BABEL_DEFAULT_LOCALE"] = app.config["SERVICEDESK_LOCALE"]
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["SERVICEDESK_TIMEZONE"]
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    from . import cli
+    cli.register(app)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    return app
+
+
+def select_locale() -> str:
+    """The staff user's choice, else the language picked with the switcher, else the shop's."""
+    languages = current_app_languages()
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        session["lang"] = chosen
+        return chosen
+    from flask import g
+    if getattr(g, "page_language", None) in languages:
+        return g.page_language
+    user_lang = getattr(current_user, "language", None) if current_user else None
+    if user_lang in languages:
+        return user_lang
+    if session.get("lang") in languages:
+        return session["lang"]
+    from flask import current_app
+    return current_app.config["SERVICEDESK_LOCALE"]
+
+
+def current_app_languages() -> tuple:
+    from flask import current_app
+    return tuple(current_app.config["LANGUAGES"])
+
+
+def _init_extensions(app: Flask) -> None:
+    from . import i18n
+    from .extensions import babel, csrf, db, limiter, login_manager, migrate
+    from .notifications.inprocess import InProcessSender
+    from .notifications.outbox import register_session_hooks
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    i18n.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = app.config.get("SESSION_PROTECTION", "strong")
+    from flask_babel import lazy_gettext as _l
+    login_manager.login_message = _l("Please log in to open this page.")
+    login_manager.login_message_category = "warning"
+    from . import auth  # noqa: F401  (registers the user loaders)
+
+    @app.context_processor
+    def labels():
+        from .auth import ROLE_LABELS
+        from .services.tickets import SERVICE_TYPE_LABELS
+        return {"role_label": lambda r: ROLE_LABELS.get(r, r),
+                "service_type_label": lambda s: SERVICE_TYPE_LABELS.get(s, s)}
+
+    register_session_hooks()
+    app.extensions["servicedesk_sender"] = InProcessSender(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .web import api, auth, errors, main, public, tickets
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(tickets.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(api.bp)
+    errors.register(app)

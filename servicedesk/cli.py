@@ -1,0 +1,170 @@
+"""Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
+sweep-outbox, worker, verify-audit, and the i18n group."""
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from .extensions import db
+from .models import ROLES, Branch, Ticket, User
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def ensure_default_branch() -> Branch:
+    branch = db.session.scalar(select(Branch).order_by(Branch.id))
+    if branch is None:
+        branch = Branch(name=current_app.config["DEFAULT_BRANCH_NAME"],
+                        code=current_app.config["DEFAULT_BRANCH_CODE"])
+        db.session.add(branch)
+        db.session.commit()
+    return branch
+
+
+@click.command("init-db")
+def init_db():
+    """Create or upgrade the schema (migrations) and the default branch."""
+    from flask_migrate import upgrade
+    upgrade(directory=str(ROOT / "migrations"))
+    branch = ensure_default_branch()
+    click.echo(f"database ready; default branch: {branch.name} ({branch.code})")
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password", help="at least 8 characters; omitted: a random one is printed")
+@click.option("--full-name", default="")
+@click.option("--language", type=click.Choice(("fa", "en")), default=None)
+def create_user(name, role, password, full_name, language):
+    """Create a staff account."""
+    from .errors import DomainError
+    from .services.people import create_user as create
+    generated = password is None
+    password = password or secrets.token_urlsafe(12)
+    try:
+        create(name, role, password, full_name=full_name, branch=ensure_default_branch(),
+               language=language)
+    except DomainError as exc:
+        fields = exc.extra.get("fields") or {}
+        raise click.ClickException(" ".join([exc.message, *[f"{k}: {v}" for k, v in
+                                                            fields.items()]]))
+    click.echo(f"created {role} {name}")
+    if generated:
+        click.echo(f"password: {password}")
+
+
+@click.command("api-token")
+@click.argument("name")
+@click.option("--label", default="cli")
+def api_token(name, label):
+    """Print a new API token for user NAME (on its own last line)."""
+    from .services.people import issue_token
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None or not user.active:
+        raise click.ClickException(f"no active user named {name!r}")
+    click.echo(issue_token(user, label))
+
+
+@click.command("import-history")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def import_history(file):
+    """Import past tickets from JSON Lines; idempotent by external_id."""
+    from .services.importer import import_lines
+    ensure_default_branch()
+    report = import_lines(file)
+    for number, message in report.errors:
+        click.echo(f"line {number}: {message}", err=True)
+    click.echo(f"imported {report.imported}, already present {report.skipped}, "
+               f"failed {len(report.errors)}")
+    if report.errors:
+        sys.exit(1)
+
+
+@click.command("seed-demo")
+def seed_demo():
+    """Fill a demo shop: users, customers and tickets in every state."""
+    from .services.demo import seed
+    ensure_default_branch()
+    for line in seed():
+        click.echo(line)
+
+
+@click.command("sweep-outbox")
+def sweep_outbox():
+    """Hand notifications stuck unsent back to the sender."""
+    from .notifications.sweep import sweep
+    if current_app.config.get("REDIS_URL"):
+        count = sweep()
+    else:  # no worker to hand them to: send them from this process, now
+        count = sweep(send=current_app.extensions["servicedesk_sender"].send_now)
+    click.echo(f"re-enqueued {count}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="stop when the queue is empty")
+@click.option("--sweep-every", default=60, show_default=True, help="seconds between sweeps")
+def worker(burst, sweep_every):
+    """Run the background worker: rq with its scheduler, and the outbox sweep every minute."""
+    from .notifications.worker import run_worker
+    run_worker(current_app._get_current_object(), burst=burst, sweep_every=sweep_every)
+
+
+@click.command("verify-audit")
+def verify_audit():
+    """Check every ticket's audit chain; report the first edited event of each broken one."""
+    from .lifecycle import verify_chain
+    broken = 0
+    for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):
+        seq = verify_chain(ticket)
+        if seq is not None:
+            broken += 1
+            click.echo(f"ticket {ticket.number}: chain broken at event {seq}")
+    if broken:
+        raise click.ClickException(f"{broken} ticket(s) with a broken audit chain")
+    click.echo("audit chain intact")
+
+
+i18n = AppGroup("i18n", help="Translation catalogues (pybabel).")
+
+
+def _pybabel(*args):
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True,
+                   cwd=ROOT)
+
+
+@i18n.command("extract")
+def i18n_extract():
+    """Extract messages and update every catalogue."""
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext",
+             "--no-location", "--sort-output", "-o", "messages.pot", ".")
+    _pybabel("update", "-i", "messages.pot", "-d", str(PACKAGE / "translations"),
+             "--no-fuzzy-matching", "--ignore-obsolete")
+
+
+@i18n.command("compile")
+def i18n_compile():
+    """Compile the catalogues (.po -> .mo); done by the run and test scripts."""
+    compile_catalogues()
+
+
+def compile_catalogues() -> None:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    for po in (PACKAGE / "translations").glob("*/LC_MESSAGES/*.po"):
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        with po.with_suffix(".mo").open("wb") as f:
+            write_mo(f, catalog, use_fuzzy=False)
+
+
+def register(app) -> None:
+    for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
+                    worker, verify_audit, i18n):
+        app.cli.add_command(command)

@@ -1,0 +1,407 @@
+"""Locale-aware formatting helpers: digits, money, Jalali dates, parsing and SMS segments.
+
+Babel never prints Persian digits and has no Jalali calendar, so this module is the one
+place that turns stored values (integer rials, UTC datetimes, ASCII digits) into what a
+Persian or English reader expects, and turns what staff type (in any digit script) back
+into stored values.
+
+Rules:
+
+- Money is stored as integer rials and shown in toman (rials / 10) or rial, with a
+  translated unit word after the number.
+- Datetimes are stored in UTC (naive means UTC) and shown in the shop time zone
+  (``SERVICEDESK_TIMEZONE``, default Asia/Tehran).
+- Persian output uses jdatetime with a per-object ``locale="fa_IR"``; never
+  ``jdatetime.set_locale()``, which is thread-local and sticks to recycled threads.
+- Never localize digits in URLs, QR payloads, ticket codes or ``tel:`` links.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import jdatetime
+from babel.dates import format_date as _babel_format_date
+from flask import Flask, current_app, has_app_context
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+__all__ = [
+    "FA_DIGITS",
+    "ARABIC_DIGITS",
+    "to_ascii_digits",
+    "localize_digits",
+    "current_language",
+    "text_direction",
+    "shop_timezone",
+    "format_datetime",
+    "format_money",
+    "format_number",
+    "parse_date",
+    "parse_int",
+    "SmsSegments",
+    "segments",
+    "init_app",
+]
+
+FA_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
+"""Extended Arabic-Indic (Persian) digits, U+06F0..U+06F9, in order 0-9."""
+ARABIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
+"""Arabic-Indic digits, U+0660..U+0669, in order 0-9 (Arabic keyboards, some phones)."""
+
+_TO_FA = str.maketrans("0123456789", FA_DIGITS)
+_TO_ASCII = str.maketrans(FA_DIGITS + ARABIC_DIGITS, "0123456789" * 2)
+
+FA_THOUSANDS_SEP = "\u066c"  # ARABIC THOUSANDS SEPARATOR "٬"
+FA_COMMA = "\u060c"  # ARABIC COMMA "،"
+
+DEFAULT_LANGUAGE = "fa"
+DEFAULT_TIMEZONE = "Asia/Tehran"
+MONEY_UNITS = ("toman", "rial")
+DATETIME_STYLES = ("datetime", "date", "time", "long", "long_date")
+
+# Unit words shown after amounts. Extracted with `-k _l`; the fa catalog translates them.
+_UNIT_WORDS = {"toman": _l("toman"), "rial": _l("rial")}
+# Used only while the fa catalog lacks the unit words (fresh checkout, .mo not compiled).
+_FA_UNIT_FALLBACK = {"toman": "تومان", "rial": "ریال"}
+
+# Characters parse_int() skips: group separators, whitespace handled separately, bidi marks
+# that Babel and copy/paste leave around numbers.
+_INT_IGNORED = {",", FA_THOUSANDS_SEP, "\u200e", "\u200f", "\u200c", "\u061c"}
+_MINUS_SIGNS = {"-", "\u2212"}  # hyphen-minus, MINUS SIGN
+_DATE_RE = re.compile(r"^(\d{4})([-/])(\d{1,2})\2(\d{1,2})$")
+_JALALI_YEAR_LIMIT = 1700
+
+
+# ---------------------------------------------------------------- digits and language
+
+
+def to_ascii_digits(s: Any) -> str:
+    """Return ``s`` with Persian (۰-۹) and Arabic-Indic (٠-٩) digits replaced by ASCII 0-9.
+
+    Every other character is kept as it is (separators included). ``None`` gives ``""``;
+    other objects are ``str()``-ed. Use it to normalise typed codes and phone numbers
+    before storing or looking them up.
+    """
+    if s is None:
+        return ""
+    return str(s).translate(_TO_ASCII)
+
+
+def _language_of(locale: Any) -> str:
+    """Map a locale (``Locale``, ``"fa_IR"``, ``"en-US"``, ...) to ``"fa"`` or ``"en"``."""
+    if locale is None:
+        return current_language()
+    lang = getattr(locale, "language", None) or str(locale)
+    lang = lang.replace("-", "_").split("_", 1)[0].lower()
+    return "fa" if lang == "fa" else "en"
+
+
+def current_language() -> str:
+    """Return ``"fa"`` or ``"en"`` for the current Flask-Babel locale.
+
+    Falls back to the ``SERVICEDESK_LOCALE`` config value when there is no app context
+    or Babel is not set up on the app, and to ``"fa"`` after that.
+    """
+    locale = None
+    if has_app_context() and "babel" in current_app.extensions:
+        locale = get_locale()
+    if locale is None:
+        configured = _config("SERVICEDESK_LOCALE", DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+        return _language_of(configured)
+    return _language_of(locale)
+
+
+def text_direction(locale: Any = None) -> str:
+    """Return ``"rtl"`` for Persian and ``"ltr"`` otherwise."""
+    return "rtl" if _language_of(locale) == "fa" else "ltr"
+
+
+def localize_digits(s: Any, locale: Any = None) -> str:
+    """Return ``str(s)`` with ASCII digits turned into Persian digits when the locale is fa.
+
+    ``locale`` defaults to the current Flask-Babel locale; for any non-fa locale the text
+    is returned unchanged. ``None`` gives ``""``.
+    """
+    if s is None:
+        return ""
+    text = str(s)
+    if _language_of(locale) == "fa":
+        return text.translate(_TO_FA)
+    return text
+
+
+def _config(key: str, default: Any) -> Any:
+    """Read an app config value, or ``default`` outside an app context."""
+    if has_app_context():
+        return current_app.config.get(key, default)
+    return default
+
+
+# ---------------------------------------------------------------- dates
+
+
+def shop_timezone() -> ZoneInfo:
+    """Return the shop's time zone from ``SERVICEDESK_TIMEZONE`` (default Asia/Tehran)."""
+    return ZoneInfo(_config("SERVICEDESK_TIMEZONE", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE)
+
+
+def _to_shop_time(value: _dt.datetime) -> _dt.datetime:
+    """Convert a datetime (naive means UTC) to an aware datetime in the shop time zone."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    return value.astimezone(shop_timezone())
+
+
+def format_datetime(value: _dt.datetime | _dt.date | None, style: str = "datetime",
+                    locale: Any = None) -> str:
+    """Format a datetime or date for display in the shop time zone.
+
+    ``value`` is a ``datetime`` (naive means UTC; aware ones are converted) or a ``date``
+    (shown as is). ``locale`` defaults to the current locale. Styles, fa / en:
+
+    - ``"datetime"``: ``۱۴۰۵/۰۹/۰۱ ۱۴:۰۵`` / ``2026-11-22 14:05``
+    - ``"date"``: ``۱۴۰۵/۰۹/۰۱`` / ``2026-11-22``
+    - ``"time"``: ``۱۴:۰۵`` / ``14:05``
+    - ``"long"``: ``۱ آذر ۱۴۰۵، ۱۴:۰۵`` / ``22 Nov 2026, 14:05``
+    - ``"long_date"``: ``۱ آذر ۱۴۰۵`` / ``22 Nov 2026``
+
+    fa uses the Jalali calendar with Persian month names and digits; en uses the
+    Gregorian calendar. A plain ``date`` with ``"datetime"``/``"long"`` is shown as
+    ``"date"``/``"long_date"``; ``"time"`` needs a datetime. ``None`` gives ``""``.
+
+    Raises ``ValueError`` for an unknown style or ``"time"`` on a date, ``TypeError`` for
+    a value that is neither a date nor a datetime.
+    """
+    if value is None:
+        return ""
+    if style not in DATETIME_STYLES:
+        raise ValueError(f"unknown datetime style {style!r}; use one of {DATETIME_STYLES}")
+    if isinstance(value, _dt.datetime):
+        local: _dt.datetime | None = _to_shop_time(value)
+        day = local.date()
+    elif isinstance(value, _dt.date):
+        local = None
+        day = value
+        if style == "time":
+            raise ValueError("style 'time' needs a datetime, not a date")
+        style = {"datetime": "date", "long": "long_date"}.get(style, style)
+    else:
+        raise TypeError(f"expected a date or datetime, got {type(value).__name__}")
+
+    clock = f"{local.hour:02d}:{local.minute:02d}" if local is not None else ""
+
+    if _language_of(locale) == "fa":
+        jday = jdatetime.date.fromgregorian(date=day, locale="fa_IR")
+        if style == "time":
+            text = clock
+        elif style in ("date", "datetime"):
+            text = f"{jday.year:04d}/{jday.month:02d}/{jday.day:02d}"
+            if style == "datetime":
+                text = f"{text} {clock}"
+        else:  # long, long_date
+            text = f"{jday.day} {jday.strftime('%B')} {jday.year}"
+            if style == "long":
+                text = f"{text}{FA_COMMA} {clock}"
+        return text.translate(_TO_FA)
+
+    if style == "time":
+        return clock
+    if style in ("date", "datetime"):
+        text = day.isoformat()
+        return f"{text} {clock}" if style == "datetime" else text
+    text = _babel_format_date(day, "d MMM y", locale="en")
+    return f"{text}, {clock}" if style == "long" else text
+
+
+def parse_date(text: str) -> _dt.date:
+    """Parse ``YYYY-MM-DD`` or ``YYYY/MM/DD`` typed in ASCII, Persian or Arabic digits.
+
+    A year below 1700 is read as Jalali (``۱۴۰۵/۰۹/۰۱`` gives ``date(2026, 11, 22)``),
+    anything else as Gregorian. Surrounding whitespace is ignored; month and day may have
+    one or two digits. Returns a Gregorian ``datetime.date``.
+
+    Raises ``ValueError`` with a translated message on malformed or impossible dates.
+    """
+    raw = "" if text is None else str(text)
+    match = _DATE_RE.match(to_ascii_digits(raw).strip())
+    if match is None:
+        raise ValueError(_("Enter a date as YYYY/MM/DD, for example 1405/09/01."))
+    year, month, day = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    try:
+        if year < _JALALI_YEAR_LIMIT:
+            return jdatetime.date(year, month, day).togregorian()
+        return _dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(_("%(date)s is not a valid date.", date=raw.strip())) from None
+
+
+# ---------------------------------------------------------------- numbers and money
+
+
+def _group(n: int, lang: str) -> str:
+    """Group an integer by thousands; fa uses "٬" and Persian digits."""
+    text = f"{n:,}"
+    if lang == "fa":
+        return text.replace(",", FA_THOUSANDS_SEP).translate(_TO_FA)
+    return text
+
+
+def format_number(n: Any, locale: Any = None) -> str:
+    """Format a whole number grouped by thousands: ``۱٬۲۵۰٬۰۰۰`` (fa) / ``1,250,000`` (en).
+
+    Accepts ints and integral floats/Decimals (others are rounded half to even) and
+    ``None`` (gives ``""``). ``locale`` defaults to the current locale.
+    """
+    if n is None:
+        return ""
+    if not isinstance(n, int):
+        n = round(n)
+    return _group(int(n), _language_of(locale))
+
+
+def _unit_word(unit: str, lang: str) -> str:
+    """The translated unit word in ``lang``, with a built-in Persian fallback."""
+    if lang == current_language():
+        word = str(_UNIT_WORDS[unit])
+    else:
+        with force_locale(lang):
+            word = str(_UNIT_WORDS[unit])
+    if lang == "fa" and word == unit:  # fa catalog missing or not compiled yet
+        return _FA_UNIT_FALLBACK[unit]
+    return word
+
+
+def format_money(rials: int | None, locale: Any = None, unit: str | None = None) -> str:
+    """Format an amount stored in integer rials, with the unit word after the number.
+
+    ``unit`` is ``"toman"`` or ``"rial"`` (default: config ``MONEY_DISPLAY``, else toman).
+    Toman is rials / 10; an amount that is not a whole number of toman is shown in rial
+    instead, so nothing is ever rounded away. fa: ``۱٬۲۵۰٬۰۰۰ تومان``; en:
+    ``1,250,000 toman``. Negative amounts get a leading ``-``. ``None`` gives ``""``.
+    """
+    if rials is None:
+        return ""
+    if unit is None:
+        unit = _config("MONEY_DISPLAY", "toman") or "toman"
+    if unit not in MONEY_UNITS:
+        raise ValueError(f"unknown money unit {unit!r}; use one of {MONEY_UNITS}")
+    if isinstance(rials, bool) or not isinstance(rials, int):
+        if not float(rials).is_integer():
+            raise ValueError(f"money must be a whole number of rials, got {rials!r}")
+        rials = int(rials)
+    lang = _language_of(locale)
+    amount = rials
+    if unit == "toman":
+        if rials % 10 == 0:
+            amount = rials // 10
+        else:
+            unit = "rial"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{_group(abs(amount), lang)} {_unit_word(unit, lang)}"
+
+
+def parse_int(text: Any) -> int:
+    """Parse an integer typed in ASCII, Persian or Arabic digits.
+
+    Thousands separators ``,`` and ``٬``, whitespace and bidi marks are ignored; a leading
+    ``-``/``+`` is allowed. Raises ``ValueError`` with a translated message otherwise.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    raw = "" if text is None else str(text)
+    cleaned = "".join(ch for ch in to_ascii_digits(raw)
+                      if ch not in _INT_IGNORED and not ch.isspace())
+    sign = 1
+    if cleaned[:1] in _MINUS_SIGNS:
+        sign, cleaned = -1, cleaned[1:]
+    elif cleaned[:1] == "+":
+        cleaned = cleaned[1:]
+    if not cleaned or not all("0" <= ch <= "9" for ch in cleaned):
+        raise ValueError(_("%(value)s is not a whole number.", value=raw.strip()))
+    return sign * int(cleaned)
+
+
+# ---------------------------------------------------------------- SMS segments
+
+# GSM 03.38 default alphabet (without ESC) and its extension table (ESC + char = 2 septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+
+
+class SmsSegments(NamedTuple):
+    """Result of :func:`segments`: ``("GSM-7", 1)`` compares equal to a plain tuple."""
+
+    encoding: str
+    count: int
+
+
+def _pack(units: list[int], single: int, per_part: int) -> int:
+    """Count parts for a list of per-character sizes, never splitting a character."""
+    total = sum(units)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    parts, used = 1, 0
+    for size in units:
+        if used + size > per_part:
+            parts, used = parts + 1, 0
+        used += size
+    return parts
+
+
+def segments(body: str) -> SmsSegments:
+    """Return ``(encoding, count)`` for an SMS body.
+
+    ``"GSM-7"`` when every character is in the GSM 03.38 basic set or extension table
+    (extension characters such as ``€ [ ] { }`` take two septets): 160 septets fit one
+    SMS, 153 per part when concatenated. Otherwise ``"UCS-2"``, counted in UTF-16 code
+    units: 70 in one SMS, 67 per part. A character (escape pair or surrogate pair) is
+    never split between parts. An empty body gives a count of 0.
+    """
+    body = body or ""
+    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in body):
+        units = [2 if ch in GSM7_EXTENSION else 1 for ch in body]
+        return SmsSegments("GSM-7", _pack(units, 160, 153))
+    units = [2 if ord(ch) > 0xFFFF else 1 for ch in body]
+    return SmsSegments("UCS-2", _pack(units, 70, 67))
+
+
+# ---------------------------------------------------------------- Flask wiring
+
+
+def _date_filter(value: _dt.datetime | _dt.date | None, style: str = "date",
+                 locale: Any = None) -> str:
+    """Jinja ``date`` filter: :func:`format_datetime` with the ``"date"`` style by default."""
+    return format_datetime(value, style, locale)
+
+
+def _template_context() -> dict[str, Any]:
+    """Template globals: ``get_locale``, ``current_language`` and ``text_dir``."""
+    return {
+        "get_locale": get_locale,
+        "current_language": current_language,
+        "text_dir": text_direction(),
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Register the Jinja filters and the locale context processor on ``app``.
+
+    Filters: ``datetime`` (:func:`format_datetime`), ``date`` (date style), ``money``,
+    ``digits`` (:func:`localize_digits`) and ``number``. Templates also get
+    ``get_locale()``, ``current_language()`` and ``text_dir`` (``"rtl"``/``"ltr"``).
+    """
+    app.add_template_filter(format_datetime, "datetime")
+    app.add_template_filter(_date_filter, "date")
+    app.add_template_filter(format_money, "money")
+    app.add_template_filter(localize_digits, "digits")
+    app.add_template_filter(format_number, "number")
+    app.context_processor(_template_context)

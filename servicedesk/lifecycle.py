@@ -1,0 +1,352 @@
+"""THE ticket state machine (DESIGN section 2).
+
+One table, ``EVENTS``, is the truth: states, events, who may fire them and what data each needs.
+The transitions Machine, the API's OpenAPI document, the UI's buttons and the tests all read it.
+``fire()`` is the only code in the program that writes ``Ticket.state``; in the caller's database
+transaction it checks the role, the data and the state, changes the state, appends the audit
+event (hash-chained) and writes the customer's SMS into the outbox. The caller commits.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Optional
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from transitions import Machine
+
+from . import validation as v
+from .errors import Forbidden, TransitionNotAllowed, ValidationError
+from .extensions import db
+from .models import CostLine, Ticket, TicketEvent, User, utcnow
+from .notifications import outbox
+
+TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
+                 "delivered", "closed", "cancelled")
+# A ticket being admitted exists for an instant in the pseudo-state "new" (never stored).
+NEW = "new"
+
+STATE_LABELS = {
+    "intake": _l("Received"),
+    "diagnosis": _l("In diagnosis"),
+    "estimate": _l("Waiting for the customer's approval"),
+    "repair": _l("In repair"),
+    "waiting_parts": _l("Waiting for parts"),
+    "ready": _l("Ready to collect"),
+    "delivered": _l("Delivered"),
+    "closed": _l("Closed"),
+    "cancelled": _l("Cancelled"),
+}
+
+STAFF_ROLES = ("reception", "technician", "manager", "admin")
+CUSTOMER = "customer"
+SYSTEM = "system"
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who fires an event: a staff user, the customer (by their link) or the system."""
+
+    kind: str  # "staff", "customer", "system"
+    role: str  # a staff role, "customer" or "system"
+    name: str
+    user_id: Optional[int] = None
+    ip: Optional[str] = None
+
+    @classmethod
+    def staff(cls, user: User, ip: Optional[str] = None) -> "Actor":
+        return cls("staff", user.role, user.username, user.id, ip)
+
+    @classmethod
+    def customer(cls, ip: Optional[str] = None) -> "Actor":
+        return cls("customer", CUSTOMER, CUSTOMER, None, ip)
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls("system", SYSTEM, SYSTEM)
+
+
+# --- per-event data checks: raw dict in, clean JSON-safe dict out (or ValidationError) ---------
+
+def _no_data(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    v.Fields(data).done()
+    return {}
+
+
+def _clean_admit(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    # services.admit validated the intake form and built the ticket; this records what it got.
+    return dict(data)
+
+
+def _clean_send_to_repair(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    name = f.take("technician", v.text, max_len=64, required=False)
+    if name:
+        tech = db.session.scalar(select(User).where(User.username == name))
+        if tech is None or not tech.active or tech.role != "technician":
+            f.errors["technician"] = _("No active technician with this user name.")
+    return f.done()
+
+
+def _clean_quote(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("lines", v.cost_lines)
+    f.take("promised_date", v.a_date, required=False)
+    clean = f.done()
+    clean["total"] = sum(l["qty"] * l["unit_price"] for l in clean["lines"])
+    return clean
+
+
+def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    if actor.kind == "customer":
+        f.clean["channel"] = "link"
+        f.take("estimate_version", v.integer, minimum=1, required=False)
+    elif actor.kind == "system":
+        f.clean["channel"] = "pre_approved"
+        f.take("reason", v.text, max_len=300)
+    else:
+        f.take("channel", v.choice, ("phone", "in_person"))
+    clean = f.done()
+    seen = clean.get("estimate_version", ticket.estimate_version)
+    if seen != ticket.estimate_version:
+        raise ValidationError(_("The estimate has changed since it was shown; look at the new "
+                                "estimate and approve it again."),
+                              fields={"estimate_version": _("The estimate has changed.")})
+    clean["estimate_version"] = ticket.estimate_version
+    clean["estimate_total"] = ticket.estimate_total
+    return clean
+
+
+def _clean_decline(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    if actor.kind == "customer":
+        f.clean["channel"] = "link"
+        f.take("reason", v.text, max_len=500, required=False)
+    else:
+        f.take("channel", v.choice, ("phone", "in_person"))
+        f.take("reason", v.text, max_len=500)
+    clean = f.done()
+    clean["estimate_version"] = ticket.estimate_version
+    return clean
+
+
+def _clean_reason(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("reason", v.text, max_len=500)
+    return f.done()
+
+
+def _clean_wait_parts(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("part", v.text, max_len=200)
+    f.take("expected_date", v.a_date, required=False)
+    return f.done()
+
+
+def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("lines", v.cost_lines, allow_empty=True)
+    f.take("work_done", v.text, max_len=2000, required=False)
+    clean = f.done()
+    clean["total"] = sum(l["qty"] * l["unit_price"] for l in clean["lines"])
+    return clean
+
+
+def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("amount_paid", v.integer, minimum=0)
+    f.take("collected_by", v.text, max_len=120, required=False)
+    return f.done()
+
+
+def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    f = v.Fields(data)
+    f.take("survey_response_id", v.integer, minimum=1, required=False)
+    f.take("reason", v.text, max_len=200, required=False)
+    return f.done()
+
+
+# --- per-event effects on the ticket's other columns (session writes only) ---------------------
+
+def _add_lines(ticket: Ticket, stage: str, lines: list[dict]) -> None:
+    for line in lines:
+        ticket.lines.append(CostLine(stage=stage, estimate_version=ticket.estimate_version, **line))
+
+
+def _apply_send_to_repair(ticket: Ticket, data: dict) -> None:
+    if data.get("technician"):
+        ticket.technician = db.session.scalar(
+            select(User).where(User.username == data["technician"]))
+
+
+def _apply_quote(ticket: Ticket, data: dict) -> None:
+    ticket.estimate_version += 1
+    data["estimate_version"] = ticket.estimate_version
+    _add_lines(ticket, "estimate", data["lines"])
+    if data.get("promised_date"):
+        ticket.promised_date = data["promised_date"]
+
+
+def _apply_finish(ticket: Ticket, data: dict) -> None:
+    _add_lines(ticket, "final", data["lines"])
+
+
+def _apply_deliver(ticket: Ticket, data: dict) -> None:
+    ticket.amount_paid = data["amount_paid"]
+
+
+@dataclass(frozen=True)
+class EventRule:
+    name: str
+    sources: tuple[str, ...]
+    dest: str
+    roles: frozenset[str]
+    clean: Callable[[dict, Ticket, Actor], dict]
+    label: Any
+    apply: Optional[Callable[[Ticket, dict], None]] = None
+    # Fields of the event's data, for the OpenAPI document and the forms.
+    fields: dict = field(default_factory=dict)
+
+
+def _roles(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+EVENTS: dict[str, EventRule] = {r.name: r for r in (
+    EventRule("admit", (NEW,), "intake", _roles("reception"), _clean_admit, _l("Admit")),
+    EventRule("send_to_repair", ("intake",), "diagnosis", _roles("reception", "technician"),
+              _clean_send_to_repair, _l("Send to repair"), _apply_send_to_repair,
+              {"technician": "string?"}),
+    EventRule("quote", ("diagnosis",), "estimate", _roles("technician"), _clean_quote,
+              _l("Send estimate"), _apply_quote, {"lines": "lines", "promised_date": "date?"}),
+    EventRule("approve", ("estimate",), "repair", _roles(CUSTOMER, "reception", SYSTEM),
+              _clean_approve, _l("Approve estimate"), None, {"channel": "phone|in_person"}),
+    EventRule("decline", ("estimate",), "ready", _roles(CUSTOMER, "reception"), _clean_decline,
+              _l("Decline estimate"), None, {"reason": "string", "channel": "phone|in_person"}),
+    EventRule("return_unrepaired", ("diagnosis",), "ready", _roles("technician"), _clean_reason,
+              _l("Return unrepaired"), None, {"reason": "string"}),
+    EventRule("wait_parts", ("repair",), "waiting_parts", _roles("technician"),
+              _clean_wait_parts, _l("Wait for parts"), None,
+              {"part": "string", "expected_date": "date?"}),
+    EventRule("resume", ("waiting_parts",), "repair", _roles("technician"), _no_data,
+              _l("Resume repair"), None, {}),
+    EventRule("finish", ("repair",), "ready", _roles("technician"), _clean_finish,
+              _l("Finish repair"), _apply_finish, {"lines": "lines", "work_done": "string?"}),
+    EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
+              _l("Deliver"), _apply_deliver, {"amount_paid": "integer", "collected_by": "string?"}),
+    EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
+              _l("Close"), None, {}),
+    EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
+              _l("Cancel"), None, {"reason": "string"}),
+)}
+
+# One shared machine for every ticket (never one per row: SQLAlchemy skips __init__ on load, and
+# add_model without initial= resets the state). No auto transitions (to_delivered() would skip
+# the workflow) and invalid triggers raise, so a double click is a 409, never a silent no-op.
+MACHINE = Machine(
+    model=None, states=[NEW, *TICKET_STATES], initial=None, auto_transitions=False,
+    model_attribute="state", ignore_invalid_triggers=False,
+    transitions=[{"trigger": r.name, "source": list(r.sources), "dest": r.dest}
+                 for r in EVENTS.values()],
+)
+
+
+def allowed_events(state: str, role: Optional[str] = None) -> list[str]:
+    """Events allowed from ``state`` (for ``role``, when given), in the table's order."""
+    return [r.name for r in EVENTS.values()
+            if state in r.sources and (role is None or role in r.roles)]
+
+
+def event_hash(prev_hash: str, ticket_id: int, seq: int, event: str, from_state: Optional[str],
+               to_state: str, actor_kind: str, actor_name: str, at: datetime, data: dict) -> str:
+    """SHA-256 over the event and the hash of the one before it: editing any event breaks the
+    chain from there on."""
+    payload = json.dumps(
+        [prev_hash, ticket_id, seq, event, from_state, to_state, actor_kind, actor_name,
+         at.isoformat(timespec="microseconds"), data],
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_safe(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(x) for x in value]
+    return value
+
+
+def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, *,
+         at: Optional[datetime] = None, notify: bool = True) -> TicketEvent:
+    """Fire ``event`` on ``ticket`` in the current transaction; the caller commits.
+
+    Raises ValidationError (unknown event, bad data), Forbidden (role), TransitionNotAllowed
+    (state). A concurrent change to the same ticket surfaces as StaleDataError at flush or commit
+    (the version column), which services turn into Conflict. ``notify=False`` (imports) writes no
+    SMS; ``at`` replays an event at its own time.
+    """
+    rule = EVENTS.get(event) if isinstance(event, str) else None
+    if rule is None:
+        raise ValidationError(
+            _("Unknown event. Known events: %(events)s.", events=", ".join(EVENTS)),
+            fields={"event": _("Unknown event.")})
+    if actor.role not in rule.roles:
+        raise Forbidden(_("Your role (%(role)s) may not fire the event %(event)s.",
+                          role=actor.role, event=event))
+    from_state = ticket.state
+    if from_state not in rule.sources:
+        allowed = allowed_events(from_state)
+        raise TransitionNotAllowed(
+            _("The ticket is %(state)s: %(event)s is not allowed. Allowed now: %(allowed)s.",
+              state=from_state, event=event, allowed=", ".join(allowed) or "-"),
+            state=from_state, allowed=allowed)
+    clean = rule.clean(data if data is not None else {}, ticket, actor)
+    if rule.apply:
+        rule.apply(ticket, clean)
+
+    MACHINE.events[event].trigger(ticket)  # writes ticket.state
+    when = (at or utcnow()).astimezone(timezone.utc)
+    ticket.updated_at = when
+    if ticket.id is None:
+        db.session.flush()  # the hash covers the ticket's id
+
+    seq = len(ticket.events) + 1
+    prev_hash = ticket.events[-1].hash if ticket.events else GENESIS_HASH
+    stored = _json_safe(clean)
+    if actor.ip and actor.kind == "customer":
+        stored["ip"] = actor.ip
+    stored_from = None if from_state == NEW else from_state
+    row = TicketEvent(
+        seq=seq, event=event, from_state=stored_from, to_state=ticket.state,
+        actor_kind=actor.kind, actor_id=actor.user_id, actor_name=actor.name, at=when,
+        data=stored, ip=actor.ip, prev_hash=prev_hash,
+        hash=event_hash(prev_hash, ticket.id, seq, event, stored_from, ticket.state, actor.kind,
+                        actor.name, when, stored))
+    ticket.events.append(row)
+    db.session.flush()  # assigns ids; runs the version check now rather than at commit
+
+    # Every event has a template; none is written for imports, for the system closing an
+    # unanswered survey, or when the template is off or the customer opted out (outbox decides).
+    if notify and not (event == "close" and actor.kind == "system"):
+        outbox.write_for_event(ticket, row)
+    return row
+
+
+def verify_chain(ticket: Ticket) -> Optional[int]:
+    """The seq of the first event whose hash does not match, or None when the chain holds."""
+    prev = GENESIS_HASH
+    for row in ticket.events:
+        expected = event_hash(prev, ticket.id, row.seq, row.event, row.from_state, row.to_state,
+                              row.actor_kind, row.actor_name, row.at, row.data)
+        if row.prev_hash != prev or row.hash != expected:
+            return row.seq
+        prev = row.hash
+    return None

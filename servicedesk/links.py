@@ -1,0 +1,17 @@
+"""Links that leave the shop: in SMS, on receipts and in QR codes."""
+from flask import current_app, has_request_context, request
+
+
+def public_base_url() -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL")
+    if not base and has_request_context():
+        base = request.host_url
+    return (base or "http://localhost:5000").rstrip("/")
+
+
+def tracking_url(ticket) -> str:
+    return f"{public_base_url()}/t/{ticket.public_token}"
+
+
+def survey_url(ticket) -> str:
+    return f"{public_base_url()}/s/{ticket.public_token}"

@@ -1,0 +1,14 @@
+"""The data model (DESIGN section 3), one module per aggregate."""
+from ._types import UTCDateTime, utcnow
+from .branches import Branch, Counter
+from .notifications import NOTIFICATION_STATUSES, Notification, SmsTemplate
+from .people import ROLES, ApiToken, Customer, Device, User
+from .surveys import SurveyResponse
+from .tickets import CostLine, Ticket, TicketEvent, TicketNote
+from .visits import VISIT_STATUSES, Visit
+
+__all__ = [
+    "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
+    "NOTIFICATION_STATUSES", "ROLES", "ApiToken", "Customer", "Device", "User", "SurveyResponse",
+    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit",
+]

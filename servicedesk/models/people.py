@@ -1,0 +1,99 @@
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ._types import UTCDateTime, utcnow
+
+ROLES = ("reception", "technician", "manager", "admin")
+
+
+class User(db.Model):
+    """A staff account."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    branch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("branches.id"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    language: Mapped[Optional[str]] = mapped_column(String(5))
+    active: Mapped[bool] = mapped_column(default=True)
+    # Flask-Login's alternative id: rotated on logout-everywhere, password change, deactivation,
+    # so copies of an old session cookie stop working.
+    session_token: Mapped[str] = mapped_column(String(64), unique=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    branch = relationship("Branch")
+
+    # Flask-Login protocol
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return self.session_token
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.username
+
+
+class ApiToken(db.Model):
+    """An API token; only its SHA-256 is stored (the token itself is shown once)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    user = relationship("User")
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)  # E.164
+    language: Mapped[str] = mapped_column(String(5), default="fa")
+    sms_opt_out: Mapped[bool] = mapped_column(default=False)
+    opted_out_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Device(db.Model):
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    brand: Mapped[str] = mapped_column(String(60))
+    model: Mapped[str] = mapped_column(String(80))
+    serial: Mapped[Optional[str]] = mapped_column(String(40), index=True)  # IMEI or serial
+    colour: Mapped[Optional[str]] = mapped_column(String(40))
+
+    customer = relationship("Customer")
+
+    @property
+    def label(self) -> str:
+        return " ".join(p for p in (self.brand, self.model) if p)

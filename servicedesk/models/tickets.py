@@ -1,0 +1,140 @@
+from datetime import date, datetime
+from typing import Optional
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ._types import UTCDateTime, utcnow
+
+
+class Ticket(db.Model):
+    """A device in the shop's care. Its ``state`` is written only by servicedesk.lifecycle."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    visit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("visits.id"), unique=True)
+    problem: Mapped[str] = mapped_column(Text)
+    accessories: Mapped[str] = mapped_column(Text, default="")
+    condition: Mapped[str] = mapped_column(Text, default="")
+    service_type: Mapped[str] = mapped_column(String(40), default="repair")
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    technician_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"), index=True)
+    promised_date: Mapped[Optional[date]]
+    # The customer agreed at intake to any estimate up to this amount (rials).
+    pre_approved_amount: Mapped[Optional[int]]
+    # Bumped by every quote: an approval is for one version of the estimate.
+    estimate_version: Mapped[int] = mapped_column(default=0)
+    amount_paid: Mapped[Optional[int]]
+    public_token: Mapped[str] = mapped_column(String(32), unique=True)
+    external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Optimistic concurrency: an UPDATE that finds another version raises StaleDataError.
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    branch = relationship("Branch")
+    customer = relationship("Customer")
+    device = relationship("Device")
+    visit = relationship("Visit", back_populates="ticket")
+    technician = relationship("User")
+    events = relationship("TicketEvent", order_by="TicketEvent.seq", back_populates="ticket",
+                          lazy="selectin")
+    lines = relationship("CostLine", order_by="CostLine.id", back_populates="ticket",
+                         lazy="selectin")
+    notifications = relationship("Notification", order_by="Notification.id",
+                                 back_populates="ticket", lazy="selectin")
+
+    def estimate_lines(self) -> list["CostLine"]:
+        return [l for l in self.lines
+                if l.stage == "estimate" and l.estimate_version == self.estimate_version]
+
+    def final_lines(self) -> list["CostLine"]:
+        return [l for l in self.lines if l.stage == "final"]
+
+    @property
+    def estimate_total(self) -> Optional[int]:
+        lines = self.estimate_lines()
+        return sum(l.total for l in lines) if lines else None
+
+    @property
+    def final_total(self) -> Optional[int]:
+        if not any(e.event == "finish" for e in self.events):
+            return None
+        return sum(l.total for l in self.final_lines())
+
+    @property
+    def amount_due(self) -> Optional[int]:
+        """What the customer pays at pickup: the final lines; nothing if declined/unrepaired."""
+        return self.final_total if self.final_total is not None else 0
+
+
+class TicketEvent(db.Model):
+    """Append-only audit trail of a ticket. Each row carries the hash of the one before it."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    seq: Mapped[int]
+    event: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[Optional[str]] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor_kind: Mapped[str] = mapped_column(String(12))  # staff, customer, system
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    ip: Mapped[Optional[str]] = mapped_column(String(45))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    ticket = relationship("Ticket", back_populates="events")
+    actor = relationship("User")
+
+
+class CostLine(db.Model):
+    """A line of an estimate (per estimate version) or of the final bill. Money in rials."""
+
+    __tablename__ = "cost_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(10))  # estimate, final
+    estimate_version: Mapped[int] = mapped_column(default=0)
+    kind: Mapped[str] = mapped_column(String(10))  # part, labour
+    description: Mapped[str] = mapped_column(String(200))
+    qty: Mapped[int]
+    unit_price: Mapped[int]
+
+    ticket = relationship("Ticket", back_populates="lines")
+
+    @property
+    def total(self) -> int:
+        return self.qty * self.unit_price
+
+
+class TicketNote(db.Model):
+    """A note on a ticket: internal, or shown to the customer on the tracking page."""
+
+    __tablename__ = "ticket_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    customer_visible: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author = relationship("User")
+
+
+Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)

@@ -1,0 +1,181 @@
+"""SMS backends: console (log and mark sent), Twilio (the real SDK), and a generic HTTP gateway
+for local SMS panels. Each ``send`` returns the provider's id or raises one of the three
+failures, so the delivery job can sort the outcome without knowing the provider."""
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+import requests
+
+log = logging.getLogger(__name__)
+
+
+class SendFailure(Exception):
+    def __init__(self, code: Optional[str], message: str):
+        super().__init__(message)
+        self.code = None if code is None else str(code)
+        self.message = message[:255]
+
+
+class PermanentFailure(SendFailure):
+    """The provider refused the message for good (bad number, opted out): never retry."""
+
+
+class TransientFailure(SendFailure):
+    """The message was certainly not accepted (throttled, could not connect): retry later."""
+
+
+class AmbiguousFailure(SendFailure):
+    """The request may have been accepted (timeout or 5xx after sending)."""
+
+
+def mask_phone(e164: str) -> str:
+    """+989121234567 -> +98912***4567: enough to recognise, not enough to leak."""
+    return e164[:6] + "***" + e164[-4:] if len(e164) > 10 else "***"
+
+
+@dataclass
+class ConsoleBackend:
+    """The default: writes the message to the log and counts it as sent."""
+
+    def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
+        log.info("SMS (console) to %s: %s", mask_phone(to), body)
+        return f"console-{uuid.uuid4().hex}"
+
+
+# Twilio error codes that will never succeed on retry.
+TWILIO_PERMANENT = {21211, 21212, 21408, 21602, 21603, 21604, 21606, 21610, 21611, 21612,
+                    21614, 20003, 20404}
+
+
+class TwilioBackend:
+    def __init__(self, account_sid: str, auth_token: str, from_number: Optional[str] = None,
+                 messaging_service_sid: Optional[str] = None, api_base_url: Optional[str] = None,
+                 timeout: float = 10):
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        # environment= pins edge and region empty: a TWILIO_REGION in the process environment
+        # would otherwise rewrite the host (127.0.0.1 -> 127.ie1.0.1).
+        self.client = Client(account_sid, auth_token,
+                             http_client=TwilioHttpClient(timeout=timeout),
+                             environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""})
+        self.client.edge = None
+        self.client.region = None
+        if api_base_url:
+            self.client.api.base_url = api_base_url.rstrip("/")
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+
+    def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        kwargs = {"to": to, "body": body}
+        if self.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            kwargs["from_"] = self.from_number
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            message = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            code = exc.code or exc.status
+            if exc.status == 429 or code == 20429:
+                raise TransientFailure(code, "throttled by Twilio") from exc
+            if exc.status >= 500:
+                raise AmbiguousFailure(code, f"Twilio answered {exc.status}") from exc
+            if code in TWILIO_PERMANENT or 400 <= exc.status < 500:
+                raise PermanentFailure(code, str(exc.msg)) from exc
+            raise TransientFailure(code, str(exc.msg)) from exc
+        except TwilioException as exc:
+            raise AmbiguousFailure(None, str(exc)) from exc
+        except requests.ConnectionError as exc:
+            # Refused before the request went out: nothing was accepted.
+            if _connect_phase(exc):
+                raise TransientFailure(None, "could not connect to Twilio") from exc
+            raise AmbiguousFailure(None, "connection lost after sending") from exc
+        except requests.Timeout as exc:
+            if isinstance(exc, requests.ConnectTimeout):
+                raise TransientFailure(None, "timed out connecting to Twilio") from exc
+            raise AmbiguousFailure(None, "Twilio did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise AmbiguousFailure(None, str(exc)[:200]) from exc
+        return message.sid
+
+
+def _connect_phase(exc: Exception) -> bool:
+    text = repr(exc)
+    return bool(re.search(r"NewConnectionError|Connection refused|Name or service", text))
+
+
+class HttpGatewayBackend:
+    """A generic SMS panel over HTTP (the shape Iranian panels use): URL, method, the names of
+    the receiver and message parameters, static parameters (API key, sender line)."""
+
+    def __init__(self, url: str, method: str = "POST", to_param: str = "to",
+                 message_param: str = "message", static_params: Optional[dict] = None,
+                 id_field: Optional[str] = None, timeout: float = 10):
+        self.url = url
+        self.method = method.upper()
+        self.to_param = to_param
+        self.message_param = message_param
+        self.static_params = static_params or {}
+        self.id_field = id_field
+        self.timeout = timeout
+
+    def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
+        params = {**self.static_params, self.to_param: to, self.message_param: body}
+        try:
+            if self.method == "GET":
+                resp = requests.get(self.url, params=params, timeout=self.timeout)
+            else:
+                resp = requests.post(self.url, data=params, timeout=self.timeout)
+        except requests.ConnectTimeout as exc:
+            raise TransientFailure(None, "timed out connecting to the SMS gateway") from exc
+        except requests.ConnectionError as exc:
+            if _connect_phase(exc):
+                raise TransientFailure(None, "could not connect to the SMS gateway") from exc
+            raise AmbiguousFailure(None, "connection lost after sending") from exc
+        except requests.RequestException as exc:
+            raise AmbiguousFailure(None, "the SMS gateway did not answer in time") from exc
+        if resp.status_code == 429:
+            raise TransientFailure(429, "throttled by the SMS gateway")
+        if resp.status_code >= 500:
+            raise AmbiguousFailure(resp.status_code, f"gateway answered {resp.status_code}")
+        if resp.status_code >= 400:
+            raise PermanentFailure(resp.status_code, resp.text[:200])
+        provider_id = None
+        if self.id_field:
+            try:
+                provider_id = json.loads(resp.text).get(self.id_field)
+            except (ValueError, AttributeError):
+                provider_id = None
+        return str(provider_id) if provider_id else f"gw-{uuid.uuid4().hex}"
+
+
+def backend_from_config(config) -> object:
+    name = config.get("SMS_BACKEND") or "console"
+    if name == "console":
+        return ConsoleBackend()
+    if name == "twilio":
+        return TwilioBackend(
+            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
+            from_number=config.get("TWILIO_FROM_NUMBER"),
+            messaging_service_sid=config.get("TWILIO_MESSAGING_SERVICE_SID"),
+            api_base_url=config.get("TWILIO_API_BASE_URL"),
+            timeout=float(config.get("TWILIO_TIMEOUT") or 10))
+    if name == "http":
+        static = config.get("SMS_HTTP_STATIC_PARAMS") or {}
+        if isinstance(static, str):
+            static = json.loads(static)
+        return HttpGatewayBackend(
+            config["SMS_HTTP_URL"], method=config.get("SMS_HTTP_METHOD", "POST"),
+            to_param=config.get("SMS_HTTP_TO_PARAM", "to"),
+            message_param=config.get("SMS_HTTP_MESSAGE_PARAM", "message"),
+            static_params=static, id_field=config.get("SMS_HTTP_ID_FIELD"),
+            timeout=float(config.get("SMS_HTTP_TIMEOUT") or 10))
+    raise ValueError(f"unknown SMS_BACKEND {name!r} (console, twilio or http)")

@@ -1,0 +1,148 @@
+"""The delivery job: claim one outbox row, send it, record the outcome.
+
+Outcomes: sent (the provider's id kept); permanent failure (code kept, never retried; Twilio
+21610 also opts the customer out); transient failure (``retry`` with a backoff, due at
+``next_attempt_at``); ambiguous (timeout or 5xx after the request left): ``unknown``.
+
+Policy for ambiguous sends: the provider may have accepted the message and Twilio has no
+idempotency key, so an immediate retry risks a duplicate. The row waits (``unknown``) and the
+sweep retries it after ``stuck_after`` (2 minutes): at-least-once delivery, with a duplicate
+possible only in that window. Rows left in ``sending`` by a killed worker are treated the same.
+"""
+import logging
+from datetime import timedelta
+from typing import Optional
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..links import public_base_url
+from ..models import Customer, Notification, utcnow
+from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
+                       backend_from_config)
+
+log = logging.getLogger(__name__)
+
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+           timedelta(minutes=30), timedelta(hours=1))
+MAX_ATTEMPTS = len(BACKOFF) + 1
+OPT_OUT_CODES = {"21610"}
+# Statuses a provider callback may move to, in order: a later callback never moves back.
+STATUS_RANK = {"pending": 0, "retry": 0, "sending": 1, "unknown": 1, "sent": 2,
+               "undelivered": 3, "failed": 3, "delivered": 4}
+
+
+def get_backend():
+    app = current_app._get_current_object()
+    backend = app.extensions.get("servicedesk_sms_backend")
+    if backend is None:
+        backend = backend_from_config(app.config)
+        app.extensions["servicedesk_sms_backend"] = backend
+    return backend
+
+
+def claim(notification_id: int) -> bool:
+    """Atomically take the row for sending; False when another worker has it or it is done."""
+    now = utcnow()
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id,
+               Notification.status.in_(("pending", "retry")),
+               (Notification.send_after.is_(None)) | (Notification.send_after <= now))
+        .values(status="sending", attempts=Notification.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def deliver(notification_id: int) -> str:
+    """Send one notification; returns the row's new status (or "skipped" if not claimed).
+
+    Raises TransientFailure after recording a retry, so an rq job can let rq retry it too.
+    """
+    if not claim(notification_id):
+        return "skipped"
+    note = db.session.get(Notification, notification_id)
+    callback = None
+    if current_app.config.get("SMS_BACKEND") == "twilio":
+        callback = f"{public_base_url()}/sms/status"
+    now = utcnow()
+    try:
+        provider_id = get_backend().send(note.to, note.body, callback)
+    except PermanentFailure as exc:
+        _finish(note, "failed", exc.code, exc.message)
+        if exc.code in OPT_OUT_CODES and note.ticket_id:
+            customer = db.session.scalar(
+                select(Customer).where(Customer.phone == note.to))
+            if customer and not customer.sms_opt_out:
+                customer.sms_opt_out = True
+                customer.opted_out_at = now
+        db.session.commit()
+        log.warning("notification %s failed permanently: %s", note.id, exc.code)
+        return "failed"
+    except TransientFailure as exc:
+        if note.attempts >= MAX_ATTEMPTS:
+            _finish(note, "failed", exc.code, f"gave up after {note.attempts} attempts: "
+                                               f"{exc.message}")
+            db.session.commit()
+            return "failed"
+        _finish(note, "retry", exc.code, exc.message)
+        note.next_attempt_at = now + BACKOFF[min(note.attempts, len(BACKOFF)) - 1]
+        db.session.commit()
+        raise
+    except AmbiguousFailure as exc:
+        _finish(note, "unknown", exc.code, exc.message)
+        db.session.commit()
+        log.warning("notification %s: outcome unknown (%s)", note.id, exc.message)
+        return "unknown"
+    except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the message
+        _finish(note, "retry", None, f"{type(exc).__name__}: {exc}"[:255])
+        note.next_attempt_at = now + BACKOFF[0]
+        db.session.commit()
+        log.exception("notification %s: unexpected error", note.id)
+        return "retry"
+    note.provider_id = provider_id
+    note.sent_at = now
+    _finish(note, "sent", None, None)
+    db.session.commit()
+    return "sent"
+
+
+def _finish(note: Notification, status: str, code: Optional[str], message: Optional[str]):
+    note.status = status
+    note.error_code = code
+    note.error_message = message
+    note.updated_at = utcnow()
+
+
+def reset_stuck(stuck_after: timedelta = timedelta(minutes=2)) -> int:
+    """Rows left in 'sending' (a worker died mid-send) or 'unknown' for a while go back to
+    'retry' so they are sent again (the documented at-least-once policy)."""
+    now = utcnow()
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.status.in_(("sending", "unknown")),
+               Notification.updated_at <= now - stuck_after)
+        .values(status="retry", next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount
+
+
+def apply_status_callback(provider_id: str, status: str, error_code: Optional[str]) -> bool:
+    """A provider's delivery report: moves the row forward only (a late 'sent' never
+    overwrites 'delivered'). Returns False when no row has this provider id."""
+    note = db.session.scalar(select(Notification).where(Notification.provider_id == provider_id))
+    if note is None:
+        return False
+    mapped = {"queued": "sent", "accepted": "sent", "sending": "sent", "sent": "sent",
+              "delivered": "delivered", "undelivered": "undelivered", "failed": "failed",
+              "read": "delivered"}.get(status)
+    if mapped and STATUS_RANK[mapped] > STATUS_RANK.get(note.status, 0):
+        note.status = mapped
+        if error_code:
+            note.error_code = str(error_code)
+        note.updated_at = utcnow()
+        db.session.commit()
+    return True

@@ -1,0 +1,101 @@
+"""The transactional outbox.
+
+``write_for_event`` adds the SMS row in the same transaction as the ticket event. After the
+transaction commits (never before: the worker must not see a row that may roll back), the new
+rows are handed to the sender: rq when REDIS_URL is set, else the in-process sender. If that hand
+-off fails (Redis down, process killed) the row is still pending and ``sweep`` sends it later.
+"""
+import logging
+from datetime import datetime, timedelta
+from typing import Iterable, Optional
+
+from flask import current_app
+from sqlalchemy import event as sa_event
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..extensions import db
+from ..i18n import segments
+from ..models import Notification, Ticket, TicketEvent, utcnow
+from . import templates
+
+log = logging.getLogger(__name__)
+_INFO_KEY = "servicedesk_outbox_ids"
+
+
+def write_for_event(ticket: Ticket, event_row: TicketEvent) -> Optional[Notification]:
+    """Write the customer's SMS for this event, unless they opted out or the template is off."""
+    customer = ticket.customer
+    if customer.sms_opt_out:
+        return None
+    language = customer.language or current_app.config["SERVICEDESK_LOCALE"]
+    body = templates.render(event_row.event, language, ticket, event_row.data or {})
+    if body is None:
+        return None
+    encoding, count = segments(body)
+    note = Notification(
+        ticket=ticket, event_id=event_row.id, event=event_row.event, to=customer.phone,
+        language=language, body=body, encoding=encoding, segments=count,
+        dedupe_key=f"ticket:{ticket.id}:event:{event_row.id}:sms")
+    db.session.add(note)
+    return note
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    ids = session.info.setdefault(_INFO_KEY, set())
+    for obj in session.new:
+        if isinstance(obj, Notification):
+            ids.add(obj.id)
+
+
+def _after_commit(session: Session) -> None:
+    ids = session.info.pop(_INFO_KEY, None)
+    if ids:
+        dispatch(sorted(i for i in ids if i is not None))
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_INFO_KEY, None)
+
+
+def register_session_hooks() -> None:
+    if not sa_event.contains(Session, "after_commit", _after_commit):
+        sa_event.listen(Session, "after_flush", _after_flush)
+        sa_event.listen(Session, "after_commit", _after_commit)
+        sa_event.listen(Session, "after_soft_rollback",
+                        lambda session, previous: _after_rollback(session))
+
+
+def dispatch(ids: Iterable[int]) -> None:
+    """Hand committed rows to the sender. Never raises: a row that could not be handed over
+    stays pending and the sweep sends it."""
+    ids = list(ids)
+    if not ids:
+        return
+    app = current_app._get_current_object()
+    try:
+        if app.config.get("REDIS_URL"):
+            from .queue import enqueue
+            enqueue(app, ids)
+        else:
+            app.extensions["servicedesk_sender"].submit(ids)
+    except Exception:  # noqa: BLE001 - the outbox row is the promise; the sweep keeps it
+        log.exception("could not hand %d notification(s) to the sender; the sweep will", len(ids))
+
+
+def due_ids(now: Optional[datetime] = None, stuck_after: timedelta = timedelta(minutes=2),
+            limit: int = 1000) -> list[int]:
+    """Rows the sweep should hand over again: pending for a while, retries that are due, and
+    sends stuck in 'sending' or 'unknown' (the worker died, or the answer never came)."""
+    now = now or utcnow()
+    old = now - stuck_after
+    rows = db.session.scalars(
+        select(Notification.id).where(
+            or_(
+                (Notification.status == "pending") & (Notification.created_at <= old)
+                & or_(Notification.send_after.is_(None), Notification.send_after <= now),
+                (Notification.status == "retry") & (Notification.next_attempt_at <= now),
+                (Notification.status.in_(("sending", "unknown")))
+                & (Notification.updated_at <= old),
+            )).order_by(Notification.id).limit(limit))
+    return list(rows)

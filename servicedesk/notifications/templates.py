@@ -1,0 +1,131 @@
+"""SMS texts: one per event and language, editable by a manager, with shipped defaults.
+
+Defaults are msgids (through Flask-Babel), rendered in the customer's language with
+``force_locale``; a stored SmsTemplate row overrides the default or switches the SMS off.
+"""
+import string
+from typing import Optional
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..i18n import format_datetime, format_money, localize_digits
+from ..links import survey_url, tracking_url
+from ..models import SmsTemplate, Ticket
+
+DEFAULTS = {
+    "admit": _l("{shop_name}: we received your {device}, receipt {ticket_number}. "
+                "Follow it here: {tracking_url}"),
+    "send_to_repair": _l("{shop_name}: your {device} ({ticket_number}) is with the repair unit; "
+                         "{queue_position} devices are ahead of it."),
+    "quote": _l("{shop_name}: the estimate for your {device} is {estimate_total}. "
+                "Approve or decline: {tracking_url}"),
+    "approve": _l("{shop_name}: estimate approved, the repair of your {device} has started."),
+    "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
+                  "unrepaired."),
+    "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
+                            "It is ready to collect."),
+    "wait_parts": _l("{shop_name}: your {device} is waiting for a part ({part}). "
+                     "We will tell you when work resumes."),
+    "resume": _l("{shop_name}: work on your {device} has resumed."),
+    "finish": _l("{shop_name}: your {device} is ready to collect. Amount due: {amount_due}. "
+                 "{shop_phone}"),
+    "deliver": _l("{shop_name}: your {device} was handed over. Thank you! "
+                  "How did we do? {survey_url}"),
+    "close": _l("{shop_name}: thank you for your feedback."),
+    "cancel": _l("{shop_name}: ticket {ticket_number} was cancelled ({reason})."),
+}
+
+VARIABLES = {
+    "customer_name": _l("customer's name"),
+    "ticket_number": _l("ticket number"),
+    "device": _l("device"),
+    "tracking_url": _l("tracking link"),
+    "survey_url": _l("survey link"),
+    "estimate_total": _l("estimate total"),
+    "amount_due": _l("amount due"),
+    "promised_date": _l("promised date"),
+    "queue_position": _l("devices ahead in the repair queue"),
+    "reason": _l("reason given"),
+    "part": _l("part awaited"),
+    "shop_name": _l("shop name"),
+    "shop_phone": _l("shop phone"),
+}
+
+
+def placeholders(body: str) -> set[str]:
+    """Names used as {placeholders} in a template body (ValueError if the braces are broken)."""
+    return {name for _, name, _, _ in string.Formatter().parse(body) if name is not None}
+
+
+def check_body(body: str) -> None:
+    """Refuse a template that uses an unknown variable (an unfilled placeholder reaches the
+    customer otherwise)."""
+    try:
+        names = placeholders(body)
+    except ValueError:
+        raise ValueError(_("Unbalanced braces in the template.")) from None
+    unknown = names - VARIABLES.keys()
+    if unknown:
+        raise ValueError(_("Unknown variables: %(names)s.", names=", ".join(sorted(unknown))))
+
+
+def default_body(event: str, language: str) -> str:
+    with force_locale(language):
+        return str(DEFAULTS[event])
+
+
+def template_for(event: str, language: str) -> tuple[Optional[str], bool]:
+    """(body, enabled) for an event in a language: the stored row, else the default."""
+    row = db.session.scalar(
+        select(SmsTemplate).where(SmsTemplate.event == event, SmsTemplate.language == language))
+    if row is not None:
+        return row.body, row.enabled
+    if event not in DEFAULTS:
+        return None, False
+    return default_body(event, language), True
+
+
+def repair_queue_position(ticket: Ticket) -> int:
+    """Devices of the same branch waiting for diagnosis ahead of this one."""
+    return db.session.scalar(
+        select(func.count(Ticket.id)).where(
+            Ticket.branch_id == ticket.branch_id, Ticket.state == "diagnosis",
+            Ticket.updated_at < ticket.updated_at)) or 0
+
+
+def context(ticket: Ticket, event_data: dict, language: str) -> dict:
+    cfg = current_app.config
+    return {
+        "customer_name": ticket.customer.name,
+        "ticket_number": ticket.number,
+        "device": ticket.device.label,
+        "tracking_url": tracking_url(ticket),
+        "survey_url": survey_url(ticket),
+        "estimate_total": format_money(ticket.estimate_total or 0, locale=language),
+        "amount_due": format_money(ticket.amount_due or 0, locale=language),
+        "promised_date": (format_datetime(ticket.promised_date, "date", locale=language)
+                          if ticket.promised_date else ""),
+        "queue_position": localize_digits(repair_queue_position(ticket), locale=language),
+        "reason": event_data.get("reason") or "",
+        "part": event_data.get("part") or "",
+        "shop_name": cfg.get("SHOP_NAME", ""),
+        "shop_phone": cfg.get("SHOP_PHONE", ""),
+    }
+
+
+class _Keep(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
+    """The SMS body for this event in this language, or None when the manager switched it off."""
+    body, enabled = template_for(event, language)
+    if not enabled or not body:
+        return None
+    return body.format_map(_Keep(context(ticket, event_data, language))).strip()

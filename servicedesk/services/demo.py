@@ -1,0 +1,83 @@
+"""seed-demo: a small demo shop with staff, customers and a ticket in every state."""
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from .. import lifecycle
+from ..extensions import db
+from ..lifecycle import Actor
+from ..models import SurveyResponse, User, utcnow
+from .people import create_user
+from .tickets import build_ticket, clean_intake, default_branch
+
+STAFF = (("reza", "reception", "رضا احمدی"), ("sara", "technician", "سارا محمدی"),
+         ("ali", "technician", "علی کریمی"), ("maryam", "manager", "مریم حسینی"),
+         ("admin", "admin", "مدیر سیستم"))
+
+CUSTOMERS = (("نرگس رضایی", "09121234567", "Samsung", "Galaxy A54", "صفحه شکسته"),
+             ("Hamid Karimi", "09351234567", "Apple", "iPhone 13", "Battery drains fast"),
+             ("زهرا موسوی", "09191234567", "Xiaomi", "Redmi Note 12", "شارژ نمی‌شود"),
+             ("مهدی صادقی", "09131234567", "Huawei", "P30", "دوربین کار نمی‌کند"),
+             ("Leila Ahmadi", "09361234567", "Samsung", "Galaxy S21", "No sound"),
+             ("امیر جعفری", "09121112233", "Apple", "iPhone 11", "فیس آیدی"),
+             ("فاطمه نوری", "09123334455", "Nokia", "G21", "خیس شده"),
+             ("Sina Rahimi", "09125556677", "Google", "Pixel 7", "Cracked back glass"),
+             ("پریسا کاظمی", "09127778899", "Xiaomi", "Poco X5", "هنگ می‌کند"))
+
+# Each demo ticket walks this far along the lifecycle.
+PATHS = (
+    [],
+    ["send_to_repair"],
+    ["send_to_repair", "quote"],
+    ["send_to_repair", "quote", "approve"],
+    ["send_to_repair", "quote", "approve", "wait_parts"],
+    ["send_to_repair", "quote", "approve", "finish"],
+    ["send_to_repair", "quote", "approve", "finish", "deliver"],
+    ["send_to_repair", "quote", "approve", "finish", "deliver", "close"],
+    ["cancel"],
+)
+
+LINES = [{"kind": "part", "description": "قطعه / part", "qty": 1, "unit_price": 12_000_000},
+         {"kind": "labour", "description": "دستمزد / labour", "qty": 1, "unit_price": 3_000_000}]
+
+
+def seed() -> list[str]:
+    out = []
+    users = {}
+    for username, role, full_name in STAFF:
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            password = secrets.token_urlsafe(9)
+            user = create_user(username, role, password, full_name=full_name,
+                               branch=default_branch())
+            out.append(f"user {username} ({role}) password: {password}")
+        users[username] = user
+    branch = default_branch()
+    start = utcnow() - timedelta(days=3)
+    for i, ((name, phone, brand, model, problem), path) in enumerate(zip(CUSTOMERS, PATHS)):
+        clean = clean_intake({"customer": {"name": name, "phone": phone,
+                                           "language": "en" if name.isascii() else "fa"},
+                              "device": {"kind": "phone", "brand": brand, "model": model},
+                              "problem": problem})
+        at = start + timedelta(hours=i)
+        ticket = build_ticket(clean, branch, at=at)
+        lifecycle.fire(ticket, "admit", Actor.staff(users["reza"]), {"problem": problem},
+                       at=at, notify=False)
+        tech = users["sara"] if i % 2 else users["ali"]
+        data = {"send_to_repair": {"technician": tech.username}, "quote": {"lines": LINES},
+                "approve": {"channel": "phone"}, "wait_parts": {"part": "LCD"},
+                "finish": {"lines": LINES}, "deliver": {"amount_paid": 15_000_000},
+                "cancel": {"reason": "customer changed their mind"}, "close": {}}
+        for step, event in enumerate(path, start=1):
+            actor = {"send_to_repair": Actor.staff(users["reza"]),
+                     "approve": Actor.staff(users["reza"]), "deliver": Actor.staff(users["reza"]),
+                     "cancel": Actor.staff(users["reza"]), "close": Actor.customer()}.get(
+                         event, Actor.staff(tech))
+            if event == "close":
+                db.session.add(SurveyResponse(ticket=ticket, csat=5, nps=9, comment="عالی"))
+            lifecycle.fire(ticket, event, actor, data[event], at=at + timedelta(hours=step * 3),
+                           notify=False)
+        db.session.commit()
+        out.append(f"ticket {ticket.number}: {ticket.state}")
+    return out

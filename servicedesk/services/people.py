@@ -1,0 +1,113 @@
+"""Staff accounts and API tokens."""
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Optional
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import validation as v
+from ..errors import Conflict, ValidationError
+from ..extensions import db
+from ..models import ROLES, ApiToken, Branch, User, utcnow
+
+# argon2id with argon2-cffi's defaults (64 MiB, t=3, p=4): above OWASP's minimum.
+hasher = PasswordHasher()
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+# Checked against a real hash when the user does not exist, so the time taken does not tell
+# whether a user name exists.
+_DUMMY_HASH = hasher.hash("not-a-real-password")
+
+
+def check_password_rules(password: str) -> None:
+    if not isinstance(password, str) or len(password) < 8:
+        raise ValidationError(_("The password must have at least 8 characters."),
+                              fields={"password": _("At least 8 characters.")})
+
+
+def create_user(username: str, role: str, password: str, full_name: str = "",
+                branch: Optional[Branch] = None, language: Optional[str] = None) -> User:
+    errors = {}
+    try:
+        username = v.text(username, max_len=64)
+    except ValueError as exc:
+        errors["username"] = str(exc)
+    if role not in ROLES:
+        errors["role"] = _("Must be one of: %(options)s.", options=", ".join(ROLES))
+    if errors:
+        raise ValidationError(_("Some fields are not valid."), fields=errors)
+    check_password_rules(password)
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict(_("A user with this name already exists."))
+    user = User(username=username, role=role, full_name=full_name or "",
+                password_hash=hasher.hash(password), branch=branch, language=language,
+                session_token=secrets.token_hex(32))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(username: str, password: str) -> tuple[Optional[User], Optional[str]]:
+    """(user, None) on success, else (None, reason) with reason "invalid" or "locked".
+
+    Repeated failures lock the account for a while (counted per account, so a slow attack from
+    many addresses is stopped too); the lock lifts by itself.
+    """
+    user = db.session.scalar(select(User).where(User.username == username))
+    now = utcnow()
+    if user is None or not user.active:
+        try:
+            hasher.verify(_DUMMY_HASH, password or "")
+        except VerificationError:
+            pass
+        return None, "invalid"
+    if user.locked_until and user.locked_until > now:
+        return None, "locked"
+    try:
+        hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCKOUT
+            user.failed_logins = 0
+        db.session.commit()
+        return None, "invalid"
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    db.session.commit()
+    return user, None
+
+
+def token_digest(raw: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(user: User, name: str = "") -> str:
+    """A new API token for ``user``; only its hash is stored, the token is returned once."""
+    raw = "sd_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, token_hash=token_digest(raw), name=name))
+    db.session.commit()
+    return raw
+
+
+def user_for_token(raw: str) -> Optional[User]:
+    if not raw:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    return token.user
+
+
+def revoke_token(token_id: int) -> None:
+    token = db.session.get(ApiToken, token_id)
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.commit()

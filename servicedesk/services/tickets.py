@@ -1,0 +1,217 @@
+"""Ticket actions: admit a device, fire an event, add a note."""
+import secrets
+from contextlib import contextmanager
+from typing import Optional
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from .. import lifecycle
+from .. import validation as v
+from ..counters import next_value
+from ..errors import Conflict, NotFound, ValidationError
+from ..extensions import db
+from ..lifecycle import NEW, Actor
+from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
+
+SERVICE_TYPE_LABELS = {
+    "repair": _l("Repair"), "warranty": _l("Warranty"), "software": _l("Software"),
+    "data_recovery": _l("Data recovery"),
+}
+TOKEN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud, typed, scanned
+
+
+def new_public_token(length: int = 12) -> str:
+    """An opaque, unguessable token for the customer's links (never the ticket's number)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(length))
+
+
+@contextmanager
+def committing():
+    """Commit on success; roll back and turn a lost race into Conflict."""
+    try:
+        yield
+        db.session.commit()
+    except (StaleDataError, IntegrityError):
+        db.session.rollback()
+        raise Conflict(_("Someone else changed this ticket at the same time; reload it and "
+                         "try again.")) from None
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def get_ticket(ticket_id) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
+    if ticket is None:
+        raise NotFound(_("No such ticket."))
+    return ticket
+
+
+def clean_intake(payload) -> dict:
+    """Check an intake (API or form). Returns clean values or raises one ValidationError that
+    names every bad field (dotted names for nested ones, e.g. ``customer.phone``)."""
+    f = v.Fields(payload)
+    errors = {}
+    customer = payload.get("customer")
+    device = payload.get("device")
+    allow = tuple(current_app.config.get("SMS_TEST_NUMBERS", ()))
+    clean_customer, clean_device = {}, {}
+    if not isinstance(customer, dict):
+        errors["customer"] = _("This field is required.")
+    else:
+        for key, check, kwargs in (("name", v.text, {"max_len": 120}),
+                                   ("phone", v.phone_e164, {"allow_numbers": allow})):
+            try:
+                clean_customer[key] = check(customer.get(key), **kwargs)
+            except ValueError as exc:
+                errors[f"customer.{key}"] = str(exc)
+        lang = customer.get("language")
+        if lang is not None:
+            if lang not in current_app.config["LANGUAGES"]:
+                errors["customer.language"] = _("Must be one of: %(options)s.",
+                                                options=", ".join(current_app.config["LANGUAGES"]))
+            else:
+                clean_customer["language"] = lang
+    if not isinstance(device, dict):
+        errors["device"] = _("This field is required.")
+    else:
+        for key, check, kwargs in (("kind", v.text, {"max_len": 40}),
+                                   ("brand", v.text, {"max_len": 60}),
+                                   ("model", v.text, {"max_len": 80}),
+                                   ("serial", v.serial_or_imei, {}),
+                                   ("colour", v.text, {"max_len": 40, "required": False})):
+            try:
+                clean_device[key] = check(device.get(key), **kwargs)
+            except ValueError as exc:
+                errors[f"device.{key}"] = str(exc)
+    f.take("problem", v.text, max_len=2000)
+    f.take("accessories", v.text, max_len=500, required=False)
+    f.take("condition", v.text, max_len=500, required=False)
+    f.take("service_type", v.choice, tuple(current_app.config["SERVICE_TYPES"]), required=False)
+    f.take("promised_date", v.a_date, required=False)
+    f.take("pre_approved_amount", v.integer, minimum=0, required=False)
+    f.take("visit_id", v.integer, minimum=1, required=False)
+    f.errors.update(errors)
+    clean = f.done()
+    clean["customer"] = clean_customer
+    clean["device"] = clean_device
+    return clean
+
+
+def find_or_create_customer(name: str, phone: str, language: Optional[str]) -> Customer:
+    customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
+    if customer is None:
+        customer = Customer(name=name, phone=phone,
+                            language=language or current_app.config["SERVICEDESK_LOCALE"])
+        db.session.add(customer)
+    elif language:
+        customer.language = language
+    return customer
+
+
+def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Ticket:
+    """A new ticket in the pseudo-state 'new', ready for the admit event (not committed)."""
+    c = clean["customer"]
+    customer = find_or_create_customer(c["name"], c["phone"], c.get("language"))
+    d = clean["device"]
+    device = Device(customer=customer, kind=d["kind"], brand=d["brand"], model=d["model"],
+                    serial=d.get("serial"), colour=d.get("colour"))
+    number = next_value(f"ticket:{branch.id}")
+    ticket = Ticket(
+        number=f"{branch.code}-{number:05d}", branch_id=branch.id, customer=customer,
+        device=device, problem=clean["problem"], accessories=clean.get("accessories") or "",
+        condition=clean.get("condition") or "",
+        service_type=clean.get("service_type") or "repair",
+        state=NEW, promised_date=clean.get("promised_date"),
+        pre_approved_amount=clean.get("pre_approved_amount"),
+        public_token=new_public_token(), external_id=external_id,
+        created_at=at or utcnow(), updated_at=at or utcnow())
+    db.session.add(ticket)
+    return ticket
+
+
+def default_branch() -> Branch:
+    branch = db.session.scalar(select(Branch).where(Branch.active.is_(True)).order_by(Branch.id))
+    if branch is None:
+        raise ValidationError(_("No branch is set up; run init-db first."))
+    return branch
+
+
+def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
+    """Intake: the customer's device becomes a ticket in 'intake'; the visit is served."""
+    with committing():
+        clean = clean_intake(payload)
+        visit = None
+        if clean.get("visit_id"):
+            visit = db.session.get(Visit, clean["visit_id"])
+            if visit is None:
+                raise ValidationError(_("Some fields are not valid."),
+                                      fields={"visit_id": _("No such visit.")})
+            if visit.ticket is not None or visit.status not in ("waiting", "called"):
+                raise Conflict(_("This visit was already served."))
+            branch = visit.branch
+        branch = branch or default_branch()
+        ticket = build_ticket(clean, branch)
+        data = {"customer_id": None, "device": ticket.device.label, "problem": ticket.problem,
+                "service_type": ticket.service_type, "accessories": ticket.accessories,
+                "condition": ticket.condition}
+        if visit is not None:
+            now = utcnow()
+            visit.status = "served"
+            visit.served_at = now
+            visit.called_at = visit.called_at or now
+            ticket.visit = visit
+            # The timeline starts at the customer's arrival: the wait is measured.
+            ticket.created_at = visit.issued_at
+            data["visit"] = visit.label
+            data["waited_seconds"] = int((now - visit.issued_at).total_seconds())
+        db.session.flush()
+        data["customer_id"] = ticket.customer_id
+        lifecycle.fire(ticket, "admit", actor, data)
+    return ticket
+
+
+def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
+               expected_version: Optional[int] = None) -> Ticket:
+    """Fire one event on a ticket and commit it with its audit row and SMS.
+
+    ``expected_version`` (the version the user's screen showed) turns a stale screen or a
+    double click into Conflict instead of acting twice.
+    """
+    with committing():
+        ticket = get_ticket(ticket_id)
+        if expected_version is not None and expected_version != ticket.version:
+            raise Conflict(_("This ticket changed since you opened it; reload it and try "
+                             "again."), state=ticket.state, version=ticket.version)
+        lifecycle.fire(ticket, event, actor, data)
+        _auto_approve(ticket, event)
+    return ticket
+
+
+def _auto_approve(ticket: Ticket, event: str) -> None:
+    """An estimate within the amount the customer pre-approved at intake is approved at once."""
+    if event != "quote" or ticket.pre_approved_amount is None:
+        return
+    total = ticket.estimate_total or 0
+    if total <= ticket.pre_approved_amount:
+        lifecycle.fire(ticket, "approve", Actor.system(), {
+            "reason": _("Within the amount the customer pre-approved at intake (%(amount)s).",
+                        amount=ticket.pre_approved_amount)})
+
+
+def add_note(ticket_id, author, body: str, customer_visible: bool = False) -> TicketNote:
+    with committing():
+        ticket = get_ticket(ticket_id)
+        try:
+            body = v.text(body, max_len=4000)
+        except ValueError as exc:
+            raise ValidationError(str(exc), fields={"body": str(exc)}) from None
+        note = TicketNote(ticket_id=ticket.id, author_id=author.id, body=body,
+                          customer_visible=customer_visible)
+        db.session.add(note)
+    return note

@@ -1,0 +1,168 @@
+"""Input checks shared by the lifecycle, the services and the forms: phones, IMEIs, dates, money.
+
+Each checker takes the raw value and returns the clean one or raises ValueError with a message a
+user can read; ``Fields`` collects them per field so one response lists every problem.
+"""
+from datetime import date
+from typing import Any, Callable, Optional
+
+import phonenumbers
+from flask_babel import gettext as _
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from .errors import ValidationError
+from .i18n import parse_date as _parse_local_date
+from .i18n import to_ascii_digits
+
+MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def phone_e164(raw: Any, region: str = "IR", allow_numbers: tuple = ()) -> str:
+    """A mobile number in E.164 (``09121234567`` and Persian digits give ``+989121234567``)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(_("Enter a mobile phone number."))
+    text = to_ascii_digits(raw).strip()
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(_("This is not a phone number.")) from None
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    if e164 in allow_numbers:
+        return e164
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(_("This is not a valid phone number."))
+    if phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise ValueError(_("This number cannot receive SMS; enter a mobile number."))
+    return e164
+
+
+def imei_valid(digits: str) -> bool:
+    """The IMEI's 15th digit is a Luhn check digit over the first 14."""
+    if len(digits) != 15 or not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def serial_or_imei(raw: Any) -> Optional[str]:
+    """A serial number, or an IMEI (15 digits) whose check digit must be right."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(_("Must be text."))
+    text = to_ascii_digits(raw).strip().replace(" ", "").replace("-", "")
+    if len(text) > 40:
+        raise ValueError(_("Too long (at most %(n)s characters).", n=40))
+    if text.isdigit() and len(text) in (14, 15, 16, 17):
+        if len(text) != 15 or not imei_valid(text):
+            raise ValueError(_("This IMEI is not valid: check the 15 digits."))
+    return text
+
+
+def text(raw: Any, max_len: int = 500, required: bool = True) -> Optional[str]:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise ValueError(_("This field is required."))
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(_("Must be text."))
+    value = raw.strip()
+    if len(value) > max_len:
+        raise ValueError(_("Too long (at most %(n)s characters).", n=max_len))
+    return value
+
+
+def integer(raw: Any, minimum: int = 0, maximum: int = 10**13) -> int:
+    """A whole number. JSON gives ints; forms give strings in any digits."""
+    if isinstance(raw, bool):
+        raise ValueError(_("Must be a whole number."))
+    if isinstance(raw, str):
+        cleaned = to_ascii_digits(raw).replace(",", "").replace("٬", "").replace(" ", "")
+        if not cleaned.lstrip("-").isdigit():
+            raise ValueError(_("Must be a whole number."))
+        raw = int(cleaned)
+    if not isinstance(raw, int):
+        raise ValueError(_("Must be a whole number."))
+    if raw < minimum:
+        raise ValueError(_("Must be at least %(n)s.", n=minimum))
+    if raw > maximum:
+        raise ValueError(_("Must be at most %(n)s.", n=maximum))
+    return raw
+
+
+def a_date(raw: Any) -> date:
+    """``YYYY-MM-DD`` (a Jalali ``1405/09/01`` is accepted too, in any digits)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(_("Enter a date as YYYY-MM-DD."))
+    try:
+        return _parse_local_date(raw)
+    except ValueError:
+        raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
+
+
+def choice(raw: Any, options: tuple) -> str:
+    if raw not in options:
+        raise ValueError(_("Must be one of: %(options)s.", options=", ".join(options)))
+    return raw
+
+
+def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
+    """Estimate or final lines: kind part/labour, description, qty >= 1, unit_price >= 0 (rials)."""
+    if not isinstance(raw, list):
+        raise ValueError(_("Must be a list of lines."))
+    if not raw and not allow_empty:
+        raise ValueError(_("Add at least one line."))
+    if len(raw) > 100:
+        raise ValueError(_("Too many lines."))
+    lines = []
+    for i, line in enumerate(raw, start=1):
+        if not isinstance(line, dict):
+            raise ValueError(_("Line %(n)s: must be an object.", n=i))
+        try:
+            lines.append({
+                "kind": choice(line.get("kind"), ("part", "labour")),
+                "description": text(line.get("description"), max_len=200),
+                "qty": integer(line.get("qty", 1), minimum=1, maximum=10_000),
+                "unit_price": integer(line.get("unit_price"), minimum=0),
+            })
+        except ValueError as exc:
+            raise ValueError(_("Line %(n)s: %(problem)s", n=i, problem=str(exc))) from None
+    return lines
+
+
+class Fields:
+    """Collects clean values and per-field errors; ``done()`` raises them all at once."""
+
+    def __init__(self, data: Any):
+        if not isinstance(data, dict):
+            raise ValidationError(_("The request body must be a JSON object."))
+        self.data = data
+        self.clean: dict = {}
+        self.errors: dict = {}
+
+    def take(self, name: str, check: Callable, *args, required: bool = True, **kwargs):
+        raw = self.data.get(name)
+        if raw is None and not required:
+            return None
+        if raw is None:
+            self.errors[name] = _("This field is required.")
+            return None
+        try:
+            value = check(raw, *args, **kwargs)
+        except ValueError as exc:
+            self.errors[name] = str(exc)
+            return None
+        self.clean[name] = value
+        return value
+
+    def done(self) -> dict:
+        if self.errors:
+            raise ValidationError(_("Some fields are not valid."), fields=self.errors)
+        return self.clean

@@ -1,0 +1,105 @@
+"""Queue numbers: issue, call next, call a number, recall, no-show.
+
+Numbers are per branch, per shop-local day and per service, labelled with the service's letter
+(R-017 is the 17th repair visit of the day); they restart every day.
+"""
+from datetime import date, datetime
+from typing import Optional
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from .counters import next_value
+from .errors import Conflict, NotFound, ValidationError
+from .extensions import db
+from .i18n import shop_timezone
+from .models import Branch, User, Visit, utcnow
+
+SERVICES = {
+    "repair": ("R", _l("Repair")),
+    "pickup": ("P", _l("Pickup")),
+    "inquiry": ("Q", _l("Inquiry")),
+}
+
+
+def shop_day(when: Optional[datetime] = None) -> date:
+    return (when or utcnow()).astimezone(shop_timezone()).date()
+
+
+def issue(branch: Branch, service: str, phone: Optional[str] = None,
+          now: Optional[datetime] = None) -> Visit:
+    """Take the next number for ``service`` at ``branch`` (the caller commits)."""
+    if service not in SERVICES:
+        raise ValidationError(_("Unknown service."),
+                              fields={"service": _("Must be one of: %(options)s.",
+                                                   options=", ".join(SERVICES))})
+    now = now or utcnow()
+    day = shop_day(now)
+    number = next_value(f"visit:{branch.id}:{day.isoformat()}:{service}")
+    visit = Visit(branch_id=branch.id, service=service, day=day, number=number,
+                  label=f"{SERVICES[service][0]}-{number:03d}", status="waiting",
+                  phone=phone, issued_at=now)
+    db.session.add(visit)
+    db.session.flush()
+    return visit
+
+
+def ahead(visit: Visit) -> int:
+    """People still waiting before this visit at its branch today (any service)."""
+    return db.session.scalar(
+        select(func.count(Visit.id)).where(
+            Visit.branch_id == visit.branch_id, Visit.day == visit.day,
+            Visit.status == "waiting", Visit.issued_at < visit.issued_at)) or 0
+
+
+def _mark_called(visit_id: int, counter: str, user: Optional[User], from_status: tuple) -> bool:
+    result = db.session.execute(
+        update(Visit).where(Visit.id == visit_id, Visit.status.in_(from_status))
+        .values(status="called", called_at=utcnow(), counter=counter,
+                called_by_id=user.id if user else None)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def call_next(branch: Branch, counter: str, user: Optional[User] = None,
+              service: Optional[str] = None) -> Optional[Visit]:
+    """Call the longest-waiting number of today to ``counter``; None when nobody waits.
+
+    Two counters pressing at once never get the same person: the UPDATE only takes a row still
+    'waiting', and the loser tries the next one.
+    """
+    for _attempt in range(20):
+        query = select(Visit.id).where(
+            Visit.branch_id == branch.id, Visit.day == shop_day(), Visit.status == "waiting")
+        if service:
+            query = query.where(Visit.service == service)
+        visit_id = db.session.scalar(query.order_by(Visit.issued_at, Visit.id).limit(1))
+        if visit_id is None:
+            return None
+        if _mark_called(visit_id, counter, user, ("waiting",)):
+            db.session.expire_all()
+            return db.session.get(Visit, visit_id)
+    raise Conflict(_("Too many counters are calling at once; try again."))
+
+
+def call(visit: Visit, counter: str, user: Optional[User] = None) -> Visit:
+    """Call a specific number (or recall one already called)."""
+    if not _mark_called(visit.id, counter, user, ("waiting", "called", "no_show")):
+        raise Conflict(_("This number was already served."))
+    db.session.refresh(visit)
+    return visit
+
+
+def no_show(visit: Visit) -> Visit:
+    if visit.status != "called":
+        raise Conflict(_("Only a called number can be marked as not shown."))
+    visit.status = "no_show"
+    return visit
+
+
+def get(visit_id: int) -> Visit:
+    visit = db.session.get(Visit, visit_id)
+    if visit is None:
+        raise NotFound(_("No such visit."))
+    return visit

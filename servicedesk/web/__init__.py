@@ -1,0 +1,1 @@
+"""Blueprints by audience: auth, main, tickets (staff), public (customers), api."""

@@ -1,0 +1,197 @@
+"""The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
+from flask import Blueprint, g, jsonify, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import lifecycle, visits
+from ..errors import DomainError, Forbidden, ValidationError
+from ..extensions import csrf, db
+from ..lifecycle import Actor
+from ..links import tracking_url
+from ..models import Ticket, Visit
+from ..services import tickets as ticket_service
+from ..services.people import user_for_token
+from ..auth import bearer_token, can
+from .openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint == "api.openapi":
+        return None
+    user = user_for_token(bearer_token())
+    if user is None:
+        raise Unauthorized(_("A valid API token is required (Authorization: Bearer TOKEN)."))
+    g.api_user = user
+    return None
+
+
+def require(action: str) -> None:
+    if not can(g.api_user, action):
+        raise Forbidden(_("Your role (%(role)s) may not do this.", role=g.api_user.role))
+
+
+def body() -> dict:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError(_("The request body must be valid JSON (Content-Type: "
+                            "application/json)."))
+    if not isinstance(data, dict):
+        raise ValidationError(_("The request body must be a JSON object."))
+    return data
+
+
+def actor() -> Actor:
+    return Actor.staff(g.api_user, ip=request.remote_addr)
+
+
+def visit_json(visit: Visit) -> dict:
+    return {"id": visit.id, "number": visit.number, "label": visit.label,
+            "service": visit.service, "status": visit.status,
+            "issued_at": visit.issued_at.isoformat(),
+            "called_at": visit.called_at.isoformat() if visit.called_at else None,
+            "counter": visit.counter, "ahead": visits.ahead(visit)}
+
+
+def ticket_json(ticket: Ticket, full: bool = True) -> dict:
+    data = {
+        "id": ticket.id, "number": ticket.number, "state": ticket.state,
+        "version": ticket.version, "tracking_url": tracking_url(ticket),
+        "customer": {"id": ticket.customer.id, "name": ticket.customer.name,
+                     "phone": ticket.customer.phone, "language": ticket.customer.language},
+        "device": {"kind": ticket.device.kind, "brand": ticket.device.brand,
+                   "model": ticket.device.model, "serial": ticket.device.serial,
+                   "colour": ticket.device.colour},
+        "problem": ticket.problem, "service_type": ticket.service_type,
+        "technician": ticket.technician.username if ticket.technician else None,
+        "promised_date": ticket.promised_date.isoformat() if ticket.promised_date else None,
+        "estimate_total": ticket.estimate_total, "final_total": ticket.final_total,
+        "amount_paid": ticket.amount_paid,
+        "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
+    }
+    if full:
+        data["allowed_events"] = lifecycle.allowed_events(ticket.state, g.api_user.role)
+        data["estimate_lines"] = [_line(l) for l in ticket.estimate_lines()]
+        data["final_lines"] = [_line(l) for l in ticket.final_lines()]
+        data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
+                            "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}
+                           for e in ticket.events]
+        data["notifications"] = [{"id": n.id, "event": n.event, "to": n.to, "status": n.status,
+                                  "body": n.body, "segments": n.segments,
+                                  "attempts": n.attempts, "error_code": n.error_code,
+                                  "error": n.error_message}
+                                 for n in ticket.notifications]
+    return data
+
+
+def _line(line) -> dict:
+    return {"kind": line.kind, "description": line.description, "qty": line.qty,
+            "unit_price": line.unit_price, "total": line.total}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@bp.post("/visits")
+def issue_visit():
+    require("visits.issue")
+    data = body()
+    branch = g.api_user.branch or ticket_service.default_branch()
+    visit = visits.issue(branch, data.get("service"))
+    db.session.commit()
+    return jsonify(visit_json(visit)), 201
+
+
+@bp.post("/visits/next")
+def call_next_visit():
+    require("visits.call")
+    data = body()
+    counter = data.get("counter")
+    if not isinstance(counter, (str, int)) or not str(counter).strip() or len(str(counter)) > 20:
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"counter": _("This field is required.")})
+    branch = g.api_user.branch or ticket_service.default_branch()
+    visit = visits.call_next(branch, str(counter).strip(), g.api_user, data.get("service"))
+    db.session.commit()
+    if visit is None:
+        return "", 204
+    return jsonify(visit_json(visit))
+
+
+@bp.get("/visits/<int:visit_id>")
+def get_visit(visit_id: int):
+    require("visits.view")
+    return jsonify(visit_json(visits.get(visit_id)))
+
+
+@bp.post("/tickets")
+def create_ticket():
+    if g.api_user.role not in lifecycle.EVENTS["admit"].roles:
+        raise Forbidden(_("Your role (%(role)s) may not fire the event %(event)s.",
+                          role=g.api_user.role, event="admit"))
+    ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch)
+    return jsonify(ticket_json(ticket)), 201
+
+
+@bp.get("/tickets")
+def list_tickets():
+    require("tickets.view")
+    query = select(Ticket).order_by(Ticket.id.desc())
+    state = request.args.get("state")
+    if state:
+        states = state.split(",")
+        unknown = [s for s in states if s not in lifecycle.TICKET_STATES]
+        if unknown:
+            raise ValidationError(_("Unknown state."), fields={"state": ", ".join(unknown)})
+        query = query.where(Ticket.state.in_(states))
+    try:
+        limit = min(max(int(request.args.get("limit", 100)), 1), 500)
+        offset = max(int(request.args.get("offset", 0)), 0)
+    except ValueError:
+        raise ValidationError(_("limit and offset must be whole numbers.")) from None
+    items = db.session.scalars(query.limit(limit).offset(offset)).all()
+    return jsonify({"items": [ticket_json(t, full=False) for t in items],
+                    "limit": limit, "offset": offset})
+
+
+@bp.get("/tickets/<int:ticket_id>")
+def get_ticket(ticket_id: int):
+    require("tickets.view")
+    return jsonify(ticket_json(ticket_service.get_ticket(ticket_id)))
+
+
+@bp.post("/tickets/<int:ticket_id>/events")
+def fire_event(ticket_id: int):
+    require("tickets.view")
+    data = dict(body())
+    event = data.pop("event", None)
+    if not isinstance(event, str) or not event:
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"event": _("This field is required.")})
+    version = data.pop("version", None)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"version": _("Must be a whole number.")})
+    ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
+    return jsonify(ticket_json(ticket))
+
+
+@bp.errorhandler(404)
+def not_found(exc):
+    return jsonify({"error": _("Not found.")}), 404
+
+
+@bp.errorhandler(405)
+def not_allowed(exc):
+    return jsonify({"error": _("This method is not allowed here.")}), 405
+
+

@@ -1,0 +1,64 @@
+"""Error pages and JSON errors, and the security headers every response carries."""
+from flask import jsonify, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from ..errors import DomainError
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def register(app) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        if wants_json():
+            return jsonify(exc.to_dict()), exc.status
+        return render_template("errors/error.html", code=exc.status, message=exc.message,
+                               fields=exc.extra.get("fields")), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {
+            400: _("The request could not be understood."),
+            401: _("Log in first."),
+            403: _("You may not open this page."),
+            404: _("Not found."),
+            405: _("This method is not allowed here."),
+            429: _("Too many requests; wait a moment and try again."),
+        }
+        message = messages.get(exc.code, exc.description or exc.name)
+        if exc.code == 400 and "CSRF" in str(exc.description):
+            message = _("The form expired or was not sent from this site; reload the page and "
+                        "try again.")
+        if wants_json():
+            resp = jsonify({"error": str(message)})
+        else:
+            resp = render_template("errors/error.html", code=exc.code, message=message)
+        return resp, exc.code
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        if wants_json():
+            return jsonify({"error": _("Something went wrong on our side.")}), 500
+        return render_template("errors/error.html", code=500,
+                               message=_("Something went wrong on our side.")), 500
+
+    @app.after_request
+    def security_headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+        if request.path.startswith(("/t/", "/s/")):
+            resp.headers["Referrer-Policy"] = "no-referrer"
+            resp.headers["Cache-Control"] = "no-store"
+        else:
+            resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if request.is_secure:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return resp

@@ -1,0 +1,384 @@
+"""Tests for servicedesk/i18n.py: digits, Jalali dates in Tehran time, money, parsing, SMS segments.
+
+Every expected date below was worked out by hand (Tehran is UTC+03:30 all year, no DST
+since 2022; 1403 is a Jalali leap year, so 1403/12/30 = 2025-03-20 and 1404/01/01 =
+2025-03-21; 1404 is not, so 1404/12/29 = 2026-03-20 and 1405/01/01 = 2026-03-21) and
+cross-checked with jdatetime in test_hand_computed_dates_agree_with_jdatetime.
+
+The module is loaded from its file path, so these tests need neither
+servicedesk/__init__.py nor tests/conftest.py.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import jdatetime
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from flask import Flask, g, render_template_string
+from flask_babel import Babel, force_locale
+
+_PATH = Path(__file__).resolve().parents[1] / "servicedesk" / "i18n.py"
+_spec = importlib.util.spec_from_file_location("_servicedesk_i18n_under_test", _PATH)
+i18n = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = i18n
+_spec.loader.exec_module(i18n)
+
+UTC = timezone.utc
+TEHRAN = ZoneInfo("Asia/Tehran")
+
+
+def make_app(**config) -> Flask:
+    """A tiny app with Babel; the locale comes from g.lang, else SERVICEDESK_LOCALE."""
+    app = Flask(__name__)
+    app.config.update({"SERVICEDESK_LOCALE": "fa", "SERVICEDESK_TIMEZONE": "Asia/Tehran",
+                       "MONEY_DISPLAY": "toman", **config})
+
+    def select_locale() -> str:
+        return g.get("lang") or app.config["SERVICEDESK_LOCALE"]
+
+    Babel(app, locale_selector=select_locale)
+    i18n.init_app(app)
+    return app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def fa(app):
+    with app.test_request_context():
+        g.lang = "fa"
+        yield app
+
+
+@pytest.fixture
+def en(app):
+    with app.test_request_context():
+        g.lang = "en"
+        yield app
+
+
+# ---------------------------------------------------------------- digits
+
+
+def test_to_ascii_digits_persian_and_arabic():
+    assert i18n.FA_DIGITS == "۰۱۲۳۴۵۶۷۸۹"
+    assert i18n.to_ascii_digits("۰۱۲۳۴۵۶۷۸۹") == "0123456789"
+    assert i18n.to_ascii_digits("٠١٢٣٤٥٦٧٨٩") == "0123456789"
+    # Only digits change: letters, dashes and separators stay.
+    assert i18n.to_ascii_digits("IMEI ۳۵-٤٥ x") == "IMEI 35-45 x"
+    assert i18n.to_ascii_digits("۱٬۲۳۴") == "1٬234"
+    assert i18n.to_ascii_digits("A-0912") == "A-0912"
+    assert i18n.to_ascii_digits(None) == ""
+
+
+def test_localize_digits_explicit_locale():
+    assert i18n.localize_digits("A-0912", "fa") == "A-۰۹۱۲"
+    assert i18n.localize_digits("A-0912", "fa_IR") == "A-۰۹۱۲"
+    assert i18n.localize_digits("A-0912", "en") == "A-0912"
+    assert i18n.localize_digits(2026, "fa") == "۲۰۲۶"
+    assert i18n.localize_digits(None, "fa") == ""
+    # Round trip.
+    assert i18n.to_ascii_digits(i18n.localize_digits("1405/09/01", "fa")) == "1405/09/01"
+
+
+def test_localize_digits_follows_request_locale(fa):
+    assert i18n.localize_digits("42") == "۴۲"
+    with force_locale("en"):
+        assert i18n.localize_digits("42") == "42"
+
+
+def test_current_language_and_direction(app):
+    with app.test_request_context():
+        g.lang = "fa_IR"
+        assert i18n.current_language() == "fa"
+        assert i18n.text_direction() == "rtl"
+    with app.test_request_context():
+        g.lang = "en"
+        assert i18n.current_language() == "en"
+        assert i18n.text_direction() == "ltr"
+
+
+def test_current_language_fallbacks():
+    assert i18n.current_language() == "fa"  # no app context at all
+    bare = Flask(__name__)  # no Babel on this app
+    bare.config["SERVICEDESK_LOCALE"] = "en"
+    with bare.app_context():
+        assert i18n.current_language() == "en"
+    with make_app(SERVICEDESK_LOCALE="en").app_context():
+        assert i18n.current_language() == "en"
+
+
+# ---------------------------------------------------------------- dates
+
+
+def test_hand_computed_dates_agree_with_jdatetime():
+    cases = {
+        date(2025, 3, 20): (1403, 12, 30),
+        date(2025, 3, 21): (1404, 1, 1),
+        date(2026, 3, 20): (1404, 12, 29),
+        date(2026, 3, 21): (1405, 1, 1),
+        date(2026, 11, 21): (1405, 8, 30),
+        date(2026, 11, 22): (1405, 9, 1),
+    }
+    for greg, (y, m, d) in cases.items():
+        j = jdatetime.date.fromgregorian(date=greg)
+        assert (j.year, j.month, j.day) == (y, m, d), greg
+        assert jdatetime.date(y, m, d).togregorian() == greg
+    assert jdatetime.date(1403, 1, 1).isleap() and not jdatetime.date(1404, 1, 1).isleap()
+    assert datetime(2026, 11, 21, 21, 0, tzinfo=UTC).astimezone(TEHRAN) == datetime(
+        2026, 11, 22, 0, 30, tzinfo=TEHRAN)
+    assert TEHRAN.utcoffset(datetime(2026, 7, 1)) == timedelta(hours=3, minutes=30)
+
+
+def test_nowruz_1404_boundary_in_tehran(fa):
+    # 20:29 UTC = 23:59 Tehran on 2025-03-20 = 30 Esfand 1403 (leap year).
+    assert i18n.format_datetime(datetime(2025, 3, 20, 20, 29)) == "۱۴۰۳/۱۲/۳۰ ۲۳:۵۹"
+    assert i18n.format_datetime(datetime(2025, 3, 20, 20, 29), "long_date") == "۳۰ اسفند ۱۴۰۳"
+    # 20:31 UTC = 00:01 Tehran on 2025-03-21 = 1 Farvardin 1404.
+    assert i18n.format_datetime(datetime(2025, 3, 20, 20, 31)) == "۱۴۰۴/۰۱/۰۱ ۰۰:۰۱"
+    assert i18n.format_datetime(datetime(2025, 3, 20, 20, 31), "long") == "۱ فروردین ۱۴۰۴، ۰۰:۰۱"
+
+
+def test_nowruz_1405_boundary_after_29_esfand(fa):
+    # 1404 is not a leap year: 29 Esfand is the last day.
+    assert i18n.format_datetime(datetime(2026, 3, 20, 20, 29), "date") == "۱۴۰۴/۱۲/۲۹"
+    assert i18n.format_datetime(datetime(2026, 3, 20, 20, 30), "date") == "۱۴۰۵/۰۱/۰۱"
+    assert i18n.format_datetime(datetime(2026, 3, 20, 20, 30), "time") == "۰۰:۰۰"
+
+
+def test_utc_previous_day_is_next_day_in_tehran(app):
+    t = datetime(2026, 11, 21, 21, 0)  # naive = UTC; 2026-11-22 00:30 in Tehran
+    with app.test_request_context():
+        g.lang = "fa"
+        assert i18n.format_datetime(t) == "۱۴۰۵/۰۹/۰۱ ۰۰:۳۰"
+        assert i18n.format_datetime(t, "date") == "۱۴۰۵/۰۹/۰۱"
+        assert i18n.format_datetime(datetime(2026, 11, 21, 20, 29), "date") == "۱۴۰۵/۰۸/۳۰"
+        assert i18n.format_datetime(t, "date", locale="en") == "2026-11-22"
+    with app.test_request_context():
+        g.lang = "en"
+        assert i18n.format_datetime(t) == "2026-11-22 00:30"
+
+
+def test_all_styles_fa_and_en(app):
+    t = datetime(2026, 11, 22, 10, 35, tzinfo=UTC)  # 14:05 Tehran
+    with app.test_request_context():
+        g.lang = "fa"
+        assert i18n.format_datetime(t) == "۱۴۰۵/۰۹/۰۱ ۱۴:۰۵"
+        assert i18n.format_datetime(t, "date") == "۱۴۰۵/۰۹/۰۱"
+        assert i18n.format_datetime(t, "time") == "۱۴:۰۵"
+        assert i18n.format_datetime(t, "long") == "۱ آذر ۱۴۰۵، ۱۴:۰۵"
+        assert i18n.format_datetime(t, "long_date") == "۱ آذر ۱۴۰۵"
+    with app.test_request_context():
+        g.lang = "en"
+        assert i18n.format_datetime(t) == "2026-11-22 14:05"
+        assert i18n.format_datetime(t, "date") == "2026-11-22"
+        assert i18n.format_datetime(t, "time") == "14:05"
+        assert i18n.format_datetime(t, "long") == "22 Nov 2026, 14:05"
+        assert i18n.format_datetime(t, "long_date") == "22 Nov 2026"
+        # Explicit locale wins over the request locale.
+        assert i18n.format_datetime(t, "long", locale="fa") == "۱ آذر ۱۴۰۵، ۱۴:۰۵"
+
+
+def test_aware_datetime_and_plain_date(fa):
+    # An aware datetime in another zone: 2026-11-22 01:00+01:00 = 00:00 UTC = 03:30 Tehran.
+    t = datetime(2026, 11, 22, 1, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert i18n.format_datetime(t) == "۱۴۰۵/۰۹/۰۱ ۰۳:۳۰"
+    # A date is shown as is (no time zone shift); time styles fall back to date styles.
+    assert i18n.format_datetime(date(2026, 11, 22)) == "۱۴۰۵/۰۹/۰۱"
+    assert i18n.format_datetime(date(2026, 11, 22), "long") == "۱ آذر ۱۴۰۵"
+    assert i18n.format_datetime(date(2026, 11, 22), "long", locale="en") == "22 Nov 2026"
+    assert i18n.format_datetime(None) == ""
+    with pytest.raises(ValueError):
+        i18n.format_datetime(date(2026, 11, 22), "time")
+    with pytest.raises(ValueError):
+        i18n.format_datetime(t, "short")
+
+
+def test_shop_timezone_from_config():
+    assert i18n.shop_timezone() == TEHRAN  # outside an app context: the default
+    app = make_app(SERVICEDESK_TIMEZONE="UTC")
+    with app.test_request_context():
+        g.lang = "en"
+        assert i18n.shop_timezone() == ZoneInfo("UTC")
+        assert i18n.format_datetime(datetime(2026, 11, 21, 21, 0)) == "2026-11-21 21:00"
+
+
+def test_fa_output_does_not_touch_global_jdatetime_locale(fa):
+    before = jdatetime.get_locale()
+    i18n.format_datetime(datetime(2026, 11, 22, 10, 35), "long")
+    assert jdatetime.get_locale() == before
+
+
+def test_parse_date_jalali_and_gregorian():
+    assert i18n.parse_date("۱۴۰۵/۰۹/۰۱") == date(2026, 11, 22)
+    assert i18n.parse_date("1405-09-01") == date(2026, 11, 22)
+    assert i18n.parse_date("١٤٠٥/٩/١") == date(2026, 11, 22)  # Arabic digits, no padding
+    assert i18n.parse_date("1403/12/30") == date(2025, 3, 20)  # leap 30 Esfand
+    assert i18n.parse_date("1404/12/29") == date(2026, 3, 20)
+    assert i18n.parse_date("1405/01/01") == date(2026, 3, 21)
+    assert i18n.parse_date(" 2026-11-22 ") == date(2026, 11, 22)
+    assert i18n.parse_date("۲۰۲۶/۱۱/۲۲") == date(2026, 11, 22)
+
+
+@pytest.mark.parametrize("bad", ["", "1405", "1405/09", "1405-09/01", "22/11/2026",
+                                 "1404/12/30", "1405/13/01", "2026-02-30", "abc", None])
+def test_parse_date_rejects_bad_input(en, bad):
+    with pytest.raises(ValueError) as err:
+        i18n.parse_date(bad)
+    message = str(err.value)
+    assert "date" in message
+    if bad == "1404/12/30":  # well formed but impossible: 1404 has no 30 Esfand
+        assert message == "1404/12/30 is not a valid date."
+
+
+# ---------------------------------------------------------------- numbers and money
+
+
+def test_format_number(fa):
+    assert i18n.format_number(1250000) == "۱٬۲۵۰٬۰۰۰"
+    assert i18n.format_number(1250000, "en") == "1,250,000"
+    assert i18n.format_number(-1234, "en") == "-1,234"
+    assert i18n.format_number(999, "en") == "999"
+    assert i18n.format_number(0) == "۰"
+    assert i18n.format_number(None) == ""
+
+
+def test_format_money_fa(fa):
+    assert i18n.format_money(12_500_000) == "۱٬۲۵۰٬۰۰۰ تومان"
+    assert i18n.format_money(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰ ریال"
+    # Not a whole number of toman: shown in rial rather than rounded.
+    assert i18n.format_money(12_500_005) == "۱۲٬۵۰۰٬۰۰۵ ریال"
+    assert i18n.format_money(-500_000) == "-۵۰٬۰۰۰ تومان"
+    assert i18n.format_money(0) == "۰ تومان"
+    assert i18n.format_money(None) == ""
+
+
+def test_format_money_en(en):
+    assert i18n.format_money(12_500_000) == "1,250,000 toman"
+    assert i18n.format_money(12_500_000, unit="rial") == "12,500,000 rial"
+    assert i18n.format_money(12_500_005) == "12,500,005 rial"
+    assert i18n.format_money(-500_000) == "-50,000 toman"
+    assert i18n.format_money(9_990) == "999 toman"
+    with pytest.raises(ValueError):
+        i18n.format_money(100, unit="dollar")
+
+
+def test_format_money_explicit_locale_and_config(app):
+    with app.test_request_context():
+        g.lang = "fa"
+        assert i18n.format_money(12_500_000, locale="en") == "1,250,000 toman"
+    with app.test_request_context():
+        g.lang = "en"
+        assert i18n.format_money(12_500_000, locale="fa") == "۱٬۲۵۰٬۰۰۰ تومان"
+        assert i18n.format_money(10, locale="fa") == "۱ تومان"
+    rial_app = make_app(MONEY_DISPLAY="rial")
+    with rial_app.test_request_context():
+        g.lang = "en"
+        assert i18n.format_money(12_500_000) == "12,500,000 rial"
+        assert i18n.format_money(12_500_000, unit="toman") == "1,250,000 toman"
+
+
+def test_unit_words_and_errors_come_from_the_catalog(tmp_path):
+    catalog = Catalog(locale="fa")
+    catalog.add("toman", "تومن")
+    catalog.add("Enter a date as YYYY/MM/DD, for example 1405/09/01.",
+                "تاریخ را به شکل سال/ماه/روز بنویسید.")
+    mo_dir = tmp_path / "fa" / "LC_MESSAGES"
+    mo_dir.mkdir(parents=True)
+    with (mo_dir / "messages.mo").open("wb") as fh:
+        write_mo(fh, catalog)
+    app = make_app(BABEL_TRANSLATION_DIRECTORIES=str(tmp_path))
+    with app.test_request_context():
+        g.lang = "fa"
+        assert i18n.format_money(12_500_000) == "۱٬۲۵۰٬۰۰۰ تومن"
+        assert i18n.format_money(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰ ریال"  # fallback
+        assert i18n.format_money(12_500_000, locale="en") == "1,250,000 toman"
+        with pytest.raises(ValueError, match="^تاریخ را به شکل"):
+            i18n.parse_date("x")
+
+
+def test_parse_int():
+    assert i18n.parse_int("۱٬۲۵۰٬۰۰۰") == 1_250_000
+    assert i18n.parse_int("1,250,000") == 1_250_000
+    assert i18n.parse_int(" ٤٥ ") == 45
+    assert i18n.parse_int("۱۲ ۳۴۵") == 12_345
+    assert i18n.parse_int("1\u00a0250") == 1_250  # no-break space
+    assert i18n.parse_int("-۵۰۰") == -500
+    assert i18n.parse_int("+7") == 7
+    assert i18n.parse_int(42) == 42
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "12a", "1.5", "۱٫۵", "--5", "-", "abc", None])
+def test_parse_int_rejects_non_numbers(en, bad):
+    with pytest.raises(ValueError, match="is not a whole number"):
+        i18n.parse_int(bad)
+
+
+# ---------------------------------------------------------------- SMS segments
+
+
+def test_segments_gsm7():
+    assert i18n.segments("hello") == ("GSM-7", 1)
+    assert i18n.segments("a" * 160) == ("GSM-7", 1)
+    assert i18n.segments("a" * 161) == ("GSM-7", 2)
+    assert i18n.segments("a" * 306) == ("GSM-7", 2)
+    assert i18n.segments("a" * 307) == ("GSM-7", 3)
+    assert i18n.segments("") == ("GSM-7", 0)
+    enc, count = i18n.segments("Ticket A-12: ready @ 5£")
+    assert (enc, count) == ("GSM-7", 1)
+
+
+def test_segments_gsm7_extension_chars_count_double():
+    assert i18n.segments("€" * 80) == ("GSM-7", 1)  # 160 septets
+    assert i18n.segments("€" * 81) == ("GSM-7", 2)  # 162 septets
+    assert i18n.segments("a" * 159 + "[") == ("GSM-7", 2)  # 161 septets
+    # 306 septets, but the escape pair cannot straddle parts: 152 | 2+151 | 1.
+    assert i18n.segments("a" * 152 + "€" + "a" * 152) == ("GSM-7", 3)
+
+
+def test_segments_ucs2():
+    assert i18n.segments("س" * 70) == ("UCS-2", 1)
+    assert i18n.segments("س" * 71) == ("UCS-2", 2)
+    assert i18n.segments("س" * 134) == ("UCS-2", 2)
+    assert i18n.segments("س" * 135) == ("UCS-2", 3)
+    assert i18n.segments("hello ۱") == ("UCS-2", 1)  # one Persian digit forces UCS-2
+    # Emoji outside the BMP are two UTF-16 code units each and are never split.
+    assert i18n.segments("😀" * 35) == ("UCS-2", 1)  # 70 units
+    assert i18n.segments("😀" * 36) == ("UCS-2", 2)  # 33 + 3 per 67-unit part
+    result = i18n.segments("سلام")
+    assert (result.encoding, result.count) == ("UCS-2", 1)
+
+
+# ---------------------------------------------------------------- Jinja wiring
+
+
+TEMPLATE = ("{{ t|datetime }}|{{ t|date }}|{{ t|datetime('long') }}|{{ 12500000|money }}|"
+            "{{ 'A-12'|digits }}|{{ 1234567|number }}|{{ get_locale() }}|"
+            "{{ current_language() }}|{{ text_dir }}")
+
+
+def test_jinja_filters_and_context_fa(app):
+    t = datetime(2026, 11, 22, 10, 35)
+    with app.test_request_context():
+        g.lang = "fa"
+        out = render_template_string(TEMPLATE, t=t)
+    assert out == ("۱۴۰۵/۰۹/۰۱ ۱۴:۰۵|۱۴۰۵/۰۹/۰۱|۱ آذر ۱۴۰۵، ۱۴:۰۵|۱٬۲۵۰٬۰۰۰ تومان|"
+                   "A-۱۲|۱٬۲۳۴٬۵۶۷|fa|fa|rtl")
+
+
+def test_jinja_filters_and_context_en(app):
+    t = datetime(2026, 11, 22, 10, 35)
+    with app.test_request_context():
+        g.lang = "en"
+        out = render_template_string(TEMPLATE, t=t)
+    assert out == ("2026-11-22 14:05|2026-11-22|22 Nov 2026, 14:05|1,250,000 toman|"
+                   "A-12|1,234,567|en|en|ltr")

@@ -1,0 +1,3 @@
+from servicedesk import create_app
+
+app = create_app()
