@@ -7,3 +7,6 @@ SECRET_KEY = "test-secret-key-not-for-production"
 PUBLIC_BASE_URL = "http://shop.test"
 SHOP_NAME = "Test Repair Shop"
 SHOP_PHONE = "021-12345678"
+# Still argon2id, but cheap: the suite creates and logs in hundreds of users.
+ARGON2_PARAMS = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
+SMS_TEST_NUMBERS = ("+15005550006", "+15005550001", "+15005550004")

@@ -66,12 +66,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 def select_locale() -> str:
     """The staff user's choice, else the language picked with the switcher, else the shop's."""
+    from flask import current_app, g, has_request_context
     languages = current_app_languages()
+    if not has_request_context():  # commands, jobs: the shop's language
+        return current_app.config["SERVICEDESK_LOCALE"]
     chosen = request.args.get("lang")
     if chosen in languages:
         session["lang"] = chosen
         return chosen
-    from flask import g
     if getattr(g, "page_language", None) in languages:
         return g.page_language
     user_lang = getattr(current_user, "language", None) if current_user else None
@@ -79,7 +81,6 @@ def select_locale() -> str:
         return user_lang
     if session.get("lang") in languages:
         return session["lang"]
-    from flask import current_app
     return current_app.config["SERVICEDESK_LOCALE"]
 
 

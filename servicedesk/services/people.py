@@ -6,6 +6,7 @@ from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -14,13 +15,22 @@ from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..models import ROLES, ApiToken, Branch, User, utcnow
 
-# argon2id with argon2-cffi's defaults (64 MiB, t=3, p=4): above OWASP's minimum.
-hasher = PasswordHasher()
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
-# Checked against a real hash when the user does not exist, so the time taken does not tell
-# whether a user name exists.
-_DUMMY_HASH = hasher.hash("not-a-real-password")
+
+
+def _hasher() -> PasswordHasher:
+    """argon2id with argon2-cffi's defaults (64 MiB, t=3, p=4, above OWASP's minimum); tests
+    may set ARGON2_PARAMS to a cheaper argon2id so a suite of hundreds of logins stays fast."""
+    app = current_app._get_current_object()
+    hasher = app.extensions.get("servicedesk_hasher")
+    if hasher is None:
+        hasher = PasswordHasher(**(app.config.get("ARGON2_PARAMS") or {}))
+        app.extensions["servicedesk_hasher"] = hasher
+        # Verified when the user does not exist, so the time taken does not tell whether a
+        # user name exists.
+        app.extensions["servicedesk_dummy_hash"] = hasher.hash("not-a-real-password")
+    return hasher
 
 
 def check_password_rules(password: str) -> None:
@@ -44,7 +54,7 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     if db.session.scalar(select(User.id).where(User.username == username)):
         raise Conflict(_("A user with this name already exists."))
     user = User(username=username, role=role, full_name=full_name or "",
-                password_hash=hasher.hash(password), branch=branch, language=language,
+                password_hash=_hasher().hash(password), branch=branch, language=language,
                 session_token=secrets.token_hex(32))
     db.session.add(user)
     db.session.commit()
@@ -59,9 +69,10 @@ def authenticate(username: str, password: str) -> tuple[Optional[User], Optional
     """
     user = db.session.scalar(select(User).where(User.username == username))
     now = utcnow()
+    hasher = _hasher()
     if user is None or not user.active:
         try:
-            hasher.verify(_DUMMY_HASH, password or "")
+            hasher.verify(current_app.extensions["servicedesk_dummy_hash"], password or "")
         except VerificationError:
             pass
         return None, "invalid"

@@ -1,0 +1,252 @@
+"""Fixtures: an app per test on SQLite (default) or PostgreSQL (TEST_DATABASE_URL), users and
+their API clients, tickets in any state, and a guard that refuses connections off this machine.
+
+Run on PostgreSQL: TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres pytest
+(a throwaway database is created for the session and dropped after it).
+"""
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from servicedesk import create_app
+from servicedesk.extensions import db
+from servicedesk.lifecycle import EVENTS, STAFF_ROLES, Actor
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+# --- nothing leaves this machine ------------------------------------------------------------
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ConnectionRefusedError(f"tests may not connect to {host}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    socket.socket.connect = _guarded_connect
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "TWILIO_EDGE",
+                "TWILIO_REGION", "DATABASE_URL", "REDIS_URL", "SMS_BACKEND"):
+        os.environ.pop(var, None)
+    yield
+    socket.socket.connect = _real_connect
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _catalogues():
+    from servicedesk.cli import compile_catalogues
+    compile_catalogues()
+
+
+# --- databases --------------------------------------------------------------------------------
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def create_pg_database() -> str:
+    name = f"sd_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def on_postgres() -> bool:
+    return bool(os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if on_postgres():
+        name = create_pg_database()
+        yield _pg_url(name)
+        drop_pg_database(name)
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def pg_database_url(database_url):
+    """A PostgreSQL database even when the suite runs on SQLite (for the concurrency proofs)."""
+    if database_url.startswith("postgres"):
+        yield database_url
+        return
+    name = create_pg_database()
+    yield _pg_url(name)
+    drop_pg_database(name)
+
+
+_schema_ready: set = set()
+
+
+def make_app(url: str, tmp_path: Path, **overrides):
+    from servicedesk.cli import ensure_default_branch
+    config = {"DATABASE_URL": url}
+    testing = {}
+    exec((ROOT / "config" / "testing.py").read_text(), testing)
+    config.update({k: v for k, v in testing.items() if k.isupper()})
+    config.update(overrides)
+    app = create_app(config)
+    app.instance_path = str(tmp_path)
+    with app.app_context():
+        if url not in _schema_ready:
+            db.drop_all()
+            db.create_all()
+            _schema_ready.add(url)
+        else:
+            tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+            if url.startswith("postgres"):
+                db.session.execute(sa.text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            else:
+                for t in tables:
+                    db.session.execute(sa.text(f'DELETE FROM "{t}"'))
+            db.session.commit()
+        ensure_default_branch()
+    return app
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = make_app(database_url, tmp_path)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_database_url, tmp_path):
+    app = make_app(pg_database_url, tmp_path)
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+# --- people -----------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery"
+
+
+def add_user(username: str, role: str, **kw):
+    from servicedesk.services.people import create_user
+    from servicedesk.services.tickets import default_branch
+    return create_user(username, role, PASSWORD, branch=default_branch(), **kw)
+
+
+@pytest.fixture
+def users(app):
+    """One user per staff role, keyed by role."""
+    return {role: add_user(role + "1", role) for role in STAFF_ROLES}
+
+
+class Api:
+    """A test client that sends a user's bearer token and JSON."""
+
+    def __init__(self, client, token):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def get(self, url, **kw):
+        return self.client.get(url, headers=self.headers, **kw)
+
+    def post(self, url, json=None, **kw):
+        return self.client.post(url, json=json, headers=self.headers, **kw)
+
+
+@pytest.fixture
+def api(app, users):
+    """api[role] is a client authenticated as that role's user."""
+    from servicedesk.services.people import issue_token
+    client = app.test_client()
+    return {role: Api(client, issue_token(user)) for role, user in users.items()}
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+INTAKE = {"customer": {"name": "Narges Rezaei", "phone": "09121234567"},
+          "device": {"kind": "phone", "brand": "Samsung", "model": "Galaxy A54",
+                     "serial": "490154203237518"},
+          "problem": "Cracked screen"}
+
+LINES = [{"kind": "part", "description": "Screen", "qty": 1, "unit_price": 12_000_000},
+         {"kind": "labour", "description": "Fitting", "qty": 1, "unit_price": 2_000_000}]
+
+# Valid data for each event, as the API takes it.
+SAMPLE_DATA = {
+    "send_to_repair": {"technician": "technician1"},
+    "quote": {"lines": LINES, "promised_date": "2026-12-01"},
+    "approve": {"channel": "phone"},
+    "decline": {"reason": "too expensive", "channel": "phone"},
+    "return_unrepaired": {"reason": "board damaged"},
+    "wait_parts": {"part": "LCD", "expected_date": "2026-12-05"},
+    "resume": {},
+    "finish": {"lines": LINES, "work_done": "Replaced the screen"},
+    "deliver": {"amount_paid": 14_000_000, "collected_by": "owner"},
+    "close": {},
+    "cancel": {"reason": "customer changed their mind"},
+}
+
+PATH_TO = {
+    "intake": [],
+    "diagnosis": ["send_to_repair"],
+    "estimate": ["send_to_repair", "quote"],
+    "repair": ["send_to_repair", "quote", "approve"],
+    "waiting_parts": ["send_to_repair", "quote", "approve", "wait_parts"],
+    "ready": ["send_to_repair", "quote", "approve", "finish"],
+    "delivered": ["send_to_repair", "quote", "approve", "finish", "deliver"],
+    "closed": ["send_to_repair", "quote", "approve", "finish", "deliver", "close"],
+    "cancelled": ["cancel"],
+}
+
+
+def actor_for(event: str, users: dict) -> Actor:
+    """Someone allowed to fire ``event``: a staff user of the first allowed role, else the
+    customer (by link) or the system."""
+    roles = EVENTS[event].roles
+    for role in STAFF_ROLES:
+        if role in roles:
+            return Actor.staff(users[role])
+    return Actor.customer("127.0.0.1") if "customer" in roles else Actor.system()
+
+
+@pytest.fixture
+def make_ticket(app, users):
+    """make_ticket(state) -> a committed ticket walked to ``state`` through the lifecycle."""
+    from servicedesk.services import tickets as svc
+
+    def make(state: str = "intake", intake=None):
+        ticket = svc.admit(intake or INTAKE, Actor.staff(users["reception"]))
+        for event in PATH_TO[state]:
+            svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+        db.session.expire_all()
+        return db.session.get(type(ticket), ticket.id)
+    return make
