@@ -123,7 +123,8 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import api, auth, errors, main, public, tickets
+    from .web import api, auth, errors, main, public, sms, tickets
+    app.register_blueprint(sms.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(tickets.bp)

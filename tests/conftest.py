@@ -128,8 +128,14 @@ def make_app(url: str, tmp_path: Path, **overrides):
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    app = make_app(database_url, tmp_path)
+def app_config():
+    """Settings for this test's app; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, tmp_path, app_config):
+    app = make_app(database_url, tmp_path, **app_config)
     ctx = app.app_context()
     ctx.push()
     yield app
@@ -250,3 +256,40 @@ def make_ticket(app, users):
         db.session.expire_all()
         return db.session.get(type(ticket), ticket.id)
     return make
+
+
+# --- live servers -----------------------------------------------------------------------------
+
+class LiveServer:
+    """The app served over real HTTP on 127.0.0.1 (a thread), for browsers and callbacks."""
+
+    def __init__(self, app):
+        import threading
+        from werkzeug.serving import make_server
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio():
+    from .fake_twilio import FakeTwilio
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio(fake_twilio):
+    fake_twilio.reset()
+    return fake_twilio
+
+
+def twilio_config(fake) -> dict:
+    return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
+            "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM_NUMBER": "+15005550006",
+            "TWILIO_API_BASE_URL": fake.base_url, "TWILIO_TIMEOUT": 5}

@@ -278,6 +278,7 @@ class FakeTwilio:
         self._fail: list[int] = []          # statuses, one per upcoming create request
         self._drop = 0
         self._delay: list[tuple[float, bool]] = []
+        self._stall: list[float] = []
 
     def fail_next(self, n: int = 1, status: int = 429) -> None:
         """The next ``n`` create requests answer ``status`` without recording the message.
@@ -291,6 +292,13 @@ class FakeTwilio:
         connection is closed without a response."""
         with self._lock:
             self._drop += n
+
+    def stall_next(self, n: int = 1, seconds: float = 30.0) -> None:
+        """The next ``n`` message requests hang for ``seconds`` and are then dropped without
+        being processed (the network died mid-request): a client killed meanwhile leaves no
+        message behind."""
+        with self._lock:
+            self._stall.extend([seconds] * n)
 
     def delay_next(self, n: int = 1, seconds: float = 2.0, accept: bool = True) -> None:
         """The next ``n`` create requests sleep ``seconds`` before the response is sent.
@@ -385,6 +393,8 @@ class FakeTwilio:
             if fail is not None:
                 return fail, None, False
             delay = self._delay.pop(0) if self._delay else None
+            if self._stall:
+                delay = (self._stall.pop(0), None)
             drop = False
             if self._drop > 0:
                 self._drop -= 1
@@ -395,6 +405,10 @@ class FakeTwilio:
         fail, delay, drop = self._take_knobs()
         if fail is not None:
             return self._failure(fail)
+        if delay is not None and delay[1] is None:
+            # stalled: the request never reaches processing; the connection just closes
+            self._stopping.wait(delay[0])
+            raise _DropConnection()
         if delay is not None and not delay[1]:
             self._stopping.wait(delay[0])
         status, payload = self._validate_and_store(form)

@@ -86,6 +86,9 @@ class TwilioBackend:
             code = exc.code or exc.status
             if exc.status == 429 or code == 20429:
                 raise TransientFailure(code, "throttled by Twilio") from exc
+            if exc.status in (502, 503):
+                # The edge refused the request (unavailable): it was not processed.
+                raise TransientFailure(code, f"Twilio answered {exc.status}") from exc
             if exc.status >= 500:
                 raise AmbiguousFailure(code, f"Twilio answered {exc.status}") from exc
             if code in TWILIO_PERMANENT or 400 <= exc.status < 500:
@@ -144,6 +147,8 @@ class HttpGatewayBackend:
             raise AmbiguousFailure(None, "the SMS gateway did not answer in time") from exc
         if resp.status_code == 429:
             raise TransientFailure(429, "throttled by the SMS gateway")
+        if resp.status_code in (502, 503):
+            raise TransientFailure(resp.status_code, f"gateway answered {resp.status_code}")
         if resp.status_code >= 500:
             raise AmbiguousFailure(resp.status_code, f"gateway answered {resp.status_code}")
         if resp.status_code >= 400:

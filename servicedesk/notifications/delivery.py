@@ -24,9 +24,15 @@ from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
 
 log = logging.getLogger(__name__)
 
-BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
-           timedelta(minutes=30), timedelta(hours=1))
-MAX_ATTEMPTS = len(BACKOFF) + 1
+DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)  # seconds; then it is marked failed
+
+
+def retry_intervals() -> list[int]:
+    return list(current_app.config.get("SMS_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
+
+
+def stuck_after() -> timedelta:
+    return timedelta(seconds=current_app.config.get("SMS_STUCK_AFTER", 120))
 OPT_OUT_CODES = {"21610"}
 # Statuses a provider callback may move to, in order: a later callback never moves back.
 STATUS_RANK = {"pending": 0, "retry": 0, "sending": 1, "unknown": 1, "sent": 2,
@@ -82,13 +88,14 @@ def deliver(notification_id: int) -> str:
         log.warning("notification %s failed permanently: %s", note.id, exc.code)
         return "failed"
     except TransientFailure as exc:
-        if note.attempts >= MAX_ATTEMPTS:
+        intervals = retry_intervals()
+        if note.attempts > len(intervals):
             _finish(note, "failed", exc.code, f"gave up after {note.attempts} attempts: "
                                                f"{exc.message}")
             db.session.commit()
             return "failed"
         _finish(note, "retry", exc.code, exc.message)
-        note.next_attempt_at = now + BACKOFF[min(note.attempts, len(BACKOFF)) - 1]
+        note.next_attempt_at = now + timedelta(seconds=intervals[note.attempts - 1])
         db.session.commit()
         raise
     except AmbiguousFailure as exc:
@@ -98,7 +105,7 @@ def deliver(notification_id: int) -> str:
         return "unknown"
     except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the message
         _finish(note, "retry", None, f"{type(exc).__name__}: {exc}"[:255])
-        note.next_attempt_at = now + BACKOFF[0]
+        note.next_attempt_at = now + timedelta(seconds=retry_intervals()[0])
         db.session.commit()
         log.exception("notification %s: unexpected error", note.id)
         return "retry"
@@ -116,14 +123,15 @@ def _finish(note: Notification, status: str, code: Optional[str], message: Optio
     note.updated_at = utcnow()
 
 
-def reset_stuck(stuck_after: timedelta = timedelta(minutes=2)) -> int:
+def reset_stuck(after: Optional[timedelta] = None) -> int:
     """Rows left in 'sending' (a worker died mid-send) or 'unknown' for a while go back to
     'retry' so they are sent again (the documented at-least-once policy)."""
     now = utcnow()
+    after = stuck_after() if after is None else after
     result = db.session.execute(
         update(Notification)
         .where(Notification.status.in_(("sending", "unknown")),
-               Notification.updated_at <= now - stuck_after)
+               Notification.updated_at <= now - after)
         .values(status="retry", next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     db.session.commit()

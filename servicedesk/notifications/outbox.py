@@ -66,9 +66,10 @@ def register_session_hooks() -> None:
                         lambda session, previous: _after_rollback(session))
 
 
-def dispatch(ids: Iterable[int]) -> None:
+def dispatch(ids: Iterable[int], attempts: Optional[dict] = None) -> None:
     """Hand committed rows to the sender. Never raises: a row that could not be handed over
-    stays pending and the sweep sends it."""
+    stays pending and the sweep sends it. ``attempts`` (id -> attempts so far) makes each
+    re-enqueue a new rq job."""
     ids = list(ids)
     if not ids:
         return
@@ -76,26 +77,24 @@ def dispatch(ids: Iterable[int]) -> None:
     try:
         if app.config.get("REDIS_URL"):
             from .queue import enqueue
-            enqueue(app, ids)
+            enqueue(app, ids, attempts)
         else:
             app.extensions["servicedesk_sender"].submit(ids)
     except Exception:  # noqa: BLE001 - the outbox row is the promise; the sweep keeps it
         log.exception("could not hand %d notification(s) to the sender; the sweep will", len(ids))
 
 
-def due_ids(now: Optional[datetime] = None, stuck_after: timedelta = timedelta(minutes=2),
-            limit: int = 1000) -> list[int]:
-    """Rows the sweep should hand over again: pending for a while, retries that are due, and
-    sends stuck in 'sending' or 'unknown' (the worker died, or the answer never came)."""
+def due(now: Optional[datetime] = None, pending_after: timedelta = timedelta(minutes=2),
+        limit: int = 1000) -> dict[int, int]:
+    """Rows the sweep should hand over again (id -> attempts so far): pending for a while
+    (their hand-off after commit failed) and retries that are due."""
     now = now or utcnow()
-    old = now - stuck_after
-    rows = db.session.scalars(
-        select(Notification.id).where(
+    rows = db.session.execute(
+        select(Notification.id, Notification.attempts).where(
             or_(
-                (Notification.status == "pending") & (Notification.created_at <= old)
+                (Notification.status == "pending")
+                & (Notification.created_at <= now - pending_after)
                 & or_(Notification.send_after.is_(None), Notification.send_after <= now),
                 (Notification.status == "retry") & (Notification.next_attempt_at <= now),
-                (Notification.status.in_(("sending", "unknown")))
-                & (Notification.updated_at <= old),
             )).order_by(Notification.id).limit(limit))
-    return list(rows)
+    return {row.id: row.attempts for row in rows}

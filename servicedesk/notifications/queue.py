@@ -1,6 +1,6 @@
 """rq hand-off (when REDIS_URL is set). Jobs take ids, never ORM objects."""
 import logging
-from typing import Iterable
+from typing import Iterable, Optional
 
 from redis import Redis
 from rq import Queue, Retry
@@ -21,15 +21,20 @@ def get_queue(app) -> Queue:
     return q
 
 
-def enqueue(app, ids: Iterable[int]) -> None:
+def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
+    """Queue one job per row. The job id names the row and its attempts so far: the sweep and
+    the after-commit hook never queue the same attempt twice, while a row whose worker died
+    (its old job still registered as started) can be queued again. The database claim makes a
+    second run of any job harmless anyway."""
     q = get_queue(app)
+    intervals = list(app.config.get("SMS_RETRY_INTERVALS") or RETRY_INTERVALS)
     for nid in ids:
+        tries = (attempts or {}).get(nid, 0)
         try:
-            # A unique id per row: the sweep and the after-commit hook never queue it twice;
-            # the database claim makes a second run harmless anyway.
             q.enqueue("servicedesk.notifications.jobs.send_notification", nid,
-                      job_id=f"sms-{nid}", unique=True,
-                      retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-                      job_timeout=60, result_ttl=0, failure_ttl=300)
+                      job_id=f"sms-{nid}-{tries}", unique=True,
+                      retry=Retry(max=len(intervals), interval=intervals),
+                      job_timeout=app.config.get("SMS_JOB_TIMEOUT", 60),
+                      result_ttl=0, failure_ttl=24 * 3600)
         except DuplicateJobError:
             pass

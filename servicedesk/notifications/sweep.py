@@ -1,25 +1,24 @@
 """The outbox sweep: hands rows that were never handed over, retries that are due and sends
 stuck without an outcome back to the sender. Run every minute by the worker; also a command."""
+from datetime import timedelta
 from typing import Callable, Optional
 
-from flask import current_app
-
 from .delivery import reset_stuck
-from .outbox import due_ids
+from .outbox import dispatch, due
 
 
-def sweep(send: Optional[Callable[[int], None]] = None) -> int:
-    """Re-enqueue what is due; returns how many rows were handed over."""
-    reset_stuck()
-    ids = due_ids()
-    if not ids:
+def sweep(send: Optional[Callable[[int], None]] = None,
+          stuck_after: Optional[timedelta] = None,
+          pending_after: timedelta = timedelta(minutes=2)) -> int:
+    """Re-enqueue what is due; returns how many rows were handed over. ``send`` sends each
+    row in this thread instead (the command, when no worker runs)."""
+    reset_stuck(stuck_after)
+    rows = due(pending_after=pending_after if stuck_after is None else stuck_after)
+    if not rows:
         return 0
     if send is not None:
-        for i in ids:
+        for i in rows:
             send(i)
-    elif current_app.config.get("REDIS_URL"):
-        from .queue import enqueue
-        enqueue(current_app._get_current_object(), ids)
     else:
-        current_app.extensions["servicedesk_sender"].submit(ids)
-    return len(ids)
+        dispatch(list(rows), attempts=rows)
+    return len(rows)

@@ -1,0 +1,232 @@
+"""SMS at every step: the real twilio SDK over HTTP to the fake Twilio server, real Redis, real
+rq workers (separate processes), injected faults."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Customer, Notification, Ticket
+from servicedesk.notifications.sweep import sweep
+from servicedesk.services import tickets as svc
+
+from .conftest import INTAKE, PATH_TO, SAMPLE_DATA, LiveServer, actor_for, twilio_config
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = "redis://127.0.0.1:6379/0"
+LIFE = PATH_TO["closed"][:-1]  # admit .. deliver: every step a customer hears about
+
+
+def notes(ticket_id):
+    db.session.expire_all()
+    return db.session.scalars(select(Notification).where(Notification.ticket_id == ticket_id)
+                              .order_by(Notification.id)).all()
+
+
+def walk(ticket, users, events):
+    for event in events:
+        svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+
+
+# --- in-process delivery (no Redis), twilio backend --------------------------------------------
+
+class TestInProcess:
+    @pytest.fixture
+    def app_config(self, fake_twilio):
+        return twilio_config(fake_twilio)
+
+    def test_one_sms_per_step_in_the_customers_language(self, app, twilio, make_ticket, users):
+        en = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Hamid", "phone": "0935 123 4567", "language": "en"}})
+        walk(en, users, LIFE)
+        fa = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "نرگس", "phone": "۰۹۱۲۱۲۳۴۵۶۷", "language": "fa"}})
+        walk(fa, users, LIFE)
+        got = twilio.wait_for(2 * (len(LIFE) + 1))
+        en_msgs = [m for m in got if m["to"] == "+989351234567"]
+        fa_msgs = [m for m in got if m["to"] == "+989121234567"]
+        assert len(en_msgs) == len(fa_msgs) == len(LIFE) + 1
+        assert all(m["from"] == "+15005550006" for m in got)
+        assert f"/t/{en.public_token}" in en_msgs[0]["body"]
+        assert f"/t/{fa.public_token}" in fa_msgs[0]["body"]
+        assert en_msgs[0]["body"].isascii()
+        # Persian text for the Persian customer (Arabic-script letters, no English words)
+        assert any("\u0600" <= ch <= "\u06ff" for ch in fa_msgs[0]["body"])
+        assert "received" not in fa_msgs[0]["body"]
+        rows = notes(en.id)
+        assert [r.event for r in rows] == ["admit", *LIFE]
+        assert all(r.status == "sent" and r.provider_id.startswith("SM") for r in rows)
+        assert {r.provider_id for r in rows} == {m["sid"] for m in en_msgs}
+
+    def test_persian_sms_counts_ucs2_segments(self, app, twilio, make_ticket):
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert row.language == "fa" and row.encoding == "UCS-2"
+        assert row.segments == (1 if len(row.body) <= 70 else -(-len(row.body) // 67))
+
+    def test_bad_number_fails_permanently_without_retry(self, app, twilio, make_ticket, users):
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        row = notes(ticket.id)[0]
+        assert (row.status, row.error_code, row.attempts) == ("failed", "21211", 1)
+        assert sweep(stuck_after=timedelta(0)) == 0
+        assert notes(ticket.id)[0].attempts == 1
+        assert twilio.messages == []
+
+    def test_stop_reply_opts_the_customer_out(self, app, twilio, make_ticket, users):
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        row = notes(ticket.id)[0]
+        assert (row.status, row.error_code) == ("failed", "21610")
+        assert db.session.scalar(select(Customer.sms_opt_out).where(
+            Customer.phone == "+15005550004")) is True
+        walk(ticket, users, ["send_to_repair", "quote"])
+        assert len(notes(ticket.id)) == 1  # later events write no SMS for them
+        assert len(db.session.get(Ticket, ticket.id).events) == 3
+
+    def test_status_callback_moves_forward_only_and_needs_a_signature(
+            self, app, twilio, make_ticket):
+        server = LiveServer(app)
+        try:
+            app.config["PUBLIC_BASE_URL"] = server.url
+            ticket = make_ticket("intake")
+            row = notes(ticket.id)[0]
+            msg = twilio.wait_for(1)[0]
+            assert msg["status_callback"] == f"{server.url}/sms/status"
+            assert twilio.send_status_callback(msg["sid"], "delivered") == 204
+            assert notes(ticket.id)[0].status == "delivered"
+            assert twilio.send_status_callback(msg["sid"], "sent") == 204  # late, out of order
+            assert notes(ticket.id)[0].status == "delivered"
+            forged = twilio.send_status_callback(msg["sid"], "failed", error_code=30007,
+                                                 tamper=True)
+            assert forged == 403
+            assert notes(ticket.id)[0].status == "delivered"
+            assert notes(ticket.id)[0].error_code is None
+            assert row.id == notes(ticket.id)[0].id
+        finally:
+            server.stop()
+
+
+# --- rq on the real Redis, real worker processes -----------------------------------------------
+
+class TestRq:
+    @pytest.fixture
+    def queue_name(self):
+        return f"sd-test-{uuid.uuid4().hex[:8]}"
+
+    @pytest.fixture
+    def app_config(self, fake_twilio, queue_name):
+        return {**twilio_config(fake_twilio), "REDIS_URL": REDIS_URL, "RQ_QUEUE": queue_name,
+                "SMS_RETRY_INTERVALS": [0, 0, 0, 0, 0]}
+
+    @pytest.fixture
+    def worker_env(self, app, app_config, database_url):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SERVICEDESK_", "TWILIO_"))}
+        env.update({
+            "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SMS_BACKEND": "twilio",
+            "TWILIO_ACCOUNT_SID": app_config["TWILIO_ACCOUNT_SID"],
+            "TWILIO_AUTH_TOKEN": app_config["TWILIO_AUTH_TOKEN"],
+            "TWILIO_FROM_NUMBER": app_config["TWILIO_FROM_NUMBER"],
+            "TWILIO_API_BASE_URL": app_config["TWILIO_API_BASE_URL"],
+            "SECRET_KEY": app.config["SECRET_KEY"], "PUBLIC_BASE_URL": "http://shop.test",
+            "SERVICEDESK_RQ_QUEUE": app_config["RQ_QUEUE"],
+            "SERVICEDESK_SMS_RETRY_INTERVALS": "[0, 0, 0, 0, 0]",
+            "SERVICEDESK_INSTANCE_NOTE": "worker", "NO_PROXY": "127.0.0.1,localhost",
+        })
+        return env
+
+    def worker(self, env, burst=True, **kw):
+        cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
+        if burst:
+            cmd.append("--burst")
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+    def run_burst(self, env):
+        proc = self.worker(env)
+        out, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+        return out.decode(errors="replace")
+
+    def test_full_life_each_sms_once_through_rq(self, app, twilio, make_ticket, users,
+                                               worker_env):
+        ticket = make_ticket("intake")
+        walk(ticket, users, LIFE)
+        assert {r.status for r in notes(ticket.id)} == {"pending"}  # queued, not sent inline
+        self.run_burst(worker_env)
+        got = twilio.wait_for(len(LIFE) + 1)
+        assert len(got) == len(LIFE) + 1
+        assert len({m["body"] for m in got}) == len(got)
+        rows = notes(ticket.id)
+        assert [r.status for r in rows] == ["sent"] * (len(LIFE) + 1)
+        self.run_burst(worker_env)  # nothing left: a second worker sends nothing again
+        assert len(twilio.messages) == len(LIFE) + 1
+
+    @pytest.mark.parametrize("status,failures", [(503, 2), (429, 1)])
+    def test_transient_failures_are_retried_to_exactly_one_sms(
+            self, app, twilio, make_ticket, worker_env, status, failures):
+        twilio.fail_next(failures, status)
+        ticket = make_ticket("intake")
+        self.run_burst(worker_env)
+        assert len(twilio.messages) == 1
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", failures + 1)
+        statuses = [r["status"] for r in twilio.requests if r["method"] == "POST"]
+        assert statuses == [status] * failures + [201]
+
+    def test_permanent_failure_is_not_retried(self, app, twilio, make_ticket, worker_env):
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        self.run_burst(worker_env)
+        row = notes(ticket.id)[0]
+        assert (row.status, row.error_code, row.attempts) == ("failed", "21211", 1)
+        assert len([r for r in twilio.requests if r["method"] == "POST"]) == 1
+
+    def test_redis_down_at_commit_then_the_sweep_delivers(
+            self, app, twilio, make_ticket, worker_env):
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"  # nothing listens there
+        app.extensions.pop("servicedesk_rq_queue", None)
+        ticket = make_ticket("intake")  # the intake itself succeeds
+        assert db.session.get(Ticket, ticket.id).state == "intake"
+        assert notes(ticket.id)[0].status == "pending"
+        self.run_burst(worker_env)
+        assert twilio.messages == []  # never reached the queue
+        app.config["REDIS_URL"] = REDIS_URL
+        app.extensions.pop("servicedesk_rq_queue", None)
+        assert sweep(stuck_after=timedelta(0)) == 1
+        self.run_burst(worker_env)
+        assert len(twilio.wait_for(1)) == 1
+        assert notes(ticket.id)[0].status == "sent"
+
+    def test_worker_killed_mid_send_is_recovered_by_the_sweep(
+            self, app, twilio, make_ticket, worker_env):
+        twilio.stall_next(1, seconds=20)
+        ticket = make_ticket("intake")
+        proc = self.worker(worker_env, burst=False)
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if any(r["status"] is None for r in twilio.requests):
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the worker never reached Twilio")
+            assert notes(ticket.id)[0].status == "sending"
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        assert notes(ticket.id)[0].status == "sending"  # stuck: nobody will finish it
+        assert sweep(stuck_after=timedelta(0)) == 1
+        self.run_burst(worker_env)
+        assert len(twilio.wait_for(1)) == 1
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", 2)
