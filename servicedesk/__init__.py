@@ -113,9 +113,10 @@ def _init_extensions(app: Flask) -> None:
 
     @app.context_processor
     def labels():
-        from .auth import ROLE_LABELS
+        from .auth import ROLE_LABELS, can
         from .services.tickets import SERVICE_TYPE_LABELS
-        return {"role_label": lambda r: ROLE_LABELS.get(r, r),
+        return {"can": lambda action: can(current_user, action),
+                "role_label": lambda r: ROLE_LABELS.get(r, r),
                 "service_type_label": lambda s: SERVICE_TYPE_LABELS.get(s, s)}
 
     register_session_hooks()
@@ -123,7 +124,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import api, auth, errors, main, public, sms, tickets
+    from .web import (admin, api, api_reports, auth, errors, main, public, reception, reports,
+                      sms, tickets, workbench)
+    for module in (reception, workbench, reports, api_reports, admin):
+        app.register_blueprint(module.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(main.bp)

@@ -22,7 +22,13 @@ PERMISSIONS: dict[str, frozenset] = {
     "visits.view": ALL_STAFF,
     "visits.issue": frozenset({"reception", "manager"}),
     "visits.call": frozenset({"reception"}),
+    "visits.display": ALL_STAFF,
+    "reception.desk": frozenset({"reception", "manager"}),
+    "tickets.deliver_desk": frozenset({"reception", "manager"}),
+    "workbench.view": frozenset({"technician", "manager"}),
+    "tickets.claim": frozenset({"technician"}),
     "reports.view": frozenset({"manager", "admin"}),
+    "reports.followup": frozenset({"manager"}),
     "admin.manage": frozenset({"admin"}),
 }
 

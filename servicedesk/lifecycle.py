@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from transitions import Machine
 
+from . import stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
@@ -332,11 +333,39 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
                         actor.name, when, stored))
     ticket.events.append(row)
     db.session.flush()  # assigns ids; runs the version check now rather than at commit
+    stages.on_event(ticket, row)
 
     # Every event has a template; none is written for imports, for the system closing an
     # unanswered survey, or when the template is off or the customer opted out (outbox decides).
     if notify and not (event == "close" and actor.kind == "system"):
         outbox.write_for_event(ticket, row)
+    return row
+
+
+# Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket.
+RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned")}
+
+
+def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None, *,
+           at: Optional[datetime] = None) -> TicketEvent:
+    """Append a hash-chained audit entry that changes no state (e.g. a technician claiming a
+    ticket), in the caller's transaction. Bumps the ticket's version, so it races like an
+    event."""
+    if name not in RECORDS:
+        raise ValueError(f"unknown audit record {name!r}")
+    when = (at or utcnow()).astimezone(timezone.utc)
+    ticket.updated_at = when
+    seq = len(ticket.events) + 1
+    prev_hash = ticket.events[-1].hash if ticket.events else GENESIS_HASH
+    stored = _json_safe(data or {})
+    row = TicketEvent(
+        seq=seq, event=name, from_state=ticket.state, to_state=ticket.state,
+        actor_kind=actor.kind, actor_id=actor.user_id, actor_name=actor.name, at=when,
+        data=stored, ip=actor.ip, prev_hash=prev_hash,
+        hash=event_hash(prev_hash, ticket.id, seq, name, ticket.state, ticket.state,
+                        actor.kind, actor.name, when, stored))
+    ticket.events.append(row)
+    db.session.flush()
     return row
 
 
