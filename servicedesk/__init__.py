@@ -124,9 +124,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .web import (admin, api, api_reports, auth, errors, main, public, reception, reports,
-                      sms, tickets, workbench)
-    for module in (reception, workbench, reports, api_reports, admin):
+    from .web import (admin, api, api_reports, auth, errors, health, main, public, reception,
+                      reports, sms, tickets, workbench)
+    for module in (reception, workbench, reports, api_reports, admin, health):
         app.register_blueprint(module.bp)
     app.register_blueprint(sms.bp)
     app.register_blueprint(auth.bp)

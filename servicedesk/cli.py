@@ -168,3 +168,5 @@ def register(app) -> None:
     for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
                     worker, verify_audit, i18n):
         app.cli.add_command(command)
+    from .checks import check
+    app.cli.add_command(check)

@@ -25,8 +25,3 @@ def home():
             .order_by(Ticket.updated_at)).all()
     return render_template("main/home.html", counts=counts, states=lifecycle.TICKET_STATES,
                            labels=lifecycle.STATE_LABELS, mine=mine)
-
-
-@bp.get("/healthz")
-def healthz():
-    return {"status": "ok"}
