@@ -1,0 +1,109 @@
+"""The generic HTTP gateway backend (the shape of Iranian SMS panels), against a local panel."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from sqlalchemy import select
+
+from servicedesk.extensions import db
+from servicedesk.models import Notification
+from servicedesk.notifications.delivery import deliver
+
+from .conftest import INTAKE
+
+
+class Panel:
+    """A tiny SMS panel: records what it gets; answers with scripted statuses."""
+
+    def __init__(self):
+        self.received = []
+        self.script = []
+        panel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, params):
+                status = panel.script.pop(0) if panel.script else 200
+                if status == 200:
+                    panel.received.append(params)
+                body = json.dumps({"messageid": f"m{len(panel.received)}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                self._answer({k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()})
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(length).decode()
+                self._answer({k: v[0] for k, v in parse_qs(raw).items()})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/send"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def panel():
+    p = Panel()
+    yield p
+    p.server.shutdown()
+
+
+@pytest.fixture
+def app_config(panel):
+    panel.received.clear()
+    panel.script.clear()
+    return {"SMS_BACKEND": "http", "SMS_HTTP_URL": panel.url, "SMS_HTTP_METHOD": "GET",
+            "SMS_HTTP_TO_PARAM": "receptor", "SMS_HTTP_MESSAGE_PARAM": "message",
+            "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k-123", "sender": "10004346"}',
+            "SMS_HTTP_ID_FIELD": "messageid"}
+
+
+def rows(ticket_id):
+    db.session.expire_all()
+    return db.session.scalars(select(Notification).where(Notification.ticket_id == ticket_id)
+                              .order_by(Notification.id)).all()
+
+
+def test_panel_gets_receiver_text_and_static_parameters(app, panel, make_ticket):
+    ticket = make_ticket("intake")
+    assert len(panel.received) == 1
+    sent = panel.received[0]
+    assert sent["receptor"] == "+989121234567"
+    assert sent["apikey"] == "k-123" and sent["sender"] == "10004346"
+    assert ticket.public_token in sent["message"]
+    row = rows(ticket.id)[0]
+    assert (row.status, row.provider_id) == ("sent", "m1")
+
+
+def test_panel_unavailable_is_retried_and_a_rejection_is_final(app, panel, make_ticket):
+    panel.script[:] = [503]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert row.status == "retry" and row.next_attempt_at is not None
+    assert panel.received == []
+    deliver(row.id)
+    assert rows(ticket.id)[0].status == "sent" and len(panel.received) == 1
+
+    panel.script[:] = [400]
+    other = make_ticket("intake", intake={**INTAKE, "customer": {"name": "B",
+                                                                 "phone": "09351234567"}})
+    row = rows(other.id)[0]
+    assert (row.status, row.error_code) == ("failed", "400")
+
+
+def test_a_row_is_sent_once_however_often_it_is_handed_over(app, panel, make_ticket):
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert deliver(row.id) == "skipped"  # already sent: the claim refuses it
+    from servicedesk.notifications.outbox import dispatch
+    dispatch([row.id, row.id])
+    assert len(panel.received) == 1
