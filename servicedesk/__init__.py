@@ -52,6 +52,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(url)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    if str(app.config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+        # Served over TLS: cookies never travel in clear.
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["SERVICEDESK_LOCALE"]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["SERVICEDESK_TIMEZONE"]
 

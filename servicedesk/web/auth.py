@@ -40,6 +40,7 @@ def login():
             session.clear()  # a login always starts a new session
             if lang:
                 session["lang"] = lang
+            session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
             login_user(user, remember=form.remember.data)
             current_app.logger.info("login ok user_id=%s", user.id)
             return redirect(next_url)

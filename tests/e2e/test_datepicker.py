@@ -1,0 +1,27 @@
+"""The Jalali date picker on Persian pages writes a Jalali date the server understands."""
+from datetime import date
+
+import jdatetime
+
+from servicedesk.i18n import parse_date
+
+from .conftest import login
+
+
+def test_jalali_picker_fills_a_date_the_server_parses(live_server, page, users, make_ticket):
+    ticket = make_ticket("repair")
+    login(page, live_server.url, "technician1")
+    page.goto(f"{live_server.url}/tickets/{ticket.id}")
+    field = page.locator("input[name=expected_date]").first
+    field.click()
+    popup = page.locator(".jdp-popup:not([hidden])")
+    assert popup.count() == 1
+    # the month title is the current Jalali month, in Persian
+    today = jdatetime.date.today()
+    title = popup.locator(".jdp-head span").inner_text()
+    assert jdatetime.date.j_months_fa[today.month - 1] in title
+    popup.locator(".jdp-day").nth(9).click()  # the 10th of this Jalali month
+    value = field.input_value()
+    assert value == f"{today.year}/{today.month:02d}/10"
+    assert parse_date(value) == jdatetime.date(today.year, today.month, 10).togregorian()
+    assert isinstance(parse_date(value), date)
