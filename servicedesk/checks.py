@@ -1,8 +1,278 @@
-"""`flask --app wsgi check`: verifies the configuration and says what is wrong (issue 9)."""
+"""`flask --app wsgi check`: verifies the configuration and says what is wrong (issue 9).
+
+One line per check, ``OK`` or ``FAIL`` and what to do, in words a shop's administrator can act
+on; the exit status is 1 when any check fails, so a deploy script or a systemd ``ExecStartPre``
+can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
+and the tests can call them one by one.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+from urllib.parse import urlsplit, urlunsplit
+
 import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import with_appcontext
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+INIT_DB = "flask --app wsgi init-db"
+
+# Values that have appeared in this repository, its docs or the usual tutorials: a key anyone
+# can read signs nobody's session.
+KNOWN_DEV_SECRETS = {
+    "test-secret-key-not-for-production", "dev", "development", "secret", "secret-key",
+    "secret_key", "changeme", "change-me", "change_me", "please-change-me", "your-secret-key",
+    "supersecret", "default", "test", "testing", "servicedesk", "flask", "...",
+}
+MIN_SECRET_LENGTH = 32
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    message: str
+
+    def line(self) -> str:
+        return f"{'OK  ' if self.ok else 'FAIL'}  {self.name}: {self.message}"
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a log or a terminal: the password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words, first line only (psycopg appends hints and SQL)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return (text[0] if text else type(orig).__name__)[:200]
+
+
+def _sqlite_path(url: sa.engine.URL) -> Optional[Path]:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+def check_database(app) -> Result:
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    shown = url.render_as_string(hide_password=True)
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return Result("database", False, f"the SQLite file {path} does not exist "
+                                         f"(create it with: {INIT_DB})")
+    try:
+        with _probe_engine(url).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            version = conn.dialect.server_version_info
+    except Exception as exc:  # noqa: BLE001 - any failure here is the answer
+        return Result("database", False, f"cannot connect to {shown}: {_reason(exc)}")
+    name = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(url.get_backend_name(),
+                                                                  url.get_backend_name())
+    release = ".".join(str(p) for p in version or ())
+    return Result("database", True, f"{shown} answers ({name} {release})".rstrip())
+
+
+def check_migrations(app) -> Result:
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return Result("migrations", False, "not checked: the database does not exist")
+    try:
+        alembic_log = logging.getLogger("alembic")
+        level = alembic_log.level
+        alembic_log.setLevel(logging.WARNING)  # not its "Context impl SQLiteImpl." chatter
+        with _probe_engine(url).connect() as conn:
+            try:
+                current = set(MigrationContext.configure(conn).get_current_heads())
+            finally:
+                alembic_log.setLevel(level)
+            tables = set(sa.inspect(conn).get_table_names())
+    except Exception as exc:  # noqa: BLE001
+        return Result("migrations", False, f"not checked: the database is not reachable "
+                                           f"({_reason(exc)})")
+    expected = ", ".join(sorted(heads))
+    if current == heads:
+        return Result("migrations", True, f"at the latest revision ({expected})")
+    if not current:
+        if tables - {"alembic_version"}:
+            return Result("migrations", False, "the tables were made without migrations (no "
+                                               "revision recorded), so upgrades cannot be "
+                                               f"applied; the code expects revision {expected}")
+        return Result("migrations", False, f"the database is empty: no migration applied; the "
+                                           f"code expects revision {expected} (run: {INIT_DB})")
+    known = {rev.revision for rev in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+    unknown = current - known
+    if unknown:
+        return Result("migrations", False, f"the database is at revision "
+                                           f"{', '.join(sorted(unknown))}, which this code does "
+                                           "not know (is this code older than the database?)")
+    return Result("migrations", False, f"the database is at revision "
+                                       f"{', '.join(sorted(current))} but the code expects "
+                                       f"{expected}: run {INIT_DB} to upgrade it")
+
+
+def check_redis(app) -> Result:
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return Result("redis", True, "not configured (REDIS_URL unset): SMS are sent by the "
+                                     "web process itself, no worker needed")
+    from redis import Redis
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+            version = client.info("server").get("redis_version", "")
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001
+        return Result("redis", False, f"cannot reach {safe_url(url)}: {_reason(exc)}; SMS "
+                                      "stay pending until it answers (REDIS_URL)")
+    return Result("redis", True, f"{safe_url(url)} answers (Redis {version})".rstrip())
+
+
+def check_sms(app) -> Result:
+    cfg = app.config
+    backend = (cfg.get("SMS_BACKEND") or "console").strip()
+    if backend == "console":
+        return Result("sms", True, "console backend: messages are logged and marked sent, none "
+                                   "reaches a phone (set SMS_BACKEND=twilio or http to send)")
+    if backend == "twilio":
+        missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not cfg.get(n)]
+        if not (cfg.get("TWILIO_FROM_NUMBER") or cfg.get("TWILIO_MESSAGING_SERVICE_SID")):
+            missing.append("TWILIO_FROM_NUMBER (or TWILIO_MESSAGING_SERVICE_SID)")
+        if missing:
+            return Result("sms", False, "SMS_BACKEND is twilio but these are not set: "
+                                        + ", ".join(missing))
+        if not cfg.get("PUBLIC_BASE_URL"):
+            return Result("sms", False, "SMS_BACKEND is twilio but PUBLIC_BASE_URL is not set: "
+                                        "the worker cannot build the delivery-report address "
+                                        "or the links in messages")
+        sender = cfg.get("TWILIO_FROM_NUMBER") or cfg.get("TWILIO_MESSAGING_SERVICE_SID")
+        where = f" via {cfg['TWILIO_API_BASE_URL']}" if cfg.get("TWILIO_API_BASE_URL") else ""
+        return _constructs(cfg, Result("sms", True, f"twilio, sending as {sender}{where}"))
+    if backend == "http":
+        if not cfg.get("SMS_HTTP_URL"):
+            return Result("sms", False, "SMS_BACKEND is http but the gateway's address is not "
+                                        "set (SERVICEDESK_SMS_HTTP_URL)")
+        return _constructs(cfg, Result("sms", True, f"http gateway "
+                                                    f"{safe_url(cfg['SMS_HTTP_URL'])}"))
+    return Result("sms", False, f"SMS_BACKEND is {backend!r}; it must be console, twilio or "
+                                "http")
+
+
+def _constructs(cfg, ok: Result) -> Result:
+    """Build the backend the worker would build: a bad setting (static parameters that are not
+    JSON, a timeout that is not a number) shows here rather than at the first message."""
+    from .notifications.backends import backend_from_config
+    try:
+        backend_from_config(cfg)
+    except Exception as exc:  # noqa: BLE001
+        return Result("sms", False, f"the {cfg.get('SMS_BACKEND')} backend cannot be set up: "
+                                    f"{type(exc).__name__}: {exc}")
+    return ok
+
+
+def _secret_source(app) -> Optional[str]:
+    key = app.config.get("SECRET_KEY")
+    for name in ("SECRET_KEY", "SERVICEDESK_SECRET_KEY"):
+        if os.environ.get(name) and os.environ[name] == key:
+            return f"the environment ({name})"
+    instance = Path(app.instance_path)
+    key_file = instance / "secret_key"
+    if key_file.exists() and key_file.read_text().strip() == key:
+        return f"the instance file {key_file}"
+    config_file = instance / "config.py"
+    if config_file.exists():
+        values: dict = {}
+        try:
+            exec(compile(config_file.read_text(), str(config_file), "exec"), values)
+        except Exception:  # noqa: BLE001 - create_app would have failed first
+            return None
+        if values.get("SECRET_KEY") == key:
+            return f"the instance file {config_file}"
+    return None
+
+
+def check_secret(app) -> Result:
+    key = app.config.get("SECRET_KEY")
+    if not key:
+        return Result("secret key", False, "SECRET_KEY is not set")
+    key = str(key)
+    if key.strip().lower() in KNOWN_DEV_SECRETS or "not-for-production" in key.lower():
+        return Result("secret key", False, "SECRET_KEY is a well-known development value: "
+                                           "anyone could forge sessions; set a new random one")
+    source = _secret_source(app)
+    if source is None:
+        return Result("secret key", False, "SECRET_KEY comes neither from the environment nor "
+                                           "from the instance folder (is it written in code?)")
+    if len(key) < MIN_SECRET_LENGTH:
+        return Result("secret key", False, f"SECRET_KEY from {source} is only {len(key)} "
+                                           f"characters; use {MIN_SECRET_LENGTH} or more "
+                                           "(python -c 'import secrets; "
+                                           "print(secrets.token_hex(32))')")
+    return Result("secret key", True, f"from {source}, {len(key)} characters")
+
+
+def check_translations(app) -> Result:
+    """The catalogues are compiled at install time (.mo files are not in git); without them
+    every page and SMS silently falls back to English."""
+    folder = Path(__file__).resolve().parent / "translations"
+    stale = []
+    for po in sorted(folder.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            stale.append(po.parent.parent.name)
+    if stale:
+        return Result("translations", False, f"not compiled, or older than their sources "
+                                             f"({', '.join(stale)}): pages and SMS would be in "
+                                             "English; run flask --app wsgi i18n compile")
+    languages = sorted(po.parent.parent.name for po in folder.glob("*/LC_MESSAGES/*.po"))
+    return Result("translations", True, f"compiled ({', '.join(languages) or 'none'})")
+
+
+def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
+    """A one-connection engine with a short connect timeout: a check must answer, not hang on
+    a firewall that drops packets."""
+    args = {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
+
+
+CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_sms,
+                                check_secret, check_translations)
+
+
+def run_checks(app) -> list[Result]:
+    return [check(app) for check in CHECKS]
 
 
 @click.command("check")
+@with_appcontext
 def check():
-    """Check the configuration: database, migrations, Redis, SMS backend, secret."""
-    raise click.ClickException("not implemented yet")
+    """Check the configuration: database, migrations, Redis, SMS backend, secret, translations."""
+    results = run_checks(current_app._get_current_object())
+    for result in results:
+        click.echo(result.line())
+    failed = [r for r in results if not r.ok]
+    if failed:
+        click.echo(f"{len(failed)} of {len(results)} checks failed")
+        click.get_current_context().exit(1)
+    click.echo(f"all {len(results)} checks passed")

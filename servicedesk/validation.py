@@ -15,6 +15,9 @@ from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
 MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+# Row ids are INTEGER columns (32-bit on PostgreSQL): a larger id names no row, and binding it
+# would fail in the database instead of finding nothing.
+MAX_ID = 2**31 - 1
 
 
 def phone_e164(raw: Any, region: str = "IR", allow_numbers: tuple = ()) -> str:

@@ -71,6 +71,9 @@ def import_record(record: dict) -> bool:
     external_id = record.get("external_id")
     if not isinstance(external_id, str) or not external_id.strip():
         raise ValidationError(_("external_id is required."))
+    if len(external_id) > Ticket.external_id.type.length:
+        raise ValidationError(_("external_id: at most %(n)s characters.",
+                                n=Ticket.external_id.type.length))
     if db.session.scalar(select(Ticket.id).where(Ticket.external_id == external_id)):
         return False
     events = record.get("events")
@@ -96,6 +99,9 @@ def import_record(record: dict) -> bool:
         issued = _when(visit_rec.get("issued_at"), "visit.issued_at")
         called = _when(visit_rec.get("called_at"), "visit.called_at") \
             if visit_rec.get("called_at") else admitted_at
+        if not issued <= called <= admitted_at:
+            raise ValidationError(_("visit: issued_at, called_at and the admit event must be in "
+                                    "time order."))
         service = visit_rec.get("service", "repair")
         if service not in SERVICES:
             raise ValidationError(_("visit.service: unknown service."))
@@ -123,6 +129,7 @@ def import_record(record: dict) -> bool:
     technician = record.get("technician")
     survey_id = None
     survey = record.get("survey")
+    previous_at = None
     for index, ev in enumerate(events, start=1):
         if not isinstance(ev, dict) or not isinstance(ev.get("event"), str):
             raise ValidationError(_("events[%(n)s]: an object with an event name is required.",
@@ -133,6 +140,11 @@ def import_record(record: dict) -> bool:
             raise ValidationError(_("events[%(n)s]: unknown event %(event)s.", n=index,
                                     event=name))
         at = _when(ev.get("at"), f"events[{index}].at")
+        if previous_at is not None and at < previous_at:
+            # time running backwards would give negative stage durations in the reports
+            raise ValidationError(_("events[%(n)s].at is earlier than the event before it.",
+                                    n=index))
+        previous_at = at
         data = dict(ev.get("data") or {})
         if name == "admit":
             if index != 1:

@@ -46,7 +46,8 @@ def committing():
 
 
 def get_ticket(ticket_id) -> Ticket:
-    ticket = db.session.get(Ticket, ticket_id) if isinstance(ticket_id, int) else None
+    ticket = (db.session.get(Ticket, ticket_id)
+              if isinstance(ticket_id, int) and 0 < ticket_id <= v.MAX_ID else None)
     if ticket is None:
         raise NotFound(_("No such ticket."))
     return ticket
@@ -95,7 +96,7 @@ def clean_intake(payload) -> dict:
     f.take("service_type", v.choice, tuple(current_app.config["SERVICE_TYPES"]), required=False)
     f.take("promised_date", v.a_date, required=False)
     f.take("pre_approved_amount", v.integer, minimum=0, required=False)
-    f.take("visit_id", v.integer, minimum=1, required=False)
+    f.take("visit_id", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
     f.errors.update(errors)
     clean = f.done()
     clean["customer"] = clean_customer

@@ -1,4 +1,529 @@
-"""Administration: users, branches, service types, SMS templates, settings (issue 8)."""
-from flask import Blueprint
+"""Administration: users, branches, service types, SMS templates, settings, the role matrix and
+the audit log (issue 8).
+
+Users, branches, settings, roles and the audit log are the administrator's, behind a fresh
+login (a session restored from a remember-me cookie must log in again); SMS templates and
+service types are the manager's too.
+"""
+from functools import wraps
+
+from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
+                   url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, fresh_login_required
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import audit
+from .. import settings as shop_settings
+from ..auth import ROLE_LABELS
+from ..errors import DomainError
+from ..extensions import login_manager
+from ..i18n import parse_date
+from ..lifecycle import EVENTS, STATE_LABELS
+from ..models import ROLES
+from ..notifications.templates import VARIABLES
+from ..services import admin as svc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
+
+
+def require(action: str, fresh: bool = False):
+    """Like auth.require, for the permissions of services.admin.permissions() (which include
+    "admin.templates" until auth.PERMISSIONS has it); ``fresh`` also wants a fresh login."""
+    if action not in svc.permissions():
+        raise KeyError(action)
+
+    def deco(view):
+        target = fresh_login_required(view) if fresh else view
+
+        @wraps(view)
+        def inner(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not svc.allowed(current_user, action):
+                abort(403)
+            return target(*args, **kwargs)
+        inner.permission = action
+        return inner
+    return deco
+
+
+@bp.app_context_processor
+def admin_helpers():
+    return {"admin_can": lambda action: svc.allowed(current_user, action)}
+
+
+def _show_errors(form, exc: DomainError) -> int:
+    """Attach a service's field errors to the form's fields (the rest become a message);
+    returns the status the page is answered with."""
+    flash(exc.message, "danger")
+    for name, problem in (exc.extra.get("fields") or {}).items():
+        field = getattr(form, name, None) if form is not None else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, problem]
+        else:
+            flash(f"{name}: {problem}", "danger")
+    return exc.status
+
+
+def _status(form, status: int = 200) -> int:
+    if status != 200:
+        return status
+    return 422 if request.method == "POST" and form.errors else 200
+
+
+# --- forms -----------------------------------------------------------------------------------
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+def _choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _language_choices():
+    return _choices([("", _l("The shop's language")), *LANGUAGE_NAMES.items()])
+
+
+def _role_choices():
+    return _choices((role, ROLE_LABELS[role]) for role in ROLES)
+
+
+def _branch_choices():
+    return _choices([(0, _l("None")),
+                     *[(b.id, f"{b.name} ({b.code})") for b in svc.list_branches()]])
+
+
+class UserEditForm(FlaskForm):
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=120)])
+    role = SelectField(_l("Role"), validators=[DataRequired()])
+    branch_id = SelectField(_l("Branch"), coerce=int)
+    language = SelectField(_l("Language"))
+
+    def fill_choices(self):
+        self.role.choices = _role_choices()
+        self.branch_id.choices = _branch_choices()
+        self.language.choices = _language_choices()
+        return self
+
+
+class UserCreateForm(UserEditForm):
+    username = StringField(_l("User name"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[Optional(), Length(min=8, max=256)],
+                             description=_l("Leave empty to generate a random one."))
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[Optional(), Length(min=8, max=256)],
+                             description=_l("Leave empty to generate a random one."))
+
+
+class BranchForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    code = StringField(_l("Ticket number prefix"), validators=[DataRequired(), Length(max=8)],
+                       description=_l("Letters and digits, e.g. A gives A-00042."))
+    hours = TextAreaField(_l("Opening hours"), validators=[Optional(), Length(max=500)])
+    active = BooleanField(_l("Active"), default=True)
+
+
+class ServiceTypeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)],
+                       description=_l("Stored on tickets; cannot change later."))
+    name_fa = StringField(_l("Name in Persian"), validators=[DataRequired(), Length(max=120)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
+    active = BooleanField(_l("Offered at intake"), default=True)
+
+
+class TemplateForm(FlaskForm):
+    body = TextAreaField(_l("Text"), validators=[DataRequired(),
+                                                 Length(max=svc.MAX_TEMPLATE_LENGTH)])
+    enabled = BooleanField(_l("Send this SMS"))
+
+
+def _settings_form_class():
+    class SettingsForm(FlaskForm):
+        shop_name = StringField(_l("Shop name"), validators=[DataRequired(), Length(max=120)])
+        shop_phone = StringField(_l("Shop phone"), validators=[Optional(), Length(max=40)])
+        shop_address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=300)])
+        receipt_terms = TextAreaField(_l("Terms printed on the receipt"),
+                                      validators=[Optional(), Length(max=2000)])
+        money_display = SelectField(_l("Show money in"),
+                                    choices=_choices([("toman", _l("toman")),
+                                                      ("rial", _l("rial"))]))
+        auto_close_days = StringField(
+            _l("Close delivered tickets without a survey answer after (days)"),
+            validators=[DataRequired(), Length(max=6)])
+    for state in shop_settings.TIMED_STATES:
+        setattr(SettingsForm, f"limit_{state}", StringField(
+            STATE_LABELS[state], validators=[Optional(), Length(max=6)],
+            description=_l("Hours; empty: no limit.")))
+    return SettingsForm
+
+
+SettingsForm = _settings_form_class()
+
+
+class AuditSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a search (GET) changes nothing
+
+    action = SelectField(_l("Action"), validate_choice=False)
+    user = StringField(_l("User name"), validators=[Optional(), Length(max=64)])
+    date_from = StringField(_l("From"), validators=[Optional(), Length(max=20)],
+                            render_kw={"data-date": ""})
+    date_to = StringField(_l("To"), validators=[Optional(), Length(max=20)],
+                          render_kw={"data-date": ""})
+
+
+# --- index -----------------------------------------------------------------------------------
+
+@bp.get("/")
+@require("admin.templates")
+def index():
+    return render_template("admin/index.html")
+
+
+# --- users -----------------------------------------------------------------------------------
+
+@bp.get("/users")
+@require("admin.manage", fresh=True)
+def users():
+    return render_template("admin/users.html", users=svc.list_users(),
+                           branches={b.id: b for b in svc.list_branches()})
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@require("admin.manage", fresh=True)
+def user_new():
+    form = UserCreateForm().fill_choices()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user, generated = svc.create_user(
+                current_user, username=form.username.data.strip(), role=form.role.data,
+                full_name=form.full_name.data, branch_id=form.branch_id.data or None,
+                language=form.language.data or None, password=form.password.data or None)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("User %(name)s created.", name=user.username), "success")
+            if generated:
+                return _password_page(user, generated)
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_new.html", form=form), _status(form, status)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@require("admin.manage", fresh=True)
+def user_edit(user_id: int):
+    user = svc.get_user(user_id)
+    form = UserEditForm(obj=user if request.method == "GET" else None).fill_choices()
+    status = 200
+    if request.method == "GET":
+        form.branch_id.data = user.branch_id or 0
+        form.language.data = user.language or ""
+    if form.validate_on_submit():
+        try:
+            svc.update_user(current_user, user.id, full_name=form.full_name.data,
+                            role=form.role.data, branch_id=form.branch_id.data or None,
+                            language=form.language.data or None)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
+    tokens = svc.api_tokens(user.id)
+    return render_template("admin/user_edit.html", user=user, form=form,
+                           password_form=PasswordForm(), confirm=ConfirmForm(),
+                           tokens=tokens), _status(form, status)
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+@require("admin.manage", fresh=True)
+def user_deactivate(user_id: int):
+    return _user_action(user_id, svc.deactivate_user, _("The account is deactivated; its "
+                                                        "sessions and API tokens no longer "
+                                                        "work."))
+
+
+@bp.post("/users/<int:user_id>/activate")
+@require("admin.manage", fresh=True)
+def user_activate(user_id: int):
+    return _user_action(user_id, svc.activate_user, _("The account is active again."))
+
+
+def _user_action(user_id: int, action, done: str):
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            action(current_user, user_id)
+        except DomainError as exc:
+            _show_errors(None, exc)
+        else:
+            flash(done, "success")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/password")
+@require("admin.manage", fresh=True)
+def user_password(user_id: int):
+    user = svc.get_user(user_id)
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            generated = svc.reset_password(current_user, user.id, form.password.data or None)
+        except DomainError as exc:
+            _show_errors(None, exc)
+        else:
+            flash(_("Password changed; the user's open sessions have ended."), "success")
+            if generated:
+                return _password_page(user, generated)
+    else:
+        for problem in form.password.errors:
+            flash(problem, "danger")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
+
+
+def _password_page(user, password: str):
+    """Shows a generated password once; never cached by the browser or a proxy."""
+    resp = make_response(render_template("admin/password_shown.html", user=user,
+                                         password=password))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@require("admin.manage", fresh=True)
+def token_revoke(user_id: int, token_id: int):
+    if ConfirmForm().validate_on_submit():
+        try:
+            svc.revoke_api_token(current_user, user_id, token_id)
+        except DomainError as exc:
+            _show_errors(None, exc)
+        else:
+            flash(_("The API token is revoked."), "success")
+    return redirect(url_for("admin.user_edit", user_id=user_id))
+
+
+# --- branches --------------------------------------------------------------------------------
+
+@bp.get("/branches")
+@require("admin.manage", fresh=True)
+def branches():
+    rows = [(b, shop_settings.branch_hours(b.id)) for b in svc.list_branches()]
+    return render_template("admin/branches.html", rows=rows)
+
+
+@bp.route("/branches/new", methods=["GET", "POST"], defaults={"branch_id": None})
+@bp.route("/branches/<int:branch_id>", methods=["GET", "POST"])
+@require("admin.manage", fresh=True)
+def branch_edit(branch_id):
+    branch = svc.get_branch(branch_id) if branch_id is not None else None
+    form = BranchForm()
+    status = 200
+    if request.method == "GET" and branch is not None:
+        form.name.data, form.code.data = branch.name, branch.code
+        form.hours.data, form.active.data = shop_settings.branch_hours(branch.id), branch.active
+    if form.validate_on_submit():
+        try:
+            svc.save_branch(current_user, branch_id, name=form.name.data, code=form.code.data,
+                            hours=form.hours.data, active=form.active.data)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.branches"))
+    return (render_template("admin/branch_edit.html", form=form, branch=branch),
+            _status(form, status))
+
+
+# --- service types ---------------------------------------------------------------------------
+
+@bp.get("/service-types")
+@require("admin.templates")
+def service_types():
+    return render_template("admin/service_types.html", rows=svc.service_type_rows())
+
+
+@bp.route("/service-types/new", methods=["GET", "POST"], defaults={"code": None})
+@bp.route("/service-types/<code>", methods=["GET", "POST"])
+@require("admin.templates")
+def service_type_edit(code):
+    row = None
+    if code is not None:
+        row = next((r for r in svc.service_type_rows() if r["code"] == code), None)
+        if row is None:
+            abort(404)
+    form = ServiceTypeForm()
+    status = 200
+    if row is not None:
+        form.code.data = row["code"]  # fixed once created
+        if request.method == "GET":
+            form.name_fa.data, form.name_en.data = row["name_fa"], row["name_en"]
+            form.active.data = row["active"]
+    if form.validate_on_submit():
+        try:
+            svc.save_service_type(current_user, code, code=form.code.data.strip(),
+                                  name_fa=form.name_fa.data, name_en=form.name_en.data,
+                                  active=form.active.data)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.service_types"))
+    return (render_template("admin/service_type_edit.html", form=form, row=row),
+            _status(form, status))
+
+
+# --- SMS templates ---------------------------------------------------------------------------
+
+def _event_labels():
+    return {name: rule.label for name, rule in EVENTS.items()}
+
+
+@bp.get("/templates")
+@require("admin.templates")
+def templates():
+    return render_template("admin/templates.html", rows=svc.template_rows(),
+                           event_labels=_event_labels(), language_names=LANGUAGE_NAMES)
+
+
+@bp.route("/templates/<event>/<language>", methods=["GET", "POST"])
+@require("admin.templates")
+def template_edit(event: str, language: str):
+    row = svc.template_row(event, language)
+    form = TemplateForm()
+    status = 200
+    if request.method == "GET":
+        form.body.data, form.enabled.data = row["body"], row["enabled"]
+    if request.method == "POST" and "preview" not in request.form and form.validate_on_submit():
+        try:
+            svc.save_template(current_user, event, language, body=form.body.data,
+                              enabled=form.enabled.data)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.templates"))
+    elif request.method == "POST":
+        form.validate_on_submit()  # the preview button (no script): show what it would send
+    return render_template("admin/template_edit.html", form=form, row=row,
+                           preview=svc.preview(language, form.body.data),
+                           variables=VARIABLES, event_label=_event_labels()[event],
+                           language_name=LANGUAGE_NAMES.get(language, language),
+                           confirm=ConfirmForm()), _status(form, status)
+
+
+@bp.post("/templates/<event>/<language>/preview")
+@require("admin.templates")
+def template_preview(event: str, language: str):
+    """The live preview (htmx): the text for a sample ticket and its SMS count."""
+    svc.template_row(event, language)  # 404 for an unknown template
+    return render_template("admin/_preview.html",
+                           preview=svc.preview(language, request.form.get("body", "")))
+
+
+@bp.post("/templates/<event>/<language>/reset")
+@require("admin.templates")
+def template_reset(event: str, language: str):
+    if ConfirmForm().validate_on_submit():
+        svc.reset_template(current_user, event, language)
+        flash(_("Back to the shipped text."), "success")
+    return redirect(url_for("admin.template_edit", event=event, language=language))
+
+
+# --- shop settings ---------------------------------------------------------------------------
+
+@bp.route("/settings", methods=["GET", "POST"])
+@require("admin.manage", fresh=True)
+def shop():
+    form = SettingsForm()
+    status = 200
+    if request.method == "GET":
+        values = svc.current_settings()
+        for key in ("shop_name", "shop_phone", "shop_address", "receipt_terms",
+                    "money_display", "auto_close_days"):
+            getattr(form, key).data = values[key]
+        for state in shop_settings.TIMED_STATES:
+            hours = (values["state_time_limits"] or {}).get(state)
+            getattr(form, f"limit_{state}").data = "" if hours is None else str(hours)
+    if form.validate_on_submit():
+        values = {key: getattr(form, key).data for key in (
+            "shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
+            "auto_close_days")}
+        values["state_time_limits"] = {state: getattr(form, f"limit_{state}").data
+                                       for state in shop_settings.TIMED_STATES}
+        try:
+            svc.update_settings(current_user, values)
+        except DomainError as exc:
+            status = _show_errors(form, exc)
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.shop"))
+    return render_template("admin/settings.html", form=form,
+                           timed_states=shop_settings.TIMED_STATES), _status(form, status)
+
+
+# --- role matrix and audit log ---------------------------------------------------------------
+
+@bp.get("/roles")
+@require("admin.manage", fresh=True)
+def roles():
+    return render_template("admin/roles.html", matrix=svc.role_matrix(),
+                           state_labels=STATE_LABELS)
+
+
+ACTION_LABELS = {
+    "login.ok": _l("Logged in"), "login.failed": _l("Failed login"),
+    "user.create": _l("User created"), "user.update": _l("User changed"),
+    "user.deactivate": _l("User deactivated"), "user.activate": _l("User activated"),
+    "user.password_reset": _l("Password reset"), "token.revoke": _l("API token revoked"),
+    "branch.create": _l("Branch created"), "branch.update": _l("Branch changed"),
+    "service_type.create": _l("Service type created"),
+    "service_type.update": _l("Service type changed"),
+    "setting.update": _l("Setting changed"), "template.update": _l("SMS template changed"),
+    "template.reset": _l("SMS template reset"), "slip.print": _l("Slip printed"),
+    "report.export": _l("Report exported"),
+}
+ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "setting": _l("Settings"),
+                   "template": _l("SMS templates"), "branch": _l("Branches"),
+                   "service_type": _l("Service types"), "slip": _l("Prints"),
+                   "report": _l("Exports")}
+PAGE_SIZE = 100
+
+
+@bp.get("/audit")
+@require("admin.manage", fresh=True)
+def audit_log():
+    form = AuditSearchForm(request.args)
+    known = sorted(set(ACTION_LABELS) | set(audit.actions()))
+    form.action.choices = _choices([("", _l("Any")), *ACTION_FAMILIES.items(),
+                                    *[(a, ACTION_LABELS.get(a, a)) for a in known]])
+    dates = {}
+    form.validate()
+    for name in ("date_from", "date_to"):
+        raw = getattr(form, name).data
+        if raw:
+            try:
+                dates[name] = parse_date(raw)
+            except ValueError as exc:
+                getattr(form, name).errors = [*getattr(form, name).errors, str(exc)]
+    try:
+        page = max(int(request.args.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    action = form.action.data if form.action.data in {c.value for c in form.action.choices} \
+        else None
+    rows, more = audit.search(action=action or None, user=form.user.data or None,
+                              date_from=dates.get("date_from"), date_to=dates.get("date_to"),
+                              limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("admin/audit.html", form=form, rows=rows, page=page, more=more,
+                           args=args, action_labels=ACTION_LABELS)

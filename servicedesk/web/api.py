@@ -4,13 +4,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import lifecycle, visits
-from ..errors import DomainError, Forbidden, ValidationError
+from ..errors import DomainError, Forbidden, NotFound, ValidationError
 from ..extensions import csrf, db
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
+from ..validation import MAX_ID
 from ..auth import bearer_token, can
 from .openapi import openapi_document
 
@@ -101,12 +102,24 @@ def openapi():
     return jsonify(openapi_document())
 
 
+def service_field(data: dict, required: bool = True):
+    """The "service" field: one of visits.SERVICES (None when optional and absent)."""
+    service = data.get("service")
+    if service is None and not required:
+        return None
+    if not isinstance(service, str) or service not in visits.SERVICES:
+        raise ValidationError(_("Unknown service."),
+                              fields={"service": _("Must be one of: %(options)s.",
+                                                   options=", ".join(visits.SERVICES))})
+    return service
+
+
 @bp.post("/visits")
 def issue_visit():
     require("visits.issue")
     data = body()
     branch = g.api_user.branch or ticket_service.default_branch()
-    visit = visits.issue(branch, data.get("service"))
+    visit = visits.issue(branch, service_field(data))
     db.session.commit()
     return jsonify(visit_json(visit)), 201
 
@@ -120,7 +133,8 @@ def call_next_visit():
         raise ValidationError(_("Some fields are not valid."),
                               fields={"counter": _("This field is required.")})
     branch = g.api_user.branch or ticket_service.default_branch()
-    visit = visits.call_next(branch, str(counter).strip(), g.api_user, data.get("service"))
+    visit = visits.call_next(branch, str(counter).strip(), g.api_user,
+                             service_field(data, required=False))
     db.session.commit()
     if visit is None:
         return "", 204
@@ -130,6 +144,8 @@ def call_next_visit():
 @bp.get("/visits/<int:visit_id>")
 def get_visit(visit_id: int):
     require("visits.view")
+    if not 0 < visit_id <= MAX_ID:
+        raise NotFound(_("No such visit."))
     return jsonify(visit_json(visits.get(visit_id)))
 
 
@@ -155,7 +171,7 @@ def list_tickets():
         query = query.where(Ticket.state.in_(states))
     try:
         limit = min(max(int(request.args.get("limit", 100)), 1), 500)
-        offset = max(int(request.args.get("offset", 0)), 0)
+        offset = min(max(int(request.args.get("offset", 0)), 0), MAX_ID)
     except ValueError:
         raise ValidationError(_("limit and offset must be whole numbers.")) from None
     items = db.session.scalars(query.limit(limit).offset(offset)).all()

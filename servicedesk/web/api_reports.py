@@ -1,7 +1,207 @@
-"""Report endpoints of the JSON API under /api/v1/reports (issue 6)."""
-from flask import Blueprint
+"""Report endpoints of the JSON API under /api/v1/reports (issue 6; DESIGN section 5).
 
+Bearer tokens only (no cookies, so no CSRF), the ``reports.view`` permission (setting a
+survey follow-up needs ``reports.followup``). Filters as on the report pages: ``from`` and
+``to`` (shop-time-zone dates, both inclusive), ``branch`` (id or code), ``technician`` (user
+name), ``service_type``, ``brand``, ``group_by``. The shapes of turnaround, costs and survey are
+the public contract of DESIGN section 5.
+"""
+from flask import Blueprint, g, jsonify, request
+from flask_babel import gettext as _
+
+from .. import reports as r
+from ..auth import bearer_token, can
+from ..errors import DomainError, Forbidden, ValidationError
 from ..extensions import csrf
+from ..services.people import user_for_token
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
+
+_STAGE_KEYS = ("stage", "count", "median_seconds", "p90_seconds", "mean_seconds")
+_COST_KEYS = ("key", "tickets", "estimates", "approved", "estimate_total", "final_total",
+              "parts_total", "labour_total")
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+@bp.before_request
+def authenticate():
+    user = user_for_token(bearer_token())
+    if user is None:
+        raise Unauthorized(_("A valid API token is required (Authorization: Bearer TOKEN)."))
+    g.api_user = user
+    return None
+
+
+def _require(action: str) -> None:
+    if not can(g.api_user, action):
+        raise Forbidden(_("Your role (%(role)s) may not do this.", role=g.api_user.role))
+
+
+def _filters(groups: tuple = ()) -> r.Filters:
+    _require("reports.view")
+    return r.parse_filters(request.args, groups)
+
+
+def _range(f: r.Filters) -> dict:
+    return {"from": f.start.isoformat(), "to": f.end.isoformat()}
+
+
+@bp.get("/turnaround")
+def turnaround():
+    """``{"stages": [{"stage", "count", "median_seconds", "p90_seconds", "mean_seconds"}]}``;
+    with ``group_by``, ``{"groups": [{"key", "label", "stages": [...]}]}``."""
+    f = _filters(r.TURNAROUND_GROUPS)
+    rows = r.turnaround(f)
+    if f.group_by is None:
+        return jsonify({"stages": [{k: row[k] for k in _STAGE_KEYS} for row in rows]})
+    groups: dict = {}
+    for row in rows:
+        group = groups.setdefault(row["key"], {"key": row["key"], "label": row["key_label"],
+                                               "stages": []})
+        group["stages"].append({k: row[k] for k in _STAGE_KEYS})
+    return jsonify({"group_by": f.group_by, **_range(f), "groups": list(groups.values())})
+
+
+@bp.get("/costs")
+def costs():
+    """``{"rows": [{"key", "tickets", "estimates", "approved", "estimate_total",
+    "final_total", "parts_total", "labour_total"}]}`` over the tickets admitted in the range;
+    ``group_by`` is technician, month (the default), jalali_month or service_type."""
+    f = _filters(r.COST_GROUPS)
+    if f.group_by is None:
+        f = r.with_group(f, "month")
+    return jsonify({"rows": [{k: row[k] for k in _COST_KEYS} for row in r.costs(f)]})
+
+
+@bp.get("/survey")
+def survey():
+    """``{"responses", "response_rate", "csat_mean", "nps"}`` over the tickets delivered in
+    the range (``response_rate`` a fraction, ``nps`` -100..100, nulls when nothing to rate)."""
+    f = _filters()
+    row = r.survey(f)[0]
+    return jsonify({k: row[k] for k in ("responses", "response_rate", "csat_mean", "nps")})
+
+
+@bp.get("/survey/followups")
+def survey_followups():
+    """The low scores and complaints of the range, with comments and follow-up status
+    (``?status=open|contacted|done``)."""
+    f = _filters()
+    status = request.args.get("status") or None
+    if status not in (None, *r.FOLLOWUP_STATUSES):
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"status": _("Must be one of: %(options)s.",
+                                                  options=", ".join(r.FOLLOWUP_STATUSES))})
+    items = r.survey_followups(f, status)
+    keys = ("id", "ticket_id", "ticket_number", "customer", "technician", "csat", "nps",
+            "comment", "complaint", "followup_status")
+    out = []
+    for item in items:
+        row = {k: item[k] for k in keys}
+        row["answered_at"] = item["answered_at"].isoformat() if item["answered_at"] else None
+        row["delivered_at"] = item["delivered_at"].isoformat() if item["delivered_at"] else None
+        out.append(row)
+    return jsonify({"items": out})
+
+
+@bp.post("/survey/responses/<int:response_id>/followup")
+def set_followup(response_id: int):
+    """``{"status": "open"|"contacted"|"done"}`` -> ``{"id", "followup_status"}``."""
+    _require("reports.followup")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationError(_("The request body must be a JSON object."))
+    response = r.set_followup_status(response_id, data.get("status"))
+    return jsonify({"id": response.id, "followup_status": response.followup_status})
+
+
+@bp.get("/technicians")
+def technicians():
+    """Per technician: repairs finished in the range, per day, repair time, returns within
+    the warranty period and their customers' satisfaction."""
+    f = _filters()
+    return jsonify({**_range(f), "rows": r.technicians(f)})
+
+
+@bp.get("/queue")
+def queue():
+    """The queue: totals and waits, and visits per weekday (0 = Monday) and hour."""
+    f = _filters()
+    return jsonify({**_range(f), "summary": r.queue_summary(f), "heatmap": r.queue_heatmap(f)})
+
+
+@bp.get("/sms")
+def sms():
+    """SMS written in the range: totals, failures by error code, and the rows per event,
+    status and error code."""
+    f = _filters()
+    rows = r.sms(f)
+    return jsonify({**_range(f), "summary": r.sms_summary(rows), "rows": rows})
+
+
+@bp.get("/dashboard")
+def dashboard():
+    """Open tickets per state, overdue, today's intakes and deliveries, people waiting."""
+    _require("reports.view")
+    return jsonify(r.dashboard_counts(request.args.get("branch", type=int)))
+
+
+def openapi_paths() -> dict:
+    """The report paths for the OpenAPI document (servicedesk/web/openapi.py merges them)."""
+    date = {"type": "string", "format": "date"}
+    common = [{"name": "from", "in": "query", "schema": date,
+               "description": "first day, shop time zone (default: 30 days before to)"},
+              {"name": "to", "in": "query", "schema": date,
+               "description": "last day, inclusive (default: today)"},
+              {"name": "branch", "in": "query", "schema": {"type": "string"}},
+              {"name": "technician", "in": "query", "schema": {"type": "string"},
+               "description": "user name"},
+              {"name": "service_type", "in": "query", "schema": {"type": "string"}},
+              {"name": "brand", "in": "query", "schema": {"type": "string"}}]
+    num = {"type": ["number", "null"]}
+    stage = {"type": "object", "properties": {
+        "stage": {"enum": list(r.STAGES)}, "count": {"type": "integer"},
+        "median_seconds": num, "p90_seconds": num, "mean_seconds": num}}
+
+    def get(summary, schema, groups=None):
+        params = list(common)
+        if groups:
+            params.append({"name": "group_by", "in": "query", "schema": {"enum": list(groups)}})
+        return {"get": {"summary": summary, "parameters": params,
+                        "responses": {"200": {"description": summary, "content": {
+                            "application/json": {"schema": schema}}},
+                            "401": {"description": "missing or bad token"},
+                            "403": {"description": "role may not"},
+                            "422": {"description": "invalid filters"}}}}
+
+    return {
+        "/reports/turnaround": get(
+            "Turnaround per stage", {"type": "object", "properties": {
+                "stages": {"type": "array", "items": stage}}}, r.TURNAROUND_GROUPS),
+        "/reports/costs": get(
+            "Cost and revenue per group", {"type": "object", "properties": {"rows": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    k: {"type": ["string", "null"]} if k == "key" else {"type": "integer"}
+                    for k in _COST_KEYS}}}}}, ("technician", "month", "jalali_month",
+                                               "service_type")),
+        "/reports/survey": get(
+            "Survey results", {"type": "object", "properties": {
+                "responses": {"type": "integer"}, "response_rate": num, "csat_mean": num,
+                "nps": num}}),
+        "/reports/survey/followups": get("Low scores and complaints", {"type": "object"}),
+        "/reports/technicians": get("Technicians", {"type": "object"}),
+        "/reports/queue": get("Queue", {"type": "object"}),
+        "/reports/sms": get("SMS", {"type": "object"}),
+        "/reports/survey/responses/{id}/followup": {"post": {
+            "summary": "Set the follow-up status of a low score or complaint",
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}}],
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["status"],
+                "properties": {"status": {"enum": list(r.FOLLOWUP_STATUSES)}}}}}},
+            "responses": {"200": {"description": "the new status"}}}},
+    }

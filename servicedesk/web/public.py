@@ -1,51 +1,128 @@
-"""The customer's pages: no login, reached by the opaque token in the SMS and the receipt QR."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import force_locale
-from flask_babel import gettext as _
-from sqlalchemy import select
+"""The customer's pages: no login, reached by the opaque token in the SMS and the receipt QR.
 
-from .. import lifecycle
-from ..errors import DomainError
+``/t/TOKEN`` tracks the repair (state in plain words, place in the repair queue, promised date,
+notes meant for the customer, the estimate with Approve and Decline, what to bring at pickup,
+the timeline); ``/s/TOKEN`` is the survey after hand-back, answered once. Both speak the
+customer's language, are rate-limited, answer a plain 404 for an unknown or expired token and
+never show the customer's phone number, the technicians' names or an internal note.
+"""
+from datetime import date
+
+from flask import (Blueprint, abort, flash, g, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload
+
+from .. import lifecycle, settings
+from ..errors import Conflict, DomainError, NotFound, TransitionNotAllowed, ValidationError
 from ..extensions import db, limiter
 from ..lifecycle import Actor
-from ..models import Ticket, TicketNote
+from ..models import Customer, Ticket, TicketNote
+from ..services import surveys
 from ..services import tickets as ticket_service
+from ..services import workbench
 
 bp = Blueprint("public", __name__)
 
+TOKEN_MAX = 40
+# The timeline in the customer's words (the staff labels are orders: "Send estimate").
+CUSTOMER_EVENTS = {
+    "admit": _l("Device received"), "send_to_repair": _l("Sent to the repair unit"),
+    "quote": _l("Estimate sent to you"), "approve": _l("Estimate approved"),
+    "decline": _l("Estimate declined"), "return_unrepaired": _l("Cannot be repaired"),
+    "wait_parts": _l("Waiting for a part"), "resume": _l("Repair resumed"),
+    "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),
+    "cancel": _l("Cancelled"),
+}
+# What each state means for the customer, in a sentence.
+STATE_TEXT = {
+    "intake": _l("We have received your device; it goes to the repair unit shortly."),
+    "diagnosis": _l("A technician is examining your device to find the fault."),
+    "estimate": _l("The estimate is ready: approve it below so we can start, or decline it."),
+    "repair": _l("Your device is being repaired."),
+    "waiting_parts": _l("The repair is waiting for a part."),
+    "ready": _l("Your device is ready to collect."),
+    "delivered": _l("You have collected your device. Thank you!"),
+    "closed": _l("This repair is complete. Thank you for choosing us."),
+    "cancelled": _l("This ticket was cancelled."),
+}
+# The progress bar: the customer's steps, and the step each state stands at.
+STEPS = (("intake", _l("Received")), ("diagnosis", _l("Diagnosis")), ("estimate", _l("Estimate")),
+         ("repair", _l("Repair")), ("ready", _l("Ready")), ("delivered", _l("Collected")))
+STEP_OF = {"intake": 0, "diagnosis": 1, "estimate": 2, "repair": 3, "waiting_parts": 3,
+           "ready": 4, "delivered": 5, "closed": 5}
+RECORDS = frozenset(lifecycle.RECORDS)  # claims and assignments stay inside the shop
+
 
 @bp.before_request
-def customer_language():
-    """Customer pages speak the customer's language (the switcher still wins)."""
-    from flask import g
+def load_ticket():
+    """Find the token's ticket once (the device joined; its SMS not loaded: never shown here)
+    and speak its customer's language (the ?lang= switcher still wins)."""
     token = (request.view_args or {}).get("token")
-    if token and len(token) <= 40:
-        language = db.session.scalar(
-            select(Ticket.customer_id).where(Ticket.public_token == token.upper()))
-        if language is not None:
-            from ..models import Customer
-            g.page_language = db.session.get(Customer, language).language
+    g.public_ticket = None
+    if token and len(token) <= TOKEN_MAX:
+        row = db.session.execute(
+            select(Ticket, Customer.language).join(Customer, Ticket.customer_id == Customer.id)
+            .where(Ticket.public_token == token.upper())
+            .options(joinedload(Ticket.device), lazyload(Ticket.notifications))).first()
+        if row is not None:
+            g.public_ticket, g.page_language = row
+
+
+@bp.errorhandler(404)
+def not_found(exc):
+    return render_template("public/not_found.html"), 404
 
 
 def _ticket_for(token: str) -> Ticket:
-    if not token or len(token) > 40:
-        abort(404)
-    ticket = db.session.scalar(select(Ticket).where(Ticket.public_token == token.upper()))
+    ticket = g.get("public_ticket")
     if ticket is None:
         abort(404)
     return ticket
 
 
+def _lang_args() -> dict:
+    """Keep the language the customer switched to across the page's own links and forms."""
+    lang = request.args.get("lang")
+    return {"lang": lang} if lang in ("fa", "en") else {}
+
+
+def _last(ticket: Ticket, *names: str):
+    for e in reversed(ticket.events):
+        if e.event in names:
+            return e
+    return None
+
+
+def _iso(value):
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+
+
+def _page_context() -> dict:
+    return {"shop_name": settings.get("shop_name"), "lang_args": _lang_args()}
+
+
 @bp.get("/t/<token>")
-@limiter.limit("60 per minute")
+@limiter.limit("30 per minute")
 def track(token: str):
     ticket = _ticket_for(token)
     notes = db.session.scalars(select(TicketNote).where(
         TicketNote.ticket_id == ticket.id, TicketNote.customer_visible.is_(True))
         .order_by(TicketNote.id)).all()
-    return render_template("public/track.html", ticket=ticket, notes=notes,
-                           labels=lifecycle.STATE_LABELS,
-                           event_labels={k: r.label for k, r in lifecycle.EVENTS.items()})
+    waiting = _last(ticket, "wait_parts") if ticket.state == "waiting_parts" else None
+    history = [e for e in ticket.events if e.event not in RECORDS]
+    return render_template(
+        "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
+        state_text=STATE_TEXT, customer_events=CUSTOMER_EVENTS, history=history,
+        steps=STEPS, step=STEP_OF.get(ticket.state), position=workbench.queue_position(ticket),
+        decision=_last(ticket, "approve", "decline"), waiting=waiting,
+        expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,
+        survey_open=(ticket.state == "delivered" and surveys.response_of(ticket) is None),
+        hours=settings.branch_hours(ticket.branch_id), **_page_context())
 
 
 @bp.post("/t/<token>/<decision>")
@@ -54,13 +131,50 @@ def decide(token: str, decision: str):
     if decision not in ("approve", "decline"):
         abort(404)
     ticket = _ticket_for(token)
-    data = {"estimate_version": request.form.get("estimate_version", "")}
-    if decision == "decline":
-        data = {"reason": request.form.get("reason") or None}
+    if decision == "approve":
+        seen = request.form.get("estimate_version", "").strip()
+        data = {"estimate_version": seen} if seen else {}
+    else:
+        data = {"reason": request.form.get("reason", "").strip() or None}
     try:
-        ticket_service.fire_event(ticket.id, decision, Actor.customer(request.remote_addr), data)
-    except DomainError as exc:
+        ticket_service.fire_event(ticket.id, decision, Actor.customer(request.remote_addr),
+                                  data)
+    except TransitionNotAllowed:
+        flash(_("This estimate was already answered; here is where your repair stands now."),
+              "warning")
+    except (ValidationError, Conflict) as exc:
+        # e.g. the estimate changed while the page was open: the new one needs its own "yes"
         flash(exc.message, "danger")
     else:
-        flash(_("Thank you: your answer was recorded."), "success")
-    return redirect(url_for("public.track", token=token))
+        flash(_("Thank you: you approved the estimate; the repair starts now.")
+              if decision == "approve" else
+              _("Thank you: your answer was recorded. Your device is ready to collect."),
+              "success")
+    return redirect(url_for("public.track", token=ticket.public_token, **_lang_args()))
+
+
+@bp.route("/s/<token>", methods=["GET", "POST"])
+@limiter.limit("5 per minute", methods=["POST"])
+@limiter.limit("30 per minute", methods=["GET"])
+def survey(token: str):
+    ticket = _ticket_for(token)
+    status = surveys.survey_status(ticket)
+    context = {"ticket": ticket, **_page_context()}
+    if request.method == "GET":
+        if status == surveys.UNAVAILABLE:
+            abort(404)  # not handed back yet, or closed unanswered: the link expired
+        return render_template("public/survey.html", status=status, form={}, errors={},
+                               **context)
+    try:
+        surveys.submit_survey(ticket.id, request.form.to_dict(), request.remote_addr)
+    except surveys.AlreadyAnswered as exc:
+        return render_template("public/survey.html", status=surveys.ANSWERED, form={},
+                               errors={}, refused=exc.message, **context), 409
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        return render_template("public/survey.html", status=surveys.OPEN,
+                               form=request.form, errors=exc.extra.get("fields") or {},
+                               problem=exc.message, **context), exc.status
+    flash(_("Thank you for your answer!"), "success")
+    return redirect(url_for("public.survey", token=ticket.public_token, **_lang_args()))

@@ -1,4 +1,372 @@
-"""Reception desk: kiosk, queue, wall display, intake, slips, delivery desk (issue 4)."""
-from flask import Blueprint
+"""Reception desk (issue 4): the kiosk, the queue, the wall display, intake, the printed slips,
+the delivery desk and reception's worklist.
+
+Thin views: parse the form, call one action of services.reception (or read what slips.py says a
+slip carries), render. The queue and the display are htmx partials polled by the page.
+"""
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+                   session, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from .. import lifecycle, slips, visits
+from ..auth import require
+from ..errors import Conflict, DomainError
+from ..i18n import current_language, localize_digits, to_ascii_digits
+from ..lifecycle import Actor
+from ..validation import MAX_ID
+from ..services import reception
+from ..services import tickets as ticket_service
+from ..services.tickets import SERVICE_TYPE_LABELS
 
 bp = Blueprint("reception", __name__)
+bp.add_app_template_filter(slips.national_phone, "national_phone")
+
+# Where a printed slip's "back" button leads (names only: never a URL from the query string).
+BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "reception.desk",
+        "intake": "reception.intake", "delivery": "reception.delivery"}
+DEVICE_KINDS = (_l("Mobile phone"), _l("Tablet"), _l("Laptop"), _l("Smartwatch"))
+ACCESSORIES = (_l("SIM card"), _l("Memory card"), _l("Case"), _l("Charger"), _l("Cable"),
+               _l("Box"))
+
+
+def _hx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _actor() -> Actor:
+    return Actor.staff(current_user, request.remote_addr)
+
+
+def _branch():
+    return reception.branch_of(current_user)
+
+
+def _problem(exc: DomainError) -> str:
+    """One line for the user: the bad field's problem when there is one."""
+    fields = exc.extra.get("fields") or {}
+    return next(iter(fields.values()), exc.message)
+
+
+def _form_errors(exc: DomainError) -> dict:
+    """Field errors keyed by the form's input names (``customer.phone`` -> ``customer_phone``)."""
+    return {k.replace(".", "_"): v for k, v in (exc.extra.get("fields") or {}).items()}
+
+
+def _version() -> int | None:
+    try:
+        return int(to_ascii_digits(request.form.get("version", "")))
+    except ValueError:
+        return None
+
+
+@bp.url_value_preprocessor
+def _ids_in_range(endpoint, values):
+    # An id beyond the INTEGER columns names no row (and would fail in the database).
+    if any(isinstance(x, int) and not 0 < x <= MAX_ID for x in (values or {}).values()):
+        abort(404)
+
+
+@bp.after_request
+def _hx_login_redirect(resp):
+    # A polled partial whose session ended: send the whole page to the login form instead of
+    # swapping the login page into a corner of the screen.
+    if _hx() and resp.status_code in (301, 302) and "/login" in (resp.location or ""):
+        resp.status_code = 204
+        resp.headers["HX-Redirect"] = resp.location
+    return resp
+
+
+# --- kiosk and queue ------------------------------------------------------------------------
+
+@bp.route("/kiosk", methods=["GET", "POST"])
+@require("visits.issue")
+def kiosk():
+    errors = {}
+    if request.method == "POST":
+        try:
+            visit = reception.issue_number(_branch(), request.form.get("service", ""),
+                                           request.form.get("phone"))
+        except DomainError as exc:
+            errors = _form_errors(exc) or {"service": exc.message}
+        else:
+            return redirect(url_for(".slip", visit_id=visit.id, print=1, back="kiosk"))
+    return render_template("reception/kiosk.html", services=visits.SERVICES, errors=errors,
+                           form=request.form), 422 if errors else 200
+
+
+def _queue_context(message=None, category="success") -> dict:
+    return {"board": reception.queue_board(_branch()), "counter": session.get("counter", ""),
+            "services": visits.SERVICES, "message": message, "category": category}
+
+
+def _queue_reply(message=None, category="success"):
+    if _hx():
+        return render_template("reception/_queue_board.html",
+                               **_queue_context(message, category))
+    if message:
+        flash(message, category)
+    return redirect(url_for(".queue"))
+
+
+@bp.get("/queue")
+@require("visits.view")
+def queue():
+    return render_template("reception/queue.html", **_queue_context())
+
+
+@bp.get("/queue/board")
+@require("visits.view")
+def queue_board():
+    return render_template("reception/_queue_board.html", **_queue_context())
+
+
+@bp.post("/queue/issue")
+@require("visits.issue")
+def issue():
+    try:
+        visit = reception.issue_number(_branch(), request.form.get("service", ""),
+                                       request.form.get("phone"))
+    except DomainError as exc:
+        flash(_problem(exc), "danger")
+        return redirect(url_for(".queue"))
+    return redirect(url_for(".slip", visit_id=visit.id, print=1, back="queue"))
+
+
+def _called_message(visit):
+    return _("Number %(label)s called to counter %(counter)s.",
+             label=localize_digits(visit.label), counter=localize_digits(visit.counter))
+
+
+@bp.post("/queue/next")
+@require("visits.call")
+def call_next():
+    try:
+        visit = reception.call_next(_branch(), request.form.get("counter", ""), current_user,
+                                    request.form.get("service") or None)
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    session["counter"] = to_ascii_digits(request.form.get("counter", "")).strip()
+    if visit is None:
+        return _queue_reply(_("Nobody is waiting."), "info")
+    return _queue_reply(_called_message(visit))
+
+
+@bp.post("/queue/<int:visit_id>/call")
+@require("visits.call")
+def call(visit_id: int):
+    counter = request.form.get("counter") or session.get("counter", "")
+    try:
+        visit = reception.call(visit_id, counter, current_user)
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    session["counter"] = visit.counter
+    return _queue_reply(_called_message(visit))
+
+
+@bp.post("/queue/<int:visit_id>/recall")
+@require("visits.call")
+def recall(visit_id: int):
+    try:
+        visit = reception.recall(visit_id, current_user)
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    return _queue_reply(_called_message(visit))
+
+
+@bp.post("/queue/<int:visit_id>/no-show")
+@require("visits.call")
+def no_show(visit_id: int):
+    try:
+        visit = reception.no_show(visit_id)
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    return _queue_reply(_("Number %(label)s marked as not shown.",
+                          label=localize_digits(visit.label)), "warning")
+
+
+@bp.get("/display")
+@require("visits.display")
+def display():
+    return render_template("reception/display.html",
+                           board=reception.display_board(_branch()),
+                           chime=request.args.get("chime") == "1")
+
+
+@bp.get("/display/board")
+@require("visits.display")
+def display_board():
+    return render_template("reception/_display_board.html",
+                           board=reception.display_board(_branch()))
+
+
+# --- printed slips --------------------------------------------------------------------------
+
+def _print_args() -> dict:
+    back = BACK.get(request.args.get("back", ""))
+    return {"paper": slips.paper(request.args.get("paper")),
+            "autoprint": request.args.get("print") == "1",
+            "back_url": url_for(back) if back else None,
+            "back_name": request.args.get("back") if back else None}
+
+
+@bp.get("/visits/<int:visit_id>/slip")
+@require("visits.view")
+def slip(visit_id: int):
+    return render_template("print/queue_slip.html", slip=slips.queue_slip(visits.get(visit_id)),
+                           **_print_args())
+
+
+@bp.get("/tickets/<int:ticket_id>/receipt")
+@require("tickets.print")
+def receipt(ticket_id: int):
+    ticket = slips.ticket_for_print(ticket_id)
+    return render_template("print/receipt.html", r=slips.receipt(ticket),
+                           service_types=SERVICE_TYPE_LABELS, **_print_args())
+
+
+@bp.get("/tickets/<int:ticket_id>/label")
+@require("tickets.print")
+def label(ticket_id: int):
+    ticket = slips.ticket_for_print(ticket_id)
+    return render_template("print/label.html", l=slips.label(ticket), **_print_args())
+
+
+@bp.get("/tickets/<int:ticket_id>/delivery-receipt")
+@require("tickets.print")
+def delivery_receipt(ticket_id: int):
+    ticket = slips.ticket_for_print(ticket_id, lines=True)
+    if ticket.state not in ("delivered", "closed"):
+        raise Conflict(_("This device has not been handed back yet."))
+    return render_template("print/delivery_receipt.html", d=slips.delivery_receipt(ticket),
+                           **_print_args())
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+def intake_payload(form) -> dict:
+    """The intake form as services.tickets.admit takes it (the API's shape)."""
+    ticked = [a for a in form.getlist("accessory") if a.strip()]
+    other = (form.get("accessories_other") or "").strip()
+    accessories = ("، " if current_language() == "fa" else ", ").join(
+        ticked + ([other] if other else []))
+    return {
+        "customer": {"name": form.get("customer_name"), "phone": form.get("customer_phone"),
+                     "language": form.get("customer_language") or None},
+        "device": {"kind": form.get("device_kind"), "brand": form.get("device_brand"),
+                   "model": form.get("device_model"), "serial": form.get("device_serial"),
+                   "colour": form.get("device_colour")},
+        "problem": form.get("problem"),
+        "accessories": accessories or None,
+        "condition": form.get("condition") or None,
+        "service_type": form.get("service_type") or None,
+        "promised_date": form.get("promised_date") or None,
+        "pre_approved_amount": form.get("pre_approved_amount") or None,
+        "visit_id": form.get("visit_id") or None,
+    }
+
+
+def _visit_from(raw):
+    try:
+        visit_id = int(to_ascii_digits(raw))
+    except (TypeError, ValueError):
+        return None
+    return visits.get(visit_id) if 0 < visit_id <= MAX_ID else None
+
+
+@bp.route("/desk/intake", methods=["GET", "POST"])
+@require("tickets.admit")
+def intake():
+    visit = _visit_from(request.values.get("visit_id"))
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            ticket = reception.admit(intake_payload(request.form), _actor(),
+                                     branch=current_user.branch)
+        except DomainError as exc:
+            flash(exc.message, "danger")
+            errors, status = _form_errors(exc), exc.status
+        else:
+            flash(_("Ticket %(number)s admitted.", number=ticket.number), "success")
+            return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
+    return render_template("reception/intake.html", form=request.form, errors=errors,
+                           visit=visit, kinds=DEVICE_KINDS, accessories=ACCESSORIES,
+                           service_types=current_app.config["SERVICE_TYPES"]), status
+
+
+@bp.get("/desk/customer")
+@require("tickets.admit")
+def customer_lookup():
+    """htmx: whose phone number this is (their name and language fill the empty fields)."""
+    phone, customer, count = reception.find_customer(request.args.get("customer_phone"))
+    return render_template("reception/_customer.html", customer=customer, count=count,
+                           phone=phone)
+
+
+# --- scanning, delivery desk, worklist ------------------------------------------------------
+
+@bp.get("/desk/find")
+@require("tickets.view")
+def find():
+    q = request.args.get("q", "")
+    found = reception.find_tickets(q)
+    if len(found) == 1:
+        return redirect(url_for("tickets.show", ticket_id=found[0].id))
+    return render_template("reception/find.html", q=q, found=found,
+                           labels=lifecycle.STATE_LABELS)
+
+
+def _delivery_page(q: str, ticket=None, errors=None, status=200):
+    found = [ticket] if ticket is not None else (reception.find_tickets(q) if q.strip() else [])
+    one = found[0] if len(found) == 1 else None
+    can_deliver = one is not None and "deliver" in lifecycle.allowed_events(
+        one.state, current_user.role)
+    return render_template("reception/delivery.html", q=q, found=found, ticket=one,
+                           can_deliver=can_deliver, errors=errors or {}, form=request.form,
+                           labels=lifecycle.STATE_LABELS), status
+
+
+@bp.get("/desk/delivery")
+@require("tickets.deliver_desk")
+def delivery():
+    return _delivery_page(request.args.get("q", ""))
+
+
+@bp.post("/desk/delivery/<int:ticket_id>")
+@require("tickets.deliver_desk")
+def deliver(ticket_id: int):
+    try:
+        reception.deliver(ticket_id, _actor(), request.form.get("amount_paid", ""),
+                          request.form.get("collected_by"), expected_version=_version())
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        ticket = ticket_service.get_ticket(ticket_id)
+        return _delivery_page(ticket.number, ticket, _form_errors(exc), exc.status)
+    flash(_("Handed back."), "success")
+    return redirect(url_for(".delivery_receipt", ticket_id=ticket_id, print=1,
+                            back="delivery"))
+
+
+@bp.get("/desk")
+@require("reception.desk")
+def desk():
+    return render_template("reception/desk.html", work=reception.worklist(_branch()),
+                           labels=lifecycle.STATE_LABELS)
+
+
+@bp.post("/desk/tickets/<int:ticket_id>/answer")
+@require("reception.desk")
+def answer(ticket_id: int):
+    decision = request.form.get("decision", "")
+    try:
+        ticket = reception.record_answer(ticket_id, _actor(), decision,
+                                         request.form.get("channel", "phone"),
+                                         request.form.get("reason"),
+                                         expected_version=_version())
+    except DomainError as exc:
+        flash(_problem(exc), "danger")
+    else:
+        flash(_("Ticket %(number)s: %(event)s.", number=ticket.number,
+                event=lifecycle.EVENTS[decision].label), "success")
+    return redirect(url_for(".desk"))

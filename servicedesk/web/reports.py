@@ -1,4 +1,504 @@
-"""Manager's dashboard and reports (issue 6)."""
-from flask import Blueprint
+"""Manager's dashboard and reports (issue 6).
+
+One page per report under /reports/, the dashboard at /reports/. Filters live in the query
+string (bookmarkable: from, to, branch, technician, service_type, brand, group_by); every
+report page exports its table with ``?format=csv`` or ``?format=xlsx``. The views parse the
+filters, call one function of ``servicedesk.reports`` (one SQL statement each) and either
+render, export or hand the charts their data as JSON.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any, Optional
+from urllib.parse import urlencode
+
+import click
+import jdatetime
+from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from .. import reports as r
+from ..auth import can, require
+from ..errors import ValidationError
+from ..exports import Column, to_csv, to_xlsx
+from ..extensions import db
+from ..i18n import current_language, format_money, format_number, localize_digits
+from ..lifecycle import STATE_LABELS
+from ..models import Branch, User
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+REFRESH_SECONDS = 60  # the dashboard reloads its numbers and charts this often
+
+
+# --- formatting helpers for the templates ---------------------------------------------------
+
+def duration(seconds: Optional[float]) -> str:
+    """A duration for people: 2 d 3 h, 3 h 20 min, 12 min, 40 s (digits localised)."""
+    if seconds is None:
+        return "–"
+    total = int(round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        text = _("%(days)s d %(hours)s h", days=days, hours=hours)
+    elif hours:
+        text = _("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes)
+    elif minutes:
+        text = _("%(minutes)s min", minutes=minutes)
+    else:
+        text = _("%(seconds)s s", seconds=secs)
+    return localize_digits(text)
+
+
+def percent(ratio: Optional[float]) -> str:
+    if ratio is None:
+        return "–"
+    return localize_digits(_("%(value)s%%", value=f"{ratio * 100:.1f}"))
+
+
+def decimal(value: Optional[float], digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return localize_digits(f"{value:.{digits}f}")
+
+
+def cell(value: Any, kind: str) -> str:
+    """A table cell's text for a column kind (exports.KINDS)."""
+    if kind == "seconds":
+        return duration(value)
+    if kind == "money":
+        return format_money(value) if value is not None else "–"
+    if kind == "ratio":
+        return percent(value)
+    if kind == "float":
+        return decimal(value, 2)
+    if kind == "int":
+        return format_number(value) if value is not None else "–"
+    if value is None or value == "":
+        return "–"
+    return localize_digits(value) if kind == "digits" else str(value)
+
+
+def date_input(day) -> str:
+    """A date for the filter form: Jalali YYYY/MM/DD in Persian (what the date picker writes),
+    ISO otherwise; Latin digits either way, so it travels in URLs as typed."""
+    if current_language() == "fa":
+        j = jdatetime.date.fromgregorian(date=day)
+        return f"{j.year:04d}/{j.month:02d}/{j.day:02d}"
+    return day.isoformat()
+
+
+@bp.context_processor
+def report_helpers():
+    return {"duration": duration, "percent": percent, "decimal": decimal, "cell": cell,
+            "date_input": date_input, "REPORT_PAGES": PAGES}
+
+
+def _money_unit_value(rials: Optional[int]) -> Optional[float]:
+    """Chart values in the unit prices are shown in (toman or rial)."""
+    if rials is None:
+        return None
+    return rials / 10 if current_app.config.get("MONEY_DISPLAY", "toman") == "toman" else rials
+
+
+def money_unit() -> str:
+    return _("toman") if current_app.config.get("MONEY_DISPLAY", "toman") == "toman" \
+        else _("rial")
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    title: Any
+    groups: tuple = ()
+    filters: tuple = ("branch", "technician", "service_type", "brand")
+    default_group: Optional[str] = None
+
+
+PAGES = {p.name: p for p in (
+    Page("turnaround", _l("Turnaround"), r.TURNAROUND_GROUPS),
+    Page("costs", _l("Cost and revenue"), r.COST_GROUPS, default_group="month"),
+    Page("technicians", _l("Technicians"), (), ("branch", "service_type", "brand")),
+    Page("surveys", _l("Surveys"), r.SURVEY_GROUPS, ("branch", "technician", "service_type")),
+    Page("queue", _l("Queue"), (), ("branch",)),
+    Page("sms", _l("SMS"), (), ("branch",)),
+)}
+
+TURNAROUND_COLUMNS = [
+    Column("key", _l("Group")), Column("key_label", _l("Group name")),
+    Column("stage", _l("Stage code")), Column("stage_label", _l("Stage")),
+    Column("count", _l("Tickets"), "int"), Column("median_seconds", _l("Median"), "seconds"),
+    Column("p90_seconds", _l("90th percentile"), "seconds"),
+    Column("mean_seconds", _l("Mean"), "seconds"),
+]
+COST_COLUMNS = [
+    Column("key", _l("Group")), Column("key_label", _l("Group name")),
+    Column("tickets", _l("Tickets admitted"), "int"), Column("estimates", _l("Estimates"), "int"),
+    Column("approved", _l("Approved"), "int"),
+    Column("approval_rate", _l("Approval rate"), "ratio"),
+    Column("finished", _l("Repaired"), "int"),
+    Column("estimate_total", _l("Estimates total"), "money"),
+    Column("final_total", _l("Billed total"), "money"),
+    Column("parts_total", _l("Parts"), "money"), Column("labour_total", _l("Labour"), "money"),
+    Column("accuracy", _l("Billed / estimated (repaired)"), "ratio"),
+    Column("average_value", _l("Average ticket value"), "money"),
+    Column("paid_total", _l("Paid"), "money"),
+]
+TECHNICIAN_COLUMNS = [
+    Column("key", _l("User name")), Column("key_label", _l("Technician")),
+    Column("finished", _l("Repairs finished"), "int"),
+    Column("per_day", _l("Per day"), "float"),
+    Column("median_seconds", _l("Median repair time"), "seconds"),
+    Column("p90_seconds", _l("90th percentile"), "seconds"),
+    Column("mean_seconds", _l("Mean"), "seconds"),
+    Column("returns", _l("Returns within warranty"), "int"),
+    Column("return_rate", _l("Return rate"), "ratio"),
+    Column("responses", _l("Survey answers"), "int"),
+    Column("csat_mean", _l("Satisfaction (1-5)"), "float"),
+]
+SURVEY_COLUMNS = [
+    Column("key", _l("Group")), Column("key_label", _l("Group name")),
+    Column("delivered", _l("Delivered"), "int"), Column("responses", _l("Answers"), "int"),
+    Column("response_rate", _l("Response rate"), "ratio"),
+    Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float"),
+    Column("complaints", _l("Complaints"), "int"), Column("low_scores", _l("Low scores"), "int"),
+]
+FOLLOWUP_COLUMNS = [
+    Column("ticket_number", _l("Ticket")), Column("customer", _l("Customer")),
+    Column("phone", _l("Phone")), Column("technician_name", _l("Technician")),
+    Column("csat", _l("Satisfaction (1-5)"), "int"), Column("nps", _l("NPS"), "int"),
+    Column("complaint", _l("Complaint"), "bool"), Column("comment", _l("Comment")),
+    Column("followup_status", _l("Follow-up")),
+    Column("delivered_at", _l("Delivered"), "datetime"),
+    Column("answered_at", _l("Answered"), "datetime"),
+]
+QUEUE_COLUMNS = [
+    Column("weekday", _l("Weekday (0 = Monday)"), "int"), Column("weekday_label", _l("Weekday")),
+    Column("hour", _l("Hour"), "int"), Column("visits", _l("Visits"), "int"),
+    Column("no_shows", _l("No-shows"), "int"), Column("mean_wait", _l("Mean wait"), "seconds"),
+]
+SMS_COLUMNS = [
+    Column("event", _l("Event")), Column("status", _l("Status")),
+    Column("error_code", _l("Error code")), Column("messages", _l("Messages"), "int"),
+    Column("segments", _l("Segments"), "int"),
+]
+
+
+def _options() -> dict:
+    """What the filter form offers: branches, technicians, service types."""
+    from ..services.tickets import SERVICE_TYPE_LABELS
+    branches = db.session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
+    technicians = db.session.execute(
+        select(User.id, User.username, User.full_name).where(User.role == "technician")
+        .order_by(User.username)).all()
+    return {"branches": branches, "technicians": technicians,
+            "service_types": [(s, SERVICE_TYPE_LABELS.get(s, s))
+                              for s in current_app.config["SERVICE_TYPES"]]}
+
+
+def _filters(page: Page) -> tuple[r.Filters, dict]:
+    """The page's filters from the query string; on bad input, the defaults and the errors."""
+    try:
+        f = r.parse_filters(request.args, page.groups)
+        errors = {}
+    except ValidationError as exc:
+        f = r.parse_filters({}, page.groups)
+        errors = exc.fields
+    if f.group_by is None and page.default_group:
+        f = r.with_group(f, page.default_group)
+    return f, errors
+
+
+def _export(name: str, f: r.Filters, columns, rows, fmt: str):
+    filename = f"{name}_{f.start.isoformat()}_{f.end.isoformat()}.{fmt}"
+    if fmt == "csv":
+        data, mimetype = to_csv(columns, rows), "text/csv; charset=utf-8"
+    else:
+        data = to_xlsx(columns, rows, title=str(PAGES[name].title),
+                       rtl=current_language() == "fa")
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
+                     download_name=filename)
+
+
+def _page(name: str, template: str, columns, rows, f: r.Filters, errors: dict, **context):
+    fmt = request.args.get("format")
+    if fmt in ("csv", "xlsx") and not errors:
+        return _export(name, f, columns, rows, fmt)
+    page = PAGES[name]
+    status = 422 if errors else 200
+    return render_template(template, page=page, f=f, errors=errors, columns=columns, rows=rows,
+                           options=_options(), export_links=_export_links(),
+                           group_labels=r.GROUP_LABELS, **context), status
+
+
+def _export_links() -> dict:
+    args = request.args.to_dict()
+    args.pop("format", None)
+    links = {}
+    for fmt in ("csv", "xlsx"):
+        links[fmt] = request.path + "?" + urlencode({**args, "format": fmt})
+    return links
+
+
+# --- charts: data for Chart.js, built here so tests can read it -----------------------------
+
+def chart(kind: str, labels: list, datasets: list[dict], y_title: str = "",
+          stacked: bool = False) -> dict:
+    return {"type": kind, "labels": [str(x) for x in labels],
+            "datasets": [{"label": str(d["label"]), "data": d["data"]} for d in datasets],
+            "yTitle": str(y_title), "stacked": stacked}
+
+
+def _hours(seconds: Optional[float]) -> Optional[float]:
+    return None if seconds is None else round(seconds / 3600, 2)
+
+
+def turnaround_chart(rows: list[dict], f: r.Filters) -> dict:
+    if f.group_by in r.PERIODS:
+        keys = list(dict.fromkeys((row["key"], row["key_label"]) for row in rows))
+        stages = [s for s in r.STAGES if s != "queue_wait"]
+        datasets = [{"label": r.STAGE_LABELS[s],
+                     "data": [_hours(next((x["median_seconds"] for x in rows
+                                           if x["key"] == k and x["stage"] == s), None))
+                              for k, _label in keys]} for s in stages]
+        return chart("line", [label for _k, label in keys], datasets, _("Median, hours"))
+    if f.group_by:
+        totals = [row for row in rows if row["stage"] == "total"]
+        return chart("bar", [row["key_label"] or row["key"] or "–" for row in totals],
+                     [{"label": _("Median total, hours"),
+                       "data": [_hours(row["median_seconds"]) for row in totals]}],
+                     _("Hours"))
+    return chart("bar", [row["stage_label"] for row in rows],
+                 [{"label": _("Median"), "data": [_hours(x["median_seconds"]) for x in rows]},
+                  {"label": _("90th percentile"),
+                   "data": [_hours(x["p90_seconds"]) for x in rows]}], _("Hours"))
+
+
+def costs_chart(rows: list[dict]) -> dict:
+    labels = [row["key_label"] or row["key"] or "–" for row in rows]
+    return chart("bar", labels, [
+        {"label": _("Estimates total"),
+         "data": [_money_unit_value(x["estimate_total"]) for x in rows]},
+        {"label": _("Billed total"), "data": [_money_unit_value(x["final_total"]) for x in rows]},
+        {"label": _("Parts"), "data": [_money_unit_value(x["parts_total"]) for x in rows]},
+        {"label": _("Labour"), "data": [_money_unit_value(x["labour_total"]) for x in rows]},
+    ], money_unit())
+
+
+def technicians_chart(daily: dict) -> dict:
+    return chart("bar", [p.label for p in daily["periods"]],
+                 [{"label": name, "data": counts} for name, counts in daily["series"].items()],
+                 _("Repairs finished"), stacked=True)
+
+
+def survey_chart(rows: list[dict], f: r.Filters) -> dict:
+    labels = [row["key_label"] or row["key"] or "–" for row in rows]
+    kind = "line" if f.group_by in r.PERIODS else "bar"
+    return chart(kind, labels, [
+        {"label": _("Satisfaction (1-5)"), "data": [x["csat_mean"] for x in rows]},
+        {"label": _("Response rate, %"),
+         "data": [None if x["response_rate"] is None else round(x["response_rate"] * 100, 1)
+                  for x in rows]},
+    ])
+
+
+def weekday_order() -> list[int]:
+    """Python weekdays in the order of the shop's week: Saturday first in Persian."""
+    start = 5 if current_language() == "fa" else 0
+    return [(start + i) % 7 for i in range(7)]
+
+
+def weekday_labels() -> dict:
+    return {0: _("Monday"), 1: _("Tuesday"), 2: _("Wednesday"), 3: _("Thursday"),
+            4: _("Friday"), 5: _("Saturday"), 6: _("Sunday")}
+
+
+def heatmap(cells: list[dict]) -> dict:
+    """The queue heatmap as a grid: weekdays (shop order) by the hours that had visits, each
+    cell with its count and a heat class 0-5 (CSS, no inline styles)."""
+    hours = sorted({c["hour"] for c in cells}) or list(range(9, 21))
+    peak = max((c["visits"] for c in cells), default=0)
+    by = {(c["weekday"], c["hour"]): c for c in cells}
+    labels = weekday_labels()
+    grid = []
+    for wd in weekday_order():
+        row = []
+        for hour in hours:
+            c = by.get((wd, hour))
+            visits = c["visits"] if c else 0
+            heat = 0 if not visits or not peak else 1 + min(4, int(5 * visits / (peak + 1)))
+            row.append({"visits": visits, "no_shows": c["no_shows"] if c else 0,
+                        "mean_wait": c["mean_wait"] if c else None, "heat": heat})
+        grid.append({"weekday": wd, "label": labels[wd], "cells": row})
+    return {"hours": hours, "rows": grid}
+
+
+# --- views -------------------------------------------------------------------------------------
+
+def dashboard_data(branch_id: Optional[int] = None) -> dict:
+    """Everything the dashboard shows (the page embeds it; /reports/dashboard.json refreshes
+    it): counts, the turnaround and satisfaction trends of the last 12 weeks."""
+    counts = r.dashboard_counts(branch_id)
+    trend = r.trend_filters(12, branch_id)
+    turn = r.turnaround(trend, stages=("repair", "total"))
+    sat = r.survey(trend)
+    periods = r.periods("week", trend.start, trend.end, trend.week_start)
+    labels = [p.label for p in periods]
+
+    def series(rows, pick):
+        by_key = {}
+        for row in rows:
+            by_key.setdefault(row["key"], []).append(row)
+        return [pick(by_key.get(p.key, [])) for p in periods]
+
+    def median(stage):
+        return lambda rows: next((_hours(x["median_seconds"]) for x in rows
+                                  if x["stage"] == stage), None)
+
+    state_labels = [str(STATE_LABELS[s]) for s in r.OPEN_STATES]
+    return {
+        "counts": counts,
+        "charts": {
+            "states": chart("bar", state_labels, [{"label": _("Open tickets"), "data": [
+                counts["states"][s] for s in r.OPEN_STATES]}]),
+            "turnaround": chart("line", labels, [
+                {"label": _("Median total, hours"), "data": series(turn, median("total"))},
+                {"label": _("Median repair, hours"), "data": series(turn, median("repair"))},
+            ], _("Hours")),
+            "satisfaction": chart("line", labels, [
+                {"label": _("Satisfaction (1-5)"),
+                 "data": series(sat, lambda rows: rows[0]["csat_mean"] if rows else None)},
+            ]),
+        },
+    }
+
+
+@bp.get("/")
+@require("reports.view")
+def dashboard():
+    branch_id = request.args.get("branch", type=int)
+    data = dashboard_data(branch_id)
+    return render_template("reports/dashboard.html", data=data, labels=STATE_LABELS,
+                           refresh_seconds=REFRESH_SECONDS, options=_options(),
+                           branch_id=branch_id, page=None)
+
+
+@bp.get("/dashboard.json")
+@require("reports.view")
+def dashboard_json():
+    data = dashboard_data(request.args.get("branch", type=int))
+    counts = data["counts"]
+    # The numbers as the page shows them, so the script only swaps text.
+    shown = {k: format_number(counts[k]) for k in ("open", "overdue", "intakes", "deliveries",
+                                                   "waiting")}
+    shown.update({f"state-{s}": format_number(n) for s, n in counts["states"].items()})
+    return jsonify({**data, "shown": shown})
+
+
+@bp.get("/turnaround")
+@require("reports.view")
+def turnaround():
+    f, errors = _filters(PAGES["turnaround"])
+    rows = r.turnaround(f) if not errors else []
+    return _page("turnaround", "reports/turnaround.html", TURNAROUND_COLUMNS, rows, f, errors,
+                 chart_data=turnaround_chart(rows, f))
+
+
+@bp.get("/costs")
+@require("reports.view")
+def costs():
+    f, errors = _filters(PAGES["costs"])
+    rows = r.costs(f) if not errors else []
+    return _page("costs", "reports/costs.html", COST_COLUMNS, rows, f, errors,
+                 chart_data=costs_chart(rows))
+
+
+@bp.get("/technicians")
+@require("reports.view")
+def technicians():
+    f, errors = _filters(PAGES["technicians"])
+    rows = r.technicians(f) if not errors else []
+    daily = (r.technician_daily(f) if not errors and request.args.get("format") is None
+             else {"periods": [], "series": {}})
+    return _page("technicians", "reports/technicians.html", TECHNICIAN_COLUMNS, rows, f, errors,
+                 chart_data=technicians_chart(daily),
+                 warranty_days=current_app.config.get("WARRANTY_DAYS", 90))
+
+
+@bp.get("/surveys")
+@require("reports.view")
+def surveys():
+    f, errors = _filters(PAGES["surveys"])
+    status = request.args.get("status") or None
+    if status not in (None, *r.FOLLOWUP_STATUSES):
+        errors = {**errors, "status": _("Unknown follow-up status.")}
+        status = None
+    if request.args.get("table") == "followups":
+        rows = r.survey_followups(f, status) if not errors else []
+        return _page("surveys", "reports/surveys.html", FOLLOWUP_COLUMNS, rows, f, errors)
+    rows = r.survey(f) if not errors else []
+    followups = r.survey_followups(f, status) if not errors else []
+    return _page("surveys", "reports/surveys.html", SURVEY_COLUMNS, rows, f, errors,
+                 chart_data=survey_chart(rows, f), followups=followups, status=status,
+                 followup_statuses=r.FOLLOWUP_STATUSES, followup_labels=r.FOLLOWUP_LABELS,
+                 can_followup=can(current_user, "reports.followup"))
+
+
+@bp.post("/surveys/<int:response_id>/followup")
+@require("reports.followup")
+def set_followup(response_id: int):
+    r.set_followup_status(response_id, request.form.get("status", ""))
+    flash(_("Follow-up updated."), "success")
+    target = request.form.get("next") or ""
+    # Back to the list the manager was on, never to another site.
+    if not target.startswith("/reports/") or target.startswith("//"):
+        target = url_for("reports.surveys")
+    return redirect(target)
+
+
+@bp.get("/queue")
+@require("reports.view")
+def queue():
+    f, errors = _filters(PAGES["queue"])
+    cells = r.queue_heatmap(f) if not errors else []
+    labels = weekday_labels()
+    for c in cells:
+        c["weekday_label"] = str(labels[c["weekday"]])
+    summary = (r.queue_summary(f) if not errors and request.args.get("format") is None
+               else None)
+    return _page("queue", "reports/queue.html", QUEUE_COLUMNS, cells, f, errors,
+                 grid=heatmap(cells), summary=summary)
+
+
+@bp.get("/sms")
+@require("reports.view")
+def sms():
+    f, errors = _filters(PAGES["sms"])
+    rows = r.sms(f) if not errors else []
+    summary = r.sms_summary(rows)
+    chart_data = chart("bar", list(summary["by_error"]) or ["–"],
+                       [{"label": _("Failed messages"),
+                         "data": list(summary["by_error"].values()) or [0]}])
+    return _page("sms", "reports/sms.html", SMS_COLUMNS, rows, f, errors, summary=summary,
+                 chart_data=chart_data)
+
+
+@bp.cli.command("rebuild-stages")
+def rebuild_stages():
+    """Recompute every ticket's stage rows from the event log (after repairing data by hand;
+    the lifecycle keeps them current otherwise): flask --app wsgi reports rebuild-stages"""
+    from .. import stages
+    stages.rebuild()
+    db.session.commit()
+    count = db.session.scalar(select(db.func.count()).select_from(stages.TicketStage))
+    click.echo(f"stage rows rebuilt: {count}")

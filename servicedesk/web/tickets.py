@@ -1,7 +1,15 @@
-"""Staff ticket pages: the list, one ticket (timeline, lines, SMS, the events the user may
-fire now), intake, notes."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+"""Staff ticket pages: the list, one ticket (device, timeline, notes, SMS, one form per event the
+user may fire now, the estimate editor), intake, notes.
+
+Thin views: parse the form, call one service action, render. A form that fails is shown again
+with what was typed (an estimate's lines are not lost) and the problem next to its field.
+"""
+from datetime import date
+
+from flask import (Blueprint, current_app, flash, redirect, render_template, request,
+                   url_for)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -9,12 +17,40 @@ from .. import lifecycle
 from ..auth import can, require
 from ..errors import DomainError
 from ..extensions import db
+from ..i18n import to_ascii_digits
 from ..lifecycle import Actor
-from ..models import Ticket, TicketNote, User
+from ..models import Ticket, User
 from ..services import tickets as ticket_service
+from ..services import workbench as workbench_service
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
+# Labels of every row a timeline can hold: the lifecycle's events and its audit records.
+EVENT_LABELS = {**{k: r.label for k, r in lifecycle.EVENTS.items()}, **lifecycle.RECORDS}
+FIELD_LABELS = {
+    "reason": _l("Reason"), "part": _l("Part"), "expected_date": _l("Expected date"),
+    "promised_date": _l("Promised date"), "work_done": _l("Work done"),
+    "amount_paid": _l("Amount paid (rial)"), "collected_by": _l("Collected by"),
+    "technician": _l("Technician"), "channel": _l("How the customer answered"),
+    "lines": _l("Lines"), "estimate_version": _l("Estimate version"), "event": _l("Event"),
+    "body": _l("Note"),
+}
+CHANNEL_LABELS = {
+    "link": _l("by the tracking link"), "phone": _l("by phone"), "in_person": _l("in person"),
+    "pre_approved": _l("within the amount pre-approved at intake"),
+}
+NOTIFICATION_LABELS = {
+    "pending": _l("waiting to be sent"), "sending": _l("sending"), "retry": _l("will retry"),
+    "sent": _l("sent"), "delivered": _l("delivered"), "undelivered": _l("not delivered"),
+    "failed": _l("failed"), "unknown": _l("unknown"),
+}
+ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
+# Events whose form edits cost lines (the estimate editor).
+LINE_EVENTS = ("quote", "finish")
+BLANK_LINES = 3  # empty rows offered without JavaScript
+
+
+# --- the list ---------------------------------------------------------------------------------
 
 @bp.get("/")
 @require("tickets.view")
@@ -25,45 +61,146 @@ def index():
         query = query.where(Ticket.state == state)
     q = (request.args.get("q") or "").strip()
     if q:
-        query = query.where(Ticket.number.ilike(f"%{q}%"))
+        query = query.where(Ticket.number.ilike(f"%{to_ascii_digits(q)}%"))
     items = db.session.scalars(query).all()
     return render_template("tickets/index.html", items=items, state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS)
 
 
+# --- one ticket -------------------------------------------------------------------------------
+
+def _iso_date(value):
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def timeline(ticket: Ticket) -> list[dict]:
+    """Every event and audit record of the ticket, oldest first: what, when, who and the data
+    that matters to the next person (each detail typed, so the template formats it)."""
+    rows = []
+    for e in ticket.events:
+        d = e.data or {}
+        details = []
+
+        def add(key, kind="text", value=None, label=None):
+            value = d.get(key) if value is None else value
+            if value not in (None, "", []):
+                details.append((label or FIELD_LABELS.get(key, key), value, kind))
+
+        if e.event in ("send_to_repair", "claim", "assign"):
+            add("technician", "ltr")
+        elif e.event == "admit":
+            add("visit", "ltr", label=_l("Queue number"))
+        elif e.event == "quote":
+            add("total", "money", label=_l("Estimate total"))
+            add("estimate_version", "number")
+            add("promised_date", "date", _iso_date(d.get("promised_date")))
+        elif e.event in ("approve", "decline"):
+            add("channel", "text", CHANNEL_LABELS.get(d.get("channel"), d.get("channel")))
+            add("estimate_total", "money", label=_l("Estimate total"))
+            add("estimate_version", "number")
+            add("reason")
+            add("ip", "ltr", label=_l("From the address"))
+        elif e.event == "wait_parts":
+            add("part")
+            add("expected_date", "date", _iso_date(d.get("expected_date")))
+        elif e.event == "finish":
+            add("total", "money", label=_l("Final total"))
+            add("work_done")
+        elif e.event == "deliver":
+            add("amount_paid", "money", label=_l("Amount paid"))
+            add("collected_by")
+        elif e.event == "close":
+            if d.get("survey_response_id"):
+                details.append((_l("Survey"), _l("answered by the customer"), "text"))
+            add("reason")
+        else:
+            add("reason")
+        if e.actor is not None:
+            who = e.actor.display_name
+        else:
+            who = ACTOR_LABELS.get(e.actor_kind, e.actor_name)
+        rows.append({"event": e.event, "label": EVENT_LABELS.get(e.event, e.event), "at": e.at,
+                     "who": who, "actor_kind": e.actor_kind, "details": details,
+                     "from": e.from_state, "to": e.to_state})
+    return rows
+
+
+def _posted_lines(form) -> list[dict]:
+    return [{"kind": kind, "description": desc, "qty": qty, "unit_price": price}
+            for kind, desc, qty, price in zip(form.getlist("line_kind"),
+                                              form.getlist("line_description"),
+                                              form.getlist("line_qty"),
+                                              form.getlist("line_unit_price"))]
+
+
+def _prefill_lines(ticket: Ticket, event: str) -> list:
+    """The editor's starting lines: a revised estimate starts from the current one, the final
+    bill from the estimate the customer approved (editable)."""
+    if event == "finish":
+        return list(ticket.final_lines() or ticket.estimate_lines())
+    if event == "quote":
+        return list(ticket.estimate_lines())
+    return []
+
+
+def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None):
+    """The ticket page; ``failed`` = {"event", "values", "lines", "errors"} of a form to show
+    again as it was sent."""
+    ticket, notes = workbench_service.ticket_page(ticket_id)
+    events = [lifecycle.EVENTS[name]
+              for name in lifecycle.allowed_events(ticket.state, current_user.role)]
+    technicians = []
+    if any(rule.name == "send_to_repair" for rule in events):
+        technicians = db.session.scalars(
+            select(User).where(User.role == "technician", User.active.is_(True))
+            .order_by(User.username)).all()
+    failed = failed or {}
+    lines = {rule.name: (failed["lines"] if failed.get("event") == rule.name
+                         and failed.get("lines") is not None
+                         else _prefill_lines(ticket, rule.name))
+             for rule in events if rule.name in LINE_EVENTS}
+    can_claim = (can(current_user, "tickets.claim") and ticket.technician_id is None
+                 and ticket.state in workbench_service.BENCH_STATES)
+    return render_template(
+        "tickets/show.html", ticket=ticket, notes=notes, events=events,
+        technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),
+        event_labels=EVENT_LABELS, field_labels=FIELD_LABELS,
+        notification_labels=NOTIFICATION_LABELS, lines=lines, failed=failed,
+        can_note=can(current_user, "tickets.note"), can_claim=can_claim,
+        late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
+        line_totals={name: sum(getattr(l, "total", 0) for l in rows)
+                     for name, rows in lines.items()},
+        estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines()), status
+
+
 @bp.get("/<int:ticket_id>")
 @require("tickets.view")
 def show(ticket_id: int):
-    ticket = ticket_service.get_ticket(ticket_id)
-    notes = db.session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id)
-                               .order_by(TicketNote.id)).all()
-    events = [lifecycle.EVENTS[name]
-              for name in lifecycle.allowed_events(ticket.state, current_user.role)]
-    technicians = db.session.scalars(select(User).where(User.role == "technician",
-                                                        User.active.is_(True))).all()
-    return render_template("tickets/show.html", ticket=ticket, notes=notes, events=events,
-                           technicians=technicians, labels=lifecycle.STATE_LABELS,
-                           event_labels={k: r.label for k, r in lifecycle.EVENTS.items()},
-                           can_note=can(current_user, "tickets.note"))
+    return render_ticket(ticket_id)
 
 
 def event_data_from_form(form) -> dict:
-    """Turn the ticket page's event form into the lifecycle's data (the same shape as the API's;
-    numbers may be typed in Persian digits: the lifecycle's checks accept them)."""
+    """Turn an event's form into the lifecycle's data (the same shape as the API's; numbers
+    may be typed in Persian digits: the lifecycle's checks accept them). Blank editor rows are
+    dropped; a half-filled one is kept so the lifecycle names what is missing."""
     data = {k: v for k, v in form.items()
             if k not in ("csrf_token", "event", "version") and not k.startswith("line_")
-            and v != ""}
+            and v.strip() != ""}
     if "line_description" in form:
-        lines = []
-        for kind, desc, qty, price in zip(form.getlist("line_kind"),
-                                          form.getlist("line_description"),
-                                          form.getlist("line_qty"),
-                                          form.getlist("line_unit_price")):
-            if desc.strip() or price.strip():
-                lines.append({"kind": kind, "description": desc, "qty": qty or "1",
-                              "unit_price": price})
-        data["lines"] = lines
+        data["lines"] = [{**line, "qty": line["qty"].strip() or "1"}
+                         for line in _posted_lines(form)
+                         if line["description"].strip() or line["unit_price"].strip()]
     return data
+
+
+def _version(form) -> int | None:
+    try:
+        return int(to_ascii_digits(form.get("version", "")))
+    except ValueError:
+        return None
 
 
 @bp.post("/<int:ticket_id>/events")
@@ -71,16 +208,20 @@ def event_data_from_form(form) -> dict:
 def fire(ticket_id: int):
     event = request.form.get("event", "")
     try:
-        version = int(request.form.get("version", ""))
-    except ValueError:
-        version = None
-    try:
-        ticket_service.fire_event(ticket_id, event, Actor.staff(current_user, request.remote_addr),
-                                  event_data_from_form(request.form), expected_version=version)
+        ticket = workbench_service.fire_event(
+            ticket_id, event, current_user, event_data_from_form(request.form),
+            expected_version=_version(request.form), ip=request.remote_addr)
     except DomainError as exc:
+        db.session.expire_all()
+        fields = exc.extra.get("fields") or {}
         flash(exc.message, "danger")
-        for field, problem in (exc.extra.get("fields") or {}).items():
-            flash(f"{field}: {problem}", "danger")
+        failed = {"event": event, "values": request.form.to_dict(), "errors": fields,
+                  "lines": _posted_lines(request.form) if "line_description" in request.form
+                  else None}
+        return render_ticket(ticket_id, exc.status, failed)
+    if event == "quote" and ticket.state == "repair":
+        flash(_("Estimate sent and approved at once: it is within the amount the customer "
+                "pre-approved at intake."), "success")
     else:
         flash(_("Done: %(event)s.", event=lifecycle.EVENTS[event].label), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id))
@@ -94,8 +235,12 @@ def add_note(ticket_id: int):
                                 customer_visible=request.form.get("customer_visible") == "1")
     except DomainError as exc:
         flash(exc.message, "danger")
-    return redirect(url_for("tickets.show", ticket_id=ticket_id))
+    else:
+        flash(_("Note added."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="notes"))
 
+
+# --- intake -----------------------------------------------------------------------------------
 
 @bp.route("/new", methods=["GET", "POST"])
 @require("tickets.admit")
@@ -126,7 +271,6 @@ def new():
         else:
             flash(_("Ticket %(number)s admitted.", number=ticket.number), "success")
             return redirect(url_for("tickets.show", ticket_id=ticket.id))
-    from flask import current_app
     return render_template("tickets/new.html", form=form, errors=errors,
                            service_types=current_app.config["SERVICE_TYPES"]), \
         422 if errors else 200

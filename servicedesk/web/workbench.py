@@ -1,4 +1,60 @@
-"""Technician workbench: the worklist ("cartable") and the estimate editor (issue 5)."""
-from flask import Blueprint
+"""Technician workbench: the worklist ("cartable") and claiming a ticket from the repair queue.
+
+The worklist refreshes itself: the page polls its own URL with htmx every few seconds and gets
+back only the worklist's partial (the ``HX-Request`` header says so). The ticket page itself, with
+the estimate editor and every event's form, is ``web.tickets``.
+"""
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from .. import lifecycle
+from ..auth import require
+from ..errors import DomainError
+from ..i18n import to_ascii_digits
+from ..services import workbench
 
 bp = Blueprint("workbench", __name__, url_prefix="/workbench")
+POLL_SECONDS = 10
+
+
+def _hx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+@bp.after_request
+def _hx_login_redirect(resp):
+    # A polled partial whose session ended: send the whole page to the login form instead of
+    # swapping the login page into the worklist.
+    if _hx() and resp.status_code in (301, 302) and "/login" in (resp.location or ""):
+        resp.status_code = 204
+        resp.headers["HX-Redirect"] = resp.location
+    return resp
+
+
+@bp.get("/")
+@require("workbench.view")
+def index():
+    context = {"work": workbench.worklist(current_user), "labels": lifecycle.STATE_LABELS,
+               "poll_seconds": POLL_SECONDS}
+    if _hx():
+        return render_template("workbench/_worklist.html", **context)
+    return render_template("workbench/index.html", **context)
+
+
+@bp.post("/tickets/<int:ticket_id>/claim")
+@require("tickets.claim")
+def claim(ticket_id: int):
+    try:
+        version = int(to_ascii_digits(request.form.get("version", "")))
+    except ValueError:
+        version = None
+    try:
+        ticket = workbench.claim(ticket_id, current_user, expected_version=version)
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        if request.form.get("next") == "ticket":
+            return redirect(url_for("tickets.show", ticket_id=ticket_id))
+        return redirect(url_for(".index"))
+    flash(_("Ticket %(number)s is yours now.", number=ticket.number), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket.id))

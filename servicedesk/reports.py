@@ -1,0 +1,893 @@
+"""Reports as SQL (issue 6): the database aggregates, Python only formats.
+
+Every report is one SQL statement over an indexed range, returning plain rows (dicts); the same
+statement runs on SQLite and PostgreSQL and gives the same numbers:
+
+- Ranges are shop-time-zone dates, both inclusive, turned into a half-open UTC interval here
+  (an event at 21:00 UTC on the 1st is on the 2nd in Tehran).
+- Percentiles are PostgreSQL's ``percentile_cont`` (linear interpolation between the two
+  nearest ranks), computed with ``ROW_NUMBER``/``COUNT`` windows and exact integer rank
+  arithmetic, since SQLite has no ordered-set aggregates.
+- Periods are computed in SQL without a time-zone database: months and Jalali months by a
+  CASE over their UTC starts (worked out here with zoneinfo and jdatetime), days, weeks and
+  hours from the epoch plus the shop's UTC offset (a CASE when the range crosses a change).
+- Turnaround reads ``ticket_stages`` (one row per closed stage, see ``servicedesk.stages``),
+  never the event log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable, Mapping, Optional
+
+import jdatetime
+from babel.dates import format_date as babel_format_date
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Date, bindparam, select, text
+
+from .errors import NotFound, ValidationError
+from .extensions import db
+from .i18n import current_language, format_datetime, localize_digits, parse_date, shop_timezone
+from .models import Branch, SurveyResponse, User
+from .models._types import UTCDateTime
+from .models.stages import STAGES
+
+STAGE_LABELS = {
+    "queue_wait": _l("Queue wait"),
+    "intake": _l("Intake"),
+    "diagnosis": _l("Diagnosis"),
+    "approval": _l("Customer's approval"),
+    "repair": _l("Repair (without parts waits)"),
+    "waiting_parts": _l("Waiting for parts"),
+    "pickup": _l("Pickup"),
+    "total": _l("Total (admit to delivery)"),
+}
+
+GROUP_LABELS = {
+    "branch": _l("Branch"), "technician": _l("Technician"), "service_type": _l("Service type"),
+    "brand": _l("Brand"), "day": _l("Day"), "week": _l("Week"), "month": _l("Month"),
+    "jalali_month": _l("Jalali month"),
+}
+PERIODS = ("day", "week", "month", "jalali_month")
+TURNAROUND_GROUPS = ("branch", "technician", "service_type", "brand", "week", "month",
+                     "jalali_month")
+COST_GROUPS = ("technician", "month", "jalali_month", "service_type", "branch", "brand")
+SURVEY_GROUPS = ("technician", "branch", "service_type", "week", "month", "jalali_month")
+
+# Follow-up of low survey scores and complaints, set by the manager. No status yet = open.
+FOLLOWUP_STATUSES = ("open", "contacted", "done")
+FOLLOWUP_LABELS = {"open": _l("Open"), "contacted": _l("Customer contacted"),
+                   "done": _l("Done")}
+LOW_CSAT = 2  # a satisfaction of 1 or 2 out of 5 is a low score
+DETRACTOR_NPS = 6  # NPS 0-6: detractors; 9-10: promoters
+
+OPEN_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
+MAX_DAYS = 1830  # five years: the longest range a report accepts
+DEFAULT_DAYS = 30
+
+_EPOCH_DATE = date(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """What a report covers: shop-local dates (inclusive) and optional dimensions."""
+
+    start: date
+    end: date
+    branch_id: Optional[int] = None
+    technician_id: Optional[int] = None
+    service_type: Optional[str] = None
+    brand: Optional[str] = None
+    group_by: Optional[str] = None
+    # Python weekday a week starts on: Saturday (5) in Persian, Monday (0) in English.
+    week_start: int = 5
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """The range as a half-open UTC interval [lo, hi)."""
+        return local_midnight(self.start), local_midnight(self.end + timedelta(days=1))
+
+    def query_args(self) -> dict:
+        """The filters as URL query arguments (ISO dates, ids), for links and bookmarks."""
+        args = {"from": self.start.isoformat(), "to": self.end.isoformat()}
+        for name, value in (("branch", self.branch_id), ("technician", self.technician_id),
+                            ("service_type", self.service_type), ("brand", self.brand),
+                            ("group_by", self.group_by)):
+            if value not in (None, ""):
+                args[name] = value
+        return args
+
+
+def local_midnight(day: date) -> datetime:
+    """The UTC instant the shop's day ``day`` starts."""
+    return datetime.combine(day, time(0), tzinfo=shop_timezone()).astimezone(timezone.utc)
+
+
+def shop_today(now: Optional[datetime] = None) -> date:
+    return (now or datetime.now(timezone.utc)).astimezone(shop_timezone()).date()
+
+
+def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int = DEFAULT_DAYS,
+                  today: Optional[date] = None) -> Filters:
+    """Filters from query arguments (``from``, ``to``, ``branch``, ``technician``,
+    ``service_type``, ``brand``, ``group_by``). Dates may be ISO or Jalali, in any digits;
+    ``branch`` is an id, code or name; ``technician`` an id or user name. Missing dates give
+    the last ``default_days`` days. Raises ValidationError naming each bad field."""
+    errors: dict[str, str] = {}
+    today = today or shop_today()
+
+    def a_date(name: str) -> Optional[date]:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            return parse_date(raw)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            return None
+
+    end = a_date("to") or today
+    start = a_date("from") or end - timedelta(days=default_days - 1)
+    if not errors:
+        if start > end:
+            errors["from"] = _("The start date is after the end date.")
+        elif (end - start).days + 1 > MAX_DAYS:
+            errors["to"] = _("A report covers at most %(days)s days.", days=MAX_DAYS)
+
+    branch_id = None
+    raw = (args.get("branch") or "").strip()
+    if raw:
+        query = select(Branch.id).where((Branch.code == raw) | (Branch.name == raw))
+        if raw.isdigit():
+            query = select(Branch.id).where(Branch.id == int(raw))
+        branch_id = db.session.scalar(query)
+        if branch_id is None:
+            errors["branch"] = _("No such branch.")
+
+    technician_id = None
+    raw = (args.get("technician") or "").strip()
+    if raw:
+        query = (select(User.id).where(User.id == int(raw)) if raw.isdigit()
+                 else select(User.id).where(User.username == raw))
+        technician_id = db.session.scalar(query)
+        if technician_id is None:
+            errors["technician"] = _("No such user.")
+
+    service_type = (args.get("service_type") or "").strip() or None
+    if service_type and service_type not in current_app.config["SERVICE_TYPES"]:
+        errors["service_type"] = _("Must be one of: %(options)s.",
+                                   options=", ".join(current_app.config["SERVICE_TYPES"]))
+    brand = (args.get("brand") or "").strip()[:60] or None
+    group_by = (args.get("group_by") or "").strip() or None
+    if group_by and group_by not in groups:
+        errors["group_by"] = _("Must be one of: %(options)s.", options=", ".join(groups))
+    if errors:
+        raise ValidationError(_("Some filters are not valid."), fields=errors)
+    return Filters(start, end, branch_id, technician_id, service_type, brand, group_by,
+                   week_start=5 if current_language() == "fa" else 0)
+
+
+# --- SQL building -------------------------------------------------------------------------------
+
+class _Query:
+    """One statement under construction: SQL text plus typed bound parameters."""
+
+    def __init__(self) -> None:
+        self.dialect = db.session.get_bind().dialect.name
+        self.params: dict[str, Any] = {}
+        self.types: dict[str, Any] = {}
+
+    def bind(self, value: Any, type_: Any = None) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        if type_ is not None:
+            self.types[name] = type_
+        return ":" + name
+
+    def ts(self, value: datetime) -> str:
+        return self.bind(value, UTCDateTime())
+
+    def epoch(self, column: str) -> str:
+        """Whole seconds since 1970 of a stored UTC timestamp (truncated)."""
+        if self.dialect == "postgresql":
+            return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
+        return f"CAST(strftime('%s', {column}) AS INTEGER)"
+
+    def seconds(self, start: str, end: str) -> str:
+        return f"({self.epoch(end)} - {self.epoch(start)})"
+
+    def local_epoch(self, column: str, lo: datetime, hi: datetime) -> str:
+        """Seconds since 1970 of the shop's wall-clock time at ``column`` (within [lo, hi))."""
+        segments = _offset_segments(lo, hi)
+        epoch = self.epoch(column)
+        if len(segments) == 1:
+            return f"({epoch} + {segments[0][1]})"
+        whens = " ".join(f"WHEN {epoch} < {start} THEN {prev}"
+                         for (start, _off), (_s, prev) in zip(segments[1:], segments))
+        return f"({epoch} + CASE {whens} ELSE {segments[-1][1]} END)"
+
+    def rows(self, sql: str, **column_types) -> list[dict]:
+        """Run the statement; ``column_types`` types result columns (e.g. timestamps)."""
+        if self.dialect == "postgresql":
+            # A report sorts up to millions of durations: in memory, and without paying for
+            # JIT compilation on every run (for this transaction only).
+            work_mem = current_app.config.get("REPORTS_WORK_MEM", "64MB")
+            db.session.execute(text("SELECT set_config('work_mem', :w, true), "
+                                    "set_config('jit', 'off', true)"), {"w": work_mem})
+        stmt = text(sql).bindparams(*(bindparam(n, type_=t) for n, t in self.types.items()))
+        if column_types:
+            stmt = stmt.columns(**column_types)
+        return [dict(r._mapping) for r in db.session.execute(stmt, self.params)]
+
+
+def _offset_segments(lo: datetime, hi: datetime) -> list[tuple[int, int]]:
+    """[(epoch second a UTC offset starts, offset seconds)] of the shop's time zone over
+    [lo, hi), the first from the start of time: one entry unless the range crosses a change
+    (Tehran has had none since 2022)."""
+    tz = shop_timezone()
+
+    def offset(at: datetime) -> int:
+        return int(at.astimezone(tz).utcoffset().total_seconds())
+
+    at = lo - timedelta(days=1)
+    segments = [(-(2 ** 62), offset(at))]
+    while at < hi + timedelta(days=1):
+        nxt = at + timedelta(days=1)
+        if offset(nxt) != segments[-1][1]:
+            a, b = at, nxt  # the change is in (a, b]: narrow it to the second
+            while (b - a) > timedelta(seconds=1):
+                mid = a + (b - a) / 2
+                a, b = (mid, b) if offset(mid) == offset(a) else (a, mid)
+            segments.append((int((b - _EPOCH).total_seconds()), offset(nxt)))
+        at = nxt
+    return segments
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # raw: YYYY-MM-DD (day, week start), YYYY-MM (month, Jalali month)
+    label: str  # for people, in the current language
+    start: date
+
+
+def _period_label(kind: str, start: date) -> str:
+    fa = current_language() == "fa"
+    if kind == "jalali_month":
+        j = jdatetime.date.fromgregorian(date=start, locale="fa_IR" if fa else "en_US")
+        return localize_digits(f"{j.strftime('%B')} {j.year}")
+    if kind == "month":
+        return localize_digits(babel_format_date(start, "MMMM y", locale="fa" if fa else "en"))
+    return format_datetime(start, "date")
+
+
+def periods(kind: str, start: date, end: date, week_start: int = 5) -> list[Period]:
+    """The periods of ``kind`` that overlap [start, end], in order (the first may start
+    before ``start``)."""
+    out: list[Period] = []
+    if kind == "day":
+        day = start
+        while day <= end:
+            out.append(Period(day.isoformat(), _period_label(kind, day), day))
+            day += timedelta(days=1)
+    elif kind == "week":
+        day = start - timedelta(days=(start.weekday() - week_start) % 7)
+        while day <= end:
+            out.append(Period(day.isoformat(), _period_label(kind, day), day))
+            day += timedelta(days=7)
+    elif kind == "month":
+        day = start.replace(day=1)
+        while day <= end:
+            out.append(Period(day.strftime("%Y-%m"), _period_label(kind, day), day))
+            day = (day + timedelta(days=32)).replace(day=1)
+    elif kind == "jalali_month":
+        j = jdatetime.date.fromgregorian(date=start)
+        j = jdatetime.date(j.year, j.month, 1)
+        while j.togregorian() <= end:
+            day = j.togregorian()
+            out.append(Period(f"{j.year:04d}-{j.month:02d}", _period_label(kind, day), day))
+            j = jdatetime.date(j.year + (j.month == 12), j.month % 12 + 1, 1)
+    else:
+        raise ValueError(kind)
+    return out
+
+
+def _period_sql(q: _Query, kind: str, column: str, f: Filters) -> tuple[str, list[Period]]:
+    """SQL giving each row the index of its period in ``periods(kind, ...)``."""
+    plist = periods(kind, f.start, f.end, f.week_start)
+    if kind in ("day", "week"):
+        lo, hi = f.bounds()
+        first = (plist[0].start - _EPOCH_DATE).days
+        step = 1 if kind == "day" else 7
+        return f"(({q.local_epoch(column, lo, hi)} / 86400 - {first}) / {step})", plist
+    if len(plist) == 1:
+        return "0", plist
+    whens = " ".join(f"WHEN {column} < {q.ts(local_midnight(p.start))} THEN {i}"
+                     for i, p in enumerate(plist[1:]))
+    return f"(CASE {whens} ELSE {len(plist) - 1} END)", plist
+
+
+def _stats_ctes(source: str, keys: tuple[str, ...], dialect: str) -> str:
+    """A CTE ``stats`` over ``source`` (columns ``keys`` and ``v``): per group, ``n``,
+    ``mean_v``, ``median_v`` and ``p90_v``.
+
+    PostgreSQL computes the percentiles with ``percentile_cont`` (one sort for both, the
+    fastest way it has); SQLite, which has no ordered-set aggregates, with the window
+    emulation below, which gives the same values (tests run both on the same data, and the
+    emulation is also checked against percentile_cont on PostgreSQL)."""
+    if dialect == "postgresql":
+        cols = "".join(f"{k}, " for k in keys)
+        group = f"GROUP BY {', '.join(keys)}" if keys else ""
+        return (f"pct AS (SELECT {cols}COUNT(*) AS n, AVG(v) AS mean_v, "
+                "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY v) AS pc "
+                f"FROM {source} {group}), "
+                f"stats AS (SELECT {cols}n, mean_v, pc[1] AS median_v, pc[2] AS p90_v "
+                "FROM pct)")
+    return _window_stats_ctes(source, keys)
+
+
+def _window_stats_ctes(source: str, keys: tuple[str, ...]) -> str:
+    """``percentile_cont`` with window functions (CTEs ``ranked`` and ``stats``).
+
+    For fraction p the position is h = p * (n - 1) (0-based) and the value is
+    v[floor h] + (h - floor h) * (v[floor h + 1] - v[floor h]). With p = a/b,
+    floor h = a*(n-1) / b and h - floor h = (a*(n-1) % b) / b in integer arithmetic, so the
+    rows picked and their weights are exact on every database."""
+    cols = "".join(f"{k}, " for k in keys)
+    part = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    group = f"GROUP BY {cols}n, total" if keys else "GROUP BY n, total"
+
+    def pick(a: int, b: int, name: str) -> str:
+        lo = f"MAX(CASE WHEN rn = {a} * (n - 1) / {b} + 1 THEN v END)"
+        hi = f"MAX(CASE WHEN rn = {a} * (n - 1) / {b} + 2 THEN v END)"
+        return f"{lo} + COALESCE({hi} - {lo}, 0) * (({a} * (n - 1)) % {b}) / {float(b)} AS {name}"
+
+    # One window for the three (same partition, order and whole-partition frame): one sort.
+    window = f"({part} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+    return (
+        f"ranked AS (SELECT {cols}v, ROW_NUMBER() OVER w AS rn, COUNT(*) OVER w AS n, "
+        f"SUM(v) OVER w AS total FROM {source} WINDOW w AS {window}), "
+        f"stats AS (SELECT {cols}n, total * 1.0 / n AS mean_v, {pick(1, 2, 'median_v')}, "
+        f"{pick(9, 10, 'p90_v')} FROM ranked "
+        f"WHERE rn IN ((n - 1) / 2 + 1, (n - 1) / 2 + 2, 9 * (n - 1) / 10 + 1, "
+        f"9 * (n - 1) / 10 + 2) {group})"
+    )
+
+
+def _num(value, digits: int = 1) -> Optional[float]:
+    return None if value is None else round(float(value), digits)
+
+
+def _dimension_filters(q: _Query, f: Filters, alias: str, *, technician: bool = True,
+                       device: Optional[str] = None) -> list[str]:
+    """WHERE conditions for the dimension filters, on a table ``alias`` with the
+    denormalised columns (``ticket_stages``) or on ``tickets`` (with ``device`` the devices
+    alias for the brand)."""
+    cond = []
+    if f.branch_id is not None:
+        cond.append(f"{alias}.branch_id = {q.bind(f.branch_id)}")
+    if technician and f.technician_id is not None:
+        cond.append(f"{alias}.technician_id = {q.bind(f.technician_id)}")
+    if f.service_type:
+        cond.append(f"{alias}.service_type = {q.bind(f.service_type)}")
+    if f.brand:
+        cond.append(f"{device or alias}.brand = {q.bind(f.brand)}")
+    return cond
+
+
+def _key_columns(group_by: Optional[str], key: str = "k") -> tuple[str, str]:
+    """(SELECT columns naming the group, JOIN that brings them) for a grouped report."""
+    if group_by == "technician":
+        return (f"u.username AS key_name, u.full_name AS key_label",
+                f"LEFT JOIN users u ON u.id = {key}")
+    if group_by == "branch":
+        return (f"b.code AS key_name, b.name AS key_label",
+                f"LEFT JOIN branches b ON b.id = {key}")
+    return "NULL AS key_name, NULL AS key_label", ""
+
+
+def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]) -> tuple:
+    """(key, label) of a result row: the raw key an API returns and what people read."""
+    k = row.get("k")
+    if group_by in PERIODS:
+        p = plist[int(k)]
+        return p.key, p.label
+    if group_by == "technician":
+        if not k:
+            return None, _("Unassigned")
+        return row["key_name"], row["key_label"] or row["key_name"]
+    if group_by == "branch":
+        return row["key_name"], row["key_label"]
+    if group_by == "service_type":
+        from .services.tickets import SERVICE_TYPE_LABELS
+        return k, str(SERVICE_TYPE_LABELS.get(k, k))
+    if group_by is None:
+        return None, ""
+    return k, k
+
+
+# --- turnaround ---------------------------------------------------------------------------------
+
+def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
+    """Per stage (and group): count, median, p90 and mean seconds of the stages whose both
+    ends fall in the range. Every stage appears for every group, with count 0 and nulls when
+    no ticket completed it."""
+    q = _Query()
+    lo, hi = f.bounds()
+    plist = None
+    if f.group_by in PERIODS:
+        key, plist = _period_sql(q, f.group_by, "s.ended_at", f)
+    else:
+        key = {None: "0", "branch": "s.branch_id",
+               "technician": "COALESCE(s.technician_id, 0)",
+               "service_type": "s.service_type", "brand": "s.brand"}[f.group_by]
+    stages = tuple(s for s in stages if s in STAGES)
+    lo_p, hi_p = q.ts(lo), q.ts(hi)
+    # Both ends in the range; ended_at first, the index's range column.
+    where = " AND ".join([f"s.ended_at >= {lo_p}", f"s.ended_at < {hi_p}",
+                          f"s.started_at >= {lo_p}", f"s.started_at < {hi_p}",
+                          *_dimension_filters(q, f, "s")])
+    label_cols, label_join = _key_columns(f.group_by, "st.k")
+    if q.dialect == "postgresql":
+        # One branch per stage, each an index range scan sorted by percentile_cont: the
+        # planner runs them side by side in parallel workers (Parallel Append), where one
+        # GROUP BY over all stages would sort every duration in one process.
+        stats = "stats AS (SELECT k, stage, n, mean_v, pc[1] AS median_v, pc[2] AS p90_v " \
+                "FROM (" + " UNION ALL ".join(
+                    f"SELECT {key} AS k, '{stage}' AS stage, COUNT(*) AS n, "
+                    "AVG(s.seconds) AS mean_v, percentile_cont(ARRAY[0.5, 0.9]) "
+                    "WITHIN GROUP (ORDER BY s.seconds) AS pc FROM ticket_stages s "
+                    f"WHERE s.stage = '{stage}' AND {where} GROUP BY 1"
+                    for stage in stages) + ") pct)"
+    else:
+        stage_list = ", ".join(f"'{s}'" for s in stages)
+        stats = (f"src AS (SELECT {key} AS k, s.stage AS stage, s.seconds AS v "
+                 f"FROM ticket_stages s WHERE s.stage IN ({stage_list}) AND {where}), "
+                 f"{_stats_ctes('src', ('k', 'stage'), q.dialect)}")
+    sql = (f"WITH {stats} "
+           f"SELECT st.k AS k, st.stage AS stage, st.n AS n, st.mean_v AS mean_v, "
+           f"st.median_v AS median_v, st.p90_v AS p90_v, {label_cols} "
+           f"FROM stats st {label_join}")
+    found = q.rows(sql)
+    # Shape the rows: every stage of every group, in the stages' order.
+    by_group: dict = {}
+    for row in found:
+        key_raw, label = _group_key(f.group_by, row, plist)
+        by_group.setdefault((key_raw, label), {})[row["stage"]] = row
+    if not by_group:
+        by_group = {(None, ""): {}} if f.group_by is None else {}
+    out = []
+    order = {p.key: i for i, p in enumerate(plist or [])}
+    for (key_raw, label), cells in sorted(
+            by_group.items(), key=lambda kv: (order.get(kv[0][0], 0), str(kv[0][1] or ""))):
+        for stage in stages:
+            row = cells.get(stage)
+            out.append({"key": key_raw, "key_label": label, "stage": stage,
+                        "stage_label": str(STAGE_LABELS[stage]),
+                        "count": int(row["n"]) if row else 0,
+                        "median_seconds": _num(row["median_v"]) if row else None,
+                        "p90_seconds": _num(row["p90_v"]) if row else None,
+                        "mean_seconds": _num(row["mean_v"]) if row else None})
+    return out
+
+
+# --- cost and revenue ---------------------------------------------------------------------------
+
+def costs(f: Filters) -> list[dict]:
+    """Per group, over the tickets admitted in the range: tickets, quoted (estimates),
+    approved, finished; estimate, final, parts and labour totals (rials); the estimate total
+    of the finished ones (for accuracy) and what was paid."""
+    q = _Query()
+    lo, hi = f.bounds()
+    group_by = f.group_by or "month"
+    plist = None
+    if group_by in PERIODS:
+        key, plist = _period_sql(q, group_by, "a.at", f)
+    else:
+        key = {"technician": "COALESCE(t.technician_id, 0)", "service_type": "t.service_type",
+               "branch": "t.branch_id", "brand": "d.brand"}[group_by]
+    label_cols, label_join = _key_columns(group_by, "g.k")
+    # The device only when its brand is asked for (a join over every ticket of the range).
+    devices = ("JOIN devices d ON d.id = t.device_id "
+               if f.brand or group_by == "brand" else "")
+    lo_p = q.ts(lo)
+    # the lines of the ticket's last estimate
+    estimate = "cl.stage = 'estimate' AND cl.estimate_version = adm.ev"
+    where = ["a.event = 'admit'", f"a.at >= {lo_p}", f"a.at < {q.ts(hi)}",
+             *_dimension_filters(q, f, "t", device="d")]
+    sql = (
+        "WITH adm AS ("
+        f"SELECT t.id AS ticket_id, t.estimate_version AS ev, t.amount_paid AS paid, {key} AS k, "
+        "CASE WHEN t.estimate_version > 0 THEN 1 ELSE 0 END AS quoted, "
+        "CASE WHEN ap.id IS NOT NULL THEN 1 ELSE 0 END AS approved, "
+        "CASE WHEN fin.id IS NOT NULL THEN 1 ELSE 0 END AS finished "
+        "FROM ticket_events a JOIN tickets t ON t.id = a.ticket_id "
+        f"{devices}"
+        # approved, repaired: the ticket's approval and repair rows (one index probe each)
+        "LEFT JOIN ticket_stages ap ON ap.ticket_id = t.id AND ap.stage = 'approval' "
+        "AND ap.end_event = 'approve' "
+        "LEFT JOIN ticket_stages fin ON fin.ticket_id = t.id AND fin.stage = 'repair' "
+        f"WHERE {' AND '.join(where)}), "
+        # Tickets per group from the admissions, money per group from their cost lines: two
+        # hash aggregates, no per-ticket grouping of the lines.
+        "counts AS (SELECT adm.k AS k, COUNT(*) AS tickets, SUM(adm.quoted) AS estimates, "
+        "SUM(adm.approved) AS approved, SUM(adm.finished) AS finished, "
+        "SUM(COALESCE(adm.paid, 0)) AS paid_total FROM adm GROUP BY adm.k), "
+        "money AS (SELECT adm.k AS k, "
+        f"SUM(CASE WHEN {estimate} THEN cl.qty * cl.unit_price ELSE 0 END) AS estimate_total, "
+        "SUM(CASE WHEN cl.stage = 'final' THEN cl.qty * cl.unit_price ELSE 0 END) "
+        "AS final_total, "
+        "SUM(CASE WHEN cl.stage = 'final' AND cl.kind = 'part' "
+        "THEN cl.qty * cl.unit_price ELSE 0 END) AS parts_total, "
+        "SUM(CASE WHEN cl.stage = 'final' AND cl.kind = 'labour' "
+        "THEN cl.qty * cl.unit_price ELSE 0 END) AS labour_total, "
+        f"SUM(CASE WHEN adm.finished = 1 AND {estimate} THEN cl.qty * cl.unit_price ELSE 0 END) "
+        "AS finished_estimate_total "
+        "FROM adm JOIN cost_lines cl ON cl.ticket_id = adm.ticket_id GROUP BY adm.k), "
+        "g AS (SELECT c.k AS k, c.tickets AS tickets, c.estimates AS estimates, "
+        "c.approved AS approved, c.finished AS finished, c.paid_total AS paid_total, "
+        "m.estimate_total AS estimate_total, m.final_total AS final_total, "
+        "m.parts_total AS parts_total, m.labour_total AS labour_total, "
+        "m.finished_estimate_total AS finished_estimate_total "
+        "FROM counts c LEFT JOIN money m ON m.k = c.k) "
+        f"SELECT g.*, {label_cols} FROM g {label_join}")
+    out = []
+    for row in q.rows(sql):
+        key_raw, label = _group_key(group_by, row, plist)
+        r = {"key": key_raw, "key_label": label}
+        for name in ("tickets", "estimates", "approved", "finished", "estimate_total",
+                     "final_total", "parts_total", "labour_total", "finished_estimate_total",
+                     "paid_total"):
+            r[name] = int(row[name] or 0)
+        r["approval_rate"] = _ratio(r["approved"], r["estimates"])
+        # Accuracy: what the finished repairs were billed against what they were quoted.
+        r["accuracy"] = _ratio(r["final_total"], r["finished_estimate_total"])
+        r["average_value"] = (round(r["final_total"] / r["finished"])
+                              if r["finished"] else None)
+        out.append(r)
+    order = {p.key: i for i, p in enumerate(plist or [])}
+    out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or "")))
+    return out
+
+
+def _ratio(a, b, digits: int = 4) -> Optional[float]:
+    return round(a / b, digits) if b else None
+
+
+# --- technicians --------------------------------------------------------------------------------
+
+def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
+    """Per technician, over the repairs finished in the range (by finish date): how many,
+    per day, the repair time (median, p90, mean seconds, without parts waits), how many came
+    back within the warranty period (the same customer admitted the same brand and model again
+    within ``WARRANTY_DAYS`` of the delivery) and their customers' satisfaction."""
+    q = _Query()
+    lo, hi = f.bounds()
+    warranty = (warranty_days if warranty_days is not None
+                else int(current_app.config.get("WARRANTY_DAYS", 90))) * 86400
+    where = ["s.stage = 'repair'", f"s.ended_at >= {q.ts(lo)}", f"s.ended_at < {q.ts(hi)}",
+             *_dimension_filters(q, f, "s")]
+    sql = (
+        "WITH rep AS (SELECT s.ticket_id AS ticket_id, COALESCE(s.technician_id, 0) AS k, "
+        f"s.seconds AS v FROM ticket_stages s WHERE {' AND '.join(where)}), "
+        f"{_stats_ctes('rep', ('k',), q.dialect)}, "
+        # A return: the 'returned' row written when the customer brought the same brand
+        # and model back (see servicedesk.stages), within the warranty period.
+        "extra AS (SELECT rep.k AS k, "
+        f"SUM(CASE WHEN ret.seconds < {q.bind(warranty)} THEN 1 ELSE 0 END) AS returns, "
+        "COUNT(sr.id) AS responses, AVG(sr.csat * 1.0) AS csat_mean "
+        "FROM rep LEFT JOIN ticket_stages ret ON ret.ticket_id = rep.ticket_id "
+        "AND ret.stage = 'returned' "
+        "LEFT JOIN survey_responses sr ON sr.ticket_id = rep.ticket_id "
+        "GROUP BY rep.k) "
+        "SELECT st.k AS k, st.n AS n, st.mean_v AS mean_v, st.median_v AS median_v, "
+        "st.p90_v AS p90_v, e.returns AS returns, e.responses AS responses, "
+        "e.csat_mean AS csat_mean, u.username AS key_name, u.full_name AS key_label "
+        "FROM stats st JOIN extra e ON e.k = st.k LEFT JOIN users u ON u.id = st.k")
+    out = []
+    for row in q.rows(sql):
+        key_raw, label = _group_key("technician", row, None)
+        finished = int(row["n"])
+        out.append({"key": key_raw, "key_label": label, "finished": finished,
+                    "per_day": round(finished / f.days, 2),
+                    "median_seconds": _num(row["median_v"]),
+                    "p90_seconds": _num(row["p90_v"]), "mean_seconds": _num(row["mean_v"]),
+                    "returns": int(row["returns"] or 0),
+                    "return_rate": _ratio(int(row["returns"] or 0), finished),
+                    "responses": int(row["responses"] or 0),
+                    "csat_mean": _num(row["csat_mean"], 2)})
+    out.sort(key=lambda r: (-r["finished"], str(r["key"] or "")))
+    return out
+
+
+def technician_daily(f: Filters) -> dict:
+    """Repairs finished per technician per day (by the shop's finish date), or per week when
+    the range is longer than two months: {"periods": [Period], "series": {technician: [n]}}."""
+    q = _Query()
+    lo, hi = f.bounds()
+    kind = "day" if f.days <= 62 else "week"
+    bucket, plist = _period_sql(q, kind, "s.ended_at", f)
+    where = ["s.stage = 'repair'", f"s.ended_at >= {q.ts(lo)}", f"s.ended_at < {q.ts(hi)}",
+             *_dimension_filters(q, f, "s")]
+    sql = ("WITH x AS (SELECT COALESCE(s.technician_id, 0) AS k, "
+           f"{bucket} AS p FROM ticket_stages s WHERE {' AND '.join(where)}), "
+           "g AS (SELECT x.k AS k, x.p AS p, COUNT(*) AS n FROM x GROUP BY x.k, x.p) "
+           "SELECT g.k AS k, g.p AS p, g.n AS n, u.username AS key_name, "
+           "u.full_name AS key_label FROM g LEFT JOIN users u ON u.id = g.k")
+    series: dict[str, list[int]] = {}
+    for row in q.rows(sql):
+        _key, label = _group_key("technician", row, None)
+        series.setdefault(label, [0] * len(plist))[int(row["p"])] = int(row["n"])
+    return {"kind": kind, "periods": plist, "series": dict(sorted(series.items()))}
+
+
+# --- surveys ------------------------------------------------------------------------------------
+
+def survey(f: Filters) -> list[dict]:
+    """Per group, over the tickets delivered in the range: deliveries, survey responses,
+    response rate, mean satisfaction (1-5), NPS (-100..100), complaints and low scores."""
+    q = _Query()
+    lo, hi = f.bounds()
+    plist = None
+    if f.group_by in PERIODS:
+        key, plist = _period_sql(q, f.group_by, "e.at", f)
+    else:
+        key = {None: "0", "technician": "COALESCE(t.technician_id, 0)",
+               "branch": "t.branch_id", "service_type": "t.service_type"}[f.group_by]
+    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}",
+             *_dimension_filters(q, f, "t", device="d")]
+    label_cols, label_join = _key_columns(f.group_by, "g.k")
+    sql = (
+        f"WITH x AS (SELECT {key} AS k, sr.id AS rid, sr.csat AS csat, sr.nps AS nps, "
+        "sr.complaint AS complaint FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        f"{'JOIN devices d ON d.id = t.device_id ' if f.brand else ''}"
+        "LEFT JOIN survey_responses sr ON sr.ticket_id = e.ticket_id "
+        f"WHERE {' AND '.join(where)}), "
+        "g AS (SELECT x.k AS k, COUNT(*) AS delivered, COUNT(x.rid) AS responses, "
+        "AVG(x.csat * 1.0) AS csat_mean, "
+        "SUM(CASE WHEN x.nps >= 9 THEN 1 ELSE 0 END) AS promoters, "
+        f"SUM(CASE WHEN x.nps <= {DETRACTOR_NPS} THEN 1 ELSE 0 END) AS detractors, "
+        "COUNT(x.nps) AS nps_answers, "
+        "SUM(CASE WHEN x.complaint THEN 1 ELSE 0 END) AS complaints, "
+        f"SUM(CASE WHEN {_low_score_sql('x')} THEN 1 ELSE 0 END) AS low_scores "
+        "FROM x GROUP BY x.k) "
+        f"SELECT g.*, {label_cols} FROM g {label_join}")
+    out = []
+    for row in q.rows(sql):
+        key_raw, label = _group_key(f.group_by, row, plist)
+        answers = int(row["nps_answers"] or 0)
+        out.append({
+            "key": key_raw, "key_label": label, "delivered": int(row["delivered"]),
+            "responses": int(row["responses"] or 0),
+            "response_rate": _ratio(int(row["responses"] or 0), int(row["delivered"])),
+            "csat_mean": _num(row["csat_mean"], 2),
+            "nps": (round((int(row["promoters"]) - int(row["detractors"])) * 100 / answers, 1)
+                    if answers else None),
+            "complaints": int(row["complaints"] or 0), "low_scores": int(row["low_scores"] or 0),
+        })
+    order = {p.key: i for i, p in enumerate(plist or [])}
+    out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or "")))
+    if not out and f.group_by is None:
+        out = [{"key": None, "key_label": "", "delivered": 0, "responses": 0,
+                "response_rate": None, "csat_mean": None, "nps": None, "complaints": 0,
+                "low_scores": 0}]
+    return out
+
+
+def _low_score_sql(alias: str) -> str:
+    return (f"({alias}.csat <= {LOW_CSAT} OR {alias}.nps <= {DETRACTOR_NPS} "
+            f"OR {alias}.complaint)")
+
+
+def survey_followups(f: Filters, status: Optional[str] = None, limit: int = 500) -> list[dict]:
+    """Low scores and complaints of the tickets delivered in the range, newest first, with
+    their comments and follow-up status (``open`` when the manager has not set one)."""
+    q = _Query()
+    lo, hi = f.bounds()
+    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}",
+             _low_score_sql("sr"), *_dimension_filters(q, f, "t", device="d")]
+    if status:
+        where.append(f"COALESCE(sr.followup_status, 'open') = {q.bind(status)}")
+    sql = (
+        "SELECT sr.id AS id, sr.csat AS csat, sr.nps AS nps, sr.comment AS comment, "
+        "sr.complaint AS complaint, COALESCE(sr.followup_status, 'open') AS followup_status, "
+        "sr.created_at AS answered_at, t.id AS ticket_id, t.number AS ticket_number, "
+        "c.name AS customer, c.phone AS phone, u.username AS technician, "
+        "u.full_name AS technician_name, e.at AS delivered_at "
+        "FROM ticket_events e JOIN survey_responses sr ON sr.ticket_id = e.ticket_id "
+        "JOIN tickets t ON t.id = e.ticket_id JOIN devices d ON d.id = t.device_id "
+        "JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id "
+        f"WHERE {' AND '.join(where)} ORDER BY sr.created_at DESC, sr.id DESC "
+        f"LIMIT {int(limit)}")
+    rows = q.rows(sql, answered_at=UTCDateTime(), delivered_at=UTCDateTime())
+    for row in rows:
+        row["complaint"] = bool(row["complaint"])
+        row["followup_label"] = str(FOLLOWUP_LABELS.get(row["followup_status"],
+                                                        row["followup_status"]))
+    return rows
+
+
+def set_followup_status(response_id: int, status: str) -> SurveyResponse:
+    """The manager's follow-up of a low score or complaint: ``open``, ``contacted`` or
+    ``done``. Commits."""
+    if status not in FOLLOWUP_STATUSES:
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"status": _("Must be one of: %(options)s.",
+                                                  options=", ".join(FOLLOWUP_STATUSES))})
+    response = db.session.get(SurveyResponse, response_id)
+    if response is None:
+        raise NotFound(_("No such survey response."))
+    response.followup_status = status
+    db.session.commit()
+    return response
+
+
+# --- queue --------------------------------------------------------------------------------------
+
+def queue_heatmap(f: Filters) -> list[dict]:
+    """Visits issued in the range per weekday (0 = Monday) and hour of the shop's day:
+    visits, no-shows and the mean wait until called (seconds)."""
+    q = _Query()
+    lo, hi = f.bounds()
+    local = q.local_epoch("v.issued_at", lo, hi)
+    where = [f"v.issued_at >= {q.ts(lo)}", f"v.issued_at < {q.ts(hi)}"]
+    if f.branch_id is not None:
+        where.append(f"v.branch_id = {q.bind(f.branch_id)}")
+    sql = (
+        f"SELECT (x.le / 86400 + 3) % 7 AS weekday, (x.le % 86400) / 3600 AS hour, "
+        "COUNT(*) AS visits, SUM(x.no_show) AS no_shows, AVG(x.wait * 1.0) AS mean_wait "
+        f"FROM (SELECT {local} AS le, "
+        "CASE WHEN v.status = 'no_show' THEN 1 ELSE 0 END AS no_show, "
+        f"CASE WHEN v.called_at IS NOT NULL THEN {q.seconds('v.issued_at', 'v.called_at')} "
+        f"END AS wait FROM visits v WHERE {' AND '.join(where)}) x "
+        "GROUP BY (x.le / 86400 + 3) % 7, (x.le % 86400) / 3600")
+    rows = q.rows(sql)
+    for row in rows:
+        row["weekday"], row["hour"] = int(row["weekday"]), int(row["hour"])
+        row["visits"], row["no_shows"] = int(row["visits"]), int(row["no_shows"] or 0)
+        row["mean_wait"] = _num(row["mean_wait"])
+    rows.sort(key=lambda r: (r["weekday"], r["hour"]))
+    return rows
+
+
+def queue_summary(f: Filters) -> dict:
+    """Visits issued in the range: how many, served, no-shows, still waiting, and the wait
+    until called (count, median, p90, mean seconds)."""
+    q = _Query()
+    lo, hi = f.bounds()
+    where = [f"v.issued_at >= {q.ts(lo)}", f"v.issued_at < {q.ts(hi)}"]
+    if f.branch_id is not None:
+        where.append(f"v.branch_id = {q.bind(f.branch_id)}")
+    cond = " AND ".join(where)
+    sql = (
+        f"WITH src AS (SELECT {q.seconds('v.issued_at', 'v.called_at')} AS v FROM visits v "
+        f"WHERE {cond} AND v.called_at IS NOT NULL), {_stats_ctes('src', (), q.dialect)}, "
+        "counts AS (SELECT COUNT(*) AS visits, "
+        "SUM(CASE WHEN v.status = 'served' THEN 1 ELSE 0 END) AS served, "
+        "SUM(CASE WHEN v.status = 'no_show' THEN 1 ELSE 0 END) AS no_shows, "
+        "SUM(CASE WHEN v.status = 'waiting' THEN 1 ELSE 0 END) AS waiting "
+        f"FROM visits v WHERE {cond}) "
+        "SELECT c.visits AS visits, c.served AS served, c.no_shows AS no_shows, "
+        "c.waiting AS waiting, st.n AS n, st.median_v AS median_v, st.p90_v AS p90_v, "
+        "st.mean_v AS mean_v FROM counts c LEFT JOIN stats st ON 1 = 1")
+    row = q.rows(sql)[0]
+    visits = int(row["visits"] or 0)
+    return {"visits": visits, "served": int(row["served"] or 0),
+            "no_shows": int(row["no_shows"] or 0), "waiting": int(row["waiting"] or 0),
+            "no_show_rate": _ratio(int(row["no_shows"] or 0), visits),
+            "called": int(row["n"] or 0), "median_wait_seconds": _num(row["median_v"]),
+            "p90_wait_seconds": _num(row["p90_v"]), "mean_wait_seconds": _num(row["mean_v"])}
+
+
+# --- SMS ----------------------------------------------------------------------------------------
+
+SENT_STATUSES = ("sent", "delivered", "undelivered")
+FAILED_STATUSES = ("failed", "undelivered")
+
+
+def sms(f: Filters) -> list[dict]:
+    """Messages written in the range per event, status and error code: how many and their
+    segments (what the provider bills)."""
+    q = _Query()
+    lo, hi = f.bounds()
+    where = [f"n.created_at >= {q.ts(lo)}", f"n.created_at < {q.ts(hi)}"]
+    join = ""
+    if f.branch_id is not None:
+        join = "JOIN tickets t ON t.id = n.ticket_id "
+        where.append(f"t.branch_id = {q.bind(f.branch_id)}")
+    sql = ("SELECT n.event AS event, n.status AS status, n.error_code AS error_code, "
+           "COUNT(*) AS messages, SUM(n.segments) AS segments "
+           f"FROM notifications n {join}WHERE {' AND '.join(where)} "
+           "GROUP BY n.event, n.status, n.error_code")
+    rows = q.rows(sql)
+    for row in rows:
+        row["messages"], row["segments"] = int(row["messages"]), int(row["segments"] or 0)
+    rows.sort(key=lambda r: (r["event"], r["status"], r["error_code"] or ""))
+    return rows
+
+
+def sms_summary(rows: list[dict]) -> dict:
+    """Totals of the ``sms`` rows (a handful of groups, not messages): written, sent,
+    delivered, failed, failures by error code, segments."""
+    total = {"messages": 0, "sent": 0, "delivered": 0, "failed": 0, "pending": 0,
+             "segments": 0, "by_error": {}}
+    for row in rows:
+        n = row["messages"]
+        total["messages"] += n
+        total["segments"] += row["segments"]
+        if row["status"] in SENT_STATUSES:
+            total["sent"] += n
+        if row["status"] == "delivered":
+            total["delivered"] += n
+        if row["status"] in FAILED_STATUSES:
+            total["failed"] += n
+            code = row["error_code"] or "-"
+            total["by_error"][code] = total["by_error"].get(code, 0) + n
+        if row["status"] in ("pending", "sending", "retry", "unknown"):
+            total["pending"] += n
+    total["delivery_rate"] = _ratio(total["delivered"], total["sent"])
+    return total
+
+
+# --- dashboard ----------------------------------------------------------------------------------
+
+def dashboard_counts(branch_id: Optional[int] = None, now: Optional[datetime] = None) -> dict:
+    """Open tickets per state, overdue ones (promised date passed), today's intakes and
+    deliveries and the people waiting in the queue now."""
+    q = _Query()
+    today = shop_today(now)
+    lo, hi = local_midnight(today), local_midnight(today + timedelta(days=1))
+    states = ", ".join(f"'{s}'" for s in OPEN_STATES)
+    tb = te = vb = ""
+    if branch_id is not None:
+        tb = f" AND t.branch_id = {q.bind(branch_id)}"
+        te = (" AND EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id"
+              f" AND t.branch_id = {q.bind(branch_id)})")
+        vb = f" AND v.branch_id = {q.bind(branch_id)}"
+    sql = (
+        f"SELECT 'state' AS kind, t.state AS k, COUNT(*) AS n FROM tickets t "
+        f"WHERE t.state IN ({states}){tb} GROUP BY t.state "
+        f"UNION ALL SELECT 'overdue', NULL, COUNT(*) FROM tickets t WHERE t.state IN ({states}) "
+        f"AND t.promised_date < {q.bind(today, Date())}{tb} "
+        "UNION ALL SELECT 'intakes', NULL, COUNT(*) FROM ticket_events e "
+        f"WHERE e.event = 'admit' AND e.at >= {q.ts(lo)} AND e.at < {q.ts(hi)}{te} "
+        "UNION ALL SELECT 'deliveries', NULL, COUNT(*) FROM ticket_events e "
+        f"WHERE e.event = 'deliver' AND e.at >= {q.ts(lo)} AND e.at < {q.ts(hi)}{te} "
+        "UNION ALL SELECT 'waiting', NULL, COUNT(*) FROM visits v "
+        f"WHERE v.status = 'waiting' AND v.day = {q.bind(today, Date())}{vb}")
+    out = {"states": {s: 0 for s in OPEN_STATES}, "overdue": 0, "intakes": 0,
+           "deliveries": 0, "waiting": 0, "today": today.isoformat()}
+    for row in q.rows(sql):
+        if row["kind"] == "state":
+            out["states"][row["k"]] = int(row["n"])
+        else:
+            out[row["kind"]] = int(row["n"])
+    out["open"] = sum(out["states"].values())
+    return out
+
+
+def trend_filters(weeks: int = 12, branch_id: Optional[int] = None,
+                  today: Optional[date] = None, week_start: Optional[int] = None) -> Filters:
+    """The last ``weeks`` whole and current weeks, grouped by week (the dashboard's trends)."""
+    today = today or shop_today()
+    ws = week_start if week_start is not None else (5 if current_language() == "fa" else 0)
+    first = today - timedelta(days=(today.weekday() - ws) % 7) - timedelta(weeks=weeks - 1)
+    return Filters(first, today, branch_id=branch_id, group_by="week", week_start=ws)
+
+
+def with_group(f: Filters, group_by: Optional[str]) -> Filters:
+    return replace(f, group_by=group_by)
+
+
+REPORT_FUNCTIONS: dict[str, Callable] = {
+    "turnaround": turnaround, "costs": costs, "technicians": technicians, "survey": survey,
+    "survey_followups": survey_followups, "queue_heatmap": queue_heatmap,
+    "queue_summary": queue_summary, "sms": sms, "technician_daily": technician_daily,
+}

@@ -1,0 +1,618 @@
+"""Administration actions: users, branches, service types, SMS templates and shop settings.
+
+Each action checks its input, changes the rows, writes its audit record (before and after) and
+commits once; a refused action writes nothing.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from contextlib import contextmanager
+from typing import Any, Optional
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from .. import settings as shop_settings
+from .. import validation as v
+from ..errors import Conflict, NotFound, ValidationError
+from ..extensions import db
+from ..i18n import format_datetime, format_money, localize_digits, segments
+from ..models import ROLES, ApiToken, Branch, SmsTemplate, User, utcnow
+from ..models.admin import ServiceType, Setting
+from ..notifications import templates
+from . import people
+
+CODE_RE = re.compile(r"^[A-Za-z0-9]{1,8}$")
+SERVICE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+USERNAME_RE = re.compile(r"^[\w.@+-]{2,64}$")
+MAX_TEMPLATE_LENGTH = 1000
+# Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names no row, and binding it would
+# be a database error instead of "not found".
+MAX_ID = 2**31 - 1
+
+
+def _by_id(model, ident):
+    if isinstance(ident, bool) or not isinstance(ident, int) or not 0 < ident <= MAX_ID:
+        return None
+    return db.session.get(model, ident)
+
+
+@contextmanager
+def committing():
+    """Commit on success; roll back on any error (a unique key lost to a race is Conflict)."""
+    try:
+        yield
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(_("Someone else saved a conflicting change at the same time; reload "
+                         "and try again.")) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    finally:
+        shop_settings.invalidate()
+
+
+def _check(errors: dict) -> None:
+    if errors:
+        raise ValidationError(_("Some fields are not valid."), fields=errors)
+
+
+def _take(errors: dict, name: str, check, raw, *args, **kwargs):
+    try:
+        return check(raw, *args, **kwargs)
+    except ValueError as exc:
+        errors[name] = str(exc)
+        return None
+
+
+# --- users -----------------------------------------------------------------------------------
+
+def _user_values(user: User) -> dict:
+    return {"username": user.username, "full_name": user.full_name, "role": user.role,
+            "branch_id": user.branch_id, "language": user.language, "active": user.active}
+
+
+def get_user(user_id) -> User:
+    user = _by_id(User, user_id)
+    if user is None:
+        raise NotFound(_("No such user."))
+    return user
+
+
+def list_users() -> list[User]:
+    return db.session.scalars(select(User).order_by(User.active.desc(), User.username)).all()
+
+
+def _branch_or_none(errors: dict, branch_id) -> Optional[Branch]:
+    if branch_id in (None, "", 0):
+        return None
+    branch = _by_id(Branch, branch_id)
+    if branch is None:
+        errors["branch_id"] = _("No such branch.")
+    return branch
+
+
+def _clean_user_fields(errors: dict, full_name, role, branch_id, language):
+    full_name = _take(errors, "full_name", v.text, full_name, max_len=120, required=False) or ""
+    if role not in ROLES:
+        errors["role"] = _("Must be one of: %(options)s.", options=", ".join(ROLES))
+    branch = _branch_or_none(errors, branch_id)
+    if language in ("", None):
+        language = None
+    elif language not in current_app.config["LANGUAGES"]:
+        errors["language"] = _("Must be one of: %(options)s.",
+                               options=", ".join(current_app.config["LANGUAGES"]))
+    return full_name, branch, language
+
+
+def _active_admins(excluding: Optional[int] = None) -> int:
+    query = select(func.count(User.id)).where(User.role == "admin", User.active.is_(True))
+    if excluding is not None:
+        query = query.where(User.id != excluding)
+    return db.session.scalar(query) or 0
+
+
+def new_password() -> str:
+    """A random initial password, shown once to the admin who hands it over."""
+    return secrets.token_urlsafe(12)
+
+
+def create_user(by: User, *, username, role, full_name="", branch_id=None, language=None,
+                password: Optional[str] = None) -> tuple[User, Optional[str]]:
+    """A new staff account. Without a password a random one is generated and returned (to be
+    shown once); with one, None is returned in its place."""
+    errors: dict = {}
+    username = _take(errors, "username", v.text, username, max_len=64)
+    if username and not USERNAME_RE.match(username):
+        errors["username"] = _("Letters, digits and . _ @ + - only (2 to 64 characters).")
+    full_name, branch, language = _clean_user_fields(errors, full_name, role, branch_id,
+                                                     language)
+    generated = None
+    if not password:
+        password = generated = new_password()
+    try:
+        people.check_password_rules(password)
+    except ValidationError as exc:
+        errors.update(exc.fields)
+    _check(errors)
+    with committing():
+        if db.session.scalar(select(User.id).where(User.username == username)):
+            raise ValidationError(_("A user with this name already exists."),
+                                  fields={"username": _("A user with this name already "
+                                                        "exists.")})
+        user = User(username=username, role=role, full_name=full_name, branch=branch,
+                    language=language, password_hash=people._hasher().hash(password),
+                    session_token=secrets.token_hex(32), active=True)
+        db.session.add(user)
+        db.session.flush()
+        audit.log("user.create", obj=user, after=_user_values(user))
+    return user, generated
+
+
+def update_user(by: User, user_id: int, *, full_name, role, branch_id, language) -> User:
+    """Change a user's name, role, branch or language."""
+    errors: dict = {}
+    full_name, branch, language = _clean_user_fields(errors, full_name, role, branch_id,
+                                                     language)
+    _check(errors)
+    with committing():
+        user = get_user(user_id)
+        if user.role == "admin" and role != "admin" and user.active and not _active_admins(
+                excluding=user.id):
+            raise Conflict(_("This is the last active administrator: make someone else an "
+                             "administrator first."))
+        before = _user_values(user)
+        user.full_name, user.role, user.branch, user.language = full_name, role, branch, language
+        db.session.flush()
+        old, new = audit.changes(before, _user_values(user))
+        if user.role != before["role"]:
+            # A new role: sessions opened with the old one end.
+            user.session_token = secrets.token_hex(32)
+        if new:
+            audit.log("user.update", obj=user, before=old, after=new)
+    return user
+
+
+def deactivate_user(by: User, user_id: int) -> User:
+    """Disable an account: its open sessions end (new session token) and its API tokens are
+    revoked."""
+    with committing():
+        user = get_user(user_id)
+        if user.id == by.id:
+            raise Conflict(_("You cannot deactivate your own account."))
+        if user.role == "admin" and user.active and not _active_admins(excluding=user.id):
+            raise Conflict(_("This is the last active administrator."))
+        if not user.active:
+            return user
+        user.active = False
+        user.session_token = secrets.token_hex(32)
+        revoked = db.session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        audit.log("user.deactivate", obj=user, before={"active": True},
+                  after={"active": False, "revoked_api_keys": revoked})
+    return user
+
+
+def activate_user(by: User, user_id: int) -> User:
+    with committing():
+        user = get_user(user_id)
+        if user.active:
+            return user
+        user.active = True
+        user.failed_logins = 0
+        user.locked_until = None
+        audit.log("user.activate", obj=user, before={"active": False}, after={"active": True})
+    return user
+
+
+def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Optional[str]:
+    """Set a new password (a random one when none is given, returned to be shown once); the
+    user's open sessions end and a lockout is lifted."""
+    generated = None
+    if not password:
+        password = generated = new_password()
+    people.check_password_rules(password)
+    with committing():
+        user = get_user(user_id)
+        user.password_hash = people._hasher().hash(password)
+        user.session_token = secrets.token_hex(32)
+        user.failed_logins = 0
+        user.locked_until = None
+        # Only the fact: never the password.
+        audit.log("user.password_reset", obj=user, after={"generated": generated is not None})
+    return generated
+
+
+def api_tokens(user_id: int) -> list[ApiToken]:
+    return db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                              .order_by(ApiToken.id.desc())).all()
+
+
+def revoke_api_token(by: User, user_id: int, token_id: int) -> None:
+    """Revoke one of a user's API tokens (its hash stays, so it can never work again)."""
+    with committing():
+        token = _by_id(ApiToken, token_id)
+        if token is None or token.user_id != user_id:
+            raise NotFound(_("No such API token."))
+        if token.revoked_at is not None:
+            return
+        token.revoked_at = utcnow()
+        audit.log("token.revoke", obj=token, before={"revoked": False},
+                  after={"revoked": True, "user_id": user_id, "name": token.name})
+
+
+# --- branches --------------------------------------------------------------------------------
+
+def list_branches() -> list[Branch]:
+    return db.session.scalars(select(Branch).order_by(Branch.id)).all()
+
+
+def get_branch(branch_id) -> Branch:
+    branch = _by_id(Branch, branch_id)
+    if branch is None:
+        raise NotFound(_("No such branch."))
+    return branch
+
+
+def _set(key: str, value: Any) -> Any:
+    """Store a setting in the current transaction; returns its previous stored value."""
+    row = db.session.get(Setting, key)
+    old = row.value if row is not None else None
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+        row.updated_at = utcnow()
+    return old
+
+
+def _branch_values(branch: Branch) -> dict:
+    return {"name": branch.name, "code": branch.code, "active": branch.active,
+            "hours": shop_settings.branch_hours(branch.id) if branch.id else ""}
+
+
+def save_branch(by: User, branch_id: Optional[int], *, name, code, hours="",
+                active=True) -> Branch:
+    """Create (``branch_id`` None) or change a branch: name, ticket-number prefix, hours."""
+    errors: dict = {}
+    name = _take(errors, "name", v.text, name, max_len=120)
+    code = _take(errors, "code", v.text, code, max_len=8)
+    if code and not CODE_RE.match(code):
+        errors["code"] = _("Letters and digits only (at most 8).")
+    hours = _take(errors, "hours", v.text, hours, max_len=500, required=False) or ""
+    _check(errors)
+    code = code.upper()
+    with committing():
+        branch = get_branch(branch_id) if branch_id is not None else None
+        for column, value, field in ((Branch.name, name, "name"), (Branch.code, code, "code")):
+            query = select(Branch.id).where(func.lower(column) == value.lower())
+            if branch is not None:
+                query = query.where(Branch.id != branch.id)
+            if db.session.scalar(query):
+                errors[field] = _("Another branch already uses this.")
+        _check(errors)
+        if branch is not None and branch.active and not active and not db.session.scalar(
+                select(func.count(Branch.id)).where(Branch.active.is_(True),
+                                                    Branch.id != branch.id)):
+            raise Conflict(_("This is the only active branch."))
+        before = _branch_values(branch) if branch is not None else None
+        if branch is None:
+            branch = Branch(name=name, code=code, active=bool(active))
+            db.session.add(branch)
+        else:
+            branch.name, branch.code, branch.active = name, code, bool(active)
+        db.session.flush()
+        _set(f"{shop_settings.BRANCH_HOURS}{branch.id}", hours)
+        shop_settings.invalidate()
+        after = {"name": name, "code": code, "active": bool(active), "hours": hours}
+        if before is None:
+            audit.log("branch.create", obj=branch, after=after)
+        else:
+            old, new = audit.changes(before, after)
+            if new:
+                audit.log("branch.update", obj=branch, before=old, after=new)
+    return branch
+
+
+# --- service types ---------------------------------------------------------------------------
+
+def service_type_rows() -> list[dict]:
+    return shop_settings.service_types(active_only=False)
+
+
+def _materialize_service_types() -> None:
+    """The first edit of the list starts from the built-in types, so adding one type never
+    hides the others from the intake form."""
+    if db.session.scalar(select(func.count(ServiceType.id))):
+        return
+    for row in shop_settings.service_types(active_only=False):
+        db.session.add(ServiceType(**row))
+    db.session.flush()
+
+
+def save_service_type(by: User, existing_code: Optional[str], *, code, name_fa, name_en,
+                      active=True) -> dict:
+    """Create (``existing_code`` None) or change a service type. The code is what tickets
+    store, so it cannot change once created."""
+    errors: dict = {}
+    name_fa = _take(errors, "name_fa", v.text, name_fa, max_len=120)
+    name_en = _take(errors, "name_en", v.text, name_en, max_len=120)
+    if existing_code is None:
+        code = _take(errors, "code", v.text, code, max_len=40)
+        if code and not SERVICE_CODE_RE.match(code):
+            errors["code"] = _("Lower-case letters, digits and _ only, starting with a "
+                               "letter.")
+    _check(errors)
+    with committing():
+        _materialize_service_types()
+        if existing_code is None:
+            if db.session.scalar(select(ServiceType.id).where(ServiceType.code == code)):
+                raise ValidationError(_("Some fields are not valid."),
+                                      fields={"code": _("Another service type already uses "
+                                                        "this.")})
+            row = ServiceType(code=code, name_fa=name_fa, name_en=name_en, active=bool(active))
+            db.session.add(row)
+            db.session.flush()
+            audit.log("service_type.create", obj=("service_type", code),
+                      after={"code": code, "name_fa": name_fa, "name_en": name_en,
+                             "active": bool(active)})
+        else:
+            row = db.session.scalar(select(ServiceType).where(ServiceType.code == existing_code))
+            if row is None:
+                raise NotFound(_("No such service type."))
+            before = {"name_fa": row.name_fa, "name_en": row.name_en, "active": row.active}
+            row.name_fa, row.name_en, row.active = name_fa, name_en, bool(active)
+            old, new = audit.changes(before, {"name_fa": name_fa, "name_en": name_en,
+                                              "active": bool(active)})
+            if new:
+                audit.log("service_type.update", obj=("service_type", row.code), before=old,
+                          after=new)
+    return {"code": row.code, "name_fa": row.name_fa, "name_en": row.name_en,
+            "active": row.active}
+
+
+# --- SMS templates ---------------------------------------------------------------------------
+
+def template_events() -> list[str]:
+    return list(templates.DEFAULTS)
+
+
+def languages() -> tuple:
+    return tuple(current_app.config["LANGUAGES"])
+
+
+def _check_template_target(event: str, language: str) -> None:
+    if event not in templates.DEFAULTS or language not in languages():
+        raise NotFound(_("No such template."))
+
+
+def template_rows() -> list[dict]:
+    """Every (event, language) with its body, whether it is on and whether it was edited."""
+    stored = {(r.event, r.language): r for r in db.session.scalars(select(SmsTemplate))}
+    rows = []
+    for event in template_events():
+        for language in languages():
+            row = stored.get((event, language))
+            body = row.body if row else templates.default_body(event, language)
+            rows.append({"event": event, "language": language, "body": body,
+                         "enabled": row.enabled if row else True, "edited": row is not None,
+                         "segments": segments(body)})
+    return rows
+
+
+def template_row(event: str, language: str) -> dict:
+    _check_template_target(event, language)
+    row = db.session.scalar(select(SmsTemplate).where(SmsTemplate.event == event,
+                                                      SmsTemplate.language == language))
+    return {"event": event, "language": language,
+            "body": row.body if row else templates.default_body(event, language),
+            "default": templates.default_body(event, language),
+            "enabled": row.enabled if row else True, "edited": row is not None}
+
+
+def check_template_body(body: Any) -> str:
+    """A template body that can be sent: text, known {variables} only, no format tricks."""
+    if not isinstance(body, str) or not body.strip():
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"body": _("This field is required.")})
+    body = body.strip()
+    if len(body) > MAX_TEMPLATE_LENGTH:
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"body": _("Too long (at most %(n)s characters).",
+                                                n=MAX_TEMPLATE_LENGTH)})
+    try:
+        templates.check_body(body)
+        # "{device:>999999999}" or "{device!r}" would pass the name check and then pad or
+        # repr the text when sent: only plain {name} placeholders are allowed.
+        for _text, name, spec, conversion in string.Formatter().parse(body):
+            if name is not None and (spec or conversion):
+                raise ValueError(_("Write variables as {name}, without formatting."))
+    except ValueError as exc:
+        raise ValidationError(str(exc), fields={"body": str(exc)}) from None
+    return body
+
+
+def sample_context(language: str) -> dict:
+    """What the preview fills the variables with: a made-up ticket, in ``language``."""
+    base = (current_app.config.get("PUBLIC_BASE_URL") or "https://shop.example").rstrip("/")
+    fa = language == "fa"
+    return {
+        "customer_name": "نرگس رضایی" if fa else "Narges Rezaei",
+        "ticket_number": "A-00042",
+        "device": "Samsung Galaxy A54",
+        "tracking_url": f"{base}/t/7K3QX9P2AB",
+        "survey_url": f"{base}/s/7K3QX9P2AB",
+        "estimate_total": format_money(14_000_000, locale=language,
+                                       unit=shop_settings.get("money_display")),
+        "amount_due": format_money(14_000_000, locale=language,
+                                   unit=shop_settings.get("money_display")),
+        "promised_date": format_datetime(utcnow(), "date", locale=language),
+        "queue_position": localize_digits(3, locale=language),
+        "reason": "قطعه موجود نیست" if fa else "the part is not available",
+        "part": "LCD",
+        "shop_name": shop_settings.get("shop_name"),
+        "shop_phone": shop_settings.get("shop_phone"),
+    }
+
+
+class _Keep(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def preview(language: str, body: Any) -> dict:
+    """The body rendered for a sample ticket, its encoding and SMS count, or the problem."""
+    if language not in languages():
+        language = languages()[0]
+    try:
+        body = check_template_body(body)
+    except ValidationError as exc:
+        return {"text": "", "error": exc.fields.get("body") or exc.message,
+                "encoding": None, "count": 0}
+    text = body.format_map(_Keep(sample_context(language))).strip()
+    encoding, count = segments(text)
+    return {"text": text, "error": None, "encoding": encoding, "count": count}
+
+
+def save_template(by: User, event: str, language: str, *, body, enabled: bool) -> SmsTemplate:
+    """Store the text of one event's SMS in one language and whether it is sent."""
+    _check_template_target(event, language)
+    body = check_template_body(body)
+    with committing():
+        row = db.session.scalar(select(SmsTemplate).where(SmsTemplate.event == event,
+                                                          SmsTemplate.language == language))
+        before = ({"body": row.body, "enabled": row.enabled} if row else
+                  {"body": templates.default_body(event, language), "enabled": True})
+        if row is None:
+            row = SmsTemplate(event=event, language=language, body=body, enabled=bool(enabled))
+            db.session.add(row)
+        else:
+            row.body, row.enabled = body, bool(enabled)
+        row.updated_at = utcnow()
+        old, new = audit.changes(before, {"body": body, "enabled": bool(enabled)})
+        if new:
+            audit.log("template.update", obj=("sms_template", f"{event}:{language}"),
+                      before=old, after=new)
+    return row
+
+
+def reset_template(by: User, event: str, language: str) -> None:
+    """Back to the shipped text (and on)."""
+    _check_template_target(event, language)
+    with committing():
+        row = db.session.scalar(select(SmsTemplate).where(SmsTemplate.event == event,
+                                                          SmsTemplate.language == language))
+        if row is None:
+            return
+        before = {"body": row.body, "enabled": row.enabled}
+        db.session.delete(row)
+        audit.log("template.reset", obj=("sms_template", f"{event}:{language}"),
+                  before=before, after={"body": templates.default_body(event, language),
+                                        "enabled": True})
+
+
+# --- shop settings ---------------------------------------------------------------------------
+
+SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
+             "auto_close_days", "state_time_limits")
+
+
+def current_settings() -> dict:
+    return {key: shop_settings.get(key) for key in SHOP_KEYS}
+
+
+def clean_settings(values: dict) -> dict:
+    """Check the settings form's values (raises ValidationError naming each bad field)."""
+    errors: dict = {}
+    clean = {
+        "shop_name": _take(errors, "shop_name", v.text, values.get("shop_name"), max_len=120),
+        "shop_phone": _take(errors, "shop_phone", v.text, values.get("shop_phone"),
+                            max_len=40, required=False) or "",
+        "shop_address": _take(errors, "shop_address", v.text, values.get("shop_address"),
+                              max_len=300, required=False) or "",
+        "receipt_terms": _take(errors, "receipt_terms", v.text, values.get("receipt_terms"),
+                               max_len=2000, required=False) or "",
+    }
+    money = values.get("money_display")
+    if money not in shop_settings.MONEY_DISPLAYS:
+        errors["money_display"] = _("Must be one of: %(options)s.",
+                                    options=", ".join(shop_settings.MONEY_DISPLAYS))
+    clean["money_display"] = money
+    clean["auto_close_days"] = _take(errors, "auto_close_days", v.integer,
+                                     values.get("auto_close_days"), minimum=1, maximum=365)
+    limits = {}
+    raw_limits = values.get("state_time_limits") or {}
+    if not isinstance(raw_limits, dict):
+        raw_limits = {}
+    for state in shop_settings.TIMED_STATES:
+        raw = raw_limits.get(state)
+        if raw in (None, ""):
+            continue  # no limit for this state
+        hours = _take(errors, f"limit_{state}", v.integer, raw, minimum=1, maximum=24 * 365)
+        if hours:
+            limits[state] = hours
+    clean["state_time_limits"] = limits
+    _check(errors)
+    return clean
+
+
+def update_settings(by: User, values: dict) -> dict:
+    """Store the shop settings that changed, one audit record per changed key."""
+    clean = clean_settings(values)
+    with committing():
+        before = current_settings()
+        for key in SHOP_KEYS:
+            if before.get(key) != clean[key]:
+                _set(key, clean[key])
+                audit.log("setting.update", obj=("setting", key), before={key: before.get(key)},
+                          after={key: clean[key]})
+    return clean
+
+
+# --- the role matrix -------------------------------------------------------------------------
+
+# "admin.templates" (SMS templates and service types: managers and admins) belongs in
+# auth.PERMISSIONS; until it is there it lives here. auth's entry wins once it exists.
+PENDING_PERMISSIONS = {"admin.templates": frozenset({"manager", "admin"})}
+
+
+def permissions() -> dict:
+    from ..auth import PERMISSIONS
+    return {**PENDING_PERMISSIONS, **PERMISSIONS}
+
+
+def allowed(user, action: str) -> bool:
+    """auth.can() for the permissions above too."""
+    roles = permissions()[action]
+    return bool(user and user.is_authenticated and user.role in roles)
+
+
+def role_matrix() -> dict:
+    """The role matrix as the admin page shows it: each permission with its roles and the
+    routes it guards (read from the app's URL map), and each ticket event with who fires it."""
+    from ..lifecycle import EVENTS
+    routes: dict = {}
+    for rule in current_app.url_map.iter_rules():
+        view = current_app.view_functions.get(rule.endpoint)
+        key = getattr(view, "permission", None)
+        if key:
+            methods = sorted(m for m in rule.methods if m not in ("HEAD", "OPTIONS"))
+            routes.setdefault(key, []).append((" ".join(methods), rule.rule))
+    perms = permissions()
+    return {
+        "roles": ROLES,
+        "permissions": [{"key": key, "roles": perms[key], "routes": sorted(routes.get(key, []),
+                                                                           key=lambda r: r[1])}
+                        for key in sorted(perms)],
+        "events": [{"name": rule.name, "label": rule.label, "roles": rule.roles,
+                    "sources": rule.sources, "dest": rule.dest} for rule in EVENTS.values()],
+        "event_actors": (*ROLES, "customer", "system"),
+    }

@@ -1,0 +1,373 @@
+"""Reception actions: queue numbers (issue, call next, call, recall, no-show) with their SMS,
+intake from a number, hand-back at the delivery desk, estimate answers taken by phone, and the
+lookups the desk's screens read (queue, wall display, worklist, scanner search).
+
+Each action owns its one commit. Queue SMS go through the same outbox as ticket SMS: the rows
+are written in the action's transaction (``visit_id`` set, a unique dedupe key) and handed to
+the sender after commit by the outbox's session hooks.
+"""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
+
+from .. import validation as v
+from .. import visits
+from ..errors import Conflict, ValidationError
+from ..extensions import db
+from ..i18n import localize_digits, segments, to_ascii_digits
+from ..lifecycle import Actor
+from ..models import (Branch, Customer, Device, Notification, Ticket, TicketEvent, User, Visit,
+                      utcnow)
+from ..notifications import templates as sms_templates
+from . import tickets as ticket_service
+from .tickets import TOKEN_ALPHABET
+
+# Shipped texts of the queue SMS. A manager's SmsTemplate row for the same event and language
+# wins (read through the ticket SMS templates), so these are only the defaults.
+QUEUE_SMS = {
+    "visit_issued": _l("{shop_name}: your number is {label}. People ahead of you: {ahead}. "
+                       "We will text you again when your turn is near."),
+    "visit_near": _l("{shop_name}: number {label}, your turn is near (people ahead of you: "
+                     "{ahead}). Please stay close to reception."),
+    "visit_called": _l("{shop_name}: number {label}, it is your turn: please come to counter "
+                       "{counter}."),
+}
+DEFAULT_NEAR_AHEAD = 3  # "a few left": the SMS goes when this many people are ahead
+
+
+@contextmanager
+def _committing():
+    try:
+        yield
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def branch_of(user: Optional[User]) -> Branch:
+    """The branch a staff member works at (the default branch when none is set)."""
+    return (user.branch if user is not None and user.branch is not None
+            else ticket_service.default_branch())
+
+
+def _invalid(field: str, problem: str) -> ValidationError:
+    return ValidationError(_("Some fields are not valid."), fields={field: problem})
+
+
+def clean_phone(raw, field: str = "phone") -> Optional[str]:
+    """An optional mobile number (any digits, 09... or +98...) as E.164; None when blank."""
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        return v.phone_e164(str(raw), allow_numbers=tuple(
+            current_app.config.get("SMS_TEST_NUMBERS", ())))
+    except ValueError as exc:
+        raise _invalid(field, str(exc)) from None
+
+
+def clean_counter(raw) -> str:
+    counter = to_ascii_digits(raw).strip()
+    if not counter:
+        raise _invalid("counter", _("This field is required."))
+    if len(counter) > 20:
+        raise _invalid("counter", _("Too long (at most %(n)s characters).", n=20))
+    return counter
+
+
+# --- queue SMS ------------------------------------------------------------------------------
+
+class _Keep(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def near_ahead() -> int:
+    return int(current_app.config.get("QUEUE_NEAR_AHEAD", DEFAULT_NEAR_AHEAD))
+
+
+def _queue_sms_body(event: str, language: str, values: dict) -> Optional[str]:
+    body, enabled = sms_templates.template_for(event, language)
+    if body is None:  # no stored template and none shipped there: ours
+        with force_locale(language):
+            body, enabled = str(QUEUE_SMS[event]), True
+    if not enabled or not body:
+        return None
+    return body.format_map(_Keep(values)).strip()
+
+
+def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notification]:
+    """The SMS for a queue event, once per visit and event, if the customer left a number."""
+    if not visit.phone:
+        return None
+    key = f"visit:{visit.id}:{event}:sms"
+    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
+        return None
+    customer = db.session.scalar(select(Customer).where(Customer.phone == visit.phone))
+    if customer is not None and customer.sms_opt_out:
+        return None
+    language = ((customer.language if customer is not None else None)
+                or current_app.config["SERVICEDESK_LOCALE"])
+    values = {"shop_name": current_app.config.get("SHOP_NAME", ""),
+              "shop_phone": current_app.config.get("SHOP_PHONE", ""),
+              "label": localize_digits(visit.label, locale=language),
+              "ahead": localize_digits(ahead, locale=language),
+              "counter": localize_digits(visit.counter or "", locale=language)}
+    body = _queue_sms_body(event, language, values)
+    if body is None:
+        return None
+    encoding, count = segments(body)
+    note = Notification(visit_id=visit.id, event=event, to=visit.phone, language=language,
+                        body=body, encoding=encoding, segments=count, dedupe_key=key)
+    db.session.add(note)
+    return note
+
+
+def _left_the_queue(removed: Visit) -> None:
+    """A waiting number left the queue: whoever now has exactly ``near_ahead()`` people ahead,
+    and had one more before, is told their turn is near. A number issued with that few ahead
+    never makes this step, so it is not told twice."""
+    n = near_ahead()
+    candidate = db.session.scalar(
+        select(Visit).where(Visit.branch_id == removed.branch_id, Visit.day == removed.day,
+                            Visit.status == "waiting")
+        .order_by(Visit.issued_at, Visit.id).offset(n).limit(1))
+    if candidate is not None and candidate.phone and \
+            (candidate.issued_at, candidate.id) > (removed.issued_at, removed.id):
+        _write_queue_sms(candidate, "visit_near", ahead=n)
+
+
+def _called(visit: Visit, was_waiting: bool) -> None:
+    _write_queue_sms(visit, "visit_called")
+    if was_waiting:
+        _left_the_queue(visit)
+
+
+# --- queue actions --------------------------------------------------------------------------
+
+def issue_number(branch: Branch, service: str, phone=None,
+                 now: Optional[datetime] = None) -> Visit:
+    """Take the next number for ``service``; with a mobile number, text it and the people
+    ahead."""
+    clean = clean_phone(phone)
+    with _committing():
+        visit = visits.issue(branch, service, phone=clean, now=now)
+        if clean:
+            _write_queue_sms(visit, "visit_issued", ahead=visits.ahead(visit))
+    return visit
+
+
+def call_next(branch: Branch, counter, user: Optional[User] = None,
+              service: Optional[str] = None) -> Optional[Visit]:
+    """Call the longest-waiting number to ``counter``; None when nobody waits."""
+    counter = clean_counter(counter)
+    with _committing():
+        visit = visits.call_next(branch, counter, user, service or None)
+        if visit is not None:
+            _called(visit, was_waiting=True)
+    return visit
+
+
+def call(visit_id: int, counter, user: Optional[User] = None) -> Visit:
+    """Call a given number (out of turn) to ``counter``."""
+    counter = clean_counter(counter)
+    with _committing():
+        visit = visits.get(visit_id)
+        was_waiting = visit.status == "waiting"
+        visits.call(visit, counter, user)
+        _called(visit, was_waiting)
+    return visit
+
+
+def recall(visit_id: int, user: Optional[User] = None) -> Visit:
+    """Call a called (or not shown) number again, to the same counter: it comes back to the
+    top of the wall display."""
+    with _committing():
+        visit = visits.get(visit_id)
+        if visit.status not in ("called", "no_show") or not visit.counter:
+            raise Conflict(_("Only a called number can be called again."))
+        visits.call(visit, visit.counter, user)
+    return visit
+
+
+def no_show(visit_id: int) -> Visit:
+    with _committing():
+        visit = visits.no_show(visits.get(visit_id))
+    return visit
+
+
+def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
+    """Intake, from a called number or directly (services.tickets.admit); a number admitted
+    straight from the queue also moves the queue on for the SMS."""
+    waiting = None
+    try:
+        visit_id = v.integer(payload.get("visit_id"), minimum=1)
+    except ValueError:
+        visit_id = None
+    if visit_id is not None:
+        visit = db.session.get(Visit, visit_id)
+        waiting = visit if visit is not None and visit.status == "waiting" else None
+    ticket = ticket_service.admit(payload, actor, branch=branch)
+    if waiting is not None:
+        with _committing():
+            _left_the_queue(db.session.get(Visit, waiting.id))
+    return ticket
+
+
+# --- the delivery desk and the phone -------------------------------------------------------
+
+def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
+            expected_version: Optional[int] = None) -> Ticket:
+    """Hand the device back: record the payment and who collected it."""
+    data = {"amount_paid": amount_paid}
+    if collected_by is not None and str(collected_by).strip():
+        data["collected_by"] = collected_by
+    return ticket_service.fire_event(ticket_id, "deliver", actor, data,
+                                     expected_version=expected_version)
+
+
+def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "phone",
+                  reason=None, expected_version: Optional[int] = None) -> Ticket:
+    """The customer's answer to the estimate, taken by phone or in person."""
+    if decision not in ("approve", "decline"):
+        raise _invalid("decision", _("Must be one of: %(options)s.",
+                                     options="approve, decline"))
+    data = {"channel": channel}
+    if decision == "decline":
+        data["reason"] = reason
+    return ticket_service.fire_event(ticket_id, decision, actor, data,
+                                     expected_version=expected_version)
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+_TRACKING_PATH = re.compile(r"/[tT]/([A-Za-z0-9]{4,40})")
+_TICKET_NUMBER = re.compile(r"([A-Z]{1,8})?-?0*(\d{1,9})")
+
+
+def find_tickets(raw, limit: int = 20) -> list[Ticket]:
+    """What the scanner or the keyboard gave: a tracking URL (the receipt's QR code or the
+    label), a bare token, a ticket number (``A-00042``, ``a42`` or ``42``), a mobile number or
+    an IMEI/serial, in any digits. The first reading that finds something wins; tickets ready
+    to collect come first."""
+    text = to_ascii_digits(raw).strip()
+    if not text:
+        return []
+    lookups = []
+    match = _TRACKING_PATH.search(text)
+    if match:
+        lookups.append(Ticket.public_token == match.group(1).upper())
+    compact = re.sub(r"[\s\u200e\u200f]", "", text).upper()
+    if not match and len(compact) >= 8 and not compact.isdigit() \
+            and set(compact) <= set(TOKEN_ALPHABET):
+        lookups.append(Ticket.public_token == compact)
+    number = None if match else _TICKET_NUMBER.fullmatch(compact)
+    if number and len(number.group(2)) <= 7:
+        wanted = f"{int(number.group(2)):05d}"
+        lookups.append(Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
+                       else Ticket.number.like(f"%-{wanted}"))
+    if not match:
+        try:
+            phone = v.phone_e164(text, allow_numbers=tuple(
+                current_app.config.get("SMS_TEST_NUMBERS", ())))
+        except ValueError:
+            phone = None
+        if phone:
+            lookups.append(Ticket.customer_id.in_(
+                select(Customer.id).where(Customer.phone == phone)))
+        lookups.append(Ticket.device_id.in_(
+            select(Device.id).where(Device.serial == compact.replace("-", ""))))
+    query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
+             .order_by(case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
+             .limit(limit))
+    for condition in lookups:
+        found = list(db.session.scalars(query.where(condition)).unique())
+        if found:
+            return found
+    return []
+
+
+def find_customer(phone_raw) -> tuple[Optional[str], Optional[Customer], int]:
+    """(E.164 or None, the customer with that number or None, their ticket count)."""
+    try:
+        phone = clean_phone(phone_raw, "customer_phone")
+    except ValidationError:
+        return None, None, 0
+    if phone is None:
+        return None, None, 0
+    customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
+    count = 0
+    if customer is not None:
+        count = db.session.scalar(
+            select(func.count(Ticket.id)).where(Ticket.customer_id == customer.id)) or 0
+    return phone, customer, count
+
+
+@dataclass(frozen=True)
+class Waiting:
+    visit: Visit
+    waited_minutes: int
+
+
+def _today(branch: Branch):
+    return (Visit.branch_id == branch.id, Visit.day == visits.shop_day())
+
+
+def queue_board(branch: Branch) -> dict:
+    """Reception's queue today: the numbers waiting (oldest first, with their wait) and the
+    numbers called and not yet admitted (latest first)."""
+    now = utcnow()
+    waiting = db.session.scalars(
+        select(Visit).where(*_today(branch), Visit.status == "waiting")
+        .order_by(Visit.issued_at, Visit.id)).all()
+    called = db.session.scalars(
+        select(Visit).where(*_today(branch), Visit.status.in_(("called", "no_show")))
+        .order_by(Visit.called_at.desc(), Visit.id.desc())).all()
+    served = db.session.scalar(
+        select(func.count(Visit.id)).where(*_today(branch), Visit.status == "served")) or 0
+    return {"waiting": [Waiting(vis, max(0, int((now - vis.issued_at).total_seconds() // 60)))
+                        for vis in waiting],
+            "called": called, "served": served}
+
+
+def display_board(branch: Branch, limit: int = 7) -> dict:
+    """The wall display: the numbers called today with their counters, latest first."""
+    called = db.session.scalars(
+        select(Visit).where(*_today(branch), Visit.status.in_(("called", "served")),
+                            Visit.called_at.is_not(None))
+        .order_by(Visit.called_at.desc(), Visit.id.desc()).limit(limit)).all()
+    waiting = db.session.scalar(
+        select(func.count(Visit.id)).where(*_today(branch), Visit.status == "waiting")) or 0
+    return {"called": called, "waiting": waiting}
+
+
+def _since(state: str, branch: Branch):
+    """Tickets of ``branch`` now in ``state``, with the time they entered it, oldest first."""
+    entered = (select(TicketEvent.ticket_id, func.max(TicketEvent.at).label("at"))
+               .where(TicketEvent.to_state == state).group_by(TicketEvent.ticket_id)
+               .subquery())
+    rows = db.session.execute(
+        select(Ticket, entered.c.at).join(entered, entered.c.ticket_id == Ticket.id)
+        .options(joinedload(Ticket.customer), joinedload(Ticket.device))
+        .where(Ticket.state == state, Ticket.branch_id == branch.id)
+        .order_by(entered.c.at, Ticket.id)).unique().all()
+    return [(ticket, at) for ticket, at in rows]
+
+
+def worklist(branch: Branch) -> dict:
+    """Reception's worklist: numbers waiting, devices ready to collect (oldest first) and
+    estimates waiting for the customer's answer (oldest first, to phone them)."""
+    board = queue_board(branch)
+    return {"waiting": board["waiting"], "called": board["called"],
+            "ready": _since("ready", branch), "estimates": _since("estimate", branch)}

@@ -1,0 +1,181 @@
+"""Technicians' actions and lookups: the worklist ("cartable"), claiming a ticket from the repair
+queue, firing a technician's event (claiming the ticket on the way when nobody has it yet), and
+the customer-facing place of a device in the repair queue.
+
+Each action owns its one commit (through ``services.tickets.committing``, which turns a lost
+race into Conflict). Only the lifecycle changes a ticket's state; a claim is a non-transition
+audit record (``lifecycle.record``) that sets ``Ticket.technician``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Optional
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from .. import lifecycle, settings, visits
+from ..errors import Conflict, Forbidden, NotFound
+from ..extensions import db
+from ..lifecycle import Actor
+from ..models import Ticket, TicketEvent, TicketNote, User
+from . import tickets as ticket_service
+
+# States in which a ticket sits at the repair bench (a technician may hold it).
+BENCH_STATES = ("diagnosis", "estimate", "repair", "waiting_parts")
+# The repair queue: devices waiting for a technician to pick them up, oldest first.
+QUEUE_STATES = ("diagnosis", "repair", "waiting_parts")
+# The events a technician fires; firing one on an unassigned ticket makes it theirs.
+TECHNICIAN_EVENTS = frozenset(name for name, rule in lifecycle.EVENTS.items()
+                              if "technician" in rule.roles)
+WORKLIST_LIMIT = 300
+
+
+@dataclass
+class Row:
+    """A ticket on the worklist with what the technician needs at a glance."""
+
+    ticket: Ticket
+    since: Optional[datetime]  # when it entered its current state
+    late: bool  # past its promised date
+    overdue: bool  # longer in its state than the shop's limit for it
+
+
+@dataclass
+class Worklist:
+    mine: dict[str, list[Row]] = field(default_factory=dict)  # state -> rows
+    queue: list[Row] = field(default_factory=list)  # unassigned, oldest first
+    estimates: list[Row] = field(default_factory=list)  # waiting on the customer
+    late: list[Row] = field(default_factory=list)  # past their promised date
+    everyone: bool = False  # a manager's view: every technician's tickets
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"queue": len(self.queue), "estimate": len(self.estimates),
+                "late": len(self.late),
+                **{state: len(rows) for state, rows in self.mine.items()}}
+
+
+def _rows(query) -> list[Row]:
+    entered = settings.state_entered_at().label("since")
+    today = visits.shop_day()
+    found = db.session.execute(
+        query.add_columns(entered)
+        .options(joinedload(Ticket.device), joinedload(Ticket.technician))
+        .limit(WORKLIST_LIMIT)).unique().all()
+    overdue = settings.overdue_ids(t.id for t, _ in found)
+    return [Row(t, since, bool(t.promised_date and t.promised_date < today), t.id in overdue)
+            for t, since in found]
+
+
+def _branch_filter(user: User):
+    return (Ticket.branch_id == user.branch_id,) if user.branch_id else ()
+
+
+def worklist(user: User) -> Worklist:
+    """The cartable: a technician's own tickets by state, the unassigned repair queue (oldest
+    first), their estimates waiting on customers and their tickets past the promised date. A
+    manager sees every technician's tickets."""
+    everyone = user.role != "technician"
+    if everyone:
+        mine_filter = (Ticket.technician_id.is_not(None), *_branch_filter(user))
+    else:
+        mine_filter = (Ticket.technician_id == user.id,)
+    work = Worklist(everyone=everyone)
+    mine = _rows(select(Ticket).where(*mine_filter, Ticket.state.in_(BENCH_STATES))
+                 .order_by(Ticket.promised_date.is_(None), Ticket.promised_date,
+                           Ticket.created_at, Ticket.id))
+    for state in ("diagnosis", "repair", "waiting_parts"):
+        work.mine[state] = [r for r in mine if r.ticket.state == state]
+    work.estimates = sorted((r for r in mine if r.ticket.state == "estimate"),
+                            key=lambda r: (r.since is None, r.since))
+    work.late = [r for r in mine if r.late]
+    work.queue = _rows(select(Ticket).where(Ticket.technician_id.is_(None),
+                                            Ticket.state.in_(QUEUE_STATES),
+                                            *_branch_filter(user))
+                       .order_by(Ticket.created_at, Ticket.id))
+    return work
+
+
+def _check_version(ticket: Ticket, expected_version: Optional[int]) -> None:
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(_("This ticket changed since you opened it; reload it and try again."),
+                       state=ticket.state, version=ticket.version)
+
+
+def _take(ticket: Ticket, user: User) -> None:
+    """Make ``user`` the ticket's technician, with its audit record (same transaction)."""
+    ticket.technician = user
+    lifecycle.record(ticket, "claim", Actor.staff(user), {"technician": user.username})
+
+
+def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) -> Ticket:
+    """A technician takes a ticket from the repair queue. Refused (Conflict) when someone else
+    holds it or the ticket changed since the technician's screen showed it."""
+    if user.role != "technician":
+        raise Forbidden(_("Only a technician can claim a ticket."))
+    with ticket_service.committing():
+        ticket = ticket_service.get_ticket(ticket_id)
+        _check_version(ticket, expected_version)
+        if ticket.technician_id == user.id:
+            return ticket
+        if ticket.technician_id is not None:
+            raise Conflict(_("%(name)s already has this ticket.",
+                             name=ticket.technician.display_name))
+        if ticket.state not in BENCH_STATES:
+            raise Conflict(_("A ticket can be claimed only while it is at the repair bench."),
+                           state=ticket.state)
+        _take(ticket, user)
+    return ticket
+
+
+def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = None,
+               expected_version: Optional[int] = None, ip: Optional[str] = None) -> Ticket:
+    """Fire ``event`` as staff member ``user`` from the ticket page. A technician who acts on a
+    ticket nobody holds becomes its technician in the same transaction (so the reports credit
+    the work to them); an estimate within the pre-approved amount is approved at once."""
+    with ticket_service.committing():
+        ticket = ticket_service.get_ticket(ticket_id)
+        _check_version(ticket, expected_version)
+        actor = Actor.staff(user, ip)
+        if (user.role == "technician" and ticket.technician_id is None
+                and event in TECHNICIAN_EVENTS and ticket.state in BENCH_STATES
+                and event in lifecycle.allowed_events(ticket.state, user.role)):
+            _take(ticket, user)
+        lifecycle.fire(ticket, event, actor, data)
+        ticket_service._auto_approve(ticket, event)
+    return ticket
+
+
+def ticket_page(ticket_id: int) -> tuple[Ticket, list[TicketNote]]:
+    """A ticket with everything its page shows, in a few queries (the customer, device and
+    technician joined; the events with who fired them; the notes with their authors)."""
+    ticket = db.session.scalar(
+        select(Ticket).where(Ticket.id == ticket_id)
+        .options(joinedload(Ticket.customer), joinedload(Ticket.device),
+                 joinedload(Ticket.technician),
+                 selectinload(Ticket.events).joinedload(TicketEvent.actor)))
+    if ticket is None:
+        raise NotFound(_("No such ticket."))
+    notes = db.session.scalars(
+        select(TicketNote).where(TicketNote.ticket_id == ticket.id)
+        .options(joinedload(TicketNote.author)).order_by(TicketNote.id)).all()
+    return ticket, list(notes)
+
+
+def queue_position(ticket: Ticket) -> Optional[int]:
+    """Devices ahead of this one in its branch's repair queue (first come, first served), while
+    it waits for diagnosis or repair; None in any other state."""
+    if ticket.state not in ("diagnosis", "repair"):
+        return None
+    return db.session.scalar(
+        select(func.count(Ticket.id)).where(
+            Ticket.state == ticket.state, Ticket.branch_id == ticket.branch_id,
+            Ticket.created_at < ticket.created_at)) or 0
+
+
+def promised_late(ticket: Ticket, today: Optional[date] = None) -> bool:
+    return bool(ticket.promised_date and ticket.state in BENCH_STATES
+                and ticket.promised_date < (today or visits.shop_day()))

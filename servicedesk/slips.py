@@ -1,0 +1,229 @@
+"""What the printed slips carry: the queue slip, the intake receipt, the shelf label and the
+delivery receipt. QR codes are inline SVG (qrcode's SvgPathImage: no Pillow, crisp at any
+printer resolution).
+
+Slips are HTML print views for 80 mm thermal paper (72 mm printable) or 58 mm (48 mm); the
+templates in templates/print/ lay them out. Nothing here formats for a reader: dates, digits and
+money go through the i18n filters in the templates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Optional
+
+import phonenumbers
+import qrcode
+import qrcode.constants
+import qrcode.image.svg
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, lazyload, selectinload
+
+from . import visits
+from .errors import NotFound
+from .extensions import db
+from .i18n import to_ascii_digits
+from .links import survey_url, tracking_url
+from .models import Ticket, Visit
+
+# Paper width (mm) -> printable width (mm) of common thermal printers.
+PAPERS = {"80": 72, "58": 48}
+DEFAULT_PAPER = "80"
+
+DEFAULT_RECEIPT_TERMS = (
+    _l("Keep this receipt: the device is handed back on it or on its QR code."),
+    _l("Back up your data: the shop is not responsible for data lost during the repair."),
+    _l("An estimate is sent before any paid work; nothing is charged without your approval."),
+    _l("A device not collected within 90 days of the ready notice may be disposed of."),
+)
+DEFAULT_DELIVERY_TERMS = (
+    _l("Keep this receipt for any warranty claim on the work done."),
+)
+
+
+def paper(raw) -> str:
+    """``"58"`` when asked for (``?paper=58``, any digits), else the 80 mm default."""
+    value = to_ascii_digits(raw).strip().lower().removesuffix("mm")
+    return value if value in PAPERS else DEFAULT_PAPER
+
+
+@lru_cache(maxsize=2048)
+def qr_svg(data: str) -> Markup:
+    """The QR code of ``data`` as an inline <svg> (EC level M, 4-module quiet zone).
+
+    Cached: a receipt is reprinted with the same link, and choosing the mask pattern is the
+    costly part of making a code."""
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4,
+                       image_factory=qrcode.image.svg.SvgPathImage)
+    qr.add_data(data)
+    return Markup(qr.make_image().to_string(encoding="unicode"))
+
+
+def national_phone(e164: Optional[str]) -> str:
+    """A phone number as the customer dials it at home: ``+989121234567`` -> ``0912 123 4567``
+    (ASCII digits; the template localises them)."""
+    if not e164:
+        return ""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None),
+                                          phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def mask_phone(e164: Optional[str]) -> str:
+    """A phone number as the customer dials it, with the middle hidden: ``0912***4567``."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        digits = "".join(ch for ch in national if ch.isdigit())
+    except phonenumbers.NumberParseException:
+        digits = "".join(ch for ch in e164 if ch.isdigit())
+    if len(digits) >= 10:
+        return f"{digits[:4]}***{digits[-4:]}"
+    return f"{digits[:2]}***{digits[-2:]}"
+
+
+def ticket_for_print(ticket_id: int, lines: bool = False) -> Ticket:
+    """The ticket with what a slip shows, in two queries (the ticket with its customer, device
+    and branch; its events), not the six of a ticket page: reprints are on the desk's hot
+    path."""
+    options = [joinedload(Ticket.customer), joinedload(Ticket.device),
+               joinedload(Ticket.branch), selectinload(Ticket.events),
+               lazyload(Ticket.notifications)]
+    if not lines:
+        options.append(lazyload(Ticket.lines))
+    ticket = db.session.scalar(select(Ticket).where(Ticket.id == ticket_id).options(*options))
+    if ticket is None:
+        raise NotFound(_("No such ticket."))
+    return ticket
+
+
+def _terms(key: str, default) -> list:
+    configured = current_app.config.get(key)
+    if configured:
+        lines = configured.splitlines() if isinstance(configured, str) else configured
+        return [line.strip() for line in lines if str(line).strip()]
+    return list(default)
+
+
+@dataclass(frozen=True)
+class Shop:
+    name: str
+    phone: str
+    branch: str
+
+
+def _shop(branch) -> Shop:
+    cfg = current_app.config
+    return Shop(cfg.get("SHOP_NAME", ""), cfg.get("SHOP_PHONE", ""), branch.name if branch else "")
+
+
+@dataclass(frozen=True)
+class QueueSlip:
+    shop: Shop
+    visit: Visit
+    service: object  # lazy translated service name
+    ahead: int
+    now_serving: Optional[Visit]
+    sms: bool
+
+
+def now_serving(visit: Visit) -> Optional[Visit]:
+    """The number called last at this visit's branch that day."""
+    return db.session.scalar(
+        select(Visit).where(Visit.branch_id == visit.branch_id, Visit.day == visit.day,
+                            Visit.called_at.is_not(None))
+        .order_by(Visit.called_at.desc(), Visit.id.desc()).limit(1))
+
+
+def queue_slip(visit: Visit) -> QueueSlip:
+    """Shop, number, service, time, the people ahead and the number now being served."""
+    serving = now_serving(visit) if visit.status == "waiting" else None
+    return QueueSlip(_shop(visit.branch), visit, visits.SERVICES[visit.service][1],
+                     visits.ahead(visit) if visit.status == "waiting" else 0, serving,
+                     bool(visit.phone))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    shop: Shop
+    ticket: Ticket
+    admitted_at: datetime
+    masked_phone: str
+    tracking_url: str
+    qr: Markup
+    terms: list
+
+
+def _admitted_at(ticket: Ticket) -> datetime:
+    # The ticket's created_at is the customer's arrival (their queue number); the receipt
+    # shows when the device was taken in.
+    for event in ticket.events:
+        if event.event == "admit":
+            return event.at
+    return ticket.created_at
+
+
+def receipt(ticket: Ticket) -> Receipt:
+    """The intake receipt: the ticket, the masked phone, the terms and the tracking QR."""
+    url = tracking_url(ticket)
+    return Receipt(_shop(ticket.branch), ticket, _admitted_at(ticket),
+                   mask_phone(ticket.customer.phone), url, qr_svg(url),
+                   _terms("RECEIPT_TERMS", DEFAULT_RECEIPT_TERMS))
+
+
+@dataclass(frozen=True)
+class Label:
+    ticket: Ticket
+    admitted_at: datetime
+    tracking_url: str
+    qr: Markup
+
+
+def label(ticket: Ticket) -> Label:
+    """The shelf label: number, QR (the tracking link, which the desks' scanners open),
+    customer and device."""
+    url = tracking_url(ticket)
+    return Label(ticket, _admitted_at(ticket), url, qr_svg(url))
+
+
+@dataclass(frozen=True)
+class DeliveryReceipt:
+    shop: Shop
+    ticket: Ticket
+    masked_phone: str
+    delivered_at: Optional[datetime]
+    delivered_by: str
+    amount_paid: Optional[int]
+    collected_by: str
+    work_done: str
+    lines: list
+    amount_due: int
+    survey_url: str
+    qr: Markup
+    terms: list
+
+
+def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
+    """What was handed back, the bill, the payment, and the survey link as a QR code."""
+    deliver = next((e for e in reversed(ticket.events) if e.event == "deliver"), None)
+    finish = next((e for e in reversed(ticket.events) if e.event == "finish"), None)
+    data = deliver.data if deliver is not None else {}
+    url = survey_url(ticket)
+    return DeliveryReceipt(
+        _shop(ticket.branch), ticket, mask_phone(ticket.customer.phone),
+        deliver.at if deliver is not None else None,
+        (deliver.actor.display_name if deliver is not None and deliver.actor
+         else (deliver.actor_name if deliver is not None else "")),
+        data.get("amount_paid", ticket.amount_paid), data.get("collected_by") or "",
+        (finish.data.get("work_done") if finish is not None else "") or "",
+        ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
+        _terms("DELIVERY_TERMS", DEFAULT_DELIVERY_TERMS))

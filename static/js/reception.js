@@ -1,0 +1,206 @@
+/* Reception: printing slips, the kiosk keypad, the barcode scanner, hotkeys and the wall
+ * display's chime. No inline scripts anywhere (the CSP is default-src 'self'); pages opt in
+ * with data- attributes. */
+(function () {
+  "use strict";
+  var MM_PER_PX = 25.4 / 96;
+
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  /* --- printable slips ------------------------------------------------------------------
+   * print.css has only @page { margin: 0 } (a width with an "auto" height is invalid). Here
+   * the page gets the paper's width and the slip's own height, through the CSSOM (an injected
+   * <style> would break the CSP), so the browser prints one slip-long page, not a Letter sheet. */
+  var pageRule = null;
+
+  function sizePage() {
+    var body = document.body;
+    var slip = document.querySelector(".slip-body");
+    var sheet = null;
+    for (var i = 0; i < document.styleSheets.length; i++) {
+      if (/print\.css/.test(document.styleSheets[i].href || "")) sheet = document.styleSheets[i];
+    }
+    if (!slip || !sheet) return;
+    var width = parseInt(body.getAttribute("data-paper"), 10) || 80;
+    var height = Math.ceil(slip.getBoundingClientRect().height * MM_PER_PX) + 6;
+    if (pageRule !== null) sheet.deleteRule(pageRule);
+    pageRule = sheet.insertRule("@page { size: " + width + "mm " + height + "mm; margin: 0; }",
+                                sheet.cssRules.length);
+    body.setAttribute("data-page-size", width + "x" + height);
+  }
+
+  function printSlip() {
+    var fonts = document.fonts ? document.fonts.ready : Promise.resolve();
+    fonts.then(function () { sizePage(); window.print(); });
+  }
+
+  function initSlip() {
+    var body = document.body;
+    if (!body.classList.contains("slip")) return;
+    var fonts = document.fonts ? document.fonts.ready : Promise.resolve();
+    fonts.then(sizePage);
+    window.addEventListener("beforeprint", sizePage);
+    document.querySelectorAll("[data-print]").forEach(function (b) {
+      b.addEventListener("click", printSlip);
+    });
+    if (body.hasAttribute("data-autoprint")) {
+      window.addEventListener("load", printSlip);
+    }
+    var back = body.getAttribute("data-return-to");
+    var after = parseInt(body.getAttribute("data-return-after"), 10);
+    if (back && after) {
+      // The kiosk goes back to its buttons by itself once the slip is out.
+      window.setTimeout(function () { window.location.assign(back); }, after * 1000);
+    }
+  }
+
+  /* --- kiosk keypad (touch screens without a keyboard) ---------------------------------- */
+  function initKeypad() {
+    document.querySelectorAll("[data-keypad-for]").forEach(function (pad) {
+      var input = document.getElementById(pad.getAttribute("data-keypad-for"));
+      pad.addEventListener("click", function (e) {
+        var key = e.target.closest("[data-key]");
+        if (!key || !input) return;
+        var k = key.getAttribute("data-key");
+        if (k === "clear") input.value = "";
+        else if (k === "back") input.value = input.value.slice(0, -1);
+        else input.value += key.textContent.trim();
+      });
+    });
+  }
+
+  /* --- barcode scanner ------------------------------------------------------------------
+   * A scanner is a keyboard: it types the receipt's link and Enter. With the Persian layout
+   * active it would type Persian letters, so in the scan box keys are read by their physical
+   * position (event.code). Typed anywhere on the page (outside a field), keys go to the box. */
+  var CODE_CHARS = { Slash: "/", Period: ".", Minus: "-", Semicolon: ";", Space: " " };
+
+  function charFor(e) {
+    var m;
+    if ((m = /^Key([A-Z])$/.exec(e.code))) return e.shiftKey ? m[1] : m[1].toLowerCase();
+    if ((m = /^(?:Digit|Numpad)(\d)$/.exec(e.code))) return m[1];
+    if (e.code === "Semicolon" && e.shiftKey) return ":";
+    return CODE_CHARS[e.code] || null;
+  }
+
+  function latin(e) {
+    // What the scanner meant: the key as typed when it is ASCII or a digit, else the Latin
+    // character at that key's position.
+    if (e.key.charCodeAt(0) < 128 || /[\u06F0-\u06F9\u0660-\u0669]/.test(e.key)) return e.key;
+    return charFor(e) || e.key;
+  }
+
+  function initScan() {
+    var box = document.querySelector("[data-scan]");
+    if (!box) return;
+    box.addEventListener("keydown", function (e) {
+      if (e.ctrlKey || e.metaKey || e.altKey || e.key.length !== 1) return;
+      var ch = latin(e);
+      if (ch === e.key) return;
+      e.preventDefault();
+      box.setRangeText(ch, box.selectionStart, box.selectionEnd, "end");
+    });
+    document.addEventListener("keydown", function (e) {
+      // Not while typing in a field; a focused button or link does not count (reception
+      // clicks them all day), but Space still presses it.
+      if (typing(document.activeElement) || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key.length !== 1 || e.key === " ") return;
+      e.preventDefault();
+      box.focus();
+      box.value = latin(e);  // a new scan starts afresh
+    });
+  }
+
+  /* --- intake: a known phone number fills the customer's name (never over what was typed) -- */
+  function initIntake() {
+    document.body.addEventListener("htmx:afterSwap", function (e) {
+      if (e.target.id !== "customer-hint") return;
+      var found = e.target.querySelector("[data-name]");
+      var name = document.getElementById("customer_name");
+      var lang = document.getElementById("customer_language");
+      if (!found || !name) return;
+      if (!name.value.trim()) name.value = found.getAttribute("data-name");
+      if (lang) lang.value = found.getAttribute("data-language");
+    });
+  }
+
+  /* --- hotkeys: <button data-hotkey="F2"> ------------------------------------------------ */
+  function initHotkeys() {
+    document.addEventListener("keydown", function (e) {
+      if (!/^F\d{1,2}$/.test(e.key)) return;  // function keys only: they type nothing
+      var el = document.querySelector('[data-hotkey="' + e.key + '"]');
+      if (!el) return;
+      e.preventDefault();
+      el.click();
+    });
+  }
+
+  /* --- wall display: a chime when a new number is called ------------------------------- */
+  function initDisplay() {
+    var toggle = document.querySelector("[data-chime-toggle]");
+    var boardHolder = document.getElementById("display-board");
+    if (!toggle || !boardHolder) return;
+    var audio = null;
+    var on = toggle.hasAttribute("data-chime-on") || localStorage.getItem("sd-chime") === "1";
+    function label() {
+      toggle.textContent = toggle.getAttribute(on ? "data-label-on" : "data-label-off");
+    }
+    function chime() {
+      if (!on) return;
+      try {
+        audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+        [660, 880].forEach(function (freq, i) {
+          var osc = audio.createOscillator();
+          var gain = audio.createGain();
+          var t = audio.currentTime + i * 0.35;
+          osc.frequency.value = freq;
+          gain.gain.setValueAtTime(0.0001, t);
+          gain.gain.exponentialRampToValueAtTime(0.4, t + 0.02);
+          gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.6);
+          osc.connect(gain).connect(audio.destination);
+          osc.start(t);
+          osc.stop(t + 0.65);
+        });
+      } catch (err) { /* no audio device: the flash still shows */ }
+    }
+    label();
+    toggle.addEventListener("click", function () {
+      on = !on;
+      localStorage.setItem("sd-chime", on ? "1" : "0");
+      label();
+      chime();  // a click unlocks audio in browsers that need a gesture
+    });
+    function latest() {
+      var b = boardHolder.querySelector("[data-latest]");
+      return b ? b.getAttribute("data-latest") : "";
+    }
+    var last = latest();
+    document.body.addEventListener("htmx:afterSwap", function (e) {
+      if (e.target !== boardHolder) return;
+      var now = latest();
+      if (now && now !== last) {
+        boardHolder.classList.remove("display-flash");
+        void boardHolder.offsetWidth;  // restart the animation
+        boardHolder.classList.add("display-flash");
+        chime();
+      }
+      last = now;
+    });
+  }
+
+  ready(function () {
+    initSlip();
+    initKeypad();
+    initScan();
+    initHotkeys();
+    initIntake();
+    initDisplay();
+  });
+}());

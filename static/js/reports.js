@@ -1,0 +1,89 @@
+/* Reports: draws the charts whose data the page carries in <script type="application/json">
+ * blocks (no inline scripts: CSP), right to left with Persian digits on Persian pages, and
+ * keeps the dashboard fresh by fetching its JSON every minute. */
+(function () {
+  "use strict";
+  if (!window.Chart) return;
+  var rtl = document.documentElement.dir === "rtl";
+  var locale = rtl ? "fa-IR" : "en-US";
+  var charts = {};
+  var PALETTE = ["#0d6efd", "#dc3545", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#ffc107",
+                 "#0dcaf0", "#6c757d", "#d63384"];
+
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+
+  function config(spec) {
+    var datasets = spec.datasets.map(function (d, i) {
+      var colour = PALETTE[i % PALETTE.length];
+      return { label: d.label, data: d.data, borderColor: colour, backgroundColor: colour,
+               spanGaps: true, tension: 0.2 };
+    });
+    return {
+      type: spec.type,
+      data: { labels: spec.labels, datasets: datasets },
+      options: {
+        locale: locale,
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: {
+          legend: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr", position: "bottom" },
+          tooltip: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr" }
+        },
+        scales: {
+          x: { reverse: rtl, stacked: !!spec.stacked },
+          y: { position: rtl ? "right" : "left", beginAtZero: true, stacked: !!spec.stacked,
+               title: { display: !!spec.yTitle, text: spec.yTitle } }
+        }
+      }
+    };
+  }
+
+  function draw(canvas) {
+    var source = document.getElementById(canvas.getAttribute("data-chart"));
+    if (!source) return;
+    var spec = JSON.parse(source.textContent);
+    charts[canvas.getAttribute("data-chart")] = new Chart(canvas, config(spec));
+  }
+
+  function update(id, spec) {
+    var chart = charts[id];
+    if (!chart) return;
+    chart.data.labels = spec.labels;
+    spec.datasets.forEach(function (d, i) {
+      if (chart.data.datasets[i]) chart.data.datasets[i].data = d.data;
+    });
+    chart.update();
+  }
+
+  document.querySelectorAll("canvas[data-chart]").forEach(draw);
+
+  var board = document.querySelector("[data-refresh-url]");
+  if (!board) return;
+  var every = parseInt(board.getAttribute("data-refresh-seconds"), 10) || 60;
+  var stamp = board.querySelector("[data-updated]");
+  var clock = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+
+  function refresh() {
+    fetch(board.getAttribute("data-refresh-url"), {
+      headers: { "Accept": "application/json" }, credentials: "same-origin"
+    }).then(function (resp) {
+      if (!resp.ok) throw new Error(resp.status);
+      return resp.json();
+    }).then(function (data) {
+      Object.keys(data.shown).forEach(function (key) {
+        var el = board.querySelector('[data-count="' + key + '"]');
+        if (el) el.textContent = data.shown[key];
+      });
+      update("chart-states", data.charts.states);
+      update("chart-turnaround", data.charts.turnaround);
+      update("chart-satisfaction", data.charts.satisfaction);
+      board.setAttribute("data-refreshed", String(Date.now()));
+      if (stamp) stamp.textContent = clock.format(new Date());
+    }).catch(function () {
+      board.setAttribute("data-refresh-failed", String(Date.now()));
+    });
+  }
+  window.setInterval(refresh, every * 1000);
+  board.addEventListener("reports:refresh", refresh);
+})();

@@ -1,0 +1,99 @@
+/* The technician's pages: the estimate editor (add and remove lines, a live total in the
+ * page's language and money unit) and a guard against double submits. No inline scripts
+ * anywhere (the CSP is default-src 'self'); pages opt in with data- attributes. */
+(function () {
+  "use strict";
+  var FA = "۰۱۲۳۴۵۶۷۸۹", AR = "٠١٢٣٤٥٦٧٨٩";
+
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  /* "۱۲٬۰۰۰" or "12,000" -> 12000; NaN when it is not a whole number. */
+  function toInt(text) {
+    var s = "";
+    (text || "").split("").forEach(function (ch) {
+      var i = FA.indexOf(ch), j = AR.indexOf(ch);
+      if (i >= 0) s += String(i);
+      else if (j >= 0) s += String(j);
+      else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
+    });
+    return /^\d+$/.test(s) ? parseInt(s, 10) : NaN;
+  }
+
+  function money(editor, rials) {
+    var lang = editor.getAttribute("data-lang") === "fa" ? "fa-IR" : "en-US";
+    var word = editor.getAttribute("data-unit-word");
+    var amount = rials;
+    if (editor.getAttribute("data-money-unit") === "toman") {
+      if (rials % 10 === 0) amount = rials / 10;
+      else word = editor.getAttribute("data-rial-word");
+    }
+    return new Intl.NumberFormat(lang, { maximumFractionDigits: 0 }).format(amount) + " " + word;
+  }
+
+  function recount(editor) {
+    var total = 0, any = false;
+    editor.querySelectorAll("[data-line]").forEach(function (row) {
+      var qtyText = row.querySelector(".line-qty").value.trim();
+      var qty = qtyText === "" ? 1 : toInt(qtyText);
+      var price = toInt(row.querySelector(".line-price").value);
+      var cell = row.querySelector("[data-line-total]");
+      if (!isNaN(qty) && !isNaN(price)) {
+        cell.textContent = money(editor, qty * price);
+        total += qty * price;
+        any = true;
+      } else {
+        cell.textContent = "";
+      }
+    });
+    editor.querySelector("[data-lines-total]").textContent = any ? money(editor, total) : "";
+    editor.setAttribute("data-total", any ? String(total) : "");
+  }
+
+  function initEditor(editor) {
+    var body = editor.querySelector("[data-lines]");
+    var template = editor.querySelector("[data-line-template]");
+    var add = editor.querySelector("[data-add-line]");
+    add.hidden = false;
+    add.addEventListener("click", function () {
+      body.appendChild(template.content.firstElementChild.cloneNode(true));
+      var rows = body.querySelectorAll("[data-line]");
+      rows[rows.length - 1].querySelector("input[name=line_description]").focus();
+      recount(editor);
+    });
+    editor.addEventListener("click", function (ev) {
+      var button = ev.target.closest("[data-remove-line]");
+      if (!button) return;
+      var row = button.closest("[data-line]");
+      if (body.querySelectorAll("[data-line]").length > 1) row.remove();
+      else row.querySelectorAll("input").forEach(function (i) { i.value = ""; });
+      recount(editor);
+    });
+    editor.addEventListener("input", function () { recount(editor); });
+    recount(editor);
+  }
+
+  function initForms() {
+    // A slow network and a second tap must not send the event twice (the server refuses the
+    // second one anyway: the form carries the ticket's version).
+    document.querySelectorAll("form[data-event-form], form[data-claim-form]").forEach(function (f) {
+      f.addEventListener("submit", function () {
+        f.querySelectorAll("button:not([type=button])").forEach(function (b) { b.disabled = true; });
+      });
+    });
+    document.querySelectorAll("[data-event-link]").forEach(function (link) {
+      link.addEventListener("click", function () {
+        var form = document.getElementById("event-" + link.getAttribute("data-event-link"));
+        var field = form && form.querySelector("input:not([type=hidden]), textarea, select");
+        if (field) window.setTimeout(function () { field.focus(); }, 0);
+      });
+    });
+  }
+
+  ready(function () {
+    document.querySelectorAll("[data-lines-editor]").forEach(initEditor);
+    initForms();
+  });
+})();

@@ -1,0 +1,83 @@
+"""The manager's reports in a real browser, in Persian: the dashboard draws its charts and
+refreshes itself, a report keeps its filters in the URL, and its CSV downloads with a BOM and
+Persian in it."""
+import csv
+import io
+
+from ..test_reports import history  # noqa: F401  (the imported history fixture)
+from .conftest import login
+
+
+def test_dashboard_draws_its_charts_and_refreshes(live_server, page, history):  # noqa: F811
+    problems = []
+
+    def console(msg):  # script errors and CSP violations; the missing favicon is no problem
+        if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
+            problems.append(msg.text)
+    page.on("console", console)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    login(page, live_server.url, "manager1")
+    page.click("nav a[href='/reports/']")  # the manager's menu has the reports
+    page.wait_for_url(f"{live_server.url}/reports/")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    # Chart.js drew every chart (no inline script: the data came from JSON blocks)
+    for chart in ("chart-states", "chart-turnaround", "chart-satisfaction"):
+        drawn = page.evaluate(
+            "id => !!Chart.getChart(document.querySelector(`canvas[data-chart='${id}']`))", chart)
+        assert drawn, chart
+    # right to left: the x axis runs from the right, the y axis sits on the right
+    assert page.evaluate("Chart.getChart(document.querySelector(\"canvas[data-chart="
+                         "'chart-turnaround']\")).options.scales.y.position") == "right"
+    assert page.locator("[data-count=open]").inner_text() == "۱"  # T4, in Persian digits
+    # the refresh fetches the numbers again and says when
+    page.evaluate("document.querySelector('[data-refresh-url]')"
+                  ".dispatchEvent(new Event('reports:refresh'))")
+    page.wait_for_selector("[data-refreshed]")
+    assert page.locator("[data-updated]").inner_text().strip() != ""
+    assert problems == []
+
+
+def test_report_with_filters_in_the_url_downloads_its_csv(live_server, page, history,  # noqa: F811
+                                                          tmp_path):
+    login(page, live_server.url, "manager1")
+    url = (f"{live_server.url}/reports/turnaround?from=2026-01-01&to=2026-01-31"
+           "&group_by=technician")
+    page.goto(url)
+    # the filters came from the URL into the form (Jalali, as the date picker writes them)
+    assert page.locator("input[name=from]").input_value() == "1404/10/11"
+    assert page.locator("select[name=group_by]").input_value() == "technician"
+    table = page.locator("#report-table").inner_text()
+    assert "رضا احمدی" in table
+    # changing a filter and showing again keeps everything in the URL (a bookmark)
+    page.select_option("select[name=group_by]", "jalali_month")
+    page.click("form.report-filters button[type=submit]")
+    page.wait_for_url(lambda u: "group_by=jalali_month" in u)
+    assert "from=1404%2F10%2F11" in page.url
+    with page.expect_download() as info:
+        page.click("a[data-export=csv]")
+    download = info.value
+    assert download.suggested_filename == "turnaround_2026-01-01_2026-01-31.csv"
+    path = tmp_path / "report.csv"
+    download.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for Persian
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    labels = {row[1] for row in rows[1:]}
+    assert "دی ۱۴۰۴" in labels  # the Jalali month, in Persian
+    dey = {row[2]: row for row in rows[1:] if row[0] == "1404-10"}
+    assert dey["pickup"][4] == "3"
+
+
+def test_excel_download_from_the_costs_page(live_server, page, history, tmp_path):  # noqa: F811
+    from openpyxl import load_workbook
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/costs?from=2026-01-01&to=2026-01-31"
+              "&group_by=technician")
+    with page.expect_download() as info:
+        page.click("a[data-export=xlsx]")
+    path = tmp_path / "costs.xlsx"
+    info.value.save_as(path)
+    ws = load_workbook(path).active
+    assert ws.sheet_view.rightToLeft is True
+    names = {row[1] for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert "رضا احمدی" in names

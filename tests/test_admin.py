@@ -1,0 +1,599 @@
+"""Administration pages: every action works, is audited with before and after, and whatever staff
+type is escaped on every page that shows it."""
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk import audit, settings
+from servicedesk.extensions import db
+from servicedesk.lifecycle import EVENTS, Actor
+from servicedesk.models import Branch, Notification, SmsTemplate, Ticket, User, utcnow
+from servicedesk.models.admin import AuditLog, ServiceType, Setting
+from servicedesk.services import admin as admin_service
+from servicedesk.services import tickets as ticket_service
+from servicedesk.services.people import authenticate
+
+from .conftest import INTAKE, PASSWORD, add_user
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+SCRIPT = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+class Browser:
+    """A staff member's browser: cookies kept, CSRF tokens read from the pages like a real form.
+
+    Each request runs in its own app context, as in production, so nothing (the logged-in user,
+    the database session) carries over from one request to the next inside the test process.
+    """
+
+    def __init__(self, app, lang="en"):
+        self.app = app
+        self.client = app.test_client()
+        self.lang = lang  # the language picked with the switcher (kept across the login)
+        self._token = None
+
+    def open(self, method, url, **kw):
+        with self.app.app_context():
+            return self.client.open(url, method=method, **kw)
+
+    def get(self, url, **kw):
+        return self.open("GET", url, **kw)
+
+    def token(self, page=None):
+        page = page or f"/login?lang={self.lang}"
+        if self._token is None:
+            html = self.get(page, follow_redirects=True).get_data(as_text=True)
+            match = CSRF_RE.search(html)
+            assert match, f"no CSRF token on {page}"
+            self._token = match.group(1)
+        return self._token
+
+    def post(self, url, data=None, csrf=True, **kw):
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf_token", self.token())
+        return self.open("POST", url, data=data, **kw)
+
+    def login(self, username, password=PASSWORD, remember=False):
+        self._token = None
+        data = {"username": username, "password": password}
+        if remember:
+            data["remember"] = "y"
+        resp = self.post("/login", data)
+        self._token = None  # a login starts a new session, with a new CSRF token
+        return resp
+
+
+def html(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def rows(action):
+    db.session.expire_all()
+    return db.session.scalars(select(AuditLog).where(AuditLog.action == action)
+                              .order_by(AuditLog.id)).all()
+
+
+def count(model):
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def admin(app, users):
+    browser = Browser(app)
+    assert browser.login(users["admin"].username).status_code == 302
+    return browser
+
+
+@pytest.fixture
+def manager(app, users):
+    browser = Browser(app)
+    assert browser.login(users["manager"].username).status_code == 302
+    return browser
+
+
+def branch_id():
+    return ticket_service.default_branch().id
+
+
+# --- users -----------------------------------------------------------------------------------
+
+def test_admin_creates_a_user_with_a_generated_password_shown_once(app, admin, users):
+    resp = admin.post("/admin/users/new", {"username": "sara", "full_name": "Sara Ahmadi",
+                                           "role": "reception", "branch_id": branch_id(),
+                                           "language": "fa", "password": ""})
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    password = re.search(r'<code class="ltr" dir="ltr">([^<]+)</code>', html(resp)).group(1)
+    user = db.session.scalar(select(User).where(User.username == "sara"))
+    assert (user.role, user.full_name, user.branch_id, user.language, user.active) == \
+        ("reception", "Sara Ahmadi", branch_id(), "fa", True)
+    assert password not in user.password_hash
+    assert Browser(app).login("sara", password).status_code == 302
+
+    [row] = rows("user.create")
+    assert row.actor_id == users["admin"].id and row.actor_name == users["admin"].username
+    assert (row.object_type, row.object_id) == ("users", str(user.id))
+    assert row.value_from is None
+    assert row.value_to == {"username": "sara", "full_name": "Sara Ahmadi", "role": "reception",
+                            "branch_id": branch_id(), "language": "fa", "active": True}
+    assert row.ip == "127.0.0.1"
+    assert password not in str(row.value_to)
+
+
+def test_creating_a_user_with_a_taken_name_or_bad_role_writes_nothing(admin, users):
+    before = count(User), count(AuditLog)
+    taken = admin.post("/admin/users/new", {"username": users["technician"].username,
+                                            "role": "technician", "branch_id": 0,
+                                            "language": "", "password": "long enough pw"})
+    assert taken.status_code == 422 and "already exists" in html(taken)
+    bad_role = admin.post("/admin/users/new", {"username": "x1", "role": "owner", "branch_id": 0,
+                                               "language": "", "password": "long enough pw"})
+    assert bad_role.status_code == 422
+    short = admin.post("/admin/users/new", {"username": "x2", "role": "technician",
+                                            "branch_id": 0, "language": "", "password": "short"})
+    assert short.status_code == 422
+    db.session.expire_all()
+    assert (count(User), count(AuditLog)) == before
+
+
+def test_role_branch_and_name_changes_are_audited_with_before_and_after(admin, users):
+    other = Branch(name="Tajrish", code="T")
+    db.session.add(other)
+    db.session.commit()
+    tech = users["technician"]
+    old_token = tech.session_token
+    resp = admin.post(f"/admin/users/{tech.id}", {"full_name": "Reza", "role": "manager",
+                                                  "branch_id": other.id, "language": "en"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    tech = db.session.get(User, tech.id)
+    assert (tech.role, tech.branch_id, tech.full_name, tech.language) == \
+        ("manager", other.id, "Reza", "en")
+    assert tech.session_token != old_token  # a new role: sessions with the old one end
+    [row] = rows("user.update")
+    assert row.value_from == {"full_name": "", "role": "technician", "branch_id": branch_id(),
+                              "language": None}
+    assert row.value_to == {"full_name": "Reza", "role": "manager", "branch_id": other.id,
+                            "language": "en"}
+    assert "session_token" not in row.value_to
+
+
+def test_deactivation_ends_sessions_revokes_tokens_and_is_audited(app, admin, users):
+    from servicedesk.services.people import issue_token, user_for_token
+    reception = users["reception"]
+    token = issue_token(reception)
+    old_session = reception.session_token
+    resp = admin.post(f"/admin/users/{reception.id}/deactivate")
+    assert resp.status_code == 302
+    db.session.expire_all()
+    reception = db.session.get(User, reception.id)
+    assert reception.active is False and reception.session_token != old_session
+    assert user_for_token(token) is None
+    [row] = rows("user.deactivate")
+    assert row.value_from == {"active": True}
+    assert row.value_to == {"active": False, "revoked_api_keys": 1}
+    assert authenticate(reception.username, PASSWORD) == (None, "invalid")
+
+    assert admin.post(f"/admin/users/{reception.id}/activate").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, reception.id).active is True
+    assert user_for_token(token) is None  # reactivation does not bring old tokens back
+    [row] = rows("user.activate")
+    assert (row.value_from, row.value_to) == ({"active": False}, {"active": True})
+
+
+def test_an_admin_cannot_deactivate_themselves_or_demote_the_last_admin(admin, users):
+    me = users["admin"]
+    admin.post(f"/admin/users/{me.id}/deactivate")
+    resp = admin.post(f"/admin/users/{me.id}", {"full_name": "", "role": "manager",
+                                                "branch_id": 0, "language": ""})
+    assert resp.status_code == 409 and "last active administrator" in html(resp)
+    db.session.expire_all()
+    me = db.session.get(User, me.id)
+    assert me.active and me.role == "admin"
+    assert rows("user.deactivate") == [] and rows("user.update") == []
+
+
+def test_password_reset_ends_sessions_lifts_the_lock_and_never_logs_the_password(app, admin,
+                                                                                   users):
+    tech = users["technician"]
+    for _ in range(5):
+        authenticate(tech.username, "wrong password")
+    db.session.expire_all()
+    assert db.session.get(User, tech.id).locked_until is not None
+    resp = admin.post(f"/admin/users/{tech.id}/password", {"password": "a brand new secret"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    tech = db.session.get(User, tech.id)
+    assert tech.locked_until is None
+    assert authenticate(tech.username, PASSWORD) == (None, "invalid")
+    assert authenticate(tech.username, "a brand new secret")[0].id == tech.id
+    [row] = rows("user.password_reset")
+    assert row.value_to == {"generated": False}
+    assert "a brand new secret" not in str(row.value_to) + str(row.value_from)
+
+
+def test_admin_revokes_an_api_token(admin, users, api):
+    from servicedesk.models import ApiToken
+    tech = users["technician"]
+    token_row = db.session.scalar(select(ApiToken).where(ApiToken.user_id == tech.id))
+    assert api["technician"].get("/api/v1/tickets").status_code == 200
+    resp = admin.post(f"/admin/users/{tech.id}/tokens/{token_row.id}/revoke")
+    assert resp.status_code == 302
+    db.session.expire_all()  # the API client shares this test's session
+    assert api["technician"].get("/api/v1/tickets").status_code == 401
+    [row] = rows("token.revoke")
+    assert row.value_to["revoked"] is True
+
+
+# --- branches --------------------------------------------------------------------------------
+
+def test_branches_are_created_and_changed_with_their_hours(admin):
+    resp = admin.post("/admin/branches/new", {"name": "Tajrish", "code": "t",
+                                              "hours": "Sat-Wed 9-18", "active": "y"})
+    assert resp.status_code == 302
+    branch = db.session.scalar(select(Branch).where(Branch.name == "Tajrish"))
+    assert branch.code == "T" and branch.active
+    assert settings.branch_hours(branch.id) == "Sat-Wed 9-18"
+    [created] = rows("branch.create")
+    assert created.value_to == {"name": "Tajrish", "code": "T", "active": True,
+                                "hours": "Sat-Wed 9-18"}
+
+    resp = admin.post(f"/admin/branches/{branch.id}", {"name": "Tajrish", "code": "TJ",
+                                                       "hours": "Sat-Thu 10-20"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    branch = db.session.get(Branch, branch.id)
+    assert (branch.code, branch.active) == ("TJ", False)
+    [changed] = rows("branch.update")
+    assert changed.value_from == {"code": "T", "active": True, "hours": "Sat-Wed 9-18"}
+    assert changed.value_to == {"code": "TJ", "active": False, "hours": "Sat-Thu 10-20"}
+    assert "Sat-Thu 10-20" in html(admin.get("/admin/branches"))
+
+
+def test_branch_codes_are_unique_and_the_last_branch_stays_open(admin):
+    main = ticket_service.default_branch()
+    dup = admin.post("/admin/branches/new", {"name": "Other", "code": main.code.lower()})
+    assert dup.status_code == 422
+    close = admin.post(f"/admin/branches/{main.id}", {"name": main.name, "code": main.code})
+    assert close.status_code == 409
+    db.session.expire_all()
+    assert count(Branch) == 1 and db.session.get(Branch, main.id).active
+    assert rows("branch.create") == [] and rows("branch.update") == []
+
+
+# --- service types ---------------------------------------------------------------------------
+
+def test_manager_adds_a_service_type_and_the_built_in_ones_stay(app, manager):
+    assert settings.service_type_codes() == tuple(app.config["SERVICE_TYPES"])
+    resp = manager.post("/admin/service-types/new", {"code": "battery", "name_fa": "باتری",
+                                                     "name_en": "Battery", "active": "y"})
+    assert resp.status_code == 302
+    assert settings.service_type_codes() == (*app.config["SERVICE_TYPES"], "battery")
+    assert settings.service_type_label("battery", "fa") == "باتری"
+    [row] = rows("service_type.create")
+    assert row.value_to == {"code": "battery", "name_fa": "باتری", "name_en": "Battery",
+                            "active": True}
+
+    resp = manager.post("/admin/service-types/warranty", {"name_fa": "گارانتی",
+                                                          "name_en": "Guarantee"})
+    assert resp.status_code == 302
+    assert "warranty" not in settings.service_type_codes()
+    [row] = rows("service_type.update")
+    assert row.value_from == {"name_en": "Warranty", "active": True}
+    assert row.value_to == {"name_en": "Guarantee", "active": False}
+
+
+def test_service_type_codes_are_checked(manager):
+    for code in ("Bad Code", "repair", "1x"):
+        resp = manager.post("/admin/service-types/new", {"code": code, "name_fa": "x",
+                                                         "name_en": "x"})
+        assert resp.status_code == 422, code
+    assert rows("service_type.create") == []
+
+
+# --- SMS templates ---------------------------------------------------------------------------
+
+def test_manager_edits_a_template_and_the_next_sms_uses_it(manager, make_ticket):
+    body = "{shop_name}: got your {device}. {tracking_url}"
+    resp = manager.post("/admin/templates/admit/fa", {"body": body, "enabled": "y"})
+    assert resp.status_code == 302
+    [row] = rows("template.update")
+    assert row.object_type == "sms_template" and row.object_id == "admit:fa"
+    assert row.value_to == {"body": body}
+    assert "{tracking_url}" in row.value_from["body"]
+    ticket = make_ticket("intake")
+    assert ticket.notifications[0].body.startswith("Test Repair Shop: got your Samsung Galaxy")
+
+
+def test_a_template_switched_off_sends_nothing(manager, make_ticket):
+    from servicedesk.notifications.templates import default_body
+    resp = manager.post("/admin/templates/admit/fa",
+                        {"body": default_body("admit", "fa")})  # "enabled" unticked
+    assert resp.status_code == 302
+    [row] = rows("template.update")
+    assert row.value_from == {"enabled": True} and row.value_to == {"enabled": False}
+    ticket = make_ticket("intake")
+    assert ticket.notifications == []
+
+
+@pytest.mark.parametrize("body", ["Hello {name}", "Total {estimate_total:>99999999}",
+                                  "{device!r}", "{device.__class__}", "Broken {brace", "{}", ""])
+def test_templates_with_unknown_or_unsafe_placeholders_are_refused(manager, body):
+    resp = manager.post("/admin/templates/quote/en", {"body": body, "enabled": "y"})
+    assert resp.status_code == 422
+    assert count(SmsTemplate) == 0 and rows("template.update") == []
+
+
+def test_live_preview_renders_a_sample_ticket_and_counts_segments(manager):
+    resp = manager.post("/admin/templates/finish/en/preview",
+                        {"body": "{shop_name}: ready, {amount_due}."},
+                        headers={"HX-Request": "true"})
+    assert resp.status_code == 200
+    text = html(resp)
+    assert "Test Repair Shop: ready, 1,400,000 toman." in text
+    assert "1 SMS (GSM-7)" in text
+    fa = html(manager.post("/admin/templates/finish/fa/preview", {"body": "آماده است " * 10}))
+    assert "UCS-2" in fa
+    bad = html(manager.post("/admin/templates/finish/en/preview", {"body": "{nope}"}))
+    assert "nope" in bad and "data-preview-text" not in bad
+    assert count(SmsTemplate) == 0
+
+
+def test_template_page_lists_the_variables_and_resets_to_the_shipped_text(manager):
+    from servicedesk.notifications.templates import VARIABLES, default_body
+    page = html(manager.get("/admin/templates/quote/en"))
+    for name in VARIABLES:
+        assert f'data-insert="{{{name}}}"' in page
+    manager.post("/admin/templates/quote/en", {"body": "Quote: {estimate_total}", "enabled": "y"})
+    assert manager.post("/admin/templates/quote/en/reset").status_code == 302
+    assert count(SmsTemplate) == 0
+    [row] = rows("template.reset")
+    assert row.value_from == {"body": "Quote: {estimate_total}", "enabled": True}
+    assert row.value_to["body"] == default_body("quote", "en")
+
+
+# --- shop settings ---------------------------------------------------------------------------
+
+SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",
+                 "shop_address": "Valiasr St.", "receipt_terms": "Collect within 30 days.",
+                 "money_display": "rial", "auto_close_days": "۱۰", "limit_intake": "3",
+                 "limit_diagnosis": "12", "limit_estimate": "", "limit_repair": "48",
+                 "limit_waiting_parts": "240", "limit_ready": "168"}
+
+
+def test_settings_fall_back_to_the_config_until_set(app):
+    assert settings.get("shop_name") == "Test Repair Shop"
+    assert settings.get("SHOP_PHONE") == "021-12345678"
+    assert settings.get("auto_close_days") == 7
+    assert settings.get("state_time_limits") == {"intake": 2, "diagnosis": 24, "estimate": 48,
+                                                 "repair": 72, "ready": 168}
+    db.session.add(Setting(key="shop_name", value="Stored"))
+    db.session.commit()
+    assert settings.get("shop_name") == "Stored"
+
+
+def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
+    resp = admin.post("/admin/settings", SETTINGS_FORM)
+    assert resp.status_code == 302
+    assert settings.get("shop_name") == "Mobile Doctor"
+    assert settings.get("money_display") == "rial"
+    assert settings.get("auto_close_days") == 10
+    assert settings.time_limits() == {"intake": 3, "diagnosis": 12, "repair": 48,
+                                      "waiting_parts": 240, "ready": 168}
+    changed = {r.object_id: r for r in rows("setting.update")}
+    assert set(changed) == {"shop_name", "shop_phone", "shop_address", "receipt_terms",
+                            "money_display", "auto_close_days", "state_time_limits"}
+    assert changed["shop_name"].value_from == {"shop_name": "Test Repair Shop"}
+    assert changed["shop_name"].value_to == {"shop_name": "Mobile Doctor"}
+    # Saving the same values again changes nothing and records nothing.
+    admin.post("/admin/settings", SETTINGS_FORM)
+    assert len(rows("setting.update")) == 7
+    page = html(admin.get("/admin/settings"))
+    assert 'value="Mobile Doctor"' in page
+
+
+def test_bad_settings_are_refused_and_nothing_is_written(admin):
+    for field, value in (("auto_close_days", "0"), ("auto_close_days", "soon"),
+                         ("money_display", "dollar"), ("limit_repair", "-4"), ("shop_name", "")):
+        resp = admin.post("/admin/settings", {**SETTINGS_FORM, field: value})
+        assert resp.status_code == 422, field
+    assert count(Setting) == 0 and rows("setting.update") == []
+
+
+# --- per-state time limits -------------------------------------------------------------------
+
+def test_overdue_tickets_are_found_in_sql_per_state_limit(make_ticket, users):
+    intake = make_ticket("intake")
+    diagnosis = make_ticket("diagnosis")
+    ready = make_ticket("ready")
+    delivered = make_ticket("delivered")
+    now = utcnow()
+
+    def overdue(at):
+        return set(db.session.scalars(settings.overdue_tickets(select(Ticket.id), now=at)))
+
+    assert overdue(now) == set()
+    assert overdue(now + timedelta(hours=3)) == {intake.id}  # intake limit 2 h
+    assert overdue(now + timedelta(hours=25)) == {intake.id, diagnosis.id}
+    assert overdue(now + timedelta(days=30)) == {intake.id, diagnosis.id, ready.id}
+    assert delivered.id not in overdue(now + timedelta(days=300))
+    assert settings.overdue_ids([intake.id, ready.id], now + timedelta(hours=3)) == {intake.id}
+    for ticket in (intake, diagnosis, ready, delivered):
+        assert settings.is_overdue(ticket, now + timedelta(hours=25)) == (
+            ticket.id in overdue(now + timedelta(hours=25)))
+
+
+def test_a_claim_does_not_restart_the_clock_but_a_new_state_does(make_ticket, users):
+    from servicedesk import lifecycle
+    ticket = make_ticket("diagnosis")
+    later = utcnow() + timedelta(hours=30)
+    lifecycle.record(ticket, "claim", Actor.staff(users["technician"]), at=later)
+    db.session.commit()
+    assert settings.overdue_ids([ticket.id], later + timedelta(minutes=1)) == {ticket.id}
+    ticket_service.fire_event(ticket.id, "return_unrepaired", Actor.staff(users["technician"]),
+                              {"reason": "board"})
+    assert settings.overdue_ids([ticket.id], utcnow() + timedelta(hours=30)) == set()
+
+
+def test_time_limits_come_from_the_settings(admin, make_ticket):
+    ticket = make_ticket("intake")
+    admin.post("/admin/settings", {**SETTINGS_FORM, "limit_intake": ""})
+    assert "intake" not in settings.time_limits()
+    assert settings.overdue_ids([ticket.id], utcnow() + timedelta(days=90)) == set()
+
+
+# --- role matrix and audit search ------------------------------------------------------------
+
+def test_role_matrix_page_shows_every_permission_and_event(admin):
+    from servicedesk.auth import PERMISSIONS
+    page = html(admin.get("/admin/roles"))
+    for key, roles in {**admin_service.PENDING_PERMISSIONS, **PERMISSIONS}.items():
+        assert f'<code dir="ltr">{key}</code>' in page
+    for name in EVENTS:
+        assert f'<code class="small" dir="ltr">{name}</code>' in page
+    assert "/admin/users" in page and "/admin/templates" in page
+    matrix = admin_service.role_matrix()
+    cells = re.findall(r'data-role="(\w+)" data-allowed="(yes|no)"', page)
+    expected = [(role, "yes" if role in p["roles"] else "no")
+                for p in matrix["permissions"] for role in matrix["roles"]]
+    expected += [(actor, "yes" if actor in e["roles"] else "no")
+                 for e in matrix["events"] for actor in matrix["event_actors"]]
+    assert cells == expected
+
+
+def test_audit_search_by_action_user_and_date(app, admin, users):
+    admin.post("/admin/branches/new", {"name": "Tajrish", "code": "T", "active": "y"})
+    admin.post("/admin/settings", SETTINGS_FORM)
+    old = AuditLog(at=utcnow() - timedelta(days=40), actor_name="someone", action="slip.print",
+                   object_type="tickets", object_id="1")
+    db.session.add(old)
+    db.session.commit()
+
+    def found(query):
+        page = html(admin.get("/admin/audit" + query))
+        return re.findall(r'<code class="small" dir="ltr">([\w.]+)</code>', page)
+
+    assert set(found("")) == {"branch.create", "setting.update", "slip.print"}
+    assert set(found("?action=setting")) == {"setting.update"}
+    assert found("?action=branch.create") == ["branch.create"]
+    assert found("?user=SOMEONE") == ["slip.print"]
+    assert set(found(f"?user={users['admin'].username}")) == {"branch.create", "setting.update"}
+    today = utcnow().date()
+    assert "slip.print" not in found(f"?date_from={today - timedelta(days=1)}")
+    assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"]
+    assert "Enter a date" in html(admin.get("/admin/audit?date_from=yesterday"))
+
+
+def test_audit_log_keeps_secrets_and_phone_numbers_out(app, users):
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "10.0.0.9"}):
+        row = audit.log("user.update", obj=users["reception"],
+                        before={"password": "x", "phone": "+989121234567", "role": "a"},
+                        after={"password_hash": "h", "session_token": "t", "role": "b",
+                               "nested": {"api_token": "t", "ok": 1}}, actor=users["admin"])
+        db.session.commit()
+    assert row.value_from == {"role": "a"}
+    assert row.value_to == {"role": "b", "nested": {"ok": 1}}
+    assert (row.ip, row.actor_name) == ("10.0.0.9", users["admin"].username)
+
+
+# --- who reaches what ------------------------------------------------------------------------
+
+MANAGE_PAGES = ["/admin/users", "/admin/users/new", "/admin/branches", "/admin/branches/new",
+                "/admin/settings", "/admin/roles", "/admin/audit"]
+TEMPLATE_PAGES = ["/admin/", "/admin/templates", "/admin/templates/admit/fa",
+                  "/admin/service-types", "/admin/service-types/new"]
+
+
+@pytest.mark.parametrize("role", ["reception", "technician", "manager", "admin"])
+def test_admin_pages_by_role(app, users, role):
+    browser = Browser(app)
+    browser.login(users[role].username)
+    for url in MANAGE_PAGES:
+        assert browser.get(url).status_code == (200 if role == "admin" else 403), url
+    for url in TEMPLATE_PAGES:
+        assert browser.get(url).status_code == (
+            200 if role in ("manager", "admin") else 403), url
+
+
+def test_anonymous_users_are_sent_to_the_login_page(app):
+    browser = Browser(app)
+    for url in MANAGE_PAGES + TEMPLATE_PAGES:
+        resp = browser.get(url)
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
+    resp = browser.post("/admin/users/new", {"username": "x", "role": "admin", "branch_id": 0,
+                                             "language": "", "password": "12345678"})
+    assert resp.status_code in (302, 400)
+    assert count(User) == 0
+
+
+def test_user_management_wants_a_fresh_login(app, users):
+    """A session restored from the remember-me cookie is not fresh: log in again first."""
+    browser = Browser(app)
+    browser.login(users["admin"].username, remember=True)
+    with browser.client.session_transaction() as sess:
+        sess["_fresh"] = False
+    resp = browser.get("/admin/users")
+    assert resp.status_code == 401 or "/login" in resp.headers.get("Location", "")
+    assert browser.get("/admin/templates").status_code == 200  # daily work needs no re-login
+
+
+def test_nav_shows_administration_to_admins_and_sms_to_managers(admin, manager, app, users):
+    assert 'href="/admin/"' in html(admin.get("/"))
+    assert "SMS and services" in html(manager.get("/?lang=en"))
+    tech = Browser(app)
+    tech.login(users["technician"].username)
+    assert 'href="/admin/"' not in html(tech.get("/"))
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+def test_html_typed_anywhere_is_escaped_on_every_page_that_shows_it(app, admin, users,
+                                                                      make_ticket):
+    """<script> typed into names, problems, notes, hours, templates and settings is shown as
+    text on every page, never run."""
+    reception = Browser(app)
+    reception.login(users["reception"].username)
+    admin.post("/admin/users/new", {"username": "evil", "full_name": SCRIPT, "role": "reception",
+                                    "branch_id": 0, "language": "", "password": "long enough pw"})
+    admin.post("/admin/branches/new", {"name": SCRIPT, "code": "X", "hours": SCRIPT,
+                                       "active": "y"})
+    admin.post("/admin/service-types/new", {"code": "evil", "name_fa": SCRIPT,
+                                            "name_en": SCRIPT, "active": "y"})
+    admin.post("/admin/templates/admit/en", {"body": f"{SCRIPT} {{device}}", "enabled": "y"})
+    admin.post("/admin/settings", {**SETTINGS_FORM, "shop_name": SCRIPT,
+                                   "shop_address": SCRIPT, "receipt_terms": SCRIPT})
+    intake = {**INTAKE, "customer": {**INTAKE["customer"], "name": SCRIPT, "language": "en"},
+              "device": {**INTAKE["device"], "brand": SCRIPT}, "problem": SCRIPT,
+              "accessories": SCRIPT, "condition": SCRIPT}
+    ticket = ticket_service.admit(intake, Actor.staff(users["reception"]))
+    reception.post(f"/tickets/{ticket.id}/notes", {"body": SCRIPT, "customer_visible": "1"})
+    ticket_service.fire_event(ticket.id, "cancel", Actor.staff(users["reception"]),
+                              {"reason": SCRIPT})
+    evil = db.session.scalar(select(User).where(User.username == "evil"))
+    evil_branch = db.session.scalar(select(Branch).where(Branch.code == "X"))
+    assert evil is not None and evil_branch is not None
+
+    pages = {
+        admin: ["/admin/users", f"/admin/users/{evil.id}", "/admin/branches",
+                f"/admin/branches/{evil_branch.id}", "/admin/service-types",
+                "/admin/service-types/evil", "/admin/templates", "/admin/templates/admit/en",
+                "/admin/settings", "/admin/audit", f"/tickets/{ticket.id}", "/tickets/"],
+        reception: [f"/tickets/{ticket.id}", "/tickets/"],
+        Browser(app): [f"/t/{ticket.public_token}"],
+    }
+    for browser, urls in pages.items():
+        for url in urls:
+            resp = browser.get(url)
+            assert resp.status_code == 200, url
+            page = html(resp)
+            assert SCRIPT not in page, url
+            assert ESCAPED in page, url
+    preview = html(admin.post("/admin/templates/admit/en/preview", {"body": SCRIPT}))
+    assert SCRIPT not in preview and ESCAPED in preview
+    sms = db.session.scalar(select(Notification).where(Notification.ticket_id == ticket.id))
+    assert sms.body.startswith(SCRIPT)  # an SMS is plain text: stored as typed

@@ -1,0 +1,308 @@
+"""`flask --app wsgi check`, the /healthz and /readyz probes, and gunicorn's access log: on a
+database migrated by `init-db` (SQLite, or PostgreSQL under TEST_DATABASE_URL), the real Redis,
+and closed ports for the parts that are down."""
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from servicedesk import create_app
+
+from .conftest import _pg_url, create_pg_database, drop_pg_database, on_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def closed_port() -> int:
+    """A port nobody listens on: bound by us a moment ago, then released."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database(tmp_path: Path, name: str) -> tuple[str, object]:
+    """An empty database on the suite's engine; returns its URL and how to drop it."""
+    if on_postgres():
+        db_name = create_pg_database()
+        return _pg_url(db_name), lambda: drop_pg_database(db_name)
+    return f"sqlite:///{tmp_path / (name + '.db')}", lambda: None
+
+
+def shell_env(url: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SERVICEDESK_", "TWILIO_", "SMS_", "REDIS_", "SECRET_"))}
+    env.update({"DATABASE_URL": url, "NO_PROXY": "127.0.0.1,localhost", **extra})
+    return env
+
+
+@pytest.fixture(scope="module")
+def migrated_url(tmp_path_factory):
+    """A database brought to the latest revision the way a deploy does it: `init-db`."""
+    url, drop = fresh_database(tmp_path_factory.mktemp("migrated"), "migrated")
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "init-db"], cwd=ROOT,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield url
+    drop()
+
+
+def build_app(url: str, instance: Path, **overrides):
+    """The app as production builds it (no schema work), over the test settings; its secret
+    key lives in the instance folder, where create_app would have generated it."""
+    config = {}
+    exec((ROOT / "config" / "testing.py").read_text(), config)
+    config = {k: v for k, v in config.items() if k.isupper()}
+    key = secrets.token_hex(32)
+    config.update({"DATABASE_URL": url, "SECRET_KEY": key, **overrides})
+    app = create_app(config)
+    app.instance_path = str(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "secret_key").write_text(key)
+    return app
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+    return ", ".join(sorted(ScriptDirectory(str(ROOT / "migrations")).get_heads()))
+
+
+def base_revision() -> str:
+    from alembic.script import ScriptDirectory
+    return list(ScriptDirectory(str(ROOT / "migrations")).walk_revisions())[-1].revision
+
+
+def run_check(app):
+    result = app.test_cli_runner().invoke(args=["check"])
+    lines = {line.split(":", 1)[0].split(None, 1)[1]: line
+             for line in result.output.splitlines() if line.startswith(("OK", "FAIL"))}
+    return result.exit_code, lines, result.output
+
+
+def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_path):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path))
+    assert code == 0, output
+    assert set(lines) == {"database", "migrations", "redis", "sms", "secret key", "translations"}
+    assert all(line.startswith("OK") for line in lines.values()), output
+    assert "latest revision" in lines["migrations"]
+    assert "console" in lines["sms"]
+    assert "instance file" in lines["secret key"]
+    assert output.rstrip().endswith("all 6 checks passed")
+
+
+@pytest.mark.redis
+def test_check_reaches_a_configured_redis(migrated_url, tmp_path):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, REDIS_URL=REDIS_URL))
+    assert code == 0, output
+    assert lines["redis"].startswith("OK") and "answers (Redis" in lines["redis"]
+
+
+@pytest.mark.parametrize("how", ["empty", "create_all", "behind"])
+def test_check_fails_on_an_unmigrated_database(tmp_path, how):
+    url, drop = fresh_database(tmp_path, "unmigrated")
+    try:
+        app = build_app(url, tmp_path / "instance")
+        if how == "behind":  # migrated once, then the code moved on
+            done = subprocess.run(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade",
+                 base_revision()], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                env=shell_env(url, SECRET_KEY=secrets.token_hex(32)))
+            assert done.returncode == 0, done.stdout + done.stderr
+        elif how == "create_all":  # tables exist but no revision was ever recorded
+            from servicedesk.extensions import db
+            with app.app_context():
+                db.create_all()
+                db.engine.dispose()
+        elif url.startswith("sqlite"):
+            Path(url.removeprefix("sqlite:///")).touch()  # the file exists, nothing in it
+        code, lines, output = run_check(app)
+        assert code == 1, output
+        assert lines["database"].startswith("OK")
+        assert lines["migrations"].startswith("FAIL")
+        if how == "empty":
+            assert "no migration applied" in lines["migrations"]
+            assert "flask --app wsgi init-db" in lines["migrations"]
+        elif how == "create_all":
+            assert "made without migrations" in lines["migrations"]
+        else:
+            assert f"at revision {base_revision()} but" in lines["migrations"]
+            assert "run flask --app wsgi init-db to upgrade it" in lines["migrations"]
+        assert f"expects {'revision ' if how != 'behind' else ''}{head_revision()}" in \
+            lines["migrations"]
+        assert output.rstrip().endswith("1 of 6 checks failed")
+    finally:
+        drop()
+
+
+def test_check_names_a_missing_sqlite_file(tmp_path):
+    app = build_app(f"sqlite:///{tmp_path / 'nowhere.db'}", tmp_path / "instance")
+    code, lines, output = run_check(app)
+    assert code == 1
+    assert "does not exist" in lines["database"] and "init-db" in lines["database"]
+    assert not (tmp_path / "nowhere.db").exists()  # the check created nothing
+
+
+def test_check_fails_for_twilio_without_credentials(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=None,
+                    TWILIO_AUTH_TOKEN=None, TWILIO_FROM_NUMBER=None)
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    assert lines["sms"] == ("FAIL  sms: SMS_BACKEND is twilio but these are not set: "
+                            "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER "
+                            "(or TWILIO_MESSAGING_SERVICE_SID)")
+    others = [line for name, line in lines.items() if name != "sms"]
+    assert all(line.startswith("OK") for line in others), output
+
+
+def test_check_accepts_twilio_with_a_messaging_service(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+                    TWILIO_AUTH_TOKEN="t" * 32, TWILIO_MESSAGING_SERVICE_SID="MG" + "0" * 32)
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert "sending as MG" in lines["sms"]
+
+
+def test_check_fails_for_an_http_gateway_without_its_address(migrated_url, tmp_path):
+    code, lines, _ = run_check(build_app(migrated_url, tmp_path, SMS_BACKEND="http"))
+    assert code == 1
+    assert "SERVICEDESK_SMS_HTTP_URL" in lines["sms"]
+
+
+@pytest.mark.redis
+def test_check_fails_when_redis_is_unreachable(migrated_url, tmp_path):
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, REDIS_URL=url))
+    assert code == 1, output
+    assert lines["redis"].startswith(f"FAIL  redis: cannot reach {url}")
+    assert "SMS stay pending" in lines["redis"]
+
+
+def test_check_refuses_a_development_secret_key(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path)
+    app.config["SECRET_KEY"] = "test-secret-key-not-for-production"
+    code, lines, _ = run_check(app)
+    assert code == 1
+    assert "well-known development value" in lines["secret key"]
+
+
+def test_check_refuses_a_secret_key_written_in_code(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path)
+    app.config["SECRET_KEY"] = secrets.token_hex(32)  # neither environment nor instance folder
+    code, lines, _ = run_check(app)
+    assert code == 1
+    assert "neither from the environment nor from the instance folder" in lines["secret key"]
+
+
+def test_the_check_command_from_the_shell(migrated_url, tmp_path):
+    cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "check"]
+    good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32)))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK    secret key: from the environment (SECRET_KEY)" in good.stdout
+    bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=shell_env(migrated_url, SECRET_KEY="dev", SMS_BACKEND="twilio"))
+    assert bad.returncode == 1
+    assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
+    assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
+    assert "2 of 6 checks failed" in bad.stdout
+
+
+# --- probes -----------------------------------------------------------------------------------
+
+def test_healthz_answers_without_login(migrated_url, tmp_path):
+    response = build_app(migrated_url, tmp_path).test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_answers_even_when_the_database_is_down(tmp_path):
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/none"
+    assert build_app(url, tmp_path).test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.redis
+def test_readyz_is_ready_with_database_and_redis(migrated_url, tmp_path):
+    client = build_app(migrated_url, tmp_path, REDIS_URL=REDIS_URL).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready",
+                                   "checks": {"database": "ok", "redis": "ok"}}
+
+
+def test_readyz_without_redis_configured(migrated_url, tmp_path):
+    response = build_app(migrated_url, tmp_path).test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["checks"] == {"database": "ok", "redis": "not configured"}
+
+
+@pytest.mark.redis
+def test_readyz_names_redis_when_it_is_down(migrated_url, tmp_path):
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    response = build_app(migrated_url, tmp_path, REDIS_URL=url).test_client().get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["failing"] == ["redis"]
+    assert body["checks"] == {"database": "ok", "redis": "unreachable"}
+    assert str(url) not in response.get_data(as_text=True)  # no address in a public answer
+
+
+def test_readyz_names_the_database_when_it_is_down(tmp_path):
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/none"
+    response = build_app(url, tmp_path).test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["failing"] == ["database"]
+
+
+# --- gunicorn ---------------------------------------------------------------------------------
+
+def test_gunicorn_access_log_carries_no_tokens_or_query_strings(migrated_url, tmp_path):
+    port = closed_port()
+    log = tmp_path / "access.log"
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), BIND=f"127.0.0.1:{port}",
+                    WEB_CONCURRENCY="1", GUNICORN_ACCESSLOG=str(log), PROXY_HOPS="1")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                               "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    token = "K7QW2M9XPLR4TZ8V"
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                assert opener.open(base + "/healthz", timeout=2).status == 200
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("gunicorn did not start: " + server.stderr.read().decode())
+                time.sleep(0.2)
+        for path, headers in [
+                (f"/t/{token}?lang=en&phone=PHONE09121234567", {"Referer": f"{base}/t/{token}",
+                                                           "X-Forwarded-For": "203.0.113.9"}),
+                (f"/s/{token}", {}),
+                ("/api/v1/tickets?state=intake", {"Authorization": "Bearer sd_secret_value"})]:
+            request = urllib.request.Request(base + path, headers=headers)
+            try:
+                opener.open(request, timeout=5)
+            except urllib.error.HTTPError:
+                pass  # 404/401: the line is logged all the same
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    text = log.read_text()
+    lines = text.splitlines()
+    assert len(lines) >= 4, text
+    assert any('"GET /t/:token" 404' in line for line in lines), text
+    assert any('"GET /s/:token"' in line for line in lines), text
+    assert any('"GET /api/v1/tickets" 401' in line for line in lines), text
+    for secret in (token, "lang=", "PHONE", "sd_secret_value", "Bearer", "203.0.113.9",
+                   "127.0.0.1", "Referer", "?"):
+        assert secret not in text, f"{secret!r} in the access log:\n{text}"

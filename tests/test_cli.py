@@ -1,0 +1,149 @@
+"""The commands of DESIGN section 5: create-user, api-token, seed-demo."""
+from collections import Counter
+
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk.errors import ValidationError
+from servicedesk.extensions import db
+from servicedesk.lifecycle import TICKET_STATES, verify_chain
+from servicedesk.models import Customer, Notification, Ticket, User
+from servicedesk.services.people import authenticate, check_password_rules
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=list(args))
+    return result, result.output
+
+
+def user_count(name=None) -> int:
+    query = select(func.count()).select_from(User)
+    if name:
+        query = query.where(User.username == name)
+    return db.session.scalar(query)
+
+
+def test_create_user(app):
+    result, text = run(app, "create-user", "nima", "--role", "technician", "--password",
+                       "a long enough one", "--full-name", "Nima N")
+    assert result.exit_code == 0, text
+    assert "nima" in text
+    user = db.session.scalar(select(User).where(User.username == "nima"))
+    assert (user.role, user.full_name, user.active) == ("technician", "Nima N", True)
+    assert user.branch is not None
+    assert user.password_hash != "a long enough one"
+    assert authenticate("nima", "a long enough one")[0].id == user.id
+
+
+def test_create_user_rejects_a_bad_role(app):
+    result, text = run(app, "create-user", "boss", "--role", "owner", "--password",
+                       "a long enough one")
+    assert result.exit_code != 0
+    assert "--role" in text and "owner" in text
+    for role in ("reception", "technician", "manager", "admin"):
+        assert role in text  # names the roles it takes
+    assert user_count("boss") == 0
+
+
+def test_create_user_rejects_a_short_password(app):
+    result, text = run(app, "create-user", "shorty", "--role", "reception", "--password", "1234567")
+    assert result.exit_code != 0
+    with pytest.raises(ValidationError) as rule:
+        check_password_rules("1234567")
+    # the password rule's own message (in the shop's language), naming the field
+    assert rule.value.message in text
+    assert "password" in text
+    assert "Traceback" not in text
+    assert user_count("shorty") == 0
+
+
+def test_create_user_rejects_a_duplicate_name(app):
+    first, text = run(app, "create-user", "reza", "--role", "reception", "--password",
+                      "first password")
+    assert first.exit_code == 0, text
+    second, text = run(app, "create-user", "reza", "--role", "manager", "--password",
+                       "second password")
+    assert second.exit_code != 0
+    assert text.strip().startswith("Error:") and "Traceback" not in text
+    assert user_count("reza") == 1
+    assert db.session.scalar(select(User.role).where(User.username == "reza")) == "reception"
+
+
+def test_create_user_without_password_prints_a_generated_one(app):
+    result, text = run(app, "create-user", "gen", "--role", "manager")
+    assert result.exit_code == 0, text
+    password = text.strip().splitlines()[-1].split(":", 1)[1].strip()
+    assert len(password) >= 8
+    assert authenticate("gen", password)[0] is not None
+
+
+def test_api_token_prints_a_working_token_on_its_last_line(app):
+    result, text = run(app, "create-user", "desk", "--role", "reception", "--password",
+                       "a long enough one")
+    assert result.exit_code == 0, text
+    result, text = run(app, "api-token", "desk")
+    assert result.exit_code == 0, text
+    lines = text.rstrip("\n").split("\n")
+    token = lines[-1]
+    assert token == token.strip() and " " not in token and len(token) >= 32
+
+    client = app.test_client()
+    response = client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["items"] == []
+    assert client.get("/api/v1/tickets").status_code == 401
+    assert client.get("/api/v1/tickets",
+                      headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+
+    # each call prints a new token; both work
+    _, text2 = run(app, "api-token", "desk")
+    token2 = text2.rstrip("\n").split("\n")[-1]
+    assert token2 != token
+    assert client.get("/api/v1/tickets",
+                      headers={"Authorization": f"Bearer {token2}"}).status_code == 200
+
+
+def test_api_token_for_an_unknown_user(app):
+    result, text = run(app, "api-token", "nobody")
+    assert result.exit_code != 0
+    assert "nobody" in text
+
+
+def test_seed_demo_fills_every_state_and_is_safe_twice(app):
+    result, text = run(app, "seed-demo")
+    assert result.exit_code == 0, text
+    db.session.expire_all()
+    states = Counter(db.session.scalars(select(Ticket.state)))
+    assert set(states) == set(TICKET_STATES), states
+    assert len(TICKET_STATES) == 9
+    users_after_first = user_count()
+    assert users_after_first >= 5
+    roles = set(db.session.scalars(select(User.role)))
+    assert {"reception", "technician", "manager", "admin"} <= roles
+    customers_after_first = db.session.scalar(select(func.count()).select_from(Customer))
+    assert all(verify_chain(t) is None for t in db.session.scalars(select(Ticket)))
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+
+    result, text = run(app, "seed-demo")
+    assert result.exit_code == 0, text
+    assert "password" not in text  # no new accounts the second time
+    db.session.expire_all()
+    assert user_count() == users_after_first
+    names = list(db.session.scalars(select(User.username)))
+    assert len(names) == len(set(names))
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == \
+        customers_after_first
+    assert set(db.session.scalars(select(Ticket.state))) == set(TICKET_STATES)
+    numbers = list(db.session.scalars(select(Ticket.number)))
+    assert len(numbers) == len(set(numbers))
+
+
+def test_seed_demo_users_can_log_in_with_the_printed_passwords(app):
+    result, text = run(app, "seed-demo")
+    assert result.exit_code == 0, text
+    printed = [line for line in text.splitlines() if line.startswith("user ")]
+    assert len(printed) >= 5
+    for line in printed:
+        name = line.split()[1]
+        password = line.rsplit("password:", 1)[1].strip()
+        assert authenticate(name, password)[0] is not None, line

@@ -1,0 +1,151 @@
+"""Two people firing events on the same ticket at once, on PostgreSQL: exactly one wins, the other
+gets a clear conflict, and the loser leaves nothing behind (no audit row, no SMS)."""
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk.errors import Conflict, TransitionNotAllowed
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor, verify_chain
+from servicedesk.models import Notification, Ticket, TicketEvent
+from servicedesk.services import tickets as svc
+from servicedesk.services.people import issue_token
+
+from .conftest import INTAKE, SAMPLE_DATA, add_user
+
+ROUNDS = 10
+RACERS = (("quote", {"lines": SAMPLE_DATA["quote"]["lines"], "promised_date": "2026-12-01"}),
+          ("return_unrepaired", {"reason": "board damaged"}))
+
+
+def count(model, ticket_id) -> int:
+    return db.session.scalar(select(func.count()).select_from(model)
+                             .where(model.ticket_id == ticket_id))
+
+
+@pytest.fixture
+def staff(pg_app):
+    return {"reception": add_user("reception1", "reception"),
+            "technician": add_user("technician1", "technician")}
+
+
+def ticket_in_diagnosis(staff) -> int:
+    ticket = svc.admit(INTAKE, Actor.staff(staff["reception"]))
+    svc.fire_event(ticket.id, "send_to_repair", Actor.staff(staff["reception"]),
+                   {"technician": "technician1"})
+    return ticket.id
+
+
+def run_pair(target):
+    """Run target(0) and target(1) in two threads; return their results (or exceptions)."""
+    results = [None, None]
+
+    def wrapped(i):
+        try:
+            results[i] = target(i)
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads), "a thread hung (deadlock?)"
+    return results
+
+
+def assert_one_new_event_and_sms(ticket_id, events_before, sms_before, winner_event):
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket_id)
+    assert count(TicketEvent, ticket_id) == events_before + 1
+    assert ticket.events[-1].event == winner_event
+    assert ticket.state == {"quote": "estimate", "return_unrepaired": "ready"}[winner_event]
+    assert verify_chain(ticket) is None
+    assert count(Notification, ticket_id) == sms_before + 1
+    assert ticket.notifications[-1].event == winner_event
+    return ticket
+
+
+def test_two_events_at_once_exactly_one_wins(pg_app, staff):
+    technician = Actor.staff(staff["technician"])
+    outcomes = []
+    for _round in range(ROUNDS):
+        ticket_id = ticket_in_diagnosis(staff)
+        events_before = count(TicketEvent, ticket_id)
+        sms_before = count(Notification, ticket_id)
+        barrier = threading.Barrier(2, timeout=30)
+
+        def fire(i):
+            event, data = RACERS[i]
+            with pg_app.app_context():
+                try:
+                    loaded = db.session.get(Ticket, ticket_id)
+                    assert loaded.state == "diagnosis"  # both load before either commits
+                    barrier.wait()
+                    svc.fire_event(ticket_id, event, technician, dict(data))
+                    return event
+                finally:
+                    db.session.remove()
+
+        results = run_pair(fire)
+        winners = [r for r in results if isinstance(r, str)]
+        losers = [r for r in results if not isinstance(r, str)]
+        assert len(winners) == 1, results
+        assert len(losers) == 1 and isinstance(losers[0], Conflict), results
+        assert losers[0].message and losers[0].status == 409
+        assert_one_new_event_and_sms(ticket_id, events_before, sms_before, winners[0])
+        outcomes.append(winners[0])
+    assert len(outcomes) == ROUNDS
+
+
+def test_two_events_at_once_through_the_api(pg_app, staff):
+    token = issue_token(staff["technician"])
+    headers = {"Authorization": f"Bearer {token}"}
+    for _round in range(ROUNDS):
+        ticket_id = ticket_in_diagnosis(staff)
+        events_before = count(TicketEvent, ticket_id)
+        sms_before = count(Notification, ticket_id)
+        barrier = threading.Barrier(2, timeout=30)
+
+        def post(i):
+            event, data = RACERS[i]
+            client = pg_app.test_client()
+            barrier.wait()
+            response = client.post(f"/api/v1/tickets/{ticket_id}/events",
+                                   json={"event": event, **data}, headers=headers)
+            return event, response.status_code, response.get_json()
+
+        results = run_pair(post)
+        assert all(isinstance(r, tuple) for r in results), results
+        statuses = sorted(status for _, status, _ in results)
+        assert statuses == [200, 409], results
+        (winner, _, body), = [r for r in results if r[1] == 200]
+        (_, _, error), = [r for r in results if r[1] == 409]
+        assert body["state"] in ("estimate", "ready")
+        assert error.get("error")
+        assert_one_new_event_and_sms(ticket_id, events_before, sms_before, winner)
+
+
+def test_a_late_loader_gets_transition_not_allowed(pg_app, staff):
+    """Not a race: the second fires after the first committed, and is told what is allowed."""
+    ticket_id = ticket_in_diagnosis(staff)
+    technician = Actor.staff(staff["technician"])
+    svc.fire_event(ticket_id, "quote", technician, dict(RACERS[0][1]))
+    with pytest.raises(TransitionNotAllowed) as info:
+        svc.fire_event(ticket_id, "return_unrepaired", technician, {"reason": "x"})
+    assert info.value.state == "estimate"
+    assert "return_unrepaired" not in info.value.allowed
+
+
+def test_a_stale_version_is_a_conflict(pg_app, staff):
+    ticket_id = ticket_in_diagnosis(staff)
+    version = db.session.get(Ticket, ticket_id).version
+    technician = Actor.staff(staff["technician"])
+    svc.fire_event(ticket_id, "quote", technician, dict(RACERS[0][1]), expected_version=version)
+    events = count(TicketEvent, ticket_id)
+    with pytest.raises(Conflict):
+        svc.fire_event(ticket_id, "approve", Actor.staff(staff["reception"]),
+                       {"channel": "phone"}, expected_version=version)
+    assert count(TicketEvent, ticket_id) == events

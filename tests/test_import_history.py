@@ -1,0 +1,332 @@
+"""import-history (DESIGN section 5): past tickets from JSON Lines, replayed through the lifecycle,
+with their own timestamps, no SMS, idempotent by external_id, a bad line reported by number and
+leaving nothing behind; and verify-audit over what was imported."""
+import json
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import func, select
+
+from servicedesk.extensions import db
+from servicedesk.lifecycle import verify_chain
+from servicedesk.models import (CostLine, Customer, Device, Notification, SurveyResponse,
+                                Ticket, TicketEvent, Visit)
+from servicedesk.models.stages import TicketStage
+from servicedesk.services.importer import import_lines
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+DELIVERED = {
+    "external_id": "old-1001",
+    "customer": {"name": "Hamid Karimi", "phone": "09351234567", "language": "en"},
+    "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 13"},
+    "problem": "Battery drains fast",
+    "technician": "technician1",
+    "visit": {"issued_at": "2024-05-01T06:00:00Z", "called_at": "2024-05-01T06:12:30Z"},
+    "events": [
+        {"event": "admit", "at": "2024-05-01T06:20:00Z", "actor": "reception1"},
+        {"event": "send_to_repair", "at": "2024-05-01T07:00:00Z", "actor": "reception1"},
+        {"event": "quote", "at": "2024-05-01T09:30:00Z", "actor": "technician1",
+         "data": {"promised_date": "2024-05-04"}},
+        {"event": "approve", "at": "2024-05-01T14:00:00+03:30", "actor": "reception1",
+         "data": {"channel": "phone"}},
+        {"event": "finish", "at": "2024-05-02T11:00:00Z", "actor": "technician1",
+         "data": {"work_done": "New battery"}},
+        {"event": "deliver", "at": "2024-05-03T08:00:00Z", "actor": "reception1",
+         "data": {"amount_paid": 9_000_000}},
+        {"event": "close", "at": "2024-05-03T18:00:00Z"},
+    ],
+    "lines": [
+        {"stage": "estimate", "kind": "part", "description": "Battery", "qty": 1,
+         "unit_price": 7_000_000},
+        {"stage": "estimate", "kind": "labour", "description": "Fitting", "qty": 1,
+         "unit_price": 1_500_000},
+        {"stage": "final", "kind": "part", "description": "Battery", "qty": 1,
+         "unit_price": 7_000_000},
+        {"stage": "final", "kind": "labour", "description": "Fitting", "qty": 1,
+         "unit_price": 2_000_000},
+    ],
+    "survey": {"csat": 5, "nps": 9, "comment": "Quick and clean", "at": "2024-05-03T17:59:00Z"},
+}
+
+DECLINED = {
+    "external_id": "old-1002",
+    "customer": {"name": "زهرا موسوی", "phone": "09191234567"},
+    "device": {"kind": "phone", "brand": "Xiaomi", "model": "Redmi Note 12"},
+    "problem": "Does not charge",
+    "events": [
+        {"event": "admit", "at": "2024-06-10T05:00:00Z", "actor": "someone_from_old_system"},
+        {"event": "send_to_repair", "at": "2024-06-10T05:30:00Z"},
+        {"event": "quote", "at": "2024-06-11T09:00:00Z", "actor": "old_technician"},
+        {"event": "decline", "at": "2024-06-11T12:00:00Z", "actor": "customer",
+         "data": {"reason": "too expensive"}},
+    ],
+    "lines": [{"stage": "estimate", "kind": "part", "description": "Charging port", "qty": 1,
+               "unit_price": 3_000_000}],
+}
+
+CANCELLED = {
+    "external_id": "old-1003",
+    "customer": {"name": "Leila Ahmadi", "phone": "09361234567"},
+    "device": {"kind": "tablet", "brand": "Samsung", "model": "Tab S7"},
+    "problem": "Screen flickers",
+    "events": [
+        {"event": "admit", "at": "2024-07-01T09:00:00Z"},
+        {"event": "cancel", "at": "2024-07-01T09:45:00Z", "data": {"reason": "changed mind"}},
+    ],
+}
+
+
+def write_jsonl(tmp_path, lines, name="history.jsonl"):
+    path = tmp_path / name
+    path.write_text("\n".join(l if isinstance(l, str) else json.dumps(l, ensure_ascii=False)
+                              for l in lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(app, *args):
+    result = app.test_cli_runner().invoke(args=list(args))
+    text = result.output + (getattr(result, "stderr", "") or "")
+    return result, text
+
+
+def ticket_by_external(external_id: str) -> Ticket:
+    db.session.expire_all()
+    return db.session.scalar(select(Ticket).where(Ticket.external_id == external_id))
+
+
+def test_import_three_tickets_keeps_times_states_and_sends_nothing(app, users, tmp_path):
+    path = write_jsonl(tmp_path, [DELIVERED, DECLINED, CANCELLED])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code == 0, text
+    assert "imported 3" in text and "already present 0" in text and "failed 0" in text
+
+    assert count(Ticket) == 3
+    assert count(Notification) == 0
+
+    delivered = ticket_by_external("old-1001")
+    assert delivered.state == "closed"
+    assert [e.event for e in delivered.events] == [
+        "admit", "send_to_repair", "quote", "approve", "finish", "deliver", "close"]
+    expected_at = [utc("2024-05-01T06:20:00"), utc("2024-05-01T07:00:00"),
+                   utc("2024-05-01T09:30:00"), utc("2024-05-01T10:30:00"),  # 14:00 +03:30
+                   utc("2024-05-02T11:00:00"), utc("2024-05-03T08:00:00"),
+                   utc("2024-05-03T18:00:00")]
+    assert [e.at for e in delivered.events] == expected_at
+    assert delivered.created_at == utc("2024-05-01T06:00:00")  # the timeline starts at arrival
+    # known users are linked, the close is the customer's (the survey was answered)
+    assert delivered.events[0].actor_id == users["reception"].id
+    assert delivered.events[2].actor_id == users["technician"].id
+    assert delivered.events[-1].actor_kind == "customer"
+    assert delivered.technician.username == "technician1"
+    assert delivered.estimate_total == 8_500_000
+    assert delivered.final_total == 9_000_000
+    assert delivered.amount_paid == 9_000_000
+    assert delivered.promised_date.isoformat() == "2024-05-04"
+    assert verify_chain(delivered) is None
+
+    visit = delivered.visit
+    assert visit is not None and visit.status == "served"
+    assert visit.issued_at == utc("2024-05-01T06:00:00")
+    assert visit.called_at == utc("2024-05-01T06:12:30")
+    assert visit.served_at == utc("2024-05-01T06:20:00")
+    assert visit.label == "R-001"
+    admit = delivered.events[0]
+    assert admit.data["visit"] == "R-001"
+    assert admit.data["waited_seconds"] == 20 * 60
+    queue_wait = db.session.scalar(select(TicketStage).where(
+        TicketStage.ticket_id == delivered.id, TicketStage.stage == "queue_wait"))
+    assert queue_wait is not None and queue_wait.seconds == 12 * 60 + 30
+    approval = db.session.scalar(select(TicketStage).where(
+        TicketStage.ticket_id == delivered.id, TicketStage.stage == "approval"))
+    assert approval.seconds == 60 * 60  # quote 09:30 UTC -> approve 14:00 Tehran (10:30 UTC)
+
+    survey = db.session.scalar(select(SurveyResponse).where(
+        SurveyResponse.ticket_id == delivered.id))
+    assert (survey.csat, survey.nps, survey.comment) == (5, 9, "Quick and clean")
+    assert delivered.events[-1].data.get("survey_response_id") == survey.id
+
+    declined = ticket_by_external("old-1002")
+    assert declined.state == "ready"
+    assert [e.event for e in declined.events] == ["admit", "send_to_repair", "quote", "decline"]
+    assert [e.at for e in declined.events] == [
+        utc("2024-06-10T05:00:00"), utc("2024-06-10T05:30:00"), utc("2024-06-11T09:00:00"),
+        utc("2024-06-11T12:00:00")]
+    assert declined.events[0].actor_name == "someone_from_old_system"
+    assert declined.events[-1].actor_kind == "customer"
+    assert declined.estimate_total == 3_000_000 and declined.final_total is None
+    assert declined.visit is None
+    assert declined.customer.phone == "+989191234567"
+
+    cancelled = ticket_by_external("old-1003")
+    assert cancelled.state == "cancelled"
+    assert [(e.event, e.at) for e in cancelled.events] == [
+        ("admit", utc("2024-07-01T09:00:00")), ("cancel", utc("2024-07-01T09:45:00"))]
+    assert cancelled.events[-1].data["reason"] == "changed mind"
+
+    # Re-importing the same file adds nothing.
+    events_before = count(TicketEvent)
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code == 0, text
+    assert "imported 0" in text and "already present 3" in text
+    assert count(Ticket) == 3
+    assert count(TicketEvent) == events_before
+    assert count(Customer) == 3 and count(Visit) == 1
+    assert count(Notification) == 0
+
+
+def test_bad_lines_are_reported_by_number_and_leave_nothing(app, users, tmp_path):
+    good_first = {**CANCELLED, "external_id": "good-1"}
+    impossible = {
+        "external_id": "bad-2",
+        "customer": {"name": "Bad Two", "phone": "09120000002"},
+        "device": {"kind": "phone", "brand": "Nokia", "model": "G21"},
+        "problem": "Wet",
+        "visit": {"issued_at": "2024-08-01T06:00:00Z", "called_at": "2024-08-01T06:05:00Z"},
+        "events": [{"event": "admit", "at": "2024-08-01T06:10:00Z"},
+                   {"event": "finish", "at": "2024-08-01T09:00:00Z"}],
+        "lines": [{"stage": "final", "kind": "labour", "description": "Drying", "qty": 1,
+                   "unit_price": 500_000}],
+    }
+    broken_json = '{"external_id": "bad-3", "customer": {"name": "Bad Three", '
+    no_external_id = {k: v for k, v in CANCELLED.items() if k != "external_id"}
+    no_external_id["customer"] = {"name": "Bad Four", "phone": "09120000004"}
+    bad_phone = {**CANCELLED, "external_id": "bad-5",
+                 "customer": {"name": "Bad Five", "phone": "12345"}}
+    good_last = {**DECLINED, "external_id": "good-6"}
+    path = write_jsonl(tmp_path, [good_first, impossible, broken_json, no_external_id,
+                                  bad_phone, good_last])
+
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code != 0
+    reported = {}
+    for line in text.splitlines():
+        if line.startswith("line "):
+            number, _, reason = line[len("line "):].partition(":")
+            reported[int(number)] = reason.strip()
+    assert sorted(reported) == [2, 3, 4, 5], text
+    assert all(reported.values()), reported  # each with a reason
+    assert "finish" in reported[2] and "intake" in reported[2]  # names the event and the state
+    assert "JSON" in reported[3]
+    assert "external_id" in reported[4]
+    assert "phone" in reported[5]
+    assert "imported 2" in text and "failed 4" in text
+
+    db.session.expire_all()
+    assert sorted(db.session.scalars(select(Ticket.external_id))) == ["good-1", "good-6"]
+    assert count(Ticket) == 2
+    assert count(Customer) == 2
+    assert count(Device) == 2
+    assert count(TicketEvent) == len(good_first["events"]) + len(good_last["events"])
+    assert count(Visit) == 0
+    assert count(CostLine) == 1  # good-6's estimate line; none of bad-2's final line
+    assert count(TicketStage, TicketStage.ticket_id.not_in(select(Ticket.id))) == 0
+    assert count(Customer, Customer.phone.in_(
+        ["+989120000002", "+989120000004", "+989120000005"])) == 0
+    assert count(Customer, Customer.name.like("Bad %")) == 0
+    assert count(Device, Device.brand == "Nokia") == 0
+    assert count(Notification) == 0
+    # A rolled-back line took no ticket number: numbers stay gap-free.
+    assert sorted(db.session.scalars(select(Ticket.number))) == ["A-00001", "A-00002"]
+
+    # The good lines are now present; the whole file again imports nothing twice.
+    result, text = run(app, "import-history", str(path))
+    assert "imported 0" in text and "already present 2" in text and "failed 4" in text
+    assert count(Ticket) == 2
+
+
+def test_import_lines_directly(app, users):
+    report = import_lines([json.dumps(CANCELLED), "", "   ", json.dumps(CANCELLED),
+                           "[1, 2]"])
+    assert report.imported == 1 and report.skipped == 1
+    assert [n for n, _ in report.errors] == [5]
+    assert count(Ticket) == 1 and count(Notification) == 0
+
+
+def test_import_rejects_admit_not_first_and_unknown_events(app, users):
+    not_first = {**CANCELLED, "external_id": "x-1",
+                 "events": [{"event": "cancel", "at": "2024-07-01T09:00:00Z"}]}
+    twice = {**CANCELLED, "external_id": "x-2",
+             "events": [{"event": "admit", "at": "2024-07-01T09:00:00Z"},
+                        {"event": "admit", "at": "2024-07-01T09:01:00Z"}]}
+    unknown = {**CANCELLED, "external_id": "x-3",
+               "events": [{"event": "admit", "at": "2024-07-01T09:00:00Z"},
+                          {"event": "teleport", "at": "2024-07-01T09:01:00Z"}]}
+    bad_time = {**CANCELLED, "external_id": "x-4",
+                "events": [{"event": "admit", "at": "yesterday"}]}
+    report = import_lines(json.dumps(r) for r in (not_first, twice, unknown, bad_time))
+    assert report.imported == 0
+    assert [n for n, _ in report.errors] == [1, 2, 3, 4]
+    assert count(Ticket) == 0 and count(Customer) == 0 and count(TicketEvent) == 0
+
+
+def test_import_rejects_time_running_backwards(app, users):
+    """Events (and the visit before the admission) must be in time order: otherwise the stage
+    durations of the turnaround reports come out negative."""
+    backwards = {**CANCELLED, "external_id": "t-1", "events": [
+        {"event": "admit", "at": "2024-07-01T09:00:00Z"},
+        {"event": "cancel", "at": "2024-07-01T08:59:59Z", "data": {"reason": "r"}}]}
+    issued_after_admit = {**DELIVERED, "external_id": "t-2",
+                          "visit": {"issued_at": "2024-05-01T06:30:00Z"}}
+    called_before_issued = {**DELIVERED, "external_id": "t-3",
+                            "visit": {"issued_at": "2024-05-01T06:10:00Z",
+                                      "called_at": "2024-05-01T06:05:00Z"}}
+    same_instant = {**CANCELLED, "external_id": "t-4", "events": [
+        {"event": "admit", "at": "2024-07-01T09:00:00Z"},
+        {"event": "cancel", "at": "2024-07-01T09:00:00Z", "data": {"reason": "r"}}]}
+    report = import_lines(json.dumps(r) for r in (backwards, issued_after_admit,
+                                                  called_before_issued, same_instant))
+    assert [n for n, _ in report.errors] == [1, 2, 3]
+    assert "events[2]" in report.errors[0][1]
+    assert "visit" in report.errors[1][1] and "visit" in report.errors[2][1]
+    assert report.imported == 1
+    assert [t.external_id for t in db.session.scalars(select(Ticket))] == ["t-4"]
+    assert count(Visit) == 0
+    assert count(TicketStage, TicketStage.seconds < 0) == 0
+
+
+def test_import_rejects_an_overlong_external_id(app, users):
+    """Reported as a line error on every database (PostgreSQL would refuse the row)."""
+    report = import_lines([json.dumps({**CANCELLED, "external_id": "x" * 81}),
+                           json.dumps({**CANCELLED, "external_id": "y" * 80})])
+    assert [n for n, _ in report.errors] == [1]
+    assert "external_id" in report.errors[0][1]
+    assert "SQL" not in report.errors[0][1]
+    assert report.imported == 1 and count(Ticket) == 1
+
+
+def test_verify_audit_after_import_and_after_tampering(app, users, tmp_path):
+    path = write_jsonl(tmp_path, [DELIVERED, DECLINED, CANCELLED])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code == 0, text
+
+    result, text = run(app, "verify-audit")
+    assert result.exit_code == 0, text
+    assert "audit chain intact" in text
+
+    ticket = ticket_by_external("old-1002")
+    number = ticket.number
+    quote = next(e for e in ticket.events if e.event == "quote")
+    tampered = dict(quote.data, total=1)
+    db.session.execute(
+        sa.text("UPDATE ticket_events SET data = :data WHERE id = :id")
+        .bindparams(sa.bindparam("data", type_=sa.JSON)),
+        {"data": tampered, "id": quote.id})
+    db.session.commit()
+    db.session.expire_all()
+
+    result, text = run(app, "verify-audit")
+    assert result.exit_code != 0
+    assert f"ticket {number}: chain broken at event {quote.seq}" in text
+    assert "1 ticket(s)" in text
+    assert "audit chain intact" not in text
+    # only the edited ticket is reported
+    others = [t.number for t in db.session.scalars(select(Ticket)) if t.number != number]
+    assert all(f"ticket {n}:" not in text for n in others)

@@ -1,0 +1,111 @@
+"""The migrations build the schema the models describe, on SQLite and on PostgreSQL; init-db is
+safe to run again."""
+import logging
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+
+from servicedesk import create_app
+from servicedesk.extensions import db
+from servicedesk.models import Branch
+
+from .conftest import PG_ADMIN_URL, ROOT, create_pg_database, drop_pg_database
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging():
+    """alembic's env.py runs logging.config.fileConfig, which disables every logger already
+    created and resets levels; put them back so later tests still see their logs."""
+    manager = logging.root.manager
+    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
+             for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    root = (logging.root.level, list(logging.root.handlers))
+    yield
+    for name, lg in list(manager.loggerDict.items()):
+        if not isinstance(lg, logging.Logger):
+            continue
+        if name in saved:
+            lg.disabled, lg.level, lg.handlers[:], lg.propagate = saved[name]
+        else:
+            lg.disabled = False
+    logging.root.level, logging.root.handlers[:] = root[0], root[1]
+
+
+def bare_app(url, tmp_path):
+    """The app with the test settings on an empty database (no create_all, unlike make_app)."""
+    config = {"DATABASE_URL": url}
+    testing = {}
+    exec((ROOT / "config" / "testing.py").read_text(), testing)
+    config.update({k: v for k, v in testing.items() if k.isupper()})
+    app = create_app(config)
+    app.instance_path = str(tmp_path)
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = create_pg_database()
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    drop_pg_database(name)
+
+
+def _compare_opts(app) -> dict:
+    args = dict(app.extensions["migrate"].configure_args)
+    args.pop("process_revision_directives", None)
+    return args
+
+
+def test_upgrade_builds_exactly_the_models(empty_url, tmp_path):
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            assert sa.inspect(db.engine).get_table_names() == []
+            upgrade()
+            tables = set(sa.inspect(db.engine).get_table_names())
+            assert set(db.metadata.tables) <= tables
+            assert tables - set(db.metadata.tables) == {"alembic_version"}
+            with db.engine.connect() as conn:
+                context = MigrationContext.configure(conn, opts=_compare_opts(app))
+                diff = compare_metadata(context, db.metadata)
+            assert diff == [], "\n".join(map(str, diff))
+            # the head is recorded: a second upgrade is a no-op
+            upgrade()
+            with db.engine.connect() as conn:
+                heads = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            assert len(heads) == 1
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_init_db_twice_is_harmless(empty_url, tmp_path):
+    app = bare_app(empty_url, tmp_path)
+    runner = app.test_cli_runner()
+
+    def init_db():
+        # `flask --app wsgi init-db` runs in an app context of its own (FlaskGroup pushes it)
+        with app.app_context():
+            result = runner.invoke(args=["init-db"])
+            db.session.remove()
+        assert result.exit_code == 0, result.output
+        assert "database ready" in result.output
+        return result
+
+    try:
+        init_db()
+        init_db()
+        with app.app_context():
+            branches = db.session.scalars(sa.select(Branch)).all()
+            assert [(b.name, b.code) for b in branches] == [
+                (app.config["DEFAULT_BRANCH_NAME"], app.config["DEFAULT_BRANCH_CODE"])]
+            assert set(db.metadata.tables) <= set(sa.inspect(db.engine).get_table_names())
+            db.session.remove()
+    finally:
+        with app.app_context():
+            db.engine.dispose()

@@ -1,0 +1,386 @@
+"""The customer's pages as a customer meets them, from the SMS link or the receipt QR code: the
+tracking page in their language, approving or declining the estimate (and approving again when
+it changed), the survey that works once, the close of unanswered tickets, and what these pages
+must never show (the phone number, internal notes)."""
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Notification, SurveyResponse, Ticket, utcnow
+from servicedesk.services import surveys
+from servicedesk.services import tickets as ticket_service
+
+from .conftest import INTAKE, SAMPLE_DATA, make_app
+
+# the form token, from a form or from the page's htmx headers (pages without a form)
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+PHONE_FORMS = ("+989121234567", "989121234567", "09121234567", "9121234567",
+               "۰۹۱۲۱۲۳۴۵۶۷", "۹۱۲۱۲۳۴۵۶۷", "912 123 4567", "0912 123 4567")
+INTERNAL = "INTERNAL: customer dropped it twice, charge handling fee"
+PUBLIC = "Your screen arrived from the supplier"
+
+
+class Customer:
+    """The customer's phone browser: no login; forms sent with the CSRF token of the page."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+        self.csrf = None
+
+    def get(self, url, **kw):
+        with self.app.app_context():
+            resp = self.client.get(url, **kw)
+        found = CSRF.search(resp.get_data(as_text=True))
+        if found:
+            self.csrf = found.group(1) or found.group(2)
+        return resp
+
+    def post(self, url, data=None, **kw):
+        with self.app.app_context():
+            return self.client.post(url, data={**(data or {}), "csrf_token": self.csrf}, **kw)
+
+    def follow(self, resp):
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        return self.get(resp.location)
+
+
+def html(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def reload(ticket: Ticket) -> Ticket:
+    db.session.expire_all()
+    return db.session.get(Ticket, ticket.id)
+
+
+def track(ticket) -> str:
+    return f"/t/{ticket.public_token}"
+
+
+def survey(ticket) -> str:
+    return f"/s/{ticket.public_token}"
+
+
+@pytest.fixture
+def customer(app):
+    return Customer(app)
+
+
+ENGLISH = {**INTAKE, "customer": {**INTAKE["customer"], "language": "en"}}
+
+
+# --- the tracking page ----------------------------------------------------------------------
+
+def test_the_tracking_page_speaks_the_customers_language(customer, make_ticket):
+    fa = make_ticket("diagnosis")
+    page = html(customer.get(track(fa)))
+    assert '<html lang="fa" dir="rtl">' in page
+    assert "Galaxy A54" in page and fa.number in page
+    en = make_ticket("estimate", intake={**ENGLISH, "customer": {"name": "Sara",
+                                                                 "phone": "09351234567",
+                                                                 "language": "en"}})
+    page = html(customer.get(track(en)))
+    assert '<html lang="en" dir="ltr">' in page
+    assert "Waiting for the customer&#39;s approval" in page or \
+        "Waiting for the customer's approval" in page
+    assert "1,400,000 toman" in page  # the estimate total, in the customer's money unit
+    # the switcher still wins, and the page's own forms keep the choice
+    page = html(customer.get(track(en) + "?lang=fa"))
+    assert 'dir="rtl"' in page and f'/t/{en.public_token}/approve?lang=fa"' in page
+
+
+def test_the_tracking_page_says_where_the_repair_stands(customer, make_ticket, users):
+    first = make_ticket("diagnosis")
+    second = make_ticket("diagnosis")
+    page = html(customer.get(track(second) + "?lang=en"))
+    assert 'data-queue-position="1"' in page and "1 device ahead of yours" in page
+    assert "Yours is next." in html(customer.get(track(first) + "?lang=en"))
+    waiting = make_ticket("waiting_parts")
+    page = html(customer.get(track(waiting) + "?lang=en"))
+    assert "Waiting for parts" in page and "LCD" in page and "2026-12-05" in page
+    assert "2026-12-01" in page  # the promised date
+    assert 'aria-current="step"' in page
+    ready = make_ticket("ready")
+    page = html(customer.get(track(ready) + "?lang=en"))
+    assert 'data-amount-due="14000000"' in page and "1,400,000 toman" in page
+    assert "Bring your receipt" in page
+
+
+def test_the_timeline_has_the_events_but_no_staff_names_or_claims(customer, make_ticket, users,
+                                                                   app):
+    from servicedesk.services import workbench
+    ticket = ticket_service.admit(INTAKE, Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]), {})
+    workbench.claim(ticket.id, users["technician"])
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert re.findall(r'<li data-event="(\w+)"', page) == ["send_to_repair", "admit"]
+    assert "technician1" not in page and "reception1" not in page
+
+
+@pytest.mark.parametrize("state", ["intake", "diagnosis", "estimate", "repair",
+                                   "waiting_parts", "ready", "delivered", "closed"])
+def test_customer_pages_never_show_the_phone_number_or_internal_notes(
+        customer, make_ticket, users, state):
+    ticket = make_ticket(state)
+    ticket_service.add_note(ticket.id, users["technician"], INTERNAL)
+    ticket_service.add_note(ticket.id, users["technician"], PUBLIC, customer_visible=True)
+    pages = [html(customer.get(track(ticket))), html(customer.get(track(ticket) + "?lang=en"))]
+    assert all(PUBLIC in page for page in pages)  # the note meant for the customer is there
+    if state == "delivered":
+        pages.append(html(customer.get(survey(ticket))))
+    for page in pages:
+        assert INTERNAL not in page and "dropped it twice" not in page
+        for phone in PHONE_FORMS:
+            assert phone not in page, phone
+        assert "Narges" not in page  # nor the customer's name
+        assert "490154203237518" not in page  # nor the IMEI
+        assert "127.0.0.1" not in page  # nor the address an answer came from
+
+
+def test_unknown_tokens_get_a_plain_404(customer, make_ticket):
+    ticket = make_ticket("estimate")
+    for url in ("/t/NOTATOKEN234", "/s/NOTATOKEN234", "/t/" + "A" * 80):
+        resp = customer.get(url)
+        assert resp.status_code == 404, url
+        page = html(resp)
+        assert "navbar" not in page and "/login" not in page, url
+    customer.get(track(ticket))  # a real page first: its form token
+    assert customer.post("/t/NOTATOKEN234/approve").status_code == 404
+    assert customer.post(f"{track(ticket)}/refund").status_code == 404
+    assert customer.post("/s/NOTATOKEN234", {"csat": "5"}).status_code == 404
+    # a lower-case token (typed from the receipt) is the same token
+    assert customer.get(f"/t/{ticket.public_token.lower()}").status_code == 200
+
+
+def test_customer_pages_send_no_referrer(customer, make_ticket):
+    ticket = make_ticket("delivered")
+    for url in (track(ticket), survey(ticket), "/t/NOTATOKEN234"):
+        resp = customer.get(url)
+        assert resp.headers["Referrer-Policy"] == "no-referrer", url
+        assert resp.headers["Cache-Control"] == "no-store", url
+
+
+# --- the estimate ---------------------------------------------------------------------------
+
+def test_the_customer_approves_the_estimate_from_the_link(customer, make_ticket):
+    ticket = make_ticket("estimate")
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert 'name="estimate_version" value="1"' in page
+    assert "Screen" in page and "Fitting" in page
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "1"},
+                         environ_base={"REMOTE_ADDR": "5.6.7.8"})
+    page = html(customer.follow(resp))
+    assert "you approved the estimate" in page
+    ticket = reload(ticket)
+    assert ticket.state == "repair"
+    approve = ticket.events[-1]
+    assert (approve.event, approve.actor_kind, approve.ip) == ("approve", "customer", "5.6.7.8")
+    assert approve.data == {"channel": "link", "estimate_version": 1,
+                            "estimate_total": 14_000_000, "ip": "5.6.7.8"}
+    assert approve.at is not None
+    assert 'data-decision="approve"' in page and "You approved 1,400,000 toman" in page
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.ticket_id == ticket.id, Notification.event == "approve")) == 1
+
+
+def test_a_second_tap_on_approve_changes_nothing(customer, make_ticket):
+    ticket = make_ticket("estimate")
+    customer.get(track(ticket))
+    customer.post(f"{track(ticket)}/approve", {"estimate_version": "1"})
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "1"})
+    assert "already answered" in html(customer.follow(resp))
+    assert [e.event for e in reload(ticket).events].count("approve") == 1
+
+
+def test_the_customer_declines_with_a_reason(customer, make_ticket):
+    ticket = make_ticket("estimate")
+    customer.get(track(ticket))
+    resp = customer.post(f"{track(ticket)}/decline?lang=en", {"reason": "Too expensive"})
+    page = html(customer.follow(resp))
+    ticket = reload(ticket)
+    assert ticket.state == "ready" and ticket.amount_due == 0
+    decline = ticket.events[-1]
+    assert (decline.event, decline.actor_kind) == ("decline", "customer")
+    assert decline.data["reason"] == "Too expensive" and decline.data["channel"] == "link"
+    assert decline.data["estimate_version"] == 1
+    assert "Declined on" in page and 'data-amount-due="0"' in page
+
+
+def test_an_approval_for_another_version_of_the_estimate_is_refused(customer, make_ticket):
+    """A changed estimate needs a new approval: a "yes" sent from a page that showed another
+    version of the estimate (an older quote) approves nothing; the page shows the estimate as
+    it is now, and approving that one works."""
+    ticket = make_ticket("estimate")
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    shown = re.search(r'name="estimate_version" value="(\d+)"', page).group(1)
+    assert shown == "1" == str(ticket.estimate_version)
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "2"})
+    page = html(customer.follow(resp))
+    assert "The estimate has changed" in page
+    ticket = reload(ticket)
+    assert ticket.state == "estimate" and ticket.events[-1].event == "quote"
+    assert 'name="estimate_version" value="1"' in page
+    resp = customer.post(f"{track(ticket)}/approve", {"estimate_version": "1"})
+    assert reload(ticket).state == "repair"
+    assert reload(ticket).events[-1].data["estimate_version"] == 1
+
+
+def test_a_pre_approved_estimate_is_shown_as_approved_at_once(customer, users):
+    ticket = ticket_service.admit({**ENGLISH, "pre_approved_amount": 20_000_000},
+                                  Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]),
+                              {"technician": "technician1"})
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              SAMPLE_DATA["quote"])
+    ticket = reload(ticket)
+    assert ticket.state == "repair"
+    page = html(customer.get(track(ticket)))
+    assert "Approved at once" in page and "within the amount you agreed to" in page
+    assert "data-approve" not in page
+
+
+# --- the survey -----------------------------------------------------------------------------
+
+def answer(customer, ticket, **form):
+    customer.get(survey(ticket))
+    return customer.post(survey(ticket) + "?lang=en", {"csat": "5", "nps": "10", **form})
+
+
+def test_answering_the_survey_closes_the_ticket_and_thanks_the_customer(customer, make_ticket):
+    ticket = make_ticket("delivered")
+    page = html(customer.get(survey(ticket) + "?lang=en"))
+    assert 'name="csat"' in page and 'name="nps"' in page and 'name="complaint"' in page
+    resp = answer(customer, ticket, comment="Quick and friendly")
+    page = html(customer.follow(resp))
+    assert "Thank you" in page and 'data-survey="answered"' in page
+    ticket = reload(ticket)
+    assert ticket.state == "closed"
+    close = ticket.events[-1]
+    assert (close.event, close.actor_kind) == ("close", "customer")
+    response = db.session.scalars(select(SurveyResponse)).one()
+    assert (response.csat, response.nps, response.comment, response.complaint,
+            response.followup_status) == (5, 10, "Quick and friendly", False, None)
+    assert close.data["survey_response_id"] == response.id
+    # the customer is thanked by SMS too
+    assert db.session.scalars(select(Notification.event).order_by(Notification.id.desc())
+                              ).first() == "close"
+
+
+def test_the_survey_link_works_once(customer, make_ticket):
+    ticket = make_ticket("delivered")
+    answer(customer, ticket)
+    resp = answer(customer, ticket, csat="1", comment="changed my mind")
+    assert resp.status_code == 409
+    assert "already answered" in html(resp)
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse)) == 1
+    assert db.session.scalars(select(SurveyResponse.csat)).one() == 5
+    # opening the link again thanks instead of asking
+    page = html(customer.get(survey(ticket)))
+    assert 'data-survey="answered"' in page and 'name="csat"' not in page
+
+
+def test_the_database_refuses_a_second_answer_even_past_the_state_check(make_ticket):
+    ticket = make_ticket("delivered")
+    db.session.add(SurveyResponse(ticket_id=ticket.id, csat=4))
+    db.session.commit()  # an answer that won a race, its close not yet committed
+    with pytest.raises(surveys.AlreadyAnswered):
+        surveys.submit_survey(ticket.id, {"csat": "2"})
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse)) == 1
+    assert reload(ticket).state == "delivered"
+
+
+@pytest.mark.parametrize("form, followup", [
+    ({"csat": "2", "nps": "9"}, "open"),
+    ({"csat": "4", "nps": "6"}, "open"),
+    ({"csat": "5", "nps": "10", "complaint": "1", "comment": "Scratched the case"}, "open"),
+    ({"csat": "4", "nps": "8"}, None),
+    ({"csat": "3", "nps": "", "comment": ""}, None),  # what a browser sends left blank
+])
+def test_a_low_score_or_a_complaint_goes_on_the_managers_follow_up_list(
+        customer, make_ticket, form, followup):
+    ticket = make_ticket("delivered")
+    customer.get(survey(ticket))
+    assert customer.post(survey(ticket), form).status_code == 302
+    response = db.session.scalars(select(SurveyResponse)).one()
+    assert response.followup_status == followup
+    assert response.complaint == ("complaint" in form)
+
+
+def test_a_survey_without_a_satisfaction_score_is_asked_again(customer, make_ticket):
+    ticket = make_ticket("delivered")
+    customer.get(survey(ticket))
+    resp = customer.post(survey(ticket) + "?lang=en", {"nps": "11", "comment": "hello"})
+    assert resp.status_code == 422
+    page = html(resp)
+    assert 'data-error="csat"' in page and 'data-error="nps"' in page
+    assert ">hello</textarea>" in page  # what was typed is kept
+    assert reload(ticket).state == "delivered"
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse)) == 0
+
+
+def test_the_survey_is_not_open_before_hand_back(customer, make_ticket):
+    ticket = make_ticket("ready")
+    assert customer.get(survey(ticket)).status_code == 404
+    customer.get(track(ticket))
+    assert customer.post(survey(ticket), {"csat": "5"}).status_code == 404
+    assert reload(ticket).state == "ready"
+    # the tracking page offers the survey only once the device is handed back
+    delivered = make_ticket("delivered")
+    assert survey(delivered) in html(customer.get(track(delivered)))
+    assert survey(ticket) not in html(customer.get(track(ticket)))
+
+
+# --- closing unanswered tickets -------------------------------------------------------------
+
+def test_delivered_tickets_nobody_answered_close_after_the_configured_days(app, make_ticket,
+                                                                           customer):
+    old = make_ticket("delivered")
+    answered = make_ticket("delivered")
+    answer(customer, answered)
+    app.config["AUTO_CLOSE_DAYS"] = 7
+    assert surveys.auto_close() == 0  # handed back just now
+    assert surveys.auto_close(now=utcnow() + timedelta(days=6)) == 0
+    sms_before = db.session.scalar(select(func.count()).select_from(Notification))
+    assert surveys.auto_close(now=utcnow() + timedelta(days=7, minutes=1)) == 1
+    old = reload(old)
+    assert old.state == "closed"
+    close = old.events[-1]
+    assert (close.event, close.actor_kind, close.actor_name) == ("close", "system", "system")
+    assert "7" in close.data["reason"]
+    # no "thank you" SMS for a survey nobody answered
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == sms_before
+    # the link has expired: a plain 404
+    assert customer.get(survey(old)).status_code == 404
+    # the answered one was closed by its customer, and nothing more happens to it
+    assert [e.actor_kind for e in reload(answered).events if e.event == "close"] == ["customer"]
+    assert surveys.auto_close(now=utcnow() + timedelta(days=30)) == 0
+
+
+def test_the_number_of_days_is_the_shops_setting(app, make_ticket):
+    ticket = make_ticket("delivered")
+    app.config["AUTO_CLOSE_DAYS"] = 2
+    assert surveys.auto_close(now=utcnow() + timedelta(days=1)) == 0
+    assert surveys.auto_close(now=utcnow() + timedelta(days=2, minutes=1)) == 1
+    assert reload(ticket).state == "closed"
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+def test_customer_pages_are_rate_limited(app, database_url, tmp_path):
+    # An app of its own with the limits on (the suite's apps switch them off).
+    limited = make_app(database_url, tmp_path / "limited", RATELIMIT_ENABLED=True,
+                       WTF_CSRF_ENABLED=False)
+    with limited.app_context():
+        client = limited.test_client()
+        codes = [client.get(f"/t/NOTATOKEN{i:03d}").status_code for i in range(31)]
+        assert codes[:30] == [404] * 30 and codes[30] == 429
+        codes = [client.post("/s/NOTATOKEN999", data={"csat": "5"}).status_code
+                 for _ in range(6)]
+        assert codes == [404] * 5 + [429]
+        codes = [client.post("/t/NOTATOKEN999/approve").status_code for _ in range(11)]
+        assert codes == [404] * 10 + [429]

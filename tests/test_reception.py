@@ -1,0 +1,634 @@
+"""The reception desk as its staff and customers meet it: the kiosk and its slip, the queue and
+the wall display, queue SMS, intake with its printed receipt (QR code), the label, the delivery
+desk, the worklist, and slips that read right in Persian and in English."""
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import jdatetime
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk.extensions import db
+from servicedesk.i18n import format_datetime, localize_digits
+from servicedesk.links import tracking_url
+from servicedesk.models import (Branch, Customer, Device, Notification, Ticket, TicketEvent,
+                                Visit, utcnow)
+from servicedesk.services import reception
+from servicedesk.services.tickets import default_branch
+
+from .conftest import PASSWORD
+
+VALID_IMEI = "490154203237518"
+PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
+
+
+# --- a QR decoder (ISO/IEC 18004), enough for the receipts' links ---------------------------
+# It reads the printed modules as a phone would: format bits, mask, zigzag, blocks, segments.
+# Nothing here asks the encoder what it put in.
+
+_ALIGN = {1: [], 2: [6, 18], 3: [6, 22], 4: [6, 26], 5: [6, 30], 6: [6, 34], 7: [6, 22, 38],
+          8: [6, 24, 42], 9: [6, 26, 46], 10: [6, 28, 50]}
+# Error correction level M: (blocks, data codewords per block) per version.
+_BLOCKS_M = {1: [(1, 16)], 2: [(1, 28)], 3: [(1, 44)], 4: [(2, 32)], 5: [(2, 43)], 6: [(4, 27)],
+             7: [(4, 31)], 8: [(2, 38), (2, 39)], 9: [(3, 36), (2, 37)], 10: [(4, 43), (1, 44)]}
+_MASKS = [lambda i, j: (i + j) % 2 == 0, lambda i, j: i % 2 == 0, lambda i, j: j % 3 == 0,
+          lambda i, j: (i + j) % 3 == 0, lambda i, j: (i // 2 + j // 3) % 2 == 0,
+          lambda i, j: (i * j) % 2 + (i * j) % 3 == 0,
+          lambda i, j: ((i * j) % 2 + (i * j) % 3) % 2 == 0,
+          lambda i, j: ((i + j) % 2 + (i * j) % 3) % 2 == 0]
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def qr_matrix(svg: str) -> list[list[int]]:
+    """The module grid (1 = dark) of an SVG path QR code, without its quiet zone."""
+    size = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
+    dark = {(int(x), int(y)) for x, y in re.findall(r"M(\d+),(\d+)H", svg)}
+    border = min(min(x for x, _ in dark), min(y for _, y in dark))
+    n = size - 2 * border
+    return [[int((c + border, r + border) in dark) for c in range(n)] for r in range(n)]
+
+
+def decode_qr(m: list[list[int]]) -> str:
+    n = len(m)
+    version = (n - 17) // 4
+    assert version in _BLOCKS_M, f"version {version} not supported by this small decoder"
+    # format information, the copy along column 8 (bit i at rows 0-5, 7, 8, then n-7 .. n-1)
+    rows = [0, 1, 2, 3, 4, 5, 7, 8] + list(range(n - 7, n))
+    fmt = sum(m[r][8] << i for i, r in enumerate(rows)) ^ 0x5412
+    level, mask = (fmt >> 13) & 3, (fmt >> 10) & 7
+    assert level == 0, "expected error correction level M"
+    reserved = [[False] * n for _ in range(n)]
+
+    def block(r0, c0, h, w):
+        for r in range(max(r0, 0), min(r0 + h, n)):
+            for c in range(max(c0, 0), min(c0 + w, n)):
+                reserved[r][c] = True
+    centres = _ALIGN[version]
+    for r in centres:
+        for c in centres:
+            if (r, c) not in ((6, 6), (6, centres[-1]), (centres[-1], 6)):  # not on a finder
+                block(r - 2, c - 2, 5, 5)
+    block(0, 0, 9, 9), block(0, n - 8, 9, 8), block(n - 8, 0, 8, 9)
+    block(6, 0, 1, n), block(0, 6, n, 1)
+    if version >= 7:
+        block(0, n - 11, 6, 3), block(n - 11, 0, 3, 6)
+    bits, col, up = [], n - 1, True
+    while col > 0:
+        if col == 6:
+            col -= 1
+        for r in (range(n - 1, -1, -1) if up else range(n)):
+            for c in (col, col - 1):
+                if not reserved[r][c]:
+                    bits.append(m[r][c] ^ int(_MASKS[mask](r, c)))
+        up, col = not up, col - 2
+    codewords = [int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, len(bits) - 7, 8)]
+    sizes = [size for count, size in _BLOCKS_M[version] for _ in range(count)]
+    blocks, pos = [[] for _ in sizes], 0
+    for i in range(max(sizes)):
+        for b, size in enumerate(sizes):
+            if i < size:
+                blocks[b].append(codewords[pos])
+                pos += 1
+    stream = "".join(f"{cw:08b}" for blk in blocks for cw in blk)
+    out, i = [], 0
+
+    def take(k):
+        nonlocal i
+        i += k
+        return int(stream[i - k:i], 2)
+    while i + 4 <= len(stream):
+        mode = take(4)
+        if mode == 0:
+            break
+        if mode == 4:  # bytes
+            out.append(bytes(take(8) for _ in range(take(8 if version < 10 else 16))).decode())
+        elif mode == 2:  # alphanumeric
+            count = take(9 if version < 10 else 11)
+            for _ in range(count // 2):
+                a, b = divmod(take(11), 45)
+                out.append(_ALNUM[a] + _ALNUM[b])
+            if count % 2:
+                out.append(_ALNUM[take(6)])
+        elif mode == 1:  # numeric
+            count = take(10 if version < 10 else 12)
+            for _ in range(count // 3):
+                out.append(f"{take(10):03d}")
+            if count % 3:
+                out.append(f"{take(7 if count % 3 == 2 else 4):0{count % 3}d}")
+        else:
+            raise AssertionError(f"unexpected QR mode {mode}")
+    return "".join(out)
+
+
+def qr_in(html: str) -> str:
+    """What the (first) QR code on a page says."""
+    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    return decode_qr(qr_matrix(svg))
+
+
+def test_the_decoder_reads_what_the_encoder_wrote():
+    from servicedesk.slips import qr_svg
+    for data in ("http://shop.test/t/ABCDEFGHJKLM", "https://repair.example.ir/t/7K3QX9P2XYZW",
+                 "x" * 120):
+        assert decode_qr(qr_matrix(str(qr_svg(data)))) == data
+
+
+# --- a logged-in member of staff --------------------------------------------------------------
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html).group(1)
+
+
+class Staff:
+    """A browser-like client: logged in through /login, forms sent with their CSRF token."""
+
+    def __init__(self, app, username: str):
+        self.app = app
+        self.client = app.test_client()
+        page = self.get("/login").get_data(as_text=True)
+        resp = self.open("POST", "/login", data={"username": username, "password": PASSWORD,
+                                                 "csrf_token": csrf_of(page)})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        self.csrf = csrf_of(self.get("/").get_data(as_text=True))
+
+    def open(self, method, url, **kw):
+        # Each request in its own app context, as in production: nothing cached in ``g``
+        # (the logged-in user, the CSRF token) carries over to the next request.
+        with self.app.app_context():
+            return self.client.open(url, method=method, **kw)
+
+    def get(self, url, **kw):
+        return self.open("GET", url, **kw)
+
+    def post(self, url, data=None, **kw):
+        return self.open("POST", url, data={**(data or {}), "csrf_token": self.csrf}, **kw)
+
+
+@pytest.fixture
+def desk(app, users):
+    return Staff(app, "reception1")
+
+
+def text(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def reload(obj):
+    db.session.expire_all()
+    return db.session.get(type(obj), obj.id)
+
+
+def visit_by_label(label: str) -> Visit:
+    return db.session.scalar(select(Visit).where(Visit.label == label))
+
+
+# --- kiosk, numbers, slips --------------------------------------------------------------------
+
+def test_kiosk_issues_a_number_and_prints_its_slip(desk):
+    resp = desk.post("/kiosk", {"service": "repair"})
+    assert resp.status_code == 302
+    visit = visit_by_label("R-001")
+    assert f"/visits/{visit.id}/slip" in resp.location and "print=1" in resp.location
+    slip = text(desk.get(resp.location))
+    assert 'dir="rtl"' in slip and "R-۰۰۱" in slip
+    assert "data-autoprint" in slip and "data-return-to=\"/kiosk\"" in slip
+    desk.post("/kiosk", {"service": "repair"})
+    second = visit_by_label("R-002")
+    page = text(desk.get(f"/visits/{second.id}/slip"))
+    assert "R-۰۰۲" in page
+    assert re.search(r'slip-ahead">[^<]*۱', page)  # one person ahead
+
+
+def test_kiosk_refuses_a_phone_that_is_not_a_phone_and_writes_nothing(desk):
+    resp = desk.post("/kiosk", {"service": "repair", "phone": "12345"})
+    assert resp.status_code == 422
+    assert "is-invalid" in text(resp)
+    assert count(Visit) == 0 and count(Notification) == 0
+
+
+def test_queue_numbers_restart_each_day_per_branch(app):
+    main = default_branch()
+    north = Branch(name="North", code="B")
+    db.session.add(north)
+    db.session.commit()
+    yesterday = utcnow() - timedelta(days=1)
+    assert [reception.issue_number(main, "repair", now=yesterday).label for _ in range(3)] == \
+        ["R-001", "R-002", "R-003"]
+    assert reception.issue_number(main, "repair").label == "R-001"
+    assert reception.issue_number(north, "repair").label == "R-001"
+    assert reception.issue_number(main, "repair").label == "R-002"
+    assert reception.issue_number(main, "pickup").label == "P-001"
+    # yesterday's numbers are not in today's queue
+    board = reception.queue_board(main)
+    assert [w.visit.label for w in board["waiting"]] == ["R-001", "R-002", "P-001"]
+
+
+def test_queue_sms_issued_then_near_then_called(app, users):
+    app.config["QUEUE_NEAR_AHEAD"] = 2
+    branch = default_branch()
+    for _ in range(3):
+        reception.issue_number(branch, "repair")
+    mine = reception.issue_number(branch, "repair", phone="۰۹۱۲ ۱۲۳ ۴۵۶۷")
+    assert mine.phone == "+989121234567"
+
+    def sms():
+        db.session.expire_all()
+        return db.session.scalars(select(Notification).where(Notification.visit_id == mine.id)
+                                  .order_by(Notification.id)).all()
+    assert [n.event for n in sms()] == ["visit_issued"]
+    assert "R-۰۰۴" in sms()[0].body and "۳" in sms()[0].body
+    reception.call_next(branch, "1", users["reception"])  # 3 ahead -> 2: "a few left"
+    assert [n.event for n in sms()] == ["visit_issued", "visit_near"]
+    reception.call_next(branch, "1", users["reception"])
+    reception.call_next(branch, "1", users["reception"])
+    assert [n.event for n in sms()] == ["visit_issued", "visit_near"]
+    called = reception.call_next(branch, "۲", users["reception"])
+    assert called.id == mine.id and called.counter == "2"
+    notes = sms()
+    assert [n.event for n in notes] == ["visit_issued", "visit_near", "visit_called"]
+    assert "۲" in notes[-1].body
+    assert {n.to for n in notes} == {"+989121234567"}
+    assert all(n.ticket_id is None and n.status == "sent" and n.encoding == "UCS-2"
+               for n in notes)
+    reception.recall(mine.id, users["reception"])  # called again: no second SMS
+    assert len(sms()) == 3
+
+
+def test_no_near_sms_when_the_number_was_issued_with_few_ahead(app, users):
+    app.config["QUEUE_NEAR_AHEAD"] = 2
+    branch = default_branch()
+    reception.issue_number(branch, "repair")
+    mine = reception.issue_number(branch, "inquiry", phone="09121234567")
+    reception.call_next(branch, "1", users["reception"])
+    events = db.session.scalars(select(Notification.event)
+                                .where(Notification.visit_id == mine.id)).all()
+    assert events == ["visit_issued"]
+
+
+def test_queue_sms_in_the_known_customers_language_and_not_to_those_who_opted_out(
+        app, users, make_ticket):
+    make_ticket("intake", intake={
+        "customer": {"name": "Hamid", "phone": "09351234567", "language": "en"},
+        "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 13"},
+        "problem": "Battery"})
+    branch = default_branch()
+    en = reception.issue_number(branch, "pickup", phone="09351234567")
+    note = db.session.scalar(select(Notification).where(Notification.visit_id == en.id))
+    assert note.language == "en" and "P-001" in note.body and note.body.isascii()
+    customer = db.session.scalar(select(Customer).where(Customer.phone == "+989351234567"))
+    customer.sms_opt_out = True
+    db.session.commit()
+    quiet = reception.issue_number(branch, "pickup", phone="09351234567")
+    assert db.session.scalar(select(Notification).where(Notification.visit_id == quiet.id)) \
+        is None
+
+
+# --- the queue and the wall display -----------------------------------------------------------
+
+def test_call_next_shows_the_number_on_the_display(desk, users):
+    for _ in range(2):
+        desk.post("/kiosk", {"service": "repair"})
+    queue = text(desk.get("/queue"))
+    assert 'data-label="R-001"' in queue and 'data-label="R-002"' in queue
+    resp = desk.post("/queue/next", {"counter": "۳"})
+    assert resp.status_code == 302
+    first = reload(visit_by_label("R-001"))
+    assert first.status == "called" and first.counter == "3"
+    assert first.called_by_id == users["reception"].id
+    board = text(desk.get("/display/board"))
+    assert 'data-label="R-001"' in board and "R-۰۰۱" in board and "۳" in board
+    page = text(desk.get("/display"))
+    assert 'hx-get="/display/board"' in page and 'hx-trigger="every 3s"' in page
+    # the counter is remembered for the next call
+    assert 'value="3"' in text(desk.get("/queue"))
+
+
+def test_queue_actions_answer_htmx_with_the_board(desk):
+    desk.post("/kiosk", {"service": "pickup"})
+    visit = visit_by_label("P-001")
+    resp = desk.post("/queue/next", {"counter": "1"}, headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and "<html" not in text(resp)
+    assert "P-۰۰۱" in text(resp)
+    resp = desk.post("/queue/next", {"counter": "1"}, headers={"HX-Request": "true"})
+    assert "alert-info" in text(resp)  # nobody is waiting
+    desk.post(f"/queue/{visit.id}/no-show", headers={"HX-Request": "true"})
+    assert reload(visit).status == "no_show"
+    first_call = reload(visit).called_at
+    desk.post(f"/queue/{visit.id}/recall", headers={"HX-Request": "true"})
+    visit = reload(visit)
+    assert visit.status == "called" and visit.called_at > first_call and visit.counter == "1"
+
+
+def test_call_a_given_number_out_of_turn(desk):
+    for _ in range(3):
+        desk.post("/kiosk", {"service": "repair"})
+    third = visit_by_label("R-003")
+    desk.post(f"/queue/{third.id}/call", {"counter": "2"})
+    assert reload(third).status == "called"
+    assert reload(visit_by_label("R-001")).status == "waiting"
+    assert 'data-label="R-003"' in text(desk.get("/display/board"))
+
+
+def test_reception_issues_a_number_with_a_phone(desk):
+    resp = desk.post("/queue/issue", {"service": "inquiry", "phone": "٠٩١٢١٢٣٤٥٦٧"})
+    assert resp.status_code == 302 and "back=queue" in resp.location
+    visit = visit_by_label("Q-001")
+    assert visit.phone == "+989121234567"
+    slip = text(desk.get(resp.location))
+    assert "Q-۰۰۱" in slip
+
+
+def test_unknown_ids_are_not_found(desk):
+    for url in ("/visits/99/slip", "/tickets/99/receipt", "/tickets/99/label",
+                "/visits/99999999999999/slip", "/tickets/99999999999999/receipt",
+                "/desk/intake?visit_id=99"):
+        assert desk.get(url).status_code == 404, url
+    assert desk.post("/queue/99999999999999/call", {"counter": "1"}).status_code == 404
+    assert desk.get("/desk/intake?visit_id=99999999999999").status_code == 200
+
+
+def test_a_polled_partial_after_logout_sends_the_page_to_login(app):
+    resp = app.test_client().get("/display/board", headers={"HX-Request": "true"})
+    assert resp.status_code == 204 and "/login" in resp.headers["HX-Redirect"]
+
+
+def test_who_may_open_which_reception_page(app, users):
+    tech = Staff(app, "technician1")
+    assert tech.get("/kiosk").status_code == 403
+    assert tech.get("/desk").status_code == 403
+    assert tech.get("/desk/delivery").status_code == 403
+    assert tech.post("/queue/next", {"counter": "1"}).status_code == 403
+    assert tech.get("/display").status_code == 200
+    manager = Staff(app, "manager1")
+    assert manager.get("/desk").status_code == 200
+    home = text(manager.get("/"))
+    assert "/desk/delivery" in home and "/kiosk" in home
+    assert "/desk/delivery" not in text(tech.get("/"))
+
+
+# --- intake and the receipt -------------------------------------------------------------------
+
+def intake_form(**over):
+    form = {"customer_phone": "۰۹۱۲۱۲۳۴۵۶۷", "customer_name": "نرگس رضایی",
+            "customer_language": "fa", "device_kind": "Mobile phone", "device_brand": "Samsung",
+            "device_model": "Galaxy A54", "device_serial": VALID_IMEI, "device_colour": "Black",
+            "problem": "Cracked screen", "accessory": ["SIM card", "Case"],
+            "accessories_other": "", "condition": "Scratched back", "service_type": "repair",
+            "promised_date": "1405/09/10", "pre_approved_amount": "۵٬۰۰۰٬۰۰۰"}
+    form.update(over)
+    return form
+
+
+def called_visit(desk) -> Visit:
+    desk.post("/kiosk", {"service": "repair"})
+    desk.post("/queue/next", {"counter": "1"})
+    return visit_by_label("R-001")
+
+
+def test_intake_from_a_called_number_prints_the_receipt(desk, app):
+    visit = called_visit(desk)
+    page = text(desk.get(f"/desk/intake?visit_id={visit.id}"))
+    assert "R-۰۰۱" in page
+    resp = desk.post("/desk/intake", intake_form(visit_id=str(visit.id)))
+    assert resp.status_code == 302, text(resp)
+    ticket = db.session.scalar(select(Ticket))
+    assert resp.location.startswith(f"/tickets/{ticket.id}/receipt")
+    assert ticket.visit_id == visit.id and reload(visit).status == "served"
+    assert ticket.customer.phone == "+989121234567"
+    assert ticket.device.serial == VALID_IMEI and ticket.pre_approved_amount == 5_000_000
+    assert ticket.accessories == "SIM card، Case"
+    assert ticket.promised_date.isoformat() == "2026-12-01"
+    receipt = text(desk.get(resp.location))
+    assert ticket.number in receipt and "نرگس رضایی" in receipt
+    assert "Cracked screen" in receipt and "Scratched back" in receipt
+    assert "SIM card" in receipt and VALID_IMEI in receipt
+    assert "۰۹۱۲***۴۵۶۷" in receipt
+    assert "9121234567" not in receipt and "۹۱۲۱۲۳۴۵۶۷" not in receipt
+    assert qr_in(receipt) == tracking_url(ticket) == f"http://shop.test/t/{ticket.public_token}"
+    assert f"data-qr=\"{tracking_url(ticket)}\"" in receipt
+    assert format_datetime(ticket.promised_date, "long_date", locale="fa") in receipt
+    assert "slip-terms" in receipt
+    # reprint any time, on 58 mm paper too
+    again = text(desk.get(f"/tickets/{ticket.id}/receipt?paper=58"))
+    assert 'class="slip paper-58"' in again and qr_in(again) == tracking_url(ticket)
+
+
+def test_intake_finds_the_returning_customer_by_phone(desk, make_ticket):
+    make_ticket("delivered")  # Narges Rezaei, 0912 123 4567
+    part = text(desk.get("/desk/customer?customer_phone=۰۹۱۲۱۲۳۴۵۶۷"))
+    assert 'data-name="Narges Rezaei"' in part and 'data-language="fa"' in part
+    part = text(desk.get("/desk/customer?customer_phone=09350000000"))
+    assert "data-customer=" not in part and "<p" in part
+
+
+@pytest.mark.parametrize("field,value,error_field", [
+    ("device_serial", "490154203237519", "device_serial"),   # IMEI check digit wrong
+    ("customer_phone", "12345", "customer_phone"),            # not a phone
+    ("customer_phone", "02188776655", "customer_phone"),      # a landline: no SMS
+    ("problem", "   ", "problem"),                            # no problem text
+])
+def test_a_bad_intake_is_refused_with_the_fields_error_and_nothing_is_written(
+        desk, field, value, error_field):
+    visit = called_visit(desk)
+    before = {m: count(m) for m in (Ticket, Customer, Device, TicketEvent, Notification)}
+    resp = desk.post("/desk/intake", intake_form(visit_id=str(visit.id), **{field: value}))
+    assert resp.status_code == 422
+    page = text(resp)
+    assert re.search(rf'data-error-for="{error_field}">[^<]+<', page)
+    assert f'id="{error_field}"' in page
+    assert {m: count(m) for m in before} == before
+    assert reload(visit).status == "called"
+    # what was typed is kept
+    assert "Galaxy A54" in page
+
+
+def test_intake_straight_from_the_queue_moves_the_queue_on(desk, app):
+    app.config["QUEUE_NEAR_AHEAD"] = 1
+    for phone in ("", "", "09121111111"):
+        desk.post("/kiosk", {"service": "repair", "phone": phone})
+    first = visit_by_label("R-001")
+    desk.post("/desk/intake", intake_form(visit_id=str(first.id)))
+    assert reload(first).status == "served"
+    third = visit_by_label("R-003")
+    events = db.session.scalars(select(Notification.event)
+                                .where(Notification.visit_id == third.id)).all()
+    assert events == ["visit_issued", "visit_near"]
+
+
+def test_label_for_the_shelf(desk, make_ticket):
+    ticket = make_ticket("intake")
+    page = text(desk.get(f"/tickets/{ticket.id}/label"))
+    assert ticket.number in page and "Narges Rezaei" in page and "Galaxy A54" in page
+    assert qr_in(page) == tracking_url(ticket)
+
+
+def test_receipt_opens_with_the_api_token_too(api, make_ticket):
+    ticket = make_ticket("intake")
+    resp = api["reception"].get(f"/tickets/{ticket.id}/receipt")
+    assert resp.status_code == 200 and ticket.number in text(resp)
+
+
+# --- slips read right in Persian and in English -----------------------------------------------
+
+def test_slips_read_right_in_persian_and_in_english(desk, make_ticket):
+    ticket = make_ticket("intake")
+    admitted = ticket.events[0].at
+    fa = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=fa"))
+    assert '<html lang="fa" dir="rtl">' in fa
+    jalali = format_datetime(admitted, "long", locale="fa")
+    assert jalali in fa
+    assert set(jalali) & PERSIAN_DIGITS and not re.search(r"[0-9]", jalali)
+    local = admitted.astimezone(ZoneInfo("Asia/Tehran"))
+    jday = jdatetime.date.fromgregorian(date=local.date())
+    assert jday.year < 1500 and localize_digits(jday.year, "fa") in jalali
+    assert jdatetime.date.j_months_fa[jday.month - 1] in jalali
+    assert "۰۹۱۲***۴۵۶۷" in fa
+
+    en = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert '<html lang="en" dir="ltr">' in en
+    assert format_datetime(admitted, "long", locale="en") in en
+    assert str(admitted.year) in en and "0912***4567" in en
+    assert not set(en) & PERSIAN_DIGITS
+    assert "Intake receipt" in en and "Customer" in en
+
+    desk.post("/kiosk", {"service": "repair"})
+    visit = visit_by_label("R-001")
+    slip_fa = text(desk.get(f"/visits/{visit.id}/slip?lang=fa"))
+    assert 'dir="rtl"' in slip_fa and "R-۰۰۱" in slip_fa
+    assert format_datetime(visit.issued_at, "long", locale="fa") in slip_fa
+    slip_en = text(desk.get(f"/visits/{visit.id}/slip?lang=en"))
+    assert 'dir="ltr"' in slip_en and "R-001" in slip_en and "Repair" in slip_en
+    assert not set(slip_en) & PERSIAN_DIGITS
+
+
+def test_slips_print_on_thermal_paper_without_inline_styles_or_scripts(desk, make_ticket, app):
+    ticket = make_ticket("intake")
+    desk.post("/kiosk", {"service": "repair"})
+    for url in (f"/tickets/{ticket.id}/receipt", f"/tickets/{ticket.id}/label",
+                f"/visits/{visit_by_label('R-001').id}/slip", "/kiosk", "/queue", "/display",
+                "/desk", "/desk/intake", "/desk/delivery"):
+        page = text(desk.get(url))
+        assert " style=" not in page, url
+        assert not re.search(r"<script(?![^>]*\bsrc=)", page), url
+        assert not re.search(r"<style", page), url
+    assert 'class="slip paper-80"' in text(desk.get(f"/tickets/{ticket.id}/receipt"))
+    assert 'class="slip paper-58"' in text(desk.get(f"/tickets/{ticket.id}/receipt?paper=۵۸"))
+    css = (app.static_folder + "/css/print.css")
+    with open(css) as f:
+        sheet = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    assert "@page { margin: 0; }" in sheet
+    assert not re.search(r"size:\s*80mm\s+auto", sheet)
+    assert "width: 72mm" in sheet and "width: 48mm" in sheet
+
+
+# --- the delivery desk ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("query", [
+    "tracking_url", "token", "number", "short_number", "phone", "serial"])
+def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
+    make_ticket("intake")
+    ticket = make_ticket("ready")
+    q = {"tracking_url": tracking_url(ticket), "token": ticket.public_token.lower(),
+         "number": ticket.number, "short_number": str(int(ticket.number.split("-")[1])),
+         "phone": "۰۹۱۲۱۲۳۴۵۶۷", "serial": VALID_IMEI}[query]
+    page = text(desk.get("/desk/delivery", query_string={"q": q}))
+    if query in ("phone", "serial"):  # the customer's two tickets: the ready one first
+        rows = re.findall(r'data-ticket="(\d+)"', page)
+        assert rows[0] == str(ticket.id) and len(rows) == 2
+        page = text(desk.get("/desk/delivery", query_string={"q": ticket.number}))
+    assert f'data-ticket="{ticket.id}"' in page and 'data-state="ready"' in page
+    assert f'data-amount-due="{ticket.amount_due}"' in page
+    assert f"/desk/delivery/{ticket.id}" in page
+
+
+def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_ticket):
+    ticket = make_ticket("ready", intake={
+        "customer": {"name": "Hamid", "phone": "09351234567"},
+        "device": {"kind": "laptop", "brand": "Lenovo", "model": "T14", "serial": "PF3X12"},
+        "problem": "Keyboard"})
+    page = text(desk.get("/desk/delivery", query_string={"q": "pf3x12"}))
+    assert f'data-ticket="{ticket.id}"' in page and 'data-state="ready"' in page
+
+
+def test_deliver_at_the_desk_records_payment_and_prints(desk, make_ticket):
+    ticket = make_ticket("ready")
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "۱۴٬۰۰۰٬۰۰۰", "collected_by": "Ali (brother)",
+        "version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert resp.location.startswith(f"/tickets/{ticket.id}/delivery-receipt")
+    ticket = reload(ticket)
+    assert ticket.state == "delivered" and ticket.amount_paid == 14_000_000
+    deliver = ticket.events[-1]
+    assert deliver.event == "deliver" and deliver.data["collected_by"] == "Ali (brother)"
+    assert deliver.actor_name == "reception1"
+    assert any(n.event == "deliver" for n in ticket.notifications)
+    slip = text(desk.get(resp.location + "&lang=en"))
+    assert "Ali (brother)" in slip and "1,400,000 toman" in slip
+    assert qr_in(slip).endswith(f"/s/{ticket.public_token}")
+    # a second hand-back (double click) is refused, nothing changes
+    again = desk.post(f"/desk/delivery/{ticket.id}", {"amount_paid": "0",
+                                                      "version": str(ticket.version - 1)})
+    assert again.status_code == 409
+    assert reload(ticket).amount_paid == 14_000_000
+
+
+def test_deliver_refuses_a_bad_amount(desk, make_ticket):
+    ticket = make_ticket("ready")
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {"amount_paid": "lots"})
+    assert resp.status_code == 422 and "is-invalid" in text(resp)
+    assert reload(ticket).state == "ready"
+
+
+def test_a_ticket_not_ready_is_not_handed_back(desk, make_ticket):
+    ticket = make_ticket("repair")
+    page = text(desk.get("/desk/delivery", query_string={"q": ticket.number}))
+    assert f"/desk/delivery/{ticket.id}" not in page and "alert-warning" in page
+
+
+def test_scanning_a_receipt_at_reception_opens_the_ticket(desk, make_ticket):
+    ticket = make_ticket("intake")
+    resp = desk.get("/desk/find", query_string={"q": tracking_url(ticket)})
+    assert resp.status_code == 302 and resp.location == f"/tickets/{ticket.id}"
+    assert "alert-warning" in text(desk.get("/desk/find?q=A-99999"))
+
+
+# --- the worklist -----------------------------------------------------------------------------
+
+def test_worklist_shows_the_queue_the_ready_oldest_first_and_estimates(desk, make_ticket):
+    old = make_ticket("ready")
+    new = make_ticket("ready", intake={
+        "customer": {"name": "Hamid", "phone": "09351234567"},
+        "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 13"},
+        "problem": "Battery"})
+    estimate = make_ticket("estimate")
+    make_ticket("repair")
+    desk.post("/kiosk", {"service": "repair"})
+    page = text(desk.get("/desk"))
+    ready = page.split("worklist-ready")[1].split("worklist-estimates")[0]
+    assert re.findall(r'data-ticket="(\d+)"', ready) == [str(old.id), str(new.id)]
+    estimates = page.split("worklist-estimates")[1]
+    assert re.findall(r'data-ticket="(\d+)"', estimates) == [str(estimate.id)]
+    assert 'href="tel:+989121234567"' in estimates
+    assert 'data-label="R-001"' in page.split("worklist-queue")[1]
+
+
+def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket):
+    yes = make_ticket("estimate")
+    no = make_ticket("estimate")
+    desk.post(f"/desk/tickets/{yes.id}/answer", {"decision": "approve", "channel": "phone",
+                                                 "version": str(yes.version)})
+    assert reload(yes).state == "repair"
+    assert reload(yes).events[-1].data["channel"] == "phone"
+    resp = desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "reason": "",
+                                                       "channel": "phone"})
+    assert reload(no).state == "estimate"  # a decline needs its reason
+    assert "alert-danger" in text(desk.get(resp.location))
+    desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "channel": "in_person",
+                                                "reason": "too expensive"})
+    assert reload(no).state == "ready"

@@ -1,0 +1,637 @@
+"""Reports on a small fixed history imported with import-history, every expected value worked
+out by hand (below, next to the data). The same tests run on SQLite and on PostgreSQL
+(TEST_DATABASE_URL), so they also show that both databases give the same numbers.
+
+The shop is in Tehran (UTC+03:30 all year since 2022). January 2026 in Tehran runs from
+2025-12-31T20:30Z to 2026-01-31T20:30Z. Jalali: 1 Dey 1404 = 2025-12-22, 1 Bahman 1404 =
+2026-01-21.
+"""
+import csv
+import io
+import json
+import re
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import event, select
+
+from servicedesk import reports as r
+from servicedesk.extensions import db
+from servicedesk.models import SurveyResponse, Visit
+from servicedesk.services.importer import import_lines
+
+from .conftest import add_user
+
+H = 3600
+D = 86400
+CUSTOMER_1 = {"name": "نرگس رضایی", "phone": "09121234567"}
+SAMSUNG = {"kind": "phone", "brand": "Samsung", "model": "Galaxy A54"}
+
+
+def line(kind, qty, price, stage):
+    return {"stage": stage, "kind": kind, "description": kind, "qty": qty, "unit_price": price}
+
+
+def ev(name, at, **data):
+    out = {"event": name, "at": at}
+    if data:
+        out["data"] = data
+    return out
+
+
+# Stage durations of each ticket (seconds) are noted next to its events.
+HISTORY = [
+    {   # T1, tech_a: the plain repair. Saturday 2026-01-10 in Tehran.
+        "external_id": "T1", "customer": CUSTOMER_1, "device": SAMSUNG,
+        "problem": "Cracked screen", "technician": "tech_a",
+        "visit": {"issued_at": "2026-01-10T06:00:00Z", "called_at": "2026-01-10T06:10:00Z"},
+        "events": [ev("admit", "2026-01-10T06:15:00Z"),            # queue_wait 600
+                   ev("send_to_repair", "2026-01-10T07:15:00Z"),   # intake 3600
+                   ev("quote", "2026-01-10T09:15:00Z"),            # diagnosis 7200
+                   ev("approve", "2026-01-10T10:15:00Z"),          # approval 3600
+                   ev("finish", "2026-01-10T14:15:00Z"),           # repair 14400
+                   ev("deliver", "2026-01-11T06:15:00Z"),          # pickup 57600, total 86400
+                   ev("close", "2026-01-11T10:00:00Z")],
+        "lines": [line("part", 1, 1_000_000, "estimate"), line("labour", 1, 200_000, "estimate"),
+                  line("part", 1, 1_000_000, "final"), line("labour", 1, 300_000, "final")],
+        "survey": {"csat": 5, "nps": 9, "comment": "عالی بود", "at": "2026-01-11T10:00:00Z"},
+    },
+    {   # T2, tech_a: two waits for parts. Monday 2026-01-12.
+        "external_id": "T2", "customer": {"name": "Hamid Karimi", "phone": "09351234567"},
+        "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 13"},
+        "problem": "Battery", "technician": "tech_a",
+        "visit": {"issued_at": "2026-01-12T06:00:00Z", "called_at": "2026-01-12T06:30:00Z"},
+        "events": [ev("admit", "2026-01-12T06:40:00Z"),            # queue_wait 1800
+                   ev("send_to_repair", "2026-01-12T08:40:00Z"),   # intake 7200
+                   ev("quote", "2026-01-12T12:40:00Z"),            # diagnosis 14400
+                   ev("approve", "2026-01-13T06:40:00Z"),          # approval 64800
+                   ev("wait_parts", "2026-01-13T08:40:00Z", part="Battery"),
+                   ev("resume", "2026-01-14T08:40:00Z"),           # wait 86400
+                   ev("wait_parts", "2026-01-14T10:40:00Z", part="Flex"),
+                   ev("resume", "2026-01-14T12:40:00Z"),           # wait 7200: parts 93600
+                   ev("finish", "2026-01-14T14:40:00Z"),           # repair 115200-93600=21600
+                   ev("deliver", "2026-01-15T06:40:00Z"),          # pickup 57600, total 259200
+                   ev("close", "2026-01-15T08:00:00Z")],
+        "lines": [line("part", 1, 2_000_000, "estimate"), line("labour", 1, 500_000, "estimate"),
+                  line("part", 1, 2_000_000, "final"), line("labour", 1, 500_000, "final")],
+        "survey": {"csat": 2, "nps": 7, "comment": "خیلی دیر شد", "complaint": True,
+                   "at": "2026-01-15T08:00:00Z"},
+    },
+    {   # T3, tech_b, warranty: the customer declines; no survey.
+        "external_id": "T3", "customer": {"name": "Zahra Mousavi", "phone": "09191234567"},
+        "device": {"kind": "phone", "brand": "Samsung", "model": "Galaxy S21"},
+        "problem": "No sound", "technician": "tech_b", "service_type": "warranty",
+        "events": [ev("admit", "2026-01-15T06:00:00Z"),
+                   ev("send_to_repair", "2026-01-15T06:30:00Z"),   # intake 1800
+                   ev("quote", "2026-01-15T07:30:00Z"),            # diagnosis 3600
+                   ev("decline", "2026-01-16T07:30:00Z"),          # approval 86400
+                   ev("deliver", "2026-01-16T09:30:00Z")],         # pickup 7200, total 99000
+        "lines": [line("part", 1, 3_000_000, "estimate")],
+    },
+    {   # T4, tech_b: still in repair; promised for 2026-01-22. Tuesday 2026-01-20.
+        "external_id": "T4", "customer": {"name": "Mahdi Sadeghi", "phone": "09131234567"},
+        "device": {"kind": "phone", "brand": "Xiaomi", "model": "Redmi Note 12"},
+        "problem": "Charging", "technician": "tech_b", "promised_date": "2026-01-22",
+        "visit": {"issued_at": "2026-01-20T05:00:00Z", "called_at": "2026-01-20T05:05:00Z"},
+        "events": [ev("admit", "2026-01-20T05:10:00Z"),            # queue_wait 300
+                   ev("send_to_repair", "2026-01-20T05:40:00Z"),   # intake 1800
+                   ev("quote", "2026-01-20T07:40:00Z"),            # diagnosis 7200
+                   ev("approve", "2026-01-20T08:40:00Z")],         # approval 3600
+        "lines": [line("labour", 1, 400_000, "estimate")],
+    },
+    {   # T5, tech_a: across midnight in Tehran. 19:00Z on the 31st is 22:30 on the 31st,
+        # 21:00Z is 00:30 on 1 February.
+        "external_id": "T5", "customer": {"name": "Leila Ahmadi", "phone": "09361234567"},
+        "device": SAMSUNG, "problem": "Camera", "technician": "tech_a",
+        "events": [ev("admit", "2026-01-31T19:00:00Z"),
+                   ev("send_to_repair", "2026-01-31T20:00:00Z"),   # intake 3600 (31 Jan)
+                   ev("quote", "2026-01-31T21:00:00Z"),            # diagnosis 3600 (31 Jan-1 Feb)
+                   ev("approve", "2026-02-01T06:00:00Z"),          # approval 32400 (1 Feb)
+                   ev("finish", "2026-02-01T10:00:00Z"),           # repair 14400
+                   ev("deliver", "2026-02-02T10:00:00Z")],         # pickup 86400, total 140400
+        "lines": [line("part", 1, 500_000, "estimate"), line("part", 1, 500_000, "final")],
+    },
+    {   # T6: cancelled at intake.
+        "external_id": "T6", "customer": {"name": "Sina Rahimi", "phone": "09125556677"},
+        "device": {"kind": "phone", "brand": "Google", "model": "Pixel 7"},
+        "problem": "Back glass",
+        "events": [ev("admit", "2026-01-18T06:00:00Z"),
+                   ev("cancel", "2026-01-18T06:30:00Z", reason="changed their mind")],
+    },
+    {   # T7: T1's customer brings the same phone back 14 days after its delivery: a return.
+        "external_id": "T7", "customer": CUSTOMER_1, "device": SAMSUNG,
+        "problem": "Screen again", "service_type": "warranty",
+        "events": [ev("admit", "2026-01-25T06:00:00Z"),
+                   ev("cancel", "2026-01-25T06:20:00Z", reason="fixed at the counter")],
+    },
+]
+
+
+@pytest.fixture
+def history(app, users):
+    add_user("tech_a", "technician", full_name="رضا احمدی")
+    add_user("tech_b", "technician", full_name="Sara Karimi")
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in HISTORY)
+    assert report.errors == [] and report.imported == len(HISTORY)
+    # A queue number not answered: Saturday 2026-01-10 09:50 in Tehran, called after 20 min.
+    from servicedesk.services.tickets import default_branch
+    db.session.add(Visit(branch_id=default_branch().id, service="repair", day=date(2026, 1, 10),
+                         number=99, label="R-099", status="no_show",
+                         issued_at=datetime(2026, 1, 10, 6, 20, tzinfo=timezone.utc),
+                         called_at=datetime(2026, 1, 10, 6, 40, tzinfo=timezone.utc)))
+    db.session.commit()
+    db.session.expire_all()
+    return report
+
+
+def jan(**kw) -> r.Filters:
+    return r.Filters(date(2026, 1, 1), date(2026, 1, 31), **kw)
+
+
+def by_stage(rows, key=None):
+    return {row["stage"]: (row["count"], row["median_seconds"], row["p90_seconds"],
+                           row["mean_seconds"]) for row in rows if row["key"] == key}
+
+
+# --- turnaround -------------------------------------------------------------------------------
+
+JANUARY = {
+    # sorted values -> median, p90 = v[h] interpolated at h = p * (n - 1)
+    "queue_wait": (3, 600.0, 1560.0, 900.0),            # 300 600 1800
+    "intake": (5, 3600.0, 5760.0, 3600.0),              # 1800 1800 3600 3600 7200
+    "diagnosis": (4, 7200.0, 12240.0, 8100.0),          # 3600 7200 7200 14400 (T5 ends 1 Feb)
+    "approval": (4, 34200.0, 79920.0, 39600.0),         # 3600 3600 64800 86400
+    "repair": (2, 18000.0, 20880.0, 18000.0),           # 14400 21600
+    "waiting_parts": (1, 93600.0, 93600.0, 93600.0),    # 93600
+    "pickup": (3, 57600.0, 57600.0, 40800.0),           # 7200 57600 57600
+    "total": (3, 99000.0, 227160.0, 148200.0),          # 86400 99000 259200
+}
+
+
+def test_turnaround_every_stage_in_january(history):
+    rows = r.turnaround(jan())
+    assert [row["stage"] for row in rows] == list(r.STAGES)
+    assert by_stage(rows) == JANUARY
+
+
+def test_turnaround_february_counts_only_stages_that_started_in_it(history):
+    rows = r.turnaround(r.Filters(date(2026, 2, 1), date(2026, 2, 28)))
+    stages = by_stage(rows)
+    # T5: its quote (00:30 on 1 Feb in Tehran) opens the approval; intake, diagnosis and total
+    # started on 31 January.
+    assert stages["approval"] == (1, 32400.0, 32400.0, 32400.0)
+    assert stages["repair"] == (1, 14400.0, 14400.0, 14400.0)
+    assert stages["pickup"] == (1, 86400.0, 86400.0, 86400.0)
+    for stage in ("queue_wait", "intake", "diagnosis", "waiting_parts", "total"):
+        assert stages[stage] == (0, None, None, None)
+
+
+def test_an_event_at_21_utc_on_the_31st_is_on_the_1st_in_tehran(history):
+    first = by_stage(r.turnaround(r.Filters(date(2026, 2, 1), date(2026, 2, 1))))
+    assert first["approval"] == (1, 32400.0, 32400.0, 32400.0)  # 21:00Z 31 Jan -> 06:00Z 1 Feb
+    assert first["intake"][0] == 0  # 19:00Z and 20:00Z on the 31st: still the 31st in Tehran
+    last = by_stage(r.turnaround(r.Filters(date(2026, 1, 31), date(2026, 1, 31))))
+    assert last["intake"] == (1, 3600.0, 3600.0, 3600.0)
+    assert last["diagnosis"][0] == 0  # ends on 1 February in Tehran
+
+
+def test_turnaround_of_an_empty_range_has_every_stage_with_count_zero_and_nulls(history):
+    rows = r.turnaround(r.Filters(date(2025, 6, 1), date(2025, 6, 30)))
+    assert by_stage(rows) == {s: (0, None, None, None) for s in r.STAGES}
+
+
+def test_turnaround_of_an_empty_database(app):
+    assert by_stage(r.turnaround(jan())) == {s: (0, None, None, None) for s in r.STAGES}
+
+
+def test_turnaround_for_one_technician(history):
+    tech_a = _user_id("tech_a")
+    stages = by_stage(r.turnaround(jan(technician_id=tech_a)))
+    assert stages["intake"] == (3, 3600.0, 6480.0, 4800.0)  # 3600 3600 7200
+    assert stages["repair"] == (2, 18000.0, 20880.0, 18000.0)
+    assert stages["total"] == (2, 172800.0, 241920.0, 172800.0)  # 86400 259200
+    # The queue wait closes at admission, before anyone is assigned.
+    assert stages["queue_wait"] == (0, None, None, None)
+
+
+def test_turnaround_filtered_by_service_type_and_brand(history):
+    warranty = by_stage(r.turnaround(jan(service_type="warranty")))
+    assert warranty["approval"] == (1, 86400.0, 86400.0, 86400.0)  # T3 only
+    assert warranty["repair"][0] == 0
+    apple = by_stage(r.turnaround(jan(brand="Apple")))
+    assert apple["waiting_parts"] == (1, 93600.0, 93600.0, 93600.0)
+    assert apple["intake"] == (1, 7200.0, 7200.0, 7200.0)
+
+
+def test_turnaround_grouped_by_technician(history):
+    rows = r.turnaround(jan(group_by="technician"))
+    a, b = by_stage(rows, "tech_a"), by_stage(rows, "tech_b")
+    assert a["repair"] == (2, 18000.0, 20880.0, 18000.0)
+    assert b["approval"] == (2, 45000.0, 78120.0, 45000.0)  # 3600 86400
+    assert b["repair"] == (0, None, None, None)
+    assert by_stage(rows, None)["queue_wait"] == (3, 600.0, 1560.0, 900.0)  # unassigned
+    labels = {row["key"]: row["key_label"] for row in rows}
+    assert labels["tech_a"] == "رضا احمدی"
+
+
+def test_turnaround_grouped_by_jalali_month(history):
+    rows = r.turnaround(r.Filters(date(2026, 1, 1), date(2026, 2, 28), group_by="jalali_month"))
+    assert sorted({row["key"] for row in rows}) == ["1404-10", "1404-11"]
+    dey, bahman = by_stage(rows, "1404-10"), by_stage(rows, "1404-11")
+    assert dey["pickup"] == (3, 57600.0, 57600.0, 40800.0)  # all delivered by 20 January
+    # 1 Bahman = 21 January: T5, all of it (it started on 31 January)
+    assert bahman["total"] == (1, 140400.0, 140400.0, 140400.0)
+    assert bahman["intake"] == (1, 3600.0, 3600.0, 3600.0)
+
+
+def test_turnaround_grouped_by_week_starts_on_saturday(history):
+    rows = r.turnaround(jan(group_by="week", week_start=5))
+    keys = [row["key"] for row in rows if row["stage"] == "queue_wait"]
+    # Saturdays: 27 Dec (covering 1 Jan), 3, 10, 17 Jan... only weeks with stages appear
+    assert keys[0] == "2026-01-10" and all(date.fromisoformat(k).weekday() == 5 for k in keys)
+    assert by_stage(rows, "2026-01-10")["queue_wait"] == (2, 1200.0, 1680.0, 1200.0)
+
+
+# --- cost and revenue ---------------------------------------------------------------------------
+
+def costs_by_key(rows):
+    keys = ("tickets", "estimates", "approved", "estimate_total", "final_total", "parts_total",
+            "labour_total")
+    return {row["key"]: tuple(row[k] for k in keys) for row in rows}
+
+
+def test_costs_per_technician(history):
+    assert costs_by_key(r.costs(jan(group_by="technician"))) == {
+        # T1 + T2 + T5: estimates 1.2M + 2.5M + 0.5M; final 1.3M + 2.5M + 0.5M
+        "tech_a": (3, 3, 3, 4_200_000, 4_300_000, 3_500_000, 800_000),
+        # T3 (declined, 3M) + T4 (approved, in repair, 0.4M)
+        "tech_b": (2, 2, 1, 3_400_000, 0, 0, 0),
+        None: (2, 0, 0, 0, 0, 0, 0),  # T6, T7: cancelled before anyone was assigned
+    }
+
+
+def test_costs_per_month_gregorian_and_jalali(history):
+    assert costs_by_key(r.costs(jan(group_by="month"))) == {
+        "2026-01": (7, 5, 4, 7_600_000, 4_300_000, 3_500_000, 800_000)}
+    assert costs_by_key(r.costs(jan(group_by="jalali_month"))) == {
+        "1404-10": (5, 4, 3, 7_100_000, 3_800_000, 3_000_000, 800_000),  # to 20 January
+        "1404-11": (2, 1, 1, 500_000, 500_000, 500_000, 0),  # T7 (25 Jan), T5 (31 Jan)
+    }
+
+
+def test_costs_per_service_type(history):
+    assert costs_by_key(r.costs(jan(group_by="service_type"))) == {
+        "repair": (5, 4, 4, 4_600_000, 4_300_000, 3_500_000, 800_000),
+        "warranty": (2, 1, 0, 3_000_000, 0, 0, 0),
+    }
+
+
+def test_costs_rates_accuracy_and_average(history):
+    row = r.costs(jan(group_by="month"))[0]
+    assert row["approval_rate"] == 0.8  # 4 of 5 estimates
+    assert row["finished"] == 3  # T1, T2, T5
+    # billed 4.3M against the 4.2M their estimates said
+    assert row["accuracy"] == round(4_300_000 / 4_200_000, 4)
+    assert row["average_value"] == round(4_300_000 / 3)
+    assert row["paid_total"] == 4_300_000  # import pays the final total at delivery
+
+
+def test_costs_of_an_empty_range(history):
+    assert r.costs(r.Filters(date(2025, 6, 1), date(2025, 6, 30), group_by="month")) == []
+
+
+# --- technicians ------------------------------------------------------------------------------
+
+def test_technicians_count_repairs_by_finish_date_returns_and_satisfaction(history):
+    rows = r.technicians(jan(), warranty_days=90)
+    assert [row["key"] for row in rows] == ["tech_a"]  # tech_b finished nothing
+    a = rows[0]
+    assert (a["finished"], a["median_seconds"], a["p90_seconds"], a["mean_seconds"]) == \
+        (2, 18000.0, 20880.0, 18000.0)
+    assert a["per_day"] == round(2 / 31, 2)
+    assert (a["returns"], a["return_rate"]) == (1, 0.5)  # T1 came back 14 days later
+    assert (a["responses"], a["csat_mean"]) == (2, 3.5)
+    # with a 10-day warranty, 14 days later is no longer a return
+    assert r.technicians(jan(), warranty_days=10)[0]["returns"] == 0
+    feb = r.technicians(r.Filters(date(2026, 2, 1), date(2026, 2, 28)))
+    assert [(x["key"], x["finished"]) for x in feb] == [("tech_a", 1)]  # T5, finished 1 Feb
+
+
+def test_technician_daily_counts_by_the_shop_date(history):
+    daily = r.technician_daily(jan())
+    assert daily["kind"] == "day"
+    counts = daily["series"]["رضا احمدی"]
+    assert counts[9] == 1 and counts[13] == 1 and sum(counts) == 2  # 10 and 14 January
+
+
+# --- surveys ----------------------------------------------------------------------------------
+
+def test_survey_summary(history):
+    row = r.survey(jan())[0]
+    # delivered in January: T1, T2, T3; answered: T1 (5, NPS 9), T2 (2, NPS 7, complaint)
+    assert (row["delivered"], row["responses"]) == (3, 2)
+    assert row["response_rate"] == 0.6667
+    assert row["csat_mean"] == 3.5
+    assert row["nps"] == 50.0  # one promoter, one passive, no detractor
+    assert (row["complaints"], row["low_scores"]) == (1, 1)
+
+
+def test_survey_of_an_empty_range(history):
+    row = r.survey(r.Filters(date(2025, 6, 1), date(2025, 6, 30)))[0]
+    assert (row["delivered"], row["responses"], row["response_rate"], row["csat_mean"],
+            row["nps"]) == (0, 0, None, None, None)
+
+
+def test_survey_followups_and_status(history):
+    items = r.survey_followups(jan())
+    assert [(i["ticket_number"], i["csat"], i["comment"], i["followup_status"])
+            for i in items] == [("A-00002", 2, "خیلی دیر شد", "open")]
+    r.set_followup_status(items[0]["id"], "contacted")
+    db.session.expire_all()
+    assert db.session.get(SurveyResponse, items[0]["id"]).followup_status == "contacted"
+    assert r.survey_followups(jan(), status="open") == []
+    assert len(r.survey_followups(jan(), status="contacted")) == 1
+
+
+# --- queue and SMS ----------------------------------------------------------------------------
+
+def test_queue_summary_and_heatmap(history):
+    s = r.queue_summary(jan())
+    assert (s["visits"], s["served"], s["no_shows"]) == (4, 3, 1)
+    # waits 300 600 1200 1800
+    assert (s["called"], s["median_wait_seconds"], s["p90_wait_seconds"],
+            s["mean_wait_seconds"]) == (4, 900.0, 1620.0, 975.0)
+    cells = {(c["weekday"], c["hour"]): (c["visits"], c["no_shows"], c["mean_wait"])
+             for c in r.queue_heatmap(jan())}
+    # Saturday 09:30 and 09:50, Monday 09:30, Tuesday 08:30 (Tehran)
+    assert cells == {(5, 9): (2, 1, 900.0), (0, 9): (1, 0, 1800.0), (1, 8): (1, 0, 300.0)}
+
+
+def test_sms_report_counts_and_segments(app, make_ticket):
+    make_ticket("repair")  # admit, send_to_repair, quote, approve: four SMS in the outbox
+    today = r.shop_today()
+    rows = r.sms(r.Filters(today, today))
+    summary = r.sms_summary(rows)
+    assert summary["messages"] == 4
+    assert summary["segments"] >= 4
+    assert {row["event"] for row in rows} == {"admit", "send_to_repair", "quote", "approve"}
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+def test_dashboard_counts(history):
+    c = r.dashboard_counts(now=datetime(2026, 1, 25, 6, 30, tzinfo=timezone.utc))
+    assert c["states"]["repair"] == 1 and c["open"] == 1  # T4
+    assert c["overdue"] == 1  # T4, promised for 22 January
+    assert (c["intakes"], c["deliveries"]) == (1, 0)  # T7 this morning
+    c = r.dashboard_counts(now=datetime(2026, 1, 11, 20, 0, tzinfo=timezone.utc))
+    assert (c["intakes"], c["deliveries"], c["overdue"]) == (0, 1, 0)  # T1 delivered on the 11th
+
+
+# --- one statement per report, percentiles as percentile_cont -------------------------------
+
+def test_each_report_is_one_sql_statement(history):
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        if "set_config" not in statement:
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        for call in (lambda: r.turnaround(jan(group_by="jalali_month")),
+                     lambda: r.costs(jan(group_by="technician")),
+                     lambda: r.technicians(jan()), lambda: r.survey(jan(group_by="week")),
+                     lambda: r.survey_followups(jan()), lambda: r.queue_heatmap(jan()),
+                     lambda: r.queue_summary(jan()), lambda: r.sms(jan()),
+                     lambda: r.dashboard_counts(), lambda: r.technician_daily(jan())):
+            statements.clear()
+            call()
+            assert len(statements) == 1, statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("values", [
+    [5], [1, 2], [7, 1, 3], [10, 20, 30, 40], [3, 3, 3, 9, 1], list(range(0, 1000, 7)),
+    [86400, 1, 604800, 3600, 59, 61, 7200, 12, 99999, 100000, 5],
+])
+def test_window_percentiles_equal_percentile_cont(app, values):
+    """The window emulation (what SQLite runs) against PostgreSQL's percentile_cont, or
+    against the same formula in Python on SQLite."""
+    q = r._Query()
+    src = " UNION ALL ".join(f"SELECT 1 AS k, {v} AS v" for v in values)
+    got = q.rows(f"WITH src AS ({src}), {r._window_stats_ctes('src', ('k',))} "
+                 "SELECT n, median_v, p90_v, mean_v FROM stats")[0]
+    if q.dialect == "postgresql":
+        want = q.rows(f"WITH src AS ({src}) SELECT COUNT(*) AS n, "
+                      "percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS median_v, "
+                      "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90_v, "
+                      "AVG(v) AS mean_v FROM src")[0]
+    else:
+        want = {"n": len(values), "median_v": _cont(values, 0.5), "p90_v": _cont(values, 0.9),
+                "mean_v": sum(values) / len(values)}
+    for key in ("median_v", "p90_v", "mean_v"):
+        assert float(got[key]) == pytest.approx(float(want[key]), abs=1e-6)
+    assert int(got["n"]) == len(values)
+
+
+def _cont(values, p):
+    s = sorted(values)
+    h = p * (len(s) - 1)
+    lo = int(h)
+    return s[lo] + (h - lo) * (s[min(lo + 1, len(s) - 1)] - s[lo])
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+def test_filters_accept_jalali_and_iso_and_name_bad_ones(app, users):
+    add_user("tech_a", "technician")
+    with app.test_request_context("/?lang=fa"):
+        f = r.parse_filters({"from": "1404/10/11", "to": "2026-01-31", "technician": "tech_a",
+                             "group_by": "week"}, r.TURNAROUND_GROUPS)
+        assert (f.start, f.end, f.group_by, f.week_start) == \
+            (date(2026, 1, 1), date(2026, 1, 31), "week", 5)
+        assert f.technician_id == _user_id("tech_a")
+        with pytest.raises(Exception) as exc:
+            r.parse_filters({"from": "2026-02-01", "to": "2026-01-01", "technician": "nobody",
+                             "group_by": "colour"}, r.TURNAROUND_GROUPS)
+        assert set(exc.value.fields) == {"from", "technician", "group_by"}
+
+
+def test_periods_of_jalali_months_start_on_their_first_day(app):
+    with app.test_request_context("/?lang=fa"):
+        ps = r.periods("jalali_month", date(2026, 1, 1), date(2026, 3, 25))
+        assert [(p.key, p.start) for p in ps] == [
+            ("1404-10", date(2025, 12, 22)), ("1404-11", date(2026, 1, 21)),
+            ("1404-12", date(2026, 2, 20)), ("1405-01", date(2026, 3, 21))]
+        assert ps[0].label == "دی ۱۴۰۴"
+
+
+def _user_id(username):
+    from servicedesk.models import User
+    return db.session.scalar(select(User.id).where(User.username == username))
+
+
+# --- pages, exports and the API -----------------------------------------------------------
+
+CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+class Staff:
+    """A logged-in member of staff; each request in its own app context, as in production
+    (nothing cached in ``g``, such as the CSRF token or the locale, carries over)."""
+
+    def __init__(self, app, username, password="correct horse battery"):
+        self.app, self.client = app, app.test_client()
+        page = self.get("/login").get_data(as_text=True)
+        resp = self.post("/login", {"username": username, "password": password},
+                         token=CSRF_RE.search(page).group(1))
+        assert resp.status_code in (302, 303)
+        self.csrf = CSRF_RE.search(self.get("/").get_data(as_text=True)).group(1)
+
+    def get(self, url, **kw):
+        with self.app.app_context():
+            return self.client.get(url, **kw)
+
+    def post(self, url, data=None, token=None, **kw):
+        with self.app.app_context():
+            return self.client.post(url, data={**(data or {}),
+                                               "csrf_token": token or self.csrf}, **kw)
+
+
+@pytest.mark.parametrize("path", ["/reports/", "/reports/turnaround", "/reports/costs",
+                                  "/reports/technicians", "/reports/surveys", "/reports/queue",
+                                  "/reports/sms"])
+def test_manager_opens_every_report_page(app, history, path):
+    client = Staff(app, "manager1")
+    resp = client.get(path + ("&" if "?" in path else "?") + "from=2026-01-01&to=2026-01-31")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "<script>" not in html and " style=" not in html  # CSP: no inline code or styles
+    if path in ("/reports/", "/reports/turnaround", "/reports/costs"):
+        assert '<script type="application/json"' in html  # the charts' data
+
+
+def test_reception_may_not_open_reports(app, history):
+    client = Staff(app, "reception1")
+    assert client.get("/reports/turnaround").status_code == 403
+    assert "/reports/" not in client.get("/").get_data(as_text=True)
+
+
+def test_report_csv_has_a_bom_raw_values_and_persian(app, history):
+    client = Staff(app, "manager1")
+    resp = client.get("/reports/turnaround?from=2026-01-01&to=2026-01-31&group_by=technician"
+                      "&format=csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert "attachment" in resp.headers["Content-Disposition"]
+    assert resp.data.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    body = {(row[0], row[2]): row for row in table[1:]}
+    assert body[("tech_a", "repair")][1] == "رضا احمدی"
+    assert body[("tech_a", "repair")][4:8] == ["2", "18000.0", "20880.0", "18000.0"]
+
+
+def test_report_xlsx_is_right_to_left_in_persian(app, history):
+    from openpyxl import load_workbook
+    client = Staff(app, "manager1")
+    resp = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&group_by=technician"
+                      "&format=xlsx&lang=fa")
+    assert resp.status_code == 200
+    ws = load_workbook(io.BytesIO(resp.data)).active
+    assert ws.sheet_view.rightToLeft is True
+    assert ws.freeze_panes == "A2"
+    values = {row[0]: row for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert values["tech_a"][2] == 3 and values["tech_a"][7] == 4_200_000
+
+
+def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
+    client = Staff(app, "manager1")
+    html = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&group_by=jalali_month"
+                      "&lang=en").get_data(as_text=True)
+    assert 'value="2026-01-01"' in html and 'value="jalali_month" selected' in html
+    # the export links keep the filters
+    assert re.search(r'href="[^"]*from=2026-01-01[^"]*group_by=jalali_month[^"]*format=csv"',
+                     html)
+    # in Persian the form shows the Jalali dates the date picker writes (1 Jan 2026 = 1404/10/11)
+    html = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=fa").get_data(
+        as_text=True)
+    assert 'value="1404/10/11"' in html
+    resp = client.get("/reports/costs?from=yesterday")
+    assert resp.status_code == 422
+
+
+def test_manager_sets_the_follow_up_of_a_complaint(app, history):
+    client = Staff(app, "manager1")
+    page = client.get("/reports/surveys?from=2026-01-01&to=2026-01-31")
+    html = page.get_data(as_text=True)
+    assert "خیلی دیر شد" in html
+    item = r.survey_followups(jan())[0]
+    resp = client.post(f"/reports/surveys/{item['id']}/followup",
+                       {"status": "done",
+                        "next": "/reports/surveys?from=2026-01-01&to=2026-01-31"})
+    assert resp.status_code == 302 and resp.location.endswith("to=2026-01-31")
+    db.session.expire_all()
+    assert db.session.get(SurveyResponse, item["id"]).followup_status == "done"
+
+
+def test_admin_sees_follow_ups_but_may_not_set_them(app, history):
+    client = Staff(app, "admin1")
+    html = client.get("/reports/surveys?from=2026-01-01&to=2026-01-31").get_data(as_text=True)
+    assert "خیلی دیر شد" in html and "/followup" not in html
+    item = r.survey_followups(jan())[0]
+    assert client.post(f"/reports/surveys/{item['id']}/followup",
+                       {"status": "done"}).status_code == 403
+
+
+def test_dashboard_json_refresh(app, history):
+    client = Staff(app, "manager1")
+    data = client.get("/reports/dashboard.json").get_json()
+    assert set(data["charts"]) == {"states", "turnaround", "satisfaction"}
+    assert data["counts"]["states"]["repair"] == 1
+    assert len(data["charts"]["turnaround"]["labels"]) == 12
+
+
+def test_api_turnaround_shape(api, history):
+    resp = api["manager"].get("/api/v1/reports/turnaround?from=2026-01-01&to=2026-01-31")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert list(body) == ["stages"]
+    assert [s["stage"] for s in body["stages"]] == list(r.STAGES)
+    assert body["stages"][1] == {"stage": "intake", "count": 5, "median_seconds": 3600.0,
+                                 "p90_seconds": 5760.0, "mean_seconds": 3600.0}
+    empty = api["manager"].get("/api/v1/reports/turnaround?from=2025-06-01&to=2025-06-30")
+    assert empty.get_json()["stages"][0] == {"stage": "queue_wait", "count": 0,
+                                             "median_seconds": None, "p90_seconds": None,
+                                             "mean_seconds": None}
+    tech = api["manager"].get("/api/v1/reports/turnaround?from=2026-01-01&to=2026-01-31"
+                              "&technician=tech_a").get_json()
+    assert tech["stages"][4]["count"] == 2
+
+
+def test_api_costs_and_survey_shapes(api, history):
+    rows = api["manager"].get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
+                              "&group_by=technician").get_json()["rows"]
+    assert {row["key"]: row for row in rows}["tech_a"] == {
+        "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3,
+        "estimate_total": 4_200_000, "final_total": 4_300_000, "parts_total": 3_500_000,
+        "labour_total": 800_000}
+    survey = api["manager"].get("/api/v1/reports/survey?from=2026-01-01&to=2026-01-31")
+    assert survey.get_json() == {"responses": 2, "response_rate": 0.6667, "csat_mean": 3.5,
+                                 "nps": 50.0}
+
+
+def test_api_needs_a_token_and_the_permission(app, api, history):
+    assert app.test_client().get("/api/v1/reports/turnaround").status_code == 401
+    assert api["technician"].get("/api/v1/reports/turnaround").status_code == 403
+    bad = api["manager"].get("/api/v1/reports/costs?group_by=colour")
+    assert bad.status_code == 422 and "group_by" in bad.get_json()["fields"]
+
+
+def test_api_sets_a_follow_up(api, history):
+    item = r.survey_followups(jan())[0]
+    url = f"/api/v1/reports/survey/responses/{item['id']}/followup"
+    assert api["admin"].post(url, json={"status": "done"}).status_code == 403
+    assert api["manager"].post(url, json={"status": "maybe"}).status_code == 422
+    resp = api["manager"].post(url, json={"status": "done"})
+    assert resp.get_json() == {"id": item["id"], "followup_status": "done"}

@@ -1,0 +1,402 @@
+"""Negative tests: forms without CSRF, brute-forced logins, forged and revoked tokens, sessions
+of disabled accounts, security headers, and the tamper-evident ticket trail."""
+import re
+import secrets
+
+import pytest
+from sqlalchemy import func, select, update
+
+from servicedesk import audit
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import ApiToken, Branch, SmsTemplate, Ticket, TicketEvent, User
+from servicedesk.models.admin import AuditLog, Setting
+from servicedesk.services import people
+from servicedesk.services import tickets as ticket_service
+
+from .conftest import INTAKE, PASSWORD
+from .test_admin import Browser, html
+
+LOGIN_FAILED = "Wrong user name or password."
+LOCKED = "this account is locked"
+
+
+def count(model):
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def admin(app, users):
+    browser = Browser(app)
+    assert browser.login(users["admin"].username).status_code == 302
+    return browser
+
+
+# --- CSRF ------------------------------------------------------------------------------------
+
+FORMS = [
+    ("/admin/users/new", {"username": "mallory", "role": "admin", "branch_id": "0",
+                          "language": "", "password": "long enough pw"}, User),
+    ("/admin/branches/new", {"name": "Evil", "code": "E", "active": "y"}, Branch),
+    ("/admin/settings", {"shop_name": "Evil", "money_display": "rial", "auto_close_days": "3"},
+     Setting),
+    ("/admin/templates/admit/fa", {"body": "{shop_name}", "enabled": "y"}, SmsTemplate),
+]
+
+
+@pytest.mark.parametrize("url,data,model", FORMS, ids=[f[0] for f in FORMS])
+def test_a_form_post_without_its_csrf_token_is_refused_and_writes_nothing(admin, url, data,
+                                                                          model):
+    before = count(model), count(AuditLog)
+    for token in (None, "forged-" + secrets.token_hex(8)):
+        body = dict(data)
+        if token:
+            body["csrf_token"] = token
+        resp = admin.post(url, body, csrf=False)
+        assert resp.status_code == 400, url
+        assert "reload the page" in html(resp)
+    assert (count(model), count(AuditLog)) == before
+
+
+def test_htmx_posts_need_the_csrf_header_too(admin):
+    resp = admin.post("/admin/templates/admit/fa/preview", {"body": "{shop_name}"}, csrf=False,
+                      headers={"HX-Request": "true"})
+    assert resp.status_code == 400
+    ok = admin.post("/admin/templates/admit/fa/preview", {"body": "{shop_name}"}, csrf=False,
+                    headers={"HX-Request": "true", "X-CSRFToken": admin.token()})
+    assert ok.status_code == 200
+
+
+def test_intake_and_notes_without_csrf_write_nothing(app, users, make_ticket):
+    ticket = make_ticket("intake")
+    reception = Browser(app)
+    reception.login(users["reception"].username)
+    before = count(Ticket), count(TicketEvent)
+    resp = reception.post("/tickets/new", {"customer_name": "X", "customer_phone": "09121234567",
+                                           "device_kind": "phone", "device_brand": "A",
+                                           "device_model": "B", "problem": "C"}, csrf=False)
+    assert resp.status_code == 400
+    resp = reception.post(f"/tickets/{ticket.id}/events",
+                          {"event": "cancel", "reason": "csrf"}, csrf=False)
+    assert resp.status_code == 400
+    assert (count(Ticket), count(TicketEvent)) == before
+    assert db.session.get(Ticket, ticket.id).state == "intake"
+
+
+def test_the_login_form_needs_its_csrf_token(app, users):
+    browser = Browser(app)
+    resp = browser.post("/login", {"username": users["admin"].username, "password": PASSWORD},
+                        csrf=False)
+    assert resp.status_code == 400
+    assert browser.get("/").status_code == 302  # not logged in
+
+
+# --- brute force -----------------------------------------------------------------------------
+
+def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(app, users):
+    tech = users["technician"]
+    browser = Browser(app)
+    for _ in range(people.MAX_FAILED_LOGINS):
+        resp = browser.login(tech.username, "not the password")
+        assert resp.status_code == 401 and LOGIN_FAILED in html(resp)
+    resp = browser.login(tech.username, PASSWORD)  # the right password, while locked
+    assert resp.status_code == 401 and LOCKED in html(resp)
+    assert browser.get("/").status_code == 302  # still not logged in
+    db.session.expire_all()
+    locked = db.session.get(User, tech.id)
+    assert locked.locked_until is not None
+
+    # Another browser (another address) is refused the same way: the lock is per account.
+    assert LOCKED in html(Browser(app).login(tech.username, PASSWORD))
+
+    # The lock lifts by itself.
+    db.session.execute(update(User).where(User.id == tech.id)
+                       .values(locked_until=people.utcnow() - people.LOCKOUT))
+    db.session.commit()
+    assert browser.login(tech.username, PASSWORD).status_code == 302
+    assert browser.get("/").status_code == 200
+
+
+def test_an_unknown_user_name_fails_like_a_wrong_password(app, users):
+    resp = Browser(app).login("nobody-here", PASSWORD)
+    assert resp.status_code == 401 and LOGIN_FAILED in html(resp)
+
+
+def test_login_never_redirects_off_the_site(app, users):
+    browser = Browser(app)
+    browser.token()
+    resp = browser.open("POST", "/login?next=//evil.example/x",
+                        data={"username": users["reception"].username, "password": PASSWORD,
+                              "csrf_token": browser.token()})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+def _status(app, token):
+    client = app.test_client()
+    headers = {} if token is None else {"Authorization": token}
+    with app.app_context():
+        return client.get("/api/v1/tickets", headers=headers).status_code
+
+
+def test_forged_malformed_and_stolen_hash_tokens_get_401(app, users):
+    raw = people.issue_token(users["manager"])
+    assert _status(app, f"Bearer {raw}") == 200
+    stored_hash = db.session.scalar(select(ApiToken.token_hash))
+    for header in (None, "Bearer", "Bearer ", f"Bearer {raw}x", f"Bearer {raw[:-1]}",
+                   "Bearer sd_" + secrets.token_urlsafe(32), f"Bearer {stored_hash}",
+                   f"Basic {raw}", f"bearer{raw}", "Bearer " + "A" * 5000):
+        assert _status(app, header) == 401, header
+
+
+def test_revoked_tokens_and_tokens_of_deactivated_users_get_401(app, users, admin):
+    raw = people.issue_token(users["technician"])
+    token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id ==
+                                                           users["technician"].id))
+    people.revoke_token(token_id)
+    assert _status(app, f"Bearer {raw}") == 401
+
+    other = people.issue_token(users["reception"])
+    assert _status(app, f"Bearer {other}") == 200
+    admin.post(f"/admin/users/{users['reception'].id}/deactivate")
+    assert _status(app, f"Bearer {other}") == 401
+
+
+def test_api_tokens_are_stored_hashed(app, users):
+    raw = people.issue_token(users["admin"])
+    stored = db.session.scalar(select(ApiToken.token_hash))
+    assert raw not in stored and len(stored) == 64
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+def _cookie_copy(browser, app):
+    """A second browser holding a copy of the first one's cookies (a stolen cookie)."""
+    thief = Browser(app)
+    for name in ("session", "remember_token"):
+        cookie = browser.client.get_cookie(name)
+        if cookie is not None:
+            thief.client.set_cookie(name, cookie.value)
+    return thief
+
+
+def test_a_deactivated_users_old_session_cookie_no_longer_works(app, users, admin):
+    reception = Browser(app)
+    assert reception.login(users["reception"].username, remember=True).status_code == 302
+    assert reception.get("/").status_code == 200
+    stolen = _cookie_copy(reception, app)
+    assert stolen.get("/").status_code == 200
+
+    assert admin.post(f"/admin/users/{users['reception'].id}/deactivate").status_code == 302
+    for browser in (reception, stolen):
+        resp = browser.get("/")
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    assert LOGIN_FAILED in html(Browser(app).login(users["reception"].username))
+
+
+def test_a_password_reset_ends_the_users_open_sessions(app, users, admin):
+    tech = Browser(app)
+    tech.login(users["technician"].username)
+    assert tech.get("/").status_code == 200
+    admin.post(f"/admin/users/{users['technician'].id}/password", {"password": "new secret pw"})
+    assert tech.get("/").status_code == 302
+
+
+def test_session_cookies_are_httponly_and_samesite(app, users):
+    browser = Browser(app)
+    resp = browser.login(users["reception"].username, remember=True)
+    cookies = resp.headers.getlist("Set-Cookie")
+    session = next(c for c in cookies if c.startswith("session="))
+    remember = next(c for c in cookies if c.startswith("remember_token="))
+    for cookie in (session, remember):
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # A shift, not a month: the remember cookie lives 14 days, the session 12 hours.
+    assert app.config["REMEMBER_COOKIE_DURATION"].days <= 14
+    assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() <= 12 * 3600
+
+
+def test_cookies_are_secure_when_served_over_https(database_url, tmp_path):
+    from .conftest import make_app
+    app = make_app(database_url, tmp_path, PUBLIC_BASE_URL="https://shop.example")
+    with app.app_context():
+        from .conftest import add_user
+        add_user("tls", "reception")
+    browser = Browser(app)
+    browser.client = app.test_client()
+    resp = browser.open("GET", "/login", base_url="https://shop.example")
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html(resp)).group(1)
+    resp = browser.open("POST", "/login", base_url="https://shop.example",
+                        headers={"Referer": "https://shop.example/login"},
+                        data={"username": "tls", "password": PASSWORD, "remember": "y",
+                              "csrf_token": token})
+    assert resp.status_code == 302
+    cookies = resp.headers.getlist("Set-Cookie")
+    assert cookies and all("Secure" in c for c in cookies)
+    assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I)
+STYLE_ATTR = re.compile(r"\sstyle\s*=", re.I)
+EVENT_ATTR = re.compile(r"\son[a-z]+\s*=", re.I)
+
+
+def _check_csp_clean(page: str, url: str) -> None:
+    assert not INLINE_SCRIPT.search(page), f"inline script on {url}"
+    assert not STYLE_ATTR.search(page), f"style attribute on {url}"
+    assert not EVENT_ATTR.search(page), f"inline event handler on {url}"
+
+
+def test_tracking_pages_send_no_referrer_and_a_strict_policy(app, make_ticket):
+    ticket = make_ticket("estimate")
+    resp = Browser(app).get(f"/t/{ticket.public_token}")
+    assert resp.status_code == 200
+    csp = resp.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "object-src 'none'" in csp and "unsafe-inline" not in csp
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Cache-Control"] == "no-store"
+    _check_csp_clean(html(resp), "/t/")
+    assert Browser(app).get("/t/NOTATOKEN00").status_code == 404
+    delivered = make_ticket("delivered")
+    survey = Browser(app).get(f"/s/{delivered.public_token}")
+    assert survey.status_code == 200
+    assert survey.headers["Referrer-Policy"] == "no-referrer"
+    assert "default-src 'self'" in survey.headers["Content-Security-Policy"]
+    _check_csp_clean(html(survey), "/s/")
+
+
+def test_staff_pages_carry_the_headers_and_work_under_the_policy(app, admin, make_ticket):
+    ticket = make_ticket("diagnosis")
+    for url in ("/login", "/", "/tickets/", f"/tickets/{ticket.id}", "/admin/",
+                "/admin/users", "/admin/users/new", "/admin/branches", "/admin/service-types",
+                "/admin/templates", "/admin/templates/quote/fa", "/admin/settings",
+                "/admin/roles", "/admin/audit"):
+        resp = admin.get(url) if url != "/login" else Browser(app).get(url)
+        assert resp.status_code == 200, url
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy"], url
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", url
+        assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", url
+        assert resp.headers["X-Frame-Options"] == "DENY", url
+        _check_csp_clean(html(resp), url)
+    api = app.test_client().get("/api/v1/tickets")
+    assert api.status_code == 401 and api.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- the tamper-evident ticket trail ---------------------------------------------------------
+
+def _verify(app):
+    return app.test_cli_runner().invoke(args=["verify-audit"])
+
+
+def test_verify_audit_detects_an_edited_event(app, make_ticket, users):
+    ticket = make_ticket("repair")
+    other = make_ticket("ready")
+    result = _verify(app)
+    assert result.exit_code == 0 and "audit chain intact" in result.output
+    assert audit.verify_ticket_chains() == []
+
+    # Someone with database access lowers the quoted total after the fact.
+    quote = next(e for e in ticket.events if e.event == "quote")
+    data = dict(quote.data, total=1)
+    db.session.execute(update(TicketEvent).where(TicketEvent.id == quote.id).values(data=data))
+    db.session.commit()
+    db.session.expire_all()
+    result = _verify(app)
+    assert result.exit_code != 0
+    assert f"ticket {ticket.number}: chain broken at event {quote.seq}" in result.output
+    assert other.number not in result.output
+    assert audit.verify_ticket_chains() == [(ticket.number, quote.seq)]
+
+
+def _unlink(event_id):
+    for table in db.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name == "ticket_events":
+                column = fk.parent
+                if column.nullable:
+                    db.session.execute(update(table).where(column == event_id)
+                                       .values({column.name: None}))
+                else:
+                    db.session.execute(table.delete().where(column == event_id))
+
+
+@pytest.mark.parametrize("tamper", ["actor", "time", "delete", "state"])
+def test_verify_audit_detects_other_edits(app, make_ticket, tamper):
+    ticket = make_ticket("ready")
+    events = ticket.events
+    target = events[1]
+    if tamper == "actor":
+        stmt = update(TicketEvent).where(TicketEvent.id == target.id).values(actor_name="boss")
+    elif tamper == "time":
+        stmt = update(TicketEvent).where(TicketEvent.id == target.id).values(
+            at=target.at.replace(year=target.at.year - 1))
+    elif tamper == "delete":
+        from sqlalchemy import delete
+        _unlink(target.id)  # what points at the event (its SMS...) goes first, as a forger would
+        stmt = delete(TicketEvent).where(TicketEvent.id == target.id)
+    else:  # rewrite where an event led, keeping its hash
+        stmt = update(TicketEvent).where(TicketEvent.id == target.id).values(
+            to_state=events[2].to_state)
+    db.session.execute(stmt)
+    db.session.commit()
+    db.session.expire_all()
+    result = _verify(app)
+    assert result.exit_code != 0 and ticket.number in result.output
+    assert [number for number, _ in audit.verify_ticket_chains()] == [ticket.number]
+
+
+def test_admin_actions_leave_a_trail_with_who_and_where(app, admin, users):
+    admin.post("/admin/branches/new", {"name": "Tajrish", "code": "T", "active": "y"})
+    row = db.session.scalar(select(AuditLog).where(AuditLog.action == "branch.create"))
+    assert row.actor_id == users["admin"].id and row.ip == "127.0.0.1"
+    assert row.at is not None and row.at.tzinfo is not None
+
+
+def test_intake_text_with_markup_is_stored_as_typed_and_never_trusted(app, users):
+    intake = {**INTAKE, "problem": '"><img src=x onerror=alert(1)>'}
+    ticket = ticket_service.admit(intake, Actor.staff(users["reception"]))
+    reception = Browser(app)
+    reception.login(users["reception"].username)
+    page = html(reception.get(f"/tickets/{ticket.id}"))
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+# --- the survey link works once --------------------------------------------------------------
+
+def test_a_survey_link_used_twice_records_one_answer(app, make_ticket):
+    from servicedesk.models import SurveyResponse
+    ticket = make_ticket("delivered")
+    url = f"/s/{ticket.public_token}"
+    customer = Browser(app)
+    assert customer.get(url).status_code == 200
+    first = customer.post(url, {"csat": "5", "nps": "9", "comment": "great"})
+    assert first.status_code == 302
+    again = customer.post(url, {"csat": "1", "nps": "0", "comment": "changed my mind"})
+    assert again.status_code == 409
+    # The same link forwarded to someone else is spent too.
+    other = Browser(app)
+    assert other.post(url, {"csat": "1"}).status_code == 409
+    db.session.expire_all()
+    [answer] = db.session.scalars(select(SurveyResponse)).all()
+    assert (answer.csat, answer.nps, answer.comment) == (5, 9, "great")
+    assert db.session.get(Ticket, ticket.id).state == "closed"
+    closes = [e for e in db.session.get(Ticket, ticket.id).events if e.event == "close"]
+    assert len(closes) == 1
+
+
+def test_a_survey_link_for_a_ticket_not_handed_back_or_forged_is_not_found(app, make_ticket):
+    ticket = make_ticket("ready")
+    customer = Browser(app)
+    assert customer.get(f"/s/{ticket.public_token}").status_code == 404
+    assert customer.get("/s/" + "Z" * 12).status_code == 404
+    resp = customer.post(f"/s/{ticket.public_token}", {"csat": "5"})
+    assert resp.status_code == 404
+    assert count(Ticket) == 1 and db.session.get(Ticket, ticket.id).state == "ready"

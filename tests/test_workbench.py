@@ -1,0 +1,361 @@
+"""The technician's workbench as technicians meet it: the worklist ("cartable") and its buckets,
+claiming from the repair queue, the ticket page (timeline, notes, SMS, one form per allowed
+event), the estimate editor, the pre-approved amount, waiting for parts, finishing with the lines
+prefilled, returning a device unrepaired."""
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Notification, Ticket, TicketEvent, TicketNote
+from servicedesk.services import tickets as ticket_service
+from servicedesk.services import workbench
+from servicedesk.visits import shop_day
+
+from .conftest import INTAKE, PASSWORD, add_user
+
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+class Staff:
+    """A browser-like client: logged in through /login, forms sent with their CSRF token, each
+    request in its own app context (nothing in ``g`` carries over, as in production)."""
+
+    def __init__(self, app, username: str, lang: str = "en"):
+        self.app = app
+        self.client = app.test_client()
+        token = CSRF.search(self.get("/login").get_data(as_text=True)).group(1)
+        resp = self.open("POST", "/login", data={"username": username, "password": PASSWORD,
+                                                 "csrf_token": token})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        # the language the pages (and the messages they flash) are read in
+        self.csrf = CSRF.search(self.get(f"/tickets/?lang={lang}").get_data(as_text=True)).group(1)
+
+    def open(self, method, url, **kw):
+        with self.app.app_context():
+            return self.client.open(url, method=method, **kw)
+
+    def get(self, url, **kw):
+        return self.open("GET", url, **kw)
+
+    def post(self, url, data=None, **kw):
+        return self.open("POST", url, data={**(data or {}), "csrf_token": self.csrf}, **kw)
+
+
+def html(resp) -> str:
+    return resp.get_data(as_text=True)
+
+
+def reload(ticket: Ticket) -> Ticket:
+    db.session.expire_all()
+    return db.session.get(Ticket, ticket.id)
+
+
+@pytest.fixture
+def tech(app, users):
+    return Staff(app, "technician1")
+
+
+@pytest.fixture
+def queued(app, users):
+    """queued(**intake) -> a ticket sent to the repair unit with no technician yet."""
+    def make(**intake):
+        ticket = ticket_service.admit({**INTAKE, **intake}, Actor.staff(users["reception"]))
+        ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]), {})
+        return reload(ticket)
+    return make
+
+
+def fire_form(staff, ticket, event, lines=(), **fields):
+    """Send an event's form from the ticket page as the browser would (editor rows included)."""
+    data = {"event": event, "version": str(reload(ticket).version), **fields}
+    if lines:
+        data.update({"line_kind": [l[0] for l in lines], "line_description": [l[1] for l in lines],
+                     "line_qty": [l[2] for l in lines], "line_unit_price": [l[3] for l in lines]})
+    return staff.post(f"/tickets/{ticket.id}/events", data)
+
+
+def rows_of(page: str) -> list[str]:
+    return re.findall(r'class="worklist-row[^"]*" data-ticket="(\d+)"', page)
+
+
+def section(page: str, key: str) -> str:
+    start = page.index(f'id="bucket-{key}"')
+    end = page.find("<section", start)
+    return page[start:end if end > 0 else None]
+
+
+# --- the worklist ---------------------------------------------------------------------------
+
+def test_the_repair_queue_lists_unclaimed_devices_oldest_first_with_a_claim_button(
+        tech, queued, make_ticket):
+    first, second = queued(), queued()
+    make_ticket("diagnosis")  # already with technician1: not in the queue
+    page = html(tech.get("/workbench/"))
+    queue = section(page, "queue")
+    assert rows_of(queue) == [str(first.id), str(second.id)]
+    assert f'data-claim="{first.id}"' in queue
+    assert 'data-bucket="queue" data-count="2"' in page
+
+
+def test_a_technician_claims_a_ticket_and_it_moves_to_their_list(tech, queued, users):
+    ticket = queued()
+    resp = tech.post(f"/workbench/tickets/{ticket.id}/claim", {"version": ticket.version})
+    assert resp.status_code == 302 and resp.location == f"/tickets/{ticket.id}"
+    ticket = reload(ticket)
+    assert ticket.technician_id == users["technician"].id and ticket.state == "diagnosis"
+    claim = ticket.events[-1]
+    assert (claim.event, claim.actor_name, claim.from_state, claim.to_state) == (
+        "claim", "technician1", "diagnosis", "diagnosis")
+    page = html(tech.get("/workbench/"))
+    assert rows_of(section(page, "queue")) == []
+    assert rows_of(section(page, "diagnosis")) == [str(ticket.id)]
+    # the ticket page's timeline says who claimed it
+    shown = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert 'data-event="claim"' in shown and "Claimed" in shown
+
+
+def test_two_technicians_claiming_the_same_ticket_one_wins(app, tech, queued, users):
+    add_user("technician2", "technician")
+    other = Staff(app, "technician2")
+    ticket = queued()
+    seen = ticket.version  # both screens show the same version
+    assert tech.post(f"/workbench/tickets/{ticket.id}/claim", {"version": seen}).status_code == 302
+    resp = other.post(f"/workbench/tickets/{ticket.id}/claim", {"version": seen})
+    assert resp.status_code == 302 and resp.location == "/workbench/"
+    assert "changed since you opened it" in html(other.get("/workbench/?lang=en"))
+    # even with a fresh screen the ticket stays with the first technician
+    other.post(f"/workbench/tickets/{ticket.id}/claim", {"version": reload(ticket).version})
+    assert "technician1 already has this ticket" in html(other.get("/workbench/?lang=en"))
+    ticket = reload(ticket)
+    assert ticket.technician.username == "technician1"
+    assert [e.event for e in ticket.events].count("claim") == 1
+
+
+def test_only_technicians_claim_and_only_bench_staff_see_the_workbench(app, users, queued):
+    ticket = queued()
+    desk = Staff(app, "reception1")
+    assert desk.get("/workbench/").status_code == 403
+    assert desk.post(f"/workbench/tickets/{ticket.id}/claim",
+                     {"version": ticket.version}).status_code == 403
+    assert 'href="/workbench/"' not in html(desk.get("/tickets/"))
+    manager = Staff(app, "manager1")
+    assert manager.get("/workbench/").status_code == 200
+    assert manager.post(f"/workbench/tickets/{ticket.id}/claim",
+                        {"version": ticket.version}).status_code == 403
+    assert reload(ticket).technician_id is None
+    assert 'href="/workbench/"' in html(Staff(app, "technician1").get("/tickets/"))
+
+
+def test_the_worklist_counts_its_buckets_and_flags_late_tickets(tech, make_ticket, users):
+    late = make_ticket("repair")
+    late.promised_date = shop_day() - timedelta(days=1)
+    on_time = make_ticket("waiting_parts")
+    on_time.promised_date = shop_day() + timedelta(days=3)
+    waiting = make_ticket("estimate")
+    db.session.commit()
+    page = html(tech.get("/workbench/?lang=en"))
+    counts = dict(re.findall(r'data-bucket="(\w+)" data-count="(\d+)"', page))
+    assert counts == {"queue": "0", "diagnosis": "0", "repair": "1", "waiting_parts": "1",
+                      "estimate": "1", "late": "1"}
+    assert rows_of(section(page, "late")) == [str(late.id)]
+    row = re.search(rf'<tr class="worklist-row ([^"]*)" data-ticket="{late.id}"', page)
+    assert "late" in row.group(1)
+    assert rows_of(section(page, "estimate")) == [str(waiting.id)]
+    assert rows_of(section(page, "waiting_parts")) == [str(on_time.id)]
+
+
+def test_the_worklist_polls_itself_and_answers_the_poll_with_a_partial(tech, queued):
+    page = html(tech.get("/workbench/"))
+    assert 'hx-get="/workbench/"' in page and 'hx-trigger="every 10s"' in page
+    ticket = queued()  # arrives while the page is open
+    partial = html(tech.get("/workbench/", headers={"HX-Request": "true"}))
+    assert "<html" not in partial and "<nav" not in partial
+    assert rows_of(section(partial, "queue")) == [str(ticket.id)]
+
+
+def test_an_expired_session_sends_the_polling_page_to_the_login_form(app):
+    resp = app.test_client().get("/workbench/", headers={"HX-Request": "true"})
+    assert resp.status_code == 204 and resp.headers["HX-Redirect"].startswith("/login")
+
+
+def test_a_manager_sees_every_technicians_tickets(app, make_ticket, users):
+    ticket = make_ticket("repair")
+    page = html(Staff(app, "manager1").get("/workbench/?lang=en"))
+    assert rows_of(section(page, "repair")) == [str(ticket.id)]
+    assert "Everyone&#39;s tickets" in page or "Everyone's tickets" in page
+
+
+# --- the ticket page ------------------------------------------------------------------------
+
+def test_the_ticket_page_shows_device_timeline_notes_and_sms(app, tech, make_ticket, users):
+    ticket = make_ticket("repair")
+    ticket_service.add_note(ticket.id, users["technician"], "Board swapped, internal only")
+    ticket_service.add_note(ticket.id, users["technician"], "We found water damage",
+                            customer_visible=True)
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    for text in ("Samsung Galaxy A54", "Cracked screen", "490154203237518",
+                 "Board swapped, internal only", "We found water damage"):
+        assert text in page
+    events = re.findall(r'<li data-event="(\w+)" data-actor-kind="(\w+)"', page)
+    assert events == [("admit", "staff"), ("send_to_repair", "staff"), ("quote", "staff"),
+                      ("approve", "staff")]
+    assert page.count('data-note="internal"') == 1 and page.count('data-note="public"') == 1
+    # every SMS with its status
+    sms = re.findall(r'data-sms-event="(\w+)" data-status="(\w+)"', page)
+    assert [e for e, _ in sms] == ["admit", "send_to_repair", "quote", "approve"]
+    assert all(status == "sent" for _, status in sms)
+    # the approval names its channel and the estimate it was for
+    assert "by phone" in page and "1,400,000 toman" in page
+
+
+def test_one_form_per_event_the_role_may_fire_now(app, tech, make_ticket, users):
+    ticket = make_ticket("repair")
+    forms = lambda page: re.findall(r'data-event-form="(\w+)"', page)  # noqa: E731
+    assert forms(html(tech.get(f"/tickets/{ticket.id}"))) == ["wait_parts", "finish"]
+    desk = Staff(app, "reception1")
+    assert forms(html(desk.get(f"/tickets/{ticket.id}"))) == []
+    ready = make_ticket("ready")
+    assert forms(html(desk.get(f"/tickets/{ready.id}"))) == ["deliver"]
+    assert forms(html(tech.get(f"/tickets/{ready.id}"))) == []
+
+
+def test_a_note_can_be_internal_or_for_the_customer(app, tech, make_ticket):
+    ticket = make_ticket("diagnosis")
+    tech.post(f"/tickets/{ticket.id}/notes", {"body": "internal remark"})
+    tech.post(f"/tickets/{ticket.id}/notes", {"body": "for you", "customer_visible": "1"})
+    notes = db.session.scalars(select(TicketNote).order_by(TicketNote.id)).all()
+    assert [(n.body, n.customer_visible) for n in notes] == [("internal remark", False),
+                                                            ("for you", True)]
+
+
+# --- the estimate editor --------------------------------------------------------------------
+
+def test_quoting_from_the_editor_sends_the_estimate_and_its_link(app, tech, queued, users):
+    ticket = queued()
+    resp = fire_form(tech, ticket, "quote", [("part", "LCD", "۲", "۶٬۰۰۰٬۰۰۰"),
+                                             ("labour", "Fitting", "", "2000000"),
+                                             ("part", "", "", "")],  # a blank row is ignored
+                     promised_date="1405/09/10")
+    assert resp.status_code == 302
+    ticket = reload(ticket)
+    assert ticket.state == "estimate" and ticket.estimate_version == 1
+    assert [(l.kind, l.description, l.qty, l.unit_price) for l in ticket.estimate_lines()] == [
+        ("part", "LCD", 2, 6_000_000), ("labour", "Fitting", 1, 2_000_000)]
+    assert ticket.estimate_total == 14_000_000
+    assert ticket.promised_date.isoformat() == "2026-12-01"
+    # whoever quotes an unclaimed ticket takes it
+    assert ticket.technician_id == users["technician"].id
+    assert [e.event for e in ticket.events][-2:] == ["claim", "quote"]
+    sms = db.session.scalars(select(Notification).where(Notification.event == "quote")).one()
+    assert f"/t/{ticket.public_token}" in sms.body and "۱٬۴۰۰٬۰۰۰" in sms.body
+
+
+def test_a_bad_line_keeps_what_was_typed_and_changes_nothing(tech, make_ticket):
+    ticket = make_ticket("diagnosis")
+    before = reload(ticket).version
+    resp = fire_form(tech, ticket, "quote", [("part", "Battery", "1", "abc")])
+    assert resp.status_code == 422
+    page = html(resp)
+    assert 'value="Battery"' in page and 'value="abc"' in page
+    assert 'data-error="lines"' in page
+    ticket = reload(ticket)
+    assert ticket.state == "diagnosis" and ticket.version == before and not ticket.lines
+
+
+def test_a_stale_form_is_refused_instead_of_acting_twice(tech, make_ticket):
+    ticket = make_ticket("repair")
+    old = reload(ticket).version
+    assert fire_form(tech, ticket, "wait_parts", part="LCD").status_code == 302
+    resp = tech.post(f"/tickets/{ticket.id}/events", {"event": "resume", "version": old})
+    assert resp.status_code == 409
+    assert reload(ticket).state == "waiting_parts"
+
+
+def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, queued):
+    ticket = queued(pre_approved_amount="۲۰٬۰۰۰٬۰۰۰")
+    assert ticket.pre_approved_amount == 20_000_000
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "pre-approved up to 2,000,000 toman" in page
+    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "14000000")])
+    ticket = reload(ticket)
+    assert ticket.state == "repair"
+    approve = ticket.events[-1]
+    assert (approve.event, approve.actor_kind, approve.data["channel"]) == (
+        "approve", "system", "pre_approved")
+    assert "20000000" in approve.data["reason"]  # the reason recorded names the amount
+    assert approve.data["estimate_version"] == 1 and approve.data["estimate_total"] == 14_000_000
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "approved at once" in page
+    assert 'data-actor-kind="system"' in page
+
+
+def test_an_estimate_above_the_pre_approved_amount_waits_for_the_customer(tech, queued):
+    ticket = queued(pre_approved_amount="5000000")
+    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "14000000")])
+    ticket = reload(ticket)
+    assert ticket.state == "estimate"
+    assert [e.event for e in ticket.events][-1] == "quote"
+
+
+# --- repair: parts, finish, unrepaired ------------------------------------------------------
+
+def test_waiting_for_a_part_and_resuming(tech, make_ticket):
+    ticket = make_ticket("repair")
+    fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date="1405/09/15")
+    ticket = reload(ticket)
+    assert ticket.state == "waiting_parts"
+    assert ticket.events[-1].data == {"part": "LCD A54", "expected_date": "2026-12-06"}
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "LCD A54" in page and "2026-12-06" in page
+    assert re.findall(r'data-event-form="(\w+)"', page) == ["resume"]
+    fire_form(tech, ticket, "resume")
+    assert reload(ticket).state == "repair"
+
+
+def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_ticket):
+    ticket = make_ticket("repair")
+    page = html(tech.get(f"/tickets/{ticket.id}"))
+    form = page[page.index('data-event-form="finish"'):]
+    assert 'value="Screen"' in form and 'value="12000000"' in form
+    assert 'value="Fitting"' in form and 'value="2000000"' in form
+    fire_form(tech, ticket, "finish", [("part", "Screen", "1", "12000000"),
+                                       ("labour", "Fitting", "1", "1500000"),
+                                       ("part", "Screen protector", "1", "500000")],
+              work_done="Replaced the screen")
+    ticket = reload(ticket)
+    assert ticket.state == "ready"
+    assert ticket.final_total == 14_000_000 == ticket.amount_due
+    assert [l.description for l in ticket.final_lines()] == ["Screen", "Fitting",
+                                                             "Screen protector"]
+    assert ticket.events[-1].data["work_done"] == "Replaced the screen"
+
+
+def test_return_unrepaired_needs_a_reason(tech, make_ticket):
+    ticket = make_ticket("diagnosis")
+    resp = fire_form(tech, ticket, "return_unrepaired", reason="")
+    assert resp.status_code == 422 and reload(ticket).state == "diagnosis"
+    fire_form(tech, ticket, "return_unrepaired", reason="Board beyond repair")
+    ticket = reload(ticket)
+    assert ticket.state == "ready" and ticket.amount_due == 0
+    assert ticket.events[-1].data == {"reason": "Board beyond repair"}
+    sms = db.session.scalars(select(Notification).order_by(Notification.id.desc())).first()
+    assert sms.event == "return_unrepaired" and "Board beyond repair" in sms.body
+
+
+def test_an_event_the_role_may_not_fire_is_refused(app, make_ticket):
+    ticket = make_ticket("diagnosis")
+    desk = Staff(app, "reception1")
+    resp = fire_form(desk, ticket, "quote", [("part", "Screen", "1", "100")])
+    assert resp.status_code == 403
+    assert reload(ticket).state == "diagnosis"
+    assert db.session.scalar(select(func.count()).select_from(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.event == "quote")) == 0
+
+
+def test_the_queue_position_counts_devices_ahead(queued):
+    first, second, third = queued(), queued(), queued()
+    assert [workbench.queue_position(t) for t in (first, second, third)] == [0, 1, 2]
