@@ -65,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.register(app)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
     logging.getLogger("transitions").setLevel(logging.WARNING)
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     return app
 
 

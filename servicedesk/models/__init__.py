@@ -6,9 +6,11 @@ from .people import ROLES, ApiToken, Customer, Device, User
 from .surveys import SurveyResponse
 from .tickets import CostLine, Ticket, TicketEvent, TicketNote
 from .visits import VISIT_STATUSES, Visit
+from .stages import TicketStage
+from .admin import AuditLog, ServiceType, Setting
 
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
     "NOTIFICATION_STATUSES", "ROLES", "ApiToken", "Customer", "Device", "User", "SurveyResponse",
-    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit",
+    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting",
 ]

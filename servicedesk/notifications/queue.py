@@ -32,7 +32,7 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
         tries = (attempts or {}).get(nid, 0)
         try:
             q.enqueue("servicedesk.notifications.jobs.send_notification", nid,
-                      job_id=f"sms-{nid}-{tries}", unique=True,
+                      job_id=f"{q.name}-sms-{nid}-{tries}", unique=True,
                       retry=Retry(max=len(intervals), interval=intervals),
                       job_timeout=app.config.get("SMS_JOB_TIMEOUT", 60),
                       result_ttl=0, failure_ttl=24 * 3600)
