@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -27,10 +27,10 @@ class Ticket(db.Model):
     technician_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"), index=True)
     promised_date: Mapped[Optional[date]]
     # The customer agreed at intake to any estimate up to this amount (rials).
-    pre_approved_amount: Mapped[Optional[int]]
+    pre_approved_amount: Mapped[Optional[int]] = mapped_column(BigInteger)
     # Bumped by every quote: an approval is for one version of the estimate.
     estimate_version: Mapped[int] = mapped_column(default=0)
-    amount_paid: Mapped[Optional[int]]
+    amount_paid: Mapped[Optional[int]] = mapped_column(BigInteger)
     public_token: Mapped[str] = mapped_column(String(32), unique=True)
     external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -113,7 +113,7 @@ class CostLine(db.Model):
     kind: Mapped[str] = mapped_column(String(10))  # part, labour
     description: Mapped[str] = mapped_column(String(200))
     qty: Mapped[int]
-    unit_price: Mapped[int]
+    unit_price: Mapped[int] = mapped_column(BigInteger)
 
     ticket = relationship("Ticket", back_populates="lines")
 
