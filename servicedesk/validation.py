@@ -15,6 +15,16 @@ from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
 MOBILE_TYPES = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters (but tab and newline) and lone surrogates: PostgreSQL cannot
+    store a NUL, and a surrogate cannot be encoded at all."""
+    for ch in value:
+        code = ord(ch)
+        if (code < 32 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code == 0x7F:
+            raise ValueError(_("Contains characters that are not allowed."))
+    return value
 # Row ids are INTEGER columns (32-bit on PostgreSQL): a larger id names no row, and binding it
 # would fail in the database instead of finding nothing.
 MAX_ID = 2**31 - 1
@@ -24,7 +34,7 @@ def phone_e164(raw: Any, region: str = "IR", allow_numbers: tuple = ()) -> str:
     """A mobile number in E.164 (``09121234567`` and Persian digits give ``+989121234567``)."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(_("Enter a mobile phone number."))
-    text = to_ascii_digits(raw).strip()
+    text = _printable(to_ascii_digits(raw).strip())
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -60,7 +70,7 @@ def serial_or_imei(raw: Any) -> Optional[str]:
         return None
     if not isinstance(raw, str):
         raise ValueError(_("Must be text."))
-    text = to_ascii_digits(raw).strip().replace(" ", "").replace("-", "")
+    text = _printable(to_ascii_digits(raw).strip().replace(" ", "").replace("-", ""))
     if len(text) > 40:
         raise ValueError(_("Too long (at most %(n)s characters).", n=40))
     if text.isdigit() and len(text) in (14, 15, 16, 17):
@@ -76,7 +86,7 @@ def text(raw: Any, max_len: int = 500, required: bool = True) -> Optional[str]:
         return None
     if not isinstance(raw, str):
         raise ValueError(_("Must be text."))
-    value = raw.strip()
+    value = _printable(raw.strip())
     if len(value) > max_len:
         raise ValueError(_("Too long (at most %(n)s characters).", n=max_len))
     return value
