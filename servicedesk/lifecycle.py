@@ -113,14 +113,20 @@ def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
         f.take("reason", v.text, max_len=300)
     else:
         f.take("channel", v.choice, ("phone", "in_person"))
-    clean = f.done()
+    clean = _same_estimate(f.done(), ticket)
+    clean["estimate_total"] = ticket.estimate_total
+    return clean
+
+
+def _same_estimate(clean: dict, ticket: Ticket) -> dict:
+    """The customer answers the estimate they saw: if it was revised since (a new quote), their
+    answer is refused and they must look at the new one. Records the version answered."""
     seen = clean.get("estimate_version", ticket.estimate_version)
     if seen != ticket.estimate_version:
         raise ValidationError(_("The estimate has changed since it was shown; look at the new "
-                                "estimate and approve it again."),
+                                "estimate and answer it again."),
                               fields={"estimate_version": _("The estimate has changed.")})
     clean["estimate_version"] = ticket.estimate_version
-    clean["estimate_total"] = ticket.estimate_total
     return clean
 
 
@@ -128,13 +134,12 @@ def _clean_decline(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     if actor.kind == "customer":
         f.clean["channel"] = "link"
+        f.take("estimate_version", v.integer, minimum=1, required=False)
         f.take("reason", v.text, max_len=500, required=False)
     else:
         f.take("channel", v.choice, ("phone", "in_person"))
         f.take("reason", v.text, max_len=500)
-    clean = f.done()
-    clean["estimate_version"] = ticket.estimate_version
-    return clean
+    return _same_estimate(f.done(), ticket)
 
 
 def _clean_reason(data: dict, ticket: Ticket, actor: Actor) -> dict:
@@ -224,7 +229,9 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     EventRule("send_to_repair", ("intake",), "diagnosis", _roles("reception", "technician"),
               _clean_send_to_repair, _l("Send to repair"), _apply_send_to_repair,
               {"technician": "string?"}),
-    EventRule("quote", ("diagnosis",), "estimate", _roles("technician"), _clean_quote,
+    # Quoting again while the customer has not answered replaces the estimate (a new version):
+    # an answer to the old one is refused, so the customer approves what they are charged.
+    EventRule("quote", ("diagnosis", "estimate"), "estimate", _roles("technician"), _clean_quote,
               _l("Send estimate"), _apply_quote, {"lines": "lines", "promised_date": "date?"}),
     EventRule("approve", ("estimate",), "repair", _roles(CUSTOMER, "reception", SYSTEM),
               _clean_approve, _l("Approve estimate"), None, {"channel": "phone|in_person"}),

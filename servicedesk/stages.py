@@ -65,6 +65,14 @@ def _last(events, names: Iterable[str], before_seq: int):
     return None
 
 
+def _first(events, names: Iterable[str], before_seq: int):
+    names = tuple(names)
+    for e in events:
+        if e.seq < before_seq and e.event in names:
+            return e
+    return None
+
+
 def _waits(events, after_seq: int, before_seq: int):
     """(total seconds, first wait event, last resume event) of the waits for parts between two
     events of one ticket."""
@@ -118,8 +126,10 @@ def on_event(ticket, event_row) -> None:
             rows.append(returned)
     elif event in _OPENED_BY:
         stage, openers = _OPENED_BY[event]
-        start = _last(events, openers, seq)
-        if start is not None:
+        # A stage ends at its first closing event and starts at its first opener: a revised
+        # estimate (a second quote) neither ends diagnosis again nor restarts the approval wait.
+        start = _first(events, openers, seq)
+        if start is not None and _last(events, (event,), seq) is None:
             rows.append(_row(ticket, stage, start.at, at, duration(start.at, at), event))
     elif event == "finish":
         start = _last(events, ("approve",), seq)
@@ -191,7 +201,11 @@ def rebuild_statements(dialect: str, where: str = "") -> list[str]:
             "JOIN ticket_events s ON s.ticket_id = e.ticket_id AND s.event IN ({opens}) "
             "AND s.seq < e.seq "
             "JOIN tickets t ON t.id = e.ticket_id JOIN devices d ON d.id = t.device_id "
-            "WHERE e.event IN ({closes})" + cond)
+            "WHERE e.event IN ({closes})"
+            # the first opener and the first closer (a revised estimate is a second quote)
+            " AND NOT EXISTS (SELECT 1 FROM ticket_events x WHERE x.ticket_id = e.ticket_id "
+            "AND ((x.event IN ({opens}) AND x.seq < s.seq) "
+            "OR (x.event IN ({closes}) AND x.seq < e.seq)))" + cond)
     stmts = [
         insert + "SELECT t.id, 'queue_wait', v.issued_at, v.called_at, "
         + secs("v.issued_at", "v.called_at") + ", 'admit', "

@@ -131,11 +131,11 @@ def decide(token: str, decision: str):
     if decision not in ("approve", "decline"):
         abort(404)
     ticket = _ticket_for(token)
-    if decision == "approve":
-        seen = request.form.get("estimate_version", "").strip()
-        data = {"estimate_version": seen} if seen else {}
-    else:
-        data = {"reason": request.form.get("reason", "").strip() or None}
+    # The version of the estimate the customer saw: a revised estimate needs its own answer.
+    seen = request.form.get("estimate_version", "").strip()
+    data = {"estimate_version": seen} if seen else {}
+    if decision == "decline":
+        data["reason"] = request.form.get("reason", "").strip() or None
     try:
         ticket_service.fire_event(ticket.id, decision, Actor.customer(request.remote_addr),
                                   data)

@@ -1,0 +1,139 @@
+"""A revised estimate: the technician quotes again while the customer has not answered. The new
+version replaces the old one everywhere, the customer is told again, and an answer given to the
+old version (an approve or decline from a page opened before) changes nothing: the customer must
+see, and answer, what they will be charged."""
+import pytest
+
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Notification
+from servicedesk.services import tickets as ticket_service
+
+from .conftest import INTAKE
+from .test_public import Customer, html, reload, track
+
+REVISED = {"lines": [{"kind": "part", "description": "Battery (original)", "qty": 1,
+                      "unit_price": 9_000_000},
+                     {"kind": "labour", "description": "Fitting", "qty": 1,
+                      "unit_price": 2_000_000}]}
+
+
+@pytest.fixture
+def customer(app):
+    return Customer(app)
+
+
+def requote(ticket, users, data=REVISED):
+    return ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                                     dict(data))
+
+
+def sms_bodies(ticket):
+    from servicedesk.extensions import db
+    from sqlalchemy import select
+    return [n.body for n in db.session.scalars(
+        select(Notification).where(Notification.ticket_id == ticket.id,
+                                   Notification.event == "quote").order_by(Notification.id))]
+
+
+def test_a_second_quote_replaces_the_estimate_and_tells_the_customer_again(make_ticket, users):
+    ticket = make_ticket("estimate")
+    first_total = ticket.estimate_total
+    requote(ticket, users)
+    ticket = reload(ticket)
+    assert ticket.state == "estimate" and ticket.estimate_version == 2
+    assert ticket.estimate_total == 11_000_000 != first_total
+    assert [l.description for l in ticket.estimate_lines()] == ["Battery (original)", "Fitting"]
+    assert [e.data["estimate_version"] for e in ticket.events if e.event == "quote"] == [1, 2]
+    assert len(sms_bodies(ticket)) == 2  # the customer hears of the new estimate too
+
+
+def test_an_approval_from_a_page_showing_the_old_estimate_approves_nothing(customer, make_ticket,
+                                                                          users):
+    ticket = make_ticket("estimate")
+    old_page = html(customer.get(track(ticket) + "?lang=en"))
+    assert 'name="estimate_version" value="1"' in old_page
+    requote(ticket, users)
+
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "1"})
+    page = html(customer.follow(resp))
+    assert reload(ticket).state == "estimate"
+    assert "The estimate has changed" in page
+    assert "Battery (original)" in page and 'name="estimate_version" value="2"' in page
+
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "2"})
+    ticket = reload(ticket)
+    assert ticket.state == "repair"
+    approve = ticket.events[-1]
+    assert approve.data["estimate_version"] == 2
+    assert approve.data["estimate_total"] == 11_000_000
+
+
+def test_a_decline_from_a_page_showing_the_old_estimate_declines_nothing(customer, make_ticket,
+                                                                        users):
+    ticket = make_ticket("estimate")
+    customer.get(track(ticket) + "?lang=en")
+    requote(ticket, users)
+    resp = customer.post(f"{track(ticket)}/decline?lang=en",
+                         {"estimate_version": "1", "reason": "too expensive"})
+    page = html(customer.follow(resp))
+    assert reload(ticket).state == "estimate" and "The estimate has changed" in page
+
+    customer.post(f"{track(ticket)}/decline?lang=en",
+                  {"estimate_version": "2", "reason": "still too expensive"})
+    ticket = reload(ticket)
+    assert ticket.state == "ready" and ticket.events[-1].data["estimate_version"] == 2
+
+
+def test_a_revised_estimate_within_the_pre_approved_amount_is_approved_at_once(make_ticket,
+                                                                              users):
+    ticket = make_ticket("estimate", intake={**INTAKE, "pre_approved_amount": 12_000_000})
+    assert ticket.state == "estimate"  # the first estimate (14M) was above it
+    from servicedesk.services import workbench
+    workbench.fire_event(ticket.id, "quote", users["technician"], dict(REVISED))
+    ticket = reload(ticket)
+    assert ticket.state == "repair"
+    approve = ticket.events[-1]
+    assert (approve.event, approve.actor_kind, approve.data["channel"]) == (
+        "approve", "system", "pre_approved")
+    assert approve.data["estimate_version"] == 2
+
+
+def test_quoting_after_the_customer_answered_is_refused(make_ticket, users):
+    from servicedesk.errors import TransitionNotAllowed
+    ticket = make_ticket("repair")
+    with pytest.raises(TransitionNotAllowed):
+        requote(ticket, users)
+    assert reload(ticket).estimate_version == 1
+
+
+def test_a_revised_estimate_keeps_one_diagnosis_and_one_approval_stage(make_ticket, users):
+    """Turnaround: diagnosis ends at the first estimate; the customer's approval wait runs from
+    the first estimate to their answer. The bulk rebuild from the event log agrees."""
+    from sqlalchemy import select
+
+    from servicedesk import stages
+    from servicedesk.extensions import db
+    from servicedesk.models.stages import TicketStage
+
+    ticket = make_ticket("estimate")
+    requote(ticket, users)
+    ticket_service.fire_event(ticket.id, "approve", Actor.staff(users["reception"]),
+                              {"channel": "phone"})
+    ticket = reload(ticket)
+    quotes = [e for e in ticket.events if e.event == "quote"]
+    approve = ticket.events[-1]
+
+    def rows():
+        db.session.expire_all()
+        return sorted((r.stage, r.started_at, r.ended_at, r.seconds) for r in db.session.scalars(
+            select(TicketStage).where(TicketStage.ticket_id == ticket.id)))
+
+    written = rows()
+    by_stage = {r[0]: r for r in written}
+    assert [r[0] for r in written].count("diagnosis") == 1
+    assert [r[0] for r in written].count("approval") == 1
+    assert by_stage["diagnosis"][2] == quotes[0].at
+    assert (by_stage["approval"][1], by_stage["approval"][2]) == (quotes[0].at, approve.at)
+    stages.rebuild(where=f"t.id = {ticket.id}")
+    db.session.commit()
+    assert rows() == written
