@@ -20,9 +20,26 @@ SERVICEDESK_TIMEZONE = "Asia/Tehran"
 LANGUAGES = ("fa", "en")
 BABEL_TRANSLATION_DIRECTORIES = "translations"
 
+# The shop's own settings: these are the defaults; the admin's settings page overrides them.
 SHOP_NAME = "Servicedesk"
 SHOP_PHONE = ""
+SHOP_ADDRESS = ""
 MONEY_DISPLAY = "toman"  # or "rial"; money is always stored in rials
+# Terms printed on the intake and delivery receipts, one per line ("" prints the built-in ones).
+RECEIPT_TERMS = ""
+DELIVERY_TERMS = ""
+# Delivered tickets whose survey nobody answered close after this many days (the worker checks
+# every AUTO_CLOSE_EVERY seconds; `flask close-unanswered` does the same from cron).
+AUTO_CLOSE_DAYS = 7
+AUTO_CLOSE_EVERY = 3600
+# Queue SMS: "your turn is near" when this many people (or fewer) are ahead.
+QUEUE_NEAR_AHEAD = 3
+# A device back within this many days of its delivery counts as a return (technicians report).
+WARRANTY_DAYS = 90
+# PostgreSQL work_mem for the reports' one big query (SET LOCAL in its transaction).
+REPORTS_WORK_MEM = "64MB"
+# API tokens expire after this many days (flask api-token --days overrides it per token).
+API_TOKEN_DAYS = 365
 DEFAULT_BRANCH_NAME = "Main"
 DEFAULT_BRANCH_CODE = "A"
 

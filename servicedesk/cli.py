@@ -1,5 +1,5 @@
 """Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
-sweep-outbox, worker, verify-audit, and the i18n group."""
+sweep-outbox, close-unanswered, worker, verify-audit, and the i18n group."""
 import secrets
 import subprocess
 import sys
@@ -107,11 +107,24 @@ def sweep_outbox():
     click.echo(f"re-enqueued {count}")
 
 
+@click.command("close-unanswered")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="days after delivery (default: the shop's auto-close setting)")
+def close_unanswered(days):
+    """Close delivered tickets whose survey nobody answered within the set number of days."""
+    from .services.surveys import auto_close, auto_close_days
+    days = auto_close_days() if days is None else days
+    count = auto_close(days=days)
+    click.echo(f"closed {count} ticket(s) delivered more than {days} day(s) ago "
+               "with no survey answer")
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.option("--sweep-every", default=60, show_default=True, help="seconds between sweeps")
 def worker(burst, sweep_every):
-    """Run the background worker: rq with its scheduler, and the outbox sweep every minute."""
+    """Run the background worker: rq with its scheduler, the outbox sweep every minute and the
+    auto-close of unanswered delivered tickets every hour."""
     from .notifications.worker import run_worker
     run_worker(current_app._get_current_object(), burst=burst, sweep_every=sweep_every)
 
@@ -166,7 +179,7 @@ def compile_catalogues() -> None:
 
 def register(app) -> None:
     for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
-                    worker, verify_audit, i18n):
+                    close_unanswered, worker, verify_audit, i18n):
         app.cli.add_command(command)
     from .checks import check
     app.cli.add_command(check)

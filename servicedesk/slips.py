@@ -17,14 +17,13 @@ import phonenumbers
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
-from . import visits
+from . import settings, visits
 from .errors import NotFound
 from .extensions import db
 from .i18n import to_ascii_digits
@@ -107,7 +106,9 @@ def ticket_for_print(ticket_id: int, lines: bool = False) -> Ticket:
 
 
 def _terms(key: str, default) -> list:
-    configured = current_app.config.get(key)
+    """The terms printed on a slip: the shop's setting (set on the admin page, else config), else
+    the built-in ones, one per line."""
+    configured = settings.get(key)
     if configured:
         lines = configured.splitlines() if isinstance(configured, str) else configured
         return [line.strip() for line in lines if str(line).strip()]
@@ -119,11 +120,13 @@ class Shop:
     name: str
     phone: str
     branch: str
+    address: str = ""
 
 
 def _shop(branch) -> Shop:
-    cfg = current_app.config
-    return Shop(cfg.get("SHOP_NAME", ""), cfg.get("SHOP_PHONE", ""), branch.name if branch else "")
+    """The slip's heading, from the shop settings the admin page sets."""
+    return Shop(settings.get("shop_name") or "", settings.get("shop_phone") or "",
+                branch.name if branch else "", settings.get("shop_address") or "")
 
 
 @dataclass(frozen=True)

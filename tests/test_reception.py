@@ -473,6 +473,26 @@ def test_receipt_opens_with_the_api_token_too(api, make_ticket):
     assert resp.status_code == 200 and ticket.number in text(resp)
 
 
+def test_slips_carry_the_shop_settings_the_admin_set(desk, make_ticket, users, app):
+    """The owner sets the shop's name, address, phone and receipt terms on the settings page;
+    the next receipt and queue slip print them (not the configuration's defaults)."""
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.update_settings(users["admin"], {
+            **admin_service.current_settings(), "shop_name": "Mobile Doctor Tajrish",
+            "shop_phone": "021-2222 3333", "shop_address": "Tajrish Sq., Tehran",
+            "receipt_terms": "Devices left over 60 days are sold\nNo warranty on water damage"})
+    ticket = make_ticket("intake")
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert "Mobile Doctor Tajrish" in receipt and "Tajrish Sq., Tehran" in receipt
+    assert "Devices left over 60 days are sold" in receipt
+    assert "No warranty on water damage" in receipt
+    assert "Back up your data" not in receipt  # the built-in terms gave way to the shop's
+    resp = desk.post("/kiosk", {"service": "repair"})
+    slip = text(desk.get(resp.location))
+    assert "Mobile Doctor Tajrish" in slip
+
+
 # --- slips read right in Persian and in English -----------------------------------------------
 
 def test_slips_read_right_in_persian_and_in_english(desk, make_ticket):

@@ -117,6 +117,39 @@ class TestInProcess:
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 
+def worker_environment(app, app_config, database_url) -> dict:
+    """The environment of a `flask worker` process on the test's database, Redis queue and fake
+    Twilio (as production passes it: the variables of DESIGN section 4)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SERVICEDESK_", "TWILIO_"))}
+    env.update({
+        "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": app_config["TWILIO_ACCOUNT_SID"],
+        "TWILIO_AUTH_TOKEN": app_config["TWILIO_AUTH_TOKEN"],
+        "TWILIO_FROM_NUMBER": app_config["TWILIO_FROM_NUMBER"],
+        "TWILIO_API_BASE_URL": app_config["TWILIO_API_BASE_URL"],
+        "SECRET_KEY": app.config["SECRET_KEY"], "PUBLIC_BASE_URL": "http://shop.test",
+        "SERVICEDESK_RQ_QUEUE": app_config["RQ_QUEUE"],
+        "SERVICEDESK_SMS_RETRY_INTERVALS": "[0, 0, 0, 0, 0]",
+        "SERVICEDESK_INSTANCE_NOTE": "worker", "NO_PROXY": "127.0.0.1,localhost",
+    })
+    return env
+
+
+def start_worker(env: dict, burst: bool = True, **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
+    if burst:
+        cmd.append("--burst")
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+
+def run_burst(env: dict) -> str:
+    proc = start_worker(env)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
+    return out.decode(errors="replace")
+
+
 class TestRq:
     @pytest.fixture
     def queue_name(self):
@@ -129,33 +162,13 @@ class TestRq:
 
     @pytest.fixture
     def worker_env(self, app, app_config, database_url):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SERVICEDESK_", "TWILIO_"))}
-        env.update({
-            "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SMS_BACKEND": "twilio",
-            "TWILIO_ACCOUNT_SID": app_config["TWILIO_ACCOUNT_SID"],
-            "TWILIO_AUTH_TOKEN": app_config["TWILIO_AUTH_TOKEN"],
-            "TWILIO_FROM_NUMBER": app_config["TWILIO_FROM_NUMBER"],
-            "TWILIO_API_BASE_URL": app_config["TWILIO_API_BASE_URL"],
-            "SECRET_KEY": app.config["SECRET_KEY"], "PUBLIC_BASE_URL": "http://shop.test",
-            "SERVICEDESK_RQ_QUEUE": app_config["RQ_QUEUE"],
-            "SERVICEDESK_SMS_RETRY_INTERVALS": "[0, 0, 0, 0, 0]",
-            "SERVICEDESK_INSTANCE_NOTE": "worker", "NO_PROXY": "127.0.0.1,localhost",
-        })
-        return env
+        return worker_environment(app, app_config, database_url)
 
     def worker(self, env, burst=True, **kw):
-        cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "worker"]
-        if burst:
-            cmd.append("--burst")
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True, **kw)
+        return start_worker(env, burst, **kw)
 
     def run_burst(self, env):
-        proc = self.worker(env)
-        out, _ = proc.communicate(timeout=90)
-        assert proc.returncode == 0, out.decode(errors="replace")[-3000:]
-        return out.decode(errors="replace")
+        return run_burst(env)
 
     def test_full_life_each_sms_once_through_rq(self, app, twilio, make_ticket, users,
                                                worker_env):

@@ -1,6 +1,7 @@
-"""The background worker: an rq worker (with its scheduler, for retries) on the SMS queue, and
-the outbox sweep every minute, so rows whose hand-off failed (Redis down at commit time) or whose
-worker died mid-send are sent anyway."""
+"""The background worker: an rq worker (with its scheduler, for retries) on the SMS queue; the
+outbox sweep every minute, so rows whose hand-off failed (Redis down at commit time) or whose
+worker died mid-send are sent anyway; and, every hour, the close of delivered tickets whose survey
+nobody answered (``services.surveys.auto_close``; also ``flask close-unanswered`` for cron)."""
 import logging
 import threading
 
@@ -13,17 +14,42 @@ log = logging.getLogger(__name__)
 
 
 def _sweep_loop(app, every: float, stop: threading.Event) -> None:
-    from ..extensions import db
-    from .sweep import sweep
+    """The worker's clock: the outbox sweep every ``every`` seconds, and the close of delivered
+    tickets nobody answered the survey for every ``AUTO_CLOSE_EVERY`` seconds (an hour)."""
+    import time
+    close_every = float(app.config.get("AUTO_CLOSE_EVERY", 3600))
+    next_close = time.monotonic()  # once at start, then on the hour
     while not stop.wait(every):
-        try:
-            with app.app_context():
-                count = sweep()
+        _run(app, "outbox sweep", _sweep_once)
+        if time.monotonic() >= next_close:
+            _run(app, "auto-close", _auto_close_once)
+            next_close = time.monotonic() + close_every
+
+
+def _sweep_once() -> None:
+    from .sweep import sweep
+    count = sweep()
+    if count:
+        log.info("sweep re-enqueued %d notification(s)", count)
+
+
+def _auto_close_once() -> None:
+    from ..services.surveys import auto_close
+    count = auto_close()
+    if count:
+        log.info("auto-close closed %d delivered ticket(s) with no survey answer", count)
+
+
+def _run(app, what: str, job) -> None:
+    from ..extensions import db
+    try:
+        with app.app_context():
+            try:
+                job()
+            finally:
                 db.session.remove()
-            if count:
-                log.info("sweep re-enqueued %d notification(s)", count)
-        except Exception:  # noqa: BLE001 - keep sweeping; Redis or the database may be back
-            log.exception("outbox sweep failed")
+    except Exception:  # noqa: BLE001 - keep going; Redis or the database may be back
+        log.exception("%s failed", what)
 
 
 def run_worker(app, burst: bool = False, sweep_every: float = 60) -> None:
@@ -34,10 +60,9 @@ def run_worker(app, burst: bool = False, sweep_every: float = 60) -> None:
     stop = threading.Event()
     if not burst:
         threading.Thread(target=_sweep_loop, args=(app, sweep_every, stop), daemon=True).start()
-    else:
-        from .sweep import sweep
-        with app.app_context():
-            sweep()
+    else:  # a burst does one round of the clock's work first
+        _run(app, "outbox sweep", _sweep_once)
+        _run(app, "auto-close", _auto_close_once)
     try:
         connection = Redis.from_url(app.config["REDIS_URL"])
         # SimpleWorker: no fork per job (a fork re-imports twilio and rebuilds the app: ~140 ms a
