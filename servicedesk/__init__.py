@@ -122,10 +122,40 @@ def _init_extensions(app: Flask) -> None:
         from .services.tickets import SERVICE_TYPE_LABELS
         return {"can": lambda action: can(current_user, action),
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
-                "service_type_label": lambda s: SERVICE_TYPE_LABELS.get(s, s)}
+                "service_type_label": lambda s: SERVICE_TYPE_LABELS.get(s, s),
+                # the admin's shop settings, read only when a page prints them
+                "shop_name": ShopSetting("shop_name"),
+                "money_display": ShopSetting("money_display")}
 
     register_session_hooks()
     app.extensions["servicedesk_sender"] = InProcessSender(app)
+
+
+class ShopSetting:
+    """A shop setting for templates, looked up when printed (settings.get, cached per request),
+    so a page that does not show it costs no query."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def value(self):
+        from . import settings
+        return settings.get(self.key)
+
+    def __str__(self) -> str:
+        return str(self.value() or "")
+
+    def __html__(self) -> str:
+        from markupsafe import escape
+        return str(escape(str(self)))
+
+    def __bool__(self) -> bool:
+        return bool(self.value())
+
+    def __eq__(self, other) -> bool:
+        return self.value() == other
+
+    __hash__ = None
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -6,7 +6,6 @@ Defaults are msgids (through Flask-Babel), rendered in the customer's language w
 import string
 from typing import Optional
 
-from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -38,7 +37,15 @@ DEFAULTS = {
                   "How did we do? {survey_url}"),
     "close": _l("{shop_name}: thank you for your feedback."),
     "cancel": _l("{shop_name}: ticket {ticket_number} was cancelled ({reason})."),
+    # The queue: to a customer who left a mobile number at the kiosk (no ticket yet).
+    "visit_issued": _l("{shop_name}: your number is {label}. People ahead of you: {ahead}. "
+                       "We will text you again when your turn is near."),
+    "visit_near": _l("{shop_name}: number {label}, your turn is near (people ahead of you: "
+                     "{ahead}). Please stay close to reception."),
+    "visit_called": _l("{shop_name}: number {label}, it is your turn: please come to counter "
+                       "{counter}."),
 }
+QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -54,7 +61,22 @@ VARIABLES = {
     "part": _l("part awaited"),
     "shop_name": _l("shop name"),
     "shop_phone": _l("shop phone"),
+    "label": _l("queue number"),
+    "ahead": _l("people ahead in the queue"),
+    "counter": _l("counter called to"),
 }
+SHOP_VARIABLES = ("shop_name", "shop_phone")
+QUEUE_VARIABLES = (*SHOP_VARIABLES, "label", "ahead", "counter")
+TICKET_VARIABLES = tuple(name for name in VARIABLES if name not in QUEUE_VARIABLES[2:])
+
+
+def variables_for(event: Optional[str]) -> dict:
+    """The variables an event's SMS can use (a queue SMS has no ticket; a ticket SMS no queue
+    number); every variable when the event is not given."""
+    if event is None:
+        return dict(VARIABLES)
+    names = QUEUE_VARIABLES if event in QUEUE_EVENTS else TICKET_VARIABLES
+    return {name: VARIABLES[name] for name in names}
 
 
 def placeholders(body: str) -> set[str]:
@@ -62,16 +84,20 @@ def placeholders(body: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(body) if name is not None}
 
 
-def check_body(body: str) -> None:
-    """Refuse a template that uses an unknown variable (an unfilled placeholder reaches the
-    customer otherwise)."""
+def check_body(body: str, event: Optional[str] = None) -> None:
+    """Refuse a template that uses a variable the event does not have (an unfilled placeholder
+    reaches the customer otherwise) or formats one ({device:>999}, {device!r}): only plain
+    {name} placeholders."""
     try:
-        names = placeholders(body)
+        fields = list(string.Formatter().parse(body))
     except ValueError:
         raise ValueError(_("Unbalanced braces in the template.")) from None
-    unknown = names - VARIABLES.keys()
+    names = {name for _text, name, _spec, _conv in fields if name is not None}
+    unknown = names - variables_for(event).keys()
     if unknown:
         raise ValueError(_("Unknown variables: %(names)s.", names=", ".join(sorted(unknown))))
+    if any(name is not None and (spec or conversion) for _t, name, spec, conversion in fields):
+        raise ValueError(_("Write variables as {name}, without formatting."))
 
 
 def default_body(event: str, language: str) -> str:
@@ -98,24 +124,40 @@ def repair_queue_position(ticket: Ticket) -> int:
             Ticket.updated_at < ticket.updated_at)) or 0
 
 
-def context(ticket: Ticket, event_data: dict, language: str) -> dict:
-    cfg = current_app.config
-    return {
+def context(ticket: Ticket, event_data: dict, language: str,
+            needed: Optional[set] = None) -> dict:
+    """The values of a ticket SMS's variables in ``language``; only the ``needed`` ones when
+    given (the repair-queue count is a query: not run for a text that does not show it)."""
+    from .. import settings
+
+    def wanted(name: str) -> bool:
+        return needed is None or name in needed
+
+    values = {
         "customer_name": ticket.customer.name,
         "ticket_number": ticket.number,
         "device": ticket.device.label,
-        "tracking_url": tracking_url(ticket),
-        "survey_url": survey_url(ticket),
-        "estimate_total": format_money(ticket.estimate_total or 0, locale=language),
-        "amount_due": format_money(ticket.amount_due or 0, locale=language),
-        "promised_date": (format_datetime(ticket.promised_date, "date", locale=language)
-                          if ticket.promised_date else ""),
-        "queue_position": localize_digits(repair_queue_position(ticket), locale=language),
         "reason": event_data.get("reason") or "",
         "part": event_data.get("part") or "",
-        "shop_name": cfg.get("SHOP_NAME", ""),
-        "shop_phone": cfg.get("SHOP_PHONE", ""),
     }
+    if wanted("tracking_url"):
+        values["tracking_url"] = tracking_url(ticket)
+    if wanted("survey_url"):
+        values["survey_url"] = survey_url(ticket)
+    if wanted("estimate_total"):
+        values["estimate_total"] = format_money(ticket.estimate_total or 0, locale=language)
+    if wanted("amount_due"):
+        values["amount_due"] = format_money(ticket.amount_due or 0, locale=language)
+    if wanted("promised_date"):
+        values["promised_date"] = (format_datetime(ticket.promised_date, "date", locale=language)
+                                   if ticket.promised_date else "")
+    if wanted("queue_position"):
+        values["queue_position"] = localize_digits(repair_queue_position(ticket),
+                                                   locale=language)
+    for name in SHOP_VARIABLES:
+        if wanted(name):
+            values[name] = settings.get(name) or ""
+    return values
 
 
 class _Keep(dict):
@@ -123,9 +165,23 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
+def fill(body: str, values: dict) -> str:
+    """``body`` with its {variables} replaced (an unknown one is left as written)."""
+    return body.format_map(_Keep(values)).strip()
+
+
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
     """The SMS body for this event in this language, or None when the manager switched it off."""
     body, enabled = template_for(event, language)
     if not enabled or not body:
         return None
-    return body.format_map(_Keep(context(ticket, event_data, language))).strip()
+    return fill(body, context(ticket, event_data, language, needed=placeholders(body)))
+
+
+def render_queue(event: str, language: str, values: dict) -> Optional[str]:
+    """A queue SMS (``QUEUE_EVENTS``) from the visit's values, or None when switched off."""
+    body, enabled = template_for(event, language)
+    if not enabled or not body:
+        return None
+    from .. import settings
+    return fill(body, {**{name: settings.get(name) or "" for name in SHOP_VARIABLES}, **values})

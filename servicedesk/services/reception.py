@@ -15,9 +15,7 @@ from datetime import datetime
 from typing import Optional
 
 from flask import current_app
-from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
@@ -33,16 +31,6 @@ from ..notifications import templates as sms_templates
 from . import tickets as ticket_service
 from .tickets import TOKEN_ALPHABET
 
-# Shipped texts of the queue SMS. A manager's SmsTemplate row for the same event and language
-# wins (read through the ticket SMS templates), so these are only the defaults.
-QUEUE_SMS = {
-    "visit_issued": _l("{shop_name}: your number is {label}. People ahead of you: {ahead}. "
-                       "We will text you again when your turn is near."),
-    "visit_near": _l("{shop_name}: number {label}, your turn is near (people ahead of you: "
-                     "{ahead}). Please stay close to reception."),
-    "visit_called": _l("{shop_name}: number {label}, it is your turn: please come to counter "
-                       "{counter}."),
-}
 DEFAULT_NEAR_AHEAD = 3  # "a few left": the SMS goes when this many people are ahead
 
 
@@ -88,23 +76,8 @@ def clean_counter(raw) -> str:
 
 # --- queue SMS ------------------------------------------------------------------------------
 
-class _Keep(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
-
-
 def near_ahead() -> int:
     return int(current_app.config.get("QUEUE_NEAR_AHEAD", DEFAULT_NEAR_AHEAD))
-
-
-def _queue_sms_body(event: str, language: str, values: dict) -> Optional[str]:
-    body, enabled = sms_templates.template_for(event, language)
-    if body is None:  # no stored template and none shipped there: ours
-        with force_locale(language):
-            body, enabled = str(QUEUE_SMS[event]), True
-    if not enabled or not body:
-        return None
-    return body.format_map(_Keep(values)).strip()
 
 
 def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notification]:
@@ -119,12 +92,10 @@ def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notif
         return None
     language = ((customer.language if customer is not None else None)
                 or current_app.config["SERVICEDESK_LOCALE"])
-    values = {"shop_name": current_app.config.get("SHOP_NAME", ""),
-              "shop_phone": current_app.config.get("SHOP_PHONE", ""),
-              "label": localize_digits(visit.label, locale=language),
-              "ahead": localize_digits(ahead, locale=language),
-              "counter": localize_digits(visit.counter or "", locale=language)}
-    body = _queue_sms_body(event, language, values)
+    body = sms_templates.render_queue(event, language, {
+        "label": localize_digits(visit.label, locale=language),
+        "ahead": localize_digits(ahead, locale=language),
+        "counter": localize_digits(visit.counter or "", locale=language)})
     if body is None:
         return None
     encoding, count = segments(body)

@@ -1,0 +1,94 @@
+"""SMS texts as the manager edits them: the queue SMS are templates like the ticket SMS (edited on
+the same page, switched off the same way), each event offers only the variables it can fill,
+and a template that formats a variable is refused."""
+import pytest
+from sqlalchemy import select
+
+from servicedesk.extensions import db
+from servicedesk.models import Notification, SmsTemplate
+from servicedesk.notifications import templates
+from servicedesk.services import admin as admin_service
+from servicedesk.services import reception
+from servicedesk.services.tickets import default_branch
+
+
+def edit(app, users, event, language, body, enabled=True):
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], event, language, body=body,
+                                    enabled=enabled)
+
+
+def queue_sms(visit):
+    db.session.expire_all()
+    return db.session.scalars(select(Notification).where(Notification.visit_id == visit.id)
+                              .order_by(Notification.id)).all()
+
+
+def test_the_queue_sms_are_listed_with_the_ticket_sms_for_editing(app):
+    with app.test_request_context():
+        events = admin_service.template_events()
+    assert {"visit_issued", "visit_near", "visit_called", "admit", "deliver"} <= set(events)
+
+
+def test_an_edited_queue_sms_is_what_the_customer_gets(app, users):
+    edit(app, users, "visit_issued", "fa", "{shop_name}: نوبت شما {label}؛ {ahead} نفر جلوتر.")
+    app.config["SHOP_NAME"] = "موبایل دکتر"
+    reception.issue_number(default_branch(), "repair")
+    mine = reception.issue_number(default_branch(), "repair", phone="09121234567")
+    [note] = queue_sms(mine)
+    assert note.body == "موبایل دکتر: نوبت شما R-۰۰۲؛ ۱ نفر جلوتر."
+
+
+def test_a_queue_sms_switched_off_is_not_written(app, users):
+    edit(app, users, "visit_issued", "fa", templates.default_body("visit_issued", "fa"),
+         enabled=False)
+    mine = reception.issue_number(default_branch(), "repair", phone="09121234567")
+    assert queue_sms(mine) == []
+    assert db.session.scalar(select(SmsTemplate.enabled)
+                             .where(SmsTemplate.event == "visit_issued")) is False
+
+
+@pytest.mark.parametrize("event, body, problem", [
+    ("admit", "{shop_name}: your number is {label}", "Unknown variables: label."),
+    ("visit_called", "{ticket_number} at counter {counter}",
+     "Unknown variables: ticket_number."),
+    ("admit", "{device:>400} received", "without formatting"),
+    ("admit", "{device!r} received", "without formatting"),
+    ("admit", "{device.__class__} received", "Unknown variables"),
+    ("admit", "{device received", "Unbalanced braces"),
+])
+def test_a_template_with_a_variable_the_event_cannot_fill_is_refused(app, event, body, problem):
+    with app.test_request_context("/?lang=en"):
+        with pytest.raises(ValueError) as refused:
+            templates.check_body(body, event)
+    assert problem in str(refused.value)
+
+
+def test_every_shipped_text_uses_only_its_events_variables(app):
+    for event in templates.DEFAULTS:
+        for language in app.config["LANGUAGES"]:
+            with app.app_context():
+                templates.check_body(templates.default_body(event, language), event)
+
+
+def test_a_ticket_sms_that_does_not_show_the_queue_does_not_count_it(app, make_ticket):
+    """The repair-queue count is a query: run only for a text that shows it."""
+    from sqlalchemy import event as sa_event
+    ticket = make_ticket("intake")
+    seen = []
+
+    def count_queries(conn, cursor, statement, *args):
+        seen.append(statement)
+    engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", count_queries)
+    try:
+        with app.test_request_context():
+            body = templates.render("approve", "en", ticket, {})
+            counting = [s for s in seen if "count(" in s.lower()]
+            seen.clear()
+            with_queue = templates.render("send_to_repair", "en", ticket, {})
+            counting_queue = [s for s in seen if "count(" in s.lower()]
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count_queries)
+    assert "repair of your" in body and counting == []
+    assert "devices are ahead" in with_queue and len(counting_queue) == 1
