@@ -652,3 +652,21 @@ def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket
     desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "channel": "in_person",
                                                 "reason": "too expensive"})
     assert reload(no).state == "ready"
+
+
+def test_the_ticket_page_reprints_the_receipt_and_the_label(desk, make_ticket, app, users):
+    ticket = make_ticket("intake")
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    receipt = re.search(r'href="([^"]+)" data-print="receipt"', page).group(1)
+    label = re.search(r'href="([^"]+)" data-print="label"', page).group(1)
+    assert 'data-print="delivery"' not in page  # nothing handed back yet
+    assert ticket.number in text(desk.get(receipt)) and ticket.number in text(desk.get(label))
+    delivered = make_ticket("delivered")
+    page = text(desk.get(f"/tickets/{delivered.id}?lang=en"))
+    link = re.search(r'href="([^"]+)" data-print="delivery"', page).group(1)
+    assert delivered.number in text(desk.get(link))
+
+
+def test_the_menu_opens_the_reception_intake_form(desk):
+    page = text(desk.get("/?lang=en"))
+    assert re.search(r'href="/desk/intake"[^>]*>New intake<', page)
