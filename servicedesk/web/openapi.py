@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
 from .. import lifecycle
 from ..visits import SERVICES
+from . import api_reports
 
 _LINE = {"type": "object", "required": ["kind", "description", "qty", "unit_price"],
          "properties": {"kind": {"enum": ["part", "labour"]},
@@ -115,6 +116,11 @@ def openapi_document() -> dict:
                     "properties": {"counter": {"type": "string"}}}}}},
                 "responses": {"200": _resp("the visit now called", "Visit"),
                               "204": {"description": "nobody waits"}, **errors}}},
+            "/visits/{id}": {"get": {
+                "summary": "One queue number with the people ahead of it",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": _resp("the visit", "Visit"), **errors}}},
             "/tickets": {
                 "post": {"summary": "Admit a device (the ticket starts in intake)",
                          "requestBody": {"content": {"application/json": {"schema": {
@@ -140,5 +146,6 @@ def openapi_document() -> dict:
                 "requestBody": {"content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Event"}}}},
                 "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
+            **api_reports.openapi_paths(),
         },
     }
