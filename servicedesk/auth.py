@@ -6,12 +6,21 @@ event lives in the lifecycle table (``lifecycle.EVENTS``), the other half of the
 from functools import wraps
 
 from flask import abort, g, request
-from flask_login import current_user
+from flask_login import current_user, login_fresh
 
+from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
+from .lifecycle import EVENTS
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
+
+
+def _firing(*events: str) -> frozenset:
+    """The staff roles that may fire all of ``events``: a page that only fires them is open to
+    the roles the lifecycle table names, never to more."""
+    return frozenset.intersection(ALL_STAFF, *(EVENTS[e].roles for e in events))
+
 
 PERMISSIONS: dict[str, frozenset] = {
     "home": ALL_STAFF,
@@ -25,11 +34,38 @@ PERMISSIONS: dict[str, frozenset] = {
     "visits.display": ALL_STAFF,
     "reception.desk": frozenset({"reception", "manager"}),
     "tickets.deliver_desk": frozenset({"reception", "manager"}),
+    "tickets.deliver": _firing("deliver"),  # hand a device back (the desk's button)
+    "tickets.answer": _firing("approve", "decline"),  # the customer's answer, by phone
     "workbench.view": frozenset({"technician", "manager"}),
     "tickets.claim": frozenset({"technician"}),
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
+    "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types
     "admin.manage": frozenset({"admin"}),
+}
+
+# The JSON API answers a missing token with 401 and a role without the permission with 403, in
+# JSON (never the login page), so its views are not wrapped by ``require``; the permission each
+# endpoint needs is declared here, and its blueprint checks it after the token. Together with the
+# ``permission`` of the pages this covers every route: tests/test_route_matrix.py fails for a
+# route in neither (nor in its short list of public routes).
+API_PERMISSIONS: dict[str, str] = {
+    "api.issue_visit": "visits.issue",
+    "api.call_next_visit": "visits.call",
+    "api.get_visit": "visits.view",
+    "api.create_ticket": "tickets.admit",  # the lifecycle's roles for "admit"
+    "api.list_tickets": "tickets.view",
+    "api.get_ticket": "tickets.view",
+    "api.fire_event": "tickets.view",  # then the lifecycle's roles for the event fired
+    "api_reports.turnaround": "reports.view",
+    "api_reports.costs": "reports.view",
+    "api_reports.survey": "reports.view",
+    "api_reports.survey_followups": "reports.view",
+    "api_reports.set_followup": "reports.followup",
+    "api_reports.technicians": "reports.view",
+    "api_reports.queue": "reports.view",
+    "api_reports.sms": "reports.view",
+    "api_reports.dashboard": "reports.view",
 }
 
 
@@ -37,8 +73,13 @@ def can(user, action: str) -> bool:
     return bool(user and user.is_authenticated and user.role in PERMISSIONS[action])
 
 
-def require(action: str):
-    """View decorator: the login page for anonymous users, 403 for a role without ``action``."""
+def require(action: str, fresh: bool = False):
+    """View decorator: the login page for anonymous users, 403 for a role without ``action``.
+
+    ``fresh`` (user and role management, settings) also wants a login typed in this session:
+    a session restored from the remember-me cookie, or a bearer token, is sent to the login
+    page to confirm the password first (``auth.login`` is the refresh view).
+    """
     if action not in PERMISSIONS:
         raise KeyError(action)
 
@@ -49,6 +90,8 @@ def require(action: str):
                 return login_manager.unauthorized()
             if not can(current_user, action):
                 abort(403)
+            if fresh and not login_fresh():
+                return login_manager.needs_refresh()
             return view(*args, **kwargs)
         inner.permission = action
         return inner
@@ -56,10 +99,32 @@ def require(action: str):
 
 
 def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header[7:].strip() or None
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case, RFC 7235)."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip() or None
     return None
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+def api_user() -> User:
+    """The JSON API's check, before each of its views: the user of the request's bearer token
+    (else 401), whose role has the permission ``API_PERMISSIONS`` names for the endpoint (else
+    403; an endpoint missing there is refused to everyone). Sets ``g.api_user``."""
+    from flask_babel import gettext as _
+
+    from .services.people import user_for_token
+    user = user_for_token(bearer_token())
+    if user is None:
+        raise Unauthorized(_("A valid API token is required (Authorization: Bearer TOKEN)."))
+    action = API_PERMISSIONS.get(request.endpoint)
+    if action is None or not can(user, action):
+        raise Forbidden(_("Your role (%(role)s) may not do this.", role=user.role))
+    g.api_user = user
+    return user
 
 
 @login_manager.user_loader

@@ -63,13 +63,24 @@ def create_user(name, role, password, full_name, language):
 @click.command("api-token")
 @click.argument("name")
 @click.option("--label", default="cli")
-def api_token(name, label):
+@click.option("--days", type=click.IntRange(1, 3650), default=None,
+              help="Days until the token expires (default: API_TOKEN_DAYS, 365).")
+def api_token(name, label, days):
     """Print a new API token for user NAME (on its own last line)."""
-    from .services.people import issue_token
+    from datetime import timedelta
+
+    from .models import ApiToken, utcnow
+    from .services.people import issue_token, token_digest
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None or not user.active:
         raise click.ClickException(f"no active user named {name!r}")
-    click.echo(issue_token(user, label))
+    raw = issue_token(user, label)
+    days = days or current_app.config.get("API_TOKEN_DAYS", 365)
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
+    token.expires_at = utcnow() + timedelta(days=days)
+    db.session.commit()
+    click.echo(f"expires: {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    click.echo(raw)
 
 
 @click.command("import-history")

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel.dates import format_date as _babel_format_date
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -39,6 +39,7 @@ __all__ = [
     "shop_timezone",
     "format_datetime",
     "format_money",
+    "money_display",
     "format_number",
     "parse_date",
     "parse_int",
@@ -275,10 +276,23 @@ def _unit_word(unit: str, lang: str) -> str:
     return word
 
 
+def money_display() -> str:
+    """``"toman"`` or ``"rial"``: the shop's choice on the admin settings page during a request
+    (``settings.get("money_display")``, read once per request), else config ``MONEY_DISPLAY``,
+    else toman."""
+    unit = None
+    if has_request_context() and "sqlalchemy" in current_app.extensions:
+        from servicedesk import settings  # the app's settings table (absent in bare apps)
+        unit = settings.get("money_display")
+    if unit is None:
+        unit = _config("MONEY_DISPLAY", "toman")
+    return unit if unit in MONEY_UNITS else "toman"
+
+
 def format_money(rials: int | None, locale: Any = None, unit: str | None = None) -> str:
     """Format an amount stored in integer rials, with the unit word after the number.
 
-    ``unit`` is ``"toman"`` or ``"rial"`` (default: config ``MONEY_DISPLAY``, else toman).
+    ``unit`` is ``"toman"`` or ``"rial"`` (default: :func:`money_display`).
     Toman is rials / 10; an amount that is not a whole number of toman is shown in rial
     instead, so nothing is ever rounded away. fa: ``۱٬۲۵۰٬۰۰۰ تومان``; en:
     ``1,250,000 toman``. Negative amounts get a leading ``-``. ``None`` gives ``""``.
@@ -286,7 +300,7 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
     if rials is None:
         return ""
     if unit is None:
-        unit = _config("MONEY_DISPLAY", "toman") or "toman"
+        unit = money_display()
     if unit not in MONEY_UNITS:
         raise ValueError(f"unknown money unit {unit!r}; use one of {MONEY_UNITS}")
     if isinstance(rials, bool) or not isinstance(rials, int):

@@ -377,6 +377,23 @@ def test_settings_fall_back_to_the_config_until_set(app):
     assert settings.get("shop_name") == "Stored"
 
 
+def test_money_is_shown_in_the_unit_the_admin_chose(app, admin, make_ticket):
+    from servicedesk.i18n import format_money, money_display
+    from servicedesk.web.reports import money_unit
+    with app.test_request_context("/?lang=en"):
+        assert (money_display(), format_money(12_500_000, locale="en")) == \
+            ("toman", "1,250,000 toman")
+    assert admin.post("/admin/settings", SETTINGS_FORM).status_code == 302  # rial
+    assert app.config["MONEY_DISPLAY"] == "toman"
+    with app.test_request_context("/?lang=en"):
+        assert money_display() == "rial"
+        assert format_money(12_500_000, locale="en") == "12,500,000 rial"
+        assert format_money(12_500_000, locale="en", unit="toman") == "1,250,000 toman"
+        assert money_unit() == "rial"
+    ticket = make_ticket("estimate")  # 14,000,000 rials estimated
+    assert "14,000,000 rial" in html(admin.get(f"/tickets/{ticket.id}"))
+
+
 def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
     resp = admin.post("/admin/settings", SETTINGS_FORM)
     assert resp.status_code == 302
@@ -452,11 +469,12 @@ def test_time_limits_come_from_the_settings(admin, make_ticket):
 def test_role_matrix_page_shows_every_permission_and_event(admin):
     from servicedesk.auth import PERMISSIONS
     page = html(admin.get("/admin/roles"))
-    for key, roles in {**admin_service.PENDING_PERMISSIONS, **PERMISSIONS}.items():
+    for key in PERMISSIONS:
         assert f'<code dir="ltr">{key}</code>' in page
     for name in EVENTS:
         assert f'<code class="small" dir="ltr">{name}</code>' in page
     assert "/admin/users" in page and "/admin/templates" in page
+    assert "/api/v1/reports/costs" in page  # the API's routes are in the matrix too
     matrix = admin_service.role_matrix()
     cells = re.findall(r'data-role="(\w+)" data-allowed="(yes|no)"', page)
     expected = [(role, "yes" if role in p["roles"] else "no")
@@ -478,15 +496,86 @@ def test_audit_search_by_action_user_and_date(app, admin, users):
         page = html(admin.get("/admin/audit" + query))
         return re.findall(r'<code class="small" dir="ltr">([\w.]+)</code>', page)
 
-    assert set(found("")) == {"branch.create", "setting.update", "slip.print"}
+    assert set(found("")) == {"login.ok", "branch.create", "setting.update", "slip.print"}
     assert set(found("?action=setting")) == {"setting.update"}
     assert found("?action=branch.create") == ["branch.create"]
     assert found("?user=SOMEONE") == ["slip.print"]
-    assert set(found(f"?user={users['admin'].username}")) == {"branch.create", "setting.update"}
+    assert set(found(f"?user={users['admin'].username}")) == {"login.ok", "branch.create",
+                                                              "setting.update"}
     today = utcnow().date()
     assert "slip.print" not in found(f"?date_from={today - timedelta(days=1)}")
     assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"]
     assert "Enter a date" in html(admin.get("/admin/audit?date_from=yesterday"))
+
+
+def audit_page(browser, query="") -> list[tuple[str, str, str]]:
+    """(who, action, after) of each row the admin audit page shows."""
+    page = html(browser.get("/admin/audit" + query))
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    found = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        if len(cells) == 7:
+            who = re.sub(r"<[^>]+>", "", cells[1]).strip()
+            action = re.search(r'<code class="small" dir="ltr">([\w.]+)</code>', cells[2])[1]
+            found.append((who, action, cells[5]))
+    return found
+
+
+def test_logins_and_failed_logins_are_on_the_audit_page_without_the_password(app, admin,
+                                                                              users):
+    tech = users["technician"].username
+    Browser(app).login(tech, "a wrong guess 123")
+    Browser(app).login("nobody-at-all", "another guess 456")
+    assert Browser(app).login(tech).status_code == 302
+
+    shown = audit_page(admin, "?action=login")
+    assert {(who, action) for who, action, _after in shown} == {
+        (users["admin"].username, "login.ok"), (tech, "login.ok"), ("-", "login.failed")}
+    failed = " ".join(after for _who, action, after in shown if action == "login.failed")
+    assert tech in failed and "nobody-at-all" in failed and "invalid" in failed
+    page = html(admin.get("/admin/audit"))
+    assert "a wrong guess" not in page and "another guess" not in page
+    assert PASSWORD not in page
+    assert [who for who, _a, _after in audit_page(admin, f"?action=login.ok&user={tech}")] == \
+        [tech]
+    for row in rows("login.failed"):
+        assert row.actor_id is None and row.ip == "127.0.0.1"
+
+
+def test_every_printed_slip_is_on_the_audit_page(app, admin, users, make_ticket):
+    from servicedesk.services.reception import issue_number
+    visit = issue_number(ticket_service.default_branch(), "repair")
+    ticket = make_ticket("delivered")
+    reception = Browser(app)
+    reception.login(users["reception"].username)
+    for url in (f"/visits/{visit.id}/slip", f"/tickets/{ticket.id}/receipt?paper=58",
+                f"/tickets/{ticket.id}/label", f"/tickets/{ticket.id}/delivery-receipt"):
+        assert reception.get(url).status_code == 200, url
+
+    shown = audit_page(admin, "?action=slip.print")
+    assert {who for who, _a, _after in shown} == {users["reception"].username}
+    printed = [row.value_to["slip"] for row in rows("slip.print")]
+    assert printed == ["queue_slip", "receipt", "label", "delivery_receipt"]
+    assert [(r.object_type, r.object_id) for r in rows("slip.print")] == [
+        ("visits", str(visit.id)), *[("tickets", str(ticket.id))] * 3]
+    assert rows("slip.print")[1].value_to["paper"] == "58"
+    assert "58" in " ".join(after for _w, _a, after in shown)
+
+
+def test_report_exports_are_on_the_audit_page(app, admin, manager, users):
+    for fmt in ("csv", "xlsx"):
+        resp = manager.get(f"/reports/costs?format={fmt}&group_by=technician")
+        assert resp.status_code == 200 and resp.headers["Content-Disposition"].startswith(
+            "attachment")
+    assert manager.get("/reports/costs").status_code == 200  # a page view is no export
+    shown = audit_page(admin, "?action=report")
+    assert [(who, action) for who, action, _after in shown] == \
+        [(users["manager"].username, "report.export")] * 2
+    exported = [row.value_to for row in rows("report.export")]
+    assert [e["format"] for e in exported] == ["csv", "xlsx"]
+    assert all(e["group_by"] == "technician" and e["from"] and e["to"] for e in exported)
+    assert [row.object_id for row in rows("report.export")] == ["costs", "costs"]
 
 
 def test_audit_log_keeps_secrets_and_phone_numbers_out(app, users):
@@ -532,14 +621,37 @@ def test_anonymous_users_are_sent_to_the_login_page(app):
 
 
 def test_user_management_wants_a_fresh_login(app, users):
-    """A session restored from the remember-me cookie is not fresh: log in again first."""
+    """A session restored from the remember-me cookie is not fresh: type the password again
+    (only the password: the user stays who they are), then back to the page asked for."""
     browser = Browser(app)
     browser.login(users["admin"].username, remember=True)
     with browser.client.session_transaction() as sess:
         sess["_fresh"] = False
-    resp = browser.get("/admin/users")
-    assert resp.status_code == 401 or "/login" in resp.headers.get("Location", "")
+    resp = browser.get("/admin/users?lang=en")
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/login?next=%2Fadmin%2Fusers%3Flang%3Den"
+    page = html(browser.get(resp.headers["Location"]))
+    assert "Confirm your password" in page and users["admin"].username in page
+    assert "type your password again" in page
     assert browser.get("/admin/templates").status_code == 200  # daily work needs no re-login
+
+    browser._token = None
+    login = resp.headers["Location"]
+    wrong = browser.post(login, {"username": "technician1", "password": "not it at all"})
+    assert wrong.status_code == 401 and "Confirm your password" in html(wrong)
+    assert browser.get("/admin/users").status_code == 302  # still not fresh
+    again = browser.post(login, {"username": "someone-else", "password": PASSWORD})
+    assert again.status_code == 302 and again.headers["Location"] == "/admin/users?lang=en"
+    assert browser.get("/admin/users").status_code == 200
+    [ok] = [r for r in rows("login.ok") if r.value_to]
+    assert ok.value_to == {"reauth": True} and ok.actor_id == users["admin"].id
+    [failed] = rows("login.failed")
+    assert failed.value_to == {"username": users["admin"].username, "reason": "invalid"}
+
+
+def test_a_fresh_login_is_not_asked_again(app, admin):
+    resp = admin.get("/login?next=/admin/users")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/admin/users"
 
 
 def test_nav_shows_administration_to_admins_and_sms_to_managers(admin, manager, app, users):

@@ -2,6 +2,7 @@
 of disabled accounts, security headers, and the tamper-evident ticket trail."""
 import re
 import secrets
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -164,6 +165,72 @@ def test_revoked_tokens_and_tokens_of_deactivated_users_get_401(app, users, admi
     assert _status(app, f"Bearer {other}") == 401
 
 
+def test_the_bearer_scheme_is_case_insensitive(app, users):
+    """RFC 7235: the scheme name is case-insensitive (some HTTP clients send "bearer")."""
+    raw = people.issue_token(users["manager"])
+    for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
+        assert _status(app, f"{scheme} {raw}") == 200, scheme
+        assert _status(app, f"{scheme}  {raw} ") == 200, scheme  # extra spaces
+    for header in (f"Bearer{raw}", f"Bearerx {raw}", f"Token {raw}", raw):
+        assert _status(app, header) == 401, header
+
+
+def _expire(raw, when):
+    db.session.execute(update(ApiToken).where(ApiToken.token_hash == people.token_digest(raw))
+                       .values(expires_at=when))
+    db.session.commit()
+
+
+def test_an_expired_api_token_gets_401_on_the_api_and_on_the_pages(app, users, make_ticket):
+    ticket = make_ticket("intake")
+    raw = people.issue_token(users["reception"])
+    bearer = {"Authorization": f"Bearer {raw}"}
+    client = app.test_client()
+    urls = ("/api/v1/tickets", "/api/v1/reports/dashboard", f"/tickets/{ticket.id}/receipt")
+    _expire(raw, people.utcnow() + timedelta(minutes=1))
+    assert [client.get(u, headers=bearer).status_code for u in urls] == [200, 403, 200]
+    _expire(raw, people.utcnow() - timedelta(seconds=1))
+    with app.app_context():
+        got = [client.get(u, headers=bearer).status_code for u in urls]
+    assert got[:2] == [401, 401]
+    assert got[2] == 302  # the receipt: the login page, as for anyone without credentials
+
+
+def test_new_api_tokens_expire_after_api_token_days(app, users):
+    app.config["API_TOKEN_DAYS"] = 30
+    people.issue_token(users["technician"])
+    token = db.session.scalar(select(ApiToken))
+    left = token.expires_at - people.utcnow()
+    assert timedelta(days=29, hours=23) < left <= timedelta(days=30)
+
+
+def test_the_api_token_command_takes_days(app, users):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["api-token", users["technician"].username, "--days", "7"])
+    assert result.exit_code == 0, result.output
+    raw = result.output.rstrip("\n").split("\n")[-1]
+    assert _status(app, f"Bearer {raw}") == 200
+    token = db.session.scalar(select(ApiToken).where(
+        ApiToken.token_hash == people.token_digest(raw)))
+    assert timedelta(days=6, hours=23) < token.expires_at - people.utcnow() <= timedelta(days=7)
+    assert f"expires: {token.expires_at:%Y-%m-%d}" in result.output
+    default = runner.invoke(args=["api-token", users["technician"].username])
+    assert default.exit_code == 0
+    assert runner.invoke(args=["api-token", users["technician"].username,
+                               "--days", "0"]).exit_code != 0
+
+
+def test_an_api_token_does_not_open_the_pages_that_want_a_fresh_login(app, users):
+    """A leaked API token reads tickets, but never manages users: those pages want the
+    password typed in a browser session."""
+    bearer = {"Authorization": f"Bearer {people.issue_token(users['admin'])}"}
+    with app.app_context():
+        resp = app.test_client().get("/admin/users", headers=bearer)
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login")
+    with app.app_context():
+        assert app.test_client().get("/admin/templates", headers=bearer).status_code == 200
+
+
 def test_api_tokens_are_stored_hashed(app, users):
     raw = people.issue_token(users["admin"])
     stored = db.session.scalar(select(ApiToken.token_hash))
@@ -194,6 +261,26 @@ def test_a_deactivated_users_old_session_cookie_no_longer_works(app, users, admi
         resp = browser.get("/")
         assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert LOGIN_FAILED in html(Browser(app).login(users["reception"].username))
+
+
+def test_logout_kills_every_copy_of_the_session_and_remember_cookies(app, users):
+    reception = Browser(app)
+    assert reception.login(users["reception"].username, remember=True).status_code == 302
+    stolen = _cookie_copy(reception, app)
+    remembered = Browser(app)  # only the remember-me cookie, as after closing the browser
+    remembered.client.set_cookie("remember_token",
+                                 reception.client.get_cookie("remember_token").value)
+    for browser in (reception, stolen, remembered):
+        assert browser.get("/").status_code == 200
+    old = users["reception"].session_token
+
+    assert reception.post("/logout", {"csrf_token": reception.token("/")}).status_code == 302
+    for browser in (reception, stolen, remembered):
+        resp = browser.get("/")
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    db.session.expire_all()
+    assert db.session.get(User, users["reception"].id).session_token != old
+    assert Browser(app).login(users["reception"].username).status_code == 302  # logs in again
 
 
 def test_a_password_reset_ends_the_users_open_sessions(app, users, admin):

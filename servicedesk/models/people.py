@@ -1,3 +1,4 @@
+import secrets
 from datetime import datetime
 from typing import Optional
 
@@ -48,6 +49,11 @@ class User(db.Model):
     def get_id(self) -> str:
         return self.session_token
 
+    def end_sessions(self) -> None:
+        """A new session token: every session and remember-me cookie issued so far stops
+        working (the caller commits)."""
+        self.session_token = secrets.token_hex(32)
+
     @property
     def display_name(self) -> str:
         return self.full_name or self.username
@@ -65,8 +71,15 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # None: never expires (tokens issued before expiry existed); else refused from then on.
+    expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     user = relationship("User")
+
+    def usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``, and its user still active."""
+        return (self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+                and self.user.active)
 
 
 class Customer(db.Model):

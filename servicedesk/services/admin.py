@@ -173,8 +173,7 @@ def update_user(by: User, user_id: int, *, full_name, role, branch_id, language)
         db.session.flush()
         old, new = audit.changes(before, _user_values(user))
         if user.role != before["role"]:
-            # A new role: sessions opened with the old one end.
-            user.session_token = secrets.token_hex(32)
+            user.end_sessions()  # a new role: sessions opened with the old one end
         if new:
             audit.log("user.update", obj=user, before=old, after=new)
     return user
@@ -192,7 +191,7 @@ def deactivate_user(by: User, user_id: int) -> User:
         if not user.active:
             return user
         user.active = False
-        user.session_token = secrets.token_hex(32)
+        user.end_sessions()
         revoked = db.session.execute(
             update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
             .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
@@ -223,7 +222,7 @@ def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Op
     with committing():
         user = get_user(user_id)
         user.password_hash = people._hasher().hash(password)
-        user.session_token = secrets.token_hex(32)
+        user.end_sessions()
         user.failed_logins = 0
         user.locked_until = None
         # Only the fact: never the password.
@@ -579,34 +578,20 @@ def update_settings(by: User, values: dict) -> dict:
 
 # --- the role matrix -------------------------------------------------------------------------
 
-# "admin.templates" (SMS templates and service types: managers and admins) belongs in
-# auth.PERMISSIONS; until it is there it lives here. auth's entry wins once it exists.
-PENDING_PERMISSIONS = {"admin.templates": frozenset({"manager", "admin"})}
-
-
-def permissions() -> dict:
-    from ..auth import PERMISSIONS
-    return {**PENDING_PERMISSIONS, **PERMISSIONS}
-
-
-def allowed(user, action: str) -> bool:
-    """auth.can() for the permissions above too."""
-    roles = permissions()[action]
-    return bool(user and user.is_authenticated and user.role in roles)
-
-
 def role_matrix() -> dict:
     """The role matrix as the admin page shows it: each permission with its roles and the
-    routes it guards (read from the app's URL map), and each ticket event with who fires it."""
+    routes it guards (pages and API, read from the app's URL map), and each ticket event with
+    who fires it."""
+    from ..auth import API_PERMISSIONS, PERMISSIONS
     from ..lifecycle import EVENTS
     routes: dict = {}
     for rule in current_app.url_map.iter_rules():
         view = current_app.view_functions.get(rule.endpoint)
-        key = getattr(view, "permission", None)
+        key = getattr(view, "permission", None) or API_PERMISSIONS.get(rule.endpoint)
         if key:
             methods = sorted(m for m in rule.methods if m not in ("HEAD", "OPTIONS"))
             routes.setdefault(key, []).append((" ".join(methods), rule.rule))
-    perms = permissions()
+    perms = PERMISSIONS
     return {
         "roles": ROLES,
         "permissions": [{"key": key, "roles": perms[key], "routes": sorted(routes.get(key, []),

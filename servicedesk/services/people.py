@@ -100,10 +100,13 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(user: User, name: str = "") -> str:
-    """A new API token for ``user``; only its hash is stored, the token is returned once."""
+def issue_token(user: User, name: str = "", days: Optional[int] = None) -> str:
+    """A new API token for ``user``, valid ``days`` (default: config API_TOKEN_DAYS); only its
+    hash is stored, the token is returned once."""
     raw = "sd_" + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_hash=token_digest(raw), name=name))
+    days = days or current_app.config.get("API_TOKEN_DAYS", 365)
+    db.session.add(ApiToken(user_id=user.id, token_hash=token_digest(raw), name=name,
+                            expires_at=utcnow() + timedelta(days=days)))
     db.session.commit()
     return raw
 
@@ -112,7 +115,7 @@ def user_for_token(raw: str) -> Optional[User]:
     if not raw:
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
-    if token is None or token.revoked_at is not None or not token.user.active:
+    if token is None or not token.usable(utcnow()):  # revoked, expired, user deactivated
         return None
     return token.user
 

@@ -5,13 +5,11 @@ Users, branches, settings, roles and the audit log are the administrator's, behi
 login (a session restored from a remember-me cookie must log in again); SMS templates and
 service types are the manager's too.
 """
-from functools import wraps
-
 from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, fresh_login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -19,9 +17,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from .. import audit
 from .. import settings as shop_settings
-from ..auth import ROLE_LABELS
+from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
-from ..extensions import login_manager
 from ..i18n import parse_date
 from ..lifecycle import EVENTS, STATE_LABELS
 from ..models import ROLES
@@ -31,32 +28,6 @@ from ..services import admin as svc
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
-
-
-def require(action: str, fresh: bool = False):
-    """Like auth.require, for the permissions of services.admin.permissions() (which include
-    "admin.templates" until auth.PERMISSIONS has it); ``fresh`` also wants a fresh login."""
-    if action not in svc.permissions():
-        raise KeyError(action)
-
-    def deco(view):
-        target = fresh_login_required(view) if fresh else view
-
-        @wraps(view)
-        def inner(*args, **kwargs):
-            if not current_user.is_authenticated:
-                return login_manager.unauthorized()
-            if not svc.allowed(current_user, action):
-                abort(403)
-            return target(*args, **kwargs)
-        inner.permission = action
-        return inner
-    return deco
-
-
-@bp.app_context_processor
-def admin_helpers():
-    return {"admin_can": lambda action: svc.allowed(current_user, action)}
 
 
 def _show_errors(form, exc: DomainError) -> int:
@@ -72,10 +43,24 @@ def _show_errors(form, exc: DomainError) -> int:
     return exc.status
 
 
-def _status(form, status: int = 200) -> int:
-    if status != 200:
-        return status
+def _status(form) -> int:
     return 422 if request.method == "POST" and form.errors else 200
+
+
+def _save(form, action, done, message=None):
+    """The POST of an edit page: when ``form`` is valid, run ``action()``; on success flash
+    ``message`` (text, or a function of the result; default "Saved.") and answer ``done(result)``.
+    A refused action puts its errors on the form. Returns (the answer, or None to show the page
+    again; the status to show it with)."""
+    if not form.validate_on_submit():
+        return None, _status(form)
+    try:
+        result = action()
+    except DomainError as exc:
+        return None, _show_errors(form, exc)
+    text = message(result) if callable(message) else message
+    flash(text or _("Saved."), "success")
+    return done(result), 200
 
 
 # --- forms -----------------------------------------------------------------------------------
@@ -168,6 +153,8 @@ def _settings_form_class():
 
 
 SettingsForm = _settings_form_class()
+SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
+                   "auto_close_days")
 
 
 class AuditSearchForm(FlaskForm):
@@ -203,21 +190,17 @@ def users():
 @require("admin.manage", fresh=True)
 def user_new():
     form = UserCreateForm().fill_choices()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user, generated = svc.create_user(
-                current_user, username=form.username.data.strip(), role=form.role.data,
-                full_name=form.full_name.data, branch_id=form.branch_id.data or None,
-                language=form.language.data or None, password=form.password.data or None)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("User %(name)s created.", name=user.username), "success")
-            if generated:
-                return _password_page(user, generated)
-            return redirect(url_for("admin.users"))
-    return render_template("admin/user_new.html", form=form), _status(form, status)
+
+    def created(result):
+        user, generated = result
+        return _password_page(user, generated) if generated else redirect(url_for("admin.users"))
+
+    answer, status = _save(form, lambda: svc.create_user(
+        current_user, username=form.username.data.strip(), role=form.role.data,
+        full_name=form.full_name.data, branch_id=form.branch_id.data or None,
+        language=form.language.data or None, password=form.password.data or None),
+        created, lambda result: _("User %(name)s created.", name=result[0].username))
+    return answer or (render_template("admin/user_new.html", form=form), status)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -225,24 +208,16 @@ def user_new():
 def user_edit(user_id: int):
     user = svc.get_user(user_id)
     form = UserEditForm(obj=user if request.method == "GET" else None).fill_choices()
-    status = 200
     if request.method == "GET":
         form.branch_id.data = user.branch_id or 0
         form.language.data = user.language or ""
-    if form.validate_on_submit():
-        try:
-            svc.update_user(current_user, user.id, full_name=form.full_name.data,
-                            role=form.role.data, branch_id=form.branch_id.data or None,
-                            language=form.language.data or None)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.user_edit", user_id=user.id))
-    tokens = svc.api_tokens(user.id)
-    return render_template("admin/user_edit.html", user=user, form=form,
-                           password_form=PasswordForm(), confirm=ConfirmForm(),
-                           tokens=tokens), _status(form, status)
+    answer, status = _save(form, lambda: svc.update_user(
+        current_user, user.id, full_name=form.full_name.data, role=form.role.data,
+        branch_id=form.branch_id.data or None, language=form.language.data or None),
+        lambda _user: redirect(url_for("admin.user_edit", user_id=user.id)))
+    return answer or (render_template("admin/user_edit.html", user=user, form=form,
+                                      password_form=PasswordForm(), confirm=ConfirmForm(),
+                                      tokens=svc.api_tokens(user.id)), status)
 
 
 @bp.post("/users/<int:user_id>/deactivate")
@@ -260,15 +235,11 @@ def user_activate(user_id: int):
 
 
 def _user_action(user_id: int, action, done: str):
-    form = ConfirmForm()
-    if form.validate_on_submit():
-        try:
-            action(current_user, user_id)
-        except DomainError as exc:
-            _show_errors(None, exc)
-        else:
-            flash(done, "success")
-    return redirect(url_for("admin.user_edit", user_id=user_id))
+    """A button on a user's page (a confirmed POST): do it, say so, back to the page."""
+    back = redirect(url_for("admin.user_edit", user_id=user_id))
+    answer = _save(ConfirmForm(), lambda: action(current_user, user_id),
+                   lambda _result: back, done)[0]
+    return answer or back
 
 
 @bp.post("/users/<int:user_id>/password")
@@ -276,19 +247,14 @@ def _user_action(user_id: int, action, done: str):
 def user_password(user_id: int):
     user = svc.get_user(user_id)
     form = PasswordForm()
-    if form.validate_on_submit():
-        try:
-            generated = svc.reset_password(current_user, user.id, form.password.data or None)
-        except DomainError as exc:
-            _show_errors(None, exc)
-        else:
-            flash(_("Password changed; the user's open sessions have ended."), "success")
-            if generated:
-                return _password_page(user, generated)
-    else:
-        for problem in form.password.errors:
-            flash(problem, "danger")
-    return redirect(url_for("admin.user_edit", user_id=user.id))
+    back = redirect(url_for("admin.user_edit", user_id=user.id))
+    answer = _save(
+        form, lambda: svc.reset_password(current_user, user.id, form.password.data or None),
+        lambda generated: _password_page(user, generated) if generated else back,
+        _("Password changed; the user's open sessions have ended."))[0]
+    for problem in form.password.errors:  # shown on the user's page, where the form is
+        flash(problem, "danger")
+    return answer or back
 
 
 def _password_page(user, password: str):
@@ -302,14 +268,8 @@ def _password_page(user, password: str):
 @bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
 @require("admin.manage", fresh=True)
 def token_revoke(user_id: int, token_id: int):
-    if ConfirmForm().validate_on_submit():
-        try:
-            svc.revoke_api_token(current_user, user_id, token_id)
-        except DomainError as exc:
-            _show_errors(None, exc)
-        else:
-            flash(_("The API token is revoked."), "success")
-    return redirect(url_for("admin.user_edit", user_id=user_id))
+    return _user_action(user_id, lambda by, uid: svc.revoke_api_token(by, uid, token_id),
+                        _("The API token is revoked."))
 
 
 # --- branches --------------------------------------------------------------------------------
@@ -327,21 +287,15 @@ def branches():
 def branch_edit(branch_id):
     branch = svc.get_branch(branch_id) if branch_id is not None else None
     form = BranchForm()
-    status = 200
     if request.method == "GET" and branch is not None:
         form.name.data, form.code.data = branch.name, branch.code
         form.hours.data, form.active.data = shop_settings.branch_hours(branch.id), branch.active
-    if form.validate_on_submit():
-        try:
-            svc.save_branch(current_user, branch_id, name=form.name.data, code=form.code.data,
-                            hours=form.hours.data, active=form.active.data)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.branches"))
-    return (render_template("admin/branch_edit.html", form=form, branch=branch),
-            _status(form, status))
+    answer, status = _save(form, lambda: svc.save_branch(
+        current_user, branch_id, name=form.name.data, code=form.code.data,
+        hours=form.hours.data, active=form.active.data),
+        lambda _branch: redirect(url_for("admin.branches")))
+    return answer or (render_template("admin/branch_edit.html", form=form, branch=branch),
+                      status)
 
 
 # --- service types ---------------------------------------------------------------------------
@@ -362,24 +316,17 @@ def service_type_edit(code):
         if row is None:
             abort(404)
     form = ServiceTypeForm()
-    status = 200
     if row is not None:
         form.code.data = row["code"]  # fixed once created
         if request.method == "GET":
             form.name_fa.data, form.name_en.data = row["name_fa"], row["name_en"]
             form.active.data = row["active"]
-    if form.validate_on_submit():
-        try:
-            svc.save_service_type(current_user, code, code=form.code.data.strip(),
-                                  name_fa=form.name_fa.data, name_en=form.name_en.data,
-                                  active=form.active.data)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.service_types"))
-    return (render_template("admin/service_type_edit.html", form=form, row=row),
-            _status(form, status))
+    answer, status = _save(form, lambda: svc.save_service_type(
+        current_user, code, code=form.code.data.strip(), name_fa=form.name_fa.data,
+        name_en=form.name_en.data, active=form.active.data),
+        lambda _row: redirect(url_for("admin.service_types")))
+    return answer or (render_template("admin/service_type_edit.html", form=form, row=row),
+                      status)
 
 
 # --- SMS templates ---------------------------------------------------------------------------
@@ -400,25 +347,20 @@ def templates():
 def template_edit(event: str, language: str):
     row = svc.template_row(event, language)
     form = TemplateForm()
-    status = 200
     if request.method == "GET":
         form.body.data, form.enabled.data = row["body"], row["enabled"]
-    if request.method == "POST" and "preview" not in request.form and form.validate_on_submit():
-        try:
-            svc.save_template(current_user, event, language, body=form.body.data,
-                              enabled=form.enabled.data)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.templates"))
-    elif request.method == "POST":
+    if "preview" in request.form:
         form.validate_on_submit()  # the preview button (no script): show what it would send
-    return render_template("admin/template_edit.html", form=form, row=row,
-                           preview=svc.preview(language, form.body.data),
-                           variables=VARIABLES, event_label=_event_labels()[event],
-                           language_name=LANGUAGE_NAMES.get(language, language),
-                           confirm=ConfirmForm()), _status(form, status)
+        answer, status = None, _status(form)
+    else:
+        answer, status = _save(form, lambda: svc.save_template(
+            current_user, event, language, body=form.body.data, enabled=form.enabled.data),
+            lambda _template: redirect(url_for("admin.templates")))
+    return answer or (render_template("admin/template_edit.html", form=form, row=row,
+                                      preview=svc.preview(language, form.body.data),
+                                      variables=VARIABLES, event_label=_event_labels()[event],
+                                      language_name=LANGUAGE_NAMES.get(language, language),
+                                      confirm=ConfirmForm()), status)
 
 
 @bp.post("/templates/<event>/<language>/preview")
@@ -445,30 +387,23 @@ def template_reset(event: str, language: str):
 @require("admin.manage", fresh=True)
 def shop():
     form = SettingsForm()
-    status = 200
     if request.method == "GET":
         values = svc.current_settings()
-        for key in ("shop_name", "shop_phone", "shop_address", "receipt_terms",
-                    "money_display", "auto_close_days"):
+        for key in SETTINGS_FIELDS:
             getattr(form, key).data = values[key]
         for state in shop_settings.TIMED_STATES:
             hours = (values["state_time_limits"] or {}).get(state)
             getattr(form, f"limit_{state}").data = "" if hours is None else str(hours)
-    if form.validate_on_submit():
-        values = {key: getattr(form, key).data for key in (
-            "shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
-            "auto_close_days")}
-        values["state_time_limits"] = {state: getattr(form, f"limit_{state}").data
-                                       for state in shop_settings.TIMED_STATES}
-        try:
-            svc.update_settings(current_user, values)
-        except DomainError as exc:
-            status = _show_errors(form, exc)
-        else:
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.shop"))
-    return render_template("admin/settings.html", form=form,
-                           timed_states=shop_settings.TIMED_STATES), _status(form, status)
+
+    def values() -> dict:
+        return {**{key: getattr(form, key).data for key in SETTINGS_FIELDS},
+                "state_time_limits": {state: getattr(form, f"limit_{state}").data
+                                      for state in shop_settings.TIMED_STATES}}
+
+    answer, status = _save(form, lambda: svc.update_settings(current_user, values()),
+                           lambda _values: redirect(url_for("admin.shop")))
+    return answer or (render_template("admin/settings.html", form=form,
+                                      timed_states=shop_settings.TIMED_STATES), status)
 
 
 # --- role matrix and audit log ---------------------------------------------------------------

@@ -1,19 +1,19 @@
 """Report endpoints of the JSON API under /api/v1/reports (issue 6; DESIGN section 5).
 
-Bearer tokens only (no cookies, so no CSRF), the ``reports.view`` permission (setting a
-survey follow-up needs ``reports.followup``). Filters as on the report pages: ``from`` and
+Bearer tokens only (no cookies, so no CSRF), with the permission ``auth.API_PERMISSIONS``
+names for each endpoint (``reports.view``; setting a survey follow-up needs
+``reports.followup``). Filters as on the report pages: ``from`` and
 ``to`` (shop-time-zone dates, both inclusive), ``branch`` (id or code), ``technician`` (user
 name), ``service_type``, ``brand``, ``group_by``. The shapes of turnaround, costs and survey are
 the public contract of DESIGN section 5.
 """
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
 from .. import reports as r
-from ..auth import bearer_token, can
-from ..errors import DomainError, Forbidden, ValidationError
+from ..auth import api_user
+from ..errors import ValidationError
 from ..extensions import csrf
-from ..services.people import user_for_token
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
@@ -23,26 +23,12 @@ _COST_KEYS = ("key", "tickets", "estimates", "approved", "estimate_total", "fina
               "parts_total", "labour_total")
 
 
-class Unauthorized(DomainError):
-    status = 401
-
-
 @bp.before_request
 def authenticate():
-    user = user_for_token(bearer_token())
-    if user is None:
-        raise Unauthorized(_("A valid API token is required (Authorization: Bearer TOKEN)."))
-    g.api_user = user
-    return None
-
-
-def _require(action: str) -> None:
-    if not can(g.api_user, action):
-        raise Forbidden(_("Your role (%(role)s) may not do this.", role=g.api_user.role))
+    api_user()  # 401 without a valid token, 403 for a role without the endpoint's permission
 
 
 def _filters(groups: tuple = ()) -> r.Filters:
-    _require("reports.view")
     return r.parse_filters(request.args, groups)
 
 
@@ -111,7 +97,6 @@ def survey_followups():
 @bp.post("/survey/responses/<int:response_id>/followup")
 def set_followup(response_id: int):
     """``{"status": "open"|"contacted"|"done"}`` -> ``{"id", "followup_status"}``."""
-    _require("reports.followup")
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValidationError(_("The request body must be a JSON object."))
@@ -146,7 +131,6 @@ def sms():
 @bp.get("/dashboard")
 def dashboard():
     """Open tickets per state, overdue, today's intakes and deliveries, people waiting."""
-    _require("reports.view")
     return jsonify(r.dashboard_counts(request.args.get("branch", type=int)))
 
 
@@ -196,6 +180,14 @@ def openapi_paths() -> dict:
         "/reports/technicians": get("Technicians", {"type": "object"}),
         "/reports/queue": get("Queue", {"type": "object"}),
         "/reports/sms": get("SMS", {"type": "object"}),
+        "/reports/dashboard": {"get": {
+            "summary": "Open tickets per state, overdue, today's intakes and deliveries, "
+                       "people waiting",
+            "parameters": [{"name": "branch", "in": "query", "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the counts", "content": {
+                "application/json": {"schema": {"type": "object"}}}},
+                "401": {"description": "missing or bad token"},
+                "403": {"description": "role may not"}}}},
         "/reports/survey/responses/{id}/followup": {"post": {
             "summary": "Set the follow-up status of a low score or complaint",
             "parameters": [{"name": "id", "in": "path", "required": True,
@@ -203,5 +195,9 @@ def openapi_paths() -> dict:
             "requestBody": {"content": {"application/json": {"schema": {
                 "type": "object", "required": ["status"],
                 "properties": {"status": {"enum": list(r.FOLLOWUP_STATUSES)}}}}}},
-            "responses": {"200": {"description": "the new status"}}}},
+            "responses": {"200": {"description": "the new status"},
+                          "401": {"description": "missing or bad token"},
+                          "403": {"description": "role may not"},
+                          "404": {"description": "no such response"},
+                          "422": {"description": "unknown status"}}}},
     }

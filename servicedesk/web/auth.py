@@ -1,16 +1,33 @@
-"""Staff login and logout, and the language switcher."""
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+"""Staff login, re-authentication and logout, and the language switcher.
+
+Every login, failed or not, is in the audit log (the user name typed, never the password).
+Pages that want a fresh login (user and role management, settings) send a session restored
+from the remember-me cookie back here to type the password again; logging out ends every
+session of the user, so a copy of the session cookie dies with it.
+"""
+from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import (confirm_login, current_user, login_fresh, login_required, login_user,
+                         logout_user)
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..extensions import db, limiter
+from .. import audit
+from ..extensions import db, limiter, login_manager
 from ..services import people
 
 bp = Blueprint("auth", __name__)
+
+
+@bp.record
+def _refresh_view(state):
+    login_manager.refresh_view = "auth.login"
+    login_manager.needs_refresh_message = _l("Please type your password again to open this "
+                                             "page.")
+    login_manager.needs_refresh_message_category = "warning"
 
 
 class LoginForm(FlaskForm):
@@ -29,34 +46,50 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def login():
-    if current_user.is_authenticated:
-        return redirect(url_for("main.home"))
+    # Logged in but not freshly (a remember-me cookie): only the password is asked again.
+    reauth = current_user.is_authenticated
+    if reauth and login_fresh():
+        return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
+    if reauth:
+        form.username.data = current_user.username
     if form.validate_on_submit():
-        user, problem = people.authenticate(form.username.data.strip(), form.password.data)
+        username = form.username.data.strip()
+        user, problem = people.authenticate(username, form.password.data)
         if user is not None:
             next_url = _safe_next(request.args.get("next"))
-            lang = session.get("lang")
-            session.clear()  # a login always starts a new session
-            if lang:
-                session["lang"] = lang
-            session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
-            login_user(user, remember=form.remember.data)
+            if reauth:
+                confirm_login()
+            else:
+                lang = session.get("lang")
+                session.clear()  # a login always starts a new session
+                if lang:
+                    session["lang"] = lang
+                session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
+                login_user(user, remember=form.remember.data)
             current_app.logger.info("login ok user_id=%s", user.id)
+            audit.log("login.ok", obj=user, actor=user,
+                      after={"reauth": True} if reauth else None, commit=True)
             return redirect(next_url)
         current_app.logger.info("login failed (%s)", problem)
+        audit.log("login.failed", after={"username": username, "reason": problem},
+                  commit=True)
         if problem == "locked":
             flash(_("Too many failed attempts: this account is locked for a few minutes."),
                   "danger")
         else:
             flash(_("Wrong user name or password."), "danger")
     status = 401 if request.method == "POST" else 200
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form, reauth=reauth), status
 
 
 @bp.post("/logout")
 @login_required
 def logout():
+    # A new session token: this session, its copies and remember-me cookies stop working (the
+    # user's other open sessions too: the token is per user).
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import lifecycle, slips, visits
+from .. import audit, lifecycle, slips, visits
 from ..auth import require
 from ..errors import Conflict, DomainError
 from ..i18n import current_language, localize_digits, to_ascii_digits
@@ -211,26 +211,35 @@ def _print_args() -> dict:
             "back_name": request.args.get("back") if back else None}
 
 
+def _printed(kind: str, obj, template: str, **context):
+    """A printed slip, recorded in the audit log (who printed which slip of what, when: a
+    receipt printed twice is a second claim ticket for the same device)."""
+    args = _print_args()
+    page = render_template(template, **context, **args)  # before the commit expires the rows
+    audit.log("slip.print", obj=obj, after={"slip": kind, "paper": args["paper"]}, commit=True)
+    return page
+
+
 @bp.get("/visits/<int:visit_id>/slip")
 @require("visits.view")
 def slip(visit_id: int):
-    return render_template("print/queue_slip.html", slip=slips.queue_slip(visits.get(visit_id)),
-                           **_print_args())
+    visit = visits.get(visit_id)
+    return _printed("queue_slip", visit, "print/queue_slip.html", slip=slips.queue_slip(visit))
 
 
 @bp.get("/tickets/<int:ticket_id>/receipt")
 @require("tickets.print")
 def receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id)
-    return render_template("print/receipt.html", r=slips.receipt(ticket),
-                           service_types=SERVICE_TYPE_LABELS, **_print_args())
+    return _printed("receipt", ticket, "print/receipt.html", r=slips.receipt(ticket),
+                    service_types=SERVICE_TYPE_LABELS)
 
 
 @bp.get("/tickets/<int:ticket_id>/label")
 @require("tickets.print")
 def label(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id)
-    return render_template("print/label.html", l=slips.label(ticket), **_print_args())
+    return _printed("label", ticket, "print/label.html", l=slips.label(ticket))
 
 
 @bp.get("/tickets/<int:ticket_id>/delivery-receipt")
@@ -239,8 +248,8 @@ def delivery_receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id, lines=True)
     if ticket.state not in ("delivered", "closed"):
         raise Conflict(_("This device has not been handed back yet."))
-    return render_template("print/delivery_receipt.html", d=slips.delivery_receipt(ticket),
-                           **_print_args())
+    return _printed("delivery_receipt", ticket, "print/delivery_receipt.html",
+                    d=slips.delivery_receipt(ticket))
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -334,7 +343,7 @@ def delivery():
 
 
 @bp.post("/desk/delivery/<int:ticket_id>")
-@require("tickets.deliver_desk")
+@require("tickets.deliver")
 def deliver(ticket_id: int):
     try:
         reception.deliver(ticket_id, _actor(), request.form.get("amount_paid", ""),
@@ -356,7 +365,7 @@ def desk():
 
 
 @bp.post("/desk/tickets/<int:ticket_id>/answer")
-@require("reception.desk")
+@require("tickets.answer")
 def answer(ticket_id: int):
     decision = request.form.get("decision", "")
     try:

@@ -22,12 +22,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import audit
 from .. import reports as r
 from ..auth import can, require
 from ..errors import ValidationError
 from ..exports import Column, to_csv, to_xlsx
 from ..extensions import db
-from ..i18n import current_language, format_money, format_number, localize_digits
+from ..i18n import current_language, format_money, format_number, localize_digits, money_display
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 
@@ -105,12 +106,11 @@ def _money_unit_value(rials: Optional[int]) -> Optional[float]:
     """Chart values in the unit prices are shown in (toman or rial)."""
     if rials is None:
         return None
-    return rials / 10 if current_app.config.get("MONEY_DISPLAY", "toman") == "toman" else rials
+    return rials / 10 if money_display() == "toman" else rials
 
 
 def money_unit() -> str:
-    return _("toman") if current_app.config.get("MONEY_DISPLAY", "toman") == "toman" \
-        else _("rial")
+    return _("toman") if money_display() == "toman" else _("rial")
 
 
 # --- the pages --------------------------------------------------------------------------------
@@ -133,15 +133,21 @@ PAGES = {p.name: p for p in (
     Page("sms", _l("SMS"), (), ("branch",)),
 )}
 
+GROUP_COLUMNS = [Column("key", _l("Group")), Column("key_label", _l("Group name"))]
+
+
+def _timing_columns(median_label) -> list[Column]:
+    return [Column("median_seconds", median_label, "seconds"),
+            Column("p90_seconds", _l("90th percentile"), "seconds"),
+            Column("mean_seconds", _l("Mean"), "seconds")]
+
+
 TURNAROUND_COLUMNS = [
-    Column("key", _l("Group")), Column("key_label", _l("Group name")),
-    Column("stage", _l("Stage code")), Column("stage_label", _l("Stage")),
-    Column("count", _l("Tickets"), "int"), Column("median_seconds", _l("Median"), "seconds"),
-    Column("p90_seconds", _l("90th percentile"), "seconds"),
-    Column("mean_seconds", _l("Mean"), "seconds"),
+    *GROUP_COLUMNS, Column("stage", _l("Stage code")), Column("stage_label", _l("Stage")),
+    Column("count", _l("Tickets"), "int"), *_timing_columns(_l("Median")),
 ]
 COST_COLUMNS = [
-    Column("key", _l("Group")), Column("key_label", _l("Group name")),
+    *GROUP_COLUMNS,
     Column("tickets", _l("Tickets admitted"), "int"), Column("estimates", _l("Estimates"), "int"),
     Column("approved", _l("Approved"), "int"),
     Column("approval_rate", _l("Approval rate"), "ratio"),
@@ -156,17 +162,14 @@ COST_COLUMNS = [
 TECHNICIAN_COLUMNS = [
     Column("key", _l("User name")), Column("key_label", _l("Technician")),
     Column("finished", _l("Repairs finished"), "int"),
-    Column("per_day", _l("Per day"), "float"),
-    Column("median_seconds", _l("Median repair time"), "seconds"),
-    Column("p90_seconds", _l("90th percentile"), "seconds"),
-    Column("mean_seconds", _l("Mean"), "seconds"),
+    Column("per_day", _l("Per day"), "float"), *_timing_columns(_l("Median repair time")),
     Column("returns", _l("Returns within warranty"), "int"),
     Column("return_rate", _l("Return rate"), "ratio"),
     Column("responses", _l("Survey answers"), "int"),
     Column("csat_mean", _l("Satisfaction (1-5)"), "float"),
 ]
 SURVEY_COLUMNS = [
-    Column("key", _l("Group")), Column("key_label", _l("Group name")),
+    *GROUP_COLUMNS,
     Column("delivered", _l("Delivered"), "int"), Column("responses", _l("Answers"), "int"),
     Column("response_rate", _l("Response rate"), "ratio"),
     Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float"),
@@ -218,7 +221,13 @@ def _filters(page: Page) -> tuple[r.Filters, dict]:
     return f, errors
 
 
+# The filters an export records in the audit log besides its range (each cut to 80 characters).
+EXPORT_FILTERS = ("branch", "technician", "service_type", "brand", "group_by", "table", "status")
+
+
 def _export(name: str, f: r.Filters, columns, rows, fmt: str):
+    """The report's table as a CSV or XLSX download; who exported what is audited (customers'
+    names and phone numbers leave the shop in these files)."""
     filename = f"{name}_{f.start.isoformat()}_{f.end.isoformat()}.{fmt}"
     if fmt == "csv":
         data, mimetype = to_csv(columns, rows), "text/csv; charset=utf-8"
@@ -226,19 +235,31 @@ def _export(name: str, f: r.Filters, columns, rows, fmt: str):
         data = to_xlsx(columns, rows, title=str(PAGES[name].title),
                        rtl=current_language() == "fa")
         mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    filters = {k: v[:80] for k, v in request.args.items() if k in EXPORT_FILTERS and v}
+    audit.log("report.export", obj=("report", name),
+              after={"format": fmt, "from": f.start, "to": f.end, "rows": len(rows), **filters},
+              commit=True)
     return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True,
                      download_name=filename)
 
 
-def _page(name: str, template: str, columns, rows, f: r.Filters, errors: dict, **context):
+def _rows(name: str, query) -> tuple[r.Filters, dict, list]:
+    """The page's filters (on bad input, the defaults and the errors) and the rows
+    ``query(filters)`` gives for them (none while the filters are bad)."""
+    f, errors = _filters(PAGES[name])
+    return f, errors, (query(f) if not errors else [])
+
+
+def _page(name: str, columns, rows, f: r.Filters, errors: dict, **context):
+    """The report page ``reports/<name>.html``, or its table exported (``?format=csv|xlsx``)."""
     fmt = request.args.get("format")
     if fmt in ("csv", "xlsx") and not errors:
         return _export(name, f, columns, rows, fmt)
-    page = PAGES[name]
     status = 422 if errors else 200
-    return render_template(template, page=page, f=f, errors=errors, columns=columns, rows=rows,
-                           options=_options(), export_links=_export_links(),
-                           group_labels=r.GROUP_LABELS, **context), status
+    return render_template(f"reports/{name}.html", page=PAGES[name], f=f, errors=errors,
+                           columns=columns, rows=rows, options=_options(),
+                           export_links=_export_links(), group_labels=r.GROUP_LABELS,
+                           **context), status
 
 
 def _export_links() -> dict:
@@ -408,29 +429,26 @@ def dashboard_json():
 @bp.get("/turnaround")
 @require("reports.view")
 def turnaround():
-    f, errors = _filters(PAGES["turnaround"])
-    rows = r.turnaround(f) if not errors else []
-    return _page("turnaround", "reports/turnaround.html", TURNAROUND_COLUMNS, rows, f, errors,
+    f, errors, rows = _rows("turnaround", r.turnaround)
+    return _page("turnaround", TURNAROUND_COLUMNS, rows, f, errors,
                  chart_data=turnaround_chart(rows, f))
 
 
 @bp.get("/costs")
 @require("reports.view")
 def costs():
-    f, errors = _filters(PAGES["costs"])
-    rows = r.costs(f) if not errors else []
-    return _page("costs", "reports/costs.html", COST_COLUMNS, rows, f, errors,
+    f, errors, rows = _rows("costs", r.costs)
+    return _page("costs", COST_COLUMNS, rows, f, errors,
                  chart_data=costs_chart(rows))
 
 
 @bp.get("/technicians")
 @require("reports.view")
 def technicians():
-    f, errors = _filters(PAGES["technicians"])
-    rows = r.technicians(f) if not errors else []
+    f, errors, rows = _rows("technicians", r.technicians)
     daily = (r.technician_daily(f) if not errors and request.args.get("format") is None
              else {"periods": [], "series": {}})
-    return _page("technicians", "reports/technicians.html", TECHNICIAN_COLUMNS, rows, f, errors,
+    return _page("technicians", TECHNICIAN_COLUMNS, rows, f, errors,
                  chart_data=technicians_chart(daily),
                  warranty_days=current_app.config.get("WARRANTY_DAYS", 90))
 
@@ -445,10 +463,10 @@ def surveys():
         status = None
     if request.args.get("table") == "followups":
         rows = r.survey_followups(f, status) if not errors else []
-        return _page("surveys", "reports/surveys.html", FOLLOWUP_COLUMNS, rows, f, errors)
+        return _page("surveys", FOLLOWUP_COLUMNS, rows, f, errors)
     rows = r.survey(f) if not errors else []
     followups = r.survey_followups(f, status) if not errors else []
-    return _page("surveys", "reports/surveys.html", SURVEY_COLUMNS, rows, f, errors,
+    return _page("surveys", SURVEY_COLUMNS, rows, f, errors,
                  chart_data=survey_chart(rows, f), followups=followups, status=status,
                  followup_statuses=r.FOLLOWUP_STATUSES, followup_labels=r.FOLLOWUP_LABELS,
                  can_followup=can(current_user, "reports.followup"))
@@ -469,27 +487,25 @@ def set_followup(response_id: int):
 @bp.get("/queue")
 @require("reports.view")
 def queue():
-    f, errors = _filters(PAGES["queue"])
-    cells = r.queue_heatmap(f) if not errors else []
+    f, errors, cells = _rows("queue", r.queue_heatmap)
     labels = weekday_labels()
     for c in cells:
         c["weekday_label"] = str(labels[c["weekday"]])
     summary = (r.queue_summary(f) if not errors and request.args.get("format") is None
                else None)
-    return _page("queue", "reports/queue.html", QUEUE_COLUMNS, cells, f, errors,
+    return _page("queue", QUEUE_COLUMNS, cells, f, errors,
                  grid=heatmap(cells), summary=summary)
 
 
 @bp.get("/sms")
 @require("reports.view")
 def sms():
-    f, errors = _filters(PAGES["sms"])
-    rows = r.sms(f) if not errors else []
+    f, errors, rows = _rows("sms", r.sms)
     summary = r.sms_summary(rows)
     chart_data = chart("bar", list(summary["by_error"]) or ["–"],
                        [{"label": _("Failed messages"),
                          "data": list(summary["by_error"].values()) or [0]}])
-    return _page("sms", "reports/sms.html", SMS_COLUMNS, rows, f, errors, summary=summary,
+    return _page("sms", SMS_COLUMNS, rows, f, errors, summary=summary,
                  chart_data=chart_data)
 
 
