@@ -345,10 +345,14 @@ def test_live_preview_renders_a_sample_ticket_and_counts_segments(manager):
 
 
 def test_template_page_lists_the_variables_and_resets_to_the_shipped_text(manager):
-    from servicedesk.notifications.templates import VARIABLES, default_body
+    from servicedesk.notifications.templates import VARIABLES, default_body, variables_for
     page = html(manager.get("/admin/templates/quote/en"))
-    for name in VARIABLES:
-        assert f'data-insert="{{{name}}}"' in page
+    for name in VARIABLES:  # the ticket's variables, not the queue number's
+        assert (f'data-insert="{{{name}}}"' in page) == (name in variables_for("quote"))
+    assert 'data-insert="{ticket_number}"' in page and 'data-insert="{label}"' not in page
+    queue_page = html(manager.get("/admin/templates/visit_called/en"))
+    assert 'data-insert="{counter}"' in queue_page
+    assert 'data-insert="{ticket_number}"' not in queue_page
     manager.post("/admin/templates/quote/en", {"body": "Quote: {estimate_total}", "enabled": "y"})
     assert manager.post("/admin/templates/quote/en/reset").status_code == 302
     assert count(SmsTemplate) == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import string
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -417,8 +416,9 @@ def template_row(event: str, language: str) -> dict:
             "enabled": row.enabled if row else True, "edited": row is not None}
 
 
-def check_template_body(body: Any) -> str:
-    """A template body that can be sent: text, known {variables} only, no format tricks."""
+def check_template_body(body: Any, event: Optional[str] = None) -> str:
+    """A template body that can be sent: text, only the event's {variables} (all of them when
+    no event is given), no format tricks ({device:>999}, {device!r})."""
     if not isinstance(body, str) or not body.strip():
         raise ValidationError(_("Some fields are not valid."),
                               fields={"body": _("This field is required.")})
@@ -428,12 +428,7 @@ def check_template_body(body: Any) -> str:
                               fields={"body": _("Too long (at most %(n)s characters).",
                                                 n=MAX_TEMPLATE_LENGTH)})
     try:
-        templates.check_body(body)
-        # "{device:>999999999}" or "{device!r}" would pass the name check and then pad or
-        # repr the text when sent: only plain {name} placeholders are allowed.
-        for _text, name, spec, conversion in string.Formatter().parse(body):
-            if name is not None and (spec or conversion):
-                raise ValueError(_("Write variables as {name}, without formatting."))
+        templates.check_body(body, event)
     except ValueError as exc:
         raise ValidationError(str(exc), fields={"body": str(exc)}) from None
     return body
@@ -459,24 +454,23 @@ def sample_context(language: str) -> dict:
         "part": "LCD",
         "shop_name": shop_settings.get("shop_name"),
         "shop_phone": shop_settings.get("shop_phone"),
+        "label": localize_digits("R-012", locale=language),
+        "ahead": localize_digits(4, locale=language),
+        "counter": localize_digits(2, locale=language),
     }
 
 
-class _Keep(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
-
-
-def preview(language: str, body: Any) -> dict:
-    """The body rendered for a sample ticket, its encoding and SMS count, or the problem."""
+def preview(language: str, body: Any, event: Optional[str] = None) -> dict:
+    """The body rendered for a sample ticket (or queue number), its encoding and SMS count, or
+    the problem."""
     if language not in languages():
         language = languages()[0]
     try:
-        body = check_template_body(body)
+        body = check_template_body(body, event)
     except ValidationError as exc:
         return {"text": "", "error": exc.fields.get("body") or exc.message,
                 "encoding": None, "count": 0}
-    text = body.format_map(_Keep(sample_context(language))).strip()
+    text = templates.fill(body, sample_context(language))
     encoding, count = segments(text)
     return {"text": text, "error": None, "encoding": encoding, "count": count}
 
@@ -484,7 +478,7 @@ def preview(language: str, body: Any) -> dict:
 def save_template(by: User, event: str, language: str, *, body, enabled: bool) -> SmsTemplate:
     """Store the text of one event's SMS in one language and whether it is sent."""
     _check_template_target(event, language)
-    body = check_template_body(body)
+    body = check_template_body(body, event)
     with committing():
         row = db.session.scalar(select(SmsTemplate).where(SmsTemplate.event == event,
                                                           SmsTemplate.language == language))

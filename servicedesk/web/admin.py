@@ -22,7 +22,7 @@ from ..errors import DomainError
 from ..i18n import parse_date
 from ..lifecycle import EVENTS, STATE_LABELS
 from ..models import ROLES
-from ..notifications.templates import VARIABLES
+from ..notifications.templates import variables_for
 from ..services import admin as svc
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -332,7 +332,9 @@ def service_type_edit(code):
 # --- SMS templates ---------------------------------------------------------------------------
 
 def _event_labels():
-    return {name: rule.label for name, rule in EVENTS.items()}
+    return {**{name: rule.label for name, rule in EVENTS.items()},
+            "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
+            "visit_called": _("Queue: number called")}
 
 
 @bp.get("/templates")
@@ -357,8 +359,8 @@ def template_edit(event: str, language: str):
             current_user, event, language, body=form.body.data, enabled=form.enabled.data),
             lambda _template: redirect(url_for("admin.templates")))
     return answer or (render_template("admin/template_edit.html", form=form, row=row,
-                                      preview=svc.preview(language, form.body.data),
-                                      variables=VARIABLES, event_label=_event_labels()[event],
+                                      preview=svc.preview(language, form.body.data, event),
+                                      variables=variables_for(event), event_label=_event_labels()[event],
                                       language_name=LANGUAGE_NAMES.get(language, language),
                                       confirm=ConfirmForm()), status)
 
@@ -369,7 +371,7 @@ def template_preview(event: str, language: str):
     """The live preview (htmx): the text for a sample ticket and its SMS count."""
     svc.template_row(event, language)  # 404 for an unknown template
     return render_template("admin/_preview.html",
-                           preview=svc.preview(language, request.form.get("body", "")))
+                           preview=svc.preview(language, request.form.get("body", ""), event))
 
 
 @bp.post("/templates/<event>/<language>/reset")
