@@ -543,6 +543,17 @@ def test_logins_and_failed_logins_are_on_the_audit_page_without_the_password(app
     assert PASSWORD not in page
     assert [who for who, _a, _after in audit_page(admin, f"?action=login.ok&user={tech}")] == \
         [tech]
+
+
+def test_a_logout_is_on_the_audit_page(app, admin, users):
+    tech = users["technician"].username
+    browser = Browser(app)
+    browser.login(tech)
+    browser.token("/?lang=en")
+    assert "login.logout" not in {action for _w, action, _a in audit_page(admin, "")}
+    assert browser.post("/logout", csrf=True).status_code == 302
+    assert [(who, action) for who, action, _after in
+            audit_page(admin, "?action=login.logout")] == [(tech, "login.logout")]
     for row in rows("login.failed"):
         assert row.actor_id is None and row.ip == "127.0.0.1"
 

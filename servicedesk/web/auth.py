@@ -89,6 +89,8 @@ def logout():
     # A new session token: this session, its copies and remember-me cookies stop working (the
     # user's other open sessions too: the token is per user).
     current_user.end_sessions()
+    audit.log("login.logout", obj=current_user._get_current_object(),
+              actor=current_user._get_current_object())
     db.session.commit()
     logout_user()
     session.clear()
