@@ -118,11 +118,11 @@ def _init_extensions(app: Flask) -> None:
 
     @app.context_processor
     def labels():
+        from . import settings
         from .auth import ROLE_LABELS, can
-        from .services.tickets import SERVICE_TYPE_LABELS
         return {"can": lambda action: can(current_user, action),
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
-                "service_type_label": lambda s: SERVICE_TYPE_LABELS.get(s, s),
+                "service_type_label": settings.service_type_label,
                 # the admin's shop settings, read only when a page prints them
                 "shop_name": ShopSetting("shop_name"),
                 "money_display": ShopSetting("money_display")}

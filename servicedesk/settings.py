@@ -33,6 +33,7 @@ TIMED_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "r
 BRANCH_HOURS = "branch_hours:"  # + branch id: free text such as "Sat-Wed 9-18"
 
 _CACHE_ATTR = "_servicedesk_settings"
+_TYPES_ATTR = "_servicedesk_service_types"
 
 
 def _stored() -> Optional[dict]:
@@ -51,8 +52,9 @@ def invalidate() -> None:
     """Forget this request's cached settings (after a change)."""
     if has_request_context():
         req = request._get_current_object()
-        if hasattr(req, _CACHE_ATTR):
-            delattr(req, _CACHE_ATTR)
+        for attr in (_CACHE_ATTR, _TYPES_ATTR):
+            if hasattr(req, attr):
+                delattr(req, attr)
 
 
 def default(key: str) -> Any:
@@ -172,13 +174,24 @@ def _builtin_service_types() -> list[dict]:
     return rows
 
 
-def service_types(active_only: bool = True) -> list[dict]:
-    """The service types as dicts (code, name_fa, name_en, active), stored ones first choice."""
+def _all_service_types() -> list[dict]:
+    """Every service type (read once per request, like the settings)."""
+    req = request._get_current_object() if has_request_context() else None
+    cached = getattr(req, _TYPES_ATTR, None)
+    if cached is not None:
+        return cached
     rows = db.session.scalars(select(ServiceType).order_by(ServiceType.id)).all()
-    if not rows:
-        return _builtin_service_types()
-    return [{"code": r.code, "name_fa": r.name_fa, "name_en": r.name_en, "active": r.active}
-            for r in rows if r.active or not active_only]
+    found = ([{"code": r.code, "name_fa": r.name_fa, "name_en": r.name_en, "active": r.active}
+              for r in rows] if rows else _builtin_service_types())
+    if req is not None:
+        setattr(req, _TYPES_ATTR, found)
+    return found
+
+
+def service_types(active_only: bool = True) -> list[dict]:
+    """The service types as dicts (code, name_fa, name_en, active): the shop's list, else the
+    config's built-in ones."""
+    return [t for t in _all_service_types() if t["active"] or not active_only]
 
 
 def service_type_codes() -> tuple[str, ...]:

@@ -373,6 +373,7 @@ def save_service_type(by: User, existing_code: Optional[str], *, code, name_fa, 
             if new:
                 audit.log("service_type.update", obj=("service_type", row.code), before=old,
                           after=new)
+    shop_settings.invalidate()
     return {"code": row.code, "name_fa": row.name_fa, "name_en": row.name_en,
             "active": row.active}
 

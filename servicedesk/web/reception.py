@@ -4,13 +4,13 @@ the delivery desk and reception's worklist.
 Thin views: parse the form, call one action of services.reception (or read what slips.py says a
 slip carries), render. The queue and the display are htmx partials polled by the page.
 """
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+from flask import (Blueprint, abort, flash, redirect, render_template, request,
                    session, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import audit, lifecycle, slips, visits
+from .. import audit, lifecycle, settings, slips, visits
 from ..auth import require
 from ..errors import Conflict, DomainError
 from ..i18n import current_language, localize_digits, to_ascii_digits
@@ -301,7 +301,7 @@ def intake():
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
                            visit=visit, kinds=DEVICE_KINDS, accessories=ACCESSORIES,
-                           service_types=current_app.config["SERVICE_TYPES"]), status
+                           service_types=settings.service_type_codes()), status
 
 
 @bp.get("/desk/customer")

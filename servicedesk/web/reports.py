@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from .. import audit
+from .. import audit, settings
 from .. import reports as r
 from ..auth import can, require
 from ..errors import ValidationError
@@ -198,14 +198,14 @@ SMS_COLUMNS = [
 
 def _options() -> dict:
     """What the filter form offers: branches, technicians, service types."""
-    from ..services.tickets import SERVICE_TYPE_LABELS
     branches = db.session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
     technicians = db.session.execute(
         select(User.id, User.username, User.full_name).where(User.role == "technician")
         .order_by(User.username)).all()
     return {"branches": branches, "technicians": technicians,
-            "service_types": [(s, SERVICE_TYPE_LABELS.get(s, s))
-                              for s in current_app.config["SERVICE_TYPES"]]}
+            # every type the shop has had (a report may cover a retired one)
+            "service_types": [(t["code"], settings.service_type_label(t["code"]))
+                              for t in settings.service_types(active_only=False)]}
 
 
 def _filters(page: Page) -> tuple[r.Filters, dict]:
