@@ -129,6 +129,22 @@ def overdue_tickets(query: Optional[Select] = None, now: Optional[datetime] = No
     return query.where(overdue_condition(now))
 
 
+def late_list(branch_id: Optional[int] = None, limit: int = 50,
+              now: Optional[datetime] = None) -> tuple[int, list[tuple[Ticket, datetime]]]:
+    """The manager's morning list: how many tickets are past their state's time limit, and the
+    ``limit`` longest-waiting of them with when they entered their state (one query each)."""
+    from sqlalchemy.orm import joinedload
+    entered = state_entered_at().label("entered")
+    query = overdue_tickets(select(Ticket, entered), now).options(
+        joinedload(Ticket.device), joinedload(Ticket.technician), joinedload(Ticket.customer))
+    counted = overdue_tickets(select(func.count(Ticket.id)), now)
+    if branch_id is not None:
+        query = query.where(Ticket.branch_id == branch_id)
+        counted = counted.where(Ticket.branch_id == branch_id)
+    rows = db.session.execute(query.order_by(entered, Ticket.id).limit(limit)).all()
+    return db.session.scalar(counted) or 0, [(t, at) for t, at in rows]
+
+
 def overdue_ids(ticket_ids, now: Optional[datetime] = None) -> set[int]:
     """Which of ``ticket_ids`` are overdue (one query, for flagging a page of a worklist)."""
     ids = list(ticket_ids)

@@ -409,7 +409,9 @@ def dashboard_data(branch_id: Optional[int] = None) -> dict:
 def dashboard():
     branch_id = request.args.get("branch", type=int)
     data = dashboard_data(branch_id)
+    late_count, late = settings.late_list(branch_id)
     return render_template("reports/dashboard.html", data=data, labels=STATE_LABELS,
+                           late=late, late_count=late_count, limits=settings.time_limits(),
                            refresh_seconds=REFRESH_SECONDS, options=_options(),
                            branch_id=branch_id, page=None)
 
