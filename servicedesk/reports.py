@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, bindparam, select, text
 
+from . import settings
 from .errors import NotFound, ValidationError
 from .extensions import db
 from .i18n import current_language, format_datetime, localize_digits, parse_date, shop_timezone
@@ -162,9 +163,9 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
             errors["technician"] = _("No such user.")
 
     service_type = (args.get("service_type") or "").strip() or None
-    if service_type and service_type not in current_app.config["SERVICE_TYPES"]:
-        errors["service_type"] = _("Must be one of: %(options)s.",
-                                   options=", ".join(current_app.config["SERVICE_TYPES"]))
+    known = tuple(t["code"] for t in settings.service_types(active_only=False))
+    if service_type and service_type not in known:
+        errors["service_type"] = _("Must be one of: %(options)s.", options=", ".join(known))
     brand = (args.get("brand") or "").strip()[:60] or None
     group_by = (args.get("group_by") or "").strip() or None
     if group_by and group_by not in groups:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import lifecycle
+from .. import lifecycle, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
@@ -93,7 +93,8 @@ def clean_intake(payload) -> dict:
     f.take("problem", v.text, max_len=2000)
     f.take("accessories", v.text, max_len=500, required=False)
     f.take("condition", v.text, max_len=500, required=False)
-    f.take("service_type", v.choice, tuple(current_app.config["SERVICE_TYPES"]), required=False)
+    # the shop's list (admin page), else the config's
+    f.take("service_type", v.choice, settings.service_type_codes(), required=False)
     f.take("promised_date", v.a_date, required=False)
     f.take("pre_approved_amount", v.integer, minimum=0, required=False)
     f.take("visit_id", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
