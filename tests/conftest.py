@@ -7,6 +7,7 @@ Run on PostgreSQL: TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgr
 import os
 import socket
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -206,14 +207,19 @@ INTAKE = {"customer": {"name": "Narges Rezaei", "phone": "09121234567"},
 LINES = [{"kind": "part", "description": "Screen", "qty": 1, "unit_price": 12_000_000},
          {"kind": "labour", "description": "Fitting", "qty": 1, "unit_price": 2_000_000}]
 
+# Dates in the future whatever day the suite runs: a promised date in the past makes a ticket
+# late on the worklists.
+PROMISED_DATE = (date.today() + timedelta(days=60)).isoformat()
+PARTS_EXPECTED = (date.today() + timedelta(days=30)).isoformat()
+
 # Valid data for each event, as the API takes it.
 SAMPLE_DATA = {
     "send_to_repair": {"technician": "technician1"},
-    "quote": {"lines": LINES, "promised_date": "2026-12-01"},
+    "quote": {"lines": LINES, "promised_date": PROMISED_DATE},
     "approve": {"channel": "phone"},
     "decline": {"reason": "too expensive", "channel": "phone"},
     "return_unrepaired": {"reason": "board damaged"},
-    "wait_parts": {"part": "LCD", "expected_date": "2026-12-05"},
+    "wait_parts": {"part": "LCD", "expected_date": PARTS_EXPECTED},
     "resume": {},
     "finish": {"lines": LINES, "work_done": "Replaced the screen"},
     "deliver": {"amount_paid": 14_000_000, "collected_by": "owner"},

@@ -9,7 +9,7 @@ from servicedesk.lifecycle import EVENTS, STAFF_ROLES, TICKET_STATES, Actor
 from servicedesk.models import CostLine, Notification, Ticket, TicketEvent
 from servicedesk.services import tickets as svc
 
-from .conftest import PATH_TO, SAMPLE_DATA, actor_for
+from .conftest import PATH_TO, PROMISED_DATE, SAMPLE_DATA, actor_for
 
 FIRABLE = [e for e in EVENTS if e != "admit"]
 
@@ -104,7 +104,7 @@ def test_quote_records_lines_total_and_promised_date(make_ticket, users):
     ticket = make_ticket("estimate")
     assert ticket.estimate_total == 14_000_000
     assert ticket.estimate_version == 1
-    assert str(ticket.promised_date) == "2026-12-01"
+    assert str(ticket.promised_date) == PROMISED_DATE
     quote = [e for e in ticket.events if e.event == "quote"][0]
     assert quote.data["total"] == 14_000_000 and len(quote.data["lines"]) == 2
 

@@ -36,6 +36,19 @@ def pytest_runtest_makereport(item, call):
                 pass
 
 
+# A headless browser has no printer: a slip's window.print() would leave the page "being
+# printed" and Page.pdf would then fail. The call is counted instead, so a test sees that a
+# slip asked to be printed, and prints it to PDF itself.
+COUNT_PRINTS = "window.print = function () { window.__prints = (window.__prints || 0) + 1; };"
+
+
+def new_context(browser, **options):
+    """A browser context whose pages count window.print() calls instead of printing."""
+    context = browser.new_context(**options)
+    context.add_init_script(COUNT_PRINTS)
+    return context
+
+
 @pytest.fixture(scope="session")
 def browser():
     with sync_playwright() as p:
@@ -54,7 +67,7 @@ def live_server(app):
 
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fa-IR")
+    context = new_context(browser, viewport={"width": 1280, "height": 900}, locale="fa-IR")
     yield context
     context.close()
 
@@ -69,7 +82,7 @@ def page(context):
 @pytest.fixture
 def phone_page(browser):
     """A phone-sized page, as a customer opening an SMS link."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+    context = new_context(browser, viewport={"width": 390, "height": 844}, is_mobile=True,
                                   has_touch=True, locale="fa-IR")
     page = context.new_page()
     page.set_default_timeout(10_000)

@@ -14,7 +14,7 @@ from servicedesk.links import tracking_url
 from servicedesk.models import Ticket, Visit
 
 from ..test_reception import VALID_IMEI, decode_qr
-from .conftest import login
+from .conftest import login, new_context
 
 MM = 72 / 25.4  # PDF points per millimetre
 
@@ -118,8 +118,9 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     expect(page.locator(".slip-ticket-number")).to_have_text(ticket.number)
     expect(page.locator(".masked-phone")).to_have_text("۰۹۱۲***۴۵۶۷")
 
-    # Printed to PDF: one page, 80 mm wide.
+    # The receipt asked the browser to print it, once; printed to PDF: one page, 80 mm wide.
     page.wait_for_selector("body[data-page-size]")
+    page.wait_for_function("window.__prints === 1")
     pages = pdf_pages(page.pdf(prefer_css_page_size=True, print_background=True))
     assert len(pages) == 1
     width, height = pages[0]
@@ -131,7 +132,7 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     modules = int(re.search(r'viewBox="0 0 (\d+)', svg.evaluate("e => e.outerHTML")).group(1))
     box = svg.bounding_box()
     assert abs(box["width"] - 30 * 96 / 25.4) < 2  # 30 mm on paper
-    sharp = browser.new_context(storage_state=context.storage_state(), device_scale_factor=4,
+    sharp = new_context(browser, storage_state=context.storage_state(), device_scale_factor=4,
                                 locale="fa-IR")
     try:
         big = sharp.new_page()
