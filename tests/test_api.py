@@ -859,3 +859,41 @@ def test_a_huge_offset_lists_nothing(api, make_ticket, offset):
     resp = api["reception"].get(f"/api/v1/tickets?offset={offset}")
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.get_json()["items"] == []
+
+
+# --- the answer of an action is what was committed (no reload after the commit) -----------------
+
+def _without_sms_status(t: dict) -> dict:
+    # The SMS may be sent between the action's answer and the GET (in-process sender).
+    return {**t, "notifications": [{k: v for k, v in n.items()
+                                    if k not in ("status", "attempts", "error_code", "error")}
+                                   for n in t["notifications"]]}
+
+
+def test_the_answer_of_an_intake_and_an_event_equals_a_fresh_read(api, app):
+    created = api["reception"].post("/api/v1/tickets", json=intake(
+        promised_date="2026-12-01", pre_approved_amount=1_000_000)).get_json()
+    db.session.expunge_all()  # the GET reads from the database, not from the identity map
+    read = api["reception"].get(f"/api/v1/tickets/{created['id']}").get_json()
+    assert _without_sms_status(created) == _without_sms_status(read)
+    for role, event, data in (("reception", "send_to_repair", {"technician": "technician1"}),
+                              ("technician", "quote", {"lines": LINES})):
+        fired = fire(api, role, created["id"], event, **data).get_json()
+        db.session.expunge_all()
+        read = api[role].get(f"/api/v1/tickets/{created['id']}").get_json()
+        assert _without_sms_status(fired) == _without_sms_status(read), event
+
+
+def test_an_api_request_looks_its_token_up_once(api, app):
+    from sqlalchemy import event as sa_event
+    seen = []
+
+    def count(conn, cursor, statement, params, context, executemany):
+        if "api_tokens" in statement:
+            seen.append(statement)
+    sa_event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        api["reception"].post("/api/v1/tickets", json=intake())
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", count)
+    assert len(seen) == 1

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from ..extensions import db
 from ..i18n import segments
@@ -51,7 +52,20 @@ def _after_flush(session: Session, flush_context) -> None:
 def _after_commit(session: Session) -> None:
     ids = session.info.pop(_INFO_KEY, None)
     if ids:
-        dispatch(sorted(i for i in ids if i is not None))
+        ids = sorted(i for i in ids if i is not None)
+        dispatch(ids)
+        if not session.expire_on_commit and _sends_in_this_call():
+            # The objects were kept loaded past this commit (services.committing), but the
+            # synchronous sender has just updated these rows from its own session.
+            for nid in ids:
+                obj = session.identity_map.get(identity_key(Notification, nid))
+                if obj is not None:
+                    session.expire(obj)
+
+
+def _sends_in_this_call() -> bool:
+    config = current_app.config
+    return not config.get("REDIS_URL") and config.get("NOTIFY_INPROCESS") == "sync"
 
 
 def _after_rollback(session: Session) -> None:

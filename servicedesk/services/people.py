@@ -9,6 +9,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from .. import validation as v
 from ..errors import Conflict, ValidationError
@@ -114,7 +115,10 @@ def issue_token(user: User, name: str = "", days: Optional[int] = None) -> str:
 def user_for_token(raw: str) -> Optional[User]:
     if not raw:
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
+    # One round trip: the token, its user and the user's branch (the API reads both).
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == token_digest(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.branch)))
     if token is None or not token.usable(utcnow()):  # revoked, expired, user deactivated
         return None
     return token.user

@@ -3,11 +3,12 @@ import secrets
 from contextlib import contextmanager
 from typing import Optional
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import lifecycle, settings
@@ -31,11 +32,24 @@ def new_public_token(length: int = 12) -> str:
 
 
 @contextmanager
-def committing():
-    """Commit on success; roll back and turn a lost race into Conflict."""
+def committing(keep_loaded: bool = False):
+    """Commit on success; roll back and turn a lost race into Conflict.
+
+    ``keep_loaded``: the objects of the action stay loaded after the commit (no expiry), so an
+    answer built from them right after (the API returns the ticket) costs no reload of the
+    ticket, its customer, device, events, lines and notifications: they hold what was just
+    committed.
+    """
+    session = db.session()
     try:
         yield
-        db.session.commit()
+        expire = session.expire_on_commit
+        if keep_loaded:
+            session.expire_on_commit = False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
     except (StaleDataError, IntegrityError):
         db.session.rollback()
         raise Conflict(_("Someone else changed this ticket at the same time; reload it and "
@@ -45,8 +59,15 @@ def committing():
         raise
 
 
-def get_ticket(ticket_id) -> Ticket:
-    ticket = (db.session.get(Ticket, ticket_id)
+# What acting on a ticket and answering with it read: its customer (the SMS), device (its label)
+# and technician, in the ticket's own query (its events, lines and notifications are selectin).
+TICKET_WITH_PARTIES = (joinedload(Ticket.customer), joinedload(Ticket.device),
+                       joinedload(Ticket.technician))
+
+
+def get_ticket(ticket_id, with_parties: bool = False) -> Ticket:
+    ticket = (db.session.get(Ticket, ticket_id, options=TICKET_WITH_PARTIES if with_parties
+                             else None)
               if isinstance(ticket_id, int) and 0 < ticket_id <= v.MAX_ID else None)
     if ticket is None:
         raise NotFound(_("No such ticket."))
@@ -123,6 +144,15 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Tick
     d = clean["device"]
     device = Device(customer=customer, kind=d["kind"], brand=d["brand"], model=d["model"],
                     serial=d.get("serial"), colour=d.get("colour"))
+    new_customer = customer.id is None
+    db.session.add(device)
+    # The customer and the device are written, and the shop's settings read (the SMS uses
+    # them), before the ticket number is taken: on PostgreSQL taking it locks the branch's
+    # counter row until the commit, so every intake of the branch waits for the one holding
+    # it; the fewer round trips between the two, the more intakes a second.
+    db.session.flush()
+    if has_request_context():  # cached for the request; a command (import) sends no SMS
+        settings.get("shop_name")
     number = next_value(f"ticket:{branch.id}")
     ticket = Ticket(
         number=f"{branch.code}-{number:05d}", branch_id=branch.id, customer=customer,
@@ -132,7 +162,12 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Tick
         state=NEW, promised_date=clean.get("promised_date"),
         pre_approved_amount=clean.get("pre_approved_amount"),
         public_token=new_public_token(), external_id=external_id,
-        created_at=at or utcnow(), updated_at=at or utcnow())
+        created_at=at or utcnow(), updated_at=at or utcnow(),
+        # A new ticket has none yet: empty, not unloaded (no query to find that out).
+        events=[], lines=[], notifications=[])
+    # Not a column: the admit event's readers (stages: "is this device coming back?") learn
+    # that the customer has no earlier ticket without asking the database.
+    ticket.customer_is_new = new_customer
     db.session.add(ticket)
     return ticket
 
@@ -146,7 +181,7 @@ def default_branch() -> Branch:
 
 def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
     """Intake: the customer's device becomes a ticket in 'intake'; the visit is served."""
-    with committing():
+    with committing(keep_loaded=True):
         clean = clean_intake(payload)
         visit = None
         if clean.get("visit_id"):
@@ -172,8 +207,9 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
             ticket.created_at = visit.issued_at
             data["visit"] = visit.label
             data["waited_seconds"] = int((now - visit.issued_at).total_seconds())
-        db.session.flush()
-        data["customer_id"] = ticket.customer_id
+        # No flush here: the ticket's first INSERT (in fire) already carries the state
+        # "intake", instead of an INSERT in "new" and an UPDATE.
+        data["customer_id"] = ticket.customer.id
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket
 
@@ -185,8 +221,8 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
     ``expected_version`` (the version the user's screen showed) turns a stale screen or a
     double click into Conflict instead of acting twice.
     """
-    with committing():
-        ticket = get_ticket(ticket_id)
+    with committing(keep_loaded=True):
+        ticket = get_ticket(ticket_id, with_parties=True)
         if expected_version is not None and expected_version != ticket.version:
             raise Conflict(_("This ticket changed since you opened it; reload it and try "
                              "again."), state=ticket.state, version=ticket.version)

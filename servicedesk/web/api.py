@@ -31,6 +31,10 @@ def authenticate():
     if user is None:
         raise Unauthorized(_("A valid API token is required (Authorization: Bearer TOKEN)."))
     g.api_user = user
+    # The same user for Flask-Login: current_user (locale choice, permission checks) reuses it
+    # instead of running the request_loader, which would look the token up a second time.
+    g._login_user = user
+    g.via_token = True
     return None
 
 
