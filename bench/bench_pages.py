@@ -458,5 +458,45 @@ def main(argv=None) -> int:
             drop_database(name)
 
 
+# --- in bench/run.py's suite ------------------------------------------------------------------
+
+def run_in_suite(ctx: dict) -> list[dict]:
+    """The ticket page (logged-in technician) and the tracking page on the suite's running
+    Servicedesk: its database holds only the suite's own tickets (a few thousand, in intake and
+    diagnosis), not the 100,000-ticket year this script builds when run on its own."""
+    port, conc = ctx["port"], min(ctx["concurrency"], 4)
+    user = f"suite_tech_{secrets.token_hex(3)}"
+    ctx["flask"]("create-user", user, "--role", "technician", "--password", PASSWORD)
+    url = ctx["database_url"]
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, public_token FROM tickets ORDER BY id DESC "
+                                    "LIMIT 300")).all()
+        total = conn.scalar(sa.text("SELECT count(*) FROM tickets"))
+    engine.dispose()
+    if not rows:
+        return [{"note": "no tickets in the suite's database"}]
+    cookie = login(port, user)
+    http_request, load = ctx["http_request"], ctx["load"]
+    n = max(ctx["requests"], 200)
+    pages = {
+        "ticket page /tickets/ID": [http_request("GET", f"/tickets/{i}",
+                                                 headers={"Cookie": cookie}) for i, _ in rows],
+        "tracking page /t/TOKEN": [http_request("GET", f"/t/{tok}") for _, tok in rows],
+    }
+    out = []
+    for title, reqs in pages.items():
+        batch = [reqs[k % len(reqs)] for k in range(n)]
+        load(port, batch[:100], conc, 200)  # warm-up
+        rounds = [load(port, batch, conc, 200) for _ in range(ctx["rounds"])]
+        lat = sorted(x for r in rounds for x in r.latencies)
+        out.append({"scenario": title, "rps": round(statistics.median(r.rps for r in rounds), 1),
+                    "p50_ms": round(percentile(lat, 50) * 1000, 2),
+                    "p99_ms": round(percentile(lat, 99) * 1000, 2),
+                    "errors": sum(r.errors for r in rounds),
+                    "note": f"{total} tickets, {ctx['rounds']} rounds of {n}, {conc} connections"})
+    return out
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,9 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,87 +43,10 @@ FQM_ISSUES_PER_SECOND = 120  # Free Queue Manager on this machine (the issue's f
 PASSWORD = "bench password 1"
 
 
-# --- a small keep-alive HTTP/1.1 client -------------------------------------------------------
+# --- the load client: bench/_load.py (shared with run.py) -------------------------------------
 
-class Connection:
-    def __init__(self, port: int):
-        self.port, self.sock, self.buf = port, None, b""
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-        self.sock, self.buf = None, b""
-
-    def _fill(self) -> None:
-        chunk = self.sock.recv(262144)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self.buf += chunk
-
-    def request(self, raw: bytes) -> tuple[int, dict, bytes]:
-        reused = self.sock is not None
-        try:
-            return self._request(raw)
-        except (ConnectionError, OSError):
-            if not reused:
-                raise
-            # The server closed an idle keep-alive connection: open a new one, once.
-            return self._request(raw)
-
-    def _request(self, raw: bytes) -> tuple[int, dict, bytes]:
-        if self.sock is None:
-            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self.sock.sendall(raw)
-            while b"\r\n\r\n" not in self.buf:
-                self._fill()
-            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split()[1])
-            headers: dict = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers.setdefault(name.strip().lower(), []).append(value.strip())
-            if "chunked" in ",".join(headers.get("transfer-encoding", [])).lower():
-                body = b""
-                while True:
-                    while b"\r\n" not in self.buf:
-                        self._fill()
-                    size_line, self.buf = self.buf.split(b"\r\n", 1)
-                    size = int(size_line.split(b";")[0], 16)
-                    while len(self.buf) < size + 2:
-                        self._fill()
-                    body, self.buf = body + self.buf[:size], self.buf[size + 2:]
-                    if size == 0:
-                        break
-            else:
-                length = int((headers.get("content-length") or ["0"])[0])
-                while len(self.buf) < length:
-                    self._fill()
-                body, self.buf = self.buf[:length], self.buf[length:]
-            if "close" in ",".join(headers.get("connection", [])).lower():
-                self.close()
-            return status, headers, body
-        except Exception:
-            self.close()
-            raise
-
-
-def raw_request(method: str, path: str, headers: dict | None = None,
-                form: dict | None = None, json_body: str | None = None) -> bytes:
-    body = b""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
-    if form is not None:
-        body = urllib.parse.urlencode(form).encode()
-        lines.append("Content-Type: application/x-www-form-urlencoded")
-    elif json_body is not None:
-        body = json_body.encode()
-        lines.append("Content-Type: application/json")
-    if method == "POST":
-        lines.append(f"Content-Length: {len(body)}")
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import Connection, raw_request, run_load, summarize  # noqa: E402
 
 
 class Session:
@@ -133,12 +54,12 @@ class Session:
 
     CSRF = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
 
-    def __init__(self, port: int, username: str):
+    def __init__(self, port: int, username: str, password: str = PASSWORD):
         self.conn = Connection(port)
         self.cookies: dict = {}
         page = self.get("/login")
         token = self.CSRF.search(page).group(1).decode()
-        status, _ = self.post("/login", {"username": username, "password": PASSWORD,
+        status, _ = self.post("/login", {"username": username, "password": password,
                                           "csrf_token": token})
         assert status == 302, f"login failed: {status}"
         self.csrf = self.CSRF.search(self.get("/kiosk")).group(1).decode()
@@ -161,44 +82,6 @@ class Session:
             raw_request("POST", path, self._headers(), form=form))
         self._keep(headers)
         return status, body
-
-
-# --- bounded load -----------------------------------------------------------------------------
-
-def run_load(conns: list, make_request, n: int, expected: int) -> dict:
-    """``n`` requests over the given connections (one thread each, back to back)."""
-    per = [n // len(conns) + (1 if i < n % len(conns) else 0) for i in range(len(conns))]
-    latencies: list = []
-    errors: list = []
-    lock = threading.Lock()
-    start_gate = threading.Barrier(len(conns) + 1)
-
-    def worker(i: int, conn) -> None:
-        mine, bad = [], 0
-        start_gate.wait()
-        for k in range(per[i]):
-            raw = make_request(i, k)
-            t0 = time.perf_counter()
-            status, _, _ = conn.request(raw)
-            mine.append(time.perf_counter() - t0)
-            bad += status != expected
-        with lock:
-            latencies.extend(mine)
-            errors.append(bad)
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(conns)]
-    for t in threads:
-        t.start()
-    start_gate.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(round(q * (len(latencies) - 1))))] * 1000
-    return {"n": n, "rps": n / wall, "p50": pct(0.50), "p99": pct(0.99), "errors": sum(errors)}
 
 
 # --- the server -------------------------------------------------------------------------------
@@ -393,6 +276,49 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"gunicorn's log: {workdir / 'gunicorn.log'}", file=sys.stderr)
+
+
+# --- in bench/run.py's suite ------------------------------------------------------------------
+
+def run_in_suite(ctx: dict) -> list[dict]:
+    """Issuing queue numbers (kiosk form and API) and reprinting receipts, on the suite's
+    running Servicedesk (its database, after the intake rounds): medians over ctx rounds."""
+    import sqlalchemy as sa
+    port, conc = ctx["port"], ctx["concurrency"]
+    n = max(ctx["requests"], 100)
+    user = f"suite_kiosk_{secrets.token_hex(3)}"
+    ctx["flask"]("create-user", user, "--role", "reception", "--password", PASSWORD)
+    url = ctx["database_url"]
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        ids = list(conn.scalars(sa.text("SELECT id FROM tickets ORDER BY id LIMIT 20")))
+    engine.dispose()
+    sessions = [Session(port, user) for _ in range(conc)]
+    conns = [s.conn for s in sessions]
+    services = ("repair", "pickup", "inquiry")
+    kiosk = [[raw_request("POST", "/kiosk", s._headers(), form={"service": svc,
+                                                                "csrf_token": s.csrf})
+              for svc in services] for s in sessions]
+    token = ctx["token_headers"]
+    api_issue = [raw_request("POST", "/api/v1/visits", token, json_body=f'{{"service": "{svc}"}}')
+                 for svc in services]
+    api = [Connection(port) for _ in range(conc)]
+    scenarios = [("issue (kiosk)", conns, lambda i, k: kiosk[i][k % 3], n, 302),
+                 ("issue (API)", api, lambda i, k: api_issue[k % 3], n, 201)]
+    if ids:
+        scenarios.append(("receipt (reprint)", conns, lambda i, k: raw_request(
+            "GET", f"/tickets/{ids[(i + k) % len(ids)]}/receipt", sessions[i]._headers()),
+            n, 200))
+    for label, cs, make, _n, expected in scenarios:  # warm-up
+        run_load(cs, make, min(_n, 100), expected)
+    rows = []
+    for label, cs, make, _n, expected in scenarios:
+        rounds = [run_load(cs, make, _n, expected) for _ in range(ctx["rounds"])]
+        rows.append({"scenario": label, **summarize(rounds),
+                     "note": f"median of {ctx['rounds']} rounds of {_n}, {len(cs)} connections"})
+    for c in conns + api:
+        c.close()
+    return rows
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -52,143 +51,9 @@ GUNICORN_ARGS = ["--workers", str(WORKERS), "--worker-class", "gthread", "--thre
                  "--log-level", "warning"]
 
 
-# --- the load generator -----------------------------------------------------------------------
+# --- the load generator: bench/_load.py (shared with the other bench_*.py) ------------------
 
-class Connection:
-    """A keep-alive HTTP/1.1 client on a raw socket: send prepared bytes, read one response
-    (Content-Length or chunked). Lighter than http.client, so the client, which shares the two
-    cores with the servers, spends less of them."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.sock: Optional[socket.socket] = None
-        self.buf = b""
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-        self.sock, self.buf = None, b""
-
-    def _recv(self) -> None:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        self.buf += chunk
-
-    def request(self, raw: bytes) -> tuple[int, bytes]:
-        if self.sock is None:
-            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self.sock.sendall(raw)
-            while b"\r\n\r\n" not in self.buf:
-                self._recv()
-            head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-            lines = head.split(b"\r\n")
-            status = int(lines[0].split()[1])
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-                body = self._chunked()
-            else:
-                length = int(headers.get(b"content-length", b"0"))
-                while len(self.buf) < length:
-                    self._recv()
-                body, self.buf = self.buf[:length], self.buf[length:]
-            if headers.get(b"connection", b"").lower() == b"close":
-                self.close()
-            return status, body
-        except Exception:
-            self.close()
-            raise
-
-    def _chunked(self) -> bytes:
-        body = b""
-        while True:
-            while b"\r\n" not in self.buf:
-                self._recv()
-            size_line, self.buf = self.buf.split(b"\r\n", 1)
-            size = int(size_line.split(b";")[0], 16)
-            while len(self.buf) < size + 2:
-                self._recv()
-            body, self.buf = body + self.buf[:size], self.buf[size + 2:]
-            if size == 0:
-                return body
-
-
-def http_request(method: str, path: str, body: Optional[dict] = None,
-                 headers: Optional[dict] = None) -> bytes:
-    data = json.dumps(body).encode() if body is not None else b""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Accept: application/json"]
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
-
-
-@dataclass
-class Load:
-    """One bounded run: n requests over a fixed number of connections."""
-    n: int
-    wall: float
-    latencies: list
-    statuses: list
-    bodies: list
-    expected: int
-
-    @property
-    def rps(self) -> float:
-        return self.n / self.wall
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for s in self.statuses if s != self.expected)
-
-    def first_error(self) -> str:
-        for status, body in zip(self.statuses, self.bodies):
-            if status != self.expected:
-                return f"{status}: {(body or b'').decode(errors='replace')[:300]}"
-        return ""
-
-
-def load(port: int, requests: list[bytes], concurrency: int, expected: int,
-         keep_bodies: bool = False) -> Load:
-    """Send every prepared request once, ``concurrency`` at a time, each connection kept alive;
-    the clock runs from the first send to the last answer."""
-    n = len(requests)
-    latencies, statuses = [0.0] * n, [0] * n
-    bodies: list = [None] * n
-    counter = itertools.count()
-    start = threading.Barrier(concurrency + 1)
-
-    def client():
-        conn = Connection(port)
-        start.wait()
-        while True:
-            i = next(counter)  # atomic under the GIL
-            if i >= n:
-                break
-            t0 = time.perf_counter()
-            try:
-                status, body = conn.request(requests[i])
-            except Exception as exc:  # noqa: BLE001 - counted as an error, not retried
-                status, body = -1, repr(exc).encode()
-            latencies[i] = time.perf_counter() - t0
-            statuses[i] = status
-            if keep_bodies or status != expected:
-                bodies[i] = body
-        conn.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    return Load(n, time.perf_counter() - t0, latencies, statuses, bodies, expected)
+from _load import Connection, Load, http_request, load  # noqa: E402,F401  (re-exported to ctx)
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -218,7 +83,7 @@ class Server:
                 raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
             try:
                 conn = Connection(self.port)
-                status, _ = conn.request(http_request("GET", self.ready_path))
+                status, _, _ = conn.request(http_request("GET", self.ready_path))
                 conn.close()
                 if status < 500:
                     return self
@@ -305,6 +170,7 @@ class System:
     intake_status: int = 201
     transition_status: int = 200
     cleanup: list = field(default_factory=list)
+    env: Optional[dict] = None  # the environment its `flask` commands run with
 
     def ids(self, result: Load) -> list[int]:
         return [json.loads(b)["id"] for b, s in zip(result.bodies, result.statuses)
@@ -329,7 +195,10 @@ def servicedesk(db: str, tag: str) -> System:
     server_env = {**env, "WEB_CONCURRENCY": str(WORKERS), "GUNICORN_THREADS": str(THREADS),
                   "GUNICORN_ACCESSLOG": "", "GUNICORN_MAX_REQUESTS": "0",
                   "GUNICORN_KEEPALIVE": "30", "GUNICORN_TIMEOUT": "120",
-                  "GUNICORN_LOGLEVEL": "warning", "BIND": "unused"}
+                  "GUNICORN_LOGLEVEL": "warning", "BIND": "unused",
+                  # No per-address limits: the whole load comes from 127.0.0.1 (the API has
+                  # none; the suite's tracking-page and login scenarios would hit theirs).
+                  "SERVICEDESK_RATELIMIT_ENABLED": "false"}
     server = Server("servicedesk", [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                     "wsgi:app"], server_env, ROOT, "/healthz")
     auth = {"Authorization": f"Bearer {token}"}
@@ -347,6 +216,7 @@ def servicedesk(db: str, tag: str) -> System:
                             {"event": "send_to_repair"}, auth)
 
     system = System("servicedesk", server, url, intake, transition)
+    system.env = env
     system.cleanup.append(lambda: drop(url))
     if queue:
         system.cleanup.append(lambda: _delete_queue(queue))
@@ -559,7 +429,9 @@ def run_optional_modules(db: str, systems: dict, args, log) -> dict:
                "token_headers": _auth_of(app), "load": load, "http_request": http_request,
                "rounds": args.rounds, "requests": args.requests,
                "concurrency": args.concurrency,
-               "peer_port": peer_system.server.port if peer_system else None}
+               "peer_port": peer_system.server.port if peer_system else None,
+               # `flask` commands against the running app's database (users for logins)
+               "flask": lambda *cmd: flask(app.env, *cmd)}
         try:
             log(f"[{db}] {name}.run_in_suite")
             out[name] = {"rows": module.run_in_suite(ctx)}
