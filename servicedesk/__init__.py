@@ -94,6 +94,21 @@ def current_app_languages() -> tuple:
     return tuple(current_app.config["LANGUAGES"])
 
 
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """The embedded database serves a whole shop from one file: the reception screens, the
+    wall display's polling and the in-process SMS sender all use it at once. WAL lets them read
+    while one of them writes, and commits without a sync of the whole file each time (NORMAL is
+    durable across a crash of the app; a power cut may lose the last commits, never corrupt the
+    file); a writer waits for the lock instead of failing with "database is locked"."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+    finally:
+        cursor.close()
+
+
 def _init_extensions(app: Flask) -> None:
     from . import i18n
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -101,6 +116,10 @@ def _init_extensions(app: Flask) -> None:
     from .notifications.outbox import register_session_hooks
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy import event as sa_event
+        with app.app_context():
+            sa_event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
     babel.init_app(app, locale_selector=select_locale,

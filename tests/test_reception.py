@@ -638,6 +638,21 @@ def test_worklist_shows_the_queue_the_ready_oldest_first_and_estimates(desk, mak
     assert 'data-label="R-001"' in page.split("worklist-queue")[1]
 
 
+def test_worklist_flags_devices_and_estimates_waiting_past_their_time_limit(desk, make_ticket):
+    from .test_late_list import entered_hours_ago
+    forgotten = make_ticket("ready")       # limit 168 h: 200 h on the shelf
+    fresh = make_ticket("ready")
+    unanswered = make_ticket("estimate")   # limit 48 h: 50 h without an answer
+    recent = make_ticket("estimate")
+    entered_hours_ago(forgotten, 200)
+    entered_hours_ago(unanswered, 50)
+    page = text(desk.get("/desk?lang=en"))
+    flagged = re.findall(r'data-ticket="(\d+)" data-overdue', page)
+    assert flagged == [str(forgotten.id), str(unanswered.id)]
+    assert str(fresh.id) in page and str(recent.id) in page
+    assert page.count(">Overdue<") == 2
+
+
 def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket):
     yes = make_ticket("estimate")
     no = make_ticket("estimate")

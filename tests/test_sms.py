@@ -243,3 +243,14 @@ class TestRq:
         assert len(twilio.wait_for(1)) == 1
         row = notes(ticket.id)[0]
         assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_the_console_sms_log_hides_the_phone_and_the_link_token(make_ticket, caplog):
+    import logging
+    caplog.set_level(logging.INFO, logger="servicedesk.notifications.backends")
+    ticket = make_ticket("intake")
+    logged = "\n".join(r.getMessage() for r in caplog.records if "SMS (console)" in r.getMessage())
+    sms = ticket.notifications[0]
+    assert sms.status == "sent" and f"/t/{ticket.public_token}" in sms.body  # stored whole
+    assert "/t/***" in logged and ticket.public_token not in logged
+    assert "+98912***4567" in logged and "+989121234567" not in logged

@@ -37,12 +37,22 @@ def mask_phone(e164: str) -> str:
     return e164[:6] + "***" + e164[-4:] if len(e164) > 10 else "***"
 
 
+# A customer page's token opens that customer's page: it never goes into a log.
+_LINK_TOKEN = re.compile(r"(/[ts]/)[A-Za-z0-9_-]+")
+
+
+def redact_links(body: str) -> str:
+    """``body`` with the token of every tracking or survey link replaced by ***."""
+    return _LINK_TOKEN.sub(r"\1***", body)
+
+
 @dataclass
 class ConsoleBackend:
-    """The default: writes the message to the log and counts it as sent."""
+    """The default: writes the message to the log (masked phone, link tokens hidden; the full
+    text is stored on the notification) and counts it as sent."""
 
     def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
-        log.info("SMS (console) to %s: %s", mask_phone(to), body)
+        log.info("SMS (console) to %s: %s", mask_phone(to), redact_links(body))
         return f"console-{uuid.uuid4().hex}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 from flask import current_app
@@ -20,7 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
-from .. import visits
+from .. import settings, visits
 from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, segments, to_ascii_digits
@@ -323,17 +323,22 @@ def display_board(branch: Branch, limit: int = 7) -> dict:
     return {"called": called, "waiting": waiting}
 
 
-def _since(state: str, branch: Branch):
-    """Tickets of ``branch`` now in ``state``, with the time they entered it, oldest first."""
+def _since(state: str, branch: Branch, now: Optional[datetime] = None):
+    """Tickets of ``branch`` now in ``state`` as (ticket, when it entered the state, overdue),
+    oldest first; overdue: longer in the state than the shop's time limit for it."""
+    in_state = select(Ticket.id).where(Ticket.state == state, Ticket.branch_id == branch.id)
     entered = (select(TicketEvent.ticket_id, func.max(TicketEvent.at).label("at"))
-               .where(TicketEvent.to_state == state).group_by(TicketEvent.ticket_id)
+               .where(TicketEvent.to_state == state, TicketEvent.ticket_id.in_(in_state))
+               .group_by(TicketEvent.ticket_id)
                .subquery())
     rows = db.session.execute(
         select(Ticket, entered.c.at).join(entered, entered.c.ticket_id == Ticket.id)
         .options(joinedload(Ticket.customer), joinedload(Ticket.device))
         .where(Ticket.state == state, Ticket.branch_id == branch.id)
         .order_by(entered.c.at, Ticket.id)).unique().all()
-    return [(ticket, at) for ticket, at in rows]
+    hours = settings.time_limits().get(state)
+    cutoff = (now or utcnow()) - timedelta(hours=hours) if hours else None
+    return [(ticket, at, bool(cutoff and at < cutoff)) for ticket, at in rows]
 
 
 def worklist(branch: Branch) -> dict:
