@@ -418,6 +418,24 @@ def test_intake_from_a_called_number_prints_the_receipt(desk, app):
     assert 'class="slip paper-58"' in again and qr_in(again) == tracking_url(ticket)
 
 
+@pytest.mark.parametrize("typed", ["Mobile phone", "گوشی موبایل", " phone "])
+def test_a_known_device_kind_reads_in_the_readers_language(desk, typed):
+    resp = desk.post("/desk/intake", intake_form(device_kind=typed))
+    assert resp.status_code == 302, text(resp)
+    ticket = db.session.scalar(select(Ticket))
+    assert ticket.device.kind == "phone"
+    assert "گوشی موبایل Samsung Galaxy A54" in text(desk.get(f"/tickets/{ticket.id}/receipt"))
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Mobile phone Samsung Galaxy A54" in page and "گوشی موبایل" not in page
+
+
+def test_a_device_kind_the_shop_types_is_kept_as_typed(desk):
+    assert desk.post("/desk/intake", intake_form(device_kind="کنسول بازی")).status_code == 302
+    ticket = db.session.scalar(select(Ticket))
+    assert ticket.device.kind == "کنسول بازی"
+    assert "کنسول بازی Samsung" in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+
+
 def test_intake_finds_the_returning_customer_by_phone(desk, make_ticket):
     make_ticket("delivered")  # Narges Rezaei, 0912 123 4567
     part = text(desk.get("/desk/customer?customer_phone=۰۹۱۲۱۲۳۴۵۶۷"))

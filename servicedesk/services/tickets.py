@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import lifecycle, settings
+from .. import devices, lifecycle, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
@@ -111,6 +111,8 @@ def clean_intake(payload) -> dict:
                 clean_device[key] = check(device.get(key), **kwargs)
             except ValueError as exc:
                 errors[f"device.{key}"] = str(exc)
+        if clean_device.get("kind"):
+            clean_device["kind"] = devices.kind_code(clean_device["kind"])
     f.take("problem", v.text, max_len=2000)
     f.take("accessories", v.text, max_len=500, required=False)
     f.take("condition", v.text, max_len=500, required=False)

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import audit, lifecycle, settings, slips, visits
+from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import require
 from ..errors import Conflict, DomainError
 from ..i18n import current_language, localize_digits, to_ascii_digits
@@ -26,7 +26,6 @@ bp.add_app_template_filter(slips.national_phone, "national_phone")
 # Where a printed slip's "back" button leads (names only: never a URL from the query string).
 BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "reception.desk",
         "intake": "reception.intake", "delivery": "reception.delivery"}
-DEVICE_KINDS = (_l("Mobile phone"), _l("Tablet"), _l("Laptop"), _l("Smartwatch"))
 ACCESSORIES = (_l("SIM card"), _l("Memory card"), _l("Case"), _l("Charger"), _l("Cable"),
                _l("Box"))
 
@@ -300,7 +299,7 @@ def intake():
             flash(_("Ticket %(number)s admitted.", number=ticket.number), "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
-                           visit=visit, kinds=DEVICE_KINDS, accessories=ACCESSORIES,
+                           visit=visit, kinds=devices.choices(), accessories=ACCESSORIES,
                            service_types=settings.service_type_codes()), status
 
 
