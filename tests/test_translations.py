@@ -57,3 +57,22 @@ def test_persian_sms_templates_read_in_persian(app):
         en = default_body(event, "en")
         assert fa != en, event
         assert any("\u0600" <= ch <= "\u06ff" for ch in fa), event
+
+
+# Latin digits a Persian text may keep: a standard's name and an example of a ticket number
+# (ticket numbers are printed and scanned as they are).
+LATIN_DIGITS_ALLOWED = ("ISO 8601", "A-00042")
+
+
+def test_persian_translations_write_numbers_in_persian_digits():
+    latin = []
+    for m in _catalog(FA_PO):
+        if not m.id:
+            continue
+        for s in [m.string] if isinstance(m.string, str) else m.string:
+            text = PLACEHOLDER.sub("", s)
+            for allowed in LATIN_DIGITS_ALLOWED:
+                text = text.replace(allowed, "")
+            if re.search(r"[0-9]", text):
+                latin.append(s)
+    assert latin == []
