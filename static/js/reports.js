@@ -7,6 +7,9 @@
   var rtl = document.documentElement.dir === "rtl";
   var locale = rtl ? "fa-IR" : "en-US";
   var charts = {};
+  // Chart.js writes 0 and whole numbers with Latin digits whatever its locale: every value
+  // axis goes through Intl instead (Persian digits and separators on Persian pages).
+  var number = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
   var PALETTE = ["#0d6efd", "#dc3545", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#ffc107",
                  "#0dcaf0", "#6c757d", "#d63384"];
 
@@ -33,7 +36,8 @@
         scales: {
           x: { reverse: rtl, stacked: !!spec.stacked },
           y: { position: rtl ? "right" : "left", beginAtZero: true, stacked: !!spec.stacked,
-               title: { display: !!spec.yTitle, text: spec.yTitle } }
+               title: { display: !!spec.yTitle, text: spec.yTitle },
+               ticks: { callback: function (value) { return number.format(value); } } }
         }
       }
     };

@@ -29,6 +29,12 @@ def test_dashboard_draws_its_charts_and_refreshes(live_server, page, history):  
     assert page.evaluate("Chart.getChart(document.querySelector(\"canvas[data-chart="
                          "'chart-turnaround']\")).options.scales.y.position") == "right"
     assert page.locator("[data-count=open]").inner_text() == "۱"  # T4, in Persian digits
+    # the value axes are numbered in Persian digits, zero included
+    for chart in ("chart-turnaround", "chart-satisfaction"):
+        ticks = page.evaluate("id => Chart.getChart(document.querySelector(`canvas[data-chart="
+                              "'${id}']`)).scales.y.ticks.map(t => t.label)", chart)
+        assert ticks and "۰" in ticks, ticks
+        assert not any(ch.isascii() and ch.isdigit() for t in ticks for ch in str(t)), ticks
     # the refresh fetches the numbers again and says when
     page.evaluate("document.querySelector('[data-refresh-url]')"
                   ".dispatchEvent(new Event('reports:refresh'))")
