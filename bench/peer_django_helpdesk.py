@@ -7,7 +7,9 @@ REST API (token authentication, like Servicedesk's bearer tokens):
   ticket, its "Ticket Opened" follow-up, the e-mails to the submitter and the queue rendered
   and handed to Django's dummy mail backend, which drops them);
 - a status change: ``POST /api/followups/`` with ``new_status`` (``helpdesk.update_ticket``: the
-  follow-up, the TicketChange row, the status, the e-mails as above).
+  follow-up, the TicketChange row, the status, the e-mails as above);
+- the ticket page: ``GET /tickets/ID/`` as a logged-in staff member (``view_ticket``: the
+  ticket, its follow-ups and changes, the update form), with a session made by ``setup``.
 
 Usage (the first with any Python 3.11+, the others with the peer's own Python)::
 
@@ -162,11 +164,25 @@ def setup(database_url: str) -> dict:
     queue = Queue.objects.create(title="Repairs", slug="repairs",
                                  email_address="repairs@example.com")
     token = Token.objects.create(user=user)
+    session = _logged_in_session(user)
     import helpdesk
-    return {"token": token.key, "queue": queue.id, "user": user.id,
+    return {"token": token.key, "queue": queue.id, "user": user.id, "session": session,
             "versions": {"django": django.get_version(),
                          "django-helpdesk": getattr(helpdesk, "__version__", None)
                          or _dist_version("django-helpdesk")}}
+
+
+def _logged_in_session(user) -> str:
+    """A staff session, as the login form would leave it: its key is the ``sessionid``
+    cookie the ticket page scenario sends (the peer's pages take no API token)."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
 
 
 def _dist_version(name: str) -> str:
