@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, bindparam, select, text
 
 from . import settings
+from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
 from .i18n import current_language, format_datetime, localize_digits, parse_date, shop_timezone
@@ -116,6 +117,11 @@ def shop_today(now: Optional[datetime] = None) -> date:
     return (now or datetime.now(timezone.utc)).astimezone(shop_timezone()).date()
 
 
+# Report ranges stay within these days: a calendar (Jalali weeks, the day after the range) exists
+# around them, and no shop has tickets outside them.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
 def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int = DEFAULT_DAYS,
                   today: Optional[date] = None) -> Filters:
     """Filters from query arguments (``from``, ``to``, ``branch``, ``technician``,
@@ -130,10 +136,25 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
         if not raw:
             return None
         try:
-            return parse_date(raw)
+            day = parse_date(raw)
         except ValueError as exc:
             errors[name] = str(exc)
             return None
+        if not FIRST_DAY <= day <= LAST_DAY:  # the SQL and the period labels need a calendar
+            errors[name] = _("%(date)s is not a valid date.", date=raw)
+            return None
+        return day
+
+    def a_text(name: str, max_len: int) -> Optional[str]:
+        try:
+            return v.text(args.get(name), max_len=max_len, required=False)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            return None
+
+    def an_id(raw: str) -> Optional[int]:
+        """``raw`` as a row id when it is written as one (ASCII digits that fit the column)."""
+        return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= v.MAX_ID else None
 
     end = a_date("to") or today
     start = a_date("from") or end - timedelta(days=default_days - 1)
@@ -144,19 +165,20 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
             errors["to"] = _("A report covers at most %(days)s days.", days=MAX_DAYS)
 
     branch_id = None
-    raw = (args.get("branch") or "").strip()
+    raw = a_text("branch", 200)
     if raw:
-        query = select(Branch.id).where((Branch.code == raw) | (Branch.name == raw))
-        if raw.isdigit():
-            query = select(Branch.id).where(Branch.id == int(raw))
+        number = an_id(raw)
+        query = (select(Branch.id).where(Branch.id == number) if number is not None
+                 else select(Branch.id).where((Branch.code == raw) | (Branch.name == raw)))
         branch_id = db.session.scalar(query)
         if branch_id is None:
             errors["branch"] = _("No such branch.")
 
     technician_id = None
-    raw = (args.get("technician") or "").strip()
+    raw = a_text("technician", 200)
     if raw:
-        query = (select(User.id).where(User.id == int(raw)) if raw.isdigit()
+        number = an_id(raw)
+        query = (select(User.id).where(User.id == number) if number is not None
                  else select(User.id).where(User.username == raw))
         technician_id = db.session.scalar(query)
         if technician_id is None:
@@ -166,7 +188,7 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
     known = tuple(t["code"] for t in settings.service_types(active_only=False))
     if service_type and service_type not in known:
         errors["service_type"] = _("Must be one of: %(options)s.", options=", ".join(known))
-    brand = (args.get("brand") or "").strip()[:60] or None
+    brand = (a_text("brand", 200) or "")[:60] or None
     group_by = (args.get("group_by") or "").strip() or None
     if group_by and group_by not in groups:
         errors["group_by"] = _("Must be one of: %(options)s.", options=", ".join(groups))

@@ -897,3 +897,17 @@ def test_an_api_request_looks_its_token_up_once(api, app):
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
     assert len(seen) == 1
+
+
+def test_a_database_error_gets_the_json_error_not_a_bare_500(app, api):
+    # A statement that fails leaves PostgreSQL's transaction aborted; the error handler, which
+    # reads the caller's language through their token, must still answer in JSON.
+    from sqlalchemy import text
+
+    def broken():
+        db.session.execute(text("SELECT * FROM no_such_table"))
+    app.add_url_rule("/api/v1/_broken", "broken_for_test", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    resp = api["reception"].get("/api/v1/_broken")
+    assert resp.status_code == 500
+    assert resp.is_json and resp.get_json()["error"]

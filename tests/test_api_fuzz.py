@@ -1,15 +1,20 @@
 """Property-based pass over the JSON API's inputs: whatever a client sends, the API answers
 without a server error, and a refused request (4xx) writes nothing."""
 import json
+from datetime import date, timedelta
+from urllib.parse import urlencode
 
+import jdatetime
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from servicedesk.extensions import db
+from servicedesk.i18n import localize_digits
 from servicedesk.lifecycle import EVENTS
 from servicedesk.models import Counter, Ticket, Visit
+from servicedesk.reports import COST_GROUPS, MAX_DAYS, TURNAROUND_GROUPS
 from servicedesk.services.people import issue_token
 
 from .conftest import LINES
@@ -250,3 +255,145 @@ def test_valid_inputs_still_work(app, tokens, make_ticket):
     resp = call(app, f"/api/v1/tickets/{make_ticket('diagnosis').id}/events",
                 tokens["technician"], {"event": "quote", "lines": LINES})
     assert resp.status_code == 200 and resp.get_json()["state"] == "estimate"
+
+
+# --- calling the next number -----------------------------------------------------------------
+
+CALLERS = st.one_of(st.just("reception"), ROLES)  # mostly the role that calls numbers
+COUNTER = st.one_of(st.sampled_from(["1", "2", "Counter 3", "۴", " 5 ", "x" * 20, "x" * 21, "",
+                                     " ", "\t", "\u200f"]),
+                    NASTY, HOSTILE, st.text(max_size=25), st.integers(), ANY)
+CALL_NEXT = maybe(st.fixed_dictionaries(
+    {"counter": COUNTER},
+    optional={"service": maybe(st.sampled_from(["repair", "pickup", "inquiry", "nope"]))}))
+
+
+@FUZZ
+@given(role=CALLERS, body=CALL_NEXT, waiting=st.sampled_from([None, "repair", "pickup"]))
+def test_calling_the_next_number_never_fails_and_writes_nothing_when_refused(app, tokens, role,
+                                                                             body, waiting):
+    if waiting:  # someone to call (else the queue is empty: a 204)
+        assert call(app, "/api/v1/visits", tokens["reception"],
+                    {"service": waiting}).status_code == 201
+    resp = check(app, "/api/v1/visits/next", tokens[role], body)
+    assert resp.status_code in (200, 204) or 400 <= resp.status_code < 500
+
+
+@FUZZ
+@given(role=CALLERS, raw=RAW)
+def test_calling_the_next_number_with_a_body_that_is_not_json(app, tokens, role, raw):
+    call(app, "/api/v1/visits", tokens["reception"], {"service": "repair"})
+    resp = check(app, "/api/v1/visits/next", tokens[role], raw=raw)
+    assert resp.status_code >= 400
+
+
+# --- the reports' filters --------------------------------------------------------------------
+
+REPORT_GROUPS = {"/api/v1/reports/turnaround": TURNAROUND_GROUPS,
+                 "/api/v1/reports/costs": COST_GROUPS,
+                 "/api/v1/reports/survey": ()}
+READERS = st.one_of(st.sampled_from(["manager", "admin"]), ROLES)  # mostly who may read them
+
+
+def _date_text(day: date, style: str) -> str:
+    if style == "jalali":
+        j = jdatetime.date.fromgregorian(date=day)
+        return f"{j.year:04d}/{j.month:02d}/{j.day:02d}"
+    if style == "persian digits":
+        return localize_digits(day.isoformat(), "fa")
+    return day.isoformat()
+
+
+@st.composite
+def good_filters(draw, url):
+    """Filters the endpoint accepts: a range of at most MAX_DAYS (ISO, Jalali or in Persian
+    digits), and any of the others with a value that exists."""
+    start = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 12, 31)))
+    end = start + timedelta(days=draw(st.integers(min_value=0, max_value=MAX_DAYS - 1)))
+    style = st.sampled_from(["iso", "jalali", "persian digits"])
+    params = {"from": _date_text(start, draw(style)), "to": _date_text(end, draw(style))}
+    optional = {
+        "technician": st.sampled_from(["technician1", "", " technician1 "]),
+        "branch": st.sampled_from(["1", "A", "Main", "١", ""]),
+        "service_type": st.sampled_from(["repair", "warranty", ""]),
+        "brand": st.text(max_size=70).filter(lambda s: "\x00" not in s),
+    }
+    if REPORT_GROUPS[url]:
+        optional["group_by"] = st.sampled_from(["", *REPORT_GROUPS[url]])
+    for name in draw(st.lists(st.sampled_from(sorted(optional)), unique=True)):
+        params[name] = draw(optional[name])
+    return params
+
+
+# Anything a client could put in a filter: random text, numbers of any size, dates at the ends
+# of the calendar, and digits that are not ASCII.
+ANY_FILTER = st.one_of(
+    st.text(max_size=30), NASTY.filter(lambda s: len(s) <= 100),
+    st.integers(min_value=-10, max_value=2**70).map(str),
+    st.sampled_from(["0001-01-01", "9999-12-31", "9999-12-30", "1699/12/29", "0000/01/01",
+                     "2026-02-30", "1404/12/30", "20260101", "2026-01-01T00:00", "²", "①",
+                     "٣", "߁", "𝟙", "1²", "-1", "+1", "0", " 1 ", "1.0", "1e3", "0x1"]))
+FILTER_NAMES = ("from", "to", "group_by", "technician", "branch", "service_type", "brand")
+
+
+@st.composite
+def report_request(draw):
+    """(url, filters): accepted filters, mostly with one or two of them set to anything."""
+    url = draw(st.sampled_from(sorted(REPORT_GROUPS)))
+    params = draw(good_filters(url))
+    for name in draw(st.lists(st.sampled_from(FILTER_NAMES), max_size=2, unique=True)):
+        params[name] = draw(ANY_FILTER)
+    return url, params
+
+
+def get_report(app, url, token, params):
+    """GET as a fresh request; the query string as a client would encode it (a lone surrogate
+    goes out as the invalid UTF-8 bytes it stands for)."""
+    query = urlencode(params, errors="surrogatepass")
+    with app.app_context():
+        return app.test_client().get(f"{url}?{query}",
+                                     headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def some_history(app, make_ticket):
+    """Tickets for the reports to count: one handed back, one waiting for an answer."""
+    make_ticket("delivered")
+    make_ticket("estimate")
+
+
+@FUZZ
+@given(role=READERS, req=report_request())
+def test_report_filters_never_fail_and_a_report_writes_nothing(app, tokens, some_history, role,
+                                                               req):
+    url, params = req
+    before = snapshot(app)
+    resp = get_report(app, url, tokens[role], params)
+    assert resp.status_code < 500, (resp.status_code, url, params,
+                                    resp.get_data(as_text=True)[:300])
+    if resp.status_code >= 400:
+        assert resp.status_code == (422 if role in ("manager", "admin") else 403), params
+        assert resp.is_json and "error" in resp.get_json(), resp.get_data(as_text=True)[:300]
+    else:
+        assert resp.is_json
+    assert snapshot(app) == before, (url, params)  # a report, accepted or refused, is a read
+
+
+def test_good_report_filters_and_calls_still_work(app, tokens, some_history):
+    """The harness itself, for the properties above: good requests are answered."""
+    today = date.today()
+    resp = get_report(app, "/api/v1/reports/costs", tokens["manager"],
+                      {"from": _date_text(today - timedelta(days=1), "jalali"),
+                       "to": _date_text(today + timedelta(days=1), "persian digits"),
+                       "group_by": "technician", "technician": "technician1", "branch": "A",
+                       "service_type": "repair"})
+    assert resp.status_code == 200
+    [row] = resp.get_json()["rows"]
+    assert (row["key"], row["tickets"], row["estimates"]) == ("technician1", 2, 2)
+    bad = get_report(app, "/api/v1/reports/survey", tokens["admin"], {"branch": "nowhere"})
+    assert bad.status_code == 422 and "branch" in bad.get_json()["fields"]
+    assert call(app, "/api/v1/visits/next", tokens["reception"],
+                {"counter": "1"}).status_code == 204  # nobody waiting
+    call(app, "/api/v1/visits", tokens["reception"], {"service": "repair"})
+    resp = call(app, "/api/v1/visits/next", tokens["reception"], {"counter": " 2 "})
+    assert resp.status_code == 200 and resp.get_json()["counter"] == "2"

@@ -6,12 +6,15 @@ since 2022; 1403 is a Jalali leap year, so 1403/12/30 = 2025-03-20 and 1404/01/0
 cross-checked with jdatetime in test_hand_computed_dates_agree_with_jdatetime.
 
 The module is loaded from its file path, so these tests need neither
-servicedesk/__init__.py nor tests/conftest.py.
+servicedesk/__init__.py nor tests/conftest.py; only the last section (the staff language
+switcher) drives the real app, with conftest's make_app.
 """
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import types
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +27,12 @@ from flask import Flask, g, render_template_string
 from flask_babel import Babel, force_locale
 
 _PATH = Path(__file__).resolve().parents[1] / "servicedesk" / "i18n.py"
-_spec = importlib.util.spec_from_file_location("_servicedesk_i18n_under_test", _PATH)
+# A stand-in package over servicedesk/, so i18n's relative imports (".devices") load their
+# modules from their files too, without the package's __init__.py.
+_package = types.ModuleType("_servicedesk_under_test")
+_package.__path__ = [str(_PATH.parent)]
+sys.modules[_package.__name__] = _package
+_spec = importlib.util.spec_from_file_location("_servicedesk_under_test.i18n", _PATH)
 i18n = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = i18n
 _spec.loader.exec_module(i18n)
@@ -382,3 +390,168 @@ def test_jinja_filters_and_context_en(app):
         out = render_template_string(TEMPLATE, t=t)
     assert out == ("2026-11-22 14:05|2026-11-22|22 Nov 2026, 14:05|1,250,000 toman|"
                    "A-12|1,234,567|en|en|ltr")
+
+
+# ---------------------------------------------------------------- the staff language switcher
+# These drive the real app (tests/conftest.py's make_app), not the tiny one above.
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def shop(database_url, tmp_path):
+    """The service desk itself, in Persian by default (SERVICEDESK_LOCALE = "fa")."""
+    from servicedesk.extensions import db
+
+    from .conftest import make_app
+    shop = make_app(database_url, tmp_path)
+    with shop.app_context():
+        yield shop
+        db.session.remove()
+        db.engine.dispose()
+
+
+def add_staff(username, language=None):
+    from .conftest import add_user
+    return add_user(username, "reception", language=language).id
+
+
+def saved_language(user_id):
+    """The user's language as stored, read afresh from the database."""
+    from servicedesk.extensions import db
+    from servicedesk.models import User
+    db.session.expire_all()
+    return db.session.get(User, user_id).language
+
+
+class Visitor:
+    """A browser: cookies kept, the CSRF token read from the last page, each request in its
+    own app context (so nothing cached for one request leaks into the next)."""
+
+    def __init__(self, app):
+        self.app, self.client, self.csrf = app, app.test_client(), None
+
+    def open(self, method, url, **kw):
+        with self.app.app_context():
+            resp = self.client.open(url, method=method, **kw)
+        match = CSRF_RE.search(resp.get_data(as_text=True))
+        if match:
+            self.csrf = match.group(1)
+        return resp
+
+    def get(self, url):
+        return self.open("GET", url)
+
+    def post(self, url, data):
+        return self.open("POST", url, data={"csrf_token": self.csrf, **data})
+
+    def login(self, username):
+        from .conftest import PASSWORD
+        self.get("/login")
+        resp = self.post("/login", {"username": username, "password": PASSWORD})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
+        self.get("/")  # a login starts a new session, with a new CSRF token
+        return resp
+
+    def pick(self, lang, next_url="/"):
+        return self.post("/language", {"lang": lang, "next": next_url})
+
+    def session_lang(self):
+        with self.client.session_transaction() as session:
+            return session.get("lang")
+
+
+def language_of(resp) -> str:
+    assert resp.status_code == 200, resp.status_code
+    page = resp.get_data(as_text=True)
+    match = re.search(r'<html lang="(\w+)" dir="(\w+)">', page)
+    lang, direction = match.groups()
+    assert direction == ("rtl" if lang == "fa" else "ltr")
+    # the navigation is translated with the page
+    assert ("Log out" in page or "Log in" in page) == (lang == "en")
+    return lang
+
+
+def test_a_user_who_picks_english_gets_it_now_and_at_every_later_login(shop):
+    user_id = add_staff("maryam")
+    desk = Visitor(shop)
+    desk.login("maryam")
+    assert language_of(desk.get("/tickets/")) == "fa"  # the shop's language: nothing picked
+    assert 'name="lang" value="en"' in desk.get("/tickets/").get_data(as_text=True)
+
+    resp = desk.pick("en", next_url="/tickets/")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/tickets/"
+    page = desk.get("/tickets/")
+    assert language_of(page) == "en" and "Tickets" in page.get_data(as_text=True)
+    assert language_of(desk.get("/")) == "en"
+    assert saved_language(user_id) == "en"
+
+    # Logged out, the choice leaves with the session; the account keeps it.
+    assert desk.post("/logout", {}).status_code == 302
+    assert desk.session_lang() is None
+    assert language_of(desk.get("/login")) == "fa"
+    desk.login("maryam")
+    assert language_of(desk.get("/")) == "en"
+    # Another computer: the same, without picking again.
+    other = Visitor(shop)
+    other.login("maryam")
+    assert language_of(other.get("/tickets/")) == "en"
+
+    # Picking Persian again is saved the same way.
+    other.pick("fa")
+    assert language_of(other.get("/")) == "fa"
+    assert saved_language(user_id) == "fa"
+    assert language_of(desk.get("/")) == "fa"  # the open session on the first computer too
+
+
+def test_the_language_one_user_picks_is_not_anothers(shop):
+    first, second = add_staff("maryam"), add_staff("hamid")
+    a, b = Visitor(shop), Visitor(shop)
+    a.login("maryam")
+    b.login("hamid")
+    a.pick("en")
+    assert language_of(a.get("/")) == "en"
+    assert language_of(b.get("/")) == "fa"
+    assert (saved_language(first), saved_language(second)) == ("en", None)
+
+
+def test_an_anonymous_visitors_choice_is_kept_in_their_session_only(shop):
+    from sqlalchemy import func, select
+
+    from servicedesk.extensions import db
+    from servicedesk.models import User
+    user_id = add_staff("maryam")
+    visitor = Visitor(shop)
+    assert language_of(visitor.get("/login")) == "fa"
+    resp = visitor.pick("en", next_url="/login")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/login"
+    assert language_of(visitor.get("/login")) == "en"
+    assert language_of(visitor.get("/login")) == "en"  # kept from page to page
+    assert visitor.session_lang() == "en"
+    # Nothing is written for an anonymous choice, and nobody else sees it.
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(User)
+                             .where(User.language.is_not(None))) == 0
+    assert language_of(Visitor(shop).get("/login")) == "fa"
+
+    # Logging in keeps the session's choice for this visit, but does not save it on the account:
+    # the same person on another computer gets the shop's language.
+    visitor.login("maryam")
+    assert language_of(visitor.get("/")) == "en"
+    assert saved_language(user_id) is None
+    elsewhere = Visitor(shop)
+    elsewhere.login("maryam")
+    assert language_of(elsewhere.get("/")) == "fa"
+
+
+def test_the_switcher_ignores_unknown_languages_and_stays_on_the_site(shop):
+    user_id = add_staff("maryam")
+    desk = Visitor(shop)
+    desk.login("maryam")
+    for bad in ("de", "", "EN", "en-US"):
+        assert desk.pick(bad).status_code == 302
+        assert language_of(desk.get("/")) == "fa"
+    assert saved_language(user_id) is None
+    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+        resp = desk.pick("en", next_url=target)
+        assert resp.status_code == 302 and resp.headers["Location"] == "/"

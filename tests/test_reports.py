@@ -11,13 +11,14 @@ import io
 import json
 import re
 from datetime import date, datetime, timezone
+from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import event, select
 
 from servicedesk import reports as r
 from servicedesk.extensions import db
-from servicedesk.models import SurveyResponse, Visit
+from servicedesk.models import Branch, SurveyResponse, Visit
 from servicedesk.services.importer import import_lines
 
 from .conftest import add_user
@@ -635,3 +636,326 @@ def test_api_sets_a_follow_up(api, history):
     assert api["manager"].post(url, json={"status": "maybe"}).status_code == 422
     resp = api["manager"].post(url, json={"status": "done"})
     assert resp.get_json() == {"id": item["id"], "followup_status": "done"}
+
+
+# --- a second branch ----------------------------------------------------------------------------
+
+# Two tickets at Tajrish (code T), in January, with stage durations next to their events.
+TAJRISH = [
+    {   # B1, tech_b: a plain repair. Monday 2026-01-12.
+        "external_id": "B1", "branch": "T",
+        "customer": {"name": "Parisa Nouri", "phone": "09127778899"},
+        "device": {"kind": "phone", "brand": "Huawei", "model": "P30"},
+        "problem": "Screen", "technician": "tech_b",
+        "visit": {"issued_at": "2026-01-12T05:30:00Z", "called_at": "2026-01-12T05:50:00Z"},
+        "events": [ev("admit", "2026-01-12T06:00:00Z"),            # queue_wait 1200
+                   ev("send_to_repair", "2026-01-12T07:00:00Z"),   # intake 3600
+                   ev("quote", "2026-01-12T08:00:00Z"),            # diagnosis 3600
+                   ev("approve", "2026-01-12T09:00:00Z"),          # approval 3600
+                   ev("finish", "2026-01-12T11:00:00Z"),           # repair 7200
+                   ev("deliver", "2026-01-13T06:00:00Z")],         # pickup 68400, total 86400
+        "lines": [line("part", 1, 800_000, "estimate"), line("labour", 1, 200_000, "estimate"),
+                  line("part", 1, 800_000, "final"), line("labour", 1, 300_000, "final")],
+    },
+    {   # B2, tech_a: the customer declines. Tuesday 2026-01-20.
+        "external_id": "B2", "branch": "Tajrish",
+        "customer": {"name": "Omid Jafari", "phone": "09128889900"},
+        "device": {"kind": "phone", "brand": "Nokia", "model": "G21"},
+        "problem": "Speaker", "technician": "tech_a",
+        "events": [ev("admit", "2026-01-20T06:00:00Z"),
+                   ev("send_to_repair", "2026-01-20T08:00:00Z"),   # intake 7200
+                   ev("quote", "2026-01-20T10:00:00Z"),            # diagnosis 7200
+                   ev("decline", "2026-01-20T12:00:00Z"),          # approval 7200
+                   ev("deliver", "2026-01-20T14:00:00Z")],         # pickup 7200, total 28800
+        "lines": [line("part", 1, 1_500_000, "estimate")],
+    },
+]
+
+TAJRISH_JANUARY = {
+    "queue_wait": (1, 1200.0, 1200.0, 1200.0),          # 1200
+    "intake": (2, 5400.0, 6840.0, 5400.0),              # 3600 7200
+    "diagnosis": (2, 5400.0, 6840.0, 5400.0),           # 3600 7200
+    "approval": (2, 5400.0, 6840.0, 5400.0),            # 3600 7200
+    "repair": (1, 7200.0, 7200.0, 7200.0),              # 7200
+    "waiting_parts": (0, None, None, None),
+    "pickup": (2, 37800.0, 62280.0, 37800.0),           # 7200 68400
+    "total": (2, 57600.0, 80640.0, 57600.0),            # 28800 86400
+}
+# Both branches: JANUARY's values with Tajrish's added, worked out the same way.
+BOTH_JANUARY = {
+    "queue_wait": (4, 900.0, 1620.0, 975.0),            # 300 600 1200 1800
+    "diagnosis": (6, 7200.0, 10800.0, 7200.0),          # 3600 3600 7200 7200 7200 14400
+    "approval": (6, 5400.0, 75600.0, 28200.0),          # 3600 3600 3600 7200 64800 86400
+    "repair": (3, 14400.0, 20160.0, 14400.0),           # 7200 14400 21600
+    "waiting_parts": (1, 93600.0, 93600.0, 93600.0),    # 93600
+    "pickup": (5, 57600.0, 64080.0, 39600.0),           # 7200 7200 57600 57600 68400
+    "total": (5, 86400.0, 195120.0, 111960.0),          # 28800 86400 86400 99000 259200
+}
+COST_KEYS = ("tickets", "estimates", "approved", "estimate_total", "final_total", "parts_total",
+             "labour_total")
+MAIN_COSTS = (7, 5, 4, 7_600_000, 4_300_000, 3_500_000, 800_000)
+# B1: estimate 0.8M + 0.2M, billed 0.8M + 0.3M; B2: estimate 1.5M, declined
+TAJRISH_COSTS = (2, 2, 1, 2_500_000, 1_100_000, 800_000, 300_000)
+BOTH_COSTS = (9, 7, 5, 10_100_000, 5_400_000, 4_300_000, 1_100_000)
+
+
+@pytest.fixture
+def two_branches(history):
+    """The fixed history at the default branch (Main, code A), and TAJRISH at a second one."""
+    db.session.add(Branch(name="Tajrish", code="T"))
+    db.session.commit()
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in TAJRISH)
+    assert report.errors == [] and report.imported == len(TAJRISH)
+    db.session.expire_all()
+    return {"A": _branch_id("A"), "T": _branch_id("T")}
+
+
+def _branch_id(code):
+    return db.session.scalar(select(Branch.id).where(Branch.code == code))
+
+
+def test_each_branchs_turnaround_counts_only_its_tickets(two_branches):
+    assert by_stage(r.turnaround(jan(branch_id=two_branches["A"]))) == JANUARY
+    assert by_stage(r.turnaround(jan(branch_id=two_branches["T"]))) == TAJRISH_JANUARY
+    both = by_stage(r.turnaround(jan()))
+    assert {stage: both[stage] for stage in BOTH_JANUARY} == BOTH_JANUARY
+    # intake: 1800 1800 3600 3600 3600 7200 7200 (mean 28800 / 7, to a tenth of a second)
+    assert both["intake"] == (7, 3600.0, 7200.0, 4114.3)
+    for stage in r.STAGES:  # no filter: every ticket of both, once
+        assert both[stage][0] == JANUARY[stage][0] + TAJRISH_JANUARY[stage][0], stage
+
+
+def test_each_branchs_costs_count_only_its_tickets(two_branches):
+    def month(**kw):
+        return costs_by_key(r.costs(jan(group_by="month", **kw)))["2026-01"]
+    assert month(branch_id=two_branches["A"]) == MAIN_COSTS
+    assert month(branch_id=two_branches["T"]) == TAJRISH_COSTS
+    assert month() == BOTH_COSTS
+    assert costs_by_key(r.costs(jan(group_by="technician", branch_id=two_branches["T"]))) == {
+        "tech_b": (1, 1, 1, 1_000_000, 1_100_000, 800_000, 300_000),   # B1
+        "tech_a": (1, 1, 0, 1_500_000, 0, 0, 0),                       # B2
+    }
+
+
+def test_the_api_filters_turnaround_and_costs_by_branch_id_code_or_name(api, two_branches):
+    manager = api["manager"]
+    url = "/api/v1/reports/turnaround?from=2026-01-01&to=2026-01-31&branch="
+
+    def stages(branch):
+        resp = manager.get(url + branch)
+        assert resp.status_code == 200, resp.get_json()
+        return {s["stage"]: (s["count"], s["median_seconds"], s["p90_seconds"],
+                             s["mean_seconds"]) for s in resp.get_json()["stages"]}
+    for branch in (str(two_branches["T"]), "T", "Tajrish"):
+        assert stages(branch) == TAJRISH_JANUARY, branch
+    for branch in (str(two_branches["A"]), "A", "Main"):
+        assert stages(branch) == JANUARY, branch
+    assert stages("")["total"] == BOTH_JANUARY["total"]
+
+    def costs(branch):
+        resp = manager.get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31&branch=" +
+                           branch)
+        assert resp.status_code == 200
+        return {row["key"]: tuple(row[k] for k in COST_KEYS) for row in resp.get_json()["rows"]}
+    assert costs("T") == {"2026-01": TAJRISH_COSTS}
+    assert costs("Main") == {"2026-01": MAIN_COSTS}
+    assert costs("") == {"2026-01": BOTH_COSTS}
+
+    unknown = manager.get(url + "Karaj")
+    assert unknown.status_code == 422 and "branch" in unknown.get_json()["fields"]
+
+
+class _Table(HTMLParser):
+    """The rows of the page's table with the given id, as lists of cell texts (header first)."""
+
+    def __init__(self, table_id):
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def page_table(resp, table_id="report-table") -> list[dict]:
+    """The page's table as one dict per row, keyed by the column titles."""
+    parser = _Table(table_id)
+    parser.feed(resp.get_data(as_text=True))
+    header, *body = parser.rows
+    return [dict(zip(header, row)) for row in body if len(row) == len(header)]
+
+
+def test_the_report_pages_filter_by_branch(app, two_branches):
+    client = Staff(app, "manager1")
+    url = "/reports/{}?from=2026-01-01&to=2026-01-31&lang=en&branch={}"
+    page = client.get(url.format("turnaround", two_branches["T"]))
+    html = page.get_data(as_text=True)
+    assert f'<option value="{two_branches["T"]}" selected>Tajrish</option>' in html
+    rows = {row["Stage"]: row for row in page_table(page)}
+    assert {stage: row["Tickets"] for stage, row in rows.items()} == {
+        "Queue wait": "1", "Intake": "2", "Diagnosis": "2", "Customer's approval": "2",
+        "Repair (without parts waits)": "1", "Waiting for parts": "0", "Pickup": "2",
+        "Total (admit to delivery)": "2"}
+    # pickup 7200 68400; total 28800 86400
+    assert [rows["Pickup"][k] for k in ("Median", "90th percentile", "Mean")] == \
+        ["10 h 30 min", "17 h 18 min", "10 h 30 min"]
+    assert rows["Total (admit to delivery)"]["90th percentile"] == "22 h 24 min"
+
+    main = {row["Stage"]: row["Tickets"]
+            for row in page_table(client.get(url.format("turnaround", two_branches["A"])))}
+    both = {row["Stage"]: row["Tickets"]
+            for row in page_table(client.get(url.format("turnaround", "")))}
+    assert (main["Intake"], main["Total (admit to delivery)"]) == ("5", "3")
+    assert (both["Intake"], both["Total (admit to delivery)"]) == ("7", "5")
+
+    [tajrish] = page_table(client.get(url.format("costs", two_branches["T"])))
+    assert tajrish["Group name"] == "January 2026"
+    assert [tajrish[k] for k in ("Tickets admitted", "Estimates", "Approved", "Approval rate",
+                                 "Repaired", "Estimates total", "Billed total", "Parts",
+                                 "Labour")] == \
+        ["2", "2", "1", "50.0%", "1", "250,000 toman", "110,000 toman", "80,000 toman",
+         "30,000 toman"]
+    [main] = page_table(client.get(url.format("costs", two_branches["A"])))
+    [both] = page_table(client.get(url.format("costs", "")))
+    assert (main["Tickets admitted"], main["Billed total"]) == ("7", "430,000 toman")
+    assert (both["Tickets admitted"], both["Billed total"]) == ("9", "540,000 toman")
+
+    # The export of a filtered page is filtered the same way.
+    resp = client.get(url.format("turnaround", "T") + "&format=csv")
+    table = list(csv.DictReader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    assert {row["Stage code"]: row["Tickets"] for row in table} == {
+        stage: str(values[0]) for stage, values in TAJRISH_JANUARY.items()}
+
+
+# --- every report page exports its table --------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# page, extra filters, the columns that name each row and the whole numbers (as on the page)
+EXPORTS = [
+    ("turnaround", "&group_by=technician", ["Group name", "Stage", "Tickets"]),
+    ("costs", "&group_by=technician", ["Group name", "Tickets admitted", "Estimates",
+                                       "Approved", "Repaired"]),
+    ("technicians", "", ["Technician", "Repairs finished", "Returns within warranty",
+                         "Survey answers"]),
+    ("surveys", "&group_by=technician", ["Group name", "Delivered", "Answers", "Complaints",
+                                         "Low scores"]),
+    ("queue", "", None),  # a heatmap on the page, a row per weekday and hour in the file
+    ("sms", "", ["Event", "Status", "Messages", "Segments"]),
+]
+
+
+def _range_of(name) -> tuple[str, str]:
+    # The history is in January 2026; the SMS report needs messages, written today.
+    if name == "sms":
+        today = r.shop_today().isoformat()
+        return today, today
+    return "2026-01-01", "2026-01-31"
+
+
+def _shown(value: str) -> str:
+    """A raw CSV value as the English page prints it (text, or a whole number)."""
+    if value == "":
+        return "–"
+    return f"{int(value):,}" if value.lstrip("-").isdigit() else value
+
+
+def _queue_cells(resp) -> dict:
+    """The heatmap on the queue page: {(weekday, hour): visits} for the cells with visits."""
+    parser = _Table("heatmap")
+    parser.feed(resp.get_data(as_text=True))
+    (_, *hours), *rows = parser.rows
+    return {(row[0], hour): visits for row in rows for hour, visits in zip(hours, row[1:])
+            if visits}
+
+
+@pytest.mark.parametrize("name,extra,shown", EXPORTS, ids=[e[0] for e in EXPORTS])
+def test_every_report_page_exports_what_it_shows_as_csv_and_xlsx(app, history, make_ticket,
+                                                                 name, extra, shown):
+    from openpyxl import load_workbook
+    if name == "sms":
+        make_ticket("repair")  # four SMS, written today
+    client = Staff(app, "manager1")
+    start, end = _range_of(name)
+    url = f"/reports/{name}?from={start}&to={end}{extra}"
+    page = client.get(url + "&lang=en")
+    assert page.status_code == 200
+
+    resp = client.get(url + "&lang=en&format=csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.headers["Content-Disposition"].startswith("attachment")
+    assert f"{name}_{start}_{end}.csv" in resp.headers["Content-Disposition"]
+    assert resp.data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads it as UTF-8
+    header, *body = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    assert body, "the history has rows for every report"
+    assert all(len(row) == len(header) for row in body)
+
+    if shown is None:  # the queue: one row per heatmap cell with visits
+        cells = _queue_cells(page)
+        col = {title: i for i, title in enumerate(header)}
+        assert {(row[col["Weekday"]], row[col["Hour"]]): row[col["Visits"]] for row in body} \
+            == cells
+        assert len(cells) == 3  # Saturday and Monday 9:00, Tuesday 8:00 (Tehran)
+    else:
+        rows = page_table(page)
+        assert set(rows[0]) <= set(header)  # what the page shows, the file has
+        assert [[row[title] for title in shown] for row in rows] == \
+            [[_shown(row[header.index(title)]) for title in shown] for row in body]
+
+    # The same table as a workbook: left-to-right in English, right-to-left in Persian.
+    for lang, rtl in (("en", False), ("fa", True)):
+        resp = client.get(f"{url}&lang={lang}&format=xlsx")
+        assert resp.status_code == 200 and resp.mimetype == XLSX
+        assert f"{name}_{start}_{end}.xlsx" in resp.headers["Content-Disposition"]
+        ws = load_workbook(io.BytesIO(resp.data)).active
+        assert bool(ws.sheet_view.rightToLeft) is rtl, lang
+        titles, *values = list(ws.iter_rows(values_only=True))
+        sheet = [[_number(v) for v in row] for row in values]
+        file = [[_number(v) for v in row] for row in body]
+        if lang == "en":  # the CSV's header and values ("1800.0" there, 1800 here)
+            assert list(titles) == header and sheet == file
+        else:  # titles and labels in Persian, the same numbers
+            assert len(titles) == len(header) and titles[0] != header[0]
+            assert [[v for v in row if isinstance(v, float)] for row in sheet] == \
+                [[v for v in row if isinstance(v, float)] for row in file]
+
+
+def _number(value):
+    """A cell's value, a number when it reads as one ("1800.0" in the CSV, 1800 in a sheet)."""
+    if value is None or value == "":
+        return ""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+@pytest.mark.parametrize("query,field", [
+    ("branch=%C2%B2", "branch"),                     # "²": a digit to str.isdigit, not to int
+    ("technician=%C2%B2", "technician"),
+    ("branch=99999999999999999999", "branch"),       # beyond the id column
+    ("technician=2147483648", "technician"),
+    ("brand=Sam%00sung", "brand"),                   # a NUL PostgreSQL cannot take
+    ("branch=A%00", "branch"),
+    ("from=9999-12-01&to=9999-12-31", "to"),         # the day after the range overflows
+    ("from=0001-01-01&to=0001-01-20&group_by=week", "from"),  # Jalali year 1
+])
+def test_impossible_report_filters_are_refused_by_name(api, query, field):
+    for url in ("/api/v1/reports/turnaround", "/api/v1/reports/costs"):
+        resp = api["manager"].get(f"{url}?{query}")
+        assert resp.status_code == 422, (url, resp.get_data(as_text=True)[:300])
+        assert field in resp.get_json()["fields"], resp.get_json()

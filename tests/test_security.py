@@ -1,10 +1,13 @@
 """Negative tests: forms without CSRF, brute-forced logins, forged and revoked tokens, sessions
-of disabled accounts, security headers, and the tamper-evident ticket trail."""
+of disabled accounts, security headers, and the tamper-evident ticket trail; passwords at rest
+(argon2id) and the login rate limit."""
 import re
 import secrets
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import func, select, update
 
 from servicedesk import audit
@@ -487,3 +490,99 @@ def test_a_survey_link_for_a_ticket_not_handed_back_or_forged_is_not_found(app, 
     resp = customer.post(f"/s/{ticket.public_token}", {"csat": "5"})
     assert resp.status_code == 404
     assert count(Ticket) == 1 and db.session.get(Ticket, ticket.id).state == "ready"
+
+
+# --- passwords at rest -----------------------------------------------------------------------
+
+def _raw_user_row(username):
+    """Every column of the user's row as the database holds it (no model in between)."""
+    db.session.expire_all()
+    table = User.__table__
+    return db.session.execute(select(table).where(table.c.username == username)).one()._asdict()
+
+
+def _assert_argon2id(username, password):
+    row = _raw_user_row(username)
+    assert row["password_hash"].startswith("$argon2id$v=19$"), row["password_hash"][:20]
+    assert PasswordHasher().verify(row["password_hash"], password)
+    for column, value in row.items():
+        assert password not in str(value), column
+
+
+def test_passwords_are_stored_as_argon2id_and_never_as_typed(app, admin, users):
+    # The create-user command, the admin's form with a typed password, and a reset.
+    typed = "cli password 4 Sara"
+    result = app.test_cli_runner().invoke(args=["create-user", "sara", "--role", "technician",
+                                                "--password", typed])
+    assert result.exit_code == 0, result.output
+    _assert_argon2id("sara", typed)
+
+    resp = admin.post("/admin/users/new", {"username": "reza", "full_name": "", "role":
+                                           "reception", "branch_id": "0", "language": "",
+                                           "password": "form password 4 Reza"})
+    assert resp.status_code == 302, html(resp)[:300]
+    _assert_argon2id("reza", "form password 4 Reza")
+
+    tech = users["technician"]
+    resp = admin.post(f"/admin/users/{tech.id}/password", {"password": "reset password 4 tech"})
+    assert resp.status_code == 302
+    _assert_argon2id(tech.username, "reset password 4 tech")
+    with pytest.raises(VerifyMismatchError):  # the old password no longer matches
+        PasswordHasher().verify(_raw_user_row(tech.username)["password_hash"], PASSWORD)
+
+    # Each hash has its own salt: two users with the same password get different hashes.
+    people.create_user("twin1", "reception", "same password here")
+    people.create_user("twin2", "reception", "same password here")
+    assert _raw_user_row("twin1")["password_hash"] != _raw_user_row("twin2")["password_hash"]
+    assert Browser(app).login("sara", typed).status_code == 302
+
+
+def test_a_hash_from_older_settings_is_upgraded_at_the_next_login(app, users):
+    """A password hashed with weaker settings (or argon2i, before the switch to argon2id) still
+    logs in, and the login stores it again with the current ones."""
+    tech = users["technician"]
+    old = PasswordHasher(time_cost=1, memory_cost=512, parallelism=1, type=Type.I).hash(PASSWORD)
+    db.session.execute(update(User).where(User.id == tech.id).values(password_hash=old))
+    db.session.commit()
+    assert Browser(app).login(tech.username).status_code == 302
+    stored = _raw_user_row(tech.username)["password_hash"]
+    assert stored != old and stored.startswith("$argon2id$")
+    assert Browser(app).login(tech.username).status_code == 302
+
+
+# --- the login rate limit --------------------------------------------------------------------
+
+@pytest.fixture
+def limited(database_url, tmp_path):
+    """An app of its own with the rate limits on (the suite's apps switch them off)."""
+    from .conftest import add_user, make_app
+    limited = make_app(database_url, tmp_path / "limited", RATELIMIT_ENABLED=True)
+    with limited.app_context():
+        add_user("reception1", "reception")
+    yield limited
+    with limited.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_the_eleventh_login_attempt_in_a_minute_is_refused_with_429(limited):
+    guesser = Browser(limited)
+    codes = [guesser.login(f"guess{i}", "not the password").status_code for i in range(10)]
+    assert codes == [401] * 10
+    # The 11th, even with the right user name and password, is refused before it is checked.
+    resp = guesser.login("reception1")
+    assert resp.status_code == 429
+    assert "Too many requests" in html(resp)
+    assert guesser.get("/").status_code == 302  # not logged in
+    with limited.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action.like("login.%"))) == 10  # the refused one never reached the check
+
+    # The login page still opens (only POSTs count), and so does the rest of the site.
+    page = guesser.get("/login")
+    assert page.status_code == 200 and 'name="password"' in html(page)
+
+    # The limit is per address: the shop's other computer still logs in.
+    other = Browser(limited)
+    other.client.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    assert other.login("reception1").status_code == 302

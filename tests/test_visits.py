@@ -294,3 +294,22 @@ def test_visits_through_the_api(api):
     empty = api["reception"].post("/api/v1/visits/next", json={"counter": "2"})
     assert empty.status_code == 204
     assert api["reception"].post("/api/v1/visits/next", json={}).status_code == 422
+
+
+@pytest.mark.parametrize("counter", ["\ud800", "ok\x00", True, ["2"], "", "x" * 21])
+def test_calling_the_next_number_to_an_impossible_counter_is_refused(api, counter):
+    assert api["reception"].post("/api/v1/visits", json={"service": "repair"}).status_code == 201
+    resp = api["reception"].post("/api/v1/visits/next", json={"counter": counter})
+    assert resp.status_code == 422 and "counter" in resp.get_json()["fields"]
+    waiting = api["reception"].post("/api/v1/visits/next", json={"counter": 2}).get_json()
+    assert waiting["label"] == "R-001" and waiting["counter"] == "2"  # still waiting until now
+
+
+def test_a_number_called_through_the_api_texts_the_customer(api, app):
+    from servicedesk.models import Notification
+    issued = api["reception"].post("/api/v1/visits", json={"service": "repair",
+                                                           "phone": "09121234567"})
+    assert issued.status_code == 201
+    api["reception"].post("/api/v1/visits/next", json={"counter": "3"})
+    events = [n.event for n in db.session.scalars(select(Notification).order_by(Notification.id))]
+    assert events == ["visit_issued", "visit_called"]

@@ -66,12 +66,15 @@ def clean_phone(raw, field: str = "phone") -> Optional[str]:
 
 
 def clean_counter(raw) -> str:
-    counter = to_ascii_digits(raw).strip()
-    if not counter:
-        raise _invalid("counter", _("This field is required."))
-    if len(counter) > 20:
-        raise _invalid("counter", _("Too long (at most %(n)s characters).", n=20))
-    return counter
+    """A counter's name or number as typed (a form) or sent (the API: text or a number)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if raw is not None and not isinstance(raw, str):
+        raise _invalid("counter", _("Must be text."))
+    try:
+        return v.text(to_ascii_digits(raw) if raw else raw, max_len=20)
+    except ValueError as exc:
+        raise _invalid("counter", str(exc)) from None
 
 
 # --- queue SMS ------------------------------------------------------------------------------

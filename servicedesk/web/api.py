@@ -9,6 +9,7 @@ from ..extensions import csrf, db
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
+from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
 from ..validation import MAX_ID
@@ -123,8 +124,8 @@ def issue_visit():
     require("visits.issue")
     data = body()
     branch = g.api_user.branch or ticket_service.default_branch()
-    visit = visits.issue(branch, service_field(data))
-    db.session.commit()
+    # the same action as the kiosk: with a mobile number, the queue SMS follow it
+    visit = reception.issue_number(branch, service_field(data), data.get("phone"))
     return jsonify(visit_json(visit)), 201
 
 
@@ -132,14 +133,10 @@ def issue_visit():
 def call_next_visit():
     require("visits.call")
     data = body()
-    counter = data.get("counter")
-    if not isinstance(counter, (str, int)) or not str(counter).strip() or len(str(counter)) > 20:
-        raise ValidationError(_("Some fields are not valid."),
-                              fields={"counter": _("This field is required.")})
     branch = g.api_user.branch or ticket_service.default_branch()
-    visit = visits.call_next(branch, str(counter).strip(), g.api_user,
-                             service_field(data, required=False))
-    db.session.commit()
+    # the same action as reception's button: the called customer and the next ones are texted
+    visit = reception.call_next(branch, data.get("counter"), g.api_user,
+                                service_field(data, required=False))
     if visit is None:
         return "", 204
     return jsonify(visit_json(visit))

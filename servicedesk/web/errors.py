@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ..errors import DomainError
+from ..extensions import db
 
 
 def wants_json() -> bool:
@@ -41,6 +42,9 @@ def register(app) -> None:
 
     @app.errorhandler(500)
     def server_error(exc):
+        # The request may have failed inside a transaction the database aborted; the error
+        # page itself reads (the user's language, the menu), so it starts from a clean one.
+        db.session.rollback()
         if wants_json():
             return jsonify({"error": _("Something went wrong on our side.")}), 500
         return render_template("errors/error.html", code=500,

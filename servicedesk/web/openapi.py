@@ -107,13 +107,17 @@ def openapi_document() -> dict:
                 "summary": "Take a queue number",
                 "requestBody": {"content": {"application/json": {"schema": {
                     "type": "object", "required": ["service"],
-                    "properties": {"service": {"enum": list(SERVICES)}}}}}},
+                    "properties": {"service": {"enum": list(SERVICES)},
+                                   "phone": {"type": "string", "description":
+                                             "the customer's mobile (optional): the queue "
+                                             "SMS follow the number"}}}}}},
                 "responses": {"201": _resp("the visit", "Visit"), **errors}}},
             "/visits/next": {"post": {
                 "summary": "Call the next waiting number to a counter",
                 "requestBody": {"content": {"application/json": {"schema": {
                     "type": "object", "required": ["counter"],
-                    "properties": {"counter": {"type": "string"}}}}}},
+                    "properties": {"counter": {"type": ["string", "integer"]},
+                                   "service": {"enum": list(SERVICES)}}}}}},
                 "responses": {"200": _resp("the visit now called", "Visit"),
                               "204": {"description": "nobody waits"}, **errors}}},
             "/visits/{id}": {"get": {
