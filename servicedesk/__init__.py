@@ -125,6 +125,8 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     i18n.init_app(app)
+    from .devices import kind_label
+    app.add_template_filter(kind_label, "device_kind")
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

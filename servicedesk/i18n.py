@@ -417,7 +417,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_date_filter, "date")
     app.add_template_filter(format_money, "money")
     app.add_template_filter(localize_digits, "digits")
-    from .devices import kind_label
-    app.add_template_filter(kind_label, "device_kind")
     app.add_template_filter(format_number, "number")
     app.context_processor(_template_context)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-import types
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,12 +26,7 @@ from flask import Flask, g, render_template_string
 from flask_babel import Babel, force_locale
 
 _PATH = Path(__file__).resolve().parents[1] / "servicedesk" / "i18n.py"
-# A stand-in package over servicedesk/, so i18n's relative imports (".devices") load their
-# modules from their files too, without the package's __init__.py.
-_package = types.ModuleType("_servicedesk_under_test")
-_package.__path__ = [str(_PATH.parent)]
-sys.modules[_package.__name__] = _package
-_spec = importlib.util.spec_from_file_location("_servicedesk_under_test.i18n", _PATH)
+_spec = importlib.util.spec_from_file_location("_servicedesk_i18n_under_test", _PATH)
 i18n = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = i18n
 _spec.loader.exec_module(i18n)
