@@ -77,7 +77,7 @@ def test_intake_and_notes_without_csrf_write_nothing(app, users, make_ticket):
     reception = Browser(app)
     reception.login(users["reception"].username)
     before = count(Ticket), count(TicketEvent)
-    resp = reception.post("/tickets/new", {"customer_name": "X", "customer_phone": "09121234567",
+    resp = reception.post("/desk/intake", {"customer_name": "X", "customer_phone": "09121234567",
                                            "device_kind": "phone", "device_brand": "A",
                                            "device_model": "B", "problem": "C"}, csrf=False)
     assert resp.status_code == 400

@@ -6,7 +6,7 @@ with what was typed (an estimate's lines are not lost) and the problem next to i
 """
 from datetime import date
 
-from flask import (Blueprint, current_app, flash, redirect, render_template, request,
+from flask import (Blueprint, flash, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -242,35 +242,9 @@ def add_note(ticket_id: int):
 
 # --- intake -----------------------------------------------------------------------------------
 
-@bp.route("/new", methods=["GET", "POST"])
+@bp.get("/new")
 @require("tickets.admit")
 def new():
-    form = request.form
-    errors = {}
-    if request.method == "POST":
-        payload = {
-            "customer": {"name": form.get("customer_name"), "phone": form.get("customer_phone"),
-                         "language": form.get("customer_language") or None},
-            "device": {"kind": form.get("device_kind"), "brand": form.get("device_brand"),
-                       "model": form.get("device_model"), "serial": form.get("device_serial"),
-                       "colour": form.get("device_colour")},
-            "problem": form.get("problem"),
-            "accessories": form.get("accessories") or None,
-            "condition": form.get("condition") or None,
-            "service_type": form.get("service_type") or None,
-            "promised_date": form.get("promised_date") or None,
-            "pre_approved_amount": form.get("pre_approved_amount") or None,
-            "visit_id": form.get("visit_id") or None,
-        }
-        try:
-            ticket = ticket_service.admit(payload, Actor.staff(current_user, request.remote_addr),
-                                          branch=current_user.branch)
-        except DomainError as exc:
-            flash(exc.message, "danger")
-            errors = exc.extra.get("fields") or {}
-        else:
-            flash(_("Ticket %(number)s admitted.", number=ticket.number), "success")
-            return redirect(url_for("tickets.show", ticket_id=ticket.id))
-    return render_template("tickets/new.html", form=form, errors=errors,
-                           service_types=current_app.config["SERVICE_TYPES"]), \
-        422 if errors else 200
+    """The old address of the intake form: reception's intake (the one form, with the receipt
+    printed on admission) answers it now."""
+    return redirect(url_for("reception.intake", **request.args))
