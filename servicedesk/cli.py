@@ -155,6 +155,35 @@ def verify_audit():
     click.echo("audit chain intact")
 
 
+@click.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def backup(file):
+    """Copy the embedded SQLite database to FILE, safely while the shop keeps working.
+
+    SQLite's online backup (a consistent copy, whatever is being written meanwhile; copying the
+    .db file by hand can miss what is still in its -wal file). On PostgreSQL use pg_dump (see
+    deploy/README.md)."""
+    import sqlite3
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        raise click.ClickException("the database is not SQLite: back it up with pg_dump "
+                                   "(deploy/README.md, section 4)")
+    target = Path(file)
+    if target.exists():
+        raise click.ClickException(f"{target} exists; give a new file name")
+    source = sqlite3.connect(engine.url.database)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+            tickets = copy.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    click.echo(f"backed up to {target} ({tickets} tickets)")
+
+
 i18n = AppGroup("i18n", help="Translation catalogues (pybabel).")
 
 
@@ -190,7 +219,7 @@ def compile_catalogues() -> None:
 
 def register(app) -> None:
     for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
-                    close_unanswered, worker, verify_audit, i18n):
+                    close_unanswered, worker, verify_audit, backup, i18n):
         app.cli.add_command(command)
     from .checks import check
     app.cli.add_command(check)

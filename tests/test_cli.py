@@ -147,3 +147,22 @@ def test_seed_demo_users_can_log_in_with_the_printed_passwords(app):
         name = line.split()[1]
         password = line.rsplit("password:", 1)[1].strip()
         assert authenticate(name, password)[0] is not None, line
+
+
+def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket, tmp_path):
+    from servicedesk import create_app
+    make_ticket("repair")
+    make_ticket("intake")
+    target = tmp_path / "copy.db"
+    result, out = run(app, "backup", str(target))
+    if db.engine.dialect.name != "sqlite":  # PostgreSQL: pg_dump's job, said in words
+        assert result.exit_code != 0 and "pg_dump" in out and not target.exists()
+        return
+    assert result.exit_code == 0, out
+    assert "2 tickets" in out
+    copy = create_app({"DATABASE_URL": f"sqlite:///{target}", "SECRET_KEY": "x" * 32})
+    with copy.app_context():
+        states = sorted(db.session.scalars(select(Ticket.state)))
+    assert states == ["intake", "repair"]
+    again, out = run(app, "backup", str(target))  # never over an earlier backup
+    assert again.exit_code != 0 and "exists" in out
