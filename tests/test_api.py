@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from servicedesk.extensions import db
+from servicedesk.i18n import localize_digits
 from servicedesk.lifecycle import EVENTS, allowed_events
 from servicedesk.models import (ApiToken, CostLine, Customer, Device, Notification, Ticket,
                                 TicketEvent, Visit)
@@ -88,7 +89,7 @@ def test_admit_returns_the_new_ticket_with_its_history_and_sms(api):
     assert sms["event"] == "admit"
     assert sms["to"] == PHONE
     assert t["tracking_url"] in sms["body"]
-    assert t["number"] in sms["body"]
+    assert localize_digits(t["number"], "fa") in sms["body"]  # Persian digits in a fa SMS
 
     # The same ticket read back
     got = api["reception"].get(f"/api/v1/tickets/{t['id']}")

@@ -135,7 +135,7 @@ def context(ticket: Ticket, event_data: dict, language: str,
 
     values = {
         "customer_name": ticket.customer.name,
-        "ticket_number": ticket.number,
+        "ticket_number": localize_digits(ticket.number, locale=language),
         "device": ticket.device.label,
         "reason": event_data.get("reason") or "",
         "part": event_data.get("part") or "",

@@ -296,7 +296,8 @@ def intake():
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
         else:
-            flash(_("Ticket %(number)s admitted.", number=ticket.number), "success")
+            flash(_("Ticket %(number)s admitted.", number=localize_digits(ticket.number)),
+                  "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
                            visit=visit, kinds=devices.choices(), accessories=ACCESSORIES,
@@ -375,6 +376,6 @@ def answer(ticket_id: int):
     except DomainError as exc:
         flash(_problem(exc), "danger")
     else:
-        flash(_("Ticket %(number)s: %(event)s.", number=ticket.number,
+        flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")
     return redirect(url_for(".desk"))

@@ -11,7 +11,7 @@ from flask_login import current_user
 from .. import lifecycle
 from ..auth import require
 from ..errors import DomainError
-from ..i18n import to_ascii_digits
+from ..i18n import localize_digits, to_ascii_digits
 from ..services import workbench
 
 bp = Blueprint("workbench", __name__, url_prefix="/workbench")
@@ -56,5 +56,5 @@ def claim(ticket_id: int):
         if request.form.get("next") == "ticket":
             return redirect(url_for("tickets.show", ticket_id=ticket_id))
         return redirect(url_for(".index"))
-    flash(_("Ticket %(number)s is yours now.", number=ticket.number), "success")
+    flash(_("Ticket %(number)s is yours now.", number=localize_digits(ticket.number)), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket.id))

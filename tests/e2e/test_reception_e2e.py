@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from servicedesk.extensions import db
+from servicedesk.i18n import localize_digits
 from servicedesk.links import tracking_url
 from servicedesk.models import Ticket, Visit
 
@@ -115,7 +116,7 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     assert ticket.visit.label == "R-001" and ticket.visit.status == "served"
     url = tracking_url(ticket)
     assert url == f"{base}/t/{ticket.public_token}"
-    expect(page.locator(".slip-ticket-number")).to_have_text(ticket.number)
+    expect(page.locator(".slip-ticket-number")).to_have_text(localize_digits(ticket.number, "fa"))
     expect(page.locator(".masked-phone")).to_have_text("۰۹۱۲***۴۵۶۷")
 
     # The receipt asked the browser to print it, once; printed to PDF: one page, 80 mm wide.
@@ -188,7 +189,7 @@ def test_a_ready_device_found_by_its_receipt_link_is_handed_back(
     page.fill("#collected_by", "علی")
     page.click("form button.btn-success")
     page.wait_for_url(re.compile(rf"/tickets/{ticket.id}/delivery-receipt"))
-    expect(page.locator(".slip-ticket-number")).to_have_text(ticket.number)
+    expect(page.locator(".slip-ticket-number")).to_have_text(localize_digits(ticket.number, "fa"))
     db.session.expire_all()
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.state == "delivered" and ticket.amount_paid == 14_000_000
