@@ -183,7 +183,7 @@ def list_tickets():
 @bp.get("/tickets/<int:ticket_id>")
 def get_ticket(ticket_id: int):
     require("tickets.view")
-    return jsonify(ticket_json(ticket_service.get_ticket(ticket_id)))
+    return jsonify(ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True)))
 
 
 @bp.post("/tickets/<int:ticket_id>/events")
