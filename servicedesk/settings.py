@@ -162,13 +162,18 @@ def entered_state_at(ticket: Ticket) -> Optional[datetime]:
     return None
 
 
-def is_overdue(ticket: Ticket, now: Optional[datetime] = None) -> bool:
-    """True when ``ticket`` has been in its state longer than the state's limit."""
-    hours = time_limits().get(ticket.state)
-    entered = entered_state_at(ticket)
+def past_limit(state: str, entered: Optional[datetime], now: Optional[datetime] = None) -> bool:
+    """True when a ticket that entered ``state`` at ``entered`` has stayed longer than the
+    state's limit (states without a limit never are)."""
+    hours = time_limits().get(state)
     if not hours or entered is None:
         return False
     return entered < (now or utcnow()) - timedelta(hours=hours)
+
+
+def is_overdue(ticket: Ticket, now: Optional[datetime] = None) -> bool:
+    """True when ``ticket`` has been in its state longer than the state's limit."""
+    return past_limit(ticket.state, entered_state_at(ticket), now)
 
 
 # --- service types ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Optional
 
 from flask import current_app
@@ -72,7 +72,7 @@ def clean_counter(raw) -> str:
     if raw is not None and not isinstance(raw, str):
         raise _invalid("counter", _("Must be text."))
     try:
-        return v.text(to_ascii_digits(raw) if raw else raw, max_len=20)
+        return v.text(to_ascii_digits(raw), max_len=20)
     except ValueError as exc:
         raise _invalid("counter", str(exc)) from None
 
@@ -339,9 +339,7 @@ def _since(state: str, branch: Branch, now: Optional[datetime] = None):
         .options(joinedload(Ticket.customer), joinedload(Ticket.device))
         .where(Ticket.state == state, Ticket.branch_id == branch.id)
         .order_by(entered.c.at, Ticket.id)).unique().all()
-    hours = settings.time_limits().get(state)
-    cutoff = (now or utcnow()) - timedelta(hours=hours) if hours else None
-    return [(ticket, at, bool(cutoff and at < cutoff)) for ticket, at in rows]
+    return [(ticket, at, settings.past_limit(state, at, now)) for ticket, at in rows]
 
 
 def worklist(branch: Branch) -> dict:

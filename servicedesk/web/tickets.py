@@ -18,7 +18,6 @@ from ..auth import can, require
 from ..errors import DomainError
 from ..extensions import db
 from ..i18n import to_ascii_digits
-from ..lifecycle import Actor
 from ..models import Ticket, User
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
