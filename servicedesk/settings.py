@@ -1,11 +1,21 @@
 """The shop's settings as the admin pages set them, over the app.config defaults, and what they
 drive: per-state time limits (overdue tickets) and the service types offered at intake.
 
-``get(key)`` reads the ``settings`` table once per request (one query for all keys) and falls
-back to ``app.config`` for a key nobody has set.
+The shop's configuration (the ``settings`` table, the service types and the SMS template
+overrides) changes a few times a year and is read by every intake and every event (the SMS
+carries the shop's name; its text may be overridden). In a request it comes from a snapshot of
+all three tables that each worker process keeps for ``SETTINGS_CACHE_SECONDS`` (2 s by default):
+at most one reload a process per interval instead of two or three queries a request. A change
+saved on the admin pages replaces the snapshot of the process that saved it at once, so the
+manager sees it on the next page; other processes (gunicorn workers) see it within the
+interval. One request sees one snapshot from start to end. Outside a request (commands, the
+worker's jobs) every read goes to the database.
 """
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Optional
 
@@ -13,7 +23,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import Select, and_, case, false, func, literal, or_, select
 
 from .extensions import db
-from .models import Ticket, TicketEvent, UTCDateTime, utcnow
+from .models import SmsTemplate, Ticket, TicketEvent, UTCDateTime, utcnow
 from .models.admin import ServiceType, Setting
 
 # key -> (app.config name, built-in default)
@@ -32,29 +42,99 @@ MONEY_DISPLAYS = ("toman", "rial")
 TIMED_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
 BRANCH_HOURS = "branch_hours:"  # + branch id: free text such as "Sat-Wed 9-18"
 
-_CACHE_ATTR = "_servicedesk_settings"
-_TYPES_ATTR = "_servicedesk_service_types"
+_REQUEST_ATTR = "_servicedesk_config"
+_EXTENSION = "servicedesk.config"
 
 
-def _stored() -> Optional[dict]:
-    """Every stored setting, read once per request; None outside a request (no cache)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """The shop's configuration as stored, read in one go."""
+    settings: dict
+    # The service types (dicts: code, name_fa, name_en, active) in their order: the shop's
+    # list, or the config's built-in ones until the shop edits it.
+    service_types: tuple
+    # (event, language) -> (body, enabled) for the SMS texts the manager changed
+    templates: dict
+    loaded_at: float
+
+    @classmethod
+    def load(cls) -> "Snapshot":
+        session = db.session
+        return cls(
+            settings={row.key: row.value for row in session.scalars(select(Setting))},
+            service_types=tuple(_stored_service_types() or _builtin_service_types()),
+            templates={(r.event, r.language): (r.body, r.enabled)
+                       for r in session.scalars(select(SmsTemplate))},
+            loaded_at=time.monotonic())
+
+
+class _Holder:
+    def __init__(self):
+        self.snapshot: Optional[Snapshot] = None
+        self.lock = threading.Lock()
+
+
+def _holder() -> _Holder:
+    holder = current_app.extensions.get(_EXTENSION)
+    if holder is None:
+        holder = current_app.extensions.setdefault(_EXTENSION, _Holder())
+    return holder
+
+
+def snapshot() -> Optional[Snapshot]:
+    """This request's snapshot of the shop's configuration (the process's, reloaded when older
+    than SETTINGS_CACHE_SECONDS); None outside a request."""
     if not has_request_context():
         return None
     req = request._get_current_object()
-    cache = getattr(req, _CACHE_ATTR, None)
-    if cache is None:
-        cache = {row.key: row.value for row in db.session.scalars(select(Setting))}
-        setattr(req, _CACHE_ATTR, cache)
-    return cache
+    snap = getattr(req, _REQUEST_ATTR, None)
+    if snap is not None:
+        return snap
+    holder = _holder()
+    snap = holder.snapshot
+    ttl = float(current_app.config.get("SETTINGS_CACHE_SECONDS", 2))
+    if snap is None or time.monotonic() - snap.loaded_at >= ttl:
+        # One thread reloads; the others of the process keep the previous snapshot meanwhile
+        # (or wait for the first one).
+        if holder.lock.acquire(blocking=snap is None):
+            try:
+                if holder.snapshot is snap:
+                    holder.snapshot = Snapshot.load()
+                snap = holder.snapshot
+            finally:
+                holder.lock.release()
+    setattr(req, _REQUEST_ATTR, snap)
+    return snap
+
+
+def _stored() -> Optional[dict]:
+    snap = snapshot()
+    return snap.settings if snap is not None else None
 
 
 def invalidate() -> None:
-    """Forget this request's cached settings (after a change)."""
+    """Forget the snapshot (after a change): this request and the next ones of this process read
+    the tables again."""
     if has_request_context():
         req = request._get_current_object()
-        for attr in (_CACHE_ATTR, _TYPES_ATTR):
-            if hasattr(req, attr):
-                delattr(req, attr)
+        if hasattr(req, _REQUEST_ATTR):
+            delattr(req, _REQUEST_ATTR)
+    try:
+        holder = current_app.extensions.get(_EXTENSION)
+    except RuntimeError:  # no app context
+        return
+    if holder is not None:
+        holder.snapshot = None
+
+
+def template_override(event: str, language: str) -> Optional[tuple[str, bool]]:
+    """(body, enabled) of the manager's text for an SMS, or None when the shipped one applies."""
+    snap = snapshot()
+    if snap is not None:
+        return snap.templates.get((event, language))
+    row = db.session.scalar(
+        select(SmsTemplate).where(SmsTemplate.event == event, SmsTemplate.language == language))
+    return (row.body, row.enabled) if row is not None else None
 
 
 def default(key: str) -> Any:
@@ -196,17 +276,16 @@ def _builtin_service_types() -> list[dict]:
 
 
 def _all_service_types() -> list[dict]:
-    """Every service type (read once per request, like the settings)."""
-    req = request._get_current_object() if has_request_context() else None
-    cached = getattr(req, _TYPES_ATTR, None)
-    if cached is not None:
-        return cached
-    rows = db.session.scalars(select(ServiceType).order_by(ServiceType.id)).all()
-    found = ([{"code": r.code, "name_fa": r.name_fa, "name_en": r.name_en, "active": r.active}
-              for r in rows] if rows else _builtin_service_types())
-    if req is not None:
-        setattr(req, _TYPES_ATTR, found)
-    return found
+    """Every service type: the shop's list, else the config's built-in ones."""
+    snap = snapshot()
+    if snap is not None:
+        return list(snap.service_types)
+    return _stored_service_types() or _builtin_service_types()
+
+
+def _stored_service_types() -> list[dict]:
+    return [{"code": r.code, "name_fa": r.name_fa, "name_en": r.name_en, "active": r.active}
+            for r in db.session.scalars(select(ServiceType).order_by(ServiceType.id))]
 
 
 def service_types(active_only: bool = True) -> list[dict]:

@@ -92,3 +92,31 @@ def test_a_ticket_sms_that_does_not_show_the_queue_does_not_count_it(app, make_t
         sa_event.remove(engine, "before_cursor_execute", count_queries)
     assert "repair of your" in body and counting == []
     assert "devices are ahead" in with_queue and len(counting_queue) == 1
+
+
+def test_a_text_saved_in_one_worker_reaches_the_others_within_the_cache_interval(app, users):
+    """Each gunicorn worker keeps a snapshot of the shop's configuration for
+    SETTINGS_CACHE_SECONDS: the worker that saves a text uses it at once, another one within
+    the interval (two apps on one database play the two workers)."""
+    import time
+
+    from .conftest import INTAKE
+    from servicedesk import create_app
+    from servicedesk.services.people import issue_token
+
+    second = create_app({**app.config, "SETTINGS_CACHE_SECONDS": 0.5})
+    token = issue_token(users["reception"])
+
+    def admit_sms(worker, phone):
+        r = worker.test_client().post(
+            "/api/v1/tickets", headers={"Authorization": f"Bearer {token}"},
+            json={**INTAKE, "customer": {"name": "Narges", "phone": phone, "language": "en"}})
+        assert r.status_code == 201, r.get_json()
+        return r.get_json()["notifications"][0]["body"]
+
+    assert "we received your" in admit_sms(second, "09121110001")  # the second has a snapshot
+    edit(app, users, "admit", "en", "{shop_name}: got your {device}.")
+    assert admit_sms(app, "09121110002").endswith("got your Samsung Galaxy A54.")
+    assert "we received your" in admit_sms(second, "09121110003")  # within its interval
+    time.sleep(0.6)
+    assert admit_sms(second, "09121110004").endswith("got your Samsung Galaxy A54.")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..i18n import format_datetime, format_money, localize_digits
 from ..links import survey_url, tracking_url
-from ..models import SmsTemplate, Ticket
+from ..models import Ticket
 
 DEFAULTS = {
     "admit": _l("{shop_name}: we received your {device}, receipt {ticket_number}. "
@@ -107,10 +107,10 @@ def default_body(event: str, language: str) -> str:
 
 def template_for(event: str, language: str) -> tuple[Optional[str], bool]:
     """(body, enabled) for an event in a language: the stored row, else the default."""
-    row = db.session.scalar(
-        select(SmsTemplate).where(SmsTemplate.event == event, SmsTemplate.language == language))
-    if row is not None:
-        return row.body, row.enabled
+    from .. import settings
+    stored = settings.template_override(event, language)
+    if stored is not None:
+        return stored
     if event not in DEFAULTS:
         return None, False
     return default_body(event, language), True
