@@ -48,6 +48,18 @@ def make_database(db: str) -> tuple[str, callable]:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
 
 
+def package_of(path: str) -> str:
+    """'sqlalchemy/orm', 'psycopg', 'servicedesk', 'stdlib json'... for a profiled file."""
+    if "site-packages/" in path:
+        parts = path.split("site-packages/", 1)[1].split("/")
+        return "/".join(parts[:2]) if parts[0] == "sqlalchemy" else parts[0]
+    if "/servicedesk/" in path:
+        return "servicedesk/" + path.split("/servicedesk/", 1)[1].split("/")[0]
+    if path.startswith("~") or path.startswith("<"):
+        return "builtins"
+    return "stdlib " + Path(path).stem
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
@@ -128,8 +140,19 @@ def main(argv=None) -> int:
                 for _ in range(args.requests):
                     op()
                 profile.disable()
+                stats = pstats.Stats(profile)
+                # Deterministic, unlike the CPU time on a shared machine: Python function calls
+                print(f"{name}: {stats.total_calls / args.requests:,.0f} function calls a "
+                      f"request")
+                print(f"--- {name}: own time by package (share of the profiled time)")
+                by_package: dict = {}
+                for (path, _line, _fn), row in stats.stats.items():
+                    by_package[package_of(path)] = by_package.get(package_of(path), 0) + row[2]
+                total = sum(by_package.values())
+                for package, own in sorted(by_package.items(), key=lambda x: -x[1])[:15]:
+                    print(f"    {package:28} {own / total:6.1%}")
                 print(f"--- {name}: top {args.top} by {args.sort}")
-                pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+                stats.sort_stats(args.sort).print_stats(args.top)
         statements.clear()
         intake()
         print("--- statements of one intake:")

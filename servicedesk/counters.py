@@ -6,6 +6,21 @@ from .extensions import db
 from .models import Counter
 
 
+_STATEMENTS: dict = {}
+
+
+def _statement(dialect: str):
+    stmt = _STATEMENTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = Counter.__table__
+        stmt = _STATEMENTS[dialect] = (
+            insert(table).on_conflict_do_update(index_elements=[table.c.scope],
+                                                set_={"value": table.c.value + 1})
+            .returning(table.c.value))
+    return stmt
+
+
 def next_value(scope: str) -> int:
     """Increment and return the counter ``scope`` in the current transaction.
 
@@ -13,10 +28,6 @@ def next_value(scope: str) -> int:
     row is locked until this transaction ends, so concurrent callers get consecutive values and
     never the same one; SQLite serialises writers.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (insert(Counter).values(scope=scope, value=1)
-            .on_conflict_do_update(index_elements=[Counter.scope],
-                                   set_={"value": Counter.value + 1})
-            .returning(Counter.value))
-    return db.session.execute(stmt).scalar_one()
+    conn = db.session.connection()  # a plain statement: cheaper than through the ORM session
+    return conn.execute(_statement(conn.dialect.name),
+                        {"scope": scope, "value": 1}).scalar_one()

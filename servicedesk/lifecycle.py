@@ -339,7 +339,8 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
         hash=event_hash(prev_hash, ticket.id, seq, event, stored_from, ticket.state, actor.kind,
                         actor.name, when, stored))
     ticket.events.append(row)
-    db.session.flush()  # assigns ids; runs the version check now rather than at commit
+    # No flush: the ticket's UPDATE (its version check), this row and the SMS row go in the
+    # commit's one flush; a lost race surfaces there as StaleDataError.
     stages.on_event(ticket, row)
 
     # Every event has a template; none is written for imports, for the system closing an

@@ -90,9 +90,9 @@ def _waits(events, after_seq: int, before_seq: int):
 
 
 def _row(ticket, stage: str, start: datetime, end: datetime, seconds: int,
-         end_event: str) -> TicketStage:
+         end_event: str) -> dict:
     technician = ticket.technician
-    return TicketStage(
+    return dict(
         ticket_id=ticket.id, stage=stage, started_at=start, ended_at=end, seconds=seconds,
         end_event=end_event, branch_id=ticket.branch_id,
         technician_id=technician.id if technician is not None else ticket.technician_id,
@@ -110,12 +110,17 @@ _OPENED_BY = {
 }
 
 
+_INSERT = TicketStage.__table__.insert()
+
+
 def on_event(ticket, event_row) -> None:
-    """Record the stages ``event_row`` closes (session writes only; the caller commits)."""
+    """Record the stages ``event_row`` closes, in the session's transaction (the caller
+    commits). Plain INSERTs on the session's connection: nothing reads these rows as objects,
+    and the ORM's unit of work would cost more than the statement."""
     event = event_row.event
     events = ticket.events
     seq, at = event_row.seq, event_row.at
-    rows: list[TicketStage] = []
+    rows: list[dict] = []
     if event == "admit":
         visit = ticket.visit
         if visit is not None and visit.issued_at is not None and visit.called_at is not None:
@@ -146,16 +151,18 @@ def on_event(ticket, event_row) -> None:
         admitted = _last(events, ("admit",), seq)
         if admitted is not None:
             rows.append(_row(ticket, "total", admitted.at, at, duration(admitted.at, at), event))
-    for row in rows:
-        db.session.add(row)
+    if rows:
+        db.session.connection().execute(_INSERT, rows)
 
 
-def _came_back(ticket, admitted_at: datetime) -> Optional[TicketStage]:
+def _came_back(ticket, admitted_at: datetime) -> Optional[dict]:
     """The ``returned`` row of the customer's last repaired and delivered ticket for the same
     brand and model, if it has none yet (one indexed query per admission)."""
     if ticket.customer_id is None or ticket.device is None:
         return None
-    found = db.session.execute(text(
+    if getattr(ticket, "customer_is_new", False):  # a customer met today has no earlier one
+        return None
+    found = db.session.connection().execute(text(
         "SELECT t.id AS ticket_id, dl.ended_at AS delivered_at, t.branch_id AS branch_id, "
         "t.technician_id AS technician_id, t.service_type AS service_type, d.brand AS brand "
         "FROM tickets t JOIN devices d ON d.id = t.device_id "
@@ -169,7 +176,7 @@ def _came_back(ticket, admitted_at: datetime) -> Optional[TicketStage]:
          "model": ticket.device.model}).mappings().first()
     if found is None or found["delivered_at"] > admitted_at:
         return None
-    return TicketStage(
+    return dict(
         ticket_id=found["ticket_id"], stage="returned", started_at=found["delivered_at"],
         ended_at=admitted_at, seconds=duration(found["delivered_at"], admitted_at),
         end_event="admit", branch_id=found["branch_id"], technician_id=found["technician_id"],

@@ -43,6 +43,8 @@ class Notification(db.Model):
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     ticket = relationship("Ticket", back_populates="notifications")
+    # The event that wrote it: set as an object, the INSERT follows the event's in one flush.
+    ticket_event = relationship("TicketEvent", viewonly=False)
 
 
 Index("ix_notifications_status_due", Notification.status, Notification.next_attempt_at)

@@ -34,10 +34,12 @@ def write_for_event(ticket: Ticket, event_row: TicketEvent) -> Optional[Notifica
     if body is None:
         return None
     encoding, count = segments(body)
+    # The event is not flushed yet (one flush at the commit writes it and this row): the key
+    # names it by its place in the ticket's chain, as unique as its id.
     note = Notification(
-        ticket=ticket, event_id=event_row.id, event=event_row.event, to=customer.phone,
+        ticket=ticket, ticket_event=event_row, event=event_row.event, to=customer.phone,
         language=language, body=body, encoding=encoding, segments=count,
-        dedupe_key=f"ticket:{ticket.id}:event:{event_row.id}:sms")
+        dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:sms")
     db.session.add(note)
     return note
 

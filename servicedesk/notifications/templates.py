@@ -118,7 +118,7 @@ def template_for(event: str, language: str) -> tuple[Optional[str], bool]:
 
 def repair_queue_position(ticket: Ticket) -> int:
     """Devices of the same branch waiting for diagnosis ahead of this one."""
-    return db.session.scalar(
+    return db.session.connection().scalar(
         select(func.count(Ticket.id)).where(
             Ticket.branch_id == ticket.branch_id, Ticket.state == "diagnosis",
             Ticket.updated_at < ticket.updated_at)) or 0
