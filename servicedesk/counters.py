@@ -1,4 +1,8 @@
-"""Gap-free sequences in the database (queue numbers, ticket numbers)."""
+"""Gap-free sequences in the database (queue numbers, ticket numbers), and row ids taken ahead
+of the INSERT."""
+from typing import Optional
+
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -31,3 +35,16 @@ def next_value(scope: str) -> int:
     conn = db.session.connection()  # a plain statement: cheaper than through the ORM session
     return conn.execute(_statement(conn.dialect.name),
                         {"scope": scope, "value": 1}).scalar_one()
+
+
+_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence(:table, 'id'))")
+
+
+def reserve_id(table_name: str) -> Optional[int]:
+    """The id the next row of ``table_name`` will have, taken from its sequence on PostgreSQL
+    (an id known before the INSERT: the object can be written in a later flush with the rest);
+    None on SQLite, which only assigns ids on INSERT."""
+    conn = db.session.connection()
+    if conn.dialect.name != "postgresql":
+        return None
+    return conn.execute(_NEXTVAL, {"table": table_name}).scalar_one()

@@ -21,6 +21,7 @@ from transitions import Machine
 
 from . import stages
 from . import validation as v
+from .counters import reserve_id
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .models import CostLine, Ticket, TicketEvent, User, utcnow
@@ -323,8 +324,10 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
     MACHINE.events[event].trigger(ticket)  # writes ticket.state
     when = (at or utcnow()).astimezone(timezone.utc)
     ticket.updated_at = when
-    if ticket.id is None:
-        db.session.flush()  # the hash covers the ticket's id
+    if ticket.id is None:  # the hash covers the ticket's id
+        ticket.id = reserve_id(Ticket.__tablename__)  # PostgreSQL: INSERT at the commit's flush
+        if ticket.id is None:
+            db.session.flush()
 
     seq = len(ticket.events) + 1
     prev_hash = ticket.events[-1].hash if ticket.events else GENESIS_HASH
