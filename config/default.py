@@ -40,6 +40,9 @@ WARRANTY_DAYS = 90
 REPORTS_WORK_MEM = "64MB"
 # API tokens expire after this many days (flask api-token --days overrides it per token).
 API_TOKEN_DAYS = 365
+# Each web process keeps the shop's settings, service types and SMS texts this many seconds
+# before reading them again: a change on the admin pages reaches the other processes within it.
+SETTINGS_CACHE_SECONDS = 2
 DEFAULT_BRANCH_NAME = "Main"
 DEFAULT_BRANCH_CODE = "A"
 
