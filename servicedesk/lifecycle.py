@@ -325,7 +325,7 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
     when = (at or utcnow()).astimezone(timezone.utc)
     ticket.updated_at = when
     if ticket.id is None:  # the hash covers the ticket's id
-        ticket.id = reserve_id(Ticket.__tablename__)  # PostgreSQL: INSERT at the commit's flush
+        ticket.id = reserve_id(Ticket.__tablename__)  # then the INSERT waits for the commit
         if ticket.id is None:
             db.session.flush()
 
