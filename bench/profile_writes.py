@@ -9,8 +9,9 @@ cProfile's top functions, so a change to the write path can be judged before the
     .venv/bin/python bench/profile_writes.py --db sqlite --requests 500 --top 40
     .venv/bin/python bench/profile_writes.py --no-profile    # CPU and statements only
 
-A throwaway database (``sd_bench_prof_*`` on PostgreSQL, a file in /tmp on SQLite) is created
-and dropped. With ``--redis`` the SMS rows go to rq as in production (no worker runs).
+The database comes from bench/run.py's helpers: a throwaway ``sd_bench_prof_*`` on PostgreSQL
+(dropped after), ``prof.db`` in the bench work folder on SQLite (replaced by the next run). With ``--redis`` the SMS rows go to
+rq as in production (no worker runs), in the bench's own Redis database and queue.
 """
 import argparse
 import cProfile
@@ -18,34 +19,17 @@ import os
 import pstats
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
 
-import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def make_database(db: str) -> tuple[str, callable]:
-    if db == "sqlite":
-        path = Path(tempfile.mkdtemp(prefix="sd-prof-")) / "prof.db"
-        return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
-    name = f"sd_bench_prof_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+import run  # noqa: E402  (bench/ is not a package)
 
 
 def package_of(path: str) -> str:
@@ -60,6 +44,20 @@ def package_of(path: str) -> str:
     return "stdlib " + Path(path).stem
 
 
+def report_profile(name: str, stats: pstats.Stats, args) -> None:
+    # Deterministic, unlike the CPU time on a shared machine: Python function calls
+    print(f"{name}: {stats.total_calls / args.requests:,.0f} function calls a request")
+    print(f"--- {name}: own time by package (share of the profiled time)")
+    by_package: dict = {}
+    for (path, _line, _fn), row in stats.stats.items():
+        by_package[package_of(path)] = by_package.get(package_of(path), 0) + row[2]
+    total = sum(by_package.values())
+    for package, own in sorted(by_package.items(), key=lambda x: -x[1])[:15]:
+        print(f"    {package:28} {own / total:6.1%}")
+    print(f"--- {name}: top {args.top} by {args.sort}")
+    stats.sort_stats(args.sort).print_stats(args.top)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
@@ -71,14 +69,15 @@ def main(argv=None) -> int:
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args(argv)
 
-    url, drop = make_database(args.db)
+    run.WORK.mkdir(parents=True, exist_ok=True)
+    url = run.database(args.db, "prof")
     os.environ.update(DATABASE_URL=url, SECRET_KEY=uuid.uuid4().hex * 2, SMS_BACKEND="console",
                       SERVICEDESK_LOG_LEVEL="WARNING", PUBLIC_BASE_URL="http://shop.test",
                       SERVICEDESK_RATELIMIT_ENABLED="false")
     queue = None
     if args.redis:
         queue = f"sd-prof-{uuid.uuid4().hex[:8]}"
-        os.environ.update(REDIS_URL=REDIS_URL, SERVICEDESK_RQ_QUEUE=queue)
+        os.environ.update(REDIS_URL=run.REDIS_URL, SERVICEDESK_RQ_QUEUE=queue)
     else:
         os.environ.pop("REDIS_URL", None)
     try:
@@ -140,31 +139,14 @@ def main(argv=None) -> int:
                 for _ in range(args.requests):
                     op()
                 profile.disable()
-                stats = pstats.Stats(profile)
-                # Deterministic, unlike the CPU time on a shared machine: Python function calls
-                print(f"{name}: {stats.total_calls / args.requests:,.0f} function calls a "
-                      f"request")
-                print(f"--- {name}: own time by package (share of the profiled time)")
-                by_package: dict = {}
-                for (path, _line, _fn), row in stats.stats.items():
-                    by_package[package_of(path)] = by_package.get(package_of(path), 0) + row[2]
-                total = sum(by_package.values())
-                for package, own in sorted(by_package.items(), key=lambda x: -x[1])[:15]:
-                    print(f"    {package:28} {own / total:6.1%}")
-                print(f"--- {name}: top {args.top} by {args.sort}")
-                stats.sort_stats(args.sort).print_stats(args.top)
-        statements.clear()
-        intake()
-        print("--- statements of one intake:")
-        for s in statements:
-            print("   ", " ".join(s.split())[:160])
-        statements.clear()
+                report_profile(name, pstats.Stats(profile), args)
         pending = [intake()]
-        statements.clear()
-        transition()
-        print("--- statements of one transition:")
-        for s in statements:
-            print("   ", " ".join(s.split())[:160])
+        for name, op in (("intake", intake), ("transition", transition)):
+            statements.clear()
+            op()
+            print(f"--- statements of one {name}:")
+            for statement in statements:
+                print("   ", " ".join(statement.split())[:160])
     finally:
         try:
             from servicedesk.extensions import db
@@ -172,12 +154,9 @@ def main(argv=None) -> int:
                 db.engine.dispose()
         except Exception:  # noqa: BLE001
             pass
-        drop()
+        run.drop(url)
         if queue:
-            import redis
-            r = redis.Redis.from_url(REDIS_URL)
-            for key in r.scan_iter(f"rq:*{queue}*"):
-                r.delete(key)
+            run._delete_queue(queue)
     return 0
 
 

@@ -44,7 +44,7 @@ class Notification(db.Model):
 
     ticket = relationship("Ticket", back_populates="notifications")
     # The event that wrote it: set as an object, the INSERT follows the event's in one flush.
-    ticket_event = relationship("TicketEvent", viewonly=False)
+    ticket_event = relationship("TicketEvent")
 
 
 Index("ix_notifications_status_due", Notification.status, Notification.next_attempt_at)

@@ -3,7 +3,7 @@ import secrets
 from contextlib import contextmanager
 from typing import Optional
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -148,13 +148,12 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Tick
                     serial=d.get("serial"), colour=d.get("colour"))
     new_customer = customer.id is None
     db.session.add(device)
-    # The customer and the device are written, and the shop's settings read (the SMS uses
-    # them), before the ticket number is taken: on PostgreSQL taking it locks the branch's
-    # counter row until the commit, so every intake of the branch waits for the one holding
-    # it; the fewer round trips between the two, the more intakes a second.
+    # The customer and the device are written, and the shop's configuration taken (the SMS
+    # uses it; a reload is a query), before the ticket number is taken: on PostgreSQL taking it
+    # locks the branch's counter row until the commit, so every intake of the branch waits for
+    # the one holding it; the fewer round trips between the two, the more intakes a second.
     db.session.flush()
-    if has_request_context():  # cached for the request; a command (import) sends no SMS
-        settings.get("shop_name")
+    settings.snapshot()  # for the rest of the request (none outside one: an import sends no SMS)
     number = next_value(f"ticket:{branch.id}")
     ticket = Ticket(
         number=f"{branch.code}-{number:05d}", branch_id=branch.id, customer=customer,
