@@ -16,12 +16,11 @@ from typing import Any, Callable, Optional
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from transitions import Machine
 
-from . import stages
+from . import persist, stages
 from . import validation as v
-from .counters import reserve_id
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .models import CostLine, Ticket, TicketEvent, User, utcnow
@@ -179,33 +178,25 @@ def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
     return f.done()
 
 
-# --- per-event effects on the ticket's other columns (session writes only) ---------------------
+# --- per-event effects on the ticket's other columns: the values fire() writes with the state --
 
-def _add_lines(ticket: Ticket, stage: str, lines: list[dict]) -> None:
-    for line in lines:
-        ticket.lines.append(CostLine(stage=stage, estimate_version=ticket.estimate_version, **line))
-
-
-def _apply_send_to_repair(ticket: Ticket, data: dict) -> None:
-    if data.get("technician"):
-        ticket.technician = db.session.scalar(
-            select(User).where(User.username == data["technician"]))
+def _apply_send_to_repair(ticket: Ticket, data: dict) -> dict:
+    if not data.get("technician"):
+        return {}
+    return {"technician": db.session.scalar(
+        select(User).where(User.username == data["technician"]))}
 
 
-def _apply_quote(ticket: Ticket, data: dict) -> None:
-    ticket.estimate_version += 1
-    data["estimate_version"] = ticket.estimate_version
-    _add_lines(ticket, "estimate", data["lines"])
+def _apply_quote(ticket: Ticket, data: dict) -> dict:
+    data["estimate_version"] = ticket.estimate_version + 1
+    changes = {"estimate_version": data["estimate_version"]}
     if data.get("promised_date"):
-        ticket.promised_date = data["promised_date"]
+        changes["promised_date"] = data["promised_date"]
+    return changes
 
 
-def _apply_finish(ticket: Ticket, data: dict) -> None:
-    _add_lines(ticket, "final", data["lines"])
-
-
-def _apply_deliver(ticket: Ticket, data: dict) -> None:
-    ticket.amount_paid = data["amount_paid"]
+def _apply_deliver(ticket: Ticket, data: dict) -> dict:
+    return {"amount_paid": data["amount_paid"]}
 
 
 @dataclass(frozen=True)
@@ -216,9 +207,12 @@ class EventRule:
     roles: frozenset[str]
     clean: Callable[[dict, Ticket, Actor], dict]
     label: Any
-    apply: Optional[Callable[[Ticket, dict], None]] = None
+    # The ticket's other columns the event sets (attribute -> value), from its clean data.
+    apply: Optional[Callable[[Ticket, dict], dict]] = None
     # Fields of the event's data, for the OpenAPI document and the forms.
     fields: dict = field(default_factory=dict)
+    # The cost lines in the event's data ("lines") are written as this stage's lines.
+    lines: Optional[str] = None
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -233,7 +227,8 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     # Quoting again while the customer has not answered replaces the estimate (a new version):
     # an answer to the old one is refused, so the customer approves what they are charged.
     EventRule("quote", ("diagnosis", "estimate"), "estimate", _roles("technician"), _clean_quote,
-              _l("Send estimate"), _apply_quote, {"lines": "lines", "promised_date": "date?"}),
+              _l("Send estimate"), _apply_quote, {"lines": "lines", "promised_date": "date?"},
+              lines="estimate"),
     EventRule("approve", ("estimate",), "repair", _roles(CUSTOMER, "reception", SYSTEM),
               _clean_approve, _l("Approve estimate"), None, {"channel": "phone|in_person"}),
     EventRule("decline", ("estimate",), "ready", _roles(CUSTOMER, "reception"), _clean_decline,
@@ -246,7 +241,8 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     EventRule("resume", ("waiting_parts",), "repair", _roles("technician"), _no_data,
               _l("Resume repair"), None, {}),
     EventRule("finish", ("repair",), "ready", _roles("technician"), _clean_finish,
-              _l("Finish repair"), _apply_finish, {"lines": "lines", "work_done": "string?"}),
+              _l("Finish repair"), None, {"lines": "lines", "work_done": "string?"},
+              lines="final"),
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
               _l("Deliver"), _apply_deliver, {"amount_paid": "integer", "collected_by": "string?"}),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
@@ -293,14 +289,23 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+class _StateOf:
+    """What the shared Machine moves: the state alone. The ticket's row is written with its
+    other columns in one statement, not through an attribute change the ORM would flush."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
 def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, *,
          at: Optional[datetime] = None, notify: bool = True) -> TicketEvent:
     """Fire ``event`` on ``ticket`` in the current transaction; the caller commits.
 
     Raises ValidationError (unknown event, bad data), Forbidden (role), TransitionNotAllowed
-    (state). A concurrent change to the same ticket surfaces as StaleDataError at flush or commit
-    (the version column), which services turn into Conflict. ``notify=False`` (imports) writes no
-    SMS; ``at`` replays an event at its own time.
+    (state). A concurrent change to the same ticket raises StaleDataError (the version column),
+    which services turn into Conflict. ``notify=False`` (imports) writes no SMS; ``at`` replays
+    an event at its own time. A new ticket (not yet in the session: ``admit``) is written here,
+    already in its first state.
     """
     rule = EVENTS.get(event) if isinstance(event, str) else None
     if rule is None:
@@ -318,32 +323,22 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
               state=from_state, event=event, allowed=", ".join(allowed) or "-"),
             state=from_state, allowed=allowed)
     clean = rule.clean(data if data is not None else {}, ticket, actor)
-    if rule.apply:
-        rule.apply(ticket, clean)
+    changes = rule.apply(ticket, clean) if rule.apply else {}
+    moved = _StateOf(from_state)
+    MACHINE.events[event].trigger(moved)
+    changes["state"] = moved.state
 
-    MACHINE.events[event].trigger(ticket)  # writes ticket.state
-    when = (at or utcnow()).astimezone(timezone.utc)
-    ticket.updated_at = when
-    if ticket.id is None:  # the hash covers the ticket's id
-        ticket.id = reserve_id(Ticket.__tablename__)  # then the INSERT waits for the commit
-        if ticket.id is None:
-            db.session.flush()
-
-    seq = len(ticket.events) + 1
-    prev_hash = ticket.events[-1].hash if ticket.events else GENESIS_HASH
     stored = _json_safe(clean)
     if actor.ip and actor.kind == "customer":
         stored["ip"] = actor.ip
-    stored_from = None if from_state == NEW else from_state
-    row = TicketEvent(
-        seq=seq, event=event, from_state=stored_from, to_state=ticket.state,
-        actor_kind=actor.kind, actor_id=actor.user_id, actor_name=actor.name, at=when,
-        data=stored, ip=actor.ip, prev_hash=prev_hash,
-        hash=event_hash(prev_hash, ticket.id, seq, event, stored_from, ticket.state, actor.kind,
-                        actor.name, when, stored))
-    ticket.events.append(row)
-    # No flush: the ticket's UPDATE (its version check), this row and the SMS row go in the
-    # commit's one flush; a lost race surfaces there as StaleDataError.
+    row = _append(ticket, event, None if from_state == NEW else from_state, actor, stored,
+                  changes, at)
+    if rule.lines:
+        version = ticket.estimate_version
+        persist.append_loaded(ticket, "lines", *(
+            persist.insert(CostLine(ticket_id=ticket.id, stage=rule.lines,
+                                    estimate_version=version, **line))
+            for line in clean["lines"]))
     stages.on_event(ticket, row)
 
     # Every event has a template; none is written for imports, for the system closing an
@@ -353,31 +348,44 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
     return row
 
 
+def _append(ticket: Ticket, name: str, from_state: Optional[str], actor: Actor, stored: dict,
+            changes: dict, at: Optional[datetime]) -> TicketEvent:
+    """Write the ticket's ``changes`` (its UPDATE with the version check, or the INSERT of a
+    new ticket) and the next hash-chained event of its audit trail."""
+    when = (at or utcnow()).astimezone(timezone.utc)
+    changes["updated_at"] = when
+    if inspect(ticket).transient:
+        for key, value in changes.items():
+            setattr(ticket, key, value)
+        persist.insert(ticket)  # its id is in the event's hash
+    else:
+        persist.update(ticket, **changes)
+    events = ticket.events
+    seq = len(events) + 1
+    prev_hash = events[-1].hash if events else GENESIS_HASH
+    to_state = ticket.state
+    row = persist.insert(TicketEvent(
+        ticket_id=ticket.id, seq=seq, event=name, from_state=from_state, to_state=to_state,
+        actor_kind=actor.kind, actor_id=actor.user_id, actor_name=actor.name, at=when,
+        data=stored, ip=actor.ip, prev_hash=prev_hash,
+        hash=event_hash(prev_hash, ticket.id, seq, name, from_state, to_state, actor.kind,
+                        actor.name, when, stored)))
+    persist.append_loaded(ticket, "events", row)
+    return row
+
+
 # Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket.
 RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned")}
 
 
 def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None, *,
-           at: Optional[datetime] = None) -> TicketEvent:
+           at: Optional[datetime] = None, **changes) -> TicketEvent:
     """Append a hash-chained audit entry that changes no state (e.g. a technician claiming a
-    ticket), in the caller's transaction. Bumps the ticket's version, so it races like an
-    event."""
+    ticket), in the caller's transaction, with the ticket's ``changes`` (attribute -> value).
+    Bumps the ticket's version, so it races like an event."""
     if name not in RECORDS:
         raise ValueError(f"unknown audit record {name!r}")
-    when = (at or utcnow()).astimezone(timezone.utc)
-    ticket.updated_at = when
-    seq = len(ticket.events) + 1
-    prev_hash = ticket.events[-1].hash if ticket.events else GENESIS_HASH
-    stored = _json_safe(data or {})
-    row = TicketEvent(
-        seq=seq, event=name, from_state=ticket.state, to_state=ticket.state,
-        actor_kind=actor.kind, actor_id=actor.user_id, actor_name=actor.name, at=when,
-        data=stored, ip=actor.ip, prev_hash=prev_hash,
-        hash=event_hash(prev_hash, ticket.id, seq, name, ticket.state, ticket.state,
-                        actor.kind, actor.name, when, stored))
-    ticket.events.append(row)
-    db.session.flush()
-    return row
+    return _append(ticket, name, ticket.state, actor, _json_safe(data or {}), changes, at)
 
 
 def verify_chain(ticket: Ticket) -> Optional[int]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
 
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 
 from .extensions import db
 from .models._types import UTCDateTime
@@ -152,16 +152,13 @@ def on_event(ticket, event_row) -> None:
         if admitted is not None:
             rows.append(_row(ticket, "total", admitted.at, at, duration(admitted.at, at), event))
     if rows:
-        if inspect(ticket).pending:  # a new ticket's own row goes first (foreign key)
-            db.session.flush()
         db.session.connection().execute(_INSERT, rows)
 
 
 def _came_back(ticket, admitted_at: datetime) -> Optional[dict]:
     """The ``returned`` row of the customer's last repaired and delivered ticket for the same
     brand and model, if it has none yet (one indexed query per admission)."""
-    # (a new ticket may not be flushed yet: its customer_id is not filled in, its customer is)
-    customer_id = ticket.customer.id if ticket.customer is not None else ticket.customer_id
+    customer_id = ticket.customer_id
     if customer_id is None or ticket.device is None:
         return None
     if getattr(ticket, "customer_is_new", False):  # a customer met today has no earlier one

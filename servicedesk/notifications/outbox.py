@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from .. import persist
 from ..extensions import db
 from ..i18n import segments
 from ..models import Notification, Ticket, TicketEvent, utcnow
@@ -34,21 +35,26 @@ def write_for_event(ticket: Ticket, event_row: TicketEvent) -> Optional[Notifica
     if body is None:
         return None
     encoding, count = segments(body)
-    # The event is not flushed yet (one flush at the commit writes it and this row): the key
-    # names it by its place in the ticket's chain, as unique as its id.
-    note = Notification(
-        ticket=ticket, ticket_event=event_row, event=event_row.event, to=customer.phone,
+    # The key names the event by its place in the ticket's chain, as unique as its id.
+    note = persist.insert(Notification(
+        ticket_id=ticket.id, event_id=event_row.id, event=event_row.event, to=customer.phone,
         language=language, body=body, encoding=encoding, segments=count,
-        dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:sms")
-    db.session.add(note)
+        dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:sms"), ticket_event=event_row)
+    persist.append_loaded(ticket, "notifications", note)
+    written(db.session(), note.id)
     return note
 
 
+def written(session: Session, notification_id: int) -> None:
+    """A row written in ``session``'s transaction without a flush: handed to the sender after
+    the commit, like the rows a flush writes."""
+    session.info.setdefault(_INFO_KEY, set()).add(notification_id)
+
+
 def _after_flush(session: Session, flush_context) -> None:
-    ids = session.info.setdefault(_INFO_KEY, set())
     for obj in session.new:
         if isinstance(obj, Notification):
-            ids.add(obj.id)
+            written(session, obj.id)
 
 
 def _after_commit(session: Session) -> None:

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from .. import lifecycle
+from .. import lifecycle, persist
 from ..counters import next_value
 from ..errors import DomainError, ValidationError
 from ..extensions import db
@@ -111,7 +111,7 @@ def import_record(record: dict) -> bool:
                       label=f"{SERVICES[service][0]}-{number:03d}", status="served",
                       issued_at=issued, called_at=called, served_at=admitted_at,
                       counter=str(visit_rec.get("counter") or ""))
-        ticket.visit = visit
+        persist.link(ticket, "visit", persist.insert(visit))
         ticket.created_at = issued
         admit_data["visit"] = visit.label
         admit_data["waited_seconds"] = int((admitted_at - issued).total_seconds())

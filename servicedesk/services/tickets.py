@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import devices, lifecycle, settings
+from .. import devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
@@ -128,31 +128,33 @@ def clean_intake(payload) -> dict:
     return clean
 
 
-def find_or_create_customer(name: str, phone: str, language: Optional[str]) -> Customer:
+def find_or_create_customer(name: str, phone: str,
+                            language: Optional[str]) -> tuple[Customer, bool]:
+    """The customer with this phone number (True when written just now)."""
     customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
     if customer is None:
-        customer = Customer(name=name, phone=phone,
-                            language=language or current_app.config["SERVICEDESK_LOCALE"])
-        db.session.add(customer)
-    elif language:
+        return persist.insert(Customer(
+            name=name, phone=phone,
+            language=language or current_app.config["SERVICEDESK_LOCALE"])), True
+    if language:
         customer.language = language
-    return customer
+    return customer, False
 
 
 def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Ticket:
-    """A new ticket in the pseudo-state 'new', ready for the admit event (not committed)."""
+    """A new ticket in the pseudo-state 'new', ready for the admit event, which writes it.
+
+    The customer (when new) and the device are written first, and the shop's configuration
+    taken (the SMS uses it; a reload is a query), before the ticket number is taken: on
+    PostgreSQL taking it locks the branch's counter row until the commit, so every intake of
+    the branch waits for the one holding it; the fewer round trips between the two, the more
+    intakes a second."""
     c = clean["customer"]
-    customer = find_or_create_customer(c["name"], c["phone"], c.get("language"))
+    customer, new_customer = find_or_create_customer(c["name"], c["phone"], c.get("language"))
     d = clean["device"]
-    device = Device(customer=customer, kind=d["kind"], brand=d["brand"], model=d["model"],
-                    serial=d.get("serial"), colour=d.get("colour"))
-    new_customer = customer.id is None
-    db.session.add(device)
-    # The customer and the device are written, and the shop's configuration taken (the SMS
-    # uses it; a reload is a query), before the ticket number is taken: on PostgreSQL taking it
-    # locks the branch's counter row until the commit, so every intake of the branch waits for
-    # the one holding it; the fewer round trips between the two, the more intakes a second.
-    db.session.flush()
+    device = persist.insert(Device(kind=d["kind"], brand=d["brand"], model=d["model"],
+                                   serial=d.get("serial"), colour=d.get("colour")),
+                            customer=customer)
     settings.snapshot()  # for the rest of the request (none outside one: an import sends no SMS)
     number = next_value(f"ticket:{branch.id}")
     ticket = Ticket(
@@ -169,7 +171,6 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Tick
     # Not a column: the admit event's readers (stages: "is this device coming back?") learn
     # that the customer has no earlier ticket without asking the database.
     ticket.customer_is_new = new_customer
-    db.session.add(ticket)
     return ticket
 
 
@@ -203,13 +204,14 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
             visit.status = "served"
             visit.served_at = now
             visit.called_at = visit.called_at or now
-            ticket.visit = visit
+            # Both sides as loaded: fire() writes the ticket with the visit's id, and the
+            # visit's own change is its status.
+            persist.link(ticket, "visit", visit)
             # The timeline starts at the customer's arrival: the wait is measured.
             ticket.created_at = visit.issued_at
             data["visit"] = visit.label
             data["waited_seconds"] = int((now - visit.issued_at).total_seconds())
-        # No flush here: the ticket's first INSERT (in fire) already carries the state
-        # "intake", instead of an INSERT in "new" and an UPDATE.
+        # The ticket's INSERT (in fire) already carries the state "intake".
         data["customer_id"] = ticket.customer.id
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket

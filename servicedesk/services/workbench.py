@@ -107,8 +107,8 @@ def _check_version(ticket: Ticket, expected_version: Optional[int]) -> None:
 
 def _take(ticket: Ticket, user: User) -> None:
     """Make ``user`` the ticket's technician, with its audit record (same transaction)."""
-    ticket.technician = user
-    lifecycle.record(ticket, "claim", Actor.staff(user), {"technician": user.username})
+    lifecycle.record(ticket, "claim", Actor.staff(user), {"technician": user.username},
+                     technician=user)
 
 
 def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) -> Ticket:
