@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
@@ -112,13 +112,16 @@ def issue_token(user: User, name: str = "", days: Optional[int] = None) -> str:
     return raw
 
 
+# One round trip: the token, its user and the user's branch (the API reads both). Built once:
+# every API request runs it, and building the statement costs a quarter of running it.
+_TOKEN_WITH_USER = (select(ApiToken).where(ApiToken.token_hash == bindparam("digest"))
+                    .options(joinedload(ApiToken.user).joinedload(User.branch)))
+
+
 def user_for_token(raw: str) -> Optional[User]:
     if not raw:
         return None
-    # One round trip: the token, its user and the user's branch (the API reads both).
-    token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == token_digest(raw))
-        .options(joinedload(ApiToken.user).joinedload(User.branch)))
+    token = db.session.scalar(_TOKEN_WITH_USER, {"digest": token_digest(raw)})
     if token is None or not token.usable(utcnow()):  # revoked, expired, user deactivated
         return None
     return token.user

@@ -6,7 +6,7 @@ from typing import Optional
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -128,10 +128,13 @@ def clean_intake(payload) -> dict:
     return clean
 
 
+_CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))  # built once
+
+
 def find_or_create_customer(name: str, phone: str,
                             language: Optional[str]) -> tuple[Customer, bool]:
     """The customer with this phone number (True when written just now)."""
-    customer = db.session.scalar(select(Customer).where(Customer.phone == phone))
+    customer = db.session.scalar(_CUSTOMER_BY_PHONE, {"phone": phone})
     if customer is None:
         return persist.insert(Customer(
             name=name, phone=phone,

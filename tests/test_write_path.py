@@ -1,0 +1,84 @@
+"""The ticket write path (servicedesk.persist): rows written as statements, not by a flush, still
+commit together or not at all, and what the API answers is what a later read finds."""
+from sqlalchemy import text
+
+from servicedesk.extensions import db
+from servicedesk.models import Notification
+from servicedesk.services import tickets as ticket_service
+
+from .test_api import admit, fire, intake, row_counts
+
+
+def stage_rows(ticket_id: int) -> int:
+    return db.session.execute(text("SELECT count(*) FROM ticket_stages WHERE ticket_id = :t"),
+                              {"t": ticket_id}).scalar_one()
+
+
+def test_an_event_whose_sms_cannot_be_written_changes_nothing(app, api):
+    ticket = admit(api)
+    # Another row already holds the key of the SMS the next event writes: its INSERT fails
+    # after the ticket's UPDATE, the event and the stage row went out.
+    db.session.add(Notification(
+        ticket_id=ticket["id"], event="send_to_repair", to="+989120000000", language="fa",
+        body="x", encoding="GSM-7", segments=1, dedupe_key=f"ticket:{ticket['id']}:seq:2:sms"))
+    db.session.commit()
+    before = row_counts()
+
+    resp = fire(api, "reception", ticket["id"], "send_to_repair")
+
+    assert resp.status_code == 409, resp.get_json()
+    assert row_counts() == before
+    assert stage_rows(ticket["id"]) == 0
+    now = api["reception"].get(f"/api/v1/tickets/{ticket['id']}").get_json()
+    assert (now["state"], now["version"], len(now["history"])) == \
+        ("intake", ticket["version"], 1)
+    # the desk tries again once the stray row is gone: it goes through
+    db.session.execute(text("DELETE FROM notifications WHERE body = 'x'"))
+    db.session.commit()
+    assert fire(api, "reception", ticket["id"], "send_to_repair").status_code == 200
+
+
+def test_an_intake_whose_ticket_cannot_be_written_leaves_no_customer_or_device(
+        app, api, monkeypatch):
+    first = admit(api)
+    token = db.session.execute(text("SELECT public_token FROM tickets WHERE id = :t"),
+                               {"t": first["id"]}).scalar_one()
+    before = row_counts()
+    # The customer and the device are written first; the ticket's INSERT then fails.
+    monkeypatch.setattr(ticket_service, "new_public_token", lambda: token)
+
+    resp = api["reception"].post("/api/v1/tickets", json=intake(customer={
+        "name": "Someone New", "phone": "+989351112233"}))
+
+    assert resp.status_code == 409, resp.get_json()
+    assert row_counts() == before
+
+
+def test_the_answer_of_each_action_is_what_a_later_read_finds(app, api):
+    ticket = admit(api, intake(pre_approved_amount=3_000_000))
+    answers = [ticket]
+    for role, event, data in (
+            ("reception", "send_to_repair", {"technician": "technician1"}),
+            ("technician", "quote", {"lines": [
+                {"kind": "part", "description": "Screen", "qty": 1, "unit_price": 2_500_000},
+                {"kind": "labour", "description": "Fitting", "qty": 1,
+                 "unit_price": 400_000}]}),
+            ("technician", "finish", {"lines": [
+                {"kind": "part", "description": "Screen", "qty": 1,
+                 "unit_price": 2_500_000}]}),
+            ("reception", "deliver", {"amount_paid": 2_500_000})):
+        resp = fire(api, role, ticket["id"], event, **data)
+        assert resp.status_code == 200, resp.get_json()
+        answers.append(resp.get_json())
+        db.session.expire_all()
+        read = api[role].get(f"/api/v1/tickets/{ticket['id']}").get_json()
+        assert read == answers[-1]
+    last = answers[-1]
+    # the quote within the pre-approved amount was approved by the system in the same action
+    assert [h["event"] for h in last["history"]] == [
+        "admit", "send_to_repair", "quote", "approve", "finish", "deliver"]
+    assert last["technician"] == "technician1"
+    assert (last["estimate_total"], last["final_total"], last["amount_paid"]) == \
+        (2_900_000, 2_500_000, 2_500_000)
+    assert [a["version"] for a in answers] == [1, 2, 4, 5, 6]
+    assert len(last["notifications"]) == 6
