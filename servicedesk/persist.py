@@ -18,9 +18,11 @@ sides are set as already loaded, so nothing is left for a flush to do.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
 from sqlalchemy import bindparam, inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -56,6 +58,16 @@ class _Plan:
         if version is not None:
             where = where & (version == bindparam("version_"))
         self.update = table.update().where(where)
+        self.unless_exists: dict = {}  # (dialect, unique column) -> INSERT .. ON CONFLICT
+
+    def insert_unless_exists(self, dialect: str, column: str):
+        stmt = self.unless_exists.get((dialect, column))
+        if stmt is None:
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = self.unless_exists[(dialect, column)] = (
+                insert(self.table).on_conflict_do_nothing(index_elements=[self.table.c[column]])
+                .returning(self.pk))
+        return stmt
 
 
 @lru_cache(maxsize=None)
@@ -72,13 +84,17 @@ def _default(column) -> Any:
     return default.arg if default.is_scalar else None
 
 
-def insert(obj, **related):
+def insert(obj, unless_exists: Optional[str] = None, **related):
     """INSERT the new (transient) ``obj`` and attach it to the session, loaded and clean.
 
     Unset columns get their Python defaults; the primary key comes back from the database
     when not set. ``related``: many-to-one relationships (``customer=...``), set on both
     sides as loaded; those set on ``obj`` already count too, and a related object not yet
-    written is written first."""
+    written is written first.
+
+    ``unless_exists``: a unique column; when a row with the same value is there (or being
+    written by a transaction that then commits), nothing is written and None is returned
+    (INSERT .. ON CONFLICT DO NOTHING: one statement where a lookup first takes two)."""
     plan = _plan(type(obj))
     state_dict = inspect(obj).dict
     for name in plan.many_to_one:
@@ -97,11 +113,19 @@ def insert(obj, **related):
             setattr(obj, key, _default(column))
         values[key] = state_dict[key]
     conn = db.session.connection()
-    if values[plan.pk_key] is None:
+    new_key = values[plan.pk_key] is None
+    if new_key:
         del values[plan.pk_key]
-        setattr(obj, plan.pk_key, conn.execute(plan.insert, values).inserted_primary_key[0])
+    if unless_exists is not None:
+        written = conn.execute(plan.insert_unless_exists(conn.dialect.name, unless_exists),
+                               values).first()
+        if written is None:
+            return None
+        setattr(obj, plan.pk_key, written[0])
     else:
-        conn.execute(plan.insert, values)
+        result = conn.execute(plan.insert, values)
+        if new_key:
+            setattr(obj, plan.pk_key, result.inserted_primary_key[0])
     make_transient_to_detached(obj)
     db.session.add(obj)
     for name, value in related.items():

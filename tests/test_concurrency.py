@@ -149,3 +149,32 @@ def test_a_stale_version_is_a_conflict(pg_app, staff):
         svc.fire_event(ticket_id, "approve", Actor.staff(staff["reception"]),
                        {"channel": "phone"}, expected_version=version)
     assert count(TicketEvent, ticket_id) == events
+
+
+def test_two_desks_taking_in_the_same_new_customer_at_once_both_succeed(pg_app, staff):
+    """A customer brings two devices to two desks: both intakes go through, with one customer
+    (the phone number is unique), not a conflict for the second desk."""
+    from servicedesk.models import Customer
+    token = issue_token(staff["reception"])
+    headers = {"Authorization": f"Bearer {token}"}
+    for n in range(ROUNDS):
+        phone = f"+98935000{n:04d}"
+        barrier = threading.Barrier(2, timeout=30)
+
+        def post(i):
+            client = pg_app.test_client()
+            body = {**INTAKE, "customer": {"name": "Two Devices", "phone": phone},
+                    "device": {**INTAKE["device"], "serial": None,
+                               "model": ("Galaxy A54", "Galaxy Tab S9")[i]}}
+            barrier.wait()
+            response = client.post("/api/v1/tickets", json=body, headers=headers)
+            return response.status_code, response.get_json()
+
+        results = run_pair(post)
+        assert [status for status, _ in results] == [201, 201], results
+        db.session.expire_all()
+        customers = db.session.scalars(select(Customer).where(Customer.phone == phone)).all()
+        assert len(customers) == 1
+        assert {body["customer"]["id"] for _, body in results} == {customers[0].id}
+        assert sorted(body["device"]["model"] for _, body in results) == [
+            "Galaxy A54", "Galaxy Tab S9"]
