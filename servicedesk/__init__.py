@@ -110,7 +110,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from . import i18n
+    from . import i18n, persist
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .notifications.inprocess import InProcessSender
     from .notifications.outbox import register_session_hooks
@@ -149,6 +149,7 @@ def _init_extensions(app: Flask) -> None:
                 "money_display": ShopSetting("money_display")}
 
     register_session_hooks()
+    persist.register_session_hooks()
     app.extensions["servicedesk_sender"] = InProcessSender(app)
 
 

@@ -21,13 +21,36 @@ from functools import lru_cache
 from typing import Any, Optional
 
 from sqlalchemy import bindparam, inspect
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from .extensions import db
+
+
+_WRITTEN = "servicedesk_persist_written"  # session.info: objects inserted in this transaction
+
+
+def _forget_written(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
+
+
+def _expunge_written(session: Session, previous_transaction) -> None:
+    """A rollback expires what the session holds; objects whose INSERT it undid must go too,
+    as a flush's new objects do: the next rows may get the same ids (SQLite) and must not
+    meet them in the identity map."""
+    for obj in session.info.pop(_WRITTEN, ()):
+        if obj in session:
+            session.expunge(obj)
+
+
+def register_session_hooks() -> None:
+    if not sa_event.contains(Session, "after_commit", _forget_written):
+        sa_event.listen(Session, "after_commit", _forget_written)
+        sa_event.listen(Session, "after_soft_rollback", _expunge_written)
 
 
 class _Plan:
@@ -128,6 +151,7 @@ def insert(obj, unless_exists: Optional[str] = None, **related):
             setattr(obj, plan.pk_key, result.inserted_primary_key[0])
     make_transient_to_detached(obj)
     db.session.add(obj)
+    db.session.info.setdefault(_WRITTEN, []).append(obj)
     for name, value in related.items():
         set_committed_value(obj, name, value)
     return obj
