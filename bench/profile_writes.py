@@ -1,4 +1,5 @@
-"""Where a write request's time goes: intake and a transition, in one process, profiled.
+"""Where a write request's time goes: intake and a transition (and the staff ticket page, the
+third scenario of bench/run.py), in one process, profiled.
 
 Not a benchmark of throughput (bench/run.py is): this runs the JSON API's intake and
 ``send_to_repair`` through the WSGI app in this process (no server, no network), reports the
@@ -90,6 +91,10 @@ def main(argv=None) -> int:
                 out = runner.invoke(args=cmd)
                 assert out.exit_code == 0, out.output
             token = runner.invoke(args=["api-token", "bench"]).output.strip().splitlines()[-1]
+            out = runner.invoke(args=["create-user", "benchtech", "--role", "technician",
+                                      "--password", "bench-pass-1"])
+            assert out.exit_code == 0, out.output
+            tech = runner.invoke(args=["api-token", "benchtech"]).output.strip().splitlines()[-1]
         client = app.test_client()
         auth = {"Authorization": f"Bearer {token}"}
         from servicedesk.extensions import db
@@ -117,10 +122,17 @@ def main(argv=None) -> int:
                             json={"event": "send_to_repair"}, headers=auth)
             assert r.status_code == 200, r.get_data(as_text=True)
 
-        for tid in ids:
+        browser = app.test_client(use_cookies=False)  # no session: bench/run.py sends none
+
+        def page():  # the technician's page of a ticket in intake, as bench/run.py asks for it
+            r = browser.get(f"/tickets/{ids[-1]}", headers={"Authorization": f"Bearer {tech}",
+                                                          "Accept": "text/html"})
+            assert r.status_code == 200, (r.status_code, r.headers.get("Location"))
+
+        for tid in ids[:-1]:
             client.post(f"/api/v1/tickets/{tid}/events", json={"event": "send_to_repair"},
                         headers=auth)
-        for name, op in (("intake", intake), ("transition", transition)):
+        for name, op in (("intake", intake), ("transition", transition), ("ticket page", page)):
             if name == "transition":  # tickets to move, taken in before the clock starts
                 pending = [intake() for _ in range(args.requests * (args.batches + 1) + 2)]
             cpu = []
@@ -141,7 +153,7 @@ def main(argv=None) -> int:
                 profile.disable()
                 report_profile(name, pstats.Stats(profile), args)
         pending = [intake()]
-        for name, op in (("intake", intake), ("transition", transition)):
+        for name, op in (("intake", intake), ("transition", transition), ("ticket page", page)):
             statements.clear()
             op()
             print(f"--- statements of one {name}:")

@@ -14,7 +14,7 @@ from typing import Optional
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from .. import lifecycle, settings, visits
 from ..errors import Conflict, Forbidden, NotFound
@@ -150,13 +150,14 @@ def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = No
 
 
 def ticket_page(ticket_id: int) -> tuple[Ticket, list[TicketNote]]:
-    """A ticket with everything its page shows, in a few queries (the customer, device and
-    technician joined; the events with who fired them; the notes with their authors)."""
-    ticket = db.session.scalar(
+    """A ticket with everything its page shows, in a few queries (the customer, device,
+    technician and the events with who fired them joined; its lines and SMS, and the notes
+    with their authors, one query each)."""
+    ticket = db.session.scalars(
         select(Ticket).where(Ticket.id == ticket_id)
         .options(joinedload(Ticket.customer), joinedload(Ticket.device),
                  joinedload(Ticket.technician),
-                 selectinload(Ticket.events).joinedload(TicketEvent.actor)))
+                 joinedload(Ticket.events).joinedload(TicketEvent.actor))).unique().one_or_none()
     if ticket is None:
         raise NotFound(_("No such ticket."))
     notes = db.session.scalars(
