@@ -5,6 +5,11 @@ The transitions Machine, the API's OpenAPI document, the UI's buttons and the te
 ``fire()`` is the only code in the program that writes ``Ticket.state``; in the caller's database
 transaction it checks the role, the data and the state, changes the state, appends the audit
 event (hash-chained) and writes the customer's SMS into the outbox. The caller commits.
+
+The rows are written as they are made, one statement each on the session's connection
+(``servicedesk.persist``), not left to the ORM's flush: the ticket's UPDATE carries its
+version check, so a lost race is known at once, and the objects the caller answers with hold
+exactly what was written.
 """
 from __future__ import annotations
 

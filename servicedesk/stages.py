@@ -1,7 +1,7 @@
 """Stage durations, recorded as each stage of a ticket closes (for the turnaround reports).
 
 The lifecycle calls ``on_event`` for every event, in the event's transaction, after the event
-row is flushed. When the event closes a stage of DESIGN section 5, one ``TicketStage`` row is
+row is written. When the event closes a stage of DESIGN section 5, one ``TicketStage`` row is
 added with the stage's two ends and its length in whole seconds:
 
 =============  =======================================  ==========================

@@ -43,7 +43,7 @@ class Notification(db.Model):
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     ticket = relationship("Ticket", back_populates="notifications")
-    # The event that wrote it: set as an object, the INSERT follows the event's in one flush.
+    # The event that wrote it (servicedesk.persist sets it as loaded when writing the row).
     ticket_event = relationship("TicketEvent")
 
 
