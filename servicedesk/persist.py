@@ -64,8 +64,12 @@ class _Plan:
         self.pk_key = mapper.get_property_by_column(self.pk).key
         self.columns = [(mapper.get_property_by_column(c).key, c) for c in table.columns]
         # Statements' parameters are named by column; every mapped class here names its
-        # attributes after its columns.
-        assert all(key == column.key for key, column in self.columns), cls
+        # attributes after its columns. Values the database would fill in itself (server
+        # defaults, onupdate) are not read back here: such a column needs the ORM's flush.
+        for key, column in self.columns:
+            if key != column.key or column.server_default is not None \
+                    or column.onupdate is not None:
+                raise TypeError(f"{cls.__name__}.{key}: not writable by servicedesk.persist")
         self.many_to_one = {}
         for rel in mapper.relationships:
             if rel.direction.name == "MANYTOONE":
