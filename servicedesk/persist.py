@@ -173,7 +173,7 @@ def update(obj, **values) -> None:
     state = inspect(obj)
     params = {**values, "pk_": state.identity[0]}
     if plan.version_key is not None:
-        old = state.dict[plan.version_key]
+        old = getattr(obj, plan.version_key)  # (loads it if the object was expired)
         params["version_"] = old
         values[plan.version_key] = params[plan.version_key] = old + 1
     result = db.session.connection().execute(plan.update, params)
@@ -190,16 +190,18 @@ def link(obj, name: str, other) -> None:
     ``obj``, both as loaded: the rows are written by ``insert``/``update`` (the foreign key),
     not by a flush seeing a change on either side."""
     set_committed_value(obj, name, other)
-    back = inspect(obj).mapper.relationships[name].back_populates
-    if back:
-        set_committed_value(other, back, obj)
+    _point_back(obj, name, (other,))
 
 
 def append_loaded(obj, collection: str, *items) -> None:
     """Add already written ``items`` to ``obj``'s loaded collection, as loaded (no change for
     a flush to write), and point each item back at ``obj``."""
     set_committed_value(obj, collection, [*getattr(obj, collection), *items])
-    back = inspect(obj).mapper.relationships[collection].back_populates
+    _point_back(obj, collection, items)
+
+
+def _point_back(obj, name: str, others) -> None:
+    back = inspect(obj).mapper.relationships[name].back_populates
     if back:
-        for item in items:
-            set_committed_value(item, back, obj)
+        for other in others:
+            set_committed_value(other, back, obj)
