@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from servicedesk.errors import Conflict, TransitionNotAllowed
 from servicedesk.extensions import db
 from servicedesk.lifecycle import Actor, verify_chain
-from servicedesk.models import Notification, Ticket, TicketEvent
+from servicedesk.models import Notification, Ticket, TicketEvent, User
 from servicedesk.services import tickets as svc
 from servicedesk.services.people import issue_token
 
@@ -178,3 +178,38 @@ def test_two_desks_taking_in_the_same_new_customer_at_once_both_succeed(pg_app, 
         assert {body["customer"]["id"] for _, body in results} == {customers[0].id}
         assert sorted(body["device"]["model"] for _, body in results) == [
             "Galaxy A54", "Galaxy Tab S9"]
+
+
+def test_two_technicians_claiming_at_once_one_gets_it(pg_app, staff):
+    """Both see the ticket free and claim in the same instant: one holds it, the other is told
+    it changed; one claim in the audit trail, the chain intact."""
+    from servicedesk.services import workbench
+    second = add_user("technician2", "technician")
+    technicians = (staff["technician"].id, second.id)  # ids: the objects are this thread's
+    for _round in range(ROUNDS):
+        ticket = svc.admit(INTAKE, Actor.staff(staff["reception"]))
+        svc.fire_event(ticket.id, "send_to_repair", Actor.staff(staff["reception"]))
+        ticket_id = ticket.id
+        barrier = threading.Barrier(2, timeout=30)
+
+        def claim(i):
+            with pg_app.app_context():
+                try:
+                    user = db.session.get(User, technicians[i])
+                    loaded = db.session.get(Ticket, ticket_id)
+                    assert loaded.technician_id is None  # both load before either commits
+                    barrier.wait()
+                    workbench.claim(ticket_id, user)
+                    return user.username
+                finally:
+                    db.session.remove()
+
+        results = run_pair(claim)
+        winners = [r for r in results if isinstance(r, str)]
+        assert len(winners) == 1, results
+        assert [type(r) for r in results if not isinstance(r, str)] == [Conflict], results
+        db.session.expire_all()
+        ticket = db.session.get(Ticket, ticket_id)
+        assert ticket.technician.username == winners[0]
+        assert [e.event for e in ticket.events].count("claim") == 1
+        assert verify_chain(ticket) is None
