@@ -116,8 +116,8 @@ def insert(obj, unless_exists: Optional[str] = None, **related):
 
     Unset columns get their Python defaults; the primary key comes back from the database
     when not set. ``related``: many-to-one relationships (``customer=...``), set on both
-    sides as loaded; those set on ``obj`` already count too, and a related object not yet
-    written is written first.
+    sides as loaded; those set on ``obj`` already count too. Related objects must be written
+    already.
 
     ``unless_exists``: a unique column; when a row with the same value is there (or being
     written by a transaction that then commits), nothing is written and None is returned
@@ -128,10 +128,8 @@ def insert(obj, unless_exists: Optional[str] = None, **related):
         if name not in related and state_dict.get(name) is not None:
             related[name] = state_dict[name]
     for name, value in related.items():
-        if value is not None and inspect(value).transient:
-            insert(value)
-        elif value is not None and inspect(value).pending:
-            db.session.flush()
+        if value is not None and inspect(value).key is None:  # else its key would be None
+            raise ValueError(f"{type(obj).__name__}.{name}: write the related object first")
         for local, remote in plan.many_to_one[name]:
             setattr(obj, local, None if value is None else getattr(value, remote))
     values = {}

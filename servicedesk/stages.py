@@ -161,7 +161,7 @@ def _came_back(ticket, admitted_at: datetime) -> Optional[dict]:
     customer_id = ticket.customer_id
     if customer_id is None or ticket.device is None:
         return None
-    if getattr(ticket, "customer_is_new", False):  # a customer met today has no earlier one
+    if getattr(ticket, "customer_is_new", False):  # written by this intake: no earlier ticket
         return None
     found = db.session.connection().execute(text(
         "SELECT t.id AS ticket_id, dl.ended_at AS delivered_at, t.branch_id AS branch_id, "

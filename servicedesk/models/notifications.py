@@ -43,8 +43,6 @@ class Notification(db.Model):
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     ticket = relationship("Ticket", back_populates="notifications")
-    # The event that wrote it (servicedesk.persist sets it as loaded when writing the row).
-    ticket_event = relationship("TicketEvent")
 
 
 Index("ix_notifications_status_due", Notification.status, Notification.next_attempt_at)

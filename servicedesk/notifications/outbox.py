@@ -39,7 +39,7 @@ def write_for_event(ticket: Ticket, event_row: TicketEvent) -> Optional[Notifica
     note = persist.insert(Notification(
         ticket_id=ticket.id, event_id=event_row.id, event=event_row.event, to=customer.phone,
         language=language, body=body, encoding=encoding, segments=count,
-        dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:sms"), ticket_event=event_row)
+        dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:sms"))
     persist.append_loaded(ticket, "notifications", note)
     written(db.session(), note.id)
     return note
