@@ -579,9 +579,10 @@ def render(report: dict) -> str:
         f"Load: {args['requests']} requests per system per scenario per round, "
         f"{args['concurrency']} keep-alive connections, {args['rounds']} rounds (systems "
         f"interleaved, order rotated each round), after a warm-up. Servers: gunicorn "
-        f"{WORKERS} workers × {THREADS} threads (gthread), no access log; SQLite journal "
-        f"mode {args['sqlite_journal']} for the floor and the peer (Servicedesk sets WAL on "
-        "its own connections). Throughput is the "
+        f"{WORKERS} workers × {THREADS} threads (gthread), no access log. On SQLite, "
+        "Servicedesk and the floor open their connections with the same pragmas (WAL, "
+        "synchronous=NORMAL, busy timeout); the peer keeps Django's, in journal mode "
+        f"{args['sqlite_journal']}. Throughput is the "
         "median over rounds with the range; latencies p50/p99 over every request of all "
         "rounds; ratios are Servicedesk ÷ the other, per round, then the median (range).",
         "",
@@ -670,8 +671,9 @@ def main(argv=None) -> int:
                         help="skip the optional bench_*.py modules of the other scenarios")
     parser.add_argument("--quick", action="store_true", help="1 round of 100 requests")
     parser.add_argument("--sqlite-journal", default="delete", choices=("delete", "wal"),
-                        help="SQLite journal mode for every system (delete: SQLite's and the "
-                             "app's default; wal: what the app could switch to)")
+                        help="SQLite journal mode for the peer (delete: SQLite's and Django's "
+                             "default; wal: what it could switch to). Servicedesk and the "
+                             "floor always run WAL.")
     parser.add_argument("--with-sms", action="store_true", help="then run bench_sms.py")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args(argv)
