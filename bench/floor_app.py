@@ -46,8 +46,8 @@ def engine_for(url: str) -> sa.engine.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True)  # as Servicedesk's default config
     if engine.dialect.name == "sqlite":
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from servicedesk import _sqlite_pragmas  # the very function Servicedesk's engine runs
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        from servicedesk.embedded import pragmas  # the very function Servicedesk's engine runs
+        sa.event.listen(engine, "connect", pragmas)
     return engine
 
 

@@ -9,6 +9,7 @@ cProfile's top functions, so a change to the write path can be judged before the
     .venv/bin/python bench/profile_writes.py                 # PostgreSQL, 300 requests each
     .venv/bin/python bench/profile_writes.py --db sqlite --requests 500 --top 40
     .venv/bin/python bench/profile_writes.py --no-profile    # CPU and statements only
+    .venv/bin/python bench/profile_writes.py --no-profile --statements   # time per statement
 
 The database comes from bench/run.py's helpers: a throwaway ``sd_bench_prof_*`` on PostgreSQL
 (dropped after), ``prof.db`` in the bench work folder on SQLite (replaced by the next run). With ``--redis`` the SMS rows go to
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--redis", action="store_true", help="hand SMS rows to rq (production)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--statements", action="store_true",
+                        help="also time each statement in the driver, slowest first")
     args = parser.parse_args(argv)
 
     run.WORK.mkdir(parents=True, exist_ok=True)
@@ -101,8 +104,19 @@ def main(argv=None) -> int:
         with app.app_context():
             engine = db.engine
         statements = []
-        event.listen(engine, "before_cursor_execute",
-                     lambda *a, **k: statements.append(a[2]))
+        timings: dict = {}  # statement -> [count, seconds], for the --statements table
+
+        def before(conn, _cursor, statement, *_args):
+            statements.append(statement)
+            conn.info["prof_t0"] = time.perf_counter()
+
+        def after(conn, _cursor, statement, *_args):
+            row = timings.setdefault(" ".join(statement.split())[:150], [0, 0.0])
+            row[0] += 1
+            row[1] += time.perf_counter() - conn.info.pop("prof_t0")
+
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
         counter = iter(range(10**9))
 
         def intake():
@@ -136,6 +150,7 @@ def main(argv=None) -> int:
             if name == "transition":  # tickets to move, taken in before the clock starts
                 pending = [intake() for _ in range(args.requests * (args.batches + 1) + 2)]
             cpu = []
+            timings.clear()
             for _ in range(args.batches):
                 statements.clear()
                 start = time.process_time()
@@ -145,6 +160,11 @@ def main(argv=None) -> int:
                 per_request = len(statements) / args.requests
             print(f"{name}: {statistics.median(cpu):.2f} ms CPU a request (batches: "
                   f"{', '.join(f'{c:.2f}' for c in cpu)}), {per_request:.1f} statements")
+            if args.statements:  # wall time in the driver, the sender thread's included
+                print(f"--- {name}: statements by time in the driver (µs a request, µs each)")
+                total = args.requests * args.batches
+                for text, (count, seconds) in sorted(timings.items(), key=lambda x: -x[1][1]):
+                    print(f"    {seconds / total * 1e6:7.0f} {seconds / count * 1e6:7.0f}  {text}")
             if not args.no_profile:
                 profile = cProfile.Profile()
                 profile.enable()

@@ -50,6 +50,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'servicedesk.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(url)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # The embedded database's connections queue their writers (servicedesk/embedded.py).
+        from .embedded import Connection
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {**options.get("connect_args", {}), "factory": Connection}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
     if str(app.config.get("PUBLIC_BASE_URL") or "").startswith("https://"):
@@ -94,23 +100,8 @@ def current_app_languages() -> tuple:
     return tuple(current_app.config["LANGUAGES"])
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """The embedded database serves a whole shop from one file: the reception screens, the
-    wall display's polling and the in-process SMS sender all use it at once. WAL lets them read
-    while one of them writes, and commits without a sync of the whole file each time (NORMAL is
-    durable across a crash of the app; a power cut may lose the last commits, never corrupt the
-    file); a writer waits for the lock instead of failing with "database is locked"."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-    finally:
-        cursor.close()
-
-
 def _init_extensions(app: Flask) -> None:
-    from . import i18n, persist
+    from . import embedded, i18n, persist
     from .extensions import babel, csrf, db, limiter, login_manager, migrate
     from .notifications.inprocess import InProcessSender
     from .notifications.outbox import register_session_hooks
@@ -119,7 +110,7 @@ def _init_extensions(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from sqlalchemy import event as sa_event
         with app.app_context():
-            sa_event.listen(db.engine, "connect", _sqlite_pragmas)
+            sa_event.listen(db.engine, "connect", embedded.pragmas)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
     babel.init_app(app, locale_selector=select_locale,

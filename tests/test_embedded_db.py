@@ -1,0 +1,224 @@
+"""The embedded database's writers take turns (servicedesk/embedded.py): a second writer waits
+for the first to finish instead of failing or sleeping in SQLite's busy handler, readers never
+wait, the turn is given back however a transaction ends, and a writer kept waiting past the
+busy timeout fails as SQLite does and leaves nothing behind. SQLite only, by nature."""
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from servicedesk import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def path(tmp_path):
+    path = tmp_path / "shop.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE tickets (id INTEGER PRIMARY KEY, problem TEXT NOT NULL)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    """Waits of 0.4 s instead of 10 s, so a lock that is never given back fails fast."""
+    monkeypatch.setattr(embedded, "BUSY_TIMEOUT_MS", 400)
+
+
+def connect(path, sqlite_waits=True) -> sqlite3.Connection:
+    """A connection as the app opens it. sqlite_waits=False turns SQLite's own busy handler off,
+    so a writer that reached SQLite while another holds the file fails at once: a writer that
+    succeeds anyway waited its turn in Servicedesk's lock."""
+    conn = sqlite3.connect(str(path), factory=embedded.Connection, check_same_thread=False)
+    embedded.pragmas(conn)
+    if not sqlite_waits:
+        conn.execute("PRAGMA busy_timeout=0")
+    return conn
+
+
+def problems(path) -> list:
+    conn = sqlite3.connect(str(path))
+    try:
+        return [row[0] for row in conn.execute("SELECT problem FROM tickets ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def in_thread(target):
+    """Start target in a thread; return (thread, outcome), outcome filled when it ends."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = target()
+        except Exception as exc:  # noqa: BLE001 - inspected by the test
+            outcome["error"] = exc
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def write(path, problem, sqlite_waits=True):
+    def go():
+        conn = connect(path, sqlite_waits)
+        try:
+            conn.execute("INSERT INTO tickets (problem) VALUES (?)", (problem,))
+            conn.commit()
+        finally:
+            conn.close()
+        return problem
+    return go
+
+
+def test_a_second_writer_waits_for_the_first_and_both_land(path):
+    first = connect(path, sqlite_waits=False)
+    first.execute("INSERT INTO tickets (problem) VALUES ('screen')")  # transaction open
+    thread, outcome = in_thread(write(path, "battery", sqlite_waits=False))
+    thread.join(0.5)
+    assert thread.is_alive(), "the second writer did not wait for the first"
+    first.commit()
+    thread.join(10)
+    assert not thread.is_alive() and outcome == {"value": "battery"}
+    assert problems(path) == ["screen", "battery"]
+    first.close()
+
+
+def test_a_writer_holds_the_files_writer_lock_until_it_commits(path):
+    """The lock other processes wait on is an flock on FILE-writer."""
+    import fcntl
+    conn = connect(path)
+    conn.execute("INSERT INTO tickets (problem) VALUES ('screen')")
+    with open(f"{path}-writer", "rb") as other:  # another open file: as another process
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        conn.commit()
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    conn.close()
+
+
+def test_readers_do_not_wait_for_a_writer(path, short_timeout):
+    write(path, "screen")()
+    writer = connect(path)
+    writer.execute("INSERT INTO tickets (problem) VALUES ('battery')")
+    reader = connect(path)
+    # the committed row, at once, without the uncommitted one
+    assert [r[0] for r in reader.execute("SELECT problem FROM tickets")] == ["screen"]
+    writer.rollback()
+    reader.close()
+    writer.close()
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback", "close", "with-block", "failed-write",
+                                    "bad-statement", "script"])
+def test_the_turn_is_given_back_however_the_transaction_ends(path, short_timeout, ending):
+    conn = connect(path)
+    if ending == "with-block":
+        with conn:
+            conn.execute("INSERT INTO tickets (problem) VALUES ('screen')")
+    elif ending == "failed-write":
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO tickets (problem) VALUES (NULL)")
+        conn.rollback()
+    elif ending == "bad-statement":  # fails before the driver opens a transaction
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            conn.execute("INSERT INTO no_such_table VALUES (1)")
+    elif ending == "script":
+        conn.execute("INSERT INTO tickets (problem) VALUES ('screen')")
+        conn.executescript("INSERT INTO tickets (problem) VALUES ('charger');")
+    else:
+        conn.execute("INSERT INTO tickets (problem) VALUES ('screen')")
+        getattr(conn, ending)()
+    # the same thread writes again on another connection: it would wait and fail if the
+    # first connection still held the turn
+    write(path, "battery")()
+    assert problems(path)[-1] == "battery"
+    if ending != "close":
+        conn.close()
+
+
+def test_a_writer_kept_waiting_past_the_busy_timeout_fails_and_writes_nothing(
+        path, short_timeout):
+    first = connect(path)
+    first.execute("INSERT INTO tickets (problem) VALUES ('screen')")
+    thread, outcome = in_thread(write(path, "battery"))
+    thread.join(10)
+    assert isinstance(outcome.get("error"), sqlite3.OperationalError)
+    assert "database is locked" in str(outcome["error"])
+    first.commit()
+    assert problems(path) == ["screen"]
+    write(path, "charger")()  # and the file is free again for the next one
+    assert problems(path) == ["screen", "charger"]
+    first.close()
+
+
+HOLDER = """
+import sqlite3, sys
+sys.path.insert(0, {root!r})
+from servicedesk import embedded
+conn = sqlite3.connect({path!r}, factory=embedded.Connection)
+embedded.pragmas(conn)
+conn.execute("PRAGMA busy_timeout=0")
+conn.execute("INSERT INTO tickets (problem) VALUES ('from the other process')")
+print("holding", flush=True)
+sys.stdin.readline()
+conn.commit()
+print("committed", flush=True)
+"""
+
+
+@pytest.fixture
+def other_process(path):
+    """Another process holding a write transaction on the file until told to commit."""
+    child = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(ROOT), path=str(path))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "holding"
+    yield child
+    if child.poll() is None:
+        child.kill()
+    child.wait(10)
+
+
+def test_writers_of_two_processes_take_turns(path, other_process):
+    thread, outcome = in_thread(write(path, "battery", sqlite_waits=False))
+    thread.join(0.5)
+    assert thread.is_alive(), "this process's writer did not wait for the other process"
+    other_process.stdin.write("\n")
+    other_process.stdin.flush()
+    assert other_process.stdout.readline().strip() == "committed"
+    thread.join(10)
+    assert outcome == {"value": "battery"}
+    assert problems(path) == ["from the other process", "battery"]
+
+
+def test_a_writer_waiting_on_another_process_gives_up_after_the_timeout(
+        path, short_timeout, other_process):
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        write(path, "battery")()
+    assert time.monotonic() - started < 5  # the short timeout, not SQLite's ten seconds
+    other_process.stdin.write("\n")
+    other_process.stdin.flush()
+    assert other_process.stdout.readline().strip() == "committed"
+    assert problems(path) == ["from the other process"]
+
+
+def test_the_app_on_sqlite_opens_its_connections_this_way(tmp_path):
+    from servicedesk.extensions import db
+
+    from .conftest import make_app
+    app = make_app(f"sqlite:///{tmp_path / 'shop.db'}", tmp_path)
+    with app.app_context():
+        try:
+            with db.engine.connect() as conn:
+                assert isinstance(conn.connection.dbapi_connection, embedded.Connection)
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        finally:
+            db.engine.dispose()
