@@ -69,10 +69,14 @@ def measure(system, requests: list[bytes], concurrency: int, expected: int, keep
     groups = {"app (gunicorn)": app, "database": pids_named("postgres"),
               "redis": pids_named("redis-server")}
     before = {k: cpu_of(v) for k, v in groups.items()}
-    me = time.process_time()
+    per_process = {pid: cpu_of([pid]) for pid in app}
+    me, wall = time.process_time(), time.monotonic()
     result = load(system.server.port, requests, concurrency, expected, keep_bodies=keep)
-    client = time.process_time() - me
+    client, wall = time.process_time() - me, time.monotonic() - wall
     after = {k: cpu_of(v) for k, v in groups.items()}
+    # how busy each gunicorn process was: a worker's Python runs on one core at most (the GIL)
+    busy = sorted((cpu_of([pid]) - cpu) / wall for pid, cpu in per_process.items())
+    print("    busy (cores) per app process: " + ", ".join(f"{b:.2f}" for b in busy if b > 0.005))
     n = len(requests)
     split = {k: (after[k] - before[k]) / n * 1000 for k in groups}
     split["load client"] = client / n * 1000
