@@ -4,7 +4,9 @@ with care.
 - **Pragmas** (``pragmas``, run on every new connection): WAL lets the screens read while one
   of them writes, and commits without a sync of the whole file each time (synchronous=NORMAL is
   durable across a crash of the app; a power cut may lose the last commits, never corrupt the
-  file); a writer waits for the lock instead of failing at once with "database is locked".
+  file); a writer waits for the lock instead of failing at once with "database is locked";
+  foreign keys are enforced, as PostgreSQL does (SQLite's default is not to). Migrations turn
+  them off while they run (migrations/env.py): rebuilding a table drops the old one.
 - **One writer at a time, in line** (``Connection``): SQLite lets one transaction write at a
   time. A writer that finds the file locked is put to sleep by SQLite's busy handler in steps
   of 1, 2, 5, 10, 15, 20, 25 ... 100 ms and retries, so with the request threads and the
@@ -41,6 +43,7 @@ def pragmas(dbapi_connection, _record=None) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
 
@@ -64,21 +67,28 @@ class _FileLock:
         if self.fd is None:
             return True
         pause = 0.0001
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self.threads.release()
-                    return False
-                time.sleep(pause)
-                pause = min(pause * 2, 0.001)
+        try:
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.001)
+        except BaseException:
+            self.threads.release()
+            raise
+        self.threads.release()
+        return False
 
     def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        self.threads.release()
+        try:
+            if self.fd is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.threads.release()
 
 
 _locks: dict[tuple, _FileLock] = {}

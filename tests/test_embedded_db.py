@@ -220,5 +220,28 @@ def test_the_app_on_sqlite_opens_its_connections_this_way(tmp_path):
             with db.engine.connect() as conn:
                 assert isinstance(conn.connection.dbapi_connection, embedded.Connection)
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         finally:
+            db.engine.dispose()
+
+
+def test_a_row_pointing_at_nothing_is_refused_as_on_postgresql(tmp_path):
+    """SQLite ignores foreign keys unless told: a device of a customer who does not exist
+    would be kept, and PostgreSQL would refuse it. The embedded database refuses it too."""
+    import sqlalchemy as sa
+
+    from servicedesk.extensions import db
+    from servicedesk.models import Device
+
+    from .conftest import make_app
+    app = make_app(f"sqlite:///{tmp_path / 'shop.db'}", tmp_path)
+    with app.app_context():
+        try:
+            with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"):
+                db.session.execute(sa.insert(Device).values(
+                    customer_id=424242, kind="phone", brand="Samsung", model="A54"))
+            db.session.rollback()
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Device)) == 0
+        finally:
+            db.session.remove()
             db.engine.dispose()

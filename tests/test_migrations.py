@@ -109,3 +109,48 @@ def test_init_db_twice_is_harmless(empty_url, tmp_path):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_migrations_that_rebuild_tables_keep_every_row_of_a_repair(empty_url, tmp_path):
+    """On SQLite, 0004 rebuilds tickets and cost_lines (copy, drop, rename). With foreign keys
+    enforced, dropping a table that others point at would fail or take their rows with it:
+    the migrations must run without them and put them back on."""
+    from flask_migrate import downgrade
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.models import CostLine, Notification, Ticket, TicketEvent
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE, SAMPLE_DATA, add_user
+
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            from servicedesk.cli import ensure_default_branch
+            ensure_default_branch()
+            reception = Actor.staff(add_user("reception1", "reception"))
+            technician = Actor.staff(add_user("technician1", "technician"))
+            ticket_id = svc.admit(INTAKE, reception).id
+            svc.fire_event(ticket_id, "send_to_repair", reception, {"technician": "technician1"})
+            svc.fire_event(ticket_id, "quote", technician, SAMPLE_DATA["quote"])
+
+            def rows():
+                db.session.expire_all()
+                return {model.__tablename__: db.session.scalar(
+                    sa.select(sa.func.count()).select_from(model)) for model in
+                    (Ticket, TicketEvent, CostLine, Notification)}
+            before = rows()
+            assert before["cost_lines"] == len(SAMPLE_DATA["quote"]["lines"])
+            db.session.remove()
+            downgrade(revision="0003")
+            upgrade()
+            assert rows() == before
+            ticket = db.session.get(Ticket, ticket_id)
+            assert ticket.state == "estimate" and len(ticket.events) == 3
+            if db.engine.dialect.name == "sqlite":  # and the app's connections enforce again
+                with db.engine.connect() as conn:
+                    assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        finally:
+            db.session.remove()
+            db.engine.dispose()
