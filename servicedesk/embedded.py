@@ -7,32 +7,46 @@ with care.
   file); a writer waits for the lock instead of failing at once with "database is locked";
   foreign keys are enforced, as PostgreSQL does (SQLite's default is not to). Migrations turn
   them off while they run (migrations/env.py): rebuilding a table drops the old one.
-- **One writer at a time, in line** (``Connection``): SQLite lets one transaction write at a
-  time. A writer that finds the file locked is put to sleep by SQLite's busy handler in steps
+- **One writer at a time, taking turns** (``Connection``): SQLite lets one transaction write at
+  a time. A writer that finds the file locked is put to sleep by SQLite's busy handler in steps
   of 1, 2, 5, 10, 15, 20, 25 ... 100 ms and retries, so with the request threads and the
   in-process SMS sender all writing, a request could lose several rounds and wait hundreds of
   milliseconds for a lock held for one. Here a connection takes the file's write lock before
-  its first write (the statement at which the driver opens the transaction) and gives it back
-  at commit, rollback or close. The threads of a process queue on a thread lock, so the next
-  one starts the moment the last one commits; the thread at the front also takes an exclusive
-  flock on ``FILE-writer``, tried every 0.1 to 1 ms, so the processes (gunicorn workers, a
-  command) take turns the same way. Readers never take it.
+  the statement at which the driver opens a write transaction (INSERT, UPDATE, DELETE,
+  REPLACE, a WITH that writes, BEGIN, SAVEPOINT, a script; leading comments skipped) and gives
+  it back as soon as no transaction is open: at commit, rollback or close, or after any
+  statement that ended it. The threads of a process wait on a thread lock, so the next one
+  starts the moment the last one commits (not strictly first come, first served); the thread
+  holding it also takes an exclusive flock on ``FILE-writer``, tried every 0.1 to 1 ms, so the
+  processes (gunicorn workers, a command) take turns the same way. Readers never take it.
 
 The lock waits as long as SQLite's busy timeout and then fails as SQLite does ("database is
-locked"), so a writer that never finishes cannot hang the others for longer than before.
+locked: ..."), so a writer that never finishes cannot hang the others for longer than before.
+If the lock file cannot be opened, processes fall back to SQLite's busy handler (logged).
+A child made by fork starts with its own locks (SQLite's rule stands: it must not use the
+connections it inherited).
 """
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
+import weakref
 
 try:
     import fcntl
 except ImportError:  # Windows: the threads of a process still queue; processes meet SQLite's
     fcntl = None     # busy handler as before
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 10_000
-_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# Statements that write or open a transaction that may write, after any leading comments
+# (the driver skips them too before its implicit BEGIN); WITH .. counts when it writes.
+_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.S)
+_WRITE_WORDS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "SAVEPOINT")
+_WRITE_IN_WITH = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
 _locks_guard = threading.Lock()
 
 
@@ -57,8 +71,7 @@ class _FileLock:
         self.fd = None
         if fcntl is not None and database not in ("", ":memory:") \
                 and not database.startswith("file:"):
-            self.fd = os.open(os.path.abspath(database) + "-writer", os.O_RDWR | os.O_CREAT,
-                              0o600)
+            self.fd = _open_lock_file(os.path.abspath(database))
 
     def acquire(self) -> bool:
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
@@ -91,7 +104,46 @@ class _FileLock:
             self.threads.release()
 
 
+def _open_lock_file(database: str):
+    """``DATABASE-writer``: empty, only ever flocked, so read access is enough and anyone who
+    may open the database may open it. Made by root (a command run with sudo), it is given to
+    the database's owner, as SQLite does with its -wal and -shm files. If it cannot be opened,
+    the processes meet SQLite's busy handler again (slower, still correct)."""
+    path = database + "-writer"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        log.warning("%s: %s; writers of different processes wait in SQLite's busy handler",
+                    path, exc)
+        return None
+    try:
+        os.fchmod(fd, 0o644)  # whatever the umask (fails, harmlessly, on another's file)
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            st = os.stat(database)
+            os.fchown(fd, st.st_uid, st.st_gid)
+    except OSError:
+        pass
+    return fd
+
+
 _locks: dict[tuple, _FileLock] = {}
+_connections: "weakref.WeakSet[Connection]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A child made by fork shares its parent's open lock files: unlocking one would free the
+    parent's lock. The child starts with its own locks, and the connections it inherited (which
+    it must not use anyway) hold none."""
+    global _locks_guard
+    _locks_guard = threading.Lock()
+    _locks.clear()
+    for connection in list(_connections):
+        connection._holding = False
+        connection._file_lock = _FileLock("")  # a thread lock of its own, no file
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _write_lock(database: str) -> _FileLock:
@@ -104,7 +156,10 @@ def _write_lock(database: str) -> _FileLock:
 
 
 def _is_write(sql: str) -> bool:
-    return sql.lstrip()[:7].upper().startswith(_WRITES)
+    head = sql[_COMMENTS.match(sql).end():][:9].upper()
+    if head.startswith(_WRITE_WORDS):
+        return True
+    return head.startswith("WITH") and _WRITE_IN_WITH.search(sql) is not None
 
 
 class Connection(sqlite3.Connection):
@@ -115,6 +170,16 @@ class Connection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._file_lock = _write_lock(str(database))
         self._holding = False
+        _connections.add(self)
+
+    @property
+    def isolation_level(self):
+        return sqlite3.Connection.isolation_level.__get__(self)
+
+    @isolation_level.setter
+    def isolation_level(self, value):  # None commits what was open (in C)
+        sqlite3.Connection.isolation_level.__set__(self, value)
+        self._release_unless_open()
 
     def cursor(self, factory=None):
         return super().cursor(factory or Cursor)
@@ -133,13 +198,15 @@ class Connection(sqlite3.Connection):
         if self._holding:
             return
         if not self._file_lock.acquire():
-            raise sqlite3.OperationalError("database is locked")
+            raise sqlite3.OperationalError(
+                f"database is locked: another writer kept it for {BUSY_TIMEOUT_MS / 1000:g} s")
         self._holding = True
 
     def _release_unless_open(self) -> None:
-        """After a statement: a write that did not leave a transaction open (it failed before
-        the driver's BEGIN, or ran in autocommit) gives the lock back at once."""
-        if self._holding and not self.in_transaction:
+        """After any statement, commit or rollback: with no transaction open (it ended, it
+        failed before the driver's BEGIN, it ran in autocommit, SQLite rolled it back after
+        an error), the lock goes back at once."""
+        if getattr(self, "_holding", False) and not self.in_transaction:
             self._release()
 
     def _release(self) -> None:
@@ -183,18 +250,19 @@ class Cursor(sqlite3.Cursor):
     def executemany(self, sql, seq_of_parameters):
         return self._run(super().executemany, sql, seq_of_parameters)
 
-    def executescript(self, script):  # commits what was open, then runs in autocommit
+    def executescript(self, script):  # commits what was open, then runs the script as is
+        connection = self.connection
+        connection._before_write()
         try:
             return super().executescript(script)
         finally:
-            self.connection._release_unless_open()
+            connection._release_unless_open()
 
     def _run(self, method, sql, parameters):
         connection = self.connection
-        if not _is_write(sql):
-            return method(sql, parameters)
-        connection._before_write()
+        if _is_write(sql):
+            connection._before_write()
         try:
             return method(sql, parameters)
-        finally:
+        finally:  # a COMMIT, ROLLBACK or RELEASE statement, or an error, may end it too
             connection._release_unless_open()
