@@ -212,6 +212,42 @@ def test_the_customer_declines_with_a_reason(customer, make_ticket):
     assert "Declined on" in page and 'data-amount-due="0"' in page
 
 
+def steps_of(page: str) -> dict:
+    """The progress bar: each step's class (done, current, skipped or none)."""
+    return {key: cls for cls, key in re.findall(
+        r'<li class="(\w*)" data-step="(\w+)"', page)}
+
+
+def test_a_device_handed_back_unrepaired_is_not_shown_as_repaired(customer, make_ticket, users):
+    """Declined, or returned by the technician: the page says it was not repaired and why,
+    and its progress bar does not show a repair (or an estimate never given) as done."""
+    declined = make_ticket("estimate")
+    customer.get(track(declined))
+    customer.post(f"{track(declined)}/decline", {"reason": "Too expensive"})
+    page = html(customer.get(track(declined) + "?lang=en"))
+    assert "Your device was not repaired. It is ready to collect." in page
+    assert "Reason: Too expensive" in page
+    assert steps_of(page) == {"intake": "done", "diagnosis": "done", "estimate": "done",
+                              "repair": "skipped", "ready": "current", "delivered": ""}
+    assert "Not repaired" in page
+
+    returned = make_ticket("diagnosis")
+    ticket_service.fire_event(returned.id, "return_unrepaired", Actor.staff(users["technician"]),
+                              {"reason": "The main board is damaged"})
+    page = html(customer.get(track(returned) + "?lang=en"))
+    assert "Reason: The main board is damaged" in page
+    assert steps_of(page)["estimate"] == steps_of(page)["repair"] == "skipped"
+    ticket_service.fire_event(returned.id, "deliver", Actor.staff(users["reception"]),
+                              {"amount_paid": 0})
+    page = html(customer.get(track(returned) + "?lang=en"))
+    assert "You have collected your device, not repaired." in page
+
+    repaired = make_ticket("ready")
+    page = html(customer.get(track(repaired) + "?lang=en"))
+    assert "Your device is ready to collect." in page and "not repaired" not in page
+    assert steps_of(page)["repair"] == "done" and "Reason:" not in page
+
+
 def test_an_approval_for_another_version_of_the_estimate_is_refused(customer, make_ticket):
     """A changed estimate needs a new approval: a "yes" sent from a page that showed another
     version of the estimate (an older quote) approves nothing; the page shows the estimate as

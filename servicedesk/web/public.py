@@ -52,6 +52,13 @@ STEPS = (("intake", _l("Received")), ("diagnosis", _l("Diagnosis")), ("estimate"
          ("repair", _l("Repair")), ("ready", _l("Ready")), ("delivered", _l("Collected")))
 STEP_OF = {"intake": 0, "diagnosis": 1, "estimate": 2, "repair": 3, "waiting_parts": 3,
            "ready": 4, "delivered": 5, "closed": 5}
+# A device handed back unrepaired (the estimate declined, or nothing to be done) also stands at
+# "ready": its page must not show a repair that never happened.
+UNREPAIRED_TEXT = {
+    "ready": _l("Your device was not repaired. It is ready to collect."),
+    "delivered": _l("You have collected your device, not repaired."),
+    "closed": _l("You have collected your device, not repaired."),
+}
 RECORDS = frozenset(lifecycle.RECORDS)  # claims and assignments stay inside the shop
 
 
@@ -115,9 +122,18 @@ def track(token: str):
         .order_by(TicketNote.id)).all()
     waiting = _last(ticket, "wait_parts") if ticket.state == "waiting_parts" else None
     history = [e for e in ticket.events if e.event not in RECORDS]
+    unrepaired = None
+    if ticket.state in UNREPAIRED_TEXT:
+        outcome = _last(ticket, "finish", "decline", "return_unrepaired")
+        unrepaired = outcome if outcome is not None and outcome.event != "finish" else None
+    # steps passed without being done: the repair, and the estimate when none was given
+    skipped = set() if unrepaired is None else (
+        {"repair"} if unrepaired.event == "decline" else {"estimate", "repair"})
     return render_template(
         "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
-        state_text=STATE_TEXT, customer_events=CUSTOMER_EVENTS, history=history,
+        state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {})},
+        unrepaired=unrepaired, skipped=skipped,
+        customer_events=CUSTOMER_EVENTS, history=history,
         steps=STEPS, step=STEP_OF.get(ticket.state), position=workbench.queue_position(ticket),
         decision=_last(ticket, "approve", "decline"), waiting=waiting,
         expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,
