@@ -248,6 +248,31 @@ def test_a_device_handed_back_unrepaired_is_not_shown_as_repaired(customer, make
     assert steps_of(page)["repair"] == "done" and "Reason:" not in page
 
 
+def test_an_answer_from_a_page_left_open_too_long_is_asked_again_not_lost(customer, make_ticket):
+    """The phone restored an old tab or lost its cookie: the form's token no longer matches.
+    Nothing is recorded, and the customer lands back on the page, told to send it again."""
+    ticket = make_ticket("estimate")
+    customer.get(track(ticket))
+    customer.csrf = "expired-token"
+    resp = customer.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "1"})
+    assert resp.status_code == 302 and resp.location.endswith(track(ticket) + "?lang=en")
+    page = html(customer.follow(resp))
+    assert "your answer was not sent" in page and "data-approve" in page
+    assert reload(ticket).state == "estimate"
+    resp = customer.post(f"{track(ticket)}/approve", {"estimate_version": "1"})  # fresh token
+    assert reload(ticket).state == "repair"
+
+    delivered = make_ticket("delivered")
+    customer.get(survey(delivered))
+    customer.csrf = "expired-token"
+    resp = customer.post(survey(delivered) + "?lang=en",
+                         {"csat": "5", "nps": "9", "comment": "Fast and friendly"})
+    page = html(resp)
+    assert resp.status_code == 400 and "your answer was not sent" in page
+    assert "Fast and friendly" in page and 'value="5" checked' in page  # kept for resending
+    assert surveys.response_of(reload(delivered)) is None
+
+
 def test_an_approval_for_another_version_of_the_estimate_is_refused(customer, make_ticket):
     """A changed estimate needs a new approval: a "yes" sent from a page that showed another
     version of the estimate (an older quote) approves nothing; the page shows the estimate as

@@ -11,6 +11,7 @@ from datetime import date
 from flask import (Blueprint, abort, flash, g, redirect, render_template, request, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
@@ -80,6 +81,27 @@ def load_ticket():
 @bp.errorhandler(404)
 def not_found(exc):
     return render_template("public/not_found.html"), 404
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(exc):
+    """A phone that restored an old tab, or lost its cookie, sends the form with a token that
+    no longer matches. The link's own token is the customer's proof, so nothing is lost by
+    asking again: the page comes back fresh (the survey with what was filled in) and says
+    why. Nothing was recorded."""
+    if "public_ticket" not in g:  # the check runs before this blueprint's own loading
+        load_ticket()
+    ticket = g.public_ticket
+    if ticket is None:
+        return not_found(exc)
+    message = _("This page had been open for a long time, so your answer was not sent. "
+                "Here it is again: please send it once more.")
+    if request.endpoint == "public.survey" and surveys.survey_status(ticket) == surveys.OPEN:
+        return render_template("public/survey.html", status=surveys.OPEN, form=request.form,
+                               errors={}, problem=message, ticket=ticket,
+                               **_page_context()), 400
+    flash(message, "warning")
+    return redirect(url_for("public.track", token=ticket.public_token, **_lang_args()))
 
 
 def _ticket_for(token: str) -> Ticket:
