@@ -98,6 +98,16 @@ def no_show(visit: Visit) -> Visit:
     return visit
 
 
+def serve(visit: Visit) -> Visit:
+    """The called customer was seen to (a pickup, a question): the number leaves the queue.
+    An intake serves its number itself."""
+    if visit.status != "called":
+        raise Conflict(_("Only a called number can be marked as served."))
+    visit.status = "served"
+    visit.served_at = utcnow()
+    return visit
+
+
 def get(visit_id: int) -> Visit:
     visit = db.session.get(Visit, visit_id)
     if visit is None:

@@ -324,6 +324,28 @@ def test_queue_actions_answer_htmx_with_the_board(desk):
     assert visit.status == "called" and visit.called_at > first_call and visit.counter == "1"
 
 
+def test_a_pickup_or_a_question_is_marked_served_and_leaves_the_queue(desk):
+    """No intake follows a pickup (P) or an inquiry (Q): the counter marks the number served
+    once the customer was seen to; it counts as served today and cannot be called again."""
+    desk.post("/kiosk", {"service": "pickup"})
+    desk.post("/kiosk", {"service": "repair"})
+    visit = visit_by_label("P-001")
+    desk.post(f"/queue/{visit.id}/call", {"counter": "3"})
+    board = text(desk.get("/queue/board"))
+    row = board.split(f'data-visit="{visit.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "data-served" in row and "/desk/intake" not in row  # a pickup is no intake
+    resp = desk.post(f"/queue/{visit.id}/served", headers={"HX-Request": "true"})
+    assert "P-۰۰۱" in text(resp) and "alert-success" in text(resp)
+    visit = reload(visit)
+    assert visit.status == "served" and visit.served_at is not None
+    assert f'data-visit="{visit.id}"' not in text(desk.get("/queue/board"))
+    resp = desk.post(f"/queue/{visit.id}/served", headers={"HX-Request": "true"})
+    assert "alert-danger" in text(resp)  # only a called number
+    repair = visit_by_label("R-001")  # still waiting: not served by anyone's click
+    resp = desk.post(f"/queue/{repair.id}/served", headers={"HX-Request": "true"})
+    assert "alert-danger" in text(resp) and reload(repair).status == "waiting"
+
+
 def test_call_a_given_number_out_of_turn(desk):
     for _ in range(3):
         desk.post("/kiosk", {"service": "repair"})

@@ -181,6 +181,12 @@ def no_show(visit_id: int) -> Visit:
     return visit
 
 
+def serve(visit_id: int) -> Visit:
+    with _committing():
+        visit = visits.serve(visits.get(visit_id))
+    return visit
+
+
 def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
     """Intake, from a called number or directly (services.tickets.admit); a number admitted
     straight from the queue also moves the queue on for the SMS."""

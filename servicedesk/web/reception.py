@@ -185,6 +185,17 @@ def no_show(visit_id: int):
                           label=localize_digits(visit.label)), "warning")
 
 
+@bp.post("/queue/<int:visit_id>/served")
+@require("visits.call")
+def served(visit_id: int):
+    try:
+        visit = reception.serve(visit_id)
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    return _queue_reply(_("Number %(label)s served.", label=localize_digits(visit.label)),
+                        "success")
+
+
 @bp.get("/display")
 @require("visits.display")
 def display():
