@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from .errors import ValidationError
+from .i18n import format_number, localize_digits
 from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
@@ -72,7 +73,7 @@ def serial_or_imei(raw: Any) -> Optional[str]:
         raise ValueError(_("Must be text."))
     text = _printable(to_ascii_digits(raw).strip().replace(" ", "").replace("-", ""))
     if len(text) > 40:
-        raise ValueError(_("Too long (at most %(n)s characters).", n=40))
+        raise ValueError(_("Too long (at most %(n)s characters).", n=format_number(40)))
     if text.isdigit() and len(text) in (14, 15, 16, 17):
         if len(text) != 15 or not imei_valid(text):
             raise ValueError(_("This IMEI is not valid: check the 15 digits."))
@@ -88,7 +89,7 @@ def text(raw: Any, max_len: int = 500, required: bool = True) -> Optional[str]:
         raise ValueError(_("Must be text."))
     value = _printable(raw.strip())
     if len(value) > max_len:
-        raise ValueError(_("Too long (at most %(n)s characters).", n=max_len))
+        raise ValueError(_("Too long (at most %(n)s characters).", n=format_number(max_len)))
     return value
 
 
@@ -104,9 +105,9 @@ def integer(raw: Any, minimum: int = 0, maximum: int = 10**13) -> int:
     if not isinstance(raw, int):
         raise ValueError(_("Must be a whole number."))
     if raw < minimum:
-        raise ValueError(_("Must be at least %(n)s.", n=minimum))
+        raise ValueError(_("Must be at least %(n)s.", n=format_number(minimum)))
     if raw > maximum:
-        raise ValueError(_("Must be at most %(n)s.", n=maximum))
+        raise ValueError(_("Must be at most %(n)s.", n=format_number(maximum)))
     return raw
 
 
@@ -137,7 +138,7 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     lines = []
     for i, line in enumerate(raw, start=1):
         if not isinstance(line, dict):
-            raise ValueError(_("Line %(n)s: must be an object.", n=i))
+            raise ValueError(_("Line %(n)s: must be an object.", n=localize_digits(i)))
         try:
             lines.append({
                 "kind": choice(line.get("kind"), ("part", "labour")),
@@ -146,7 +147,7 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
                 "unit_price": integer(line.get("unit_price"), minimum=0),
             })
         except ValueError as exc:
-            raise ValueError(_("Line %(n)s: %(problem)s", n=i, problem=str(exc))) from None
+            raise ValueError(_("Line %(n)s: %(problem)s", n=localize_digits(i), problem=str(exc))) from None
     return lines
 
 

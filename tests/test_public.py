@@ -112,6 +112,33 @@ def test_the_tracking_page_says_where_the_repair_stands(customer, make_ticket, u
     assert "Bring your receipt" in page
 
 
+def test_the_sms_and_the_tracking_page_give_the_same_place_in_the_queue(customer, users):
+    """Both count the devices in diagnosis admitted before this one (the order the repair
+    unit's queue takes them in): at the moment the SMS goes, the page says the same. The page
+    stays live: an older ticket sent to the unit later goes ahead."""
+    reception = Actor.staff(users["reception"])
+
+    def admitted(phone):
+        return ticket_service.admit({**ENGLISH, "customer": {
+            "name": "Sara", "language": "en", "phone": phone}}, reception)
+    oldest, older, newer = admitted("09351234567"), admitted("09351234568"), admitted("09351234569")
+
+    def sms_count(ticket):
+        body = db.session.scalar(select(Notification.body).where(
+            Notification.ticket_id == ticket.id, Notification.event == "send_to_repair"))
+        return int(re.search(r"; (\d+) devices? (?:are|is) ahead", body).group(1))
+
+    def page_count(ticket):
+        page = html(customer.get(track(ticket)))
+        return int(re.search(r'data-queue-position="(\d+)"', page).group(1))
+
+    for ticket in (oldest, newer, older):  # the middle one reaches the unit last
+        ticket_service.fire_event(ticket.id, "send_to_repair", reception, {})
+        assert sms_count(ticket) == page_count(ticket)
+    assert [sms_count(t) for t in (oldest, newer, older)] == [0, 1, 1]
+    assert page_count(newer) == 2  # live: the older ticket now in the queue goes first
+
+
 def test_the_timeline_has_the_events_but_no_staff_names_or_claims(customer, make_ticket, users,
                                                                    app):
     from servicedesk.services import workbench

@@ -647,6 +647,23 @@ def test_deliver_refuses_a_bad_amount(desk, make_ticket):
     assert reload(ticket).state == "ready"
 
 
+def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_ticket):
+    """The amount due is shown in toman, the field takes rial: a toman figure typed there (or a
+    digit left out) must not hand the device back underpaid without a word."""
+    ticket = make_ticket("ready")  # 14,000,000 rial due
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "1,400,000", "version": str(ticket.version)})
+    page = text(resp)
+    assert resp.status_code == 422 and "is-invalid" in page
+    assert "1,400,000 rial is 12,600,000 rial less than the amount due, 14,000,000 rial" in page
+    assert 'value="1,400,000"' in page  # what was typed stays, to be corrected
+    assert reload(ticket).state == "ready"
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "1,400,000", "short_ok": "1", "version": str(ticket.version)})
+    assert resp.status_code == 302  # a discount, said so
+    assert reload(ticket).amount_paid == 1_400_000
+
+
 def test_a_ticket_not_ready_is_not_handed_back(desk, make_ticket):
     ticket = make_ticket("repair")
     page = text(desk.get("/desk/delivery", query_string={"q": ticket.number}))

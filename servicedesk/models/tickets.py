@@ -138,8 +138,7 @@ class TicketNote(db.Model):
 
 
 Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)
-# The repair-queue counts (tracking page, send_to_repair SMS) from the index alone (0006).
+# The repair-queue counts (tracking page, send_to_repair SMS) from the index alone (0006;
+# 0007 dropped the one by updated_at when the SMS took the page's rule).
 Index("ix_tickets_branch_state_created", Ticket.branch_id, Ticket.state, Ticket.created_at,
-      Ticket.id)
-Index("ix_tickets_branch_state_updated", Ticket.branch_id, Ticket.state, Ticket.updated_at,
       Ticket.id)

@@ -117,11 +117,13 @@ def template_for(event: str, language: str) -> tuple[Optional[str], bool]:
 
 
 def repair_queue_position(ticket: Ticket) -> int:
-    """Devices of the same branch waiting for diagnosis ahead of this one."""
+    """Devices of the same branch waiting for diagnosis ahead of this one: admitted before it,
+    the order of the repair unit's queue (the same rule as the tracking page's
+    ``workbench.queue_position``, so the SMS and the page give the same number)."""
     return db.session.connection().scalar(
         select(func.count(Ticket.id)).where(
             Ticket.branch_id == ticket.branch_id, Ticket.state == "diagnosis",
-            Ticket.updated_at < ticket.updated_at)) or 0
+            Ticket.created_at < ticket.created_at)) or 0
 
 
 def context(ticket: Ticket, event_data: dict, language: str,

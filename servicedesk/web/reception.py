@@ -358,7 +358,8 @@ def delivery():
 def deliver(ticket_id: int):
     try:
         reception.deliver(ticket_id, _actor(), request.form.get("amount_paid", ""),
-                          request.form.get("collected_by"), expected_version=_version())
+                          request.form.get("collected_by"), expected_version=_version(),
+                          short_ok=request.form.get("short_ok") == "1")
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)
