@@ -376,6 +376,14 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     assert summary["messages"] == 4
     assert summary["segments"] >= 4
     assert {row["event"] for row in rows} == {"admit", "send_to_repair", "quote", "approve"}
+    # the page and its export say what each row is in words, not the codes
+    client = Staff(app, "manager1")
+    page = client.get("/reports/sms?lang=en").get_data(as_text=True)
+    table = page.split('id="report-table"', 1)[1]
+    assert "Send to repair" in table and ">send_to_repair<" not in table
+    export = client.get("/reports/sms?lang=fa&format=csv").get_data(as_text=True)
+    assert "ارسال به تعمیر" in export and ",send_to_repair," not in export
+    assert "ارسال شد" in export and ",sent," not in export
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -560,6 +568,24 @@ def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
     assert 'value="1404/10/11"' in html
     resp = client.get("/reports/costs?from=yesterday")
     assert resp.status_code == 422
+
+
+def test_a_bad_filter_shows_what_the_page_says_it_shows(app, users):
+    """"Some filters are not valid; the report shows the last 30 days": and it does, with the
+    bad field named in the page's words, not left empty."""
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE
+    svc.admit(INTAKE, Actor.staff(users["reception"]))  # admitted today
+    client = Staff(app, "manager1")
+    resp = client.get("/reports/costs?from=1405/13/40&lang=en")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "the report shows the last 30 days" in page
+    assert '<li data-bad-filter="from"><bdi>From</bdi>:' in page
+    assert "Nothing in this range." not in page and 'data-export="csv"' in page
+    assert client.get("/reports/costs?from=1405/13/40&format=csv").status_code == 422
 
 
 def test_manager_sets_the_follow_up_of_a_complaint(app, history):

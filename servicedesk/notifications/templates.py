@@ -116,6 +116,14 @@ def template_for(event: str, language: str) -> tuple[Optional[str], bool]:
     return default_body(event, language), True
 
 
+def event_labels() -> dict:
+    """What each SMS is sent for, in the staff's words (the templates page, the SMS report)."""
+    from ..lifecycle import EVENTS
+    return {**{name: rule.label for name, rule in EVENTS.items()},
+            "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
+            "visit_called": _("Queue: number called")}
+
+
 def repair_queue_position(ticket: Ticket) -> int:
     """Devices of the same branch waiting for diagnosis ahead of this one: admitted before it,
     the order of the repair unit's queue (the same rule as the tracking page's

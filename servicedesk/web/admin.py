@@ -20,8 +20,9 @@ from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
 from ..i18n import parse_date
-from ..lifecycle import EVENTS, STATE_LABELS
+from ..lifecycle import STATE_LABELS
 from ..models import ROLES
+from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
 
@@ -332,9 +333,7 @@ def service_type_edit(code):
 # --- SMS templates ---------------------------------------------------------------------------
 
 def _event_labels():
-    return {**{name: rule.label for name, rule in EVENTS.items()},
-            "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
-            "visit_called": _("Queue: number called")}
+    return sms_templates.event_labels()
 
 
 @bp.get("/templates")

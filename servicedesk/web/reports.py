@@ -31,6 +31,7 @@ from ..extensions import db
 from ..i18n import current_language, format_money, format_number, localize_digits, money_display
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
+from ..notifications import templates as sms_templates
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -190,7 +191,7 @@ QUEUE_COLUMNS = [
     Column("no_shows", _l("No-shows"), "int"), Column("mean_wait", _l("Mean wait"), "seconds"),
 ]
 SMS_COLUMNS = [
-    Column("event", _l("Event")), Column("status", _l("Status")),
+    Column("event_label", _l("Event")), Column("status_label", _l("Status")),
     Column("error_code", _l("Error code")), Column("messages", _l("Messages"), "int"),
     Column("segments", _l("Segments"), "int"),
 ]
@@ -245,9 +246,10 @@ def _export(name: str, f: r.Filters, columns, rows, fmt: str):
 
 def _rows(name: str, query) -> tuple[r.Filters, dict, list]:
     """The page's filters (on bad input, the defaults and the errors) and the rows
-    ``query(filters)`` gives for them (none while the filters are bad)."""
+    ``query(filters)`` gives for them: on bad input the page says it shows the defaults, so it
+    does (an export is refused until the filters are right)."""
     f, errors = _filters(PAGES[name])
-    return f, errors, (query(f) if not errors else [])
+    return f, errors, query(f)
 
 
 def _page(name: str, columns, rows, f: r.Filters, errors: dict, **context):
@@ -448,7 +450,7 @@ def costs():
 @require("reports.view")
 def technicians():
     f, errors, rows = _rows("technicians", r.technicians)
-    daily = (r.technician_daily(f) if not errors and request.args.get("format") is None
+    daily = (r.technician_daily(f) if request.args.get("format") is None
              else {"periods": [], "series": {}})
     return _page("technicians", TECHNICIAN_COLUMNS, rows, f, errors,
                  chart_data=technicians_chart(daily),
@@ -464,10 +466,10 @@ def surveys():
         errors = {**errors, "status": _("Unknown follow-up status.")}
         status = None
     if request.args.get("table") == "followups":
-        rows = r.survey_followups(f, status) if not errors else []
+        rows = r.survey_followups(f, status)
         return _page("surveys", FOLLOWUP_COLUMNS, rows, f, errors)
-    rows = r.survey(f) if not errors else []
-    followups = r.survey_followups(f, status) if not errors else []
+    rows = r.survey(f)
+    followups = r.survey_followups(f, status)
     return _page("surveys", SURVEY_COLUMNS, rows, f, errors,
                  chart_data=survey_chart(rows, f), followups=followups, status=status,
                  followup_statuses=r.FOLLOWUP_STATUSES, followup_labels=r.FOLLOWUP_LABELS,
@@ -493,7 +495,7 @@ def queue():
     labels = weekday_labels()
     for c in cells:
         c["weekday_label"] = str(labels[c["weekday"]])
-    summary = (r.queue_summary(f) if not errors and request.args.get("format") is None
+    summary = (r.queue_summary(f) if request.args.get("format") is None
                else None)
     return _page("queue", QUEUE_COLUMNS, cells, f, errors,
                  grid=heatmap(cells), summary=summary)
@@ -503,6 +505,11 @@ def queue():
 @require("reports.view")
 def sms():
     f, errors, rows = _rows("sms", r.sms)
+    from .tickets import NOTIFICATION_LABELS
+    events = sms_templates.event_labels()
+    for row in rows:  # the codes stay for the summary; people read the words
+        row["event_label"] = str(events.get(row["event"], row["event"]))
+        row["status_label"] = str(NOTIFICATION_LABELS.get(row["status"], row["status"]))
     summary = r.sms_summary(rows)
     chart_data = chart("bar", list(summary["by_error"]) or ["–"],
                        [{"label": _("Failed messages"),
