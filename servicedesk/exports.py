@@ -37,11 +37,19 @@ def _raw(value: Any, kind: str) -> Any:
     return value
 
 
+def header(column: Column) -> str:
+    """A column's title in a file: with the unit of its raw values where the page shows them
+    otherwise (money in toman or with separators, durations as hours and minutes)."""
+    from flask_babel import gettext as _
+    unit = {"money": _("rial"), "seconds": _("seconds")}.get(column.kind)
+    return f"{column.title} ({unit})" if unit else str(column.title)
+
+
 def to_csv(columns: Sequence[Column], rows: Iterable[dict]) -> bytes:
     """CSV bytes, UTF-8 with a BOM: a header of column titles, then the raw values."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
-    writer.writerow([str(c.title) for c in columns])
+    writer.writerow([header(c) for c in columns])
     for row in rows:
         writer.writerow([_raw(row.get(c.key), c.kind) for c in columns])
     return buffer.getvalue().encode("utf-8-sig")
@@ -71,7 +79,7 @@ def to_xlsx(columns: Sequence[Column], rows: Iterable[dict], title: str = "Repor
     # Sheet names: at most 31 characters, none of []:*?/\
     ws.title = "".join(ch for ch in str(title) if ch not in "[]:*?/\\")[:31] or "Report"
     ws.sheet_view.rightToLeft = bool(rtl)
-    ws.append([str(c.title) for c in columns])
+    ws.append([header(c) for c in columns])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     ws.freeze_panes = "A2"
@@ -86,7 +94,7 @@ def to_xlsx(columns: Sequence[Column], rows: Iterable[dict], title: str = "Repor
             for (cell,) in ws.iter_rows(min_row=2, max_row=count + 1, min_col=index,
                                         max_col=index):
                 cell.number_format = fmt
-        ws.column_dimensions[letter].width = max(12, min(40, len(str(column.title)) + 4))
+        ws.column_dimensions[letter].width = max(12, min(40, len(header(column)) + 4))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

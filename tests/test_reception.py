@@ -722,7 +722,10 @@ def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket
     resp = desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "reason": "",
                                                        "channel": "phone"})
     assert reload(no).state == "estimate"  # a decline needs its reason
-    assert "alert-danger" in text(desk.get(resp.location))
+    page = text(desk.get(resp.location))
+    assert "alert-danger" in page
+    # the desk lists many tickets: the message says which one and which field (fa by default)
+    assert f"{localize_digits(no.number, 'fa')}: علت:" in page
     desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "channel": "in_person",
                                                 "reason": "too expensive"})
     assert reload(no).state == "ready"

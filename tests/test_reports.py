@@ -532,10 +532,12 @@ def test_report_csv_has_a_bom_raw_values_and_persian(app, history):
     client = Staff(app, "manager1")
     resp = client.get("/reports/turnaround?from=2026-01-01&to=2026-01-31&group_by=technician"
                       "&format=csv")
-    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    assert resp.status_code == 200 and resp.content_type == "text/csv; charset=utf-8"
     assert "attachment" in resp.headers["Content-Disposition"]
     assert resp.data.startswith(b"\xef\xbb\xbf")
     table = list(csv.reader(io.StringIO(resp.data.decode("utf-8-sig"))))
+    # raw values, so the header says their unit (the page shows hours and minutes)
+    assert [h for h in table[0] if "(" in h] and all("(ثانیه)" in h for h in table[0][5:8])
     body = {(row[0], row[2]): row for row in table[1:]}
     assert body[("tech_a", "repair")][1] == "رضا احمدی"
     assert body[("tech_a", "repair")][4:8] == ["2", "18000.0", "20880.0", "18000.0"]
@@ -938,9 +940,11 @@ def test_every_report_page_exports_what_it_shows_as_csv_and_xlsx(app, history, m
         assert len(cells) == 3  # Saturday and Monday 9:00, Tuesday 8:00 (Tehran)
     else:
         rows = page_table(page)
-        assert set(rows[0]) <= set(header)  # what the page shows, the file has
+        # the file's raw money and durations say their unit in the header
+        bare = [re.sub(r" \((rial|seconds)\)$", "", title) for title in header]
+        assert set(rows[0]) <= set(bare)  # what the page shows, the file has
         assert [[row[title] for title in shown] for row in rows] == \
-            [[_shown(row[header.index(title)]) for title in shown] for row in body]
+            [[_shown(row[bare.index(title)]) for title in shown] for row in body]
 
     # The same table as a workbook: left-to-right in English, right-to-left in Persian.
     for lang, rtl in (("en", False), ("fa", True)):

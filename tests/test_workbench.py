@@ -359,3 +359,17 @@ def test_an_event_the_role_may_not_fire_is_refused(app, make_ticket):
 def test_the_queue_position_counts_devices_ahead(queued):
     first, second, third = queued(), queued(), queued()
     assert [workbench.queue_position(t) for t in (first, second, third)] == [0, 1, 2]
+
+
+def test_the_timeline_names_the_technician_as_people_know_them(app, users):
+    """The send-to-repair and claim records keep the user name; the page shows the name."""
+    add_user("sara", "technician", full_name="سارا محمدی")
+    ticket = ticket_service.admit(INTAKE, Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]),
+                              {"technician": "sara"})
+    page = Staff(app, "reception1").get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    timeline = page.split('data-event="send_to_repair"', 1)[1].split("</li>", 1)[0]
+    assert "سارا محمدی" in timeline and ">sara<" not in timeline
+    # text people typed or the SMS the customer got keeps its own direction on an English page
+    assert 'class="col-sm-8 text-prewrap" dir="auto"' in page  # the problem
+    assert 'class="small text-prewrap sms-body" dir="auto"' in page

@@ -386,7 +386,18 @@ def answer(ticket_id: int):
                                          request.form.get("reason"),
                                          expected_version=_version())
     except DomainError as exc:
-        flash(_problem(exc), "danger")
+        # the desk lists many tickets: say which one, and which field
+        labels = {"reason": _("Reason"), "channel": _("How the customer answered"),
+                  "decision": _("Answer")}
+        fields = exc.extra.get("fields") or {}
+        problem = "; ".join(f"{labels.get(k, k)}: {v}" for k, v in fields.items()) \
+            or exc.message
+        try:
+            number = localize_digits(ticket_service.get_ticket(ticket_id).number)
+        except DomainError:
+            number = None
+        flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
+              if number else problem, "danger")
     else:
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")

@@ -231,7 +231,7 @@ def _export(name: str, f: r.Filters, columns, rows, fmt: str):
     names and phone numbers leave the shop in these files)."""
     filename = f"{name}_{f.start.isoformat()}_{f.end.isoformat()}.{fmt}"
     if fmt == "csv":
-        data, mimetype = to_csv(columns, rows), "text/csv; charset=utf-8"
+        data, mimetype = to_csv(columns, rows), "text/csv"  # Flask adds the charset
     else:
         data = to_xlsx(columns, rows, title=str(PAGES[name].title),
                        rtl=current_language() == "fa")

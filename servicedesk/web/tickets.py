@@ -79,6 +79,11 @@ def timeline(ticket: Ticket) -> list[dict]:
     """Every event and audit record of the ticket, oldest first: what, when, who and the data
     that matters to the next person (each detail typed, so the template formats it)."""
     rows = []
+    # technicians by the user name the events record, shown by the name people know them by
+    usernames = {(e.data or {}).get("technician") for e in ticket.events} - {None, ""}
+    names = dict(db.session.execute(select(User.username, User.full_name)
+                                    .where(User.username.in_(usernames))).all()) \
+        if usernames else {}
     for e in ticket.events:
         d = e.data or {}
         details = []
@@ -89,7 +94,11 @@ def timeline(ticket: Ticket) -> list[dict]:
                 details.append((label or FIELD_LABELS.get(key, key), value, kind))
 
         if e.event in ("send_to_repair", "claim", "assign"):
-            add("technician", "ltr")
+            technician = d.get("technician")
+            if names.get(technician):
+                add("technician", value=names[technician])
+            else:
+                add("technician", "ltr")
         elif e.event == "admit":
             add("visit", "ltr", label=_l("Queue number"))
         elif e.event == "quote":

@@ -81,8 +81,13 @@
     }
     input.addEventListener("focus", open);
     input.addEventListener("click", open);
-    input.addEventListener("keydown", function (e) { if (e.key === "Escape") popup.hidden = true; });
-    document.addEventListener("mousedown", function (e) {
+    // Closed by Escape, by Tab moving on, and by a click elsewhere: on the click, not the
+    // mousedown, so the page does not get shorter under the pointer before the click lands
+    // (the first click on a button below the calendar was lost).
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" || e.key === "Tab") popup.hidden = true;
+    });
+    document.addEventListener("click", function (e) {
       if (e.target !== input && !popup.contains(e.target)) popup.hidden = true;
     });
   }

@@ -25,3 +25,26 @@ def test_jalali_picker_fills_a_date_the_server_parses(live_server, page, users, 
     assert value == f"{today.year}/{today.month:02d}/10"
     assert parse_date(value) == jdatetime.date(today.year, today.month, 10).togregorian()
     assert isinstance(parse_date(value), date)
+
+
+def test_the_calendar_closes_when_tab_moves_on_and_lets_the_next_click_through(
+        live_server, page, users):
+    """A receptionist types the promised date and tabs on: the calendar must not stay open
+    over the form; and a click elsewhere lands where it was aimed."""
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/intake")
+    field = page.locator("input[name=promised_date]")
+    field.click()
+    assert page.locator(".jdp-popup:not([hidden])").count() == 1
+    field.type("1405/10/01")
+    page.keyboard.press("Tab")
+    assert page.locator(".jdp-popup:not([hidden])").count() == 0
+    assert field.input_value() == "1405/10/01"
+    field.click()
+    assert page.locator(".jdp-popup:not([hidden])").count() == 1
+    page.evaluate("""() => { window.clicks = 0; const b = document.querySelector(
+        'form button[type=submit], form button:not([type])');
+        b.addEventListener('click', e => { e.preventDefault(); window.clicks += 1; }); }""")
+    page.locator("form button[type=submit], form button:not([type])").first.click()
+    assert page.evaluate("window.clicks") == 1
+    assert page.locator(".jdp-popup:not([hidden])").count() == 0
