@@ -239,6 +239,22 @@ def test_the_customer_declines_with_a_reason(customer, make_ticket):
     assert "Declined on" in page and 'data-amount-due="0"' in page
 
 
+def test_an_estimate_is_shown_in_one_unit(customer, make_ticket, users):
+    """Toman, as the shop shows money, unless one amount is not a whole number of toman: then
+    the whole estimate in rial, never a mix of the two in one list."""
+    ticket = make_ticket("diagnosis")
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]), {"lines": [
+        {"kind": "part", "description": "Screen", "qty": 1, "unit_price": 12_345_675},
+        {"kind": "labour", "description": "Fitting", "qty": 1, "unit_price": 6_000_000}]})
+    estimate = html(customer.get(track(ticket) + "?lang=en")).split('id="estimate"', 1)[1]
+    estimate = estimate.split("</ul>", 1)[0]
+    assert "12,345,675 rial" in estimate and "6,000,000 rial" in estimate
+    assert "18,345,675 rial" in estimate and "toman" not in estimate
+    whole = make_ticket("estimate")  # every amount a whole number of toman
+    estimate = html(customer.get(track(whole) + "?lang=en")).split('id="estimate"', 1)[1]
+    assert "toman" in estimate.split("</ul>", 1)[0] and "rial" not in estimate.split("</ul>", 1)[0]
+
+
 def steps_of(page: str) -> dict:
     """The progress bar: each step's class (done, current, skipped or none)."""
     return {key: cls for cls, key in re.findall(
