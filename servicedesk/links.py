@@ -13,5 +13,10 @@ def tracking_url(ticket) -> str:
     return f"{public_base_url()}/t/{ticket.public_token}"
 
 
+def desk_visit_url(visit) -> str:
+    """The queue slip's QR code: for the desk's scanner (staff only), not the customer."""
+    return f"{public_base_url()}/desk/visits/{visit.id}"
+
+
 def survey_url(ticket) -> str:
     return f"{public_base_url()}/s/{ticket.public_token}"

@@ -27,7 +27,7 @@ from . import settings, visits
 from .errors import NotFound
 from .extensions import db
 from .i18n import to_ascii_digits
-from .links import survey_url, tracking_url
+from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
 
 # Paper width (mm) -> printable width (mm) of common thermal printers.
@@ -137,6 +137,8 @@ class QueueSlip:
     ahead: int
     now_serving: Optional[Visit]
     sms: bool
+    desk_url: str  # what the QR code says: the desk's scanner opens this number
+    qr: Markup
 
 
 def now_serving(visit: Visit) -> Optional[Visit]:
@@ -150,9 +152,10 @@ def now_serving(visit: Visit) -> Optional[Visit]:
 def queue_slip(visit: Visit) -> QueueSlip:
     """Shop, number, service, time, the people ahead and the number now being served."""
     serving = now_serving(visit) if visit.status == "waiting" else None
+    url = desk_visit_url(visit)
     return QueueSlip(_shop(visit.branch), visit, visits.SERVICES[visit.service][1],
                      visits.ahead(visit) if visit.status == "waiting" else 0, serving,
-                     bool(visit.phone))
+                     bool(visit.phone), url, qr_svg(url))
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,23 @@ def test_kiosk_issues_a_number_and_prints_its_slip(desk):
     assert re.search(r'slip-ahead">[^<]*۱', page)  # one person ahead
 
 
+def test_the_queue_slips_qr_code_opens_the_number_at_the_desk(desk):
+    """Scanned at the desk: a repair number opens its intake, with the number attached (the
+    intake serves it); a pickup number opens the queue, saying where it stands."""
+    desk.post("/kiosk", {"service": "repair"})
+    desk.post("/kiosk", {"service": "pickup"})
+    repair, pickup = visit_by_label("R-001"), visit_by_label("P-001")
+    for paper in ("", "?paper=58"):
+        slip = text(desk.get(f"/visits/{repair.id}/slip{paper}"))
+        assert qr_in(slip) == f"http://shop.test/desk/visits/{repair.id}"
+    resp = desk.get(f"/desk/visits/{repair.id}")
+    assert resp.status_code == 302 and resp.location == f"/desk/intake?visit_id={repair.id}"
+    url = qr_in(text(desk.get(f"/visits/{pickup.id}/slip")))
+    resp = desk.get(url.removeprefix("http://shop.test") + "?lang=en")
+    assert resp.status_code == 302 and resp.location.startswith("/queue")
+    assert "Number P-001: waiting." in text(desk.get(resp.location))
+
+
 def test_kiosk_refuses_a_phone_that_is_not_a_phone_and_writes_nothing(desk):
     resp = desk.post("/kiosk", {"service": "repair", "phone": "12345"})
     assert resp.status_code == 422

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from .. import audit, devices, lifecycle, settings, slips, visits
-from ..auth import require
+from ..auth import can, require
 from ..errors import Conflict, DomainError
 from ..i18n import current_language, localize_digits, to_ascii_digits
 from ..lifecycle import Actor
@@ -221,6 +221,10 @@ def _print_args() -> dict:
             "back_name": request.args.get("back") if back else None}
 
 
+VISIT_STATUS_LABELS = {"waiting": _l("waiting"), "called": _l("called"),
+                       "served": _l("served"), "no_show": _l("not shown")}
+
+
 def _printed(kind: str, obj, template: str, **context):
     """A printed slip, recorded in the audit log (who printed which slip of what, when: a
     receipt printed twice is a second claim ticket for the same device)."""
@@ -325,6 +329,20 @@ def customer_lookup():
 
 
 # --- scanning, delivery desk, worklist ------------------------------------------------------
+
+@bp.get("/desk/visits/<int:visit_id>")
+@require("visits.call")
+def scanned_visit(visit_id: int):
+    """The queue slip's QR code, scanned at the desk: a repair number still in the queue opens
+    its intake (which serves it); any other number, the queue with word of where it stands."""
+    visit = visits.get(visit_id)
+    if visit.service == "repair" and visit.status in ("waiting", "called") \
+            and can(current_user, "tickets.admit"):
+        return redirect(url_for(".intake", visit_id=visit.id))
+    flash(_("Number %(label)s: %(status)s.", label=localize_digits(visit.label),
+            status=VISIT_STATUS_LABELS.get(visit.status, visit.status)), "info")
+    return redirect(url_for(".queue"))
+
 
 @bp.get("/desk/find")
 @require("tickets.view")
