@@ -3,8 +3,9 @@
 Each checker takes the raw value and returns the clean one or raises ValueError with a message a
 user can read; ``Fields`` collects them per field so one response lists every problem.
 """
+import re
 from datetime import date
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import phonenumbers
 from flask_babel import gettext as _
@@ -112,13 +113,35 @@ def integer(raw: Any, minimum: int = 0, maximum: int = 10**13) -> int:
 
 
 def a_date(raw: Any) -> date:
-    """``YYYY-MM-DD`` (a Jalali ``1405/09/01`` is accepted too, in any digits)."""
+    """``YYYY-MM-DD`` (a Jalali ``1405/09/01`` is accepted too, in any digits). A date written
+    right but impossible (the 31st of Azar) is called that, not a format error."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(_("Enter a date as YYYY-MM-DD."))
     try:
         return _parse_local_date(raw)
-    except ValueError:
+    except ValueError as exc:
+        if _DATE_SHAPE.match(to_ascii_digits(raw)):
+            raise ValueError(str(exc)) from None
         raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
+
+
+_DATE_SHAPE = re.compile(r"\s*\d{4}[-/]\d{1,2}[-/]\d{1,2}\s*$")
+
+
+def dates_not_past(values: Mapping, *names: str) -> dict:
+    """For the desks' forms: each named date that reads as a date but has already passed (a
+    typo in the year, the month) as a field error. The API and imports take any date."""
+    from .visits import shop_day
+    errors = {}
+    for name in names:
+        raw = values.get(name)
+        try:
+            day = a_date(raw) if raw and str(raw).strip() else None
+        except ValueError:
+            continue  # the action's own check says what is wrong with it
+        if day is not None and day < shop_day():
+            errors[name] = _("This date has already passed.")
+    return errors
 
 
 def choice(raw: Any, options: tuple) -> str:

@@ -212,6 +212,14 @@ LINES = [{"kind": "part", "description": "Screen", "qty": 1, "unit_price": 12_00
 PROMISED_DATE = (date.today() + timedelta(days=60)).isoformat()
 PARTS_EXPECTED = (date.today() + timedelta(days=30)).isoformat()
 
+
+def jalali_in(days: int) -> tuple[str, str]:
+    """A date ``days`` from today as the desks type it (Jalali, 1405/09/25) and as it is
+    stored (ISO): the forms refuse a date that has passed."""
+    import jdatetime
+    day = date.today() + timedelta(days=days)
+    return jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d"), day.isoformat()
+
 # Valid data for each event, as the API takes it.
 SAMPLE_DATA = {
     "send_to_repair": {"technician": "technician1"},

@@ -17,7 +17,7 @@ from servicedesk.models import (Branch, Customer, Device, Notification, Ticket, 
 from servicedesk.services import reception
 from servicedesk.services.tickets import default_branch
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, jalali_in
 
 VALID_IMEI = "490154203237518"
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
@@ -412,15 +412,31 @@ def test_who_may_open_which_reception_page(app, users):
 
 # --- intake and the receipt -------------------------------------------------------------------
 
+PROMISED = jalali_in(10)
+
+
 def intake_form(**over):
     form = {"customer_phone": "۰۹۱۲۱۲۳۴۵۶۷", "customer_name": "نرگس رضایی",
             "customer_language": "fa", "device_kind": "Mobile phone", "device_brand": "Samsung",
             "device_model": "Galaxy A54", "device_serial": VALID_IMEI, "device_colour": "Black",
             "problem": "Cracked screen", "accessory": ["SIM card", "Case"],
             "accessories_other": "", "condition": "Scratched back", "service_type": "repair",
-            "promised_date": "1405/09/10", "pre_approved_amount": "۵٬۰۰۰٬۰۰۰"}
+            "promised_date": PROMISED[0], "pre_approved_amount": "۵٬۰۰۰٬۰۰۰"}
     form.update(over)
     return form
+
+
+def test_a_promised_date_that_has_passed_is_refused_at_the_desk(desk):
+    """A slip of the year or the month (1400 for 1405): the desk is told, nothing is written.
+    A date that cannot exist is called that, not a format error."""
+    resp = desk.post("/desk/intake?lang=en", intake_form(promised_date="1400/01/01"))
+    page = text(resp)
+    assert resp.status_code == 422 and "This date has already passed." in page
+    assert 'value="1400/01/01"' in page  # kept, to be corrected
+    assert count(Ticket) == 0 and count(Customer) == 0
+    resp = desk.post("/desk/intake?lang=en", intake_form(promised_date="1405/12/31"))
+    assert resp.status_code == 422 and "1405/12/31 is not a valid date." in text(resp)
+    assert count(Ticket) == 0
 
 
 def called_visit(desk) -> Visit:
@@ -441,7 +457,7 @@ def test_intake_from_a_called_number_prints_the_receipt(desk, app):
     assert ticket.customer.phone == "+989121234567"
     assert ticket.device.serial == VALID_IMEI and ticket.pre_approved_amount == 5_000_000
     assert ticket.accessories == "SIM card، Case"
-    assert ticket.promised_date.isoformat() == "2026-12-01"
+    assert ticket.promised_date.isoformat() == PROMISED[1]
     receipt = text(desk.get(resp.location))
     assert localize_digits(ticket.number, "fa") in receipt and "نرگس رضایی" in receipt
     assert ticket.number not in receipt  # no Latin digits on a Persian slip

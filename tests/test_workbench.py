@@ -15,7 +15,7 @@ from servicedesk.services import tickets as ticket_service
 from servicedesk.services import workbench
 from servicedesk.visits import shop_day
 
-from .conftest import INTAKE, PASSWORD, add_user
+from .conftest import INTAKE, PASSWORD, add_user, jalali_in
 
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -239,14 +239,14 @@ def test_quoting_from_the_editor_sends_the_estimate_and_its_link(app, tech, queu
     resp = fire_form(tech, ticket, "quote", [("part", "LCD", "۲", "۶٬۰۰۰٬۰۰۰"),
                                              ("labour", "Fitting", "", "2000000"),
                                              ("part", "", "", "")],  # a blank row is ignored
-                     promised_date="1405/09/10")
+                     promised_date=jalali_in(10)[0])
     assert resp.status_code == 302
     ticket = reload(ticket)
     assert ticket.state == "estimate" and ticket.estimate_version == 1
     assert [(l.kind, l.description, l.qty, l.unit_price) for l in ticket.estimate_lines()] == [
         ("part", "LCD", 2, 6_000_000), ("labour", "Fitting", 1, 2_000_000)]
     assert ticket.estimate_total == 14_000_000
-    assert ticket.promised_date.isoformat() == "2026-12-01"
+    assert ticket.promised_date.isoformat() == jalali_in(10)[1]
     # whoever quotes an unclaimed ticket takes it
     assert ticket.technician_id == users["technician"].id
     assert [e.event for e in ticket.events][-2:] == ["claim", "quote"]
@@ -303,14 +303,22 @@ def test_an_estimate_above_the_pre_approved_amount_waits_for_the_customer(tech, 
 
 # --- repair: parts, finish, unrepaired ------------------------------------------------------
 
+def test_a_date_that_has_passed_is_refused_on_the_ticket_page(tech, make_ticket):
+    ticket = make_ticket("repair")
+    resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date="1404/09/15")
+    assert resp.status_code == 422 and "This date has already passed." in html(resp)
+    assert reload(ticket).state == "repair"
+
+
 def test_waiting_for_a_part_and_resuming(tech, make_ticket):
     ticket = make_ticket("repair")
-    fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date="1405/09/15")
+    typed, stored = jalali_in(5)
+    fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=typed)
     ticket = reload(ticket)
     assert ticket.state == "waiting_parts"
-    assert ticket.events[-1].data == {"part": "LCD A54", "expected_date": "2026-12-06"}
+    assert ticket.events[-1].data == {"part": "LCD A54", "expected_date": stored}
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
-    assert "LCD A54" in page and "2026-12-06" in page
+    assert "LCD A54" in page and stored in page
     assert re.findall(r'data-event-form="(\w+)"', page) == ["resume"]
     fire_form(tech, ticket, "resume")
     assert reload(ticket).state == "repair"

@@ -12,10 +12,10 @@ from flask_login import current_user
 
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
-from ..errors import Conflict, DomainError
+from ..errors import Conflict, DomainError, ValidationError
 from ..i18n import current_language, localize_digits, to_ascii_digits
 from ..lifecycle import Actor
-from ..validation import MAX_ID
+from ..validation import MAX_ID, dates_not_past
 from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
@@ -305,6 +305,9 @@ def intake():
     errors, status = {}, 200
     if request.method == "POST":
         try:
+            past = dates_not_past(request.form, "promised_date")
+            if past:
+                raise ValidationError(_("Some fields are not valid."), fields=past)
             ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch)
         except DomainError as exc:

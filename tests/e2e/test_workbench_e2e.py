@@ -14,7 +14,7 @@ from servicedesk.links import survey_url, tracking_url
 from servicedesk.models import Notification, SurveyResponse, Ticket
 from servicedesk.services import tickets as ticket_service
 
-from ..conftest import INTAKE
+from ..conftest import INTAKE, jalali_in
 from .conftest import login
 
 
@@ -67,7 +67,7 @@ def test_claim_quote_approve_on_a_phone_finish_and_answer_the_survey_once(
     expect(rows).to_have_count(3)
     # the live total, in toman and Persian digits: (2 x 6,000,000 + 2,000,000 + 500,000) / 10
     expect(form.locator("[data-lines-total]")).to_have_text(re.compile("۱٬۴۵۰٬۰۰۰"))
-    form.locator("input[name=promised_date]").fill("1405/09/10")
+    form.locator("input[name=promised_date]").fill(jalali_in(10)[0])
     form.locator("button[data-fire=quote]").click()
     expect(page.locator(".state-badge[data-state=estimate]")).to_be_visible()
     expect(page.locator('[data-sms-event="quote"]')).to_be_visible()
