@@ -218,20 +218,19 @@ def test_a_lock_file_that_cannot_be_opened_does_not_stop_the_shop(path, caplog):
         embedded._locks.clear()
 
 
-def test_a_child_process_made_by_fork_keeps_its_parents_lock_intact(path):
-    """A forked child shares its parent's open lock file. Dropping a connection it inherited
-    must not unlock the parent, and its own writes wait for the parent's transaction."""
-    parent = connect(path)
-    parent.execute("INSERT INTO tickets (problem) VALUES ('screen')")  # holds the turn
+def child_writes_while_parent_holds(path, parent, before_write) -> None:
+    """Fork while ``parent`` holds a write transaction. The child runs ``before_write`` and then
+    writes with SQLite's own waiting off, so it succeeds only if it waits its turn in the lock;
+    the parent commits half a second later. Both rows must land."""
     pid = os.fork()
     if pid == 0:  # the child: exit status 0 when it waited its turn and wrote
         code = 1
         try:
-            del parent  # an inherited connection, dropped
-            import gc
-            gc.collect()
-            write(path, "battery", sqlite_waits=False)()  # fails at once if not in turn
+            before_write()
+            write(path, "battery", sqlite_waits=False)()
             code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported through the exit status
+            sys.stderr.write(f"in the child: {exc!r}\n")
         finally:
             os._exit(code)
     time.sleep(0.5)
@@ -240,6 +239,16 @@ def test_a_child_process_made_by_fork_keeps_its_parents_lock_intact(path):
     assert os.waitstatus_to_exitcode(status) == 0
     assert problems(path) == ["screen", "battery"]
     parent.close()
+
+
+def test_a_child_process_made_by_fork_keeps_its_parents_lock_intact(path):
+    """A forked child shares its parent's open lock file. Dropping a connection it inherited
+    must not unlock the parent, and its own writes wait for the parent's transaction."""
+    parent = connect(path)
+    parent.execute("INSERT INTO tickets (problem) VALUES ('screen')")  # holds the turn
+    # in the child, the inherited connection closed (as dropping it would): the parent's
+    # lock must stay where it is
+    child_writes_while_parent_holds(path, parent, parent.close)
 
 
 @pytest.fixture
@@ -271,25 +280,12 @@ def test_a_lock_file_made_by_root_still_serves_the_apps_own_user(folder_of_nobod
     owners = {name: os.stat(folder / name).st_uid for name in os.listdir(folder)}
     assert owners == dict.fromkeys(["shop.db", "shop.db-wal", "shop.db-shm", "shop.db-writer"],
                                    nobody.pw_uid)  # SQLite gives its files to the owner too
-    pid = os.fork()
-    if pid == 0:  # the app's user: 0 when it waited its turn and wrote
-        code = 1
-        try:
-            root_conn.close()  # SQLite's rule for a forked child: no connection carried over
-            os.setgid(nobody.pw_gid)
-            os.setuid(nobody.pw_uid)
-            write(path, "battery", sqlite_waits=False)()
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported through the exit status
-            sys.stderr.write(f"as nobody: {exc!r}\n")
-        finally:
-            os._exit(code)
-    time.sleep(0.5)
-    root_conn.commit()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert problems(path) == ["screen", "battery"]
-    root_conn.close()
+
+    def become_the_apps_user():
+        root_conn.close()  # SQLite's rule for a forked child: no connection carried over
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+    child_writes_while_parent_holds(path, root_conn, become_the_apps_user)
 
 
 HOLDER = """
