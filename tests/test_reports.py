@@ -572,6 +572,16 @@ def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
     assert resp.status_code == 422
 
 
+def test_the_cost_report_counts_jalali_months_on_a_persian_page(app, history):
+    client = Staff(app, "manager1")
+    fa = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=fa").get_data(
+        as_text=True)
+    assert 'value="jalali_month" selected' in fa and "دی ۱۴۰۴" in fa
+    en = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=en").get_data(
+        as_text=True)
+    assert 'value="month" selected' in en
+
+
 def test_a_bad_filter_shows_what_the_page_says_it_shows(app, users):
     """"Some filters are not valid; the report shows the last 30 days": and it does, with the
     bad field named in the page's words, not left empty."""

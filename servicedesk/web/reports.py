@@ -218,7 +218,10 @@ def _filters(page: Page) -> tuple[r.Filters, dict]:
         f = r.parse_filters({}, page.groups)
         errors = exc.fields
     if f.group_by is None and page.default_group:
-        f = r.with_group(f, page.default_group)
+        group = page.default_group
+        if group == "month" and current_language() == "fa" and "jalali_month" in page.groups:
+            group = "jalali_month"  # the months a Persian page speaks of (Azar, not December)
+        f = r.with_group(f, group)
     return f, errors
 
 
