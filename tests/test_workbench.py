@@ -381,3 +381,7 @@ def test_the_timeline_names_the_technician_as_people_know_them(app, users):
     # text people typed or the SMS the customer got keeps its own direction on an English page
     assert 'class="col-sm-8 text-prewrap" dir="auto"' in page  # the problem
     assert 'class="small text-prewrap sms-body" dir="auto"' in page
+    # the arrow to the new state points the way the page reads
+    fa = Staff(app, "reception1", lang="fa").get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert '<span class="small text-muted">← ' in fa and "→" not in fa.split("<main", 1)[-1]
+    assert '<span class="small text-muted">→ ' in page
