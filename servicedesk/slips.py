@@ -137,6 +137,7 @@ class QueueSlip:
     ahead: int
     now_serving: Optional[Visit]
     sms: bool
+    near: bool  # issued with few ahead: no "turn near" SMS will follow, only the call's
     desk_url: str  # what the QR code says: the desk's scanner opens this number
     qr: Markup
 
@@ -153,9 +154,9 @@ def queue_slip(visit: Visit) -> QueueSlip:
     """Shop, number, service, time, the people ahead and the number now being served."""
     serving = now_serving(visit) if visit.status == "waiting" else None
     url = desk_visit_url(visit)
-    return QueueSlip(_shop(visit.branch), visit, visits.SERVICES[visit.service][1],
-                     visits.ahead(visit) if visit.status == "waiting" else 0, serving,
-                     bool(visit.phone), url, qr_svg(url))
+    ahead = visits.ahead(visit) if visit.status == "waiting" else 0
+    return QueueSlip(_shop(visit.branch), visit, visits.SERVICES[visit.service][1], ahead,
+                     serving, bool(visit.phone), ahead <= visits.near_ahead(), url, qr_svg(url))
 
 
 @dataclass(frozen=True)

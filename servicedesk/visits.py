@@ -6,6 +6,7 @@ Numbers are per branch, per shop-local day and per service, labelled with the se
 from datetime import date, datetime
 from typing import Optional
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -21,6 +22,14 @@ SERVICES = {
     "pickup": ("P", _l("Pickup")),
     "inquiry": ("Q", _l("Inquiry")),
 }
+
+
+DEFAULT_NEAR_AHEAD = 3  # "a few left": the SMS goes when this many people are ahead
+
+
+def near_ahead() -> int:
+    """How many people ahead make a turn "near" (config QUEUE_NEAR_AHEAD)."""
+    return int(current_app.config.get("QUEUE_NEAR_AHEAD", DEFAULT_NEAR_AHEAD))
 
 
 def shop_day(when: Optional[datetime] = None) -> date:

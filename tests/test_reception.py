@@ -276,15 +276,27 @@ def test_queue_sms_issued_then_near_then_called(app, users):
     assert len(sms()) == 3
 
 
-def test_no_near_sms_when_the_number_was_issued_with_few_ahead(app, users):
+def test_a_number_issued_with_few_ahead_is_told_its_turn_is_near_at_once(app, users, desk):
+    """With no more than QUEUE_NEAR_AHEAD people ahead, the "turn near" SMS would never come:
+    the first SMS says the turn is near (not "we will text you when it is"), it is not sent a
+    second time, and the slip promises only the call's SMS."""
     app.config["QUEUE_NEAR_AHEAD"] = 2
     branch = default_branch()
     reception.issue_number(branch, "repair")
     mine = reception.issue_number(branch, "inquiry", phone="09121234567")
     reception.call_next(branch, "1", users["reception"])
-    events = db.session.scalars(select(Notification.event)
-                                .where(Notification.visit_id == mine.id)).all()
-    assert events == ["visit_issued"]
+    notes = db.session.scalars(select(Notification)
+                               .where(Notification.visit_id == mine.id)).all()
+    assert [n.event for n in notes] == ["visit_near"]
+    assert "again" not in notes[0].body and "دوباره" not in notes[0].body
+    slip = text(desk.get(f"/visits/{mine.id}/slip?lang=en"))
+    assert "when your number is called" in slip and "when your turn is near" not in slip
+    for _ in range(3):
+        reception.issue_number(branch, "repair")
+    later = reception.issue_number(branch, "repair", phone="09351234567")  # 4 ahead
+    assert db.session.scalar(select(Notification.event).where(
+        Notification.visit_id == later.id)) == "visit_issued"
+    assert "when your turn is near" in text(desk.get(f"/visits/{later.id}/slip?lang=en"))
 
 
 def test_queue_sms_in_the_known_customers_language_and_not_to_those_who_opted_out(

@@ -33,6 +33,7 @@ def test_the_queue_sms_are_listed_with_the_ticket_sms_for_editing(app):
 def test_an_edited_queue_sms_is_what_the_customer_gets(app, users):
     edit(app, users, "visit_issued", "fa", "{shop_name}: نوبت شما {label}؛ {ahead} نفر جلوتر.")
     app.config["SHOP_NAME"] = "موبایل دکتر"
+    app.config["QUEUE_NEAR_AHEAD"] = 0  # one ahead is not "near": the "issued" SMS goes
     reception.issue_number(default_branch(), "repair")
     mine = reception.issue_number(default_branch(), "repair", phone="09121234567")
     [note] = queue_sms(mine)
@@ -42,6 +43,8 @@ def test_an_edited_queue_sms_is_what_the_customer_gets(app, users):
 def test_a_queue_sms_switched_off_is_not_written(app, users):
     edit(app, users, "visit_issued", "fa", templates.default_body("visit_issued", "fa"),
          enabled=False)
+    app.config["QUEUE_NEAR_AHEAD"] = 0  # one ahead is not "near": the "issued" SMS is due
+    reception.issue_number(default_branch(), "repair")
     mine = reception.issue_number(default_branch(), "repair", phone="09121234567")
     assert queue_sms(mine) == []
     assert db.session.scalar(select(SmsTemplate.enabled)

@@ -312,4 +312,4 @@ def test_a_number_called_through_the_api_texts_the_customer(api, app):
     assert issued.status_code == 201
     api["reception"].post("/api/v1/visits/next", json={"counter": "3"})
     events = [n.event for n in db.session.scalars(select(Notification).order_by(Notification.id))]
-    assert events == ["visit_issued", "visit_called"]
+    assert events == ["visit_near", "visit_called"]  # first in the queue: its turn is near

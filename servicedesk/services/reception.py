@@ -31,7 +31,6 @@ from ..notifications import templates as sms_templates
 from . import tickets as ticket_service
 from .tickets import TOKEN_ALPHABET
 
-DEFAULT_NEAR_AHEAD = 3  # "a few left": the SMS goes when this many people are ahead
 
 
 @contextmanager
@@ -79,10 +78,6 @@ def clean_counter(raw) -> str:
 
 # --- queue SMS ------------------------------------------------------------------------------
 
-def near_ahead() -> int:
-    return int(current_app.config.get("QUEUE_NEAR_AHEAD", DEFAULT_NEAR_AHEAD))
-
-
 def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notification]:
     """The SMS for a queue event, once per visit and event, if the customer left a number."""
     if not visit.phone:
@@ -112,7 +107,7 @@ def _left_the_queue(removed: Visit) -> None:
     """A waiting number left the queue: whoever now has exactly ``near_ahead()`` people ahead,
     and had one more before, is told their turn is near. A number issued with that few ahead
     never makes this step, so it is not told twice."""
-    n = near_ahead()
+    n = visits.near_ahead()
     candidate = db.session.scalar(
         select(Visit).where(Visit.branch_id == removed.branch_id, Visit.day == removed.day,
                             Visit.status == "waiting")
@@ -138,7 +133,11 @@ def issue_number(branch: Branch, service: str, phone=None,
     with _committing():
         visit = visits.issue(branch, service, phone=clean, now=now)
         if clean:
-            _write_queue_sms(visit, "visit_issued", ahead=visits.ahead(visit))
+            # Issued with only a few ahead, the turn is near already: that is the SMS it gets
+            # (the "issued" one promises a "near" one later, which would never come).
+            ahead = visits.ahead(visit)
+            _write_queue_sms(visit, "visit_issued" if ahead > visits.near_ahead()
+                             else "visit_near", ahead=ahead)
     return visit
 
 
