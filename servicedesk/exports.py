@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
+from flask_babel import gettext as _
+
 # Column kinds: how a value is written and, in XLSX, its number format.
 KINDS = ("text", "int", "money", "seconds", "float", "ratio", "date", "datetime", "bool")
 _XLSX_FORMATS = {"int": "#,##0", "money": "#,##0", "seconds": "#,##0.0", "float": "0.00",
@@ -40,7 +42,6 @@ def _raw(value: Any, kind: str) -> Any:
 def header(column: Column) -> str:
     """A column's title in a file: with the unit of its raw values where the page shows them
     otherwise (money in toman or with separators, durations as hours and minutes)."""
-    from flask_babel import gettext as _
     unit = {"money": _("rial"), "seconds": _("seconds")}.get(column.kind)
     return f"{column.title} ({unit})" if unit else str(column.title)
 

@@ -28,6 +28,7 @@ from . import persist, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
+from .i18n import format_money
 from .models import CostLine, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox
 
@@ -170,9 +171,19 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 
 def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    """``short_ok: false`` (the delivery desk's form sends it) refuses a payment below the
+    amount due unless the desk ticks that it is meant (a discount, credit): a figure typed in
+    the wrong unit or with a digit missing does not hand the device back underpaid."""
     f = v.Fields(data)
-    f.take("amount_paid", v.integer, minimum=0)
+    paid = f.take("amount_paid", v.integer, minimum=0)
     f.take("collected_by", v.text, max_len=120, required=False)
+    due = ticket.amount_due or 0
+    if data.get("short_ok") is False and paid is not None and paid < due:
+        f.errors["amount_paid"] = _(
+            "%(paid)s is %(short)s less than the amount due, %(due)s. Check the amount "
+            "(in rial), or tick \"The customer pays less\" to hand the device back anyway.",
+            paid=format_money(paid, unit="rial"), short=format_money(due - paid, unit="rial"),
+            due=format_money(due, unit="rial"))
     return f.done()
 
 

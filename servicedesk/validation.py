@@ -128,9 +128,9 @@ def a_date(raw: Any) -> date:
 _DATE_SHAPE = re.compile(r"\s*\d{4}[-/]\d{1,2}[-/]\d{1,2}\s*$")
 
 
-def dates_not_past(values: Mapping, *names: str) -> dict:
-    """For the desks' forms: each named date that reads as a date but has already passed (a
-    typo in the year, the month) as a field error. The API and imports take any date."""
+def refuse_past_dates(values: Mapping, *names: str) -> None:
+    """For the desks' forms: ValidationError naming each date that reads as a date but has
+    already passed (a typo in the year, the month). The API and imports take any date."""
     from .visits import shop_day
     errors = {}
     for name in names:
@@ -141,7 +141,8 @@ def dates_not_past(values: Mapping, *names: str) -> dict:
             continue  # the action's own check says what is wrong with it
         if day is not None and day < shop_day():
             errors[name] = _("This date has already passed.")
-    return errors
+    if errors:
+        raise ValidationError(_("Some fields are not valid."), fields=errors)
 
 
 def choice(raw: Any, options: tuple) -> str:
@@ -170,7 +171,8 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
                 "unit_price": integer(line.get("unit_price"), minimum=0),
             })
         except ValueError as exc:
-            raise ValueError(_("Line %(n)s: %(problem)s", n=localize_digits(i), problem=str(exc))) from None
+            raise ValueError(_("Line %(n)s: %(problem)s", n=localize_digits(i),
+                               problem=str(exc))) from None
     return lines
 
 

@@ -12,10 +12,10 @@ from flask_login import current_user
 
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
-from ..errors import Conflict, DomainError, ValidationError
+from ..errors import Conflict, DomainError
 from ..i18n import current_language, localize_digits, to_ascii_digits
 from ..lifecycle import Actor
-from ..validation import MAX_ID, dates_not_past
+from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
@@ -164,36 +164,33 @@ def call(visit_id: int):
     return _queue_reply(_called_message(visit))
 
 
+def _on_the_board(action, message, category: str = "success"):
+    """Run a queue action; answer with the board and what happened, or what went wrong."""
+    try:
+        visit = action()
+    except DomainError as exc:
+        return _queue_reply(_problem(exc), "danger")
+    return _queue_reply(message(visit), category)
+
+
 @bp.post("/queue/<int:visit_id>/recall")
 @require("visits.call")
 def recall(visit_id: int):
-    try:
-        visit = reception.recall(visit_id, current_user)
-    except DomainError as exc:
-        return _queue_reply(_problem(exc), "danger")
-    return _queue_reply(_called_message(visit))
+    return _on_the_board(lambda: reception.recall(visit_id, current_user), _called_message)
 
 
 @bp.post("/queue/<int:visit_id>/no-show")
 @require("visits.call")
 def no_show(visit_id: int):
-    try:
-        visit = reception.no_show(visit_id)
-    except DomainError as exc:
-        return _queue_reply(_problem(exc), "danger")
-    return _queue_reply(_("Number %(label)s marked as not shown.",
-                          label=localize_digits(visit.label)), "warning")
+    return _on_the_board(lambda: reception.no_show(visit_id), lambda visit: _(
+        "Number %(label)s marked as not shown.", label=localize_digits(visit.label)), "warning")
 
 
 @bp.post("/queue/<int:visit_id>/served")
 @require("visits.call")
 def served(visit_id: int):
-    try:
-        visit = reception.serve(visit_id)
-    except DomainError as exc:
-        return _queue_reply(_problem(exc), "danger")
-    return _queue_reply(_("Number %(label)s served.", label=localize_digits(visit.label)),
-                        "success")
+    return _on_the_board(lambda: reception.serve(visit_id), lambda visit: _(
+        "Number %(label)s served.", label=localize_digits(visit.label)))
 
 
 @bp.get("/display")
@@ -305,9 +302,7 @@ def intake():
     errors, status = {}, 200
     if request.method == "POST":
         try:
-            past = dates_not_past(request.form, "promised_date")
-            if past:
-                raise ValidationError(_("Some fields are not valid."), fields=past)
+            refuse_past_dates(request.form, "promised_date")
             ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch)
         except DomainError as exc:

@@ -32,6 +32,7 @@ from ..i18n import current_language, format_money, format_number, localize_digit
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 from ..notifications import templates as sms_templates
+from .tickets import NOTIFICATION_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -508,7 +509,6 @@ def queue():
 @require("reports.view")
 def sms():
     f, errors, rows = _rows("sms", r.sms)
-    from .tickets import NOTIFICATION_LABELS
     events = sms_templates.event_labels()
     for row in rows:  # the codes stay for the summary; people read the words
         row["event_label"] = str(events.get(row["event"], row["event"]))

@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from .. import lifecycle
 from ..auth import can, require
-from ..errors import DomainError, ValidationError
+from ..errors import DomainError
 from ..extensions import db
 from ..i18n import to_ascii_digits
 from ..models import Ticket, User
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
-from ..validation import dates_not_past
+from ..validation import refuse_past_dates
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -217,9 +217,7 @@ def _version(form) -> int | None:
 def fire(ticket_id: int):
     event = request.form.get("event", "")
     try:
-        past = dates_not_past(request.form, "promised_date", "expected_date")
-        if past:
-            raise ValidationError(_("Some fields are not valid."), fields=past)
+        refuse_past_dates(request.form, "promised_date", "expected_date")
         ticket = workbench_service.fire_event(
             ticket_id, event, current_user, event_data_from_form(request.form),
             expected_version=_version(request.form), ip=request.remote_addr)
