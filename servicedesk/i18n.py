@@ -40,6 +40,9 @@ __all__ = [
     "format_datetime",
     "format_money",
     "money_display",
+    "money_unit_word",
+    "money_input",
+    "money_from_input",
     "format_number",
     "parse_date",
     "parse_int",
@@ -58,6 +61,7 @@ _TO_ASCII = str.maketrans(FA_DIGITS + ARABIC_DIGITS, "0123456789" * 2)
 
 FA_THOUSANDS_SEP = "\u066c"  # ARABIC THOUSANDS SEPARATOR "٬"
 FA_COMMA = "\u060c"  # ARABIC COMMA "،"
+FA_DECIMAL_SEP = "\u066b"  # ARABIC DECIMAL SEPARATOR "٫"
 
 DEFAULT_LANGUAGE = "fa"
 DEFAULT_TIMEZONE = "Asia/Tehran"
@@ -318,6 +322,47 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
     return f"{sign}{_group(abs(amount), lang)} {_unit_word(unit, lang)}"
 
 
+def money_unit_word() -> str:
+    """The word of the unit money is shown (and typed) in, in the current language."""
+    return _unit_word(money_display(), current_language())
+
+
+# "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too)
+_MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0*)?")
+
+
+def money_input(rials: Any, unit: str | None = None) -> str:
+    """An amount stored in rials as a money field shows it for editing: in the unit the shop
+    shows money in (:func:`money_display`), ASCII digits, no grouping. A toman amount with rials
+    left over keeps them as one decimal (``12500.5``), so nothing is rounded away. Text (what
+    was typed into a form that comes back) is returned as it is; ``None`` gives ``""``."""
+    if rials is None:
+        return ""
+    if isinstance(rials, str):
+        return rials
+    if (unit or money_display()) != "toman":
+        return str(rials)
+    whole, rest = divmod(abs(rials), 10)
+    sign = "-" if rials < 0 else ""
+    return f"{sign}{whole}.{rest}" if rest else f"{sign}{whole}"
+
+
+def money_from_input(raw: Any, unit: str | None = None) -> Any:
+    """The rials of an amount typed into a money field, which takes the unit the shop shows
+    money in: toman is rials / 10, and one decimal digit is allowed (``12,500.5`` toman is
+    125,005 rials). Digits in any script; thousands separators and spaces are ignored. What is
+    not such a number (or not text) is returned unchanged, for the validation to refuse in
+    words; in rial the text is returned unchanged too (the validation reads whole numbers)."""
+    if not isinstance(raw, str) or (unit or money_display()) != "toman":
+        return raw
+    cleaned = "".join(ch for ch in to_ascii_digits(raw)
+                      if ch not in _INT_IGNORED and not ch.isspace())
+    match = _MONEY_TYPED.fullmatch(cleaned.replace(FA_DECIMAL_SEP, "."))
+    if not match:
+        return raw
+    return int(match.group(1)) * 10 + int(match.group(2) or 0)
+
+
 def parse_int(text: Any) -> int:
     """Parse an integer typed in ASCII, Persian or Arabic digits.
 
@@ -403,6 +448,7 @@ def _template_context() -> dict[str, Any]:
         "get_locale": get_locale,
         "current_language": current_language,
         "text_dir": text_direction(),
+        "money_unit_word": money_unit_word,
     }
 
 
@@ -410,12 +456,14 @@ def init_app(app: Flask) -> None:
     """Register the Jinja filters and the locale context processor on ``app``.
 
     Filters: ``datetime`` (:func:`format_datetime`), ``date`` (date style), ``money``,
-    ``digits`` (:func:`localize_digits`) and ``number``. Templates also get
-    ``get_locale()``, ``current_language()`` and ``text_dir`` (``"rtl"``/``"ltr"``).
+    ``money_input`` (an amount as a money field shows it), ``digits``
+    (:func:`localize_digits`) and ``number``. Templates also get ``get_locale()``,
+    ``current_language()``, ``money_unit_word()`` and ``text_dir`` (``"rtl"``/``"ltr"``).
     """
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(_date_filter, "date")
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(money_input, "money_input")
     app.add_template_filter(localize_digits, "digits")
     app.add_template_filter(format_number, "number")
     app.context_processor(_template_context)

@@ -180,10 +180,9 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     due = ticket.amount_due or 0
     if data.get("short_ok") is False and paid is not None and paid < due:
         f.errors["amount_paid"] = _(
-            "%(paid)s is %(short)s less than the amount due, %(due)s. Check the amount "
-            "(in rial), or tick \"The customer pays less\" to hand the device back anyway.",
-            paid=format_money(paid, unit="rial"), short=format_money(due - paid, unit="rial"),
-            due=format_money(due, unit="rial"))
+            "%(paid)s is %(short)s less than the amount due, %(due)s. Check the amount, or "
+            "tick \"The customer pays less\" to hand the device back anyway.",
+            paid=format_money(paid), short=format_money(due - paid), due=format_money(due))
     return f.done()
 
 
@@ -260,7 +259,7 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Finish repair"), None, {"lines": "lines", "work_done": "string?"},
               lines="final"),
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
-              _l("Deliver"), _apply_deliver, {"amount_paid": "integer", "collected_by": "string?"}),
+              _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?"}),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,

@@ -9,15 +9,17 @@ import jdatetime
 import pytest
 from sqlalchemy import func, select
 
+from servicedesk import settings
 from servicedesk.extensions import db
 from servicedesk.i18n import format_datetime, localize_digits
 from servicedesk.links import tracking_url
 from servicedesk.models import (Branch, Customer, Device, Notification, Ticket, TicketEvent,
-                                Visit, utcnow)
+                                Setting, Visit, utcnow)
 from servicedesk.services import reception
+from servicedesk.services import tickets as ticket_service
 from servicedesk.services.tickets import default_branch
 
-from .conftest import PASSWORD, jalali_in
+from .conftest import PASSWORD, actor_for, jalali_in
 
 VALID_IMEI = "490154203237518"
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
@@ -433,7 +435,7 @@ def intake_form(**over):
             "device_model": "Galaxy A54", "device_serial": VALID_IMEI, "device_colour": "Black",
             "problem": "Cracked screen", "accessory": ["SIM card", "Case"],
             "accessories_other": "", "condition": "Scratched back", "service_type": "repair",
-            "promised_date": PROMISED[0], "pre_approved_amount": "۵٬۰۰۰٬۰۰۰"}
+            "promised_date": PROMISED[0], "pre_approved_amount": "۵۰۰٬۰۰۰"}
     form.update(over)
     return form
 
@@ -665,7 +667,7 @@ def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_
 def test_deliver_at_the_desk_records_payment_and_prints(desk, make_ticket):
     ticket = make_ticket("ready")
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "۱۴٬۰۰۰٬۰۰۰", "collected_by": "Ali (brother)",
+        "amount_paid": "۱٬۴۰۰٬۰۰۰", "collected_by": "Ali (brother)",  # toman
         "version": str(ticket.version)})
     assert resp.status_code == 302
     assert resp.location.startswith(f"/tickets/{ticket.id}/delivery-receipt")
@@ -693,20 +695,51 @@ def test_deliver_refuses_a_bad_amount(desk, make_ticket):
 
 
 def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_ticket):
-    """The amount due is shown in toman, the field takes rial: a toman figure typed there (or a
-    digit left out) must not hand the device back underpaid without a word."""
+    """A digit left out (or a figure typed in the wrong unit) must not hand the device back
+    underpaid without a word."""
     ticket = make_ticket("ready")  # 14,000,000 rial due
+    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    # the field takes toman, the unit the amount due is shown in, and offers that amount
+    assert "Amount paid (toman)" in page and 'value="1400000"' in page
     resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
-        "amount_paid": "1,400,000", "version": str(ticket.version)})
+        "amount_paid": "140,000", "version": str(ticket.version)})
     page = text(resp)
     assert resp.status_code == 422 and "is-invalid" in page
-    assert "1,400,000 rial is 12,600,000 rial less than the amount due, 14,000,000 rial" in page
-    assert 'value="1,400,000"' in page  # what was typed stays, to be corrected
+    assert "140,000 toman is 1,260,000 toman less than the amount due, 1,400,000 toman" in page
+    assert 'value="140,000"' in page  # what was typed stays, to be corrected
     assert reload(ticket).state == "ready"
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "1,400,000", "short_ok": "1", "version": str(ticket.version)})
+        "amount_paid": "140,000", "short_ok": "1", "version": str(ticket.version)})
     assert resp.status_code == 302  # a discount, said so
     assert reload(ticket).amount_paid == 1_400_000
+
+
+def test_a_shop_that_shows_rial_types_rial(desk, make_ticket):
+    db.session.add(Setting(key="money_display", value="rial"))  # the admin's choice
+    db.session.commit()
+    settings.invalidate()
+    ticket = make_ticket("ready")
+    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    assert "Amount paid (rial)" in page and 'value="14000000"' in page
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "14,000,000", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert reload(ticket).amount_paid == 14_000_000
+
+
+def test_a_toman_amount_keeps_its_rials(desk, make_ticket, users):
+    """An amount that is not a whole number of toman is offered and read with one decimal,
+    so nothing is rounded away."""
+    ticket = make_ticket("repair")
+    ticket_service.fire_event(ticket.id, "finish", actor_for("finish", users), {"lines": [
+        {"kind": "part", "description": "Cable", "qty": 1, "unit_price": 1_234_565}]})
+    ticket = reload(ticket)
+    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    assert 'value="123456.5"' in page
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "۱۲۳٬۴۵۶٫۵", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert reload(ticket).amount_paid == 1_234_565
 
 
 def test_a_ticket_not_ready_is_not_handed_back(desk, make_ticket):

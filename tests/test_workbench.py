@@ -236,8 +236,9 @@ def test_a_note_can_be_internal_or_for_the_customer(app, tech, make_ticket):
 
 def test_quoting_from_the_editor_sends_the_estimate_and_its_link(app, tech, queued, users):
     ticket = queued()
-    resp = fire_form(tech, ticket, "quote", [("part", "LCD", "۲", "۶٬۰۰۰٬۰۰۰"),
-                                             ("labour", "Fitting", "", "2000000"),
+    # prices are typed in toman, the unit the shop shows money in; stored in rials
+    resp = fire_form(tech, ticket, "quote", [("part", "LCD", "۲", "۶۰۰٬۰۰۰"),
+                                             ("labour", "Fitting", "", "200000"),
                                              ("part", "", "", "")],  # a blank row is ignored
                      promised_date=jalali_in(10)[0])
     assert resp.status_code == 302
@@ -276,17 +277,18 @@ def test_a_stale_form_is_refused_instead_of_acting_twice(tech, make_ticket):
 
 
 def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, queued):
-    ticket = queued(pre_approved_amount="۲۰٬۰۰۰٬۰۰۰")
+    ticket = queued(pre_approved_amount="۲۰٬۰۰۰٬۰۰۰")  # rials: the service's unit
     assert ticket.pre_approved_amount == 20_000_000
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     assert "pre-approved up to 2,000,000 toman" in page
-    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "14000000")])
+    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "1400000")])
     ticket = reload(ticket)
     assert ticket.state == "repair"
     approve = ticket.events[-1]
     assert (approve.event, approve.actor_kind, approve.data["channel"]) == (
         "approve", "system", "pre_approved")
-    assert "20000000" in approve.data["reason"]  # the reason recorded names the amount
+    # the reason recorded names the amount as people read it
+    assert "2,000,000 toman" in approve.data["reason"]
     assert approve.data["estimate_version"] == 1 and approve.data["estimate_total"] == 14_000_000
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     assert "approved at once" in page
@@ -295,7 +297,7 @@ def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, qu
 
 def test_an_estimate_above_the_pre_approved_amount_waits_for_the_customer(tech, queued):
     ticket = queued(pre_approved_amount="5000000")
-    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "14000000")])
+    fire_form(tech, ticket, "quote", [("part", "Screen", "1", "1400000")])
     ticket = reload(ticket)
     assert ticket.state == "estimate"
     assert [e.event for e in ticket.events][-1] == "quote"
@@ -328,11 +330,12 @@ def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_t
     ticket = make_ticket("repair")
     page = html(tech.get(f"/tickets/{ticket.id}"))
     form = page[page.index('data-event-form="finish"'):]
-    assert 'value="Screen"' in form and 'value="12000000"' in form
-    assert 'value="Fitting"' in form and 'value="2000000"' in form
-    fire_form(tech, ticket, "finish", [("part", "Screen", "1", "12000000"),
-                                       ("labour", "Fitting", "1", "1500000"),
-                                       ("part", "Screen protector", "1", "500000")],
+    # the stored rials are offered in toman, the unit the prices are typed in
+    assert 'value="Screen"' in form and 'value="1200000"' in form
+    assert 'value="Fitting"' in form and 'value="200000"' in form
+    fire_form(tech, ticket, "finish", [("part", "Screen", "1", "1200000"),
+                                       ("labour", "Fitting", "1", "150000"),
+                                       ("part", "Screen protector", "1", "50000")],
               work_done="Replaced the screen")
     ticket = reload(ticket)
     assert ticket.state == "ready"

@@ -15,6 +15,7 @@ from .. import devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
+from ..i18n import format_money
 from ..extensions import db
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
@@ -254,7 +255,7 @@ def _auto_approve(ticket: Ticket, event: str) -> None:
     if total <= ticket.pre_approved_amount:
         lifecycle.fire(ticket, "approve", Actor.system(), {
             "reason": _("Within the amount the customer pre-approved at intake (%(amount)s).",
-                        amount=ticket.pre_approved_amount)})
+                        amount=format_money(ticket.pre_approved_amount))})
 
 
 def add_note(ticket_id, author, body: str, customer_visible: bool = False) -> TicketNote:

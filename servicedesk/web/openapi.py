@@ -10,6 +10,7 @@ _LINE = {"type": "object", "required": ["kind", "description", "qty", "unit_pric
                         "unit_price": {"type": "integer", "minimum": 0,
                                        "description": "rials"}}}
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum": 0},
+          "money": {"type": "integer", "minimum": 0, "description": "rials"},
           "date": {"type": "string", "format": "date"},
           "lines": {"type": "array", "items": _LINE},
           "phone|in_person": {"enum": ["phone", "in_person"]}}

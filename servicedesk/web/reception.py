@@ -13,7 +13,7 @@ from flask_login import current_user
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError
-from ..i18n import current_language, localize_digits, to_ascii_digits
+from ..i18n import current_language, localize_digits, money_from_input, to_ascii_digits
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
@@ -282,7 +282,7 @@ def intake_payload(form) -> dict:
         "condition": form.get("condition") or None,
         "service_type": form.get("service_type") or None,
         "promised_date": form.get("promised_date") or None,
-        "pre_approved_amount": form.get("pre_approved_amount") or None,
+        "pre_approved_amount": money_from_input(form.get("pre_approved_amount") or None),
         "visit_id": form.get("visit_id") or None,
     }
 
@@ -373,7 +373,8 @@ def delivery():
 @require("tickets.deliver")
 def deliver(ticket_id: int):
     try:
-        reception.deliver(ticket_id, _actor(), request.form.get("amount_paid", ""),
+        reception.deliver(ticket_id, _actor(),
+                          money_from_input(request.form.get("amount_paid", "")),
                           request.form.get("collected_by"), expected_version=_version(),
                           short_ok=request.form.get("short_ok") == "1")
     except DomainError as exc:

@@ -28,7 +28,8 @@ from ..auth import can, require
 from ..errors import ValidationError
 from ..exports import Column, to_csv, to_xlsx
 from ..extensions import db
-from ..i18n import current_language, format_money, format_number, localize_digits, money_display
+from ..i18n import (current_language, format_money, format_number, localize_digits, money_display,
+                    money_unit_word)
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 from ..notifications import templates as sms_templates
@@ -109,10 +110,6 @@ def _money_unit_value(rials: Optional[int]) -> Optional[float]:
     if rials is None:
         return None
     return rials / 10 if money_display() == "toman" else rials
-
-
-def money_unit() -> str:
-    return _("toman") if money_display() == "toman" else _("rial")
 
 
 # --- the pages --------------------------------------------------------------------------------
@@ -319,7 +316,7 @@ def costs_chart(rows: list[dict]) -> dict:
         {"label": _("Billed total"), "data": [_money_unit_value(x["final_total"]) for x in rows]},
         {"label": _("Parts"), "data": [_money_unit_value(x["parts_total"]) for x in rows]},
         {"label": _("Labour"), "data": [_money_unit_value(x["labour_total"]) for x in rows]},
-    ], money_unit())
+    ], money_unit_word())
 
 
 def technicians_chart(daily: dict) -> dict:

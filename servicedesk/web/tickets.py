@@ -17,7 +17,7 @@ from .. import lifecycle
 from ..auth import can, require
 from ..errors import DomainError
 from ..extensions import db
-from ..i18n import to_ascii_digits
+from ..i18n import money_from_input, to_ascii_digits
 from ..models import Ticket, User
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
@@ -30,7 +30,7 @@ EVENT_LABELS = {**{k: r.label for k, r in lifecycle.EVENTS.items()}, **lifecycle
 FIELD_LABELS = {
     "reason": _l("Reason"), "part": _l("Part"), "expected_date": _l("Expected date"),
     "promised_date": _l("Promised date"), "work_done": _l("Work done"),
-    "amount_paid": _l("Amount paid (rial)"), "collected_by": _l("Collected by"),
+    "amount_paid": _l("Amount paid"), "collected_by": _l("Collected by"),
     "technician": _l("Technician"), "channel": _l("How the customer answered"),
     "lines": _l("Lines"), "estimate_version": _l("Estimate version"), "event": _l("Event"),
     "body": _l("Note"),
@@ -193,13 +193,18 @@ def show(ticket_id: int):
 
 def event_data_from_form(form) -> dict:
     """Turn an event's form into the lifecycle's data (the same shape as the API's; numbers
-    may be typed in Persian digits: the lifecycle's checks accept them). Blank editor rows are
-    dropped; a half-filled one is kept so the lifecycle names what is missing."""
-    data = {k: v for k, v in form.items()
+    may be typed in Persian digits: the lifecycle's checks accept them). Money is typed in the
+    unit the shop shows it in and becomes rials here. Blank editor rows are dropped; a
+    half-filled one is kept so the lifecycle names what is missing."""
+    rule = lifecycle.EVENTS.get(form.get("event", ""))
+    money_fields = {name for name, kind in rule.fields.items()
+                    if kind.rstrip("?") == "money"} if rule else set()
+    data = {k: money_from_input(v) if k in money_fields else v for k, v in form.items()
             if k not in ("csrf_token", "event", "version") and not k.startswith("line_")
             and v.strip() != ""}
     if "line_description" in form:
-        data["lines"] = [{**line, "qty": line["qty"].strip() or "1"}
+        data["lines"] = [{**line, "qty": line["qty"].strip() or "1",
+                          "unit_price": money_from_input(line["unit_price"])}
                          for line in _posted_lines(form)
                          if line["description"].strip() or line["unit_price"].strip()]
     return data

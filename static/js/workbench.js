@@ -10,16 +10,34 @@
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
-  /* "۱۲٬۰۰۰" or "12,000" -> 12000; NaN when it is not a whole number. */
-  function toInt(text) {
+  /* "۱۲٬۰۰۰" -> "12000": ASCII digits, no separators, spaces or direction marks. */
+  function ascii(text) {
     var s = "";
     (text || "").split("").forEach(function (ch) {
       var i = FA.indexOf(ch), j = AR.indexOf(ch);
       if (i >= 0) s += String(i);
       else if (j >= 0) s += String(j);
+      else if (ch === "\u066b") s += ".";
       else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
     });
+    return s;
+  }
+
+  /* "۱۲٬۰۰۰" or "12,000" -> 12000; NaN when it is not a whole number. */
+  function toInt(text) {
+    var s = ascii(text);
     return /^\d+$/.test(s) ? parseInt(s, 10) : NaN;
+  }
+
+  /* A price as typed, in the unit the shop shows money in -> rials (the server's reading,
+   * servicedesk.i18n.money_from_input): toman is rials / 10 and takes one decimal digit. */
+  function toRials(editor, text) {
+    var m = /^(\d+)(?:\.(\d)0*)?$/.exec(ascii(text));
+    if (!m) return NaN;
+    if (editor.getAttribute("data-money-unit") !== "toman") {
+      return m[2] === undefined ? parseInt(m[1], 10) : NaN;
+    }
+    return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
   }
 
   function money(editor, rials) {
@@ -38,7 +56,7 @@
     editor.querySelectorAll("[data-line]").forEach(function (row) {
       var qtyText = row.querySelector(".line-qty").value.trim();
       var qty = qtyText === "" ? 1 : toInt(qtyText);
-      var price = toInt(row.querySelector(".line-price").value);
+      var price = toRials(editor, row.querySelector(".line-price").value);
       var cell = row.querySelector("[data-line-total]");
       if (!isNaN(qty) && !isNaN(price)) {
         cell.textContent = money(editor, qty * price);

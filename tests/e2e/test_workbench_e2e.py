@@ -50,22 +50,23 @@ def test_claim_quote_approve_on_a_phone_finish_and_answer_the_survey_once(
     expect(page.locator("[data-technician=technician1]")).to_be_visible()
 
     # --- writes the estimate: two lines, one added with the button, Persian digits ---------
+    # (prices in toman, the unit the shop shows money in)
     form = page.locator('form[data-event-form="quote"]')
     rows = form.locator("tr[data-line]")
     expect(rows).to_have_count(3)
     rows.nth(0).locator("input[name=line_description]").fill("LCD")
     rows.nth(0).locator("input[name=line_qty]").fill("۲")
-    rows.nth(0).locator("input[name=line_unit_price]").fill("۶۰۰۰۰۰۰")
+    rows.nth(0).locator("input[name=line_unit_price]").fill("۶۰۰۰۰۰")
     rows.nth(1).locator("select[name=line_kind]").select_option("labour")
     rows.nth(1).locator("input[name=line_description]").fill("تعویض")
-    rows.nth(1).locator("input[name=line_unit_price]").fill("2000000")
+    rows.nth(1).locator("input[name=line_unit_price]").fill("200000")
     form.locator("[data-add-line]").click()
     expect(rows).to_have_count(4)
     rows.nth(3).locator("input[name=line_description]").fill("گلس")
-    rows.nth(3).locator("input[name=line_unit_price]").fill("500000")
+    rows.nth(3).locator("input[name=line_unit_price]").fill("50000")
     rows.nth(2).locator("[data-remove-line]").click()  # an empty row, removed
     expect(rows).to_have_count(3)
-    # the live total, in toman and Persian digits: (2 x 6,000,000 + 2,000,000 + 500,000) / 10
+    # the live total, in toman and Persian digits: 2 x 600,000 + 200,000 + 50,000
     expect(form.locator("[data-lines-total]")).to_have_text(re.compile("۱٬۴۵۰٬۰۰۰"))
     form.locator("input[name=promised_date]").fill(jalali_in(10)[0])
     form.locator("button[data-fire=quote]").click()
