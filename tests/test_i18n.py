@@ -289,6 +289,32 @@ def test_format_money_explicit_locale_and_config(app):
         assert i18n.format_money(12_500_000, unit="toman") == "1,250,000 toman"
 
 
+def test_money_fields_read_and_offer_the_shops_unit(fa):
+    """Staff type money in the unit it is shown in; it is stored in rials."""
+    read = i18n.money_from_input
+    assert read("1,250,000") == read("۱٬۲۵۰٬۰۰۰") == read(" 1 250 000 ") == 12_500_000
+    assert read("123456.5") == read("۱۲۳٬۴۵۶٫۵") == read("123456.50") == 1_234_565
+    assert read("0") == 0
+    # what is not a toman amount goes on unchanged, for the validation to refuse in words
+    assert read("12.34") == "12.34" and read("lots") == "lots" and read("-5") == "-5"
+    assert read(None) is None and read(7) == 7
+    assert read("1,250,000", unit="rial") == "1,250,000"  # a rial shop's text is read as is
+    offer = i18n.money_input
+    assert offer(12_500_000) == "1250000" and offer(1_234_565) == "123456.5"
+    assert offer(12_500_000, unit="rial") == "12500000"
+    assert offer("1,400") == "1,400" and offer(None) == ""  # typed text comes back as typed
+    assert all(read(offer(n)) == n for n in (0, 5, 10, 99_999, 1_234_565, 12_500_000))
+    assert i18n.money_unit_word() == "تومان"
+
+
+def test_money_fields_in_a_rial_shop():
+    with make_app(MONEY_DISPLAY="rial").test_request_context():
+        g.lang = "en"
+        assert i18n.money_unit_word() == "rial"
+        assert i18n.money_input(1_234_565) == "1234565"
+        assert i18n.money_from_input("1234565") == "1234565"
+
+
 def test_unit_words_and_errors_come_from_the_catalog(tmp_path):
     catalog = Catalog(locale="fa")
     catalog.add("toman", "تومن")
