@@ -341,6 +341,12 @@ def test_live_preview_renders_a_sample_ticket_and_counts_segments(manager):
     assert "UCS-2" in fa
     bad = html(manager.post("/admin/templates/finish/en/preview", {"body": "{nope}"}))
     assert "nope" in bad and "data-preview-text" not in bad
+    dated = html(manager.post("/admin/templates/finish/en/preview?lang=en",
+                              {"body": "Ready; we promised {promised_date}."}))
+    assert "data-preview-if-empty" in dated
+    assert "When the ticket has no promised date, it reads:" in dated
+    assert "Ready; we promised not set yet." in dated
+    assert "data-preview-if-empty" not in text
     assert count(SmsTemplate) == 0
 
 

@@ -44,7 +44,10 @@ def test_a_second_quote_replaces_the_estimate_and_tells_the_customer_again(make_
     assert ticket.estimate_total == 11_000_000 != first_total
     assert [l.description for l in ticket.estimate_lines()] == ["Battery (original)", "Fitting"]
     assert [e.data["estimate_version"] for e in ticket.events if e.event == "quote"] == [1, 2]
-    assert len(sms_bodies(ticket)) == 2  # the customer hears of the new estimate too
+    # the customer hears of the new estimate too, and that it replaces the first one
+    first, second = sms_bodies(ticket)
+    assert "۱٬۴۰۰٬۰۰۰ تومان" in first and "تغییر کرد" not in first
+    assert "۱٬۱۰۰٬۰۰۰ تومان" in second and "جای برآورد قبلی را می‌گیرد" in second
 
 
 def test_an_approval_from_a_page_showing_the_old_estimate_approves_nothing(customer, make_ticket,

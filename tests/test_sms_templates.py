@@ -59,6 +59,9 @@ def test_a_queue_sms_switched_off_is_not_written(app, users):
     ("admit", "{device!r} received", "without formatting"),
     ("admit", "{device.__class__} received", "Unknown variables"),
     ("admit", "{device received", "Unbalanced braces"),
+    # known only when another event happens: it would always go out empty
+    ("finish", "Ready. {part} fitted.", "This SMS has no {part}"),
+    ("admit", "Received ({reason})", "This SMS has no {reason}"),
 ])
 def test_a_template_with_a_variable_the_event_cannot_fill_is_refused(app, event, body, problem):
     with app.test_request_context("/?lang=en"):
@@ -94,7 +97,7 @@ def test_a_ticket_sms_that_does_not_show_the_queue_does_not_count_it(app, make_t
     finally:
         sa_event.remove(engine, "before_cursor_execute", count_queries)
     assert "repair of your" in body and counting == []
-    assert "devices are ahead" in with_queue and len(counting_queue) == 1
+    assert "Devices ahead of it: 0." in with_queue and len(counting_queue) == 1
 
 
 def test_a_text_saved_in_one_worker_reaches_the_others_within_the_cache_interval(app, users):
@@ -123,3 +126,38 @@ def test_a_text_saved_in_one_worker_reaches_the_others_within_the_cache_interval
     assert "we received your" in admit_sms(second, "09121110003")  # within its interval
     time.sleep(0.6)
     assert admit_sms(second, "09121110004").endswith("got your Samsung Galaxy A54.")
+
+
+def test_a_variable_that_can_be_empty_is_said_in_words(app, users, make_ticket):
+    """A quote without a promised date, with a text that shows it: the SMS says so rather than
+    ending in "ready by:" with nothing after it."""
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as ticket_service
+
+    from .conftest import LINES
+    edit(app, users, "quote", "fa", "{shop_name}: برآورد {estimate_total}، آماده تا: "
+         "{promised_date}. {tracking_url}")
+    edit(app, users, "quote", "en", "Estimate {estimate_total}, ready by: {promised_date}.")
+    ticket = make_ticket("diagnosis")
+    assert ticket.promised_date is None
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              {"lines": LINES})
+    db.session.expire_all()
+    [note] = db.session.scalars(select(Notification).where(
+        Notification.ticket_id == ticket.id, Notification.event == "quote")).all()
+    assert "آماده تا: هنوز تعیین نشده." in note.body
+    with app.test_request_context():
+        english = templates.render("quote", "en", ticket, {})
+    assert english == "Estimate 1,400,000 toman, ready by: not set yet."
+
+
+def test_the_preview_shows_how_a_text_reads_when_a_variable_is_empty(app, users):
+    body = "Estimate {estimate_total}, ready by: {promised_date}."
+    with app.test_request_context("/?lang=en"):
+        shown = admin_service.preview("en", body, "quote")
+        plain = admin_service.preview("en", "Estimate {estimate_total}.", "quote")
+    assert shown["error"] is None and "ready by: not set yet." not in shown["text"]
+    assert shown["if_empty"] == [{
+        "when": "When the ticket has no promised date, it reads:",
+        "text": "Estimate 1,400,000 toman, ready by: not set yet."}]
+    assert plain["if_empty"] == []

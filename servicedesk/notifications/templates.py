@@ -19,10 +19,14 @@ from ..models import Ticket
 DEFAULTS = {
     "admit": _l("{shop_name}: we received your {device}, receipt {ticket_number}. "
                 "Follow it here: {tracking_url}"),
-    "send_to_repair": _l("{shop_name}: your {device} ({ticket_number}) is with the repair unit; "
-                         "{queue_position} devices are ahead of it."),
+    "send_to_repair": _l("{shop_name}: your {device} ({ticket_number}) is with the repair unit. "
+                         "Devices ahead of it: {queue_position}."),
     "quote": _l("{shop_name}: the estimate for your {device} is {estimate_total}. "
                 "Approve or decline: {tracking_url}"),
+    # A second (third...) estimate: the customer must know it replaces the one they had.
+    "requote": _l("{shop_name}: the estimate for your {device} has changed; it is now "
+                  "{estimate_total} and replaces the earlier one. Approve or decline: "
+                  "{tracking_url}"),
     "approve": _l("{shop_name}: estimate approved, the repair of your {device} has started."),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
                   "unrepaired."),
@@ -46,6 +50,8 @@ DEFAULTS = {
                        "{counter}."),
 }
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
+# SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version.
+VARIANTS = {"requote": "quote"}
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -68,15 +74,39 @@ VARIABLES = {
 SHOP_VARIABLES = ("shop_name", "shop_phone")
 QUEUE_VARIABLES = (*SHOP_VARIABLES, "label", "ahead", "counter")
 TICKET_VARIABLES = tuple(name for name in VARIABLES if name not in QUEUE_VARIABLES[2:])
+# Variables filled from what the event itself records: only these events' SMS have them (a
+# {part} in the "ready" SMS would always be empty).
+EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close"),
+                   "part": ("wait_parts",)}
+# Variables that can be empty when the SMS goes (for the events listed; None: every ticket
+# event): when (as the template editor's preview says it), and the words the SMS says
+# instead, so it never ends in "...: " with nothing after it.
+MAYBE_EMPTY = {
+    "promised_date": (None, _l("When the ticket has no promised date, it reads:"),
+                      _l("not set yet")),
+    "reason": (("decline", "close"), _l("When no reason is given, it reads:"), _l("none given")),
+}
 
 
 def variables_for(event: Optional[str]) -> dict:
     """The variables an event's SMS can use (a queue SMS has no ticket; a ticket SMS no queue
-    number); every variable when the event is not given."""
+    number; a reason or a part only where the event records one); every variable when the
+    event is not given."""
     if event is None:
         return dict(VARIABLES)
+    event = VARIANTS.get(event, event)
     names = QUEUE_VARIABLES if event in QUEUE_EVENTS else TICKET_VARIABLES
-    return {name: VARIABLES[name] for name in names}
+    return {name: VARIABLES[name] for name in names
+            if event in EVENT_VARIABLES.get(name, (event,))}
+
+
+def maybe_empty(event: Optional[str]) -> dict:
+    """{variable: (when it is empty, the words said instead)} for an event's SMS."""
+    if event in QUEUE_EVENTS:
+        return {}
+    event = VARIANTS.get(event, event)
+    return {name: (when, instead) for name, (events, when, instead) in MAYBE_EMPTY.items()
+            if events is None or event is None or event in events}
 
 
 def placeholders(body: str) -> set[str]:
@@ -94,8 +124,14 @@ def check_body(body: str, event: Optional[str] = None) -> None:
         raise ValueError(_("Unbalanced braces in the template.")) from None
     names = {name for _text, name, _spec, _conv in fields if name is not None}
     unknown = names - variables_for(event).keys()
-    if unknown:
-        raise ValueError(_("Unknown variables: %(names)s.", names=", ".join(sorted(unknown))))
+    elsewhere = {name for name in unknown if name in EVENT_VARIABLES}
+    if unknown - elsewhere:
+        raise ValueError(_("Unknown variables: %(names)s.",
+                           names=", ".join(sorted(unknown - elsewhere))))
+    if elsewhere:
+        raise ValueError(_("This SMS has no %(names)s: it is only known when other events "
+                           "happen, and would be sent empty.",
+                           names=", ".join("{" + name + "}" for name in sorted(elsewhere))))
     if any(name is not None and (spec or conversion) for _t, name, spec, conversion in fields):
         raise ValueError(_("Write variables as {name}, without formatting."))
 
@@ -120,6 +156,7 @@ def event_labels() -> dict:
     """What each SMS is sent for, in the staff's words (the templates page, the SMS report)."""
     from ..lifecycle import EVENTS
     return {**{name: rule.label for name, rule in EVENTS.items()},
+            "requote": _("Revised estimate"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
             "visit_called": _("Queue: number called")}
 
@@ -180,12 +217,25 @@ def fill(body: str, values: dict) -> str:
     return body.format_map(_Keep(values)).strip()
 
 
+def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
+    """``values`` with each empty one that can be empty said in words, in ``language``."""
+    empty = {name: instead for name, (_when, instead) in maybe_empty(event).items()
+             if name in values and not values[name]}
+    if not empty:
+        return values
+    with force_locale(language):
+        return {**values, **{name: str(instead) for name, instead in empty.items()}}
+
+
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
     """The SMS body for this event in this language, or None when the manager switched it off."""
+    if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
+        event = "requote"
     body, enabled = template_for(event, language)
     if not enabled or not body:
         return None
-    return fill(body, context(ticket, event_data, language, needed=placeholders(body)))
+    values = context(ticket, event_data, language, needed=placeholders(body))
+    return fill(body, fill_in_words(values, event, language))
 
 
 def render_queue(event: str, language: str, values: dict) -> Optional[str]:

@@ -462,18 +462,26 @@ def sample_context(language: str) -> dict:
 
 
 def preview(language: str, body: Any, event: Optional[str] = None) -> dict:
-    """The body rendered for a sample ticket (or queue number), its encoding and SMS count, or
-    the problem."""
+    """The body rendered for a sample ticket (or queue number), its encoding and SMS count, how
+    it reads where a variable it uses is empty, or the problem."""
     if language not in languages():
         language = languages()[0]
     try:
         body = check_template_body(body, event)
     except ValidationError as exc:
         return {"text": "", "error": exc.fields.get("body") or exc.message,
-                "encoding": None, "count": 0}
-    text = templates.fill(body, sample_context(language))
+                "encoding": None, "count": 0, "if_empty": []}
+    values = sample_context(language)
+    text = templates.fill(body, values)
     encoding, count = segments(text)
-    return {"text": text, "error": None, "encoding": encoding, "count": count}
+    used = templates.placeholders(body)
+    # how it reads for a ticket where a variable it uses is empty (no promised date, ...)
+    if_empty = [{"when": str(when), "text": templates.fill(body, templates.fill_in_words(
+                    {**values, name: ""}, event, language))}
+                for name, (when, _instead) in templates.maybe_empty(event).items()
+                if name in used]
+    return {"text": text, "error": None, "encoding": encoding, "count": count,
+            "if_empty": if_empty}
 
 
 def save_template(by: User, event: str, language: str, *, body, enabled: bool) -> SmsTemplate:
