@@ -19,8 +19,9 @@ class ValidationError(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, fields: Optional[dict] = None):
-        super().__init__(message, fields={k: str(v) for k, v in (fields or {}).items()})
+    def __init__(self, message: str, fields: Optional[dict] = None, **extra):
+        super().__init__(message, fields={k: str(v) for k, v in (fields or {}).items()},
+                         **extra)
         self.fields = self.extra["fields"]
 
 

@@ -126,7 +126,7 @@ def test_the_sms_and_the_tracking_page_give_the_same_place_in_the_queue(customer
     def sms_count(ticket):
         body = db.session.scalar(select(Notification.body).where(
             Notification.ticket_id == ticket.id, Notification.event == "send_to_repair"))
-        return int(re.search(r"; (\d+) devices? (?:are|is) ahead", body).group(1))
+        return int(re.search(r"Devices ahead of it: (\d+)\.", body).group(1))
 
     def page_count(ticket):
         page = html(customer.get(track(ticket)))

@@ -13,7 +13,7 @@ from servicedesk import settings
 from servicedesk.extensions import db
 from servicedesk.i18n import format_datetime, localize_digits
 from servicedesk.links import tracking_url
-from servicedesk.models import (Branch, Customer, Device, Notification, Ticket, TicketEvent,
+from servicedesk.models import (AuditLog, Branch, Customer, Device, Notification, Ticket, TicketEvent,
                                 Setting, Visit, utcnow)
 from servicedesk.services import reception
 from servicedesk.services import tickets as ticket_service
@@ -497,6 +497,42 @@ def test_a_known_device_kind_reads_in_the_readers_language(desk, typed):
     assert "گوشی موبایل Samsung Galaxy A54" in text(desk.get(f"/tickets/{ticket.id}/receipt"))
     page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
     assert "Mobile phone Samsung Galaxy A54" in page and "گوشی موبایل" not in page
+
+
+def test_a_known_number_under_another_name_asks_which_name(desk):
+    """A returning number with a different name typed (a relative, a new spelling): the desk
+    chooses, instead of the ticket quietly going under the name on file."""
+    assert desk.post("/desk/intake", intake_form()).status_code == 302
+    resp = desk.post("/desk/intake?lang=en", intake_form(customer_name="Ali Rezaei"))
+    page = text(resp)
+    assert resp.status_code == 422 and "data-known-name" in page
+    assert "This number is on file as نرگس رضایی. Choose the name the ticket goes under." in page
+    assert "name to Ali Rezaei" in page
+    assert db.session.scalar(select(func.count(Ticket.id))) == 1  # nothing written
+    # the name on file
+    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei",
+                                                 known_name="keep")).status_code == 302
+    customer = db.session.scalar(select(Customer))
+    assert customer.name == "نرگس رضایی"
+    assert db.session.scalar(select(func.count(Ticket.id))) == 2
+    # or the name typed, which becomes the customer's (and the audit log says so)
+    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei",
+                                                 known_name="rename")).status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(Customer)).name == "Ali Rezaei"
+    assert db.session.scalar(select(func.count(Customer.id))) == 1
+    newest = db.session.scalar(select(Ticket).order_by(Ticket.id.desc()))
+    assert "Ali Rezaei" in text(desk.get(f"/tickets/{newest.id}/receipt"))
+    assert db.session.scalar(select(AuditLog.action).where(AuditLog.action == "customer.rename"))
+
+
+@pytest.mark.parametrize("on_file, typed", [("نرگس رضایی", "نرگس  رضايي"),
+                                            ("نرگس رضایی", "نرگس\u200cرضایی "),
+                                            ("narges rezaei", "Narges Rezaei")])
+def test_the_same_name_written_another_way_is_not_asked_about(desk, on_file, typed):
+    assert desk.post("/desk/intake", intake_form(customer_name=on_file)).status_code == 302
+    resp = desk.post("/desk/intake", intake_form(customer_name=typed))
+    assert resp.status_code == 302, text(resp)
 
 
 def test_a_device_kind_the_shop_types_is_kept_as_typed(desk):

@@ -186,9 +186,11 @@ def serve(visit_id: int) -> Visit:
     return visit
 
 
-def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
-    """Intake, from a called number or directly (services.tickets.admit); a number admitted
-    straight from the queue also moves the queue on for the SMS."""
+def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
+          known_name: str = "keep") -> Ticket:
+    """Intake, from a called number or directly (services.tickets.admit, which says what
+    ``known_name`` does); a number admitted straight from the queue also moves the queue on
+    for the SMS."""
     waiting = None
     try:
         visit_id = v.integer(payload.get("visit_id"), minimum=1)
@@ -197,7 +199,7 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None) -> Ticke
     if visit_id is not None:
         visit = db.session.get(Visit, visit_id)
         waiting = visit if visit is not None and visit.status == "waiting" else None
-    ticket = ticket_service.admit(payload, actor, branch=branch)
+    ticket = ticket_service.admit(payload, actor, branch=branch, known_name=known_name)
     if waiting is not None:
         with _committing():
             _left_the_queue(db.session.get(Visit, waiting.id))

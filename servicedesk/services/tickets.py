@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import devices, lifecycle, persist, settings
+from .. import audit, devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
@@ -135,9 +135,10 @@ def clean_intake(payload) -> dict:
 _CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))  # built once
 
 
-def find_or_create_customer(name: str, phone: str,
-                            language: Optional[str]) -> tuple[Customer, bool]:
-    """The customer with this phone number (True when written just now).
+def find_or_create_customer(name: str, phone: str, language: Optional[str],
+                            rename: bool = False) -> tuple[Customer, bool]:
+    """The customer with this phone number (True when written just now); a known one keeps
+    the name on file unless ``rename`` (the desk chose the name typed).
 
     Written first, looked up only when the number is known: a walk-in is more often new, and
     the INSERT that finds the number taken writes nothing. Two desks taking in the same new
@@ -151,10 +152,24 @@ def find_or_create_customer(name: str, phone: str,
     customer = db.session.scalar(_CUSTOMER_BY_PHONE, {"phone": phone})
     if language:
         customer.language = language
+    if rename and customer.name != name:
+        audit.log("customer.rename", obj=customer, before={"name": customer.name},
+                  after={"name": name})
+        customer.name = name
     return customer, False
 
 
-def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Ticket:
+def same_name(a: str, b: str) -> bool:
+    """Two spellings of one name: case, spaces, zero-width joiners and Arabic/Persian letter
+    forms (ي/ی, ك/ک) aside."""
+    def key(name: str) -> str:
+        name = name.replace("\u200c", " ").replace("ي", "ی").replace("ك", "ک")
+        return " ".join(name.casefold().split())
+    return key(a or "") == key(b or "")
+
+
+def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
+                 rename: bool = False) -> Ticket:
     """A new ticket in the pseudo-state 'new', ready for the admit event, which writes it.
 
     The customer (when new) and the device are written first, and the shop's configuration
@@ -163,7 +178,8 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None) -> Tick
     the branch waits for the one holding it; the fewer round trips between the two, the more
     intakes a second."""
     c = clean["customer"]
-    customer, new_customer = find_or_create_customer(c["name"], c["phone"], c.get("language"))
+    customer, new_customer = find_or_create_customer(c["name"], c["phone"], c.get("language"),
+                                                     rename=rename)
     d = clean["device"]
     device = persist.insert(Device(kind=d["kind"], brand=d["brand"], model=d["model"],
                                    serial=d.get("serial"), colour=d.get("colour")),
@@ -194,10 +210,18 @@ def default_branch() -> Branch:
     return branch
 
 
-def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
-    """Intake: the customer's device becomes a ticket in 'intake'; the visit is served."""
+def admit(payload, actor: Actor, branch: Optional[Branch] = None,
+          known_name: str = "keep") -> Ticket:
+    """Intake: the customer's device becomes a ticket in 'intake'; the visit is served.
+
+    A phone number already on file under another name: ``known_name="keep"`` (the API) files
+    the ticket under the name on file, ``"rename"`` changes the customer's name to the one
+    typed, ``"ask"`` (the desk, until it chose) refuses with the name on file, so the
+    receptionist decides."""
     with committing(keep_loaded=True):
         clean = clean_intake(payload)
+        if known_name == "ask":
+            _ask_about_a_known_name(clean["customer"])
         visit = None
         if clean.get("visit_id"):
             visit = db.session.get(Visit, clean["visit_id"])
@@ -208,7 +232,7 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
                 raise Conflict(_("This visit was already served."))
             branch = visit.branch
         branch = branch or default_branch()
-        ticket = build_ticket(clean, branch)
+        ticket = build_ticket(clean, branch, rename=known_name == "rename")
         data = {"customer_id": None, "device": ticket.device.label, "problem": ticket.problem,
                 "service_type": ticket.service_type, "accessories": ticket.accessories,
                 "condition": ticket.condition}
@@ -228,6 +252,16 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None) -> Ticket:
         data["customer_id"] = ticket.customer.id
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket
+
+
+def _ask_about_a_known_name(customer: dict) -> None:
+    on_file = db.session.scalar(select(Customer.name).where(Customer.phone == customer["phone"]))
+    if on_file is not None and not same_name(on_file, customer["name"]):
+        raise ValidationError(
+            _("This number is on file under another name."),
+            fields={"customer.name": _("This number is on file as %(name)s. Choose the name "
+                                       "the ticket goes under.", name=on_file)},
+            name_on_file=on_file)
 
 
 def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,

@@ -299,20 +299,25 @@ def _visit_from(raw):
 @require("tickets.admit")
 def intake():
     visit = _visit_from(request.values.get("visit_id"))
-    errors, status = {}, 200
+    errors, status, name_on_file = {}, 200, None
     if request.method == "POST":
+        # a number on file under another name: asked once, then the desk's choice
+        choice = request.form.get("known_name")
         try:
             refuse_past_dates(request.form, "promised_date")
             ticket = reception.admit(intake_payload(request.form), _actor(),
-                                     branch=current_user.branch)
+                                     branch=current_user.branch,
+                                     known_name=choice if choice in ("keep", "rename") else "ask")
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
+            name_on_file = exc.extra.get("name_on_file")
         else:
             flash(_("Ticket %(number)s admitted.", number=localize_digits(ticket.number)),
                   "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
+                           name_on_file=name_on_file,
                            visit=visit, kinds=devices.choices(), accessories=ACCESSORIES,
                            service_types=settings.service_type_codes()), status
 
