@@ -133,7 +133,18 @@ def test_login_never_redirects_off_the_site(app, users):
     resp = browser.open("POST", "/login?next=//evil.example/x",
                         data={"username": users["reception"].username, "password": PASSWORD,
                               "csrf_token": browser.token()})
-    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    assert resp.status_code == 302 and resp.headers["Location"] == "/desk"  # reception's start
+
+
+@pytest.mark.parametrize("role, start", [("technician", "/workbench/"), ("reception", "/desk"),
+                                         ("manager", "/"), ("admin", "/")])
+def test_each_role_starts_at_its_own_worklist_after_login(app, users, role, start):
+    browser = Browser(app)
+    resp = browser.open("POST", "/login", data={"username": users[role].username,
+                                               "password": PASSWORD,
+                                               "csrf_token": browser.token()})
+    assert resp.status_code == 302 and resp.headers["Location"] == start
+    assert browser.open("GET", start).status_code == 200
 
 
 # --- API tokens ------------------------------------------------------------------------------

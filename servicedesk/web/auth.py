@@ -36,11 +36,19 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Remember me on this computer"))
 
 
-def _safe_next(target: str | None) -> str:
+# Where each role starts its shift after logging in: its own worklist.
+LANDING = (("technician", "workbench.index"), ("reception", "reception.desk"))
+
+
+def landing_url(user) -> str:
+    return url_for(dict(LANDING).get(getattr(user, "role", None), "main.home"))
+
+
+def _safe_next(target: str | None, user=None) -> str:
     # Only paths on this site: never an open redirect.
     if target and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("main.home")
+    return landing_url(user if user is not None else current_user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -57,7 +65,7 @@ def login():
         username = form.username.data.strip()
         user, problem = people.authenticate(username, form.password.data)
         if user is not None:
-            next_url = _safe_next(request.args.get("next"))
+            next_url = _safe_next(request.args.get("next"), user)
             if reauth:
                 confirm_login()
             else:
