@@ -590,6 +590,13 @@ def test_label_for_the_shelf(desk, make_ticket):
     assert localize_digits(ticket.number, "fa") in page and "Narges Rezaei" in page
     assert "Galaxy A54" in page
     assert qr_in(page) == tracking_url(ticket)
+    # printed from the ticket page, "Done" goes back to it
+    assert re.search(rf'href="/tickets/{ticket.id}" class="slip-back"', page)
+    # printed from the receipt after intake, back to the intake form
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?back=intake"))
+    label_link = re.search(r'href="(/tickets/\d+/label[^"]*)"', receipt).group(1)
+    again = text(desk.get(label_link.replace("&amp;", "&")))
+    assert re.search(r'href="/desk/intake" class="slip-back"', again)
 
 
 def test_receipt_opens_with_the_api_token_too(api, make_ticket):

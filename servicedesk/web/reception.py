@@ -212,9 +212,13 @@ def display_board():
 
 def _print_args() -> dict:
     back = BACK.get(request.args.get("back", ""))
+    back_url = url_for(back) if back else None
+    ticket_id = (request.view_args or {}).get("ticket_id")
+    if back_url is None and ticket_id is not None:
+        back_url = url_for("tickets.show", ticket_id=ticket_id)  # opened from the ticket
     return {"paper": slips.paper(request.args.get("paper")),
             "autoprint": request.args.get("print") == "1",
-            "back_url": url_for(back) if back else None,
+            "back_url": back_url,
             "back_name": request.args.get("back") if back else None}
 
 
