@@ -151,6 +151,21 @@ def choice(raw: Any, options: tuple) -> str:
     return raw
 
 
+class LineError(ValueError):
+    """A problem with one line of a list: which line (from 1) and which of its fields."""
+
+    def __init__(self, message: str, line: int, key: Optional[str]):
+        super().__init__(message)
+        self.line, self.key = line, key
+
+
+# Each field of a cost line and its check (qty defaults to 1).
+_LINE_CHECKS = (("kind", lambda raw: choice(raw, ("part", "labour"))),
+                ("description", lambda raw: text(raw, max_len=200)),
+                ("qty", lambda raw: integer(raw, minimum=1, maximum=10_000)),
+                ("unit_price", lambda raw: integer(raw, minimum=0)))
+
+
 def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     """Estimate or final lines: kind part/labour, description, qty >= 1, unit_price >= 0 (rials)."""
     if not isinstance(raw, list):
@@ -162,17 +177,15 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     lines = []
     for i, line in enumerate(raw, start=1):
         if not isinstance(line, dict):
-            raise ValueError(_("Line %(n)s: must be an object.", n=localize_digits(i)))
-        try:
-            lines.append({
-                "kind": choice(line.get("kind"), ("part", "labour")),
-                "description": text(line.get("description"), max_len=200),
-                "qty": integer(line.get("qty", 1), minimum=1, maximum=10_000),
-                "unit_price": integer(line.get("unit_price"), minimum=0),
-            })
-        except ValueError as exc:
-            raise ValueError(_("Line %(n)s: %(problem)s", n=localize_digits(i),
-                               problem=str(exc))) from None
+            raise LineError(_("Line %(n)s: must be an object.", n=localize_digits(i)), i, None)
+        clean = {}
+        for key, check in _LINE_CHECKS:
+            try:
+                clean[key] = check(line.get(key, 1) if key == "qty" else line.get(key))
+            except ValueError as exc:
+                raise LineError(_("Line %(n)s: %(problem)s", n=localize_digits(i),
+                                  problem=str(exc)), i, key) from None
+        lines.append(clean)
     return lines
 
 
@@ -185,6 +198,7 @@ class Fields:
         self.data = data
         self.clean: dict = {}
         self.errors: dict = {}
+        self.at: dict = {}  # field -> {"line", "field"}: where in a list the problem is
 
     def take(self, name: str, check: Callable, *args, required: bool = True, **kwargs):
         raw = self.data.get(name)
@@ -197,11 +211,14 @@ class Fields:
             value = check(raw, *args, **kwargs)
         except ValueError as exc:
             self.errors[name] = str(exc)
+            if isinstance(exc, LineError):
+                self.at[name] = {"line": exc.line, "field": exc.key}
             return None
         self.clean[name] = value
         return value
 
     def done(self) -> dict:
         if self.errors:
-            raise ValidationError(_("Some fields are not valid."), fields=self.errors)
+            raise ValidationError(_("Some fields are not valid."), fields=self.errors,
+                                  **({"at": self.at} if self.at else {}))
         return self.clean

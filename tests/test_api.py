@@ -242,6 +242,10 @@ def test_bad_quote_lines_are_422_and_write_nothing(api, make_ticket, case):
     resp = fire(api, "technician", ticket.id, "quote", lines=[LINES[0], BAD_QUOTES[case]])
     body = _expect_error(resp, 422, "lines")
     assert localize_digits(2) in body["fields"]["lines"]  # names the bad line, in its digits
+    # and says where, for a client to mark the field
+    field = ("kind" if "kind" in case else "description" if "description" in case
+             else "qty" if "qty" in case else "unit_price")
+    assert body["at"] == {"lines": {"line": 2, "field": field}}
     assert row_counts() == before
     got = api["technician"].get(f"/api/v1/tickets/{ticket.id}").get_json()
     assert got["state"] == "diagnosis" and got["estimate_total"] is None

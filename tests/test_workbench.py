@@ -263,8 +263,27 @@ def test_a_bad_line_keeps_what_was_typed_and_changes_nothing(tech, make_ticket):
     page = html(resp)
     assert 'value="Battery"' in page and 'value="abc"' in page
     assert 'data-error="lines"' in page
+    # the error sits under the row it is about, whose price is marked
+    assert 'data-error-line="1"' in page
+    assert re.search(r'class="[^"]*line-price is-invalid"[^>]*value="abc"', page)
     ticket = reload(ticket)
     assert ticket.state == "diagnosis" and ticket.version == before and not ticket.lines
+
+
+def test_a_bad_line_is_named_by_the_row_it_is_shown_in(tech, make_ticket):
+    """Blank rows are dropped before the lines are checked: the row the error is shown under
+    is the one that is wrong, not the one with the same number among all the rows."""
+    ticket = make_ticket("diagnosis")
+    resp = fire_form(tech, ticket, "quote", [("part", "Screen", "1", "100000"),
+                                             ("part", "", "", ""),
+                                             ("labour", "Fitting", "0", "5000")])
+    page = html(resp)
+    assert resp.status_code == 422
+    bad_row = re.search(r'<tr data-line>((?:(?!</tr>).)*)</tr>\s*<tr class="line-error">', page,
+                        re.S).group(1)
+    assert 'value="Fitting"' in bad_row and re.search(r'line-qty is-invalid', bad_row)
+    assert 'data-error-line="2"' in page
+    assert reload(ticket).state == "diagnosis"
 
 
 def test_a_stale_form_is_refused_instead_of_acting_twice(tech, make_ticket):

@@ -16,6 +16,8 @@ _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum"
           "phone|in_person": {"enum": ["phone", "in_person"]}}
 _ERROR = {"type": "object", "required": ["error"],
           "properties": {"error": {"type": "string"}, "fields": {"type": "object"},
+                         "at": {"type": "object", "description": "for a field that is a "
+                                "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string"},
                          "allowed": {"type": "array", "items": {"type": "string"}}}}
 

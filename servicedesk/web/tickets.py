@@ -145,6 +145,13 @@ def _posted_lines(form) -> list[dict]:
                                               form.getlist("line_unit_price"))]
 
 
+def _sent_lines(form) -> list[dict]:
+    """The editor's rows as typed, without the blank ones: "line 2" of an error is the second
+    of these."""
+    return [line for line in _posted_lines(form)
+            if line["description"].strip() or line["unit_price"].strip()]
+
+
 def _prefill_lines(ticket: Ticket, event: str) -> list:
     """The editor's starting lines: a revised estimate starts from the current one, the final
     bill from the estimate the customer approved (editable)."""
@@ -156,8 +163,8 @@ def _prefill_lines(ticket: Ticket, event: str) -> list:
 
 
 def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None):
-    """The ticket page; ``failed`` = {"event", "values", "lines", "errors"} of a form to show
-    again as it was sent."""
+    """The ticket page; ``failed`` = {"event", "values", "lines", "errors", "line_error"} of a
+    form to show again as it was sent (``line_error``: {"line", "field"} of a bad cost line)."""
     ticket, notes = workbench_service.ticket_page(ticket_id)
     events = [lifecycle.EVENTS[name]
               for name in lifecycle.allowed_events(ticket.state, current_user.role)]
@@ -205,8 +212,7 @@ def event_data_from_form(form) -> dict:
     if "line_description" in form:
         data["lines"] = [{**line, "qty": line["qty"].strip() or "1",
                           "unit_price": money_from_input(line["unit_price"])}
-                         for line in _posted_lines(form)
-                         if line["description"].strip() or line["unit_price"].strip()]
+                         for line in _sent_lines(form)]
     return data
 
 
@@ -231,8 +237,8 @@ def fire(ticket_id: int):
         fields = exc.extra.get("fields") or {}
         flash(exc.message, "danger")
         failed = {"event": event, "values": request.form.to_dict(), "errors": fields,
-                  "lines": _posted_lines(request.form) if "line_description" in request.form
-                  else None}
+                  "lines": _sent_lines(request.form) if "line_description" in request.form
+                  else None, "line_error": (exc.extra.get("at") or {}).get("lines")}
         return render_ticket(ticket_id, exc.status, failed)
     if event == "quote" and ticket.state == "repair":
         flash(_("Estimate sent and approved at once: it is within the amount the customer "

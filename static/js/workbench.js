@@ -85,6 +85,8 @@
       var button = ev.target.closest("[data-remove-line]");
       if (!button) return;
       var row = button.closest("[data-line]");
+      var note = row.nextElementSibling;  // the row's error, when the form came back with one
+      if (note && note.classList.contains("line-error")) note.remove();
       if (body.querySelectorAll("[data-line]").length > 1) row.remove();
       else row.querySelectorAll("input").forEach(function (i) { i.value = ""; });
       recount(editor);
