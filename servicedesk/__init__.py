@@ -136,8 +136,7 @@ def _init_extensions(app: Flask) -> None:
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
                 "service_type_label": settings.service_type_label,
                 # the admin's shop settings, read only when a page prints them
-                "shop_name": ShopSetting("shop_name"),
-                "money_display": ShopSetting("money_display")}
+                "shop_name": ShopSetting("shop_name")}
 
     register_session_hooks()
     persist.register_session_hooks()

@@ -43,6 +43,7 @@ __all__ = [
     "money_unit_word",
     "money_input",
     "money_from_input",
+    "strip_grouping",
     "format_number",
     "parse_date",
     "parse_int",
@@ -327,8 +328,9 @@ def money_unit_word() -> str:
     return _unit_word(money_display(), current_language())
 
 
-# "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too)
-_MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0*)?")
+# "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too,
+# but not "12.500": a thousands separator typed as the decimal one, which sits beside it)
+_MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0?)?")
 
 
 def money_input(rials: Any, unit: str | None = None) -> str:
@@ -347,17 +349,25 @@ def money_input(rials: Any, unit: str | None = None) -> str:
     return f"{sign}{whole}.{rest}" if rest else f"{sign}{whole}"
 
 
+def strip_grouping(text: str) -> str:
+    """``text`` in ASCII digits without thousands separators, spaces and direction marks (how
+    numbers are typed and pasted)."""
+    return "".join(ch for ch in to_ascii_digits(text)
+                   if ch not in _INT_IGNORED and not ch.isspace())
+
+
 def money_from_input(raw: Any, unit: str | None = None) -> Any:
     """The rials of an amount typed into a money field, which takes the unit the shop shows
-    money in: toman is rials / 10, and one decimal digit is allowed (``12,500.5`` toman is
-    125,005 rials). Digits in any script; thousands separators and spaces are ignored. What is
-    not such a number (or not text) is returned unchanged, for the validation to refuse in
-    words; in rial the text is returned unchanged too (the validation reads whole numbers)."""
-    if not isinstance(raw, str) or (unit or money_display()) != "toman":
+    money in (or ``unit``: the one the form was drawn in, if the shop changed it since): toman
+    is rials / 10, and one decimal digit is allowed (``12,500.5`` toman is 125,005 rials).
+    Digits in any script; thousands separators and spaces are ignored. What is not such a
+    number (or not text) is returned unchanged, for the validation to refuse in words; in rial
+    the text is returned unchanged too (the validation reads whole numbers)."""
+    if unit not in MONEY_UNITS:
+        unit = money_display()
+    if not isinstance(raw, str) or unit != "toman":
         return raw
-    cleaned = "".join(ch for ch in to_ascii_digits(raw)
-                      if ch not in _INT_IGNORED and not ch.isspace())
-    match = _MONEY_TYPED.fullmatch(cleaned.replace(FA_DECIMAL_SEP, "."))
+    match = _MONEY_TYPED.fullmatch(strip_grouping(raw).replace(FA_DECIMAL_SEP, "."))
     if not match:
         return raw
     return int(match.group(1)) * 10 + int(match.group(2) or 0)
@@ -449,6 +459,7 @@ def _template_context() -> dict[str, Any]:
         "current_language": current_language,
         "text_dir": text_direction(),
         "money_unit_word": money_unit_word,
+        "money_unit": money_display,
     }
 
 
@@ -458,7 +469,8 @@ def init_app(app: Flask) -> None:
     Filters: ``datetime`` (:func:`format_datetime`), ``date`` (date style), ``money``,
     ``money_input`` (an amount as a money field shows it), ``digits``
     (:func:`localize_digits`) and ``number``. Templates also get ``get_locale()``,
-    ``current_language()``, ``money_unit_word()`` and ``text_dir`` (``"rtl"``/``"ltr"``).
+    ``current_language()``, ``money_unit()`` (:func:`money_display`), ``money_unit_word()``
+    and ``text_dir`` (``"rtl"``/``"ltr"``).
     """
     app.add_template_filter(format_datetime, "datetime")
     app.add_template_filter(_date_filter, "date")

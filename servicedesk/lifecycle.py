@@ -171,18 +171,24 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 
 def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
-    """``short_ok: false`` (the delivery desk's form sends it) refuses a payment below the
-    amount due unless the desk ticks that it is meant (a discount, credit): a figure typed in
-    the wrong unit or with a digit missing does not hand the device back underpaid."""
+    """``differs_ok: false`` (the delivery desk's form sends it) refuses a payment other than
+    the amount due unless the desk ticks that it is meant (a discount, credit, an extra): a
+    figure typed in the wrong unit or with a digit missing or added does not hand the device
+    back underpaid, or put ten times the price on the customer's receipt."""
     f = v.Fields(data)
     paid = f.take("amount_paid", v.integer, minimum=0)
     f.take("collected_by", v.text, max_len=120, required=False)
     due = ticket.amount_due or 0
-    if data.get("short_ok") is False and paid is not None and paid < due:
+    if data.get("differs_ok") is False and paid is not None and paid != due:
+        words = {"paid": format_money(paid), "difference": format_money(abs(due - paid)),
+                 "due": format_money(due)}
+        if paid < due:
+            problem = _("%(paid)s is %(difference)s less than the amount due, %(due)s.", **words)
+        else:
+            problem = _("%(paid)s is %(difference)s more than the amount due, %(due)s.", **words)
         f.errors["amount_paid"] = _(
-            "%(paid)s is %(short)s less than the amount due, %(due)s. Check the amount, or "
-            "tick \"The customer pays less\" to hand the device back anyway.",
-            paid=format_money(paid), short=format_money(due - paid), due=format_money(due))
+            "%(problem)s Check the amount, or tick \"The amount differs from the amount due\" "
+            "to hand the device back anyway.", problem=problem)
     return f.done()
 
 

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from .errors import ValidationError
-from .i18n import format_number, localize_digits
+from .i18n import format_number, localize_digits, strip_grouping
 from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
@@ -99,7 +99,7 @@ def integer(raw: Any, minimum: int = 0, maximum: int = 10**13) -> int:
     if isinstance(raw, bool):
         raise ValueError(_("Must be a whole number."))
     if isinstance(raw, str):
-        cleaned = to_ascii_digits(raw).replace(",", "").replace("٬", "").replace(" ", "")
+        cleaned = strip_grouping(raw)
         if not cleaned.lstrip("-").isdigit():
             raise ValueError(_("Must be a whole number."))
         raw = int(cleaned)

@@ -297,6 +297,8 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
     assert read("0") == 0
     # what is not a toman amount goes on unchanged, for the validation to refuse in words
     assert read("12.34") == "12.34" and read("lots") == "lots" and read("-5") == "-5"
+    # a thousands separator typed as the decimal one (they sit side by side) is not 12.5
+    assert read("12.500") == "12.500" and read("۱۲٫۰۰۰") == "۱۲٫۰۰۰"
     assert read(None) is None and read(7) == 7
     assert read("1,250,000", unit="rial") == "1,250,000"  # a rial shop's text is read as is
     offer = i18n.money_input

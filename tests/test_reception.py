@@ -510,14 +510,15 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert "name to Ali Rezaei" in page
     assert db.session.scalar(select(func.count(Ticket.id))) == 1  # nothing written
     # the name on file
-    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei",
-                                                 known_name="keep")).status_code == 302
+    assert 'name="known_phone" value="+989121234567"' in page  # what the answer is about
+    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei", known_name="keep",
+                                                 known_phone="+989121234567")).status_code == 302
     customer = db.session.scalar(select(Customer))
     assert customer.name == "نرگس رضایی"
     assert db.session.scalar(select(func.count(Ticket.id))) == 2
     # or the name typed, which becomes the customer's (and the audit log says so)
-    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei",
-                                                 known_name="rename")).status_code == 302
+    assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei", known_name="rename",
+                                                 known_phone="+989121234567")).status_code == 302
     db.session.expire_all()
     assert db.session.scalar(select(Customer)).name == "Ali Rezaei"
     assert db.session.scalar(select(func.count(Customer.id))) == 1
@@ -526,7 +527,28 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert db.session.scalar(select(AuditLog.action).where(AuditLog.action == "customer.rename"))
 
 
+def test_an_answer_about_one_number_is_not_taken_for_another(desk):
+    """The desk was asked about one number, answered, then corrected the number to another
+    customer's: that customer is asked about, not renamed."""
+    assert desk.post("/desk/intake", intake_form()).status_code == 302
+    assert desk.post("/desk/intake", intake_form(customer_phone="09351112233",
+                                                 customer_name="Other Person")).status_code == 302
+    page = text(desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei")))
+    assert 'name="known_phone" value="+989121234567"' in page
+    resp = desk.post("/desk/intake?lang=en", intake_form(customer_name="Ali Rezaei",
+                                                         customer_phone="09351112233",
+                                                 known_name="rename",
+                                                 known_phone="+989121234567"))
+    assert resp.status_code == 422 and "is on file as Other Person" in text(resp)
+    names = db.session.scalars(select(Customer.name).order_by(Customer.id)).all()
+    assert names == ["نرگس رضایی", "Other Person"]
+
+
 @pytest.mark.parametrize("on_file, typed", [("نرگس رضایی", "نرگس  رضايي"),
+                                            ("نرگس رضایی", "نرگس رضاىی"),  # ى for ی
+                                            ("مهدی کاظمی", "مهدی کاظـمی"),  # a kashida
+                                            ("محمد رضایی", "محمّد رضایی"),  # a vowel mark
+                                            ("کاظم", "ﻛﺎﻇﻢ"),  # presentation forms
                                             ("نرگس رضایی", "نرگس\u200cرضایی "),
                                             ("narges rezaei", "Narges Rezaei")])
 def test_the_same_name_written_another_way_is_not_asked_about(desk, on_file, typed):
@@ -752,9 +774,40 @@ def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_tick
     assert 'value="140,000"' in page  # what was typed stays, to be corrected
     assert reload(ticket).state == "ready"
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "140,000", "short_ok": "1", "version": str(ticket.version)})
+        "amount_paid": "140,000", "differs_ok": "1", "version": str(ticket.version)})
     assert resp.status_code == 302  # a discount, said so
     assert reload(ticket).amount_paid == 1_400_000
+
+
+def test_a_payment_above_the_amount_due_needs_the_desk_to_say_so(desk, make_ticket):
+    """Rials typed into the toman field (the old habit) would put ten times the price on the
+    customer's receipt."""
+    ticket = make_ticket("ready")  # 1,400,000 toman due
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "14,000,000", "version": str(ticket.version)})
+    page = text(resp)
+    assert resp.status_code == 422
+    assert ("14,000,000 toman is 12,600,000 toman more than the amount due, 1,400,000 toman. "
+            "Check the amount") in page
+    assert reload(ticket).state == "ready"
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "1,500,000", "differs_ok": "1", "version": str(ticket.version)})
+    assert resp.status_code == 302  # an extra, said so
+    assert reload(ticket).amount_paid == 15_000_000
+
+
+def test_a_form_drawn_in_toman_is_read_in_toman_after_the_shop_switched_to_rial(desk,
+                                                                                 make_ticket):
+    ticket = make_ticket("ready")
+    page = text(desk.get(f"/desk/delivery?q={ticket.number}"))
+    assert 'name="money_unit" value="toman"' in page
+    db.session.add(Setting(key="money_display", value="rial"))  # meanwhile, in the admin page
+    db.session.commit()
+    settings.invalidate()
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "1,400,000", "money_unit": "toman", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert reload(ticket).amount_paid == 14_000_000
 
 
 def test_a_shop_that_shows_rial_types_rial(desk, make_ticket):

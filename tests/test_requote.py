@@ -140,3 +140,25 @@ def test_a_revised_estimate_keeps_one_diagnosis_and_one_approval_stage(make_tick
     stages.rebuild(where=f"t.id = {ticket.id}")
     db.session.commit()
     assert rows() == written
+
+
+def test_a_shop_that_set_the_estimate_sms_has_it_for_revisions_too(app, make_ticket, users):
+    """Switched off, the estimate's SMS is off for a revision too; in the shop's own words, a
+    revision is told in those words (until the shop sets the revision's text)."""
+    from servicedesk.services import admin as admin_service
+    ticket = make_ticket("estimate")
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], "quote", "fa", body="{shop_name}: برآورد "
+                                    "شما {estimate_total}. {tracking_url}", enabled=True)
+    requote(ticket, users)
+    assert sms_bodies(ticket)[-1].startswith("Test Repair Shop: برآورد شما ۱٬۱۰۰٬۰۰۰ تومان.")
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], "quote", "fa", body="x", enabled=False)
+    requote(ticket, users, {"lines": [{**REVISED["lines"][0], "unit_price": 8_000_000}]})
+    assert len(sms_bodies(ticket)) == 2  # the third estimate went without an SMS
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], "requote", "fa",
+                                    body="{shop_name}: برآورد تازه {estimate_total}.",
+                                    enabled=True)
+    requote(ticket, users)
+    assert sms_bodies(ticket)[-1] == "Test Repair Shop: برآورد تازه ۱٬۱۰۰٬۰۰۰ تومان."

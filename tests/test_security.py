@@ -147,6 +147,20 @@ def test_each_role_starts_at_its_own_worklist_after_login(app, users, role, star
     assert browser.open("GET", start).status_code == 200
 
 
+def test_opening_the_site_logged_out_still_starts_at_the_roles_worklist(app, users):
+    browser = Browser(app)
+    assert browser.open("GET", "/").headers["Location"].startswith("/login?next=")
+    resp = browser.open("POST", "/login?next=%2F", data={
+        "username": users["technician"].username, "password": PASSWORD,
+        "csrf_token": browser.token()})
+    assert resp.headers["Location"] == "/workbench/"
+    other = Browser(app)  # a page asked for by name is still where the login goes
+    resp = other.open("POST", "/login?next=%2Ftickets%2F", data={
+        "username": users["technician"].username, "password": PASSWORD,
+        "csrf_token": other.token()})
+    assert resp.headers["Location"] == "/tickets/"
+
+
 # --- API tokens ------------------------------------------------------------------------------
 
 def _status(app, token):

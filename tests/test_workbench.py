@@ -270,6 +270,23 @@ def test_a_bad_line_keeps_what_was_typed_and_changes_nothing(tech, make_ticket):
     assert ticket.state == "diagnosis" and ticket.version == before and not ticket.lines
 
 
+def test_a_rial_shop_types_prices_in_rial_as_pasted(tech, make_ticket):
+    """A shop that shows rial types rial; a figure pasted with direction marks or a
+    zero-width non-joiner reads as the browser's live total reads it."""
+    from servicedesk import settings
+    from servicedesk.models import Setting
+    db.session.add(Setting(key="money_display", value="rial"))
+    db.session.commit()
+    settings.invalidate()
+    ticket = make_ticket("diagnosis")
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Unit price (rial)" in page and 'data-money-unit="rial"' in page
+    resp = fire_form(tech, ticket, "quote", [("part", "Screen", "1", "\u200e12,000,000\u200f"),
+                                             ("labour", "Fitting", "1", "2\u200c000\u200c000")])
+    assert resp.status_code == 302, html(resp)
+    assert reload(ticket).estimate_total == 14_000_000
+
+
 def test_a_bad_line_is_named_by_the_row_it_is_shown_in(tech, make_ticket):
     """Blank rows are dropped before the lines are checked: the row the error is shown under
     is the one that is wrong, not the one with the same number among all the rows."""

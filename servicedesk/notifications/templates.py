@@ -227,10 +227,22 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
         return {**values, **{name: str(instead) for name, instead in empty.items()}}
 
 
+def _variant(event: str, language: str, event_data: dict) -> str:
+    """The text an event's SMS uses: a revised estimate has its own ("requote"), unless the
+    shop set the estimate's SMS (its words, or switched it off) and not the revision's: then
+    what the shop set stands for both."""
+    if event != "quote" or (event_data.get("estimate_version") or 1) <= 1:
+        return event
+    from .. import settings
+    if settings.template_override("requote", language) is None \
+            and settings.template_override("quote", language) is not None:
+        return event
+    return "requote"
+
+
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
     """The SMS body for this event in this language, or None when the manager switched it off."""
-    if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
-        event = "requote"
+    event = _variant(event, language, event_data)
     body, enabled = template_for(event, language)
     if not enabled or not body:
         return None

@@ -209,11 +209,11 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 # --- the delivery desk and the phone -------------------------------------------------------
 
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
-            expected_version: Optional[int] = None, short_ok: bool = True) -> Ticket:
-    """Hand the device back: record the payment and who collected it. ``short_ok=False`` (the
-    delivery desk's form): a payment below the amount due must be ticked as meant (the
+            expected_version: Optional[int] = None, differs_ok: bool = True) -> Ticket:
+    """Hand the device back: record the payment and who collected it. ``differs_ok=False`` (the
+    delivery desk's form): a payment other than the amount due must be ticked as meant (the
     ``deliver`` event's check)."""
-    data = {"amount_paid": amount_paid, "short_ok": short_ok}
+    data = {"amount_paid": amount_paid, "differs_ok": differs_ok}
     if collected_by is not None and str(collected_by).strip():
         data["collected_by"] = collected_by
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,

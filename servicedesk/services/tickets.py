@@ -1,5 +1,6 @@
 """Ticket actions: admit a device, fire an event, add a note."""
 import secrets
+import unicodedata
 from contextlib import contextmanager
 from typing import Optional
 
@@ -159,13 +160,21 @@ def find_or_create_customer(name: str, phone: str, language: Optional[str],
     return customer, False
 
 
+# Arabic letter forms typed for Persian ones, and marks that do not change a name.
+_NAME_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": " ",
+                               "\u0640": None, "\u200d": None, "\u200e": None, "\u200f": None,
+                               "\u061c": None})
+
+
 def same_name(a: str, b: str) -> bool:
-    """Two spellings of one name: case, spaces, zero-width joiners and Arabic/Persian letter
-    forms (ي/ی, ك/ک) aside."""
+    """Two spellings of one name: case, spaces, the zero-width non-joiner, the kashida,
+    vowel marks, presentation forms and Arabic letter forms (ي ى/ی, ك/ک) aside."""
     def key(name: str) -> str:
-        name = name.replace("\u200c", " ").replace("ي", "ی").replace("ك", "ک")
+        name = unicodedata.normalize("NFKD", name or "")
+        name = "".join(ch for ch in name if not unicodedata.combining(ch))
+        name = unicodedata.normalize("NFKC", name).translate(_NAME_LETTERS)
         return " ".join(name.casefold().split())
-    return key(a or "") == key(b or "")
+    return key(a) == key(b)
 
 
 def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
@@ -261,7 +270,7 @@ def _ask_about_a_known_name(customer: dict) -> None:
             _("This number is on file under another name."),
             fields={"customer.name": _("This number is on file as %(name)s. Choose the name "
                                        "the ticket goes under.", name=on_file)},
-            name_on_file=on_file)
+            name_on_file=on_file, phone_asked_about=customer["phone"])
 
 
 def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,

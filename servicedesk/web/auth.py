@@ -45,8 +45,10 @@ def landing_url(user) -> str:
 
 
 def _safe_next(target: str | None, user=None) -> str:
-    # Only paths on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only paths on this site: never an open redirect. The home page (what the login page is
+    # sent from when the site is opened) is no choice of the user's: their start page is.
+    if target and target.startswith("/") and not target.startswith("//") \
+            and target != url_for("main.home"):
         return target
     return landing_url(user if user is not None else current_user)
 

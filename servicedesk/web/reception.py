@@ -286,9 +286,24 @@ def intake_payload(form) -> dict:
         "condition": form.get("condition") or None,
         "service_type": form.get("service_type") or None,
         "promised_date": form.get("promised_date") or None,
-        "pre_approved_amount": money_from_input(form.get("pre_approved_amount") or None),
+        "pre_approved_amount": money_from_input(form.get("pre_approved_amount") or None,
+                                                form.get("money_unit")),
         "visit_id": form.get("visit_id") or None,
     }
+
+
+def _known_name_choice(form) -> str:
+    """The desk's answer about a number on file under another name ("keep" or "rename"), if it
+    was asked about the number in the form now: a number corrected since is asked about anew
+    (the answer was about another customer)."""
+    choice = form.get("known_name")
+    if choice not in ("keep", "rename"):
+        return "ask"
+    try:
+        phone = reception.clean_phone(form.get("customer_phone"), "customer_phone")
+    except DomainError:
+        return "ask"
+    return choice if phone and phone == form.get("known_phone") else "ask"
 
 
 def _visit_from(raw):
@@ -303,25 +318,25 @@ def _visit_from(raw):
 @require("tickets.admit")
 def intake():
     visit = _visit_from(request.values.get("visit_id"))
-    errors, status, name_on_file = {}, 200, None
+    errors, status, asked = {}, 200, None
     if request.method == "POST":
-        # a number on file under another name: asked once, then the desk's choice
-        choice = request.form.get("known_name")
         try:
             refuse_past_dates(request.form, "promised_date")
             ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch,
-                                     known_name=choice if choice in ("keep", "rename") else "ask")
+                                     known_name=_known_name_choice(request.form))
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
-            name_on_file = exc.extra.get("name_on_file")
+            if exc.extra.get("name_on_file"):
+                asked = {"name": exc.extra["name_on_file"],
+                         "phone": exc.extra["phone_asked_about"]}
         else:
             flash(_("Ticket %(number)s admitted.", number=localize_digits(ticket.number)),
                   "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
-                           name_on_file=name_on_file,
+                           asked=asked,
                            visit=visit, kinds=devices.choices(), accessories=ACCESSORIES,
                            service_types=settings.service_type_codes()), status
 
@@ -383,9 +398,10 @@ def delivery():
 def deliver(ticket_id: int):
     try:
         reception.deliver(ticket_id, _actor(),
-                          money_from_input(request.form.get("amount_paid", "")),
+                          money_from_input(request.form.get("amount_paid", ""),
+                                           request.form.get("money_unit")),
                           request.form.get("collected_by"), expected_version=_version(),
-                          short_ok=request.form.get("short_ok") == "1")
+                          differs_ok=request.form.get("differs_ok") == "1")
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)

@@ -206,12 +206,13 @@ def event_data_from_form(form) -> dict:
     rule = lifecycle.EVENTS.get(form.get("event", ""))
     money_fields = {name for name, kind in rule.fields.items()
                     if kind.rstrip("?") == "money"} if rule else set()
-    data = {k: money_from_input(v) if k in money_fields else v for k, v in form.items()
-            if k not in ("csrf_token", "event", "version") and not k.startswith("line_")
-            and v.strip() != ""}
+    unit = form.get("money_unit")  # the unit the form was drawn in
+    data = {k: money_from_input(v, unit) if k in money_fields else v for k, v in form.items()
+            if k not in ("csrf_token", "event", "version", "money_unit")
+            and not k.startswith("line_") and v.strip() != ""}
     if "line_description" in form:
         data["lines"] = [{**line, "qty": line["qty"].strip() or "1",
-                          "unit_price": money_from_input(line["unit_price"])}
+                          "unit_price": money_from_input(line["unit_price"], unit)}
                          for line in _sent_lines(form)]
     return data
 

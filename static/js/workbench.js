@@ -32,7 +32,7 @@
   /* A price as typed, in the unit the shop shows money in -> rials (the server's reading,
    * servicedesk.i18n.money_from_input): toman is rials / 10 and takes one decimal digit. */
   function toRials(editor, text) {
-    var m = /^(\d+)(?:\.(\d)0*)?$/.exec(ascii(text));
+    var m = /^(\d+)(?:\.(\d)0?)?$/.exec(ascii(text));
     if (!m) return NaN;
     if (editor.getAttribute("data-money-unit") !== "toman") {
       return m[2] === undefined ? parseInt(m[1], 10) : NaN;
