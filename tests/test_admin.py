@@ -367,6 +367,18 @@ def test_template_page_lists_the_variables_and_resets_to_the_shipped_text(manage
     assert row.value_to["body"] == default_body("quote", "en")
 
 
+def test_a_text_saved_before_its_variable_was_refused_is_flagged_on_the_list(manager):
+    """A {part} in the 'ready' SMS was accepted before the check: it still goes out empty, so
+    the list says so, to be mended."""
+    assert 'data-insert="{part}"' not in html(manager.get("/admin/templates/finish/en"))
+    db.session.add(SmsTemplate(event="finish", language="en", body="Ready, {part} fitted.",
+                               enabled=True))
+    db.session.commit()
+    page = html(manager.get("/admin/templates?lang=en"))
+    assert page.count("data-template-problem") == 1
+    assert "This SMS has no {part}" in page
+
+
 # --- shop settings ---------------------------------------------------------------------------
 
 SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",

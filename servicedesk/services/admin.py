@@ -394,16 +394,24 @@ def _check_template_target(event: str, language: str) -> None:
 
 
 def template_rows() -> list[dict]:
-    """Every (event, language) with its body, whether it is on and whether it was edited."""
+    """Every (event, language) with its body, whether it is on and whether it was edited, and
+    what is wrong with a text saved before a check it fails was made (a variable the event
+    never fills), so the shop can mend it."""
     stored = {(r.event, r.language): r for r in db.session.scalars(select(SmsTemplate))}
     rows = []
     for event in template_events():
         for language in languages():
             row = stored.get((event, language))
             body = row.body if row else templates.default_body(event, language)
+            problem = None
+            if row is not None:
+                try:
+                    templates.check_body(body, event)
+                except ValueError as exc:
+                    problem = str(exc)
             rows.append({"event": event, "language": language, "body": body,
                          "enabled": row.enabled if row else True, "edited": row is not None,
-                         "segments": segments(body)})
+                         "segments": segments(body), "problem": problem})
     return rows
 
 
