@@ -298,9 +298,10 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
     """Format an amount stored in integer rials, with the unit word after the number.
 
     ``unit`` is ``"toman"`` or ``"rial"`` (default: :func:`money_display`).
-    Toman is rials / 10; an amount that is not a whole number of toman is shown in rial
-    instead, so nothing is ever rounded away. fa: ``۱٬۲۵۰٬۰۰۰ تومان``; en:
-    ``1,250,000 toman``. Negative amounts get a leading ``-``. ``None`` gives ``""``.
+    Toman is rials / 10; an amount that is not a whole number of toman keeps its rials as one
+    decimal digit (``۱۲۳٬۴۵۶٫۵ تومان``), so nothing is rounded away and one screen never mixes
+    toman and rial. fa: ``۱٬۲۵۰٬۰۰۰ تومان``; en: ``1,250,000 toman``. Negative amounts get a
+    leading ``-``. ``None`` gives ``""``.
     """
     if rials is None:
         return ""
@@ -313,14 +314,15 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
             raise ValueError(f"money must be a whole number of rials, got {rials!r}")
         rials = int(rials)
     lang = _language_of(locale)
-    amount = rials
-    if unit == "toman":
-        if rials % 10 == 0:
-            amount = rials // 10
-        else:
-            unit = "rial"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{_group(abs(amount), lang)} {_unit_word(unit, lang)}"
+    sign = "-" if rials < 0 else ""
+    if unit == "rial":
+        return f"{sign}{_group(abs(rials), lang)} {_unit_word(unit, lang)}"
+    whole, rest = divmod(abs(rials), 10)
+    number = _group(whole, lang)
+    if rest:
+        number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
+            str(rest).translate(_TO_FA) if lang == "fa" else str(rest))
+    return f"{sign}{number} {_unit_word(unit, lang)}"
 
 
 def money_unit_word() -> str:
@@ -331,6 +333,7 @@ def money_unit_word() -> str:
 # "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too,
 # but not "12.500": a thousands separator typed as the decimal one, which sits beside it)
 _MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0?)?")
+_DECIMAL = re.compile(r"\d+\.\d+")
 
 
 def money_input(rials: Any, unit: str | None = None) -> str:
@@ -362,13 +365,18 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     is rials / 10, and one decimal digit is allowed (``12,500.5`` toman is 125,005 rials).
     Digits in any script; thousands separators and spaces are ignored. What is not such a
     number (or not text) is returned unchanged, for the validation to refuse in words; in rial
-    the text is returned unchanged too (the validation reads whole numbers)."""
+    the text is returned unchanged too (the validation reads whole numbers). A toman amount
+    with more decimals (``12.500``: a thousands separator typed as the decimal one, which sits
+    beside it) raises ValueError saying how to write it."""
     if unit not in MONEY_UNITS:
         unit = money_display()
     if not isinstance(raw, str) or unit != "toman":
         return raw
-    match = _MONEY_TYPED.fullmatch(strip_grouping(raw).replace(FA_DECIMAL_SEP, "."))
+    cleaned = strip_grouping(raw).replace(FA_DECIMAL_SEP, ".")
+    match = _MONEY_TYPED.fullmatch(cleaned)
     if not match:
+        if _DECIMAL.fullmatch(cleaned):
+            raise ValueError(_("Write toman with at most one decimal digit (one rial)."))
         return raw
     return int(match.group(1)) * 10 + int(match.group(2) or 0)
 

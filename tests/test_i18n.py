@@ -257,8 +257,9 @@ def test_format_number(fa):
 def test_format_money_fa(fa):
     assert i18n.format_money(12_500_000) == "۱٬۲۵۰٬۰۰۰ تومان"
     assert i18n.format_money(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰ ریال"
-    # Not a whole number of toman: shown in rial rather than rounded.
-    assert i18n.format_money(12_500_005) == "۱۲٬۵۰۰٬۰۰۵ ریال"
+    # Not a whole number of toman: its rials are a decimal digit, not rounded away.
+    assert i18n.format_money(12_500_005) == "۱٬۲۵۰٬۰۰۰٫۵ تومان"
+    assert i18n.format_money(-5) == "-۰٫۵ تومان"
     assert i18n.format_money(-500_000) == "-۵۰٬۰۰۰ تومان"
     assert i18n.format_money(0) == "۰ تومان"
     assert i18n.format_money(None) == ""
@@ -267,7 +268,7 @@ def test_format_money_fa(fa):
 def test_format_money_en(en):
     assert i18n.format_money(12_500_000) == "1,250,000 toman"
     assert i18n.format_money(12_500_000, unit="rial") == "12,500,000 rial"
-    assert i18n.format_money(12_500_005) == "12,500,005 rial"
+    assert i18n.format_money(12_500_005) == "1,250,000.5 toman"
     assert i18n.format_money(-500_000) == "-50,000 toman"
     assert i18n.format_money(9_990) == "999 toman"
     with pytest.raises(ValueError):
@@ -296,9 +297,11 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
     assert read("123456.5") == read("۱۲۳٬۴۵۶٫۵") == read("123456.50") == 1_234_565
     assert read("0") == 0
     # what is not a toman amount goes on unchanged, for the validation to refuse in words
-    assert read("12.34") == "12.34" and read("lots") == "lots" and read("-5") == "-5"
+    assert read("lots") == "lots" and read("-5") == "-5" and read("1.2.3") == "1.2.3"
     # a thousands separator typed as the decimal one (they sit side by side) is not 12.5
-    assert read("12.500") == "12.500" and read("۱۲٫۰۰۰") == "۱۲٫۰۰۰"
+    for typo in ("12.500", "۱۲٫۰۰۰", "123.45"):
+        with pytest.raises(ValueError, match="at most one decimal digit"):
+            read(typo)
     assert read(None) is None and read(7) == 7
     assert read("1,250,000", unit="rial") == "1,250,000"  # a rial shop's text is read as is
     offer = i18n.money_input

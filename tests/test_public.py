@@ -240,16 +240,16 @@ def test_the_customer_declines_with_a_reason(customer, make_ticket):
 
 
 def test_an_estimate_is_shown_in_one_unit(customer, make_ticket, users):
-    """Toman, as the shop shows money, unless one amount is not a whole number of toman: then
-    the whole estimate in rial, never a mix of the two in one list."""
+    """Toman, as the shop shows money, even when an amount is not a whole number of toman (its
+    rials are a decimal digit): never a mix of toman and rial in one list."""
     ticket = make_ticket("diagnosis")
     ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]), {"lines": [
         {"kind": "part", "description": "Screen", "qty": 1, "unit_price": 12_345_675},
         {"kind": "labour", "description": "Fitting", "qty": 1, "unit_price": 6_000_000}]})
     estimate = html(customer.get(track(ticket) + "?lang=en")).split('id="estimate"', 1)[1]
     estimate = estimate.split("</ul>", 1)[0]
-    assert "12,345,675 rial" in estimate and "6,000,000 rial" in estimate
-    assert "18,345,675 rial" in estimate and "toman" not in estimate
+    assert "1,234,567.5 toman" in estimate and "600,000 toman" in estimate
+    assert "1,834,567.5 toman" in estimate and "rial" not in estimate
     whole = make_ticket("estimate")  # every amount a whole number of toman
     estimate = html(customer.get(track(whole) + "?lang=en")).split('id="estimate"', 1)[1]
     assert "toman" in estimate.split("</ul>", 1)[0] and "rial" not in estimate.split("</ul>", 1)[0]

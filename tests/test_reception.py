@@ -823,6 +823,18 @@ def test_a_shop_that_shows_rial_types_rial(desk, make_ticket):
     assert reload(ticket).amount_paid == 14_000_000
 
 
+def test_a_toman_amount_with_too_many_decimals_says_how_to_write_it(desk, make_ticket):
+    ticket = make_ticket("ready")
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "1.400", "version": str(ticket.version)})
+    assert resp.status_code == 422
+    assert "Write toman with at most one decimal digit (one rial)." in text(resp)
+    assert reload(ticket).state == "ready"
+    resp = desk.post("/desk/intake?lang=en", intake_form(pre_approved_amount="۱۲۳٫۴۵"))
+    assert resp.status_code == 422 and "at most one decimal digit" in text(resp)
+    assert 'data-error-for="pre_approved_amount"' in text(resp)
+
+
 def test_a_toman_amount_keeps_its_rials(desk, make_ticket, users):
     """An amount that is not a whole number of toman is offered and read with one decimal,
     so nothing is rounded away."""

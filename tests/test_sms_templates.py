@@ -62,6 +62,10 @@ def test_a_queue_sms_switched_off_is_not_written(app, users):
     # known only when another event happens: it would always go out empty
     ("finish", "Ready. {part} fitted.", "This SMS has no {part}"),
     ("admit", "Received ({reason})", "This SMS has no {reason}"),
+    # money and the survey from their step on: at intake the estimate is "0 toman"
+    ("admit", "Received; estimate {estimate_total}", "This SMS has no {estimate_total}"),
+    ("quote", "{estimate_total}; due {amount_due}", "This SMS has no {amount_due}"),
+    ("quote", "Rate us: {survey_url}", "This SMS has no {survey_url}"),
 ])
 def test_a_template_with_a_variable_the_event_cannot_fill_is_refused(app, event, body, problem):
     with app.test_request_context("/?lang=en"):

@@ -287,6 +287,16 @@ def test_a_rial_shop_types_prices_in_rial_as_pasted(tech, make_ticket):
     assert reload(ticket).estimate_total == 14_000_000
 
 
+def test_a_price_with_too_many_decimals_is_shown_on_its_row(tech, make_ticket):
+    ticket = make_ticket("diagnosis")
+    resp = fire_form(tech, ticket, "quote", [("part", "Screen", "1", "100000"),
+                                             ("part", "Glass", "1", "12.500")])
+    page = html(resp)
+    assert resp.status_code == 422 and 'data-error-line="2"' in page
+    assert re.search(r'line-price is-invalid"[^>]*value="12.500"', page)
+    assert reload(ticket).state == "diagnosis"
+
+
 def test_a_bad_line_is_named_by_the_row_it_is_shown_in(tech, make_ticket):
     """Blank rows are dropped before the lines are checked: the row the error is shown under
     is the one that is wrong, not the one with the same number among all the rows."""
@@ -329,6 +339,12 @@ def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, qu
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     assert "approved at once" in page
     assert 'data-actor-kind="system"' in page
+    # one SMS, saying it is approved and for how much; none asking the customer to approve
+    sms = db.session.scalars(select(Notification).where(Notification.ticket_id == ticket.id,
+                                                        Notification.event.in_(
+                                                            ("quote", "approve")))).all()
+    assert [n.event for n in sms] == ["approve"]
+    assert "۱٬۴۰۰٬۰۰۰ تومان" in sms[0].body and "تأیید یا رد" not in sms[0].body
 
 
 def test_an_estimate_above_the_pre_approved_amount_waits_for_the_customer(tech, queued):

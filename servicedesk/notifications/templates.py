@@ -28,6 +28,11 @@ DEFAULTS = {
                   "{estimate_total} and replaces the earlier one. Approve or decline: "
                   "{tracking_url}"),
     "approve": _l("{shop_name}: estimate approved, the repair of your {device} has started."),
+    # Approved at once: the estimate was within the amount the customer pre-approved at intake
+    # (they get this instead of the estimate's SMS asking them to approve).
+    "approve_within": _l("{shop_name}: the estimate for your {device} is {estimate_total}, within "
+                         "the amount you approved at intake; the repair has started. "
+                         "{tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
                   "unrepaired."),
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
@@ -50,8 +55,9 @@ DEFAULTS = {
                        "{counter}."),
 }
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
-# SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version.
-VARIANTS = {"requote": "quote"}
+# SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
+# an estimate approved within the pre-approved amount an "approve" event by the system.
+VARIANTS = {"requote": "quote", "approve_within": "approve"}
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -77,7 +83,12 @@ TICKET_VARIABLES = tuple(name for name in VARIABLES if name not in QUEUE_VARIABL
 # Variables filled from what the event itself records: only these events' SMS have them (a
 # {part} in the "ready" SMS would always be empty).
 EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close"),
-                   "part": ("wait_parts",)}
+                   "part": ("wait_parts",),
+                   # money and the survey exist from their step on ("0 toman" is no estimate)
+                   "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",
+                                      "finish", "deliver", "close"),
+                   "amount_due": ("finish", "deliver", "close"),
+                   "survey_url": ("deliver", "close")}
 # Variables that can be empty when the SMS goes (for the events listed; None: every ticket
 # event): when (as the template editor's preview says it), and the words the SMS says
 # instead, so it never ends in "...: " with nothing after it.
@@ -157,6 +168,7 @@ def event_labels() -> dict:
     from ..lifecycle import EVENTS
     return {**{name: rule.label for name, rule in EVENTS.items()},
             "requote": _("Revised estimate"),
+            "approve_within": _("Estimate approved within the pre-approved amount"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
             "visit_called": _("Queue: number called")}
 
@@ -228,16 +240,21 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
 
 
 def _variant(event: str, language: str, event_data: dict) -> str:
-    """The text an event's SMS uses: a revised estimate has its own ("requote"), unless the
-    shop set the estimate's SMS (its words, or switched it off) and not the revision's: then
-    what the shop set stands for both."""
-    if event != "quote" or (event_data.get("estimate_version") or 1) <= 1:
+    """The text an event's SMS uses: a revised estimate has its own ("requote"), and so has an
+    estimate approved at once within the pre-approved amount ("approve_within"); unless the
+    shop set the event's SMS (its words, or switched it off) and not the variant's: then what
+    the shop set stands for both."""
+    if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
+        variant = "requote"
+    elif event == "approve" and event_data.get("channel") == "pre_approved":
+        variant = "approve_within"
+    else:
         return event
     from .. import settings
-    if settings.template_override("requote", language) is None \
-            and settings.template_override("quote", language) is not None:
+    if settings.template_override(variant, language) is None \
+            and settings.template_override(event, language) is not None:
         return event
-    return "requote"
+    return variant
 
 
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:

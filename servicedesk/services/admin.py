@@ -439,7 +439,9 @@ def check_template_body(body: Any, event: Optional[str] = None) -> str:
     try:
         templates.check_body(body, event)
     except ValueError as exc:
-        raise ValidationError(str(exc), fields={"body": str(exc)}) from None
+        # said once, under the text (the page's banner only says that something is wrong)
+        raise ValidationError(_("Some fields are not valid."), fields={"body": str(exc)}) \
+            from None
     return body
 
 
@@ -449,7 +451,7 @@ def sample_context(language: str) -> dict:
     fa = language == "fa"
     return {
         "customer_name": "نرگس رضایی" if fa else "Narges Rezaei",
-        "ticket_number": "A-00042",
+        "ticket_number": localize_digits("A-00042", locale=language),
         "device": "Samsung Galaxy A54",
         "tracking_url": f"{base}/t/7K3QX9P2AB",
         "survey_url": f"{base}/s/7K3QX9P2AB",

@@ -20,6 +20,7 @@ from ..i18n import format_money
 from ..extensions import db
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
+from ..notifications import outbox
 
 SERVICE_TYPE_LABELS = {
     "repair": _l("Repair"), "warranty": _l("Warranty"), "software": _l("Software"),
@@ -285,20 +286,24 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
         if expected_version is not None and expected_version != ticket.version:
             raise Conflict(_("This ticket changed since you opened it; reload it and try "
                              "again."), state=ticket.state, version=ticket.version)
-        lifecycle.fire(ticket, event, actor, data)
-        _auto_approve(ticket, event)
+        fire_loaded(ticket, event, actor, data)
     return ticket
 
 
-def _auto_approve(ticket: Ticket, event: str) -> None:
-    """An estimate within the amount the customer pre-approved at intake is approved at once."""
+def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) -> None:
+    """Fire an event on a loaded ticket in the caller's transaction. An estimate within the
+    amount the customer pre-approved at intake is approved at once: the customer gets the
+    approval's SMS (with the amount), not one asking them to approve."""
     if event != "quote" or ticket.pre_approved_amount is None:
+        lifecycle.fire(ticket, event, actor, data)
         return
-    total = ticket.estimate_total or 0
-    if total <= ticket.pre_approved_amount:
-        lifecycle.fire(ticket, "approve", Actor.system(), {
-            "reason": _("Within the amount the customer pre-approved at intake (%(amount)s).",
-                        amount=format_money(ticket.pre_approved_amount))})
+    quote = lifecycle.fire(ticket, "quote", actor, data, notify=False)
+    if (ticket.estimate_total or 0) > ticket.pre_approved_amount:
+        outbox.write_for_event(ticket, quote)
+        return
+    lifecycle.fire(ticket, "approve", Actor.system(), {
+        "reason": _("Within the amount the customer pre-approved at intake (%(amount)s).",
+                    amount=format_money(ticket.pre_approved_amount))})
 
 
 def add_note(ticket_id, author, body: str, customer_visible: bool = False) -> TicketNote:

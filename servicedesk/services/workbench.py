@@ -144,8 +144,7 @@ def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = No
                 and event in TECHNICIAN_EVENTS and ticket.state in BENCH_STATES
                 and event in lifecycle.allowed_events(ticket.state, user.role)):
             _take(ticket, user)
-        lifecycle.fire(ticket, event, actor, data)
-        ticket_service._auto_approve(ticket, event)
+        ticket_service.fire_loaded(ticket, event, actor, data)
     return ticket
 
 

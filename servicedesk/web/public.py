@@ -148,19 +148,13 @@ def track(token: str):
     if ticket.state in UNREPAIRED_TEXT:
         outcome = _last(ticket, "finish", "decline", "return_unrepaired")
         unrepaired = outcome if outcome is not None and outcome.event != "finish" else None
-    # One unit for the whole estimate: toman, unless one amount is not a whole number of
-    # toman (nothing is rounded away): then every line and the total in rial, not a mix.
-    estimate_unit = None
-    if ticket.state == "estimate":
-        amounts = [line.total for line in ticket.estimate_lines()] + [ticket.estimate_total or 0]
-        estimate_unit = "rial" if any(amount % 10 for amount in amounts) else None
     # steps passed without being done: the repair, and the estimate when none was given
     skipped = set() if unrepaired is None else (
         {"repair"} if unrepaired.event == "decline" else {"estimate", "repair"})
     return render_template(
         "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
         state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {})},
-        unrepaired=unrepaired, skipped=skipped, estimate_unit=estimate_unit,
+        unrepaired=unrepaired, skipped=skipped,
         customer_events=CUSTOMER_EVENTS, history=history,
         steps=STEPS, step=STEP_OF.get(ticket.state), position=workbench.queue_position(ticket),
         decision=_last(ticket, "approve", "decline"), waiting=waiting,

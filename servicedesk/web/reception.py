@@ -13,12 +13,13 @@ from flask_login import current_user
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError
-from ..i18n import current_language, localize_digits, money_from_input, to_ascii_digits
+from ..i18n import current_language, localize_digits, to_ascii_digits
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
+from . import money
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
@@ -286,8 +287,8 @@ def intake_payload(form) -> dict:
         "condition": form.get("condition") or None,
         "service_type": form.get("service_type") or None,
         "promised_date": form.get("promised_date") or None,
-        "pre_approved_amount": money_from_input(form.get("pre_approved_amount") or None,
-                                                form.get("money_unit")),
+        "pre_approved_amount": money.read(form.get("pre_approved_amount") or None,
+                                          form.get("money_unit"), "pre_approved_amount"),
         "visit_id": form.get("visit_id") or None,
     }
 
@@ -398,8 +399,8 @@ def delivery():
 def deliver(ticket_id: int):
     try:
         reception.deliver(ticket_id, _actor(),
-                          money_from_input(request.form.get("amount_paid", ""),
-                                           request.form.get("money_unit")),
+                          money.read(request.form.get("amount_paid", ""),
+                                     request.form.get("money_unit"), "amount_paid"),
                           request.form.get("collected_by"), expected_version=_version(),
                           differs_ok=request.form.get("differs_ok") == "1")
     except DomainError as exc:

@@ -17,11 +17,12 @@ from .. import lifecycle
 from ..auth import can, require
 from ..errors import DomainError
 from ..extensions import db
-from ..i18n import money_from_input, to_ascii_digits
+from ..i18n import to_ascii_digits
 from ..models import Ticket, User
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
 from ..validation import refuse_past_dates
+from . import money
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -207,13 +208,12 @@ def event_data_from_form(form) -> dict:
     money_fields = {name for name, kind in rule.fields.items()
                     if kind.rstrip("?") == "money"} if rule else set()
     unit = form.get("money_unit")  # the unit the form was drawn in
-    data = {k: money_from_input(v, unit) if k in money_fields else v for k, v in form.items()
+    data = {k: money.read(v, unit, k) if k in money_fields else v for k, v in form.items()
             if k not in ("csrf_token", "event", "version", "money_unit")
             and not k.startswith("line_") and v.strip() != ""}
     if "line_description" in form:
-        data["lines"] = [{**line, "qty": line["qty"].strip() or "1",
-                          "unit_price": money_from_input(line["unit_price"], unit)}
-                         for line in _sent_lines(form)]
+        data["lines"] = money.read_lines([{**line, "qty": line["qty"].strip() or "1"}
+                                          for line in _sent_lines(form)], unit)
     return data
 
 

@@ -40,15 +40,14 @@
     return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
   }
 
+  /* Rials in the editor's unit: toman keeps odd rials as one decimal (the server's
+   * servicedesk.i18n.format_money), so a total never switches unit. */
   function money(editor, rials) {
     var lang = editor.getAttribute("data-lang") === "fa" ? "fa-IR" : "en-US";
-    var word = editor.getAttribute("data-unit-word");
-    var amount = rials;
-    if (editor.getAttribute("data-money-unit") === "toman") {
-      if (rials % 10 === 0) amount = rials / 10;
-      else word = editor.getAttribute("data-rial-word");
-    }
-    return new Intl.NumberFormat(lang, { maximumFractionDigits: 0 }).format(amount) + " " + word;
+    var toman = editor.getAttribute("data-money-unit") === "toman";
+    var amount = toman ? rials / 10 : rials;
+    return new Intl.NumberFormat(lang, { maximumFractionDigits: toman ? 1 : 0 }).format(amount) +
+      " " + editor.getAttribute("data-unit-word");
   }
 
   function recount(editor) {
