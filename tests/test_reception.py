@@ -459,6 +459,16 @@ def called_visit(desk) -> Visit:
     return visit_by_label("R-001")
 
 
+def test_the_number_left_at_the_kiosk_is_filled_in_at_intake(desk):
+    desk.post("/kiosk", {"service": "repair", "phone": "09121234567"})
+    desk.post("/queue/next", {"counter": "1"})
+    visit = visit_by_label("R-001")
+    page = text(desk.get(f"/desk/intake?visit_id={visit.id}"))
+    assert re.search(r'id="customer_phone"[^>]*value="0912 123 4567"', page)
+    assert 'hx-trigger="change, load"' in page  # looked up at once
+    assert 'value="0912 123 4567"' not in text(desk.get("/desk/intake"))
+
+
 def test_intake_from_a_called_number_prints_the_receipt(desk, app):
     visit = called_visit(desk)
     page = text(desk.get(f"/desk/intake?visit_id={visit.id}"))
@@ -524,6 +534,10 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert db.session.scalar(select(func.count(Customer.id))) == 1
     newest = db.session.scalar(select(Ticket).order_by(Ticket.id.desc()))
     assert "Ali Rezaei" in text(desk.get(f"/tickets/{newest.id}/receipt"))
+    # the ticket's timeline keeps the name it was asked about (old receipts carry it)
+    timeline = text(desk.get(f"/tickets/{newest.id}?lang=en"))
+    assert "name before this intake" in timeline and "نرگس رضایی" in timeline
+    assert newest.events[0].data["customer_renamed_from"] == "نرگس رضایی"
     assert db.session.scalar(select(AuditLog.action).where(AuditLog.action == "customer.rename"))
 
 
@@ -744,6 +758,7 @@ def test_deliver_at_the_desk_records_payment_and_prints(desk, make_ticket):
     assert any(n.event == "deliver" for n in ticket.notifications)
     slip = text(desk.get(resp.location + "&lang=en"))
     assert "Ali (brother)" in slip and "1,400,000 toman" in slip
+    assert "data-difference" not in slip  # paid what was due
     assert qr_in(slip).endswith(f"/s/{ticket.public_token}")
     # a second hand-back (double click) is refused, nothing changes
     again = desk.post(f"/desk/delivery/{ticket.id}", {"amount_paid": "0",
@@ -777,6 +792,9 @@ def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_tick
         "amount_paid": "140,000", "differs_ok": "1", "version": str(ticket.version)})
     assert resp.status_code == 302  # a discount, said so
     assert reload(ticket).amount_paid == 1_400_000
+    # the receipt says what the difference was, so the customer does not think they owe it
+    slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert re.search(r"Discount or credit</dt><dd data-difference>1,260,000 toman", slip)
 
 
 def test_a_payment_above_the_amount_due_needs_the_desk_to_say_so(desk, make_ticket):

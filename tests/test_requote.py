@@ -2,6 +2,8 @@
 version replaces the old one everywhere, the customer is told again, and an answer given to the
 old version (an approve or decline from a page opened before) changes nothing: the customer must
 see, and answer, what they will be charged."""
+import re
+
 import pytest
 
 from servicedesk.lifecycle import Actor
@@ -162,3 +164,11 @@ def test_a_shop_that_set_the_estimate_sms_has_it_for_revisions_too(app, make_tic
                                     enabled=True)
     requote(ticket, users)
     assert sms_bodies(ticket)[-1] == "Test Repair Shop: برآورد تازه ۱٬۱۰۰٬۰۰۰ تومان."
+
+
+def test_the_customers_history_tells_a_new_estimate_from_the_first(customer, make_ticket, users):
+    ticket = make_ticket("estimate")
+    requote(ticket, users)
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    history = re.findall(r'<li data-event="quote"><div>([^<]*)</div>', page)
+    assert history == ["A new estimate sent to you", "Estimate sent to you"]  # newest first

@@ -345,6 +345,9 @@ def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, qu
                                                             ("quote", "approve")))).all()
     assert [n.event for n in sms] == ["approve"]
     assert "۱٬۴۰۰٬۰۰۰ تومان" in sms[0].body and "تأیید یا رد" not in sms[0].body
+    # and the ticket's SMS list says what it was for
+    assert re.search(r'data-sms-event="approve"[^>]*>\s*<div[^>]*>\s*<strong>Estimate approved '
+                     r'within the pre-approved amount</strong>', page)
 
 
 def test_an_estimate_above_the_pre_approved_amount_waits_for_the_customer(tech, queued):

@@ -239,16 +239,24 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
         return {**values, **{name: str(instead) for name, instead in empty.items()}}
 
 
-def _variant(event: str, language: str, event_data: dict) -> str:
-    """The text an event's SMS uses: a revised estimate has its own ("requote"), and so has an
-    estimate approved at once within the pre-approved amount ("approve_within"); unless the
-    shop set the event's SMS (its words, or switched it off) and not the variant's: then what
-    the shop set stands for both."""
+def kind_of(event: str, event_data: Optional[dict]) -> str:
+    """The kind of an event its SMS is written for (a key of DEFAULTS): a revised estimate
+    ("requote"), an estimate approved at once within the pre-approved amount
+    ("approve_within"), else the event itself."""
+    event_data = event_data or {}
     if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
-        variant = "requote"
-    elif event == "approve" and event_data.get("channel") == "pre_approved":
-        variant = "approve_within"
-    else:
+        return "requote"
+    if event == "approve" and event_data.get("channel") == "pre_approved":
+        return "approve_within"
+    return event
+
+
+def _variant(event: str, language: str, event_data: dict) -> str:
+    """The text an event's SMS uses: its kind's (:func:`kind_of`), unless the shop set the
+    event's SMS (its words, or switched it off) and not the variant's: then what the shop set
+    stands for both."""
+    variant = kind_of(event, event_data)
+    if variant == event:
         return event
     from .. import settings
     if settings.template_override(variant, language) is None \

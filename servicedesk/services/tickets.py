@@ -188,6 +188,9 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     the branch waits for the one holding it; the fewer round trips between the two, the more
     intakes a second."""
     c = clean["customer"]
+    renamed_from = None
+    if rename:  # the name on file, for the ticket's timeline (the customer row holds the new)
+        renamed_from = db.session.scalar(select(Customer.name).where(Customer.phone == c["phone"]))
     customer, new_customer = find_or_create_customer(c["name"], c["phone"], c.get("language"),
                                                      rename=rename)
     d = clean["device"]
@@ -210,6 +213,8 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     # Not a column: the admit event's readers (stages: "is this device coming back?") learn
     # that the customer has no earlier ticket without asking the database.
     ticket.customer_is_new = new_customer
+    ticket.customer_renamed_from = (renamed_from if renamed_from is not None
+                                    and renamed_from != customer.name else None)
     return ticket
 
 
@@ -260,6 +265,8 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
             data["waited_seconds"] = int((now - visit.issued_at).total_seconds())
         # The ticket's INSERT (in fire) already carries the state "intake".
         data["customer_id"] = ticket.customer.id
+        if ticket.customer_renamed_from:
+            data["customer_renamed_from"] = ticket.customer_renamed_from
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket
 

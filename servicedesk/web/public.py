@@ -20,6 +20,7 @@ from ..errors import Conflict, DomainError, NotFound, TransitionNotAllowed, Vali
 from ..extensions import db, limiter
 from ..lifecycle import Actor
 from ..models import Customer, Ticket, TicketNote
+from ..notifications import templates as sms_templates
 from ..services import surveys
 from ..services import tickets as ticket_service
 from ..services import workbench
@@ -30,7 +31,8 @@ TOKEN_MAX = 40
 # The timeline in the customer's words (the staff labels are orders: "Send estimate").
 CUSTOMER_EVENTS = {
     "admit": _l("Device received"), "send_to_repair": _l("Sent to the repair unit"),
-    "quote": _l("Estimate sent to you"), "approve": _l("Estimate approved"),
+    "quote": _l("Estimate sent to you"), "requote": _l("A new estimate sent to you"),
+    "approve": _l("Estimate approved"),
     "decline": _l("Estimate declined"), "return_unrepaired": _l("Cannot be repaired"),
     "wait_parts": _l("Waiting for a part"), "resume": _l("Repair resumed"),
     "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),
@@ -155,7 +157,7 @@ def track(token: str):
         "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
         state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {})},
         unrepaired=unrepaired, skipped=skipped,
-        customer_events=CUSTOMER_EVENTS, history=history,
+        customer_events=CUSTOMER_EVENTS, history=history, event_kind=sms_templates.kind_of,
         steps=STEPS, step=STEP_OF.get(ticket.state), position=workbench.queue_position(ticket),
         decision=_last(ticket, "approve", "decline"), waiting=waiting,
         expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,

@@ -19,6 +19,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..i18n import to_ascii_digits
 from ..models import Ticket, User
+from ..notifications import templates as sms_templates
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
 from ..validation import refuse_past_dates
@@ -102,7 +103,8 @@ def timeline(ticket: Ticket) -> list[dict]:
             else:
                 add("technician", "ltr")
         elif e.event == "admit":
-            add("visit", "ltr", label=_l("Queue number"))
+            add("visit", "code", label=_l("Queue number"))
+            add("customer_renamed_from", label=_l("Customer's name before this intake"))
         elif e.event == "quote":
             add("total", "money", label=_l("Estimate total"))
             add("estimate_version", "number")
@@ -181,11 +183,17 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
              for rule in events if rule.name in LINE_EVENTS}
     can_claim = (can(current_user, "tickets.claim") and ticket.technician_id is None
                  and ticket.state in workbench_service.BENCH_STATES)
+    # each SMS by what it was for: a revised estimate is not the first one
+    kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
+    words = sms_templates.event_labels()
+    sms_labels = {n.id: words.get(kinds.get(n.event_id, n.event), n.event)
+                  for n in ticket.notifications}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
         technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),
         event_labels=EVENT_LABELS, field_labels=FIELD_LABELS,
-        notification_labels=NOTIFICATION_LABELS, lines=lines, failed=failed,
+        notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
+        failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
