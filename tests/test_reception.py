@@ -814,6 +814,23 @@ def test_a_payment_above_the_amount_due_needs_the_desk_to_say_so(desk, make_tick
     assert reload(ticket).amount_paid == 15_000_000
 
 
+def test_a_fee_paid_for_a_device_not_repaired_is_an_other_charge_on_the_receipt(desk,
+                                                                               make_ticket,
+                                                                               users):
+    ticket = make_ticket("diagnosis")
+    ticket_service.fire_event(ticket.id, "return_unrepaired", actor_for("return_unrepaired",
+                                                                        users),
+                              {"reason": "Board beyond repair"})
+    ticket = reload(ticket)
+    assert ticket.amount_due == 0
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "50,000", "differs_ok": "1", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert re.search(r"Other charges</dt><dd data-difference>50,000 toman", slip)
+    assert "beyond the amount due" not in slip
+
+
 def test_a_form_drawn_in_toman_is_read_in_toman_after_the_shop_switched_to_rial(desk,
                                                                                  make_ticket):
     ticket = make_ticket("ready")
@@ -848,9 +865,13 @@ def test_a_toman_amount_with_too_many_decimals_says_how_to_write_it(desk, make_t
     assert resp.status_code == 422
     assert "Write toman with at most one decimal digit (one rial)." in text(resp)
     assert reload(ticket).state == "ready"
-    resp = desk.post("/desk/intake?lang=en", intake_form(pre_approved_amount="۱۲۳٫۴۵"))
+    # named together with what else is wrong, so the form is mended in one go
+    resp = desk.post("/desk/intake?lang=en", intake_form(pre_approved_amount="۱۲۳٫۴۵",
+                                                         device_model=""))
     assert resp.status_code == 422 and "at most one decimal digit" in text(resp)
     assert 'data-error-for="pre_approved_amount"' in text(resp)
+    assert 'data-error-for="device_model"' in text(resp)
+    assert db.session.scalar(select(func.count(Ticket.id))) == 1
 
 
 def test_a_toman_amount_keeps_its_rials(desk, make_ticket, users):

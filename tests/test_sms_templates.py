@@ -4,12 +4,15 @@ and a template that formats a variable is refused."""
 import pytest
 from sqlalchemy import select
 
+from servicedesk.errors import ValidationError
 from servicedesk.extensions import db
 from servicedesk.models import Notification, SmsTemplate
 from servicedesk.notifications import templates
 from servicedesk.services import admin as admin_service
 from servicedesk.services import reception
 from servicedesk.services.tickets import default_branch
+
+from .test_admin import html, manager  # noqa: F401  (the manager's logged-in client)
 
 
 def edit(app, users, event, language, body, enabled=True):
@@ -165,3 +168,56 @@ def test_the_preview_shows_how_a_text_reads_when_a_variable_is_empty(app, users)
         "when": "When the ticket has no promised date, it reads:",
         "text": "Estimate 1,400,000 toman, ready by: not set yet."}]
     assert plain["if_empty"] == []
+
+
+def _within_pre_approved_sms(app, make_ticket, users):
+    """Quote within the pre-approved amount; the SMS the customer got for it (or None)."""
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as ticket_service
+
+    from .conftest import INTAKE, LINES
+    ticket = ticket_service.admit({**INTAKE, "pre_approved_amount": 20_000_000},
+                                  Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]), {})
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              {"lines": LINES})
+    db.session.expire_all()
+    bodies = db.session.scalars(select(Notification.body).where(
+        Notification.ticket_id == ticket.id, Notification.event.in_(("quote", "approve")))).all()
+    assert len(bodies) <= 1
+    return bodies[0] if bodies else None
+
+
+def test_an_estimate_approved_at_once_follows_the_estimate_sms_switch_not_the_approvals(
+        app, users, make_ticket):
+    # the shop switched off "approved" (it is what the customer just said by phone): the
+    # approval within the pre-approved amount still tells them the price and that work began
+    edit(app, users, "approve", "fa", "تأیید شد.", enabled=False)
+    edit(app, users, "approve", "en", "Approved.", enabled=True)
+    body = _within_pre_approved_sms(app, make_ticket, users)
+    assert body is not None and "۱٬۴۰۰٬۰۰۰ تومان" in body and "تأیید شد." != body
+    # with the estimate's SMS switched off, so is the one that stands in for it
+    edit(app, users, "quote", "fa", templates.default_body("quote", "fa"), enabled=False)
+    assert _within_pre_approved_sms(app, make_ticket, users) is None
+
+
+def test_the_template_list_says_what_a_variant_follows(app, users, manager):  # noqa: F811
+    edit(app, users, "quote", "en", "Estimate {estimate_total}: {tracking_url}")
+    page = html(manager.get("/admin/templates?lang=en"))
+    assert page.count('data-follows="quote"') == 1  # the revision, in the estimate's words
+    assert page.count("Estimate {estimate_total}: {tracking_url}") == 2
+    edit(app, users, "quote", "en", "Estimate {estimate_total}: {tracking_url}", enabled=False)
+    page = html(manager.get("/admin/templates?lang=en"))
+    # now the approval within the pre-approved amount follows its switch too: off
+    assert page.count('data-follows="quote"') == 2
+
+
+def test_a_flagged_text_can_be_switched_off_without_rewriting_it(app, users):
+    db.session.add(SmsTemplate(event="admit", language="en", enabled=True,
+                               body="Got it; estimate {estimate_total}."))
+    db.session.commit()
+    edit(app, users, "admit", "en", "Got it; estimate {estimate_total}.", enabled=False)
+    assert db.session.scalar(select(SmsTemplate.enabled)
+                             .where(SmsTemplate.event == "admit")) is False
+    with pytest.raises(ValidationError):  # switched on again, it must be mended
+        edit(app, users, "admit", "en", "Got it; estimate {estimate_total}.", enabled=True)

@@ -58,6 +58,11 @@ QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
 VARIANTS = {"requote": "quote", "approve_within": "approve"}
+# Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
+# it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
+# the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
+# (switched off with it), and its words are its own: the shop's estimate text asks to approve.
+FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False)}
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -251,23 +256,28 @@ def kind_of(event: str, event_data: Optional[dict]) -> str:
     return event
 
 
-def _variant(event: str, language: str, event_data: dict) -> str:
-    """The text an event's SMS uses: its kind's (:func:`kind_of`), unless the shop set the
-    event's SMS (its words, or switched it off) and not the variant's: then what the shop set
-    stands for both."""
-    variant = kind_of(event, event_data)
-    if variant == event:
-        return event
+def text_source(kind: str, language: str) -> tuple[str, bool]:
+    """(the template whose text an SMS of this kind sends, whether it is sent): a variant's own
+    until the shop sets the SMS it follows (``FOLLOWS``) and not the variant's."""
+    if kind not in FOLLOWS:
+        return kind, True
     from .. import settings
-    if settings.template_override(variant, language) is None \
-            and settings.template_override(event, language) is not None:
-        return event
-    return variant
+    if settings.template_override(kind, language) is not None:
+        return kind, True
+    base, words_too = FOLLOWS[kind]
+    stored = settings.template_override(base, language)
+    if stored is None:
+        return kind, True
+    if words_too:
+        return base, True
+    return kind, bool(stored[1])  # its own words, the base's switch
 
 
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
     """The SMS body for this event in this language, or None when the manager switched it off."""
-    event = _variant(event, language, event_data)
+    event, sent = text_source(kind_of(event, event_data), language)
+    if not sent:
+        return None
     body, enabled = template_for(event, language)
     if not enabled or not body:
         return None

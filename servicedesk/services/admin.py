@@ -394,7 +394,8 @@ def _check_template_target(event: str, language: str) -> None:
 
 
 def template_rows() -> list[dict]:
-    """Every (event, language) with its body, whether it is on and whether it was edited, and
+    """Every (event, language) with its body, whether it is on and whether it was edited (or,
+    for a variant such as the revised estimate's, the SMS whose text or switch it follows), and
     what is wrong with a text saved before a check it fails was made (a variable the event
     never fills), so the shop can mend it."""
     stored = {(r.event, r.language): r for r in db.session.scalars(select(SmsTemplate))}
@@ -409,8 +410,16 @@ def template_rows() -> list[dict]:
                     templates.check_body(body, event)
                 except ValueError as exc:
                     problem = str(exc)
+            enabled, follows = (row.enabled if row else True), None
+            source, sent = templates.text_source(event, language)
+            if row is None and (source != event or not sent):
+                # a variant following the SMS the shop set (its words, or its switch)
+                follows = templates.FOLLOWS[event][0]
+                base = stored[(follows, language)]
+                body = base.body if source != event else body
+                enabled = sent and (source == event or base.enabled)
             rows.append({"event": event, "language": language, "body": body,
-                         "enabled": row.enabled if row else True, "edited": row is not None,
+                         "enabled": enabled, "edited": row is not None, "follows": follows,
                          "segments": segments(body), "problem": problem})
     return rows
 
@@ -497,7 +506,8 @@ def preview(language: str, body: Any, event: Optional[str] = None) -> dict:
 def save_template(by: User, event: str, language: str, *, body, enabled: bool) -> SmsTemplate:
     """Store the text of one event's SMS in one language and whether it is sent."""
     _check_template_target(event, language)
-    body = check_template_body(body, event)
+    # a text switched off sends nothing: it may keep a variable a later check refuses
+    body = check_template_body(body, event if enabled else None)
     with committing():
         row = db.session.scalar(select(SmsTemplate).where(SmsTemplate.event == event,
                                                           SmsTemplate.language == language))

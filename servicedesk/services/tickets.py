@@ -138,9 +138,9 @@ _CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone")
 
 
 def find_or_create_customer(name: str, phone: str, language: Optional[str],
-                            rename: bool = False) -> tuple[Customer, bool]:
+                            rename: bool = False) -> tuple[Customer, bool, Optional[str]]:
     """The customer with this phone number (True when written just now); a known one keeps
-    the name on file unless ``rename`` (the desk chose the name typed).
+    the name on file unless ``rename`` (the desk chose the name typed): then the name it had.
 
     Written first, looked up only when the number is known: a walk-in is more often new, and
     the INSERT that finds the number taken writes nothing. Two desks taking in the same new
@@ -150,15 +150,16 @@ def find_or_create_customer(name: str, phone: str, language: Optional[str],
                  language=language or current_app.config["SERVICEDESK_LOCALE"]),
         unless_exists="phone")
     if customer is not None:
-        return customer, True
+        return customer, True, None
     customer = db.session.scalar(_CUSTOMER_BY_PHONE, {"phone": phone})
     if language:
         customer.language = language
+    renamed_from = None
     if rename and customer.name != name:
         audit.log("customer.rename", obj=customer, before={"name": customer.name},
                   after={"name": name})
-        customer.name = name
-    return customer, False
+        renamed_from, customer.name = customer.name, name
+    return customer, False, renamed_from
 
 
 # Arabic letter forms typed for Persian ones, and marks that do not change a name.
@@ -188,11 +189,8 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     the branch waits for the one holding it; the fewer round trips between the two, the more
     intakes a second."""
     c = clean["customer"]
-    renamed_from = None
-    if rename:  # the name on file, for the ticket's timeline (the customer row holds the new)
-        renamed_from = db.session.scalar(select(Customer.name).where(Customer.phone == c["phone"]))
-    customer, new_customer = find_or_create_customer(c["name"], c["phone"], c.get("language"),
-                                                     rename=rename)
+    customer, new_customer, renamed_from = find_or_create_customer(
+        c["name"], c["phone"], c.get("language"), rename=rename)
     d = clean["device"]
     device = persist.insert(Device(kind=d["kind"], brand=d["brand"], model=d["model"],
                                    serial=d.get("serial"), colour=d.get("colour")),
@@ -213,8 +211,7 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     # Not a column: the admit event's readers (stages: "is this device coming back?") learn
     # that the customer has no earlier ticket without asking the database.
     ticket.customer_is_new = new_customer
-    ticket.customer_renamed_from = (renamed_from if renamed_from is not None
-                                    and renamed_from != customer.name else None)
+    ticket.customer_renamed_from = renamed_from  # for the timeline: old receipts carry it
     return ticket
 
 

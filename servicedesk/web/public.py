@@ -33,6 +33,7 @@ CUSTOMER_EVENTS = {
     "admit": _l("Device received"), "send_to_repair": _l("Sent to the repair unit"),
     "quote": _l("Estimate sent to you"), "requote": _l("A new estimate sent to you"),
     "approve": _l("Estimate approved"),
+    "approve_within": _l("Estimate approved: within the amount you approved at intake"),
     "decline": _l("Estimate declined"), "return_unrepaired": _l("Cannot be repaired"),
     "wait_parts": _l("Waiting for a part"), "resume": _l("Repair resumed"),
     "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),

@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
-from ..errors import Conflict, DomainError
+from ..errors import Conflict, DomainError, ValidationError
 from ..i18n import current_language, localize_digits, to_ascii_digits
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
@@ -271,7 +271,31 @@ def delivery_receipt(ticket_id: int):
 # --- intake ---------------------------------------------------------------------------------
 
 def intake_payload(form) -> dict:
-    """The intake form as services.tickets.admit takes it (the API's shape)."""
+    """The intake form as services.tickets.admit takes it (the API's shape); the desk's own
+    checks first (a date already passed, a toman amount written wrong), each named together
+    with whatever else the intake refuses, so the form is mended in one go."""
+    desk_errors = {}
+    try:
+        refuse_past_dates(form, "promised_date")
+    except ValidationError as exc:
+        desk_errors.update(exc.fields)
+    try:
+        pre_approved = money.read(form.get("pre_approved_amount") or None, form.get("money_unit"),
+                                  "pre_approved_amount")
+    except ValidationError as exc:
+        desk_errors.update(exc.fields)
+        pre_approved = None
+    payload = _intake_fields(form, pre_approved)
+    if desk_errors:
+        try:
+            ticket_service.clean_intake(payload)
+        except ValidationError as exc:
+            desk_errors = {**exc.fields, **desk_errors}
+        raise ValidationError(_("Some fields are not valid."), fields=desk_errors)
+    return payload
+
+
+def _intake_fields(form, pre_approved) -> dict:
     ticked = [a for a in form.getlist("accessory") if a.strip()]
     other = (form.get("accessories_other") or "").strip()
     accessories = ("، " if current_language() == "fa" else ", ").join(
@@ -287,8 +311,7 @@ def intake_payload(form) -> dict:
         "condition": form.get("condition") or None,
         "service_type": form.get("service_type") or None,
         "promised_date": form.get("promised_date") or None,
-        "pre_approved_amount": money.read(form.get("pre_approved_amount") or None,
-                                          form.get("money_unit"), "pre_approved_amount"),
+        "pre_approved_amount": pre_approved,
         "visit_id": form.get("visit_id") or None,
     }
 
@@ -322,7 +345,6 @@ def intake():
     errors, status, asked = {}, 200, None
     if request.method == "POST":
         try:
-            refuse_past_dates(request.form, "promised_date")
             ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch,
                                      known_name=_known_name_choice(request.form))
