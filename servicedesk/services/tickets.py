@@ -16,8 +16,8 @@ from .. import audit, devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
-from ..i18n import format_money
 from ..extensions import db
+from ..i18n import format_money
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
 from ..notifications import outbox
