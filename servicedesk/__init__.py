@@ -117,7 +117,8 @@ def _init_extensions(app: Flask) -> None:
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     i18n.init_app(app)
     from .devices import kind_label
-    app.add_template_filter(kind_label, "device_kind")
+    from .i18n import per_render
+    app.add_template_filter(per_render(kind_label), "device_kind")  # in the page's language
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

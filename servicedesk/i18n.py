@@ -18,8 +18,9 @@ Rules:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -28,6 +29,7 @@ from flask import Flask, current_app, has_app_context, has_request_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
 
 __all__ = [
     "FA_DIGITS",
@@ -480,10 +482,21 @@ def init_app(app: Flask) -> None:
     ``current_language()``, ``money_unit()`` (:func:`money_display`), ``money_unit_word()``
     and ``text_dir`` (``"rtl"``/``"ltr"``).
     """
-    app.add_template_filter(format_datetime, "datetime")
-    app.add_template_filter(_date_filter, "date")
-    app.add_template_filter(format_money, "money")
-    app.add_template_filter(money_input, "money_input")
-    app.add_template_filter(localize_digits, "digits")
-    app.add_template_filter(format_number, "number")
+    for name, fn in (("datetime", format_datetime), ("date", _date_filter),
+                     ("money", format_money), ("money_input", money_input),
+                     ("digits", localize_digits), ("number", format_number)):
+        app.add_template_filter(per_render(fn), name)
     app.context_processor(_template_context)
+
+
+def per_render(fn: Callable) -> Callable:
+    """``fn`` as a Jinja filter that runs at each render. Jinja works out a filter applied to a
+    constant (``{{ "0"|digits }}``) once, when it compiles the template, in whatever language
+    that first request had; the template is then cached, and every later page, English or
+    Persian, showed that language's digits. A filter that takes the render's context is never
+    worked out ahead (one that takes only the evaluation context still is)."""
+    @pass_context
+    @functools.wraps(fn)
+    def at_render(_context, *args, **kwargs):
+        return fn(*args, **kwargs)
+    return at_render

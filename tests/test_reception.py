@@ -972,3 +972,12 @@ def test_the_ticket_page_reprints_the_receipt_and_the_label(desk, make_ticket, a
 def test_the_menu_opens_the_reception_intake_form(desk):
     page = text(desk.get("/?lang=en"))
     assert re.search(r'href="/desk/intake"[^>]*>New intake<', page)
+
+
+def test_digits_follow_the_page_language_on_every_render(desk):
+    """A filter on a constant ({{ "0"|digits }}) was worked out once, when Jinja compiled the
+    template, in the first request's language: the English kiosk then showed ۰ among 1-9."""
+    fa = text(desk.get("/kiosk?lang=fa"))
+    en = text(desk.get("/kiosk?lang=en"))
+    assert re.search(r'data-key="0">۰<', fa) and re.search(r'data-key="0">0<', en)
+    assert 'placeholder="0912 345 6789"' in en and 'placeholder="۰۹۱۲ ۳۴۵ ۶۷۸۹"' in fa
