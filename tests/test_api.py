@@ -916,3 +916,14 @@ def test_a_database_error_gets_the_json_error_not_a_bare_500(app, api):
     resp = api["reception"].get("/api/v1/_broken")
     assert resp.status_code == 500
     assert resp.is_json and resp.get_json()["error"]
+
+
+def test_a_technician_working_through_the_api_takes_the_ticket_too(api, make_ticket, users):
+    """As on the ticket page: the reports credit the work to whoever did it."""
+    ticket = make_ticket("intake")
+    assert fire(api, "reception", ticket.id, "send_to_repair").status_code == 200  # nobody yet
+    resp = fire(api, "technician", ticket.id, "quote", lines=[LINES[0]])
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["technician"] == users["technician"].username
+    assert [h["event"] for h in body["history"]][-2:] == ["claim", "quote"]

@@ -295,9 +295,12 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
 
 
 def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) -> None:
-    """Fire an event on a loaded ticket in the caller's transaction. An estimate within the
-    amount the customer pre-approved at intake is approved at once: the customer gets the
-    approval's SMS (with the amount), not one asking them to approve."""
+    """Fire an event on a loaded ticket in the caller's transaction. A technician acting on a
+    ticket nobody holds takes it. An estimate within the amount the customer pre-approved at
+    intake is approved at once: the customer gets the approval's SMS (with the amount), not one
+    asking them to approve."""
+    from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
+    take_if_nobody_holds(ticket, actor, event)
     if event != "quote" or ticket.pre_approved_amount is None:
         lifecycle.fire(ticket, event, actor, data)
         return

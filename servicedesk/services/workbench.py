@@ -111,6 +111,15 @@ def _take(ticket: Ticket, user: User) -> None:
                      technician=user)
 
 
+def take_if_nobody_holds(ticket: Ticket, actor: Actor, event: str) -> None:
+    """A technician who acts on a ticket nobody holds becomes its technician (so the reports
+    credit the work to them), from the ticket page or the API alike."""
+    if (actor.kind == "staff" and actor.role == "technician" and ticket.technician_id is None
+            and event in TECHNICIAN_EVENTS and ticket.state in BENCH_STATES
+            and event in lifecycle.allowed_events(ticket.state, actor.role)):
+        _take(ticket, db.session.get(User, actor.user_id))
+
+
 def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) -> Ticket:
     """A technician takes a ticket from the repair queue. Refused (Conflict) when someone else
     holds it or the ticket changed since the technician's screen showed it."""
@@ -139,12 +148,7 @@ def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = No
     with ticket_service.committing():
         ticket = ticket_service.get_ticket(ticket_id)
         _check_version(ticket, expected_version)
-        actor = Actor.staff(user, ip)
-        if (user.role == "technician" and ticket.technician_id is None
-                and event in TECHNICIAN_EVENTS and ticket.state in BENCH_STATES
-                and event in lifecycle.allowed_events(ticket.state, user.role)):
-            _take(ticket, user)
-        ticket_service.fire_loaded(ticket, event, actor, data)
+        ticket_service.fire_loaded(ticket, event, Actor.staff(user, ip), data)
     return ticket
 
 
