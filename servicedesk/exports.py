@@ -14,6 +14,8 @@ from typing import Any, Iterable, Sequence
 
 from flask_babel import gettext as _
 
+from .i18n import shop_timezone
+
 # Column kinds: how a value is written and, in XLSX, its number format.
 KINDS = ("text", "int", "money", "seconds", "float", "ratio", "date", "datetime", "bool")
 _XLSX_FORMATS = {"int": "#,##0", "money": "#,##0", "seconds": "#,##0.0", "float": "0.00",
@@ -30,7 +32,9 @@ class Column:
 def _raw(value: Any, kind: str) -> Any:
     if value is None:
         return ""
-    if isinstance(value, datetime):
+    if isinstance(value, datetime):  # the shop's clock, as its pages show it (with the offset)
+        if value.tzinfo is not None:
+            value = value.astimezone(shop_timezone())
         return value.isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
@@ -60,7 +64,9 @@ def _cell_value(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if isinstance(value, datetime):
-        # Excel has no time zones: the UTC wall time, as in the CSV.
+        # Excel has no time zones: the shop's wall time, as in the CSV and on the pages.
+        if value.tzinfo is not None:
+            value = value.astimezone(shop_timezone())
         return value.replace(tzinfo=None)
     if kind == "bool":
         return 1 if value else 0

@@ -732,6 +732,7 @@ def survey_followups(f: Filters, status: Optional[str] = None, limit: int = 500)
     rows = q.rows(sql, answered_at=UTCDateTime(), delivered_at=UTCDateTime())
     for row in rows:
         row["complaint"] = bool(row["complaint"])
+        row["technician_name"] = row["technician_name"] or row["technician"]  # as the page
         row["followup_label"] = str(FOLLOWUP_LABELS.get(row["followup_status"],
                                                         row["followup_status"]))
     return rows

@@ -354,6 +354,19 @@ def test_survey_followups_and_status(history):
     assert len(r.survey_followups(jan(), status="contacted")) == 1
 
 
+def test_the_followups_download_reads_like_the_page(app, history):
+    """The technician as the page names them, the follow-up in words, times on the shop's
+    clock (the page's), not UTC."""
+    import csv as csv_module
+    import io
+    client = Staff(app, "manager1")
+    export = client.get("/reports/surveys?lang=fa&table=followups&format=csv"
+                        "&from=2026-01-01&to=2026-01-31").get_data(as_text=True)
+    [row] = list(csv_module.DictReader(io.StringIO(export.lstrip("\ufeff"))))
+    assert row["تعمیرکار"] and row["پیگیری"] == "باز"
+    assert row["تحویل شد"].endswith("+03:30") and row["زمان پاسخ"].endswith("+03:30")
+
+
 # --- queue and SMS ----------------------------------------------------------------------------
 
 def test_queue_summary_and_heatmap(history):

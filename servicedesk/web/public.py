@@ -51,6 +51,14 @@ STATE_TEXT = {
     "closed": _l("This repair is complete. Thank you for choosing us."),
     "cancelled": _l("This ticket was cancelled."),
 }
+# While the device waits its turn (no technician has it yet, or devices are ahead of it): it is
+# not being examined or repaired yet, whatever the state's name says.
+QUEUED_TEXT = {
+    "diagnosis": _l("Your device is in the repair unit's queue, waiting for a technician to "
+                    "examine it."),
+    "repair": _l("The estimate is approved: your device is in the queue for a technician to "
+                 "repair it."),
+}
 # The progress bar: the customer's steps, and the step each state stands at.
 STEPS = (("intake", _l("Received")), ("diagnosis", _l("Diagnosis")), ("estimate", _l("Estimate")),
          ("repair", _l("Repair")), ("ready", _l("Ready")), ("delivered", _l("Collected")))
@@ -151,15 +159,19 @@ def track(token: str):
     if ticket.state in UNREPAIRED_TEXT:
         outcome = _last(ticket, "finish", "decline", "return_unrepaired")
         unrepaired = outcome if outcome is not None and outcome.event != "finish" else None
+    # waiting its turn: nobody has taken it yet, or devices are still ahead of it
+    position = workbench.queue_position(ticket)
+    queued = position is not None and (position > 0 or ticket.technician_id is None)
     # steps passed without being done: the repair, and the estimate when none was given
     skipped = set() if unrepaired is None else (
         {"repair"} if unrepaired.event == "decline" else {"estimate", "repair"})
     return render_template(
         "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
-        state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {})},
+        state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {}),
+                    **(QUEUED_TEXT if queued else {})},
         unrepaired=unrepaired, skipped=skipped,
         customer_events=CUSTOMER_EVENTS, history=history, event_kind=sms_templates.kind_of,
-        steps=STEPS, step=STEP_OF.get(ticket.state), position=workbench.queue_position(ticket),
+        steps=STEPS, step=STEP_OF.get(ticket.state), position=position,
         decision=_last(ticket, "approve", "decline"), waiting=waiting,
         expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,
         survey_open=(ticket.state == "delivered" and surveys.response_of(ticket) is None),

@@ -179,7 +179,7 @@ FOLLOWUP_COLUMNS = [
     Column("phone", _l("Phone")), Column("technician_name", _l("Technician")),
     Column("csat", _l("Satisfaction (1-5)"), "int"), Column("nps", _l("NPS"), "int"),
     Column("complaint", _l("Complaint"), "bool"), Column("comment", _l("Comment")),
-    Column("followup_status", _l("Follow-up")),
+    Column("followup_label", _l("Follow-up")),
     Column("delivered_at", _l("Delivered"), "datetime"),
     Column("answered_at", _l("Answered"), "datetime"),
 ]
