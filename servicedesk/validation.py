@@ -202,8 +202,8 @@ class Fields:
 
     def take(self, name: str, check: Callable, *args, required: bool = True, **kwargs):
         raw = self.data.get(name)
-        if raw is None and not required:
-            return None
+        if not required and (raw is None or (isinstance(raw, str) and not raw.strip())):
+            return None  # an optional field left blank is not there (not "required")
         if raw is None:
             self.errors[name] = _("This field is required.")
             return None

@@ -330,3 +330,12 @@ def test_verify_audit_after_import_and_after_tampering(app, users, tmp_path):
     # only the edited ticket is reported
     others = [t.number for t in db.session.scalars(select(Ticket)) if t.number != number]
     assert all(f"ticket {n}:" not in text for n in others)
+
+
+def test_a_survey_without_a_comment_imports(app, users):
+    """Old systems write an empty comment as ""; it is optional, so it is no comment."""
+    blank = {**DELIVERED, "external_id": "old-blank",
+             "survey": {**DELIVERED["survey"], "comment": ""}}
+    report = import_lines([json.dumps(blank)])
+    assert report.imported == 1 and report.errors == []
+    assert db.session.scalar(select(SurveyResponse.comment)) == ""
