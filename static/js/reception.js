@@ -195,7 +195,22 @@
     });
   }
 
+  /* --- a field htmx would not send (a row's "Call" with the counter box empty): say so ----
+   * htmx checks the fields it includes and stops without a word; the browser's own message
+   * on the field, and the cursor in it, tell the receptionist what is missing. */
+  function initValidation() {
+    document.body.addEventListener("htmx:validation:halted", function (e) {
+      var errors = (e.detail && e.detail.errors) || [];
+      var first = errors.length ? errors[0].elt : null;
+      if (first && first.reportValidity) {
+        first.focus();
+        first.reportValidity();
+      }
+    });
+  }
+
   ready(function () {
+    initValidation();
     initSlip();
     initKeypad();
     initScan();

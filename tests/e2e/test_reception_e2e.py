@@ -150,6 +150,23 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     assert abs(width58 - 58 * MM) < 0.5, width58  # 164.41 pt
 
 
+def test_calling_a_row_with_no_counter_says_the_counter_is_missing(live_server, page, users):
+    base = live_server.url
+    login(page, base, "reception1")
+    page.goto(f"{base}/kiosk")
+    page.click("button[data-service=repair]")
+    page.wait_for_url(re.compile(r"/visits/\d+/slip"))
+    page.goto(f"{base}/queue")
+    page.fill("#counter", "")
+    page.locator('.queue-waiting tr[data-label="R-001"] form button').click()
+    # not silently nothing: the cursor is in the counter box, which says it is needed
+    expect(page.locator("#counter")).to_be_focused()
+    assert page.eval_on_selector("#counter", "el => el.validationMessage") != ""
+    page.fill("#counter", "3")
+    page.locator('.queue-waiting tr[data-label="R-001"] form button').click()
+    expect(page.locator('.queue-called [data-label="R-001"]')).to_be_visible()
+
+
 def test_queue_slip_prints_80mm_wide(live_server, page, users):
     login(page, live_server.url, "reception1")
     page.goto(f"{live_server.url}/kiosk")
