@@ -137,7 +137,8 @@ def _init_extensions(app: Flask) -> None:
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
                 "service_type_label": settings.service_type_label,
                 # the admin's shop settings, read only when a page prints them
-                "shop_name": ShopSetting("shop_name")}
+                "shop_name": ShopSetting("shop_name"),
+                "shop_setting": settings.get}
 
     register_session_hooks()
     persist.register_session_hooks()

@@ -498,3 +498,19 @@ def test_customer_pages_are_rate_limited(app, database_url, tmp_path):
         assert codes == [404] * 5 + [429]
         codes = [client.post("/t/NOTATOKEN999/approve").status_code for _ in range(11)]
         assert codes == [404] * 10 + [429]
+
+
+def test_every_customer_page_says_how_to_reach_the_shop(customer, make_ticket):
+    from servicedesk import settings
+    from servicedesk.models import Setting
+    ticket = make_ticket("waiting_parts")
+    db.session.add_all([Setting(key="shop_phone", value="021-8877 6655"),
+                        Setting(key="shop_address", value="Valiasr St., No. 12")])
+    db.session.commit()
+    settings.invalidate()
+    page = html(customer.get(track(ticket) + "?lang=fa"))
+    assert 'href="tel:02188776655"' in page and "۰۲۱-۸۸۷۷ ۶۶۵۵" in page
+    assert "Valiasr St., No. 12" in page
+    delivered = make_ticket("delivered")
+    page = html(customer.get(track(delivered) + "?lang=en"))
+    assert re.search(r"Amount paid</dt><dd data-amount-paid>1,400,000 toman", page)
