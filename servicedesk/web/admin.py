@@ -114,7 +114,7 @@ class PasswordForm(FlaskForm):
 class BranchForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     code = StringField(_l("Ticket number prefix"), validators=[DataRequired(), Length(max=8)],
-                       description=_l("Letters and digits, e.g. A gives A-00042."))
+                       description=_l("Latin letters and digits, e.g. A gives A-00042."))
     hours = TextAreaField(_l("Opening hours"), validators=[Optional(), Length(max=500)])
     active = BooleanField(_l("Active"), default=True)
 
