@@ -284,7 +284,7 @@ def save_branch(by: User, branch_id: Optional[int], *, name, code, hours="",
     name = _take(errors, "name", v.text, name, max_len=120)
     code = _take(errors, "code", v.text, code, max_len=8)
     if code and not CODE_RE.match(code):
-        errors["code"] = _("Latin letters and digits only (at most 8), e.g. A or B2: the code "
+        errors["code"] = _("Latin letters and digits only (at most 8), e.g. A or B: the code "
                            "starts every ticket number.")
     hours = _take(errors, "hours", v.text, hours, max_len=500, required=False) or ""
     _check(errors)
