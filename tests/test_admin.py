@@ -130,6 +130,12 @@ def test_creating_a_user_with_a_taken_name_or_bad_role_writes_nothing(admin, use
                                             "role": "technician", "branch_id": 0,
                                             "language": "", "password": "long enough pw"})
     assert taken.status_code == 422 and "already exists" in html(taken)
+    # the same name in other letters' case would be two accounts staff mix up
+    upper = admin.post("/admin/users/new?lang=en", {
+        "username": users["technician"].username.upper(), "role": "technician",
+        "branch_id": 0, "language": "", "password": "long enough pw"})
+    assert upper.status_code == 422
+    assert f"already exists: {users['technician'].username}." in html(upper)
     bad_role = admin.post("/admin/users/new", {"username": "x1", "role": "owner", "branch_id": 0,
                                                "language": "", "password": "long enough pw"})
     assert bad_role.status_code == 422

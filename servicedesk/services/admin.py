@@ -142,10 +142,13 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
         errors.update(exc.fields)
     _check(errors)
     with committing():
-        if db.session.scalar(select(User.id).where(User.username == username)):
+        # "Sara" beside "sara": two accounts that staff (and logins) would mix up
+        taken = db.session.scalar(select(User.username).where(
+            func.lower(User.username) == username.lower()))
+        if taken is not None:
             raise ValidationError(_("A user with this name already exists."),
                                   fields={"username": _("A user with this name already "
-                                                        "exists.")})
+                                                        "exists: %(name)s.", name=taken)})
         user = User(username=username, role=role, full_name=full_name, branch=branch,
                     language=language, password_hash=people._hasher().hash(password),
                     session_token=secrets.token_hex(32), active=True)
