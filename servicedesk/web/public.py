@@ -199,7 +199,8 @@ def decide(token: str, decision: str):
         # e.g. the estimate changed while the page was open: the new one needs its own "yes"
         flash(exc.message, "danger")
     else:
-        flash(_("Thank you: you approved the estimate; the repair starts now.")
+        flash(_("Thank you: you approved the estimate; your device goes to a technician for "
+                "the repair.")
               if decision == "approve" else
               _("Thank you: your answer was recorded. Your device is ready to collect."),
               "success")
@@ -229,5 +230,5 @@ def survey(token: str):
         return render_template("public/survey.html", status=surveys.OPEN,
                                form=request.form, errors=exc.extra.get("fields") or {},
                                problem=exc.message, **context), exc.status
-    flash(_("Thank you for your answer!"), "success")
+    # the page it goes back to thanks them (no second "thank you" above it)
     return redirect(url_for("public.survey", token=ticket.public_token, **_lang_args()))
