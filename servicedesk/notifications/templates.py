@@ -27,12 +27,13 @@ DEFAULTS = {
     "requote": _l("{shop_name}: the estimate for your {device} has changed; it is now "
                   "{estimate_total} and replaces the earlier one. Approve or decline: "
                   "{tracking_url}"),
-    "approve": _l("{shop_name}: estimate approved, the repair of your {device} has started."),
+    "approve": _l("{shop_name}: estimate approved; your {device} goes to a technician for the "
+                  "repair."),
     # Approved at once: the estimate was within the amount the customer pre-approved at intake
     # (they get this instead of the estimate's SMS asking them to approve).
     "approve_within": _l("{shop_name}: the estimate for your {device} is {estimate_total}, within "
-                         "the amount you approved at intake; the repair has started. "
-                         "{tracking_url}"),
+                         "the amount you approved at intake, so it is approved; your device goes "
+                         "to a technician for the repair. {tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
                   "unrepaired."),
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
