@@ -845,15 +845,20 @@ def test_a_form_drawn_in_toman_is_read_in_toman_after_the_shop_switched_to_rial(
     assert reload(ticket).amount_paid == 14_000_000
 
 
+def offered_then_paid(desk, ticket, typed: str):
+    """The delivery desk's page for ``ticket`` (English) and the answer to paying ``typed``."""
+    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    return page, desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": typed, "version": str(ticket.version)})
+
+
 def test_a_shop_that_shows_rial_types_rial(desk, make_ticket):
     db.session.add(Setting(key="money_display", value="rial"))  # the admin's choice
     db.session.commit()
     settings.invalidate()
     ticket = make_ticket("ready")
-    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    page, resp = offered_then_paid(desk, ticket, "14,000,000")
     assert "Amount paid (rial)" in page and 'value="14000000"' in page
-    resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "14,000,000", "version": str(ticket.version)})
     assert resp.status_code == 302
     assert reload(ticket).amount_paid == 14_000_000
 
@@ -880,11 +885,8 @@ def test_a_toman_amount_keeps_its_rials(desk, make_ticket, users):
     ticket = make_ticket("repair")
     ticket_service.fire_event(ticket.id, "finish", actor_for("finish", users), {"lines": [
         {"kind": "part", "description": "Cable", "qty": 1, "unit_price": 1_234_565}]})
-    ticket = reload(ticket)
-    page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
+    page, resp = offered_then_paid(desk, reload(ticket), "۱۲۳٬۴۵۶٫۵")
     assert 'value="123456.5"' in page
-    resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "۱۲۳٬۴۵۶٫۵", "version": str(ticket.version)})
     assert resp.status_code == 302
     assert reload(ticket).amount_paid == 1_234_565
 
