@@ -32,6 +32,7 @@ KEYS: dict[str, tuple[str, Any]] = {
     "shop_phone": ("SHOP_PHONE", ""),
     "shop_address": ("SHOP_ADDRESS", ""),
     "receipt_terms": ("RECEIPT_TERMS", ""),
+    "delivery_terms": ("DELIVERY_TERMS", ""),
     "money_display": ("MONEY_DISPLAY", "toman"),
     "auto_close_days": ("AUTO_CLOSE_DAYS", 7),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,

@@ -389,6 +389,7 @@ def test_a_text_saved_before_its_variable_was_refused_is_flagged_on_the_list(man
 
 SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",
                  "shop_address": "Valiasr St.", "receipt_terms": "Collect within 30 days.",
+                 "delivery_terms": "Warranty: 3 months on the parts fitted.\nKeep this slip.",
                  "money_display": "rial", "auto_close_days": "۱۰", "limit_intake": "3",
                  "limit_diagnosis": "12", "limit_estimate": "", "limit_repair": "48",
                  "limit_waiting_parts": "240", "limit_ready": "168"}
@@ -421,6 +422,16 @@ def test_money_is_shown_in_the_unit_the_admin_chose(app, admin, make_ticket):
     assert "14,000,000 rial" in html(admin.get(f"/tickets/{ticket.id}"))
 
 
+def test_the_delivery_terms_set_on_the_settings_page_are_printed(admin, manager, make_ticket):
+    """The README promises the delivery receipt's terms as a setting: the page sets them."""
+    ticket = make_ticket("delivered")
+    assert "Keep this slip." not in html(manager.get(f"/tickets/{ticket.id}/delivery-receipt"))
+    assert admin.post("/admin/settings", SETTINGS_FORM).status_code == 302
+    slip = html(manager.get(f"/tickets/{ticket.id}/delivery-receipt"))
+    assert "Warranty: 3 months on the parts fitted." in slip and "Keep this slip." in slip
+    assert 'name="delivery_terms"' in html(admin.get("/admin/settings"))
+
+
 def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
     resp = admin.post("/admin/settings", SETTINGS_FORM)
     assert resp.status_code == 302
@@ -431,12 +442,13 @@ def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
                                       "waiting_parts": 240, "ready": 168}
     changed = {r.object_id: r for r in rows("setting.update")}
     assert set(changed) == {"shop_name", "shop_phone", "shop_address", "receipt_terms",
-                            "money_display", "auto_close_days", "state_time_limits"}
+                            "delivery_terms", "money_display", "auto_close_days",
+                            "state_time_limits"}
     assert changed["shop_name"].value_from == {"shop_name": "Test Repair Shop"}
     assert changed["shop_name"].value_to == {"shop_name": "Mobile Doctor"}
     # Saving the same values again changes nothing and records nothing.
     admin.post("/admin/settings", SETTINGS_FORM)
-    assert len(rows("setting.update")) == 7
+    assert len(rows("setting.update")) == 8
     page = html(admin.get("/admin/settings"))
     assert 'value="Mobile Doctor"' in page
 

@@ -547,8 +547,8 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 # --- shop settings ---------------------------------------------------------------------------
 
-SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
-             "auto_close_days", "state_time_limits")
+SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
+             "money_display", "auto_close_days", "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -566,6 +566,8 @@ def clean_settings(values: dict) -> dict:
                               max_len=300, required=False) or "",
         "receipt_terms": _take(errors, "receipt_terms", v.text, values.get("receipt_terms"),
                                max_len=2000, required=False) or "",
+        "delivery_terms": _take(errors, "delivery_terms", v.text, values.get("delivery_terms"),
+                                max_len=2000, required=False) or "",
     }
     money = values.get("money_display")
     if money not in shop_settings.MONEY_DISPLAYS:

@@ -140,6 +140,8 @@ def _settings_form_class():
         shop_address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=300)])
         receipt_terms = TextAreaField(_l("Terms printed on the receipt"),
                                       validators=[Optional(), Length(max=2000)])
+        delivery_terms = TextAreaField(_l("Terms printed on the delivery receipt"),
+                                       validators=[Optional(), Length(max=2000)])
         money_display = SelectField(_l("Show money in"),
                                     choices=_choices([("toman", _l("toman")),
                                                       ("rial", _l("rial"))]))
@@ -154,8 +156,8 @@ def _settings_form_class():
 
 
 SettingsForm = _settings_form_class()
-SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "money_display",
-                   "auto_close_days")
+SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
+                   "money_display", "auto_close_days")
 
 
 class AuditSearchForm(FlaskForm):
