@@ -545,6 +545,9 @@ def test_audit_search_by_action_user_and_date(app, admin, users):
     assert "slip.print" not in found(f"?date_from={today - timedelta(days=1)}")
     assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"]
     assert "Enter a date" in html(admin.get("/admin/audit?date_from=yesterday"))
+    # what a row is about, in words: not the table's name
+    page = html(admin.get("/admin/audit?lang=en&action=slip.print"))
+    assert re.search(r'<bdi>Ticket <span dir="ltr">1</span></bdi>', page) and ">tickets " not in page
 
 
 def audit_page(browser, query="") -> list[tuple[str, str, str]]:

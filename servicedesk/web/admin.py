@@ -428,9 +428,18 @@ ACTION_LABELS = {
     "service_type.update": _l("Service type changed"),
     "setting.update": _l("Setting changed"), "template.update": _l("SMS template changed"),
     "template.reset": _l("SMS template reset"), "slip.print": _l("Slip printed"),
-    "report.export": _l("Report exported"),
+    "report.export": _l("Report exported"), "customer.rename": _l("Customer renamed"),
 }
-ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "setting": _l("Settings"),
+# What an audit row is about, in words (the table or kind it records).
+OBJECT_LABELS = {
+    "users": _l("User"), "branches": _l("Branch"), "service_types": _l("Service type"),
+    "service_type": _l("Service type"), "settings": _l("Setting"), "setting": _l("Setting"),
+    "sms_template": _l("SMS template"), "sms_templates": _l("SMS template"),
+    "api_tokens": _l("API token"), "customers": _l("Customer"), "tickets": _l("Ticket"),
+    "visits": _l("Queue number"), "report": _l("Report"),
+}
+ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "customer": _l("Customers"),
+                   "setting": _l("Settings"),
                    "template": _l("SMS templates"), "branch": _l("Branches"),
                    "service_type": _l("Service types"), "slip": _l("Prints"),
                    "report": _l("Exports")}
@@ -464,4 +473,4 @@ def audit_log():
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("admin/audit.html", form=form, rows=rows, page=page, more=more,
-                           args=args, action_labels=ACTION_LABELS)
+                           args=args, action_labels=ACTION_LABELS, object_labels=OBJECT_LABELS)
