@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from flask_babel import gettext as _
 
-from .i18n import shop_timezone
+from .i18n import to_shop_time
 
 # Column kinds: how a value is written and, in XLSX, its number format.
 KINDS = ("text", "int", "money", "seconds", "float", "ratio", "date", "datetime", "bool")
@@ -33,9 +33,7 @@ def _raw(value: Any, kind: str) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):  # the shop's clock, as its pages show it (with the offset)
-        if value.tzinfo is not None:
-            value = value.astimezone(shop_timezone())
-        return value.isoformat(timespec="seconds")
+        return to_shop_time(value).isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
     if kind == "bool":
@@ -65,9 +63,7 @@ def _cell_value(value: Any, kind: str) -> Any:
         return None
     if isinstance(value, datetime):
         # Excel has no time zones: the shop's wall time, as in the CSV and on the pages.
-        if value.tzinfo is not None:
-            value = value.astimezone(shop_timezone())
-        return value.replace(tzinfo=None)
+        return to_shop_time(value).replace(tzinfo=None)
     if kind == "bool":
         return 1 if value else 0
     return value

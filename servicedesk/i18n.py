@@ -157,7 +157,7 @@ def shop_timezone() -> ZoneInfo:
     return ZoneInfo(_config("SERVICEDESK_TIMEZONE", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE)
 
 
-def _to_shop_time(value: _dt.datetime) -> _dt.datetime:
+def to_shop_time(value: _dt.datetime) -> _dt.datetime:
     """Convert a datetime (naive means UTC) to an aware datetime in the shop time zone."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         value = value.replace(tzinfo=_dt.timezone.utc)
@@ -189,7 +189,7 @@ def format_datetime(value: _dt.datetime | _dt.date | None, style: str = "datetim
     if style not in DATETIME_STYLES:
         raise ValueError(f"unknown datetime style {style!r}; use one of {DATETIME_STYLES}")
     if isinstance(value, _dt.datetime):
-        local: _dt.datetime | None = _to_shop_time(value)
+        local: _dt.datetime | None = to_shop_time(value)
         day = local.date()
     elif isinstance(value, _dt.date):
         local = None
@@ -325,6 +325,13 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
         number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
             str(rest).translate(_TO_FA) if lang == "fa" else str(rest))
     return f"{sign}{number} {_unit_word(unit, lang)}"
+
+
+def tel_uri(phone: Any) -> str:
+    """A phone number as typed in the shop's settings (any digits, spaces, dashes) as a
+    ``tel:`` link a dialer understands: ASCII digits and a leading +."""
+    digits = re.sub(r"[^0-9+]", "", to_ascii_digits(str(phone or "")))
+    return "tel:" + digits[:1] + digits[1:].replace("+", "")
 
 
 def money_unit_word() -> str:
@@ -484,7 +491,8 @@ def init_app(app: Flask) -> None:
     """
     for name, fn in (("datetime", format_datetime), ("date", _date_filter),
                      ("money", format_money), ("money_input", money_input),
-                     ("digits", localize_digits), ("number", format_number)):
+                     ("digits", localize_digits), ("number", format_number),
+                     ("tel", tel_uri)):
         app.add_template_filter(per_render(fn), name)
     app.context_processor(_template_context)
 

@@ -732,7 +732,8 @@ def survey_followups(f: Filters, status: Optional[str] = None, limit: int = 500)
     rows = q.rows(sql, answered_at=UTCDateTime(), delivered_at=UTCDateTime())
     for row in rows:
         row["complaint"] = bool(row["complaint"])
-        row["technician_name"] = row["technician_name"] or row["technician"]  # as the page
+        # the technician as the page names them (the download's column; the API keeps both)
+        row["technician_label"] = row["technician_name"] or row["technician"]
         row["followup_label"] = str(FOLLOWUP_LABELS.get(row["followup_status"],
                                                         row["followup_status"]))
     return rows

@@ -35,6 +35,15 @@ def test_create_user(app):
     assert authenticate("nima", "a long enough one")[0].id == user.id
 
 
+def test_create_user_refuses_a_name_taken_in_another_letter_case(app):
+    assert run(app, "create-user", "nima", "--role", "technician", "--password",
+               "a long enough one")[0].exit_code == 0
+    result, text = run(app, "create-user", "Nima", "--role", "technician", "--password",
+                       "a long enough one")
+    assert result.exit_code != 0 and "already exists" in text
+    assert db.session.scalar(select(func.count(User.id))) == 1
+
+
 def test_create_user_rejects_a_bad_role(app):
     result, text = run(app, "create-user", "boss", "--role", "owner", "--password",
                        "a long enough one")

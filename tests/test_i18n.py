@@ -580,3 +580,9 @@ def test_the_switcher_ignores_unknown_languages_and_stays_on_the_site(shop):
     for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
         resp = desk.pick("en", next_url=target)
         assert resp.status_code == 302 and resp.headers["Location"] == "/desk"  # reception's start
+
+
+def test_a_shop_phone_as_typed_becomes_a_link_a_dialer_understands():
+    assert i18n.tel_uri("۰۲۱-۸۸۷۷ ۶۶۵۵") == "tel:02188776655"
+    assert i18n.tel_uri("+98 (21) 8877-6655") == "tel:+982188776655"
+    assert i18n.tel_uri(None) == "tel:"

@@ -96,20 +96,25 @@ def test_the_tracking_page_speaks_the_customers_language(customer, make_ticket):
 
 
 def test_the_tracking_page_says_where_the_repair_stands(customer, make_ticket, users):
-    first = make_ticket("diagnosis")
-    second = make_ticket("diagnosis")
+    reception = Actor.staff(users["reception"])
+
+    def unheld():  # sent to the repair unit with no technician named
+        ticket = make_ticket("intake")
+        ticket_service.fire_event(ticket.id, "send_to_repair", reception, {})
+        return ticket
+    first, second = unheld(), unheld()
     page = html(customer.get(track(second) + "?lang=en"))
     assert 'data-queue-position="1"' in page and "1 device ahead of yours" in page
     # waiting its turn, not "being examined" (which would contradict the place in the queue)
     assert "queue, waiting for a technician to examine it" in page and "is examining" not in page
-    page = html(customer.get(track(first) + "?lang=en"))
-    assert "Yours is next." in page
-    assert "A technician is examining your device" in page  # its technician has it, none ahead
-    later = make_ticket("repair")  # approved, with the repair of `first`... none ahead in repair
-    assert "Your device is being repaired." in html(customer.get(track(later) + "?lang=en"))
-    queued = make_ticket("repair")  # one repair ahead of it
-    page = html(customer.get(track(queued) + "?lang=en"))
-    assert "in the queue for a technician to repair it" in page and "being repaired" not in page
+    assert "Yours is next." in html(customer.get(track(first) + "?lang=en"))
+    # once a technician has it, it is being examined, whatever else waits; no place shown
+    held = make_ticket("diagnosis")
+    page = html(customer.get(track(held) + "?lang=en"))
+    assert "A technician is examining your device" in page and "data-queue-position" not in page
+    repairing = make_ticket("repair")
+    page = html(customer.get(track(repairing) + "?lang=en"))
+    assert "Your device is being repaired." in page and "data-queue-position" not in page
     waiting = make_ticket("waiting_parts")
     page = html(customer.get(track(waiting) + "?lang=en"))
     assert "Waiting for parts" in page and "LCD" in page and PARTS_EXPECTED in page

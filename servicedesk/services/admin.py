@@ -144,7 +144,7 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
     with committing():
         # "Sara" beside "sara": two accounts that staff (and logins) would mix up
         taken = db.session.scalar(select(User.username).where(
-            func.lower(User.username) == username.lower()))
+            func.lower(User.username) == func.lower(username)))
         if taken is not None:
             raise ValidationError(_("A user with this name already exists."),
                                   fields={"username": _("A user with this name already "

@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
@@ -52,7 +52,9 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
     check_password_rules(password)
-    if db.session.scalar(select(User.id).where(User.username == username)):
+    # "Sara" beside "sara" would be two accounts staff mix up (as on the admin page)
+    if db.session.scalar(select(User.id).where(
+            func.lower(User.username) == func.lower(username))):
         raise Conflict(_("A user with this name already exists."))
     user = User(username=username, role=role, full_name=full_name or "",
                 password_hash=_hasher().hash(password), branch=branch, language=language,

@@ -51,8 +51,8 @@ STATE_TEXT = {
     "closed": _l("This repair is complete. Thank you for choosing us."),
     "cancelled": _l("This ticket was cancelled."),
 }
-# While the device waits its turn (no technician has it yet, or devices are ahead of it): it is
-# not being examined or repaired yet, whatever the state's name says.
+# While the device waits its turn (no technician has it yet): it is not being examined or
+# repaired yet, whatever the state's name says.
 QUEUED_TEXT = {
     "diagnosis": _l("Your device is in the repair unit's queue, waiting for a technician to "
                     "examine it."),
@@ -159,9 +159,10 @@ def track(token: str):
     if ticket.state in UNREPAIRED_TEXT:
         outcome = _last(ticket, "finish", "decline", "return_unrepaired")
         unrepaired = outcome if outcome is not None and outcome.event != "finish" else None
-    # waiting its turn: nobody has taken it yet, or devices are still ahead of it
-    position = workbench.queue_position(ticket)
-    queued = position is not None and (position > 0 or ticket.technician_id is None)
+    # waiting its turn while no technician has it: then its place in the queue (once one has
+    # it, it is being examined or repaired, whatever else waits)
+    position = workbench.queue_position(ticket) if ticket.technician_id is None else None
+    queued = position is not None
     # steps passed without being done: the repair, and the estimate when none was given
     skipped = set() if unrepaired is None else (
         {"repair"} if unrepaired.event == "decline" else {"estimate", "repair"})

@@ -176,7 +176,7 @@ SURVEY_COLUMNS = [
 ]
 FOLLOWUP_COLUMNS = [
     Column("ticket_number", _l("Ticket")), Column("customer", _l("Customer")),
-    Column("phone", _l("Phone")), Column("technician_name", _l("Technician")),
+    Column("phone", _l("Phone")), Column("technician_label", _l("Technician")),
     Column("csat", _l("Satisfaction (1-5)"), "int"), Column("nps", _l("NPS"), "int"),
     Column("complaint", _l("Complaint"), "bool"), Column("comment", _l("Comment")),
     Column("followup_label", _l("Follow-up")),
