@@ -319,7 +319,7 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
     sign = "-" if rials < 0 else ""
     if unit == "rial":
         return f"{sign}{_group(abs(rials), lang)} {_unit_word(unit, lang)}"
-    whole, rest = divmod(abs(rials), 10)
+    sign, whole, rest = _tomans(rials)
     number = _group(whole, lang)
     if rest:
         number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
@@ -356,9 +356,14 @@ def money_input(rials: Any, unit: str | None = None) -> str:
         return rials
     if (unit or money_display()) != "toman":
         return str(rials)
-    whole, rest = divmod(abs(rials), 10)
-    sign = "-" if rials < 0 else ""
+    sign, whole, rest = _tomans(rials)
     return f"{sign}{whole}.{rest}" if rest else f"{sign}{whole}"
+
+
+def _tomans(rials: int) -> tuple[str, int, int]:
+    """(sign, whole toman, rials left over) of an amount in rials."""
+    whole, rest = divmod(abs(rials), 10)
+    return ("-" if rials < 0 else ""), whole, rest
 
 
 def strip_grouping(text: str) -> str:
@@ -399,8 +404,7 @@ def parse_int(text: Any) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         return text
     raw = "" if text is None else str(text)
-    cleaned = "".join(ch for ch in to_ascii_digits(raw)
-                      if ch not in _INT_IGNORED and not ch.isspace())
+    cleaned = strip_grouping(raw)
     sign = 1
     if cleaned[:1] in _MINUS_SIGNS:
         sign, cleaned = -1, cleaned[1:]

@@ -158,6 +158,15 @@ class LineError(ValueError):
         super().__init__(message)
         self.line, self.key = line, key
 
+    @classmethod
+    def of(cls, line: int, key: Optional[str], problem: str) -> "LineError":
+        return cls(_("Line %(n)s: %(problem)s", n=localize_digits(line), problem=problem),
+                   line, key)
+
+    def where(self) -> dict:
+        """What a 422 says in ``at``: which line and field."""
+        return {"line": self.line, "field": self.key}
+
 
 # Each field of a cost line and its check (qty defaults to 1).
 _LINE_CHECKS = (("kind", lambda raw: choice(raw, ("part", "labour"))),
@@ -183,8 +192,7 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
             try:
                 clean[key] = check(line.get(key, 1) if key == "qty" else line.get(key))
             except ValueError as exc:
-                raise LineError(_("Line %(n)s: %(problem)s", n=localize_digits(i),
-                                  problem=str(exc)), i, key) from None
+                raise LineError.of(i, key, str(exc)) from None
         lines.append(clean)
     return lines
 
@@ -212,7 +220,7 @@ class Fields:
         except ValueError as exc:
             self.errors[name] = str(exc)
             if isinstance(exc, LineError):
-                self.at[name] = {"line": exc.line, "field": exc.key}
+                self.at[name] = exc.where()
             return None
         self.clean[name] = value
         return value

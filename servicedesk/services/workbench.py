@@ -169,6 +169,14 @@ def ticket_page(ticket_id: int) -> tuple[Ticket, list[TicketNote]]:
     return ticket, list(notes)
 
 
+def full_names(usernames: set) -> dict:
+    """{user name: full name} of these users (the timeline shows people by their names)."""
+    if not usernames:
+        return {}
+    return dict(db.session.execute(select(User.username, User.full_name)
+                                   .where(User.username.in_(usernames))).all())
+
+
 def queue_position(ticket: Ticket) -> Optional[int]:
     """Devices ahead of this one in its branch's repair queue (first come, first served), while
     it waits for diagnosis or repair; None in any other state."""

@@ -5,7 +5,8 @@ from typing import Any, Optional
 from flask_babel import gettext as _
 
 from ..errors import ValidationError
-from ..i18n import localize_digits, money_from_input
+from ..i18n import money_from_input
+from ..validation import LineError
 
 
 def read(raw: Any, unit: Optional[str], field: str) -> Any:
@@ -26,9 +27,7 @@ def read_lines(lines: list[dict], unit: Optional[str]) -> list[dict]:
         try:
             out.append({**line, "unit_price": money_from_input(line["unit_price"], unit)})
         except ValueError as exc:
-            raise ValidationError(
-                _("Some fields are not valid."),
-                fields={"lines": _("Line %(n)s: %(problem)s", n=localize_digits(i),
-                                   problem=str(exc))},
-                at={"lines": {"line": i, "field": "unit_price"}}) from None
+            bad = LineError.of(i, "unit_price", str(exc))
+            raise ValidationError(_("Some fields are not valid."), fields={"lines": str(bad)},
+                                  at={"lines": bad.where()}) from None
     return out

@@ -83,10 +83,8 @@ def timeline(ticket: Ticket) -> list[dict]:
     that matters to the next person (each detail typed, so the template formats it)."""
     rows = []
     # technicians by the user name the events record, shown by the name people know them by
-    usernames = {(e.data or {}).get("technician") for e in ticket.events} - {None, ""}
-    names = dict(db.session.execute(select(User.username, User.full_name)
-                                    .where(User.username.in_(usernames))).all()) \
-        if usernames else {}
+    names = workbench_service.full_names(
+        {(e.data or {}).get("technician") for e in ticket.events} - {None, ""})
     for e in ticket.events:
         d = e.data or {}
         details = []
