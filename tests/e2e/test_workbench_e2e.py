@@ -91,9 +91,23 @@ def test_claim_quote_approve_on_a_phone_finish_and_answer_the_survey_once(
     content = phone_page.content()
     assert "09121234567" not in content and "+989121234567" not in content
     assert "۰۹۱۲۱۲۳۴۵۶۷" not in content
+    # Approving takes two taps: the first only opens the answer and names the price.
+    opener = phone_page.locator("summary[data-approve-open]")
     approve = phone_page.locator("button[data-approve]")
-    box = approve.bounding_box()
+    expect(approve).to_be_hidden()
+    box = opener.bounding_box()
     assert box["height"] >= 44 and box["width"] >= 300  # a thumb-sized button
+    opener.tap()
+    expect(approve).to_be_visible()
+    expect(approve).to_contain_text("۱٬۴۵۰٬۰۰۰")
+    assert reload(ticket.id).state == "estimate"  # nothing sent yet
+    # Opening the decline closes the approval: one answer is open at a time.
+    phone_page.locator("details.decline summary").tap()
+    expect(phone_page.locator("button[data-decline]")).to_be_visible()
+    expect(approve).to_be_hidden()
+    opener.tap()
+    box = approve.bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 300
     approve.tap()
     expect(phone_page.locator('[data-decision="approve"]')).to_be_visible()
     expect(phone_page.locator(".alert-success")).to_be_visible()
