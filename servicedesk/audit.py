@@ -15,7 +15,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Ticket, User, utcnow
+from .models import Branch, Ticket, User, utcnow
 from .models.admin import AuditLog
 
 # Field names never written into value_from/value_to: secrets, and customers' phone numbers.
@@ -122,6 +122,27 @@ def search(*, action: Optional[str] = None, user: Optional[str] = None,
     rows = db.session.scalars(query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
                               .limit(limit + 1).offset(offset)).all()
     return rows[:limit], len(rows) > limit
+
+
+# What a row is about, by the name staff know it by: (model, column that names it).
+_NAMED_BY = {"tickets": (Ticket, "number"), "users": (User, "username"),
+             "branches": (Branch, "name")}
+
+
+def object_names(rows: Iterable[AuditLog]) -> dict[tuple[str, str], str]:
+    """{(object_type, object_id): name} for the rows' tickets (their number), users (their user
+    name) and branches (their name): one query per kind, whatever the number of rows."""
+    wanted: dict[str, set[int]] = {}
+    for row in rows:
+        if row.object_type in _NAMED_BY and row.object_id and row.object_id.isdigit():
+            wanted.setdefault(row.object_type, set()).add(int(row.object_id))
+    names = {}
+    for kind, ids in wanted.items():
+        model, column = _NAMED_BY[kind]
+        for ident, name in db.session.execute(select(model.id, getattr(model, column))
+                                              .where(model.id.in_(ids))):
+            names[(kind, str(ident))] = name
+    return names
 
 
 def actions() -> list[str]:

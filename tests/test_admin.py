@@ -523,12 +523,15 @@ def test_role_matrix_page_shows_every_permission_and_event(admin):
     assert cells == expected
 
 
-def test_audit_search_by_action_user_and_date(app, admin, users):
+def test_audit_search_by_action_user_and_date(app, admin, users, make_ticket):
     admin.post("/admin/branches/new", {"name": "Tajrish", "code": "T", "active": "y"})
     admin.post("/admin/settings", SETTINGS_FORM)
+    ticket = make_ticket("diagnosis")
     old = AuditLog(at=utcnow() - timedelta(days=40), actor_name="someone", action="slip.print",
-                   object_type="tickets", object_id="1")
-    db.session.add(old)
+                   object_type="tickets", object_id=str(ticket.id))
+    gone = AuditLog(at=utcnow() - timedelta(days=41), actor_name="someone",
+                    action="slip.print", object_type="tickets", object_id="987654")
+    db.session.add_all([old, gone])
     db.session.commit()
 
     def found(query):
@@ -538,18 +541,26 @@ def test_audit_search_by_action_user_and_date(app, admin, users):
     assert set(found("")) == {"login.ok", "branch.create", "setting.update", "slip.print"}
     assert set(found("?action=setting")) == {"setting.update"}
     assert found("?action=branch.create") == ["branch.create"]
-    assert found("?user=SOMEONE") == ["slip.print"]
+    assert found("?user=SOMEONE") == ["slip.print"] * 2
     assert set(found(f"?user={users['admin'].username}")) == {"login.ok", "branch.create",
                                                               "setting.update"}
     today = utcnow().date()
     assert "slip.print" not in found(f"?date_from={today - timedelta(days=1)}")
-    assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"]
+    assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"] * 2
     assert "Enter a date" in html(admin.get("/admin/audit?date_from=yesterday"))
     # what a row is about, in words: not the table's name
     page = html(admin.get("/admin/audit?lang=en&action=slip.print"))
     assert ">tickets " not in page
-    # a ticket's row opens the ticket (staff know tickets by number, not by this id)
-    assert '<bdi>Ticket <a href="/tickets/1" dir="ltr">1</a></bdi>' in page
+    # a ticket's row names it by its number and opens it; one since gone keeps its id
+    assert (f'<bdi>Ticket <a href="/tickets/{ticket.id}" dir="ltr">{ticket.number}</a></bdi>'
+            in page)
+    assert '<bdi>Ticket <span dir="ltr">987654</span></bdi>' in page
+    branch = db.session.scalar(select(Branch).where(Branch.name == "Tajrish"))
+    page = html(admin.get("/admin/audit?lang=en&action=branch"))
+    assert (f'<bdi>Branch <a href="/admin/branches/{branch.id}">Tajrish</a></bdi>' in page)
+    page = html(admin.get("/admin/audit?lang=en&action=login"))
+    me = users["admin"]
+    assert f'<a href="/admin/users/{me.id}" dir="ltr">{me.username}</a>' in page
 
 
 def audit_page(browser, query="") -> list[tuple[str, str, str]]:

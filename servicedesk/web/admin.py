@@ -473,4 +473,5 @@ def audit_log():
                               limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("admin/audit.html", form=form, rows=rows, page=page, more=more,
-                           args=args, action_labels=ACTION_LABELS, object_labels=OBJECT_LABELS)
+                           args=args, action_labels=ACTION_LABELS, object_labels=OBJECT_LABELS,
+                           object_names=audit.object_names(rows))
