@@ -43,7 +43,8 @@ API_TOKEN_DAYS = 365
 # Each web process keeps the shop's settings, service types and SMS texts this many seconds
 # before reading them again: a change on the admin pages reaches the other processes within it.
 SETTINGS_CACHE_SECONDS = 2
-DEFAULT_BRANCH_NAME = "Main"
+# The first branch's name; None: "Main branch" in the shop's language (SERVICEDESK_LOCALE).
+DEFAULT_BRANCH_NAME = None
 DEFAULT_BRANCH_CODE = "A"
 
 # "thread": a daemon thread sends after commit; "sync": send right after commit, in the

@@ -18,10 +18,16 @@ ROOT = PACKAGE.parent
 
 
 def ensure_default_branch() -> Branch:
+    """The first branch, created if there is none: named DEFAULT_BRANCH_NAME, or, when that is
+    not set, "Main branch" in the shop's language (an admin can rename it)."""
     branch = db.session.scalar(select(Branch).order_by(Branch.id))
     if branch is None:
-        branch = Branch(name=current_app.config["DEFAULT_BRANCH_NAME"],
-                        code=current_app.config["DEFAULT_BRANCH_CODE"])
+        name = current_app.config.get("DEFAULT_BRANCH_NAME")
+        if not name:
+            from flask_babel import force_locale, gettext
+            with force_locale(current_app.config.get("SERVICEDESK_LOCALE") or "fa"):
+                name = gettext("Main branch")
+        branch = Branch(name=name, code=current_app.config["DEFAULT_BRANCH_CODE"])
         db.session.add(branch)
         db.session.commit()
     return branch

@@ -314,7 +314,7 @@ def good_filters(draw, url):
     params = {"from": _date_text(start, draw(style)), "to": _date_text(end, draw(style))}
     optional = {
         "technician": st.sampled_from(["technician1", "", " technician1 "]),
-        "branch": st.sampled_from(["1", "A", "Main", "١", ""]),
+        "branch": st.sampled_from(["1", "A", "شعبهٔ مرکزی", "١", ""]),
         "service_type": st.sampled_from(["repair", "warranty", ""]),
         "brand": st.text(max_size=70).filter(lambda s: "\x00" not in s),
     }

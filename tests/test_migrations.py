@@ -34,12 +34,13 @@ def _keep_logging():
     logging.root.level, logging.root.handlers[:] = root[0], root[1]
 
 
-def bare_app(url, tmp_path):
+def bare_app(url, tmp_path, **overrides):
     """The app with the test settings on an empty database (no create_all, unlike make_app)."""
     config = {"DATABASE_URL": url}
     testing = {}
     exec((ROOT / "config" / "testing.py").read_text(), testing)
     config.update({k: v for k, v in testing.items() if k.isupper()})
+    config.update(overrides)
     app = create_app(config)
     app.instance_path = str(tmp_path)
     return app
@@ -102,13 +103,29 @@ def test_init_db_twice_is_harmless(empty_url, tmp_path):
         init_db()
         with app.app_context():
             branches = db.session.scalars(sa.select(Branch)).all()
-            assert [(b.name, b.code) for b in branches] == [
-                (app.config["DEFAULT_BRANCH_NAME"], app.config["DEFAULT_BRANCH_CODE"])]
+            # a Persian shop's first branch has a Persian name
+            assert [(b.name, b.code) for b in branches] == [("شعبهٔ مرکزی", "A")]
             assert set(db.metadata.tables) <= set(sa.inspect(db.engine).get_table_names())
             db.session.remove()
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("overrides, name", [
+    ({"SERVICEDESK_LOCALE": "en"}, "Main branch"),
+    ({"DEFAULT_BRANCH_NAME": "Tajrish"}, "Tajrish"),
+])
+def test_the_first_branch_is_named_in_the_shops_language_unless_configured(tmp_path, overrides,
+                                                                             name):
+    app = bare_app(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path, **overrides)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        assert f"default branch: {name} (A)" in result.output
+        assert db.session.scalars(sa.select(Branch.name)).all() == [name]
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_migrations_that_rebuild_tables_keep_every_row_of_a_repair(empty_url, tmp_path):

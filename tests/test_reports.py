@@ -752,7 +752,7 @@ BOTH_COSTS = (9, 7, 5, 10_100_000, 5_400_000, 4_300_000, 1_100_000)
 
 @pytest.fixture
 def two_branches(history):
-    """The fixed history at the default branch (Main, code A), and TAJRISH at a second one."""
+    """The fixed history at the default branch (code A), and TAJRISH at a second one."""
     db.session.add(Branch(name="Tajrish", code="T"))
     db.session.commit()
     report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in TAJRISH)
@@ -799,7 +799,7 @@ def test_the_api_filters_turnaround_and_costs_by_branch_id_code_or_name(api, two
                              s["mean_seconds"]) for s in resp.get_json()["stages"]}
     for branch in (str(two_branches["T"]), "T", "Tajrish"):
         assert stages(branch) == TAJRISH_JANUARY, branch
-    for branch in (str(two_branches["A"]), "A", "Main"):
+    for branch in (str(two_branches["A"]), "A", "شعبهٔ مرکزی"):  # the default's Persian name
         assert stages(branch) == JANUARY, branch
     assert stages("")["total"] == BOTH_JANUARY["total"]
 
@@ -809,7 +809,7 @@ def test_the_api_filters_turnaround_and_costs_by_branch_id_code_or_name(api, two
         assert resp.status_code == 200
         return {row["key"]: tuple(row[k] for k in COST_KEYS) for row in resp.get_json()["rows"]}
     assert costs("T") == {"2026-01": TAJRISH_COSTS}
-    assert costs("Main") == {"2026-01": MAIN_COSTS}
+    assert costs("شعبهٔ مرکزی") == {"2026-01": MAIN_COSTS}
     assert costs("") == {"2026-01": BOTH_COSTS}
 
     unknown = manager.get(url + "Karaj")
