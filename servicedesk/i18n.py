@@ -47,6 +47,8 @@ __all__ = [
     "money_from_input",
     "strip_grouping",
     "format_number",
+    "format_decimal",
+    "format_percent",
     "parse_date",
     "parse_int",
     "SmsSegments",
@@ -65,6 +67,7 @@ _TO_ASCII = str.maketrans(FA_DIGITS + ARABIC_DIGITS, "0123456789" * 2)
 FA_THOUSANDS_SEP = "\u066c"  # ARABIC THOUSANDS SEPARATOR "٬"
 FA_COMMA = "\u060c"  # ARABIC COMMA "،"
 FA_DECIMAL_SEP = "\u066b"  # ARABIC DECIMAL SEPARATOR "٫"
+FA_PERCENT = "\u066a"  # ARABIC PERCENT SIGN "٪"
 
 DEFAULT_LANGUAGE = "fa"
 DEFAULT_TIMEZONE = "Asia/Tehran"
@@ -271,6 +274,29 @@ def format_number(n: Any, locale: Any = None) -> str:
     return _group(int(n), _language_of(locale))
 
 
+def format_decimal(value: Any, places: int = 1, locale: Any = None) -> str:
+    """A number with ``places`` decimal digits, grouped: ``۱٬۲۳۴٫۵`` (fa, with the Persian
+    decimal separator, never a Latin point among Persian digits) / ``1,234.5`` (en).
+    ``None`` gives ``""``."""
+    if value is None:
+        return ""
+    lang = _language_of(locale)
+    text = f"{value:,.{places}f}"
+    if lang == "fa":
+        text = text.translate({ord(","): FA_THOUSANDS_SEP, ord("."): FA_DECIMAL_SEP})
+        return text.translate(_TO_FA)
+    return text
+
+
+def format_percent(ratio: Any, places: int = 1, locale: Any = None) -> str:
+    """A ratio as a percentage: 0.75 is ``۷۵٫۰٪`` (fa, the Persian percent sign after the
+    number) / ``75.0%`` (en). ``None`` gives ``""``."""
+    if ratio is None:
+        return ""
+    lang = _language_of(locale)
+    return format_decimal(ratio * 100, places, lang) + (FA_PERCENT if lang == "fa" else "%")
+
+
 def _unit_word(unit: str, lang: str) -> str:
     """The translated unit word in ``lang``, with a built-in Persian fallback."""
     if lang == current_language():
@@ -296,14 +322,16 @@ def money_display() -> str:
     return unit if unit in MONEY_UNITS else "toman"
 
 
-def format_money(rials: int | None, locale: Any = None, unit: str | None = None) -> str:
+def format_money(rials: int | None, locale: Any = None, unit: str | None = None,
+                 with_unit: bool = True) -> str:
     """Format an amount stored in integer rials, with the unit word after the number.
 
     ``unit`` is ``"toman"`` or ``"rial"`` (default: :func:`money_display`).
     Toman is rials / 10; an amount that is not a whole number of toman keeps its rials as one
     decimal digit (``۱۲۳٬۴۵۶٫۵ تومان``), so nothing is rounded away and one screen never mixes
     toman and rial. fa: ``۱٬۲۵۰٬۰۰۰ تومان``; en: ``1,250,000 toman``. Negative amounts get a
-    leading ``-``. ``None`` gives ``""``.
+    leading ``-``. ``None`` gives ``""``. ``with_unit=False`` leaves the unit word out (a table
+    whose column header names the unit).
     """
     if rials is None:
         return ""
@@ -318,13 +346,14 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None)
     lang = _language_of(locale)
     sign = "-" if rials < 0 else ""
     if unit == "rial":
-        return f"{sign}{_group(abs(rials), lang)} {_unit_word(unit, lang)}"
-    sign, whole, rest = _tomans(rials)
-    number = _group(whole, lang)
-    if rest:
-        number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
-            str(rest).translate(_TO_FA) if lang == "fa" else str(rest))
-    return f"{sign}{number} {_unit_word(unit, lang)}"
+        number = sign + _group(abs(rials), lang)
+    else:
+        sign, whole, rest = _tomans(rials)
+        number = sign + _group(whole, lang)
+        if rest:
+            number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
+                str(rest).translate(_TO_FA) if lang == "fa" else str(rest))
+    return f"{number} {_unit_word(unit, lang)}" if with_unit else number
 
 
 def tel_uri(phone: Any) -> str:

@@ -254,6 +254,23 @@ def test_format_number(fa):
     assert i18n.format_number(None) == ""
 
 
+def test_decimals_and_percentages_use_the_persian_separators(fa):
+    assert i18n.format_decimal(1234.5) == "۱٬۲۳۴٫۵"
+    assert i18n.format_decimal(4.25, 2) == "۴٫۲۵"
+    assert i18n.format_decimal(1234.5, 1, "en") == "1,234.5"
+    assert i18n.format_decimal(None) == ""
+    assert i18n.format_percent(0.75) == "۷۵٫۰٪"
+    assert i18n.format_percent(1.027) == "۱۰۲٫۷٪"
+    assert i18n.format_percent(0.75, locale="en") == "75.0%"
+    assert i18n.format_percent(None) == ""
+
+
+def test_money_without_its_unit_word_for_a_column_that_names_it(fa):
+    assert i18n.format_money(12_500_005, with_unit=False) == "۱٬۲۵۰٬۰۰۰٫۵"
+    assert i18n.format_money(12_500_000, unit="rial", with_unit=False) == "۱۲٬۵۰۰٬۰۰۰"
+    assert i18n.format_money(-50_000, locale="en", with_unit=False) == "-5,000"
+
+
 def test_format_money_fa(fa):
     assert i18n.format_money(12_500_000) == "۱٬۲۵۰٬۰۰۰ تومان"
     assert i18n.format_money(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰ ریال"

@@ -28,8 +28,8 @@ from ..auth import can, require
 from ..errors import ValidationError
 from ..exports import Column, to_csv, to_xlsx
 from ..extensions import db
-from ..i18n import (current_language, format_money, format_number, localize_digits, money_display,
-                    money_unit_word)
+from ..i18n import (current_language, format_decimal, format_money, format_number, format_percent,
+                    localize_digits, money_display, money_unit_word)
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 from ..notifications import templates as sms_templates
@@ -62,23 +62,19 @@ def duration(seconds: Optional[float]) -> str:
 
 
 def percent(ratio: Optional[float]) -> str:
-    if ratio is None:
-        return "–"
-    return localize_digits(_("%(value)s%%", value=f"{ratio * 100:.1f}"))
+    return "–" if ratio is None else format_percent(ratio)
 
 
 def decimal(value: Optional[float], digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    return localize_digits(f"{value:.{digits}f}")
+    return "–" if value is None else format_decimal(value, digits)
 
 
 def cell(value: Any, kind: str) -> str:
     """A table cell's text for a column kind (exports.KINDS)."""
     if kind == "seconds":
         return duration(value)
-    if kind == "money":
-        return format_money(value) if value is not None else "–"
+    if kind == "money":  # the column's header names the unit
+        return format_money(value, with_unit=False) if value is not None else "–"
     if kind == "ratio":
         return percent(value)
     if kind == "float":

@@ -87,3 +87,19 @@ def test_excel_download_from_the_costs_page(live_server, page, history, tmp_path
     assert ws.sheet_view.rightToLeft is True
     names = {row[1] for row in ws.iter_rows(min_row=2, values_only=True)}
     assert "رضا احمدی" in names
+
+
+def test_the_costs_table_fits_a_desk_screen_in_persian(live_server, page, history):  # noqa: F811
+    """Thirteen columns on a 1280 px screen: the unit is said once per column, in its header,
+    the headers wrap, and the numbers read as Persian numbers (٫ and ٪, never a Latin point)."""
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/costs?from=2026-01-01&to=2026-03-31")
+    table = page.locator("#report-table")
+    width, room = page.evaluate("t => [t.scrollWidth, t.closest('.table-responsive')"
+                                ".clientWidth]", table.element_handle())
+    assert width <= room, f"the table is {width} px wide in {room} px: its end scrolls away"
+    headers = table.locator("thead th").all_inner_texts()
+    assert "جمع صورت‌حساب‌ها (تومان)" in [" ".join(h.split()) for h in headers]
+    first = table.locator("tbody tr").first.locator("td").all_inner_texts()
+    assert "۷۵٫۰٪" in first and "۳۸۰٬۰۰۰" in first, first
+    assert not any("تومان" in cell or "." in cell for cell in first), first
