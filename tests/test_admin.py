@@ -142,6 +142,12 @@ def test_creating_a_user_with_a_taken_name_or_bad_role_writes_nothing(admin, use
     short = admin.post("/admin/users/new", {"username": "x2", "role": "technician",
                                             "branch_id": 0, "language": "", "password": "short"})
     assert short.status_code == 422
+    # WTForms' own message, in Persian, with Persian digits like the rest of the page
+    short = admin.post("/admin/users/new?lang=fa", {"username": "x2", "role": "technician",
+                                                    "branch_id": 0, "language": "",
+                                                    "password": "short"})
+    problem = re.search(r'class="invalid-feedback d-block">([^<]*)<', html(short))[1]
+    assert "۸" in problem and not re.search("[0-9]", problem), problem
     db.session.expire_all()
     assert (count(User), count(AuditLog)) == before
 
