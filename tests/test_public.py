@@ -95,6 +95,20 @@ def test_the_tracking_page_speaks_the_customers_language(customer, make_ticket):
     assert 'dir="rtl"' in page and f'/t/{en.public_token}/approve?lang=fa"' in page
 
 
+def test_a_language_picked_on_one_link_carries_over_to_the_next(app, customer, make_ticket):
+    """A customer who switched the tracking page to English gets the survey link, a day later,
+    in English too; another phone still gets the customer's own language."""
+    ticket = make_ticket("delivered")
+    assert 'lang="fa"' in html(customer.get(track(ticket)))
+    assert '<html lang="en" dir="ltr">' in html(customer.get(track(ticket) + "?lang=en"))
+    assert '<html lang="en" dir="ltr">' in html(customer.get(survey(ticket)))
+    assert '<html lang="en" dir="ltr">' in html(customer.get(track(ticket)))
+    assert '<html lang="fa" dir="rtl">' in html(Customer(app).get(survey(ticket)))
+    # switching back is remembered the same way
+    customer.get(survey(ticket) + "?lang=fa")
+    assert '<html lang="fa" dir="rtl">' in html(customer.get(track(ticket)))
+
+
 def test_the_tracking_page_says_where_the_repair_stands(customer, make_ticket, users):
     reception = Actor.staff(users["reception"])
 

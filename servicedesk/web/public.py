@@ -8,7 +8,8 @@ never show the customer's phone number, the technicians' names or an internal no
 """
 from datetime import date
 
-from flask import (Blueprint, abort, flash, g, redirect, render_template, request, url_for)
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -77,7 +78,9 @@ RECORDS = frozenset(lifecycle.RECORDS)  # claims and assignments stay inside the
 @bp.before_request
 def load_ticket():
     """Find the token's ticket once (the device joined; its SMS not loaded: never shown here)
-    and speak its customer's language (the ?lang= switcher still wins)."""
+    and speak its customer's language, unless this browser picked one with the switcher: the
+    ?lang= of this page, or one the customer picked on an earlier link (the survey link after
+    the tracking link)."""
     token = (request.view_args or {}).get("token")
     g.public_ticket = None
     if token and len(token) <= TOKEN_MAX:
@@ -86,7 +89,9 @@ def load_ticket():
             .where(Ticket.public_token == token.upper())
             .options(joinedload(Ticket.device), lazyload(Ticket.notifications))).first()
         if row is not None:
-            g.public_ticket, g.page_language = row
+            g.public_ticket, language = row
+            if session.get("lang") not in current_app.config["LANGUAGES"]:
+                g.page_language = language
 
 
 @bp.errorhandler(404)
