@@ -1,6 +1,7 @@
 """The JSON API under /api/v1 (DESIGN section 5), as an integration sees it over HTTP."""
 import copy
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -509,6 +510,20 @@ def test_waiting_for_parts_and_resuming(api, make_ticket):
     t = fire(api, "technician", ticket.id, "resume").get_json()
     assert t["state"] == "repair"
     assert [h["event"] for h in t["history"]][-2:] == ["wait_parts", "resume"]
+
+
+def test_a_part_expected_after_the_promise_needs_a_new_promised_date(api, make_ticket):
+    ticket = make_ticket("repair")
+    promised = ticket.promised_date
+    later = (promised + timedelta(days=7)).isoformat()
+    before = row_counts()
+    resp = fire(api, "technician", ticket.id, "wait_parts", part="LCD", expected_date=later)
+    _expect_error(resp, 422, "promised_date")
+    assert row_counts() == before
+    moved = (promised + timedelta(days=8)).isoformat()
+    t = fire(api, "technician", ticket.id, "wait_parts", part="LCD", expected_date=later,
+             promised_date=moved).get_json()
+    assert (t["state"], t["promised_date"]) == ("waiting_parts", moved)
 
 
 def test_pre_approved_estimate_is_approved_at_once(api):

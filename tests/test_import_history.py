@@ -339,3 +339,21 @@ def test_a_survey_without_a_comment_imports(app, users):
     report = import_lines([json.dumps(blank)])
     assert report.imported == 1 and report.errors == []
     assert db.session.scalar(select(SurveyResponse.comment)) == ""
+
+
+def test_history_keeps_a_part_that_came_after_the_promised_date(app, users):
+    """The desk refuses a part expected after the promise (the customer would be told two dates);
+    history records what happened, so an old repair that ran late still imports."""
+    events = DELIVERED["events"]
+    late = {**DELIVERED, "external_id": "old-late", "survey": None, "events": [
+        *events[:4],
+        {"event": "wait_parts", "at": "2024-05-02T08:00:00Z", "actor": "technician1",
+         "data": {"part": "Battery", "expected_date": "2024-05-09"}},
+        {"event": "resume", "at": "2024-05-09T08:00:00Z", "actor": "technician1"},
+        {"event": "finish", "at": "2024-05-09T11:00:00Z", "actor": "technician1"},
+    ]}
+    report = import_lines([json.dumps(late)])
+    assert (report.imported, report.errors) == (1, [])
+    ticket = db.session.scalar(select(Ticket).where(Ticket.external_id == "old-late"))
+    assert ticket.state == "ready" and ticket.promised_date.isoformat() == "2024-05-04"
+    assert ticket.events[4].data["expected_date"] == "2024-05-09"

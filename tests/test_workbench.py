@@ -3,7 +3,7 @@ claiming from the repair queue, the ticket page (timeline, notes, SMS, one form 
 event), the estimate editor, the pre-approved amount, waiting for parts, finishing with the lines
 prefilled, returning a device unrepaired."""
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -379,6 +379,43 @@ def test_waiting_for_a_part_and_resuming(tech, make_ticket):
     assert re.findall(r'data-event-form="(\w+)"', page) == ["resume"]
     fire_form(tech, ticket, "resume")
     assert reload(ticket).state == "repair"
+
+
+def test_a_part_expected_after_the_promised_date_moves_the_promise(tech, make_ticket):
+    """The customer must not read "part expected on the 20th" beside "promised for the 15th":
+    the technician is asked for a new promised date, and the page keeps what was typed."""
+    ticket = make_ticket("repair")
+    promised = reload(ticket).promised_date
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    hint = page.split('data-event-form="wait_parts"', 1)[1].split("</form>", 1)[0]
+    assert f'data-promised="{promised.isoformat()}"' in hint
+    assert 'name="promised_date" class="form-control form-control-sm mb-2 " value=""' in hint
+
+    later, later_iso = jalali_in((promised - date.today()).days + 7)
+    resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=later)
+    page = html(resp)
+    assert resp.status_code == 422
+    assert 'data-error="promised_date"' in page and "after the date promised" in page
+    assert f'value="{later}"' in page  # what was typed comes back
+    ticket = reload(ticket)
+    assert (ticket.state, ticket.promised_date) == ("repair", promised)
+
+    # an explicit promise earlier than the part is refused the same way
+    resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=later,
+                     promised_date=jalali_in(3)[0])
+    assert resp.status_code == 422 and reload(ticket).state == "repair"
+
+    newer, newer_iso = jalali_in((promised - date.today()).days + 9)
+    resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=later,
+                     promised_date=newer)
+    assert resp.status_code == 302
+    ticket = reload(ticket)
+    assert ticket.state == "waiting_parts" and ticket.promised_date.isoformat() == newer_iso
+    assert ticket.events[-1].data == {"part": "LCD A54", "expected_date": later_iso,
+                                      "promised_date": newer_iso}
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    entry = page.split('<li data-event="wait_parts"', 1)[1].split("</li>", 1)[0]
+    assert f"<dt>Promised date</dt>\n            <dd>{newer_iso}</dd>" in entry  # it moved
 
 
 def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_ticket):

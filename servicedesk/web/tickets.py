@@ -116,6 +116,7 @@ def timeline(ticket: Ticket) -> list[dict]:
         elif e.event == "wait_parts":
             add("part")
             add("expected_date", "date", _iso_date(d.get("expected_date")))
+            add("promised_date", "date", _iso_date(d.get("promised_date")))
         elif e.event == "finish":
             add("total", "money", label=_l("Final total"))
             add("work_done")
