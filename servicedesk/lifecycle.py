@@ -28,7 +28,7 @@ from . import persist, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
-from .i18n import format_datetime, format_money
+from .i18n import format_money
 from .models import CostLine, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox
 
@@ -162,20 +162,6 @@ def _clean_wait_parts(data: dict, ticket: Ticket, actor: Actor) -> dict:
     return f.done()
 
 
-def _promise_keeps_up_with_the_part(ticket: Ticket, clean: dict) -> None:
-    """A part expected after the date promised to the customer is refused until the promise
-    moves with it: the tracking page must not say "part expected on the 20th" beside
-    "promised for the 15th"."""
-    expected = clean.get("expected_date")
-    promised = clean.get("promised_date") or ticket.promised_date
-    if expected and promised and expected > promised:
-        raise ValidationError(_("Some fields are not valid."), fields={"promised_date": _(
-            "The part is expected on %(expected)s, after the date promised to the customer "
-            "(%(promised)s): promise a date on or after the part's.",
-            expected=format_datetime(expected, "date"),
-            promised=format_datetime(promised, "date"))})
-
-
 def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     f.take("lines", v.cost_lines, allow_empty=True)
@@ -253,10 +239,6 @@ class EventRule:
     fields: dict = field(default_factory=dict)
     # The cost lines in the event's data ("lines") are written as this stage's lines.
     lines: Optional[str] = None
-    # A rule about what the customer is told from now on (ticket, clean data -> raises
-    # ValidationError). Not applied to history replayed at its own time (imports): that
-    # records what happened, contradictions included.
-    live_check: Optional[Callable[[Ticket, dict], None]] = None
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -281,8 +263,7 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Return unrepaired"), None, {"reason": "string"}),
     EventRule("wait_parts", ("repair",), "waiting_parts", _roles("technician"),
               _clean_wait_parts, _l("Wait for parts"), _apply_wait_parts,
-              {"part": "string", "expected_date": "date?", "promised_date": "date?"},
-              live_check=_promise_keeps_up_with_the_part),
+              {"part": "string", "expected_date": "date?", "promised_date": "date?"}),
     EventRule("resume", ("waiting_parts",), "repair", _roles("technician"), _no_data,
               _l("Resume repair"), None, {}),
     EventRule("finish", ("repair",), "ready", _roles("technician"), _clean_finish,
@@ -368,8 +349,6 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
               state=from_state, event=event, allowed=", ".join(allowed) or "-"),
             state=from_state, allowed=allowed)
     clean = rule.clean(data if data is not None else {}, ticket, actor)
-    if rule.live_check is not None and at is None:
-        rule.live_check(ticket, clean)
     changes = rule.apply(ticket, clean) if rule.apply else {}
     moved = _StateOf(from_state)
     MACHINE.events[event].trigger(moved)

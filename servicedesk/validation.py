@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from .errors import ValidationError
-from .i18n import format_number, localize_digits, strip_grouping
+from .i18n import format_datetime, format_number, localize_digits, strip_grouping
 from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
@@ -143,6 +143,26 @@ def refuse_past_dates(values: Mapping, *names: str) -> None:
             errors[name] = _("This date has already passed.")
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
+
+
+def refuse_part_after_promise(values: Mapping, promised: Optional[date]) -> None:
+    """For the ticket page's wait-for-parts form: a part expected after the date promised to the
+    customer (``promised``, unless the form moves it) is refused, so the tracking page never
+    says "part expected on the 20th" beside "promised for the 15th". The API and imports take
+    it as sent (history records what happened)."""
+    def day(name):
+        raw = values.get(name)
+        try:
+            return a_date(raw) if raw and str(raw).strip() else None
+        except ValueError:
+            return None  # the event's own check says what is wrong with it
+    expected, promised = day("expected_date"), day("promised_date") or promised
+    if expected and promised and expected > promised:
+        raise ValidationError(_("Some fields are not valid."), fields={"promised_date": _(
+            "The part is expected on %(expected)s, after the date promised to the customer "
+            "(%(promised)s): promise a date on or after the part's.",
+            expected=format_datetime(expected, "date"),
+            promised=format_datetime(promised, "date"))})
 
 
 def choice(raw: Any, options: tuple) -> str:

@@ -2,6 +2,7 @@
 import secrets
 import unicodedata
 from contextlib import contextmanager
+from datetime import date
 from typing import Optional
 
 from flask import current_app
@@ -213,6 +214,11 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     ticket.customer_is_new = new_customer
     ticket.customer_renamed_from = renamed_from  # for the timeline: old receipts carry it
     return ticket
+
+
+def promised_date(ticket_id: int) -> Optional[date]:
+    """The date promised to the ticket's customer (None: no promise, or no such ticket)."""
+    return db.session.scalar(select(Ticket.promised_date).where(Ticket.id == ticket_id))
 
 
 def default_branch() -> Branch:

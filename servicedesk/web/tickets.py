@@ -22,7 +22,7 @@ from ..models import Ticket, User
 from ..notifications import templates as sms_templates
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
-from ..validation import refuse_past_dates
+from ..validation import refuse_part_after_promise, refuse_past_dates
 from . import money
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -237,6 +237,8 @@ def fire(ticket_id: int):
     event = request.form.get("event", "")
     try:
         refuse_past_dates(request.form, "promised_date", "expected_date")
+        if event == "wait_parts":
+            refuse_part_after_promise(request.form, ticket_service.promised_date(ticket_id))
         ticket = workbench_service.fire_event(
             ticket_id, event, current_user, event_data_from_form(request.form),
             expected_version=_version(request.form), ip=request.remote_addr)
