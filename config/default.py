@@ -32,6 +32,13 @@ DELIVERY_TERMS = ""
 # every AUTO_CLOSE_EVERY seconds; `flask close-unanswered` does the same from cron).
 AUTO_CLOSE_DAYS = 7
 AUTO_CLOSE_EVERY = 3600
+# Reminder SMS after this many days (0: none; the settings page overrides): an estimate nobody
+# answered, a device nobody collected. The worker writes them on the same clock as the
+# auto-close (`flask remind-customers` from cron does the same); one reminder per estimate or
+# hand-back, sent only between REMINDER_HOURS of the shop's day (start, end).
+REMIND_ESTIMATE_DAYS = 2
+REMIND_PICKUP_DAYS = 3
+REMINDER_HOURS = (9, 20)
 # Queue SMS: "your turn is near" when this many people (or fewer) are ahead.
 QUEUE_NEAR_AHEAD = 3
 # A device back within this many days of its delivery counts as a return (technicians report).

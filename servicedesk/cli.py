@@ -1,5 +1,5 @@
 """Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
-sweep-outbox, close-unanswered, worker, verify-audit, and the i18n group."""
+sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, and the i18n group."""
 import secrets
 import subprocess
 import sys
@@ -136,12 +136,24 @@ def close_unanswered(days):
                "with no survey answer")
 
 
+@click.command("remind-customers")
+def remind_customers():
+    """Write the reminder SMS that are due: estimates nobody answered, devices nobody collected
+    (the shop's settings say after how many days; one reminder each)."""
+    from .services.reminders import remind
+    if not current_app.config.get("REDIS_URL"):
+        current_app.config["NOTIFY_INPROCESS"] = "sync"  # sent before the command exits
+    written = remind()
+    click.echo(f"reminders: {written['remind_estimate']} estimate(s) not answered, "
+               f"{written['remind_pickup']} device(s) not collected")
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.option("--sweep-every", default=60, show_default=True, help="seconds between sweeps")
 def worker(burst, sweep_every):
-    """Run the background worker: rq with its scheduler, the outbox sweep every minute and the
-    auto-close of unanswered delivered tickets every hour."""
+    """Run the background worker: rq with its scheduler, the outbox sweep every minute, and every
+    hour the customers' reminders and the auto-close of unanswered delivered tickets."""
     from .notifications.worker import run_worker
     run_worker(current_app._get_current_object(), burst=burst, sweep_every=sweep_every)
 
@@ -225,7 +237,7 @@ def compile_catalogues() -> None:
 
 def register(app) -> None:
     for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
-                    close_unanswered, worker, verify_audit, backup, i18n):
+                    close_unanswered, remind_customers, worker, verify_audit, backup, i18n):
         app.cli.add_command(command)
     from .checks import check
     app.cli.add_command(check)

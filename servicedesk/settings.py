@@ -35,6 +35,9 @@ KEYS: dict[str, tuple[str, Any]] = {
     "delivery_terms": ("DELIVERY_TERMS", ""),
     "money_display": ("MONEY_DISPLAY", "toman"),
     "auto_close_days": ("AUTO_CLOSE_DAYS", 7),
+    # Days before the reminder SMS (0: none): an estimate unanswered, a device not collected.
+    "remind_estimate_days": ("REMIND_ESTIMATE_DAYS", 2),
+    "remind_pickup_days": ("REMIND_PICKUP_DAYS", 3),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,
                                                 "repair": 72, "ready": 168}),
 }

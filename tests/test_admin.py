@@ -396,7 +396,8 @@ def test_a_text_saved_before_its_variable_was_refused_is_flagged_on_the_list(man
 SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",
                  "shop_address": "Valiasr St.", "receipt_terms": "Collect within 30 days.",
                  "delivery_terms": "Warranty: 3 months on the parts fitted.\nKeep this slip.",
-                 "money_display": "rial", "auto_close_days": "۱۰", "limit_intake": "3",
+                 "money_display": "rial", "auto_close_days": "۱۰", "remind_estimate_days": "2",
+                 "remind_pickup_days": "۳", "limit_intake": "3",
                  "limit_diagnosis": "12", "limit_estimate": "", "limit_repair": "48",
                  "limit_waiting_parts": "240", "limit_ready": "168"}
 
@@ -457,11 +458,17 @@ def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
     assert len(rows("setting.update")) == 8
     page = html(admin.get("/admin/settings"))
     assert 'value="Mobile Doctor"' in page
+    # the reminders: 0 is none
+    admin.post("/admin/settings", {**SETTINGS_FORM, "remind_estimate_days": "0",
+                                   "remind_pickup_days": "۵"})
+    assert (settings.get("remind_estimate_days"), settings.get("remind_pickup_days")) == (0, 5)
 
 
 def test_bad_settings_are_refused_and_nothing_is_written(admin):
     for field, value in (("auto_close_days", "0"), ("auto_close_days", "soon"),
-                         ("money_display", "dollar"), ("limit_repair", "-4"), ("shop_name", "")):
+                         ("money_display", "dollar"), ("limit_repair", "-4"), ("shop_name", ""),
+                         ("remind_estimate_days", "-1"), ("remind_pickup_days", "never"),
+                         ("remind_pickup_days", "")):
         resp = admin.post("/admin/settings", {**SETTINGS_FORM, field: value})
         assert resp.status_code == 422, field
     assert count(Setting) == 0 and rows("setting.update") == []

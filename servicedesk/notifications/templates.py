@@ -47,6 +47,13 @@ DEFAULTS = {
                   "How did we do? {survey_url}"),
     "close": _l("{shop_name}: thank you for your feedback."),
     "cancel": _l("{shop_name}: ticket {ticket_number} was cancelled ({reason})."),
+    # Reminders (services.reminders), once per estimate or hand-back, after the days the shop
+    # set: an estimate nobody answered, a device nobody collected.
+    "remind_estimate": _l("{shop_name}: a reminder: the estimate for your {device} "
+                          "({estimate_total}) is waiting for your answer. Approve or decline: "
+                          "{tracking_url}"),
+    "remind_pickup": _l("{shop_name}: a reminder: your {device} is ready to collect. "
+                        "{shop_phone}"),
     # The queue: to a customer who left a mobile number at the kiosk (no ticket yet).
     "visit_issued": _l("{shop_name}: your number is {label}. People ahead of you: {ahead}. "
                        "We will text you again when your turn is near."),
@@ -92,8 +99,9 @@ EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close")
                    "part": ("wait_parts",),
                    # money and the survey exist from their step on ("0 toman" is no estimate)
                    "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",
-                                      "finish", "deliver", "close"),
-                   "amount_due": ("finish", "deliver", "close"),
+                                      "finish", "deliver", "close", "remind_estimate",
+                                      "remind_pickup"),
+                   "amount_due": ("finish", "deliver", "close", "remind_pickup"),
                    "survey_url": ("deliver", "close")}
 # Variables that can be empty when the SMS goes (for the events listed; None: every ticket
 # event): when (as the template editor's preview says it), and the words the SMS says
@@ -175,6 +183,8 @@ def event_labels() -> dict:
     return {**{name: rule.label for name, rule in EVENTS.items()},
             "requote": _("Revised estimate"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
+            "remind_estimate": _("Reminder: estimate not answered"),
+            "remind_pickup": _("Reminder: device not collected"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
             "visit_called": _("Queue: number called")}
 

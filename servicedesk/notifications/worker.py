@@ -1,7 +1,9 @@
 """The background worker: an rq worker (with its scheduler, for retries) on the SMS queue; the
 outbox sweep every minute, so rows whose hand-off failed (Redis down at commit time) or whose
-worker died mid-send are sent anyway; and, every hour, the close of delivered tickets whose survey
-nobody answered (``services.surveys.auto_close``; also ``flask close-unanswered`` for cron)."""
+worker died mid-send are sent anyway; and, every hour, the customers' reminders
+(``services.reminders.remind``; also ``flask remind-customers``) and the close of delivered
+tickets whose survey nobody answered (``services.surveys.auto_close``; also
+``flask close-unanswered`` for cron)."""
 import logging
 import threading
 
@@ -22,6 +24,7 @@ def _sweep_loop(app, every: float, stop: threading.Event) -> None:
     while not stop.wait(every):
         _run(app, "outbox sweep", _sweep_once)
         if time.monotonic() >= next_close:
+            _run(app, "reminders", _remind_once)
             _run(app, "auto-close", _auto_close_once)
             next_close = time.monotonic() + close_every
 
@@ -31,6 +34,13 @@ def _sweep_once() -> None:
     count = sweep()
     if count:
         log.info("sweep re-enqueued %d notification(s)", count)
+
+
+def _remind_once() -> None:
+    from ..services.reminders import remind
+    written = remind()
+    if any(written.values()):
+        log.info("reminders written: %s", written)
 
 
 def _auto_close_once() -> None:
@@ -62,6 +72,7 @@ def run_worker(app, burst: bool = False, sweep_every: float = 60) -> None:
         threading.Thread(target=_sweep_loop, args=(app, sweep_every, stop), daemon=True).start()
     else:  # a burst does one round of the clock's work first
         _run(app, "outbox sweep", _sweep_once)
+        _run(app, "reminders", _remind_once)
         _run(app, "auto-close", _auto_close_once)
     try:
         connection = Redis.from_url(app.config["REDIS_URL"])

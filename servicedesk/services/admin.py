@@ -548,7 +548,8 @@ def reset_template(by: User, event: str, language: str) -> None:
 # --- shop settings ---------------------------------------------------------------------------
 
 SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
-             "money_display", "auto_close_days", "state_time_limits")
+             "money_display", "auto_close_days", "remind_estimate_days", "remind_pickup_days",
+             "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -576,6 +577,8 @@ def clean_settings(values: dict) -> dict:
     clean["money_display"] = money
     clean["auto_close_days"] = _take(errors, "auto_close_days", v.integer,
                                      values.get("auto_close_days"), minimum=1, maximum=365)
+    for key in ("remind_estimate_days", "remind_pickup_days"):
+        clean[key] = _take(errors, key, v.integer, values.get(key), minimum=0, maximum=365)
     limits = {}
     raw_limits = values.get("state_time_limits") or {}
     if not isinstance(raw_limits, dict):

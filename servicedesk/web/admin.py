@@ -148,6 +148,12 @@ def _settings_form_class():
         auto_close_days = StringField(
             _l("Close delivered tickets without a survey answer after (days)"),
             validators=[DataRequired(), Length(max=6)])
+        remind_estimate_days = StringField(
+            _l("Remind the customer of an estimate not answered after (days)"),
+            validators=[DataRequired(), Length(max=6)], description=_l("0: no reminder."))
+        remind_pickup_days = StringField(
+            _l("Remind the customer of a device not collected after (days)"),
+            validators=[DataRequired(), Length(max=6)], description=_l("0: no reminder."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -157,7 +163,8 @@ def _settings_form_class():
 
 SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
-                   "money_display", "auto_close_days")
+                   "money_display", "auto_close_days", "remind_estimate_days",
+                   "remind_pickup_days")
 
 
 class AuditSearchForm(FlaskForm):

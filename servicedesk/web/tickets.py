@@ -185,7 +185,9 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
     words = sms_templates.event_labels()
-    sms_labels = {n.id: words.get(kinds.get(n.event_id, n.event), n.event)
+    # (an SMS of its own kind about an event, a reminder, says so itself)
+    sms_labels = {n.id: words.get(kinds.get(n.event_id, n.event) if n.event in lifecycle.EVENTS
+                                  else n.event, n.event)
                   for n in ticket.notifications}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,

@@ -1,0 +1,179 @@
+"""Reminder SMS: an estimate nobody answered and a device nobody collected get one reminder each,
+after the days the shop set, within the shop's sending hours; from cron with
+`flask remind-customers`, and every hour in the worker (a real `flask worker` process)."""
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, update
+
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Customer, Notification, TicketEvent, utcnow
+from servicedesk.services import tickets as ticket_service
+from servicedesk.services.reminders import remind, send_after
+
+from .conftest import LINES, twilio_config
+from .test_sms import REDIS_URL, run_burst, worker_environment
+
+TEHRAN = ZoneInfo("Asia/Tehran")
+
+
+def waited(ticket, event: str, days: float):
+    """Move the ticket's last ``event`` (the one that started its wait) ``days`` into the past."""
+    last = db.session.scalar(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                       TicketEvent.event == event)
+                             .order_by(TicketEvent.seq.desc()).limit(1))
+    db.session.execute(update(TicketEvent).where(TicketEvent.id == last.id)
+                       .values(at=utcnow() - timedelta(days=days)))
+    db.session.commit()
+    return ticket
+
+
+def reminders(ticket=None, kind=None) -> list[Notification]:
+    db.session.expire_all()
+    query = select(Notification).where(Notification.event.like("remind_%"))
+    if ticket is not None:
+        query = query.where(Notification.ticket_id == ticket.id)
+    if kind is not None:
+        query = query.where(Notification.event == kind)
+    return list(db.session.scalars(query.order_by(Notification.id)))
+
+
+def at_noon() -> datetime:
+    """Today at noon in the shop's time zone (within the sending hours), as UTC."""
+    noon = datetime.combine(datetime.now(TEHRAN).date(), datetime.min.time().replace(hour=12),
+                            TEHRAN)
+    return noon.astimezone(timezone.utc)
+
+
+def test_an_estimate_not_answered_gets_one_reminder_after_the_shops_days(app, make_ticket):
+    old = waited(make_ticket("estimate"), "quote", 3)
+    recent = waited(make_ticket("estimate"), "quote", 1)
+    assert remind(now=at_noon()) == {"remind_estimate": 1, "remind_pickup": 0}
+    [sms] = reminders(old)
+    assert sms.event == "remind_estimate" and sms.send_after is None
+    assert "reminder" in sms.body.lower() or "یادآوری" in sms.body
+    assert old.public_token in sms.body  # the link to approve or decline
+    assert sms.to == old.customer.phone and sms.status == "sent"  # the console backend
+    assert reminders(recent) == []
+    # once: the next run writes nothing more for the same estimate
+    assert remind(now=at_noon()) == {"remind_estimate": 0, "remind_pickup": 0}
+    assert len(reminders(old)) == 1
+
+
+def test_a_revised_estimate_may_be_reminded_of_again(app, make_ticket, users):
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    remind(now=at_noon())
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              {"lines": LINES})
+    waited(ticket, "quote", 3)
+    remind(now=at_noon())
+    sent = reminders(ticket)
+    assert len(sent) == 2 and sent[0].event_id != sent[1].event_id
+
+
+def test_a_device_not_collected_gets_a_pickup_reminder(app, make_ticket):
+    ready = waited(make_ticket("ready"), "finish", 4)
+    not_yet = waited(make_ticket("ready"), "finish", 2)
+    delivered = waited(make_ticket("delivered"), "finish", 10)
+    assert remind(now=at_noon()) == {"remind_estimate": 0, "remind_pickup": 1}
+    [sms] = reminders(ready)
+    assert sms.event == "remind_pickup" and "021-12345678" in sms.body  # the shop's phone
+    assert reminders(not_yet) == [] and reminders(delivered) == []
+
+
+def test_a_ticket_that_moved_on_is_not_reminded(app, make_ticket, users):
+    answered = waited(make_ticket("estimate"), "quote", 3)
+    ticket_service.fire_event(answered.id, "approve", Actor.staff(users["reception"]),
+                              {"channel": "phone"})
+    assert remind(now=at_noon())["remind_estimate"] == 0
+    assert reminders(answered) == []
+
+
+def test_opted_out_customers_switched_off_texts_and_zero_days_send_nothing(app, make_ticket,
+                                                                           users):
+    from servicedesk.services import admin as admin_service
+
+    def setting(**values):
+        with app.test_request_context():
+            admin_service.update_settings(users["admin"], {
+                **admin_service.current_settings(), **values})
+    ticket = waited(make_ticket("estimate"), "quote", 5)
+    ready = waited(make_ticket("ready"), "finish", 5)
+    setting(remind_estimate_days="0", remind_pickup_days="0")
+    assert remind(now=at_noon()) == {"remind_estimate": 0, "remind_pickup": 0}
+
+    setting(remind_estimate_days="4", remind_pickup_days="4")
+    for language in ("fa", "en"):  # the shop switched the pick-up reminder off
+        with app.test_request_context():
+            body = admin_service.template_row("remind_pickup", language)["body"]
+            admin_service.save_template(users["admin"], "remind_pickup", language, body=body,
+                                        enabled=False)
+    assert remind(now=at_noon()) == {"remind_estimate": 1, "remind_pickup": 0}
+    assert reminders(ready) == [] and len(reminders(ticket)) == 1
+
+    customer = db.session.get(Customer, ticket.customer_id)
+    customer.sms_opt_out = True
+    db.session.commit()
+    again = waited(make_ticket("estimate"), "quote", 5)
+    assert remind(now=at_noon())["remind_estimate"] == 0 and reminders(again) == []
+
+
+def test_at_night_the_reminder_waits_for_the_morning(app, make_ticket):
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    night = datetime.combine(datetime.now(TEHRAN).date(), datetime.min.time().replace(hour=23),
+                             TEHRAN)
+    morning = datetime.combine(night.date() + timedelta(days=1),
+                               datetime.min.time().replace(hour=9), TEHRAN)
+    assert send_after(night.astimezone(timezone.utc)) == morning.astimezone(timezone.utc)
+    early = night.replace(hour=6)
+    assert send_after(early.astimezone(timezone.utc)) == \
+        early.replace(hour=9).astimezone(timezone.utc)
+    assert send_after(at_noon()) is None
+
+    remind(now=night.astimezone(timezone.utc))
+    [sms] = reminders(ticket)
+    assert sms.send_after == morning.astimezone(timezone.utc)
+    assert sms.status == "pending"  # not sent at 23:00; the sweep sends it in the morning
+
+
+def test_the_command_writes_and_sends_what_is_due(app, make_ticket):
+    app.config["REMINDER_HOURS"] = (0, 24)  # whatever the hour the suite runs at
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    waited(make_ticket("ready"), "finish", 4)
+    result = app.test_cli_runner().invoke(args=["remind-customers"])
+    assert result.exit_code == 0, result.output
+    assert "reminders: 1 estimate(s) not answered, 1 device(s) not collected" in result.output
+    assert [n.status for n in reminders()] == ["sent", "sent"]
+    assert "0 estimate(s)" in app.test_cli_runner().invoke(args=["remind-customers"]).output
+    assert len(reminders(ticket)) == 1
+
+
+def test_the_ticket_page_lists_the_reminder(app, make_ticket, users):
+    from .test_admin import Browser, html
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    remind(now=at_noon())
+    staff = Browser(app)
+    staff.login(users["reception"].username)
+    page = html(staff.get(f"/tickets/{ticket.id}?lang=en"))
+    assert 'data-sms-event="remind_estimate"' in page
+    assert "Reminder: estimate not answered" in page
+
+
+class TestWorkerClock:
+    @pytest.fixture
+    def app_config(self, fake_twilio):
+        return {**twilio_config(fake_twilio), "REDIS_URL": REDIS_URL,
+                "RQ_QUEUE": f"sd-test-{uuid.uuid4().hex[:8]}"}
+
+    def test_the_worker_writes_and_sends_the_reminders(self, app, app_config, database_url,
+                                                       make_ticket, twilio):
+        ticket = waited(make_ticket("ready"), "finish", 4)
+        env = worker_environment(app, app_config, database_url)
+        env["SERVICEDESK_REMINDER_HOURS"] = "[0, 24]"
+        out = run_burst(env)
+        assert "reminders written" in out, out
+        [sms] = reminders(ticket)
+        assert sms.event == "remind_pickup" and sms.status in ("sent", "delivered")
