@@ -408,10 +408,10 @@ def _dimension_filters(q: _Query, f: Filters, alias: str, *, technician: bool = 
 def _key_columns(group_by: Optional[str], key: str = "k") -> tuple[str, str]:
     """(SELECT columns naming the group, JOIN that brings them) for a grouped report."""
     if group_by == "technician":
-        return (f"u.username AS key_name, u.full_name AS key_label",
+        return ("u.username AS key_name, u.full_name AS key_label",
                 f"LEFT JOIN users u ON u.id = {key}")
     if group_by == "branch":
-        return (f"b.code AS key_name, b.name AS key_label",
+        return ("b.code AS key_name, b.name AS key_label",
                 f"LEFT JOIN branches b ON b.id = {key}")
     return "NULL AS key_name, NULL AS key_label", ""
 
