@@ -57,6 +57,11 @@ DEFAULT_BRANCH_CODE = "A"
 # "thread": a daemon thread sends after commit; "sync": send right after commit, in the
 # committing thread (tests and scripts, where nothing should run behind their back).
 NOTIFY_INPROCESS = "thread"
+# Without Redis the web process keeps the shop's clock (servicedesk.chores): the outbox sweep
+# every SWEEP_EVERY seconds, reminders and auto-close every AUTO_CLOSE_EVERY. False: leave them
+# to cron (flask sweep-outbox, remind-customers, close-unanswered).
+INPROCESS_CLOCK = True
+SWEEP_EVERY = 60
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

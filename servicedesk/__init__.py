@@ -142,7 +142,18 @@ def _init_extensions(app: Flask) -> None:
 
     register_session_hooks()
     persist.register_session_hooks()
-    app.extensions["servicedesk_sender"] = InProcessSender(app)
+    sender = app.extensions["servicedesk_sender"] = InProcessSender(app)
+    if (not app.config.get("REDIS_URL") and app.config.get("NOTIFY_INPROCESS") == "thread"
+            and app.config.get("INPROCESS_CLOCK", True)):
+        # No worker: the web process keeps the shop's clock (the sweep, reminders, auto-close),
+        # from its first request on; commands (flask init-db, ...) never start it.
+        started = []
+
+        @app.before_request
+        def _start_the_clock():
+            if not started:
+                started.append(True)
+                sender.start()
 
 
 class ShopSetting:

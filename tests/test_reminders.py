@@ -177,3 +177,44 @@ class TestWorkerClock:
         assert "reminders written" in out, out
         [sms] = reminders(ticket)
         assert sms.event == "remind_pickup" and sms.status in ("sent", "delivered")
+
+
+class TestInProcessClock:
+    """The embedded default has no worker and maybe no cron: the web process keeps the clock
+    from its first request on (a real thread, stopped at the end of the test)."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"NOTIFY_INPROCESS": "thread", "REMINDER_HOURS": (0, 24),
+                "AUTO_CLOSE_EVERY": 0.3}
+
+    @pytest.fixture
+    def clock(self, app):
+        sender = app.extensions["servicedesk_sender"]
+        yield sender
+        sender.stop()
+
+    def test_the_first_request_starts_the_clock(self, app, clock):
+        assert clock._thread is None  # a command (init-db, ...) never starts it
+        assert app.test_client().get("/healthz").status_code == 200
+        assert clock._thread.is_alive()
+        clock.stop()
+        assert not clock._thread.is_alive()
+
+    def test_the_clock_writes_reminders_and_closes_unanswered_tickets(self, app, clock,
+                                                                       make_ticket):
+        import time
+
+        from servicedesk.models import Ticket
+        from .test_auto_close import delivered_days_ago
+        estimate = waited(make_ticket("estimate"), "quote", 3)
+        delivered = delivered_days_ago(make_ticket, 10)
+        app.test_client().get("/healthz")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            sent = [n.status for n in reminders(estimate)]
+            closed = db.session.get(Ticket, delivered.id).state == "closed"
+            if sent == ["sent"] and closed:
+                break
+            time.sleep(0.2)
+        assert sent == ["sent"] and closed, (sent, closed)

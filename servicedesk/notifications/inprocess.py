@@ -1,8 +1,12 @@
 """The in-process sender of the embedded default (no Redis): after a commit, the new outbox rows
-are sent by a daemon thread; it also sweeps every minute so retries and leftovers go out."""
+are sent by a daemon thread. The same thread keeps the shop's clock, as the worker does with
+Redis: the outbox sweep every minute, so retries and leftovers go out, and the hourly chores
+(reminders, auto-close: ``servicedesk.chores``), so a shop with no worker and no cron still
+gets them. A web process starts it with its first request (``start``)."""
 import logging
 import queue
 import threading
+import time
 from typing import Iterable
 
 from .backends import TransientFailure
@@ -16,6 +20,18 @@ class InProcessSender:
         self.queue: "queue.Queue[int]" = queue.Queue()
         self._thread = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Keep the clock from now on (the first request of a web process)."""
+        self._ensure_thread()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop the thread after what it is doing (tests; a process shutting down)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
 
     def submit(self, ids: Iterable[int]) -> None:
         ids = list(ids)
@@ -58,17 +74,27 @@ class InProcessSender:
                 self._thread.start()
 
     def _loop(self) -> None:
+        from .. import chores
         from .sweep import sweep
-        while True:
+        sweep_every = float(self.app.config.get("SWEEP_EVERY", 60))
+        chores_every = float(self.app.config.get("AUTO_CLOSE_EVERY", 3600))
+        now = time.monotonic()
+        next_sweep = now + sweep_every
+        next_chores = now if self.app.config.get("INPROCESS_CLOCK", True) else float("inf")
+        while not self._stop.is_set():
+            wait = max(0.0, min(next_sweep, next_chores) - time.monotonic())
             try:
-                nid = self.queue.get(timeout=60)
+                nid = self.queue.get(timeout=min(wait, 1.0))  # a stop is seen within a second
             except queue.Empty:
-                try:
-                    with self.app.app_context():
-                        sweep(send=self._send_one)
-                except Exception:  # noqa: BLE001
-                    log.exception("periodic outbox sweep failed")
-                continue
-            with self.app.app_context():
-                self._send_one(nid)
-            self.queue.task_done()
+                nid = None
+            if nid is not None:
+                with self.app.app_context():
+                    self._send_one(nid)
+                self.queue.task_done()
+            now = time.monotonic()
+            if now >= next_sweep:
+                chores.run(self.app, "periodic outbox sweep", lambda: sweep(send=self._send_one))
+                next_sweep = time.monotonic() + sweep_every
+            if now >= next_chores:
+                chores.run_hourly(self.app)
+                next_chores = time.monotonic() + chores_every

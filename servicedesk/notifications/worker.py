@@ -10,22 +10,22 @@ import threading
 from redis import Redis
 from rq import SimpleWorker
 
+from .. import chores
 from .queue import get_queue
 
 log = logging.getLogger(__name__)
 
 
 def _sweep_loop(app, every: float, stop: threading.Event) -> None:
-    """The worker's clock: the outbox sweep every ``every`` seconds, and the close of delivered
-    tickets nobody answered the survey for every ``AUTO_CLOSE_EVERY`` seconds (an hour)."""
+    """The worker's clock: the outbox sweep every ``every`` seconds, and the hourly chores
+    (reminders, auto-close: ``servicedesk.chores``) every ``AUTO_CLOSE_EVERY`` seconds."""
     import time
     close_every = float(app.config.get("AUTO_CLOSE_EVERY", 3600))
     next_close = time.monotonic()  # once at start, then on the hour
     while not stop.wait(every):
-        _run(app, "outbox sweep", _sweep_once)
+        chores.run(app, "outbox sweep", _sweep_once)
         if time.monotonic() >= next_close:
-            _run(app, "reminders", _remind_once)
-            _run(app, "auto-close", _auto_close_once)
+            chores.run_hourly(app)
             next_close = time.monotonic() + close_every
 
 
@@ -34,32 +34,6 @@ def _sweep_once() -> None:
     count = sweep()
     if count:
         log.info("sweep re-enqueued %d notification(s)", count)
-
-
-def _remind_once() -> None:
-    from ..services.reminders import remind
-    written = remind()
-    if any(written.values()):
-        log.info("reminders written: %s", written)
-
-
-def _auto_close_once() -> None:
-    from ..services.surveys import auto_close
-    count = auto_close()
-    if count:
-        log.info("auto-close closed %d delivered ticket(s) with no survey answer", count)
-
-
-def _run(app, what: str, job) -> None:
-    from ..extensions import db
-    try:
-        with app.app_context():
-            try:
-                job()
-            finally:
-                db.session.remove()
-    except Exception:  # noqa: BLE001 - keep going; Redis or the database may be back
-        log.exception("%s failed", what)
 
 
 def run_worker(app, burst: bool = False, sweep_every: float = 60) -> None:
@@ -71,9 +45,8 @@ def run_worker(app, burst: bool = False, sweep_every: float = 60) -> None:
     if not burst:
         threading.Thread(target=_sweep_loop, args=(app, sweep_every, stop), daemon=True).start()
     else:  # a burst does one round of the clock's work first
-        _run(app, "outbox sweep", _sweep_once)
-        _run(app, "reminders", _remind_once)
-        _run(app, "auto-close", _auto_close_once)
+        chores.run(app, "outbox sweep", _sweep_once)
+        chores.run_hourly(app)
     try:
         connection = Redis.from_url(app.config["REDIS_URL"])
         # SimpleWorker: no fork per job (a fork re-imports twilio and rebuilds the app: ~140 ms a
