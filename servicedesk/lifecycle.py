@@ -163,11 +163,28 @@ def _clean_wait_parts(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 
 def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    """The final bill. It records the estimate the customer approved beside it. ``above_estimate_ok:
+    false`` (the ticket page's form sends it) refuses a bill above that estimate unless the
+    technician ticks that the customer agreed to the higher amount: the receipt promised no
+    charge without the customer's consent."""
     f = v.Fields(data)
-    f.take("lines", v.cost_lines, allow_empty=True)
+    lines = f.take("lines", v.cost_lines, allow_empty=True)
     f.take("work_done", v.text, max_len=2000, required=False)
+    approved = ticket.estimate_total
+    total = sum(l["qty"] * l["unit_price"] for l in lines) if lines is not None else None
+    above = approved is not None and total is not None and total > approved
+    if above and data.get("above_estimate_ok") is False:
+        f.errors["lines"] = _(
+            "The final bill, %(total)s, is %(difference)s above the estimate the customer "
+            "approved, %(approved)s. Ask the customer first, then tick \"The customer agreed to "
+            "the higher amount\".", total=format_money(total),
+            difference=format_money(total - approved), approved=format_money(approved))
     clean = f.done()
-    clean["total"] = sum(l["qty"] * l["unit_price"] for l in clean["lines"])
+    clean["total"] = total
+    if approved is not None:
+        clean["estimate_total"] = approved
+        if above and data.get("above_estimate_ok") is True:
+            clean["above_estimate_agreed"] = True
     return clean
 
 

@@ -531,6 +531,21 @@ def test_waiting_for_a_part_can_move_the_promised_date(api, make_ticket):
                        promised_date="soon"), 422, "promised_date")
 
 
+def test_the_api_bills_above_the_estimate_as_sent_and_records_the_estimate(api, make_ticket):
+    """The ticket page asks for the customer's agreement; the API takes the final lines as sent
+    (its contract) and the event keeps the approved estimate beside the bill."""
+    ticket = make_ticket("repair")
+    lines = [*LINES, {"kind": "part", "description": "Glass", "qty": 1, "unit_price": 500_000}]
+    t = fire(api, "technician", ticket.id, "finish", lines=lines).get_json()
+    assert t["state"] == "ready"
+    data = t["history"][-1]["data"]
+    assert (data["total"], data["estimate_total"]) == (14_500_000, 14_000_000)
+    assert "above_estimate_agreed" not in data
+    resp = fire(api, "technician", make_ticket("repair").id, "finish", lines=lines,
+                above_estimate_ok=False)
+    _expect_error(resp, 422, "lines")
+
+
 def test_pre_approved_estimate_is_approved_at_once(api):
     t = admit(api, intake(pre_approved_amount=20_000_000))
     fire(api, "reception", t["id"], "send_to_repair", technician="technician1")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from servicedesk import settings
 from servicedesk.extensions import db
 from servicedesk.i18n import format_datetime, localize_digits
+from servicedesk.lifecycle import Actor
 from servicedesk.links import tracking_url
 from servicedesk.models import (AuditLog, Branch, Customer, Device, Notification, Ticket, TicketEvent,
                                 Setting, Visit, utcnow)
@@ -19,7 +20,7 @@ from servicedesk.services import reception
 from servicedesk.services import tickets as ticket_service
 from servicedesk.services.tickets import default_branch
 
-from .conftest import PASSWORD, actor_for, jalali_in
+from .conftest import LINES, PASSWORD, actor_for, jalali_in
 
 VALID_IMEI = "490154203237518"
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
@@ -732,6 +733,18 @@ def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
     assert f'data-ticket="{ticket.id}"' in page and 'data-state="ready"' in page
     assert f'data-amount-due="{ticket.amount_due}"' in page
     assert f"/desk/delivery/{ticket.id}" in page
+
+
+def test_the_delivery_desk_shows_a_bill_above_the_approved_estimate(desk, make_ticket, users):
+    ticket = make_ticket("repair")
+    ticket_service.fire_event(ticket.id, "finish", Actor.staff(users["technician"]), {
+        "lines": [*LINES, {"kind": "part", "description": "Glass", "qty": 1,
+                           "unit_price": 1_500_000}]})
+    page = text(desk.get(f"/desk/delivery?q={ticket.number}&lang=en"))
+    assert 'data-approved-estimate="14000000"' in page
+    assert "approved an estimate of 1,400,000 toman; the bill is 150,000 toman more" in page
+    same = make_ticket("ready")  # billed what was approved: nothing to say
+    assert "data-approved-estimate" not in text(desk.get(f"/desk/delivery?q={same.number}"))
 
 
 def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_ticket):

@@ -437,6 +437,36 @@ def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_t
     assert ticket.events[-1].data["work_done"] == "Replaced the screen"
 
 
+def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, make_ticket):
+    """The receipt promises no charge without the customer's consent: a final bill above the
+    approved estimate (1,400,000 toman) is refused until the technician ticks that the customer
+    agreed; a bill at or below it goes through as before."""
+    ticket = make_ticket("repair")
+    above = [("part", "Screen", "1", "1200000"), ("labour", "Fitting", "1", "200000"),
+             ("part", "Screen protector", "1", "150000")]
+    resp = fire_form(tech, ticket, "finish", above)
+    page = html(resp)
+    assert resp.status_code == 422 and reload(ticket).state == "repair"
+    assert "150,000 toman above the estimate the customer approved, 1,400,000 toman" in \
+        page.replace("&#34;", '"')
+    assert 'value="Screen protector"' in page  # the lines typed come back
+
+    fire_form(tech, ticket, "finish", above, above_estimate_ok="1")
+    ticket = reload(ticket)
+    assert ticket.state == "ready" and ticket.amount_due == 15_500_000
+    data = ticket.events[-1].data
+    assert (data["total"], data["estimate_total"], data["above_estimate_agreed"]) == \
+        (15_500_000, 14_000_000, True)
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    entry = page.split('<li data-event="finish"', 1)[1].split("</li>", 1)[0]
+    assert "Approved estimate" in entry and "the customer agreed" in entry
+
+    cheaper = make_ticket("repair")
+    fire_form(tech, cheaper, "finish", [("part", "Screen", "1", "1200000")])
+    cheaper = reload(cheaper)
+    assert cheaper.state == "ready" and "above_estimate_agreed" not in cheaper.events[-1].data
+
+
 def test_return_unrepaired_needs_a_reason(tech, make_ticket):
     ticket = make_ticket("diagnosis")
     resp = fire_form(tech, ticket, "return_unrepaired", reason="")

@@ -119,6 +119,11 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("promised_date", "date", _iso_date(d.get("promised_date")))
         elif e.event == "finish":
             add("total", "money", label=_l("Final total"))
+            if (d.get("total") or 0) != d.get("estimate_total", d.get("total")):
+                add("estimate_total", "money", label=_l("Approved estimate"))
+            if d.get("above_estimate_agreed"):
+                details.append((_l("Above the approved estimate"),
+                                _l("the customer agreed"), "text"))
             add("work_done")
         elif e.event == "deliver":
             add("amount_paid", "money", label=_l("Amount paid"))
@@ -223,6 +228,8 @@ def event_data_from_form(form) -> dict:
     if "line_description" in form:
         data["lines"] = money.read_lines([{**line, "qty": line["qty"].strip() or "1"}
                                           for line in _sent_lines(form)], unit)
+    if rule is not None and rule.name == "finish":  # the box is sent only when ticked
+        data["above_estimate_ok"] = form.get("above_estimate_ok") == "1"
     return data
 
 
