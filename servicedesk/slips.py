@@ -17,6 +17,7 @@ import phonenumbers
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from flask_babel import gettext as _
@@ -26,7 +27,7 @@ from sqlalchemy.orm import joinedload, lazyload, selectinload
 from . import settings, visits
 from .errors import NotFound
 from .extensions import db
-from .i18n import to_ascii_digits
+from .i18n import format_number, to_ascii_digits
 from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
 
@@ -39,9 +40,6 @@ DEFAULT_RECEIPT_TERMS = (
     _l("Back up your data: the shop is not responsible for data lost during the repair."),
     _l("An estimate is sent before any paid work; nothing is charged without your approval."),
     _l("A device not collected within 90 days of the ready notice may be disposed of."),
-)
-DEFAULT_DELIVERY_TERMS = (
-    _l("Keep this receipt for any warranty claim on the work done."),
 )
 
 
@@ -233,4 +231,15 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         data.get("amount_paid", ticket.amount_paid), data.get("collected_by") or "",
         (finish.data.get("work_done") if finish is not None else "") or "",
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
-        _terms("DELIVERY_TERMS", DEFAULT_DELIVERY_TERMS))
+        _terms("DELIVERY_TERMS", _default_delivery_terms(finish is not None)))
+
+
+def _default_delivery_terms(repaired: bool) -> list:
+    """The built-in terms of a delivery receipt: how long the work done is under warranty (the
+    same days the reports count returns in), for a repaired device; none for one handed back
+    unrepaired."""
+    if not repaired:
+        return []
+    days = int(current_app.config.get("WARRANTY_DAYS", 90))
+    return [_("The work done is under warranty for %(days)s days from today. Keep this receipt "
+              "for any claim.", days=format_number(days))]

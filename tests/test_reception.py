@@ -780,6 +780,28 @@ def test_deliver_at_the_desk_records_payment_and_prints(desk, make_ticket):
     assert reload(ticket).amount_paid == 14_000_000
 
 
+def test_the_delivery_receipt_lists_what_was_returned_and_the_warranty(desk, make_ticket,
+                                                                      users):
+    """What a dispute needs: the accessories handed back, a line for the signature, and how long
+    the work is under warranty (the days the reports count returns in)."""
+    from .conftest import INTAKE
+    ticket = make_ticket("delivered", intake={**INTAKE, "accessories": "Case, charger"})
+    slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert "<dd data-accessories>Case, charger</dd>" in slip
+    assert "data-signature" in slip
+    assert "under warranty for 90 days from today" in slip
+    fa = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=fa"))
+    assert "۹۰" in fa  # the days in Persian digits
+    # a device handed back unrepaired has no warranty to promise
+    unrepaired = make_ticket("diagnosis")
+    ticket_service.fire_event(unrepaired.id, "return_unrepaired",
+                              actor_for("return_unrepaired", users), {"reason": "No parts"})
+    ticket_service.fire_event(unrepaired.id, "deliver", actor_for("deliver", users),
+                              {"amount_paid": 0})
+    slip = text(desk.get(f"/tickets/{unrepaired.id}/delivery-receipt?lang=en"))
+    assert "data-signature" in slip and "warranty" not in slip
+
+
 def test_deliver_refuses_a_bad_amount(desk, make_ticket):
     ticket = make_ticket("ready")
     resp = desk.post(f"/desk/delivery/{ticket.id}", {"amount_paid": "lots"})
