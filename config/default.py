@@ -35,7 +35,7 @@ AUTO_CLOSE_EVERY = 3600
 # Reminder SMS after this many days (0: none; the settings page overrides): an estimate nobody
 # answered, a device nobody collected. The worker writes them on the same clock as the
 # auto-close (`flask remind-customers` from cron does the same); one reminder per estimate or
-# hand-back, sent only between REMINDER_HOURS of the shop's day (start, end).
+# hand-back, written and sent only between REMINDER_HOURS of the shop's day (start, end).
 REMIND_ESTIMATE_DAYS = 2
 REMIND_PICKUP_DAYS = 3
 REMINDER_HOURS = (9, 20)

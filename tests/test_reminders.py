@@ -12,7 +12,7 @@ from servicedesk.extensions import db
 from servicedesk.lifecycle import Actor
 from servicedesk.models import Customer, Notification, TicketEvent, utcnow
 from servicedesk.services import tickets as ticket_service
-from servicedesk.services.reminders import remind, send_after
+from servicedesk.services.reminders import remind, sending_hours, within_hours
 
 from .conftest import LINES, twilio_config
 from .test_sms import REDIS_URL, run_burst, worker_environment
@@ -53,7 +53,7 @@ def test_an_estimate_not_answered_gets_one_reminder_after_the_shops_days(app, ma
     recent = waited(make_ticket("estimate"), "quote", 1)
     assert remind(now=at_noon()) == {"remind_estimate": 1, "remind_pickup": 0}
     [sms] = reminders(old)
-    assert sms.event == "remind_estimate" and sms.send_after is None
+    assert sms.event == "remind_estimate"
     assert "reminder" in sms.body.lower() or "یادآوری" in sms.body
     assert old.public_token in sms.body  # the link to approve or decline
     assert sms.to == old.customer.phone and sms.status == "sent"  # the console backend
@@ -121,22 +121,77 @@ def test_opted_out_customers_switched_off_texts_and_zero_days_send_nothing(app, 
     assert remind(now=at_noon())["remind_estimate"] == 0 and reminders(again) == []
 
 
-def test_at_night_the_reminder_waits_for_the_morning(app, make_ticket):
+def test_no_reminder_is_written_at_night_the_morning_run_writes_it(app, make_ticket):
+    """Written at night and held, a reminder could reach a customer who answered at 7:00: none
+    is written outside the sending hours, and the first run within them writes it."""
     ticket = waited(make_ticket("estimate"), "quote", 3)
-    night = datetime.combine(datetime.now(TEHRAN).date(), datetime.min.time().replace(hour=23),
-                             TEHRAN)
-    morning = datetime.combine(night.date() + timedelta(days=1),
-                               datetime.min.time().replace(hour=9), TEHRAN)
-    assert send_after(night.astimezone(timezone.utc)) == morning.astimezone(timezone.utc)
-    early = night.replace(hour=6)
-    assert send_after(early.astimezone(timezone.utc)) == \
-        early.replace(hour=9).astimezone(timezone.utc)
-    assert send_after(at_noon()) is None
+    today = datetime.now(TEHRAN).date()
 
-    remind(now=night.astimezone(timezone.utc))
+    def tehran(hour, minute=0, day=today):
+        return datetime(day.year, day.month, day.day, hour, minute,
+                        tzinfo=TEHRAN).astimezone(timezone.utc)
+    for night in (tehran(23), tehran(6), tehran(8, 59), tehran(20)):
+        assert not within_hours(night)
+        assert remind(now=night) == {"remind_estimate": 0, "remind_pickup": 0}
+    assert reminders(ticket) == []
+    assert within_hours(tehran(9)) and within_hours(tehran(19, 59))
+    assert remind(now=tehran(9, 5))["remind_estimate"] == 1
     [sms] = reminders(ticket)
-    assert sms.send_after == morning.astimezone(timezone.utc)
-    assert sms.status == "pending"  # not sent at 23:00; the sweep sends it in the morning
+    assert sms.status == "sent" and sms.send_after is None
+
+
+def test_sending_hours_that_make_no_sense_fall_back_to_the_default(app):
+    for hours in ((20, 9), (0, 25), ("x", 5), (9,)):
+        app.config["REMINDER_HOURS"] = hours
+        assert sending_hours() == (9, 20), hours
+    app.config["REMINDER_HOURS"] = [0, 24]
+    assert sending_hours() == (0, 24)
+
+
+def test_old_waits_and_imported_history_are_not_texted(app, make_ticket, users):
+    """Switching reminders on (or a clock that had stopped) must not text every customer whose
+    device waited for months; imported tickets get no SMS at all."""
+    ancient = waited(make_ticket("ready"), "finish", 3 + 8)  # past the shop's 3 days + 7
+    recent = waited(make_ticket("ready"), "finish", 3 + 6)
+    from servicedesk.models import Ticket
+    imported = waited(make_ticket("ready"), "finish", 4)
+    db.session.execute(update(Ticket).where(Ticket.id == imported.id)
+                       .values(external_id="old-77"))
+    db.session.commit()
+    assert remind(now=at_noon())["remind_pickup"] == 1
+    assert reminders(ancient) == [] and reminders(imported) == []
+    assert len(reminders(recent)) == 1
+
+
+def test_a_shop_that_phones_its_estimates_sends_no_estimate_reminder(app, make_ticket, users):
+    from servicedesk.services import admin as admin_service
+    for language in ("fa", "en"):  # the estimate SMS is off: the shop phones instead
+        with app.test_request_context():
+            body = admin_service.template_row("quote", language)["body"]
+            admin_service.save_template(users["admin"], "quote", language, body=body,
+                                        enabled=False)
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    assert remind(now=at_noon())["remind_estimate"] == 0 and reminders(ticket) == []
+
+
+def test_an_answer_committed_while_the_reminder_is_written_wins(app, make_ticket, monkeypatch):
+    """The state is read again, locked, after the reminder's row is written: an approval that
+    committed in between rolls the reminder back."""
+    from servicedesk.models import Ticket
+    from servicedesk.notifications import outbox
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    write = outbox.write_for_event
+
+    def answered_meanwhile(ticket_row, event_row, kind=None):
+        note = write(ticket_row, event_row, kind=kind)
+        db.session.execute(update(Ticket).where(Ticket.id == ticket_row.id)
+                           .values(state="repair"))  # as if the customer's answer landed
+        return note
+    monkeypatch.setattr(outbox, "write_for_event", answered_meanwhile)
+    assert remind(now=at_noon())["remind_estimate"] == 0
+    assert reminders(ticket) == []
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "estimate"  # rolled back as a whole
 
 
 def test_the_command_writes_and_sends_what_is_due(app, make_ticket):

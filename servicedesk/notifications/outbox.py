@@ -25,11 +25,11 @@ log = logging.getLogger(__name__)
 _INFO_KEY = "servicedesk_outbox_ids"
 
 
-def write_for_event(ticket: Ticket, event_row: TicketEvent, kind: Optional[str] = None,
-                    send_after: Optional[datetime] = None) -> Optional[Notification]:
+def write_for_event(ticket: Ticket, event_row: TicketEvent,
+                    kind: Optional[str] = None) -> Optional[Notification]:
     """Write the customer's SMS for this event, unless they opted out or the template is off.
     ``kind``: another SMS about the same event (a reminder, ``"remind_estimate"``), one at
-    the most; ``send_after``: not before then."""
+    the most."""
     customer = ticket.customer
     if customer.sms_opt_out:
         return None
@@ -42,7 +42,6 @@ def write_for_event(ticket: Ticket, event_row: TicketEvent, kind: Optional[str] 
     note = persist.insert(Notification(
         ticket_id=ticket.id, event_id=event_row.id, event=kind or event_row.event,
         to=customer.phone, language=language, body=body, encoding=encoding, segments=count,
-        send_after=send_after,
         dedupe_key=f"ticket:{ticket.id}:seq:{event_row.seq}:{kind or 'sms'}"),
         # another kind may be written twice at once (two reminder runs): one row, no error
         unless_exists="dedupe_key" if kind else None)

@@ -70,7 +70,10 @@ VARIANTS = {"requote": "quote", "approve_within": "approve"}
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
 # (switched off with it), and its words are its own: the shop's estimate text asks to approve.
-FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False)}
+# A reminder follows the switch of the SMS it reminds of: a shop that phones its estimates
+# (the estimate SMS off) sends no "your estimate is waiting" either.
+FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False),
+           "remind_estimate": ("quote", False), "remind_pickup": ("finish", False)}
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -99,8 +102,7 @@ EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close")
                    "part": ("wait_parts",),
                    # money and the survey exist from their step on ("0 toman" is no estimate)
                    "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",
-                                      "finish", "deliver", "close", "remind_estimate",
-                                      "remind_pickup"),
+                                      "finish", "deliver", "close", "remind_estimate"),
                    "amount_due": ("finish", "deliver", "close", "remind_pickup"),
                    "survey_url": ("deliver", "close")}
 # Variables that can be empty when the SMS goes (for the events listed; None: every ticket

@@ -5,19 +5,24 @@ who forgot the first SMS needs a second one, not a phone call from a busy desk.
 A reminder goes once per estimate (a revised estimate may have its own) or hand-back, after the
 days the shop set (``remind_estimate_days``, ``remind_pickup_days``; 0: none), as an SMS about
 the event that started the wait: its outbox row is keyed by that event, so running twice, or
-two runs at once, never sends two. It is written between ``REMINDER_HOURS`` of the shop's day,
-or held until the next morning (``send_after``), never at 3 a.m. It follows the customer's
-opt-out and the shop's switch for its template, like every SMS. The worker writes them on its
-hourly clock; ``flask remind-customers`` does the same from cron.
+two runs at once, never sends two. Only waits that began within the last ``LATE_LIMIT_DAYS``
+days past the shop's days count, so switching reminders on (or a clock that was stopped) does
+not text every customer of the last year, and imported history (``external_id``) is never
+texted. Reminders are written only within ``REMINDER_HOURS`` of the shop's day, and sent at
+once: one written at night could reach a customer who answered in the morning. They follow the
+customer's opt-out, the shop's switch for the reminder's text, and for the SMS it reminds of
+(a shop that phones its estimates sends no estimate reminder). The worker writes them on its
+hourly clock, the web process without Redis too (``servicedesk.chores``); ``flask
+remind-customers`` does the same from cron.
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from .. import settings
 from ..errors import DomainError
@@ -36,66 +41,93 @@ REMINDERS = {
                       "remind_pickup_days"),
 }
 BATCH = 500
+# A wait older than the shop's days by more than this gets no reminder (see above).
+LATE_LIMIT_DAYS = 7
+DEFAULT_HOURS = (9, 20)
 
 
 def days_for(kind: str) -> int:
     return int(settings.get(REMINDERS[kind][2]) or 0)
 
 
-def due(kind: str, now: datetime, limit: int = BATCH) -> list[tuple[int, int]]:
-    """(ticket id, event id) of the tickets still waiting, since longer than the shop's days,
-    on the event that started the wait, with no reminder about that event yet; the longest
-    waits first. Customers who opted out are left out."""
+def due(kind: str, now: datetime, after: tuple = (), limit: int = BATCH) -> list[tuple]:
+    """(ticket id, event id, when the wait began) of the tickets still waiting, since longer
+    than the shop's days (and not past ``LATE_LIMIT_DAYS`` more), on the event that started the
+    wait, with no reminder about that event yet; the longest waits first, after the (when, id)
+    ``after`` (keyset paging). Customers who opted out and imported tickets are left out."""
     state, events, _setting = REMINDERS[kind]
     cutoff = now - timedelta(days=days_for(kind))
     started = (select(TicketEvent.ticket_id, func.max(TicketEvent.seq).label("seq"))
                .where(TicketEvent.event.in_(events)).group_by(TicketEvent.ticket_id)
                .subquery())
-    return [tuple(row) for row in db.session.execute(
-        select(Ticket.id, TicketEvent.id)
+    query = (
+        select(Ticket.id, TicketEvent.id, TicketEvent.at)
         .join(started, started.c.ticket_id == Ticket.id)
         .join(TicketEvent, and_(TicketEvent.ticket_id == Ticket.id,
                                 TicketEvent.seq == started.c.seq))
         .join(Customer, Customer.id == Ticket.customer_id)
-        .where(Ticket.state == state, TicketEvent.at < cutoff,
+        .where(Ticket.state == state, Ticket.external_id.is_(None),
+               TicketEvent.at < cutoff,
+               TicketEvent.at >= cutoff - timedelta(days=LATE_LIMIT_DAYS),
                Customer.sms_opt_out.is_(False),
                ~exists().where(Notification.event_id == TicketEvent.id,
-                               Notification.event == kind))
-        .order_by(TicketEvent.at, Ticket.id).limit(limit))]
+                               Notification.event == kind)))
+    if after:
+        at, ticket_id = after
+        query = query.where(or_(TicketEvent.at > at,
+                                and_(TicketEvent.at == at, Ticket.id > ticket_id)))
+    return [tuple(row) for row in db.session.execute(
+        query.order_by(TicketEvent.at, Ticket.id).limit(limit))]
 
 
-def send_after(now: datetime) -> Optional[datetime]:
-    """None within the shop's sending hours, else when they next begin (UTC)."""
-    start, end = current_app.config.get("REMINDER_HOURS", (9, 20))
-    tz = shop_timezone()
-    local = now.astimezone(tz)
-    if start <= local.hour < end:
-        return None
-    day = local.date() + timedelta(days=1 if local.hour >= end else 0)
-    return datetime.combine(day, time(start), tz).astimezone(timezone.utc)
+def sending_hours() -> tuple[int, int]:
+    """(first hour, hour after the last) of the shop's day reminders are written in; a setting
+    that makes no sense (``[20, 9]``) is reported and the default used."""
+    try:
+        start, end = (int(h) for h in current_app.config.get("REMINDER_HOURS", DEFAULT_HOURS))
+    except (TypeError, ValueError):
+        start, end = -1, -1
+    if not 0 <= start < end <= 24:
+        log.warning("REMINDER_HOURS must be [start, end] with 0 <= start < end <= 24; "
+                    "using %s", DEFAULT_HOURS)
+        return DEFAULT_HOURS
+    return start, end
+
+
+def within_hours(now: datetime) -> bool:
+    start, end = sending_hours()
+    return start <= now.astimezone(shop_timezone()).hour < end
 
 
 def remind(now: Optional[datetime] = None) -> dict[str, int]:
-    """Write every reminder due at ``now``: {reminder: how many written}. Each ticket is its own
-    transaction; a ticket that moved on meanwhile (the customer answered) is skipped."""
+    """Write every reminder due at ``now``: {reminder: how many written}; none outside the
+    sending hours (the clock comes back within them). Each ticket is its own transaction."""
     now = now or utcnow()
-    hold = send_after(now)
-    written = {}
+    written = {kind: 0 for kind in REMINDERS}
+    if not within_hours(now):
+        return written
     for kind in REMINDERS:
-        written[kind] = 0
         if days_for(kind) <= 0:
             continue
+        after: tuple = ()
         while True:
-            batch = due(kind, now)
-            done = sum(_remind_one(kind, ticket_id, event_id, hold)
-                       for ticket_id, event_id in batch)
-            written[kind] += done
-            if len(batch) < BATCH or done == 0:
+            batch = due(kind, now, after)
+            written[kind] += sum(_remind_one(kind, ticket_id, event_id)
+                                 for ticket_id, event_id, _at in batch)
+            if len(batch) < BATCH:
                 break
+            after = (batch[-1][2], batch[-1][0])
     return written
 
 
-def _remind_one(kind: str, ticket_id: int, event_id: int, hold: Optional[datetime]) -> bool:
+class _MovedOn(Exception):
+    """The ticket left its waiting state while its reminder was being written."""
+
+
+def _remind_one(kind: str, ticket_id: int, event_id: int) -> bool:
+    """Write one reminder, unless the ticket moved on. The state is read again after the write,
+    locked (PostgreSQL: FOR UPDATE; SQLite: the write holds the file's one writer turn), so an
+    answer committed meanwhile rolls the reminder back instead of following it."""
     state = REMINDERS[kind][0]
     try:
         with ticket_service.committing():
@@ -103,8 +135,15 @@ def _remind_one(kind: str, ticket_id: int, event_id: int, hold: Optional[datetim
             event_row = db.session.get(TicketEvent, event_id)
             if ticket.state != state or event_row is None:
                 return False
-            return outbox.write_for_event(ticket, event_row, kind=kind,
-                                          send_after=hold) is not None
+            if outbox.write_for_event(ticket, event_row, kind=kind) is None:
+                return False
+            now_state = db.session.execute(
+                select(Ticket.state).where(Ticket.id == ticket_id).with_for_update()).scalar()
+            if now_state != state:
+                raise _MovedOn
+            return True
+    except _MovedOn:
+        return False
     except DomainError as exc:
         log.info("reminder %s skipped for ticket %s: %s", kind, ticket_id, exc.message)
         return False
