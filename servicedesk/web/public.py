@@ -90,8 +90,13 @@ def load_ticket():
             .options(joinedload(Ticket.device), lazyload(Ticket.notifications))).first()
         if row is not None:
             g.public_ticket, language = row
-            if session.get("lang") not in current_app.config["LANGUAGES"]:
-                g.page_language = language
+            # its own key: a staff member's switcher (session "lang") does not change the
+            # language of the customer's pages opened at the desk
+            languages = current_app.config["LANGUAGES"]
+            if request.args.get("lang") in languages:
+                session["public_lang"] = request.args["lang"]
+            picked = session.get("public_lang")
+            g.page_language = picked if picked in languages else language
 
 
 @bp.errorhandler(404)
