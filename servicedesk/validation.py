@@ -128,18 +128,29 @@ def a_date(raw: Any) -> date:
 _DATE_SHAPE = re.compile(r"\s*\d{4}[-/]\d{1,2}[-/]\d{1,2}\s*$")
 
 
+_UNREADABLE = object()
+
+
+def _form_day(values: Mapping, name: str):
+    """A form's date field: the date, None when left blank, ``_UNREADABLE`` when it does not
+    read as a date (the action's own check then says what is wrong with it)."""
+    raw = values.get(name)
+    if not raw or not str(raw).strip():
+        return None
+    try:
+        return a_date(raw)
+    except ValueError:
+        return _UNREADABLE
+
+
 def refuse_past_dates(values: Mapping, *names: str) -> None:
     """For the desks' forms: ValidationError naming each date that reads as a date but has
     already passed (a typo in the year, the month). The API and imports take any date."""
     from .visits import shop_day
     errors = {}
     for name in names:
-        raw = values.get(name)
-        try:
-            day = a_date(raw) if raw and str(raw).strip() else None
-        except ValueError:
-            continue  # the action's own check says what is wrong with it
-        if day is not None and day < shop_day():
+        day = _form_day(values, name)
+        if day not in (None, _UNREADABLE) and day < shop_day():
             errors[name] = _("This date has already passed.")
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
@@ -149,14 +160,12 @@ def refuse_part_after_promise(values: Mapping, promised: Optional[date]) -> None
     """For the ticket page's wait-for-parts form: a part expected after the date promised to the
     customer (``promised``, unless the form moves it) is refused, so the tracking page never
     says "part expected on the 20th" beside "promised for the 15th". The API and imports take
-    it as sent (history records what happened)."""
-    def day(name):
-        raw = values.get(name)
-        try:
-            return a_date(raw) if raw and str(raw).strip() else None
-        except ValueError:
-            return None  # the event's own check says what is wrong with it
-    expected, promised = day("expected_date"), day("promised_date") or promised
+    it as sent (history records what happened). A date that does not read is left to the
+    event's own check, which names it."""
+    expected, moved = _form_day(values, "expected_date"), _form_day(values, "promised_date")
+    if _UNREADABLE in (expected, moved):
+        return
+    promised = moved or promised
     if expected and promised and expected > promised:
         raise ValidationError(_("Some fields are not valid."), fields={"promised_date": _(
             "The part is expected on %(expected)s, after the date promised to the customer "

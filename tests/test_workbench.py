@@ -400,6 +400,13 @@ def test_a_part_expected_after_the_promised_date_moves_the_promise(tech, make_ti
     ticket = reload(ticket)
     assert (ticket.state, ticket.promised_date) == ("repair", promised)
 
+    # a new promise that does not read is named as such, not as "after the promise"
+    resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=later,
+                     promised_date="soon")
+    page = html(resp)
+    assert resp.status_code == 422 and "after the date promised" not in page
+    assert 'data-error="promised_date"' in page
+
     # an explicit promise earlier than the part is refused the same way
     resp = fire_form(tech, ticket, "wait_parts", part="LCD A54", expected_date=later,
                      promised_date=jalali_in(3)[0])
