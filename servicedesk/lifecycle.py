@@ -155,11 +155,17 @@ def _clean_reason(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 
 def _clean_wait_parts(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    """The part, when it is expected, and the promise moved with it (``promise_moved`` when
+    it replaces one the customer was given: their SMS says so)."""
     f = v.Fields(data)
     f.take("part", v.text, max_len=200)
     f.take("expected_date", v.a_date, required=False)
-    f.take("promised_date", v.a_date, required=False)  # the promise, moved with the part
-    return f.done()
+    promised = f.take("promised_date", v.a_date, required=False)
+    clean = f.done()
+    if promised is not None and ticket.promised_date is not None \
+            and promised != ticket.promised_date:
+        clean["promise_moved"] = True
+    return clean
 
 
 def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:

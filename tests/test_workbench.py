@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from servicedesk.extensions import db
+from servicedesk.i18n import format_datetime
 from servicedesk.lifecycle import Actor
 from servicedesk.models import Notification, Ticket, TicketEvent, TicketNote
 from servicedesk.services import tickets as ticket_service
@@ -419,10 +420,15 @@ def test_a_part_expected_after_the_promised_date_moves_the_promise(tech, make_ti
     ticket = reload(ticket)
     assert ticket.state == "waiting_parts" and ticket.promised_date.isoformat() == newer_iso
     assert ticket.events[-1].data == {"part": "LCD A54", "expected_date": later_iso,
-                                      "promised_date": newer_iso}
+                                      "promised_date": newer_iso, "promise_moved": True}
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     entry = page.split('<li data-event="wait_parts"', 1)[1].split("</li>", 1)[0]
     assert f"<dt>Promised date</dt>\n            <dd>{newer_iso}</dd>" in entry  # it moved
+    # the customer hears the new date, in their language
+    sms = ticket.notifications[-1]
+    new_date = format_datetime(ticket.promised_date, "date", locale="fa")
+    assert sms.event == "wait_parts" and new_date in sms.body and "LCD A54" in sms.body
+    assert "Waiting for a part, new promised date" in page
 
 
 def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_ticket):

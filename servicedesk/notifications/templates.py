@@ -40,6 +40,11 @@ DEFAULTS = {
                             "It is ready to collect."),
     "wait_parts": _l("{shop_name}: your {device} is waiting for a part ({part}). "
                      "We will tell you when work resumes."),
+    # The part comes after the date promised, so the promise moved with it (the ticket page
+    # asks for the new date): the customer must hear the new one.
+    "wait_parts_promise": _l("{shop_name}: your {device} is waiting for a part ({part}), so it "
+                             "will be ready by {promised_date}, not the date we gave you "
+                             "before. We will tell you when work resumes."),
     "resume": _l("{shop_name}: work on your {device} has resumed."),
     "finish": _l("{shop_name}: your {device} is ready to collect. Amount due: {amount_due}. "
                  "{shop_phone}"),
@@ -65,7 +70,8 @@ DEFAULTS = {
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
-VARIANTS = {"requote": "quote", "approve_within": "approve"}
+VARIANTS = {"requote": "quote", "approve_within": "approve",
+            "wait_parts_promise": "wait_parts"}
 # Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
@@ -73,6 +79,7 @@ VARIANTS = {"requote": "quote", "approve_within": "approve"}
 # A reminder follows the switch of the SMS it reminds of: a shop that phones its estimates
 # (the estimate SMS off) sends no "your estimate is waiting" either.
 FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False),
+           "wait_parts_promise": ("wait_parts", False),
            "remind_estimate": ("quote", False), "remind_pickup": ("finish", False)}
 
 VARIABLES = {
@@ -185,6 +192,7 @@ def event_labels() -> dict:
     return {**{name: rule.label for name, rule in EVENTS.items()},
             "requote": _("Revised estimate"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
+            "wait_parts_promise": _("Waiting for a part, new promised date"),
             "remind_estimate": _("Reminder: estimate not answered"),
             "remind_pickup": _("Reminder: device not collected"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
@@ -260,12 +268,15 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
 def kind_of(event: str, event_data: Optional[dict]) -> str:
     """The kind of an event its SMS is written for (a key of DEFAULTS): a revised estimate
     ("requote"), an estimate approved at once within the pre-approved amount
-    ("approve_within"), else the event itself."""
+    ("approve_within"), a wait for a part that moved the promised date
+    ("wait_parts_promise"), else the event itself."""
     event_data = event_data or {}
     if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
         return "requote"
     if event == "approve" and event_data.get("channel") == "pre_approved":
         return "approve_within"
+    if event == "wait_parts" and event_data.get("promise_moved"):
+        return "wait_parts_promise"
     return event
 
 
