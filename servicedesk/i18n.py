@@ -371,22 +371,22 @@ def money_unit_word() -> str:
 # "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too,
 # but not "12.500": a thousands separator typed as the decimal one, which sits beside it)
 _MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0?)?")
-_DECIMAL = re.compile(r"\d+\.\d+")
+_DECIMAL = re.compile(r"\d+[./]\d+")  # a dot, or a slash, typed between thousands
 
 
-def money_input(rials: Any, unit: str | None = None) -> str:
+def money_input(rials: Any, unit: str | None = None, locale: Any = None) -> str:
     """An amount stored in rials as a money field shows it for editing: in the unit the shop
-    shows money in (:func:`money_display`), ASCII digits, no grouping. A toman amount with rials
-    left over keeps them as one decimal (``12500.5``), so nothing is rounded away. Text (what
-    was typed into a form that comes back) is returned as it is; ``None`` gives ``""``."""
+    shows money in (:func:`money_display`), grouped in the page's digits as it is shown
+    everywhere else (``۱٬۲۵۰٬۰۰۰``: a cashier comparing ``1250000`` with a card slip misses a
+    zero), without the unit word (the label has it). A toman amount with rials left over keeps
+    them as one decimal (``۱۲٬۵۰۰٫۵``), so nothing is rounded away. It reads back as typed
+    (:func:`money_from_input`). Text (what was typed into a form that comes back) is returned
+    as it is; ``None`` gives ``""``."""
     if rials is None:
         return ""
     if isinstance(rials, str):
         return rials
-    if (unit or money_display()) != "toman":
-        return str(rials)
-    sign, whole, rest = _tomans(rials)
-    return f"{sign}{whole}.{rest}" if rest else f"{sign}{whole}"
+    return format_money(rials, locale, unit, with_unit=False)
 
 
 def _tomans(rials: int) -> tuple[str, int, int]:
@@ -419,7 +419,9 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     match = _MONEY_TYPED.fullmatch(cleaned)
     if not match:
         if _DECIMAL.fullmatch(cleaned):
-            raise ValueError(_("Write toman with at most one decimal digit (one rial)."))
+            raise ValueError(_("Separate thousands with ٬ or a comma, or not at all (150000), "
+                               "never with a dot: in toman a dot is only for one decimal "
+                               "digit (one rial)."))
         return raw
     return int(match.group(1)) * 10 + int(match.group(2) or 0)
 

@@ -436,8 +436,8 @@ def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_t
     page = html(tech.get(f"/tickets/{ticket.id}"))
     form = page[page.index('data-event-form="finish"'):]
     # the stored rials are offered in toman, the unit the prices are typed in
-    assert 'value="Screen"' in form and 'value="1200000"' in form
-    assert 'value="Fitting"' in form and 'value="200000"' in form
+    assert 'value="Screen"' in form and 'value="1,200,000"' in form
+    assert 'value="Fitting"' in form and 'value="200,000"' in form
     fire_form(tech, ticket, "finish", [("part", "Screen", "1", "1200000"),
                                        ("labour", "Fitting", "1", "150000"),
                                        ("part", "Screen protector", "1", "50000")],
