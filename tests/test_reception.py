@@ -747,6 +747,28 @@ def test_the_delivery_desk_shows_a_bill_above_the_approved_estimate(desk, make_t
     assert "data-approved-estimate" not in text(desk.get(f"/desk/delivery?q={same.number}"))
 
 
+def test_a_pickup_number_leads_to_the_delivery_desk_which_lists_what_is_ready(desk,
+                                                                              make_ticket):
+    """A customer who took a "pickup" number is not admitted again: the queue sends them to
+    the delivery desk (found by the phone they left at the kiosk), and the delivery desk opens
+    on the devices ready to collect."""
+    ready = make_ticket("ready")
+    make_ticket("repair")
+    pickup = reception.issue_number(default_branch(), "pickup", phone="09121234567")
+    repair = reception.issue_number(default_branch(), "repair")
+    board = text(desk.get("/queue/board"))
+    row = board.split(f'data-visit="{pickup.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "data-to-delivery" in row and "/desk/intake" not in row
+    assert "q=%2B989121234567" in row
+    row = board.split(f'data-visit="{repair.id}"', 1)[1].split("</tr>", 1)[0]
+    assert f"/desk/intake?visit_id={repair.id}" in row and "data-to-delivery" not in row
+    page = text(desk.get("/desk/delivery?q=%2B989121234567"))
+    assert f'data-ticket="{ready.id}"' in page
+    page = text(desk.get("/desk/delivery"))
+    listed = re.findall(r'<li class="list-group-item[^"]*" data-ticket="(\d+)"', page)
+    assert listed == [str(ready.id)]  # the ready one only, not the one in repair
+
+
 def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_ticket):
     ticket = make_ticket("ready", intake={
         "customer": {"name": "Hamid", "phone": "09351234567"},

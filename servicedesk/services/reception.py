@@ -351,9 +351,14 @@ def _since(state: str, branch: Branch, now: Optional[datetime] = None):
     return [(ticket, at, settings.past_limit(state, at, now)) for ticket, at in rows]
 
 
+def ready_to_collect(branch: Branch) -> list:
+    """Devices of ``branch`` ready to collect, oldest first (see ``_since``)."""
+    return _since("ready", branch)
+
+
 def worklist(branch: Branch) -> dict:
     """Reception's worklist: numbers waiting, devices ready to collect (oldest first) and
     estimates waiting for the customer's answer (oldest first, to phone them)."""
     board = queue_board(branch)
     return {"waiting": board["waiting"], "called": board["called"],
-            "ready": _since("ready", branch), "estimates": _since("estimate", branch)}
+            "ready": ready_to_collect(branch), "estimates": _since("estimate", branch)}

@@ -405,9 +405,10 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     one = found[0] if len(found) == 1 else None
     can_deliver = one is not None and "deliver" in lifecycle.allowed_events(
         one.state, current_user.role)
+    ready = reception.ready_to_collect(_branch()) if not q.strip() and ticket is None else []
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
-                           labels=lifecycle.STATE_LABELS), status
+                           labels=lifecycle.STATE_LABELS, ready=ready), status
 
 
 @bp.get("/desk/delivery")
