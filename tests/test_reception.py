@@ -769,6 +769,31 @@ def test_a_pickup_number_leads_to_the_delivery_desk_which_lists_what_is_ready(de
     assert listed == [str(ready.id)]  # the ready one only, not the one in repair
 
 
+def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(desk,
+                                                                               make_ticket):
+    """The customer who lost the receipt and calls from another phone: a part of the name
+    (however ی and ک were typed), of the device, or the last digits of the number."""
+    karimi = make_ticket("ready", intake={
+        "customer": {"name": "حمید كريمي", "phone": "09121112233"},  # Arabic ك and ي
+        "device": {"kind": "phone", "brand": "Samsung", "model": "Galaxy A52"},
+        "problem": "Battery"})
+    other = make_ticket("intake")  # Narges Rezaei, Samsung Galaxy A54, 0912 123 4567
+    for q in ("کریمی", "حمید کریمی", "  کريمی ", "A52", "galaxy a52", "2233", "۲۲۳۳",
+              "1112233"):
+        found = reception.find_tickets(q)
+        assert [t.id for t in found] == [karimi.id], q
+    assert {t.id for t in reception.find_tickets("galaxy")} == {karimi.id, other.id}
+    assert {t.id for t in reception.find_tickets("Rezaei")} == {other.id}
+    assert reception.find_tickets("%") == [] and reception.find_tickets("_a") == []
+    # the delivery desk and the ticket list read it the same way
+    page = text(desk.get("/desk/delivery", query_string={"q": "کریمی"}))
+    assert f'data-ticket="{karimi.id}"' in page
+    page = text(desk.get("/tickets/", query_string={"q": "کریمی"}))
+    assert f"/tickets/{karimi.id}" in page and f"/tickets/{other.id}\"" not in page
+    page = text(desk.get("/tickets/", query_string={"q": "galaxy", "state": "intake"}))
+    assert f"/tickets/{other.id}" in page and f"/tickets/{karimi.id}\"" not in page
+
+
 def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_ticket):
     ticket = make_ticket("ready", intake={
         "customer": {"name": "Hamid", "phone": "09351234567"},

@@ -16,7 +16,7 @@ from typing import Optional
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
@@ -243,7 +243,8 @@ def find_tickets(raw, limit: int = 20) -> list[Ticket]:
     """What the scanner or the keyboard gave: a tracking URL (the receipt's QR code or the
     label), a bare token, a ticket number (``A-00042``, ``a42`` or ``42``), a mobile number or
     an IMEI/serial, in any digits. The first reading that finds something wins; tickets ready
-    to collect come first."""
+    to collect come first. Failing those: the last digits of the mobile number, or a part of
+    the customer's name or of the device's brand and model."""
     text = to_ascii_digits(raw).strip()
     if not text:
         return []
@@ -271,6 +272,19 @@ def find_tickets(raw, limit: int = 20) -> list[Ticket]:
                 select(Customer.id).where(Customer.phone == phone)))
         lookups.append(Ticket.device_id.in_(
             select(Device.id).where(Device.serial == compact.replace("-", ""))))
+        # Then looser readings, for the customer who lost the receipt and calls from another
+        # phone: the last digits of the mobile number, a part of the name or of the device.
+        if compact.isdigit() and 4 <= len(compact) <= 9:
+            lookups.append(Ticket.customer_id.in_(
+                select(Customer.id).where(Customer.phone.endswith(compact, autoescape=True))))
+        elif not compact.isdigit() and len(compact) >= 2:
+            needle = _searchable(text)
+            lookups.append(or_(
+                Ticket.customer_id.in_(select(Customer.id).where(
+                    _searchable_sql(Customer.name).contains(needle, autoescape=True))),
+                Ticket.device_id.in_(select(Device.id).where(
+                    _searchable_sql(Device.brand + " " + Device.model)
+                    .contains(needle, autoescape=True)))))
     query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
              .order_by(case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
              .limit(limit))
@@ -279,6 +293,27 @@ def find_tickets(raw, limit: int = 20) -> list[Ticket]:
         if found:
             return found
     return []
+
+
+# Letters written two ways on Persian and Arabic keyboards, and the joiner some type: a name
+# searched for matches however it was written.
+_SAME_LETTERS = (("ي", "ی"), ("ى", "ی"), ("ك", "ک"), ("\u200c", ""))
+
+
+def _searchable(text: str) -> str:
+    text = " ".join(text.split()).lower()
+    for other, letter in _SAME_LETTERS:
+        text = text.replace(other, letter)
+    return text
+
+
+def _searchable_sql(column):
+    """``column`` as ``_searchable`` writes text, in SQL (lower() folds Latin letters only,
+    on both databases; Persian has no case)."""
+    expression = func.lower(column)
+    for other, letter in _SAME_LETTERS:
+        expression = func.replace(expression, other, letter)
+    return expression
 
 
 def find_customer(phone_raw) -> tuple[Optional[str], Optional[Customer], int]:

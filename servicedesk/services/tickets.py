@@ -216,6 +216,19 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     return ticket
 
 
+def list_tickets(state: Optional[str] = None, q: str = "", limit: int = 200) -> list[Ticket]:
+    """The staff's ticket list: newest first, in ``state`` if given; ``q`` reads as the desks'
+    search does (a number, a scanned link, a phone or its last digits, an IMEI, a name, a
+    device: ``reception.find_tickets``)."""
+    if q.strip():
+        from .reception import find_tickets
+        return [t for t in find_tickets(q, limit=limit) if state is None or t.state == state]
+    query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Ticket.state == state)
+    return list(db.session.scalars(query))
+
+
 def promised_date(ticket_id: int) -> Optional[date]:
     """The date promised to the ticket's customer (None: no promise, or no such ticket)."""
     return db.session.scalar(select(Ticket.promised_date).where(Ticket.id == ticket_id))

@@ -58,13 +58,9 @@ BLANK_LINES = 3  # empty rows offered without JavaScript
 @require("tickets.view")
 def index():
     state = request.args.get("state")
-    query = select(Ticket).order_by(Ticket.id.desc()).limit(200)
-    if state in lifecycle.TICKET_STATES:
-        query = query.where(Ticket.state == state)
+    state = state if state in lifecycle.TICKET_STATES else None
     q = (request.args.get("q") or "").strip()
-    if q:
-        query = query.where(Ticket.number.ilike(f"%{to_ascii_digits(q)}%"))
-    items = db.session.scalars(query).all()
+    items = ticket_service.list_tickets(state, q)
     return render_template("tickets/index.html", items=items, state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS)
 
