@@ -87,8 +87,8 @@ def test_the_tracking_page_speaks_the_customers_language(customer, make_ticket):
                                                                  "language": "en"}})
     page = html(customer.get(track(en)))
     assert '<html lang="en" dir="ltr">' in page
-    assert "Waiting for the customer&#39;s approval" in page or \
-        "Waiting for the customer's approval" in page
+    # addressed to the customer, not in the staff's words ("the customer's approval")
+    assert "Waiting for your approval" in page and "the customer" not in page
     assert "1,400,000 toman" in page  # the estimate total, in the customer's money unit
     # the switcher still wins, and the page's own forms keep the choice
     page = html(customer.get(track(en) + "?lang=fa"))

@@ -40,6 +40,10 @@ CUSTOMER_EVENTS = {
     "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),
     "cancel": _l("Cancelled"),
 }
+# The states' names as the customer reads them: the staff's, but addressed to the customer
+# ("waiting for your approval", not "the customer's").
+CUSTOMER_LABELS = {**lifecycle.STATE_LABELS, "estimate": _l("Waiting for your approval"),
+                   "delivered": _l("Collected")}
 # What each state means for the customer, in a sentence.
 STATE_TEXT = {
     "intake": _l("We have received your device; it goes to the repair unit shortly."),
@@ -177,7 +181,7 @@ def track(token: str):
     skipped = set() if unrepaired is None else (
         {"repair"} if unrepaired.event == "decline" else {"estimate", "repair"})
     return render_template(
-        "public/track.html", ticket=ticket, notes=notes, labels=lifecycle.STATE_LABELS,
+        "public/track.html", ticket=ticket, notes=notes, labels=CUSTOMER_LABELS,
         state_text={**STATE_TEXT, **(UNREPAIRED_TEXT if unrepaired else {}),
                     **(QUEUED_TEXT if queued else {})},
         unrepaired=unrepaired, skipped=skipped,
