@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import jdatetime
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 
 from servicedesk import settings
 from servicedesk.extensions import db
@@ -792,6 +793,25 @@ def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(d
     assert f"/tickets/{karimi.id}" in page and f"/tickets/{other.id}\"" not in page
     page = text(desk.get("/tickets/", query_string={"q": "galaxy", "state": "intake"}))
     assert f"/tickets/{other.id}" in page and f"/tickets/{karimi.id}\"" not in page
+
+
+def test_the_ticket_page_says_when_the_device_came_in_and_when_the_customer_arrived(
+        desk, users):
+    """One "received" time everywhere (the receipt's, the timeline's): the arrival with the
+    queue number, minutes before, is named as such."""
+    from .conftest import INTAKE
+    visit = reception.issue_number(default_branch(), "repair")
+    db.session.execute(sa_update(Visit).where(Visit.id == visit.id)
+                       .values(issued_at=utcnow() - timedelta(minutes=7)))
+    db.session.commit()
+    ticket = ticket_service.admit({**INTAKE, "visit_id": visit.id},
+                                  Actor.staff(users["reception"]))
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    received = re.search(r"<dd[^>]*data-received>([^<]+)</dd>", page)[1]
+    arrived = re.search(r"<dd[^>]*data-arrived>([^<]+)</dd>", page)[1]
+    admitted_at = db.session.get(Ticket, ticket.id).events[0].at
+    assert received == format_datetime(admitted_at, locale="en")
+    assert "queue number R-001" in arrived and received not in arrived
 
 
 def test_a_short_serial_that_looks_like_a_ticket_number_is_found_too(desk, make_ticket):
