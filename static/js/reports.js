@@ -21,6 +21,10 @@
       return { label: d.label, data: d.data, borderColor: colour, backgroundColor: colour,
                spanGaps: true, tension: 0.2 };
     });
+    // Counts (tickets per state) step in whole numbers: no "0.5 tickets" on the axis.
+    var counts = spec.datasets.every(function (d) {
+      return d.data.every(function (v) { return v === null || Number.isInteger(v); });
+    });
     return {
       type: spec.type,
       data: { labels: spec.labels, datasets: datasets },
@@ -29,6 +33,9 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
+        // Room for the x axis's slanted labels: right to left, the last one hangs past the
+        // left edge, which Chart.js does not leave room for on a reversed axis.
+        layout: { padding: rtl ? { left: 56, right: 8 } : { left: 8, right: 8 } },
         plugins: {
           legend: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr", position: "bottom" },
           tooltip: { rtl: rtl, textDirection: rtl ? "rtl" : "ltr" }
@@ -37,7 +44,8 @@
           x: { reverse: rtl, stacked: !!spec.stacked },
           y: { position: rtl ? "right" : "left", beginAtZero: true, stacked: !!spec.stacked,
                title: { display: !!spec.yTitle, text: spec.yTitle },
-               ticks: { callback: function (value) { return number.format(value); } } }
+               ticks: { precision: counts ? 0 : undefined,
+                        callback: function (value) { return number.format(value); } } }
         }
       }
     };

@@ -35,6 +35,14 @@ def test_dashboard_draws_its_charts_and_refreshes(live_server, page, history):  
                               "'${id}']`)).scales.y.ticks.map(t => t.label)", chart)
         assert ticks and "۰" in ticks, ticks
         assert not any(ch.isascii() and ch.isdigit() for t in ticks for ch in str(t)), ticks
+    # tickets are counted in whole numbers: no "۰٫۵" step on the states chart's axis
+    ticks = page.evaluate("Chart.getChart(document.querySelector(\"canvas[data-chart="
+                          "'chart-states']\")).scales.y.ticks.map(t => t.label)")
+    assert ticks and not any("٫" in str(t) or "." in str(t) for t in ticks), ticks
+    # right to left, the x axis's last (leftmost) slanted label has room: it is not cut off
+    padding = page.evaluate("Chart.getChart(document.querySelector(\"canvas[data-chart="
+                            "'chart-turnaround']\")).options.layout.padding.left")
+    assert padding >= 48
     # the refresh fetches the numbers again and says when
     page.evaluate("document.querySelector('[data-refresh-url]')"
                   ".dispatchEvent(new Event('reports:refresh'))")
