@@ -224,3 +224,24 @@ def test_intake_fills_in_a_returning_customer_from_their_phone(live_server, page
     page.keyboard.press("Tab")
     expect(page.locator("#customer-hint [data-customer]")).to_be_visible()
     expect(page.locator("#customer_name")).to_have_value("Narges Rezaei")
+
+
+def test_recording_a_customers_answer_at_the_desk_takes_a_second_click(live_server, page,
+                                                                       users, make_ticket):
+    """An answer starts a repair: the desk opens the answer first, and its button names the
+    amount approved."""
+    ticket = make_ticket("estimate")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk")
+    card = page.locator(f'.worklist-estimates [data-ticket="{ticket.id}"]')
+    approve = card.locator('button[value="approve"]')
+    expect(approve).to_be_hidden()
+    card.locator("[data-answer-step] summary").click()
+    expect(approve).to_be_visible()
+    expect(approve).to_contain_text("۱٬۴۰۰٬۰۰۰")
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "estimate"
+    approve.click()
+    expect(page.locator(".alert-success")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "repair"
