@@ -520,6 +520,8 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert resp.status_code == 422 and "data-known-name" in page
     assert "This number is on file as نرگس رضایی. Choose the name the ticket goes under." in page
     assert "name to Ali Rezaei" in page
+    assert "Someone else using this number: file it under نرگس رضایی, brought by Ali Rezaei" \
+        in page
     assert db.session.scalar(select(func.count(Ticket.id))) == 1  # nothing written
     # the name on file
     assert 'name="known_phone" value="+989121234567"' in page  # what the answer is about
@@ -528,6 +530,16 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     customer = db.session.scalar(select(Customer))
     assert customer.name == "نرگس رضایی"
     assert db.session.scalar(select(func.count(Ticket.id))) == 2
+    # or someone else using the number (a family's one mobile): under the name on file, and
+    # the ticket, its page and its receipt say who brought the device
+    assert desk.post("/desk/intake", intake_form(customer_name="Samira Jafari",
+                                                 known_name="brought",
+                                                 known_phone="+989121234567")).status_code == 302
+    db.session.expire_all()
+    brought = db.session.scalar(select(Ticket).order_by(Ticket.id.desc()))
+    assert brought.customer.name == "نرگس رضایی" and brought.brought_by == "Samira Jafari"
+    assert "data-brought-by>Samira Jafari<" in text(desk.get(f"/tickets/{brought.id}/receipt"))
+    assert "brought by Samira Jafari" in text(desk.get(f"/tickets/{brought.id}?lang=en"))
     # or the name typed, which becomes the customer's (and the audit log says so)
     assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei", known_name="rename",
                                                  known_phone="+989121234567")).status_code == 302

@@ -52,6 +52,13 @@ class Ticket(db.Model):
     notifications = relationship("Notification", order_by="Notification.id",
                                  back_populates="ticket", lazy="selectin")
 
+    @property
+    def brought_by(self) -> Optional[str]:
+        """Who brought the device in, when not the customer on file (a family sharing one
+        mobile number): recorded at intake."""
+        first = self.events[0] if self.events else None
+        return (first.data or {}).get("brought_by") if first is not None else None
+
     def estimate_lines(self) -> list["CostLine"]:
         return [l for l in self.lines
                 if l.stage == "estimate" and l.estimate_version == self.estimate_version]

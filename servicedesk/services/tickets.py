@@ -246,8 +246,9 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
     """Intake: the customer's device becomes a ticket in 'intake'; the visit is served.
 
     A phone number already on file under another name: ``known_name="keep"`` (the API) files
-    the ticket under the name on file, ``"rename"`` changes the customer's name to the one
-    typed, ``"ask"`` (the desk, until it chose) refuses with the name on file, so the
+    the ticket under the name on file, ``"brought"`` too, noting the name typed as who brought
+    the device (a family sharing one mobile), ``"rename"`` changes the customer's name to the
+    one typed, ``"ask"`` (the desk, until it chose) refuses with the name on file, so the
     receptionist decides."""
     with committing(keep_loaded=True):
         clean = clean_intake(payload)
@@ -283,6 +284,9 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
         data["customer_id"] = ticket.customer.id
         if ticket.customer_renamed_from:
             data["customer_renamed_from"] = ticket.customer_renamed_from
+        if known_name == "brought" and not same_name(ticket.customer.name,
+                                                     clean["customer"]["name"]):
+            data["brought_by"] = clean["customer"]["name"]
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket
 

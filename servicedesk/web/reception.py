@@ -317,11 +317,11 @@ def _intake_fields(form, pre_approved) -> dict:
 
 
 def _known_name_choice(form) -> str:
-    """The desk's answer about a number on file under another name ("keep" or "rename"), if it
-    was asked about the number in the form now: a number corrected since is asked about anew
-    (the answer was about another customer)."""
+    """The desk's answer about a number on file under another name ("keep", "brought" or
+    "rename"), if it was asked about the number in the form now: a number corrected since is
+    asked about anew (the answer was about another customer)."""
     choice = form.get("known_name")
-    if choice not in ("keep", "rename"):
+    if choice not in ("keep", "brought", "rename"):
         return "ask"
     try:
         phone = reception.clean_phone(form.get("customer_phone"), "customer_phone")

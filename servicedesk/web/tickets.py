@@ -99,6 +99,7 @@ def timeline(ticket: Ticket) -> list[dict]:
         elif e.event == "admit":
             add("visit", "code", label=_l("Queue number"))
             add("customer_renamed_from", label=_l("Customer's name before this intake"))
+            add("brought_by", label=_l("Brought by"))
         elif e.event == "quote":
             add("total", "money", label=_l("Estimate total"))
             add("estimate_version", "number")
