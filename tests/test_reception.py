@@ -1079,11 +1079,28 @@ def test_the_ticket_page_reprints_the_receipt_and_the_label(desk, make_ticket, a
     receipt = re.search(r'href="([^"]+)" data-print="receipt"', page).group(1)
     label = re.search(r'href="([^"]+)" data-print="label"', page).group(1)
     assert 'data-print="delivery"' not in page  # nothing handed back yet
-    assert ticket.number in text(desk.get(receipt)) and ticket.number in text(desk.get(label))
+    # the receipt in the customer's language (as their SMS), the shelf label in the staff's
+    assert localize_digits(ticket.number, "fa") in text(desk.get(receipt))
+    assert ticket.number in text(desk.get(label))
     delivered = make_ticket("delivered")
     page = text(desk.get(f"/tickets/{delivered.id}?lang=en"))
     link = re.search(r'href="([^"]+)" data-print="delivery"', page).group(1)
-    assert delivered.number in text(desk.get(link))
+    assert localize_digits(delivered.number, "fa") in text(desk.get(link))
+
+
+def test_a_receipt_speaks_the_customers_language_unless_asked_for_another(desk, make_ticket):
+    """An English speaker's receipt at a Persian desk: English, Gregorian dates, Latin digits,
+    as their SMS; the staff can still ask for one in their own language."""
+    from .conftest import INTAKE
+    ticket = make_ticket("delivered", intake={**INTAKE, "customer": {
+        "name": "Sara", "phone": "09351234567", "language": "en"}})
+    for url in (f"/tickets/{ticket.id}/receipt", f"/tickets/{ticket.id}/delivery-receipt"):
+        slip = text(desk.get(url))
+        assert '<html lang="en" dir="ltr">' in slip and ticket.number in slip, url
+        asked = text(desk.get(url + "?lang=fa"))
+        assert '<html lang="fa" dir="rtl">' in asked, url
+    label = text(desk.get(f"/tickets/{ticket.id}/label"))  # the shelf's: the staff's language
+    assert '<html lang="fa" dir="rtl">' in label
 
 
 def test_the_menu_opens_the_reception_intake_form(desk):

@@ -4,9 +4,10 @@ the delivery desk and reception's worklist.
 Thin views: parse the form, call one action of services.reception (or read what slips.py says a
 slip carries), render. The queue and the display are htmx partials polled by the page.
 """
-from flask import (Blueprint, abort, flash, redirect, render_template, request,
-                   session, url_for)
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
+                   request, session, url_for)
 from flask_babel import gettext as _
+from flask_babel import refresh as refresh_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -243,10 +244,21 @@ def slip(visit_id: int):
     return _printed("queue_slip", visit, "print/queue_slip.html", slip=slips.queue_slip(visit))
 
 
+def _in_the_customers_language(ticket) -> None:
+    """A slip the customer takes home speaks their language, as their SMS do (an English
+    speaker's receipt at a Persian desk is in English, Gregorian dates), unless the page was
+    asked for in one (``?lang``). The shelf label stays in the staff's."""
+    language = ticket.customer.language
+    if language in current_app.config["LANGUAGES"] and request.args.get("lang") is None:
+        g.page_language = language
+        refresh_locale()
+
+
 @bp.get("/tickets/<int:ticket_id>/receipt")
 @require("tickets.print")
 def receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id)
+    _in_the_customers_language(ticket)
     return _printed("receipt", ticket, "print/receipt.html", r=slips.receipt(ticket),
                     service_types=SERVICE_TYPE_LABELS)
 
@@ -264,6 +276,7 @@ def delivery_receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id, lines=True)
     if ticket.state not in ("delivered", "closed"):
         raise Conflict(_("This device has not been handed back yet."))
+    _in_the_customers_language(ticket)
     return _printed("delivery_receipt", ticket, "print/delivery_receipt.html",
                     d=slips.delivery_receipt(ticket))
 
