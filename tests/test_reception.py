@@ -807,6 +807,29 @@ def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(d
     assert f"/tickets/{other.id}" in page and f"/tickets/{karimi.id}\"" not in page
 
 
+def test_a_search_that_reads_two_ways_finds_both(desk, make_ticket):
+    """"A52" is ticket A-00052 and a Galaxy A52; "2233" ticket A-02233 and a number ending in
+    2233: the desk sees both (a shop with a thousand tickets hits this on most searches)."""
+    galaxy = make_ticket("ready", intake={
+        "customer": {"name": "Hamid", "phone": "09121112233"},
+        "device": {"kind": "phone", "brand": "Samsung", "model": "Galaxy A52"},
+        "problem": "Battery"})
+    db.session.execute(sa_update(Ticket).where(Ticket.id == galaxy.id).values(number="A-02233"))
+    db.session.commit()
+    other = make_ticket("intake")
+    db.session.execute(sa_update(Ticket).where(Ticket.id == other.id).values(number="A-00052"))
+    db.session.commit()
+    assert {t.id for t in reception.find_tickets("A52")} == {galaxy.id, other.id}
+    db.session.execute(sa_update(Ticket).where(Ticket.id == galaxy.id).values(number="A-00001"))
+    db.session.execute(sa_update(Ticket).where(Ticket.id == other.id).values(number="A-02233"))
+    db.session.commit()
+    assert {t.id for t in reception.find_tickets("2233")} == {galaxy.id, other.id}
+    # a state is asked of every reading, before the limit: the ready one is found
+    assert [t.id for t in reception.find_tickets("2233", state="ready")] == [galaxy.id]
+    page = text(desk.get("/tickets/", query_string={"q": "2233", "state": "ready"}))
+    assert f"/tickets/{galaxy.id}" in page
+
+
 def test_the_ticket_page_says_when_the_device_came_in_and_when_the_customer_arrived(
         desk, users):
     """One "received" time everywhere (the receipt's, the timeline's): the arrival with the

@@ -239,28 +239,27 @@ _TRACKING_PATH = re.compile(r"/[tT]/([A-Za-z0-9]{4,40})")
 _TICKET_NUMBER = re.compile(r"([A-Z]{1,8})?-?0*(\d{1,9})")
 
 
-def find_tickets(raw, limit: int = 20) -> list[Ticket]:
-    """What the scanner or the keyboard gave: a tracking URL (the receipt's QR code or the
-    label), a bare token, a ticket number (``A-00042``, ``a42`` or ``42``), a mobile number or
-    an IMEI/serial, in any digits. The first reading that finds something wins; tickets ready
-    to collect come first. Failing those: the last digits of the mobile number, or a part of
-    the customer's name or of the device's brand and model."""
+def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Ticket]:
+    """What the scanner or the keyboard gave, in any digits; tickets ready to collect first,
+    then the newest; only those in ``state`` when given.
+
+    A reading that names one thing wins at once: a tracking URL (the receipt's QR code or the
+    label), a bare token, a whole mobile number, an IMEI/serial. Otherwise the readings that
+    may each be meant are searched together: a ticket number (``A-00042``, ``a42``, ``42``),
+    the last digits of a mobile number, a part of the customer's name or of the device's brand
+    and model. "A52" is ticket A-00052 and the Galaxy A52 both, "2233" ticket A-02233 and
+    the customer whose number ends in 2233: the desk sees both and picks."""
     text = to_ascii_digits(raw).strip()
     if not text:
         return []
-    lookups = []
+    exact, maybe = [], []
     match = _TRACKING_PATH.search(text)
     if match:
-        lookups.append(Ticket.public_token == match.group(1).upper())
+        exact.append(Ticket.public_token == match.group(1).upper())
     compact = re.sub(r"[\s\u200e\u200f]", "", text).upper()
     if not match and len(compact) >= 8 and not compact.isdigit() \
             and set(compact) <= set(TOKEN_ALPHABET):
-        lookups.append(Ticket.public_token == compact)
-    number = None if match else _TICKET_NUMBER.fullmatch(compact)
-    if number and len(number.group(2)) <= 7:
-        wanted = f"{int(number.group(2)):05d}"
-        lookups.append(Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
-                       else Ticket.number.like(f"%-{wanted}"))
+        exact.append(Ticket.public_token == compact)
     if not match:
         try:
             phone = v.phone_e164(text, allow_numbers=tuple(
@@ -268,27 +267,32 @@ def find_tickets(raw, limit: int = 20) -> list[Ticket]:
         except ValueError:
             phone = None
         if phone:
-            lookups.append(Ticket.customer_id.in_(
+            exact.append(Ticket.customer_id.in_(
                 select(Customer.id).where(Customer.phone == phone)))
-        lookups.append(Ticket.device_id.in_(
+        exact.append(Ticket.device_id.in_(
             select(Device.id).where(Device.serial == compact.replace("-", ""))))
-        # Then looser readings, for the customer who lost the receipt and calls from another
-        # phone: the last digits of the mobile number, a part of the name or of the device.
+        number = _TICKET_NUMBER.fullmatch(compact)
+        if number and len(number.group(2)) <= 7:
+            wanted = f"{int(number.group(2)):05d}"
+            maybe.append(Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
+                         else Ticket.number.like(f"%-{wanted}"))
+        # for the customer who lost the receipt and calls from another phone
         if compact.isdigit() and 4 <= len(compact) <= 9:
-            lookups.append(Ticket.customer_id.in_(
+            maybe.append(Ticket.customer_id.in_(
                 select(Customer.id).where(Customer.phone.endswith(compact, autoescape=True))))
         elif not compact.isdigit() and len(compact) >= 2:
             needle = _searchable(text)
-            lookups.append(or_(
-                Ticket.customer_id.in_(select(Customer.id).where(
-                    _searchable_sql(Customer.name).contains(needle, autoescape=True))),
-                Ticket.device_id.in_(select(Device.id).where(
-                    _searchable_sql(Device.brand + " " + Device.model)
-                    .contains(needle, autoescape=True)))))
+            maybe.append(Ticket.customer_id.in_(select(Customer.id).where(
+                _searchable_sql(Customer.name).contains(needle, autoescape=True))))
+            maybe.append(Ticket.device_id.in_(select(Device.id).where(
+                _searchable_sql(Device.brand + " " + Device.model)
+                .contains(needle, autoescape=True))))
     query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
              .order_by(case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
              .limit(limit))
-    for condition in lookups:
+    if state is not None:
+        query = query.where(Ticket.state == state)
+    for condition in [*exact, *([or_(*maybe)] if maybe else [])]:
         found = list(db.session.scalars(query.where(condition)).unique())
         if found:
             return found

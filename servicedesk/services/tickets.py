@@ -222,7 +222,7 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = 200) -> 
     device: ``reception.find_tickets``)."""
     if q.strip():
         from .reception import find_tickets
-        return [t for t in find_tickets(q, limit=limit) if state is None or t.state == state]
+        return find_tickets(q, limit=limit, state=state)
     query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
     if state is not None:
         query = query.where(Ticket.state == state)
