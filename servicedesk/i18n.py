@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel.dates import format_date as _babel_format_date
-from flask import Flask, current_app, has_app_context, has_request_context
+from flask import Flask, current_app, has_app_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -310,11 +310,12 @@ def _unit_word(unit: str, lang: str) -> str:
 
 
 def money_display() -> str:
-    """``"toman"`` or ``"rial"``: the shop's choice on the admin settings page during a request
-    (``settings.get("money_display")``, read once per request), else config ``MONEY_DISPLAY``,
-    else toman."""
+    """``"toman"`` or ``"rial"``: the shop's choice on the admin settings page
+    (``settings.get("money_display")``: in a request, in a job or a command alike; an SMS a
+    reminder writes from the clock shows money as the shop's others do), else config
+    ``MONEY_DISPLAY``, else toman."""
     unit = None
-    if has_request_context() and "sqlalchemy" in current_app.extensions:
+    if has_app_context() and "sqlalchemy" in current_app.extensions:
         from servicedesk import settings  # the app's settings table (absent in bare apps)
         unit = settings.get("money_display")
     if unit is None:

@@ -63,6 +63,20 @@ def test_an_estimate_not_answered_gets_one_reminder_after_the_shops_days(app, ma
     assert len(reminders(old)) == 1
 
 
+def test_a_reminder_shows_money_in_the_unit_the_shop_chose(app, make_ticket, users):
+    """The clock writes reminders outside any request: they still read the shop's setting,
+    as the estimate's SMS did (a rial shop's customer must not read a figure ten times
+    smaller)."""
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.update_settings(users["admin"], {
+            **admin_service.current_settings(), "money_display": "rial"})
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    remind(now=at_noon())
+    [sms] = reminders(ticket)
+    assert "۱۴٬۰۰۰٬۰۰۰ ریال" in sms.body, sms.body
+
+
 def test_a_revised_estimate_may_be_reminded_of_again(app, make_ticket, users):
     ticket = waited(make_ticket("estimate"), "quote", 3)
     remind(now=at_noon())
