@@ -75,6 +75,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+# Pages whose ?lang= is for that page only: a receipt printed in the customer's language does
+# not switch the staff member's screens (the customer's own pages keep theirs apart too).
+ONE_PAGE_LANGUAGE = frozenset({"reception.receipt", "reception.delivery_receipt"})
+
+
 def select_locale() -> str:
     """The staff user's choice, else the language picked with the switcher, else the shop's."""
     from flask import current_app, g, has_request_context
@@ -83,7 +88,8 @@ def select_locale() -> str:
         return current_app.config["SERVICEDESK_LOCALE"]
     chosen = request.args.get("lang")
     if chosen in languages:
-        session["lang"] = chosen
+        if request.blueprint != "public" and request.endpoint not in ONE_PAGE_LANGUAGE:
+            session["lang"] = chosen  # the browser's language from now on
         return chosen
     if getattr(g, "page_language", None) in languages:
         return g.page_language

@@ -107,12 +107,19 @@ def test_a_language_picked_on_one_link_carries_over_to_the_next(app, customer, m
     # switching back is remembered the same way
     customer.get(survey(ticket) + "?lang=fa")
     assert '<html lang="fa" dir="rtl">' in html(customer.get(track(ticket)))
-    # a staff member's switcher at the desk does not decide the customer's pages
+    # a staff member's switcher at the desk does not decide the customer's pages...
     english = make_ticket("delivered", intake={**ENGLISH, "customer": {
         "name": "Sara", "phone": "09351234567", "language": "en"}})
     desk = Customer(app)
     desk.get("/login?lang=fa")
     assert '<html lang="en" dir="ltr">' in html(desk.get(track(english)))
+    # ...nor does a customer's page switched at the desk decide the staff's screens, or the
+    # next customer's page
+    desk.get(track(ticket) + "?lang=en")
+    assert '<html lang="fa" dir="rtl">' in html(desk.get("/login"))
+    assert '<html lang="en" dir="ltr">' in html(desk.get(track(english)))
+    desk.get(track(english) + "?lang=fa")
+    assert '<html lang="en" dir="ltr">' in html(desk.get(track(ticket)))  # its own choice
 
 
 def test_the_tracking_page_says_where_the_repair_stands(customer, make_ticket, users):

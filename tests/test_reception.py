@@ -1124,6 +1124,9 @@ def test_a_receipt_speaks_the_customers_language_unless_asked_for_another(desk, 
         assert '<html lang="fa" dir="rtl">' in asked, url
     label = text(desk.get(f"/tickets/{ticket.id}/label"))  # the shelf's: the staff's language
     assert '<html lang="fa" dir="rtl">' in label
+    # a receipt asked for in a language does not switch the staff's screens to it
+    desk.get(f"/tickets/{ticket.id}/receipt?lang=en")
+    assert '<html lang="fa" dir="rtl">' in text(desk.get("/desk"))
 
 
 def test_the_menu_opens_the_reception_intake_form(desk):

@@ -77,6 +77,7 @@ UNREPAIRED_TEXT = {
     "closed": _l("You have collected your device, not repaired."),
 }
 RECORDS = frozenset(lifecycle.RECORDS)  # claims and assignments stay inside the shop
+PICKED_KEPT = 5  # language choices kept in the session cookie: the latest tickets'
 
 
 @bp.before_request
@@ -94,13 +95,18 @@ def load_ticket():
             .options(joinedload(Ticket.device), lazyload(Ticket.notifications))).first()
         if row is not None:
             g.public_ticket, language = row
-            # its own key: a staff member's switcher (session "lang") does not change the
-            # language of the customer's pages opened at the desk
+            # Kept per ticket (the tracking and survey links share its token), apart from the
+            # staff's switcher: a desk that opened one customer's page in English opens the
+            # next customer's in theirs.
             languages = current_app.config["LANGUAGES"]
+            token = g.public_ticket.public_token
+            picked = dict(session.get("public_lang") or {})
             if request.args.get("lang") in languages:
-                session["public_lang"] = request.args["lang"]
-            picked = session.get("public_lang")
-            g.page_language = picked if picked in languages else language
+                picked.pop(token, None)
+                picked[token] = request.args["lang"]
+                session["public_lang"] = dict(list(picked.items())[-PICKED_KEPT:])
+            chosen = picked.get(token)
+            g.page_language = chosen if chosen in languages else language
 
 
 @bp.errorhandler(404)
