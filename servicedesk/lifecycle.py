@@ -178,13 +178,16 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f.take("work_done", v.text, max_len=2000, required=False)
     approved = ticket.estimate_total
     total = sum(l["qty"] * l["unit_price"] for l in lines) if lines is not None else None
-    above = approved is not None and total is not None and total > approved
+    # what the customer agreed to: the approved estimate, or the amount they pre-approved at
+    # intake when that is more
+    agreed = max(approved, ticket.pre_approved_amount or 0) if approved is not None else None
+    above = agreed is not None and total is not None and total > agreed
     if above and data.get("above_estimate_ok") is False:
         f.errors["lines"] = _(
-            "The final bill, %(total)s, is %(difference)s above the estimate the customer "
-            "approved, %(approved)s. Ask the customer first, then tick \"The customer agreed to "
-            "the higher amount\".", total=format_money(total),
-            difference=format_money(total - approved), approved=format_money(approved))
+            "The final bill, %(total)s, is %(difference)s above what the customer agreed to, "
+            "%(approved)s. Ask the customer first, then tick \"The customer agreed to the "
+            "higher amount\".", total=format_money(total),
+            difference=format_money(total - agreed), approved=format_money(agreed))
     clean = f.done()
     clean["total"] = total
     if approved is not None:

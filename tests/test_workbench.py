@@ -450,7 +450,8 @@ def test_finish_starts_from_the_estimate_and_takes_the_edited_lines(tech, make_t
     assert ticket.events[-1].data["work_done"] == "Replaced the screen"
 
 
-def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, make_ticket):
+def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, make_ticket,
+                                                                         users):
     """The receipt promises no charge without the customer's consent: a final bill above the
     approved estimate (1,400,000 toman) is refused until the technician ticks that the customer
     agreed; a bill at or below it goes through as before."""
@@ -460,7 +461,7 @@ def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, 
     resp = fire_form(tech, ticket, "finish", above)
     page = html(resp)
     assert resp.status_code == 422 and reload(ticket).state == "repair"
-    assert "150,000 toman above the estimate the customer approved, 1,400,000 toman" in \
+    assert "150,000 toman above what the customer agreed to, 1,400,000 toman" in \
         page.replace("&#34;", '"')
     assert 'value="Screen protector"' in page  # the lines typed come back
 
@@ -473,6 +474,16 @@ def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, 
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     entry = page.split('<li data-event="finish"', 1)[1].split("</li>", 1)[0]
     assert "Approved estimate" in entry and "the customer agreed" in entry
+
+    # an amount pre-approved at intake above the estimate is the customer's agreement too
+    from .conftest import INTAKE, LINES
+    pre = make_ticket("diagnosis", intake={**INTAKE, "pre_approved_amount": 16_000_000})
+    ticket_service.fire_event(pre.id, "quote", Actor.staff(users["technician"]),
+                              {"lines": LINES})  # within it: approved at once
+    assert reload(pre).state == "repair"
+    fire_form(tech, pre, "finish", above)  # 1,550,000 toman, within the 1,600,000 agreed
+    pre = reload(pre)
+    assert pre.state == "ready" and "above_estimate_agreed" not in pre.events[-1].data
 
     cheaper = make_ticket("repair")
     fire_form(tech, cheaper, "finish", [("part", "Screen", "1", "1200000")])
