@@ -9,7 +9,7 @@ money go through the i18n filters in the templates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Optional
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import joinedload, lazyload, selectinload
 from . import settings, visits
 from .errors import NotFound
 from .extensions import db
-from .i18n import format_number, to_ascii_digits
+from .i18n import format_datetime, format_number, to_ascii_digits
 from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
 
@@ -231,15 +231,18 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         data.get("amount_paid", ticket.amount_paid), data.get("collected_by") or "",
         (finish.data.get("work_done") if finish is not None else "") or "",
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
-        _terms("DELIVERY_TERMS", _default_delivery_terms(finish is not None)))
+        _terms("DELIVERY_TERMS", _default_delivery_terms(
+            deliver.at if deliver is not None and finish is not None else None)))
 
 
-def _default_delivery_terms(repaired: bool) -> list:
-    """The built-in terms of a delivery receipt: how long the work done is under warranty (the
-    same days the reports count returns in), for a repaired device; none for one handed back
-    unrepaired."""
-    if not repaired:
+def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:
+    """The built-in terms of a delivery receipt: until when the work done is under warranty
+    (the same days the reports count returns in, from the hand-back: a reprint promises no
+    more), for a repaired device; none for one handed back unrepaired."""
+    if repaired_and_delivered is None:
         return []
     days = int(current_app.config.get("WARRANTY_DAYS", 90))
-    return [_("The work done is under warranty for %(days)s days from today. Keep this receipt "
-              "for any claim.", days=format_number(days))]
+    until = repaired_and_delivered + timedelta(days=days)
+    return [_("The work done is under warranty for %(days)s days, until %(date)s. Keep this "
+              "receipt for any claim.", days=format_number(days),
+              date=format_datetime(until, "date"))]
