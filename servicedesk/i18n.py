@@ -421,8 +421,8 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     if not match:
         if _DECIMAL.fullmatch(cleaned):
             raise ValueError(_("Separate thousands with ٬ or a comma, or not at all (150000), "
-                               "never with a dot: in toman a dot is only for one decimal "
-                               "digit (one rial)."))
+                               "never with a dot or a slash: in toman a dot or ٫ is only for "
+                               "one decimal digit (one rial)."))
         return raw
     return int(match.group(1)) * 10 + int(match.group(2) or 0)
 

@@ -37,6 +37,7 @@ def test_the_command_closes_what_was_delivered_longer_ago_than_the_shop_setting(
     assert (state_of(old), state_of(recent)) == ("closed", "delivered")
     close = db.session.get(Ticket, old.id).events[-1]
     assert (close.event, close.actor_kind) == ("close", "system")
+    assert "۷" in close.data["reason"] and "7" not in close.data["reason"]  # the shop's digits
 
 
 def test_the_command_takes_the_number_of_days(app, make_ticket):

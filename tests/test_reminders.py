@@ -270,6 +270,16 @@ class TestInProcessClock:
         clock.stop()
         assert not clock._thread.is_alive()
 
+    def test_a_period_that_does_not_read_does_not_stop_the_sms_thread(self, app, clock):
+        from servicedesk.notifications.inprocess import _seconds
+        assert (_seconds("soon", 60), _seconds(None, 60), _seconds(-5, 60)) == (60, 60, 60)
+        assert _seconds("0.3", 60) == 0.3
+        app.config["SWEEP_EVERY"] = "every minute"
+        clock.start()
+        import time
+        time.sleep(0.3)
+        assert clock._thread.is_alive()
+
     def test_the_clock_writes_reminders_and_closes_unanswered_tickets(self, app, clock,
                                                                        make_ticket):
         import time

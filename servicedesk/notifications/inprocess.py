@@ -23,7 +23,9 @@ class InProcessSender:
         self._stop = threading.Event()
 
     def start(self) -> None:
-        """Keep the clock from now on (the first request of a web process)."""
+        """Keep the clock from now on (the first request of a web process; again after a
+        stop)."""
+        self._stop.clear()
         self._ensure_thread()
 
     def stop(self, timeout: float = 10) -> None:
@@ -76,8 +78,8 @@ class InProcessSender:
     def _loop(self) -> None:
         from .. import chores
         from .sweep import sweep
-        sweep_every = float(self.app.config.get("SWEEP_EVERY", 60))
-        chores_every = float(self.app.config.get("AUTO_CLOSE_EVERY", 3600))
+        sweep_every = _seconds(self.app.config.get("SWEEP_EVERY"), 60)
+        chores_every = _seconds(self.app.config.get("AUTO_CLOSE_EVERY"), 3600)
         now = time.monotonic()
         next_sweep = now + sweep_every
         next_chores = now if self.app.config.get("INPROCESS_CLOCK", True) else float("inf")
@@ -98,3 +100,13 @@ class InProcessSender:
             if now >= next_chores:
                 chores.run_hourly(self.app)
                 next_chores = time.monotonic() + chores_every
+
+
+def _seconds(value, default: float) -> float:
+    """A period from the config; one that does not read as positive seconds is the default,
+    so a typo in the environment cannot stop the thread that sends the SMS."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return default
+    return seconds if seconds > 0 else default

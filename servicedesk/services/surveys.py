@@ -22,6 +22,7 @@ from .. import lifecycle, settings
 from .. import validation as v
 from ..errors import Conflict, DomainError, NotFound
 from ..extensions import db
+from ..i18n import format_number
 from ..lifecycle import Actor
 from ..models import SurveyResponse, Ticket, TicketEvent, utcnow
 from . import tickets as ticket_service
@@ -148,7 +149,7 @@ def auto_close(days: Optional[int] = None, now: Optional[datetime] = None) -> in
                         continue
                     lifecycle.fire(ticket, "close", Actor.system(), {
                         "reason": _("No survey answer %(days)s days after delivery.",
-                                    days=days)})
+                                    days=format_number(days))})
                 batch += 1
             except DomainError as exc:  # answered or changed meanwhile: leave it be
                 log.info("auto-close skipped ticket %s: %s", ticket_id, exc.message)
