@@ -30,3 +30,24 @@ def test_the_report_endpoints_document_their_filters(app):
     group_by = [p for p in costs["parameters"] if p["name"] == "group_by"][0]
     assert set(group_by["schema"]["enum"]) == {"technician", "month", "jalali_month",
                                                "service_type"}
+
+
+def test_the_event_bodies_document_the_optional_additions(app):
+    """What the README lists beyond DESIGN section 5 is in the document a client reads."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    bodies = {}
+
+    def collect(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "title" in node and "properties" in node:
+                bodies[node["title"]] = node
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+    collect(doc)
+    assert bodies["finish"]["properties"]["above_estimate_ok"]["type"] == "boolean"
+    assert "above_estimate_ok" not in bodies["finish"]["required"]
+    assert "promised_date" in bodies["wait_parts"]["properties"]
+    assert "promised_date" not in bodies["wait_parts"]["required"]

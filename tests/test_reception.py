@@ -532,12 +532,15 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert db.session.scalar(select(func.count(Ticket.id))) == 2
     # or someone else using the number (a family's one mobile): under the name on file, and
     # the ticket, its page and its receipt say who brought the device
+    db.session.execute(sa_update(Customer).values(language="en"))  # the owner reads English
+    db.session.commit()
     assert desk.post("/desk/intake", intake_form(customer_name="Samira Jafari",
-                                                 known_name="brought",
+                                                 known_name="brought", customer_language="fa",
                                                  known_phone="+989121234567")).status_code == 302
     db.session.expire_all()
     brought = db.session.scalar(select(Ticket).order_by(Ticket.id.desc()))
     assert brought.customer.name == "نرگس رضایی" and brought.brought_by == "Samira Jafari"
+    assert brought.customer.language == "en"  # the SMS go to the owner, in their language
     assert "data-brought-by>Samira Jafari<" in text(desk.get(f"/tickets/{brought.id}/receipt"))
     assert "brought by Samira Jafari" in text(desk.get(f"/tickets/{brought.id}?lang=en"))
     # or the name typed, which becomes the customer's (and the audit log says so)

@@ -264,6 +264,8 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
                 raise Conflict(_("This visit was already served."))
             branch = visit.branch
         branch = branch or default_branch()
+        if known_name == "brought":  # the SMS still go to the owner: in their language
+            clean["customer"] = {**clean["customer"], "language": None}
         ticket = build_ticket(clean, branch, rename=known_name == "rename")
         data = {"customer_id": None, "device": ticket.device.label, "problem": ticket.problem,
                 "service_type": ticket.service_type, "accessories": ticket.accessories,

@@ -22,6 +22,13 @@ _ERROR = {"type": "object", "required": ["error"],
                          "allowed": {"type": "array", "items": {"type": "string"}}}}
 
 
+# Event data the forms do not show as fields of their own (the ticket page has a box for it).
+_EXTRA_DATA = {"finish": {"above_estimate_ok": {
+    "type": "boolean", "description": "false: a bill above what the customer agreed to (the "
+    "approved estimate, or the amount pre-approved at intake if more) is refused with 422; "
+    "true: the customer agreed, recorded on the event; absent: taken as sent"}}}
+
+
 def _event_schema(rule) -> dict:
     props = {"event": {"const": rule.name},
              "version": {"type": "integer", "description": "the ticket version you saw; a "
@@ -32,6 +39,7 @@ def _event_schema(rule) -> dict:
         props[name] = _TYPES[kind.rstrip("?")]
         if not optional:
             required.append(name)
+    props.update(_EXTRA_DATA.get(rule.name, {}))
     return {"type": "object", "title": rule.name, "required": required, "properties": props,
             "description": f"{', '.join(rule.sources)} -> {rule.dest}; fired by "
                            f"{', '.join(sorted(rule.roles))}"}
