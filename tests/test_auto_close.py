@@ -1,6 +1,5 @@
 """Delivered tickets whose customer never answered the survey close by themselves: from cron with
 `flask close-unanswered`, and every hour in the worker (a real `flask worker` process)."""
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,8 +8,7 @@ from sqlalchemy import update
 from servicedesk.extensions import db
 from servicedesk.models import Ticket, TicketEvent, utcnow
 
-from .conftest import twilio_config
-from .test_sms import REDIS_URL, run_burst, worker_environment
+from .test_sms import redis_app_config, run_burst, worker_environment
 
 
 def delivered_days_ago(make_ticket, days: float) -> Ticket:
@@ -70,8 +68,7 @@ def test_the_command_follows_the_days_the_admin_set(app, make_ticket, users):
 class TestWorkerClock:
     @pytest.fixture
     def app_config(self, fake_twilio):
-        return {**twilio_config(fake_twilio), "REDIS_URL": REDIS_URL,
-                "RQ_QUEUE": f"sd-test-{uuid.uuid4().hex[:8]}"}
+        return redis_app_config(fake_twilio)
 
     def test_the_worker_closes_unanswered_delivered_tickets(self, app, app_config, database_url,
                                                             make_ticket, twilio):

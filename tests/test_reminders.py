@@ -1,7 +1,6 @@
 """Reminder SMS: an estimate nobody answered and a device nobody collected get one reminder each,
 after the days the shop set, within the shop's sending hours; from cron with
 `flask remind-customers`, and every hour in the worker (a real `flask worker` process)."""
-import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,8 +13,8 @@ from servicedesk.models import Customer, Notification, TicketEvent, utcnow
 from servicedesk.services import tickets as ticket_service
 from servicedesk.services.reminders import remind, sending_hours, within_hours
 
-from .conftest import LINES, twilio_config
-from .test_sms import REDIS_URL, run_burst, worker_environment
+from .conftest import LINES
+from .test_sms import redis_app_config, run_burst, worker_environment
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 
@@ -234,8 +233,7 @@ def test_the_ticket_page_lists_the_reminder(app, make_ticket, users):
 class TestWorkerClock:
     @pytest.fixture
     def app_config(self, fake_twilio):
-        return {**twilio_config(fake_twilio), "REDIS_URL": REDIS_URL,
-                "RQ_QUEUE": f"sd-test-{uuid.uuid4().hex[:8]}"}
+        return redis_app_config(fake_twilio)
 
     def test_the_worker_writes_and_sends_the_reminders(self, app, app_config, database_url,
                                                        make_ticket, twilio):

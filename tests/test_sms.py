@@ -150,6 +150,13 @@ def run_burst(env: dict) -> str:
     return out.decode(errors="replace")
 
 
+def redis_app_config(fake_twilio) -> dict:
+    """The settings of an app whose SMS go through rq on the test Redis (a queue of its own)
+    to the fake Twilio: a `flask worker` process started on worker_environment sends them."""
+    return {**twilio_config(fake_twilio), "REDIS_URL": REDIS_URL,
+            "RQ_QUEUE": f"sd-test-{uuid.uuid4().hex[:8]}"}
+
+
 class TestRq:
     @pytest.fixture
     def queue_name(self):
