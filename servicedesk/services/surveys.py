@@ -156,17 +156,3 @@ def auto_close(days: Optional[int] = None, now: Optional[datetime] = None) -> in
         closed += batch
         if len(ids) < BATCH or batch == 0:
             return closed
-
-
-def close_unanswered_job() -> int:
-    """The rq job (and the worker's periodic call): ``auto_close`` in a fresh app context."""
-    from ..notifications.jobs import worker_app
-    app = worker_app()
-    with app.app_context():
-        try:
-            closed = auto_close()
-            if closed:
-                log.info("closed %d delivered ticket(s) with no survey answer", closed)
-            return closed
-        finally:
-            db.session.remove()
