@@ -101,6 +101,10 @@ def test_a_revised_estimate_within_the_pre_approved_amount_is_approved_at_once(m
     assert (approve.event, approve.actor_kind, approve.data["channel"]) == (
         "approve", "system", "pre_approved")
     assert approve.data["estimate_version"] == 2
+    # one SMS: the new price, approved, and that it replaces the estimate they were asked about
+    sms = ticket.notifications[-1]
+    assert sms.event == "approve" and sms.event_id == approve.id
+    assert "۱٬۱۰۰٬۰۰۰ تومان" in sms.body and "جای برآورد قبلی را می‌گیرد" in sms.body
 
 
 def test_quoting_after_the_customer_answered_is_refused(make_ticket, users):

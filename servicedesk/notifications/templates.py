@@ -34,6 +34,12 @@ DEFAULTS = {
     "approve_within": _l("{shop_name}: the estimate for your {device} is {estimate_total}, within "
                          "the amount you approved at intake, so it is approved; your device goes "
                          "to a technician for the repair. {tracking_url}"),
+    # ...and when it is a revised estimate: the customer had been asked about another one.
+    "approve_within_revised": _l("{shop_name}: the estimate for your {device} has changed to "
+                                 "{estimate_total}, which replaces the earlier one. It is "
+                                 "within the amount you approved at intake, so it is "
+                                 "approved; your device goes to a technician for the repair. "
+                                 "{tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
                   "unrepaired."),
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
@@ -70,7 +76,7 @@ DEFAULTS = {
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
-VARIANTS = {"requote": "quote", "approve_within": "approve",
+VARIANTS = {"requote": "quote", "approve_within": "approve", "approve_within_revised": "approve",
             "wait_parts_promise": "wait_parts"}
 # Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
@@ -79,6 +85,7 @@ VARIANTS = {"requote": "quote", "approve_within": "approve",
 # A reminder follows the switch of the SMS it reminds of: a shop that phones its estimates
 # (the estimate SMS off) sends no "your estimate is waiting" either.
 FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False),
+           "approve_within_revised": ("quote", False),
            "wait_parts_promise": ("wait_parts", False),
            "remind_estimate": ("quote", False), "remind_pickup": ("finish", False)}
 
@@ -192,6 +199,8 @@ def event_labels() -> dict:
     return {**{name: rule.label for name, rule in EVENTS.items()},
             "requote": _("Revised estimate"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
+            "approve_within_revised": _("Revised estimate approved within the pre-approved "
+                                        "amount"),
             "wait_parts_promise": _("Waiting for a part, new promised date"),
             "remind_estimate": _("Reminder: estimate not answered"),
             "remind_pickup": _("Reminder: device not collected"),
@@ -274,7 +283,8 @@ def kind_of(event: str, event_data: Optional[dict]) -> str:
     if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
         return "requote"
     if event == "approve" and event_data.get("channel") == "pre_approved":
-        return "approve_within"
+        revised = (event_data.get("estimate_version") or 1) > 1
+        return "approve_within_revised" if revised else "approve_within"
     if event == "wait_parts" and event_data.get("promise_moved"):
         return "wait_parts_promise"
     return event

@@ -35,6 +35,9 @@ CUSTOMER_EVENTS = {
     "quote": _l("Estimate sent to you"), "requote": _l("A new estimate sent to you"),
     "approve": _l("Estimate approved"),
     "approve_within": _l("Estimate approved: within the amount you approved at intake"),
+    "approve_within_revised": _l("The new estimate approved: within the amount you approved "
+                                 "at intake"),
+    "wait_parts_promise": _l("Waiting for a part: a new date promised"),
     "decline": _l("Estimate declined"), "return_unrepaired": _l("Cannot be repaired"),
     "wait_parts": _l("Waiting for a part"), "resume": _l("Repair resumed"),
     "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),
