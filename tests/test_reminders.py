@@ -187,6 +187,28 @@ def test_a_shop_that_phones_its_estimates_sends_no_estimate_reminder(app, make_t
     assert remind(now=at_noon())["remind_estimate"] == 0 and reminders(ticket) == []
 
 
+def test_a_pickup_reminder_follows_the_sms_of_what_made_the_device_ready(app, make_ticket,
+                                                                         users):
+    """Repaired, the customer had the "ready" SMS; declined, the "declined" one. A reminder goes
+    only of an SMS the shop sends."""
+    from servicedesk.services import admin as admin_service
+
+    def switch_off(event):
+        for language in ("fa", "en"):
+            with app.test_request_context():
+                body = admin_service.template_row(event, language)["body"]
+                admin_service.save_template(users["admin"], event, language, body=body,
+                                            enabled=False)
+    switch_off("finish")  # the shop phones when a repair is done
+    repaired = waited(make_ticket("ready"), "finish", 4)
+    declined = make_ticket("estimate")
+    ticket_service.fire_event(declined.id, "decline", Actor.staff(users["reception"]),
+                              {"reason": "too dear", "channel": "phone"})
+    waited(declined, "decline", 4)
+    assert remind(now=at_noon())["remind_pickup"] == 1
+    assert reminders(repaired) == [] and len(reminders(declined)) == 1
+
+
 def test_an_answer_committed_while_the_reminder_is_written_wins(app, make_ticket, monkeypatch):
     """The state is read again, locked, after the reminder's row is written: an approval that
     committed in between rolls the reminder back."""

@@ -208,9 +208,9 @@ def test_the_template_list_says_what_a_variant_follows(app, users, manager):  # 
     assert page.count("Estimate {estimate_total}: {tracking_url}") == 2
     edit(app, users, "quote", "en", "Estimate {estimate_total}: {tracking_url}", enabled=False)
     page = html(manager.get("/admin/templates?lang=en"))
-    # now the approvals within the pre-approved amount (of a first or a revised estimate) and
-    # the estimate's reminder follow its switch too: off
-    assert page.count('data-follows="quote"') == 4
+    # now the approvals within the pre-approved amount (of a first or a revised estimate)
+    # follow its switch too: off
+    assert page.count('data-follows="quote"') == 3
 
 
 def test_a_flagged_text_can_be_switched_off_without_rewriting_it(app, users):

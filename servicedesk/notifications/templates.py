@@ -82,12 +82,9 @@ VARIANTS = {"requote": "quote", "approve_within": "approve", "approve_within_rev
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
 # (switched off with it), and its words are its own: the shop's estimate text asks to approve.
-# A reminder follows the switch of the SMS it reminds of: a shop that phones its estimates
-# (the estimate SMS off) sends no "your estimate is waiting" either.
 FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False),
            "approve_within_revised": ("quote", False),
-           "wait_parts_promise": ("wait_parts", False),
-           "remind_estimate": ("quote", False), "remind_pickup": ("finish", False)}
+           "wait_parts_promise": ("wait_parts", False)}
 
 VARIABLES = {
     "customer_name": _l("customer's name"),
@@ -305,6 +302,13 @@ def text_source(kind: str, language: str) -> tuple[str, bool]:
     if words_too:
         return base, True
     return kind, bool(stored[1])  # its own words, the base's switch
+
+
+def is_sent(event: str, event_data: Optional[dict], language: str) -> bool:
+    """Whether the SMS of this event (of its kind: a revision, a moved promise...) is sent in
+    ``language``, as the shop set its switches."""
+    source, sent = text_source(kind_of(event, event_data), language)
+    return sent and template_for(source, language)[1]
 
 
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
