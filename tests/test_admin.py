@@ -239,6 +239,27 @@ def test_password_reset_ends_sessions_lifts_the_lock_and_never_logs_the_password
     assert "a brand new secret" not in str(row.value_to) + str(row.value_from)
 
 
+def test_a_tokens_last_use_is_on_the_users_page(admin, users, api, app):
+    """An admin tells a live integration from an abandoned one before revoking its token: a
+    GET counts (its request commits nothing), noted at most once an hour."""
+    from servicedesk.models import ApiToken
+    tech = users["technician"]
+    token_row = db.session.scalar(select(ApiToken).where(ApiToken.user_id == tech.id))
+    assert token_row.last_used_at is None
+    assert api["technician"].get("/api/v1/tickets").status_code == 200
+    db.session.expire_all()
+    first = db.session.get(ApiToken, token_row.id).last_used_at
+    assert first is not None and utcnow() - first < timedelta(minutes=1)
+    assert api["technician"].get("/api/v1/tickets").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(ApiToken, token_row.id).last_used_at == first  # not a write a request
+    from servicedesk.i18n import format_datetime
+    with app.test_request_context("/?lang=en"):
+        shown = format_datetime(first, locale="en")
+    page = html(admin.get(f"/admin/users/{tech.id}?lang=en"))
+    assert f"<td>{shown}</td>" in page
+
+
 def test_admin_revokes_an_api_token(admin, users, api):
     from servicedesk.models import ApiToken
     tech = users["technician"]

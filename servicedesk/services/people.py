@@ -8,7 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
@@ -124,9 +124,24 @@ def user_for_token(raw: str) -> Optional[User]:
     if not raw:
         return None
     token = db.session.scalar(_TOKEN_WITH_USER, {"digest": token_digest(raw)})
-    if token is None or not token.usable(utcnow()):  # revoked, expired, user deactivated
+    now = utcnow()
+    if token is None or not token.usable(now):  # revoked, expired, user deactivated
         return None
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
+        _note_use(token.id, now)
     return token.user
+
+
+# An admin tells a live integration from an abandoned one by its token's last use: noted at
+# most this often, so a busy client costs one write an hour, not one a request.
+LAST_USED_EVERY = timedelta(hours=1)
+
+
+def _note_use(token_id: int, now) -> None:
+    """In a transaction of its own: a GET (whose session never commits) counts as a use."""
+    with db.engine.begin() as connection:
+        connection.execute(update(ApiToken).where(ApiToken.id == token_id)
+                           .values(last_used_at=now))
 
 
 def revoke_token(token_id: int) -> None:
