@@ -372,7 +372,7 @@ def money_unit_word() -> str:
 # "12500", "12,500.5" (toman: one decimal digit is a whole number of rials; "12500.50" too,
 # but not "12.500": a thousands separator typed as the decimal one, which sits beside it)
 _MONEY_TYPED = re.compile(r"(\d+)(?:\.(\d)0?)?")
-_DECIMAL = re.compile(r"\d+[./]\d+")  # a dot, or a slash, typed between thousands
+_DECIMAL = re.compile(r"\d+(?:[./]\d+)+")  # dots or slashes typed between thousands
 
 
 def money_input(rials: Any, unit: str | None = None, locale: Any = None) -> str:
@@ -403,6 +403,16 @@ def strip_grouping(text: str) -> str:
                    if ch not in _INT_IGNORED and not ch.isspace())
 
 
+def _without_unit_word(text: str, unit: str) -> str:
+    """``text`` without the field's own unit word typed after the number ("۱٬۲۰۰ تومان" in a
+    toman field); another unit's word stays, for the validation to refuse."""
+    stripped = text.strip()
+    for word in {unit, _FA_UNIT_FALLBACK[unit], str(_UNIT_WORDS[unit])}:
+        if stripped.lower().endswith(word.lower()) and len(stripped) > len(word):
+            return stripped[:-len(word)].strip()
+    return text
+
+
 def money_from_input(raw: Any, unit: str | None = None) -> Any:
     """The rials of an amount typed into a money field, which takes the unit the shop shows
     money in (or ``unit``: the one the form was drawn in, if the shop changed it since): toman
@@ -410,11 +420,15 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     Digits in any script; thousands separators and spaces are ignored. What is not such a
     number (or not text) is returned unchanged, for the validation to refuse in words; in rial
     the text is returned unchanged too (the validation reads whole numbers). A toman amount
-    with more decimals (``12.500``: a thousands separator typed as the decimal one, which sits
-    beside it) raises ValueError saying how to write it."""
+    with more decimals (``12.500``, ``1.700.000``: a thousands separator typed as the decimal
+    one, which sits beside it) raises ValueError saying how to write it. The field's own unit
+    word typed after the number is ignored."""
     if unit not in MONEY_UNITS:
         unit = money_display()
-    if not isinstance(raw, str) or unit != "toman":
+    if not isinstance(raw, str):
+        return raw
+    raw = _without_unit_word(raw, unit)
+    if unit != "toman":
         return raw
     cleaned = strip_grouping(raw).replace(FA_DECIMAL_SEP, ".")
     match = _MONEY_TYPED.fullmatch(cleaned)

@@ -314,9 +314,12 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
     assert read("123456.5") == read("۱۲۳٬۴۵۶٫۵") == read("123456.50") == 1_234_565
     assert read("0") == 0
     # what is not a toman amount goes on unchanged, for the validation to refuse in words
-    assert read("lots") == "lots" and read("-5") == "-5" and read("1.2.3") == "1.2.3"
+    assert read("lots") == "lots" and read("-5") == "-5"
     # a thousands separator typed as the decimal one (they sit side by side) is not 12.5
-    for typo in ("12.500", "۱۲٫۰۰۰", "123.45", "۱۵۰/۰۰۰"):
+    # the field's unit word typed after the number is no error; another unit's word is
+    assert read("1,700,000 تومان") == 17_000_000 and read("۱۲۰۰ toman") == 12_000
+    assert read("1,700,000 ریال") == "1,700,000 ریال"
+    for typo in ("12.500", "۱۲٫۰۰۰", "123.45", "۱۵۰/۰۰۰", "1.700.000", "۱٫۷۰۰٫۰۰۰"):
         with pytest.raises(ValueError, match="never with a dot"):
             read(typo)
     assert read(None) is None and read(7) == 7
