@@ -219,8 +219,6 @@ def context(ticket: Ticket, event_data: dict, language: str,
             needed: Optional[set] = None) -> dict:
     """The values of a ticket SMS's variables in ``language``; only the ``needed`` ones when
     given (the repair-queue count is a query: not run for a text that does not show it)."""
-    from .. import settings
-
     def wanted(name: str) -> bool:
         return needed is None or name in needed
 
@@ -247,8 +245,19 @@ def context(ticket: Ticket, event_data: dict, language: str,
                                                    locale=language)
     for name in SHOP_VARIABLES:
         if wanted(name):
-            values[name] = settings.get(name) or ""
+            values[name] = shop_value(name, language)
     return values
+
+
+def shop_value(name: str, language: str) -> str:
+    """A shop variable's value for an SMS in ``language``. Right to left, a phone number after
+    Persian words reads backwards ("88001122-021": its digits take the Arabic letters'
+    direction, the dash does not join them), so it is marked left to right."""
+    from .. import settings
+    value = settings.get(name) or ""
+    if name == "shop_phone" and value and language == "fa":
+        return f"\u200e{value}\u200e"
+    return value
 
 
 class _Keep(dict):
@@ -328,5 +337,5 @@ def render_queue(event: str, language: str, values: dict) -> Optional[str]:
     body, enabled = template_for(event, language)
     if not enabled or not body:
         return None
-    from .. import settings
-    return fill(body, {**{name: settings.get(name) or "" for name in SHOP_VARIABLES}, **values})
+    return fill(body, {**{name: shop_value(name, language) for name in SHOP_VARIABLES},
+                       **values})

@@ -477,7 +477,7 @@ def sample_context(language: str) -> dict:
         "reason": "قطعه موجود نیست" if fa else "the part is not available",
         "part": "LCD",
         "shop_name": shop_settings.get("shop_name"),
-        "shop_phone": shop_settings.get("shop_phone"),
+        "shop_phone": templates.shop_value("shop_phone", language),
         "label": localize_digits("R-012", locale=language),
         "ahead": localize_digits(4, locale=language),
         "counter": localize_digits(2, locale=language),
