@@ -529,7 +529,9 @@ def test_the_timeline_names_the_technician_as_people_know_them(app, users):
     assert "سارا محمدی" in timeline and ">sara<" not in timeline
     # text people typed or the SMS the customer got keeps its own direction on an English page
     assert 'class="col-sm-8 text-prewrap" dir="auto"' in page  # the problem
-    assert 'class="small text-prewrap sms-body" dir="auto"' in page
+    # the SMS in the direction of its language: an English text that starts with a Persian
+    # shop name reads left to right all the same
+    assert 'class="small text-prewrap sms-body" dir="rtl" lang="fa"' in page
     # the arrow to the new state points the way the page reads
     fa = Staff(app, "reception1", lang="fa").get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert '<span class="small text-muted">← ' in fa and "→" not in fa.split("<main", 1)[-1]
