@@ -543,6 +543,8 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert brought.customer.language == "en"  # the SMS go to the owner, in their language
     assert "data-brought-by>Samira Jafari<" in text(desk.get(f"/tickets/{brought.id}/receipt"))
     assert "brought by Samira Jafari" in text(desk.get(f"/tickets/{brought.id}?lang=en"))
+    page = text(desk.get(f"/desk/delivery?lang=en&q={brought.number}"))  # who may collect it
+    assert "<span data-brought-by>brought by Samira Jafari</span>" in page
     # or the name typed, which becomes the customer's (and the audit log says so)
     assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei", known_name="rename",
                                                  known_phone="+989121234567")).status_code == 302
@@ -1096,6 +1098,10 @@ def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket
     assert "alert-danger" in page
     # the desk lists many tickets: the message says which one and which field (fa by default)
     assert f"{localize_digits(no.number, 'fa')}: علت:" in page
+    # back at that ticket's answer, open, the cursor in the reason: not at the search box
+    card = page.split(f'id="estimate-{no.id}"', 1)[1].split("</details>", 1)[0]
+    assert "data-answer-step open" in card and "autofocus" in card
+    assert resp.location.endswith(f"#estimate-{no.id}")
     desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "channel": "in_person",
                                                 "reason": "too expensive"})
     assert reload(no).state == "ready"

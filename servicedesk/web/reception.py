@@ -477,6 +477,8 @@ def answer(ticket_id: int):
             number = None
         flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
               if number else problem, "danger")
+        # back to that ticket's answer, open, to complete it (not the search box)
+        return redirect(url_for(".desk", answer=ticket_id, _anchor=f"estimate-{ticket_id}"))
     else:
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")
