@@ -804,8 +804,10 @@ def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(d
     assert {t.id for t in reception.find_tickets("Rezaei")} == {other.id}
     assert reception.find_tickets("%") == [] and reception.find_tickets("_a") == []
     # the delivery desk and the ticket list read it the same way
-    page = text(desk.get("/desk/delivery", query_string={"q": "کریمی"}))
-    assert f'data-ticket="{karimi.id}"' in page
+    page = text(desk.get("/desk/delivery", query_string={"q": "galaxy"}))
+    rows = page.split('class="table table-sm align-middle found-tickets"', 1)[1]
+    assert f'data-ticket="{karimi.id}"' in rows and f'data-ticket="{other.id}"' in rows
+    assert "۰۹۱۲ ۱۱۱ ۲۲۳۳" in rows  # each row says whose number it is
     page = text(desk.get("/tickets/", query_string={"q": "کریمی"}))
     assert f"/tickets/{karimi.id}" in page and f"/tickets/{other.id}\"" not in page
     page = text(desk.get("/tickets/", query_string={"q": "galaxy", "state": "intake"}))
