@@ -104,6 +104,10 @@ def test_a_language_picked_on_one_link_carries_over_to_the_next(app, customer, m
     assert '<html lang="en" dir="ltr">' in html(customer.get(survey(ticket)))
     assert '<html lang="en" dir="ltr">' in html(customer.get(track(ticket)))
     assert '<html lang="fa" dir="rtl">' in html(Customer(app).get(survey(ticket)))
+    # a session that kept the choice in another shape is started anew, not an error page
+    with customer.client.session_transaction() as kept:
+        kept["public_lang"] = "en"
+    assert customer.get(survey(ticket)).status_code == 200
     # switching back is remembered the same way
     customer.get(survey(ticket) + "?lang=fa")
     assert '<html lang="fa" dir="rtl">' in html(customer.get(track(ticket)))

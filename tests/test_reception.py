@@ -831,6 +831,17 @@ def test_a_search_that_reads_two_ways_finds_both(desk, make_ticket):
     db.session.execute(sa_update(Ticket).where(Ticket.id == other.id).values(number="A-02233"))
     db.session.commit()
     assert {t.id for t in reception.find_tickets("2233")} == {galaxy.id, other.id}
+    # the ticket a number names comes first, however many of a model came in since
+    for _ in range(21):
+        make_ticket("intake", intake={
+            "customer": {"name": "Reza", "phone": "09121112299"},
+            "device": {"kind": "phone", "brand": "Samsung", "model": "Galaxy A52"},
+            "problem": "Screen"})
+    db.session.execute(sa_update(Ticket).where(Ticket.id == other.id).values(number="A-00052"))
+    db.session.execute(sa_update(Ticket).where(Ticket.id == galaxy.id).values(number="A-02233"))
+    db.session.commit()
+    found = reception.find_tickets("a52")
+    assert len(found) == 20 and found[0].id == other.id
     # a state is asked of every reading, before the limit: the ready one is found
     assert [t.id for t in reception.find_tickets("2233", state="ready")] == [galaxy.id]
     page = text(desk.get("/tickets/", query_string={"q": "2233", "state": "ready"}))
@@ -1103,6 +1114,7 @@ def test_reception_records_the_customers_answer_taken_by_phone(desk, make_ticket
     # back at that ticket's answer, open, the cursor in the reason: not at the search box
     card = page.split(f'id="estimate-{no.id}"', 1)[1].split("</details>", 1)[0]
     assert "data-answer-step open" in card and "autofocus" in card
+    assert page.count("autofocus") == 1  # a browser focuses the first: not the scan box
     assert resp.location.endswith(f"#estimate-{no.id}")
     desk.post(f"/desk/tickets/{no.id}/answer", {"decision": "decline", "channel": "in_person",
                                                 "reason": "too expensive"})

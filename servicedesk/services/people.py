@@ -1,5 +1,6 @@
 """Staff accounts and API tokens."""
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 from typing import Optional
@@ -9,12 +10,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
 from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..models import ROLES, ApiToken, Branch, User, utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -138,10 +142,15 @@ LAST_USED_EVERY = timedelta(hours=1)
 
 
 def _note_use(token_id: int, now) -> None:
-    """In a transaction of its own: a GET (whose session never commits) counts as a use."""
-    with db.engine.begin() as connection:
-        connection.execute(update(ApiToken).where(ApiToken.id == token_id)
-                           .values(last_used_at=now))
+    """In a transaction of its own: a GET (whose session never commits) counts as a use. Best
+    effort: a database busy with another writer must not fail the request it serves (the use
+    is noted on a later one)."""
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(update(ApiToken).where(ApiToken.id == token_id)
+                               .values(last_used_at=now))
+    except SQLAlchemyError as exc:
+        log.warning("could not note the use of API token %s: %s", token_id, exc)
 
 
 def revoke_token(token_id: int) -> None:

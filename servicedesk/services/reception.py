@@ -252,7 +252,7 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
     text = to_ascii_digits(raw).strip()
     if not text:
         return []
-    exact, maybe = [], []
+    exact, maybe, by_number = [], [], None
     match = _TRACKING_PATH.search(text)
     if match:
         exact.append(Ticket.public_token == match.group(1).upper())
@@ -274,8 +274,9 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
         number = _TICKET_NUMBER.fullmatch(compact)
         if number and len(number.group(2)) <= 7:
             wanted = f"{int(number.group(2)):05d}"
-            maybe.append(Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
+            by_number = (Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
                          else Ticket.number.like(f"%-{wanted}"))
+            maybe.append(by_number)
         # for the customer who lost the receipt and calls from another phone
         if compact.isdigit() and 4 <= len(compact) <= 9:
             maybe.append(Ticket.customer_id.in_(
@@ -287,8 +288,10 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
             maybe.append(Ticket.device_id.in_(select(Device.id).where(
                 _searchable_sql(Device.brand + " " + Device.model)
                 .contains(needle, autoescape=True))))
+    # the ticket a number names comes first, however many Galaxy A52s came in since
     query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
-             .order_by(case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
+             .order_by(*([case((by_number, 0), else_=1)] if by_number is not None else []),
+                       case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
              .limit(limit))
     if state is not None:
         query = query.where(Ticket.state == state)

@@ -103,7 +103,8 @@ def load_ticket():
             # next customer's in theirs.
             languages = current_app.config["LANGUAGES"]
             token = g.public_ticket.public_token
-            picked = dict(session.get("public_lang") or {})
+            kept = session.get("public_lang")
+            picked = dict(kept) if isinstance(kept, dict) else {}  # another shape: start anew
             if request.args.get("lang") in languages:
                 picked.pop(token, None)
                 picked[token] = request.args["lang"]
