@@ -25,6 +25,17 @@ def close_unanswered() -> None:
 HOURLY = (("reminders", remind_customers), ("auto-close", close_unanswered))
 
 
+def period(app, name: str, default: float) -> float:
+    """A clock's period from the config (``AUTO_CLOSE_EVERY``, ``SWEEP_EVERY``): one that does
+    not read as positive seconds is the default, so a typo in the environment cannot stop the
+    thread that keeps the clock (and, without Redis, sends the SMS)."""
+    try:
+        seconds = float(app.config.get(name))
+    except (TypeError, ValueError):
+        return default
+    return seconds if seconds > 0 else default
+
+
 def run(app, what: str, job) -> None:
     """``job`` in a fresh app context; a failure is logged and the clock keeps going (the
     database or Redis may be back next time)."""

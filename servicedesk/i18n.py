@@ -281,11 +281,18 @@ def format_decimal(value: Any, places: int = 1, locale: Any = None) -> str:
     if value is None:
         return ""
     lang = _language_of(locale)
-    text = f"{value:,.{places}f}"
+    whole, _point, fraction = f"{abs(value):.{places}f}".partition(".")
+    return ("-" if value < 0 else "") + _with_fraction(_group(int(whole), lang), fraction, lang)
+
+
+def _with_fraction(number: str, fraction: str, lang: str) -> str:
+    """A grouped whole ``number`` and its ``fraction`` digits, with the language's decimal
+    separator (fa: ``٫`` and Persian digits; never a Latin point among Persian digits)."""
+    if not fraction:
+        return number
     if lang == "fa":
-        text = text.translate({ord(","): FA_THOUSANDS_SEP, ord("."): FA_DECIMAL_SEP})
-        return text.translate(_TO_FA)
-    return text
+        return number + FA_DECIMAL_SEP + fraction.translate(_TO_FA)
+    return number + "." + fraction
 
 
 def format_percent(ratio: Any, places: int = 1, locale: Any = None) -> str:
@@ -350,10 +357,7 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None,
         number = sign + _group(abs(rials), lang)
     else:
         sign, whole, rest = _tomans(rials)
-        number = sign + _group(whole, lang)
-        if rest:
-            number += (FA_DECIMAL_SEP if lang == "fa" else ".") + (
-                str(rest).translate(_TO_FA) if lang == "fa" else str(rest))
+        number = sign + _with_fraction(_group(whole, lang), str(rest) if rest else "", lang)
     return f"{number} {_unit_word(unit, lang)}" if with_unit else number
 
 

@@ -292,9 +292,12 @@ class TestInProcessClock:
         assert not clock._thread.is_alive()
 
     def test_a_period_that_does_not_read_does_not_stop_the_sms_thread(self, app, clock):
-        from servicedesk.notifications.inprocess import _seconds
-        assert (_seconds("soon", 60), _seconds(None, 60), _seconds(-5, 60)) == (60, 60, 60)
-        assert _seconds("0.3", 60) == 0.3
+        from servicedesk.chores import period
+        for value in ("soon", None, -5):
+            app.config["SWEEP_EVERY"] = value
+            assert period(app, "SWEEP_EVERY", 60) == 60, value
+        app.config["SWEEP_EVERY"] = "0.3"
+        assert period(app, "SWEEP_EVERY", 60) == 0.3
         app.config["SWEEP_EVERY"] = "every minute"
         clock.start()
         import time

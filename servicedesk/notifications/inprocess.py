@@ -78,8 +78,8 @@ class InProcessSender:
     def _loop(self) -> None:
         from .. import chores
         from .sweep import sweep
-        sweep_every = _seconds(self.app.config.get("SWEEP_EVERY"), 60)
-        chores_every = _seconds(self.app.config.get("AUTO_CLOSE_EVERY"), 3600)
+        sweep_every = chores.period(self.app, "SWEEP_EVERY", 60)
+        chores_every = chores.period(self.app, "AUTO_CLOSE_EVERY", 3600)
         now = time.monotonic()
         next_sweep = now + sweep_every
         next_chores = now if self.app.config.get("INPROCESS_CLOCK", True) else float("inf")
@@ -100,13 +100,3 @@ class InProcessSender:
             if now >= next_chores:
                 chores.run_hourly(self.app)
                 next_chores = time.monotonic() + chores_every
-
-
-def _seconds(value, default: float) -> float:
-    """A period from the config; one that does not read as positive seconds is the default,
-    so a typo in the environment cannot stop the thread that sends the SMS."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return default
-    return seconds if seconds > 0 else default

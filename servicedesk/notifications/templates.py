@@ -313,23 +313,27 @@ def text_source(kind: str, language: str) -> tuple[str, bool]:
     return kind, bool(stored[1])  # its own words, the base's switch
 
 
+def _text(event: str, event_data: Optional[dict], language: str) -> tuple[str, Optional[str]]:
+    """(the template an SMS of this event sends, its body), the body None when the shop's
+    switches leave it unsent."""
+    source, sent = text_source(kind_of(event, event_data), language)
+    body, enabled = template_for(source, language) if sent else (None, False)
+    return source, (body if enabled and body else None)
+
+
 def is_sent(event: str, event_data: Optional[dict], language: str) -> bool:
     """Whether the SMS of this event (of its kind: a revision, a moved promise...) is sent in
     ``language``, as the shop set its switches."""
-    source, sent = text_source(kind_of(event, event_data), language)
-    return sent and template_for(source, language)[1]
+    return _text(event, event_data, language)[1] is not None
 
 
 def render(event: str, language: str, ticket: Ticket, event_data: dict) -> Optional[str]:
     """The SMS body for this event in this language, or None when the manager switched it off."""
-    event, sent = text_source(kind_of(event, event_data), language)
-    if not sent:
-        return None
-    body, enabled = template_for(event, language)
-    if not enabled or not body:
+    source, body = _text(event, event_data, language)
+    if body is None:
         return None
     values = context(ticket, event_data, language, needed=placeholders(body))
-    return fill(body, fill_in_words(values, event, language))
+    return fill(body, fill_in_words(values, source, language))
 
 
 def render_queue(event: str, language: str, values: dict) -> Optional[str]:

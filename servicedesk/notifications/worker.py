@@ -20,7 +20,7 @@ def _sweep_loop(app, every: float, stop: threading.Event) -> None:
     """The worker's clock: the outbox sweep every ``every`` seconds, and the hourly chores
     (reminders, auto-close: ``servicedesk.chores``) every ``AUTO_CLOSE_EVERY`` seconds."""
     import time
-    close_every = float(app.config.get("AUTO_CLOSE_EVERY", 3600))
+    close_every = chores.period(app, "AUTO_CLOSE_EVERY", 3600)
     next_close = time.monotonic()  # once at start, then on the hour
     while not stop.wait(every):
         chores.run(app, "outbox sweep", _sweep_once)
