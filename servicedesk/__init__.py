@@ -122,9 +122,10 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     i18n.init_app(app)
-    from .devices import kind_label
+    from .devices import accessories_label, kind_label
     from .i18n import per_render
     app.add_template_filter(per_render(kind_label), "device_kind")  # in the page's language
+    app.add_template_filter(per_render(accessories_label), "accessories")
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

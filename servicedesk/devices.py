@@ -1,32 +1,47 @@
-"""Device kinds: the shop's usual ones are stored as codes and shown in the reader's language.
+"""Device kinds and accessories, shown in the reader's language.
 
-Reception picks "Mobile phone" (or types «گوشی موبایل»), an integration sends ``phone``: all are
-stored as ``phone``, so a ticket admitted in Persian reads right in English and the other way
-round. A kind that is not one of these is kept as typed and shown as typed.
+Kinds: the shop's usual ones are stored as codes. Reception picks "Mobile phone" (or types
+«گوشی موبایل»), an integration sends ``phone``: all are stored as ``phone``, so a ticket admitted
+in Persian reads right in English and the other way round. A kind that is not one of these is
+kept as typed and shown as typed.
+
+Accessories are one text (the API's contract): the items ticked at the desk, in the staff's
+language, then whatever was typed. Shown, each ticked item is named in the reader's language,
+so an English customer's receipt does not list «شارژر» for a charger; typed items stay as typed.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
 KINDS = {"phone": _l("Mobile phone"), "tablet": _l("Tablet"), "laptop": _l("Laptop"),
          "watch": _l("Smartwatch")}
 
+ACCESSORIES = {"sim": _l("SIM card"), "memory_card": _l("Memory card"), "case": _l("Case"),
+               "charger": _l("Charger"), "cable": _l("Cable"), "box": _l("Box")}
+
 _by_name: Optional[dict[str, str]] = None
+_accessory_by_name: Optional[dict[str, str]] = None
+
+
+def _in_every_language(labels: dict) -> dict[str, str]:
+    """Every label's name in every language (case-folded) -> its code."""
+    names = {code: code for code in labels}
+    for language in current_app.config["LANGUAGES"]:
+        with force_locale(language):
+            names.update({str(label).casefold(): code for code, label in labels.items()})
+    return names
 
 
 def _names() -> dict[str, str]:
     """Every known kind's name in every language (case-folded) -> its code; built once."""
     global _by_name
     if _by_name is None:
-        names = {code: code for code in KINDS}
-        for language in current_app.config["LANGUAGES"]:
-            with force_locale(language):
-                names.update({str(label).casefold(): code for code, label in KINDS.items()})
-        _by_name = names
+        _by_name = _in_every_language(KINDS)
     return _by_name
 
 
@@ -46,3 +61,29 @@ def kind_label(kind: Optional[str]) -> str:
 def choices() -> list[str]:
     """The known kinds' names in the current language, for the intake form's list."""
     return [str(label) for label in KINDS.values()]
+
+
+def accessory_choices() -> list[str]:
+    """The usual accessories' names in the current language, for the intake form's boxes."""
+    return [str(label) for label in ACCESSORIES.values()]
+
+
+def join_items(items: list[str]) -> str:
+    """Items as one line, with the current language's list comma."""
+    return ("، " if str(get_locale()) == "fa" else ", ").join(items)
+
+
+def accessories_label(text: Optional[str]) -> str:
+    """Stored accessories in the current language: each usual item (named in any language)
+    in this one, anything typed as typed, with this language's list comma."""
+    global _accessory_by_name
+    if not text:
+        return ""
+    if _accessory_by_name is None:
+        _accessory_by_name = _in_every_language(ACCESSORIES)
+    items = [" ".join(part.split()) for part in re.split(r"[،,]", text)]
+    named = []
+    for item in filter(None, items):
+        code = _accessory_by_name.get(item.casefold())
+        named.append(str(ACCESSORIES[code]) if code else item)
+    return join_items(named)

@@ -488,7 +488,7 @@ def test_intake_from_a_called_number_prints_the_receipt(desk, app):
     assert localize_digits(ticket.number, "fa") in receipt and "نرگس رضایی" in receipt
     assert ticket.number not in receipt  # no Latin digits on a Persian slip
     assert "Cracked screen" in receipt and "Scratched back" in receipt
-    assert "SIM card" in receipt and VALID_IMEI in receipt
+    assert "سیم‌کارت، قاب" in receipt and VALID_IMEI in receipt  # in the receipt's language
     assert "۰۹۱۲***۴۵۶۷" in receipt
     assert "9121234567" not in receipt and "۹۱۲۱۲۳۴۵۶۷" not in receipt
     assert qr_in(receipt) == tracking_url(ticket) == f"http://shop.test/t/{ticket.public_token}"
@@ -509,6 +509,26 @@ def test_a_known_device_kind_reads_in_the_readers_language(desk, typed):
     assert "گوشی موبایل Samsung Galaxy A54" in text(desk.get(f"/tickets/{ticket.id}/receipt"))
     page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
     assert "Mobile phone Samsung Galaxy A54" in page and "گوشی موبایل" not in page
+
+
+def test_accessories_ticked_at_the_desk_read_in_the_readers_language(desk, make_ticket):
+    """A Persian desk ticks the usual items: an English customer's receipt and tracking page
+    name them in English; what was typed stays as typed."""
+    from .conftest import INTAKE
+    resp = desk.post("/desk/intake", intake_form(accessory=["سیم‌کارت", "شارژر"],
+                                                 accessories_other="قاب چرمی"))
+    assert resp.status_code == 302, text(resp)
+    ticket = db.session.scalar(select(Ticket))
+    assert ticket.accessories == "سیم‌کارت، شارژر، قاب چرمی"
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert "SIM card, Charger, قاب چرمی" in receipt and "شارژر" not in receipt
+    ready = make_ticket("ready", intake={**INTAKE, "accessories": ticket.accessories})
+    track = text(desk.get(f"/t/{ready.public_token}?lang=en"))
+    assert "what you left with it: SIM card, Charger, قاب چرمی." in track
+    # and an integration's English words read in Persian on the Persian page
+    ticket.accessories = "case,  memory CARD, stylus"
+    db.session.commit()
+    assert "قاب، کارت حافظه، stylus" in text(desk.get(f"/tickets/{ticket.id}?lang=fa"))
 
 
 def test_a_known_number_under_another_name_asks_which_name(desk):
@@ -907,7 +927,7 @@ def test_the_delivery_receipt_lists_what_was_returned_and_the_warranty(desk, mak
     from .conftest import INTAKE
     ticket = make_ticket("delivered", intake={**INTAKE, "accessories": "Case, charger"})
     slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
-    assert "<dd data-accessories>Case, charger</dd>" in slip
+    assert "<dd data-accessories>Case, Charger</dd>" in slip
     assert "data-signature" in slip
     # counted from the hand-back, so a reprint months later promises no more
     until = format_datetime(ticket.events[-1].at + timedelta(days=90), "date", locale="en")

@@ -14,7 +14,7 @@ from flask_login import current_user
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
-from ..i18n import current_language, localize_digits, to_ascii_digits
+from ..i18n import localize_digits, to_ascii_digits
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
@@ -28,10 +28,6 @@ bp.add_app_template_filter(slips.national_phone, "national_phone")
 # Where a printed slip's "back" button leads (names only: never a URL from the query string).
 BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "reception.desk",
         "intake": "reception.intake", "delivery": "reception.delivery"}
-ACCESSORIES = (_l("SIM card"), _l("Memory card"), _l("Case"), _l("Charger"), _l("Cable"),
-               _l("Box"))
-
-
 def _hx() -> bool:
     return bool(request.headers.get("HX-Request"))
 
@@ -311,8 +307,7 @@ def intake_payload(form) -> dict:
 def _intake_fields(form, pre_approved) -> dict:
     ticked = [a for a in form.getlist("accessory") if a.strip()]
     other = (form.get("accessories_other") or "").strip()
-    accessories = ("، " if current_language() == "fa" else ", ").join(
-        ticked + ([other] if other else []))
+    accessories = devices.join_items(ticked + ([other] if other else []))
     return {
         "customer": {"name": form.get("customer_name"), "phone": form.get("customer_phone"),
                      "language": form.get("customer_language") or None},
@@ -373,7 +368,7 @@ def intake():
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
                            asked=asked,
-                           visit=visit, kinds=devices.choices(), accessories=ACCESSORIES,
+                           visit=visit, kinds=devices.choices(), accessories=devices.accessory_choices(),
                            service_types=settings.service_type_codes()), status
 
 
