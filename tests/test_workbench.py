@@ -298,6 +298,17 @@ def test_a_price_with_too_many_decimals_is_shown_on_its_row(tech, make_ticket):
     assert reload(ticket).state == "diagnosis"
 
 
+def test_a_price_said_as_one_and_a_half_is_not_read_as_15_rials(tech, make_ticket):
+    """"1.5" at the bench means a million and a half toman: the customer must not be asked to
+    approve fifteen rials."""
+    ticket = make_ticket("diagnosis")
+    resp = fire_form(tech, ticket, "quote", [("part", "Screen", "1", "1.5")])
+    page = html(resp)
+    assert resp.status_code == 422 and 'data-error-line="1"' in page
+    assert "less than a thousand toman" in page and "1,500,000" in page
+    assert reload(ticket).state == "diagnosis" and not reload(ticket).estimate_lines()
+
+
 def test_a_bad_line_is_named_by_the_row_it_is_shown_in(tech, make_ticket):
     """Blank rows are dropped before the lines are checked: the row the error is shown under
     is the one that is wrong, not the one with the same number among all the rows."""
