@@ -10,7 +10,7 @@ from servicedesk import audit, settings
 from servicedesk.extensions import db
 from servicedesk.lifecycle import EVENTS, Actor
 from servicedesk.models import Branch, Notification, SmsTemplate, Ticket, User, utcnow
-from servicedesk.models.admin import AuditLog, ServiceType, Setting
+from servicedesk.models.admin import AuditLog, Setting
 from servicedesk.services import admin as admin_service
 from servicedesk.services import tickets as ticket_service
 from servicedesk.services.people import authenticate

@@ -826,8 +826,8 @@ def test_admitting_with_a_visit_serves_it_once(api):
     assert visit["called_at"] is not None
 
     before = row_counts()
-    body = _expect_error(api["reception"].post("/api/v1/tickets", json=intake(visit_id=r1["id"])),
-                         409)
+    _expect_error(api["reception"].post("/api/v1/tickets", json=intake(visit_id=r1["id"])),
+                  409)
     assert row_counts() == before
     assert api["reception"].get(f"/api/v1/visits/{r1['id']}").get_json()["status"] == "served"
 

@@ -154,6 +154,65 @@ def test_no_reminder_is_written_at_night_the_morning_run_writes_it(app, make_tic
     assert sms.status == "sent" and sms.send_after is None
 
 
+def failed_once(sms: Notification) -> Notification:
+    """The reminder's first send failed for a moment (the provider was busy): due again now."""
+    db.session.execute(update(Notification).where(Notification.id == sms.id).values(
+        status="retry", attempts=1, provider_id=None, sent_at=None, error_code="503",
+        error_message="busy", next_attempt_at=utcnow()))
+    db.session.commit()
+    return sms
+
+
+def test_a_retried_reminder_is_cancelled_once_the_customer_has_answered(app, make_ticket,
+                                                                        users):
+    from servicedesk.notifications.delivery import deliver
+    ticket = waited(make_ticket("estimate"), "quote", 3)
+    remind(now=at_noon())
+    [sms] = reminders(ticket)
+    failed_once(sms)
+    ticket_service.fire_event(ticket.id, "approve", Actor.staff(users["reception"]),
+                              {"channel": "phone"})
+    assert deliver(sms.id) == "cancelled"
+    [sms] = reminders(ticket)
+    assert sms.status == "cancelled" and sms.sent_at is None and sms.provider_id is None
+    assert "moved on" in sms.error_message
+
+
+def test_a_retry_due_after_the_sending_hours_waits_for_the_morning(app, make_ticket):
+    """A reminder written at 19:59 whose send failed must not wake the customer at 23:00."""
+    from servicedesk.notifications.delivery import deliver
+    from servicedesk.services.reminders import next_opening
+    ticket = waited(make_ticket("ready"), "finish", 4)
+    remind(now=at_noon())
+    [sms] = reminders(ticket, "remind_pickup")
+    failed_once(sms)
+    hour = datetime.now(TEHRAN).hour
+    # sending hours that do not hold this hour: the retry is held, its attempt not counted
+    app.config["REMINDER_HOURS"] = [hour + 1, 24] if hour < 23 else [0, hour]
+    assert deliver(sms.id) == "retry"
+    [held] = reminders(ticket)
+    assert held.attempts == 1 and held.sent_at is None
+    assert held.next_attempt_at == next_opening(utcnow())
+    assert held.next_attempt_at.astimezone(TEHRAN).hour == app.config["REMINDER_HOURS"][0]
+    assert held.next_attempt_at > utcnow()
+    # within the hours (the morning), it goes
+    app.config["REMINDER_HOURS"] = [0, 24]
+    assert deliver(sms.id) == "sent"
+    assert reminders(ticket)[0].attempts == 2
+
+
+def test_the_next_opening_of_the_sending_hours(app):
+    from servicedesk.services.reminders import next_opening
+    day = datetime(2026, 12, 6, tzinfo=TEHRAN).date()
+
+    def tehran(hour, minute=0, days=0):
+        return (datetime(day.year, day.month, day.day, hour, minute, tzinfo=TEHRAN)
+                + timedelta(days=days)).astimezone(timezone.utc)
+    assert next_opening(tehran(23)) == tehran(9, days=1)
+    assert next_opening(tehran(6)) == tehran(9)
+    assert next_opening(tehran(9)) == tehran(9, days=1)
+
+
 def test_sending_hours_that_make_no_sense_fall_back_to_the_default(app):
     for hours in ((20, 9), (0, 25), ("x", 5), (9,)):
         app.config["REMINDER_HOURS"] = hours

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from servicedesk.extensions import db
-from servicedesk.lifecycle import Actor
 from servicedesk.models import Customer, Notification, Ticket
 from servicedesk.notifications.sweep import sweep
 from servicedesk.services import tickets as svc

@@ -8,9 +8,10 @@ from ..extensions import db
 from ._types import UTCDateTime, utcnow
 
 # pending -> sending -> sent -> delivered | undelivered ; failed (permanent) ; retry (transient,
-# due at next_attempt_at) ; unknown (timed out after the request left: may have been accepted).
+# due at next_attempt_at) ; unknown (timed out after the request left: may have been accepted);
+# cancelled (a reminder whose retry came after the customer acted; never sent).
 NOTIFICATION_STATUSES = ("pending", "sending", "retry", "sent", "delivered", "undelivered",
-                         "failed", "unknown")
+                         "failed", "unknown", "cancelled")
 
 
 class Notification(db.Model):

@@ -36,7 +36,7 @@ def stuck_after() -> timedelta:
 OPT_OUT_CODES = {"21610"}
 # Statuses a provider callback may move to, in order: a later callback never moves back.
 STATUS_RANK = {"pending": 0, "retry": 0, "sending": 1, "unknown": 1, "sent": 2,
-               "undelivered": 3, "failed": 3, "delivered": 4}
+               "undelivered": 3, "failed": 3, "delivered": 4, "cancelled": 5}
 
 
 def get_backend():
@@ -70,6 +70,10 @@ def deliver(notification_id: int) -> str:
     if not claim(notification_id):
         return "skipped"
     note = db.session.get(Notification, notification_id)
+    if note.attempts > 1 and note.event.startswith("remind_"):
+        held = _reminder_held(note)
+        if held:
+            return held
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
         callback = f"{public_base_url()}/sms/status"
@@ -114,6 +118,24 @@ def deliver(notification_id: int) -> str:
     _finish(note, "sent", None, None)
     db.session.commit()
     return "sent"
+
+
+def _reminder_held(note: Notification) -> Optional[str]:
+    """A reminder's retry goes only while it is still due and within the sending hours
+    (``reminders.still_due``): else it waits for the morning (``retry``, the attempt not
+    counted) or is ``cancelled`` with the reason. None: send it."""
+    from ..services import reminders
+    verdict, detail = reminders.still_due(note, utcnow())
+    if verdict == "send":
+        return None
+    if verdict == "hold":
+        _finish(note, "retry", note.error_code, note.error_message)
+        note.attempts -= 1
+        note.next_attempt_at = detail
+    else:
+        _finish(note, "cancelled", None, detail)
+    db.session.commit()
+    return note.status
 
 
 def _finish(note: Notification, status: str, code: Optional[str], message: Optional[str]):

@@ -9,7 +9,9 @@ two runs at once, never sends two. Only waits that began within the last ``LATE_
 days past the shop's days count, so switching reminders on (or a clock that was stopped) does
 not text every customer of the last year, and imported history (``external_id``) is never
 texted. Reminders are written only within ``REMINDER_HOURS`` of the shop's day, and sent at
-once: one written at night could reach a customer who answered in the morning. They follow the
+once: one written at night could reach a customer who answered in the morning. A retry (the
+first send failed) is looked at again: held until the morning outside the hours, cancelled once
+the ticket stopped waiting on its event (``still_due``). They follow the
 customer's opt-out, the shop's switch for the reminder's text, and for the SMS it reminds of
 (a shop that phones its estimates sends no estimate reminder). The worker writes them on its
 hourly clock, the web process without Redis too (``servicedesk.chores``); ``flask
@@ -18,7 +20,7 @@ remind-customers`` does the same from cron.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from flask import current_app
@@ -97,6 +99,36 @@ def sending_hours() -> tuple[int, int]:
 def within_hours(now: datetime) -> bool:
     start, end = sending_hours()
     return start <= now.astimezone(shop_timezone()).hour < end
+
+
+def next_opening(now: datetime) -> datetime:
+    """The next start of the sending hours after ``now`` (UTC)."""
+    start, _end = sending_hours()
+    local = now.astimezone(shop_timezone())
+    opening = local.replace(hour=start, minute=0, second=0, microsecond=0)
+    if opening <= local:
+        opening = (local + timedelta(days=1)).replace(hour=start, minute=0, second=0,
+                                                      microsecond=0)
+    return opening.astimezone(timezone.utc)
+
+
+def still_due(note: Notification, now: datetime) -> tuple[str, object]:
+    """What to do with a reminder about to be sent again: ``("send", None)``; ``("hold",
+    when)`` outside the sending hours (a retry that fell due at night goes in the morning);
+    ``("cancel", why)`` once the ticket is no longer waiting on the event the reminder is about
+    (the customer answered, collected, or a new estimate was sent). Read at each attempt, so
+    a held reminder never follows what the customer did meanwhile."""
+    state, events, _setting = REMINDERS[note.event]
+    ticket = db.session.get(Ticket, note.ticket_id)
+    latest = db.session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == note.ticket_id,
+                                     TicketEvent.event.in_(events))
+        .order_by(TicketEvent.seq.desc()).limit(1))
+    if ticket is None or ticket.state != state or latest != note.event_id:
+        return "cancel", "no longer due: the ticket has moved on"
+    if not within_hours(now):
+        return "hold", next_opening(now)
+    return "send", None
 
 
 def remind(now: Optional[datetime] = None) -> dict[str, int]:

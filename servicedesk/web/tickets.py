@@ -45,6 +45,7 @@ NOTIFICATION_LABELS = {
     "pending": _l("waiting to be sent"), "sending": _l("sending"), "retry": _l("will retry"),
     "sent": _l("sent"), "delivered": _l("delivered"), "undelivered": _l("not delivered"),
     "failed": _l("failed"), "unknown": _l("unknown"),
+    "cancelled": _l("not sent: no longer due"),
 }
 ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
 # Events whose form edits cost lines (the estimate editor).
