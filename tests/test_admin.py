@@ -493,6 +493,15 @@ def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
     admin.post("/admin/settings", {**SETTINGS_FORM, "remind_estimate_days": "0",
                                    "remind_pickup_days": "۵"})
     assert (settings.get("remind_estimate_days"), settings.get("remind_pickup_days")) == (0, 5)
+    # a Persian page shows the days and hours in Persian digits, and saving it changes nothing
+    page = html(admin.get("/admin/settings?lang=fa"))
+    shown = dict(re.findall(r'name="(auto_close_days|remind_pickup_days|limit_repair)"'
+                            r'[^>]*value="([^"]*)"', page))
+    assert shown == {"auto_close_days": "۱۰", "remind_pickup_days": "۵", "limit_repair": "۴۸"}
+    recorded = len(rows("setting.update"))
+    admin.post("/admin/settings", {**SETTINGS_FORM, "remind_estimate_days": "0",
+                                   "remind_pickup_days": "۵", **shown})
+    assert len(rows("setting.update")) == recorded
 
 
 def test_bad_settings_are_refused_and_nothing_is_written(admin):

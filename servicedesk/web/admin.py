@@ -19,7 +19,7 @@ from .. import audit
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
-from ..i18n import parse_date
+from ..i18n import localize_digits, parse_date
 from ..lifecycle import STATE_LABELS
 from ..models import ROLES
 from ..notifications import templates as sms_templates
@@ -166,6 +166,7 @@ SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
                    "money_display", "auto_close_days", "remind_estimate_days",
                    "remind_pickup_days")
+NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days")
 
 
 class AuditSearchForm(FlaskForm):
@@ -400,11 +401,12 @@ def shop():
     form = SettingsForm()
     if request.method == "GET":
         values = svc.current_settings()
-        for key in SETTINGS_FIELDS:
-            getattr(form, key).data = values[key]
+        for key in SETTINGS_FIELDS:  # numbers in the page's digits, as they are read back
+            getattr(form, key).data = (localize_digits(values[key]) if key in NUMBER_SETTINGS
+                                       else values[key])
         for state in shop_settings.TIMED_STATES:
             hours = (values["state_time_limits"] or {}).get(state)
-            getattr(form, f"limit_{state}").data = "" if hours is None else str(hours)
+            getattr(form, f"limit_{state}").data = "" if hours is None else localize_digits(hours)
 
     def values() -> dict:
         return {**{key: getattr(form, key).data for key in SETTINGS_FIELDS},
