@@ -86,7 +86,7 @@ class Filters:
     service_type: Optional[str] = None
     brand: Optional[str] = None
     group_by: Optional[str] = None
-    # Python weekday a week starts on: Saturday (5) in Persian, Monday (0) in English.
+    # Python weekday a week starts on: the shop's (shop_week_start), whoever reads the report.
     week_start: int = 5
 
     @property
@@ -195,7 +195,14 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
     if errors:
         raise ValidationError(_("Some filters are not valid."), fields=errors)
     return Filters(start, end, branch_id, technician_id, service_type, brand, group_by,
-                   week_start=5 if current_language() == "fa" else 0)
+                   week_start=shop_week_start())
+
+
+def shop_week_start() -> int:
+    """The weekday the shop's weeks start on: Saturday in a Persian shop, Monday in an English
+    one. The shop's language decides, not the reader's: a manager reading in English and the
+    desk reading in Persian count the same weeks."""
+    return 5 if current_app.config.get("SERVICEDESK_LOCALE", "fa") == "fa" else 0
 
 
 # --- SQL building -------------------------------------------------------------------------------
@@ -902,7 +909,7 @@ def trend_filters(weeks: int = 12, branch_id: Optional[int] = None,
                   today: Optional[date] = None, week_start: Optional[int] = None) -> Filters:
     """The last ``weeks`` whole and current weeks, grouped by week (the dashboard's trends)."""
     today = today or shop_today()
-    ws = week_start if week_start is not None else (5 if current_language() == "fa" else 0)
+    ws = week_start if week_start is not None else shop_week_start()
     first = today - timedelta(days=(today.weekday() - ws) % 7) - timedelta(weeks=weeks - 1)
     return Filters(first, today, branch_id=branch_id, group_by="week", week_start=ws)
 

@@ -481,6 +481,24 @@ def test_filters_accept_jalali_and_iso_and_name_bad_ones(app, users):
         assert set(exc.value.fields) == {"from", "technician", "group_by"}
 
 
+def test_weeks_start_on_the_shops_day_whoever_reads(app):
+    """A manager reading in English at a Persian shop counts the same Saturday weeks as the
+    desk; an English shop's weeks start on Monday."""
+    from flask_babel import refresh
+    for lang in ("fa", "en"):
+        with app.test_request_context(f"/?lang={lang}"):
+            refresh()  # the locale cached by an earlier context of this app's
+            assert r.current_language() == lang
+            f = r.parse_filters({"from": "2026-01-01", "to": "2026-01-31", "group_by": "week"},
+                                r.TURNAROUND_GROUPS)
+            assert f.week_start == 5 and r.trend_filters().week_start == 5
+            assert r.periods("week", f.start, f.end, f.week_start)[0].start == date(2025, 12, 27)
+    app.config["SERVICEDESK_LOCALE"] = "en"
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        assert r.parse_filters({"group_by": "week"}, r.TURNAROUND_GROUPS).week_start == 0
+
+
 def test_periods_of_jalali_months_start_on_their_first_day(app):
     with app.test_request_context("/?lang=fa"):
         ps = r.periods("jalali_month", date(2026, 1, 1), date(2026, 3, 25))
