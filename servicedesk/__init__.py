@@ -149,6 +149,8 @@ def _init_extensions(app: Flask) -> None:
 
     register_session_hooks()
     persist.register_session_hooks()
+    from .links import note_base_url
+    app.before_request(note_base_url)  # the address SMS written outside a request link to
     sender = app.extensions["servicedesk_sender"] = InProcessSender(app)
     if (not app.config.get("REDIS_URL") and app.config.get("NOTIFY_INPROCESS") == "thread"
             and app.config.get("INPROCESS_CLOCK", True)):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import sqlalchemy as sa
@@ -249,6 +250,36 @@ def check_translations(app) -> Result:
     return Result("translations", True, f"compiled ({', '.join(languages) or 'none'})")
 
 
+def check_shop(app) -> Result:
+    """The shop's language, time zone and public address: a typo in any of them shows only
+    later, as customers stored in a language nobody speaks, an error on the first date, or
+    links in SMS that no phone can open."""
+    cfg = app.config
+    languages = cfg.get("LANGUAGES") or ("fa", "en")
+    locale = cfg.get("SERVICEDESK_LOCALE")
+    if locale not in languages:
+        return Result("shop", False, f"SERVICEDESK_LOCALE is {locale!r}; it must be one of "
+                                     f"{', '.join(languages)}")
+    zone = cfg.get("SERVICEDESK_TIMEZONE") or "Asia/Tehran"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return Result("shop", False, f"SERVICEDESK_TIMEZONE {zone!r} is not a time zone "
+                                     "(for example Asia/Tehran)")
+    base = cfg.get("PUBLIC_BASE_URL")
+    if base:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return Result("shop", False, f"PUBLIC_BASE_URL {base!r} is not an http(s) address "
+                                         "(for example https://repair.example.ir)")
+        where = f"links in SMS and QR codes go to {base}"
+    else:
+        where = ("PUBLIC_BASE_URL is not set: links go to the address each page was opened "
+                 "at, and those in SMS written outside a request (reminders) to the one "
+                 "customers last opened")
+    return Result("shop", True, f"{locale}, {zone}; {where}")
+
+
 def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     """A one-connection engine with a short connect timeout: a check must answer, not hang on
     a firewall that drops packets."""
@@ -257,7 +288,7 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
 
 
 CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_sms,
-                                check_secret, check_translations)
+                                check_secret, check_translations, check_shop)
 
 
 def run_checks(app) -> list[Result]:
@@ -267,7 +298,8 @@ def run_checks(app) -> list[Result]:
 @click.command("check")
 @with_appcontext
 def check():
-    """Check the configuration: database, migrations, Redis, SMS backend, secret, translations."""
+    """Check the configuration: database, migrations, Redis, SMS backend, secret, translations,
+    the shop's language, time zone and public address."""
     results = run_checks(current_app._get_current_object())
     for result in results:
         click.echo(result.line())

@@ -89,12 +89,31 @@ def run_check(app):
 def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_path):
     code, lines, output = run_check(build_app(migrated_url, tmp_path))
     assert code == 0, output
-    assert set(lines) == {"database", "migrations", "redis", "sms", "secret key", "translations"}
+    assert set(lines) == {"database", "migrations", "redis", "sms", "secret key", "translations",
+                          "shop"}
     assert all(line.startswith("OK") for line in lines.values()), output
     assert "latest revision" in lines["migrations"]
     assert "console" in lines["sms"]
     assert "instance file" in lines["secret key"]
-    assert output.rstrip().endswith("all 6 checks passed")
+    assert "fa, Asia/Tehran; links in SMS and QR codes go to http://shop.test" in lines["shop"]
+    assert output.rstrip().endswith("all 7 checks passed")
+
+
+@pytest.mark.parametrize("setting, value, words", [
+    ("SERVICEDESK_LOCALE", "de", "SERVICEDESK_LOCALE is 'de'; it must be one of fa, en"),
+    ("SERVICEDESK_TIMEZONE", "Mars/Base", "'Mars/Base' is not a time zone"),
+    ("PUBLIC_BASE_URL", "repair.example.ir", "is not an http(s) address"),
+])
+def test_check_names_a_shop_setting_that_does_not_work(migrated_url, tmp_path, setting, value,
+                                                      words):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, **{setting: value}))
+    assert code == 1 and lines["shop"].startswith("FAIL") and words in lines["shop"], output
+
+
+def test_check_says_where_links_go_without_a_public_address(migrated_url, tmp_path):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None))
+    assert code == 0, output
+    assert "PUBLIC_BASE_URL is not set" in lines["shop"]
 
 
 @pytest.mark.redis
@@ -136,7 +155,7 @@ def test_check_fails_on_an_unmigrated_database(tmp_path, how):
             assert "run flask --app wsgi init-db to upgrade it" in lines["migrations"]
         assert f"expects {'revision ' if how != 'behind' else ''}{head_revision()}" in \
             lines["migrations"]
-        assert output.rstrip().endswith("1 of 6 checks failed")
+        assert output.rstrip().endswith("1 of 7 checks failed")
     finally:
         drop()
 
@@ -211,7 +230,7 @@ def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     assert bad.returncode == 1
     assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
     assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
-    assert "2 of 6 checks failed" in bad.stdout
+    assert "2 of 7 checks failed" in bad.stdout
 
 
 # --- probes -----------------------------------------------------------------------------------
