@@ -703,6 +703,10 @@ def test_api_sets_a_follow_up(api, history):
     url = f"/api/v1/reports/survey/responses/{item['id']}/followup"
     assert api["admin"].post(url, json={"status": "done"}).status_code == 403
     assert api["manager"].post(url, json={"status": "maybe"}).status_code == 422
+    # malformed JSON is a 400, as everywhere in the API; JSON that is no object a 422
+    assert api["manager"].post(url, data="{bad", content_type="application/json"
+                               ).status_code == 400
+    assert api["manager"].post(url, json=["done"]).status_code == 422
     resp = api["manager"].post(url, json={"status": "done"})
     assert resp.get_json() == {"id": item["id"], "followup_status": "done"}
 

@@ -14,6 +14,7 @@ from .. import reports as r
 from ..auth import api_user
 from ..errors import ValidationError
 from ..extensions import csrf
+from . import api
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
@@ -97,9 +98,7 @@ def survey_followups():
 @bp.post("/survey/responses/<int:response_id>/followup")
 def set_followup(response_id: int):
     """``{"status": "open"|"contacted"|"done"}`` -> ``{"id", "followup_status"}``."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ValidationError(_("The request body must be a JSON object."))
+    data = api.body()  # 400 when not JSON, 422 when not an object, as everywhere in the API
     response = r.set_followup_status(response_id, data.get("status"))
     return jsonify({"id": response.id, "followup_status": response.followup_status})
 
