@@ -441,12 +441,20 @@ def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None,
 
 
 def verify_chain(ticket: Ticket) -> Optional[int]:
-    """The seq of the first event whose hash does not match, or None when the chain holds."""
+    """The seq of the first event edited or missing, or None when the chain holds. An event
+    deleted from the middle breaks the next one's link; the last ones deleted leave the
+    ticket in a state no remaining event led to (the seq after the last is reported), and a
+    ticket with no events at all is missing its first."""
     prev = GENESIS_HASH
+    last = None
     for row in ticket.events:
         expected = event_hash(prev, ticket.id, row.seq, row.event, row.from_state, row.to_state,
                               row.actor_kind, row.actor_name, row.at, row.data)
         if row.prev_hash != prev or row.hash != expected:
             return row.seq
-        prev = row.hash
+        prev, last = row.hash, row
+    if last is None:
+        return 1
+    if last.to_state != ticket.state:
+        return last.seq + 1
     return None

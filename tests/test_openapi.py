@@ -1,6 +1,64 @@
 """The API's OpenAPI document describes every endpoint the app serves under /api/v1 (with its
-methods), so a client generated from it reaches the whole API, reports included."""
+methods), so a client generated from it reaches the whole API, reports included; and what it says
+of bodies and answers is what the endpoints do: real responses are checked against it."""
 import re
+from datetime import date, datetime
+
+import pytest
+
+from servicedesk import reports as r
+from servicedesk.extensions import db
+from servicedesk.models import Branch
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+          "integer": int, "number": (int, float)}
+
+
+def mismatches(value, schema: dict, doc: dict, at: str = "$") -> list[str]:
+    """Where ``value`` breaks ``schema`` (the part of JSON Schema the document uses). Stricter
+    than JSON Schema on one point: a key of an object is an error unless the schema lists it, so
+    every field the API reads or writes must be in the document."""
+    if "$ref" in schema:
+        return mismatches(value, doc["components"]["schemas"][schema["$ref"].split("/")[-1]],
+                          doc, at)
+    if "oneOf" in schema:
+        fits = sum(not mismatches(value, s, doc, at) for s in schema["oneOf"])
+        return [] if fits == 1 else [f"{at}: fits {fits} of oneOf"]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if types and not any(isinstance(value, _TYPES[t]) and (t in ("boolean", "null")
+                                                           or not isinstance(value, bool))
+                         for t in types):
+        return [f"{at}: {value!r} is not {'|'.join(types)}"]
+    out = []
+    if "enum" in schema and value not in schema["enum"] \
+            or "const" in schema and value != schema["const"]:
+        out.append(f"{at}: {value!r} is not one of the listed values")
+    if isinstance(value, str) and schema.get("format") in ("date", "date-time"):
+        parse = date.fromisoformat if schema["format"] == "date" else datetime.fromisoformat
+        try:
+            parse(value)
+        except ValueError:
+            out.append(f"{at}: {value!r} is not a {schema['format']}")
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        out += [f"{at}.{k}: missing" for k in schema.get("required", ()) if k not in value]
+        for k, v in value.items():
+            if props is not None and k not in props:
+                out.append(f"{at}.{k}: not in the document")
+            elif props is not None:
+                out += mismatches(v, props[k], doc, f"{at}.{k}")
+    if isinstance(value, list):
+        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
+            out.append(f"{at}: {len(value)} items")
+        for i, item in enumerate(value):
+            out += mismatches(item, schema.get("items", {}), doc, f"{at}[{i}]")
+    return out
+
+
+def answer_schema(doc: dict, path: str, method: str, status: int) -> dict:
+    return doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"][
+        "schema"]
 
 
 def test_every_api_route_is_in_the_openapi_document(app):
@@ -23,13 +81,8 @@ def test_the_report_endpoints_document_their_filters(app):
     turnaround = doc["paths"]["/reports/turnaround"]["get"]
     names = {p["name"] for p in turnaround["parameters"]}
     assert {"from", "to", "branch", "technician", "service_type"} <= names
-    stage = (turnaround["responses"]["200"]["content"]["application/json"]["schema"]
-             ["properties"]["stages"]["items"])
-    assert "queue_wait" in stage["properties"]["stage"]["enum"]
-    costs = doc["paths"]["/reports/costs"]["get"]
-    group_by = [p for p in costs["parameters"] if p["name"] == "group_by"][0]
-    assert set(group_by["schema"]["enum"]) == {"technician", "month", "jalali_month",
-                                               "service_type"}
+    ungrouped = answer_schema(doc, "/reports/turnaround", "get", 200)["oneOf"][0]
+    assert "queue_wait" in ungrouped["properties"]["stages"]["items"]["properties"]["stage"]["enum"]
 
 
 def test_the_event_bodies_document_the_optional_additions(app):
@@ -51,3 +104,108 @@ def test_the_event_bodies_document_the_optional_additions(app):
     assert "above_estimate_ok" not in bodies["finish"]["required"]
     assert "promised_date" in bodies["wait_parts"]["properties"]
     assert "promised_date" not in bodies["wait_parts"]["required"]
+    assert bodies["deliver"]["properties"]["differs_ok"]["type"] == "boolean"
+    assert "differs_ok" not in bodies["deliver"]["required"]
+
+
+def test_deliver_reads_differs_ok(api, make_ticket):
+    """differs_ok, in the document, is read: false refuses a payment other than the amount due."""
+    ticket = make_ticket("ready")
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events", json={
+        "event": "deliver", "amount_paid": 1, "differs_ok": False})
+    assert resp.status_code == 422
+    assert set(resp.get_json()["fields"]) == {"amount_paid"}
+
+
+LINE = {"kind": "part", "description": "Screen", "unit_price": 12_000_000}
+
+
+@pytest.mark.parametrize("state, role, body, taken", [
+    ("diagnosis", "technician", {"event": "quote", "lines": [LINE]}, True),
+    ("diagnosis", "technician", {"event": "quote", "lines": []}, False),
+    ("repair", "technician", {"event": "finish", "lines": []}, True),
+    ("ready", "reception", {"event": "deliver", "amount_paid": 1, "differs_ok": True}, True),
+], ids=["quote-line-without-qty", "quote-without-lines", "finish-without-lines",
+        "deliver-differs-ok"])
+def test_the_event_schema_takes_what_the_api_takes(app, api, make_ticket, state, role, body,
+                                                   taken):
+    """A body the API takes fits the document's Event schema, and one it refuses (422) does not."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ticket = make_ticket(state)
+    resp = api[role].post(f"/api/v1/tickets/{ticket.id}/events", json=body)
+    assert resp.status_code == (200 if taken else 422), resp.get_json()
+    found = mismatches(body, doc["components"]["schemas"]["Event"], doc)
+    assert (found == []) == taken, found
+
+
+def test_a_cost_line_without_qty_counts_the_documented_default(app, api, make_ticket):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ticket = make_ticket("diagnosis")
+    resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                  json={"event": "quote", "lines": [LINE]})
+    qty = doc["components"]["schemas"]["Line"]["properties"]["qty"]
+    assert resp.get_json()["estimate_lines"][0]["qty"] == qty["default"] == 1
+
+
+def test_a_ticket_and_the_ticket_list_answer_as_documented(app, api, make_ticket):
+    """GET /tickets/{id} and GET /tickets carry the fields the document gives them, no more, no
+    fewer: a list item is not a whole ticket (no history, notifications, lines or events)."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ticket = make_ticket("ready")
+    one = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()
+    assert one["history"] and one["notifications"] and one["final_lines"]
+    assert mismatches(one, answer_schema(doc, "/tickets/{id}", "get", 200), doc) == []
+    listing = api["reception"].get("/api/v1/tickets").get_json()
+    assert listing["items"]
+    assert mismatches(listing, answer_schema(doc, "/tickets", "get", 200), doc) == []
+
+
+def test_visits_answer_as_documented(app, api):
+    """A number as issued (not called yet), as called to a counter and as looked up."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    desk = api["reception"]
+    issued = desk.post("/api/v1/visits", json={"service": "repair"})
+    called = desk.post("/api/v1/visits/next", json={"counter": 3})
+    shown = desk.get(f"/api/v1/visits/{issued.get_json()['id']}")
+    assert called.get_json()["counter"] == "3"
+    for resp, path, method in ((issued, "/visits", "post"), (called, "/visits/next", "post"),
+                               (shown, "/visits/{id}", "get")):
+        schema = answer_schema(doc, path, method, resp.status_code)
+        assert mismatches(resp.get_json(), schema, doc) == [], path
+
+
+@pytest.mark.parametrize("report", ["turnaround", "costs"])
+def test_the_report_groups_are_the_ones_answered_and_as_documented(app, api, make_ticket,
+                                                                   report):
+    """Every group_by the document lists is answered (in the documented shape), every other
+    group is refused; and without group_by too."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    make_ticket("delivered")
+    op = doc["paths"][f"/reports/{report}"]["get"]
+    listed = [p for p in op["parameters"] if p["name"] == "group_by"][0]["schema"]["enum"]
+    assert set(listed) <= set(r.GROUP_LABELS)
+    for group in (None, *r.GROUP_LABELS):
+        resp = api["manager"].get(f"/api/v1/reports/{report}",
+                                  query_string={"group_by": group} if group else {})
+        if group is not None and group not in listed:
+            assert resp.status_code == 422, group
+            continue
+        assert resp.status_code == 200, (group, resp.get_json())
+        assert mismatches(resp.get_json(), answer_schema(doc, f"/reports/{report}", "get", 200),
+                          doc) == [], group
+
+
+def test_the_dashboard_takes_a_branch_id_and_ignores_a_code(app, api, make_ticket):
+    """The dashboard's branch is an id (an integer, as documented), unlike the other reports'
+    (id, code or name): a code is not looked up, and every branch is counted."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    make_ticket()
+    other = Branch(name="North", code="N")
+    db.session.add(other)
+    db.session.commit()
+    param = [p for p in doc["paths"]["/reports/dashboard"]["get"]["parameters"]
+             if p["name"] == "branch"][0]
+    assert param["schema"] == {"type": "integer"}
+    manager = api["manager"]
+    assert manager.get(f"/api/v1/reports/dashboard?branch={other.id}").get_json()["open"] == 0
+    assert manager.get("/api/v1/reports/dashboard?branch=N").get_json()["open"] == 1

@@ -443,12 +443,20 @@ def _unlink(event_id):
                     db.session.execute(table.delete().where(column == event_id))
 
 
-@pytest.mark.parametrize("tamper", ["actor", "time", "delete", "state"])
+@pytest.mark.parametrize("tamper", ["actor", "time", "delete", "state", "delete_last",
+                                    "delete_all"])
 def test_verify_audit_detects_other_edits(app, make_ticket, tamper):
     ticket = make_ticket("ready")
     events = ticket.events
     target = events[1]
-    if tamper == "actor":
+    if tamper in ("delete_last", "delete_all"):
+        # the hand-over to the desk (or the whole trail) removed: no later link to break
+        from sqlalchemy import delete
+        gone = events[-1:] if tamper == "delete_last" else events
+        for event in gone:
+            _unlink(event.id)
+        stmt = delete(TicketEvent).where(TicketEvent.id.in_([e.id for e in gone]))
+    elif tamper == "actor":
         stmt = update(TicketEvent).where(TicketEvent.id == target.id).values(actor_name="boss")
     elif tamper == "time":
         stmt = update(TicketEvent).where(TicketEvent.id == target.id).values(
