@@ -189,6 +189,8 @@ def backup(file):
     target = Path(file)
     if target.exists():
         raise click.ClickException(f"{target} exists; give a new file name")
+    if not target.parent.is_dir():
+        raise click.ClickException(f"the folder {target.parent} does not exist")
     source = sqlite3.connect(engine.url.database)
     try:
         copy = sqlite3.connect(target)
@@ -197,6 +199,9 @@ def backup(file):
             tickets = copy.execute("SELECT count(*) FROM tickets").fetchone()[0]
         finally:
             copy.close()
+    except sqlite3.Error as exc:  # a full disk, a folder not writable: said, not a traceback
+        target.unlink(missing_ok=True)
+        raise click.ClickException(f"could not write {target}: {exc}") from None
     finally:
         source.close()
     click.echo(f"backed up to {target} ({tickets} tickets)")

@@ -175,3 +175,8 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
     assert states == ["intake", "repair"]
     again, out = run(app, "backup", str(target))  # never over an earlier backup
     assert again.exit_code != 0 and "exists" in out
+    # a folder that is not there: said in words, not a traceback
+    nowhere, out = run(app, "backup", str(tmp_path / "no" / "such" / "copy.db"))
+    assert nowhere.exit_code == 1 and "the folder" in out and "does not exist" in out
+    assert "Traceback" not in out and nowhere.exception is None or \
+        isinstance(nowhere.exception, SystemExit)
