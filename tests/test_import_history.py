@@ -292,6 +292,16 @@ def test_import_rejects_time_running_backwards(app, users):
     assert count(TicketStage, TicketStage.seconds < 0) == 0
 
 
+def test_import_rejects_a_survey_of_a_device_never_handed_back(app, users):
+    """It would count in the satisfaction reports of a ticket that has no hand-back."""
+    survey_of_cancelled = {**CANCELLED, "external_id": "s-1", "survey": {"csat": 1}}
+    report = import_lines(json.dumps(r) for r in (survey_of_cancelled, DELIVERED))
+    assert [n for n, _ in report.errors] == [1] and "survey" in report.errors[0][1]
+    assert report.imported == 1
+    assert [t.external_id for t in db.session.scalars(select(Ticket))] == ["old-1001"]
+    assert count(SurveyResponse) == 1
+
+
 def test_import_rejects_an_overlong_external_id(app, users):
     """Reported as a line error on every database (PostgreSQL would refuse the row)."""
     report = import_lines([json.dumps({**CANCELLED, "external_id": "x" * 81}),

@@ -175,6 +175,10 @@ def import_record(record: dict) -> bool:
         except DomainError as exc:
             raise type(exc)(_("events[%(n)s] (%(event)s): %(problem)s", n=index, event=name,
                               problem=exc.message), **_extra(exc)) from None
+    if survey is not None and ticket.state not in ("delivered", "closed"):
+        raise ValidationError(_("survey: only a device handed back has a survey; this "
+                                "ticket's events end in %(state)s.",
+                                state=lifecycle.STATE_LABELS.get(ticket.state, ticket.state)))
     if isinstance(survey, dict) and survey_id is None:
         _survey(ticket, survey)
     return True

@@ -1,19 +1,24 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
-from .. import lifecycle
+from .. import lifecycle, reports
 from ..visits import SERVICES
 from . import api_reports
 
-_LINE = {"type": "object", "required": ["kind", "description", "qty", "unit_price"],
+_LINE = {"type": "object", "required": ["kind", "description", "unit_price"],
          "properties": {"kind": {"enum": ["part", "labour"]},
                         "description": {"type": "string", "maxLength": 200},
-                        "qty": {"type": "integer", "minimum": 1},
+                        "qty": {"type": "integer", "minimum": 1, "maximum": 10_000,
+                                "default": 1},
                         "unit_price": {"type": "integer", "minimum": 0,
                                        "description": "rials"}}}
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum": 0},
           "money": {"type": "integer", "minimum": 0, "description": "rials"},
           "date": {"type": "string", "format": "date"},
-          "lines": {"type": "array", "items": _LINE},
+          "lines": {"type": "array", "items": _LINE, "maxItems": 100},
           "phone|in_person": {"enum": ["phone", "in_person"]}}
+_INT, _STR = {"type": "integer"}, {"type": "string"}
+_INT_OR_NULL, _STR_OR_NULL = {"type": ["integer", "null"]}, {"type": ["string", "null"]}
+_DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
 _ERROR = {"type": "object", "required": ["error"],
           "properties": {"error": {"type": "string"}, "fields": {"type": "object"},
                          "at": {"type": "object", "description": "for a field that is a "
@@ -22,11 +27,40 @@ _ERROR = {"type": "object", "required": ["error"],
                          "allowed": {"type": "array", "items": {"type": "string"}}}}
 
 
-# Event data the forms do not show as fields of their own (the ticket page has a box for it).
-_EXTRA_DATA = {"finish": {"above_estimate_ok": {
-    "type": "boolean", "description": "false: a bill above what the customer agreed to (the "
-    "approved estimate, or the amount pre-approved at intake if more) is refused with 422; "
-    "true: the customer agreed, recorded on the event; absent: taken as sent"}}}
+def _record(props: dict) -> dict:
+    """An object of the API's answers: it always carries every one of ``props`` (null where
+    there is no value)."""
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+# Event data the forms do not show as fields of their own (the ticket page and the delivery
+# desk have a box for it), and a field an event checks more narrowly than its kind.
+_EXTRA_DATA = {
+    "quote": {"lines": {**_TYPES["lines"], "minItems": 1,
+                        "description": "at least one line (a final bill may have none)"}},
+    "finish": {"above_estimate_ok": {
+        "type": "boolean", "description": "false: a bill above what the customer agreed to "
+        "(the approved estimate, or the amount pre-approved at intake if more) is refused with "
+        "422; true: the customer agreed, recorded on the event; absent: taken as sent"}},
+    "deliver": {"differs_ok": {
+        "type": "boolean", "description": "false: an amount_paid other than the amount due "
+        "(a figure mistyped) is refused with 422 on amount_paid; true or absent: taken as "
+        "sent"}}}
+
+# A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
+_TICKET_SUMMARY = {
+    "id": _INT, "number": _STR, "state": {"enum": list(lifecycle.TICKET_STATES)},
+    "version": _INT, "tracking_url": {"type": "string", "format": "uri"},
+    "customer": _record({"id": _INT, "name": _STR,
+                         "phone": {"type": "string", "description": "E.164"},
+                         "language": _STR}),
+    "device": _record({"kind": _STR, "brand": _STR, "model": _STR, "serial": _STR_OR_NULL,
+                       "colour": _STR_OR_NULL}),
+    "problem": _STR, "service_type": _STR, "technician": _STR_OR_NULL,
+    "promised_date": _DATE_OR_NULL, "estimate_total": _INT_OR_NULL,
+    "final_total": _INT_OR_NULL, "amount_paid": _INT_OR_NULL,
+    "created_at": _DATE_TIME, "updated_at": _DATE_TIME}
+_BILLED_LINE = _record({**_LINE["properties"], "total": _TYPES["money"]})
 
 
 def _event_schema(rule) -> dict:
@@ -69,28 +103,29 @@ def openapi_document() -> dict:
             "schemas": {
                 "Error": _ERROR,
                 "Line": _LINE,
-                "Visit": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "number": {"type": "integer"},
-                    "label": {"type": "string"}, "status": {"enum": ["waiting", "called",
-                                                                     "served", "no_show"]},
-                    "issued_at": {"type": "string", "format": "date-time"},
-                    "ahead": {"type": "integer"}}},
-                "Ticket": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "number": {"type": "string"},
-                    "state": {"enum": list(lifecycle.TICKET_STATES)},
-                    "version": {"type": "integer"},
-                    "tracking_url": {"type": "string", "format": "uri"},
-                    "customer": {"type": "object"}, "device": {"type": "object"},
-                    "technician": {"type": ["string", "null"]},
-                    "estimate_total": {"type": ["integer", "null"]},
-                    "final_total": {"type": ["integer", "null"]},
-                    "history": {"type": "array", "items": {"type": "object", "properties": {
-                        "event": {"type": "string"}, "from": {"type": ["string", "null"]},
-                        "to": {"type": "string"}, "actor": {"type": "string"},
-                        "at": {"type": "string", "format": "date-time"}}}},
-                    "notifications": {"type": "array", "items": {"type": "object", "properties": {
-                        "event": {"type": "string"}, "to": {"type": "string"},
-                        "status": {"type": "string"}, "body": {"type": "string"}}}}}},
+                "Visit": _record({
+                    "id": _INT, "number": _INT, "label": _STR, "service": {"enum": list(SERVICES)},
+                    "status": {"enum": ["waiting", "called", "served", "no_show"]},
+                    "issued_at": _DATE_TIME,
+                    "called_at": {"type": ["string", "null"], "format": "date-time"},
+                    "counter": {"type": ["string", "null"], "description": "as called (a "
+                                "number sent is kept as text)"},
+                    "ahead": _INT}),
+                "TicketSummary": _record(_TICKET_SUMMARY),
+                "Ticket": _record({
+                    **_TICKET_SUMMARY,
+                    "allowed_events": {"type": "array", "description": "the events your role "
+                                       "may fire now", "items": {"enum": [r.name for r in
+                                                                          api_events]}},
+                    "estimate_lines": {"type": "array", "items": _BILLED_LINE},
+                    "final_lines": {"type": "array", "items": _BILLED_LINE},
+                    "history": {"type": "array", "items": _record({
+                        "event": _STR, "from": _STR_OR_NULL, "to": _STR, "actor": _STR,
+                        "at": _DATE_TIME, "data": {"type": "object"}})},
+                    "notifications": {"type": "array", "items": _record({
+                        "id": _INT, "event": _STR, "to": _STR, "status": _STR, "body": _STR,
+                        "segments": _INT, "attempts": _INT, "error_code": _STR_OR_NULL,
+                        "error": _STR_OR_NULL})}}),
                 "NewTicket": {"type": "object", "required": ["customer", "device", "problem"],
                               "properties": {
                     "visit_id": {"type": "integer"},
@@ -148,7 +183,12 @@ def openapi_document() -> dict:
                                         "schema": {"type": "integer"}},
                                        {"name": "offset", "in": "query",
                                         "schema": {"type": "integer"}}],
-                        "responses": {"200": {"description": "{items: [Ticket]}"}, **errors}}},
+                        "responses": {"200": {
+                            "description": "newest first", "content": {"application/json": {
+                                "schema": _record({"items": {"type": "array", "items": {
+                                    "$ref": "#/components/schemas/TicketSummary"}},
+                                                   "limit": _INT, "offset": _INT})}}},
+                            **errors}}},
             "/tickets/{id}": {"get": {
                 "summary": "One ticket with its history and notifications",
                 "parameters": [{"name": "id", "in": "path", "required": True,
@@ -161,6 +201,29 @@ def openapi_document() -> dict:
                 "requestBody": {"content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Event"}}}},
                 "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
-            **api_reports.openapi_paths(),
+            **_report_paths(),
         },
     }
+
+
+def _report_paths() -> dict:
+    """api_reports' paths, completed where they said less than the endpoints do: turnaround's
+    grouped answer, every group costs takes, and what the dashboard does with a branch."""
+    paths = api_reports.openapi_paths()
+    turnaround = paths["/reports/turnaround"]["get"]["responses"]["200"]["content"][
+        "application/json"]
+    stages = turnaround["schema"]["properties"]["stages"]
+    turnaround["schema"] = {"oneOf": [
+        _record({"stages": stages}),
+        _record({"group_by": {"enum": list(reports.TURNAROUND_GROUPS)},
+                 "from": _TYPES["date"], "to": _TYPES["date"],
+                 "groups": {"type": "array", "items": _record({
+                     "key": _STR_OR_NULL, "label": _STR, "stages": stages})}})]}
+    for param in paths["/reports/costs"]["get"]["parameters"]:
+        if param["name"] == "group_by":
+            param["schema"] = {"enum": list(reports.COST_GROUPS), "default": "month"}
+    for param in paths["/reports/dashboard"]["get"]["parameters"]:
+        if param["name"] == "branch":
+            param["description"] = ("a branch id; anything else (a code or name, which the "
+                                    "other reports take) is ignored: every branch is counted")
+    return paths
