@@ -28,6 +28,7 @@ from . import settings, visits
 from .errors import NotFound
 from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
+from .validation import PHONE_REGION
 from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
 
@@ -62,15 +63,19 @@ def qr_svg(data: str) -> Markup:
 
 
 def national_phone(e164: Optional[str]) -> str:
-    """A phone number as the customer dials it at home: ``+989121234567`` -> ``0912 123 4567``
-    (ASCII digits; the template localises them)."""
+    """A phone number as the shop dials it: an Iranian one as at home, ``+989121234567`` ->
+    ``0912 123 4567``; a foreign one with its country code, ``+44 7911 123456``, which the
+    forms and the search read back (``07911 123456`` would be read as an Iranian number).
+    ASCII digits; the template localises them."""
     if not e164:
         return ""
     try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, None),
-                                          phonenumbers.PhoneNumberFormat.NATIONAL)
+        number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return e164
+    home = phonenumbers.region_code_for_number(number) == PHONE_REGION
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL if home
+                                      else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def mask_phone(e164: Optional[str]) -> str:

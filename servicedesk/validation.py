@@ -32,7 +32,11 @@ def _printable(value: str) -> str:
 MAX_ID = 2**31 - 1
 
 
-def phone_e164(raw: Any, region: str = "IR", allow_numbers: tuple = ()) -> str:
+# The shop's country: numbers typed without a country code are read as its numbers.
+PHONE_REGION = "IR"
+
+
+def phone_e164(raw: Any, region: str = PHONE_REGION, allow_numbers: tuple = ()) -> str:
     """A mobile number in E.164 (``09121234567`` and Persian digits give ``+989121234567``)."""
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(_("Enter a mobile phone number."))

@@ -14,10 +14,18 @@ _TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null":
           "integer": int, "number": (int, float)}
 
 
+def _is(value, json_type: str) -> bool:
+    """Whether ``value`` is of a JSON Schema type (a bool is no number)."""
+    if isinstance(value, bool):
+        return json_type == "boolean"
+    return isinstance(value, _TYPES[json_type])
+
+
 def mismatches(value, schema: dict, doc: dict, at: str = "$") -> list[str]:
-    """Where ``value`` breaks ``schema`` (the part of JSON Schema the document uses). Stricter
-    than JSON Schema on one point: a key of an object is an error unless the schema lists it, so
-    every field the API reads or writes must be in the document."""
+    """Where ``value`` breaks ``schema``, in the keywords the checks need ($ref, oneOf, type,
+    enum, const, date formats, required, properties, items and their counts). Stricter than
+    JSON Schema on one point: a key the schema's properties do not list is an error, so every
+    field the API reads or writes must be in the document."""
     if "$ref" in schema:
         return mismatches(value, doc["components"]["schemas"][schema["$ref"].split("/")[-1]],
                           doc, at)
@@ -26,9 +34,7 @@ def mismatches(value, schema: dict, doc: dict, at: str = "$") -> list[str]:
         return [] if fits == 1 else [f"{at}: fits {fits} of oneOf"]
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
-    if types and not any(isinstance(value, _TYPES[t]) and (t in ("boolean", "null")
-                                                           or not isinstance(value, bool))
-                         for t in types):
+    if types and not any(_is(value, t) for t in types):
         return [f"{at}: {value!r} is not {'|'.join(types)}"]
     out = []
     if "enum" in schema and value not in schema["enum"] \
@@ -40,14 +46,12 @@ def mismatches(value, schema: dict, doc: dict, at: str = "$") -> list[str]:
             parse(value)
         except ValueError:
             out.append(f"{at}: {value!r} is not a {schema['format']}")
-    if isinstance(value, dict):
-        props = schema.get("properties")
+    if isinstance(value, dict) and "properties" in schema:
+        props = schema["properties"]
         out += [f"{at}.{k}: missing" for k in schema.get("required", ()) if k not in value]
-        for k, v in value.items():
-            if props is not None and k not in props:
-                out.append(f"{at}.{k}: not in the document")
-            elif props is not None:
-                out += mismatches(v, props[k], doc, f"{at}.{k}")
+        out += [f"{at}.{k}: not in the document" for k in value if k not in props]
+        for k in sorted(value.keys() & props.keys()):
+            out += mismatches(value[k], props[k], doc, f"{at}.{k}")
     if isinstance(value, list):
         if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
             out.append(f"{at}: {len(value)} items")

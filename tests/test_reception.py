@@ -471,6 +471,25 @@ def test_the_number_left_at_the_kiosk_is_filled_in_at_intake(desk):
     assert 'value="0912 123 4567"' not in text(desk.get("/desk/intake"))
 
 
+def test_a_foreign_number_reads_back_as_it_is_shown(desk):
+    """A tourist's +44 number: shown with its country code (as 07911 123456 it would read as
+    an Iranian number), so the intake form filled from the kiosk admits it and the desk finds
+    the customer by the number the pages show."""
+    desk.post("/kiosk", {"service": "repair", "phone": "+44 7911 123456"})
+    desk.post("/queue/next", {"counter": "1"})
+    visit = visit_by_label("R-001")
+    page = text(desk.get(f"/desk/intake?visit_id={visit.id}&lang=en"))
+    shown = re.search(r'id="customer_phone"[^>]*value="([^"]*)"', page).group(1)
+    assert shown == "+44 7911 123456"
+    resp = desk.post("/desk/intake", intake_form(visit_id=str(visit.id), customer_phone=shown))
+    assert resp.status_code == 302, text(resp)
+    ticket = db.session.scalar(select(Ticket))
+    assert ticket.customer.phone == "+447911123456"
+    assert shown in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    found = desk.get("/desk/find", query_string={"q": shown, "lang": "en"})
+    assert found.status_code == 302 and found.location == f"/tickets/{ticket.id}"
+
+
 def test_intake_from_a_called_number_prints_the_receipt(desk, app):
     visit = called_visit(desk)
     page = text(desk.get(f"/desk/intake?visit_id={visit.id}"))
