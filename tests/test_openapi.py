@@ -143,6 +143,7 @@ def test_the_event_schema_takes_what_the_api_takes(app, api, make_ticket, state,
 
 
 def test_a_cost_line_without_qty_counts_the_documented_default(app, api, make_ticket):
+    """qty may be left out of a line, and then counts as the document's default says."""
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     ticket = make_ticket("diagnosis")
     resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events",
@@ -153,7 +154,8 @@ def test_a_cost_line_without_qty_counts_the_documented_default(app, api, make_ti
 
 def test_a_ticket_and_the_ticket_list_answer_as_documented(app, api, make_ticket):
     """GET /tickets/{id} and GET /tickets carry the fields the document gives them, no more, no
-    fewer: a list item is not a whole ticket (no history, notifications, lines or events)."""
+    fewer: a list item is not a whole ticket (no history, notifications, lines or
+    allowed events)."""
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     ticket = make_ticket("ready")
     one = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()
