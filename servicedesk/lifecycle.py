@@ -114,9 +114,10 @@ def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
     if actor.kind == "customer":
         f.clean["channel"] = "link"
         f.take("estimate_version", v.integer, minimum=1, required=False)
-    elif actor.kind == "system":
+    elif actor.kind == "system":  # within the amount pre-approved at intake
         f.clean["channel"] = "pre_approved"
-        f.take("reason", v.text, max_len=300)
+        f.take("pre_approved_amount", v.integer, minimum=0, required=False)
+        f.take("reason", v.text, max_len=300, required=False)
     else:
         f.take("channel", v.choice, ("phone", "in_person"))
     clean = _same_estimate(f.done(), ticket)

@@ -127,7 +127,8 @@ def test_pre_approved_estimate_is_approved_by_the_system(app, make_ticket, users
     assert ticket.state == "repair"
     approve = ticket.events[-1]
     assert approve.event == "approve" and approve.actor_kind == "system"
-    assert approve.data["channel"] == "pre_approved" and approve.data["reason"]
+    assert approve.data["channel"] == "pre_approved"
+    assert approve.data["pre_approved_amount"] == 15_000_000
 
 
 def test_estimate_above_pre_approved_amount_waits_for_the_customer(make_ticket, users):

@@ -345,11 +345,15 @@ def test_an_estimate_within_the_pre_approved_amount_is_approved_at_once(tech, qu
     approve = ticket.events[-1]
     assert (approve.event, approve.actor_kind, approve.data["channel"]) == (
         "approve", "system", "pre_approved")
-    # the reason recorded names the amount as people read it
-    assert "2,000,000 toman" in approve.data["reason"]
+    # the amount is recorded, and the timeline says it in the reader's language and unit
+    assert approve.data["pre_approved_amount"] == 20_000_000 and "reason" not in approve.data
     assert approve.data["estimate_version"] == 1 and approve.data["estimate_total"] == 14_000_000
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     assert "approved at once" in page
+    entry = re.search(r'data-event="approve".*?</li>', page, re.S).group(0)
+    assert re.search(r"<dt>Pre-approved amount</dt>\s*<dd>2,000,000 toman</dd>", entry)
+    fa = html(tech.get(f"/tickets/{ticket.id}?lang=fa"))
+    assert "۲٬۰۰۰٬۰۰۰ تومان" in re.search(r'data-event="approve".*?</li>', fa, re.S).group(0)
     assert 'data-actor-kind="system"' in page
     # one SMS, saying it is approved and for how much; none asking the customer to approve
     sms = db.session.scalars(select(Notification).where(Notification.ticket_id == ticket.id,

@@ -18,7 +18,6 @@ from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
-from ..i18n import format_money
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
 from ..notifications import outbox
@@ -333,9 +332,9 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
     if (ticket.estimate_total or 0) > ticket.pre_approved_amount:
         outbox.write_for_event(ticket, quote)
         return
-    lifecycle.fire(ticket, "approve", Actor.system(), {
-        "reason": _("Within the amount the customer pre-approved at intake (%(amount)s).",
-                    amount=format_money(ticket.pre_approved_amount))})
+    # the amount, not a sentence: the timeline says it in the reader's language and unit
+    lifecycle.fire(ticket, "approve", Actor.system(),
+                   {"pre_approved_amount": ticket.pre_approved_amount})
 
 
 def add_note(ticket_id, author, body: str, customer_visible: bool = False) -> TicketNote:

@@ -107,6 +107,7 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("promised_date", "date", _iso_date(d.get("promised_date")))
         elif e.event in ("approve", "decline"):
             add("channel", "text", CHANNEL_LABELS.get(d.get("channel"), d.get("channel")))
+            add("pre_approved_amount", "money", label=_l("Pre-approved amount"))
             add("estimate_total", "money", label=_l("Estimate total"))
             add("estimate_version", "number")
             add("reason")
