@@ -240,7 +240,10 @@ def parse_date(text: str) -> _dt.date:
     raw = "" if text is None else str(text)
     match = _DATE_RE.match(to_ascii_digits(raw).strip())
     if match is None:
-        raise ValueError(_("Enter a date as YYYY/MM/DD, for example 1405/09/01."))
+        # the example in the calendar the page shows dates in: Jalali in Persian
+        raise ValueError(_("Enter a date as YYYY/MM/DD, for example %(example)s.",
+                           example=localize_digits("1405/09/01") if current_language() == "fa"
+                           else "2026/11/22"))
     year, month, day = int(match.group(1)), int(match.group(3)), int(match.group(4))
     try:
         if year < _JALALI_YEAR_LIMIT:
@@ -440,9 +443,9 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     match = _MONEY_TYPED.fullmatch(cleaned)
     if not match:
         if _DECIMAL.fullmatch(cleaned):
-            raise ValueError(_("Separate thousands with ٬ or a comma, or not at all (150000), "
-                               "never with a dot or a slash: in toman a dot or ٫ is only for "
-                               "one decimal digit (one rial)."))
+            raise ValueError(_("Separate thousands with a comma, or not at all (150000), "
+                               "never with a dot or a slash: in toman a dot is only for one "
+                               "decimal digit (one rial)."))
         return raw
     if match.group(2) is not None and int(match.group(1)) < 1000:
         # "1.5" said as "one and a half" means a million and a half, not 15 rials

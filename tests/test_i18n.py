@@ -349,8 +349,8 @@ def test_money_fields_in_a_rial_shop():
 def test_unit_words_and_errors_come_from_the_catalog(tmp_path):
     catalog = Catalog(locale="fa")
     catalog.add("toman", "تومن")
-    catalog.add("Enter a date as YYYY/MM/DD, for example 1405/09/01.",
-                "تاریخ را به شکل سال/ماه/روز بنویسید.")
+    catalog.add("Enter a date as YYYY/MM/DD, for example %(example)s.",
+                "تاریخ را به شکل سال/ماه/روز بنویسید، مثلاً %(example)s.")
     mo_dir = tmp_path / "fa" / "LC_MESSAGES"
     mo_dir.mkdir(parents=True)
     with (mo_dir / "messages.mo").open("wb") as fh:
@@ -361,7 +361,11 @@ def test_unit_words_and_errors_come_from_the_catalog(tmp_path):
         assert i18n.format_money(12_500_000) == "۱٬۲۵۰٬۰۰۰ تومن"
         assert i18n.format_money(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰ ریال"  # fallback
         assert i18n.format_money(12_500_000, locale="en") == "1,250,000 toman"
-        with pytest.raises(ValueError, match="^تاریخ را به شکل"):
+        with pytest.raises(ValueError, match="^تاریخ را به شکل.*مثلاً ۱۴۰۵/۰۹/۰۱"):
+            i18n.parse_date("x")
+    with app.test_request_context():
+        g.lang = "en"  # an English page's example is in its calendar
+        with pytest.raises(ValueError, match="for example 2026/11/22"):
             i18n.parse_date("x")
 
 

@@ -1065,7 +1065,7 @@ def test_a_toman_amount_with_too_many_decimals_says_how_to_write_it(desk, make_t
     resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
         "amount_paid": "1.400", "version": str(ticket.version)})
     assert resp.status_code == 422
-    assert "never with a dot or a slash: in toman a dot or ٫ is only for one decimal" in text(resp)
+    assert "never with a dot or a slash: in toman a dot is only for one decimal" in text(resp)
     assert reload(ticket).state == "ready"
     # named together with what else is wrong, so the form is mended in one go
     resp = desk.post("/desk/intake?lang=en", intake_form(pre_approved_amount="۱۲۳٫۴۵",
