@@ -412,11 +412,17 @@ def strip_grouping(text: str) -> str:
 
 def _without_unit_word(text: str, unit: str) -> str:
     """``text`` without the field's own unit word typed after the number ("۱٬۲۰۰ تومان" in a
-    toman field); another unit's word stays, for the validation to refuse."""
+    toman field). Another unit's word raises ValueError naming the field's unit: a figure
+    typed in toman into a rial field would be ten times too small."""
     stripped = text.strip()
     for word in {unit, _FA_UNIT_FALLBACK[unit], str(_UNIT_WORDS[unit])}:
         if stripped.lower().endswith(word.lower()) and len(stripped) > len(word):
             return stripped[:-len(word)].strip()
+    for other in MONEY_UNITS:
+        if other != unit and any(stripped.lower().endswith(word.lower()) for word in
+                                 {other, _FA_UNIT_FALLBACK[other], str(_UNIT_WORDS[other])}):
+            raise ValueError(_("This field takes %(unit)s: write the amount in %(unit)s.",
+                               unit=_UNIT_WORDS[unit]))
     return text
 
 

@@ -245,7 +245,7 @@ class Fields:
         raw = self.data.get(name)
         if not required and (raw is None or (isinstance(raw, str) and not raw.strip())):
             return None  # an optional field left blank is not there (not "required")
-        if raw is None:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
             self.errors[name] = _("This field is required.")
             return None
         try:

@@ -318,7 +318,11 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
     # a thousands separator typed as the decimal one (they sit side by side) is not 12.5
     # the field's unit word typed after the number is no error; another unit's word is
     assert read("1,700,000 تومان") == 17_000_000 and read("۱۲۰۰ toman") == 12_000
-    assert read("1,700,000 ریال") == "1,700,000 ریال"
+    for other in ("1,700,000 ریال", "1700000 rial"):  # ten times too small if read as toman
+        with pytest.raises(ValueError, match="This field takes toman"):
+            read(other)
+    with pytest.raises(ValueError, match="This field takes rial"):
+        read("1,500 toman", unit="rial")
     for typo in ("12.500", "۱۲٫۰۰۰", "123.45", "۱۵۰/۰۰۰", "1.700.000", "۱٫۷۰۰٫۰۰۰"):
         with pytest.raises(ValueError, match="never with a dot"):
             read(typo)

@@ -792,6 +792,28 @@ def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
     assert f"/desk/delivery/{ticket.id}" in page
 
 
+def test_the_delivery_desk_names_no_amount_due_before_the_device_is_ready(desk, make_ticket):
+    """"Amount due: 0" beside a device still waiting for the customer's approval read as
+    "nothing to pay"; a device handed back shows what was paid."""
+    waiting = make_ticket("estimate")
+    page = text(desk.get(f"/desk/delivery?q={waiting.number}&lang=en"))
+    assert "not ready to be handed back" in page and "Amount due" not in page
+    handed = make_ticket("delivered")
+    page = text(desk.get(f"/desk/delivery?q={handed.number}&lang=en"))
+    assert "Amount due" not in page
+    assert f'data-amount-paid="{handed.amount_paid}"' in page
+
+
+def test_a_delivery_amount_left_empty_or_in_the_other_unit_is_named_so(desk, make_ticket):
+    ticket = make_ticket("ready")
+    for typed, words in (("", "This field is required."),
+                         ("1,400,000 rial", "This field takes toman")):
+        resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+            "amount_paid": typed, "version": str(ticket.version)})
+        assert resp.status_code == 422 and words in text(resp), typed
+    assert reload(ticket).state == "ready"
+
+
 def test_the_delivery_desk_shows_a_bill_above_the_approved_estimate(desk, make_ticket, users):
     ticket = make_ticket("repair")
     ticket_service.fire_event(ticket.id, "finish", Actor.staff(users["technician"]), {
