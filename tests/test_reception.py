@@ -339,6 +339,16 @@ def test_call_next_shows_the_number_on_the_display(desk, users):
     assert 'hx-get="/display/board"' in page and 'hx-trigger="every 3s"' in page
     # the counter is remembered for the next call
     assert 'value="3"' in text(desk.get("/queue"))
+    # typed in full, "Counter 2" is counter 2, not "Counter Counter 2" on the board and SMS
+    desk.post("/queue/next", {"counter": "Counter 2"})
+    assert reload(visit_by_label("R-002")).counter == "2"
+
+
+def test_a_counter_typed_with_its_word_keeps_the_name_only():
+    from servicedesk.services.reception import clean_counter
+    assert clean_counter("Counter 2") == clean_counter(" باجه ۲ ") == "2"
+    assert clean_counter("Desk B") == "B" and clean_counter("Counter") == "Counter"
+    assert clean_counter("Counterfeit check") == "Counterfeit check"
 
 
 def test_queue_actions_answer_htmx_with_the_board(desk):
@@ -371,7 +381,10 @@ def test_a_pickup_or_a_question_is_marked_served_and_leaves_the_queue(desk):
     assert "P-۰۰۱" in text(resp) and "alert-success" in text(resp)
     visit = reload(visit)
     assert visit.status == "served" and visit.served_at is not None
-    assert f'data-visit="{visit.id}"' not in text(desk.get("/queue/board"))
+    board = text(desk.get("/queue/board?lang=en"))
+    assert f'data-visit="{visit.id}"' not in board
+    # numbers were called and served today: the board does not say none was
+    assert "Nobody is at a counter now." in board and "No number called yet" not in board
     resp = desk.post(f"/queue/{visit.id}/served", headers={"HX-Request": "true"})
     assert "alert-danger" in text(resp)  # only a called number
     repair = visit_by_label("R-001")  # still waiting: not served by anyone's click

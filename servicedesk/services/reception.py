@@ -71,9 +71,14 @@ def clean_counter(raw) -> str:
     if raw is not None and not isinstance(raw, str):
         raise _invalid("counter", _("Must be text."))
     try:
-        return v.text(to_ascii_digits(raw), max_len=20)
+        counter = v.text(to_ascii_digits(raw), max_len=20)
     except ValueError as exc:
         raise _invalid("counter", str(exc)) from None
+    # "Counter 1" typed in full: the board and the SMS say "counter" themselves
+    return _COUNTER_WORD.sub("", counter).strip() or counter
+
+
+_COUNTER_WORD = re.compile(r"^\s*(counter|desk|باجه|میز)\b\s*", re.IGNORECASE)
 
 
 # --- queue SMS ------------------------------------------------------------------------------
