@@ -148,6 +148,12 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     page.wait_for_selector("body[data-page-size]")
     (width58, _), = pdf_pages(page.pdf(prefer_css_page_size=True))
     assert abs(width58 - 58 * MM) < 0.5, width58  # 164.41 pt
+    # each value under its label: the masked phone and the IMEI are not broken mid-number,
+    # and nothing sticks out of the paper
+    rects = page.eval_on_selector_all('.slip-fields bdi[dir="ltr"]',
+                                      "els => els.map(e => e.getClientRects().length)")
+    assert len(rects) == 2 and rects == [1, 1], rects
+    assert page.evaluate("document.body.scrollWidth <= document.body.clientWidth + 1")
 
 
 def test_calling_a_row_with_no_counter_says_the_counter_is_missing(live_server, page, users):
