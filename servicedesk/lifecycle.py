@@ -301,7 +301,7 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
-              _l("Cancel"), None, {"reason": "string"}),
+              _l("Cancel the ticket"), None, {"reason": "string"}),
 )}
 
 # One shared machine for every ticket (never one per row: SQLAlchemy skips __init__ on load, and

@@ -592,6 +592,9 @@ def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
     html = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&group_by=jalali_month"
                       "&lang=en").get_data(as_text=True)
     assert 'value="2026-01-01"' in html and 'value="jalali_month" selected' in html
+    assert "(31 days, shop time)" in html
+    one_day = client.get("/reports/costs?from=2026-01-05&to=2026-01-05&lang=en")
+    assert "(1 day, shop time)" in one_day.get_data(as_text=True)
     # the export links keep the filters
     assert re.search(r'href="[^"]*from=2026-01-01[^"]*group_by=jalali_month[^"]*format=csv"',
                      html)

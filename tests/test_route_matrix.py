@@ -39,6 +39,7 @@ PUBLIC = {
     "public.survey": "the customer's survey, behind its own token",
     "sms.status_callback": "Twilio's delivery reports, checked by their signature",
     "api.openapi": "the API's description (no data)",
+    "main.favicon": "the browser's icon, a redirect to a static file",
 }
 # Any logged-in staff member, whatever the role.
 ANY_STAFF = {"auth.logout": "logging out"}

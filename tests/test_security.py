@@ -619,3 +619,14 @@ def test_the_eleventh_login_attempt_in_a_minute_is_refused_with_429(limited):
     other = Browser(limited)
     other.client.environ_base["REMOTE_ADDR"] = "10.0.0.2"
     assert other.login("reception1").status_code == 302
+
+
+def test_the_browser_finds_the_shops_icon(app):
+    """Linked from every page; /favicon.ico, which browsers ask for anyway, leads to it
+    instead of a 404 in the log at every visit."""
+    client = app.test_client()
+    assert 'rel="icon" href="/static/favicon.svg"' in html(client.get("/login"))
+    resp = client.get("/favicon.ico")
+    assert resp.status_code == 301 and resp.location.endswith("/static/favicon.svg")
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"

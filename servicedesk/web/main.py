@@ -1,5 +1,5 @@
 """The staff home: what each role opens first."""
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -25,3 +25,9 @@ def home():
             .order_by(Ticket.updated_at)).all()
     return render_template("main/home.html", counts=counts, states=lifecycle.TICKET_STATES,
                            labels=lifecycle.STATE_LABELS, mine=mine)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it whatever the pages link to; the pages link to the SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
