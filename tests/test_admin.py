@@ -504,6 +504,20 @@ def test_shop_settings_are_saved_one_audit_record_per_changed_key(admin):
     assert len(rows("setting.update")) == recorded
 
 
+def test_every_bad_setting_is_named_at_once(admin):
+    """An empty shop name (the form's own check) does not hide the bad numbers (the service's):
+    the admin mends them all in one go."""
+    resp = admin.post("/admin/settings", {**SETTINGS_FORM, "shop_name": "",
+                                          "auto_close_days": "-1", "remind_pickup_days": "abc",
+                                          "limit_repair": "99999999999"})
+    assert resp.status_code == 422
+    page = html(resp)
+    bad = set(re.findall(r'name="([a-z_]+)"[^>]*class="[^"]*is-invalid', page)) | set(
+        re.findall(r'class="[^"]*is-invalid[^"]*"[^>]*name="([a-z_]+)"', page))
+    assert bad == {"shop_name", "auto_close_days", "remind_pickup_days", "limit_repair"}, bad
+    assert count(Setting) == 0
+
+
 def test_bad_settings_are_refused_and_nothing_is_written(admin):
     for field, value in (("auto_close_days", "0"), ("auto_close_days", "soon"),
                          ("money_display", "dollar"), ("limit_repair", "-4"), ("shop_name", ""),

@@ -49,12 +49,22 @@ def _status(form) -> int:
     return 422 if request.method == "POST" and form.errors else 200
 
 
-def _save(form, action, done, message=None):
+def _save(form, action, done, message=None, check=None):
     """The POST of an edit page: when ``form`` is valid, run ``action()``; on success flash
     ``message`` (text, or a function of the result; default "Saved.") and answer ``done(result)``.
-    A refused action puts its errors on the form. Returns (the answer, or None to show the page
-    again; the status to show it with)."""
+    A refused action puts its errors on the form. ``check()`` (the service's own check of the
+    values, which changes nothing) also runs when the form is not valid, so every problem is
+    named at once, not the next one after each fix. Returns (the answer, or None to show the
+    page again; the status to show it with)."""
     if not form.validate_on_submit():
+        if check is not None and request.method == "POST":
+            try:
+                check()
+            except DomainError as exc:
+                for name, problem in (exc.extra.get("fields") or {}).items():
+                    field = getattr(form, name, None)
+                    if field is not None and not field.errors:
+                        field.errors = [problem]
         return None, _status(form)
     try:
         result = action()
@@ -414,7 +424,8 @@ def shop():
                                       for state in shop_settings.TIMED_STATES}}
 
     answer, status = _save(form, lambda: svc.update_settings(current_user, values()),
-                           lambda _values: redirect(url_for("admin.shop")))
+                           lambda _values: redirect(url_for("admin.shop")),
+                           check=lambda: svc.clean_settings(values()))
     return answer or (render_template("admin/settings.html", form=form,
                                       timed_states=shop_settings.TIMED_STATES), status)
 
