@@ -122,6 +122,19 @@ def shop_today(now: Optional[datetime] = None) -> date:
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
+def _as_id(raw: str) -> Optional[int]:
+    """``raw`` as a row id when it is written as one (ASCII digits that fit the column)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= v.MAX_ID else None
+
+
+def branch_named(raw: str) -> Optional[int]:
+    """The id of the branch ``raw`` names, by id, code or name; None when none is."""
+    number = _as_id(raw)
+    query = (select(Branch.id).where(Branch.id == number) if number is not None
+             else select(Branch.id).where((Branch.code == raw) | (Branch.name == raw)))
+    return db.session.scalar(query)
+
+
 def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int = DEFAULT_DAYS,
                   today: Optional[date] = None) -> Filters:
     """Filters from query arguments (``from``, ``to``, ``branch``, ``technician``,
@@ -152,10 +165,6 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
             errors[name] = str(exc)
             return None
 
-    def an_id(raw: str) -> Optional[int]:
-        """``raw`` as a row id when it is written as one (ASCII digits that fit the column)."""
-        return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= v.MAX_ID else None
-
     end = a_date("to") or today
     start = a_date("from") or end - timedelta(days=default_days - 1)
     if not errors:
@@ -167,17 +176,14 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
     branch_id = None
     raw = a_text("branch", 200)
     if raw:
-        number = an_id(raw)
-        query = (select(Branch.id).where(Branch.id == number) if number is not None
-                 else select(Branch.id).where((Branch.code == raw) | (Branch.name == raw)))
-        branch_id = db.session.scalar(query)
+        branch_id = branch_named(raw)
         if branch_id is None:
             errors["branch"] = _("No such branch.")
 
     technician_id = None
     raw = a_text("technician", 200)
     if raw:
-        number = an_id(raw)
+        number = _as_id(raw)
         query = (select(User.id).where(User.id == number) if number is not None
                  else select(User.id).where(User.username == raw))
         technician_id = db.session.scalar(query)

@@ -129,8 +129,14 @@ def sms():
 
 @bp.get("/dashboard")
 def dashboard():
-    """Open tickets per state, overdue, today's intakes and deliveries, people waiting."""
-    return jsonify(r.dashboard_counts(request.args.get("branch", type=int)))
+    """Open tickets per state, overdue, today's intakes and deliveries, people waiting; of
+    one branch (by id, code or name, as the other reports take it) or of all."""
+    raw = (request.args.get("branch") or "").strip()
+    branch_id = r.branch_named(raw) if raw else None
+    if raw and branch_id is None:
+        raise ValidationError(_("Some filters are not valid."),
+                              fields={"branch": _("No such branch.")})
+    return jsonify(r.dashboard_counts(branch_id))
 
 
 def openapi_paths() -> dict:
@@ -149,11 +155,16 @@ def openapi_paths() -> dict:
     stage = {"type": "object", "properties": {
         "stage": {"enum": list(r.STAGES)}, "count": {"type": "integer"},
         "median_seconds": num, "p90_seconds": num, "mean_seconds": num}}
+    stages = {"type": "array", "items": stage}
 
-    def get(summary, schema, groups=None):
+    def record(props: dict) -> dict:
+        return {"type": "object", "required": list(props), "properties": props}
+
+    def get(summary, schema, groups=None, default_group=None):
         params = list(common)
         if groups:
-            params.append({"name": "group_by", "in": "query", "schema": {"enum": list(groups)}})
+            params.append({"name": "group_by", "in": "query", "schema": {
+                "enum": list(groups), **({"default": default_group} if default_group else {})}})
         return {"get": {"summary": summary, "parameters": params,
                         "responses": {"200": {"description": summary, "content": {
                             "application/json": {"schema": schema}}},
@@ -163,14 +174,17 @@ def openapi_paths() -> dict:
 
     return {
         "/reports/turnaround": get(
-            "Turnaround per stage", {"type": "object", "properties": {
-                "stages": {"type": "array", "items": stage}}}, r.TURNAROUND_GROUPS),
+            "Turnaround per stage; with group_by, per group", {"oneOf": [
+                record({"stages": stages}),
+                record({"group_by": {"enum": list(r.TURNAROUND_GROUPS)}, "from": date,
+                        "to": date, "groups": {"type": "array", "items": record({
+                            "key": {"type": ["string", "null"]}, "label": {"type": "string"},
+                            "stages": stages})}})]}, r.TURNAROUND_GROUPS),
         "/reports/costs": get(
             "Cost and revenue per group", {"type": "object", "properties": {"rows": {
                 "type": "array", "items": {"type": "object", "properties": {
                     k: {"type": ["string", "null"]} if k == "key" else {"type": "integer"}
-                    for k in _COST_KEYS}}}}}, ("technician", "month", "jalali_month",
-                                               "service_type")),
+                    for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group="month"),
         "/reports/survey": get(
             "Survey results", {"type": "object", "properties": {
                 "responses": {"type": "integer"}, "response_rate": num, "csat_mean": num,
@@ -182,11 +196,13 @@ def openapi_paths() -> dict:
         "/reports/dashboard": {"get": {
             "summary": "Open tickets per state, overdue, today's intakes and deliveries, "
                        "people waiting",
-            "parameters": [{"name": "branch", "in": "query", "schema": {"type": "integer"}}],
+            "parameters": [{"name": "branch", "in": "query", "schema": {"type": "string"},
+                            "description": "id, code or name (default: every branch)"}],
             "responses": {"200": {"description": "the counts", "content": {
                 "application/json": {"schema": {"type": "object"}}}},
                 "401": {"description": "missing or bad token"},
-                "403": {"description": "role may not"}}}},
+                "403": {"description": "role may not"},
+                "422": {"description": "no such branch"}}}},
         "/reports/survey/responses/{id}/followup": {"post": {
             "summary": "Set the follow-up status of a low score or complaint",
             "parameters": [{"name": "id", "in": "path", "required": True,
