@@ -57,7 +57,7 @@ def turnaround():
 def costs():
     """``{"rows": [{"key", "tickets", "estimates", "approved", "estimate_total",
     "final_total", "parts_total", "labour_total"}]}`` over the tickets admitted in the range;
-    ``group_by`` is technician, month (the default), jalali_month or service_type."""
+    ``group_by`` is one of ``reports.COST_GROUPS`` (month by default)."""
     f = _filters(r.COST_GROUPS)
     if f.group_by is None:
         f = r.with_group(f, "month")
