@@ -276,7 +276,7 @@ def check_shop(app) -> Result:
     else:
         where = ("PUBLIC_BASE_URL is not set: links go to the address each page was opened "
                  "at, and those in SMS written outside a request (reminders) to the one "
-                 "customers last opened")
+                 "staff last opened (set it where customers reach the shop from outside)")
     return Result("shop", True, f"{locale}, {zone}; {where}")
 
 

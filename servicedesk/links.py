@@ -2,23 +2,23 @@
 
 Their base is ``PUBLIC_BASE_URL``; unset, the address the request came to (as the receipt's QR
 code). An SMS written outside a request (a reminder from the clock, the worker or cron) has no
-request: it takes the address customers last reached the shop at, which each process notes on
-the customers' pages (or, until one comes, on the staff's) and keeps in the settings table,
-so the worker and the commands know it too.
+request: it takes the address the shop's staff last opened its pages at (where the SMS they
+sent linked to), which each process notes and keeps in the settings table, so the worker and
+the commands know it too. Only a logged-in staff member's request counts: the Host header is
+the client's to write, and an anonymous visitor must not choose where customers' links lead.
 """
 import logging
 
 from flask import current_app, has_request_context, request
+from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
 SEEN_KEY = "seen_base_url"
 _NOTED = "servicedesk_seen_base_url"
-# Pages whose address a customer's phone or the shop's staff reached; not the API, the health
-# probes or the SMS provider's callbacks (a monitor on 127.0.0.1 is no customer).
-_STAFF_BLUEPRINTS = frozenset({"reception", "workbench", "tickets", "reports", "admin", "main",
-                               "auth"})
+# The staff's pages (not the API, the health probes or the SMS provider's callbacks).
+_STAFF_BLUEPRINTS = frozenset({"reception", "workbench", "tickets", "reports", "admin", "main"})
 
 
 def public_base_url() -> str:
@@ -32,28 +32,21 @@ def public_base_url() -> str:
 
 def _seen():
     from . import settings
-    return current_app.extensions.get(_NOTED) or settings.get(SEEN_KEY)
+    return settings.get(SEEN_KEY)
 
 
 def note_base_url() -> None:
-    """Before a request: keep the address it came to when it is a customer's page (the best
-    proof that customers reach it) and differs from the one kept, or a staff page while none is
-    kept yet. A write a process at most, while the address stays the same."""
-    if current_app.config.get("PUBLIC_BASE_URL"):
-        return
-    public = request.blueprint == "public"
-    if not public and request.blueprint not in _STAFF_BLUEPRINTS:
+    """Before a request: keep the address a logged-in staff member opened a page at, when it
+    differs from the one kept. A write a process at most while the address stays the same."""
+    if current_app.config.get("PUBLIC_BASE_URL") or request.blueprint not in _STAFF_BLUEPRINTS:
         return
     here = request.host_url.rstrip("/")
-    noted = current_app.extensions.get(_NOTED)
-    if noted == here or (noted and not public):
+    if current_app.extensions.get(_NOTED) == here:
+        return
+    if not getattr(current_user, "is_authenticated", False):
         return
     from . import settings
-    stored = settings.get(SEEN_KEY)
-    if stored and not public:
-        current_app.extensions[_NOTED] = stored
-        return
-    if stored != here:
+    if settings.get(SEEN_KEY) != here:
         _store(here)
         settings.invalidate()
     current_app.extensions[_NOTED] = here

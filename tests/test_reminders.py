@@ -315,33 +315,36 @@ def test_the_ticket_page_lists_the_reminder(app, make_ticket, users):
 class TestLinksWithoutAConfiguredAddress:
     """No PUBLIC_BASE_URL (the embedded default): an SMS written in a request links to the
     address the request came to; a reminder written by the clock has no request, and links to
-    the address customers last reached the shop at, not to localhost."""
+    the address the staff last opened the shop's pages at, not to localhost."""
 
     @pytest.fixture
     def app_config(self):
         return {"PUBLIC_BASE_URL": None}
 
-    def test_a_reminder_links_to_where_customers_reach_the_shop(self, app, make_ticket):
+    def test_a_reminder_links_to_where_the_staff_open_the_shop(self, app, make_ticket, users):
         from servicedesk import settings
         from servicedesk.links import SEEN_KEY, public_base_url
         from servicedesk.models.admin import Setting
-        desk = app.test_client()  # the shop's own PC, before any customer came
-        assert desk.get("/login", base_url="http://127.0.0.1:5000").status_code == 200
-        assert db.session.get(Setting, SEEN_KEY).value == "http://127.0.0.1:5000"
+        from servicedesk.services.people import issue_token
+        def get(url, **kw):  # each request in its own app context, as in production
+            with app.app_context():
+                return app.test_client().get(url, **kw)
+        # the staff pages take a bearer token as the API does
+        signed_in = {"Authorization": f"Bearer {issue_token(users['reception'])}"}
+        assert get("/desk", headers=signed_in).status_code == 200
+        assert db.session.get(Setting, SEEN_KEY).value == "http://localhost"
+        assert get("/desk", headers=signed_in,
+                   base_url="http://repair.lan:8000").status_code == 200
         ticket = waited(make_ticket("estimate"), "quote", 3)
-        phone = app.test_client()
-        assert phone.get(f"/t/{ticket.public_token}",
-                         base_url="http://repair.lan:8000").status_code == 200
-        # the staff's address and a monitor's probe keep no more, once a customer came
-        desk.get("/login", base_url="http://127.0.0.1:5000")
-        assert app.test_client().get("/healthz", base_url="http://10.0.0.9").status_code == 200
+        # the Host header is the client's to write: anonymous requests change nothing
+        for url in (f"/t/{ticket.public_token}", "/login", "/desk", "/healthz"):
+            get(url, base_url="http://evil.example")
         db.session.expire_all()
         assert db.session.get(Setting, SEEN_KEY).value == "http://repair.lan:8000"
         remind(now=at_noon())
         [sms] = reminders(ticket)
         assert f"http://repair.lan:8000/t/{ticket.public_token}" in sms.body, sms.body
         # another process (the worker, a command) reads it from the database
-        app.extensions.pop("servicedesk_seen_base_url")
         settings.invalidate()
         assert public_base_url() == "http://repair.lan:8000"
 
