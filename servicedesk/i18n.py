@@ -430,7 +430,7 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
     """The rials of an amount typed into a money field, which takes the unit the shop shows
     money in (or ``unit``: the one the form was drawn in, if the shop changed it since): toman
     is rials / 10, and one decimal digit is allowed (``12,500.5`` toman is 125,005 rials), but
-    not under a thousand toman: ``1.5`` is said for a million and a half, so it raises
+    not under a hundred toman: ``1.5`` is said for a million and a half, so it raises
     ValueError saying to write the whole amount.
     Digits in any script; thousands separators and spaces are ignored. What is not such a
     number (or not text) is returned unchanged, for the validation to refuse in words; in rial
@@ -453,9 +453,10 @@ def money_from_input(raw: Any, unit: str | None = None) -> Any:
                                "never with a dot or a slash: in toman a dot is only for one "
                                "decimal digit (one rial)."))
         return raw
-    if match.group(2) is not None and int(match.group(1)) < 1000:
-        # "1.5" said as "one and a half" means a million and a half, not 15 rials
-        raise ValueError(_("%(typed)s toman is less than a thousand toman: write the whole "
+    if match.group(2) is not None and int(match.group(1)) < 100:
+        # "1.5" said as "one and a half" means a million and a half, not 15 rials (an amount
+        # this small that was stored, from the API, cannot be typed back: none is that small)
+        raise ValueError(_("%(typed)s toman is less than a hundred toman: write the whole "
                            "amount, for example %(example)s for one and a half million.",
                            typed=localize_digits(raw.strip()),
                            example=format_number(1_500_000)))

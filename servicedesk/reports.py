@@ -859,7 +859,8 @@ def sms_summary(rows: list[dict]) -> dict:
     for row in rows:
         n = row["messages"]
         total["messages"] += n
-        total["segments"] += row["segments"]
+        if row["status"] != "cancelled":  # never sent, never billed
+            total["segments"] += row["segments"]
         if row["status"] in SENT_STATUSES:
             total["sent"] += n
         if row["status"] == "delivered":

@@ -102,6 +102,7 @@ def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_
 @pytest.mark.parametrize("setting, value, words", [
     ("SERVICEDESK_LOCALE", "de", "SERVICEDESK_LOCALE is 'de'; it must be one of fa, en"),
     ("SERVICEDESK_TIMEZONE", "Mars/Base", "'Mars/Base' is not a time zone"),
+    ("SERVICEDESK_TIMEZONE", "America", "'America' is not a time zone"),  # a folder of zones
     ("PUBLIC_BASE_URL", "repair.example.ir", "is not an http(s) address"),
 ])
 def test_check_names_a_shop_setting_that_does_not_work(migrated_url, tmp_path, setting, value,

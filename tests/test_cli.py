@@ -178,5 +178,8 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
     # a folder that is not there: said in words, not a traceback
     nowhere, out = run(app, "backup", str(tmp_path / "no" / "such" / "copy.db"))
     assert nowhere.exit_code == 1 and "the folder" in out and "does not exist" in out
-    assert "Traceback" not in out and nowhere.exception is None or \
-        isinstance(nowhere.exception, SystemExit)
+    assert isinstance(nowhere.exception, SystemExit)  # a ClickException's exit, no traceback
+    # a folder nobody may write a database in (not even root: /proc): refused in words
+    refused, out = run(app, "backup", "/proc/servicedesk-copy.db")
+    assert refused.exit_code == 1 and "could not write /proc/servicedesk-copy.db" in out
+    assert isinstance(refused.exception, SystemExit)

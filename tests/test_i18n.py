@@ -327,10 +327,10 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
         with pytest.raises(ValueError, match="never with a dot"):
             read(typo)
     # "1.5" is said for a million and a half: not read as 15 rials
-    for short in ("1.5", "۱٫۵", "0.5", "999.9"):
-        with pytest.raises(ValueError, match="less than a thousand toman"):
+    for short in ("1.5", "۱٫۵", "0.5", "99.9"):
+        with pytest.raises(ValueError, match="less than a hundred toman"):
             read(short)
-    assert read("1000.5") == 10_005 and read("15") == 150
+    assert read("100.5") == 1_005 and read("999.5") == 9_995 and read("15") == 150
     assert read(None) is None and read(7) == 7
     assert read("1,250,000", unit="rial") == "1,250,000"  # a rial shop's text is read as is
     offer = i18n.money_input  # as money is shown everywhere: grouped, the page's digits
@@ -338,7 +338,8 @@ def test_money_fields_read_and_offer_the_shops_unit(fa):
     assert offer(12_500_000, unit="rial") == "۱۲٬۵۰۰٬۰۰۰"
     assert offer(12_500_000, locale="en") == "1,250,000"
     assert offer("1,400") == "1,400" and offer(None) == ""  # typed text comes back as typed
-    assert all(read(offer(n)) == n for n in (0, 10, 10_005, 99_999, 1_234_565, 12_500_000))
+    assert all(read(offer(n)) == n for n in (0, 10, 1_005, 9_995, 99_999, 1_234_565,
+                                             12_500_000))
     assert i18n.money_unit_word() == "تومان"
 
 

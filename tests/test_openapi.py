@@ -216,5 +216,6 @@ def test_the_dashboard_takes_a_branch_as_the_other_reports_do(app, api, make_tic
     for named in (other.id, "N", "North"):
         assert manager.get(f"/api/v1/reports/dashboard?branch={named}").get_json()["open"] == 0
     assert manager.get("/api/v1/reports/dashboard").get_json()["open"] == 1
-    bad = manager.get("/api/v1/reports/dashboard?branch=Nowhere")
-    assert bad.status_code == 422 and "branch" in bad.get_json()["fields"]
+    for nowhere in ("Nowhere", "%00", "x" * 201):  # a NUL: PostgreSQL's text refuses it
+        bad = manager.get(f"/api/v1/reports/dashboard?branch={nowhere}")
+        assert bad.status_code == 422 and "branch" in bad.get_json()["fields"], nowhere

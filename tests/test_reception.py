@@ -346,7 +346,9 @@ def test_call_next_shows_the_number_on_the_display(desk, users):
 
 def test_a_counter_typed_with_its_word_keeps_the_name_only():
     from servicedesk.services.reception import clean_counter
-    assert clean_counter("Counter 2") == clean_counter(" باجه ۲ ") == "2"
+    for typed in ("Counter 2", " باجه ۲ ", "باجهٔ ۲", "باجه‌ی ۲", "Desk-2", "Counter #2",
+                  "counter2", "COUNTER: 2"):
+        assert clean_counter(typed) == "2", typed
     assert clean_counter("Desk B") == "B" and clean_counter("Counter") == "Counter"
     assert clean_counter("Counterfeit check") == "Counterfeit check"
 
@@ -824,6 +826,8 @@ def test_a_delivery_amount_left_empty_or_in_the_other_unit_is_named_so(desk, mak
         resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
             "amount_paid": typed, "version": str(ticket.version)})
         assert resp.status_code == 422 and words in text(resp), typed
+        # the field comes back as it was sent, not refilled beside its error
+        assert re.search(rf'id="amount_paid"[^>]*value="{typed}"', text(resp)), typed
     assert reload(ticket).state == "ready"
 
 

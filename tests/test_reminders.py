@@ -176,6 +176,15 @@ def test_a_retried_reminder_is_cancelled_once_the_customer_has_answered(app, mak
     [sms] = reminders(ticket)
     assert sms.status == "cancelled" and sms.sent_at is None and sms.provider_id is None
     assert "moved on" in sms.error_message
+    # nor after the customer opted out of SMS
+    other = waited(make_ticket("ready"), "finish", 4)
+    remind(now=at_noon())
+    [pickup] = reminders(other)
+    failed_once(pickup)
+    other.customer.sms_opt_out = True
+    db.session.commit()
+    assert deliver(pickup.id) == "cancelled"
+    assert "opted out" in reminders(other)[0].error_message
 
 
 def test_a_retry_due_after_the_sending_hours_waits_for_the_morning(app, make_ticket):
@@ -187,8 +196,9 @@ def test_a_retry_due_after_the_sending_hours_waits_for_the_morning(app, make_tic
     [sms] = reminders(ticket, "remind_pickup")
     failed_once(sms)
     hour = datetime.now(TEHRAN).hour
-    # sending hours that do not hold this hour: the retry is held, its attempt not counted
-    app.config["REMINDER_HOURS"] = [hour + 1, 24] if hour < 23 else [0, hour]
+    # sending hours that hold neither this hour nor the next (the clock may turn meanwhile):
+    # the retry is held, its attempt not counted
+    app.config["REMINDER_HOURS"] = [hour + 2, 24] if hour < 22 else [2, 20]
     assert deliver(sms.id) == "retry"
     [held] = reminders(ticket)
     assert held.attempts == 1 and held.sent_at is None

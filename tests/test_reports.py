@@ -389,6 +389,15 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     assert summary["messages"] == 4
     assert summary["segments"] >= 4
     assert {row["event"] for row in rows} == {"admit", "send_to_repair", "quote", "approve"}
+    # a reminder cancelled before it went was never billed: written, but no segments
+    from servicedesk.models import Notification
+    before = summary["segments"]
+    note = db.session.scalars(select(Notification)).first()
+    note.status = "cancelled"
+    db.session.commit()
+    after = r.sms_summary(r.sms(r.Filters(today, today)))
+    assert after["messages"] == 4 and after["segments"] == before - note.segments
+    assert after["sent"] == summary["sent"] - 1 and after["failed"] == 0
     # the page and its export say what each row is in words, not the codes
     client = Staff(app, "manager1")
     page = client.get("/reports/sms?lang=en").get_data(as_text=True)

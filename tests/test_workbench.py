@@ -305,7 +305,7 @@ def test_a_price_said_as_one_and_a_half_is_not_read_as_15_rials(tech, make_ticke
     resp = fire_form(tech, ticket, "quote", [("part", "Screen", "1", "1.5")])
     page = html(resp)
     assert resp.status_code == 422 and 'data-error-line="1"' in page
-    assert "less than a thousand toman" in page and "1,500,000" in page
+    assert "less than a hundred toman" in page and "1,500,000" in page
     assert reload(ticket).state == "diagnosis" and not reload(ticket).estimate_lines()
 
 

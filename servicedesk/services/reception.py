@@ -78,7 +78,10 @@ def clean_counter(raw) -> str:
     return _COUNTER_WORD.sub("", counter).strip() or counter
 
 
-_COUNTER_WORD = re.compile(r"^\s*(counter|desk|باجه|میز)\b\s*", re.IGNORECASE)
+# The word, its Persian ezafe however written (باجهٔ, باجه‌ی), then a space, "#", ":" or "-"
+# before the name, or a digit right after it ("Counter2"); never part of a word ("Counterfeit").
+_COUNTER_WORD = re.compile(r"^\s*(?:counter|desk|باجه|میز)[\u064b-\u065f\u0670\u200c]*"
+                           r"(?:\u200c?ی)?(?:[\s#:.\-]+(?=\w)|(?=\d))", re.IGNORECASE)
 
 
 # --- queue SMS ------------------------------------------------------------------------------

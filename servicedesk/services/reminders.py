@@ -126,6 +126,8 @@ def still_due(note: Notification, now: datetime) -> tuple[str, object]:
         .order_by(TicketEvent.seq.desc()).limit(1))
     if ticket is None or ticket.state != state or latest != note.event_id:
         return "cancel", "no longer due: the ticket has moved on"
+    if ticket.customer.sms_opt_out:
+        return "cancel", "the customer has opted out of SMS since"
     if not within_hours(now):
         return "hold", next_opening(now)
     return "send", None

@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
 from .. import reports as r
+from .. import validation as v
 from ..auth import api_user
 from ..errors import ValidationError
 from ..extensions import csrf
@@ -131,7 +132,11 @@ def sms():
 def dashboard():
     """Open tickets per state, overdue, today's intakes and deliveries, people waiting; of
     one branch (by id, code or name, as the other reports take it) or of all."""
-    raw = (request.args.get("branch") or "").strip()
+    try:
+        raw = v.text(request.args.get("branch"), max_len=200, required=False)
+    except ValueError as exc:
+        raise ValidationError(_("Some filters are not valid."),
+                              fields={"branch": str(exc)}) from None
     branch_id = r.branch_named(raw) if raw else None
     if raw and branch_id is None:
         raise ValidationError(_("Some filters are not valid."),
