@@ -273,6 +273,11 @@ def check_shop(app) -> Result:
             return Result("shop", False, f"PUBLIC_BASE_URL {base!r} is not an http(s) address "
                                          "(for example https://repair.example.ir)")
         where = f"links in SMS and QR codes go to {base}"
+    elif (cfg.get("SMS_BACKEND") or "console").strip() == "http":  # twilio: the sms check
+        return Result("shop", False, "PUBLIC_BASE_URL is not set, and SMS reach real phones: "
+                                     "their links would lead to whatever address the staff "
+                                     "opened the pages at; set it to the address customers "
+                                     "reach the shop at (for example https://repair.example.ir)")
     else:
         where = ("PUBLIC_BASE_URL is not set: links go to the address each page was opened "
                  "at, and those in SMS written outside a request (reminders) to the one "

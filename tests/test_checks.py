@@ -115,6 +115,12 @@ def test_check_says_where_links_go_without_a_public_address(migrated_url, tmp_pa
     code, lines, output = run_check(build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None))
     assert code == 0, output
     assert "PUBLIC_BASE_URL is not set" in lines["shop"]
+    # SMS to real phones through a gateway: their links must lead where customers reach
+    panel = build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None, SMS_BACKEND="http",
+                      SMS_HTTP_URL="http://127.0.0.1:9/send")
+    code, lines, output = run_check(panel)
+    assert code == 1 and lines["shop"].startswith("FAIL"), output
+    assert "SMS reach real phones" in lines["shop"]
 
 
 @pytest.mark.redis
