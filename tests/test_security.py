@@ -630,3 +630,18 @@ def test_the_browser_finds_the_shops_icon(app):
     assert resp.status_code == 301 and resp.location.endswith("/static/favicon.svg")
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+
+
+def test_a_host_outside_the_trusted_ones_is_refused(database_url, tmp_path):
+    """With TRUSTED_HOSTS (SERVICEDESK_TRUSTED_HOSTS='["repair.example.ir"]'), a forged Host
+    gets a plain 400: no page, no link built on it, nothing noted."""
+    from .conftest import make_app
+    app = make_app(database_url, tmp_path, TRUSTED_HOSTS=["repair.example.ir"],
+                   PUBLIC_BASE_URL=None)
+    client = app.test_client()
+    with app.app_context():
+        bad = client.get("/login", base_url="http://evil.example")
+        good = client.get("/login", base_url="http://repair.example.ir")
+    assert bad.status_code == 400 and "evil" not in bad.get_data(as_text=True)
+    assert bad.mimetype == "text/plain"
+    assert good.status_code == 200

@@ -1,7 +1,7 @@
 """Error pages and JSON errors, and the security headers every response carries."""
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from ..errors import DomainError
 from ..extensions import db
@@ -19,6 +19,13 @@ def register(app) -> None:
             return jsonify(exc.to_dict()), exc.status
         return render_template("errors/error.html", code=exc.status, message=exc.message,
                                fields=exc.extra.get("fields")), exc.status
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page with links;
+        # a plain answer, in the shop's language.
+        return (_("This address is not the shop's."), 400,
+                {"Content-Type": "text/plain; charset=utf-8"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
