@@ -30,6 +30,13 @@ def public_base_url() -> str:
     return (base or "http://localhost:5000").rstrip("/")
 
 
+def base_url_known() -> bool:
+    """Whether links can be built that lead somewhere: outside a request, only once
+    PUBLIC_BASE_URL is set or a staff member has opened a page (see above)."""
+    return bool(current_app.config.get("PUBLIC_BASE_URL") or has_request_context()
+                or _seen())
+
+
 def _seen():
     from . import settings
     return settings.get(SEEN_KEY)

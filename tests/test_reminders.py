@@ -331,6 +331,16 @@ class TestLinksWithoutAConfiguredAddress:
     def app_config(self):
         return {"PUBLIC_BASE_URL": None}
 
+    def test_no_reminder_before_the_shops_address_is_known(self, app, make_ticket):
+        """The clock starts with the first request, maybe a customer's before any staff
+        member's: a reminder then would link to localhost. It waits for the address."""
+        ticket = waited(make_ticket("estimate"), "quote", 3)
+        assert remind(now=at_noon()) == {"remind_estimate": 0, "remind_pickup": 0}
+        assert reminders(ticket) == []
+        app.config["PUBLIC_BASE_URL"] = "https://repair.example.ir"
+        assert remind(now=at_noon())["remind_estimate"] == 1
+        assert "https://repair.example.ir/t/" in reminders(ticket)[0].body
+
     def test_a_reminder_links_to_where_the_staff_open_the_shop(self, app, make_ticket, users):
         from servicedesk import settings
         from servicedesk.links import SEEN_KEY, public_base_url

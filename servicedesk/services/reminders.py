@@ -26,7 +26,7 @@ from typing import Optional
 from flask import current_app
 from sqlalchemy import and_, exists, func, or_, select
 
-from .. import settings
+from .. import links, settings
 from ..errors import DomainError
 from ..extensions import db
 from ..i18n import shop_timezone
@@ -139,6 +139,10 @@ def remind(now: Optional[datetime] = None) -> dict[str, int]:
     now = now or utcnow()
     written = {kind: 0 for kind in REMINDERS}
     if not within_hours(now):
+        return written
+    if not links.base_url_known():  # a link to localhost would reach nobody: wait for one
+        log.warning("reminders wait: no PUBLIC_BASE_URL, and no staff member has opened a "
+                    "page yet, so their links would lead nowhere")
         return written
     for kind in REMINDERS:
         if days_for(kind) <= 0:
