@@ -146,7 +146,7 @@ def test_creating_a_user_with_a_taken_name_or_bad_role_writes_nothing(admin, use
     short = admin.post("/admin/users/new?lang=fa", {"username": "x2", "role": "technician",
                                                     "branch_id": 0, "language": "",
                                                     "password": "short"})
-    problem = re.search(r'class="invalid-feedback d-block">([^<]*)<', html(short))[1]
+    problem = re.search(r'class="invalid-feedback d-block" id="[^"]*">([^<]*)<', html(short))[1]
     assert "۸" in problem and not re.search("[0-9]", problem), problem
     db.session.expire_all()
     assert (count(User), count(AuditLog)) == before

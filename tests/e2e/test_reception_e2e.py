@@ -251,3 +251,30 @@ def test_recording_a_customers_answer_at_the_desk_takes_a_second_click(live_serv
     expect(page.locator(".alert-success")).to_be_visible()
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).state == "repair"
+
+
+def test_the_keyboard_reaches_the_page_and_the_first_refused_field(live_server, page, users):
+    """The first Tab offers to skip the menu; an intake sent back with errors puts the cursor
+    in the first refused field (the mobile number has the page's autofocus), which names its
+    error for a screen reader."""
+    base = live_server.url
+    login(page, base, "reception1")
+    page.goto(f"{base}/desk/intake?lang=en")
+    page.focus(".navbar-brand")  # the menu's first link: the skip link comes before it
+    page.keyboard.press("Shift+Tab")
+    skip = page.locator(".skip-link")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator("main#content")).to_be_focused()
+    page.fill("#customer_phone", "09121234567")
+    page.fill("#customer_name", "Narges Rezaei")
+    page.fill("#device_brand", "Samsung")
+    page.fill("#device_serial", VALID_IMEI)
+    page.fill("#problem", "Cracked screen")
+    page.click("form.intake-form button.btn-primary")  # the model left empty
+    model = page.locator("#device_model")
+    expect(model).to_be_focused()
+    expect(model).to_have_attribute("aria-invalid", "true")
+    described = model.get_attribute("aria-describedby")
+    assert page.locator(f"#{described}").inner_text().strip()
