@@ -1160,6 +1160,21 @@ def test_worklist_shows_the_queue_the_ready_oldest_first_and_estimates(desk, mak
     assert 'data-label="R-001"' in page.split("worklist-queue")[1]
 
 
+def test_worklist_lists_devices_taken_in_and_not_sent_to_repair(desk, make_ticket):
+    """Admitted, a device is on no technician's list until someone sends it to repair: the
+    desk that took it in sees it, late after the intake time limit (2 h)."""
+    from .test_late_list import entered_hours_ago
+    forgotten = make_ticket("intake")
+    fresh = make_ticket("intake")
+    make_ticket("diagnosis")  # at the repair unit: not here
+    entered_hours_ago(forgotten, 3)
+    page = text(desk.get("/desk?lang=en"))
+    taken_in = page.split("worklist-taken-in")[1].split("worklist-ready")[0]
+    assert re.findall(r'data-ticket="(\d+)"', taken_in) == [str(forgotten.id), str(fresh.id)]
+    assert re.findall(r'data-ticket="(\d+)" data-overdue', taken_in) == [str(forgotten.id)]
+    assert f'href="/tickets/{fresh.id}#event-send_to_repair"' in taken_in
+
+
 def test_worklist_flags_devices_and_estimates_waiting_past_their_time_limit(desk, make_ticket):
     from .test_late_list import entered_hours_ago
     forgotten = make_ticket("ready")       # limit 168 h: 200 h on the shelf

@@ -407,8 +407,10 @@ def ready_to_collect(branch: Branch) -> list:
 
 
 def worklist(branch: Branch) -> dict:
-    """Reception's worklist: numbers waiting, devices ready to collect (oldest first) and
-    estimates waiting for the customer's answer (oldest first, to phone them)."""
+    """Reception's worklist: numbers waiting, devices taken in and not yet sent to the repair
+    unit, devices ready to collect (oldest first) and estimates waiting for the customer's
+    answer (oldest first, to phone them)."""
     board = queue_board(branch)
     return {"waiting": board["waiting"], "called": board["called"],
-            "ready": ready_to_collect(branch), "estimates": _since("estimate", branch)}
+            "taken_in": _since("intake", branch), "ready": ready_to_collect(branch),
+            "estimates": _since("estimate", branch)}
