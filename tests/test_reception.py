@@ -807,6 +807,19 @@ def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
     assert f"/desk/delivery/{ticket.id}" in page
 
 
+def test_a_receipt_scanned_into_the_amount_field_opens_its_ticket(desk, make_ticket):
+    """After opening a ticket the cursor is in the amount: the scanner types the next
+    customer's receipt there. That is a search, not a payment refused as no number."""
+    first, second = make_ticket("ready"), make_ticket("ready")
+    for scan in (tracking_url(second), second.number):
+        resp = desk.post(f"/desk/delivery/{first.id}", {"amount_paid": scan,
+                                                        "version": str(first.version)})
+        assert resp.status_code == 302, scan
+        page = text(desk.get(resp.location))
+        assert f'data-ticket="{second.id}"' in page and 'data-state="ready"' in page
+    assert reload(first).state == "ready" and reload(first).amount_paid is None
+
+
 def test_the_delivery_desk_names_no_amount_due_before_the_device_is_ready(desk, make_ticket):
     """"Amount due: 0" beside a device still waiting for the customer's approval read as
     "nothing to pay"; a device handed back shows what was paid."""
