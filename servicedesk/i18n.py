@@ -250,7 +250,7 @@ def parse_date(text: str) -> _dt.date:
             return jdatetime.date(year, month, day).togregorian()
         return _dt.date(year, month, day)
     except ValueError:
-        raise ValueError(_("%(date)s is not a valid date.", date=raw.strip())) from None
+        raise ValueError(_("%(date)s is not a valid date.", date=localize_digits(raw.strip()))) from None
 
 
 # ---------------------------------------------------------------- numbers and money

@@ -31,7 +31,8 @@ from . import settings
 from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
-from .i18n import current_language, format_datetime, localize_digits, parse_date, shop_timezone
+from .i18n import (current_language, format_datetime, format_number, localize_digits, parse_date,
+                   shop_timezone)
 from .models import Branch, SurveyResponse, User
 from .models._types import UTCDateTime
 from .models.stages import STAGES
@@ -154,7 +155,7 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
             errors[name] = str(exc)
             return None
         if not FIRST_DAY <= day <= LAST_DAY:  # the SQL and the period labels need a calendar
-            errors[name] = _("%(date)s is not a valid date.", date=raw)
+            errors[name] = _("%(date)s is not a valid date.", date=localize_digits(raw))
             return None
         return day
 
@@ -171,7 +172,7 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
         if start > end:
             errors["from"] = _("The start date is after the end date.")
         elif (end - start).days + 1 > MAX_DAYS:
-            errors["to"] = _("A report covers at most %(days)s days.", days=MAX_DAYS)
+            errors["to"] = _("A report covers at most %(days)s days.", days=format_number(MAX_DAYS))
 
     branch_id = None
     raw = a_text("branch", 200)

@@ -842,3 +842,16 @@ def test_html_typed_anywhere_is_escaped_on_every_page_that_shows_it(app, admin, 
     assert SCRIPT not in preview and ESCAPED in preview
     sms = db.session.scalar(select(Notification).where(Notification.ticket_id == ticket.id))
     assert sms.body.startswith(SCRIPT)  # an SMS is plain text: stored as typed
+
+
+def test_audit_values_read_as_the_page_writes(app):
+    """The audit log's details: yes/no and "none", not True/False/None; dates in the page's
+    calendar, numbers in its digits; text as typed (a user name "tech2" keeps its digits)."""
+    from servicedesk.web.admin import audit_value
+    with app.test_request_context("/?lang=fa"):
+        from flask_babel import refresh
+        refresh()
+        assert audit_value(True) == "بله" and audit_value(None) == "هیچ"
+        assert audit_value(7) == "۷" and audit_value("tech2") == "tech2"
+        assert audit_value("2026-10-23") == "۱۴۰۵/۰۸/۰۱"  # 23 October 2026, Jalali
+        assert audit_value({"intake": 2}) == '{"intake": 2}'

@@ -649,6 +649,12 @@ def test_manager_sets_the_follow_up_of_a_complaint(app, history):
     html = page.get_data(as_text=True)
     assert "خیلی دیر شد" in html
     item = r.survey_followups(jan())[0]
+    # the ticket's number and the customer's phone as every Persian page writes them
+    from servicedesk.i18n import localize_digits
+    from servicedesk.slips import national_phone
+    assert f"<bdi>{localize_digits(item['ticket_number'], 'fa')}</bdi>" in html
+    assert localize_digits(national_phone(item["phone"]), "fa") in html
+    assert item["phone"] not in html.replace(f'href="tel:{item["phone"]}"', "")
     resp = client.post(f"/reports/surveys/{item['id']}/followup",
                        {"status": "done",
                         "next": "/reports/surveys?from=2026-01-01&to=2026-01-31"})

@@ -5,6 +5,10 @@ Users, branches, settings, roles and the audit log are the administrator's, behi
 login (a session restored from a remember-me cookie must log in again); SMS templates and
 service types are the manager's too.
 """
+import json
+import re
+from datetime import date
+
 from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
@@ -19,7 +23,7 @@ from .. import audit
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
-from ..i18n import localize_digits, parse_date
+from ..i18n import format_datetime, format_number, localize_digits, parse_date
 from ..lifecycle import STATE_LABELS
 from ..models import ROLES
 from ..notifications import templates as sms_templates
@@ -28,6 +32,28 @@ from ..services import admin as svc
 from .forms import Length
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.app_template_filter("audit_value")
+def audit_value(x) -> str:
+    """A value recorded in the audit log as people read it: yes or no, "none", a number in the
+    page's digits, a date in the page's calendar; text as typed, anything else as JSON."""
+    if x is True or x is False:
+        return _("yes") if x else _("no")
+    if x is None:
+        return _("none")
+    if isinstance(x, (int, float)):
+        return format_number(x)
+    if isinstance(x, str):
+        try:
+            return format_datetime(date.fromisoformat(x), "date") if _ISO_DATE.fullmatch(x) \
+                else x
+        except ValueError:
+            return x
+    return json.dumps(x, ensure_ascii=False)
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 
