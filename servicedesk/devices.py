@@ -58,6 +58,29 @@ def kind_label(kind: Optional[str]) -> str:
     return str(label) if label is not None else kind
 
 
+# The brands a phone shop sees most, with the other spellings typed at desks (Persian, mostly).
+# Only the maker's name: "iPhone" or "Redmi" typed as the brand stays as typed, since it names
+# the model line the device's label needs. A brand not here is kept as typed.
+BRANDS = {
+    "Samsung": ("سامسونگ", "سامسونک"), "Apple": ("اپل",), "Xiaomi": ("شیائومی", "شیاومی"),
+    "Huawei": ("هواوی", "هوآوی"), "Honor": ("آنر", "هانر"), "Nokia": ("نوکیا",),
+    "Motorola": ("موتورولا",), "Sony": ("سونی",), "LG": ("ال جی", "الجی"),
+    "OnePlus": ("وان پلاس", "One Plus"), "Oppo": ("اوپو",), "Vivo": ("ویوو",),
+    "Realme": ("ریلمی",), "Tecno": ("تکنو",), "Infinix": ("اینفینیکس",), "Google": ("گوگل",),
+    "Asus": ("ایسوس",), "Lenovo": ("لنوو",), "HTC": ("اچ تی سی",), "GLX": ("جی ال ایکس",),
+}
+_BRAND_BY_NAME = {" ".join(name.split()).casefold(): brand
+                  for brand, others in BRANDS.items() for name in (brand, *others)}
+
+
+def brand_name(typed: str) -> str:
+    """A brand as stored: a known one however it was typed ("samsung ", «سامسونگ») in one
+    spelling, so reports and the warranty check see one brand; another as typed, its spaces
+    tidied."""
+    tidy = " ".join(typed.split())
+    return _BRAND_BY_NAME.get(tidy.casefold(), tidy)
+
+
 def choices() -> list[str]:
     """The known kinds' names in the current language, for the intake form's list."""
     return [str(label) for label in KINDS.values()]

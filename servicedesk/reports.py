@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, bindparam, select, text
 
-from . import settings
+from . import devices, settings
 from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
@@ -195,7 +195,7 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
     known = tuple(t["code"] for t in settings.service_types(active_only=False))
     if service_type and service_type not in known:
         errors["service_type"] = _("Must be one of: %(options)s.", options=", ".join(known))
-    brand = (a_text("brand", 200) or "")[:60] or None
+    brand = devices.brand_name((a_text("brand", 200) or "")[:60]) or None  # as stored
     group_by = (args.get("group_by") or "").strip() or None
     if group_by and group_by not in groups:
         errors["group_by"] = _("Must be one of: %(options)s.", options=", ".join(groups))

@@ -565,6 +565,21 @@ def test_accessories_ticked_at_the_desk_read_in_the_readers_language(desk, make_
     assert "قاب، کارت حافظه، stylus" in text(desk.get(f"/tickets/{ticket.id}?lang=fa"))
 
 
+@pytest.mark.parametrize("typed", ["samsung ", "SAMSUNG", "سامسونگ", "Samsung"])
+def test_a_known_brand_is_stored_in_one_spelling(desk, typed):
+    """However the desk typed it, reports and the warranty check see one brand; the form
+    offers the usual brands."""
+    assert '<datalist id="device-brands">' in text(desk.get("/desk/intake"))
+    resp = desk.post("/desk/intake", intake_form(device_brand=typed))
+    assert resp.status_code == 302, text(resp)
+    assert db.session.scalar(select(Ticket)).device.brand == "Samsung"
+
+
+def test_an_unknown_brand_is_kept_as_typed():
+    from servicedesk.devices import brand_name
+    assert brand_name("  Fairphone   Ltd ") == "Fairphone Ltd" and brand_name("iPhone") == "iPhone"
+
+
 def test_a_known_number_under_another_name_asks_which_name(desk):
     """A returning number with a different name typed (a relative, a new spelling): the desk
     chooses, instead of the ticket quietly going under the name on file."""

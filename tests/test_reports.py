@@ -490,6 +490,12 @@ def test_filters_accept_jalali_and_iso_and_name_bad_ones(app, users):
         assert set(exc.value.fields) == {"from", "technician", "group_by"}
 
 
+def test_a_brand_filter_reads_the_brand_as_intake_stores_it(app):
+    with app.test_request_context("/?lang=fa"):
+        for typed in ("samsung", " SAMSUNG ", "سامسونگ"):
+            assert r.parse_filters({"brand": typed}, r.TURNAROUND_GROUPS).brand == "Samsung"
+
+
 def test_weeks_start_on_the_shops_day_whoever_reads(app):
     """A manager reading in English at a Persian shop counts the same Saturday weeks as the
     desk; an English shop's weeks start on Monday."""

@@ -119,6 +119,8 @@ def clean_intake(payload) -> dict:
                 errors[f"device.{key}"] = str(exc)
         if clean_device.get("kind"):
             clean_device["kind"] = devices.kind_code(clean_device["kind"])
+        if clean_device.get("brand"):
+            clean_device["brand"] = devices.brand_name(clean_device["brand"])
     f.take("problem", v.text, max_len=2000)
     f.take("accessories", v.text, max_len=500, required=False)
     f.take("condition", v.text, max_len=500, required=False)

@@ -369,6 +369,7 @@ def intake():
     return render_template("reception/intake.html", form=request.form, errors=errors,
                            asked=asked,
                            visit=visit, kinds=devices.choices(), accessories=devices.accessory_choices(),
+                           brands=list(devices.BRANDS),
                            service_types=settings.service_type_codes()), status
 
 
