@@ -96,17 +96,35 @@ def join_items(items: list[str]) -> str:
     return ("، " if str(get_locale()) == "fa" else ", ").join(items)
 
 
+def _accessory_names() -> dict[str, str]:
+    """Every usual accessory's name in every language (case-folded) -> its code; built once."""
+    global _accessory_by_name
+    if _accessory_by_name is None:
+        _accessory_by_name = _in_every_language(ACCESSORIES)
+    return _accessory_by_name
+
+
+def distinct_items(items: list[str]) -> list[str]:
+    """Each item once: a box ticked and the same thing typed again ("قاب" beside the ticked
+    Case, "case") is one item; a usual item is compared in every language."""
+    seen, out = set(), []
+    for item in items:
+        tidy = " ".join(item.split())
+        key = _accessory_names().get(tidy.casefold(), tidy.casefold())
+        if tidy and key not in seen:
+            seen.add(key)
+            out.append(tidy)
+    return out
+
+
 def accessories_label(text: Optional[str]) -> str:
     """Stored accessories in the current language: each usual item (named in any language)
     in this one, anything typed as typed, with this language's list comma."""
-    global _accessory_by_name
     if not text:
         return ""
-    if _accessory_by_name is None:
-        _accessory_by_name = _in_every_language(ACCESSORIES)
     items = [" ".join(part.split()) for part in re.split(r"[،,]", text)]
     named = []
     for item in filter(None, items):
-        code = _accessory_by_name.get(item.casefold())
+        code = _accessory_names().get(item.casefold())
         named.append(str(ACCESSORIES[code]) if code else item)
     return join_items(named)

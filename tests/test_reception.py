@@ -559,6 +559,11 @@ def test_accessories_ticked_at_the_desk_read_in_the_readers_language(desk, make_
     ready = make_ticket("ready", intake={**INTAKE, "accessories": ticket.accessories})
     track = text(desk.get(f"/t/{ready.public_token}?lang=en"))
     assert "what you left with it: SIM card, Charger, قاب چرمی." in track
+    # a box ticked and the same thing typed again is listed once
+    desk.post("/desk/intake", intake_form(accessory=["قاب"], accessories_other="case",
+                                          customer_phone="09121110000"))
+    twice = db.session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+    assert twice.accessories == "قاب"
     # and an integration's English words read in Persian on the Persian page
     ticket.accessories = "case,  memory CARD, stylus"
     db.session.commit()

@@ -307,7 +307,7 @@ def intake_payload(form) -> dict:
 def _intake_fields(form, pre_approved) -> dict:
     ticked = [a for a in form.getlist("accessory") if a.strip()]
     other = (form.get("accessories_other") or "").strip()
-    accessories = devices.join_items(ticked + ([other] if other else []))
+    accessories = devices.join_items(devices.distinct_items(ticked + ([other] if other else [])))
     return {
         "customer": {"name": form.get("customer_name"), "phone": form.get("customer_phone"),
                      "language": form.get("customer_language") or None},
