@@ -402,11 +402,15 @@ def test_template_page_lists_the_variables_and_resets_to_the_shipped_text(manage
     queue_page = html(manager.get("/admin/templates/visit_called/en"))
     assert 'data-insert="{counter}"' in queue_page
     assert 'data-insert="{ticket_number}"' not in queue_page
-    manager.post("/admin/templates/quote/en", {"body": "Quote: {estimate_total}", "enabled": "y"})
+    manager.post("/admin/templates/quote/en", {"body": "Quote: {estimate_total}"})  # and off
+    # resetting asks first, and says the SMS comes back on
+    page = html(manager.get("/admin/templates/quote/en?lang=en"))
+    step = page.split('data-confirm-step="template-reset"', 1)[1].split("</details>", 1)[0]
+    assert "sent again if it was switched off" in step and "Replace my text" in step
     assert manager.post("/admin/templates/quote/en/reset").status_code == 302
     assert count(SmsTemplate) == 0
     [row] = rows("template.reset")
-    assert row.value_from == {"body": "Quote: {estimate_total}", "enabled": True}
+    assert row.value_from == {"body": "Quote: {estimate_total}", "enabled": False}
     assert row.value_to["body"] == default_body("quote", "en")
 
 
