@@ -551,3 +551,19 @@ def test_the_timeline_names_the_technician_as_people_know_them(app, users):
     fa = Staff(app, "reception1", lang="fa").get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert '<span class="small text-muted">← ' in fa and "→" not in fa.split("<main", 1)[-1]
     assert '<span class="small text-muted">→ ' in page
+
+
+def test_the_ticket_list_says_when_it_shows_only_the_newest(tech, make_ticket, monkeypatch):
+    """It stops at LIST_LIMIT rows: past that it says so, instead of looking like every
+    ticket; its search box and state filter are labelled."""
+    from servicedesk.services import tickets as ticket_service
+    monkeypatch.setattr(ticket_service, "LIST_LIMIT", 2)
+    first = make_ticket("intake")
+    page = html(tech.get("/tickets/?lang=en"))
+    assert "data-list-limit" not in page
+    assert '<label class="visually-hidden" for="list-q">' in page and 'id="list-q"' in page
+    make_ticket("intake")
+    make_ticket("repair")
+    page = html(tech.get("/tickets/?lang=en"))
+    assert "The newest 2 are shown" in page
+    assert f'href="/tickets/{first.id}"' not in page

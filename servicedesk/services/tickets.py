@@ -217,14 +217,20 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     return ticket
 
 
-def list_tickets(state: Optional[str] = None, q: str = "", limit: int = 200) -> list[Ticket]:
+LIST_LIMIT = 200
+
+
+def list_tickets(state: Optional[str] = None, q: str = "",
+                 limit: int = LIST_LIMIT) -> list[Ticket]:
     """The staff's ticket list: newest first, in ``state`` if given; ``q`` reads as the desks'
     search does (a number, a scanned link, a phone or its last digits, an IMEI, a name, a
-    device: ``reception.find_tickets``)."""
+    device: ``reception.find_tickets``). With each ticket's customer and device, which the
+    list shows (one query, not two more a row)."""
     if q.strip():
         from .reception import find_tickets
         return find_tickets(q, limit=limit, state=state)
-    query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+    query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
+             .order_by(Ticket.id.desc()).limit(limit))
     if state is not None:
         query = query.where(Ticket.state == state)
     return list(db.session.scalars(query))

@@ -61,9 +61,10 @@ def index():
     state = request.args.get("state")
     state = state if state in lifecycle.TICKET_STATES else None
     q = (request.args.get("q") or "").strip()
-    items = ticket_service.list_tickets(state, q)
+    items = ticket_service.list_tickets(state, q, limit=ticket_service.LIST_LIMIT)
     return render_template("tickets/index.html", items=items, state=state, q=q,
-                           states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS)
+                           states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS,
+                           limit=ticket_service.LIST_LIMIT)
 
 
 # --- one ticket -------------------------------------------------------------------------------
