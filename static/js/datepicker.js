@@ -25,6 +25,24 @@
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function todayUTC() { var n = new Date(); return new Date(Date.UTC(n.getFullYear(), n.getMonth(), n.getDate())); }
   function monthStart(d) { while (persian(d).day !== 1) d = new Date(d.getTime() - DAY); return d; }
+  var FA_DIGITS = "۰۱۲۳۴۵۶۷۸۹";
+  function latin(s) { return s.replace(/[۰-۹]/g, function (c) { return FA_DIGITS.indexOf(c); }); }
+  function faDigits(s) { return String(s).replace(/[0-9]/g, function (c) { return FA_DIGITS[+c]; }); }
+  /* The first day of the Jalali month the field holds (YYYY/MM/DD, any digits), else of this
+   * month: walked month by month from today, as the grid is, with no calendar tables. */
+  function shownMonth(input) {
+    var m = /^(\d{4})[\/-](\d{1,2})[\/-]\d{1,2}$/.exec(latin(input.value.trim()));
+    var d = monthStart(todayUTC());
+    if (!m) return d;
+    var want = parseInt(m[1], 10) * 12 + parseInt(m[2], 10);
+    for (var i = 0; i < 1200; i++) {  // a century either way
+      var p = persian(d), at = p.year * 12 + p.month;
+      if (at === want) return d;
+      d = at > want ? monthStart(new Date(d.getTime() - DAY)) : new Date(d.getTime() + 32 * DAY);
+      d = monthStart(d);
+    }
+    return monthStart(todayUTC());
+  }
 
   function render(popup, input, start) {
     popup.innerHTML = "";
@@ -49,10 +67,13 @@
         b.type = "button";
         b.className = "jdp-day";
         b.textContent = dayFmt.format(day);
+        var p = persian(day);
+        b.dataset.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
+        if (latin(input.value.trim()) === b.dataset.value) b.setAttribute("aria-current", "date");
         b.addEventListener("click", function () {
-          var p = persian(day);
-          input.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
+          input.value = b.dataset.value;
           popup.hidden = true;
+          input.focus();
           input.dispatchEvent(new Event("change", { bubbles: true }));
         });
         grid.appendChild(b);
@@ -62,6 +83,30 @@
     popup.appendChild(grid);
     prev.addEventListener("click", function () { render(popup, input, monthStart(new Date(start.getTime() - DAY))); });
     next.addEventListener("click", function () { render(popup, input, d); });
+    prev.setAttribute("aria-label", lang === "fa" ? "ماه قبل" : "Previous month");
+    next.setAttribute("aria-label", lang === "fa" ? "ماه بعد" : "Next month");
+  }
+
+  /* The keyboard in the calendar: arrows move a day or a week (right to left), Enter picks,
+   * Escape goes back to the field; at a month's edge the next or previous month is shown. */
+  function onGridKey(popup, input, e) {
+    var days = Array.prototype.slice.call(popup.querySelectorAll(".jdp-day"));
+    var at = days.indexOf(document.activeElement);
+    if (e.key === "Escape") { popup.hidden = true; input.focus(); e.preventDefault(); return; }
+    var step = { ArrowLeft: 1, ArrowRight: -1, ArrowDown: 7, ArrowUp: -7 }[e.key];
+    if (at < 0 || !step) return;
+    e.preventDefault();
+    var to = at + step;
+    if (to >= 0 && to < days.length) { days[to].focus(); return; }
+    var before = days.length, buttons = popup.querySelectorAll(".jdp-head button");
+    buttons[to < 0 ? 0 : 1].click();  // the previous or the next month
+    days = popup.querySelectorAll(".jdp-day");
+    var landed = to < 0 ? days.length + to : to - before;
+    days[Math.max(0, Math.min(days.length - 1, landed))].focus();
+  }
+  function focusDay(popup) {
+    var day = popup.querySelector(".jdp-day[aria-current]") || popup.querySelector(".jdp-day");
+    if (day) day.focus();
   }
 
   function enhance(input) {
@@ -69,18 +114,25 @@
     input.dataset.jdpReady = "1";
     if (lang !== "fa") { input.type = "date"; return; }
     input.setAttribute("autocomplete", "off");
-    input.setAttribute("placeholder", input.getAttribute("placeholder") || "۱۴۰۵/۰۹/۰۱");
+    if (!input.getAttribute("placeholder")) {  // an example from today, never a stale year
+      var t = persian(todayUTC());
+      input.setAttribute("placeholder", "مثلاً " + faDigits(t.year + "/" + pad(t.month) + "/" + pad(t.day)));
+    }
     var popup = document.createElement("div");
     popup.className = "jdp-popup";
     popup.hidden = true;
     input.insertAdjacentElement("afterend", popup);
     function open() {
       if (!popup.hidden) return;
-      render(popup, input, monthStart(todayUTC()));
+      render(popup, input, shownMonth(input));
       popup.hidden = false;
     }
     input.addEventListener("focus", open);
     input.addEventListener("click", open);
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "ArrowDown") { open(); focusDay(popup); e.preventDefault(); }
+    });
+    popup.addEventListener("keydown", function (e) { onGridKey(popup, input, e); });
     // Closed by Escape, by Tab moving on, and by a click elsewhere: on the click, not the
     // mousedown, so the page does not get shorter under the pointer before the click lands
     // (the first click on a button below the calendar was lost).
@@ -89,6 +141,11 @@
     });
     document.addEventListener("click", function (e) {
       if (e.target !== input && !popup.contains(e.target)) popup.hidden = true;
+    });
+    popup.addEventListener("focusout", function (e) {  // Tab out of the calendar closes it
+      if (e.relatedTarget && e.relatedTarget !== input && !popup.contains(e.relatedTarget)) {
+        popup.hidden = true;
+      }
     });
   }
 

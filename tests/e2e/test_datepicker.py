@@ -48,3 +48,33 @@ def test_the_calendar_closes_when_tab_moves_on_and_lets_the_next_click_through(
     page.locator("form button[type=submit], form button:not([type])").first.click()
     assert page.evaluate("window.clicks") == 1
     assert page.locator(".jdp-popup:not([hidden])").count() == 0
+
+
+def test_the_calendar_opens_on_the_typed_month_and_works_from_the_keyboard(
+        live_server, page, users):
+    """A date already in the field opens its own month, not this one; ArrowDown enters the
+    calendar on that day, arrows move (right to left), Enter picks; the placeholder is an
+    example from today, not a fixed year that goes stale."""
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/costs")
+    field = page.locator("input[name=to]")
+    field.fill("")
+    today = jdatetime.date.today()
+    placeholder = field.get_attribute("placeholder")
+    assert placeholder.startswith("مثلاً ") and str(today.year).translate(
+        str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")) in placeholder
+    later = today + jdatetime.timedelta(days=70)  # two or three months on
+    field.fill(f"{later.year}/{later.month:02d}/{later.day:02d}")
+    field.press("Escape")
+    page.locator("h1").first.click()
+    field.click()
+    popup = page.locator(".jdp-popup:not([hidden])")
+    assert jdatetime.date.j_months_fa[later.month - 1] in popup.locator(".jdp-head span").inner_text()
+    field.press("ArrowDown")
+    current = popup.locator(".jdp-day[aria-current=date]")
+    assert current.evaluate("e => e === document.activeElement")
+    page.keyboard.press("ArrowLeft")  # the next day, on the left in right-to-left
+    page.keyboard.press("Enter")
+    nxt = later + jdatetime.timedelta(days=1)
+    assert field.input_value() == f"{nxt.year}/{nxt.month:02d}/{nxt.day:02d}"
+    assert page.locator(".jdp-popup:not([hidden])").count() == 0
