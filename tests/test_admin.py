@@ -273,6 +273,35 @@ def test_admin_revokes_an_api_token(admin, users, api):
     assert row.value_to["revoked"] is True
 
 
+def test_admin_issues_an_api_token_shown_once(app, admin, users):
+    """Reactivated, or new to the API, a user gets a token from their page, not the command
+    line: shown once (never cached), named for what uses it, in the audit log."""
+    from servicedesk.models import ApiToken
+    tech = users["technician"]
+    page = html(admin.get(f"/admin/users/{tech.id}?lang=en"))
+    assert "data-token-new" in page and "Issue an API token" in page
+    resp = admin.post(f"/admin/users/{tech.id}/tokens?lang=en", {"name": "The website"})
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    token = re.search(r"<code[^>]*data-token>([^<]+)</code>", html(resp))[1]
+    row = db.session.scalar(select(ApiToken).where(ApiToken.name == "The website"))
+    assert row.user_id == tech.id and token not in (row.token_hash or "")
+    with app.app_context():
+        answer = app.test_client().get("/api/v1/tickets",
+                                       headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    [logged] = rows("token.create")
+    assert logged.value_to == {"user_id": tech.id, "name": "The website"}
+    # a name is needed; a deactivated user gets none
+    assert admin.post(f"/admin/users/{tech.id}/tokens", {"name": " "}).status_code == 302
+    admin.post(f"/admin/users/{tech.id}/deactivate")
+    assert "data-token-new" not in html(admin.get(f"/admin/users/{tech.id}"))
+    refused = admin.post(f"/admin/users/{tech.id}/tokens", {"name": "Again"})
+    assert refused.status_code == 302
+    assert db.session.scalar(select(func.count(ApiToken.id)).where(
+        ApiToken.name.in_(("Again", " ")))) == 0
+    assert len(rows("token.create")) == 1
+
+
 # --- branches --------------------------------------------------------------------------------
 
 def test_branches_are_created_and_changed_with_their_hours(admin):

@@ -237,6 +237,23 @@ def api_tokens(user_id: int) -> list[ApiToken]:
                               .order_by(ApiToken.id.desc())).all()
 
 
+def create_api_token(by: User, user_id: int, name: Any) -> tuple[ApiToken, str]:
+    """A new API token for an active user, named for what will use it (the till, the
+    website); recorded in the audit log. Returns the row and the token, shown once."""
+    errors: dict = {}
+    name = _take(errors, "name", v.text, name, max_len=80)
+    _check(errors)
+    with committing():
+        user = get_user(user_id)
+        if not user.active:
+            raise ValidationError(_("A deactivated user cannot have API tokens."),
+                                  fields={"name": _("The user is deactivated.")})
+        token, raw = people.new_token(user, name)
+        db.session.flush()
+        audit.log("token.create", obj=token, after={"user_id": user.id, "name": name})
+    return token, raw
+
+
 def revoke_api_token(by: User, user_id: int, token_id: int) -> None:
     """Revoke one of a user's API tokens (its hash stays, so it can never work again)."""
     with committing():

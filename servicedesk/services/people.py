@@ -107,13 +107,20 @@ def token_digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(user: User, name: str = "", days: Optional[int] = None) -> str:
-    """A new API token for ``user``, valid ``days`` (default: config API_TOKEN_DAYS); only its
-    hash is stored, the token is returned once."""
+def new_token(user: User, name: str = "", days: Optional[int] = None) -> tuple[ApiToken, str]:
+    """A new API token for ``user`` added to the session (the caller commits), valid ``days``
+    (default: config API_TOKEN_DAYS): the row, which keeps only its hash, and the token."""
     raw = "sd_" + secrets.token_urlsafe(32)
     days = days or current_app.config.get("API_TOKEN_DAYS", 365)
-    db.session.add(ApiToken(user_id=user.id, token_hash=token_digest(raw), name=name,
-                            expires_at=utcnow() + timedelta(days=days)))
+    token = ApiToken(user_id=user.id, token_hash=token_digest(raw), name=name,
+                     expires_at=utcnow() + timedelta(days=days))
+    db.session.add(token)
+    return token, raw
+
+
+def issue_token(user: User, name: str = "", days: Optional[int] = None) -> str:
+    """A new API token for ``user``, committed; the token is returned once."""
+    _token, raw = new_token(user, name, days)
     db.session.commit()
     return raw
 

@@ -148,6 +148,11 @@ class PasswordForm(FlaskForm):
                              description=_l("Leave empty to generate a random one."))
 
 
+class TokenForm(FlaskForm):
+    name = StringField(_l("What will use it"), validators=[DataRequired(), Length(max=80)],
+                       description=_l("For example: the shop's website, the accounting program."))
+
+
 class BranchForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     code = StringField(_l("Ticket number prefix"), validators=[DataRequired(), Length(max=8)],
@@ -265,7 +270,8 @@ def user_edit(user_id: int):
         lambda _user: redirect(url_for("admin.user_edit", user_id=user.id)))
     return answer or (render_template("admin/user_edit.html", user=user, form=form,
                                       password_form=PasswordForm(), confirm=ConfirmForm(),
-                                      tokens=svc.api_tokens(user.id)), status)
+                                      tokens=svc.api_tokens(user.id),
+                                      token_form=TokenForm(formdata=None)), status)
 
 
 @bp.post("/users/<int:user_id>/deactivate")
@@ -306,11 +312,30 @@ def user_password(user_id: int):
 
 
 def _password_page(user, password: str):
-    """Shows a generated password once; never cached by the browser or a proxy."""
-    resp = make_response(render_template("admin/password_shown.html", user=user,
-                                         password=password))
+    return _secret_page("admin/password_shown.html", user=user, password=password)
+
+
+def _secret_page(template: str, **context):
+    """Shows a generated secret once; never cached by the browser or a proxy."""
+    resp = make_response(render_template(template, **context))
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@bp.post("/users/<int:user_id>/tokens")
+@require("admin.manage", fresh=True)
+def token_new(user_id: int):
+    """Issue an API token for the user: shown once, on a page no cache keeps."""
+    user = svc.get_user(user_id)
+    form = TokenForm()
+    back = redirect(url_for("admin.user_edit", user_id=user.id))
+    answer = _save(form, lambda: svc.create_api_token(current_user, user.id, form.name.data),
+                   lambda made: _secret_page("admin/token_shown.html", user=user,
+                                             token=made[1], row=made[0]),
+                   _("API token issued."))[0]
+    for problem in form.name.errors:  # shown on the user's page, where the form is
+        flash(problem, "danger")
+    return answer or back
 
 
 @bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
@@ -470,6 +495,7 @@ ACTION_LABELS = {
     "user.create": _l("User created"), "user.update": _l("User changed"),
     "user.deactivate": _l("User deactivated"), "user.activate": _l("User activated"),
     "user.password_reset": _l("Password reset"), "token.revoke": _l("API token revoked"),
+    "token.create": _l("API token issued"),
     "branch.create": _l("Branch created"), "branch.update": _l("Branch changed"),
     "service_type.create": _l("Service type created"),
     "service_type.update": _l("Service type changed"),
