@@ -17,7 +17,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Optional
+from wtforms.validators import Optional
 
 from .. import audit
 from .. import settings as shop_settings
@@ -29,7 +29,7 @@ from ..models import ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
-from .forms import Length
+from .forms import DataRequired, Length
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -13,12 +13,11 @@ from flask_login import (confirm_login, current_user, login_fresh, login_require
                          logout_user)
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired
 
 from .. import audit
 from ..extensions import db, limiter, login_manager
 from ..services import people
-from .forms import Length
+from .forms import DataRequired, Length
 
 bp = Blueprint("auth", __name__)
 

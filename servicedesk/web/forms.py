@@ -1,8 +1,17 @@
 """WTForms pieces shared by the staff forms."""
+from flask_babel import lazy_gettext as _l
 from wtforms import validators
 from wtforms.validators import ValidationError
 
 from ..i18n import localize_digits
+
+
+class DataRequired(validators.DataRequired):
+    """WTForms' DataRequired with the words every other form of the app uses for an empty
+    field (WTForms' own Persian catalogue words it differently)."""
+
+    def __init__(self, message=None):
+        super().__init__(message or _l("This field is required."))
 
 
 class Length(validators.Length):
