@@ -136,6 +136,7 @@ def test_creating_a_user_with_a_taken_name_or_bad_role_writes_nothing(admin, use
         "branch_id": 0, "language": "", "password": "long enough pw"})
     assert upper.status_code == 422
     assert f"already exists: {users['technician'].username}." in html(upper)
+    assert html(upper).count("already exists") == 1  # said once, at the field
     bad_role = admin.post("/admin/users/new", {"username": "x1", "role": "owner", "branch_id": 0,
                                                "language": "", "password": "long enough pw"})
     assert bad_role.status_code == 422

@@ -146,7 +146,7 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
         taken = db.session.scalar(select(User.username).where(
             func.lower(User.username) == func.lower(username)))
         if taken is not None:
-            raise ValidationError(_("A user with this name already exists."),
+            raise ValidationError(_("Some fields are not valid."),
                                   fields={"username": _("A user with this name already "
                                                         "exists: %(name)s.", name=taken)})
         user = User(username=username, role=role, full_name=full_name, branch=branch,
