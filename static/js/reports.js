@@ -9,7 +9,13 @@
   var charts = {};
   // Chart.js writes 0 and whole numbers with Latin digits whatever its locale: every value
   // axis goes through Intl instead (Persian digits and separators on Persian pages).
-  var number = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
+  var intl = new Intl.NumberFormat(locale, { maximumFractionDigits: 2 });
+  // and the page's own separators: Chromium's ICU groups Persian digits with a Latin comma,
+  // where the tables (servicedesk/i18n.py) write ٬ and ٫
+  var number = { format: function (value) {
+    var text = intl.format(value);
+    return rtl ? text.replace(/,/g, "\u066C").replace(/\./g, "\u066B") : text;
+  } };
   var PALETTE = ["#0d6efd", "#dc3545", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#ffc107",
                  "#0dcaf0", "#6c757d", "#d63384"];
 

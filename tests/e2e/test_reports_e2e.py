@@ -35,6 +35,7 @@ def test_dashboard_draws_its_charts_and_refreshes(live_server, page, history):  
                               "'${id}']`)).scales.y.ticks.map(t => t.label)", chart)
         assert ticks and "۰" in ticks, ticks
         assert not any(ch.isascii() and ch.isdigit() for t in ticks for ch in str(t)), ticks
+        assert not any("," in str(t) for t in ticks), ticks  # ٬ as in the tables
     # tickets are counted in whole numbers: no "۰٫۵" step on the states chart's axis
     ticks = page.evaluate("Chart.getChart(document.querySelector(\"canvas[data-chart="
                           "'chart-states']\")).scales.y.ticks.map(t => t.label)")
