@@ -490,6 +490,32 @@ def test_filters_accept_jalali_and_iso_and_name_bad_ones(app, users):
         assert set(exc.value.fields) == {"from", "technician", "group_by"}
 
 
+def test_month_ranges_in_the_pages_calendar(app):
+    """Month end: this month so far and the last whole month, Jalali on Persian pages."""
+    from flask_babel import refresh
+    from servicedesk.web.reports import month_ranges
+    today = date(2026, 12, 6)  # 15 Azar 1405
+    with app.test_request_context("/?lang=fa"):
+        refresh()
+        (_, this, end), (_, first, last) = month_ranges(today)
+        assert (this, end) == (date(2026, 11, 22), today)  # 1 Azar
+        assert (first, last) == (date(2026, 10, 23), date(2026, 11, 21))  # Aban 1405
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        (_, this, end), (_, first, last) = month_ranges(today)
+        assert (this, first, last) == (date(2026, 12, 1), date(2026, 11, 1), date(2026, 11, 30))
+
+
+def test_the_report_links_the_month_ranges_keeping_its_filters(app, history):
+    client = Staff(app, "manager1")
+    page = client.get("/reports/costs?group_by=technician&lang=fa").get_data(as_text=True)
+    ranges = page.split("data-ranges", 1)[1].split("</div>", 1)[0]
+    links = re.findall(r'href="([^"]+)"', ranges)
+    assert len(links) == 2 and all("group_by=technician" in link for link in links)
+    assert all("from=" in link and "to=" in link for link in links)
+    assert client.get(links[1].replace("&amp;", "&")).status_code == 200
+
+
 def test_a_brand_filter_reads_the_brand_as_intake_stores_it(app):
     with app.test_request_context("/?lang=fa"):
         for typed in ("samsung", " SAMSUNG ", "سامسونگ"):
