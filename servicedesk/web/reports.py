@@ -301,7 +301,8 @@ def _export_links() -> dict:
 def chart(kind: str, labels: list, datasets: list[dict], y_title: str = "",
           stacked: bool = False) -> dict:
     return {"type": kind, "labels": [str(x) for x in labels],
-            "datasets": [{"label": str(d["label"]), "data": d["data"]} for d in datasets],
+            "datasets": [{"label": str(d["label"]), "data": d["data"],
+                          **({"axis": d["axis"]} if d.get("axis") else {})} for d in datasets],
             "yTitle": str(y_title), "stacked": stacked}
 
 
@@ -352,7 +353,9 @@ def survey_chart(rows: list[dict], f: r.Filters) -> dict:
     kind = "line" if f.group_by in r.PERIODS else "bar"
     return chart(kind, labels, [
         {"label": _("Satisfaction (1-5)"), "data": [x["csat_mean"] for x in rows]},
-        {"label": _("Response rate, %"),
+        # on an axis of its own (0 to 100): beside a 1-5 score on one axis, the score's
+        # bars were too short to read
+        {"label": _("Response rate, %"), "axis": "y2",
          "data": [None if x["response_rate"] is None else round(x["response_rate"] * 100, 1)
                   for x in rows]},
     ])

@@ -25,8 +25,11 @@
     var datasets = spec.datasets.map(function (d, i) {
       var colour = PALETTE[i % PALETTE.length];
       return { label: d.label, data: d.data, borderColor: colour, backgroundColor: colour,
-               spanGaps: true, tension: 0.2 };
+               spanGaps: true, tension: 0.2, yAxisID: d.axis === "y2" ? "y2" : "y" };
     });
+    // A series of another scale (a percentage beside a 1-5 score) has its own axis, on the
+    // other side, so neither is flattened by the other.
+    var second = spec.datasets.some(function (d) { return d.axis === "y2"; });
     // Counts (tickets per state) step in whole numbers: no "0.5 tickets" on the axis.
     var counts = spec.datasets.every(function (d) {
       return d.data.every(function (v) { return v === null || Number.isInteger(v); });
@@ -51,7 +54,10 @@
           y: { position: rtl ? "right" : "left", beginAtZero: true, stacked: !!spec.stacked,
                title: { display: !!spec.yTitle, text: spec.yTitle },
                ticks: { precision: counts ? 0 : undefined,
-                        callback: function (value) { return number.format(value); } } }
+                        callback: function (value) { return number.format(value); } } },
+          y2: { display: second, position: rtl ? "left" : "right", beginAtZero: true,
+                grid: { drawOnChartArea: false },
+                ticks: { callback: function (value) { return number.format(value); } } }
         }
       }
     };

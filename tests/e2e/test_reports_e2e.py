@@ -112,3 +112,20 @@ def test_the_costs_table_fits_a_desk_screen_in_persian(live_server, page, histor
     first = table.locator("tbody tr").first.locator("td").all_inner_texts()
     assert "۷۵٫۰٪" in first and "۳۸۰٬۰۰۰" in first, first
     assert not any("تومان" in cell or "." in cell for cell in first), first
+
+
+def test_the_survey_chart_gives_the_response_rate_its_own_axis(live_server, page,
+                                                                history):  # noqa: F811
+    """A 1-5 score beside a 0-100 percentage on one axis: the score's bars were too short to
+    read. The percentage has its own axis, on the other side."""
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/surveys?from=2026-01-01&to=2026-01-31"
+              "&group_by=technician")
+    page.wait_for_function("window.Chart && Chart.getChart(document.querySelector("
+                           "\"canvas[data-chart='chart-survey']\"))")
+    axes = page.evaluate("""() => { const c = Chart.getChart(document.querySelector(
+        "canvas[data-chart='chart-survey']"));
+        return c.data.datasets.map(d => d.yAxisID).concat([c.scales.y2.options.display,
+                                                            c.scales.y.max]); }""")
+    assert axes[:2] == ["y", "y2"] and axes[2] is True
+    assert axes[3] <= 5  # the score's axis is scaled to the score
