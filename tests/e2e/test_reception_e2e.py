@@ -278,3 +278,22 @@ def test_the_keyboard_reaches_the_page_and_the_first_refused_field(live_server, 
     expect(model).to_have_attribute("aria-invalid", "true")
     described = model.get_attribute("aria-describedby")
     assert page.locator(f"#{described}").inner_text().strip()
+
+
+def test_enter_after_the_number_at_the_kiosk_takes_no_number(live_server, page, users):
+    """A form's Enter presses its first button: a customer who typed their number and pressed
+    Enter got a repair number whatever they came for. Enter moves on to the services."""
+    base = live_server.url
+    login(page, base, "reception1")
+    page.goto(f"{base}/kiosk")
+    page.fill("#phone", "09121234567")
+    page.locator("#phone").press("Enter")
+    expect(page.locator("button[data-service=repair]")).to_be_focused()
+    assert "/kiosk" in page.url
+    db.session.expire_all()
+    assert db.session.scalar(select(Visit)) is None
+    page.click("button[data-service=pickup]")
+    page.wait_for_url(re.compile(r"/visits/\d+/slip"))
+    db.session.expire_all()
+    visit = db.session.scalar(select(Visit))
+    assert visit.service == "pickup" and visit.phone == "+989121234567"
