@@ -586,7 +586,8 @@ def costs(f: Filters) -> list[dict]:
         r["approval_rate"] = _ratio(r["approved"], r["estimates"])
         # Accuracy: what the finished repairs were billed against what they were quoted.
         r["accuracy"] = _ratio(r["final_total"], r["finished_estimate_total"])
-        r["average_value"] = (round(r["final_total"] / r["finished"])
+        # to the whole toman (10 rials): an average's odd rials read as "۹۸۵٬۷۱۴٫۳ تومان"
+        r["average_value"] = (int(round(r["final_total"] / r["finished"], -1))
                               if r["finished"] else None)
         out.append(r)
     order = {p.key: i for i, p in enumerate(plist or [])}
