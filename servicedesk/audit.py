@@ -12,7 +12,7 @@ from typing import Any, Iterable, Optional
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import String, and_, cast, func, or_, select
 
 from .extensions import db
 from .models import Branch, Ticket, User, utcnow
@@ -101,7 +101,7 @@ def search(*, action: Optional[str] = None, user: Optional[str] = None,
            date_from: Optional[date] = None, date_to: Optional[date] = None,
            limit: int = 100, offset: int = 0) -> tuple[list[AuditLog], bool]:
     """Audit rows, newest first: ``action`` exactly ("user.update") or a whole family ("user"),
-    ``user`` the actor's user name, the dates shop-local and inclusive. Returns (rows, more)."""
+    ``user`` a user name (what they did, and what was done to their account), the dates shop-local and inclusive. Returns (rows, more)."""
     from datetime import time, timedelta
 
     from .i18n import shop_timezone
@@ -111,8 +111,12 @@ def search(*, action: Optional[str] = None, user: Optional[str] = None,
             query = query.where(AuditLog.action == action)
         else:
             query = query.where(AuditLog.action.startswith(action + ".", autoescape=True))
-    if user:
-        query = query.where(func.lower(AuditLog.actor_name) == user.strip().lower())
+    if user:  # what they did, and what was done to their account
+        name = user.strip().lower()
+        account = select(User.id).where(func.lower(User.username) == name).scalar_subquery()
+        query = query.where(or_(func.lower(AuditLog.actor_name) == name,
+                                and_(AuditLog.object_type == "users",
+                                     AuditLog.object_id == cast(account, String))))
     tz = shop_timezone()
     if date_from:
         query = query.where(AuditLog.at >= datetime.combine(date_from, time(), tz))

@@ -652,6 +652,11 @@ def test_audit_search_by_action_user_and_date(app, admin, users, make_ticket):
     assert found("?user=SOMEONE") == ["slip.print"] * 2
     assert set(found(f"?user={users['admin'].username}")) == {"login.ok", "branch.create",
                                                               "setting.update"}
+    # a user's name also finds what was done to their account
+    tech = users["technician"]
+    admin.post(f"/admin/users/{tech.id}", {"full_name": "Ali R", "role": "technician",
+                                            "branch_id": 0, "language": ""})
+    assert "user.update" in found(f"?user={tech.username}")
     today = utcnow().date()
     assert "slip.print" not in found(f"?date_from={today - timedelta(days=1)}")
     assert found(f"?date_to={today - timedelta(days=39)}") == ["slip.print"] * 2
