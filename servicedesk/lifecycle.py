@@ -198,14 +198,25 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     return clean
 
 
+# How a hand-back was paid, as an Iranian shop's till counts it.
+PAYMENT_METHODS = {"cash": _l("Cash"), "card": _l("Card reader"),
+                   "transfer": _l("Card to card")}
+
+
 def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     """``differs_ok: false`` (the delivery desk's form sends it) refuses a payment other than
     the amount due unless the desk ticks that it is meant (a discount, credit, an extra): a
     figure typed in the wrong unit or with a digit missing or added does not hand the device
-    back underpaid, or put ten times the price on the customer's receipt."""
+    back underpaid, or put ten times the price on the customer's receipt. ``payment_method``
+    (cash, card, transfer) says how it was paid; ``method_needed: true`` (the desk's form)
+    asks for it whenever something was paid."""
     f = v.Fields(data)
     paid = f.take("amount_paid", v.integer, minimum=0)
     f.take("collected_by", v.text, max_len=120, required=False)
+    method = f.take("payment_method", v.choice, tuple(PAYMENT_METHODS), required=False)
+    if data.get("method_needed") is True and paid and method is None \
+            and "payment_method" not in f.errors:
+        f.errors["payment_method"] = _("Say how it was paid.")
     due = ticket.amount_due or 0
     if data.get("differs_ok") is False and paid is not None and paid != due:
         words = {"paid": format_money(paid), "difference": format_money(abs(due - paid)),

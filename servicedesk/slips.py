@@ -28,6 +28,7 @@ from . import settings, visits
 from .errors import NotFound
 from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
+from .lifecycle import PAYMENT_METHODS
 from .validation import PHONE_REGION
 from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
@@ -213,6 +214,7 @@ class DeliveryReceipt:
     delivered_at: Optional[datetime]
     delivered_by: str
     amount_paid: Optional[int]
+    payment_method: str  # how it was paid, in words ("" when not recorded)
     collected_by: str
     work_done: str
     lines: list
@@ -233,7 +235,8 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         deliver.at if deliver is not None else None,
         (deliver.actor.display_name if deliver is not None and deliver.actor
          else (deliver.actor_name if deliver is not None else "")),
-        data.get("amount_paid", ticket.amount_paid), data.get("collected_by") or "",
+        data.get("amount_paid", ticket.amount_paid),
+        str(PAYMENT_METHODS.get(data.get("payment_method"), "")), data.get("collected_by") or "",
         (finish.data.get("work_done") if finish is not None else "") or "",
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(

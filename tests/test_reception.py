@@ -991,7 +991,7 @@ def test_deliver_at_the_desk_records_payment_and_prints(desk, make_ticket):
     ticket = make_ticket("ready")
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
         "amount_paid": "۱٬۴۰۰٬۰۰۰", "collected_by": "Ali (brother)",  # toman
-        "version": str(ticket.version)})
+        "payment_method": "card", "version": str(ticket.version)})
     assert resp.status_code == 302
     assert resp.location.startswith(f"/tickets/{ticket.id}/delivery-receipt")
     ticket = reload(ticket)
@@ -1042,6 +1042,42 @@ def test_deliver_refuses_a_bad_amount(desk, make_ticket):
     assert reload(ticket).state == "ready"
 
 
+def test_the_desk_says_how_a_payment_was_made(desk, make_ticket, api, users):
+    """Cash, the card reader or a card-to-card transfer: the till's count at the end of the
+    day needs it. The desk must say it when something was paid; the receipt and the
+    timeline show it. The API may send it (one of the three) or not."""
+    ticket = make_ticket("ready")
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "1,400,000", "version": str(ticket.version)})
+    assert resp.status_code == 422 and "Say how it was paid." in text(resp)
+    assert reload(ticket).state == "ready"
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {
+        "amount_paid": "1,400,000", "payment_method": "transfer",
+        "version": str(ticket.version)})
+    assert resp.status_code == 302
+    deliver = reload(ticket).events[-1]
+    assert deliver.data["payment_method"] == "transfer" and "method_needed" not in deliver.data
+    slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert "<dt>Paid by</dt><dd data-paid-by>Card to card</dd>" in slip
+    assert "کارت به کارت" in text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=fa"))
+    assert "Card to card" in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    # nothing paid, nothing to say
+    free = make_ticket("diagnosis")
+    ticket_service.fire_event(free.id, "return_unrepaired",
+                              actor_for("return_unrepaired", users), {"reason": "No parts"})
+    resp = desk.post(f"/desk/delivery/{free.id}", {"amount_paid": "0",
+                                                   "version": str(reload(free).version)})
+    assert resp.status_code == 302
+    # the API: optional, but one of the three
+    other = make_ticket("ready")
+    bad = api["reception"].post(f"/api/v1/tickets/{other.id}/events", json={
+        "event": "deliver", "amount_paid": 14_000_000, "payment_method": "cheque"})
+    assert bad.status_code == 422 and "payment_method" in bad.get_json()["fields"]
+    good = api["reception"].post(f"/api/v1/tickets/{other.id}/events", json={
+        "event": "deliver", "amount_paid": 14_000_000})
+    assert good.status_code == 200
+
+
 def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_ticket):
     """A digit left out (or a figure typed in the wrong unit) must not hand the device back
     underpaid without a word."""
@@ -1058,7 +1094,8 @@ def test_a_payment_below_the_amount_due_needs_the_desk_to_say_so(desk, make_tick
     assert 'value="140,000"' in page  # what was typed stays, to be corrected
     assert reload(ticket).state == "ready"
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "140,000", "differs_ok": "1", "version": str(ticket.version)})
+        "amount_paid": "140,000", "differs_ok": "1", "payment_method": "cash",
+        "version": str(ticket.version)})
     assert resp.status_code == 302  # a discount, said so
     assert reload(ticket).amount_paid == 1_400_000
     # the receipt says what the difference was, so the customer does not think they owe it
@@ -1078,7 +1115,8 @@ def test_a_payment_above_the_amount_due_needs_the_desk_to_say_so(desk, make_tick
             "Check the amount") in page
     assert reload(ticket).state == "ready"
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "1,500,000", "differs_ok": "1", "version": str(ticket.version)})
+        "amount_paid": "1,500,000", "differs_ok": "1", "payment_method": "card",
+        "version": str(ticket.version)})
     assert resp.status_code == 302  # an extra, said so
     assert reload(ticket).amount_paid == 15_000_000
 
@@ -1093,7 +1131,8 @@ def test_a_fee_paid_for_a_device_not_repaired_is_an_other_charge_on_the_receipt(
     ticket = reload(ticket)
     assert ticket.amount_due == 0
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "50,000", "differs_ok": "1", "version": str(ticket.version)})
+        "amount_paid": "50,000", "differs_ok": "1", "payment_method": "cash",
+        "version": str(ticket.version)})
     assert resp.status_code == 302
     slip = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
     assert re.search(r"Other charges</dt><dd data-difference>50,000 toman", slip)
@@ -1109,7 +1148,8 @@ def test_a_form_drawn_in_toman_is_read_in_toman_after_the_shop_switched_to_rial(
     db.session.commit()
     settings.invalidate()
     resp = desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": "1,400,000", "money_unit": "toman", "version": str(ticket.version)})
+        "amount_paid": "1,400,000", "money_unit": "toman", "payment_method": "card",
+        "version": str(ticket.version)})
     assert resp.status_code == 302
     assert reload(ticket).amount_paid == 14_000_000
 
@@ -1118,7 +1158,7 @@ def offered_then_paid(desk, ticket, typed: str):
     """The delivery desk's page for ``ticket`` (English) and the answer to paying ``typed``."""
     page = text(desk.get(f"/desk/delivery?lang=en&q={ticket.number}"))
     return page, desk.post(f"/desk/delivery/{ticket.id}", {
-        "amount_paid": typed, "version": str(ticket.version)})
+        "amount_paid": typed, "payment_method": "card", "version": str(ticket.version)})
 
 
 def test_a_shop_that_shows_rial_types_rial(desk, make_ticket):

@@ -217,11 +217,16 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 # --- the delivery desk and the phone -------------------------------------------------------
 
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
-            expected_version: Optional[int] = None, differs_ok: bool = True) -> Ticket:
-    """Hand the device back: record the payment and who collected it. ``differs_ok=False`` (the
-    delivery desk's form): a payment other than the amount due must be ticked as meant (the
-    ``deliver`` event's check)."""
-    data = {"amount_paid": amount_paid, "differs_ok": differs_ok}
+            expected_version: Optional[int] = None, differs_ok: bool = True,
+            payment_method=None, method_needed: bool = False) -> Ticket:
+    """Hand the device back: record the payment, how it was paid and who collected it.
+    The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
+    than the amount due must be ticked as meant, and a payment needs its method (the
+    ``deliver`` event's checks)."""
+    data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
+            "method_needed": method_needed}
+    if payment_method:
+        data["payment_method"] = payment_method
     if collected_by is not None and str(collected_by).strip():
         data["collected_by"] = collected_by
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,

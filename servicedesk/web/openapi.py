@@ -45,7 +45,10 @@ _EXTRA_DATA = {
     "deliver": {"differs_ok": {
         "type": "boolean", "description": "false: an amount_paid other than the amount due "
         "(a figure mistyped) is refused with 422 on amount_paid; true or absent: taken as "
-        "sent"}}}
+        "sent"},
+        "payment_method": {"enum": list(lifecycle.PAYMENT_METHODS),
+                           "description": "how it was paid: cash, the card reader, or a "
+                                          "card-to-card transfer"}}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
 _TICKET_SUMMARY = {

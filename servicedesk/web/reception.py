@@ -417,7 +417,8 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     ready = reception.ready_to_collect(_branch()) if not q.strip() and ticket is None else []
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
-                           labels=lifecycle.STATE_LABELS, ready=ready), status
+                           labels=lifecycle.STATE_LABELS, ready=ready,
+                           payment_methods=lifecycle.PAYMENT_METHODS), status
 
 
 @bp.get("/desk/delivery")
@@ -437,7 +438,9 @@ def deliver(ticket_id: int):
                           money.read(request.form.get("amount_paid", ""),
                                      request.form.get("money_unit"), "amount_paid"),
                           request.form.get("collected_by"), expected_version=_version(),
-                          differs_ok=request.form.get("differs_ok") == "1")
+                          differs_ok=request.form.get("differs_ok") == "1",
+                          payment_method=request.form.get("payment_method"),
+                          method_needed=True)
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)

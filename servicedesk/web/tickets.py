@@ -127,6 +127,9 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("work_done")
         elif e.event == "deliver":
             add("amount_paid", "money", label=_l("Amount paid"))
+            add("payment_method", "text",
+                lifecycle.PAYMENT_METHODS.get(d.get("payment_method"), d.get("payment_method")),
+                label=_l("Paid by"))
             add("collected_by")
         elif e.event == "close":
             if d.get("survey_response_id"):

@@ -212,8 +212,10 @@ def test_a_ready_device_found_by_its_receipt_link_is_handed_back(
     assert page.input_value("#amount_paid") == localize_digits(
         f"{ticket.amount_due // 10:,}".replace(",", "٬"), "fa")
     page.fill("#collected_by", "علی")
+    page.click("label[for=paid-card]")  # the card reader: a button of the group
     page.click("form button.btn-success")
     page.wait_for_url(re.compile(rf"/tickets/{ticket.id}/delivery-receipt"))
+    expect(page.locator("[data-paid-by]")).to_have_text("کارتخوان")
     expect(page.locator(".slip-ticket-number")).to_have_text(localize_digits(ticket.number, "fa"))
     db.session.expire_all()
     ticket = db.session.get(Ticket, ticket.id)
