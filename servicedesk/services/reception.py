@@ -250,14 +250,20 @@ def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "p
 
 _TRACKING_PATH = re.compile(r"/[tT]/([A-Za-z0-9]{4,40})")
 _TICKET_NUMBER = re.compile(r"([A-Z]{1,8})?-?0*(\d{1,9})")
-_LETTERED_NUMBER = re.compile(r"[A-Z]{1,8}-\d{1,9}")
+_SCANNED_LINK = re.compile(rf"/T/([{TOKEN_ALPHABET}]{{12}})")
+_SCANNED_NUMBER = re.compile(r"(?<![A-Z])[A-Z]{1,8}-\d{5,9}")
 
 
-def looks_scanned(raw) -> bool:
-    """Whether what came in a money field is a receipt's scan (its tracking link, or a ticket
-    number such as A-00049): the scanner types into whichever field has the cursor."""
-    text = to_ascii_digits(str(raw or "")).strip().upper()
-    return bool(_TRACKING_PATH.search(text) or _LETTERED_NUMBER.fullmatch(text))
+def scanned_query(raw) -> Optional[str]:
+    """What to search for when a money field got a receipt's scan (its tracking link, or a
+    ticket number such as A-00049), wherever in the field it landed: the scanner types into
+    whichever field has the cursor, before or after what the field held. None: no scan."""
+    text = to_ascii_digits(str(raw or "")).upper()
+    link = _SCANNED_LINK.search(text)
+    if link:
+        return f"/t/{link.group(1)}"
+    number = _SCANNED_NUMBER.search(text)
+    return number.group(0) if number else None
 
 
 def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Ticket]:

@@ -430,9 +430,9 @@ def delivery():
 @bp.post("/desk/delivery/<int:ticket_id>")
 @require("tickets.deliver")
 def deliver(ticket_id: int):
-    scanned = request.form.get("amount_paid", "")
-    if reception.looks_scanned(scanned):  # the next receipt, scanned into the amount field
-        return redirect(url_for(".delivery", q=scanned.strip()))
+    scanned = reception.scanned_query(request.form.get("amount_paid"))
+    if scanned:  # the next receipt, scanned into the amount field
+        return redirect(url_for(".delivery", q=scanned))
     try:
         reception.deliver(ticket_id, _actor(),
                           money.read(request.form.get("amount_paid", ""),

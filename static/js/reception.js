@@ -217,7 +217,17 @@
     });
   }
 
+  /* --- the delivery desk's amount: selected when the cursor enters it, so what is typed (or
+   * the next receipt, scanned) replaces the amount offered instead of joining it. */
+  function initSelectOnFocus() {
+    document.querySelectorAll("[data-select-on-focus]").forEach(function (field) {
+      field.addEventListener("focus", function () { field.select(); });
+      if (document.activeElement === field) field.select();
+    });
+  }
+
   ready(function () {
+    initSelectOnFocus();
     initValidation();
     initSlip();
     initKeypad();

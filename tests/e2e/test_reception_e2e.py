@@ -211,6 +211,10 @@ def test_a_ready_device_found_by_its_receipt_link_is_handed_back(
     # in toman, grouped in Persian digits as the amount due is shown
     assert page.input_value("#amount_paid") == localize_digits(
         f"{ticket.amount_due // 10:,}".replace(",", "٬"), "fa")
+    # the amount offered is selected: typing (or a scan) replaces it
+    assert page.evaluate("(() => { const f = document.getElementById('amount_paid');"
+                         " return f === document.activeElement && f.selectionStart === 0"
+                         " && f.selectionEnd === f.value.length; })()")
     page.fill("#collected_by", "علی")
     page.click("label[for=paid-card]")  # the card reader: a button of the group
     page.click("form button.btn-success")
