@@ -69,16 +69,26 @@ BRANDS = {
     "Realme": ("ریلمی",), "Tecno": ("تکنو",), "Infinix": ("اینفینیکس",), "Google": ("گوگل",),
     "Asus": ("ایسوس",), "Lenovo": ("لنوو",), "HTC": ("اچ تی سی",), "GLX": ("جی ال ایکس",),
 }
-_BRAND_BY_NAME = {" ".join(name.split()).casefold(): brand
+# Letters typed two ways on Arabic and Persian keyboards, the half-space, and direction marks.
+_FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "\u200c": " ", "\u200d": None,
+                       "\u200e": None, "\u200f": None, "\u202a": None, "\u202b": None,
+                       "\u202c": None, "\u2066": None, "\u2067": None, "\u2069": None})
+
+
+def _brand_key(text: str) -> str:
+    return " ".join(text.translate(_FOLD).split()).casefold()
+
+
+_BRAND_BY_NAME = {_brand_key(name): brand
                   for brand, others in BRANDS.items() for name in (brand, *others)}
 
 
 def brand_name(typed: str) -> str:
-    """A brand as stored: a known one however it was typed ("samsung ", «سامسونگ») in one
-    spelling, so reports and the warranty check see one brand; another as typed, its spaces
-    tidied."""
+    """A brand as stored: a known one however it was typed ("samsung ", «سامسونگ», «نوكيا»
+    from an Arabic keyboard) in one spelling, so reports and the warranty check see one brand;
+    another as typed, its spaces tidied."""
     tidy = " ".join(typed.split())
-    return _BRAND_BY_NAME.get(tidy.casefold(), tidy)
+    return _BRAND_BY_NAME.get(_brand_key(tidy), tidy)
 
 
 def choices() -> list[str]:

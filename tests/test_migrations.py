@@ -171,3 +171,29 @@ def test_migrations_that_rebuild_tables_keep_every_row_of_a_repair(empty_url, tm
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_known_brands_already_stored_get_their_one_spelling(empty_url, tmp_path):
+    """0008: devices (and stage rows) admitted before intake stored one spelling per brand
+    are given it, so the reports' filter and the warranty check find them."""
+    from flask_migrate import downgrade
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            downgrade(revision="0007")
+            db.session.execute(sa.text(
+                "INSERT INTO customers (name, phone, language, sms_opt_out, created_at) "
+                "VALUES ('X', '+989121234567', 'fa', false, CURRENT_TIMESTAMP)"))
+            for brand in ("samsung ", "سامسونگ", "نوكيا", "Fairphone"):
+                db.session.execute(sa.text(
+                    "INSERT INTO devices (customer_id, kind, brand, model, serial, colour) "
+                    "VALUES (1, 'phone', :brand, 'M', '', '')"), {"brand": brand})
+            db.session.commit()
+            upgrade()
+            brands = db.session.execute(sa.text(
+                "SELECT brand FROM devices ORDER BY id")).scalars().all()
+            assert brands == ["Samsung", "Samsung", "Nokia", "Fairphone"]
+        finally:
+            db.session.remove()
+            db.engine.dispose()

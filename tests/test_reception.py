@@ -583,6 +583,10 @@ def test_a_known_brand_is_stored_in_one_spelling(desk, typed):
 def test_an_unknown_brand_is_kept_as_typed():
     from servicedesk.devices import brand_name
     assert brand_name("  Fairphone   Ltd ") == "Fairphone Ltd" and brand_name("iPhone") == "iPhone"
+    # an Arabic keyboard's letters, a half-space, a direction mark: still the known brand
+    for typed, brand in (("شيائومي", "Xiaomi"), ("نوكيا", "Nokia"), ("هواوي", "Huawei"),
+                         ("وان\u200cپلاس", "OnePlus"), ("Samsung\u200f", "Samsung")):
+        assert brand_name(typed) == brand, typed
 
 
 def test_a_known_number_under_another_name_asks_which_name(desk):
