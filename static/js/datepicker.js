@@ -69,11 +69,11 @@
         b.textContent = dayFmt.format(day);
         var p = persian(day);
         b.dataset.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
-        if (latin(input.value.trim()) === b.dataset.value) b.setAttribute("aria-current", "date");
+        if (latin(input.value.trim()) === b.dataset.value) b.setAttribute("aria-pressed", "true");
         b.addEventListener("click", function () {
           input.value = b.dataset.value;
           popup.hidden = true;
-          input.focus();
+          backToField(input);
           input.dispatchEvent(new Event("change", { bubbles: true }));
         });
         grid.appendChild(b);
@@ -92,7 +92,7 @@
   function onGridKey(popup, input, e) {
     var days = Array.prototype.slice.call(popup.querySelectorAll(".jdp-day"));
     var at = days.indexOf(document.activeElement);
-    if (e.key === "Escape") { popup.hidden = true; input.focus(); e.preventDefault(); return; }
+    if (e.key === "Escape") { popup.hidden = true; backToField(input); e.preventDefault(); return; }
     var step = { ArrowLeft: 1, ArrowRight: -1, ArrowDown: 7, ArrowUp: -7 }[e.key];
     if (at < 0 || !step) return;
     e.preventDefault();
@@ -104,8 +104,14 @@
     var landed = to < 0 ? days.length + to : to - before;
     days[Math.max(0, Math.min(days.length - 1, landed))].focus();
   }
+  /* The cursor back in the field after the calendar closed: not a reason to open it again. */
+  function backToField(input) {
+    input.dataset.jdpReturning = "1";
+    input.focus();
+    delete input.dataset.jdpReturning;
+  }
   function focusDay(popup) {
-    var day = popup.querySelector(".jdp-day[aria-current]") || popup.querySelector(".jdp-day");
+    var day = popup.querySelector(".jdp-day[aria-pressed]") || popup.querySelector(".jdp-day");
     if (day) day.focus();
   }
 
@@ -123,7 +129,7 @@
     popup.hidden = true;
     input.insertAdjacentElement("afterend", popup);
     function open() {
-      if (!popup.hidden) return;
+      if (!popup.hidden || input.dataset.jdpReturning) return;
       render(popup, input, shownMonth(input));
       popup.hidden = false;
     }
@@ -140,6 +146,9 @@
       if (e.key === "Escape" || e.key === "Tab") popup.hidden = true;
     });
     document.addEventListener("click", function (e) {
+      // a month's button is gone from the page once the next month is drawn: still a click
+      // inside the calendar
+      if (!document.contains(e.target)) return;
       if (e.target !== input && !popup.contains(e.target)) popup.hidden = true;
     });
     popup.addEventListener("focusout", function (e) {  // Tab out of the calendar closes it

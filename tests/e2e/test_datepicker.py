@@ -3,6 +3,8 @@ from datetime import date
 
 import jdatetime
 
+from playwright.sync_api import expect
+
 from servicedesk.i18n import parse_date
 
 from .conftest import login
@@ -71,10 +73,20 @@ def test_the_calendar_opens_on_the_typed_month_and_works_from_the_keyboard(
     popup = page.locator(".jdp-popup:not([hidden])")
     assert jdatetime.date.j_months_fa[later.month - 1] in popup.locator(".jdp-head span").inner_text()
     field.press("ArrowDown")
-    current = popup.locator(".jdp-day[aria-current=date]")
+    current = popup.locator(".jdp-day[aria-pressed=true]")
     assert current.evaluate("e => e === document.activeElement")
     page.keyboard.press("ArrowLeft")  # the next day, on the left in right-to-left
     page.keyboard.press("Enter")
     nxt = later + jdatetime.timedelta(days=1)
     assert field.input_value() == f"{nxt.year}/{nxt.month:02d}/{nxt.day:02d}"
     assert page.locator(".jdp-popup:not([hidden])").count() == 0
+    expect(field).to_be_focused()  # back in the field, the calendar closed
+    # past a month's edge the calendar turns the page and stays open; Escape closes it
+    field.press("ArrowDown")
+    for _ in range(6):
+        page.keyboard.press("ArrowDown")  # six weeks on: the next month
+    assert popup.count() == 1
+    assert page.evaluate("document.activeElement.classList.contains('jdp-day')")
+    page.keyboard.press("Escape")
+    assert page.locator(".jdp-popup:not([hidden])").count() == 0
+    expect(field).to_be_focused()
