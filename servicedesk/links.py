@@ -4,12 +4,13 @@ Their base is ``PUBLIC_BASE_URL``; unset, the address the request came to (as th
 code). An SMS written outside a request (a reminder from the clock, the worker or cron) has no
 request: it takes the address the shop's staff last opened its pages at (where the SMS they
 sent linked to), which each process notes and keeps in the settings table, so the worker and
-the commands know it too. Only a logged-in staff member's request counts: the Host header is
-the client's to write, and an anonymous visitor must not choose where customers' links lead.
+the commands know it too. Only a staff member's request with a login counts (not an API
+token's, from wherever an integration runs): the Host header is the client's to write, and an
+anonymous visitor must not choose where customers' links lead.
 """
 import logging
 
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -50,8 +51,8 @@ def note_base_url() -> None:
     here = request.host_url.rstrip("/")
     if current_app.extensions.get(_NOTED) == here:
         return
-    if not getattr(current_user, "is_authenticated", False):
-        return
+    if not getattr(current_user, "is_authenticated", False) or g.get("via_token"):
+        return  # an integration's token reaches the pages from wherever it runs
     from . import settings
     if settings.get(SEEN_KEY) != here:
         _store(here)

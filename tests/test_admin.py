@@ -301,6 +301,12 @@ def test_admin_issues_an_api_token_shown_once(app, admin, users):
     assert db.session.scalar(select(func.count(ApiToken.id)).where(
         ApiToken.name.in_(("Again", " ")))) == 0
     assert len(rows("token.create")) == 1
+    # nor an administrator: staff pages take tokens too, and theirs would open every page
+    me = users["admin"]
+    assert "data-token-new" not in html(admin.get(f"/admin/users/{me.id}"))
+    admin.post(f"/admin/users/{me.id}/tokens", {"name": "Mine"})
+    assert db.session.scalar(select(func.count(ApiToken.id)).where(ApiToken.user_id == me.id)) \
+        == 0
 
 
 # --- branches --------------------------------------------------------------------------------
@@ -436,7 +442,7 @@ def test_template_page_lists_the_variables_and_resets_to_the_shipped_text(manage
     # resetting asks first, and says the SMS comes back on
     page = html(manager.get("/admin/templates/quote/en?lang=en"))
     step = page.split('data-confirm-step="template-reset"', 1)[1].split("</details>", 1)[0]
-    assert "sent again if it was switched off" in step and "Replace my text" in step
+    assert "this SMS is switched on again" in step and "Replace my text" in step
     assert manager.post("/admin/templates/quote/en/reset").status_code == 302
     assert count(SmsTemplate) == 0
     [row] = rows("template.reset")

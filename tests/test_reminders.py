@@ -346,19 +346,35 @@ class TestLinksWithoutAConfiguredAddress:
         from servicedesk.links import SEEN_KEY, public_base_url
         from servicedesk.models.admin import Setting
         from servicedesk.services.people import issue_token
-        def get(url, **kw):  # each request in its own app context, as in production
+        from .conftest import PASSWORD
+        from .test_public import CSRF
+
+        def get(url, client=None, **kw):  # each request in its own app context, as in production
             with app.app_context():
-                return app.test_client().get(url, **kw)
-        # the staff pages take a bearer token as the API does
-        signed_in = {"Authorization": f"Bearer {issue_token(users['reception'])}"}
-        assert get("/desk", headers=signed_in).status_code == 200
+                return (client or app.test_client()).get(url, **kw)
+
+        def logged_in(base_url):
+            client = app.test_client()
+            page = get("/login", client, base_url=base_url).get_data(as_text=True)
+            token = next(t for t in CSRF.search(page).groups() if t)
+            with app.app_context():
+                client.post("/login", base_url=base_url, data={
+                    "username": users["reception"].username, "password": PASSWORD,
+                    "csrf_token": token})
+            return client
+        desk = logged_in("http://localhost")
+        assert get("/desk", desk).status_code == 200
         assert db.session.get(Setting, SEEN_KEY).value == "http://localhost"
-        assert get("/desk", headers=signed_in,
-                   base_url="http://repair.lan:8000").status_code == 200
+        lan = logged_in("http://repair.lan:8000")
+        assert get("/desk", lan, base_url="http://repair.lan:8000").status_code == 200
         ticket = waited(make_ticket("estimate"), "quote", 3)
-        # the Host header is the client's to write: anonymous requests change nothing
+        # the Host header is the client's to write: anonymous requests change nothing, nor do
+        # an integration's (its API token reaches the pages from wherever it runs)
         for url in (f"/t/{ticket.public_token}", "/login", "/desk", "/healthz"):
             get(url, base_url="http://evil.example")
+        integration = {"Authorization": f"Bearer {issue_token(users['reception'])}"}
+        assert get("/desk", headers=integration,
+                   base_url="http://10.0.0.5:8000").status_code == 200
         db.session.expire_all()
         assert db.session.get(Setting, SEEN_KEY).value == "http://repair.lan:8000"
         remind(now=at_noon())

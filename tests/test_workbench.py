@@ -559,11 +559,11 @@ def test_the_ticket_list_says_when_it_shows_only_the_newest(tech, make_ticket, m
     from servicedesk.services import tickets as ticket_service
     monkeypatch.setattr(ticket_service, "LIST_LIMIT", 2)
     first = make_ticket("intake")
-    page = html(tech.get("/tickets/?lang=en"))
-    assert "data-list-limit" not in page
-    assert '<label class="visually-hidden" for="list-q">' in page and 'id="list-q"' in page
     make_ticket("intake")
+    page = html(tech.get("/tickets/?lang=en"))  # exactly the limit: all of them, no note
+    assert "data-list-limit" not in page and f'href="/tickets/{first.id}"' in page
+    assert '<label class="visually-hidden" for="list-q">' in page and 'id="list-q"' in page
     make_ticket("repair")
     page = html(tech.get("/tickets/?lang=en"))
-    assert "The newest 2 are shown" in page
+    assert "Only 2 are shown" in page
     assert f'href="/tickets/{first.id}"' not in page

@@ -246,8 +246,10 @@ def create_api_token(by: User, user_id: int, name: Any) -> tuple[ApiToken, str]:
     with committing():
         user = get_user(user_id)
         if not user.active:
-            raise ValidationError(_("A deactivated user cannot have API tokens."),
-                                  fields={"name": _("The user is deactivated.")})
+            raise ValidationError(_("A deactivated user cannot have API tokens."))
+        if user.role == "admin":  # staff pages take tokens too: it would open every one
+            raise ValidationError(_("An administrator's token would open every page: issue "
+                                    "it to a reception, technician or manager account."))
         token, raw = people.new_token(user, name)
         db.session.flush()
         audit.log("token.create", obj=token, after={"user_id": user.id, "name": name})

@@ -4,6 +4,7 @@ the delivery desk and reception's worklist.
 Thin views: parse the form, call one action of services.reception (or read what slips.py says a
 slip carries), render. The queue and the display are htmx partials polled by the page.
 """
+import re
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
 from flask_babel import gettext as _
@@ -306,8 +307,8 @@ def intake_payload(form) -> dict:
 
 def _intake_fields(form, pre_approved) -> dict:
     ticked = [a for a in form.getlist("accessory") if a.strip()]
-    other = (form.get("accessories_other") or "").strip()
-    accessories = devices.join_items(devices.distinct_items(ticked + ([other] if other else [])))
+    typed = re.split(r"[،,]", form.get("accessories_other") or "")  # "case, stylus": two
+    accessories = devices.join_items(devices.distinct_items(ticked + typed))
     return {
         "customer": {"name": form.get("customer_name"), "phone": form.get("customer_phone"),
                      "language": form.get("customer_language") or None},

@@ -61,10 +61,11 @@ def index():
     state = request.args.get("state")
     state = state if state in lifecycle.TICKET_STATES else None
     q = (request.args.get("q") or "").strip()
-    items = ticket_service.list_tickets(state, q, limit=ticket_service.LIST_LIMIT)
-    return render_template("tickets/index.html", items=items, state=state, q=q,
+    limit = ticket_service.LIST_LIMIT
+    items = ticket_service.list_tickets(state, q, limit=limit + 1)  # one more: are there?
+    return render_template("tickets/index.html", items=items[:limit], state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS,
-                           limit=ticket_service.LIST_LIMIT)
+                           limit=limit, more=len(items) > limit)
 
 
 # --- one ticket -------------------------------------------------------------------------------

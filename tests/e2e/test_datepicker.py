@@ -2,7 +2,6 @@
 from datetime import date
 
 import jdatetime
-
 from playwright.sync_api import expect
 
 from servicedesk.i18n import parse_date
