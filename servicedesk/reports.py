@@ -605,11 +605,11 @@ def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
     """Per technician, over the repairs finished in the range (by finish date): how many,
     per day, the repair time (median, p90, mean seconds, without parts waits), how many came
     back within the warranty period (the same customer admitted the same brand and model again
-    within ``WARRANTY_DAYS`` of the delivery) and their customers' satisfaction."""
+    within the shop's warranty days of the delivery) and their customers' satisfaction."""
     q = _Query()
     lo, hi = f.bounds()
     warranty = (warranty_days if warranty_days is not None
-                else int(current_app.config.get("WARRANTY_DAYS", 90))) * 86400
+                else int(settings.get("warranty_days"))) * 86400
     where = ["s.stage = 'repair'", f"s.ended_at >= {q.ts(lo)}", f"s.ended_at < {q.ts(hi)}",
              *_dimension_filters(q, f, "s")]
     sql = (

@@ -38,6 +38,9 @@ KEYS: dict[str, tuple[str, Any]] = {
     # Days before the reminder SMS (0: none): an estimate unanswered, a device not collected.
     "remind_estimate_days": ("REMIND_ESTIMATE_DAYS", 2),
     "remind_pickup_days": ("REMIND_PICKUP_DAYS", 3),
+    # Days after the hand-back the work is under warranty: on the delivery receipt, and a
+    # device back within them counts as a return in the reports.
+    "warranty_days": ("WARRANTY_DAYS", 90),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,
                                                 "repair": 72, "ready": 168}),
 }

@@ -17,7 +17,6 @@ import phonenumbers
 import qrcode
 import qrcode.constants
 import qrcode.image.svg
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from flask_babel import gettext as _
@@ -249,7 +248,9 @@ def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:
     more), for a repaired device; none for one handed back unrepaired."""
     if repaired_and_delivered is None:
         return []
-    days = int(current_app.config.get("WARRANTY_DAYS", 90))
+    days = int(settings.get("warranty_days"))
+    if days <= 0:
+        return []
     until = repaired_and_delivered + timedelta(days=days)
     return [_("The work done is under warranty for %(days)s days, until %(date)s. Keep this "
               "receipt for any claim.", days=format_number(days),

@@ -468,7 +468,7 @@ SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",
                  "shop_address": "Valiasr St.", "receipt_terms": "Collect within 30 days.",
                  "delivery_terms": "Warranty: 3 months on the parts fitted.\nKeep this slip.",
                  "money_display": "rial", "auto_close_days": "۱۰", "remind_estimate_days": "2",
-                 "remind_pickup_days": "۳", "limit_intake": "3",
+                 "remind_pickup_days": "۳", "warranty_days": "90", "limit_intake": "3",
                  "limit_diagnosis": "12", "limit_estimate": "", "limit_repair": "48",
                  "limit_waiting_parts": "240", "limit_ready": "168"}
 
@@ -565,11 +565,28 @@ def test_every_bad_setting_is_named_at_once(admin):
     assert count(Setting) == 0
 
 
+def test_the_warranty_days_are_the_shops_setting(app, admin, users, make_ticket):
+    """Set on the settings page (not only in the config): the delivery receipt promises them,
+    and 0 promises none."""
+    ticket = make_ticket("delivered")
+    receipt = f"/tickets/{ticket.id}/delivery-receipt?lang=en"
+    desk = Browser(app)
+    desk.login(users["reception"].username)
+    assert "under warranty for 90 days" in html(desk.get(receipt))
+    form = {**SETTINGS_FORM, "delivery_terms": ""}  # the built-in terms name the warranty
+    assert admin.post("/admin/settings", {**form, "warranty_days": "30"}).status_code == 302
+    assert settings.get("warranty_days") == 30
+    assert "under warranty for 30 days" in html(desk.get(receipt))
+    admin.post("/admin/settings", {**form, "warranty_days": "0"})
+    assert "warranty" not in html(desk.get(receipt))
+    assert admin.post("/admin/settings", {**form, "warranty_days": "-5"}).status_code == 422
+
+
 def test_bad_settings_are_refused_and_nothing_is_written(admin):
     for field, value in (("auto_close_days", "0"), ("auto_close_days", "soon"),
                          ("money_display", "dollar"), ("limit_repair", "-4"), ("shop_name", ""),
                          ("remind_estimate_days", "-1"), ("remind_pickup_days", "never"),
-                         ("remind_pickup_days", "")):
+                         ("remind_pickup_days", ""), ("warranty_days", "soon")):
         resp = admin.post("/admin/settings", {**SETTINGS_FORM, field: value})
         assert resp.status_code == 422, field
     assert count(Setting) == 0 and rows("setting.update") == []

@@ -568,7 +568,7 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
              "money_display", "auto_close_days", "remind_estimate_days", "remind_pickup_days",
-             "state_time_limits")
+             "warranty_days", "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -598,6 +598,8 @@ def clean_settings(values: dict) -> dict:
                                      values.get("auto_close_days"), minimum=1, maximum=365)
     for key in ("remind_estimate_days", "remind_pickup_days"):
         clean[key] = _take(errors, key, v.integer, values.get(key), minimum=0, maximum=365)
+    clean["warranty_days"] = _take(errors, "warranty_days", v.integer,
+                                   values.get("warranty_days"), minimum=0, maximum=3650)
     limits = {}
     raw_limits = values.get("state_time_limits") or {}
     if not isinstance(raw_limits, dict):

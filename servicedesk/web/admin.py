@@ -196,6 +196,11 @@ def _settings_form_class():
         remind_pickup_days = StringField(
             _l("Remind the customer of a device not collected after (days)"),
             validators=[DataRequired(), Length(max=6)], description=_l("0: no reminder."))
+        warranty_days = StringField(
+            _l("Work is under warranty for (days after the hand-back)"),
+            validators=[DataRequired(), Length(max=6)],
+            description=_l("Printed on the delivery receipt; a device back within them counts "
+                           "as a return in the reports. 0: no warranty."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -206,8 +211,9 @@ def _settings_form_class():
 SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
                    "money_display", "auto_close_days", "remind_estimate_days",
-                   "remind_pickup_days")
-NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days")
+                   "remind_pickup_days", "warranty_days")
+NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
+                   "warranty_days")
 
 
 class AuditSearchForm(FlaskForm):

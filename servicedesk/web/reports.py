@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import click
 import jdatetime
-from flask import (Blueprint, current_app, flash, jsonify, redirect, render_template, request,
+from flask import (Blueprint, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -480,7 +480,7 @@ def technicians():
              else {"periods": [], "series": {}})
     return _page("technicians", TECHNICIAN_COLUMNS, rows, f, errors,
                  chart_data=technicians_chart(daily),
-                 warranty_days=current_app.config.get("WARRANTY_DAYS", 90))
+                 warranty_days=settings.get("warranty_days"))
 
 
 @bp.get("/surveys")
