@@ -760,6 +760,23 @@ def test_slips_carry_the_shop_settings_the_admin_set(desk, make_ticket, users, a
 
 # --- slips read right in Persian and in English -----------------------------------------------
 
+def test_a_receipt_in_the_customers_language_keeps_the_staffs_tools(desk, make_ticket):
+    """An English customer's receipt at a Persian desk: the slip in English, the buttons above
+    it (print, paper, label, done) in the receptionist's Persian."""
+    from .conftest import INTAKE
+    ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+        **INTAKE["customer"], "language": "en"}})
+    page = text(desk.get(f"/tickets/{ticket.id}/receipt?back=desk"))
+    tools = page.split('<nav class="slip-tools"', 1)[1].split("</nav>", 1)[0]
+    assert tools.startswith(' lang="fa" dir="rtl"')
+    assert "چاپ" in tools and "۸۰ میلی‌متر" in tools and "Print" not in tools
+    slip = page.split("</nav>", 1)[1]
+    assert "Accessories" in slip and '<html lang="en"' in page
+    # a receipt in the staff's own language needs no second language
+    same = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=fa"))
+    assert '<nav class="slip-tools">' in same
+
+
 def test_slips_read_right_in_persian_and_in_english(desk, make_ticket):
     ticket = make_ticket("intake")
     admitted = ticket.events[0].at

@@ -15,7 +15,7 @@ from flask_login import current_user
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
-from ..i18n import localize_digits, to_ascii_digits
+from ..i18n import current_language, localize_digits, text_direction, to_ascii_digits
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
@@ -247,6 +247,11 @@ def _in_the_customers_language(ticket) -> None:
     asked for in one (``?lang``). The shelf label stays in the staff's."""
     language = ticket.customer.language
     if language in current_app.config["LANGUAGES"] and request.args.get("lang") is None:
+        if language != current_language():  # the tools above the slip stay the staff's
+            g.slip_tools = {"lang": current_language(), "dir": text_direction(),
+                            "print": _("Print"), "done": _("Done"), "label": _("Label"),
+                            "mm": {p: _("%(mm)s mm", mm=localize_digits(p))
+                                   for p in ("80", "58")}}
         g.page_language = language
         refresh_locale()
 
