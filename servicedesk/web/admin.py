@@ -252,7 +252,9 @@ def user_new():
 
     def created(result):
         user, generated = result
-        return _password_page(user, generated) if generated else redirect(url_for("admin.users"))
+        if generated:
+            return _secret_page("admin/password_shown.html", user=user, password=generated)
+        return redirect(url_for("admin.users"))
 
     answer, status = _save(form, lambda: svc.create_user(
         current_user, username=form.username.data.strip(), role=form.role.data,
@@ -302,23 +304,28 @@ def _user_action(user_id: int, action, done: str):
     return answer or back
 
 
+def _user_page_form(user, form, field, action, done, message: str):
+    """A small form on a user's page (a new password, a token): like ``_save``, but its
+    field's problems are said on the user's page, where the form is, and the answer goes back
+    there unless ``done(result)`` shows something else."""
+    back = redirect(url_for("admin.user_edit", user_id=user.id))
+    answer = _save(form, action, lambda result: done(result) or back, message)[0]
+    for problem in field.errors:
+        flash(problem, "danger")
+    return answer or back
+
+
 @bp.post("/users/<int:user_id>/password")
 @require("admin.manage", fresh=True)
 def user_password(user_id: int):
     user = svc.get_user(user_id)
     form = PasswordForm()
-    back = redirect(url_for("admin.user_edit", user_id=user.id))
-    answer = _save(
-        form, lambda: svc.reset_password(current_user, user.id, form.password.data or None),
-        lambda generated: _password_page(user, generated) if generated else back,
-        _("Password changed; the user's open sessions have ended."))[0]
-    for problem in form.password.errors:  # shown on the user's page, where the form is
-        flash(problem, "danger")
-    return answer or back
-
-
-def _password_page(user, password: str):
-    return _secret_page("admin/password_shown.html", user=user, password=password)
+    return _user_page_form(
+        user, form, form.password,
+        lambda: svc.reset_password(current_user, user.id, form.password.data or None),
+        lambda generated: _secret_page("admin/password_shown.html", user=user,
+                                       password=generated) if generated else None,
+        _("Password changed; the user's open sessions have ended."))
 
 
 def _secret_page(template: str, **context):
@@ -334,14 +341,12 @@ def token_new(user_id: int):
     """Issue an API token for the user: shown once, on a page no cache keeps."""
     user = svc.get_user(user_id)
     form = TokenForm()
-    back = redirect(url_for("admin.user_edit", user_id=user.id))
-    answer = _save(form, lambda: svc.create_api_token(current_user, user.id, form.name.data),
-                   lambda made: _secret_page("admin/token_shown.html", user=user,
-                                             token=made[1], row=made[0]),
-                   _("API token issued."))[0]
-    for problem in form.name.errors:  # shown on the user's page, where the form is
-        flash(problem, "danger")
-    return answer or back
+    return _user_page_form(
+        user, form, form.name,
+        lambda: svc.create_api_token(current_user, user.id, form.name.data),
+        lambda made: _secret_page("admin/token_shown.html", user=user, token=made[1],
+                                  row=made[0]),
+        _("API token issued."))
 
 
 @bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
