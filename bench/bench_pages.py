@@ -158,7 +158,7 @@ def load(url: str, n: int) -> None:
                   FROM generate_series(1, {n}) i) s
             JOIN (VALUES {paths}) p(state, evs) ON p.state = s.state
             CROSS JOIN (SELECT min(id) AS first FROM users WHERE username LIKE 'tech%') tech""",
-        f"""INSERT INTO cost_lines (ticket_id, stage, estimate_version, kind, description, qty,
+        """INSERT INTO cost_lines (ticket_id, stage, estimate_version, kind, description, qty,
                 unit_price)
             SELECT t.id, s.stage, 1, l.kind, l.description, 1, l.price
             FROM tickets t
@@ -198,7 +198,7 @@ def load(url: str, n: int) -> None:
                    'ticket:' || e.ticket_id || '\\:event:' || e.id || '\\:sms', e.at, e.at, e.at
             FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
             JOIN customers c ON c.id = t.customer_id""",
-        f"""INSERT INTO ticket_notes (ticket_id, author_id, body, customer_visible, created_at)
+        """INSERT INTO ticket_notes (ticket_id, author_id, body, customer_visible, created_at)
             SELECT t.id, t.technician_id,
                    CASE WHEN t.id % 3 = 0 THEN 'قطعه سفارش داده شد' ELSE 'یادداشت داخلی' END,
                    t.id % 3 = 0, t.created_at + interval '4 hours'
