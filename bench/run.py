@@ -17,8 +17,6 @@ import itertools
 import json
 import os
 import platform
-import random
-import shutil
 import signal
 import socket
 import sqlite3
