@@ -301,7 +301,15 @@ def test_admin_issues_an_api_token_shown_once(app, admin, users):
     assert db.session.scalar(select(func.count(ApiToken.id)).where(
         ApiToken.name.in_(("Again", " ")))) == 0
     assert len(rows("token.create")) == 1
-    # nor an administrator: staff pages take tokens too, and theirs would open every page
+    # nor an administrator: staff pages take tokens too, and theirs would open every page;
+    # one made an administrator loses the tokens they had
+    from servicedesk.services.people import issue_token, user_for_token
+    reception = users["reception"]
+    kept = issue_token(reception)
+    admin.post(f"/admin/users/{reception.id}", {"full_name": "", "role": "admin",
+                                                 "branch_id": 0, "language": ""})
+    db.session.expire_all()
+    assert db.session.get(User, reception.id).role == "admin" and user_for_token(kept) is None
     me = users["admin"]
     assert "data-token-new" not in html(admin.get(f"/admin/users/{me.id}"))
     admin.post(f"/admin/users/{me.id}/tokens", {"name": "Mine"})

@@ -194,6 +194,15 @@ def test_known_brands_already_stored_get_their_one_spelling(empty_url, tmp_path)
             brands = db.session.execute(sa.text(
                 "SELECT brand FROM devices ORDER BY id")).scalars().all()
             assert brands == ["Samsung", "Samsung", "Nokia", "Fairphone"]
+            # the revision's frozen copy reads these as intake does
+            import importlib.util
+            from servicedesk.devices import brand_name
+            path = ROOT / "migrations" / "versions" / "0008_one_spelling_per_brand.py"
+            spec = importlib.util.spec_from_file_location("m0008", path)
+            frozen = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(frozen)
+            assert all(frozen.brand_name(t) == brand_name(t) for t in
+                       ("samsung ", "نوكيا", "وان\u200cپلاس", "iPhone", "Fairphone"))
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -176,9 +176,20 @@ def update_user(by: User, user_id: int, *, full_name, role, branch_id, language)
         old, new = audit.changes(before, _user_values(user))
         if user.role != before["role"]:
             user.end_sessions()  # a new role: sessions opened with the old one end
+            if user.role == "admin":  # no token for an administrator (create_api_token)
+                revoked = _revoke_tokens(user)
+                if revoked:
+                    new = {**new, "revoked_api_keys": revoked}
         if new:
             audit.log("user.update", obj=user, before=old, after=new)
     return user
+
+
+def _revoke_tokens(user: User) -> int:
+    """Revoke every API token of ``user`` still working; how many."""
+    return db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
 
 
 def deactivate_user(by: User, user_id: int) -> User:
@@ -194,9 +205,7 @@ def deactivate_user(by: User, user_id: int) -> User:
             return user
         user.active = False
         user.end_sessions()
-        revoked = db.session.execute(
-            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        revoked = _revoke_tokens(user)
         audit.log("user.deactivate", obj=user, before={"active": True},
                   after={"active": False, "revoked_api_keys": revoked})
     return user

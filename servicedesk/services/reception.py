@@ -254,11 +254,15 @@ _SCANNED_LINK = re.compile(rf"/T/([{TOKEN_ALPHABET}]{{12}})")
 _SCANNED_NUMBER = re.compile(r"(?<![A-Z])[A-Z]{1,8}-\d{5,9}")
 
 
-def scanned_query(raw) -> Optional[str]:
+def scanned_query(raw, offered: str = "") -> Optional[str]:
     """What to search for when a money field got a receipt's scan (its tracking link, or a
     ticket number such as A-00049), wherever in the field it landed: the scanner types into
-    whichever field has the cursor, before or after what the field held. None: no scan."""
-    text = to_ascii_digits(str(raw or "")).upper()
+    whichever field has the cursor, before or after what the field held (``offered``, taken
+    out first, or a number would run on into the amount's digits). None: no scan."""
+    text = str(raw or "")
+    if offered and offered in text:
+        text = text.replace(offered, " ", 1)
+    text = to_ascii_digits(text).upper()
     link = _SCANNED_LINK.search(text)
     if link:
         return f"/t/{link.group(1)}"

@@ -15,7 +15,8 @@ from flask_login import current_user
 from .. import audit, devices, lifecycle, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
-from ..i18n import current_language, localize_digits, text_direction, to_ascii_digits
+from ..i18n import (current_language, localize_digits, money_input, text_direction,
+                    to_ascii_digits)
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
@@ -436,7 +437,9 @@ def delivery():
 @bp.post("/desk/delivery/<int:ticket_id>")
 @require("tickets.deliver")
 def deliver(ticket_id: int):
-    scanned = reception.scanned_query(request.form.get("amount_paid"))
+    offered = money_input(ticket_service.get_ticket(ticket_id).amount_due or 0,
+                          unit=request.form.get("money_unit"))  # what the field held
+    scanned = reception.scanned_query(request.form.get("amount_paid"), offered)
     if scanned:  # the next receipt, scanned into the amount field
         return redirect(url_for(".delivery", q=scanned))
     try:

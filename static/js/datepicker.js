@@ -69,7 +69,7 @@
         b.textContent = dayFmt.format(day);
         var p = persian(day);
         b.dataset.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
-        if (latin(input.value.trim()) === b.dataset.value) b.setAttribute("aria-pressed", "true");
+        b.setAttribute("aria-pressed", latin(input.value.trim()) === b.dataset.value ? "true" : "false");
         b.addEventListener("click", function () {
           input.value = b.dataset.value;
           popup.hidden = true;
@@ -111,7 +111,7 @@
     delete input.dataset.jdpReturning;
   }
   function focusDay(popup) {
-    var day = popup.querySelector(".jdp-day[aria-pressed]") || popup.querySelector(".jdp-day");
+    var day = popup.querySelector(".jdp-day[aria-pressed=true]") || popup.querySelector(".jdp-day");
     if (day) day.focus();
   }
 

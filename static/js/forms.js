@@ -4,11 +4,12 @@
 (function () {
   "use strict";
   function focusFirstError() {
-    var bad = document.querySelector("main [aria-invalid=true], main .is-invalid");
-    if (!bad || bad.disabled) return;
-    // not a date (the cursor there opens its calendar over the page), nor on the kiosk
-    // (it would bring up a touch screen's keyboard over the services)
-    if (bad.matches("[data-date], input[name$='date']") || bad.closest(".kiosk")) return;
+    // not a date (the cursor there opens its calendar over the page): the next refused field;
+    // nor on the kiosk (a touch screen's keyboard would cover the services)
+    var bad = Array.prototype.find.call(
+      document.querySelectorAll("main [aria-invalid=true], main .is-invalid"),
+      function (el) { return !el.disabled && !el.matches("[data-date], input[name$='date']"); });
+    if (!bad || bad.closest(".kiosk")) return;
     if (document.activeElement && document.activeElement.matches &&
         document.activeElement.matches("[aria-invalid=true], .is-invalid")) return;
     bad.focus();
