@@ -101,7 +101,8 @@ def search(*, action: Optional[str] = None, user: Optional[str] = None,
            date_from: Optional[date] = None, date_to: Optional[date] = None,
            limit: int = 100, offset: int = 0) -> tuple[list[AuditLog], bool]:
     """Audit rows, newest first: ``action`` exactly ("user.update") or a whole family ("user"),
-    ``user`` a user name (what they did, and what was done to their account), the dates shop-local and inclusive. Returns (rows, more)."""
+    ``user`` a user name (what they did, and what was done to their account), the dates
+    shop-local and inclusive. Returns (rows, more)."""
     from datetime import time, timedelta
 
     from .i18n import shop_timezone

@@ -18,36 +18,33 @@ from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 
+from .i18n import spelling_key
+
 KINDS = {"phone": _l("Mobile phone"), "tablet": _l("Tablet"), "laptop": _l("Laptop"),
          "watch": _l("Smartwatch")}
 
 ACCESSORIES = {"sim": _l("SIM card"), "memory_card": _l("Memory card"), "case": _l("Case"),
                "charger": _l("Charger"), "cable": _l("Cable"), "box": _l("Box")}
 
-_by_name: Optional[dict[str, str]] = None
-_accessory_by_name: Optional[dict[str, str]] = None
+_by_name: dict[tuple, dict[str, str]] = {}
 
 
 def _in_every_language(labels: dict) -> dict[str, str]:
-    """Every label's name in every language (case-folded) -> its code."""
-    names = {code: code for code in labels}
-    for language in current_app.config["LANGUAGES"]:
-        with force_locale(language):
-            names.update({str(label).casefold(): code for code, label in labels.items()})
+    """Every one of ``labels``' names in every language (case-folded) -> its code; built once
+    for each table (KINDS, ACCESSORIES)."""
+    names = _by_name.get(tuple(labels))
+    if names is None:
+        names = {code: code for code in labels}
+        for language in current_app.config["LANGUAGES"]:
+            with force_locale(language):
+                names.update({str(label).casefold(): code for code, label in labels.items()})
+        _by_name[tuple(labels)] = names
     return names
-
-
-def _names() -> dict[str, str]:
-    """Every known kind's name in every language (case-folded) -> its code; built once."""
-    global _by_name
-    if _by_name is None:
-        _by_name = _in_every_language(KINDS)
-    return _by_name
 
 
 def kind_code(kind: str) -> str:
     """``kind`` as stored: the code of a known kind named in any language, else as typed."""
-    return _names().get(" ".join(kind.split()).casefold(), kind)
+    return _in_every_language(KINDS).get(" ".join(kind.split()).casefold(), kind)
 
 
 def kind_label(kind: Optional[str]) -> str:
@@ -69,17 +66,7 @@ BRANDS = {
     "Realme": ("ریلمی",), "Tecno": ("تکنو",), "Infinix": ("اینفینیکس",), "Google": ("گوگل",),
     "Asus": ("ایسوس",), "Lenovo": ("لنوو",), "HTC": ("اچ تی سی",), "GLX": ("جی ال ایکس",),
 }
-# Letters typed two ways on Arabic and Persian keyboards, the half-space, and direction marks.
-_FOLD = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "\u200c": " ", "\u200d": None,
-                       "\u200e": None, "\u200f": None, "\u202a": None, "\u202b": None,
-                       "\u202c": None, "\u2066": None, "\u2067": None, "\u2069": None})
-
-
-def _brand_key(text: str) -> str:
-    return " ".join(text.translate(_FOLD).split()).casefold()
-
-
-_BRAND_BY_NAME = {_brand_key(name): brand
+_BRAND_BY_NAME = {spelling_key(name): brand
                   for brand, others in BRANDS.items() for name in (brand, *others)}
 
 
@@ -88,7 +75,7 @@ def brand_name(typed: str) -> str:
     from an Arabic keyboard) in one spelling, so reports and the warranty check see one brand;
     another as typed, its spaces tidied."""
     tidy = " ".join(typed.split())
-    return _BRAND_BY_NAME.get(_brand_key(tidy), tidy)
+    return _BRAND_BY_NAME.get(spelling_key(tidy), tidy)
 
 
 def choices() -> list[str]:
@@ -106,21 +93,13 @@ def join_items(items: list[str]) -> str:
     return ("، " if str(get_locale()) == "fa" else ", ").join(items)
 
 
-def _accessory_names() -> dict[str, str]:
-    """Every usual accessory's name in every language (case-folded) -> its code; built once."""
-    global _accessory_by_name
-    if _accessory_by_name is None:
-        _accessory_by_name = _in_every_language(ACCESSORIES)
-    return _accessory_by_name
-
-
 def distinct_items(items: list[str]) -> list[str]:
     """Each item once: a box ticked and the same thing typed again ("قاب" beside the ticked
     Case, "case") is one item; a usual item is compared in every language."""
     seen, out = set(), []
     for item in items:
         tidy = " ".join(item.split())
-        key = _accessory_names().get(tidy.casefold(), tidy.casefold())
+        key = _in_every_language(ACCESSORIES).get(tidy.casefold(), tidy.casefold())
         if tidy and key not in seen:
             seen.add(key)
             out.append(tidy)
@@ -135,6 +114,6 @@ def accessories_label(text: Optional[str]) -> str:
     items = [" ".join(part.split()) for part in re.split(r"[،,]", text)]
     named = []
     for item in filter(None, items):
-        code = _accessory_names().get(item.casefold())
+        code = _in_every_language(ACCESSORIES).get(item.casefold())
         named.append(str(ACCESSORIES[code]) if code else item)
     return join_items(named)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import re
+import unicodedata
 from typing import Any, Callable, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -250,7 +251,28 @@ def parse_date(text: str) -> _dt.date:
             return jdatetime.date(year, month, day).togregorian()
         return _dt.date(year, month, day)
     except ValueError:
-        raise ValueError(_("%(date)s is not a valid date.", date=localize_digits(raw.strip()))) from None
+        raise ValueError(_("%(date)s is not a valid date.",
+                           date=localize_digits(raw.strip()))) from None
+
+
+# ---------------------------------------------------------------- spellings
+
+# Arabic letter forms typed for Persian ones, and marks that do not change a word.
+_SAME_SPELLING = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": " ",
+                                "\u0640": None, "\u200d": None, "\u200e": None,
+                                "\u200f": None, "\u061c": None, "\u202a": None,
+                                "\u202b": None, "\u202c": None, "\u2066": None,
+                                "\u2067": None, "\u2069": None})
+
+
+def spelling_key(text: str) -> str:
+    """``text`` with what two spellings of one word differ in set aside: case, spaces, the
+    half-space, the kashida, vowel marks, presentation forms, direction marks and Arabic letter
+    forms (ي ى/ی, ك/ک). Two names, or a brand typed two ways, compare equal by it."""
+    text = unicodedata.normalize("NFKD", text or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKC", text).translate(_SAME_SPELLING)
+    return " ".join(text.casefold().split())
 
 
 # ---------------------------------------------------------------- numbers and money
@@ -415,12 +437,14 @@ def _without_unit_word(text: str, unit: str) -> str:
     toman field). Another unit's word raises ValueError naming the field's unit: a figure
     typed in toman into a rial field would be ten times too small."""
     stripped = text.strip()
-    for word in {unit, _FA_UNIT_FALLBACK[unit], str(_UNIT_WORDS[unit])}:
+
+    def words(of: str) -> set[str]:  # the unit's code, its Persian word, its page word
+        return {of, _FA_UNIT_FALLBACK[of], str(_UNIT_WORDS[of])}
+    for word in words(unit):
         if stripped.lower().endswith(word.lower()) and len(stripped) > len(word):
             return stripped[:-len(word)].strip()
     for other in MONEY_UNITS:
-        if other != unit and any(stripped.lower().endswith(word.lower()) for word in
-                                 {other, _FA_UNIT_FALLBACK[other], str(_UNIT_WORDS[other])}):
+        if other != unit and any(stripped.lower().endswith(w.lower()) for w in words(other)):
             raise ValueError(_("This field takes %(unit)s: write the amount in %(unit)s.",
                                unit=_UNIT_WORDS[unit]))
     return text

@@ -172,7 +172,8 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
         if start > end:
             errors["from"] = _("The start date is after the end date.")
         elif (end - start).days + 1 > MAX_DAYS:
-            errors["to"] = _("A report covers at most %(days)s days.", days=format_number(MAX_DAYS))
+            errors["to"] = _("A report covers at most %(days)s days.",
+                             days=format_number(MAX_DAYS))
 
     branch_id = None
     raw = a_text("branch", 200)

@@ -28,9 +28,9 @@ from .errors import NotFound
 from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
 from .lifecycle import PAYMENT_METHODS
-from .validation import PHONE_REGION
 from .links import desk_visit_url, survey_url, tracking_url
 from .models import Ticket, Visit
+from .validation import PHONE_REGION
 
 # Paper width (mm) -> printable width (mm) of common thermal printers.
 PAPERS = {"80": 72, "58": 48}

@@ -1,6 +1,5 @@
 """Ticket actions: admit a device, fire an event, add a note."""
 import secrets
-import unicodedata
 from contextlib import contextmanager
 from datetime import date
 from typing import Optional
@@ -18,6 +17,7 @@ from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
+from ..i18n import spelling_key
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
 from ..notifications import outbox
@@ -164,21 +164,9 @@ def find_or_create_customer(name: str, phone: str, language: Optional[str],
     return customer, False, renamed_from
 
 
-# Arabic letter forms typed for Persian ones, and marks that do not change a name.
-_NAME_LETTERS = str.maketrans({"ي": "ی", "ى": "ی", "ك": "ک", "ة": "ه", "\u200c": " ",
-                               "\u0640": None, "\u200d": None, "\u200e": None, "\u200f": None,
-                               "\u061c": None})
-
-
 def same_name(a: str, b: str) -> bool:
-    """Two spellings of one name: case, spaces, the zero-width non-joiner, the kashida,
-    vowel marks, presentation forms and Arabic letter forms (ي ى/ی, ك/ک) aside."""
-    def key(name: str) -> str:
-        name = unicodedata.normalize("NFKD", name or "")
-        name = "".join(ch for ch in name if not unicodedata.combining(ch))
-        name = unicodedata.normalize("NFKC", name).translate(_NAME_LETTERS)
-        return " ".join(name.casefold().split())
-    return key(a) == key(b)
+    """Two spellings of one name (``i18n.spelling_key``)."""
+    return spelling_key(a) == spelling_key(b)
 
 
 def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,

@@ -34,6 +34,9 @@ from .forms import DataRequired, Length
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 @bp.app_template_filter("audit_value")
 def audit_value(x) -> str:
     """A value recorded in the audit log as people read it: yes or no, "none", a number in the
@@ -44,16 +47,14 @@ def audit_value(x) -> str:
         return _("none")
     if isinstance(x, (int, float)):
         return format_number(x)
-    if isinstance(x, str):
+    if isinstance(x, str) and _ISO_DATE.fullmatch(x):
         try:
-            return format_datetime(date.fromisoformat(x), "date") if _ISO_DATE.fullmatch(x) \
-                else x
-        except ValueError:
+            return format_datetime(date.fromisoformat(x), "date")
+        except ValueError:  # 2026-13-40: as written
             return x
+    if isinstance(x, str):
+        return x
     return json.dumps(x, ensure_ascii=False)
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 

@@ -5,6 +5,7 @@ Thin views: parse the form, call one action of services.reception (or read what 
 slip carries), render. The queue and the display are htmx partials polled by the page.
 """
 import re
+
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
 from flask_babel import gettext as _
@@ -30,6 +31,8 @@ bp.add_app_template_filter(slips.national_phone, "national_phone")
 # Where a printed slip's "back" button leads (names only: never a URL from the query string).
 BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "reception.desk",
         "intake": "reception.intake", "delivery": "reception.delivery"}
+
+
 def _hx() -> bool:
     return bool(request.headers.get("HX-Request"))
 
@@ -375,8 +378,8 @@ def intake():
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
                            asked=asked,
-                           visit=visit, kinds=devices.choices(), accessories=devices.accessory_choices(),
-                           brands=list(devices.BRANDS),
+                           visit=visit, kinds=devices.choices(),
+                           accessories=devices.accessory_choices(), brands=list(devices.BRANDS),
                            service_types=settings.service_type_codes()), status
 
 
@@ -437,11 +440,11 @@ def delivery():
 @bp.post("/desk/delivery/<int:ticket_id>")
 @require("tickets.deliver")
 def deliver(ticket_id: int):
-    offered = money_input(ticket_service.get_ticket(ticket_id).amount_due or 0,
-                          unit=request.form.get("money_unit"))  # what the field held
-    scanned = reception.scanned_query(request.form.get("amount_paid"), offered)
-    if scanned:  # the next receipt, scanned into the amount field
-        return redirect(url_for(".delivery", q=scanned))
+    typed = request.form.get("amount_paid")
+    if reception.scanned_query(typed):  # the next receipt, scanned into the amount field
+        offered = money_input(ticket_service.get_ticket(ticket_id).amount_due or 0,
+                              unit=request.form.get("money_unit"))  # what the field held
+        return redirect(url_for(".delivery", q=reception.scanned_query(typed, offered)))
     try:
         reception.deliver(ticket_id, _actor(),
                           money.read(request.form.get("amount_paid", ""),

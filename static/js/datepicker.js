@@ -14,6 +14,9 @@
   var dayFmt = new Intl.DateTimeFormat("fa-IR-u-ca-persian", { day: "numeric", timeZone: "UTC" });
   var DAY = 86400000;
   var WEEKDAYS = ["ش", "ی", "د", "س", "چ", "پ", "ج"];  // the Persian week starts on Saturday
+  // the words the calendar says, in the page's language (base.html's body, through gettext)
+  var said = document.body.dataset;
+  var WORDS = { example: said.jdpExample, previous: said.jdpPrevious, next: said.jdpNext };
 
   function persian(d) {
     var out = {};
@@ -83,8 +86,8 @@
     popup.appendChild(grid);
     prev.addEventListener("click", function () { render(popup, input, monthStart(new Date(start.getTime() - DAY))); });
     next.addEventListener("click", function () { render(popup, input, d); });
-    prev.setAttribute("aria-label", lang === "fa" ? "ماه قبل" : "Previous month");
-    next.setAttribute("aria-label", lang === "fa" ? "ماه بعد" : "Next month");
+    if (WORDS.previous) prev.setAttribute("aria-label", WORDS.previous);
+    if (WORDS.next) next.setAttribute("aria-label", WORDS.next);
   }
 
   /* The keyboard in the calendar: arrows move a day or a week (right to left), Enter picks,
@@ -120,9 +123,10 @@
     input.dataset.jdpReady = "1";
     if (lang !== "fa") { input.type = "date"; return; }
     input.setAttribute("autocomplete", "off");
-    if (!input.getAttribute("placeholder")) {  // an example from today, never a stale year
+    if (!input.getAttribute("placeholder") && WORDS.example) {  // from today: never stale
       var t = persian(todayUTC());
-      input.setAttribute("placeholder", "مثلاً " + faDigits(t.year + "/" + pad(t.month) + "/" + pad(t.day)));
+      input.setAttribute("placeholder", WORDS.example.replace(
+        "{date}", faDigits(t.year + "/" + pad(t.month) + "/" + pad(t.day))));
     }
     var popup = document.createElement("div");
     popup.className = "jdp-popup";

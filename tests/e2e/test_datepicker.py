@@ -70,7 +70,8 @@ def test_the_calendar_opens_on_the_typed_month_and_works_from_the_keyboard(
     page.locator("h1").first.click()
     field.click()
     popup = page.locator(".jdp-popup:not([hidden])")
-    assert jdatetime.date.j_months_fa[later.month - 1] in popup.locator(".jdp-head span").inner_text()
+    title = popup.locator(".jdp-head span").inner_text()
+    assert jdatetime.date.j_months_fa[later.month - 1] in title
     field.press("ArrowDown")
     current = popup.locator(".jdp-day[aria-pressed=true]")
     assert current.evaluate("e => e === document.activeElement")
