@@ -65,6 +65,7 @@ API_PERMISSIONS: dict[str, str] = {
     "api_reports.technicians": "reports.view",
     "api_reports.queue": "reports.view",
     "api_reports.sms": "reports.view",
+    "api_reports.takings": "reports.view",
     "api_reports.dashboard": "reports.view",
 }
 

@@ -33,6 +33,7 @@ from .errors import NotFound, ValidationError
 from .extensions import db
 from .i18n import (current_language, format_datetime, format_number, localize_digits, parse_date,
                    shop_timezone)
+from .lifecycle import PAYMENT_METHODS
 from .models import Branch, SurveyResponse, User
 from .models._types import UTCDateTime
 from .models.stages import STAGES
@@ -51,12 +52,13 @@ STAGE_LABELS = {
 GROUP_LABELS = {
     "branch": _l("Branch"), "technician": _l("Technician"), "service_type": _l("Service type"),
     "brand": _l("Brand"), "day": _l("Day"), "week": _l("Week"), "month": _l("Month"),
-    "jalali_month": _l("Jalali month"),
+    "jalali_month": _l("Jalali month"), "staff": _l("Staff"),
 }
 PERIODS = ("day", "week", "month", "jalali_month")
 TURNAROUND_GROUPS = ("branch", "technician", "service_type", "brand", "week", "month",
                      "jalali_month")
 COST_GROUPS = ("technician", "month", "jalali_month", "service_type", "branch", "brand")
+TAKINGS_GROUPS = ("day", "staff", "branch", "week", "month", "jalali_month")
 SURVEY_GROUPS = ("technician", "branch", "service_type", "week", "month", "jalali_month")
 
 # Follow-up of low survey scores and complaints, set by the manager. No status yet = open.
@@ -242,6 +244,16 @@ class _Query:
     def seconds(self, start: str, end: str) -> str:
         return f"({self.epoch(end)} - {self.epoch(start)})"
 
+    def json_text(self, column: str, key: str) -> str:
+        """The text value of ``key`` (a fixed name, never user input) in a JSON column."""
+        if self.dialect == "postgresql":
+            return f"({column} ->> '{key}')"
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_integer(self, column: str, key: str) -> str:
+        """The integer value of ``key`` in a JSON column (NULL when absent)."""
+        return f"CAST({self.json_text(column, key)} AS BIGINT)"
+
     def local_epoch(self, column: str, lo: datetime, hi: datetime) -> str:
         """Seconds since 1970 of the shop's wall-clock time at ``column`` (within [lo, hi))."""
         segments = _offset_segments(lo, hi)
@@ -425,6 +437,9 @@ def _key_columns(group_by: Optional[str], key: str = "k") -> tuple[str, str]:
     if group_by == "technician":
         return ("u.username AS key_name, u.full_name AS key_label",
                 f"LEFT JOIN users u ON u.id = {key}")
+    if group_by == "staff":  # the key is the user name
+        return ("u.username AS key_name, u.full_name AS key_label",
+                f"LEFT JOIN users u ON u.username = {key}")
     if group_by == "branch":
         return ("b.code AS key_name, b.name AS key_label",
                 f"LEFT JOIN branches b ON b.id = {key}")
@@ -443,6 +458,8 @@ def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]
         return row["key_name"], row["key_label"] or row["key_name"]
     if group_by == "branch":
         return row["key_name"], row["key_label"]
+    if group_by == "staff":  # imported history names people who have no account
+        return k, row["key_label"] or k
     if group_by == "service_type":
         from .services.tickets import SERVICE_TYPE_LABELS
         return k, str(SERVICE_TYPE_LABELS.get(k, k))
@@ -827,6 +844,96 @@ def queue_summary(f: Filters) -> dict:
             "p90_wait_seconds": _num(row["p90_v"]), "mean_wait_seconds": _num(row["mean_v"])}
 
 
+# --- takings: the till ----------------------------------------------------------------------
+
+def _takings_where(q: _Query, f: Filters, staff: Optional[str] = None) -> str:
+    """The paid hand-backs of the range (their ``deliver`` events), of the branch asked for
+    and, with ``staff``, handed back by that user."""
+    lo, hi = f.bounds()
+    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}",
+             f"{q.json_integer('e.data', 'amount_paid')} > 0"]
+    if f.branch_id is not None:
+        where.append(f"t.branch_id = {q.bind(f.branch_id)}")
+    if staff is not None:
+        where.append(f"e.actor_name = {q.bind(staff)}")
+    return " AND ".join(where)
+
+
+def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
+    """What the desks took in the range: per group (a day by default, a week, a month, the
+    staff member who handed the device back, the branch) and payment method, how many paid
+    hand-backs and their amount (rials), as each hand-back recorded them. ``method`` is
+    ``""`` where none was recorded (history, or an API call that did not say)."""
+    q = _Query()
+    group_by = f.group_by or "day"
+    plist = None
+    if group_by in PERIODS:
+        key, plist = _period_sql(q, group_by, "e.at", f)
+    else:
+        key = {"staff": "e.actor_name", "branch": "t.branch_id"}[group_by]
+    label_cols, label_join = _key_columns(group_by, "g.k")
+    sql = (
+        "WITH paid AS ("
+        f"SELECT {key} AS k, COALESCE({q.json_text('e.data', 'payment_method')}, '') AS method, "
+        f"{q.json_integer('e.data', 'amount_paid')} AS amount "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        f"WHERE {_takings_where(q, f, staff)}), "
+        "g AS (SELECT k, method, COUNT(*) AS n, SUM(amount) AS amount FROM paid "
+        "GROUP BY k, method) "
+        f"SELECT g.*, {label_cols} FROM g {label_join}")
+    methods = list(PAYMENT_METHODS)
+    out = []
+    for row in q.rows(sql):
+        key_raw, label = _group_key(group_by, row, plist)
+        method = row["method"] if row["method"] in PAYMENT_METHODS else ""
+        out.append({"key": key_raw, "key_label": label, "method": method,
+                    "method_label": str(PAYMENT_METHODS.get(method, _("Not recorded"))),
+                    "handbacks": int(row["n"]), "amount": int(row["amount"] or 0)})
+    order = {p.key: i for i, p in enumerate(plist or [])}
+    out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or ""),
+                            methods.index(r["method"]) if r["method"] else len(methods)))
+    return out
+
+
+def takings_summary(rows: list[dict]) -> dict:
+    """The ``takings`` rows added up: per payment method (every method, 0 when none was used,
+    in the till's order; "" last, only when some were not recorded) and in all."""
+    by_method = {m: {"method": m, "method_label": str(label), "handbacks": 0, "amount": 0}
+                 for m, label in PAYMENT_METHODS.items()}
+    for row in rows:
+        cell = by_method.setdefault(row["method"], {
+            "method": row["method"], "method_label": row["method_label"],
+            "handbacks": 0, "amount": 0})
+        cell["handbacks"] += row["handbacks"]
+        cell["amount"] += row["amount"]
+    return {"methods": list(by_method.values()),
+            "handbacks": sum(c["handbacks"] for c in by_method.values()),
+            "amount": sum(c["amount"] for c in by_method.values())}
+
+
+def handbacks(f: Filters, staff: Optional[str] = None, limit: int = 1000) -> list[dict]:
+    """The paid hand-backs of the range one by one, in the order they were made: when, which
+    ticket, whose, how much, how, and who handed the device back (to count a till against)."""
+    q = _Query()
+    sql = (
+        "SELECT e.at AS at, t.id AS ticket_id, t.number AS ticket_number, "
+        "c.name AS customer, e.actor_name AS staff, u.full_name AS staff_name, "
+        f"{q.json_integer('e.data', 'amount_paid')} AS amount, "
+        f"COALESCE({q.json_text('e.data', 'payment_method')}, '') AS method "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        "JOIN customers c ON c.id = t.customer_id "
+        "LEFT JOIN users u ON u.id = e.actor_id "
+        f"WHERE {_takings_where(q, f, staff)} ORDER BY e.at, e.id LIMIT {int(limit)}")
+    rows = q.rows(sql, at=UTCDateTime())
+    for row in rows:
+        row["amount"] = int(row["amount"])
+        if row["method"] not in PAYMENT_METHODS:
+            row["method"] = ""
+        row["method_label"] = str(PAYMENT_METHODS.get(row["method"], _("Not recorded")))
+        row["staff_label"] = row["staff_name"] or row["staff"]
+    return rows
+
+
 # --- SMS ----------------------------------------------------------------------------------------
 
 SENT_STATUSES = ("sent", "delivered", "undelivered")
@@ -931,5 +1038,5 @@ def with_group(f: Filters, group_by: Optional[str]) -> Filters:
 REPORT_FUNCTIONS: dict[str, Callable] = {
     "turnaround": turnaround, "costs": costs, "technicians": technicians, "survey": survey,
     "survey_followups": survey_followups, "queue_heatmap": queue_heatmap,
-    "queue_summary": queue_summary, "sms": sms, "technician_daily": technician_daily,
+    "queue_summary": queue_summary, "sms": sms, "takings": takings, "handbacks": handbacks, "technician_daily": technician_daily,
 }

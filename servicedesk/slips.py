@@ -9,7 +9,7 @@ money go through the i18n filters in the templates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Optional
 
@@ -29,7 +29,7 @@ from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
 from .lifecycle import PAYMENT_METHODS
 from .links import desk_visit_url, survey_url, tracking_url
-from .models import Ticket, Visit
+from .models import Ticket, User, Visit
 from .validation import PHONE_REGION
 
 # Paper width (mm) -> printable width (mm) of common thermal printers.
@@ -240,6 +240,25 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(
             deliver.at if deliver is not None and finish is not None else None)))
+
+
+@dataclass(frozen=True)
+class TillSlip:
+    shop: Shop
+    day: date
+    staff: str  # whose hand-backs ("" for the whole branch's)
+    summary: dict  # reports.takings_summary
+    handbacks: list  # reports.handbacks
+    printed_at: datetime
+    printed_by: str
+
+
+def till_slip(branch, day: date, staff: Optional[User], summary: dict,
+              handbacks: list, printed_by: User) -> TillSlip:
+    """The day's takings at the desk, to count the till against: the totals by how they
+    were paid, and each paid hand-back."""
+    return TillSlip(_shop(branch), day, staff.display_name if staff is not None else "",
+                    summary, handbacks, datetime.now(timezone.utc), printed_by.display_name)
 
 
 def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:

@@ -180,7 +180,7 @@ def test_visits_answer_as_documented(app, api):
         assert mismatches(resp.get_json(), schema, doc) == [], path
 
 
-@pytest.mark.parametrize("report", ["turnaround", "costs"])
+@pytest.mark.parametrize("report", ["turnaround", "costs", "takings"])
 def test_the_report_groups_are_the_ones_answered_and_as_documented(app, api, make_ticket,
                                                                    report):
     """Every group_by the document lists is answered (in the documented shape), every other

@@ -10,6 +10,7 @@ the public contract of DESIGN section 5.
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 
+from .. import lifecycle
 from .. import reports as r
 from .. import validation as v
 from ..auth import api_user
@@ -128,6 +129,30 @@ def sms():
     return jsonify({**_range(f), "summary": r.sms_summary(rows), "rows": rows})
 
 
+@bp.get("/takings")
+def takings():
+    """What the desks took at the hand-backs: per group (a day by default; ``group_by`` one
+    of ``reports.TAKINGS_GROUPS``) and payment method (``""``: not recorded), the paid
+    hand-backs and their amount in rials; the totals per method. ``staff`` (a user name)
+    counts one person's hand-backs."""
+    f = _filters(r.TAKINGS_GROUPS)
+    if f.group_by is None:
+        f = r.with_group(f, "day")
+    try:
+        staff = v.text(request.args.get("staff"), max_len=120, required=False)
+    except ValueError as exc:
+        raise ValidationError(_("Some filters are not valid."),
+                              fields={"staff": str(exc)}) from None
+    rows = r.takings(f, staff)
+    keys = ("key", "key_label", "method", "handbacks", "amount")
+    summary = r.takings_summary(rows)
+    return jsonify({"group_by": f.group_by, **_range(f),
+                    "summary": {"handbacks": summary["handbacks"], "amount": summary["amount"],
+                                "methods": [{k: m[k] for k in ("method", "handbacks", "amount")}
+                                            for m in summary["methods"]]},
+                    "rows": [{k: row[k] for k in keys} for row in rows]})
+
+
 @bp.get("/dashboard")
 def dashboard():
     """Open tickets per state, overdue, today's intakes and deliveries, people waiting; of
@@ -142,6 +167,24 @@ def dashboard():
         raise ValidationError(_("Some filters are not valid."),
                               fields={"branch": _("No such branch.")})
     return jsonify(r.dashboard_counts(branch_id))
+
+
+def takings_path(get, record, date) -> dict:
+    method = {"enum": ["", *lifecycle.PAYMENT_METHODS]}
+    count = {"type": "integer"}
+    path = get("Takings at the hand-backs per group and payment method", record({
+        "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
+        "summary": record({"handbacks": count, "amount": count, "methods": {
+            "type": "array", "items": record({"method": method, "handbacks": count,
+                                              "amount": count})}}),
+        "rows": {"type": "array", "items": record({
+            "key": {"type": ["string", "null"]}, "key_label": {"type": ["string", "null"]},
+            "method": method, "handbacks": count, "amount": count})}}),
+        r.TAKINGS_GROUPS, default_group="day")
+    path["get"]["parameters"].append({"name": "staff", "in": "query",
+                                      "schema": {"type": "string"},
+                                      "description": "user name of who handed back"})
+    return path
 
 
 def openapi_paths() -> dict:
@@ -198,6 +241,7 @@ def openapi_paths() -> dict:
         "/reports/technicians": get("Technicians", {"type": "object"}),
         "/reports/queue": get("Queue", {"type": "object"}),
         "/reports/sms": get("SMS", {"type": "object"}),
+        "/reports/takings": takings_path(get, record, date),
         "/reports/dashboard": {"get": {
             "summary": "Open tickets per state, overdue, today's intakes and deliveries, "
                        "people waiting",

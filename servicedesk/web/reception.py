@@ -13,7 +13,7 @@ from flask_babel import refresh as refresh_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import audit, devices, lifecycle, settings, slips, visits
+from .. import audit, devices, lifecycle, reports, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
 from ..i18n import (current_language, localize_digits, money_input, text_direction,
@@ -24,13 +24,15 @@ from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import money
+from .reports import date_input
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
 
 # Where a printed slip's "back" button leads (names only: never a URL from the query string).
 BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "reception.desk",
-        "intake": "reception.intake", "delivery": "reception.delivery"}
+        "intake": "reception.intake", "delivery": "reception.delivery",
+        "takings": "reception.takings"}
 
 
 def _hx() -> bool:
@@ -460,6 +462,53 @@ def deliver(ticket_id: int):
     flash(_("Handed back."), "success")
     return redirect(url_for(".delivery_receipt", ticket_id=ticket_id, print=1,
                             back="delivery"))
+
+
+# --- the till: what the desk took on a day ----------------------------------------------------
+
+def _till() -> tuple[reports.Filters, bool, dict]:
+    """The day the till page counts (``?day``, Jalali or Gregorian in any digits; today by
+    default) at the user's branch, whether only the user's own hand-backs (``?mine=1``),
+    and the errors (a bad day counts today, and says so)."""
+    raw = (request.args.get("day") or "").strip() or reports.shop_today().isoformat()
+    branch = str(_branch().id)
+    try:
+        f = reports.parse_filters({"from": raw, "to": raw, "branch": branch})
+        errors = {}
+    except ValidationError as exc:
+        f = reports.parse_filters({"branch": branch}, default_days=1)
+        errors = {"day": next(iter(exc.fields.values()))}
+    return f, request.args.get("mine") == "1", errors
+
+
+def _till_figures(f, mine: bool) -> tuple[dict, list]:
+    staff = current_user.username if mine else None
+    return (reports.takings_summary(reports.takings(f, staff)),
+            reports.handbacks(f, staff))
+
+
+@bp.get("/desk/takings")
+@require("tickets.deliver_desk")
+def takings():
+    f, mine, errors = _till()
+    summary, handbacks = _till_figures(f, mine)
+    return render_template("reception/takings.html", f=f, mine=mine, errors=errors,
+                           date_input=date_input,
+                           summary=summary, handbacks=handbacks,
+                           today=f.start == reports.shop_today()), 422 if errors else 200
+
+
+@bp.get("/desk/takings/slip")
+@require("tickets.deliver_desk")
+def takings_slip():
+    f, mine, errors = _till()
+    if errors:
+        raise ValidationError(_("Some fields are not valid."), fields=errors)
+    summary, handbacks = _till_figures(f, mine)
+    slip = slips.till_slip(_branch(), f.start, current_user if mine else None, summary,
+                           handbacks, current_user)
+    return _printed("till", ("takings", f.start.isoformat()), "print/till_slip.html",
+                    slip=slip)
 
 
 @bp.get("/desk")

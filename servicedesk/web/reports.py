@@ -152,6 +152,7 @@ PAGES = {p.name: p for p in (
     Page("surveys", _l("Surveys"), r.SURVEY_GROUPS, ("branch", "technician", "service_type")),
     Page("queue", _l("Queue"), (), ("branch",)),
     Page("sms", _l("SMS"), (), ("branch",)),
+    Page("takings", _l("Takings"), r.TAKINGS_GROUPS, ("branch",), default_group="day"),
 )}
 
 GROUP_COLUMNS = [Column("key", _l("Group")), Column("key_label", _l("Group name"))]
@@ -214,6 +215,17 @@ SMS_COLUMNS = [
     Column("event_label", _l("Event")), Column("status_label", _l("Status")),
     Column("error_code", _l("Error code")), Column("messages", _l("Messages"), "int"),
     Column("segments", _l("Segments"), "int"),
+]
+
+TAKINGS_COLUMNS = [
+    *GROUP_COLUMNS, Column("method", _l("Payment method code")),
+    Column("method_label", _l("Paid by")), Column("handbacks", _l("Hand-backs paid"), "int"),
+    Column("amount", _l("Amount"), "money"),
+]
+HANDBACK_COLUMNS = [
+    Column("at", _l("Handed back"), "datetime"), Column("ticket_number", _l("Ticket")),
+    Column("customer", _l("Customer")), Column("staff_label", _l("Handed back by")),
+    Column("method_label", _l("Paid by")), Column("amount", _l("Amount"), "money"),
 ]
 
 
@@ -340,6 +352,18 @@ def costs_chart(rows: list[dict]) -> dict:
         {"label": _("Parts"), "data": [_money_unit_value(x["parts_total"]) for x in rows]},
         {"label": _("Labour"), "data": [_money_unit_value(x["labour_total"]) for x in rows]},
     ], money_unit_word())
+
+
+def takings_chart(rows: list[dict]) -> dict:
+    """The amount of each group, a bar stacked by payment method."""
+    keys = list(dict.fromkeys((row["key"], row["key_label"]) for row in rows))
+    methods = list(dict.fromkeys((row["method"], row["method_label"]) for row in rows))
+    amounts = {(row["key"], row["method"]): row["amount"] for row in rows}
+    return chart("bar", [label or key or "–" for key, label in keys],
+                 [{"label": label,
+                   "data": [_money_unit_value(amounts.get((key, method), 0))
+                            for key, _label in keys]}
+                  for method, label in methods], money_unit_word(), stacked=True)
 
 
 def technicians_chart(daily: dict) -> dict:
@@ -541,6 +565,17 @@ def sms():
                          "data": list(summary["by_error"].values()) or [0]}])
     return _page("sms", SMS_COLUMNS, rows, f, errors, summary=summary,
                  chart_data=chart_data)
+
+
+@bp.get("/takings")
+@require("reports.view")
+def takings():
+    f, errors = _filters(PAGES["takings"])
+    if request.args.get("table") == "handbacks":
+        return _page("takings", HANDBACK_COLUMNS, r.handbacks(f), f, errors)
+    rows = r.takings(f)
+    return _page("takings", TAKINGS_COLUMNS, rows, f, errors, summary=r.takings_summary(rows),
+                 chart_data=takings_chart(rows))
 
 
 @bp.cli.command("rebuild-stages")
