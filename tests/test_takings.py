@@ -193,6 +193,7 @@ def test_the_managers_report_groups_takings_by_day_staff_and_branch(app, day_of_
         row[:6] for row in table]
 
     one_by_one = text(manager.get(f"/reports/takings?from={start}&table=handbacks&lang=en"))
+    assert 'name="table" value="handbacks"' in one_by_one  # a new range keeps the table
     for ticket in day_of_handbacks["tickets"].values():
         shown = ticket.number in one_by_one
         assert shown == ((ticket.amount_paid or 0) > 0), ticket.number

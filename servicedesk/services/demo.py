@@ -67,7 +67,8 @@ def seed() -> list[str]:
         tech = users["sara"] if i % 2 else users["ali"]
         data = {"send_to_repair": {"technician": tech.username}, "quote": {"lines": LINES},
                 "approve": {"channel": "phone"}, "wait_parts": {"part": "LCD"},
-                "finish": {"lines": LINES}, "deliver": {"amount_paid": 15_000_000},
+                "finish": {"lines": LINES},
+                "deliver": {"amount_paid": 15_000_000, "payment_method": "card"},
                 "cancel": {"reason": "customer changed their mind"}, "close": {}}
         for step, event in enumerate(path, start=1):
             actor = {"send_to_repair": Actor.staff(users["reza"]),
