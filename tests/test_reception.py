@@ -863,6 +863,33 @@ def test_a_receipt_scanned_into_the_amount_field_opens_its_ticket(desk, make_tic
     assert reload(first).state == "ready" and reload(first).amount_paid is None
 
 
+def test_a_branch_code_with_digits_is_read_as_a_ticket_numbers_start(desk, make_ticket):
+    """The admin page allows a branch code such as T1 (Tehran 1): its numbers, T1-00042, are
+    found however typed and scanned; "A42" is read both ways when a branch A4 exists too."""
+    t1, a4 = Branch(name="Tehran 1", code="T1", active=True), Branch(name="A4", code="A4",
+                                                                          active=True)
+    db.session.add_all([t1, a4])
+    db.session.commit()
+    tehran, plain, other = make_ticket("ready"), make_ticket("ready"), make_ticket("intake")
+    for ticket, number, branch in ((tehran, "T1-00042", t1), (plain, "A-00042", None),
+                                   (other, "A4-00002", a4)):
+        db.session.execute(sa_update(Ticket).where(Ticket.id == ticket.id).values(
+            number=number, **({"branch_id": branch.id} if branch else {})))
+    db.session.commit()
+    for typed in ("T1-00042", "t1-42", "T142", "T1-۰۰۰۴۲", " t1 - 42 "):
+        assert [t.id for t in reception.find_tickets(typed)] == [tehran.id], typed
+    assert {t.id for t in reception.find_tickets("A42")} == {plain.id, other.id}
+    assert [t.id for t in reception.find_tickets("A-42")] == [plain.id]
+    # scanned into the amount field, wherever it lands
+    for field in ("1,400,000T1-00042", "T1-000421400000", "۱۴۰۰۰۰۰ T1-00042"):
+        assert reception.scanned_query(field, offered="1400000") == "T1-00042", field
+    resp = desk.post(f"/desk/delivery/{plain.id}", {"amount_paid": "T1-00042",
+                                                    "version": str(plain.version)})
+    assert resp.status_code == 302
+    assert f'data-ticket="{tehran.id}"' in text(desk.get(resp.location))
+    assert reload(plain).state == "ready"
+
+
 def test_the_delivery_desk_names_no_amount_due_before_the_device_is_ready(desk, make_ticket):
     """"Amount due: 0" beside a device still waiting for the customer's approval read as
     "nothing to pay"; a device handed back shows what was paid."""

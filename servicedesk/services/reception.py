@@ -249,9 +249,31 @@ def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "p
 # --- lookups --------------------------------------------------------------------------------
 
 _TRACKING_PATH = re.compile(r"/[tT]/([A-Za-z0-9]{4,40})")
-_TICKET_NUMBER = re.compile(r"([A-Z]{1,8})?-?0*(\d{1,9})")
 _SCANNED_LINK = re.compile(rf"/T/([{TOKEN_ALPHABET}]{{12}})")
-_SCANNED_NUMBER = re.compile(r"(?<![A-Z])[A-Z]{1,8}-\d{5,9}")
+
+
+def _branch_codes() -> list[str]:
+    """The branches' codes, the longest first (a ticket number starts with one: ``A-00042``,
+    ``T1-00042``; a code may hold digits)."""
+    codes = db.session.scalars(select(Branch.code)).all()
+    return sorted({c.upper() for c in codes if c}, key=len, reverse=True)
+
+
+def _ticket_numbers(compact: str) -> list[str]:
+    """The ticket numbers ``compact`` (upper case, no spaces) may be: a branch's code, an
+    optional hyphen and the number with or without its leading zeros (``A-00042``, ``A42``,
+    ``T1-42``); every reading when codes overlap (``A42`` is A-00042 and, with a branch A4,
+    A4-00002)."""
+    out = []
+    for code in _branch_codes():
+        if not compact.startswith(code):
+            continue
+        rest = compact[len(code):]
+        rest = rest[1:] if rest.startswith("-") else rest
+        digits = rest.lstrip("0") or ("0" if rest else "")
+        if rest.isdigit() and len(rest) <= 9 and len(digits) <= 7:
+            out.append(f"{code}-{int(rest):05d}")
+    return out
 
 
 def scanned_query(raw, offered: str = "") -> Optional[str]:
@@ -266,7 +288,8 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     link = _SCANNED_LINK.search(text)
     if link:
         return f"/t/{link.group(1)}"
-    number = _SCANNED_NUMBER.search(text)
+    codes = "|".join(re.escape(c) for c in _branch_codes())
+    number = re.search(rf"(?<![A-Z])(?:{codes})-\d{{5,9}}", text) if codes else None
     return number.group(0) if number else None
 
 
@@ -302,11 +325,13 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
                 select(Customer.id).where(Customer.phone == phone)))
         exact.append(Ticket.device_id.in_(
             select(Device.id).where(Device.serial == compact.replace("-", ""))))
-        number = _TICKET_NUMBER.fullmatch(compact)
-        if number and len(number.group(2)) <= 7:
-            wanted = f"{int(number.group(2)):05d}"
-            by_number = (Ticket.number == f"{number.group(1)}-{wanted}" if number.group(1)
-                         else Ticket.number.like(f"%-{wanted}"))
+        numbers = _ticket_numbers(compact)
+        bare = compact.lstrip("0")
+        if numbers:
+            by_number = Ticket.number.in_(numbers)
+        elif compact.isdigit() and len(bare) <= 7:  # the number without its branch's code
+            by_number = Ticket.number.like(f"%-{int(compact):05d}")
+        if by_number is not None:
             maybe.append(by_number)
         # for the customer who lost the receipt and calls from another phone
         if compact.isdigit() and 4 <= len(compact) <= 9:
