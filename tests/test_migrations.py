@@ -189,11 +189,29 @@ def test_known_brands_already_stored_get_their_one_spelling(empty_url, tmp_path)
                 db.session.execute(sa.text(
                     "INSERT INTO devices (customer_id, kind, brand, model, serial, colour) "
                     "VALUES (1, 'phone', :brand, 'M', '', '')"), {"brand": brand})
+            # the reports' stage rows carry the brand too (what the brand filter reads)
+            db.session.execute(sa.text(
+                "INSERT INTO branches (name, code, active, created_at) "
+                "VALUES ('B', 'A', true, CURRENT_TIMESTAMP)"))
+            db.session.execute(sa.text(
+                "INSERT INTO tickets (number, branch_id, customer_id, device_id, problem, "
+                "accessories, condition, service_type, state, estimate_version, public_token, "
+                "created_at, updated_at, version) VALUES ('A-00001', 1, 1, 1, 'P', '', '', "
+                "'repair', 'closed', 0, 'TOKEN', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"))
+            for stage, brand in (("repair", "samsung "), ("delivery", "Fairphone")):
+                db.session.execute(sa.text(
+                    "INSERT INTO ticket_stages (ticket_id, stage, started_at, ended_at, "
+                    "seconds, end_event, branch_id, service_type, brand) VALUES (1, :stage, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 60, 'finish', 1, 'repair', :brand)"),
+                    {"stage": stage, "brand": brand})
             db.session.commit()
             upgrade()
             brands = db.session.execute(sa.text(
                 "SELECT brand FROM devices ORDER BY id")).scalars().all()
             assert brands == ["Samsung", "Samsung", "Nokia", "Fairphone"]
+            staged = db.session.execute(sa.text(
+                "SELECT brand FROM ticket_stages ORDER BY id")).scalars().all()
+            assert staged == ["Samsung", "Fairphone"]
             # the revision's frozen copy reads these as intake does
             import importlib.util
             from servicedesk.devices import brand_name
