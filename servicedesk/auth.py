@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset] = {
     "tickets.answer": _firing("approve", "decline"),  # the customer's answer, by phone
     "workbench.view": frozenset({"technician", "manager"}),
     "tickets.claim": frozenset({"technician"}),
+    # a manager hands a ticket on; a technician gives their own back (services.workbench)
+    "tickets.assign": frozenset({"technician", "manager"}),
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types

@@ -136,6 +136,75 @@ def test_two_technicians_claiming_the_same_ticket_one_wins(app, tech, queued, us
     assert [e.event for e in ticket.events].count("claim") == 1
 
 
+def test_a_manager_hands_a_ticket_on_and_the_holder_gives_it_back(app, tech, queued, users):
+    """A technician off sick: the manager gives their ticket to another, with a record of
+    who had it; the one holding a ticket can give it back to the queue; nobody else can."""
+    add_user("technician2", "technician", full_name="Omid Ahmadi")
+    ticket = queued()
+    tech.post(f"/workbench/tickets/{ticket.id}/claim", {"version": ticket.version})
+    manager = Staff(app, "manager1")
+    page = html(manager.get(f"/tickets/{ticket.id}"))
+    assert 'data-assign' in page
+    assert re.search(r'<option value="technician2"\s*>Omid Ahmadi</option>', page)
+    resp = manager.post(f"/workbench/tickets/{ticket.id}/assign",
+                        {"technician": "technician2", "version": reload(ticket).version})
+    assert resp.status_code == 302
+    ticket = reload(ticket)
+    assert ticket.technician.username == "technician2" and ticket.state == "diagnosis"
+    record = ticket.events[-1]
+    assert (record.event, record.actor_name, record.data) == (
+        "assign", "manager1", {"technician": "technician2", "before": "technician1"})
+    shown = html(manager.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Assigned" in shown and "Was with" in shown and "Omid Ahmadi" in shown
+    assert "is with Omid Ahmadi now" in shown
+    # the first technician no longer has it, and may not take it back by this door
+    assert rows_of(section(html(tech.get("/workbench/")), "diagnosis")) == []
+    resp = tech.post(f"/workbench/tickets/{ticket.id}/assign",
+                     {"technician": "technician1", "version": ticket.version})
+    assert reload(ticket).technician.username == "technician2"
+    assert "data-assign" not in html(tech.get(f"/tickets/{ticket.id}"))
+    # its holder gives it back to the queue
+    other = Staff(app, "technician2")
+    page = html(other.get(f"/tickets/{ticket.id}"))
+    assert "Give back to the repair queue" in page
+    resp = other.post(f"/workbench/tickets/{ticket.id}/assign", {"version": ticket.version})
+    assert resp.status_code == 302 and resp.location == "/workbench/"
+    ticket = reload(ticket)
+    assert ticket.technician_id is None
+    assert ticket.events[-1].data == {"technician": None, "before": "technician2"}
+    assert rows_of(section(html(tech.get("/workbench/")), "queue")) == [str(ticket.id)]
+    assert "nobody: back in the repair queue" in html(manager.get(f"/tickets/{ticket.id}"))
+    # an old screen, a departed technician, a ticket no longer at the bench: refused, unchanged
+    stale = manager.post(f"/workbench/tickets/{ticket.id}/assign",
+                         {"technician": "technician1", "version": ticket.version - 1})
+    assert stale.status_code == 302 and reload(ticket).technician_id is None
+    assert "changed since you opened it" in html(manager.get("/workbench/?lang=en"))
+    with pytest.raises(Exception) as refused:
+        workbench.assign(ticket.id, users["manager"], "reception1")
+    assert "No active technician is called reception1" in str(refused.value.extra["fields"])
+    done = ticket_service.admit(INTAKE, Actor.staff(users["reception"]))
+    with pytest.raises(Exception) as refused:
+        workbench.assign(done.id, users["manager"], "technician1")
+    assert refused.value.status == 409 and reload(done).technician_id is None
+
+
+def test_a_departed_technicians_tickets_go_back_to_the_queue(app, make_ticket, users):
+    repair, waiting = make_ticket("repair"), make_ticket("waiting_parts")
+    delivered = make_ticket("delivered")
+    admin = Staff(app, "admin1")
+    page = html(admin.get(f"/admin/users/{users['technician'].id}"))
+    assert 'data-held="2"' in page and repair.number in page and delivered.number not in page
+    resp = admin.post(f"/admin/users/{users['technician'].id}/return-tickets")
+    assert resp.status_code == 302
+    assert "2 tickets are back in the repair queue." in html(admin.get(resp.location))
+    for ticket in (repair, waiting):
+        ticket = reload(ticket)
+        assert ticket.technician_id is None and ticket.events[-1].event == "assign"
+        assert ticket.events[-1].actor_name == "admin1"
+    assert reload(delivered).technician_id == users["technician"].id  # history stays
+    assert 'data-held' not in html(admin.get(f"/admin/users/{users['technician'].id}"))
+
+
 def test_only_technicians_claim_and_only_bench_staff_see_the_workbench(app, users, queued):
     ticket = queued()
     desk = Staff(app, "reception1")

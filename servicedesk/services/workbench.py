@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import lifecycle, settings, visits
-from ..errors import Conflict, Forbidden, NotFound
+from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..lifecycle import Actor
 from ..models import Ticket, TicketEvent, TicketNote, User
@@ -138,6 +138,80 @@ def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) ->
                            state=ticket.state)
         _take(ticket, user)
     return ticket
+
+
+def technicians_to_assign(branch_id: Optional[int] = None) -> list[User]:
+    """The active technicians a ticket may be given to (of the branch, when it has one, and
+    those of no branch), by name."""
+    query = select(User).where(User.role == "technician", User.active.is_(True))
+    if branch_id is not None:
+        query = query.where((User.branch_id == branch_id) | User.branch_id.is_(None))
+    return sorted(db.session.scalars(query), key=lambda u: u.display_name.casefold())
+
+
+def can_assign(user: User, ticket: Ticket) -> bool:
+    """A manager gives any ticket at the bench to a technician, or back to the repair queue;
+    the technician holding one can give it back to the queue (off sick, a part of another
+    trade)."""
+    if ticket.state not in BENCH_STATES:
+        return False
+    return user.role == "manager" or (user.role == "technician"
+                                      and ticket.technician_id == user.id)
+
+
+def _assign(ticket: Ticket, by: User, technician: Optional[User]) -> None:
+    before = ticket.technician.username if ticket.technician is not None else None
+    lifecycle.record(ticket, "assign", Actor.staff(by),
+                     {"technician": technician.username if technician else None,
+                      "before": before}, technician=technician)
+
+
+def assign(ticket_id: int, by: User, username: Optional[str],
+           expected_version: Optional[int] = None) -> Ticket:
+    """Give a ticket at the bench to the technician named ``username``, or (None) back to the
+    repair queue for anyone to claim; recorded in the ticket's trail with who it was with.
+    Refused when ``by`` may not (``can_assign``), the technician is not an active one, or the
+    ticket changed since it was shown."""
+    with ticket_service.committing():
+        ticket = ticket_service.get_ticket(ticket_id)
+        _check_version(ticket, expected_version)
+        if ticket.state not in BENCH_STATES:
+            raise Conflict(_("A ticket can be given to a technician only while it is at the "
+                             "repair bench."), state=ticket.state)
+        if not can_assign(by, ticket):
+            raise Forbidden(_("Only a manager, or the technician who has it, can hand a ticket "
+                              "on."))
+        technician = None
+        if username:
+            technician = db.session.scalar(select(User).where(
+                User.username == username, User.role == "technician", User.active.is_(True)))
+            if technician is None:
+                raise ValidationError(_("Some fields are not valid."), fields={
+                    "technician": _("No active technician is called %(name)s.",
+                                    name=username)})
+            if by.role != "manager" and technician.id != by.id:
+                raise Forbidden(_("Only a manager can give a ticket to another technician."))
+        if (technician.id if technician else None) == ticket.technician_id:
+            return ticket
+        _assign(ticket, by, technician)
+    return ticket
+
+
+def held_by(user_id: int) -> list[Ticket]:
+    """The tickets at the bench ``user_id`` holds (a technician leaving the shop)."""
+    return list(db.session.scalars(select(Ticket).where(
+        Ticket.technician_id == user_id, Ticket.state.in_(BENCH_STATES))
+        .order_by(Ticket.id)))
+
+
+def return_to_queue(user_id: int, by: User) -> int:
+    """Every ticket at the bench ``user_id`` holds goes back to the repair queue, each with
+    its ``assign`` record; by an administrator or a manager. Returns how many."""
+    with ticket_service.committing():
+        tickets = held_by(user_id)
+        for ticket in tickets:
+            _assign(ticket, by, None)
+    return len(tickets)
 
 
 def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = None,

@@ -12,6 +12,7 @@ from datetime import date
 from flask import (Blueprint, abort, flash, make_response, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -29,6 +30,7 @@ from ..models import ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
+from ..services import workbench
 from .forms import DataRequired, Length
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -280,6 +282,7 @@ def user_edit(user_id: int):
     return answer or (render_template("admin/user_edit.html", user=user, form=form,
                                       password_form=PasswordForm(), confirm=ConfirmForm(),
                                       tokens=svc.api_tokens(user.id),
+                                      held=workbench.held_by(user.id),
                                       token_form=TokenForm(formdata=None)), status)
 
 
@@ -297,7 +300,20 @@ def user_activate(user_id: int):
     return _user_action(user_id, svc.activate_user, _("The account is active again."))
 
 
-def _user_action(user_id: int, action, done: str):
+@bp.post("/users/<int:user_id>/return-tickets")
+@require("admin.manage", fresh=True)
+def user_return_tickets(user_id: int):
+    """A technician who left: the tickets they held go back to the repair queue for the
+    others to claim."""
+    user = svc.get_user(user_id)
+    return _user_action(user.id, lambda by, uid: workbench.return_to_queue(uid, by),
+                        lambda count: ngettext(
+                            "%(count)s ticket is back in the repair queue.",
+                            "%(count)s tickets are back in the repair queue.", count,
+                            count=format_number(count)))
+
+
+def _user_action(user_id: int, action, done):
     """A button on a user's page (a confirmed POST): do it, say so, back to the page."""
     back = redirect(url_for("admin.user_edit", user_id=user_id))
     answer = _save(ConfirmForm(), lambda: action(current_user, user_id),

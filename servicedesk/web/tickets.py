@@ -83,7 +83,8 @@ def timeline(ticket: Ticket) -> list[dict]:
     rows = []
     # technicians by the user name the events record, shown by the name people know them by
     names = workbench_service.full_names(
-        {(e.data or {}).get("technician") for e in ticket.events} - {None, ""})
+        {(e.data or {}).get(k) for e in ticket.events for k in ("technician", "before")}
+        - {None, ""})
     for e in ticket.events:
         d = e.data or {}
         details = []
@@ -97,8 +98,14 @@ def timeline(ticket: Ticket) -> list[dict]:
             technician = d.get("technician")
             if names.get(technician):
                 add("technician", value=names[technician])
-            else:
+            elif technician:
                 add("technician", "ltr")
+            elif e.event == "assign":
+                details.append((FIELD_LABELS["technician"],
+                                _l("nobody: back in the repair queue"), "text"))
+            if d.get("before"):
+                add("before", value=names.get(d["before"]) or d["before"],
+                    label=_l("Was with"))
         elif e.event == "admit":
             add("visit", "code", label=_l("Queue number"))
             add("customer_renamed_from", label=_l("Customer's name before this intake"))
@@ -191,6 +198,9 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
              for rule in events if rule.name in LINE_EVENTS}
     can_claim = (can(current_user, "tickets.claim") and ticket.technician_id is None
                  and ticket.state in workbench_service.BENCH_STATES)
+    can_assign = workbench_service.can_assign(current_user, ticket)
+    assign_to = (workbench_service.technicians_to_assign(ticket.branch_id)
+                 if can_assign and current_user.role == "manager" else [])
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
     words = sms_templates.event_labels()
@@ -205,6 +215,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
+        can_assign=can_assign, assign_to=assign_to,
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},

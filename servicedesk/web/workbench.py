@@ -42,13 +42,42 @@ def index():
     return render_template("workbench/index.html", **context)
 
 
+def _form_version():
+    try:
+        return int(to_ascii_digits(request.form.get("version", "")))
+    except ValueError:
+        return None
+
+
+@bp.post("/tickets/<int:ticket_id>/assign")
+@require("tickets.assign")
+def assign(ticket_id: int):
+    """A manager gives the ticket to a technician or back to the repair queue; the technician
+    holding it gives it back to the queue."""
+    username = request.form.get("technician", "").strip() or None
+    try:
+        ticket = workbench.assign(ticket_id, current_user, username,
+                                  expected_version=_form_version())
+    except DomainError as exc:
+        flash(exc.message if not exc.extra.get("fields") else
+              next(iter(exc.extra["fields"].values())), "danger")
+        return redirect(url_for("tickets.show", ticket_id=ticket_id))
+    if ticket.technician is not None:
+        flash(_("Ticket %(number)s is with %(name)s now.",
+                number=localize_digits(ticket.number), name=ticket.technician.display_name),
+              "success")
+    else:
+        flash(_("Ticket %(number)s is back in the repair queue.",
+                number=localize_digits(ticket.number)), "success")
+    if current_user.role == "technician":
+        return redirect(url_for(".index"))
+    return redirect(url_for("tickets.show", ticket_id=ticket_id))
+
+
 @bp.post("/tickets/<int:ticket_id>/claim")
 @require("tickets.claim")
 def claim(ticket_id: int):
-    try:
-        version = int(to_ascii_digits(request.form.get("version", "")))
-    except ValueError:
-        version = None
+    version = _form_version()
     try:
         ticket = workbench.claim(ticket_id, current_user, expected_version=version)
     except DomainError as exc:
