@@ -213,3 +213,48 @@ def test_two_technicians_claiming_at_once_one_gets_it(pg_app, staff):
         assert ticket.technician.username == winners[0]
         assert [e.event for e in ticket.events].count("claim") == 1
         assert verify_chain(ticket) is None
+
+
+def test_two_counters_calling_at_once_both_call_and_the_near_sms_goes_once(pg_app, monkeypatch):
+    """Counter 1 calls the next repair number while counter 2 calls the next pickup number:
+    both move the queue on and both find the same customer now near their turn. Both calls
+    go through (neither desk gets an error page), and that customer is texted once."""
+    from servicedesk.models import Branch, Visit
+    from servicedesk.services import reception
+    from servicedesk.services.tickets import default_branch
+
+    branch = default_branch()
+    phones = [f"+98912100000{i}" for i in range(1, 7)]
+    for phone, service in zip(phones, ["repair", "pickup", "repair", "repair", "repair",
+                                       "repair"]):
+        reception.issue_number(branch, service, phone)
+    branch_id = branch.id
+    # both desks reach "who is near now?" before either commits
+    meet = threading.Barrier(2, timeout=10)
+    real = reception._left_the_queue
+
+    def both_then_go(removed):
+        try:
+            meet.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return real(removed)
+
+    monkeypatch.setattr(reception, "_left_the_queue", both_then_go)
+
+    def press(i):
+        with pg_app.app_context():
+            try:
+                return reception.call_next(db.session.get(Branch, branch_id), str(i + 1),
+                                           None, ("repair", "pickup")[i]).label
+            finally:
+                db.session.remove()
+
+    results = run_pair(press)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Visit.id)).where(Visit.status == "called")) == 2
+    near = [n.to for n in db.session.scalars(
+        select(Notification).where(Notification.event == "visit_near").order_by(Notification.id))]
+    # the first four were near when they took their numbers; the fifth is now (three ahead)
+    assert near == phones[:5]

@@ -20,13 +20,14 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
-from .. import settings, visits
+from .. import persist, settings, visits
 from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, segments, to_ascii_digits
 from ..lifecycle import Actor
 from ..models import (Branch, Customer, Device, Notification, Ticket, TicketEvent, User, Visit,
                       utcnow)
+from ..notifications import outbox
 from ..notifications import templates as sms_templates
 from . import tickets as ticket_service
 from .tickets import TOKEN_ALPHABET
@@ -91,8 +92,6 @@ def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notif
     if not visit.phone:
         return None
     key = f"visit:{visit.id}:{event}:sms"
-    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)):
-        return None
     customer = db.session.scalar(select(Customer).where(Customer.phone == visit.phone))
     if customer is not None and customer.sms_opt_out:
         return None
@@ -105,9 +104,13 @@ def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notif
     if body is None:
         return None
     encoding, count = segments(body)
-    note = Notification(visit_id=visit.id, event=event, to=visit.phone, language=language,
-                        body=body, encoding=encoding, segments=count, dedupe_key=key)
-    db.session.add(note)
+    # Once per visit and event, however many desks move the queue at once (two counters
+    # calling: both find the same person third in line): the second insert writes nothing.
+    note = persist.insert(Notification(
+        visit_id=visit.id, event=event, to=visit.phone, language=language, body=body,
+        encoding=encoding, segments=count, dedupe_key=key), unless_exists="dedupe_key")
+    if note is not None:
+        outbox.written(db.session(), note.id)
     return note
 
 
