@@ -289,8 +289,29 @@ def test_one_form_per_event_the_role_may_fire_now(app, tech, make_ticket, users)
     desk = Staff(app, "reception1")
     assert forms(html(desk.get(f"/tickets/{ticket.id}"))) == []
     ready = make_ticket("ready")
-    assert forms(html(desk.get(f"/tickets/{ready.id}"))) == ["deliver"]
+    # the hand-back is done at the delivery desk (amount due, how it was paid, the receipt)
+    page = html(desk.get(f"/tickets/{ready.id}"))
+    assert forms(page) == []
+    assert f'href="/desk/delivery?q={ready.number}" data-event-link="deliver"' in page
     assert forms(html(tech.get(f"/tickets/{ready.id}"))) == []
+
+
+def test_a_hand_back_posted_from_the_ticket_page_gets_the_desks_checks(app, make_ticket):
+    """An old page or a hand-made form: 140,000 toman typed for a 1,400,000 bill (a zero
+    missing) is refused as at the desk, and a payment needs its method."""
+    ticket = make_ticket("ready")
+    desk = Staff(app, "reception1")
+    form = {"event": "deliver", "version": str(ticket.version), "money_unit": "toman"}
+    resp = desk.post(f"/tickets/{ticket.id}/events", {**form, "amount_paid": "140,000",
+                                                      "payment_method": "cash"})
+    assert reload(ticket).state == "ready"
+    assert "less than the amount due" in html(resp)
+    desk.post(f"/tickets/{ticket.id}/events", {**form, "amount_paid": "1,400,000"})
+    assert reload(ticket).state == "ready"  # how was it paid?
+    desk.post(f"/tickets/{ticket.id}/events", {**form, "amount_paid": "1,400,000",
+                                               "payment_method": "card"})
+    ticket = reload(ticket)
+    assert ticket.state == "delivered" and ticket.events[-1].data["payment_method"] == "card"
 
 
 def test_a_note_can_be_internal_or_for_the_customer(app, tech, make_ticket):

@@ -245,6 +245,9 @@ def event_data_from_form(form) -> dict:
                                           for line in _sent_lines(form)], unit)
     if rule is not None and rule.name == "finish":  # the box is sent only when ticked
         data["above_estimate_ok"] = form.get("above_estimate_ok") == "1"
+    if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
+        data["differs_ok"] = form.get("differs_ok") == "1"
+        data["method_needed"] = True
     return data
 
 
@@ -269,7 +272,9 @@ def fire(ticket_id: int):
     except DomainError as exc:
         db.session.expire_all()
         fields = exc.extra.get("fields") or {}
-        flash(exc.message, "danger")
+        # the page has no hand-back form to show them beside (the desk has): say them here
+        flash(" ".join(map(str, fields.values())) if event == "deliver" and fields
+              else exc.message, "danger")
         failed = {"event": event, "values": request.form.to_dict(), "errors": fields,
                   "lines": _sent_lines(request.form) if "line_description" in request.form
                   else None, "line_error": (exc.extra.get("at") or {}).get("lines")}
