@@ -353,6 +353,23 @@ def test_branch_codes_are_unique_and_the_last_branch_stays_open(admin):
     assert rows("branch.create") == [] and rows("branch.update") == []
 
 
+def test_a_code_another_branchs_tickets_carry_is_refused(admin, make_ticket):
+    """Branch A becomes T; a new branch may not take A: its count starts at 1 and A-00001 is
+    taken (every intake there would fail). The branch itself may have its old code back."""
+    main = ticket_service.default_branch()
+    old = main.code
+    make_ticket("intake")
+    assert admin.post(f"/admin/branches/{main.id}", {"name": main.name, "code": "T",
+                                                     "active": "y"}).status_code == 302
+    resp = admin.post("/admin/branches/new?lang=en", {"name": "Karaj", "code": old.lower(),
+                                                      "active": "y"})
+    assert resp.status_code == 422
+    assert "Tickets of another branch already carry this code" in html(resp)
+    assert count(Branch) == 1
+    assert admin.post(f"/admin/branches/{main.id}", {"name": main.name, "code": old,
+                                                     "active": "y"}).status_code == 302
+
+
 # --- service types ---------------------------------------------------------------------------
 
 def test_manager_adds_a_service_type_and_the_built_in_ones_stay(app, manager):

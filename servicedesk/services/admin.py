@@ -21,7 +21,7 @@ from .. import validation as v
 from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
 from ..i18n import format_datetime, format_money, localize_digits, segments
-from ..models import ROLES, ApiToken, Branch, SmsTemplate, User, utcnow
+from ..models import ROLES, ApiToken, Branch, SmsTemplate, Ticket, User, utcnow
 from ..models.admin import ServiceType, Setting
 from ..notifications import templates
 from . import people
@@ -328,6 +328,14 @@ def save_branch(by: User, branch_id: Optional[int], *, name, code, hours="",
                 query = query.where(Branch.id != branch.id)
             if db.session.scalar(query):
                 errors[field] = _("Another branch already uses this.")
+        # Ticket numbers are the code and the branch's own count: a code another branch's
+        # tickets carry (one it had before) would give numbers already taken.
+        used = select(Ticket.id).where(Ticket.number.like(f"{code}-%")).limit(1)
+        if branch is not None:
+            used = used.where(Ticket.branch_id != branch.id)
+        if "code" not in errors and db.session.scalar(used):
+            errors["code"] = _("Tickets of another branch already carry this code; choose "
+                               "another.")
         _check(errors)
         if branch is not None and branch.active and not active and not db.session.scalar(
                 select(func.count(Branch.id)).where(Branch.active.is_(True),
