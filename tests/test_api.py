@@ -132,6 +132,30 @@ def test_the_same_phone_reuses_the_customer(api):
     assert counts["Device"] == 3
 
 
+def test_an_intake_retried_with_its_idempotency_key_admits_once(api, users):
+    """A client whose first request timed out sends it again: with the same Idempotency-Key
+    the device is admitted once and the retry gets that ticket (200, not 201). Another key,
+    or another client with the same key, is another intake."""
+    from .conftest import Api, add_user
+
+    def send(client: Api, key: str):
+        return client.client.post("/api/v1/tickets", json=intake(),
+                                  headers={**client.headers, "Idempotency-Key": key})
+
+    first, again = send(api["reception"], "k-1"), send(api["reception"], "k-1")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["number"] == first.get_json()["number"]
+    assert db.session.scalar(select(func.count(Ticket.id))) == 1
+    assert db.session.scalar(select(func.count(Notification.id))) == 1
+    assert send(api["reception"], "k-2").status_code == 201
+    other_desk = Api(api["reception"].client, issue_token(add_user("reception2", "reception")))
+    assert send(other_desk, "k-1").status_code == 201
+    assert db.session.scalar(select(func.count(Ticket.id))) == 3
+    long = send(api["reception"], "k" * 51)
+    assert long.status_code == 422 and "Idempotency-Key" in long.get_json()["fields"]
+    assert db.session.scalar(select(func.count(Ticket.id))) == 3
+
+
 def test_admit_takes_the_optional_fields(api):
     t = admit(api, intake(service_type="warranty", promised_date="2026-12-01",
                           pre_approved_amount=5_000_000, accessories="case",

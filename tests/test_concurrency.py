@@ -180,6 +180,28 @@ def test_two_desks_taking_in_the_same_new_customer_at_once_both_succeed(pg_app, 
             "Galaxy A54", "Galaxy Tab S9"]
 
 
+def test_the_same_intake_sent_twice_at_once_admits_the_device_once(pg_app, staff):
+    """A retry sent while the first request is still running (same Idempotency-Key): one
+    ticket, one SMS; both answers name it (one 201, one 200)."""
+    token = issue_token(staff["reception"])
+    for n in range(ROUNDS):
+        barrier = threading.Barrier(2, timeout=30)
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"twice-{n}"}
+
+        def post(i):
+            client = pg_app.test_client()
+            barrier.wait()
+            response = client.post("/api/v1/tickets", json=INTAKE, headers=headers)
+            return response.status_code, response.get_json()
+
+        results = run_pair(post)
+        assert sorted(status for status, _ in results) == [200, 201], results
+        assert len({body["number"] for _, body in results}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Ticket.id))) == ROUNDS
+    assert db.session.scalar(select(func.count(Notification.id))) == ROUNDS
+
+
 def test_two_technicians_claiming_at_once_one_gets_it(pg_app, staff):
     """Both see the ticket free and claim in the same instant: one holds it, the other is told
     it changed; one claim in the audit trail, the chain intact."""

@@ -470,6 +470,29 @@ def test_a_promised_date_that_has_passed_is_refused_at_the_desk(desk):
     assert count(Ticket) == 0
 
 
+def test_an_intake_form_sent_twice_admits_the_device_once(desk):
+    """A double click, or a slow network and a second press: the form's own key makes the
+    second one answer with the first's ticket (one ticket, one SMS); a new form is a new
+    intake. The key comes back with a form refused for its errors, so mending it and sending
+    it twice is still one intake."""
+    page = text(desk.get("/desk/intake"))
+    key = re.search(r'name="intake_key" value="([^"]+)"', page).group(1)
+    assert 'data-submit-once' in page
+    refused = desk.post("/desk/intake", intake_form(intake_key=key, problem=""))
+    assert f'name="intake_key" value="{key}"' in text(refused)
+    first = desk.post("/desk/intake", intake_form(intake_key=key))
+    second = desk.post("/desk/intake?lang=en", intake_form(intake_key=key))
+    assert first.status_code == second.status_code == 302
+    assert first.location == second.location
+    assert count(Ticket) == 1 and count(Notification) == 1
+    assert "was admitted already: the form was sent twice" in text(desk.get(second.location))
+    other = re.search(r'name="intake_key" value="([^"]+)"',
+                      text(desk.get("/desk/intake"))).group(1)
+    assert other != key
+    desk.post("/desk/intake", intake_form(intake_key=other))
+    assert count(Ticket) == 2
+
+
 def called_visit(desk) -> Visit:
     desk.post("/kiosk", {"service": "repair"})
     desk.post("/queue/next", {"counter": "1"})

@@ -33,6 +33,9 @@ class Ticket(db.Model):
     amount_paid: Mapped[Optional[int]] = mapped_column(BigInteger)
     public_token: Mapped[str] = mapped_column(String(32), unique=True)
     external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
+    # The desk form's own key (or an API client's Idempotency-Key): the same intake sent twice
+    # admits the device once (services.tickets.admit).
+    intake_key: Mapped[Optional[str]] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Optimistic concurrency: an UPDATE that finds another version raises StaleDataError.
@@ -145,6 +148,7 @@ class TicketNote(db.Model):
 
 
 Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)
+Index("uq_tickets_intake_key", Ticket.intake_key, unique=True)
 # The repair-queue counts (tracking page, send_to_repair SMS) from the index alone (0006;
 # 0007 dropped the one by updated_at when the SMS took the page's rule).
 Index("ix_tickets_branch_state_created", Ticket.branch_id, Ticket.state, Ticket.created_at,

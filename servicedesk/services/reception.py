@@ -198,7 +198,7 @@ def serve(visit_id: int) -> Visit:
 
 
 def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
-          known_name: str = "keep") -> Ticket:
+          known_name: str = "keep", intake_key: Optional[str] = None) -> Ticket:
     """Intake, from a called number or directly (services.tickets.admit, which says what
     ``known_name`` does); a number admitted straight from the queue also moves the queue on
     for the SMS."""
@@ -210,8 +210,9 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
     if visit_id is not None:
         visit = db.session.get(Visit, visit_id)
         waiting = visit if visit is not None and visit.status == "waiting" else None
-    ticket = ticket_service.admit(payload, actor, branch=branch, known_name=known_name)
-    if waiting is not None:
+    ticket = ticket_service.admit(payload, actor, branch=branch, known_name=known_name,
+                                  intake_key=intake_key)
+    if waiting is not None and not ticket.replayed:
         with _committing():
             _left_the_queue(db.session.get(Visit, waiting.id))
     return ticket

@@ -236,15 +236,46 @@ def default_branch() -> Branch:
     return branch
 
 
+def admitted_with(intake_key: Optional[str]) -> Optional[Ticket]:
+    """The ticket an intake with this key made, if one did."""
+    if not intake_key:
+        return None
+    return db.session.scalar(select(Ticket).where(Ticket.intake_key == intake_key))
+
+
 def admit(payload, actor: Actor, branch: Optional[Branch] = None,
-          known_name: str = "keep") -> Ticket:
+          known_name: str = "keep", intake_key: Optional[str] = None) -> Ticket:
     """Intake: the customer's device becomes a ticket in 'intake'; the visit is served.
 
     A phone number already on file under another name: ``known_name="keep"`` (the API) files
     the ticket under the name on file, ``"brought"`` too, noting the name typed as who brought
     the device (a family sharing one mobile), ``"rename"`` changes the customer's name to the
     one typed, ``"ask"`` (the desk, until it chose) refuses with the name on file, so the
-    receptionist decides."""
+    receptionist decides.
+
+    ``intake_key`` (the desk form's own, an API client's Idempotency-Key): the same intake
+    sent twice (a double click, a retried request, both at once) admits the device once; the
+    second gets the first's ticket, marked ``ticket.replayed``."""
+    if intake_key is not None:
+        intake_key = str(intake_key).strip()[:64] or None
+    done = admitted_with(intake_key)
+    if done is not None:
+        done.replayed = True
+        return done
+    try:
+        ticket = _admit(payload, actor, branch, known_name, intake_key)
+    except Conflict:
+        done = admitted_with(intake_key)  # the other one of two sent at once won
+        if done is None:
+            raise
+        done.replayed = True
+        return done
+    ticket.replayed = False
+    return ticket
+
+
+def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
+           intake_key: Optional[str]) -> Ticket:
     with committing(keep_loaded=True):
         clean = clean_intake(payload)
         if known_name == "ask":
@@ -262,6 +293,7 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
         if known_name == "brought":  # the SMS still go to the owner: in their language
             clean["customer"] = {**clean["customer"], "language": None}
         ticket = build_ticket(clean, branch, rename=known_name == "rename")
+        ticket.intake_key = intake_key
         data = {"customer_id": None, "device": ticket.device.label, "problem": ticket.problem,
                 "service_type": ticket.service_type, "accessories": ticket.accessories,
                 "condition": ticket.condition}

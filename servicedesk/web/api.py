@@ -155,8 +155,15 @@ def create_ticket():
     if g.api_user.role not in lifecycle.EVENTS["admit"].roles:
         raise Forbidden(_("Your role (%(role)s) may not fire the event %(event)s.",
                           role=g.api_user.role, event="admit"))
-    ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch)
-    return jsonify(ticket_json(ticket)), 201
+    # A client's Idempotency-Key: a request retried (a timeout, a lost answer) admits the
+    # device once; the retry gets the ticket with 200 instead of 201.
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > 50:  # kept whole with the client's id: two long keys never read as one
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "Idempotency-Key": _("At most %(count)s characters.", count=50)})
+    ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch,
+                                  intake_key=f"api:{g.api_user.id}:{key}" if key else None)
+    return jsonify(ticket_json(ticket)), 200 if ticket.replayed else 201
 
 
 @bp.get("/tickets")

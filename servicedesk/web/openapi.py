@@ -180,9 +180,16 @@ def openapi_document() -> dict:
                 "responses": {"200": _resp("the visit", "Visit"), **errors}}},
             "/tickets": {
                 "post": {"summary": "Admit a device (the ticket starts in intake)",
+                         "parameters": [{"name": "Idempotency-Key", "in": "header",
+                                         "schema": {"type": "string", "maxLength": 50},
+                                         "description": "a retry with the same key admits "
+                                                        "the device once (200)"}],
                          "requestBody": {"content": {"application/json": {"schema": {
                              "$ref": "#/components/schemas/NewTicket"}}}},
-                         "responses": {"201": _resp("the ticket", "Ticket"), **errors}},
+                         "responses": {"201": _resp("the ticket", "Ticket"),
+                                       "200": _resp("the ticket an earlier request with this "
+                                                    "Idempotency-Key made", "Ticket"),
+                                       **errors}},
                 "get": {"summary": "List tickets",
                         "parameters": [{"name": "state", "in": "query",
                                         "schema": {"type": "string"}},

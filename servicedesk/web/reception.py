@@ -5,6 +5,7 @@ Thin views: parse the form, call one action of services.reception (or read what 
 slip carries), render. The queue and the display are htmx partials polled by the page.
 """
 import re
+import secrets
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template,
                    request, session, url_for)
@@ -358,6 +359,13 @@ def _visit_from(raw):
     return visits.get(visit_id) if 0 < visit_id <= MAX_ID else None
 
 
+def _intake_key(form) -> str | None:
+    """The form's own key (drawn with the form, kept when it comes back with errors): the
+    same intake sent twice admits the device once."""
+    key = (form.get("intake_key") or "").strip()
+    return f"desk:{key}"[:64] if key else None
+
+
 @bp.route("/desk/intake", methods=["GET", "POST"])
 @require("tickets.admit")
 def intake():
@@ -367,7 +375,8 @@ def intake():
         try:
             ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch,
-                                     known_name=_known_name_choice(request.form))
+                                     known_name=_known_name_choice(request.form),
+                                     intake_key=_intake_key(request.form))
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
@@ -375,11 +384,16 @@ def intake():
                 asked = {"name": exc.extra["name_on_file"],
                          "phone": exc.extra["phone_asked_about"]}
         else:
-            flash(_("Ticket %(number)s admitted.", number=localize_digits(ticket.number)),
-                  "success")
+            if ticket.replayed:  # the same form sent twice: one ticket, said so
+                flash(_("Ticket %(number)s was admitted already: the form was sent twice.",
+                        number=localize_digits(ticket.number)), "info")
+            else:
+                flash(_("Ticket %(number)s admitted.", number=localize_digits(ticket.number)),
+                      "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
-                           asked=asked,
+                           asked=asked, intake_key=request.form.get("intake_key")
+                           or secrets.token_urlsafe(24),
                            visit=visit, kinds=devices.choices(),
                            accessories=devices.accessory_choices(), brands=list(devices.BRANDS),
                            service_types=settings.service_type_codes()), status

@@ -20,3 +20,22 @@
     focusFirstError();
   }
 })();
+
+/* A form marked data-submit-once is sent once: a second click or Enter while the first is on
+ * its way does nothing (the server also knows the form's key; this spares the second round
+ * trip). Buttons stay enabled so the one clicked still sends its name and value; a page
+ * brought back by the Back button can be sent again. */
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches("form[data-submit-once]")) return;
+    if (form.getAttribute("data-sent")) { e.preventDefault(); return; }
+    form.setAttribute("data-sent", "1");
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sent]").forEach(function (f) {
+      f.removeAttribute("data-sent");
+    });
+  });
+})();
