@@ -100,21 +100,28 @@ def call(visit: Visit, counter: str, user: Optional[User] = None) -> Visit:
     return visit
 
 
-def no_show(visit: Visit) -> Visit:
-    if visit.status != "called":
-        raise Conflict(_("Only a called number can be marked as not shown."))
-    visit.status = "no_show"
+def _leave_called(visit: Visit, status: str, problem: str, **values) -> Visit:
+    """A called number leaves the queue as ``status``: only if it is still called when the
+    UPDATE runs (another desk may have admitted it meanwhile: its intake stays)."""
+    result = db.session.execute(
+        update(Visit).where(Visit.id == visit.id, Visit.status == "called")
+        .values(status=status, **values).execution_options(synchronize_session=False))
+    db.session.refresh(visit)
+    if result.rowcount != 1:
+        raise Conflict(problem)
     return visit
+
+
+def no_show(visit: Visit) -> Visit:
+    return _leave_called(visit, "no_show",
+                         _("Only a called number can be marked as not shown."))
 
 
 def serve(visit: Visit) -> Visit:
     """The called customer was seen to (a pickup, a question): the number leaves the queue.
     An intake serves its number itself."""
-    if visit.status != "called":
-        raise Conflict(_("Only a called number can be marked as served."))
-    visit.status = "served"
-    visit.served_at = utcnow()
-    return visit
+    return _leave_called(visit, "served", _("Only a called number can be marked as served."),
+                         served_at=utcnow())
 
 
 def get(visit_id: int) -> Visit:

@@ -313,3 +313,29 @@ def test_a_number_called_through_the_api_texts_the_customer(api, app):
     api["reception"].post("/api/v1/visits/next", json={"counter": "3"})
     events = [n.event for n in db.session.scalars(select(Notification).order_by(Notification.id))]
     assert events == ["visit_near", "visit_called"]  # first in the queue: its turn is near
+
+
+def test_not_shown_pressed_while_another_desk_admits_the_number_keeps_the_intake(app, users):
+    """Desk B's screen still shows the number called; desk A admits its customer meanwhile.
+    B's "not shown" is refused: the number stays served, as its ticket says."""
+    from servicedesk.services import reception
+    from servicedesk.services.tickets import default_branch
+
+    from .conftest import INTAKE
+
+    branch = default_branch()
+    visit_id = reception.issue_number(branch, "repair").id
+    reception.call_next(branch, "1")
+    with app.app_context():
+        seen = visits.get(visit_id)
+        assert seen.status == "called"
+        with app.app_context():  # the other desk, in its own request
+            reception.admit({**INTAKE, "visit_id": visit_id}, Actor.staff(users["reception"]))
+        with pytest.raises(Conflict):
+            visits.no_show(seen)
+        with pytest.raises(Conflict):
+            visits.serve(seen)
+        db.session.commit()
+        db.session.remove()
+    db.session.expire_all()
+    assert db.session.get(Visit, visit_id).status == "served"
