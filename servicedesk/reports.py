@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, bindparam, select, text
 
-from . import devices, settings
+from . import audit, devices, settings
 from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
@@ -772,9 +772,10 @@ def survey_followups(f: Filters, status: Optional[str] = None, limit: int = 500)
     return rows
 
 
-def set_followup_status(response_id: int, status: str) -> SurveyResponse:
+def set_followup_status(response_id: int, status: str,
+                        by: Optional[User] = None) -> SurveyResponse:
     """The manager's follow-up of a low score or complaint: ``open``, ``contacted`` or
-    ``done``. Commits."""
+    ``done``, recorded in the audit log (who, when, from what) in the same commit."""
     if status not in FOLLOWUP_STATUSES:
         raise ValidationError(_("Some fields are not valid."),
                               fields={"status": _("Must be one of: %(options)s.",
@@ -782,7 +783,11 @@ def set_followup_status(response_id: int, status: str) -> SurveyResponse:
     response = db.session.get(SurveyResponse, response_id)
     if response is None:
         raise NotFound(_("No such survey response."))
+    before = response.followup_status or "open"
     response.followup_status = status
+    if status != before:
+        audit.log("survey.followup", obj=response, before={"followup": before},
+                  after={"followup": status}, actor=by)
     db.session.commit()
     return response
 

@@ -18,7 +18,7 @@ from sqlalchemy import event, select
 
 from servicedesk import reports as r
 from servicedesk.extensions import db
-from servicedesk.models import Branch, SurveyResponse, Visit
+from servicedesk.models import AuditLog, Branch, SurveyResponse, User, Visit
 from servicedesk.services.importer import import_lines
 
 from .conftest import add_user
@@ -347,9 +347,17 @@ def test_survey_followups_and_status(history):
     items = r.survey_followups(jan())
     assert [(i["ticket_number"], i["csat"], i["comment"], i["followup_status"])
             for i in items] == [("A-00002", 2, "خیلی دیر شد", "open")]
-    r.set_followup_status(items[0]["id"], "contacted")
+    manager = db.session.scalar(select(User).where(User.role == "manager")) or add_user(
+        "boss", "manager")
+    r.set_followup_status(items[0]["id"], "contacted", by=manager)
     db.session.expire_all()
     assert db.session.get(SurveyResponse, items[0]["id"]).followup_status == "contacted"
+    # who changed it and when: the audit log, as every change of the shop's records
+    [logged] = db.session.scalars(select(AuditLog).where(
+        AuditLog.action == "survey.followup")).all()
+    assert (logged.actor_name, logged.object_id) == (manager.username, str(items[0]["id"]))
+    assert (logged.value_from, logged.value_to) == ({"followup": "open"},
+                                                    {"followup": "contacted"})
     assert r.survey_followups(jan(), status="open") == []
     assert len(r.survey_followups(jan(), status="contacted")) == 1
 

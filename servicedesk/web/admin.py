@@ -530,6 +530,7 @@ ACTION_LABELS = {
     "setting.update": _l("Setting changed"), "template.update": _l("SMS template changed"),
     "template.reset": _l("SMS template reset"), "slip.print": _l("Slip printed"),
     "report.export": _l("Report exported"), "customer.rename": _l("Customer renamed"),
+    "survey.followup": _l("Complaint follow-up changed"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {
@@ -538,12 +539,13 @@ OBJECT_LABELS = {
     "sms_template": _l("SMS template"), "sms_templates": _l("SMS template"),
     "api_tokens": _l("API token"), "customers": _l("Customer"), "tickets": _l("Ticket"),
     "visits": _l("Queue number"), "report": _l("Report"),
+    "survey_responses": _l("Survey answer"),
 }
 ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "customer": _l("Customers"),
                    "setting": _l("Settings"),
                    "template": _l("SMS templates"), "branch": _l("Branches"),
                    "service_type": _l("Service types"), "slip": _l("Prints"),
-                   "report": _l("Exports")}
+                   "report": _l("Exports"), "survey": _l("Complaints")}
 PAGE_SIZE = 100
 
 

@@ -7,7 +7,7 @@ names for each endpoint (``reports.view``; setting a survey follow-up needs
 name), ``service_type``, ``brand``, ``group_by``. The shapes of turnaround, costs and survey are
 the public contract of DESIGN section 5.
 """
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 
 from .. import lifecycle
@@ -101,7 +101,7 @@ def survey_followups():
 def set_followup(response_id: int):
     """``{"status": "open"|"contacted"|"done"}`` -> ``{"id", "followup_status"}``."""
     data = api.body()  # 400 when not JSON, 422 when not an object, as everywhere in the API
-    response = r.set_followup_status(response_id, data.get("status"))
+    response = r.set_followup_status(response_id, data.get("status"), by=g.api_user)
     return jsonify({"id": response.id, "followup_status": response.followup_status})
 
 

@@ -529,7 +529,7 @@ def surveys():
 @bp.post("/surveys/<int:response_id>/followup")
 @require("reports.followup")
 def set_followup(response_id: int):
-    r.set_followup_status(response_id, request.form.get("status", ""))
+    r.set_followup_status(response_id, request.form.get("status", ""), by=current_user)
     flash(_("Follow-up updated."), "success")
     target = request.form.get("next") or ""
     # Back to the list the manager was on, never to another site.
