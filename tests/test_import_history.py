@@ -14,6 +14,8 @@ from servicedesk.models import (CostLine, Customer, Device, Notification, Survey
 from servicedesk.models.stages import TicketStage
 from servicedesk.services.importer import import_lines
 
+from .conftest import INTAKE
+
 
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
@@ -367,3 +369,33 @@ def test_history_keeps_a_part_that_came_after_the_promised_date(app, users):
     ticket = db.session.scalar(select(Ticket).where(Ticket.external_id == "old-late"))
     assert ticket.state == "ready" and ticket.promised_date.isoformat() == "2024-05-04"
     assert ticket.events[4].data["expected_date"] == "2024-05-09"
+
+
+def test_history_of_a_technician_who_left_imports(app, users):
+    """Their account deactivated: the repairs still import, credited to them (an "assign"
+    record after the send to repair). No account here at all: imported, unassigned, the name
+    kept in the admit's data."""
+    from servicedesk.services.admin import deactivate_user
+    deactivate_user(users["admin"], users["technician"].id)
+    gone = {**DELIVERED, "external_id": "left-1"}
+    stranger = {**DELIVERED, "external_id": "left-2", "technician": "old_technician",
+                "customer": {**DELIVERED["customer"], "phone": "09351234568"}}
+    report = import_lines([json.dumps(gone), json.dumps(stranger)])
+    assert report.errors == [] and report.imported == 2
+    ticket = ticket_by_external("left-1")
+    assert ticket.technician_id == users["technician"].id and ticket.state == "closed"
+    assert [e.event for e in ticket.events][1:3] == ["send_to_repair", "assign"]
+    other = ticket_by_external("left-2")
+    assert other.technician_id is None
+    assert other.events[0].data["technician_name"] == "old_technician"
+    assert verify_chain(ticket) is None and verify_chain(other) is None
+
+
+def test_importing_an_old_ticket_leaves_a_known_customers_language(app, users, make_ticket):
+    """Served in Persian today; an English record from 2024 does not switch their SMS."""
+    make_ticket("intake", intake={**INTAKE, "customer": {
+        "name": "Hamid Karimi", "phone": "09351234567", "language": "fa"}})
+    assert import_lines([json.dumps(DELIVERED)]).imported == 1
+    db.session.expire_all()
+    customer = db.session.scalar(select(Customer).where(Customer.phone == "+989351234567"))
+    assert customer.language == "fa"

@@ -126,7 +126,20 @@ def import_record(record: dict) -> bool:
         by_stage[line["stage"]].append({k: line.get(k) for k in ("kind", "description", "qty",
                                                                  "unit_price")})
 
+    # Who repaired it may have left the shop (a deactivated account) or never had an account
+    # here: their history imports all the same. A former technician's account is credited
+    # (an "assign" record); a name with no account is kept in the admit's data.
     technician = record.get("technician")
+    named = {technician, *(ev.get("data", {}).get("technician") for ev in events
+                           if isinstance(ev, dict) and ev.get("event") == "send_to_repair"
+                           and isinstance(ev.get("data"), dict))} - {None, ""}
+    accounts = {u.username: u for u in db.session.scalars(
+        select(User).where(User.username.in_([str(n) for n in named]),
+                           User.role == "technician"))}
+    former = {n for n in named if n in accounts and not accounts[n].active}
+    unknown = sorted(str(n) for n in named if n not in accounts)
+    if unknown:
+        admit_data["technician_name"] = ", ".join(unknown)[:200]
     survey_id = None
     survey = record.get("survey")
     previous_at = None
@@ -168,10 +181,17 @@ def import_record(record: dict) -> bool:
             db.session.flush()
             survey_id = response.id
             data.setdefault("survey_response_id", survey_id)
+        holder = None
+        if name == "send_to_repair" and data.get("technician") in {*former, *unknown}:
+            holder = accounts.get(data.pop("technician"))
         actor = _actor(ev.get("actor") or ("customer" if name == "close" and survey else
                                             "system" if name == "close" else None), rule)
         try:
             lifecycle.fire(ticket, name, actor, data, at=at, notify=False)
+            if holder is not None:
+                lifecycle.record(ticket, "assign", actor,
+                                 {"technician": holder.username, "imported": True},
+                                 at=at, technician=holder)
         except DomainError as exc:
             raise type(exc)(_("events[%(n)s] (%(event)s): %(problem)s", n=index, event=name,
                               problem=exc.message), **_extra(exc)) from None

@@ -140,9 +140,12 @@ _CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone")
 
 
 def find_or_create_customer(name: str, phone: str, language: Optional[str],
-                            rename: bool = False) -> tuple[Customer, bool, Optional[str]]:
+                            rename: bool = False,
+                            update_known: bool = True) -> tuple[Customer, bool, Optional[str]]:
     """The customer with this phone number (True when written just now); a known one keeps
     the name on file unless ``rename`` (the desk chose the name typed): then the name it had.
+    ``update_known=False`` (history imported): a known customer is left as they are (an old
+    record's language does not change today's SMS).
 
     Written first, looked up only when the number is known: a walk-in is more often new, and
     the INSERT that finds the number taken writes nothing. Two desks taking in the same new
@@ -154,6 +157,8 @@ def find_or_create_customer(name: str, phone: str, language: Optional[str],
     if customer is not None:
         return customer, True, None
     customer = db.session.scalar(_CUSTOMER_BY_PHONE, {"phone": phone})
+    if not update_known:
+        return customer, False, None
     if language:
         customer.language = language
     renamed_from = None
@@ -180,7 +185,8 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
     intakes a second."""
     c = clean["customer"]
     customer, new_customer, renamed_from = find_or_create_customer(
-        c["name"], c["phone"], c.get("language"), rename=rename)
+        c["name"], c["phone"], c.get("language"), rename=rename,
+        update_known=external_id is None)
     d = clean["device"]
     device = persist.insert(Device(kind=d["kind"], brand=d["brand"], model=d["model"],
                                    serial=d.get("serial"), colour=d.get("colour")),

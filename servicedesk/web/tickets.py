@@ -110,6 +110,7 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("visit", "code", label=_l("Queue number"))
             add("customer_renamed_from", label=_l("Customer's name before this intake"))
             add("brought_by", label=_l("Brought by"))
+            add("technician_name", label=_l("Technician (imported, no account here)"))
         elif e.event == "quote":
             add("total", "money", label=_l("Estimate total"))
             add("estimate_version", "number")
