@@ -105,8 +105,24 @@ def _clean_quote(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f.take("lines", v.cost_lines)
     f.take("promised_date", v.a_date, required=False)
     clean = f.done()
+    if ticket.state == "estimate" and _as_sent(clean["lines"]) == _as_sent(
+            ticket.estimate_lines()) and clean.get("promised_date") in (
+            None, ticket.promised_date):
+        # a revision the same as the estimate the customer has (a form sent again, a retried
+        # request) would text them "your estimate changed" for nothing
+        raise ValidationError(_("Some fields are not valid."), fields={"lines": _(
+            "This is the estimate the customer already has: change a line or the date to "
+            "send a revision.")})
     clean["total"] = sum(l["qty"] * l["unit_price"] for l in clean["lines"])
     return clean
+
+
+def _as_sent(lines) -> list[tuple]:
+    """Estimate lines as the customer reads them, to compare two estimates."""
+    def get(line, key):
+        return line[key] if isinstance(line, dict) else getattr(line, key)
+    return [(get(l, "kind"), get(l, "description"), get(l, "qty"), get(l, "unit_price"))
+            for l in lines]
 
 
 def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:

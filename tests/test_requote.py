@@ -3,6 +3,7 @@ version replaces the old one everywhere, the customer is told again, and an answ
 old version (an approve or decline from a page opened before) changes nothing: the customer must
 see, and answer, what they will be charged."""
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -176,3 +177,27 @@ def test_the_customers_history_tells_a_new_estimate_from_the_first(customer, mak
     page = html(customer.get(track(ticket) + "?lang=en"))
     history = re.findall(r'<li data-event="quote"><div>([^<]*)</div>', page)
     assert history == ["A new estimate sent to you", "Estimate sent to you"]  # newest first
+
+
+def test_the_same_estimate_sent_again_is_refused_and_texts_nobody(make_ticket, users):
+    """The quote form sent twice, a request retried: the customer is not told "your estimate
+    changed" for an identical one. A moved date alone is a revision."""
+    from servicedesk.errors import ValidationError
+    ticket = make_ticket("estimate")
+    same = {"lines": [{"kind": l.kind, "description": l.description, "qty": l.qty,
+                       "unit_price": l.unit_price} for l in ticket.estimate_lines()]}
+    with pytest.raises(ValidationError) as refused:
+        requote(ticket, users, same)
+    assert "lines" in refused.value.extra["fields"]
+    ticket = reload(ticket)
+    assert ticket.estimate_version == 1 and len(sms_bodies(ticket)) == 1
+    moved = {**same, "promised_date": (ticket.promised_date + timedelta(days=3)).isoformat()}
+    requote(ticket, users, moved)
+    assert reload(ticket).estimate_version == 2 and len(sms_bodies(reload(ticket))) == 2
+
+
+def test_the_ticket_page_calls_a_second_quote_a_revision(app, make_ticket):
+    from .test_workbench import Staff
+    ticket = make_ticket("estimate")
+    page = html(Staff(app, "technician1").get(f"/tickets/{ticket.id}?lang=en"))
+    assert 'data-event-link="quote">Revise the estimate</a>' in page and "data-revision" in page
