@@ -270,6 +270,39 @@ def test_a_second_tap_on_approve_changes_nothing(customer, make_ticket):
     assert [e.event for e in reload(ticket).events].count("approve") == 1
 
 
+def test_staff_opening_the_customers_page_cannot_answer_for_the_customer(app, make_ticket):
+    """The shelf label's QR code opens the customer's page: a logged-in member of staff sees
+    it, with a way to the ticket page, and an approval sent from it is not recorded as the
+    customer's own (by the link)."""
+    from .test_workbench import Staff
+    ticket = make_ticket("estimate")
+    staff = Staff(app, "technician1")
+    page = html(staff.get(track(ticket) + "?lang=en"))
+    assert "data-staff-view" in page and f'href="/tickets/{ticket.id}"' in page
+    assert "data-approve" not in page
+    resp = staff.post(f"{track(ticket)}/approve?lang=en", {"estimate_version": "1"})
+    assert resp.status_code == 302 and resp.location == f"/tickets/{ticket.id}"
+    assert reload(ticket).state == "estimate"
+
+
+def test_a_bill_above_the_approved_estimate_is_explained_to_the_customer(customer, make_ticket,
+                                                                        users):
+    """The customer approved 1,400,000; the shop agreed an extra part with them and billed
+    1,550,000: the page lists the bill and says by how much it is above the approval."""
+    ticket = make_ticket("repair")
+    extra = [*SAMPLE_DATA["finish"]["lines"], {"kind": "part", "description": "Charging flex",
+                                               "qty": 1, "unit_price": 1_500_000}]
+    ticket_service.fire_event(ticket.id, "finish", Actor.staff(users["technician"]), {
+        "lines": extra, "above_estimate_ok": True})
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert "data-bill" in page and "Charging flex" in page
+    assert 'data-amount-due="15500000"' in page
+    assert "150,000 toman more than the estimate you approved (1,400,000 toman)" in page
+    same = make_ticket("ready")
+    page = html(customer.get(track(same) + "?lang=en"))
+    assert "data-bill" in page and "data-above-estimate" not in page
+
+
 def test_the_customer_declines_with_a_reason(customer, make_ticket):
     ticket = make_ticket("estimate")
     customer.get(track(ticket))

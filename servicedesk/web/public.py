@@ -12,6 +12,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    session, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
@@ -200,7 +201,15 @@ def track(token: str):
         decision=_last(ticket, "approve", "decline"), waiting=waiting,
         expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,
         survey_open=(ticket.state == "delivered" and surveys.response_of(ticket) is None),
-        hours=settings.branch_hours(ticket.branch_id), **_page_context())
+        hours=settings.branch_hours(ticket.branch_id), finish=_last(ticket, "finish"),
+        staff_view=_staff_view(), **_page_context())
+
+
+def _staff_view() -> bool:
+    """A member of staff opened the customer's page (the shelf label's QR code opens it):
+    they see it, but may not answer for the customer here (their answer would be recorded as
+    the customer's own, by the link)."""
+    return bool(getattr(current_user, "is_authenticated", False))
 
 
 @bp.post("/t/<token>/<decision>")
@@ -209,6 +218,10 @@ def decide(token: str, decision: str):
     if decision not in ("approve", "decline"):
         abort(404)
     ticket = _ticket_for(token)
+    if _staff_view():
+        flash(_("You are logged in as staff: record the customer's answer on the ticket page "
+                "(by phone or in person), not on the customer's own page."), "warning")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id))
     # The version of the estimate the customer saw: a revised estimate needs its own answer.
     seen = request.form.get("estimate_version", "").strip()
     data = {"estimate_version": seen} if seen else {}
@@ -221,8 +234,14 @@ def decide(token: str, decision: str):
         flash(_("This estimate was already answered; here is where your repair stands now."),
               "warning")
     except (ValidationError, Conflict) as exc:
-        # e.g. the estimate changed while the page was open: the new one needs its own "yes"
-        flash(exc.message, "danger")
+        db.session.rollback()
+        if db.session.get(Ticket, ticket.id).state != "estimate":
+            # answered at the same moment from another phone or by the shop: that answer stands
+            flash(_("This estimate was already answered; here is where your repair stands "
+                    "now."), "warning")
+        else:
+            # e.g. the estimate changed while the page was open: the new one needs its own "yes"
+            flash(exc.message, "danger")
     else:
         flash(_("Thank you: you approved the estimate; your device goes to a technician for "
                 "the repair.")
