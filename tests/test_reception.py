@@ -21,7 +21,7 @@ from servicedesk.services import reception
 from servicedesk.services import tickets as ticket_service
 from servicedesk.services.tickets import default_branch
 
-from .conftest import LINES, PASSWORD, actor_for, jalali_in
+from .conftest import INTAKE, LINES, PASSWORD, actor_for, jalali_in
 
 VALID_IMEI = "490154203237518"
 PERSIAN_DIGITS = set("۰۱۲۳۴۵۶۷۸۹")
@@ -996,6 +996,20 @@ def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(d
     assert f"/tickets/{karimi.id}" in page and f"/tickets/{other.id}\"" not in page
     page = text(desk.get("/tickets/", query_string={"q": "galaxy", "state": "intake"}))
     assert f"/tickets/{other.id}" in page and f"/tickets/{karimi.id}\"" not in page
+
+
+def test_a_brand_typed_in_persian_finds_the_devices_stored_in_its_one_spelling(desk,
+                                                                            make_ticket):
+    """Intake stores «سامسونگ» as Samsung: the search reads it the same way, alone or with
+    the model."""
+    samsung = make_ticket("intake")  # a Samsung Galaxy A54
+    apple = make_ticket("intake", intake={**INTAKE, "device": {
+        "kind": "phone", "brand": "اپل", "model": "iPhone 13"}})
+    assert apple.device.brand == "Apple"
+    assert [t.id for t in reception.find_tickets("سامسونگ")] == [samsung.id]
+    assert [t.id for t in reception.find_tickets("سامسونگ galaxy")] == [samsung.id]
+    assert [t.id for t in reception.find_tickets("اپل")] == [apple.id]
+    assert reception.find_tickets("سامسونگ 13") == []
 
 
 def test_a_search_that_reads_two_ways_finds_both(desk, make_ticket):

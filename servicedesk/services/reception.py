@@ -20,7 +20,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
-from .. import persist, settings, visits
+from .. import devices, persist, settings, visits
 from ..errors import Conflict, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, segments, to_ascii_digits
@@ -348,6 +348,17 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
             maybe.append(Ticket.device_id.in_(select(Device.id).where(
                 _searchable_sql(Device.brand + " " + Device.model)
                 .contains(needle, autoescape=True))))
+            # a known brand in another spelling (stored as one: «سامسونگ» is Samsung), alone
+            # or before the model ("سامسونگ a54")
+            words = text.split()
+            readings = {(" ".join(words), ""), (words[0], " ".join(words[1:]))}
+            for typed, model in readings:
+                brand = devices.brand_name(typed)
+                if brand != typed:
+                    maybe.append(Ticket.device_id.in_(select(Device.id).where(
+                        Device.brand == brand,
+                        _searchable_sql(Device.model).contains(_searchable(model),
+                                                               autoescape=True))))
     # the ticket a number names comes first, however many Galaxy A52s came in since
     query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
              .order_by(*([case((by_number, 0), else_=1)] if by_number is not None else []),
