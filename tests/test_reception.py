@@ -913,6 +913,29 @@ def test_a_branch_code_with_digits_is_read_as_a_ticket_numbers_start(desk, make_
     assert reload(plain).state == "ready"
 
 
+def test_a_device_going_back_unrepaired_says_so_where_the_desk_looks(desk, make_ticket, users):
+    """Declined or returned unrepaired: "Not repaired" and the reason on the ticket, the
+    delivery desk and the ready list, not only an amount due of 0."""
+    declined = make_ticket("estimate")
+    ticket_service.fire_event(declined.id, "decline", actor_for("decline", users),
+                              {"reason": "Too expensive", "channel": "phone"})
+    returned = make_ticket("diagnosis")
+    ticket_service.fire_event(returned.id, "return_unrepaired",
+                              actor_for("return_unrepaired", users), {"reason": "No parts"})
+    repaired = make_ticket("ready")
+    page = text(desk.get(f"/tickets/{declined.id}?lang=en"))
+    assert 'data-unrepaired="decline"' in page
+    assert "The customer declined the estimate. Reason: Too expensive" in page
+    page = text(desk.get(f"/desk/delivery?q={returned.number}&lang=en"))
+    assert 'data-unrepaired="return_unrepaired"' in page
+    assert "Returned without a repair. Reason: No parts" in page
+    ready = text(desk.get("/desk/delivery?lang=en"))
+    for ticket, mark in ((declined, True), (returned, True), (repaired, False)):
+        row = re.search(rf'data-ticket="{ticket.id}".*?</li>', ready, re.S).group(0)
+        assert ("data-unrepaired" in row) == mark, ticket.number
+    assert "data-unrepaired" not in text(desk.get(f"/tickets/{repaired.id}"))
+
+
 def test_the_delivery_desk_names_no_amount_due_before_the_device_is_ready(desk, make_ticket):
     """"Amount due: 0" beside a device still waiting for the customer's approval read as
     "nothing to pay"; a device handed back shows what was paid."""

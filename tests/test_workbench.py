@@ -294,6 +294,9 @@ def test_one_form_per_event_the_role_may_fire_now(app, tech, make_ticket, users)
     assert forms(page) == []
     assert f'href="/desk/delivery?q={ready.number}" data-event-link="deliver"' in page
     assert forms(html(tech.get(f"/tickets/{ready.id}"))) == []
+    # what the customer will read as typed is said so beside its field
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert 'data-texted="part"' in page and "in their SMS and on their page" in page
 
 
 def test_a_hand_back_posted_from_the_ticket_page_gets_the_desks_checks(app, make_ticket):

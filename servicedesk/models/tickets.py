@@ -81,6 +81,17 @@ class Ticket(db.Model):
         return sum(l.total for l in self.final_lines())
 
     @property
+    def unrepaired(self) -> Optional["TicketEvent"]:
+        """The decline or return-unrepaired event when the device is going (or went) back
+        without a repair; None while it is in the shop's hands or after a repair."""
+        if self.state not in ("ready", "delivered", "closed"):
+            return None
+        for e in reversed(self.events):
+            if e.event in ("finish", "decline", "return_unrepaired"):
+                return e if e.event != "finish" else None
+        return None
+
+    @property
     def amount_due(self) -> Optional[int]:
         """What the customer pays at pickup: the final lines; nothing if declined/unrepaired."""
         return self.final_total if self.final_total is not None else 0

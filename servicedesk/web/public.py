@@ -180,10 +180,7 @@ def track(token: str):
         .order_by(TicketNote.id)).all()
     waiting = _last(ticket, "wait_parts") if ticket.state == "waiting_parts" else None
     history = [e for e in ticket.events if e.event not in RECORDS]
-    unrepaired = None
-    if ticket.state in UNREPAIRED_TEXT:
-        outcome = _last(ticket, "finish", "decline", "return_unrepaired")
-        unrepaired = outcome if outcome is not None and outcome.event != "finish" else None
+    unrepaired = ticket.unrepaired
     # waiting its turn while no technician has it: then its place in the queue (once one has
     # it, it is being examined or repaired, whatever else waits)
     position = workbench.queue_position(ticket) if ticket.technician_id is None else None
