@@ -303,6 +303,47 @@ def test_a_bill_above_the_approved_estimate_is_explained_to_the_customer(custome
     assert "data-bill" in page and "data-above-estimate" not in page
 
 
+def test_the_customer_stops_the_sms_from_their_page_and_has_them_again(customer, make_ticket,
+                                                                       users):
+    """"Stop SMS from us" on the tracking page: no SMS is written for them after it (the
+    page keeps working); "Text me again" undoes it. Both in the audit log."""
+    from servicedesk.models import AuditLog
+    ticket = make_ticket("diagnosis")
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert 'data-sms="on"' in page and "Stop SMS from us" in page
+    resp = customer.post(f"{track(ticket)}/sms?lang=en", {"sms": "off"})
+    page = html(customer.follow(resp))
+    assert 'data-sms="off"' in page and "no more SMS" in page
+    db.session.expire_all()
+    before = db.session.scalar(select(func.count(Notification.id)))
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              dict(SAMPLE_DATA["quote"]))
+    assert db.session.scalar(select(func.count(Notification.id))) == before
+    customer.post(f"{track(ticket)}/sms", {"sms": "on"})
+    db.session.expire_all()  # as the next request would read it
+    ticket_service.fire_event(ticket.id, "approve", Actor.staff(users["reception"]),
+                              {"channel": "phone"})
+    assert db.session.scalar(select(func.count(Notification.id))) == before + 1
+    logged = db.session.scalars(select(AuditLog).where(AuditLog.action == "customer.sms")
+                                .order_by(AuditLog.id)).all()
+    assert [(a.value_to["sms"], a.value_to["how"]) for a in logged] == [(False, "link"),
+                                                                       (True, "link")]
+
+
+def test_the_desk_stops_a_customers_sms_when_asked(app, make_ticket):
+    from .test_workbench import Staff
+    ticket = make_ticket("diagnosis")
+    desk = Staff(app, "reception1")
+    assert "The customer asked for no SMS" in html(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    desk.post(f"/tickets/{ticket.id}/sms", {"sms": "off"})
+    assert reload(ticket).customer.sms_opt_out
+    assert "data-sms-off" in html(desk.get(f"/tickets/{ticket.id}"))
+    tech = Staff(app, "technician1")
+    assert tech.post(f"/tickets/{ticket.id}/sms", {"sms": "on"}).status_code == 403
+    desk.post(f"/tickets/{ticket.id}/sms", {"sms": "on"})
+    assert not reload(ticket).customer.sms_opt_out
+
+
 def test_the_customer_declines_with_a_reason(customer, make_ticket):
     ticket = make_ticket("estimate")
     customer.get(track(ticket))

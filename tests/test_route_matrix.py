@@ -37,6 +37,7 @@ PUBLIC = {
     "public.track": "the customer's tracking page, behind its unguessable token",
     "public.decide": "the customer's answer to an estimate, behind the same token",
     "public.survey": "the customer's survey, behind its own token",
+    "public.customer_sms": "the customer stopping (or restarting) the SMS, behind the token",
     "sms.status_callback": "Twilio's delivery reports, checked by their signature",
     "api.openapi": "the API's description (no data)",
     "main.favicon": "the browser's icon, a redirect to a static file",

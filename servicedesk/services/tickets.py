@@ -19,7 +19,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
 from ..i18n import spelling_key
 from ..lifecycle import NEW, Actor
-from ..models import Branch, Customer, Device, Ticket, TicketNote, Visit, utcnow
+from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
 from ..notifications import outbox
 
 SERVICE_TYPE_LABELS = {
@@ -167,6 +167,24 @@ def find_or_create_customer(name: str, phone: str, language: Optional[str],
                   after={"name": name})
         renamed_from, customer.name = customer.name, name
     return customer, False, renamed_from
+
+
+def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
+                     how: str = "staff") -> Customer:
+    """Stop (``texted=False``) or start again the SMS to a customer: they asked the desk, or
+    pressed the button on their own page (``how="link"``). Every SMS not yet written is
+    affected; recorded in the audit log. Commits."""
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(_("No such customer."))
+    if customer.sms_opt_out == (not texted):
+        return customer
+    customer.sms_opt_out = not texted
+    customer.opted_out_at = None if texted else utcnow()
+    audit.log("customer.sms", obj=customer, before={"sms": not texted},
+              after={"sms": texted, "how": how}, actor=by)
+    db.session.commit()
+    return customer
 
 
 def same_name(a: str, b: str) -> bool:

@@ -248,6 +248,19 @@ def decide(token: str, decision: str):
     return redirect(url_for("public.track", token=ticket.public_token, **_lang_args()))
 
 
+@bp.post("/t/<token>/sms")
+@limiter.limit("10 per minute")
+def customer_sms(token: str):
+    """The customer stops the shop's SMS from their own page, or has them again."""
+    ticket = _ticket_for(token)
+    texted = request.form.get("sms") == "on"
+    ticket_service.set_customer_sms(ticket.customer_id, texted, how="link")
+    flash(_("We will text you again about your repairs.") if texted else
+          _("We will send you no more SMS. This page keeps showing where your repair stands."),
+          "success")
+    return redirect(url_for("public.track", token=ticket.public_token, **_lang_args()))
+
+
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limiter.limit("5 per minute", methods=["POST"])
 @limiter.limit("30 per minute", methods=["GET"])

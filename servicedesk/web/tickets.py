@@ -301,6 +301,18 @@ def add_note(ticket_id: int):
     return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="notes"))
 
 
+@bp.post("/<int:ticket_id>/sms")
+@require("reception.desk")
+def customer_sms(ticket_id: int):
+    """The customer asked the desk for no SMS (or to have them again)."""
+    ticket = ticket_service.get_ticket(ticket_id)
+    texted = request.form.get("sms") == "on"
+    ticket_service.set_customer_sms(ticket.customer_id, texted, by=current_user)
+    flash(_("The customer gets SMS again.") if texted else
+          _("No more SMS go to this customer."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
+
+
 # --- intake -----------------------------------------------------------------------------------
 
 @bp.get("/new")
