@@ -37,8 +37,9 @@ def shop_day(when: Optional[datetime] = None) -> date:
 
 
 def issue(branch: Branch, service: str, phone: Optional[str] = None,
-          now: Optional[datetime] = None) -> Visit:
-    """Take the next number for ``service`` at ``branch`` (the caller commits)."""
+          now: Optional[datetime] = None, language: Optional[str] = None) -> Visit:
+    """Take the next number for ``service`` at ``branch`` (the caller commits); ``language``:
+    the one the kiosk spoke, for the queue SMS."""
     if service not in SERVICES:
         raise ValidationError(_("Unknown service."),
                               fields={"service": _("Must be one of: %(options)s.",
@@ -48,7 +49,7 @@ def issue(branch: Branch, service: str, phone: Optional[str] = None,
     number = next_value(f"visit:{branch.id}:{day.isoformat()}:{service}")
     visit = Visit(branch_id=branch.id, service=service, day=day, number=number,
                   label=f"{SERVICES[service][0]}-{number:03d}", status="waiting",
-                  phone=phone, issued_at=now)
+                  phone=phone, issued_at=now, language=language)
     db.session.add(visit)
     db.session.flush()
     return visit

@@ -200,12 +200,27 @@ def test_kiosk_issues_a_number_and_prints_its_slip(desk):
     assert f"/visits/{visit.id}/slip" in resp.location and "print=1" in resp.location
     slip = text(desk.get(resp.location))
     assert 'dir="rtl"' in slip and "R-۰۰۱" in slip
-    assert "data-autoprint" in slip and "data-return-to=\"/kiosk\"" in slip
+    assert "data-autoprint" in slip and "data-return-to=\"/kiosk?lang=fa\"" in slip
     desk.post("/kiosk", {"service": "repair"})
     second = visit_by_label("R-002")
     page = text(desk.get(f"/visits/{second.id}/slip"))
     assert "R-۰۰۲" in page
     assert re.search(r'slip-ahead">[^<]*۱', page)  # one person ahead
+
+
+def test_a_number_taken_at_the_kiosk_in_english_is_texted_in_english(desk):
+    """A customer not on file switches the kiosk to English: their queue SMS are English (one
+    on file keeps their own language); the kiosk goes back to the shop's language for the
+    next customer."""
+    resp = desk.post("/kiosk?lang=en", {"service": "repair", "phone": "09120005555"})
+    assert "data-return-to=\"/kiosk?lang=fa\"" in text(desk.get(resp.location))
+    [note] = db.session.scalars(select(Notification)).all()
+    assert note.language == "en" and "your turn is near" in note.body
+    assert visit_by_label("R-001").language == "en"
+    desk.get("/kiosk?lang=fa")  # the slip's page goes back there by itself
+    desk.post("/kiosk", {"service": "repair", "phone": "09120006666"})
+    notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert notes[-1].language == "fa"
 
 
 def test_the_queue_slips_qr_code_opens_the_number_at_the_desk(desk):

@@ -24,6 +24,8 @@ class Visit(db.Model):
     label: Mapped[str] = mapped_column(String(12))
     status: Mapped[str] = mapped_column(String(10), default="waiting")
     phone: Mapped[Optional[str]] = mapped_column(String(20))  # optional, for queue SMS
+    # the kiosk's language when the number was taken: the queue SMS of a customer not on file
+    language: Mapped[Optional[str]] = mapped_column(String(5))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     called_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     served_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

@@ -95,7 +95,7 @@ def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notif
     customer = db.session.scalar(select(Customer).where(Customer.phone == visit.phone))
     if customer is not None and customer.sms_opt_out:
         return None
-    language = ((customer.language if customer is not None else None)
+    language = ((customer.language if customer is not None else visit.language)
                 or current_app.config["SERVICEDESK_LOCALE"])
     body = sms_templates.render_queue(event, language, {
         "label": localize_digits(visit.label, locale=language),
@@ -137,12 +137,14 @@ def _called(visit: Visit, was_waiting: bool) -> None:
 # --- queue actions --------------------------------------------------------------------------
 
 def issue_number(branch: Branch, service: str, phone=None,
-                 now: Optional[datetime] = None) -> Visit:
+                 now: Optional[datetime] = None, language: Optional[str] = None) -> Visit:
     """Take the next number for ``service``; with a mobile number, text it and the people
-    ahead."""
+    ahead (in ``language``, the kiosk's, unless the number is a customer's on file)."""
     clean = clean_phone(phone)
+    if language not in current_app.config["LANGUAGES"]:
+        language = None
     with _committing():
-        visit = visits.issue(branch, service, phone=clean, now=now)
+        visit = visits.issue(branch, service, phone=clean, now=now, language=language)
         if clean:
             # Issued with only a few ahead, the turn is near already: that is the SMS it gets
             # (the "issued" one promises a "near" one later, which would never come).

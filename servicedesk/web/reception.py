@@ -92,7 +92,8 @@ def kiosk():
     if request.method == "POST":
         try:
             visit = reception.issue_number(_branch(), request.form.get("service", ""),
-                                           request.form.get("phone"))
+                                           request.form.get("phone"),
+                                           language=current_language())
         except DomainError as exc:
             errors = _form_errors(exc) or {"service": exc.message}
         else:
@@ -219,6 +220,8 @@ def display_board():
 def _print_args() -> dict:
     back = BACK.get(request.args.get("back", ""))
     back_url = url_for(back) if back else None
+    if back == "reception.kiosk":  # the next customer starts in the shop's language
+        back_url = url_for(back, lang=current_app.config["SERVICEDESK_LOCALE"])
     ticket_id = (request.view_args or {}).get("ticket_id")
     if back_url is None and ticket_id is not None:
         back_url = url_for("tickets.show", ticket_id=ticket_id)  # opened from the ticket
