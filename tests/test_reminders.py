@@ -79,8 +79,9 @@ def test_a_reminder_shows_money_in_the_unit_the_shop_chose(app, make_ticket, use
 def test_a_revised_estimate_may_be_reminded_of_again(app, make_ticket, users):
     ticket = waited(make_ticket("estimate"), "quote", 3)
     remind(now=at_noon())
+    revised = [{**LINES[0], "unit_price": LINES[0]["unit_price"] - 1_000_000}, *LINES[1:]]
     ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
-                              {"lines": LINES})
+                              {"lines": revised})
     waited(ticket, "quote", 3)
     remind(now=at_noon())
     sent = reminders(ticket)

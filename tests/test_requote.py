@@ -158,7 +158,9 @@ def test_a_shop_that_set_the_estimate_sms_has_it_for_revisions_too(app, make_tic
         admin_service.save_template(users["manager"], "quote", "fa", body="{shop_name}: برآورد "
                                     "شما {estimate_total}. {tracking_url}", enabled=True)
     requote(ticket, users)
-    assert sms_bodies(ticket)[-1].startswith("Test Repair Shop: برآورد شما ۱٬۱۰۰٬۰۰۰ تومان.")
+    # (a right-to-left mark first: the Latin shop name would turn the Persian SMS around)
+    assert sms_bodies(ticket)[-1].startswith(
+        "\u200fTest Repair Shop: برآورد شما ۱٬۱۰۰٬۰۰۰ تومان.")
     with app.test_request_context():
         admin_service.save_template(users["manager"], "quote", "fa", body="x", enabled=False)
     requote(ticket, users, {"lines": [{**REVISED["lines"][0], "unit_price": 8_000_000}]})
@@ -168,7 +170,7 @@ def test_a_shop_that_set_the_estimate_sms_has_it_for_revisions_too(app, make_tic
                                     body="{shop_name}: برآورد تازه {estimate_total}.",
                                     enabled=True)
     requote(ticket, users)
-    assert sms_bodies(ticket)[-1] == "Test Repair Shop: برآورد تازه ۱٬۱۰۰٬۰۰۰ تومان."
+    assert sms_bodies(ticket)[-1] == "\u200fTest Repair Shop: برآورد تازه ۱٬۱۰۰٬۰۰۰ تومان."
 
 
 def test_the_customers_history_tells_a_new_estimate_from_the_first(customer, make_ticket, users):

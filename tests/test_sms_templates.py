@@ -222,3 +222,28 @@ def test_a_flagged_text_can_be_switched_off_without_rewriting_it(app, users):
                              .where(SmsTemplate.event == "admit")) is False
     with pytest.raises(ValidationError):  # switched on again, it must be mended
         edit(app, users, "admit", "en", "Got it; estimate {estimate_total}.", enabled=True)
+
+
+
+def test_an_english_sms_after_a_persian_shop_name_reads_left_to_right(app, make_ticket):
+    """Phones lay a message out in the direction of its first letter: an English SMS that
+    starts with the Persian shop name gets a left-to-right mark first (else "...ahead of
+    .it: 1"); a Persian one keeps none; a Persian SMS after a Latin shop name gets a
+    right-to-left one."""
+    from servicedesk.notifications.templates import directed
+    english, persian = "{shop_name}: your phone is ready.", "{shop_name}: آماده است."
+    assert directed("تعمیرات نگین: your phone is ready.", english, "en") == \
+        "\u200eتعمیرات نگین: your phone is ready."
+    assert directed("تعمیرات نگین: آماده است.", persian, "fa") == "تعمیرات نگین: آماده است."
+    assert directed("Negin: آماده است.", persian, "fa") == "\u200fNegin: آماده است."
+    assert directed("12: ready", "{n}: ready", "en") == "12: ready"
+    # the template's own words decide, not the slot: English typed into the Persian text
+    assert directed("Negin: got it.", "{shop_name}: got it.", "fa") == "Negin: got it."
+    app.config["SHOP_NAME"] = "تعمیرات نگین"
+    ticket = make_ticket("intake", intake={"customer": {
+        "name": "Sam", "phone": "09121234500", "language": "en"}, "device": {
+        "kind": "phone", "brand": "Apple", "model": "iPhone 12"}, "problem": "Screen"})
+    [note] = ticket.notifications
+    assert note.body.startswith("\u200eتعمیرات نگین:") and note.language == "en"
+    persian = make_ticket("intake")
+    assert persian.notifications[0].body.startswith("تعمیرات نگین:")
