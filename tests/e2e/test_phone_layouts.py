@@ -1,0 +1,160 @@
+"""The pages a technician, a receptionist and a customer open on a phone, in a real browser, at
+320, 360 and 390 px wide with the font at 100, 125 and 150 per cent (the root font size,
+standing in for a phone's larger text setting), in Persian and in English; and at 800 (a tablet)
+and 1280 px. None may push the page sideways, and what the reader came for stays on the screen:
+the estimate editor's fields, line totals, remove buttons and running total.
+
+Each page's problems are collected, not stopped at the first one, so a failure lists every
+size and font that is wrong."""
+import re
+
+from playwright.sync_api import expect
+
+from servicedesk.extensions import db
+from servicedesk.models import Ticket
+
+from .conftest import login
+
+PHONES = (320, 360, 390)
+WIDER = (800, 1280)
+FONTS = (100, 125, 150)
+LANGS = ("fa", "en")
+
+
+def reload(ticket_id: int) -> Ticket:
+    db.session.expire_all()
+    return db.session.get(Ticket, ticket_id)
+
+
+def open_page(page, url: str, width: int) -> None:
+    page.emulate_media(reduced_motion="reduce")  # Bootstrap would scroll smoothly: measured mid-way
+    page.set_viewport_size({"width": width, "height": 844})
+    page.goto(url)
+    page.evaluate("document.fonts.ready")  # measured in Vazirmatn, not in the fallback font
+
+
+def set_font(page, percent: int) -> None:
+    page.evaluate("p => { document.documentElement.style.fontSize = p + '%'; }", percent)
+
+
+def sideways(page) -> int:
+    """How many px the page reaches past the screen (0: it does not scroll sideways)."""
+    return page.evaluate("Math.max(0, document.documentElement.scrollWidth - window.innerWidth)")
+
+
+def off_screen(page, locator, vertical: bool = False) -> str | None:
+    """None when the element is wholly within the screen's width (and height, if asked);
+    else where it is."""
+    box = locator.bounding_box()
+    if box is None:
+        return "not shown"
+    size = page.viewport_size
+    right = box["x"] + box["width"]
+    if box["x"] < -0.5 or right > size["width"] + 0.5:
+        return f"x {box['x']:.0f}..{right:.0f} of {size['width']}"
+    if vertical and (box["y"] < -0.5 or box["y"] + box["height"] > size["height"] + 0.5):
+        return f"y {box['y']:.0f}..{box['y'] + box['height']:.0f} of {size['height']}"
+    return None
+
+
+def look(page, where: str, problems: list, controls: dict, vertical=()) -> None:
+    """Note the page's sideways scroll and every control that is not on the screen."""
+    if reach := sideways(page):
+        problems.append(f"{where}: the page scrolls {reach}px sideways")
+    for name, locator in controls.items():
+        if (out := off_screen(page, locator, vertical=name in vertical)) is not None:
+            problems.append(f"{where}: {name} off the screen ({out})")
+
+
+def report(problems: list) -> None:
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
+
+
+# --- the estimate editor --------------------------------------------------------------------
+
+def test_the_estimate_editor_is_a_card_per_line_on_a_phone_with_the_total_in_sight(
+        live_server, page, make_ticket):
+    ticket = make_ticket("diagnosis")  # technician1's
+    login(page, live_server.url, "technician1")
+    problems = []
+    for lang in LANGS:
+        for width in PHONES + WIDER:
+            open_page(page, f"{live_server.url}/tickets/{ticket.id}?lang={lang}", width)
+            form = page.locator('form[data-event-form="quote"]')
+            first = form.locator("tr[data-line]").first
+            first.locator("input[name=line_description]").fill("LCD")
+            first.locator("input[name=line_qty]").fill("2")
+            first.locator("input[name=line_unit_price]").fill("1200000")
+            for font in FONTS:
+                set_font(page, font)
+                where = f"{lang} {width}px {font}%"
+                # the first line at the top of the screen: the running total stays in sight
+                first.evaluate("row => row.scrollIntoView({block: 'start', behavior: 'instant'})")
+                look(page, where, problems, {
+                    "kind": first.locator("select[name=line_kind]"),
+                    "description": first.locator("input[name=line_description]"),
+                    "qty": first.locator("input[name=line_qty]"),
+                    "unit price": first.locator("input[name=line_unit_price]"),
+                    "line total": first.locator("[data-line-total]"),
+                    "remove button": first.locator("[data-remove-line]"),
+                    "grand total": form.locator("[data-lines-total]"),
+                }, vertical=("grand total", "line total"))
+                typed = first.locator("input[name=line_description]").bounding_box()["width"]
+                if width in PHONES and typed < width * 0.4:
+                    problems.append(f"{where}: the description field is {typed:.0f}px wide")
+                # on a desktop the lines stay a table, a column per field
+                header = form.locator("thead")
+                if width == 1280 and font == 100 and not header.is_visible():
+                    problems.append(f"{where}: the editor is not a table")
+                if width in PHONES and header.is_visible():
+                    problems.append(f"{where}: the editor is still a table")
+    report(problems)
+
+
+def test_a_phone_adds_and_removes_lines_and_reads_a_lines_error_in_full(
+        live_server, page, make_ticket):
+    ticket = make_ticket("diagnosis")
+    login(page, live_server.url, "technician1")
+    open_page(page, f"{live_server.url}/tickets/{ticket.id}?lang=en", 360)
+    set_font(page, 125)
+    problems = []
+    form = page.locator('form[data-event-form="quote"]')
+    editor = form.locator("[data-lines-editor]")
+    rows = form.locator("tr[data-line]")
+    expect(rows).to_have_count(3)
+    rows.nth(0).locator("input[name=line_description]").fill("Screen")
+    rows.nth(0).locator("input[name=line_qty]").fill("2")
+    rows.nth(0).locator("input[name=line_unit_price]").fill("1200000")  # toman
+    expect(editor).to_have_attribute("data-total", "24000000")  # rials
+    form.locator("[data-add-line]").click()
+    expect(rows).to_have_count(4)
+    rows.nth(3).locator("input[name=line_description]").fill("Glass")
+    rows.nth(3).locator("input[name=line_unit_price]").fill("50000")
+    expect(editor).to_have_attribute("data-total", "24500000")
+    expect(rows.nth(3).locator("[data-line-total]")).to_have_text(re.compile("50,000 toman"))
+    look(page, "en 360px 125%", problems, {
+        "the added line's total": rows.nth(3).locator("[data-line-total]"),
+        "the added line's remove button": rows.nth(3).locator("[data-remove-line]")})
+    rows.nth(3).locator("[data-remove-line]").click()
+    rows.nth(1).locator("[data-remove-line]").click()  # an empty line
+    expect(rows).to_have_count(2)
+    expect(editor).to_have_attribute("data-total", "24000000")
+    expect(form.locator("[data-lines-total]")).to_have_text(re.compile("2,400,000"))
+
+    # a line the server refuses comes back with its error under it, readable on the screen
+    rows.nth(1).locator("input[name=line_description]").fill("Fitting")
+    rows.nth(1).locator("input[name=line_qty]").fill("0")
+    rows.nth(1).locator("input[name=line_unit_price]").fill("5000")
+    form.locator("button[data-fire=quote]").click()
+    error = page.locator('form[data-event-form="quote"] [data-error-line="2"]')
+    expect(error).to_be_visible()
+    for width in PHONES:
+        page.set_viewport_size({"width": width, "height": 844})
+        for font in FONTS:
+            set_font(page, font)
+            error.scroll_into_view_if_needed()
+            look(page, f"en {width}px {font}%", problems, {"the line's error": error})
+            if error.evaluate("e => e.scrollWidth > e.clientWidth + 1"):
+                problems.append(f"en {width}px {font}%: the line's error is cut off")
+    report(problems)
+    assert reload(ticket.id).state == "diagnosis"
