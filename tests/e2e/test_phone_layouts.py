@@ -2,17 +2,24 @@
 320, 360 and 390 px wide with the font at 100, 125 and 150 per cent (the root font size,
 standing in for a phone's larger text setting), in Persian and in English; and at 800 (a tablet)
 and 1280 px. None may push the page sideways, and what the reader came for stays on the screen:
-the estimate editor's fields, line totals, remove buttons and running total.
+the estimate editor's fields, line totals, remove buttons and running total; the worklist's
+Claim button, promised date and late marker and the whole problem within a tap.
 
 Each page's problems are collected, not stopped at the first one, so a failure lists every
 size and font that is wrong."""
 import re
+from datetime import timedelta
 
 from playwright.sync_api import expect
 
 from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
 from servicedesk.models import Ticket
+from servicedesk.services import tickets as ticket_service
+from servicedesk.visits import shop_day
+from servicedesk.web import workbench as workbench_views
 
+from ..conftest import INTAKE
 from .conftest import login
 
 PHONES = (320, 360, 390)
@@ -20,10 +27,24 @@ WIDER = (800, 1280)
 FONTS = (100, 125, 150)
 LANGS = ("fa", "en")
 
+LONG_FA = ("گوشی از دست افتاده، صفحه نمایش شکسته و لمس کار نمی‌کند؛ باتری هم زود خالی می‌شود و"
+           " دوربین پشت تار است. مشتری می‌گوید قبلاً یک بار تعمیر شده است و قاب پشت را هم"
+           " عوض کرده‌اند؛ رمز گوشی را روی رسید نوشته است.")
+LONG_EN = ("Dropped in water last weekend, the screen flickers and touch does not respond; the"
+           " battery drains overnight and the back camera is blurry.")
+LONG_DEVICE = {**INTAKE["device"], "model": "Galaxy A54 5G Enterprise Edition"}
+
 
 def reload(ticket_id: int) -> Ticket:
     db.session.expire_all()
     return db.session.get(Ticket, ticket_id)
+
+
+def queued(users, **intake) -> Ticket:
+    """A device the reception sent to the repair queue, no technician named."""
+    ticket = ticket_service.admit({**INTAKE, **intake}, Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]), {})
+    return reload(ticket.id)
 
 
 def open_page(page, url: str, width: int) -> None:
@@ -158,3 +179,62 @@ def test_a_phone_adds_and_removes_lines_and_reads_a_lines_error_in_full(
                 problems.append(f"en {width}px {font}%: the line's error is cut off")
     report(problems)
     assert reload(ticket.id).state == "diagnosis"
+
+
+# --- the worklist ---------------------------------------------------------------------------
+
+def test_the_worklist_on_a_phone_shows_claim_the_promise_and_the_whole_problem(
+        live_server, page, users, monkeypatch):
+    monkeypatch.setattr(workbench_views, "POLL_SECONDS", 1)
+    late = queued(users, problem=LONG_FA, device=LONG_DEVICE)
+    other = queued(users, problem=LONG_EN)
+    for ticket in (late, other):
+        ticket.promised_date = shop_day() - timedelta(days=2)
+    db.session.commit()
+    login(page, live_server.url, "technician1")
+    problems = []
+    for lang in LANGS:
+        for width in PHONES + WIDER:
+            open_page(page, f"{live_server.url}/workbench/?lang={lang}", width)
+            for font in FONTS:
+                set_font(page, font)
+                where = f"{lang} {width}px {font}%"
+                for ticket in (late, other):
+                    row = page.locator(f'#bucket-queue tr[data-ticket="{ticket.id}"]')
+                    row.scroll_into_view_if_needed()
+                    look(page, f"{where} {ticket.number}", problems, {
+                        "number": row.locator("td").first,
+                        "Claim": row.locator("[data-claim]"),
+                        "since": row.locator("td").nth(4),
+                        "promised date and late marker": row.locator(".promised"),
+                        "problem": row.locator(".problem"),
+                    })
+                    # the problem wraps: two or three lines, not one line cut at 22rem
+                    lines = row.locator(".problem").evaluate(
+                        "td => { const text = td.querySelector('summary') || td;"
+                        " return text.getBoundingClientRect().height"
+                        " / parseFloat(getComputedStyle(text).lineHeight); }")
+                    if not 1.5 < lines < 3.6:
+                        problems.append(f"{where} {ticket.number}: the problem shows "
+                                        f"{lines:.1f} lines")
+    report(problems)
+
+    # a tap opens the whole problem, and the list's refresh leaves it open
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/workbench/")
+    problem = page.locator(f'#bucket-queue tr[data-ticket="{late.id}"] .problem summary')
+    assert problem.evaluate("s => s.scrollHeight > s.clientHeight + 1")  # clamped
+    closed = problem.bounding_box()["height"]
+    problem.click()
+    expect(page.locator(f'#bucket-queue tr[data-ticket="{late.id}"] details')).to_have_attribute(
+        "open", "")
+    assert problem.bounding_box()["height"] > closed
+    assert problem.evaluate("s => s.scrollHeight <= s.clientHeight + 1")  # nothing cut off
+    page.locator("#bucket-queue").evaluate("s => { s.dataset.before = 'refresh'; }")
+    expect(page.locator("#bucket-queue[data-before]")).to_have_count(0, timeout=5_000)
+    expect(page.locator(f'#bucket-queue tr[data-ticket="{late.id}"] details')).to_have_attribute(
+        "open", "")
+    # and Claim still works from a card
+    page.locator(f'#bucket-queue tr[data-ticket="{late.id}"] [data-claim]').click()
+    page.wait_for_url(f"{live_server.url}/tickets/{late.id}")
+    assert reload(late.id).technician.username == "technician1"
