@@ -96,11 +96,12 @@
 
   function initForms() {
     // A slow network and a second tap must not send the event twice (the server refuses the
-    // second one anyway: the form carries the ticket's version).
-    document.querySelectorAll("form[data-event-form], form[data-claim-form]").forEach(function (f) {
-      f.addEventListener("submit", function () {
-        f.querySelectorAll("button:not([type=button])").forEach(function (b) { b.disabled = true; });
-      });
+    // second one anyway: the form carries the ticket's version). Listened for on the document,
+    // so the worklist's Claim forms keep the guard after its refresh replaced them.
+    document.addEventListener("submit", function (ev) {
+      var f = ev.target;
+      if (!f.matches("form[data-event-form], form[data-claim-form]")) return;
+      f.querySelectorAll("button:not([type=button])").forEach(function (b) { b.disabled = true; });
     });
     document.querySelectorAll("[data-event-link]").forEach(function (link) {
       link.addEventListener("click", function () {
