@@ -3,7 +3,8 @@
 standing in for a phone's larger text setting), in Persian and in English; and at 800 (a tablet)
 and 1280 px. None may push the page sideways, and what the reader came for stays on the screen:
 the estimate editor's fields, line totals, remove buttons and running total; the worklist's
-Claim button, promised date and late marker and the whole problem within a tap.
+Claim button, promised date and late marker and the whole problem within a tap; a ticket list's
+rows.
 
 Each page's problems are collected, not stopped at the first one, so a failure lists every
 size and font that is wrong."""
@@ -238,3 +239,25 @@ def test_the_worklist_on_a_phone_shows_claim_the_promise_and_the_whole_problem(
     page.locator(f'#bucket-queue tr[data-ticket="{late.id}"] [data-claim]').click()
     page.wait_for_url(f"{live_server.url}/tickets/{late.id}")
     assert reload(late.id).technician.username == "technician1"
+
+
+# --- the ticket lists -----------------------------------------------------------------------
+
+def test_the_ticket_list_and_the_desk_search_fit_a_phone(live_server, page, make_ticket):
+    for state in ("intake", "diagnosis", "estimate", "waiting_parts"):
+        make_ticket(state, intake={**INTAKE, "device": LONG_DEVICE})
+    login(page, live_server.url, "reception1")
+    problems = []
+    for lang in LANGS:
+        for width in PHONES + WIDER:
+            for path in ("/tickets/?", "/desk/find?q=Rezaei&"):
+                open_page(page, f"{live_server.url}{path}lang={lang}", width)
+                row = page.locator("main tbody tr").first
+                for font in FONTS:
+                    set_font(page, font)
+                    look(page, f"{path.rstrip('?&')} {lang} {width}px {font}%", problems, {
+                        "number": row.locator("a").first,
+                        "state": row.locator(".badge"),
+                        "last cell": row.locator("td").last,
+                    })
+    report(problems)
