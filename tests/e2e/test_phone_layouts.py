@@ -4,7 +4,7 @@ standing in for a phone's larger text setting), in Persian and in English; and a
 and 1280 px. None may push the page sideways, and what the reader came for stays on the screen:
 the estimate editor's fields, line totals, remove buttons and running total; the worklist's
 Claim button, promised date and late marker and the whole problem within a tap; a ticket list's
-rows.
+rows; the customer's progress, promised date and estimate.
 
 Each page's problems are collected, not stopped at the first one, so a failure lists every
 size and font that is wrong."""
@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from servicedesk.extensions import db
 from servicedesk.lifecycle import Actor
+from servicedesk.links import survey_url, tracking_url
 from servicedesk.models import Ticket
 from servicedesk.services import tickets as ticket_service
 from servicedesk.visits import shop_day
@@ -260,4 +261,46 @@ def test_the_ticket_list_and_the_desk_search_fit_a_phone(live_server, page, make
                         "state": row.locator(".badge"),
                         "last cell": row.locator("td").last,
                     })
+    report(problems)
+
+
+# --- the customer's pages -------------------------------------------------------------------
+
+def test_the_customers_pages_fit_a_phone_with_a_larger_font(
+        live_server, page, make_ticket, users):
+    estimate = make_ticket("estimate")
+    in_queue = queued(users, device=LONG_DEVICE)
+    in_queue.promised_date = shop_day() + timedelta(days=20)
+    db.session.commit()
+    parts = make_ticket("waiting_parts")
+    delivered = make_ticket("delivered")
+    pages = {"estimate": (tracking_url(estimate), ["[data-promised]", ".estimate-lines .amount"]),
+             "repair queue": (tracking_url(in_queue), ["[data-promised]", "[data-queue-position]"]),
+             "part awaited": (tracking_url(parts), ["[data-promised]", ".facts dd"]),
+             "survey": (survey_url(delivered), ["label[for=nps-10]", "button[data-send-survey]"])}
+    problems = []
+    for name, (url, keys) in pages.items():
+        for lang in LANGS:
+            for width in PHONES + WIDER:
+                open_page(page, f"{url}?lang={lang}", width)
+                for font in FONTS:
+                    set_font(page, font)
+                    where = f"{name} {lang} {width}px {font}%"
+                    controls = {"language switch": page.locator(".public-langs")}
+                    if name != "survey":
+                        controls["progress"] = page.locator(".steps")
+                        for i in range(page.locator(".steps li").count()):
+                            controls[f"step {i + 1}"] = page.locator(".steps li").nth(i)
+                    for key in keys:
+                        for i in range(page.locator(key).count()):
+                            controls[f"{key} #{i + 1}"] = page.locator(key).nth(i)
+                    look(page, where, problems, controls)
+                    # a tap target, not a line of text
+                    for link in page.locator(".public-langs a").all():
+                        if (height := link.bounding_box()["height"]) < 40:
+                            problems.append(f"{where}: a language link is {height:.0f}px tall")
+                    # the receipt number is one word, not broken at its hyphen
+                    number = page.locator("main bdi.ltr").first
+                    if number.evaluate("b => b.getClientRects().length") != 1:
+                        problems.append(f"{where}: the receipt number is broken over lines")
     report(problems)
