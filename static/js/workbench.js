@@ -96,11 +96,12 @@
 
   function initForms() {
     // A slow network and a second tap must not send the event twice (the server refuses the
-    // second one anyway: the form carries the ticket's version).
-    document.querySelectorAll("form[data-event-form], form[data-claim-form]").forEach(function (f) {
-      f.addEventListener("submit", function () {
-        f.querySelectorAll("button:not([type=button])").forEach(function (b) { b.disabled = true; });
-      });
+    // second one anyway: the form carries the ticket's version). Listened for on the document,
+    // so the worklist's Claim forms keep the guard after its refresh replaced them.
+    document.addEventListener("submit", function (ev) {
+      var f = ev.target;
+      if (!f.matches("form[data-event-form], form[data-claim-form]")) return;
+      f.querySelectorAll("button:not([type=button])").forEach(function (b) { b.disabled = true; });
     });
     document.querySelectorAll("[data-event-link]").forEach(function (link) {
       link.addEventListener("click", function () {
@@ -111,8 +112,56 @@
     });
   }
 
+  /* The worklist replaces itself every few seconds (htmx): a problem the technician opened to
+   * read stays open, a table scrolled sideways keeps its place and the keyboard's focus stays
+   * on its row, instead of snapping back under the reader. Keyed by section and ticket (a
+   * ticket can be in two sections). */
+  var FOCUSABLE = ["summary", "[data-claim]", "a"];
+  function keepWorklistState() {
+    var list = document.getElementById("worklist");
+    if (!list) return;
+    var open = [], scrolled = [], focused = null;
+    function key(el) {
+      var section = el.closest(".worklist-section"), row = el.closest("[data-ticket]");
+      return (section ? section.id : "") + "/" + (row ? row.getAttribute("data-ticket") : "");
+    }
+    list.addEventListener("htmx:beforeSwap", function (ev) {
+      if (ev.detail.target !== list) return;
+      open = [];
+      scrolled = [];
+      list.querySelectorAll("details[open]").forEach(function (d) { open.push(key(d)); });
+      list.querySelectorAll(".worklist-section .table-responsive").forEach(function (box) {
+        if (box.scrollLeft) scrolled.push([box.closest(".worklist-section").id, box.scrollLeft]);
+      });
+      var active = document.activeElement;
+      focused = null;
+      if (active && list.contains(active) && active.closest("[data-ticket]")) {
+        FOCUSABLE.forEach(function (sel) {
+          if (!focused && active.matches(sel)) focused = [key(active), sel];
+        });
+      }
+    });
+    list.addEventListener("htmx:afterSwap", function (ev) {
+      if (ev.detail.target !== list) return;
+      list.querySelectorAll("details").forEach(function (d) {
+        if (open.indexOf(key(d)) >= 0) d.open = true;
+      });
+      scrolled.forEach(function (s) {
+        var box = document.querySelector("#" + s[0] + " .table-responsive");
+        if (box) box.scrollLeft = s[1];
+      });
+      if (focused) {
+        var again = Array.prototype.filter.call(list.querySelectorAll(focused[1]), function (el) {
+          return key(el) === focused[0];
+        })[0];
+        if (again) again.focus({ preventScroll: true });
+      }
+    });
+  }
+
   ready(function () {
     document.querySelectorAll("[data-lines-editor]").forEach(initEditor);
     initForms();
+    keepWorklistState();
   });
 })();
