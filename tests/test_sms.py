@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from servicedesk.extensions import db
-from servicedesk.models import Customer, Notification, Ticket
+from servicedesk.models import Customer, Notification, Ticket, utcnow
+from servicedesk.notifications.delivery import deliver
+from servicedesk.notifications.outbox import dispatch
 from servicedesk.notifications.sweep import sweep
 from servicedesk.services import tickets as svc
 
@@ -33,6 +35,11 @@ def notes(ticket_id):
 def walk(ticket, users, events):
     for event in events:
         svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+
+
+def sends(twilio) -> list:
+    """What Twilio answered each request to send a message, in order."""
+    return [r["status"] for r in twilio.requests if r["method"] == "POST"]
 
 
 # --- in-process delivery (no Redis), twilio backend --------------------------------------------
@@ -112,6 +119,19 @@ class TestInProcess:
             assert row.id == notes(ticket.id)[0].id
         finally:
             server.stop()
+
+    # --- how long a message is tried ------------------------------------------------------
+
+    def test_a_retry_is_not_sent_before_it_is_due(self, app, twilio, make_ticket):
+        app.config["SMS_RETRY_INTERVALS"] = [3600]
+        twilio.fail_next(1, 429)
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert row.status == "retry" and row.next_attempt_at > utcnow() + timedelta(minutes=59)
+        assert deliver(row.id) == "skipped"  # a job of another retry chain, an hour early
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("retry", 1)
+        assert sends(twilio) == [429]
 
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
@@ -201,6 +221,22 @@ class TestRq:
         assert (row.status, row.attempts) == ("sent", failures + 1)
         statuses = [r["status"] for r in twilio.requests if r["method"] == "POST"]
         assert statuses == [status] * failures + [201]
+
+    def test_a_second_job_for_a_waiting_retry_sends_nothing(
+            self, app, twilio, make_ticket, worker_env):
+        app.config["SMS_RETRY_INTERVALS"] = [3600, 3600]
+        worker_env["SERVICEDESK_SMS_RETRY_INTERVALS"] = "[3600, 3600]"
+        twilio.fail_next(1, 429)
+        ticket = make_ticket("intake")
+        nid = notes(ticket.id)[0].id
+        # The job the sweep queues for a due retry, here queued while rq's own retry of the
+        # first job waits its hour: two chains for one message.
+        dispatch([nid], attempts={nid: 1})
+        self.run_burst(worker_env)
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("retry", 1)
+        assert row.next_attempt_at > utcnow() + timedelta(minutes=59)
+        assert sends(twilio) == [429]
 
     def test_permanent_failure_is_not_retried(self, app, twilio, make_ticket, worker_env):
         ticket = make_ticket("intake", intake={**INTAKE, "customer": {

@@ -1,6 +1,7 @@
 """The generic HTTP gateway backend (the shape of Iranian SMS panels), against a local panel."""
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -8,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from servicedesk.extensions import db
-from servicedesk.models import Notification
+from servicedesk.models import Notification, utcnow
 from servicedesk.notifications.delivery import deliver
 
 from .conftest import INTAKE
@@ -88,9 +89,12 @@ def test_panel_unavailable_is_retried_and_a_rejection_is_final(app, panel, make_
     panel.script[:] = [503]
     ticket = make_ticket("intake")
     row = rows(ticket.id)[0]
-    assert row.status == "retry" and row.next_attempt_at is not None
+    assert row.status == "retry" and row.next_attempt_at > utcnow()
     assert panel.received == []
-    deliver(row.id)
+    assert deliver(row.id) == "skipped"  # not due yet
+    row.next_attempt_at = utcnow() - timedelta(seconds=1)  # its interval has passed
+    db.session.commit()
+    assert deliver(row.id) == "sent"
     assert rows(ticket.id)[0].status == "sent" and len(panel.received) == 1
 
     panel.script[:] = [400]

@@ -2,7 +2,9 @@
 
 Outcomes: sent (the provider's id kept); permanent failure (code kept, never retried; Twilio
 21610 also opts the customer out); transient failure (``retry`` with a backoff, due at
-``next_attempt_at``); ambiguous (timeout or 5xx after the request left): ``unknown``.
+``next_attempt_at``); ambiguous (timeout or 5xx after the request left): ``unknown``. A row is
+claimed only when due, so however many jobs hold its id (rq's own retry, the sweep's, a stale
+one) it is tried once per interval.
 
 Policy for ambiguous sends: the provider may have accepted the message and Twilio has no
 idempotency key, so an immediate retry risks a duplicate. The row waits (``unknown``) and the
@@ -55,7 +57,10 @@ def claim(notification_id: int) -> bool:
         update(Notification)
         .where(Notification.id == notification_id,
                Notification.status.in_(("pending", "retry")),
-               (Notification.send_after.is_(None)) | (Notification.send_after <= now))
+               (Notification.send_after.is_(None)) | (Notification.send_after <= now),
+               # a retry waits its interval whoever holds its id: rq's retry of one job and
+               # the sweep's next job would otherwise spend two attempts at once
+               (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now))
         .values(status="sending", attempts=Notification.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False))
     db.session.commit()
