@@ -106,7 +106,7 @@ class TestInProcess:
             ticket = make_ticket("intake")
             row = notes(ticket.id)[0]
             msg = twilio.wait_for(1)[0]
-            assert msg["status_callback"] == f"{server.url}/sms/status"
+            assert msg["status_callback"] == f"{server.url}/sms/status?n={row.id}"
             assert twilio.send_status_callback(msg["sid"], "delivered") == 204
             assert notes(ticket.id)[0].status == "delivered"
             assert twilio.send_status_callback(msg["sid"], "sent") == 204  # late, out of order
@@ -120,7 +120,39 @@ class TestInProcess:
         finally:
             server.stop()
 
+    def test_a_delivery_report_that_overtakes_twilios_answer_is_kept(
+            self, app, twilio, make_ticket):
+        server = LiveServer(app)
+        try:
+            app.config["PUBLIC_BASE_URL"] = server.url
+            twilio.report_before_answer("undelivered", error_code=30007)
+            ticket = make_ticket("intake")
+            assert twilio.callback_answers == [204]
+            row = notes(ticket.id)[0]
+            assert (row.status, row.error_code) == ("undelivered", "30007")
+            assert row.provider_id == twilio.messages[0]["sid"]
+        finally:
+            server.stop()
+
     # --- how long a message is tried ------------------------------------------------------
+
+    def test_a_report_on_a_send_whose_answer_was_lost_settles_it_without_a_resend(
+            self, app, twilio, make_ticket):
+        server = LiveServer(app)
+        try:
+            app.config.update(PUBLIC_BASE_URL=server.url, TWILIO_TIMEOUT=1,
+                              SMS_RETRY_INTERVALS=[0, 0])
+            twilio.delay_next(1, seconds=2)  # Twilio takes it; its answer comes too late
+            ticket = make_ticket("intake")
+            assert notes(ticket.id)[0].status == "unknown"
+            sid = twilio.messages[0]["sid"]
+            assert twilio.send_status_callback(sid, "delivered") == 204
+            sweep(stuck_after=timedelta(0))
+            row = notes(ticket.id)[0]
+            assert (row.status, row.provider_id, row.attempts) == ("delivered", sid, 1)
+            assert len(twilio.messages) == 1
+        finally:
+            server.stop()
 
     def test_a_retry_is_not_sent_before_it_is_due(self, app, twilio, make_ticket):
         app.config["SMS_RETRY_INTERVALS"] = [3600]

@@ -10,13 +10,15 @@ Policy for ambiguous sends: the provider may have accepted the message and Twili
 idempotency key, so an immediate retry risks a duplicate. The row waits (``unknown``) and the
 sweep retries it after ``stuck_after`` (2 minutes): at-least-once delivery, with a duplicate
 possible only in that window. Rows left in ``sending`` by a killed worker are treated the same.
+The status callback URL names the row, so a delivery report for an attempt whose answer was
+lost still settles the row (``apply_status_callback``) and no resend follows it.
 """
 import logging
 from datetime import timedelta
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..links import public_base_url
@@ -36,9 +38,14 @@ def retry_intervals() -> list[int]:
 def stuck_after() -> timedelta:
     return timedelta(seconds=current_app.config.get("SMS_STUCK_AFTER", 120))
 OPT_OUT_CODES = {"21610"}
-# Statuses a provider callback may move to, in order: a later callback never moves back.
+# Statuses a provider callback (or the sender's own answer) may move to, in order: a later
+# report never moves back.
 STATUS_RANK = {"pending": 0, "retry": 0, "sending": 1, "unknown": 1, "sent": 2,
                "undelivered": 3, "failed": 3, "delivered": 4, "cancelled": 5}
+
+
+def _below(status: str) -> list[str]:
+    return [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
 
 
 def get_backend():
@@ -81,7 +88,10 @@ def deliver(notification_id: int) -> str:
             return held
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
-        callback = f"{public_base_url()}/sms/status"
+        # The row's id rides in the URL (Twilio signs the whole URL): a report that comes
+        # before this process has the message's sid, or about an attempt whose answer was
+        # lost, still finds its row (apply_status_callback).
+        callback = f"{public_base_url()}/sms/status?n={note.id}"
     now = utcnow()
     try:
         provider_id = get_backend().send(note.to, note.body, callback)
@@ -118,11 +128,34 @@ def deliver(notification_id: int) -> str:
         db.session.commit()
         log.exception("notification %s: unexpected error", note.id)
         return "retry"
-    note.provider_id = provider_id
-    note.sent_at = now
-    _finish(note, "sent", None, None)
+    return _record_sent(note, provider_id, now)
+
+
+def _record_sent(note: Notification, provider_id: str, now) -> str:
+    """The provider took the message. Moves the row to ``sent`` only from a lower status: a
+    delivery report that overtook this answer (found the row by the id in its URL) has
+    already moved it further and stands; the row then keeps the sid it took from the report,
+    else gets this one."""
+    moved = db.session.execute(
+        update(Notification)
+        .where(Notification.id == note.id, Notification.status.in_(_below("sent")))
+        .values(status="sent", provider_id=provider_id, sent_at=now, error_code=None,
+                error_message=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.provider_id.is_(None))
+            .values(provider_id=provider_id)
+            .execution_options(synchronize_session=False))
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.sent_at.is_(None))
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False))
     db.session.commit()
-    return "sent"
+    db.session.expire(note)
+    return note.status
 
 
 def _reminder_held(note: Notification) -> Optional[str]:
@@ -165,19 +198,40 @@ def reset_stuck(after: Optional[timedelta] = None) -> int:
     return result.rowcount
 
 
-def apply_status_callback(provider_id: str, status: str, error_code: Optional[str]) -> bool:
+def apply_status_callback(provider_id: str, status: str, error_code: Optional[str],
+                          notification_id: Optional[int] = None) -> bool:
     """A provider's delivery report: moves the row forward only (a late 'sent' never
-    overwrites 'delivered'). Returns False when no row has this provider id."""
+    overwrites 'delivered'). The row is found by the message's sid, else by the id the
+    callback URL carries (``notification_id``): a report that came before the sender stored
+    the sid, or about an attempt whose answer was lost (``unknown``), which then becomes the
+    row's message. Returns False when no row is found."""
     note = db.session.scalar(select(Notification).where(Notification.provider_id == provider_id))
+    if note is None and notification_id is not None:
+        note = db.session.get(Notification, notification_id)
+        if note is not None and note.provider_id is not None:
+            # Another attempt's message (a duplicate after an unknown outcome): the row
+            # follows the message whose sid it holds.
+            log.info("notification %s: report on %s ignored, it holds %s",
+                     note.id, provider_id, note.provider_id)
+            return True
     if note is None:
         return False
     mapped = {"queued": "sent", "accepted": "sent", "sending": "sent", "sent": "sent",
               "delivered": "delivered", "undelivered": "undelivered", "failed": "failed",
               "read": "delivered"}.get(status)
-    if mapped and STATUS_RANK[mapped] > STATUS_RANK.get(note.status, 0):
-        note.status = mapped
+    if mapped:
+        values = {"status": mapped, "updated_at": utcnow(),
+                  "provider_id": func.coalesce(Notification.provider_id, provider_id)}
         if error_code:
-            note.error_code = str(error_code)
-        note.updated_at = utcnow()
+            values["error_code"] = str(error_code)[:20]
+        # Conditional, not read-modify-write: the sender's answer or another report may
+        # have moved the row since it was read.
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.status.in_(_below(mapped)),
+                   Notification.provider_id.is_(None)
+                   | (Notification.provider_id == provider_id))
+            .values(**values)
+            .execution_options(synchronize_session=False))
         db.session.commit()
     return True
