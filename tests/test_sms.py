@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from servicedesk.extensions import db
 from servicedesk.models import Customer, Notification, Ticket, utcnow
@@ -135,6 +135,41 @@ class TestInProcess:
             server.stop()
 
     # --- how long a message is tried ------------------------------------------------------
+
+    def test_an_unknown_outcome_is_resent_until_the_attempts_run_out(
+            self, app, twilio, make_ticket):
+        app.config["SMS_RETRY_INTERVALS"] = [0, 0]  # three attempts in all
+        twilio.fail_next(10, 500)  # Twilio may have taken each one: the outcome is unknown
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("unknown", 1)
+        for _ in range(5):
+            sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("failed", 3)
+        assert row.error_message == ("gave up after 3 attempts; the last outcome was unknown: "
+                                     "Twilio answered 500")
+        assert sends(twilio) == [500, 500, 500]
+
+    @pytest.mark.parametrize("left_in", ["sending", "unknown"])
+    def test_a_stuck_message_past_its_last_attempt_fails_instead_of_going_again(
+            self, app, twilio, make_ticket, left_in):
+        app.config["SMS_RETRY_INTERVALS"] = [0, 0]
+        ticket = make_ticket("intake")
+        nid = notes(ticket.id)[0].id
+        # Its last attempt ended without an answer: a worker killed mid-send ('sending'), or
+        # a timeout ('unknown', as earlier versions left rows they resent without end).
+        db.session.execute(update(Notification).where(Notification.id == nid).values(
+            status=left_in, attempts=3, provider_id=None, error_message=None,
+            updated_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        twilio.reset()
+        assert sweep() == 0
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("failed", 3)
+        assert row.error_message.startswith(
+            "gave up after 3 attempts; the last outcome was unknown")
+        assert twilio.requests == []
 
     def test_a_report_on_a_send_whose_answer_was_lost_settles_it_without_a_resend(
             self, app, twilio, make_ticket):

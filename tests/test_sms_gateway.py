@@ -11,6 +11,7 @@ from sqlalchemy import select
 from servicedesk.extensions import db
 from servicedesk.models import Notification, utcnow
 from servicedesk.notifications.delivery import deliver
+from servicedesk.notifications.sweep import sweep
 
 from .conftest import INTAKE
 
@@ -111,3 +112,25 @@ def test_a_row_is_sent_once_however_often_it_is_handed_over(app, panel, make_tic
     from servicedesk.notifications.outbox import dispatch
     dispatch([row.id, row.id])
     assert len(panel.received) == 1
+
+
+def test_a_sender_that_cannot_work_gives_up_after_its_retries(app, panel, make_ticket):
+    del app.config["SMS_HTTP_URL"]  # every send now raises KeyError before reaching a panel
+    app.config["SMS_RETRY_INTERVALS"] = [0, 600]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("retry", 1)
+    assert row.error_message == "KeyError: 'SMS_HTTP_URL'"
+    deliver(row.id)
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("retry", 2)
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=590)  # waits longer each time
+    row.next_attempt_at = utcnow() - timedelta(seconds=1)  # ten minutes on
+    db.session.commit()
+    deliver(row.id)
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.error_message == "gave up after 3 attempts: KeyError: 'SMS_HTTP_URL'"
+    assert sweep(stuck_after=timedelta(0)) == 0
+    assert rows(ticket.id)[0].attempts == 3
+    assert panel.received == []
