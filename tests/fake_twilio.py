@@ -26,6 +26,9 @@ Behaviour (see the SMS/Twilio reference notes, section 1):
   processed and recorded, then the response is held back -> client ReadTimeout, the ambiguous
   case; ``accept=False`` sleeps before processing instead), then ``drop_next`` (the message is
   processed and recorded, then the connection is closed without a response -> ConnectionError).
+* ``report_before_answer`` (a valid create): the message is recorded and its signed status
+  callback is posted (and answered) before the API's own 201 goes out: a delivery report that
+  overtakes the answer. What the app answered each such callback is in ``callback_answers``.
 """
 
 from __future__ import annotations
@@ -198,6 +201,7 @@ class FakeTwilio:
         self._thread: threading.Thread | None = None
         self._messages: list[dict] = []
         self._requests: list[dict] = []
+        self.callback_answers: list[int] = []  # what the app answered report_before_answer
         self._clear_knobs()
 
     # -- lifecycle ---------------------------------------------------------
@@ -260,6 +264,7 @@ class FakeTwilio:
         with self._lock:
             self._messages.clear()
             self._requests.clear()
+            self.callback_answers.clear()
             self._clear_knobs()
 
     def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
@@ -279,6 +284,7 @@ class FakeTwilio:
         self._drop = 0
         self._delay: list[tuple[float, bool]] = []
         self._stall: list[float] = []
+        self._report_first: list[tuple] = []  # (status, error_code), one per valid create
 
     def fail_next(self, n: int = 1, status: int = 429) -> None:
         """The next ``n`` create requests answer ``status`` without recording the message.
@@ -306,6 +312,14 @@ class FakeTwilio:
         the client timed out: ambiguous); with ``accept=False`` the sleep comes first."""
         with self._lock:
             self._delay.extend([(seconds, accept)] * n)
+
+    def report_before_answer(self, status: str, error_code=None) -> None:
+        """The next valid create request is recorded, then its signed status callback
+        (``status``, ``error_code``) is posted to its StatusCallback, and only after the app
+        answered it does the API's 201 go out: a carrier's fast rejection reaching the app
+        before the sender has the message's sid. The app's answer goes to ``callback_answers``."""
+        with self._lock:
+            self._report_first.append((status, error_code))
 
     # -- status callbacks ---------------------------------------------------
     def send_status_callback(self, sid: str, status: str, error_code=None,
@@ -412,6 +426,13 @@ class FakeTwilio:
         if delay is not None and not delay[1]:
             self._stopping.wait(delay[0])
         status, payload = self._validate_and_store(form)
+        if status == 201:
+            with self._lock:
+                report = self._report_first.pop(0) if self._report_first else None
+            if report is not None:
+                answer = self.send_status_callback(payload["sid"], *report)
+                with self._lock:
+                    self.callback_answers.append(answer)
         if delay is not None and delay[1]:
             self._stopping.wait(delay[0])
         if drop:

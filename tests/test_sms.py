@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from servicedesk.extensions import db
-from servicedesk.models import Customer, Notification, Ticket
+from servicedesk.models import Customer, Notification, Ticket, utcnow
+from servicedesk.notifications.delivery import deliver
+from servicedesk.notifications.outbox import dispatch
 from servicedesk.notifications.sweep import sweep
 from servicedesk.services import tickets as svc
 
@@ -33,6 +35,11 @@ def notes(ticket_id):
 def walk(ticket, users, events):
     for event in events:
         svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+
+
+def sends(twilio) -> list:
+    """What Twilio answered each request to send a message, in order."""
+    return [r["status"] for r in twilio.requests if r["method"] == "POST"]
 
 
 # --- in-process delivery (no Redis), twilio backend --------------------------------------------
@@ -99,7 +106,7 @@ class TestInProcess:
             ticket = make_ticket("intake")
             row = notes(ticket.id)[0]
             msg = twilio.wait_for(1)[0]
-            assert msg["status_callback"] == f"{server.url}/sms/status"
+            assert msg["status_callback"] == f"{server.url}/sms/status?n={row.id}"
             assert twilio.send_status_callback(msg["sid"], "delivered") == 204
             assert notes(ticket.id)[0].status == "delivered"
             assert twilio.send_status_callback(msg["sid"], "sent") == 204  # late, out of order
@@ -112,6 +119,86 @@ class TestInProcess:
             assert row.id == notes(ticket.id)[0].id
         finally:
             server.stop()
+
+    def test_a_delivery_report_that_overtakes_twilios_answer_is_kept(
+            self, app, twilio, make_ticket):
+        server = LiveServer(app)
+        try:
+            app.config["PUBLIC_BASE_URL"] = server.url
+            twilio.report_before_answer("undelivered", error_code=30007)
+            ticket = make_ticket("intake")
+            assert twilio.callback_answers == [204]
+            row = notes(ticket.id)[0]
+            assert (row.status, row.error_code) == ("undelivered", "30007")
+            assert row.provider_id == twilio.messages[0]["sid"]
+        finally:
+            server.stop()
+
+    # --- how long a message is tried ------------------------------------------------------
+
+    def test_an_unknown_outcome_is_resent_until_the_attempts_run_out(
+            self, app, twilio, make_ticket):
+        app.config["SMS_RETRY_INTERVALS"] = [0, 0]  # three attempts in all
+        twilio.fail_next(10, 500)  # Twilio may have taken each one: the outcome is unknown
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("unknown", 1)
+        for _ in range(5):
+            sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("failed", 3)
+        assert row.error_message == ("gave up after 3 attempts; the last outcome was unknown: "
+                                     "Twilio answered 500")
+        assert sends(twilio) == [500, 500, 500]
+
+    @pytest.mark.parametrize("left_in", ["sending", "unknown"])
+    def test_a_stuck_message_past_its_last_attempt_fails_instead_of_going_again(
+            self, app, twilio, make_ticket, left_in):
+        app.config["SMS_RETRY_INTERVALS"] = [0, 0]
+        ticket = make_ticket("intake")
+        nid = notes(ticket.id)[0].id
+        # Its last attempt ended without an answer: a worker killed mid-send ('sending'), or
+        # a timeout ('unknown', as earlier versions left rows they resent without end).
+        db.session.execute(update(Notification).where(Notification.id == nid).values(
+            status=left_in, attempts=3, provider_id=None, error_message=None,
+            updated_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        twilio.reset()
+        assert sweep() == 0
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("failed", 3)
+        assert row.error_message.startswith(
+            "gave up after 3 attempts; the last outcome was unknown")
+        assert twilio.requests == []
+
+    def test_a_report_on_a_send_whose_answer_was_lost_settles_it_without_a_resend(
+            self, app, twilio, make_ticket):
+        server = LiveServer(app)
+        try:
+            app.config.update(PUBLIC_BASE_URL=server.url, TWILIO_TIMEOUT=1,
+                              SMS_RETRY_INTERVALS=[0, 0])
+            twilio.delay_next(1, seconds=2)  # Twilio takes it; its answer comes too late
+            ticket = make_ticket("intake")
+            assert notes(ticket.id)[0].status == "unknown"
+            sid = twilio.messages[0]["sid"]
+            assert twilio.send_status_callback(sid, "delivered") == 204
+            sweep(stuck_after=timedelta(0))
+            row = notes(ticket.id)[0]
+            assert (row.status, row.provider_id, row.attempts) == ("delivered", sid, 1)
+            assert len(twilio.messages) == 1
+        finally:
+            server.stop()
+
+    def test_a_retry_is_not_sent_before_it_is_due(self, app, twilio, make_ticket):
+        app.config["SMS_RETRY_INTERVALS"] = [3600]
+        twilio.fail_next(1, 429)
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert row.status == "retry" and row.next_attempt_at > utcnow() + timedelta(minutes=59)
+        assert deliver(row.id) == "skipped"  # a job of another retry chain, an hour early
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("retry", 1)
+        assert sends(twilio) == [429]
 
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
@@ -201,6 +288,22 @@ class TestRq:
         assert (row.status, row.attempts) == ("sent", failures + 1)
         statuses = [r["status"] for r in twilio.requests if r["method"] == "POST"]
         assert statuses == [status] * failures + [201]
+
+    def test_a_second_job_for_a_waiting_retry_sends_nothing(
+            self, app, twilio, make_ticket, worker_env):
+        app.config["SMS_RETRY_INTERVALS"] = [3600, 3600]
+        worker_env["SERVICEDESK_SMS_RETRY_INTERVALS"] = "[3600, 3600]"
+        twilio.fail_next(1, 429)
+        ticket = make_ticket("intake")
+        nid = notes(ticket.id)[0].id
+        # The job the sweep queues for a due retry, here queued while rq's own retry of the
+        # first job waits its hour: two chains for one message.
+        dispatch([nid], attempts={nid: 1})
+        self.run_burst(worker_env)
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("retry", 1)
+        assert row.next_attempt_at > utcnow() + timedelta(minutes=59)
+        assert sends(twilio) == [429]
 
     def test_permanent_failure_is_not_retried(self, app, twilio, make_ticket, worker_env):
         ticket = make_ticket("intake", intake={**INTAKE, "customer": {

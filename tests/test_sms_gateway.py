@@ -1,6 +1,7 @@
 """The generic HTTP gateway backend (the shape of Iranian SMS panels), against a local panel."""
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -8,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from servicedesk.extensions import db
-from servicedesk.models import Notification
+from servicedesk.models import Notification, utcnow
 from servicedesk.notifications.delivery import deliver
+from servicedesk.notifications.sweep import sweep
 
 from .conftest import INTAKE
 
@@ -88,9 +90,12 @@ def test_panel_unavailable_is_retried_and_a_rejection_is_final(app, panel, make_
     panel.script[:] = [503]
     ticket = make_ticket("intake")
     row = rows(ticket.id)[0]
-    assert row.status == "retry" and row.next_attempt_at is not None
+    assert row.status == "retry" and row.next_attempt_at > utcnow()
     assert panel.received == []
-    deliver(row.id)
+    assert deliver(row.id) == "skipped"  # not due yet
+    row.next_attempt_at = utcnow() - timedelta(seconds=1)  # its interval has passed
+    db.session.commit()
+    assert deliver(row.id) == "sent"
     assert rows(ticket.id)[0].status == "sent" and len(panel.received) == 1
 
     panel.script[:] = [400]
@@ -107,3 +112,25 @@ def test_a_row_is_sent_once_however_often_it_is_handed_over(app, panel, make_tic
     from servicedesk.notifications.outbox import dispatch
     dispatch([row.id, row.id])
     assert len(panel.received) == 1
+
+
+def test_a_sender_that_cannot_work_gives_up_after_its_retries(app, panel, make_ticket):
+    del app.config["SMS_HTTP_URL"]  # every send now raises KeyError before reaching a panel
+    app.config["SMS_RETRY_INTERVALS"] = [0, 600]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("retry", 1)
+    assert row.error_message == "KeyError: 'SMS_HTTP_URL'"
+    deliver(row.id)
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("retry", 2)
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=590)  # waits longer each time
+    row.next_attempt_at = utcnow() - timedelta(seconds=1)  # ten minutes on
+    db.session.commit()
+    deliver(row.id)
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("failed", 3)
+    assert row.error_message == "gave up after 3 attempts: KeyError: 'SMS_HTTP_URL'"
+    assert sweep(stuck_after=timedelta(0)) == 0
+    assert rows(ticket.id)[0].attempts == 3
+    assert panel.received == []

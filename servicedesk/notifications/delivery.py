@@ -1,20 +1,31 @@
 """The delivery job: claim one outbox row, send it, record the outcome.
 
 Outcomes: sent (the provider's id kept); permanent failure (code kept, never retried; Twilio
-21610 also opts the customer out); transient failure (``retry`` with a backoff, due at
-``next_attempt_at``); ambiguous (timeout or 5xx after the request left): ``unknown``.
+21610 also opts the customer out); transient failure, or an unexpected error in the sender
+(``retry`` with a backoff, due at ``next_attempt_at``); ambiguous (timeout or 5xx after the
+request left): ``unknown``. A row is claimed only when due, so however many jobs hold its id
+(rq's own retry, the sweep's, a stale one) it is tried once per interval.
+
+Every kind of attempt counts against one limit: one try plus one per retry interval
+(``SMS_RETRY_INTERVALS``). Past it the row ends ``failed`` with "gave up after N attempts" and
+the last reason.
 
 Policy for ambiguous sends: the provider may have accepted the message and Twilio has no
-idempotency key, so an immediate retry risks a duplicate. The row waits (``unknown``) and the
-sweep retries it after ``stuck_after`` (2 minutes): at-least-once delivery, with a duplicate
-possible only in that window. Rows left in ``sending`` by a killed worker are treated the same.
+idempotency key, so a resend risks a duplicate. The row waits (``unknown``) for ``stuck_after``
+(2 minutes) and the interval of that attempt, whichever is longer, then the sweep sends it
+again. Rows left in ``sending`` by a killed worker are treated the same. So: each resend after
+an unknown outcome may be a duplicate, and a customer can get as many copies as there were
+attempts; once the attempts run out the row is ``failed`` though a copy may have arrived
+("the last outcome was unknown"). The status callback URL names the row, so a delivery report
+for an attempt whose answer was lost still settles the row (``apply_status_callback``) and
+no resend follows it. Delivery is at least once only while the attempts last.
 """
 import logging
 from datetime import timedelta
 from typing import Optional
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..links import public_base_url
@@ -33,10 +44,22 @@ def retry_intervals() -> list[int]:
 
 def stuck_after() -> timedelta:
     return timedelta(seconds=current_app.config.get("SMS_STUCK_AFTER", 120))
+
+
+def max_attempts() -> int:
+    """The first try and one per retry interval."""
+    return len(retry_intervals()) + 1
+
+
 OPT_OUT_CODES = {"21610"}
-# Statuses a provider callback may move to, in order: a later callback never moves back.
+# Statuses a provider callback (or the sender's own answer) may move to, in order: a later
+# report never moves back.
 STATUS_RANK = {"pending": 0, "retry": 0, "sending": 1, "unknown": 1, "sent": 2,
                "undelivered": 3, "failed": 3, "delivered": 4, "cancelled": 5}
+
+
+def _below(status: str) -> list[str]:
+    return [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
 
 
 def get_backend():
@@ -55,7 +78,10 @@ def claim(notification_id: int) -> bool:
         update(Notification)
         .where(Notification.id == notification_id,
                Notification.status.in_(("pending", "retry")),
-               (Notification.send_after.is_(None)) | (Notification.send_after <= now))
+               (Notification.send_after.is_(None)) | (Notification.send_after <= now),
+               # a retry waits its interval whoever holds its id: rq's retry of one job and
+               # the sweep's next job would otherwise spend two attempts at once
+               (Notification.next_attempt_at.is_(None)) | (Notification.next_attempt_at <= now))
         .values(status="sending", attempts=Notification.attempts + 1, updated_at=now)
         .execution_options(synchronize_session=False))
     db.session.commit()
@@ -76,7 +102,10 @@ def deliver(notification_id: int) -> str:
             return held
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
-        callback = f"{public_base_url()}/sms/status"
+        # The row's id rides in the URL (Twilio signs the whole URL): a report that comes
+        # before this process has the message's sid, or about an attempt whose answer was
+        # lost, still finds its row (apply_status_callback).
+        callback = f"{public_base_url()}/sms/status?n={note.id}"
     now = utcnow()
     try:
         provider_id = get_backend().send(note.to, note.body, callback)
@@ -92,32 +121,74 @@ def deliver(notification_id: int) -> str:
         log.warning("notification %s failed permanently: %s", note.id, exc.code)
         return "failed"
     except TransientFailure as exc:
-        intervals = retry_intervals()
-        if note.attempts > len(intervals):
-            _finish(note, "failed", exc.code, f"gave up after {note.attempts} attempts: "
-                                               f"{exc.message}")
-            db.session.commit()
+        if _retry_or_give_up(note, exc.code, exc.message, now) == "failed":
             return "failed"
-        _finish(note, "retry", exc.code, exc.message)
-        note.next_attempt_at = now + timedelta(seconds=intervals[note.attempts - 1])
-        db.session.commit()
         raise
     except AmbiguousFailure as exc:
-        _finish(note, "unknown", exc.code, exc.message)
+        if note.attempts >= max_attempts():
+            _finish(note, "failed", exc.code,
+                    _gave_up(note.attempts, f"; the last outcome was unknown: {exc.message}"))
+        else:
+            # The sweep sends it again once this and stuck_after have passed (reset_stuck).
+            _finish(note, "unknown", exc.code, exc.message)
+            note.next_attempt_at = now + timedelta(seconds=_interval(note.attempts))
         db.session.commit()
-        log.warning("notification %s: outcome unknown (%s)", note.id, exc.message)
-        return "unknown"
+        log.warning("notification %s: outcome unknown after attempt %s (%s)%s", note.id,
+                    note.attempts, exc.message, "; gave up" if note.status == "failed" else "")
+        return note.status
     except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the message
-        _finish(note, "retry", None, f"{type(exc).__name__}: {exc}"[:255])
-        note.next_attempt_at = now + timedelta(seconds=retry_intervals()[0])
-        db.session.commit()
         log.exception("notification %s: unexpected error", note.id)
-        return "retry"
-    note.provider_id = provider_id
-    note.sent_at = now
-    _finish(note, "sent", None, None)
+        return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", now)
+    return _record_sent(note, provider_id, now)
+
+
+def _interval(attempts: int) -> int:
+    """Seconds to wait after the ``attempts``-th attempt (within the limit)."""
+    return retry_intervals()[attempts - 1]
+
+
+def _gave_up(attempts: int, detail: str) -> str:
+    return f"gave up after {attempts} attempts{detail}"[:255]
+
+
+def _retry_or_give_up(note: Notification, code: Optional[str], message: str,
+                      now) -> str:
+    """A failed attempt that may be tried again: ``retry`` after the next interval, or
+    ``failed`` once the attempts are spent. Commits; returns the status."""
+    if note.attempts >= max_attempts():
+        _finish(note, "failed", code, _gave_up(note.attempts, f": {message}"))
+    else:
+        _finish(note, "retry", code, message[:255])
+        note.next_attempt_at = now + timedelta(seconds=_interval(note.attempts))
     db.session.commit()
-    return "sent"
+    return note.status
+
+
+def _record_sent(note: Notification, provider_id: str, now) -> str:
+    """The provider took the message. Moves the row to ``sent`` only from a lower status: a
+    delivery report that overtook this answer (found the row by the id in its URL) has
+    already moved it further and stands; the row then keeps the sid it took from the report,
+    else gets this one."""
+    moved = db.session.execute(
+        update(Notification)
+        .where(Notification.id == note.id, Notification.status.in_(_below("sent")))
+        .values(status="sent", provider_id=provider_id, sent_at=now, error_code=None,
+                error_message=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if not moved:
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.provider_id.is_(None))
+            .values(provider_id=provider_id)
+            .execution_options(synchronize_session=False))
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.sent_at.is_(None))
+            .values(sent_at=now)
+            .execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.expire(note)
+    return note.status
 
 
 def _reminder_held(note: Notification) -> Optional[str]:
@@ -147,32 +218,80 @@ def _finish(note: Notification, status: str, code: Optional[str], message: Optio
 
 def reset_stuck(after: Optional[timedelta] = None) -> int:
     """Rows left in 'sending' (a worker died mid-send) or 'unknown' for a while go back to
-    'retry' so they are sent again (the documented at-least-once policy)."""
+    'retry' so they are sent again (the documented policy): after ``after`` (stuck_after)
+    and, for 'unknown', the interval its attempt set. A row that has used all its attempts
+    is marked 'failed' instead. Returns how many rows went back to 'retry'."""
     now = utcnow()
     after = stuck_after() if after is None else after
+    limit = max_attempts()
+    stuck = ((Notification.status == "sending")
+             | ((Notification.status == "unknown")
+                & (Notification.next_attempt_at.is_(None)
+                   | (Notification.next_attempt_at <= now))))
+    stuck = stuck & (Notification.updated_at <= now - after)
+    spent = db.session.execute(
+        select(Notification.id, Notification.status, Notification.attempts,
+               Notification.error_message)
+        .where(stuck, Notification.attempts >= limit)).all()
+    for row in spent:
+        if row.status == "sending":
+            detail = "; the last outcome was unknown (the sender stopped mid-send)"
+        else:
+            detail = "; the last outcome was unknown" + (
+                f": {row.error_message}" if row.error_message else "")
+        # Still stuck as read: a delivery report or a late answer meanwhile wins.
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == row.id, Notification.status == row.status,
+                   Notification.attempts == row.attempts, stuck)
+            .values(status="failed", error_message=_gave_up(row.attempts, detail),
+                    updated_at=now)
+            .execution_options(synchronize_session=False))
+        log.warning("notification %s: gave up after %s attempts, the last outcome unknown",
+                    row.id, row.attempts)
     result = db.session.execute(
         update(Notification)
-        .where(Notification.status.in_(("sending", "unknown")),
-               Notification.updated_at <= now - after)
+        .where(stuck, Notification.attempts < limit)
         .values(status="retry", next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount
 
 
-def apply_status_callback(provider_id: str, status: str, error_code: Optional[str]) -> bool:
+def apply_status_callback(provider_id: str, status: str, error_code: Optional[str],
+                          notification_id: Optional[int] = None) -> bool:
     """A provider's delivery report: moves the row forward only (a late 'sent' never
-    overwrites 'delivered'). Returns False when no row has this provider id."""
+    overwrites 'delivered'). The row is found by the message's sid, else by the id the
+    callback URL carries (``notification_id``): a report that came before the sender stored
+    the sid, or about an attempt whose answer was lost (``unknown``), which then becomes the
+    row's message. Returns False when no row is found."""
     note = db.session.scalar(select(Notification).where(Notification.provider_id == provider_id))
+    if note is None and notification_id is not None:
+        note = db.session.get(Notification, notification_id)
+        if note is not None and note.provider_id is not None:
+            # Another attempt's message (a duplicate after an unknown outcome): the row
+            # follows the message whose sid it holds.
+            log.info("notification %s: report on %s ignored, it holds %s",
+                     note.id, provider_id, note.provider_id)
+            return True
     if note is None:
         return False
     mapped = {"queued": "sent", "accepted": "sent", "sending": "sent", "sent": "sent",
               "delivered": "delivered", "undelivered": "undelivered", "failed": "failed",
               "read": "delivered"}.get(status)
-    if mapped and STATUS_RANK[mapped] > STATUS_RANK.get(note.status, 0):
-        note.status = mapped
+    if mapped:
+        values = {"status": mapped, "updated_at": utcnow(),
+                  "provider_id": func.coalesce(Notification.provider_id, provider_id)}
         if error_code:
-            note.error_code = str(error_code)
-        note.updated_at = utcnow()
+            values["error_code"] = str(error_code)[:20]
+        # Conditional, not read-modify-write: the sender's answer or another report may
+        # have moved the row since it was read.
+        db.session.execute(
+            update(Notification)
+            .where(Notification.id == note.id, Notification.status.in_(_below(mapped)),
+                   Notification.provider_id.is_(None)
+                   | (Notification.provider_id == provider_id))
+            .values(**values)
+            .execution_options(synchronize_session=False))
         db.session.commit()
     return True

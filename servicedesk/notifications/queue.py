@@ -25,15 +25,20 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
     """Queue one job per row. The job id names the row and its attempts so far: the sweep and
     the after-commit hook never queue the same attempt twice, while a row whose worker died
     (its old job still registered as started) can be queued again. The database claim makes a
-    second run of any job harmless anyway."""
+    second run of any job harmless anyway, and sends a row only when it is due.
+
+    rq's own retries take the intervals still ahead of the row (a job queued after two
+    attempts waits the third interval, as the row does), so they come when the row is due
+    and none after its last attempt."""
     q = get_queue(app)
     intervals = list(app.config.get("SMS_RETRY_INTERVALS") or RETRY_INTERVALS)
     for nid in ids:
         tries = (attempts or {}).get(nid, 0)
+        ahead = intervals[tries:]
         try:
             q.enqueue("servicedesk.notifications.jobs.send_notification", nid,
                       job_id=f"{q.name}-sms-{nid}-{tries}", unique=True,
-                      retry=Retry(max=len(intervals), interval=intervals),
+                      retry=Retry(max=len(ahead), interval=ahead) if ahead else None,
                       job_timeout=app.config.get("SMS_JOB_TIMEOUT", 60),
                       result_ttl=0, failure_ttl=24 * 3600)
         except DuplicateJobError:

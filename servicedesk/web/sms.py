@@ -31,6 +31,15 @@ def status_callback():
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus")
     if not sid or not status:
         abort(400)
-    apply_status_callback(sid, status, request.form.get("ErrorCode"))
-    # Always 204 for a signed report, known id or not: Twilio retries anything else.
+    # ``n``: the notification's id, put in the callback URL by the sender (and covered by the
+    # signature), so a report that overtakes the sender's own record of the sid is applied
+    # to its row instead of being lost.
+    if not apply_status_callback(sid, status, request.form.get("ErrorCode"),
+                                 request.args.get("n", type=int)):
+        current_app.logger.info("delivery report for unknown message %s (%s) ignored",
+                                sid, status)
+    # Always 204 for a signed report, known id or not. A non-2xx would not bring the report
+    # back: by default Twilio retries a messaging status callback only when it cannot connect
+    # (connection-override defaults rp=ct, rc=1; retrying on 5xx needs a "#rp=5xx&rc=.."
+    # fragment in the URL), and logs the error (11200/11217) in the account's debugger.
     return "", 204
