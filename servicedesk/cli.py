@@ -160,14 +160,18 @@ def worker(burst, sweep_every):
 
 @click.command("verify-audit")
 def verify_audit():
-    """Check every ticket's audit chain; report the first edited event of each broken one."""
-    from .lifecycle import verify_chain
+    """Check every ticket's audit chain (the first edited event of each broken one) and that
+    its bill, estimate, payment, technician and actors agree with the chain."""
+    from .lifecycle import verify_chain, verify_records
     broken = 0
     for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):
         seq = verify_chain(ticket)
-        if seq is not None:
+        problems = ([f"chain broken at event {seq}"] if seq is not None else []) + \
+            verify_records(ticket)
+        if problems:
             broken += 1
-            click.echo(f"ticket {ticket.number}: chain broken at event {seq}")
+        for problem in problems:
+            click.echo(f"ticket {ticket.number}: {problem}")
     if broken:
         raise click.ClickException(f"{broken} ticket(s) with a broken audit chain")
     click.echo("audit chain intact")

@@ -468,6 +468,45 @@ def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None,
     return _append(ticket, name, ticket.state, actor, _json_safe(data or {}), changes, at)
 
 
+def verify_records(ticket: Ticket) -> list[str]:
+    """What the ticket's own rows say that its (hash-chained) trail does not: the bill, the
+    estimate, the amount paid, the technician, and who acted (the account an event points
+    to must be the one it names). The chain proves the events; this ties the rows the screens
+    and reports read to them. Empty when they agree."""
+    problems = []
+
+    def last(*names):
+        return next((e for e in reversed(ticket.events) if e.event in names), None)
+
+    quote = next((e for e in reversed(ticket.events) if e.event == "quote"
+                  and (e.data or {}).get("estimate_version") == ticket.estimate_version), None)
+    if ticket.estimate_version and quote is None:
+        problems.append(f"estimate version {ticket.estimate_version} has no quote event")
+    elif quote is not None and _as_sent(quote.data.get("lines", [])) != _as_sent(
+            ticket.estimate_lines()):
+        problems.append("the estimate's lines differ from its quote event")
+    finish = last("finish")
+    if _as_sent(finish.data.get("lines", []) if finish is not None else []) != _as_sent(
+            ticket.final_lines()):
+        problems.append("the bill's lines differ from the finish event")
+    deliver = last("deliver")
+    recorded = (deliver.data or {}).get("amount_paid") if deliver is not None else None
+    if ticket.amount_paid != recorded:
+        problems.append("the amount paid differs from the deliver event")
+    holder = None
+    for e in ticket.events:
+        if e.event in ("claim", "assign") or (e.event == "send_to_repair"
+                                               and (e.data or {}).get("technician")):
+            holder = (e.data or {}).get("technician")
+    held = ticket.technician.username if ticket.technician is not None else None
+    if held != holder and not (holder is None and held is None):
+        problems.append("the technician differs from the trail")
+    for e in ticket.events:
+        if e.actor is not None and e.actor.username != e.actor_name:
+            problems.append(f"event {e.seq} names {e.actor_name} but points to another account")
+    return problems
+
+
 def verify_chain(ticket: Ticket) -> Optional[int]:
     """The seq of the first event edited or missing, or None when the chain holds. An event
     deleted from the middle breaks the next one's link; the last ones deleted leave the

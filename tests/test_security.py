@@ -411,6 +411,35 @@ def _verify(app):
     return app.test_cli_runner().invoke(args=["verify-audit"])
 
 
+def test_verify_audit_finds_rows_that_disagree_with_the_trail(app, make_ticket, users):
+    """The chain proves the events; the bill, the amount paid, the technician and who acted
+    are read from other rows. Lowered with database access (the bill, the payment), a hand-back
+    pointed at another account: verify-audit names each, the timeline shows the name the
+    chained event records."""
+    from servicedesk.models import CostLine
+    from .test_workbench import Staff
+    ticket, other = make_ticket("delivered"), make_ticket("delivered")
+    assert "audit chain intact" in _verify(app).output
+    deliver = ticket.events[-1]
+    db.session.execute(update(TicketEvent).where(TicketEvent.id == deliver.id).values(
+        actor_id=users["manager"].id))
+    db.session.execute(update(CostLine).where(CostLine.ticket_id == ticket.id,
+                                              CostLine.stage == "final").values(unit_price=1000))
+    db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(amount_paid=2000))
+    db.session.commit()
+    db.session.expire_all()
+    result = _verify(app)
+    assert result.exit_code != 0
+    for problem in ("the bill's lines differ from the finish event",
+                    "the amount paid differs from the deliver event",
+                    f"event {deliver.seq} names reception1 but points to another account"):
+        assert f"ticket {ticket.number}: {problem}" in result.output, result.output
+    assert other.number not in result.output and "1 ticket(s)" in result.output
+    page = html(Staff(app, "manager1").get(f"/tickets/{ticket.id}?lang=en"))
+    last = page[page.rindex('data-event="deliver"'):]
+    assert "reception1" in last[:600] and users["manager"].display_name not in last[:600]
+
+
 def test_verify_audit_detects_an_edited_event(app, make_ticket, users):
     ticket = make_ticket("repair")
     other = make_ticket("ready")

@@ -146,8 +146,12 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("reason")
         else:
             add("reason")
-        if e.actor is not None:
+        # the name the hash-chained row records; the account's full name only when it is that
+        # account's (the account link is not in the hash: an edited one must not rename)
+        if e.actor is not None and e.actor.username == e.actor_name:
             who = e.actor.display_name
+        elif e.actor_kind == "staff":
+            who = e.actor_name
         else:
             who = ACTOR_LABELS.get(e.actor_kind, e.actor_name)
         rows.append({"event": e.event, "label": EVENT_LABELS.get(e.event, e.event), "at": e.at,
