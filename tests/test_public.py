@@ -182,6 +182,12 @@ def test_the_sms_and_the_tracking_page_give_the_same_place_in_the_queue(customer
         assert sms_count(ticket) == page_count(ticket)
     assert [sms_count(t) for t in (oldest, newer, older)] == [0, 1, 1]
     assert page_count(newer) == 2  # live: the older ticket now in the queue goes first
+    # sent to a technician by name: being examined, nobody ahead (the page shows no place)
+    named = admitted("09351234570")
+    ticket_service.fire_event(named.id, "send_to_repair", reception,
+                              {"technician": "technician1"})
+    assert sms_count(named) == 0
+    assert "data-queue-position" not in html(customer.get(track(named)))
 
 
 def test_the_timeline_has_the_events_but_no_staff_names_or_claims(customer, make_ticket, users,

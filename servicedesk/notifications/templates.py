@@ -243,8 +243,10 @@ def context(ticket: Ticket, event_data: dict, language: str,
         values["promised_date"] = (format_datetime(ticket.promised_date, "date", locale=language)
                                    if ticket.promised_date else "")
     if wanted("queue_position"):
-        values["queue_position"] = localize_digits(repair_queue_position(ticket),
-                                                   locale=language)
+        # a technician has it already (sent to one by name): nobody is ahead of it, as its
+        # page says ("a technician is examining your device")
+        ahead = 0 if ticket.technician_id is not None else repair_queue_position(ticket)
+        values["queue_position"] = localize_digits(ahead, locale=language)
     for name in SHOP_VARIABLES:
         if wanted(name):
             values[name] = shop_value(name, language)
