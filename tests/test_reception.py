@@ -216,6 +216,7 @@ def test_a_number_taken_at_the_kiosk_in_english_is_texted_in_english(desk):
     assert "data-return-to=\"/kiosk?lang=fa\"" in text(desk.get(resp.location))
     [note] = db.session.scalars(select(Notification)).all()
     assert note.language == "en" and "your turn is near" in note.body
+    assert "people ahead of you: nobody" in note.body  # not "0"
     assert visit_by_label("R-001").language == "en"
     desk.get("/kiosk?lang=fa")  # the slip's page goes back there by itself
     desk.post("/kiosk", {"service": "repair", "phone": "09120006666"})

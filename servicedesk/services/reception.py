@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Optional
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
@@ -87,6 +88,14 @@ _COUNTER_WORD = re.compile(r"^\s*(?:counter|desk|باجه|میز)[\u064b-\u065f\
 
 # --- queue SMS ------------------------------------------------------------------------------
 
+def _ahead_in_words(ahead: int, language: str) -> str:
+    """People ahead, as the SMS says it: "nobody" rather than "0"."""
+    if ahead:
+        return localize_digits(ahead, locale=language)
+    with force_locale(language):
+        return _("nobody")
+
+
 def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notification]:
     """The SMS for a queue event, once per visit and event, if the customer left a number."""
     if not visit.phone:
@@ -99,7 +108,7 @@ def _write_queue_sms(visit: Visit, event: str, ahead: int = 0) -> Optional[Notif
                 or current_app.config["SERVICEDESK_LOCALE"])
     body = sms_templates.render_queue(event, language, {
         "label": localize_digits(visit.label, locale=language),
-        "ahead": localize_digits(ahead, locale=language),
+        "ahead": _ahead_in_words(ahead, language),
         "counter": localize_digits(visit.counter or "", locale=language)})
     if body is None:
         return None
