@@ -63,6 +63,26 @@ def test_a_form_post_without_its_csrf_token_is_refused_and_writes_nothing(admin,
     assert (count(model), count(AuditLog)) == before
 
 
+def test_a_form_sent_after_the_session_ended_leads_back_to_it(app, make_ticket):
+    """The session ended (a browser left open overnight) and the estimate form is sent: the
+    page says so, with a login that returns to the form and a way back to it; a form from
+    another site gets no link back there."""
+    from .test_workbench import Staff
+    ticket = make_ticket("diagnosis")
+    tech = Staff(app, "technician1")
+    tech.client.delete_cookie("session")
+    form = f"http://localhost/tickets/{ticket.id}"
+    resp = tech.open("POST", f"/tickets/{ticket.id}/events?lang=en", data={
+        "event": "quote", "csrf_token": tech.csrf}, headers={"Referer": form})
+    page = html(resp)
+    assert resp.status_code == 400 and "Your session ended" in page
+    assert f'href="/login?next=/tickets/{ticket.id}"' in page
+    assert f'href="/tickets/{ticket.id}" data-back' in page
+    elsewhere = tech.open("POST", f"/tickets/{ticket.id}/events?lang=en", data={
+        "event": "quote"}, headers={"Referer": "http://evil.test/form"})
+    assert "data-back" not in html(elsewhere)
+
+
 def test_htmx_posts_need_the_csrf_header_too(admin):
     resp = admin.post("/admin/templates/admit/fa/preview", {"body": "{shop_name}"}, csrf=False,
                       headers={"HX-Request": "true"})

@@ -38,13 +38,15 @@ def register(app) -> None:
             429: _("Too many requests; wait a moment and try again."),
         }
         message = messages.get(exc.code, exc.description or exc.name)
-        if exc.code == 400 and "CSRF" in str(exc.description):
+        expired = exc.code == 400 and "CSRF" in str(exc.description)
+        if expired:
             message = _("The form expired or was not sent from this site; reload the page and "
                         "try again.")
         if wants_json():
             resp = jsonify({"error": str(message)})
         else:
-            resp = render_template("errors/error.html", code=exc.code, message=message)
+            resp = render_template("errors/error.html", code=exc.code, message=message,
+                                   **(_expired_form() if expired else {}))
         return resp, exc.code
 
     @app.errorhandler(500)
@@ -73,3 +75,18 @@ def register(app) -> None:
         if request.is_secure:
             resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return resp
+
+
+def _expired_form() -> dict:
+    """A form refused as expired (a session that ended, a page left open overnight): the way
+    back to it, where the browser usually still holds what was typed, and to the login when
+    the session is gone."""
+    from urllib.parse import urlsplit
+    from flask_login import current_user
+    back = request.referrer or ""
+    here = urlsplit(request.host_url)
+    there = urlsplit(back)
+    same_site = (there.scheme, there.netloc) == (here.scheme, here.netloc)
+    path = there.path + (f"?{there.query}" if there.query else "")
+    return {"back_url": path if same_site and path.startswith("/") else None,
+            "log_in_again": not getattr(current_user, "is_authenticated", False)}
