@@ -304,3 +304,19 @@ def test_the_customers_pages_fit_a_phone_with_a_larger_font(
                     if number.evaluate("b => b.getClientRects().length") != 1:
                         problems.append(f"{where}: the receipt number is broken over lines")
     report(problems)
+
+
+def test_the_menu_folds_behind_one_button_on_a_phone(live_server, page, users):
+    """A manager's nine links filled a phone's screen above every page: on a phone they open
+    from one button; on a tablet or wider they are all in the bar."""
+    login(page, live_server.url, "manager1")
+    open_page(page, f"{live_server.url}/tickets/?lang=en", 390)
+    reports = page.get_by_role("link", name="Reports")
+    expect(reports).to_be_hidden()
+    page.get_by_role("button", name="Menu").click()
+    expect(reports).to_be_visible()
+    reports.click()
+    page.wait_for_url(re.compile(r"/reports/"))
+    open_page(page, f"{live_server.url}/tickets/?lang=en", 800)
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_role("link", name="Reports")).to_be_visible()
