@@ -548,9 +548,33 @@ def test_a_survey_without_a_satisfaction_score_is_asked_again(customer, make_tic
     assert resp.status_code == 422
     page = html(resp)
     assert 'data-error="csat"' in page and 'data-error="nps"' in page
+    assert "a number from 1 to 5" in page and "a number from 0 to 10" in page  # as asked
     assert ">hello</textarea>" in page  # what was typed is kept
     assert reload(ticket).state == "delivered"
     assert db.session.scalar(select(func.count()).select_from(SurveyResponse)) == 0
+
+
+def test_an_answer_sent_as_the_clock_closes_the_ticket_is_kept(app, make_ticket, monkeypatch):
+    """The customer presses "send" while the auto-close closes the ticket for want of an
+    answer: the answer is kept (the follow-up list needs a complaint most), not lost behind
+    "already answered"."""
+    ticket = make_ticket("delivered")
+    real = surveys.needs_followup
+
+    def closed_meanwhile(*args):
+        monkeypatch.setattr(surveys, "needs_followup", real)  # once
+        with app.app_context():  # the clock's own session, committing first
+            ticket_service.fire_event(ticket.id, "close", Actor.system(), {})
+        return real(*args)
+
+    monkeypatch.setattr(surveys, "needs_followup", closed_meanwhile)
+    response = surveys.submit_survey(ticket.id, {"csat": "1", "complaint": "1",
+                                                 "comment": "Broke again"})
+    db.session.expire_all()
+    ticket = reload(ticket)
+    assert ticket.state == "closed" and ticket.events[-1].actor_kind == "system"
+    kept = db.session.get(SurveyResponse, response.id)
+    assert (kept.csat, kept.complaint, kept.followup_status) == (1, True, "open")
 
 
 def test_the_survey_is_not_open_before_hand_back(customer, make_ticket):
@@ -584,8 +608,10 @@ def test_delivered_tickets_nobody_answered_close_after_the_configured_days(app, 
     assert "۷" in close.data["reason"]  # the shop's digits (the shop is Persian)
     # no "thank you" SMS for a survey nobody answered
     assert db.session.scalar(select(func.count()).select_from(Notification)) == sms_before
-    # the link has expired: a plain 404
-    assert customer.get(survey(old)).status_code == 404
+    # the link has expired: said so (410), no form to answer
+    closed = customer.get(survey(old) + "?lang=en")
+    assert closed.status_code == 410 and "This survey has closed" in html(closed)
+    assert 'name="csat"' not in html(closed)
     # the answered one was closed by its customer, and nothing more happens to it
     assert [e.actor_kind for e in reload(answered).events if e.event == "close"] == ["customer"]
     assert surveys.auto_close(now=utcnow() + timedelta(days=30)) == 0

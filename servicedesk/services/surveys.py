@@ -34,7 +34,7 @@ LOW_CSAT = 2  # satisfaction 1 or 2 out of 5
 DETRACTOR_NPS = 6  # would-recommend 0 to 6 out of 10
 
 # What a survey link shows: the form, a thank-you for an answer already given, or nothing.
-OPEN, ANSWERED, UNAVAILABLE = "open", "answered", "unavailable"
+OPEN, ANSWERED, CLOSED, UNAVAILABLE = "open", "answered", "closed", "unavailable"
 BATCH = 500  # tickets closed per look-up
 
 
@@ -47,10 +47,13 @@ def response_of(ticket: Ticket) -> Optional[SurveyResponse]:
 
 
 def survey_status(ticket: Ticket) -> str:
-    """``open`` while delivered and unanswered, ``answered`` once answered, else
-    ``unavailable`` (not handed back yet, or closed without an answer: the link expired)."""
+    """``open`` while delivered and unanswered, ``answered`` once answered, ``closed`` when
+    the ticket closed without an answer (the shop's days for it passed), else ``unavailable``
+    (not handed back yet)."""
     if response_of(ticket) is not None:
         return ANSWERED
+    if ticket.state == "closed":
+        return CLOSED
     return OPEN if ticket.state == "delivered" else UNAVAILABLE
 
 
@@ -70,6 +73,10 @@ def clean_answer(data: dict) -> dict:
     f.take("csat", v.integer, minimum=1, maximum=5)
     f.take("nps", v.integer, minimum=0, maximum=10, required=False)
     f.take("comment", v.text, max_len=2000, required=False)
+    if "csat" in f.errors:  # said as the customer reads the question, not as a field's rule
+        f.errors["csat"] = _("Choose how satisfied you are: a number from 1 to 5.")
+    if "nps" in f.errors:
+        f.errors["nps"] = _("Choose a number from 0 to 10, or leave it out.")
     clean = f.done()
     clean["complaint"] = _flag(data.get("complaint"))
     return clean
@@ -102,12 +109,35 @@ def submit_survey(ticket_id: int, data: dict, ip: Optional[str] = None) -> Surve
         lifecycle.fire(ticket, "close", Actor.customer(ip),
                        {"survey_response_id": response.id})
         db.session.commit()
-    except (IntegrityError, StaleDataError):
+    except StaleDataError:
+        # the ticket changed meanwhile: answered from another tab, or closed by the clock
+        # for want of an answer just as this one came. That answer is kept all the same.
+        db.session.rollback()
+        return _answer_after_a_close(ticket_id, clean)
+    except IntegrityError:
         db.session.rollback()
         raise _already_answered() from None
     except Exception:
         db.session.rollback()
         raise
+    return response
+
+
+def _answer_after_a_close(ticket_id: int, clean: dict) -> SurveyResponse:
+    ticket = ticket_service.get_ticket(ticket_id)
+    if response_of(ticket) is not None or ticket.state != "closed":
+        raise _already_answered()
+    response = SurveyResponse(
+        ticket_id=ticket.id, csat=clean["csat"], nps=clean.get("nps"),
+        comment=clean.get("comment") or "", complaint=clean["complaint"],
+        followup_status="open" if needs_followup(clean["csat"], clean.get("nps"),
+                                                 clean["complaint"]) else None)
+    db.session.add(response)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise _already_answered() from None
     return response
 
 

@@ -270,9 +270,9 @@ def survey(token: str):
     context = {"ticket": ticket, **_page_context()}
     if request.method == "GET":
         if status == surveys.UNAVAILABLE:
-            abort(404)  # not handed back yet, or closed unanswered: the link expired
+            abort(404)  # not handed back yet
         return render_template("public/survey.html", status=status, form={}, errors={},
-                               **context)
+                               **context), 410 if status == surveys.CLOSED else 200
     try:
         surveys.submit_survey(ticket.id, request.form.to_dict(), request.remote_addr)
     except surveys.AlreadyAnswered as exc:
