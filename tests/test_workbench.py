@@ -163,8 +163,10 @@ def test_a_manager_hands_a_ticket_on_and_the_holder_gives_it_back(app, tech, que
                      {"technician": "technician1", "version": ticket.version})
     assert reload(ticket).technician.username == "technician2"
     assert "data-assign" not in html(tech.get(f"/tickets/{ticket.id}"))
+    assert "data-someone-elses" in html(tech.get(f"/tickets/{ticket.id}"))  # now Omid's
     # its holder gives it back to the queue
     other = Staff(app, "technician2")
+    assert "data-someone-elses" not in html(other.get(f"/tickets/{ticket.id}"))
     page = html(other.get(f"/tickets/{ticket.id}"))
     assert "Give back to the repair queue" in page
     resp = other.post(f"/workbench/tickets/{ticket.id}/assign", {"version": ticket.version})
