@@ -147,15 +147,24 @@ def _form_day(values: Mapping, name: str):
         return _UNREADABLE
 
 
+FAR_DAYS = 366  # a date the desks type further ahead than this is a typo in the year
+
+
 def refuse_past_dates(values: Mapping, *names: str) -> None:
     """For the desks' forms: ValidationError naming each date that reads as a date but has
-    already passed (a typo in the year, the month). The API and imports take any date."""
+    already passed, or is more than a year away (a typo in the year, the month). The API and
+    imports take any date."""
     from .visits import shop_day
     errors = {}
+    today = shop_day()
     for name in names:
         day = _form_day(values, name)
-        if day not in (None, _UNREADABLE) and day < shop_day():
+        if day in (None, _UNREADABLE):
+            continue
+        if day < today:
             errors[name] = _("This date has already passed.")
+        elif (day - today).days > FAR_DAYS:  # 1500 for 1405: no repair waits a year
+            errors[name] = _("This date is more than a year away; check the year.")
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
 
