@@ -17,7 +17,8 @@ from flask_babel import gettext as _
 from .i18n import to_shop_time
 
 # Column kinds: how a value is written and, in XLSX, its number format.
-KINDS = ("text", "int", "money", "seconds", "float", "ratio", "date", "datetime", "bool")
+KINDS = ("text", "digits", "int", "money", "seconds", "float", "ratio", "date", "datetime",
+         "bool")
 _XLSX_FORMATS = {"int": "#,##0", "money": "#,##0", "seconds": "#,##0.0", "float": "0.00",
                  "ratio": "0.0%", "date": "yyyy-mm-dd", "datetime": "yyyy-mm-dd hh:mm"}
 

@@ -244,7 +244,9 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
         f.errors["amount_paid"] = _(
             "%(problem)s Check the amount, or tick \"The amount differs from the amount due\" "
             "to hand the device back anyway.", problem=problem)
-    return f.done()
+    clean = f.done()
+    clean["amount_due"] = due  # beside what was paid: the till counts discounts from it
+    return clean
 
 
 def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:

@@ -851,12 +851,15 @@ def queue_summary(f: Filters) -> dict:
 
 # --- takings: the till ----------------------------------------------------------------------
 
-def _takings_where(q: _Query, f: Filters, staff: Optional[str] = None) -> str:
-    """The paid hand-backs of the range (their ``deliver`` events), of the branch asked for
-    and, with ``staff``, handed back by that user."""
+def _takings_where(q: _Query, f: Filters, staff: Optional[str] = None,
+                   paid_only: bool = True) -> str:
+    """The hand-backs of the range (their ``deliver`` events; only those paid for unless
+    ``paid_only`` is false), of the branch asked for and, with ``staff``, handed back by
+    that user."""
     lo, hi = f.bounds()
-    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}",
-             f"{q.json_integer('e.data', 'amount_paid')} > 0"]
+    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
+    if paid_only:
+        where.append(f"{q.json_integer('e.data', 'amount_paid')} > 0")
     if f.branch_id is not None:
         where.append(f"t.branch_id = {q.bind(f.branch_id)}")
     if staff is not None:
@@ -917,26 +920,51 @@ def takings_summary(rows: list[dict]) -> dict:
 
 
 def handbacks(f: Filters, staff: Optional[str] = None, limit: int = 1000) -> list[dict]:
-    """The paid hand-backs of the range one by one, in the order they were made: when, which
-    ticket, whose, how much, how, and who handed the device back (to count a till against)."""
+    """The hand-backs of the range one by one, in the order they were made, those with
+    nothing to pay too: when, which ticket, whose, what was due (when recorded) and paid,
+    how, and who handed the device back (to count a till against)."""
     q = _Query()
     sql = (
         "SELECT e.at AS at, t.id AS ticket_id, t.number AS ticket_number, "
         "c.name AS customer, e.actor_name AS staff, u.full_name AS staff_name, "
         f"{q.json_integer('e.data', 'amount_paid')} AS amount, "
+        f"{q.json_integer('e.data', 'amount_due')} AS due, "
         f"COALESCE({q.json_text('e.data', 'payment_method')}, '') AS method "
         "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
         "JOIN customers c ON c.id = t.customer_id "
         "LEFT JOIN users u ON u.id = e.actor_id "
-        f"WHERE {_takings_where(q, f, staff)} ORDER BY e.at, e.id LIMIT {int(limit)}")
+        f"WHERE {_takings_where(q, f, staff, paid_only=False)} ORDER BY e.at, e.id "
+        f"LIMIT {int(limit)}")
     rows = q.rows(sql, at=UTCDateTime())
     for row in rows:
-        row["amount"] = int(row["amount"])
+        row["amount"] = int(row["amount"] or 0)
+        row["due"] = None if row["due"] is None else int(row["due"])
         if row["method"] not in PAYMENT_METHODS:
             row["method"] = ""
-        row["method_label"] = str(PAYMENT_METHODS.get(row["method"], _("Not recorded")))
+        row["method_label"] = ("" if not row["amount"] else
+                               str(PAYMENT_METHODS.get(row["method"], _("Not recorded"))))
         row["staff_label"] = row["staff_name"] or row["staff"]
     return rows
+
+
+def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
+    """Beside the takings: every hand-back of the range, those with nothing paid (a device
+    going back unrepaired, a warranty job), and what was given off the amount due (a
+    discount, a credit: due minus paid, where the hand-back recorded what was due) or taken
+    beyond it."""
+    q = _Query()
+    paid, due = q.json_integer("e.data", "amount_paid"), q.json_integer("e.data", "amount_due")
+    sql = (
+        "SELECT COUNT(*) AS handbacks, "
+        f"SUM(CASE WHEN COALESCE({paid}, 0) = 0 THEN 1 ELSE 0 END) AS unpaid, "
+        f"SUM(CASE WHEN {due} > COALESCE({paid}, 0) THEN {due} - COALESCE({paid}, 0) "
+        "ELSE 0 END) AS discounts, "
+        f"SUM(CASE WHEN COALESCE({paid}, 0) > {due} THEN COALESCE({paid}, 0) - {due} "
+        "ELSE 0 END) AS beyond "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        f"WHERE {_takings_where(q, f, staff, paid_only=False)}")
+    row = q.rows(sql)[0]
+    return {k: int(row[k] or 0) for k in ("handbacks", "unpaid", "discounts", "beyond")}
 
 
 # --- SMS ----------------------------------------------------------------------------------------
@@ -1043,5 +1071,6 @@ def with_group(f: Filters, group_by: Optional[str]) -> Filters:
 REPORT_FUNCTIONS: dict[str, Callable] = {
     "turnaround": turnaround, "costs": costs, "technicians": technicians, "survey": survey,
     "survey_followups": survey_followups, "queue_heatmap": queue_heatmap,
-    "queue_summary": queue_summary, "sms": sms, "takings": takings, "handbacks": handbacks, "technician_daily": technician_daily,
+    "queue_summary": queue_summary, "sms": sms, "takings": takings, "handbacks": handbacks,
+    "handback_totals": handback_totals, "technician_daily": technician_daily,
 }

@@ -249,16 +249,18 @@ class TillSlip:
     staff: str  # whose hand-backs ("" for the whole branch's)
     summary: dict  # reports.takings_summary
     handbacks: list  # reports.handbacks
+    totals: dict  # reports.handback_totals
     printed_at: datetime
     printed_by: str
 
 
 def till_slip(branch, day: date, staff: Optional[User], summary: dict,
-              handbacks: list, printed_by: User) -> TillSlip:
+              handbacks: list, totals: dict, printed_by: User) -> TillSlip:
     """The day's takings at the desk, to count the till against: the totals by how they
-    were paid, and each paid hand-back."""
+    were paid, what was given off the amounts due, and each hand-back."""
     return TillSlip(_shop(branch), day, staff.display_name if staff is not None else "",
-                    summary, handbacks, datetime.now(timezone.utc), printed_by.display_name)
+                    summary, handbacks, totals, datetime.now(timezone.utc),
+                    printed_by.display_name)
 
 
 def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:

@@ -484,7 +484,7 @@ def test_a_promised_date_that_has_passed_is_refused_at_the_desk(desk):
     resp = desk.post("/desk/intake?lang=en", intake_form(promised_date="1405/12/31"))
     assert resp.status_code == 422 and "1405/12/31 is not a valid date." in text(resp)
     assert count(Ticket) == 0
-    far = jalali_in(400)[0]  # 1506 for 1406, say: a typo in the year
+    far = jalali_in(400)[0]  # more than a year ahead: a slip of the year
     resp = desk.post("/desk/intake?lang=en", intake_form(promised_date=far))
     assert resp.status_code == 422 and "more than a year away" in text(resp)
     assert count(Ticket) == 0

@@ -84,13 +84,16 @@ def test_the_desk_counts_the_days_takings_by_how_they_were_paid(day_of_handbacks
     assert shown["none"] == "1,400,000 toman"
     assert shown["total"] == "5,400,000 toman"
     assert "4 hand-backs paid" in page and "1 hand-back paid" in page
-    # one row per paid hand-back of today: not yesterday's, not the one that paid nothing
+    # one row per hand-back of today, the one with nothing to pay too; not yesterday's
     t = day_of_handbacks["tickets"]
-    for name in ("cash", "card", "transfer", "api"):
+    for name in ("cash", "card", "transfer", "api", "free"):
         assert f'data-ticket="{t[name].id}"' in page
-    for name in ("free", "yesterday"):
-        assert f'data-ticket="{t[name].id}"' not in page
+    assert f'data-ticket="{t["free"].id}" data-unpaid' in page
+    assert f'data-ticket="{t["yesterday"].id}"' not in page
     assert "Sara Karimi" in page and "Not recorded" in page
+    # beside the till: all hand-backs, those with nothing to pay, the discount given
+    assert 'data-handbacks="5" data-unpaid="1" data-discounts="2000000"' in page
+    assert "discounts and credits: 200,000 toman" in page
 
 
 def test_only_mine_counts_the_users_own_hand_backs(day_of_handbacks):
@@ -131,7 +134,8 @@ def test_the_till_slip_prints_the_totals_and_each_hand_back(day_of_handbacks):
     assert shown["cash"] == "1,400,000 toman" and shown["card"] == "1,400,000 toman"
     assert shown["none"] == "1,400,000 toman"  # the API's hand-back, by the same user
     assert shown["transfer"] == "0 toman" and shown["total"] == "4,200,000 toman"
-    assert "paper-58" in slip and "Counted and handed over" in slip
+    assert "paper-58" in slip and "Counted and handed over" in slip and "Received" in slip
+    assert '<dd data-unpaid>1</dd>' in slip  # reception1 handed back the free one
     t = day_of_handbacks["tickets"]
     assert t["cash"].number in slip and t["transfer"].number not in slip
     # a till slip printed is recorded, as every slip is
@@ -194,9 +198,9 @@ def test_the_managers_report_groups_takings_by_day_staff_and_branch(app, day_of_
 
     one_by_one = text(manager.get(f"/reports/takings?from={start}&table=handbacks&lang=en"))
     assert 'name="table" value="handbacks"' in one_by_one  # a new range keeps the table
-    for ticket in day_of_handbacks["tickets"].values():
-        shown = ticket.number in one_by_one
-        assert shown == ((ticket.amount_paid or 0) > 0), ticket.number
+    for ticket in day_of_handbacks["tickets"].values():  # all, those with nothing paid too
+        assert ticket.number in one_by_one, ticket.number
+    assert "+00:00" not in one_by_one  # the shop's clock, as the page writes times
 
 
 def test_a_hand_back_counts_on_the_shops_day_not_utcs(app, users, make_ticket):
@@ -231,3 +235,7 @@ def test_the_api_gives_the_takings_in_rials(app, api, day_of_handbacks):
     assert api["reception"].get("/api/v1/reports/takings").status_code == 403
     bad = api["manager"].get("/api/v1/reports/takings?group_by=technician")
     assert bad.status_code == 422 and "group_by" in bad.get_json()["fields"]
+    nobody = api["manager"].get("/api/v1/reports/takings?staff=nobody")
+    assert nobody.status_code == 422 and "staff" in nobody.get_json()["fields"]
+    assert everyone["totals"] == {"handbacks": 5, "unpaid": 1, "discounts": 2_000_000,
+                                  "beyond": 0}

@@ -9,13 +9,15 @@ the public contract of DESIGN section 5.
 """
 from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from .. import lifecycle
 from .. import reports as r
 from .. import validation as v
 from ..auth import api_user
 from ..errors import ValidationError
-from ..extensions import csrf
+from ..extensions import csrf, db
+from ..models import TicketEvent, User
 from . import api
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
@@ -143,10 +145,16 @@ def takings():
     except ValueError as exc:
         raise ValidationError(_("Some filters are not valid."),
                               fields={"staff": str(exc)}) from None
+    if staff and db.session.scalar(select(User.id).where(User.username == staff)) is None \
+            and not db.session.scalar(select(TicketEvent.id).where(
+                TicketEvent.actor_name == staff).limit(1)):
+        raise ValidationError(_("Some filters are not valid."),
+                              fields={"staff": _("No such user.")})
     rows = r.takings(f, staff)
     keys = ("key", "key_label", "method", "handbacks", "amount")
     summary = r.takings_summary(rows)
     return jsonify({"group_by": f.group_by, **_range(f),
+                    "totals": r.handback_totals(f, staff),
                     "summary": {"handbacks": summary["handbacks"], "amount": summary["amount"],
                                 "methods": [{k: m[k] for k in ("method", "handbacks", "amount")}
                                             for m in summary["methods"]]},
@@ -174,6 +182,8 @@ def takings_path(get, record, date) -> dict:
     count = {"type": "integer"}
     path = get("Takings at the hand-backs per group and payment method", record({
         "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
+        "totals": record({"handbacks": count, "unpaid": count, "discounts": count,
+                          "beyond": count}),
         "summary": record({"handbacks": count, "amount": count, "methods": {
             "type": "array", "items": record({"method": method, "handbacks": count,
                                               "amount": count})}}),

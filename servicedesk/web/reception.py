@@ -498,19 +498,19 @@ def _till() -> tuple[reports.Filters, bool, dict]:
     return f, request.args.get("mine") == "1", errors
 
 
-def _till_figures(f, mine: bool) -> tuple[dict, list]:
+def _till_figures(f, mine: bool) -> tuple[dict, list, dict]:
     staff = current_user.username if mine else None
     return (reports.takings_summary(reports.takings(f, staff)),
-            reports.handbacks(f, staff))
+            reports.handbacks(f, staff), reports.handback_totals(f, staff))
 
 
 @bp.get("/desk/takings")
 @require("tickets.deliver_desk")
 def takings():
     f, mine, errors = _till()
-    summary, handbacks = _till_figures(f, mine)
+    summary, handbacks, totals = _till_figures(f, mine)
     return render_template("reception/takings.html", f=f, mine=mine, errors=errors,
-                           date_input=date_input,
+                           date_input=date_input, totals=totals,
                            summary=summary, handbacks=handbacks,
                            today=f.start == reports.shop_today()), 422 if errors else 200
 
@@ -521,9 +521,9 @@ def takings_slip():
     f, mine, errors = _till()
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
-    summary, handbacks = _till_figures(f, mine)
+    summary, handbacks, totals = _till_figures(f, mine)
     slip = slips.till_slip(_branch(), f.start, current_user if mine else None, summary,
-                           handbacks, current_user)
+                           handbacks, totals, current_user)
     return _printed("till", ("takings", f.start.isoformat()), "print/till_slip.html",
                     slip=slip)
 

@@ -29,8 +29,9 @@ from ..auth import can, require
 from ..errors import ValidationError
 from ..exports import Column, to_csv, to_xlsx
 from ..extensions import db
-from ..i18n import (current_language, format_decimal, format_money, format_number, format_percent,
-                    localize_digits, money_display, money_unit_word)
+from ..i18n import (current_language, format_datetime, format_decimal, format_money,
+                    format_number, format_percent, localize_digits, money_display,
+                    money_unit_word)
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 from ..notifications import templates as sms_templates
@@ -82,6 +83,8 @@ def cell(value: Any, kind: str) -> str:
         return decimal(value, 2)
     if kind == "int":
         return format_number(value) if value is not None else "–"
+    if kind == "datetime":  # the shop's clock and the page's calendar
+        return format_datetime(value) if value is not None else "–"
     if value is None or value == "":
         return "–"
     return localize_digits(value) if kind == "digits" else str(value)
@@ -198,7 +201,7 @@ SURVEY_COLUMNS = [
     Column("complaints", _l("Complaints"), "int"), Column("low_scores", _l("Low scores"), "int"),
 ]
 FOLLOWUP_COLUMNS = [
-    Column("ticket_number", _l("Ticket")), Column("customer", _l("Customer")),
+    Column("ticket_number", _l("Ticket"), "digits"), Column("customer", _l("Customer")),
     Column("phone", _l("Phone")), Column("technician_label", _l("Technician")),
     Column("csat", _l("Satisfaction (1-5)"), "int"), Column("nps", _l("NPS"), "int"),
     Column("complaint", _l("Complaint"), "bool"), Column("comment", _l("Comment")),
@@ -223,9 +226,11 @@ TAKINGS_COLUMNS = [
     Column("amount", _l("Amount"), "money"),
 ]
 HANDBACK_COLUMNS = [
-    Column("at", _l("Handed back"), "datetime"), Column("ticket_number", _l("Ticket")),
+    Column("at", _l("Handed back"), "datetime"),
+    Column("ticket_number", _l("Ticket"), "digits"),
     Column("customer", _l("Customer")), Column("staff_label", _l("Handed back by")),
-    Column("method_label", _l("Paid by")), Column("amount", _l("Amount"), "money"),
+    Column("method_label", _l("Paid by")), Column("due", _l("Amount due"), "money"),
+    Column("amount", _l("Amount paid"), "money"),
 ]
 
 
@@ -575,7 +580,7 @@ def takings():
         return _page("takings", HANDBACK_COLUMNS, r.handbacks(f), f, errors)
     rows = r.takings(f)
     return _page("takings", TAKINGS_COLUMNS, rows, f, errors, summary=r.takings_summary(rows),
-                 chart_data=takings_chart(rows))
+                 totals=r.handback_totals(f), chart_data=takings_chart(rows))
 
 
 @bp.cli.command("rebuild-stages")
