@@ -148,12 +148,17 @@ def test_an_intake_retried_with_its_idempotency_key_admits_once(api, users):
     assert db.session.scalar(select(func.count(Ticket.id))) == 1
     assert db.session.scalar(select(func.count(Notification.id))) == 1
     assert send(api["reception"], "k-2").status_code == 201
+    # the same key with another intake is that other intake, not the first one's answer
+    changed = api["reception"].client.post("/api/v1/tickets", json={
+        **intake(), "problem": "Battery"}, headers={**api["reception"].headers,
+                                                    "Idempotency-Key": "k-1"})
+    assert changed.status_code == 201 and changed.get_json()["problem"] == "Battery"
     other_desk = Api(api["reception"].client, issue_token(add_user("reception2", "reception")))
     assert send(other_desk, "k-1").status_code == 201
-    assert db.session.scalar(select(func.count(Ticket.id))) == 3
+    assert db.session.scalar(select(func.count(Ticket.id))) == 4
     long = send(api["reception"], "k" * 51)
     assert long.status_code == 422 and "Idempotency-Key" in long.get_json()["fields"]
-    assert db.session.scalar(select(func.count(Ticket.id))) == 3
+    assert db.session.scalar(select(func.count(Ticket.id))) == 4
 
 
 def test_admit_takes_the_optional_fields(api):

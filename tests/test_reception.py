@@ -501,16 +501,23 @@ def test_an_intake_form_sent_twice_admits_the_device_once(desk):
     refused = desk.post("/desk/intake", intake_form(intake_key=key, problem=""))
     assert f'name="intake_key" value="{key}"' in text(refused)
     first = desk.post("/desk/intake", intake_form(intake_key=key))
-    second = desk.post("/desk/intake?lang=en", intake_form(intake_key=key))
+    second = desk.post("/desk/intake", intake_form(intake_key=key))
     assert first.status_code == second.status_code == 302
     assert first.location == second.location
     assert count(Ticket) == 1 and count(Notification) == 1
-    assert "was admitted already: the form was sent twice" in text(desk.get(second.location))
+    assert "پیش‌تر ثبت شده بود" in text(desk.get(second.location))  # "...sent twice"
     other = re.search(r'name="intake_key" value="([^"]+)"',
                       text(desk.get("/desk/intake"))).group(1)
     assert other != key
     desk.post("/desk/intake", intake_form(intake_key=other))
     assert count(Ticket) == 2
+    # the form brought back (the Back button keeps its key) and filled in for the next
+    # customer: a new intake, not the earlier customer's receipt
+    nextone = desk.post("/desk/intake", intake_form(
+        intake_key=key, customer_phone="09127776655", customer_name="Ali Moradi",
+        device_brand="Apple", device_model="iPhone 13", device_serial=""))
+    assert nextone.status_code == 302 and nextone.location != first.location
+    assert count(Ticket) == 3
 
 
 def called_visit(desk) -> Visit:

@@ -1,4 +1,6 @@
 """Ticket actions: admit a device, fire an event, add a note."""
+import hashlib
+import json
 import secrets
 from contextlib import contextmanager
 from datetime import date
@@ -260,6 +262,20 @@ def default_branch() -> Branch:
     return branch
 
 
+def _keyed(key: Optional[str], payload, known_name: str) -> Optional[str]:
+    """The key an intake is stored under: the form's (or client's) key and what the intake
+    says, together. The same intake sent twice has the same one; the same key with another
+    intake (a form brought back and filled in for the next customer, a client reusing a key)
+    has another, and is admitted as the new intake it is."""
+    if key is None or not str(key).strip():
+        return None
+    key = str(key).strip()
+    said = json.dumps([key, payload, known_name], sort_keys=True, ensure_ascii=False,
+                      default=str)
+    # "desk:..." or "api:..." (whose key it was, for someone reading the table)
+    return f"{key.split(':', 1)[0][:8]}:{hashlib.sha256(said.encode()).hexdigest()[:48]}"
+
+
 def admitted_with(intake_key: Optional[str]) -> Optional[Ticket]:
     """The ticket an intake with this key made, if one did."""
     if not intake_key:
@@ -280,8 +296,7 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
     ``intake_key`` (the desk form's own, an API client's Idempotency-Key): the same intake
     sent twice (a double click, a retried request, both at once) admits the device once; the
     second gets the first's ticket, marked ``ticket.replayed``."""
-    if intake_key is not None:
-        intake_key = str(intake_key).strip()[:64] or None
+    intake_key = _keyed(intake_key, payload, known_name)
     done = admitted_with(intake_key)
     if done is not None:
         done.replayed = True
