@@ -1048,6 +1048,25 @@ def test_a_customer_without_the_receipt_is_found_by_name_device_or_last_digits(d
     assert f"/tickets/{other.id}" in page and f"/tickets/{karimi.id}\"" not in page
 
 
+def test_old_receipts_and_digit_codes_are_still_found(desk, make_ticket):
+    """A branch's code changed (A to M): its old receipts (A-00001) are still found, typed
+    and scanned. A branch whose code is all digits (2) does not hide A-00023 from "23".
+    Digits of another script that are no numbers (²) are no error."""
+    ticket = make_ticket("ready")
+    main = default_branch()
+    main.code = "M"
+    db.session.commit()
+    assert [t.id for t in reception.find_tickets(ticket.number)] == [ticket.id]
+    assert reception.scanned_query("1,400,000" + ticket.number) == ticket.number
+    db.session.add(Branch(name="Two", code="2", active=True))
+    db.session.execute(sa_update(Ticket).where(Ticket.id == ticket.id).values(
+        number="A-00023"))
+    db.session.commit()
+    assert ticket.id in [t.id for t in reception.find_tickets("23")]
+    assert desk.get("/desk/find?q=²").status_code == 200
+    assert desk.get("/desk/find?q=①²").status_code == 200
+
+
 def test_a_brand_typed_in_persian_finds_the_devices_stored_in_its_one_spelling(desk,
                                                                             make_ticket):
     """Intake stores «سامسونگ» as Samsung: the search reads it the same way, alone or with

@@ -274,20 +274,30 @@ def _branch_codes() -> list[str]:
     return sorted({c.upper() for c in codes if c}, key=len, reverse=True)
 
 
-def _ticket_numbers(compact: str) -> list[str]:
-    """The ticket numbers ``compact`` (upper case, no spaces) may be: a branch's code, an
-    optional hyphen and the number with or without its leading zeros (``A-00042``, ``A42``,
-    ``T1-42``); every reading when codes overlap (``A42`` is A-00042 and, with a branch A4,
-    A4-00002)."""
-    out = []
+_DIGITS = re.compile(r"[0-9]+")
+# A ticket number as written, whatever the branches' codes are now (a code changed since the
+# receipt was printed): a code of letters and digits, a hyphen, the number.
+_WRITTEN_NUMBER = re.compile(r"([A-Z0-9]{1,8})-0*([0-9]{1,7})")
+_SCANNED_NUMBER = re.compile(r"(?<![A-Z])[A-Z][A-Z0-9]{0,7}-[0-9]{5,9}")
+
+
+def _ticket_numbers(compact: str) -> set[str]:
+    """The ticket numbers ``compact`` (upper case, no spaces, ASCII digits) may be: a
+    branch's code, an optional hyphen and the number with or without its leading zeros
+    (``A-00042``, ``A42``, ``T1-42``), every reading when codes overlap (``A42`` is A-00042
+    and, with a branch A4, A4-00002); and any code written with its hyphen (an old receipt's,
+    from before its branch's code changed)."""
+    out = set()
     for code in _branch_codes():
         if not compact.startswith(code):
             continue
         rest = compact[len(code):]
         rest = rest[1:] if rest.startswith("-") else rest
-        digits = rest.lstrip("0") or ("0" if rest else "")
-        if rest.isdigit() and len(rest) <= 9 and len(digits) <= 7:
-            out.append(f"{code}-{int(rest):05d}")
+        if _DIGITS.fullmatch(rest) and len(rest) <= 9 and len(rest.lstrip("0")) <= 7:
+            out.add(f"{code}-{int(rest):05d}")
+    written = _WRITTEN_NUMBER.fullmatch(compact)
+    if written:
+        out.add(f"{written.group(1)}-{int(written.group(2)):05d}")
     return out
 
 
@@ -304,7 +314,8 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     if link:
         return f"/t/{link.group(1)}"
     codes = "|".join(re.escape(c) for c in _branch_codes())
-    number = re.search(rf"(?<![A-Z])(?:{codes})-\d{{5,9}}", text) if codes else None
+    number = re.search(rf"(?<![A-Z])(?:{codes})-[0-9]{{5,9}}", text) if codes else None
+    number = number or _SCANNED_NUMBER.search(text)  # an old code's receipt
     return number.group(0) if number else None
 
 
@@ -340,19 +351,21 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
                 select(Customer.id).where(Customer.phone == phone)))
         exact.append(Ticket.device_id.in_(
             select(Device.id).where(Device.serial == compact.replace("-", ""))))
+        readings = []
         numbers = _ticket_numbers(compact)
-        bare = compact.lstrip("0")
         if numbers:
-            by_number = Ticket.number.in_(numbers)
-        elif compact.isdigit() and len(bare) <= 7:  # the number without its branch's code
-            by_number = Ticket.number.like(f"%-{int(compact):05d}")
-        if by_number is not None:
+            readings.append(Ticket.number.in_(sorted(numbers)))
+        if _DIGITS.fullmatch(compact) and len(compact.lstrip("0")) <= 7:
+            # the number without its branch's code (also when a code is all digits)
+            readings.append(Ticket.number.like(f"%-{int(compact):05d}"))
+        if readings:
+            by_number = or_(*readings)
             maybe.append(by_number)
         # for the customer who lost the receipt and calls from another phone
-        if compact.isdigit() and 4 <= len(compact) <= 9:
+        if _DIGITS.fullmatch(compact) and 4 <= len(compact) <= 9:
             maybe.append(Ticket.customer_id.in_(
                 select(Customer.id).where(Customer.phone.endswith(compact, autoescape=True))))
-        elif not compact.isdigit() and len(compact) >= 2:
+        elif not _DIGITS.fullmatch(compact) and len(compact) >= 2:
             needle = _searchable(text)
             maybe.append(Ticket.customer_id.in_(select(Customer.id).where(
                 _searchable_sql(Customer.name).contains(needle, autoescape=True))))
