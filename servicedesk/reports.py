@@ -919,7 +919,11 @@ def takings_summary(rows: list[dict]) -> dict:
             "amount": sum(c["amount"] for c in by_method.values())}
 
 
-def handbacks(f: Filters, staff: Optional[str] = None, limit: int = 1000) -> list[dict]:
+HANDBACKS_SHOWN = 1000  # on a page; an export has them all
+
+
+def handbacks(f: Filters, staff: Optional[str] = None,
+              limit: Optional[int] = HANDBACKS_SHOWN) -> list[dict]:
     """The hand-backs of the range one by one, in the order they were made, those with
     nothing to pay too: when, which ticket, whose, what was due (when recorded) and paid,
     how, and who handed the device back (to count a till against)."""
@@ -933,8 +937,8 @@ def handbacks(f: Filters, staff: Optional[str] = None, limit: int = 1000) -> lis
         "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
         "JOIN customers c ON c.id = t.customer_id "
         "LEFT JOIN users u ON u.id = e.actor_id "
-        f"WHERE {_takings_where(q, f, staff, paid_only=False)} ORDER BY e.at, e.id "
-        f"LIMIT {int(limit)}")
+        f"WHERE {_takings_where(q, f, staff, paid_only=False)} ORDER BY e.at, e.id"
+        + (f" LIMIT {int(limit)}" if limit is not None else ""))
     rows = q.rows(sql, at=UTCDateTime())
     for row in rows:
         row["amount"] = int(row["amount"] or 0)

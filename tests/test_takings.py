@@ -235,7 +235,23 @@ def test_the_api_gives_the_takings_in_rials(app, api, day_of_handbacks):
     assert api["reception"].get("/api/v1/reports/takings").status_code == 403
     bad = api["manager"].get("/api/v1/reports/takings?group_by=technician")
     assert bad.status_code == 422 and "group_by" in bad.get_json()["fields"]
+    for name, value in (("brand", "Apple"), ("service_type", "warranty"),
+                        ("technician", "technician1")):  # not how a till is counted
+        refused = api["manager"].get(f"/api/v1/reports/takings?{name}={value}")
+        assert refused.status_code == 422 and name in refused.get_json()["fields"]
     nobody = api["manager"].get("/api/v1/reports/takings?staff=nobody")
     assert nobody.status_code == 422 and "staff" in nobody.get_json()["fields"]
     assert everyone["totals"] == {"handbacks": 5, "unpaid": 1, "discounts": 2_000_000,
                                   "beyond": 0}
+
+
+def test_the_one_by_one_page_says_when_it_is_cut_and_the_download_has_them_all(
+        app, make_ticket, monkeypatch):
+    for _ in range(3):
+        make_ticket("delivered")
+    monkeypatch.setattr(r, "HANDBACKS_SHOWN", 2)
+    manager = Staff(app, "manager1")
+    page = text(manager.get("/reports/takings?table=handbacks&lang=en"))
+    assert "data-cut" in page and "The first 2 are shown" in page
+    export = text(manager.get("/reports/takings?table=handbacks&format=csv&lang=en"))
+    assert len(list(csv.reader(io.StringIO(export.lstrip("\ufeff"))))) == 1 + 3

@@ -137,6 +137,11 @@ def takings():
     of ``reports.TAKINGS_GROUPS``) and payment method (``""``: not recorded), the paid
     hand-backs and their amount in rials; the totals per method. ``staff`` (a user name)
     counts one person's hand-backs."""
+    unused = [name for name in ("technician", "service_type", "brand")
+              if request.args.get(name)]
+    if unused:  # a till counts money, not repairs: these would be silently ignored
+        raise ValidationError(_("Some filters are not valid."), fields={
+            name: _("Takings are not counted by this.") for name in unused})
     f = _filters(r.TAKINGS_GROUPS)
     if f.group_by is None:
         f = r.with_group(f, "day")
@@ -191,6 +196,8 @@ def takings_path(get, record, date) -> dict:
             "key": {"type": ["string", "null"]}, "key_label": {"type": ["string", "null"]},
             "method": method, "handbacks": count, "amount": count})}}),
         r.TAKINGS_GROUPS, default_group="day")
+    path["get"]["parameters"] = [p for p in path["get"]["parameters"] if p["name"] not in (
+        "technician", "service_type", "brand")]
     path["get"]["parameters"].append({"name": "staff", "in": "query",
                                       "schema": {"type": "string"},
                                       "description": "user name of who handed back"})

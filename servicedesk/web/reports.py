@@ -577,7 +577,10 @@ def sms():
 def takings():
     f, errors = _filters(PAGES["takings"])
     if request.args.get("table") == "handbacks":
-        return _page("takings", HANDBACK_COLUMNS, r.handbacks(f), f, errors)
+        exported = request.args.get("format") in ("csv", "xlsx")
+        rows = r.handbacks(f, limit=None if exported else r.HANDBACKS_SHOWN)
+        return _page("takings", HANDBACK_COLUMNS, rows, f, errors,
+                     cut=len(rows) == r.HANDBACKS_SHOWN and not exported)
     rows = r.takings(f)
     return _page("takings", TAKINGS_COLUMNS, rows, f, errors, summary=r.takings_summary(rows),
                  totals=r.handback_totals(f), chart_data=takings_chart(rows))
