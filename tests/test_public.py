@@ -577,6 +577,32 @@ def test_an_answer_sent_as_the_clock_closes_the_ticket_is_kept(app, make_ticket,
     assert (kept.csat, kept.complaint, kept.followup_status) == (1, True, "open")
 
 
+def test_a_survey_opened_in_time_and_sent_after_the_close_is_kept(customer, make_ticket):
+    ticket = make_ticket("delivered")
+    customer.get(survey(ticket))  # the form, opened in time
+    ticket_service.fire_event(ticket.id, "close", Actor.system(), {"reason": "no answer"})
+    resp = customer.post(survey(ticket) + "?lang=en", {"csat": "2", "comment": "Slow"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    kept = db.session.scalar(select(SurveyResponse).where(
+        SurveyResponse.ticket_id == ticket.id))
+    assert (kept.csat, kept.comment, kept.followup_status) == (2, "Slow", "open")
+
+
+def test_staff_cannot_answer_the_survey_or_stop_the_sms_for_the_customer(app, make_ticket):
+    from .test_workbench import Staff
+    ticket = make_ticket("delivered")
+    staff = Staff(app, "reception1")
+    resp = staff.post(survey(ticket), {"csat": "5"})
+    assert resp.status_code == 302 and resp.location == f"/tickets/{ticket.id}"
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse)) == 0
+    assert reload(ticket).state == "delivered"
+    page = html(staff.get(track(ticket)))
+    assert "data-sms=" not in page
+    resp = staff.post(f"{track(ticket)}/sms", {"sms": "off"})
+    assert resp.status_code == 302 and not reload(ticket).customer.sms_opt_out
+
+
 def test_the_survey_is_not_open_before_hand_back(customer, make_ticket):
     ticket = make_ticket("ready")
     assert customer.get(survey(ticket)).status_code == 404

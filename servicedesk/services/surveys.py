@@ -98,6 +98,10 @@ def submit_survey(ticket_id: int, data: dict, ip: Optional[str] = None) -> Surve
         if ticket.state != "delivered":
             if response_of(ticket) is not None:
                 raise _already_answered()
+            if ticket.state == "closed" and ticket.events[-1].actor_kind == "system":
+                # opened in time, sent after the clock closed it for want of an answer
+                db.session.rollback()
+                return _answer_after_a_close(ticket_id, clean)
             raise NotFound(_("This survey is not open."))
         response = SurveyResponse(
             ticket_id=ticket.id, csat=clean["csat"], nps=clean.get("nps"),

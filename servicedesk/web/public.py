@@ -253,6 +253,8 @@ def decide(token: str, decision: str):
 def customer_sms(token: str):
     """The customer stops the shop's SMS from their own page, or has them again."""
     ticket = _ticket_for(token)
+    if _staff_view():  # the desk switches it on the ticket page, as the customer asked
+        return redirect(url_for("tickets.show", ticket_id=ticket.id, _anchor="sms"))
     texted = request.form.get("sms") == "on"
     ticket_service.set_customer_sms(ticket.customer_id, texted, how="link")
     flash(_("We will text you again about your repairs.") if texted else
@@ -273,6 +275,10 @@ def survey(token: str):
             abort(404)  # not handed back yet
         return render_template("public/survey.html", status=status, form={}, errors={},
                                **context), 410 if status == surveys.CLOSED else 200
+    if _staff_view():  # their answer would be recorded as the customer's own
+        flash(_("You are logged in as staff: the survey is the customer's to answer."),
+              "warning")
+        return redirect(url_for("tickets.show", ticket_id=ticket.id))
     try:
         surveys.submit_survey(ticket.id, request.form.to_dict(), request.remote_addr)
     except surveys.AlreadyAnswered as exc:
