@@ -171,7 +171,8 @@ def test_the_sms_and_the_tracking_page_give_the_same_place_in_the_queue(customer
     def sms_count(ticket):
         body = db.session.scalar(select(Notification.body).where(
             Notification.ticket_id == ticket.id, Notification.event == "send_to_repair"))
-        return int(re.search(r"Devices ahead of it: (\d+)\.", body).group(1))
+        ahead = re.search(r"Devices ahead of it: (\d+|none)\.", body).group(1)
+        return 0 if ahead == "none" else int(ahead)  # none, not "0"
 
     def page_count(ticket):
         page = html(customer.get(track(ticket)))

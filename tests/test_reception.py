@@ -961,6 +961,11 @@ def test_a_device_going_back_unrepaired_says_so_where_the_desk_looks(desk, make_
         row = re.search(rf'data-ticket="{ticket.id}".*?</li>', ready, re.S).group(0)
         assert ("data-unrepaired" in row) == mark, ticket.number
     assert "data-unrepaired" not in text(desk.get(f"/tickets/{repaired.id}"))
+    # and the receipt the customer takes home says so
+    desk.post(f"/desk/delivery/{returned.id}", {"amount_paid": "0",
+                                                "version": str(reload(returned).version)})
+    slip = text(desk.get(f"/tickets/{returned.id}/delivery-receipt?lang=en"))
+    assert "<dd data-unrepaired>Returned without a repair. No parts</dd>" in slip
 
 
 def test_the_delivery_desk_names_no_amount_due_before_the_device_is_ready(desk, make_ticket):

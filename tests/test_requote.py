@@ -203,3 +203,12 @@ def test_the_ticket_page_calls_a_second_quote_a_revision(app, make_ticket):
     ticket = make_ticket("estimate")
     page = html(Staff(app, "technician1").get(f"/tickets/{ticket.id}?lang=en"))
     assert 'data-event-link="quote">Revise the estimate</a>' in page and "data-revision" in page
+
+
+def test_a_revision_for_a_customer_who_wants_no_sms_says_to_phone_them(app, make_ticket):
+    from servicedesk.services.tickets import set_customer_sms
+    from .test_workbench import Staff
+    ticket = make_ticket("estimate")
+    set_customer_sms(ticket.customer_id, False)
+    page = html(Staff(app, "technician1").get(f"/tickets/{ticket.id}?lang=en"))
+    assert "tell them the new total by phone" in page and "they get an SMS" not in page

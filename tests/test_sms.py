@@ -201,6 +201,21 @@ class TestInProcess:
         assert sends(twilio) == [429]
 
 
+    def test_a_retry_after_the_customer_asked_for_no_sms_is_cancelled(self, app, twilio,
+                                                                      make_ticket):
+        from servicedesk.services.tickets import set_customer_sms
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        twilio.fail_next(1, 429)
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert row.status == "retry"
+        set_customer_sms(ticket.customer_id, False)
+        assert deliver(row.id) == "cancelled"
+        row = notes(ticket.id)[0]
+        assert row.status == "cancelled" and "opted out" in row.error_message
+        assert sends(twilio) == [429]
+
+
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 
 def worker_environment(app, app_config, database_url) -> dict:

@@ -104,7 +104,7 @@ def test_a_ticket_sms_that_does_not_show_the_queue_does_not_count_it(app, make_t
     finally:
         sa_event.remove(engine, "before_cursor_execute", count_queries)
     assert "goes to a technician" in body and counting == []
-    assert "Devices ahead of it: 0." in with_queue and len(counting_queue) == 1
+    assert "Devices ahead of it: none." in with_queue and len(counting_queue) == 1
 
 
 def test_a_text_saved_in_one_worker_reaches_the_others_within_the_cache_interval(app, users):

@@ -184,6 +184,15 @@ def test_a_manager_hands_a_ticket_on_and_the_holder_gives_it_back(app, tech, que
     with pytest.raises(Exception) as refused:
         workbench.assign(ticket.id, users["manager"], "reception1")
     assert "reception1" in refused.value.extra["fields"]["technician"]
+    from servicedesk.models import Branch
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    from servicedesk.services.people import create_user
+    create_user("northtech", "technician", PASSWORD, branch=north)
+    with pytest.raises(Exception) as refused:  # a technician of another branch
+        workbench.assign(ticket.id, users["manager"], "northtech")
+    assert "northtech" in refused.value.extra["fields"]["technician"]
     done = ticket_service.admit(INTAKE, Actor.staff(users["reception"]))
     with pytest.raises(Exception) as refused:
         workbench.assign(done.id, users["manager"], "technician1")

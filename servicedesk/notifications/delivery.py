@@ -96,6 +96,12 @@ def deliver(notification_id: int) -> str:
     if not claim(notification_id):
         return "skipped"
     note = db.session.get(Notification, notification_id)
+    if note.attempts > 1 and db.session.scalar(select(Customer.sms_opt_out).where(
+            Customer.phone == note.to)):
+        # a retry after the customer asked for no SMS (the first attempt went at once)
+        _finish(note, "cancelled", None, "the customer has opted out of SMS since")
+        db.session.commit()
+        return note.status
     if note.attempts > 1 and note.event.startswith("remind_"):
         held = _reminder_held(note)
         if held:

@@ -246,7 +246,11 @@ def context(ticket: Ticket, event_data: dict, language: str,
         # a technician has it already (sent to one by name): nobody is ahead of it, as its
         # page says ("a technician is examining your device")
         ahead = 0 if ticket.technician_id is not None else repair_queue_position(ticket)
-        values["queue_position"] = localize_digits(ahead, locale=language)
+        if ahead:
+            values["queue_position"] = localize_digits(ahead, locale=language)
+        else:  # "Devices ahead of it: none", not "0"
+            with force_locale(language):
+                values["queue_position"] = _("none")
     for name in SHOP_VARIABLES:
         if wanted(name):
             values[name] = shop_value(name, language)

@@ -183,9 +183,9 @@ def assign(ticket_id: int, by: User, username: Optional[str],
                               "on."))
         technician = None
         if username:
-            technician = db.session.scalar(select(User).where(
-                User.username == username, User.role == "technician", User.active.is_(True)))
-            if technician is None:
+            technician = next((u for u in technicians_to_assign(ticket.branch_id)
+                               if u.username == username), None)
+            if technician is None:  # none such, gone, or of another branch
                 raise ValidationError(_("Some fields are not valid."), fields={
                     "technician": _("No active technician is called %(name)s.",
                                     name=username)})
