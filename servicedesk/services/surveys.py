@@ -103,11 +103,7 @@ def submit_survey(ticket_id: int, data: dict, ip: Optional[str] = None) -> Surve
                 db.session.rollback()
                 return _answer_after_a_close(ticket_id, clean)
             raise NotFound(_("This survey is not open."))
-        response = SurveyResponse(
-            ticket_id=ticket.id, csat=clean["csat"], nps=clean.get("nps"),
-            comment=clean.get("comment") or "", complaint=clean["complaint"],
-            followup_status="open" if needs_followup(clean["csat"], clean.get("nps"),
-                                                     clean["complaint"]) else None)
+        response = _response(ticket, clean)
         db.session.add(response)
         db.session.flush()  # the unique ticket_id: a second answer fails here
         lifecycle.fire(ticket, "close", Actor.customer(ip),
@@ -127,15 +123,20 @@ def submit_survey(ticket_id: int, data: dict, ip: Optional[str] = None) -> Surve
     return response
 
 
-def _answer_after_a_close(ticket_id: int, clean: dict) -> SurveyResponse:
-    ticket = ticket_service.get_ticket(ticket_id)
-    if response_of(ticket) is not None or ticket.state != "closed":
-        raise _already_answered()
-    response = SurveyResponse(
+def _response(ticket: Ticket, clean: dict) -> SurveyResponse:
+    """The answer as stored: a low score or a complaint opens a follow-up."""
+    return SurveyResponse(
         ticket_id=ticket.id, csat=clean["csat"], nps=clean.get("nps"),
         comment=clean.get("comment") or "", complaint=clean["complaint"],
         followup_status="open" if needs_followup(clean["csat"], clean.get("nps"),
                                                  clean["complaint"]) else None)
+
+
+def _answer_after_a_close(ticket_id: int, clean: dict) -> SurveyResponse:
+    ticket = ticket_service.get_ticket(ticket_id)
+    if response_of(ticket) is not None or ticket.state != "closed":
+        raise _already_answered()
+    response = _response(ticket, clean)
     db.session.add(response)
     try:
         db.session.commit()
