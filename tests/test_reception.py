@@ -468,7 +468,10 @@ def intake_form(**over):
             "device_model": "Galaxy A54", "device_serial": VALID_IMEI, "device_colour": "Black",
             "problem": "Cracked screen", "accessory": ["SIM card", "Case"],
             "accessories_other": "", "condition": "Scratched back", "service_type": "repair",
-            "promised_date": PROMISED[0], "pre_approved_amount": "۵۰۰٬۰۰۰"}
+            "promised_date": PROMISED[0], "pre_approved_amount": "۵۰۰٬۰۰۰",
+            # the same device again on purpose (tests of other things); the question the
+            # desk is asked about a device still in the shop has a test of its own
+            "twin_ok": "1"}
     form.update(over)
     return form
 
@@ -518,6 +521,30 @@ def test_an_intake_form_sent_twice_admits_the_device_once(desk):
         device_brand="Apple", device_model="iPhone 13", device_serial=""))
     assert nextone.status_code == 302 and nextone.location != first.location
     assert count(Ticket) == 3
+
+
+def test_an_intake_of_a_device_still_in_the_shop_is_asked_about(desk, make_ticket):
+    """The form typed again after the Back button (a new form, a new key), or a device that
+    is in the shop already: the desk is shown the open ticket and admits it only when told it
+    is another device (or came back)."""
+    first = desk.post("/desk/intake", intake_form(twin_ok="", intake_key="k1"))
+    assert first.status_code == 302 and count(Ticket) == 1
+    # the same form sent twice is answered with its ticket, not asked about
+    assert desk.post("/desk/intake", intake_form(twin_ok="", intake_key="k1")).location \
+        == first.location
+    again = desk.post("/desk/intake?lang=en", intake_form(intake_key="another-form",
+                                                          twin_ok=""))
+    assert again.status_code == 409 and count(Ticket) == 1
+    page = text(again)
+    ticket = db.session.scalar(select(Ticket))
+    assert f'data-twin="{ticket.id}"' in page and "is still open" in page
+    assert 'name="twin_ok"' in page
+    told = desk.post("/desk/intake", intake_form(intake_key="another-form", twin_ok="1"))
+    assert told.status_code == 302 and count(Ticket) == 2
+    # another device of the same customer is no twin
+    other = desk.post("/desk/intake", intake_form(intake_key="third", device_serial="",
+                                                  device_model="Galaxy Tab S9", twin_ok=""))
+    assert other.status_code == 302 and count(Ticket) == 3
 
 
 def called_visit(desk) -> Visit:

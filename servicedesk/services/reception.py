@@ -418,6 +418,31 @@ def _searchable_sql(column):
     return expression
 
 
+def open_twin(payload: dict) -> Optional[Ticket]:
+    """A ticket still open (not handed back, closed or cancelled) for the same mobile and the
+    same device (its serial, else its brand and model): this very intake typed again after the
+    Back button (the form's own key cannot tell then), or a device already in the shop. None
+    when there is none, or the intake does not read (its own checks will say why)."""
+    device = payload.get("device") or {}
+    try:
+        phone = clean_phone((payload.get("customer") or {}).get("phone"))
+        serial = v.serial_or_imei(device.get("serial") or None)
+    except (ValidationError, ValueError):
+        return None
+    if not phone:
+        return None
+    same = (Device.serial == serial if serial else
+            (Device.brand == devices.brand_name(str(device.get("brand") or "")))
+            & (func.lower(Device.model) == " ".join(str(device.get("model") or "").split())
+               .lower()))
+    return db.session.scalar(
+        select(Ticket).join(Customer, Customer.id == Ticket.customer_id)
+        .join(Device, Device.id == Ticket.device_id)
+        .where(Customer.phone == phone, same,
+               Ticket.state.not_in(("delivered", "closed", "cancelled")))
+        .order_by(Ticket.id.desc()).limit(1))
+
+
 def find_customer(phone_raw) -> tuple[Optional[str], Optional[Customer], int]:
     """(E.164 or None, the customer with that number or None, their ticket count)."""
     try:

@@ -262,7 +262,7 @@ def default_branch() -> Branch:
     return branch
 
 
-def _keyed(key: Optional[str], payload, known_name: str) -> Optional[str]:
+def intake_key_for(key: Optional[str], payload, known_name: str) -> Optional[str]:
     """The key an intake is stored under: the form's (or client's) key and what the intake
     says, together. The same intake sent twice has the same one; the same key with another
     intake (a form brought back and filled in for the next customer, a client reusing a key)
@@ -296,7 +296,7 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
     ``intake_key`` (the desk form's own, an API client's Idempotency-Key): the same intake
     sent twice (a double click, a retried request, both at once) admits the device once; the
     second gets the first's ticket, marked ``ticket.replayed``."""
-    intake_key = _keyed(intake_key, payload, known_name)
+    intake_key = intake_key_for(intake_key, payload, known_name)
     done = admitted_with(intake_key)
     if done is not None:
         done.replayed = True

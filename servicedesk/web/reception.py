@@ -374,12 +374,22 @@ def _intake_key(form) -> str | None:
 def intake():
     visit = _visit_from(request.values.get("visit_id"))
     errors, status, asked = {}, 200, None
+    twin = None
     if request.method == "POST":
         try:
-            ticket = reception.admit(intake_payload(request.form), _actor(),
+            payload = intake_payload(request.form)
+            key, known = _intake_key(request.form), _known_name_choice(request.form)
+            # the same form sent twice is answered by its key; another intake of a device
+            # still in the shop is asked about first
+            if request.form.get("twin_ok") != "1" and ticket_service.admitted_with(
+                    ticket_service.intake_key_for(key, payload, known)) is None:
+                twin = reception.open_twin(payload)
+            if twin is not None:
+                raise Conflict(_("%(number)s is open for this mobile and this device.",
+                                 number=localize_digits(twin.number)))
+            ticket = reception.admit(payload, _actor(),
                                      branch=current_user.branch,
-                                     known_name=_known_name_choice(request.form),
-                                     intake_key=_intake_key(request.form))
+                                     known_name=known, intake_key=key)
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
@@ -395,7 +405,8 @@ def intake():
                       "success")
             return redirect(url_for(".receipt", ticket_id=ticket.id, print=1, back="intake"))
     return render_template("reception/intake.html", form=request.form, errors=errors,
-                           asked=asked, intake_key=request.form.get("intake_key")
+                           asked=asked, twin=twin, state_labels=lifecycle.STATE_LABELS,
+                           intake_key=request.form.get("intake_key")
                            or secrets.token_urlsafe(24),
                            visit=visit, kinds=devices.choices(),
                            accessories=devices.accessory_choices(), brands=list(devices.BRANDS),
