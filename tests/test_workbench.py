@@ -168,7 +168,7 @@ def test_a_manager_hands_a_ticket_on_and_the_holder_gives_it_back(app, tech, que
     other = Staff(app, "technician2")
     assert "data-someone-elses" not in html(other.get(f"/tickets/{ticket.id}"))
     page = html(other.get(f"/tickets/{ticket.id}"))
-    assert "Give back to the repair queue" in page
+    assert "Give back to the repair queue" in page and "data-give-back" in page  # two taps
     resp = other.post(f"/workbench/tickets/{ticket.id}/assign", {"version": ticket.version})
     assert resp.status_code == 302 and resp.location == "/workbench/"
     ticket = reload(ticket)
