@@ -34,7 +34,7 @@ from .extensions import db
 from .i18n import (current_language, format_datetime, format_number, localize_digits, parse_date,
                    shop_timezone)
 from .lifecycle import PAYMENT_METHODS
-from .models import Branch, SurveyResponse, User
+from .models import Branch, SurveyResponse, TicketEvent, User
 from .models._types import UTCDateTime
 from .models.stages import STAGES
 
@@ -867,6 +867,21 @@ def _takings_where(q: _Query, f: Filters, staff: Optional[str] = None,
     return " AND ".join(where)
 
 
+def _payment(raw: Optional[str]) -> tuple[str, str]:
+    """(code, words) of a hand-back's payment method: ``""`` and "Not recorded" for none or
+    one the desk no longer offers."""
+    code = raw if raw in PAYMENT_METHODS else ""
+    return code, str(PAYMENT_METHODS.get(code, _("Not recorded")))
+
+
+def known_staff(name: str) -> bool:
+    """A user name the takings can be counted by: an account's, or one a hand-back names
+    (imported history, a removed account)."""
+    return db.session.scalar(select(User.id).where(User.username == name)) is not None \
+        or db.session.scalar(select(TicketEvent.id).where(TicketEvent.actor_name == name)
+                             .limit(1)) is not None
+
+
 def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
     """What the desks took in the range: per group (a day by default, a week, a month, the
     staff member who handed the device back, the branch) and payment method, how many paid
@@ -893,9 +908,9 @@ def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
     out = []
     for row in q.rows(sql):
         key_raw, label = _group_key(group_by, row, plist)
-        method = row["method"] if row["method"] in PAYMENT_METHODS else ""
+        method, method_label = _payment(row["method"])
         out.append({"key": key_raw, "key_label": label, "method": method,
-                    "method_label": str(PAYMENT_METHODS.get(method, _("Not recorded"))),
+                    "method_label": method_label,
                     "handbacks": int(row["n"]), "amount": int(row["amount"] or 0)})
     order = {p.key: i for i, p in enumerate(plist or [])}
     out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or ""),
@@ -943,10 +958,8 @@ def handbacks(f: Filters, staff: Optional[str] = None,
     for row in rows:
         row["amount"] = int(row["amount"] or 0)
         row["due"] = None if row["due"] is None else int(row["due"])
-        if row["method"] not in PAYMENT_METHODS:
-            row["method"] = ""
-        row["method_label"] = ("" if not row["amount"] else
-                               str(PAYMENT_METHODS.get(row["method"], _("Not recorded"))))
+        row["method"], label = _payment(row["method"])
+        row["method_label"] = label if row["amount"] else ""
         row["staff_label"] = row["staff_name"] or row["staff"]
     return rows
 

@@ -209,10 +209,19 @@ def serve(visit_id: int) -> Visit:
 
 
 def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
-          known_name: str = "keep", intake_key: Optional[str] = None) -> Ticket:
+          known_name: str = "keep", intake_key: Optional[str] = None,
+          ask_if_in_shop: bool = False) -> Ticket:
     """Intake, from a called number or directly (services.tickets.admit, which says what
     ``known_name`` does); a number admitted straight from the queue also moves the queue on
-    for the SMS."""
+    for the SMS. ``ask_if_in_shop`` (the desk, until told): a device still in the shop
+    (``open_twin``) is refused with Conflict naming its ticket (``twin_id``), unless this is
+    the same intake sent again (its key answers with its ticket)."""
+    if ask_if_in_shop and ticket_service.admitted_with(
+            ticket_service.intake_key_for(intake_key, payload, known_name)) is None:
+        twin = open_twin(payload)
+        if twin is not None:
+            raise Conflict(_("%(number)s is open for this mobile and this device.",
+                             number=localize_digits(twin.number)), twin_id=twin.id)
     waiting = None
     try:
         visit_id = v.integer(payload.get("visit_id"), minimum=1)

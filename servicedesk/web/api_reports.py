@@ -9,15 +9,13 @@ the public contract of DESIGN section 5.
 """
 from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from .. import lifecycle
 from .. import reports as r
 from .. import validation as v
 from ..auth import api_user
 from ..errors import ValidationError
-from ..extensions import csrf, db
-from ..models import TicketEvent, User
+from ..extensions import csrf
 from . import api
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
@@ -150,9 +148,7 @@ def takings():
     except ValueError as exc:
         raise ValidationError(_("Some filters are not valid."),
                               fields={"staff": str(exc)}) from None
-    if staff and db.session.scalar(select(User.id).where(User.username == staff)) is None \
-            and not db.session.scalar(select(TicketEvent.id).where(
-                TicketEvent.actor_name == staff).limit(1)):
+    if staff and not r.known_staff(staff):
         raise ValidationError(_("Some filters are not valid."),
                               fields={"staff": _("No such user.")})
     rows = r.takings(f, staff)

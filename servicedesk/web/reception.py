@@ -377,22 +377,16 @@ def intake():
     twin = None
     if request.method == "POST":
         try:
-            payload = intake_payload(request.form)
-            key, known = _intake_key(request.form), _known_name_choice(request.form)
-            # the same form sent twice is answered by its key; another intake of a device
-            # still in the shop is asked about first
-            if request.form.get("twin_ok") != "1" and ticket_service.admitted_with(
-                    ticket_service.intake_key_for(key, payload, known)) is None:
-                twin = reception.open_twin(payload)
-            if twin is not None:
-                raise Conflict(_("%(number)s is open for this mobile and this device.",
-                                 number=localize_digits(twin.number)))
-            ticket = reception.admit(payload, _actor(),
+            ticket = reception.admit(intake_payload(request.form), _actor(),
                                      branch=current_user.branch,
-                                     known_name=known, intake_key=key)
+                                     known_name=_known_name_choice(request.form),
+                                     intake_key=_intake_key(request.form),
+                                     ask_if_in_shop=request.form.get("twin_ok") != "1")
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
+            if exc.extra.get("twin_id"):  # the device still in the shop, shown with the form
+                twin = ticket_service.get_ticket(exc.extra["twin_id"])
             if exc.extra.get("name_on_file"):
                 asked = {"name": exc.extra["name_on_file"],
                          "phone": exc.extra["phone_asked_about"]}
