@@ -665,7 +665,10 @@ def test_cancel_by_reception_and_by_manager(api, make_ticket):
         t = resp.get_json()
         assert t["state"] == "cancelled"
         assert t["history"][-1]["actor"] == f"{role}1"
-        assert "customer changed their mind" in t["notifications"][-1]["body"]
+        sms = t["notifications"][-1]["body"]
+        assert "customer changed their mind" in sms
+        # The customer is told which device and that it waits to be collected, not "a ticket".
+        assert "Galaxy A54" in sms and "تحویل" in sms
 
 
 @pytest.mark.parametrize("role", ["technician", "manager", "admin"])

@@ -59,7 +59,8 @@ DEFAULTS = {
     "deliver": _l("{shop_name}: your {device} was handed over. Thank you! "
                   "How did we do? {survey_url}"),
     "close": _l("{shop_name}: thank you for your feedback."),
-    "cancel": _l("{shop_name}: ticket {ticket_number} was cancelled ({reason})."),
+    "cancel": _l("{shop_name}: the repair of your {device} (receipt {ticket_number}) was "
+                 "cancelled ({reason}). If it is still with us, please collect it. {shop_phone}"),
     # Reminders (services.reminders), once per estimate or hand-back, after the days the shop
     # set: an estimate nobody answered, a device nobody collected.
     "remind_estimate": _l("{shop_name}: a reminder: the estimate for your {device} "
