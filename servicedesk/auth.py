@@ -10,7 +10,7 @@ from flask_login import current_user, login_fresh
 
 from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
-from .lifecycle import EVENTS
+from .lifecycle import EVENTS, REFUND_ROLES
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset] = {
     "tickets.claim": frozenset({"technician"}),
     # a manager hands a ticket on; a technician gives their own back (services.workbench)
     "tickets.assign": frozenset({"technician", "manager"}),
+    "tickets.refund": REFUND_ROLES,  # money given back after the hand-back
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types
@@ -59,6 +60,7 @@ API_PERMISSIONS: dict[str, str] = {
     "api.list_tickets": "tickets.view",
     "api.get_ticket": "tickets.view",
     "api.fire_event": "tickets.view",  # then the lifecycle's roles for the event fired
+    "api.refund": "tickets.refund",
     "api_reports.turnaround": "reports.view",
     "api_reports.costs": "reports.view",
     "api_reports.survey": "reports.view",

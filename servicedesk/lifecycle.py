@@ -249,6 +249,26 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     return clean
 
 
+REFUND_ROLES = frozenset({"manager"})  # money out of the till: the manager's decision
+
+
+def clean_refund(data: dict, ticket: Ticket) -> dict:
+    """A refund after the hand-back: the amount (rials, at most what was paid and not given
+    back yet), how it was given back (``PAYMENT_METHODS``) and why."""
+    f = v.Fields(data)
+    amount = f.take("amount", v.integer, minimum=1)
+    f.take("payment_method", v.choice, tuple(PAYMENT_METHODS))
+    f.take("reason", v.text, max_len=500)
+    left = (ticket.amount_paid or 0) - (ticket.amount_refunded or 0)
+    if amount is not None and amount > left:
+        f.errors["amount"] = _(
+            "At most %(left)s can be refunded: %(paid)s was paid and %(refunded)s given back "
+            "already.", left=format_money(max(left, 0)),
+            paid=format_money(ticket.amount_paid or 0),
+            refunded=format_money(ticket.amount_refunded or 0))
+    return f.done()
+
+
 def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     f.take("survey_response_id", v.integer, minimum=1, required=False)
@@ -456,8 +476,11 @@ def _append(ticket: Ticket, name: str, from_state: Optional[str], actor: Actor, 
     return row
 
 
-# Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket.
-RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned")}
+# Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket,
+# money given back after the hand-back.
+RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned"), "refund": _l("Refunded")}
+# Those the customer sees in their page's history (and gets an SMS for).
+CUSTOMER_RECORDS = frozenset({"refund"})
 
 
 def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None, *,
@@ -495,6 +518,9 @@ def verify_records(ticket: Ticket) -> list[str]:
     recorded = (deliver.data or {}).get("amount_paid") if deliver is not None else None
     if ticket.amount_paid != recorded:
         problems.append("the amount paid differs from the deliver event")
+    refunds = [(e.data or {}).get("amount") or 0 for e in ticket.events if e.event == "refund"]
+    if (ticket.amount_refunded or 0) != sum(refunds):
+        problems.append("the amount refunded differs from the refund records")
     holder = None
     for e in ticket.events:
         if e.event in ("claim", "assign") or (e.event == "send_to_repair"

@@ -559,7 +559,10 @@ def costs(f: Filters) -> list[dict]:
              *_dimension_filters(q, f, "t", device="d")]
     sql = (
         "WITH adm AS ("
-        f"SELECT t.id AS ticket_id, t.estimate_version AS ev, t.amount_paid AS paid, {key} AS k, "
+        "SELECT t.id AS ticket_id, t.estimate_version AS ev, "
+        # what the customers paid and kept: less what was given back since
+        "COALESCE(t.amount_paid, 0) - COALESCE(t.amount_refunded, 0) AS paid, "
+        f"{key} AS k, "
         "CASE WHEN t.estimate_version > 0 THEN 1 ELSE 0 END AS quoted, "
         "CASE WHEN ap.id IS NOT NULL THEN 1 ELSE 0 END AS approved, "
         "CASE WHEN fin.id IS NOT NULL THEN 1 ELSE 0 END AS finished "
@@ -851,20 +854,35 @@ def queue_summary(f: Filters) -> dict:
 
 # --- takings: the till ----------------------------------------------------------------------
 
-def _takings_where(q: _Query, f: Filters, staff: Optional[str] = None,
-                   paid_only: bool = True) -> str:
-    """The hand-backs of the range (their ``deliver`` events; only those paid for unless
-    ``paid_only`` is false), of the branch asked for and, with ``staff``, handed back by
-    that user."""
+def _till_rows(q: _Query, f: Filters, staff: Optional[str] = None,
+               paid_only: bool = True) -> str:
+    """The money that went through the desks in the range, one row each, as a subquery: the
+    hand-backs (their ``deliver`` events; only those paid for unless ``paid_only`` is false)
+    and the refunds (``refund`` records: money given back, a negative amount), of the branch
+    asked for and, with ``staff``, made by that user. Columns: id, at, ticket_id, actor_id,
+    actor_name, kind ('handback' or 'refund'), amount (signed rials), due, method."""
     lo, hi = f.bounds()
-    where = ["e.event = 'deliver'", f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
-    if paid_only:
-        where.append(f"{q.json_integer('e.data', 'amount_paid')} > 0")
+    common = [f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
     if f.branch_id is not None:
-        where.append(f"t.branch_id = {q.bind(f.branch_id)}")
+        common.append(f"t.branch_id = {q.bind(f.branch_id)}")
     if staff is not None:
-        where.append(f"e.actor_name = {q.bind(staff)}")
-    return " AND ".join(where)
+        common.append(f"e.actor_name = {q.bind(staff)}")
+    paid = q.json_integer("e.data", "amount_paid")
+    handbacks = ["e.event = 'deliver'", *common] + ([f"{paid} > 0"] if paid_only else [])
+    refunds = ["e.event = 'refund'", *common]
+    method = f"COALESCE({q.json_text('e.data', 'payment_method')}, '')"
+    columns = "e.id AS id, e.at AS at, e.ticket_id AS ticket_id, e.actor_id AS actor_id, " \
+              "e.actor_name AS actor_name, "
+    return (
+        f"(SELECT {columns}'handback' AS kind, {paid} AS amount, "
+        f"{q.json_integer('e.data', 'amount_due')} AS due, {method} AS method "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        f"WHERE {' AND '.join(handbacks)} "
+        "UNION ALL "
+        f"SELECT {columns}'refund' AS kind, -{q.json_integer('e.data', 'amount')} AS amount, "
+        f"NULL AS due, {method} AS method "
+        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        f"WHERE {' AND '.join(refunds)})")
 
 
 def _payment(raw: Optional[str]) -> tuple[str, str]:
@@ -884,54 +902,63 @@ def known_staff(name: str) -> bool:
 
 def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
     """What the desks took in the range: per group (a day by default, a week, a month, the
-    staff member who handed the device back, the branch) and payment method, how many paid
-    hand-backs and their amount (rials), as each hand-back recorded them. ``method`` is
-    ``""`` where none was recorded (history, or an API call that did not say)."""
+    staff member who handed the device back or gave money back, the branch) and payment
+    method, how many paid hand-backs and what they paid, how many refunds and what they gave
+    back, and the amount the till holds for them (paid minus given back; rials), as each
+    hand-back and refund recorded them. ``method`` is ``""`` where none was recorded (history,
+    or an API call that did not say)."""
     q = _Query()
     group_by = f.group_by or "day"
     plist = None
     if group_by in PERIODS:
-        key, plist = _period_sql(q, group_by, "e.at", f)
+        key, plist = _period_sql(q, group_by, "m.at", f)
     else:
-        key = {"staff": "e.actor_name", "branch": "t.branch_id"}[group_by]
+        key = {"staff": "m.actor_name", "branch": "t.branch_id"}[group_by]
     label_cols, label_join = _key_columns(group_by, "g.k")
     sql = (
-        "WITH paid AS ("
-        f"SELECT {key} AS k, COALESCE({q.json_text('e.data', 'payment_method')}, '') AS method, "
-        f"{q.json_integer('e.data', 'amount_paid')} AS amount "
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {_takings_where(q, f, staff)}), "
-        "g AS (SELECT k, method, COUNT(*) AS n, SUM(amount) AS amount FROM paid "
-        "GROUP BY k, method) "
+        f"WITH paid AS (SELECT {key} AS k, m.method AS method, m.kind AS kind, "
+        f"m.amount AS amount FROM {_till_rows(q, f, staff)} m "
+        "JOIN tickets t ON t.id = m.ticket_id), "
+        "g AS (SELECT k, method, "
+        "SUM(CASE WHEN kind = 'handback' THEN 1 ELSE 0 END) AS n, "
+        "SUM(CASE WHEN kind = 'handback' THEN amount ELSE 0 END) AS paid, "
+        "SUM(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS refunds, "
+        "SUM(CASE WHEN kind = 'refund' THEN -amount ELSE 0 END) AS refunded "
+        "FROM paid GROUP BY k, method) "
         f"SELECT g.*, {label_cols} FROM g {label_join}")
     methods = list(PAYMENT_METHODS)
     out = []
     for row in q.rows(sql):
         key_raw, label = _group_key(group_by, row, plist)
         method, method_label = _payment(row["method"])
+        paid, refunded = int(row["paid"] or 0), int(row["refunded"] or 0)
         out.append({"key": key_raw, "key_label": label, "method": method,
-                    "method_label": method_label,
-                    "handbacks": int(row["n"]), "amount": int(row["amount"] or 0)})
+                    "method_label": method_label, "handbacks": int(row["n"] or 0),
+                    "paid": paid, "refunds": int(row["refunds"] or 0), "refunded": refunded,
+                    "amount": paid - refunded})
     order = {p.key: i for i, p in enumerate(plist or [])}
     out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or ""),
                             methods.index(r["method"]) if r["method"] else len(methods)))
     return out
 
 
+TAKINGS_FIGURES = ("handbacks", "paid", "refunds", "refunded", "amount")
+
+
 def takings_summary(rows: list[dict]) -> dict:
     """The ``takings`` rows added up: per payment method (every method, 0 when none was used,
     in the till's order; "" last, only when some were not recorded) and in all."""
-    by_method = {m: {"method": m, "method_label": str(label), "handbacks": 0, "amount": 0}
+    by_method = {m: {"method": m, "method_label": str(label),
+                     **{k: 0 for k in TAKINGS_FIGURES}}
                  for m, label in PAYMENT_METHODS.items()}
     for row in rows:
         cell = by_method.setdefault(row["method"], {
             "method": row["method"], "method_label": row["method_label"],
-            "handbacks": 0, "amount": 0})
-        cell["handbacks"] += row["handbacks"]
-        cell["amount"] += row["amount"]
+            **{k: 0 for k in TAKINGS_FIGURES}})
+        for k in TAKINGS_FIGURES:
+            cell[k] += row[k]
     return {"methods": list(by_method.values()),
-            "handbacks": sum(c["handbacks"] for c in by_method.values()),
-            "amount": sum(c["amount"] for c in by_method.values())}
+            **{k: sum(c[k] for c in by_method.values()) for k in TAKINGS_FIGURES}}
 
 
 HANDBACKS_SHOWN = 1000  # on a page; an export has them all
@@ -940,19 +967,18 @@ HANDBACKS_SHOWN = 1000  # on a page; an export has them all
 def handbacks(f: Filters, staff: Optional[str] = None,
               limit: Optional[int] = HANDBACKS_SHOWN) -> list[dict]:
     """The hand-backs of the range one by one, in the order they were made, those with
-    nothing to pay too: when, which ticket, whose, what was due (when recorded) and paid,
-    how, and who handed the device back (to count a till against)."""
+    nothing to pay too, and the refunds among them (``kind`` 'refund', a negative amount):
+    when, which ticket, whose, what was due (when recorded) and paid, how, and who handed the
+    device back or gave the money back (to count a till against)."""
     q = _Query()
     sql = (
-        "SELECT e.at AS at, t.id AS ticket_id, t.number AS ticket_number, "
-        "c.name AS customer, e.actor_name AS staff, u.full_name AS staff_name, "
-        f"{q.json_integer('e.data', 'amount_paid')} AS amount, "
-        f"{q.json_integer('e.data', 'amount_due')} AS due, "
-        f"COALESCE({q.json_text('e.data', 'payment_method')}, '') AS method "
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+        "SELECT m.at AS at, m.kind AS kind, t.id AS ticket_id, t.number AS ticket_number, "
+        "c.name AS customer, m.actor_name AS staff, u.full_name AS staff_name, "
+        "m.amount AS amount, m.due AS due, m.method AS method "
+        f"FROM {_till_rows(q, f, staff, paid_only=False)} m "
+        "JOIN tickets t ON t.id = m.ticket_id "
         "JOIN customers c ON c.id = t.customer_id "
-        "LEFT JOIN users u ON u.id = e.actor_id "
-        f"WHERE {_takings_where(q, f, staff, paid_only=False)} ORDER BY e.at, e.id"
+        "LEFT JOIN users u ON u.id = m.actor_id ORDER BY m.at, m.id"
         + (f" LIMIT {int(limit)}" if limit is not None else ""))
     rows = q.rows(sql, at=UTCDateTime())
     for row in rows:
@@ -961,27 +987,31 @@ def handbacks(f: Filters, staff: Optional[str] = None,
         row["method"], label = _payment(row["method"])
         row["method_label"] = label if row["amount"] else ""
         row["staff_label"] = row["staff_name"] or row["staff"]
+        row["kind_label"] = _("Refund") if row["kind"] == "refund" else _("Hand-back")
     return rows
 
 
 def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
     """Beside the takings: every hand-back of the range, those with nothing paid (a device
-    going back unrepaired, a warranty job), and what was given off the amount due (a
-    discount, a credit: due minus paid, where the hand-back recorded what was due) or taken
-    beyond it."""
+    going back unrepaired, a warranty job), what was given off the amount due (a discount, a
+    credit: due minus paid, where the hand-back recorded what was due) or taken beyond it, and
+    the refunds (how many, and what they gave back)."""
     q = _Query()
-    paid, due = q.json_integer("e.data", "amount_paid"), q.json_integer("e.data", "amount_due")
+    paid, due = "COALESCE(m.amount, 0)", "m.due"
+    handback = "m.kind = 'handback'"
     sql = (
-        "SELECT COUNT(*) AS handbacks, "
-        f"SUM(CASE WHEN COALESCE({paid}, 0) = 0 THEN 1 ELSE 0 END) AS unpaid, "
-        f"SUM(CASE WHEN {due} > COALESCE({paid}, 0) THEN {due} - COALESCE({paid}, 0) "
-        "ELSE 0 END) AS discounts, "
-        f"SUM(CASE WHEN COALESCE({paid}, 0) > {due} THEN COALESCE({paid}, 0) - {due} "
-        "ELSE 0 END) AS beyond "
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {_takings_where(q, f, staff, paid_only=False)}")
+        f"SELECT SUM(CASE WHEN {handback} THEN 1 ELSE 0 END) AS handbacks, "
+        f"SUM(CASE WHEN {handback} AND {paid} = 0 THEN 1 ELSE 0 END) AS unpaid, "
+        f"SUM(CASE WHEN {handback} AND {due} > {paid} THEN {due} - {paid} ELSE 0 END) "
+        "AS discounts, "
+        f"SUM(CASE WHEN {handback} AND {paid} > {due} THEN {paid} - {due} ELSE 0 END) "
+        "AS beyond, "
+        "SUM(CASE WHEN m.kind = 'refund' THEN 1 ELSE 0 END) AS refunds, "
+        "SUM(CASE WHEN m.kind = 'refund' THEN -m.amount ELSE 0 END) AS refunded "
+        f"FROM {_till_rows(q, f, staff, paid_only=False)} m")
     row = q.rows(sql)[0]
-    return {k: int(row[k] or 0) for k in ("handbacks", "unpaid", "discounts", "beyond")}
+    return {k: int(row[k] or 0)
+            for k in ("handbacks", "unpaid", "discounts", "beyond", "refunds", "refunded")}
 
 
 # --- SMS ----------------------------------------------------------------------------------------

@@ -222,7 +222,8 @@ def test_the_api_gives_the_takings_in_rials(app, api, day_of_handbacks):
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["rows"] == [{"key": "reception2", "key_label": "Sara Karimi",
-                             "method": "transfer", "handbacks": 1, "amount": 12_000_000}]
+                             "method": "transfer", "handbacks": 1, "paid": 12_000_000,
+                                 "refunds": 0, "refunded": 0, "amount": 12_000_000}]
     assert body["summary"]["amount"] == 12_000_000
     assert [m["method"] for m in body["summary"]["methods"]] == ["cash", "card", "transfer"]
     everyone = api["manager"].get("/api/v1/reports/takings").get_json()  # the last 30 days
@@ -242,7 +243,7 @@ def test_the_api_gives_the_takings_in_rials(app, api, day_of_handbacks):
     nobody = api["manager"].get("/api/v1/reports/takings?staff=nobody")
     assert nobody.status_code == 422 and "staff" in nobody.get_json()["fields"]
     assert everyone["totals"] == {"handbacks": 5, "unpaid": 1, "discounts": 2_000_000,
-                                  "beyond": 0}
+                                  "beyond": 0, "refunds": 0, "refunded": 0}
 
 
 def test_the_one_by_one_page_says_when_it_is_cut_and_the_download_has_them_all(

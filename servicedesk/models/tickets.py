@@ -31,6 +31,8 @@ class Ticket(db.Model):
     # Bumped by every quote: an approval is for one version of the estimate.
     estimate_version: Mapped[int] = mapped_column(default=0)
     amount_paid: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # Given back after the hand-back, in all (the ``refund`` records of the trail); None: none.
+    amount_refunded: Mapped[Optional[int]] = mapped_column(BigInteger)
     public_token: Mapped[str] = mapped_column(String(32), unique=True)
     external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
     # The desk form's own key (or an API client's Idempotency-Key): the same intake sent twice

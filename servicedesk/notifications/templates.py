@@ -61,6 +61,9 @@ DEFAULTS = {
     "close": _l("{shop_name}: thank you for your feedback."),
     "cancel": _l("{shop_name}: the repair of your {device} (receipt {ticket_number}) was "
                  "cancelled ({reason}). If it is still with us, please collect it. {shop_phone}"),
+    # Money given back after the hand-back (a "refund" record, services.reception.refund).
+    "refund": _l("{shop_name}: we gave back {refund_amount} for your {device} (receipt "
+                 "{ticket_number}). {shop_phone}"),
     # Reminders (services.reminders), once per estimate or hand-back, after the days the shop
     # set: an estimate nobody answered, a device nobody collected.
     "remind_estimate": _l("{shop_name}: a reminder: the estimate for your {device} "
@@ -97,6 +100,7 @@ VARIABLES = {
     "survey_url": _l("survey link"),
     "estimate_total": _l("estimate total"),
     "amount_due": _l("amount due"),
+    "refund_amount": _l("amount given back"),
     "promised_date": _l("promised date"),
     "queue_position": _l("devices ahead in the repair queue"),
     "reason": _l("reason given"),
@@ -112,13 +116,14 @@ QUEUE_VARIABLES = (*SHOP_VARIABLES, "label", "ahead", "counter")
 TICKET_VARIABLES = tuple(name for name in VARIABLES if name not in QUEUE_VARIABLES[2:])
 # Variables filled from what the event itself records: only these events' SMS have them (a
 # {part} in the "ready" SMS would always be empty).
-EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close"),
+EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close", "refund"),
                    "part": ("wait_parts",),
                    # money and the survey exist from their step on ("0 toman" is no estimate)
                    "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",
                                       "finish", "deliver", "close", "remind_estimate"),
                    "amount_due": ("finish", "deliver", "close", "remind_pickup"),
-                   "survey_url": ("deliver", "close")}
+                   "survey_url": ("deliver", "close"),
+                   "refund_amount": ("refund",)}
 # Variables that can be empty when the SMS goes (for the events listed; None: every ticket
 # event): when (as the template editor's preview says it), and the words the SMS says
 # instead, so it never ends in "...: " with nothing after it.
@@ -197,6 +202,7 @@ def event_labels() -> dict:
     """What each SMS is sent for, in the staff's words (the templates page, the SMS report)."""
     from ..lifecycle import EVENTS
     return {**{name: rule.label for name, rule in EVENTS.items()},
+            "refund": _("Money given back"),
             "requote": _("Revised estimate"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
             "approve_within_revised": _("Revised estimate approved within the pre-approved "
@@ -240,6 +246,8 @@ def context(ticket: Ticket, event_data: dict, language: str,
         values["estimate_total"] = format_money(ticket.estimate_total or 0, locale=language)
     if wanted("amount_due"):
         values["amount_due"] = format_money(ticket.amount_due or 0, locale=language)
+    if wanted("refund_amount"):
+        values["refund_amount"] = format_money(event_data.get("amount") or 0, locale=language)
     if wanted("promised_date"):
         values["promised_date"] = (format_datetime(ticket.promised_date, "date", locale=language)
                                    if ticket.promised_date else "")

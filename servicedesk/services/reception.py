@@ -21,8 +21,8 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
-from .. import devices, persist, settings, visits
-from ..errors import Conflict, ValidationError
+from .. import devices, lifecycle, persist, settings, visits
+from ..errors import Conflict, Forbidden, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, segments, to_ascii_digits
 from ..lifecycle import Actor
@@ -255,6 +255,29 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
         data["collected_by"] = collected_by
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,
                                      expected_version=expected_version)
+
+
+def refund(ticket_id: int, actor: Actor, data: dict,
+           expected_version: Optional[int] = None) -> Ticket:
+    """Give money back after the hand-back (a part that failed, an overcharge): a ``refund``
+    record in the ticket's trail with the amount, how it was given back and why, the ticket's
+    refunded total and the customer's SMS, in one commit. Only the manager (``REFUND_ROLES``),
+    only on a device handed back, never more than was paid and not given back yet."""
+    with ticket_service.committing(keep_loaded=True):
+        ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
+        if actor.role not in lifecycle.REFUND_ROLES:
+            raise Forbidden(_("Only a manager can give money back."))
+        if expected_version is not None and expected_version != ticket.version:
+            raise Conflict(_("This ticket changed since you opened it; reload it and try "
+                             "again."), state=ticket.state, version=ticket.version)
+        if ticket.state not in ("delivered", "closed"):
+            raise Conflict(_("Money is given back only after the device was handed back; "
+                             "before, change the bill."), state=ticket.state)
+        clean = lifecycle.clean_refund(data if isinstance(data, dict) else {}, ticket)
+        row = lifecycle.record(ticket, "refund", actor, clean,
+                               amount_refunded=(ticket.amount_refunded or 0) + clean["amount"])
+        outbox.write_for_event(ticket, row)
+    return ticket
 
 
 def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "phone",

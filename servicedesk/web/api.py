@@ -80,6 +80,7 @@ def ticket_json(ticket: Ticket, full: bool = True) -> dict:
         "promised_date": ticket.promised_date.isoformat() if ticket.promised_date else None,
         "estimate_total": ticket.estimate_total, "final_total": ticket.final_total,
         "amount_paid": ticket.amount_paid,
+        "amount_refunded": ticket.amount_refunded or 0,
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
@@ -207,6 +208,19 @@ def fire_event(ticket_id: int):
                               fields={"version": _("Must be a whole number.")})
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
+
+
+@bp.post("/tickets/<int:ticket_id>/refunds")
+def refund(ticket_id: int):
+    """Money given back after the hand-back: ``{"amount", "payment_method", "reason"}``
+    (rials; ``version`` optional, as for events)."""
+    data = dict(body())
+    version = data.pop("version", None)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"version": _("Must be a whole number.")})
+    ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
+    return jsonify(ticket_json(ticket)), 201
 
 
 @bp.errorhandler(404)

@@ -23,7 +23,7 @@ csrf.exempt(bp)
 
 _STAGE_KEYS = ("stage", "count", "median_seconds", "p90_seconds", "mean_seconds")
 _COST_KEYS = ("key", "tickets", "estimates", "approved", "estimate_total", "final_total",
-              "parts_total", "labour_total")
+              "parts_total", "labour_total", "paid_total")
 
 
 @bp.before_request
@@ -58,7 +58,8 @@ def turnaround():
 @bp.get("/costs")
 def costs():
     """``{"rows": [{"key", "tickets", "estimates", "approved", "estimate_total",
-    "final_total", "parts_total", "labour_total"}]}`` over the tickets admitted in the range;
+    "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the tickets admitted
+    in the range (``paid_total``: what their customers paid, less what was given back);
     ``group_by`` is one of ``reports.COST_GROUPS`` (month by default)."""
     f = _filters(r.COST_GROUPS)
     if f.group_by is None:
@@ -133,8 +134,9 @@ def sms():
 def takings():
     """What the desks took at the hand-backs: per group (a day by default; ``group_by`` one
     of ``reports.TAKINGS_GROUPS``) and payment method (``""``: not recorded), the paid
-    hand-backs and their amount in rials; the totals per method. ``staff`` (a user name)
-    counts one person's hand-backs."""
+    hand-backs and what they paid, the refunds and what they gave back, and the amount the
+    till holds (paid minus given back), in rials; the totals per method. ``staff`` (a user
+    name) counts one person's hand-backs and refunds."""
     unused = [name for name in ("technician", "service_type", "brand")
               if request.args.get(name)]
     if unused:  # a till counts money, not repairs: these would be silently ignored
@@ -152,12 +154,12 @@ def takings():
         raise ValidationError(_("Some filters are not valid."),
                               fields={"staff": _("No such user.")})
     rows = r.takings(f, staff)
-    keys = ("key", "key_label", "method", "handbacks", "amount")
+    keys = ("key", "key_label", "method", *r.TAKINGS_FIGURES)
     summary = r.takings_summary(rows)
     return jsonify({"group_by": f.group_by, **_range(f),
                     "totals": r.handback_totals(f, staff),
-                    "summary": {"handbacks": summary["handbacks"], "amount": summary["amount"],
-                                "methods": [{k: m[k] for k in ("method", "handbacks", "amount")}
+                    "summary": {**{k: summary[k] for k in r.TAKINGS_FIGURES},
+                                "methods": [{k: m[k] for k in ("method", *r.TAKINGS_FIGURES)}
                                             for m in summary["methods"]]},
                     "rows": [{k: row[k] for k in keys} for row in rows]})
 
@@ -181,22 +183,24 @@ def dashboard():
 def takings_path(get, record, date) -> dict:
     method = {"enum": ["", *lifecycle.PAYMENT_METHODS]}
     count = {"type": "integer"}
+    # paid at the hand-backs, given back by refunds, and what the till holds: paid - refunded
+    figures = {k: count for k in r.TAKINGS_FIGURES}
     path = get("Takings at the hand-backs per group and payment method", record({
         "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
         "totals": record({"handbacks": count, "unpaid": count, "discounts": count,
-                          "beyond": count}),
-        "summary": record({"handbacks": count, "amount": count, "methods": {
-            "type": "array", "items": record({"method": method, "handbacks": count,
-                                              "amount": count})}}),
+                          "beyond": count, "refunds": count, "refunded": count}),
+        "summary": record({**figures, "methods": {
+            "type": "array", "items": record({"method": method, **figures})}}),
         "rows": {"type": "array", "items": record({
             "key": {"type": ["string", "null"]}, "key_label": {"type": ["string", "null"]},
-            "method": method, "handbacks": count, "amount": count})}}),
+            "method": method, **figures})}}),
         r.TAKINGS_GROUPS, default_group="day")
     path["get"]["parameters"] = [p for p in path["get"]["parameters"] if p["name"] not in (
         "technician", "service_type", "brand")]
     path["get"]["parameters"].append({"name": "staff", "in": "query",
                                       "schema": {"type": "string"},
-                                      "description": "user name of who handed back"})
+                                      "description": "user name of who handed back or "
+                                                     "gave money back"})
     return path
 
 

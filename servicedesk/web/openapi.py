@@ -62,6 +62,8 @@ _TICKET_SUMMARY = {
     "problem": _STR, "service_type": _STR, "technician": _STR_OR_NULL,
     "promised_date": _DATE_OR_NULL, "estimate_total": _INT_OR_NULL,
     "final_total": _INT_OR_NULL, "amount_paid": _INT_OR_NULL,
+    "amount_refunded": {"type": "integer", "description": "given back after the hand-back, "
+                        "in all (rials)"},
     "created_at": _DATE_TIME, "updated_at": _DATE_TIME}
 _BILLED_LINE = _record({**_LINE["properties"], "total": _TYPES["money"]})
 
@@ -215,6 +217,22 @@ def openapi_document() -> dict:
                 "requestBody": {"content": {"application/json": {"schema": {
                     "$ref": "#/components/schemas/Event"}}}},
                 "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
+            "/tickets/{id}/refunds": {"post": {
+                "summary": "Give money back after the hand-back (manager; the customer gets "
+                           "an SMS)",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "required": ["amount", "payment_method", "reason"],
+                    "properties": {
+                        "amount": {"type": "integer", "minimum": 1, "description": "rials; at "
+                                   "most what was paid and not given back yet"},
+                        "payment_method": {"enum": list(lifecycle.PAYMENT_METHODS),
+                                           "description": "how it was given back"},
+                        "reason": {"type": "string", "maxLength": 500},
+                        "version": {"type": "integer", "description": "the ticket's version "
+                                    "you saw: 409 if it changed"}}}}}},
+                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
             **api_reports.openapi_paths(),
         },
     }

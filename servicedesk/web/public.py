@@ -42,7 +42,7 @@ CUSTOMER_EVENTS = {
     "decline": _l("Estimate declined"), "return_unrepaired": _l("Cannot be repaired"),
     "wait_parts": _l("Waiting for a part"), "resume": _l("Repair resumed"),
     "finish": _l("Repair finished"), "deliver": _l("Collected"), "close": _l("Closed"),
-    "cancel": _l("Cancelled"),
+    "cancel": _l("Cancelled"), "refund": _l("Money given back"),
 }
 # The states' names as the customer reads them: the staff's, but addressed to the customer
 # ("waiting for your approval", not "the customer's").
@@ -80,7 +80,8 @@ UNREPAIRED_TEXT = {
     "delivered": _l("You have collected your device, not repaired."),
     "closed": _l("You have collected your device, not repaired."),
 }
-RECORDS = frozenset(lifecycle.RECORDS)  # claims and assignments stay inside the shop
+# claims and assignments stay inside the shop; a refund is the customer's business
+RECORDS = frozenset(lifecycle.RECORDS) - lifecycle.CUSTOMER_RECORDS
 PICKED_KEPT = 5  # language choices kept in the session cookie: the latest tickets'
 
 

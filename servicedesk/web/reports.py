@@ -182,7 +182,7 @@ COST_COLUMNS = [
     Column("parts_total", _l("Parts"), "money"), Column("labour_total", _l("Labour"), "money"),
     Column("accuracy", _l("Billed / estimated (repaired)"), "ratio"),
     Column("average_value", _l("Average ticket value"), "money"),
-    Column("paid_total", _l("Paid"), "money"),
+    Column("paid_total", _l("Paid, less money given back"), "money"),
 ]
 TECHNICIAN_COLUMNS = [
     Column("key", _l("User name")), Column("key_label", _l("Technician")),
@@ -223,14 +223,17 @@ SMS_COLUMNS = [
 TAKINGS_COLUMNS = [
     *GROUP_COLUMNS, Column("method", _l("Payment method code")),
     Column("method_label", _l("Paid by")), Column("handbacks", _l("Hand-backs paid"), "int"),
-    Column("amount", _l("Amount"), "money"),
+    Column("paid", _l("Paid"), "money"), Column("refunds", _l("Refunds"), "int"),
+    Column("refunded", _l("Given back"), "money"),
+    Column("amount", _l("Amount (paid less given back)"), "money"),
 ]
 HANDBACK_COLUMNS = [
     Column("at", _l("Handed back"), "datetime"),
+    Column("kind_label", _l("What")),
     Column("ticket_number", _l("Ticket"), "digits"),
     Column("customer", _l("Customer")), Column("staff_label", _l("Handed back by")),
     Column("method_label", _l("Paid by")), Column("due", _l("Amount due"), "money"),
-    Column("amount", _l("Amount paid"), "money"),
+    Column("amount", _l("Amount paid (given back: less than 0)"), "money"),
 ]
 
 

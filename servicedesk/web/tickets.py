@@ -17,9 +17,11 @@ from .. import lifecycle
 from ..auth import can, require
 from ..errors import DomainError
 from ..extensions import db
-from ..i18n import to_ascii_digits
+from ..i18n import format_money, to_ascii_digits
+from ..lifecycle import Actor
 from ..models import Ticket, User
 from ..notifications import templates as sms_templates
+from ..services import reception as reception_service
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
 from ..validation import refuse_part_after_promise, refuse_past_dates
@@ -140,6 +142,12 @@ def timeline(ticket: Ticket) -> list[dict]:
                 lifecycle.PAYMENT_METHODS.get(d.get("payment_method"), d.get("payment_method")),
                 label=_l("Paid by"))
             add("collected_by")
+        elif e.event == "refund":
+            add("amount", "money", label=_l("Given back"))
+            add("payment_method", "text",
+                lifecycle.PAYMENT_METHODS.get(d.get("payment_method"), d.get("payment_method")),
+                label=_l("Given back by"))
+            add("reason")
         elif e.event == "close":
             if d.get("survey_response_id"):
                 details.append((_l("Survey"), _l("answered by the customer"), "text"))
@@ -206,6 +214,10 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     can_assign = workbench_service.can_assign(current_user, ticket)
     assign_to = (workbench_service.technicians_to_assign(ticket.branch_id)
                  if can_assign and current_user.role == "manager" else [])
+    # money given back after the hand-back: the manager, while some of what was paid is left
+    refundable = ((ticket.amount_paid or 0) - (ticket.amount_refunded or 0)
+                  if can(current_user, "tickets.refund")
+                  and ticket.state in ("delivered", "closed") else 0)
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
     words = sms_templates.event_labels()
@@ -220,7 +232,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
-        can_assign=can_assign, assign_to=assign_to,
+        can_assign=can_assign, assign_to=assign_to, refundable=refundable,
+        payment_methods=lifecycle.PAYMENT_METHODS,
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
@@ -289,6 +302,27 @@ def fire(ticket_id: int):
                 "pre-approved at intake."), "success")
     else:
         flash(_("Done: %(event)s.", event=lifecycle.EVENTS[event].label), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id))
+
+
+@bp.post("/<int:ticket_id>/refund")
+@require("tickets.refund")
+def refund(ticket_id: int):
+    """The manager gives money back after the hand-back (the ticket page's form): the amount
+    typed in the shop's unit, how it was given back and why."""
+    try:
+        data = {"amount": money.read(request.form.get("amount", ""),
+                                     request.form.get("money_unit"), "amount"),
+                "payment_method": request.form.get("payment_method") or None,
+                "reason": request.form.get("reason")}
+        reception_service.refund(ticket_id, Actor.staff(current_user), data,
+                                 expected_version=_version(request.form))
+    except DomainError as exc:
+        db.session.expire_all()
+        return render_ticket(ticket_id, exc.status, {
+            "event": "refund", "values": request.form.to_dict(),
+            "errors": exc.extra.get("fields") or {"amount": exc.message}})
+    flash(_("Given back: %(amount)s.", amount=format_money(data["amount"])), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id))
 
 
