@@ -147,13 +147,23 @@ def test_an_unknown_user_name_fails_like_a_wrong_password(app, users):
     assert resp.status_code == 401 and LOGIN_FAILED in html(resp)
 
 
-def test_login_never_redirects_off_the_site(app, users):
+# What browsers (and the URL parser the redirect is built with) read as another site.
+OFF_SITE = ["//evil.example/x", "/%09/evil.example", "/%0A/evil.example", "/%0D%0A/evil.example",
+            "/%5Cevil.example", "/%5C%5Cevil.example", "https://evil.example/",
+            "/%09%09/evil.example/login"]
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_login_never_redirects_off_the_site(app, users, target):
     browser = Browser(app)
     browser.token()
-    resp = browser.open("POST", "/login?next=//evil.example/x",
+    resp = browser.open("POST", f"/login?next={target}",
                         data={"username": users["reception"].username, "password": PASSWORD,
                               "csrf_token": browser.token()})
     assert resp.status_code == 302 and resp.headers["Location"] == "/desk"  # reception's start
+    # logged in already: the login page sends on at once, never off the site either
+    again = browser.open("GET", f"/login?next={target}")
+    assert again.status_code == 302 and again.headers["Location"] == "/desk"
 
 
 @pytest.mark.parametrize("role, start", [("technician", "/workbench/"), ("reception", "/desk"),

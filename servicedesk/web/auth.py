@@ -5,6 +5,8 @@ Pages that want a fresh login (user and role management, settings) send a sessio
 from the remember-me cookie back here to type the password again; logging out ends every
 session of the user, so a copy of the session cookie dies with it.
 """
+from urllib.parse import urlsplit
+
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext as _
@@ -44,11 +46,26 @@ def landing_url(user) -> str:
     return url_for(dict(LANDING).get(getattr(user, "role", None), "main.home"))
 
 
+def local_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None: never an open redirect. A
+    browser reads ``//host``, ``/\\host`` and ``/<tab>/host`` (it drops tabs and line breaks,
+    and takes a backslash for a slash) as another site, and so does the URL parser the
+    redirect is built with: such a target, or one with a scheme or a host, is refused."""
+    if not target or not target.startswith("/") or len(target) > 2000:
+        return None
+    if any(ord(c) < 0x20 or c in "\\\x7f" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
+
+
 def _safe_next(target: str | None, user=None) -> str:
-    # Only paths on this site: never an open redirect. The home page (what the login page is
-    # sent from when the site is opened) is no choice of the user's: their start page is.
-    if target and target.startswith("/") and not target.startswith("//") \
-            and target != url_for("main.home"):
+    # The home page (what the login page is sent from when the site is opened) is no choice
+    # of the user's: their start page is.
+    target = local_path(target)
+    if target and target != url_for("main.home"):
         return target
     return landing_url(user if user is not None else current_user)
 
