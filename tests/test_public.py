@@ -237,11 +237,11 @@ def test_unknown_tokens_get_a_plain_404(customer, make_ticket):
     assert customer.get(f"/t/{ticket.public_token.lower()}").status_code == 200
 
 
-def test_customer_pages_send_no_referrer(customer, make_ticket):
+def test_customer_pages_send_no_referrer_off_the_site(customer, make_ticket):
     ticket = make_ticket("delivered")
     for url in (track(ticket), survey(ticket), "/t/NOTATOKEN234"):
         resp = customer.get(url)
-        assert resp.headers["Referrer-Policy"] == "no-referrer", url
+        assert resp.headers["Referrer-Policy"] == "same-origin", url
         assert resp.headers["Cache-Control"] == "no-store", url
 
 
@@ -683,3 +683,35 @@ def test_every_customer_page_says_how_to_reach_the_shop(customer, make_ticket):
     delivered = make_ticket("delivered")
     page = html(customer.get(track(delivered) + "?lang=en"))
     assert re.search(r"Amount paid</dt><dd data-amount-paid>1,400,000 toman", page)
+
+
+def _referer_a_browser_sends(policy: str, page_url: str):
+    """What a browser sends as Referer on a form of ``page_url`` posted to the same site,
+    under the page's Referrer-Policy (the Fetch standard's table, same origin)."""
+    if policy == "no-referrer":
+        return None
+    if policy in ("origin", "strict-origin"):
+        return page_url.split("/t/")[0].split("/s/")[0] + "/"
+    return page_url
+
+
+def test_over_https_the_customer_can_still_answer_from_their_pages(app, make_ticket):
+    """Over HTTPS the CSRF check wants a same-site Referer on a form: the customer pages'
+    policy must let the browser send one to the shop (and none elsewhere)."""
+    base = "https://shop.example"
+    estimate, delivered = make_ticket("estimate"), make_ticket("delivered")
+    customer = Customer(app)
+    for ticket, path, form in (
+            (estimate, track(estimate), ("/approve", {"estimate_version": "1"})),
+            (delivered, survey(delivered), ("", {"csat": "5", "nps": "9"}))):
+        page = customer.get(path, base_url=base)
+        assert page.status_code == 200
+        policy = page.headers["Referrer-Policy"]
+        assert policy in ("same-origin", "strict-origin")  # nothing off the site
+        referer = _referer_a_browser_sends(policy, base + path)
+        headers = {"Referer": referer} if referer else {}
+        resp = customer.post(path + form[0], form[1], base_url=base, headers=headers)
+        assert resp.status_code == 302, html(resp)
+        assert "expired" not in resp.location
+    assert reload(estimate).state == "repair"
+    assert reload(delivered).state == "closed"

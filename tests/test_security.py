@@ -398,7 +398,7 @@ def _check_csp_clean(page: str, url: str) -> None:
     assert not EVENT_ATTR.search(page), f"inline event handler on {url}"
 
 
-def test_tracking_pages_send_no_referrer_and_a_strict_policy(app, make_ticket):
+def test_tracking_pages_send_no_referrer_off_the_site_and_a_strict_policy(app, make_ticket):
     ticket = make_ticket("estimate")
     resp = Browser(app).get(f"/t/{ticket.public_token}")
     assert resp.status_code == 200
@@ -406,14 +406,14 @@ def test_tracking_pages_send_no_referrer_and_a_strict_policy(app, make_ticket):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "object-src 'none'" in csp and "unsafe-inline" not in csp
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["Cache-Control"] == "no-store"
     _check_csp_clean(html(resp), "/t/")
     assert Browser(app).get("/t/NOTATOKEN00").status_code == 404
     delivered = make_ticket("delivered")
     survey = Browser(app).get(f"/s/{delivered.public_token}")
     assert survey.status_code == 200
-    assert survey.headers["Referrer-Policy"] == "no-referrer"
+    assert survey.headers["Referrer-Policy"] == "same-origin"
     assert "default-src 'self'" in survey.headers["Content-Security-Policy"]
     _check_csp_clean(html(survey), "/s/")
 

@@ -68,7 +68,10 @@ def register(app) -> None:
             "default-src 'self'; img-src 'self' data:; object-src 'none'; "
             "frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
         if request.path.startswith(("/t/", "/s/")):
-            resp.headers["Referrer-Policy"] = "no-referrer"
+            # The link's token never leaves the site in a Referer; the page's own forms send
+            # one (over HTTPS the CSRF check refuses a form without it: "no-referrer" left
+            # customers unable to approve, decline, stop SMS or answer the survey).
+            resp.headers["Referrer-Policy"] = "same-origin"
             resp.headers["Cache-Control"] = "no-store"
         else:
             resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
