@@ -745,3 +745,32 @@ def test_a_formula_typed_by_a_customer_is_exported_as_text(app, make_ticket):
 def test_what_counts_as_a_formula(value, runs):
     from servicedesk.exports import formula_like
     assert formula_like(value) is runs
+
+
+def test_a_stranger_locking_an_account_does_not_lock_out_its_own_browsers(app, users):
+    """Five wrong passwords from anywhere lock the account, but not for the browsers it logged
+    in from before (their device cookie): reception keeps its desk while a stranger tries."""
+    desk = Browser(app)
+    assert desk.login("reception1", PASSWORD).status_code == 302
+    other = Browser(app)  # a colleague of another account on the same desk browser
+    desk.post("/logout")
+    assert desk.login("technician1", PASSWORD).status_code == 302
+    desk.post("/logout")
+    stranger = Browser(app)
+    for name in ("reception1", "technician1"):
+        for _ in range(people.MAX_FAILED_LOGINS):
+            assert stranger.login(name, "guess").status_code == 401
+        assert LOCKED in html(stranger.login(name, PASSWORD))  # locked for the stranger
+        assert LOCKED in html(other.login(name, PASSWORD))  # and any browser new to it
+    for name in ("reception1", "technician1"):
+        desk._token = None
+        resp = desk.login(name, PASSWORD)
+        assert resp.status_code == 302, html(resp)
+        assert desk.get("/").status_code in (200, 302)
+        desk.post("/logout")
+        # the stranger's lock stays: the login from the desk did not lift it
+        assert LOCKED in html(stranger.login(name, PASSWORD))
+    # a forged or another shop's device cookie trusts nobody
+    forged = Browser(app)
+    forged.client.set_cookie("sd_device", "eyJ1IjpbMSwyLDMsNF19.forged.sig")
+    assert LOCKED in html(forged.login("reception1", PASSWORD))

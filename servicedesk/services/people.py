@@ -3,7 +3,7 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import Optional
+from typing import Optional, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -68,11 +68,15 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     return user
 
 
-def authenticate(username: str, password: str) -> tuple[Optional[User], Optional[str]]:
+def authenticate(username: str, password: str,
+                 trusted_devices: Sequence[int] = ()) -> tuple[Optional[User], Optional[str]]:
     """(user, None) on success, else (None, reason) with reason "invalid" or "locked".
 
     Repeated failures lock the account for a while (counted per account, so a slow attack from
-    many addresses is stopped too); the lock lifts by itself.
+    many addresses is stopped too); the lock lifts by itself. The lock does not hold the
+    account's own browsers back: ``trusted_devices`` are the user ids of the device cookie the
+    browser holds from earlier logins there (OWASP's "device cookies"), so a stranger typing
+    wrong passwords at the login page cannot keep reception out of its own desk all day.
     """
     user = db.session.scalar(select(User).where(User.username == username))
     now = utcnow()
@@ -83,7 +87,8 @@ def authenticate(username: str, password: str) -> tuple[Optional[User], Optional
         except VerificationError:
             pass
         return None, "invalid"
-    if user.locked_until and user.locked_until > now:
+    trusted = user.id in trusted_devices
+    if user.locked_until and user.locked_until > now and not trusted:
         return None, "locked"
     try:
         hasher.verify(user.password_hash, password or "")
@@ -96,8 +101,10 @@ def authenticate(username: str, password: str) -> tuple[Optional[User], Optional
         return None, "invalid"
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    if not trusted or not (user.locked_until and user.locked_until > now):
+        # a login from the account's own browser leaves a stranger's lock in place
+        user.failed_logins = 0
+        user.locked_until = None
     db.session.commit()
     return user, None
 

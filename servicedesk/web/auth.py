@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import (confirm_login, current_user, login_fresh, login_required, login_user,
                          logout_user)
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
@@ -70,6 +71,37 @@ def _safe_next(target: str | None, user=None) -> str:
     return landing_url(user if user is not None else current_user)
 
 
+DEVICE_COOKIE = "sd_device"
+DEVICE_COOKIE_DAYS = 365
+DEVICE_USERS = 8  # the accounts a shared desk browser keeps trusted (the latest to log in)
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="servicedesk.device")
+
+
+def _device_users() -> list[int]:
+    """The accounts that logged in from this browser (its signed device cookie): a lock from
+    failed logins elsewhere does not apply to them here."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return []
+    try:
+        value = _device_signer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except BadSignature:
+        return []
+    ids = value.get("u") if isinstance(value, dict) else None
+    return [i for i in ids if isinstance(i, int)] if isinstance(ids, list) else []
+
+
+def _remember_device(resp, user):
+    ids = [i for i in _device_users() if i != user.id][-(DEVICE_USERS - 1):] + [user.id]
+    resp.set_cookie(DEVICE_COOKIE, _device_signer().dumps({"u": ids}),
+                    max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax",
+                    secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return resp
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute", methods=["POST"])
 def login():
@@ -82,7 +114,8 @@ def login():
         form.username.data = current_user.username
     if form.validate_on_submit():
         username = form.username.data.strip()
-        user, problem = people.authenticate(username, form.password.data)
+        user, problem = people.authenticate(username, form.password.data,
+                                            trusted_devices=_device_users())
         if user is not None:
             next_url = _safe_next(request.args.get("next"), user)
             if reauth:
@@ -97,7 +130,7 @@ def login():
             current_app.logger.info("login ok user_id=%s", user.id)
             audit.log("login.ok", obj=user, actor=user,
                       after={"reauth": True} if reauth else None, commit=True)
-            return redirect(next_url)
+            return _remember_device(redirect(next_url), user)
         current_app.logger.info("login failed (%s)", problem)
         audit.log("login.failed", after={"username": username, "reason": problem},
                   commit=True)
