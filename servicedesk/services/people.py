@@ -68,6 +68,10 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
     return user
 
 
+def account_named(username: str) -> Optional[User]:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
 def authenticate(username: str, password: str,
                  trusted_devices: Sequence[int] = ()) -> tuple[Optional[User], Optional[str]]:
     """(user, None) on success, else (None, reason) with reason "invalid" or "locked".

@@ -5,6 +5,7 @@ Pages that want a fresh login (user and role management, settings) send a sessio
 from the remember-me cookie back here to type the password again; logging out ends every
 session of the user, so a copy of the session cookie dies with it.
 """
+import hashlib
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
@@ -131,8 +132,14 @@ def login():
             audit.log("login.ok", obj=user, actor=user,
                       after={"reauth": True} if reauth else None, commit=True)
             return _remember_device(redirect(next_url), user)
-        current_app.logger.info("login failed (%s)", problem)
-        audit.log("login.failed", after={"username": username, "reason": problem},
+        # The name only when it is an account's: what is typed into the name box may be a
+        # password typed in the wrong box. Another name is kept as a short digest, enough to
+        # see the same one tried again and again.
+        known = people.account_named(username)
+        who = username if known else "?" + hashlib.sha256(username.encode()).hexdigest()[:10]
+        current_app.logger.info("login failed (%s) user_id=%s from %s", problem,
+                                known.id if known else None, request.remote_addr)
+        audit.log("login.failed", obj=known, after={"username": who, "reason": problem},
                   commit=True)
         if problem == "locked":
             flash(_("Too many failed attempts: this account is locked for a few minutes."),
