@@ -10,9 +10,10 @@ and the tokens of customer links (/t/TOKEN, /s/TOKEN) are replaced by ":token".
 import logging
 import multiprocessing
 import os
-import re
 
 from gunicorn.glogging import Logger
+
+from servicedesk.logscrub import ScrubFilter, scrub_path, scrub_text
 
 
 def _int(name: str, default: int) -> int:
@@ -64,18 +65,6 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
 # time, method, path (tokens replaced, no query), status, bytes, milliseconds, worker pid
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %(p)s'
 
-# /t/<token>, /t/<token>/approve, /s/<token>: the token is the key to a customer's ticket.
-TOKEN_PATH = re.compile(r"(/[ts]/)[^/?#\s\"']+")
-# Any other long opaque path segment (a future reset link, a pasted token) is treated the same.
-OPAQUE_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=/|$)")
-
-
-def scrub_path(path: str) -> str:
-    """The path with its query dropped and the tokens of customer links replaced."""
-    path = (path or "-").split("?", 1)[0]
-    return OPAQUE_SEGMENT.sub(":token", TOKEN_PATH.sub(r"\1:token", path))
-
-
 class ScrubbedLogger(Logger):
     """Builds only the atoms that carry no personal data; any other atom in a changed format
     (%(h)s, %(r)s with the raw URI, %({authorization}i)s, %(f)s...) prints as "-"."""
@@ -99,29 +88,10 @@ class ScrubbedLogger(Logger):
 logger_class = ScrubbedLogger
 
 
-def scrub_text(value):
-    if isinstance(value, str):
-        return TOKEN_PATH.sub(r"\1:token", re.sub(r"\?\S*", "", value))
-    return value
-
-
-class _ScrubFilter(logging.Filter):
-    """Flask logs "Exception on /t/TOKEN [GET]": the same scrubbing for the app's own logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the handler's problem
-            return True
-        if "/t/" in message or "/s/" in message:
-            record.msg, record.args = TOKEN_PATH.sub(r"\1:token", message), None
-        return True
-
-
 def post_worker_init(worker):
     """Runs in each worker after the app is loaded."""
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_ScrubFilter())
+    for handler in logging.getLogger().handlers:  # gunicorn's, set after the app's
+        handler.addFilter(ScrubFilter())
     if PROXY_HOPS > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
         worker.wsgi = ProxyFix(worker.wsgi, x_for=PROXY_HOPS, x_proto=PROXY_HOPS,

@@ -70,6 +70,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import cli
     cli.register(app)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    from . import logscrub
+    logscrub.install()  # no customer tokens, queries or addresses in the logs
     logging.getLogger("transitions").setLevel(logging.WARNING)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     return app

@@ -2,6 +2,7 @@
 database migrated by `init-db` (SQLite, or PostgreSQL under TEST_DATABASE_URL), the real Redis,
 and closed ports for the parts that are down."""
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -332,3 +333,42 @@ def test_gunicorn_access_log_carries_no_tokens_or_query_strings(migrated_url, tm
     for secret in (token, "lang=", "PHONE", "sd_secret_value", "Bearer", "203.0.113.9",
                    "127.0.0.1", "Referer", "?"):
         assert secret not in text, f"{secret!r} in the access log:\n{text}"
+
+
+def test_the_development_servers_log_carries_no_tokens_addresses_or_phones(migrated_url):
+    """``scripts/run`` serves the embedded default with ``flask run``: its access line must
+    not keep what gunicorn's does not (a customer's link, a phone looked up at the desk, the
+    client's address)."""
+    port = closed_port()
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32))
+    server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run",
+                               "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    token = "K7QW2M9XPLR4TZ8V"
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while True:
+            try:
+                assert opener.open(base + "/healthz", timeout=2).status == 200
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("flask run did not start")
+                time.sleep(0.2)
+        for path in (f"/t/{token}?lang=en", f"/s/{token}",
+                     "/desk/customer?customer_phone=09121234567"):
+            try:
+                opener.open(base + path, timeout=5)
+            except urllib.error.HTTPError:
+                pass  # 404, or the login page: the line is logged all the same
+    finally:
+        server.terminate()
+        out = server.communicate(timeout=30)[0].decode()
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # werkzeug colours the request line
+    assert '"GET /t/:token HTTP/1.1" 404' in out, out
+    assert '"GET /desk/customer HTTP/1.1"' in out, out
+    for secret in (token, "lang=", "09121234567", "127.0.0.1 - -"):
+        assert secret not in out, f"{secret!r} in the log:\n{out}"
