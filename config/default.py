@@ -72,6 +72,10 @@ SESSION_PROTECTION = "strong"
 WTF_CSRF_TIME_LIMIT = None  # a reception screen stays open all shift
 
 RATELIMIT_STORAGE_URI = "memory://"
+# With the limits kept in Redis (production), Redis down must not take the login and the
+# customers' pages with it: count in memory meanwhile, and never fail a request over a limit.
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+RATELIMIT_SWALLOW_ERRORS = True
 RATELIMIT_HEADERS_ENABLED = True
 
 # Service types offered at intake (codes; their names are translated in the UI).

@@ -50,12 +50,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'servicedesk.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(url)
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # Whatever options the environment gives: a database error's message (logged, or a
+    # traceback on the console) names the statement but never its values (a customer's phone
+    # or name, a password hash, a token).
+    options["hide_parameters"] = True
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # The embedded database's connections queue their writers (servicedesk/embedded.py).
         from .embedded import Connection
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {**options.get("connect_args", {}), "factory": Connection}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
     if str(app.config.get("PUBLIC_BASE_URL") or "").startswith("https://"):

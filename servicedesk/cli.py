@@ -1,5 +1,6 @@
 """Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
 sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, and the i18n group."""
+import os
 import secrets
 import subprocess
 import sys
@@ -197,13 +198,16 @@ def backup(file):
         raise click.ClickException(f"the folder {target.parent} does not exist")
     source = sqlite3.connect(engine.url.database)
     try:
+        # the shop's customers, staff hashes and tokens: readable by its owner only, like the
+        # secret key (created empty with that mode, so no moment readable by others)
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         copy = sqlite3.connect(target)
         try:
             source.backup(copy)
             tickets = copy.execute("SELECT count(*) FROM tickets").fetchone()[0]
         finally:
             copy.close()
-    except sqlite3.Error as exc:  # a full disk, a folder not writable: said, not a traceback
+    except (sqlite3.Error, OSError) as exc:  # a full disk, a folder not writable: in words
         target.unlink(missing_ok=True)
         raise click.ClickException(f"could not write {target}: {exc}") from None
     finally:

@@ -372,3 +372,33 @@ def test_the_development_servers_log_carries_no_tokens_addresses_or_phones(migra
     assert '"GET /desk/customer HTTP/1.1"' in out, out
     for secret in (token, "lang=", "09121234567", "127.0.0.1 - -"):
         assert secret not in out, f"{secret!r} in the log:\n{out}"
+
+
+def test_a_database_error_names_no_customer_data(app):
+    """A failing statement's message (what the log and a console traceback show) carries the
+    SQL but not the values bound to it."""
+    from sqlalchemy import text as sql_text
+    from sqlalchemy.exc import DBAPIError
+
+    from servicedesk.extensions import db
+    with app.app_context():
+        with pytest.raises(DBAPIError) as caught:
+            db.session.execute(sql_text("SELECT * FROM no_such_table WHERE phone = :phone"),
+                               {"phone": "+989121118899"})
+        db.session.rollback()
+    assert "no_such_table" in str(caught.value)
+    assert "+989121118899" not in str(caught.value)
+
+
+def test_with_redis_down_the_login_and_customer_pages_still_answer(database_url, tmp_path,
+                                                                    make_ticket):
+    """Rate limits kept in Redis (production): Redis down must not turn the login page and the
+    customers' tracking pages into 500s."""
+    ticket = make_ticket("diagnosis")
+    shop = build_app(database_url, tmp_path / "shop", RATELIMIT_ENABLED=True,
+                     RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed_port()}/0")
+    client = shop.test_client()
+    assert client.get("/login").status_code == 200
+    assert client.post("/login", data={"username": "x", "password": "y"}).status_code in (
+        400, 401)
+    assert client.get(f"/t/{ticket.public_token}").status_code == 200

@@ -169,6 +169,7 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
         return
     assert result.exit_code == 0, out
     assert "2 tickets" in out
+    assert target.stat().st_mode & 0o777 == 0o600  # customers and staff: the owner's only
     copy = create_app({"DATABASE_URL": f"sqlite:///{target}", "SECRET_KEY": "x" * 32})
     with copy.app_context():
         states = sorted(db.session.scalars(select(Ticket.state)))
