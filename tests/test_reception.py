@@ -219,6 +219,12 @@ def test_a_number_taken_at_the_kiosk_in_english_is_texted_in_english(desk):
     assert "people ahead of you: nobody" in note.body  # not "0"
     assert visit_by_label("R-001").language == "en"
     desk.get("/kiosk?lang=fa")  # the slip's page goes back there by itself
+    desk.post("/kiosk", {"service": "repair", "phone": "09120007777"})
+    persian = db.session.scalars(select(Notification).where(
+        Notification.to == "+989120007777")).all()
+    # Persian says the count after the words, as the English does: with nobody ahead it
+    # reads "people ahead of you: nobody", not "nobody people ahead of you"
+    assert any("نفرات جلوتر از شما: ۱)" in n.body for n in persian), [n.body for n in persian]
     desk.post("/kiosk", {"service": "repair", "phone": "09120006666"})
     notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
     assert notes[-1].language == "fa"
