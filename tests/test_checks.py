@@ -402,3 +402,49 @@ def test_with_redis_down_the_login_and_customer_pages_still_answer(database_url,
     assert client.post("/login", data={"username": "x", "password": "y"}).status_code in (
         400, 401)
     assert client.get(f"/t/{ticket.public_token}").status_code == 200
+
+
+@pytest.mark.parametrize("args", [[], ["--no-demo"]])
+def test_scripts_run_starts_a_demo_shop_or_with_no_demo_an_empty_one(tmp_path, args):
+    """The README's first command, on a new database: the demo shop with its printed staff
+    passwords, or (``--no-demo``, a real shop) no customers or tickets and one admin account
+    whose printed password logs in."""
+    port = closed_port()
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    env = shell_env(url, SECRET_KEY=secrets.token_hex(32), PORT=str(port))
+    server = subprocess.Popen(["bash", "scripts/run", *args], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        deadline = time.time() + 240  # it installs what it needs first
+        while True:
+            try:
+                assert opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    os.killpg(server.pid, 15)
+                    pytest.fail("scripts/run did not start:\n" + server.communicate()[0].decode())
+                time.sleep(0.5)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, 15)
+        out = server.communicate(timeout=30)[0].decode()
+    app = build_app(url, tmp_path / "instance")
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from servicedesk.extensions import db
+        from servicedesk.models import Ticket, User
+        from servicedesk.services.people import authenticate
+        tickets = db.session.scalar(select(func.count()).select_from(Ticket))
+        roles = set(db.session.scalars(select(User.role)))
+        if args:
+            assert tickets == 0 and roles == {"admin"}, out
+            password = re.search(r"password: (\S+)", out).group(1)
+            assert authenticate("admin", password)[0] is not None
+            assert "demo" not in out.split("empty database", 1)[1].splitlines()[0]
+        else:
+            assert tickets == 9 and "reception" in roles, out
+            assert "scripts/run --no-demo" in out

@@ -10,6 +10,8 @@ from servicedesk.lifecycle import TICKET_STATES, verify_chain
 from servicedesk.models import Customer, Notification, Ticket, User
 from servicedesk.services.people import authenticate, check_password_rules
 
+from .conftest import INTAKE
+
 
 def run(app, *args):
     result = app.test_cli_runner().invoke(args=list(args))
@@ -145,6 +147,27 @@ def test_seed_demo_fills_every_state_and_is_safe_twice(app):
     assert set(db.session.scalars(select(Ticket.state))) == set(TICKET_STATES)
     numbers = list(db.session.scalars(select(Ticket.number)))
     assert len(numbers) == len(set(numbers))
+
+
+def test_the_demo_shops_customers_are_never_texted(app, make_ticket):
+    """The demo's phone numbers look real and may be people's: a shop that starts on the
+    demo's database texts none of them, not even the reminders due days later; its own
+    customers are texted as usual."""
+    from datetime import timedelta
+
+    from servicedesk.models._types import utcnow
+    from servicedesk.services import reminders
+    result, text = run(app, "seed-demo")
+    assert result.exit_code == 0 and "get no SMS" in text
+    db.session.expire_all()
+    assert all(c.sms_opt_out for c in db.session.scalars(select(Customer)))
+    for days in (3, 5, 10):  # the estimate and the pickup reminders fall due
+        later = utcnow() + timedelta(days=days)
+        reminders.remind(now=later.replace(hour=8, minute=0))  # 11:30 in Tehran
+    assert db.session.scalar(select(func.count()).select_from(Notification)) == 0
+    ours = make_ticket("intake", intake={**INTAKE, "customer": {
+        "name": "Real Customer", "phone": "09357654321"}})
+    assert [n.to for n in ours.notifications] == ["+989357654321"]
 
 
 def test_seed_demo_users_can_log_in_with_the_printed_passwords(app):

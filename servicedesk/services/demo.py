@@ -79,6 +79,13 @@ def seed() -> list[str]:
                 db.session.add(SurveyResponse(ticket=ticket, csat=5, nps=9, comment="عالی"))
             lifecycle.fire(ticket, event, actor, data[event], at=at + timedelta(hours=step * 3),
                            notify=False)
+        # The demo's numbers look real and may be someone's: they never get an SMS (a shop
+        # that starts on the demo's database and switches to a real SMS backend later texts
+        # only the customers it admitted itself).
+        if not ticket.customer.sms_opt_out:
+            ticket.customer.sms_opt_out = True
+            ticket.customer.opted_out_at = at
         db.session.commit()
         out.append(f"ticket {ticket.number}: {ticket.state}")
+    out.append("(the demo's customers get no SMS: their numbers may be real people's)")
     return out
