@@ -140,7 +140,8 @@ def _init_extensions(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
     login_manager.login_message = _l("Please log in to open this page.")
     login_manager.login_message_category = "warning"
-    from . import auth  # noqa: F401  (registers the user loaders)
+    from . import auth  # registers the user loaders
+    app.session_interface = auth.SessionInterface()
 
     @app.context_processor
     def labels():

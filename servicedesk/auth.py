@@ -6,6 +6,7 @@ event lives in the lifecycle table (``lifecycle.EVENTS``), the other half of the
 from functools import wraps
 
 from flask import abort, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_fresh
 
 from .errors import DomainError, Forbidden
@@ -149,6 +150,18 @@ def load_user_from_request(req):
         g.via_token = user is not None
         return user
     return None
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """No session cookie for a request authenticated by its bearer token: a client that keeps
+    cookies (a script, a spreadsheet's web query) would send it back on its next request, and
+    Flask-Login's strong session protection takes a cookie-only session it did not make at a
+    login for a stolen one: the next request would be sent to the login page."""
+
+    def should_set_cookie(self, app, session) -> bool:
+        if g.get("via_token"):
+            return False
+        return super().should_set_cookie(app, session)
 
 
 def _role_labels():

@@ -774,3 +774,21 @@ def test_a_stranger_locking_an_account_does_not_lock_out_its_own_browsers(app, u
     forged = Browser(app)
     forged.client.set_cookie("sd_device", "eyJ1IjpbMSwyLDMsNF19.forged.sig")
     assert LOCKED in html(forged.login("reception1", PASSWORD))
+
+
+def test_a_script_that_keeps_cookies_stays_in_with_its_token(app, users):
+    """A client that keeps cookies (requests.Session, a spreadsheet's web query) and sends its
+    bearer token on each request: the staff pages it reads (a report's export) answer every
+    time, not once and then the login page; no session cookie is handed to it."""
+    raw = people.new_token(users["manager"], "accounts")[1]
+    db.session.commit()
+    client = app.test_client()  # keeps cookies, as such a client does
+    headers = {"Authorization": f"Bearer {raw}"}
+    # a page with a form first (its CSRF token would go into a session), then the others
+    for url in ("/", "/reports/costs", "/tickets/", "/reports/costs?format=csv"):
+        with app.app_context():
+            resp = client.get(url, headers=headers)
+        assert resp.status_code == 200, (url, resp.headers.get("Location"))
+        assert "session=" not in resp.headers.get("Set-Cookie", ""), url
+    with app.app_context():  # the cookie jar holds no login of its own
+        assert client.get("/reports/costs").status_code == 302
