@@ -64,10 +64,11 @@ class Actor:
     name: str
     user_id: Optional[int] = None
     ip: Optional[str] = None
+    branch_id: Optional[int] = None  # a staff member's branch (None: every branch)
 
     @classmethod
     def staff(cls, user: User, ip: Optional[str] = None) -> "Actor":
-        return cls("staff", user.role, user.username, user.id, ip)
+        return cls("staff", user.role, user.username, user.id, ip, user.branch_id)
 
     @classmethod
     def customer(cls, ip: Optional[str] = None) -> "Actor":

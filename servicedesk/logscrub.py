@@ -9,7 +9,8 @@ import logging
 import re
 
 # /t/<token>, /t/<token>/approve, /s/<token>: the token is the key to a customer's ticket.
-TOKEN_PATH = re.compile(r"(/[ts]/)[^/?#\s\"']+")
+# (one already masked, "/t/***" in a console SMS, is left as it is)
+TOKEN_PATH = re.compile(r"(/[ts]/)(?!\*\*\*)[^/?#\s\"']+")
 # Any other long opaque path segment (a future reset link, a pasted token) is treated the same.
 OPAQUE_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=/|$)")
 # a query after a path ("/desk/customer?phone=0912..."), not a question mark in a sentence

@@ -792,3 +792,51 @@ def test_a_script_that_keeps_cookies_stays_in_with_its_token(app, users):
         assert "session=" not in resp.headers.get("Set-Cookie", ""), url
     with app.app_context():  # the cookie jar holds no login of its own
         assert client.get("/reports/costs").status_code == 302
+
+
+# --- branches: the counter and the bench act on their own branch's devices -------------------
+
+def test_staff_of_one_branch_do_not_act_on_another_branchs_tickets(app, api, users,
+                                                                    make_ticket):
+    from servicedesk.services import workbench
+    from servicedesk.services.people import create_user, issue_token
+
+    from .conftest import Api
+    from .test_api import row_counts
+    north = Branch(name="North", code="N")
+    db.session.add(north)
+    db.session.commit()
+    client = app.test_client()
+    there = {role: create_user(f"n{role}", role, PASSWORD, branch=north)
+             for role in ("reception", "technician")}
+    north_api = {role: Api(client, issue_token(user)) for role, user in there.items()}
+    ready, queued = make_ticket("ready"), make_ticket("diagnosis")  # at the main branch
+    before = row_counts()
+    resp = north_api["reception"].post(f"/api/v1/tickets/{ready.id}/events", json={
+        "event": "deliver", "amount_paid": 14_000_000})
+    assert resp.status_code == 403
+    assert ready.branch.name in resp.get_json()["error"]  # says where the device is
+    resp = north_api["technician"].post(f"/api/v1/tickets/{queued.id}/events", json={
+        "event": "return_unrepaired", "reason": "no parts"})
+    assert resp.status_code == 403
+    with pytest.raises(Exception) as refused:
+        workbench.claim(queued.id, there["technician"])
+    assert getattr(refused.value, "status", None) == 403
+    db.session.rollback()
+    assert row_counts() == before
+    # reading it stays open (a customer asking at the other branch), and its own staff act
+    assert north_api["reception"].get(f"/api/v1/tickets/{ready.id}").status_code == 200
+    browser = Browser(app)
+    browser.login("ntechnician", PASSWORD)
+    page = html(browser.get(f"/tickets/{queued.id}?lang=en"))
+    assert "data-elsewhere" in page and "data-event-link" not in page
+    assert "/claim" not in page
+    assert api["reception"].post(f"/api/v1/tickets/{ready.id}/events", json={
+        "event": "deliver", "amount_paid": 14_000_000}).status_code == 200
+    assert api["technician"].post(f"/api/v1/tickets/{queued.id}/events", json={
+        "event": "return_unrepaired", "reason": "no parts"}).status_code == 200
+    # a manager of another branch acts anywhere
+    manager = create_user("nmanager", "manager", PASSWORD, branch=north)
+    intake = make_ticket("intake")
+    assert Api(client, issue_token(manager)).post(f"/api/v1/tickets/{intake.id}/events", json={
+        "event": "cancel", "reason": "customer changed their mind"}).status_code == 200

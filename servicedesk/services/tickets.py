@@ -17,9 +17,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import audit, devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
-from ..i18n import spelling_key
+from ..i18n import localize_digits, spelling_key
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
 from ..notifications import outbox
@@ -385,12 +385,29 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
     return ticket
 
 
+# The roles that work at one branch's counter or bench; a manager or an admin works anywhere.
+BRANCH_ROLES = ("reception", "technician")
+
+
+def check_branch(ticket: Ticket, role: str, branch_id: Optional[int]) -> None:
+    """Refuse (Forbidden) a receptionist's or technician's action on a ticket of another
+    branch than their own: the device is not at their counter or bench. Staff of no branch,
+    managers and admins act anywhere; reading a ticket (a customer asking at another branch)
+    and writing a note on it stay open to all."""
+    if role in BRANCH_ROLES and branch_id is not None and ticket.branch_id != branch_id:
+        raise Forbidden(_("Ticket %(number)s is at another branch (%(branch)s): its own staff, "
+                          "or a manager, act on it.", number=localize_digits(ticket.number),
+                          branch=ticket.branch.name if ticket.branch else ticket.branch_id))
+
+
 def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) -> None:
     """Fire an event on a loaded ticket in the caller's transaction. A technician acting on a
     ticket nobody holds takes it. An estimate within the amount the customer pre-approved at
     intake is approved at once: the customer gets the approval's SMS (with the amount), not one
     asking them to approve."""
     from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
+    if actor.kind == "staff":
+        check_branch(ticket, actor.role, actor.branch_id)
     take_if_nobody_holds(ticket, actor, event)
     if event != "quote" or ticket.pre_approved_amount is None:
         lifecycle.fire(ticket, event, actor, data)

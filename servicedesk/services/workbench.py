@@ -128,6 +128,7 @@ def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) ->
     with ticket_service.committing():
         ticket = ticket_service.get_ticket(ticket_id)
         _check_version(ticket, expected_version)
+        ticket_service.check_branch(ticket, user.role, user.branch_id)
         if ticket.technician_id == user.id:
             return ticket
         if ticket.technician_id is not None:

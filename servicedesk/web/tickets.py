@@ -197,8 +197,13 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     """The ticket page; ``failed`` = {"event", "values", "lines", "errors", "line_error"} of a
     form to show again as it was sent (``line_error``: {"line", "field"} of a bad cost line)."""
     ticket, notes = workbench_service.ticket_page(ticket_id)
-    events = [lifecycle.EVENTS[name]
-              for name in lifecycle.allowed_events(ticket.state, current_user.role)]
+    # another branch's device: read it (a customer asking here), act on it there
+    elsewhere = (current_user.role in ticket_service.BRANCH_ROLES
+                 and current_user.branch_id is not None
+                 and ticket.branch_id != current_user.branch_id)
+    events = [] if elsewhere else [
+        lifecycle.EVENTS[name]
+        for name in lifecycle.allowed_events(ticket.state, current_user.role)]
     technicians = []
     if any(rule.name == "send_to_repair" for rule in events):
         technicians = db.session.scalars(
@@ -210,6 +215,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
                          else _prefill_lines(ticket, rule.name))
              for rule in events if rule.name in LINE_EVENTS}
     can_claim = (can(current_user, "tickets.claim") and ticket.technician_id is None
+                 and not elsewhere
                  and ticket.state in workbench_service.BENCH_STATES)
     can_assign = workbench_service.can_assign(current_user, ticket)
     assign_to = (workbench_service.technicians_to_assign(ticket.branch_id)
@@ -232,7 +238,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
-        can_assign=can_assign, assign_to=assign_to, refundable=refundable,
+        can_assign=can_assign, assign_to=assign_to, refundable=refundable, elsewhere=elsewhere,
         payment_methods=lifecycle.PAYMENT_METHODS,
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
