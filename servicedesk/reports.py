@@ -473,12 +473,18 @@ def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]
 def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
     """Per stage (and group): count, median, p90 and mean seconds of the stages whose both
     ends fall in the range. Every stage appears for every group, with count 0 and nulls when
-    no ticket completed it."""
+    no ticket completed it. Grouped by period, both ends fall in the period too: a period's
+    row is what that period (within the range) asked alone gives."""
     q = _Query()
     lo, hi = f.bounds()
     plist = None
+    same_period = []
     if f.group_by in PERIODS:
         key, plist = _period_sql(q, f.group_by, "s.ended_at", f)
+        started, _plist = _period_sql(q, f.group_by, "s.started_at", f)
+        # Grouped by the end alone, a stage begun in the period before would count in this
+        # one's row though not when this period is asked alone.
+        same_period.append(f"{started} = {key}")
     else:
         key = {None: "0", "branch": "s.branch_id",
                "technician": "COALESCE(s.technician_id, 0)",
@@ -488,7 +494,7 @@ def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
     # Both ends in the range; ended_at first, the index's range column.
     where = " AND ".join([f"s.ended_at >= {lo_p}", f"s.ended_at < {hi_p}",
                           f"s.started_at >= {lo_p}", f"s.started_at < {hi_p}",
-                          *_dimension_filters(q, f, "s")])
+                          *same_period, *_dimension_filters(q, f, "s")])
     label_cols, label_join = _key_columns(f.group_by, "st.k")
     if q.dialect == "postgresql":
         # One branch per stage, each an index range scan sorted by percentile_cont: the

@@ -253,6 +253,87 @@ def test_turnaround_grouped_by_week_starts_on_saturday(history):
     assert by_stage(rows, "2026-01-10")["queue_wait"] == (2, 1200.0, 1680.0, 1200.0)
 
 
+def _period_ranges(kind, start, end, week_start=5):
+    """(key, first day, last day) of each period of ``kind`` over [start, end], cut to it."""
+    from datetime import timedelta
+    ps = r.periods(kind, start, end + timedelta(days=40), week_start)
+    out = []
+    for p, nxt in zip(ps, ps[1:]):
+        if p.start > end:
+            break
+        out.append((p.key, max(p.start, start), min(nxt.start - timedelta(days=1), end)))
+    return out
+
+
+# Stages across the ends of periods: X1 from Friday 16 January (26 Dey, the week of the 10th)
+# to Wednesday 21 January (1 Bahman, the week of the 17th); X2 across the Jalali new year, from
+# 28 Esfand 1403 (2025-03-18) to 5 Farvardin 1404 (2025-03-25).
+CROSSING = [
+    {"external_id": "X1", "customer": {"name": "Ali Nouri", "phone": "09127778899"},
+     "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 11"},
+     "problem": "Screen", "technician": "tech_b",
+     "events": [ev("admit", "2026-01-16T07:00:00Z"),
+                ev("send_to_repair", "2026-01-17T07:00:00Z"),  # intake 86400, week of 10 -> 17
+                ev("quote", "2026-01-20T07:00:00Z"),           # diagnosis, in Dey
+                ev("approve", "2026-01-21T07:00:00Z"),         # approval, Dey -> Bahman
+                ev("finish", "2026-01-21T09:00:00Z"),
+                ev("deliver", "2026-01-21T12:00:00Z")],        # total 16 -> 21 January
+     "lines": [line("part", 1, 900_000, "estimate"), line("part", 1, 900_000, "final")]},
+    {"external_id": "X2", "customer": {"name": "Mina Jafari", "phone": "09127778800"},
+     "device": {"kind": "phone", "brand": "Xiaomi", "model": "Poco X5"},
+     "problem": "Battery", "technician": "tech_a",
+     "events": [ev("admit", "2025-03-18T07:00:00Z"),
+                ev("send_to_repair", "2025-03-18T08:00:00Z"),  # intake, Esfand
+                ev("quote", "2025-03-19T08:00:00Z"),           # diagnosis, Esfand
+                ev("approve", "2025-03-22T08:00:00Z"),         # approval, Esfand -> Farvardin
+                ev("finish", "2025-03-23T08:00:00Z"),          # repair, Farvardin
+                ev("deliver", "2025-03-25T08:00:00Z")],        # total, Esfand -> Farvardin
+     "lines": [line("part", 1, 700_000, "estimate"), line("part", 1, 700_000, "final")]},
+]
+
+
+@pytest.fixture
+def crossing(history):
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in CROSSING)
+    assert report.errors == [] and report.imported == len(CROSSING)
+    db.session.expire_all()
+
+
+@pytest.mark.parametrize("kind", ["week", "month", "jalali_month"])
+def test_a_period_grouped_is_that_period_asked_alone(crossing, kind):
+    """DESIGN: a ticket counts in a stage when both ends fall in the range, and a row of a
+    grouped report is a range of its own. T5's diagnosis (31 Jan -> 1 Feb) and its total
+    (31 Jan -> 2 Feb) end in February but did not start in it: February alone leaves them
+    out, so February's row does too; X1's stages across a Saturday and 1 Bahman likewise."""
+    start, end = date(2025, 12, 1), date(2026, 2, 28)
+    rows = r.turnaround(r.Filters(start, end, group_by=kind, week_start=5))
+    for key, first, last in _period_ranges(kind, start, end):
+        alone = by_stage(r.turnaround(r.Filters(first, last, week_start=5)))
+        grouped = by_stage(rows, key) or {s: (0, None, None, None) for s in r.STAGES}
+        assert grouped == alone, (key, first, last)
+
+
+def test_farvardin_in_a_grouped_range_is_farvardin_asked_alone(api, crossing):
+    """The reviewer's case: 1404/01 asked alone and as a row of 1403/12 to 1404/01."""
+    get = api["manager"].get
+    alone = get("/api/v1/reports/turnaround?from=1404/01/01&to=1404/01/31").get_json()
+    grouped = get("/api/v1/reports/turnaround?from=1403/12/01&to=1404/01/31"
+                  "&group_by=jalali_month").get_json()
+    [farvardin] = [g for g in grouped["groups"] if g["key"] == "1404-01"]
+    assert farvardin["stages"] == alone["stages"]
+    counts = {s["stage"]: s["count"] for s in alone["stages"]}
+    assert (counts["repair"], counts["approval"], counts["total"]) == (1, 0, 0)
+
+
+def test_february_grouped_by_month_leaves_out_the_stages_begun_in_january(history):
+    rows = r.turnaround(r.Filters(date(2026, 1, 1), date(2026, 2, 28), group_by="month"))
+    february = by_stage(rows, "2026-02")
+    assert february["diagnosis"] == (0, None, None, None)
+    assert february["total"] == (0, None, None, None)
+    assert february["approval"] == (1, 32400.0, 32400.0, 32400.0)
+    assert by_stage(rows, "2026-01")["total"] == JANUARY["total"]
+
+
 # --- cost and revenue ---------------------------------------------------------------------------
 
 def costs_by_key(rows):
