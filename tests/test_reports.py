@@ -378,6 +378,17 @@ def test_costs_rates_accuracy_and_average(history):
     assert row["paid_total"] == 4_300_000  # import pays the final total at delivery
 
 
+def test_the_average_is_named_per_repaired_ticket_as_it_is_counted(app, history):
+    """Billed total / repaired tickets (4.3M / 3, not / 7 admitted): the column says so."""
+    client = Staff(app, "manager1")
+    url = "/reports/costs?from=2026-01-01&to=2026-01-31&group_by=month&lang="
+    [row] = page_table(client.get(url + "en"))
+    assert row["Average bill per repaired ticket (toman)"] == "143,333"
+    fa = client.get(url + "fa").get_data(as_text=True)
+    assert "میانگین صورت‌حساب هر پذیرش تعمیرشده" in fa
+    assert "میانگین مبلغ هر پذیرش" not in fa  # "per admission": it is not
+
+
 def test_costs_of_an_empty_range(history):
     assert r.costs(r.Filters(date(2025, 6, 1), date(2025, 6, 30), group_by="month")) == []
 

@@ -181,7 +181,8 @@ COST_COLUMNS = [
     Column("final_total", _l("Billed total"), "money"),
     Column("parts_total", _l("Parts"), "money"), Column("labour_total", _l("Labour"), "money"),
     Column("accuracy", _l("Billed / estimated (repaired)"), "ratio"),
-    Column("average_value", _l("Average ticket value"), "money"),
+    # billed total / repaired tickets: the tickets admitted but not repaired are not in it
+    Column("average_value", _l("Average bill per repaired ticket"), "money"),
     Column("paid_total", _l("Paid, less money given back"), "money"),
 ]
 TECHNICIAN_COLUMNS = [
