@@ -543,8 +543,10 @@ def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
 
 def costs(f: Filters) -> list[dict]:
     """Per group, over the tickets admitted in the range: tickets, quoted (estimates),
-    approved, finished; estimate, final, parts and labour totals (rials); the estimate total
-    of the finished ones (for accuracy) and what was paid."""
+    approved, declined, awaiting (quoted, not answered yet), finished; estimate, final, parts
+    and labour totals (rials); the estimate total of the finished ones (for accuracy) and what
+    was paid. The approval rate is of the estimates answered: one still waiting for the
+    customer is neither approved nor declined yet."""
     q = _Query()
     lo, hi = f.bounds()
     group_by = f.group_by or "month"
@@ -570,19 +572,22 @@ def costs(f: Filters) -> list[dict]:
         "COALESCE(t.amount_paid, 0) - COALESCE(t.amount_refunded, 0) AS paid, "
         f"{key} AS k, "
         "CASE WHEN t.estimate_version > 0 THEN 1 ELSE 0 END AS quoted, "
-        "CASE WHEN ap.id IS NOT NULL THEN 1 ELSE 0 END AS approved, "
+        "CASE WHEN ap.end_event = 'approve' THEN 1 ELSE 0 END AS approved, "
+        "CASE WHEN ap.end_event = 'decline' THEN 1 ELSE 0 END AS declined, "
+        "CASE WHEN t.estimate_version > 0 AND ap.id IS NULL THEN 1 ELSE 0 END AS awaiting, "
         "CASE WHEN fin.id IS NOT NULL THEN 1 ELSE 0 END AS finished "
         "FROM ticket_events a JOIN tickets t ON t.id = a.ticket_id "
         f"{devices}"
-        # approved, repaired: the ticket's approval and repair rows (one index probe each)
+        # answered (approved or declined), repaired: the ticket's approval and repair rows
+        # (one index probe each)
         "LEFT JOIN ticket_stages ap ON ap.ticket_id = t.id AND ap.stage = 'approval' "
-        "AND ap.end_event = 'approve' "
         "LEFT JOIN ticket_stages fin ON fin.ticket_id = t.id AND fin.stage = 'repair' "
         f"WHERE {' AND '.join(where)}), "
         # Tickets per group from the admissions, money per group from their cost lines: two
         # hash aggregates, no per-ticket grouping of the lines.
         "counts AS (SELECT adm.k AS k, COUNT(*) AS tickets, SUM(adm.quoted) AS estimates, "
-        "SUM(adm.approved) AS approved, SUM(adm.finished) AS finished, "
+        "SUM(adm.approved) AS approved, SUM(adm.declined) AS declined, "
+        "SUM(adm.awaiting) AS awaiting, SUM(adm.finished) AS finished, "
         "SUM(COALESCE(adm.paid, 0)) AS paid_total FROM adm GROUP BY adm.k), "
         "money AS (SELECT adm.k AS k, "
         f"SUM(CASE WHEN {estimate} THEN cl.qty * cl.unit_price ELSE 0 END) AS estimate_total, "
@@ -596,7 +601,8 @@ def costs(f: Filters) -> list[dict]:
         "AS finished_estimate_total "
         "FROM adm JOIN cost_lines cl ON cl.ticket_id = adm.ticket_id GROUP BY adm.k), "
         "g AS (SELECT c.k AS k, c.tickets AS tickets, c.estimates AS estimates, "
-        "c.approved AS approved, c.finished AS finished, c.paid_total AS paid_total, "
+        "c.approved AS approved, c.declined AS declined, c.awaiting AS awaiting, "
+        "c.finished AS finished, c.paid_total AS paid_total, "
         "m.estimate_total AS estimate_total, m.final_total AS final_total, "
         "m.parts_total AS parts_total, m.labour_total AS labour_total, "
         "m.finished_estimate_total AS finished_estimate_total "
@@ -606,11 +612,12 @@ def costs(f: Filters) -> list[dict]:
     for row in q.rows(sql):
         key_raw, label = _group_key(group_by, row, plist)
         r = {"key": key_raw, "key_label": label}
-        for name in ("tickets", "estimates", "approved", "finished", "estimate_total",
-                     "final_total", "parts_total", "labour_total", "finished_estimate_total",
-                     "paid_total"):
+        for name in ("tickets", "estimates", "approved", "declined", "awaiting", "finished",
+                     "estimate_total", "final_total", "parts_total", "labour_total",
+                     "finished_estimate_total", "paid_total"):
             r[name] = int(row[name] or 0)
-        r["approval_rate"] = _ratio(r["approved"], r["estimates"])
+        # of the estimates answered: one the customer has not answered yet is no refusal
+        r["approval_rate"] = _ratio(r["approved"], r["approved"] + r["declined"])
         # Accuracy: what the finished repairs were billed against what they were quoted.
         r["accuracy"] = _ratio(r["final_total"], r["finished_estimate_total"])
         # to the whole toman (10 rials): an average's odd rials read as "۹۸۵٬۷۱۴٫۳ تومان"

@@ -389,6 +389,26 @@ def test_the_average_is_named_per_repaired_ticket_as_it_is_counted(app, history)
     assert "میانگین مبلغ هر پذیرش" not in fa  # "per admission": it is not
 
 
+def test_the_approval_rate_is_of_the_estimates_answered(app, api, make_ticket):
+    """One estimate approved, one the customer has not answered yet: all the answers so far
+    are approvals (100%, not 50%), and the one waiting shows on its own."""
+    make_ticket("repair")
+    make_ticket("estimate")
+    today = r.shop_today()
+    [row] = r.costs(r.Filters(today, today, group_by="month"))
+    assert (row["estimates"], row["approved"], row["declined"], row["awaiting"]) == (2, 1, 0, 1)
+    assert row["approval_rate"] == 1.0
+    client = Staff(app, "manager1")
+    [shown] = page_table(client.get("/reports/costs?group_by=month&lang=en"))
+    assert (shown["Approval rate"], shown["Estimates waiting for an answer"]) == ("100.0%", "1")
+    export = client.get("/reports/costs?group_by=month&lang=en&format=csv")
+    [exported] = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert (exported["Approval rate"], exported["Estimates waiting for an answer"]) == \
+        ("1.0", "1")
+    [api_row] = api["manager"].get("/api/v1/reports/costs?group_by=month").get_json()["rows"]
+    assert (api_row["approved"], api_row["declined"], api_row["awaiting"]) == (1, 0, 1)
+
+
 def test_costs_of_an_empty_range(history):
     assert r.costs(r.Filters(date(2025, 6, 1), date(2025, 6, 30), group_by="month")) == []
 
@@ -725,8 +745,10 @@ def test_report_xlsx_is_right_to_left_in_persian(app, history):
     ws = load_workbook(io.BytesIO(resp.data)).active
     assert ws.sheet_view.rightToLeft is True
     assert ws.freeze_panes == "A2"
-    values = {row[0]: row for row in ws.iter_rows(min_row=2, values_only=True)}
-    assert values["tech_a"][2] == 3 and values["tech_a"][7] == 4_200_000
+    titles = [c.value for c in ws[1]]
+    values = {row[0]: dict(zip(titles, row)) for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert values["tech_a"]["پذیرش‌های ثبت‌شده"] == 3
+    assert values["tech_a"]["جمع برآوردها (ریال)"] == 4_200_000
 
 
 def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
@@ -834,8 +856,8 @@ def test_api_costs_and_survey_shapes(api, history):
     rows = api["manager"].get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
                               "&group_by=technician").get_json()["rows"]
     assert {row["key"]: row for row in rows}["tech_a"] == {
-        "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3,
-        "estimate_total": 4_200_000, "final_total": 4_300_000, "parts_total": 3_500_000,
+        "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3, "declined": 0,
+        "awaiting": 0, "estimate_total": 4_200_000, "final_total": 4_300_000, "parts_total": 3_500_000,
         "labour_total": 800_000, "paid_total": 4_300_000}
     survey = api["manager"].get("/api/v1/reports/survey?from=2026-01-01&to=2026-01-31")
     assert survey.get_json() == {"responses": 2, "response_rate": 0.6667, "csat_mean": 3.5,

@@ -22,8 +22,21 @@ bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
 
 _STAGE_KEYS = ("stage", "count", "median_seconds", "p90_seconds", "mean_seconds")
-_COST_KEYS = ("key", "tickets", "estimates", "approved", "estimate_total", "final_total",
-              "parts_total", "labour_total", "paid_total")
+_COST_KEYS = ("key", "tickets", "estimates", "approved", "declined", "awaiting",
+              "estimate_total", "final_total", "parts_total", "labour_total", "paid_total")
+_COST_DESCRIPTIONS = {
+    "tickets": "tickets admitted in the range",
+    "estimates": "of them, those quoted",
+    "approved": "quoted and approved",
+    "declined": "quoted and declined",
+    "awaiting": "quoted, not answered yet (estimates = approved + declined + awaiting; an "
+                "approval rate is approved / (approved + declined))",
+    "estimate_total": "rials: the last estimate of each quoted ticket",
+    "final_total": "rials: the final lines of the repaired ones",
+    "parts_total": "rials: the final part lines",
+    "labour_total": "rials: the final labour lines",
+    "paid_total": "rials: what their customers paid, less what was given back",
+}
 
 
 @bp.before_request
@@ -57,9 +70,10 @@ def turnaround():
 
 @bp.get("/costs")
 def costs():
-    """``{"rows": [{"key", "tickets", "estimates", "approved", "estimate_total",
-    "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the tickets admitted
-    in the range (``paid_total``: what their customers paid, less what was given back);
+    """``{"rows": [{"key", "tickets", "estimates", "approved", "declined", "awaiting",
+    "estimate_total", "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the
+    tickets admitted in the range (``awaiting``: quoted, not answered yet; ``paid_total``: what
+    their customers paid, less what was given back);
     ``group_by`` is one of ``reports.COST_GROUPS`` (month by default)."""
     f = _filters(r.COST_GROUPS)
     if f.group_by is None:
@@ -248,7 +262,8 @@ def openapi_paths() -> dict:
         "/reports/costs": get(
             "Cost and revenue per group", {"type": "object", "properties": {"rows": {
                 "type": "array", "items": {"type": "object", "properties": {
-                    k: {"type": ["string", "null"]} if k == "key" else {"type": "integer"}
+                    k: {"type": ["string", "null"]} if k == "key" else
+                    {"type": "integer", "description": _COST_DESCRIPTIONS[k]}
                     for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group="month"),
         "/reports/survey": get(
             "Survey results", {"type": "object", "properties": {

@@ -175,6 +175,8 @@ COST_COLUMNS = [
     *GROUP_COLUMNS,
     Column("tickets", _l("Tickets admitted"), "int"), Column("estimates", _l("Estimates"), "int"),
     Column("approved", _l("Approved"), "int"),
+    Column("awaiting", _l("Estimates waiting for an answer"), "int"),
+    # of the estimates answered (approved or declined)
     Column("approval_rate", _l("Approval rate"), "ratio"),
     Column("finished", _l("Repaired"), "int"),
     Column("estimate_total", _l("Estimates total"), "money"),
