@@ -1005,16 +1005,20 @@ def handbacks(f: Filters, staff: Optional[str] = None,
 
 
 def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
-    """Beside the takings: every hand-back of the range, those with nothing paid (a device
-    going back unrepaired, a warranty job), what was given off the amount due (a discount, a
-    credit: due minus paid, where the hand-back recorded what was due) or taken beyond it, and
-    the refunds (how many, and what they gave back)."""
+    """Beside the takings: every hand-back of the range, those with nothing to pay
+    (``unpaid``: nothing was due, as for a device going back unrepaired or a warranty job; or,
+    where the hand-back did not record what was due, nothing was paid), what was given off the
+    amount due (a discount, a credit, a whole bill let off: due minus paid, where the
+    hand-back recorded what was due) or taken beyond it, and the refunds (how many, and what
+    they gave back)."""
     q = _Query()
     paid, due = "COALESCE(m.amount, 0)", "m.due"
     handback = "m.kind = 'handback'"
+    # A bill let off entirely had something to pay: it is a credit, counted in the discounts.
+    nothing_to_pay = f"({due} = 0 OR ({due} IS NULL AND {paid} = 0))"
     sql = (
         f"SELECT SUM(CASE WHEN {handback} THEN 1 ELSE 0 END) AS handbacks, "
-        f"SUM(CASE WHEN {handback} AND {paid} = 0 THEN 1 ELSE 0 END) AS unpaid, "
+        f"SUM(CASE WHEN {handback} AND {nothing_to_pay} THEN 1 ELSE 0 END) AS unpaid, "
         f"SUM(CASE WHEN {handback} AND {due} > {paid} THEN {due} - {paid} ELSE 0 END) "
         "AS discounts, "
         f"SUM(CASE WHEN {handback} AND {paid} > {due} THEN {paid} - {due} ELSE 0 END) "

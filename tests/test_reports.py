@@ -528,6 +528,44 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     assert "ارسال شد" in export and ",sent," not in export
 
 
+# --- the till's totals ---------------------------------------------------------------------------
+
+def test_nothing_to_pay_counts_only_the_hand_backs_that_owed_nothing(app, users, make_ticket):
+    """A bill let off entirely (1,400,000 toman due, nothing paid) had something to pay: it is
+    a credit, in the discounts. The device returned unrepaired owed nothing. A hand-back that
+    did not record what was due (older data) had nothing to pay only if nothing was paid."""
+    from sqlalchemy import update as sa_update
+
+    from servicedesk.models import TicketEvent
+    from servicedesk.services import tickets as svc
+
+    from .conftest import actor_for
+    from .test_reception import Staff as Desk
+    let_off = make_ticket("ready")
+    svc.fire_event(let_off.id, "deliver", actor_for("deliver", users), {"amount_paid": 0})
+    free = make_ticket("diagnosis")
+    svc.fire_event(free.id, "return_unrepaired", actor_for("return_unrepaired", users),
+                   {"reason": "No parts"})
+    svc.fire_event(free.id, "deliver", actor_for("deliver", users), {"amount_paid": 0})
+    old = make_ticket("delivered")  # paid in full, with no amount due recorded
+    db.session.execute(sa_update(TicketEvent).where(
+        TicketEvent.ticket_id == old.id, TicketEvent.event == "deliver")
+        .values(data={"amount_paid": 14_000_000}))
+    db.session.commit()
+    today = r.shop_today()
+    totals = r.handback_totals(r.Filters(today, today))
+    assert (totals["handbacks"], totals["unpaid"], totals["discounts"]) == (3, 1, 14_000_000)
+    page = Desk(app, "reception1").get("/desk/takings?lang=en").get_data(as_text=True)
+    assert 'data-handbacks="3" data-unpaid="1" data-discounts="14000000"' in page
+    assert "with nothing to pay: 1" in page and "discounts and credits: 1,400,000 toman" in page
+    # the free one's record without what was due: nothing paid, so still nothing to pay
+    db.session.execute(sa_update(TicketEvent).where(
+        TicketEvent.ticket_id == free.id, TicketEvent.event == "deliver")
+        .values(data={"amount_paid": 0}))
+    db.session.commit()
+    assert r.handback_totals(r.Filters(today, today))["unpaid"] == 1
+
+
 # --- dashboard --------------------------------------------------------------------------------
 
 def test_dashboard_counts(history):

@@ -201,8 +201,15 @@ def takings_path(get, record, date) -> dict:
     figures = {k: count for k in r.TAKINGS_FIGURES}
     path = get("Takings at the hand-backs per group and payment method", record({
         "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
-        "totals": record({"handbacks": count, "unpaid": count, "discounts": count,
-                          "beyond": count, "refunds": count, "refunded": count}),
+        "totals": record({
+            "handbacks": count,
+            "unpaid": {"type": "integer", "description": "hand-backs with nothing to pay: "
+                       "nothing was due (or, where what was due was not recorded, nothing was "
+                       "paid); a bill let off entirely is in discounts instead"},
+            "discounts": {"type": "integer", "description": "rials given off the amounts "
+                          "due (due minus paid)"},
+            "beyond": {"type": "integer", "description": "rials paid beyond the amounts due"},
+            "refunds": count, "refunded": count}),
         "summary": record({**figures, "methods": {
             "type": "array", "items": record({"method": method, **figures})}}),
         "rows": {"type": "array", "items": record({
