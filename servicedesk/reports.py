@@ -460,9 +460,8 @@ def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]
         return row["key_name"], row["key_label"]
     if group_by == "staff":  # imported history names people who have no account
         return k, row["key_label"] or k
-    if group_by == "service_type":
-        from .services.tickets import SERVICE_TYPE_LABELS
-        return k, str(SERVICE_TYPE_LABELS.get(k, k))
+    if group_by == "service_type":  # in the shop's words (its own types, its renames)
+        return k, settings.service_type_label(k)
     if group_by is None:
         return None, ""
     return k, k

@@ -368,6 +368,29 @@ def test_costs_per_service_type(history):
     }
 
 
+def test_service_types_are_named_in_the_shops_words(app, users, history):
+    """A type the shop renamed is grouped under its new name, in either language."""
+    from flask_babel import refresh
+
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.save_service_type(users["admin"], "warranty", code=None,
+                                        name_fa="ادعای ضمانت", name_en="Guarantee claim",
+                                        active=True)
+    for lang, name in (("en", "Guarantee claim"), ("fa", "ادعای ضمانت")):
+        with app.test_request_context(f"/?lang={lang}"):
+            refresh()
+            labels = {row["key"]: row["key_label"]
+                      for row in r.costs(jan(group_by="service_type"))}
+            assert labels["warranty"] == name, lang
+            turnaround = {row["key"]: row["key_label"]
+                          for row in r.turnaround(jan(group_by="service_type"))}
+            assert turnaround["warranty"] == name, lang
+    page = Staff(app, "manager1").get("/reports/surveys?from=2026-01-01&to=2026-01-31"
+                                      "&group_by=service_type&lang=en")
+    assert "Guarantee claim" in [row["Group name"] for row in page_table(page)]
+
+
 def test_costs_rates_accuracy_and_average(history):
     row = r.costs(jan(group_by="month"))[0]
     assert row["approval_rate"] == 0.8  # 4 of 5 estimates
