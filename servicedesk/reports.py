@@ -638,11 +638,19 @@ def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
     """Per technician, over the repairs finished in the range (by finish date): how many,
     per day, the repair time (median, p90, mean seconds, without parts waits), how many came
     back within the warranty period (the same customer admitted the same brand and model again
-    within the shop's warranty days of the delivery) and their customers' satisfaction."""
+    by the last day of the warranty the delivery receipt printed: the shop's date of the
+    delivery plus the warranty days) and their customers' satisfaction."""
     q = _Query()
     lo, hi = f.bounds()
-    warranty = (warranty_days if warranty_days is not None
-                else int(settings.get("warranty_days"))) * 86400
+    days = (warranty_days if warranty_days is not None
+            else int(settings.get("warranty_days")))
+    # Shop-local dates, as the receipt's "under warranty until" date: a device back in the
+    # afternoon of that day is within it, whatever the hour of the delivery. The returns came
+    # after the range's repairs, up to now: the offsets cover that span.
+    until = max(hi, datetime.now(timezone.utc))
+    returned = (f"({q.local_epoch('ret.ended_at', lo, until)} / 86400 "
+                f"- {q.local_epoch('ret.started_at', lo, until)} / 86400 <= {q.bind(days)})"
+                if days > 0 else "1 = 0")
     where = ["s.stage = 'repair'", f"s.ended_at >= {q.ts(lo)}", f"s.ended_at < {q.ts(hi)}",
              *_dimension_filters(q, f, "s")]
     sql = (
@@ -652,7 +660,7 @@ def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
         # A return: the 'returned' row written when the customer brought the same brand
         # and model back (see servicedesk.stages), within the warranty period.
         "extra AS (SELECT rep.k AS k, "
-        f"SUM(CASE WHEN ret.seconds < {q.bind(warranty)} THEN 1 ELSE 0 END) AS returns, "
+        f"SUM(CASE WHEN {returned} THEN 1 ELSE 0 END) AS returns, "
         "COUNT(sr.id) AS responses, AVG(sr.csat * 1.0) AS csat_mean "
         "FROM rep LEFT JOIN ticket_stages ret ON ret.ticket_id = rep.ticket_id "
         "AND ret.stage = 'returned' "

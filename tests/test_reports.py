@@ -453,6 +453,45 @@ def test_technicians_count_repairs_by_finish_date_returns_and_satisfaction(histo
     assert [(x["key"], x["finished"]) for x in feb] == [("tech_a", 1)]  # T5, finished 1 Feb
 
 
+# R1, tech_b: handed back at 00:30 on 5 January in Tehran (21:00Z on the 4th); the receipt of a
+# 10-day warranty says "until 15 January". R2: the same phone back at 23:30 on 15 January
+# (20:00Z): the last day printed, later in the day than the delivery (10 days 23 hours after it).
+LATE_RETURN = [
+    {"external_id": "R1", "customer": {"name": "Parisa Amini", "phone": "09124441122"},
+     "device": {"kind": "phone", "brand": "Huawei", "model": "P30"}, "problem": "Port",
+     "technician": "tech_b",
+     "events": [ev("admit", "2026-01-03T06:00:00Z"), ev("send_to_repair", "2026-01-03T07:00:00Z"),
+                ev("quote", "2026-01-03T08:00:00Z"), ev("approve", "2026-01-03T09:00:00Z"),
+                ev("finish", "2026-01-04T10:00:00Z"), ev("deliver", "2026-01-04T21:00:00Z")],
+     "lines": [line("part", 1, 300_000, "estimate"), line("part", 1, 300_000, "final")]},
+    {"external_id": "R2", "customer": {"name": "Parisa Amini", "phone": "09124441122"},
+     "device": {"kind": "phone", "brand": "Huawei", "model": "P30"}, "problem": "Port again",
+     "events": [ev("admit", "2026-01-15T20:00:00Z"),
+                ev("cancel", "2026-01-15T20:10:00Z", reason="looked at under warranty")]},
+]
+
+
+def test_a_return_on_the_receipts_last_warranty_day_counts_whatever_the_hour(app, history):
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in LATE_RETURN)
+    assert report.errors == [] and report.imported == 2
+
+    def returns(days):
+        rows = {row["key"]: row for row in r.technicians(jan(), warranty_days=days)}
+        return rows["tech_b"]["returns"]
+    assert returns(10) == 1  # back on 15 January, the last day the receipt printed
+    assert returns(9) == 0  # "until 14 January": back a day after
+    assert returns(0) == 0  # no warranty, no returns
+    # what R1's delivery receipt printed
+    from flask_babel import refresh
+
+    from servicedesk.slips import _default_delivery_terms
+    app.config["WARRANTY_DAYS"] = 10
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        [terms] = _default_delivery_terms(datetime(2026, 1, 4, 21, tzinfo=timezone.utc))
+    assert "until 2026-01-15." in terms
+
+
 def test_technician_daily_counts_by_the_shop_date(history):
     daily = r.technician_daily(jan())
     assert daily["kind"] == "day"
