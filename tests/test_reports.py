@@ -880,6 +880,44 @@ def test_the_cost_report_counts_jalali_months_on_a_persian_page(app, history):
     assert 'value="month" selected' in en
 
 
+def chart_of(resp, chart_id) -> dict:
+    """The data the page hands its chart ``chart_id``."""
+    html = resp.get_data(as_text=True)
+    found = re.search(rf'<script type="application/json" id="{chart_id}">(.*?)</script>',
+                      html, re.S)
+    return json.loads(found.group(1))
+
+
+def test_charts_by_period_have_every_period_of_the_range_the_empty_ones_too(app, history):
+    """Bars of days or weeks apart do not stand side by side as if consecutive: an empty
+    period is 0 (money) or a gap (a median, a score)."""
+    client = Staff(app, "manager1")
+    january = "from=2026-01-01&to=2026-01-31&lang=en"
+    # Saturdays 27 Dec to 31 Jan: six weeks; stages only in the weeks of the 10th, 17th, 31st
+    turnaround = chart_of(client.get(f"/reports/turnaround?{january}&group_by=week"),
+                          "chart-turnaround")
+    assert len(turnaround["labels"]) == 6
+    total = turnaround["datasets"][-1]["data"]
+    assert total[0] is None and total[1] is None and total[2] is not None
+    # paid on 11 and 15 January (T3's hand-back on the 16th paid nothing); every day of January
+    takings = chart_of(client.get(f"/reports/takings?{january}&group_by=day"),
+                       "chart-takings")
+    assert len(takings["labels"]) == 31
+    paid = [sum(d["data"][i] for d in takings["datasets"]) for i in range(31)]
+    assert [i + 1 for i, amount in enumerate(paid) if amount] == [11, 15]
+    assert paid[11] == 0  # the 12th, between them
+    # admissions in January only (T5's at 22:30 on the 31st): three months, two of them 0
+    costs = chart_of(client.get("/reports/costs?from=2025-12-01&to=2026-02-28&lang=en"
+                                "&group_by=month"), "chart-costs")
+    assert costs["labels"] == ["December 2025", "January 2026", "February 2026"]
+    assert [d["data"][0] for d in costs["datasets"]] == [0, 0, 0, 0]
+    assert [d["data"][2] for d in costs["datasets"]] == [0, 0, 0, 0]
+    assert costs["datasets"][1]["data"][1] == 430_000  # January's billed total, in toman
+    survey = chart_of(client.get(f"/reports/surveys?{january}&group_by=week"), "chart-survey")
+    assert len(survey["labels"]) == 6
+    assert survey["datasets"][0]["data"][:2] == [None, None]  # no deliveries: no score
+
+
 def test_a_bad_filter_shows_what_the_page_says_it_shows(app, users):
     """"Some filters are not valid; the report shows the last 30 days": and it does, with the
     bad field named in the page's words, not left empty."""
