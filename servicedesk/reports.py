@@ -215,6 +215,13 @@ def shop_week_start() -> int:
     return 5 if current_app.config.get("SERVICEDESK_LOCALE", "fa") == "fa" else 0
 
 
+def shop_month() -> str:
+    """The months the shop counts in: Jalali in a Persian shop, Gregorian in an English one
+    (the shop's language, as for its weeks; a page follows its reader's)."""
+    return "jalali_month" if current_app.config.get("SERVICEDESK_LOCALE", "fa") == "fa" \
+        else "month"
+
+
 # --- SQL building -------------------------------------------------------------------------------
 
 class _Query:

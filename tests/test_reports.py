@@ -1002,6 +1002,25 @@ def test_api_costs_and_survey_shapes(api, history):
                                  "nps": 50.0}
 
 
+def test_the_api_counts_costs_by_the_shops_months_unless_told(app, api, history):
+    """The Persian shop's page shows Jalali months; so does its API by default (and says so
+    in the OpenAPI document); an English shop's, Gregorian months."""
+    url = "/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
+
+    def keys(query=""):
+        return [row["key"] for row in api["manager"].get(url + query).get_json()["rows"]]
+
+    def documented_default():
+        doc = app.test_client().get("/api/v1/openapi.json").get_json()
+        [param] = [p for p in doc["paths"]["/reports/costs"]["get"]["parameters"]
+                   if p["name"] == "group_by"]
+        return param["schema"]["default"]
+    assert keys() == ["1404-10", "1404-11"] and documented_default() == "jalali_month"
+    assert keys("&group_by=month") == ["2026-01"]
+    app.config["SERVICEDESK_LOCALE"] = "en"
+    assert keys() == ["2026-01"] and documented_default() == "month"
+
+
 def test_api_needs_a_token_and_the_permission(app, api, history):
     assert app.test_client().get("/api/v1/reports/turnaround").status_code == 401
     assert api["technician"].get("/api/v1/reports/turnaround").status_code == 403
@@ -1137,8 +1156,8 @@ def test_the_api_filters_turnaround_and_costs_by_branch_id_code_or_name(api, two
     assert stages("")["total"] == BOTH_JANUARY["total"]
 
     def costs(branch):
-        resp = manager.get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31&branch=" +
-                           branch)
+        resp = manager.get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
+                           "&group_by=month&branch=" + branch)
         assert resp.status_code == 200
         return {row["key"]: tuple(row[k] for k in COST_KEYS) for row in resp.get_json()["rows"]}
     assert costs("T") == {"2026-01": TAJRISH_COSTS}

@@ -74,10 +74,11 @@ def costs():
     "estimate_total", "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the
     tickets admitted in the range (``awaiting``: quoted, not answered yet; ``paid_total``: what
     their customers paid, less what was given back);
-    ``group_by`` is one of ``reports.COST_GROUPS`` (month by default)."""
+    ``group_by`` is one of ``reports.COST_GROUPS``; by default the shop's months (Jalali in a
+    Persian shop, as its report page shows them)."""
     f = _filters(r.COST_GROUPS)
     if f.group_by is None:
-        f = r.with_group(f, "month")
+        f = r.with_group(f, r.shop_month())
     return jsonify({"rows": [{k: row[k] for k in _COST_KEYS} for row in r.costs(f)]})
 
 
@@ -246,11 +247,12 @@ def openapi_paths() -> dict:
     def record(props: dict) -> dict:
         return {"type": "object", "required": list(props), "properties": props}
 
-    def get(summary, schema, groups=None, default_group=None):
+    def get(summary, schema, groups=None, default_group=None, group_description=None):
         params = list(common)
         if groups:
             params.append({"name": "group_by", "in": "query", "schema": {
-                "enum": list(groups), **({"default": default_group} if default_group else {})}})
+                "enum": list(groups), **({"default": default_group} if default_group else {})},
+                **({"description": group_description} if group_description else {})})
         return {"get": {"summary": summary, "parameters": params,
                         "responses": {"200": {"description": summary, "content": {
                             "application/json": {"schema": schema}}},
@@ -271,7 +273,9 @@ def openapi_paths() -> dict:
                 "type": "array", "items": {"type": "object", "properties": {
                     k: {"type": ["string", "null"]} if k == "key" else
                     {"type": "integer", "description": _COST_DESCRIPTIONS[k]}
-                    for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group="month"),
+                    for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group=r.shop_month(),
+            group_description="default: the shop's months, jalali_month in a Persian shop "
+                              "(SERVICEDESK_LOCALE fa), month in an English one"),
         "/reports/survey": get(
             "Survey results", {"type": "object", "properties": {
                 "responses": {"type": "integer"}, "response_rate": num, "csat_mean": num,
