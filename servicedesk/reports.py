@@ -1047,8 +1047,9 @@ def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
 
 # --- SMS ----------------------------------------------------------------------------------------
 
-SENT_STATUSES = ("sent", "delivered", "undelivered")
+SENT_STATUSES = ("sent", "delivered", "undelivered")  # the provider took them: billed
 FAILED_STATUSES = ("failed", "undelivered")
+REPORTED_STATUSES = ("delivered", "undelivered")  # the provider's delivery report came
 
 
 def sms(f: Filters) -> list[dict]:
@@ -1074,16 +1075,19 @@ def sms(f: Filters) -> list[dict]:
 
 def sms_summary(rows: list[dict]) -> dict:
     """Totals of the ``sms`` rows (a handful of groups, not messages): written, sent,
-    delivered, failed, failures by error code, segments."""
-    total = {"messages": 0, "sent": 0, "delivered": 0, "failed": 0, "pending": 0,
-             "segments": 0, "by_error": {}}
+    delivered, failed, failures by error code, the segments of the messages sent (what the
+    provider bills: not those waiting, failed or cancelled), and how many delivery reports
+    came (none: the backend does not report delivery, and there is no delivery rate)."""
+    total = {"messages": 0, "sent": 0, "delivered": 0, "delivery_reports": 0, "failed": 0,
+             "pending": 0, "segments": 0, "by_error": {}}
     for row in rows:
         n = row["messages"]
         total["messages"] += n
-        if row["status"] != "cancelled":  # never sent, never billed
-            total["segments"] += row["segments"]
         if row["status"] in SENT_STATUSES:
             total["sent"] += n
+            total["segments"] += row["segments"]
+        if row["status"] in REPORTED_STATUSES:
+            total["delivery_reports"] += n
         if row["status"] == "delivered":
             total["delivered"] += n
         if row["status"] in FAILED_STATUSES:
@@ -1092,7 +1096,8 @@ def sms_summary(rows: list[dict]) -> dict:
             total["by_error"][code] = total["by_error"].get(code, 0) + n
         if row["status"] in ("pending", "sending", "retry", "unknown"):
             total["pending"] += n
-    total["delivery_rate"] = _ratio(total["delivered"], total["sent"])
+    total["delivery_rate"] = (_ratio(total["delivered"], total["sent"])
+                              if total["delivery_reports"] else None)
     return total
 
 

@@ -590,6 +590,35 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     assert "ارسال شد" in export and ",sent," not in export
 
 
+def test_sms_segments_billed_are_those_sent_and_delivery_unknown_is_no_zero(app, make_ticket):
+    """A message waiting to be sent or refused by the provider is not billed; a backend that
+    never reports delivery (no message delivered or undelivered) has no delivery rate, not
+    "Delivered 0 (0.0%)"."""
+    from servicedesk.models import Notification
+    make_ticket("repair")  # four SMS, sent by the console backend
+    notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [n.status for n in notes] == ["sent"] * 4
+    notes[0].status, notes[1].status = "pending", "failed"
+    db.session.commit()
+    today = r.shop_today()
+    summary = r.sms_summary(r.sms(r.Filters(today, today)))
+    assert summary["segments"] == notes[2].segments + notes[3].segments
+    assert (summary["sent"], summary["delivery_reports"], summary["delivery_rate"]) == \
+        (2, 0, None)
+    client = Staff(app, "manager1")
+
+    def delivered_card():
+        page = client.get("/reports/sms?lang=en").get_data(as_text=True)
+        return re.search(r'text-muted">Delivered</div><div class="fs-5">([^<]*)<', page).group(1)
+    assert delivered_card() == "–"
+    notes[2].status = "delivered"
+    db.session.commit()
+    summary = r.sms_summary(r.sms(r.Filters(today, today)))
+    assert (summary["delivered"], summary["delivery_rate"]) == (1, 0.5)
+    assert summary["segments"] == notes[2].segments + notes[3].segments
+    assert delivered_card() == "1 (50.0%)"
+
+
 # --- the till's totals ---------------------------------------------------------------------------
 
 def test_nothing_to_pay_counts_only_the_hand_backs_that_owed_nothing(app, users, make_ticket):

@@ -138,8 +138,9 @@ def queue():
 
 @bp.get("/sms")
 def sms():
-    """SMS written in the range: totals, failures by error code, and the rows per event,
-    status and error code."""
+    """SMS written in the range: totals (``segments``: of the messages sent, what the provider
+    bills; ``delivery_reports``: how many delivery reports came, ``delivery_rate`` null when
+    none did), failures by error code, and the rows per event, status and error code."""
     f = _filters()
     rows = r.sms(f)
     return jsonify({**_range(f), "summary": r.sms_summary(rows), "rows": rows})
@@ -283,7 +284,9 @@ def openapi_paths() -> dict:
         "/reports/survey/followups": get("Low scores and complaints", {"type": "object"}),
         "/reports/technicians": get("Technicians", {"type": "object"}),
         "/reports/queue": get("Queue", {"type": "object"}),
-        "/reports/sms": get("SMS", {"type": "object"}),
+        "/reports/sms": get("SMS: totals (segments of the messages sent; delivery_rate null "
+                            "when no delivery report came), failures by code, rows",
+                            {"type": "object"}),
         "/reports/takings": takings_path(get, record, date),
         "/reports/dashboard": {"get": {
             "summary": "Open tickets per state, overdue, today's intakes and deliveries, "
