@@ -200,7 +200,9 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
         errors["service_type"] = _("Must be one of: %(options)s.", options=", ".join(known))
     brand = devices.brand_name((a_text("brand", 200) or "")[:60]) or None  # as stored
     group_by = (args.get("group_by") or "").strip() or None
-    if group_by and group_by not in groups:
+    if group_by and not groups:  # "Must be one of: ." would offer an empty list
+        errors["group_by"] = _("This report is not grouped.")
+    elif group_by and group_by not in groups:
         errors["group_by"] = _("Must be one of: %(options)s.", options=", ".join(groups))
     if errors:
         raise ValidationError(_("Some filters are not valid."), fields=errors)

@@ -1050,6 +1050,13 @@ def test_the_api_counts_costs_by_the_shops_months_unless_told(app, api, history)
     assert keys() == ["2026-01"] and documented_default() == "month"
 
 
+@pytest.mark.parametrize("report", ["survey", "technicians", "queue", "sms"])
+def test_a_report_without_groups_says_it_is_not_grouped(api, report):
+    resp = api["manager"].get(f"/api/v1/reports/{report}?group_by=technician&lang=en")
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == {"group_by": "This report is not grouped."}
+
+
 def test_api_needs_a_token_and_the_permission(app, api, history):
     assert app.test_client().get("/api/v1/reports/turnaround").status_code == 401
     assert api["technician"].get("/api/v1/reports/turnaround").status_code == 403
