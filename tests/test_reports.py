@@ -511,6 +511,19 @@ def test_survey_summary(history):
     assert (row["complaints"], row["low_scores"]) == (1, 1)
 
 
+def test_the_nps_is_shown_to_a_tenth(app, history):
+    """NPS is -100..100 to a tenth: "50.0", not "50.00"."""
+    client = Staff(app, "manager1")
+    url = "/reports/surveys?from=2026-01-01&to=2026-01-31&lang="
+    [row] = page_table(client.get(url + "en"))
+    assert (row["NPS"], row["Satisfaction (1-5)"]) == ("50.0", "3.50")
+    [row] = page_table(client.get(url + "fa"))
+    assert row["NPS"] == "۵۰٫۰"
+    export = client.get(url + "en&format=csv")
+    [exported] = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert exported["NPS"] == "50.0"
+
+
 def test_survey_of_an_empty_range(history):
     row = r.survey(r.Filters(date(2025, 6, 1), date(2025, 6, 30)))[0]
     assert (row["delivered"], row["responses"], row["response_rate"], row["csat_mean"],

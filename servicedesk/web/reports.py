@@ -72,7 +72,8 @@ def decimal(value: Optional[float], digits: int = 1) -> str:
 
 
 def cell(value: Any, kind: str) -> str:
-    """A table cell's text for a column kind (exports.KINDS)."""
+    """A table cell's text for a column kind (exports.KINDS, and ``float1``: a figure to a
+    tenth, which a file writes as it is)."""
     if kind == "seconds":
         return duration(value)
     if kind == "money":  # the column's header names the unit
@@ -81,6 +82,8 @@ def cell(value: Any, kind: str) -> str:
         return percent(value)
     if kind == "float":
         return decimal(value, 2)
+    if kind == "float1":  # NPS: -100..100 to a tenth, as computed; "100.00" read as false
+        return decimal(value, 1)
     if kind == "int":
         return format_number(value) if value is not None else "–"
     if kind == "datetime":  # the shop's clock and the page's calendar
@@ -200,7 +203,7 @@ SURVEY_COLUMNS = [
     *GROUP_COLUMNS,
     Column("delivered", _l("Delivered"), "int"), Column("responses", _l("Answers"), "int"),
     Column("response_rate", _l("Response rate"), "ratio"),
-    Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float"),
+    Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float1"),
     Column("complaints", _l("Complaints"), "int"), Column("low_scores", _l("Low scores"), "int"),
 ]
 FOLLOWUP_COLUMNS = [
