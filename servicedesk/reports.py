@@ -200,7 +200,9 @@ def parse_filters(args: Mapping[str, Any], groups: tuple = (), default_days: int
         errors["service_type"] = _("Must be one of: %(options)s.", options=", ".join(known))
     brand = devices.brand_name((a_text("brand", 200) or "")[:60]) or None  # as stored
     group_by = (args.get("group_by") or "").strip() or None
-    if group_by and group_by not in groups:
+    if group_by and not groups:  # "Must be one of: ." would offer an empty list
+        errors["group_by"] = _("This report is not grouped.")
+    elif group_by and group_by not in groups:
         errors["group_by"] = _("Must be one of: %(options)s.", options=", ".join(groups))
     if errors:
         raise ValidationError(_("Some filters are not valid."), fields=errors)
@@ -213,6 +215,13 @@ def shop_week_start() -> int:
     one. The shop's language decides, not the reader's: a manager reading in English and the
     desk reading in Persian count the same weeks."""
     return 5 if current_app.config.get("SERVICEDESK_LOCALE", "fa") == "fa" else 0
+
+
+def shop_month() -> str:
+    """The months the shop counts in: Jalali in a Persian shop, Gregorian in an English one
+    (the shop's language, as for its weeks; a page follows its reader's)."""
+    return "jalali_month" if current_app.config.get("SERVICEDESK_LOCALE", "fa") == "fa" \
+        else "month"
 
 
 # --- SQL building -------------------------------------------------------------------------------
@@ -460,9 +469,8 @@ def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]
         return row["key_name"], row["key_label"]
     if group_by == "staff":  # imported history names people who have no account
         return k, row["key_label"] or k
-    if group_by == "service_type":
-        from .services.tickets import SERVICE_TYPE_LABELS
-        return k, str(SERVICE_TYPE_LABELS.get(k, k))
+    if group_by == "service_type":  # in the shop's words (its own types, its renames)
+        return k, settings.service_type_label(k)
     if group_by is None:
         return None, ""
     return k, k
@@ -473,12 +481,18 @@ def _group_key(group_by: Optional[str], row: dict, plist: Optional[list[Period]]
 def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
     """Per stage (and group): count, median, p90 and mean seconds of the stages whose both
     ends fall in the range. Every stage appears for every group, with count 0 and nulls when
-    no ticket completed it."""
+    no ticket completed it. Grouped by period, both ends fall in the period too: a period's
+    row is what that period (within the range) asked alone gives."""
     q = _Query()
     lo, hi = f.bounds()
     plist = None
+    same_period = []
     if f.group_by in PERIODS:
         key, plist = _period_sql(q, f.group_by, "s.ended_at", f)
+        started, _plist = _period_sql(q, f.group_by, "s.started_at", f)
+        # Grouped by the end alone, a stage begun in the period before would count in this
+        # one's row though not when this period is asked alone.
+        same_period.append(f"{started} = {key}")
     else:
         key = {None: "0", "branch": "s.branch_id",
                "technician": "COALESCE(s.technician_id, 0)",
@@ -488,7 +502,7 @@ def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
     # Both ends in the range; ended_at first, the index's range column.
     where = " AND ".join([f"s.ended_at >= {lo_p}", f"s.ended_at < {hi_p}",
                           f"s.started_at >= {lo_p}", f"s.started_at < {hi_p}",
-                          *_dimension_filters(q, f, "s")])
+                          *same_period, *_dimension_filters(q, f, "s")])
     label_cols, label_join = _key_columns(f.group_by, "st.k")
     if q.dialect == "postgresql":
         # One branch per stage, each an index range scan sorted by percentile_cont: the
@@ -537,8 +551,10 @@ def turnaround(f: Filters, stages: tuple[str, ...] = STAGES) -> list[dict]:
 
 def costs(f: Filters) -> list[dict]:
     """Per group, over the tickets admitted in the range: tickets, quoted (estimates),
-    approved, finished; estimate, final, parts and labour totals (rials); the estimate total
-    of the finished ones (for accuracy) and what was paid."""
+    approved, declined, awaiting (quoted, not answered yet), finished; estimate, final, parts
+    and labour totals (rials); the estimate total of the finished ones (for accuracy) and what
+    was paid. The approval rate is of the estimates answered: one still waiting for the
+    customer is neither approved nor declined yet."""
     q = _Query()
     lo, hi = f.bounds()
     group_by = f.group_by or "month"
@@ -564,19 +580,22 @@ def costs(f: Filters) -> list[dict]:
         "COALESCE(t.amount_paid, 0) - COALESCE(t.amount_refunded, 0) AS paid, "
         f"{key} AS k, "
         "CASE WHEN t.estimate_version > 0 THEN 1 ELSE 0 END AS quoted, "
-        "CASE WHEN ap.id IS NOT NULL THEN 1 ELSE 0 END AS approved, "
+        "CASE WHEN ap.end_event = 'approve' THEN 1 ELSE 0 END AS approved, "
+        "CASE WHEN ap.end_event = 'decline' THEN 1 ELSE 0 END AS declined, "
+        "CASE WHEN t.estimate_version > 0 AND ap.id IS NULL THEN 1 ELSE 0 END AS awaiting, "
         "CASE WHEN fin.id IS NOT NULL THEN 1 ELSE 0 END AS finished "
         "FROM ticket_events a JOIN tickets t ON t.id = a.ticket_id "
         f"{devices}"
-        # approved, repaired: the ticket's approval and repair rows (one index probe each)
+        # answered (approved or declined), repaired: the ticket's approval and repair rows
+        # (one index probe each)
         "LEFT JOIN ticket_stages ap ON ap.ticket_id = t.id AND ap.stage = 'approval' "
-        "AND ap.end_event = 'approve' "
         "LEFT JOIN ticket_stages fin ON fin.ticket_id = t.id AND fin.stage = 'repair' "
         f"WHERE {' AND '.join(where)}), "
         # Tickets per group from the admissions, money per group from their cost lines: two
         # hash aggregates, no per-ticket grouping of the lines.
         "counts AS (SELECT adm.k AS k, COUNT(*) AS tickets, SUM(adm.quoted) AS estimates, "
-        "SUM(adm.approved) AS approved, SUM(adm.finished) AS finished, "
+        "SUM(adm.approved) AS approved, SUM(adm.declined) AS declined, "
+        "SUM(adm.awaiting) AS awaiting, SUM(adm.finished) AS finished, "
         "SUM(COALESCE(adm.paid, 0)) AS paid_total FROM adm GROUP BY adm.k), "
         "money AS (SELECT adm.k AS k, "
         f"SUM(CASE WHEN {estimate} THEN cl.qty * cl.unit_price ELSE 0 END) AS estimate_total, "
@@ -590,7 +609,8 @@ def costs(f: Filters) -> list[dict]:
         "AS finished_estimate_total "
         "FROM adm JOIN cost_lines cl ON cl.ticket_id = adm.ticket_id GROUP BY adm.k), "
         "g AS (SELECT c.k AS k, c.tickets AS tickets, c.estimates AS estimates, "
-        "c.approved AS approved, c.finished AS finished, c.paid_total AS paid_total, "
+        "c.approved AS approved, c.declined AS declined, c.awaiting AS awaiting, "
+        "c.finished AS finished, c.paid_total AS paid_total, "
         "m.estimate_total AS estimate_total, m.final_total AS final_total, "
         "m.parts_total AS parts_total, m.labour_total AS labour_total, "
         "m.finished_estimate_total AS finished_estimate_total "
@@ -600,11 +620,12 @@ def costs(f: Filters) -> list[dict]:
     for row in q.rows(sql):
         key_raw, label = _group_key(group_by, row, plist)
         r = {"key": key_raw, "key_label": label}
-        for name in ("tickets", "estimates", "approved", "finished", "estimate_total",
-                     "final_total", "parts_total", "labour_total", "finished_estimate_total",
-                     "paid_total"):
+        for name in ("tickets", "estimates", "approved", "declined", "awaiting", "finished",
+                     "estimate_total", "final_total", "parts_total", "labour_total",
+                     "finished_estimate_total", "paid_total"):
             r[name] = int(row[name] or 0)
-        r["approval_rate"] = _ratio(r["approved"], r["estimates"])
+        # of the estimates answered: one the customer has not answered yet is no refusal
+        r["approval_rate"] = _ratio(r["approved"], r["approved"] + r["declined"])
         # Accuracy: what the finished repairs were billed against what they were quoted.
         r["accuracy"] = _ratio(r["final_total"], r["finished_estimate_total"])
         # to the whole toman (10 rials): an average's odd rials read as "۹۸۵٬۷۱۴٫۳ تومان"
@@ -626,11 +647,19 @@ def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
     """Per technician, over the repairs finished in the range (by finish date): how many,
     per day, the repair time (median, p90, mean seconds, without parts waits), how many came
     back within the warranty period (the same customer admitted the same brand and model again
-    within the shop's warranty days of the delivery) and their customers' satisfaction."""
+    by the last day of the warranty the delivery receipt printed: the shop's date of the
+    delivery plus the warranty days) and their customers' satisfaction."""
     q = _Query()
     lo, hi = f.bounds()
-    warranty = (warranty_days if warranty_days is not None
-                else int(settings.get("warranty_days"))) * 86400
+    days = (warranty_days if warranty_days is not None
+            else int(settings.get("warranty_days")))
+    # Shop-local dates, as the receipt's "under warranty until" date: a device back in the
+    # afternoon of that day is within it, whatever the hour of the delivery. The returns came
+    # after the range's repairs, up to now: the offsets cover that span.
+    until = max(hi, datetime.now(timezone.utc))
+    returned = (f"({q.local_epoch('ret.ended_at', lo, until)} / 86400 "
+                f"- {q.local_epoch('ret.started_at', lo, until)} / 86400 <= {q.bind(days)})"
+                if days > 0 else "1 = 0")
     where = ["s.stage = 'repair'", f"s.ended_at >= {q.ts(lo)}", f"s.ended_at < {q.ts(hi)}",
              *_dimension_filters(q, f, "s")]
     sql = (
@@ -640,7 +669,7 @@ def technicians(f: Filters, warranty_days: Optional[int] = None) -> list[dict]:
         # A return: the 'returned' row written when the customer brought the same brand
         # and model back (see servicedesk.stages), within the warranty period.
         "extra AS (SELECT rep.k AS k, "
-        f"SUM(CASE WHEN ret.seconds < {q.bind(warranty)} THEN 1 ELSE 0 END) AS returns, "
+        f"SUM(CASE WHEN {returned} THEN 1 ELSE 0 END) AS returns, "
         "COUNT(sr.id) AS responses, AVG(sr.csat * 1.0) AS csat_mean "
         "FROM rep LEFT JOIN ticket_stages ret ON ret.ticket_id = rep.ticket_id "
         "AND ret.stage = 'returned' "
@@ -992,16 +1021,20 @@ def handbacks(f: Filters, staff: Optional[str] = None,
 
 
 def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
-    """Beside the takings: every hand-back of the range, those with nothing paid (a device
-    going back unrepaired, a warranty job), what was given off the amount due (a discount, a
-    credit: due minus paid, where the hand-back recorded what was due) or taken beyond it, and
-    the refunds (how many, and what they gave back)."""
+    """Beside the takings: every hand-back of the range, those with nothing to pay
+    (``unpaid``: nothing was due, as for a device going back unrepaired or a warranty job; or,
+    where the hand-back did not record what was due, nothing was paid), what was given off the
+    amount due (a discount, a credit, a whole bill let off: due minus paid, where the
+    hand-back recorded what was due) or taken beyond it, and the refunds (how many, and what
+    they gave back)."""
     q = _Query()
     paid, due = "COALESCE(m.amount, 0)", "m.due"
     handback = "m.kind = 'handback'"
+    # A bill let off entirely had something to pay: it is a credit, counted in the discounts.
+    nothing_to_pay = f"({due} = 0 OR ({due} IS NULL AND {paid} = 0))"
     sql = (
         f"SELECT SUM(CASE WHEN {handback} THEN 1 ELSE 0 END) AS handbacks, "
-        f"SUM(CASE WHEN {handback} AND {paid} = 0 THEN 1 ELSE 0 END) AS unpaid, "
+        f"SUM(CASE WHEN {handback} AND {nothing_to_pay} THEN 1 ELSE 0 END) AS unpaid, "
         f"SUM(CASE WHEN {handback} AND {due} > {paid} THEN {due} - {paid} ELSE 0 END) "
         "AS discounts, "
         f"SUM(CASE WHEN {handback} AND {paid} > {due} THEN {paid} - {due} ELSE 0 END) "
@@ -1016,8 +1049,9 @@ def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
 
 # --- SMS ----------------------------------------------------------------------------------------
 
-SENT_STATUSES = ("sent", "delivered", "undelivered")
+SENT_STATUSES = ("sent", "delivered", "undelivered")  # the provider took them: billed
 FAILED_STATUSES = ("failed", "undelivered")
+REPORTED_STATUSES = ("delivered", "undelivered")  # the provider's delivery report came
 
 
 def sms(f: Filters) -> list[dict]:
@@ -1043,16 +1077,19 @@ def sms(f: Filters) -> list[dict]:
 
 def sms_summary(rows: list[dict]) -> dict:
     """Totals of the ``sms`` rows (a handful of groups, not messages): written, sent,
-    delivered, failed, failures by error code, segments."""
-    total = {"messages": 0, "sent": 0, "delivered": 0, "failed": 0, "pending": 0,
-             "segments": 0, "by_error": {}}
+    delivered, failed, failures by error code, the segments of the messages sent (what the
+    provider bills: not those waiting, failed or cancelled), and how many delivery reports
+    came (none: the backend does not report delivery, and there is no delivery rate)."""
+    total = {"messages": 0, "sent": 0, "delivered": 0, "delivery_reports": 0, "failed": 0,
+             "pending": 0, "segments": 0, "by_error": {}}
     for row in rows:
         n = row["messages"]
         total["messages"] += n
-        if row["status"] != "cancelled":  # never sent, never billed
-            total["segments"] += row["segments"]
         if row["status"] in SENT_STATUSES:
             total["sent"] += n
+            total["segments"] += row["segments"]
+        if row["status"] in REPORTED_STATUSES:
+            total["delivery_reports"] += n
         if row["status"] == "delivered":
             total["delivered"] += n
         if row["status"] in FAILED_STATUSES:
@@ -1061,7 +1098,8 @@ def sms_summary(rows: list[dict]) -> dict:
             total["by_error"][code] = total["by_error"].get(code, 0) + n
         if row["status"] in ("pending", "sending", "retry", "unknown"):
             total["pending"] += n
-    total["delivery_rate"] = _ratio(total["delivered"], total["sent"])
+    total["delivery_rate"] = (_ratio(total["delivered"], total["sent"])
+                              if total["delivery_reports"] else None)
     return total
 
 

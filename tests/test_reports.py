@@ -253,6 +253,87 @@ def test_turnaround_grouped_by_week_starts_on_saturday(history):
     assert by_stage(rows, "2026-01-10")["queue_wait"] == (2, 1200.0, 1680.0, 1200.0)
 
 
+def _period_ranges(kind, start, end, week_start=5):
+    """(key, first day, last day) of each period of ``kind`` over [start, end], cut to it."""
+    from datetime import timedelta
+    ps = r.periods(kind, start, end + timedelta(days=40), week_start)
+    out = []
+    for p, nxt in zip(ps, ps[1:]):
+        if p.start > end:
+            break
+        out.append((p.key, max(p.start, start), min(nxt.start - timedelta(days=1), end)))
+    return out
+
+
+# Stages across the ends of periods: X1 from Friday 16 January (26 Dey, the week of the 10th)
+# to Wednesday 21 January (1 Bahman, the week of the 17th); X2 across the Jalali new year, from
+# 28 Esfand 1403 (2025-03-18) to 5 Farvardin 1404 (2025-03-25).
+CROSSING = [
+    {"external_id": "X1", "customer": {"name": "Ali Nouri", "phone": "09127778899"},
+     "device": {"kind": "phone", "brand": "Apple", "model": "iPhone 11"},
+     "problem": "Screen", "technician": "tech_b",
+     "events": [ev("admit", "2026-01-16T07:00:00Z"),
+                ev("send_to_repair", "2026-01-17T07:00:00Z"),  # intake 86400, week of 10 -> 17
+                ev("quote", "2026-01-20T07:00:00Z"),           # diagnosis, in Dey
+                ev("approve", "2026-01-21T07:00:00Z"),         # approval, Dey -> Bahman
+                ev("finish", "2026-01-21T09:00:00Z"),
+                ev("deliver", "2026-01-21T12:00:00Z")],        # total 16 -> 21 January
+     "lines": [line("part", 1, 900_000, "estimate"), line("part", 1, 900_000, "final")]},
+    {"external_id": "X2", "customer": {"name": "Mina Jafari", "phone": "09127778800"},
+     "device": {"kind": "phone", "brand": "Xiaomi", "model": "Poco X5"},
+     "problem": "Battery", "technician": "tech_a",
+     "events": [ev("admit", "2025-03-18T07:00:00Z"),
+                ev("send_to_repair", "2025-03-18T08:00:00Z"),  # intake, Esfand
+                ev("quote", "2025-03-19T08:00:00Z"),           # diagnosis, Esfand
+                ev("approve", "2025-03-22T08:00:00Z"),         # approval, Esfand -> Farvardin
+                ev("finish", "2025-03-23T08:00:00Z"),          # repair, Farvardin
+                ev("deliver", "2025-03-25T08:00:00Z")],        # total, Esfand -> Farvardin
+     "lines": [line("part", 1, 700_000, "estimate"), line("part", 1, 700_000, "final")]},
+]
+
+
+@pytest.fixture
+def crossing(history):
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in CROSSING)
+    assert report.errors == [] and report.imported == len(CROSSING)
+    db.session.expire_all()
+
+
+@pytest.mark.parametrize("kind", ["week", "month", "jalali_month"])
+def test_a_period_grouped_is_that_period_asked_alone(crossing, kind):
+    """DESIGN: a ticket counts in a stage when both ends fall in the range, and a row of a
+    grouped report is a range of its own. T5's diagnosis (31 Jan -> 1 Feb) and its total
+    (31 Jan -> 2 Feb) end in February but did not start in it: February alone leaves them
+    out, so February's row does too; X1's stages across a Saturday and 1 Bahman likewise."""
+    start, end = date(2025, 12, 1), date(2026, 2, 28)
+    rows = r.turnaround(r.Filters(start, end, group_by=kind, week_start=5))
+    for key, first, last in _period_ranges(kind, start, end):
+        alone = by_stage(r.turnaround(r.Filters(first, last, week_start=5)))
+        grouped = by_stage(rows, key) or {s: (0, None, None, None) for s in r.STAGES}
+        assert grouped == alone, (key, first, last)
+
+
+def test_farvardin_in_a_grouped_range_is_farvardin_asked_alone(api, crossing):
+    """The reviewer's case: 1404/01 asked alone and as a row of 1403/12 to 1404/01."""
+    get = api["manager"].get
+    alone = get("/api/v1/reports/turnaround?from=1404/01/01&to=1404/01/31").get_json()
+    grouped = get("/api/v1/reports/turnaround?from=1403/12/01&to=1404/01/31"
+                  "&group_by=jalali_month").get_json()
+    [farvardin] = [g for g in grouped["groups"] if g["key"] == "1404-01"]
+    assert farvardin["stages"] == alone["stages"]
+    counts = {s["stage"]: s["count"] for s in alone["stages"]}
+    assert (counts["repair"], counts["approval"], counts["total"]) == (1, 0, 0)
+
+
+def test_february_grouped_by_month_leaves_out_the_stages_begun_in_january(history):
+    rows = r.turnaround(r.Filters(date(2026, 1, 1), date(2026, 2, 28), group_by="month"))
+    february = by_stage(rows, "2026-02")
+    assert february["diagnosis"] == (0, None, None, None)
+    assert february["total"] == (0, None, None, None)
+    assert february["approval"] == (1, 32400.0, 32400.0, 32400.0)
+    assert by_stage(rows, "2026-01")["total"] == JANUARY["total"]
+
+
 # --- cost and revenue ---------------------------------------------------------------------------
 
 def costs_by_key(rows):
@@ -287,6 +368,29 @@ def test_costs_per_service_type(history):
     }
 
 
+def test_service_types_are_named_in_the_shops_words(app, users, history):
+    """A type the shop renamed is grouped under its new name, in either language."""
+    from flask_babel import refresh
+
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.save_service_type(users["admin"], "warranty", code=None,
+                                        name_fa="ادعای ضمانت", name_en="Guarantee claim",
+                                        active=True)
+    for lang, name in (("en", "Guarantee claim"), ("fa", "ادعای ضمانت")):
+        with app.test_request_context(f"/?lang={lang}"):
+            refresh()
+            labels = {row["key"]: row["key_label"]
+                      for row in r.costs(jan(group_by="service_type"))}
+            assert labels["warranty"] == name, lang
+            turnaround = {row["key"]: row["key_label"]
+                          for row in r.turnaround(jan(group_by="service_type"))}
+            assert turnaround["warranty"] == name, lang
+    page = Staff(app, "manager1").get("/reports/surveys?from=2026-01-01&to=2026-01-31"
+                                      "&group_by=service_type&lang=en")
+    assert "Guarantee claim" in [row["Group name"] for row in page_table(page)]
+
+
 def test_costs_rates_accuracy_and_average(history):
     row = r.costs(jan(group_by="month"))[0]
     assert row["approval_rate"] == 0.8  # 4 of 5 estimates
@@ -295,6 +399,37 @@ def test_costs_rates_accuracy_and_average(history):
     assert row["accuracy"] == round(4_300_000 / 4_200_000, 4)
     assert row["average_value"] == 1_433_330  # 4.3M / 3, to the whole toman (not 1,433,333)
     assert row["paid_total"] == 4_300_000  # import pays the final total at delivery
+
+
+def test_the_average_is_named_per_repaired_ticket_as_it_is_counted(app, history):
+    """Billed total / repaired tickets (4.3M / 3, not / 7 admitted): the column says so."""
+    client = Staff(app, "manager1")
+    url = "/reports/costs?from=2026-01-01&to=2026-01-31&group_by=month&lang="
+    [row] = page_table(client.get(url + "en"))
+    assert row["Average bill per repaired ticket (toman)"] == "143,333"
+    fa = client.get(url + "fa").get_data(as_text=True)
+    assert "میانگین صورت‌حساب هر پذیرش تعمیرشده" in fa
+    assert "میانگین مبلغ هر پذیرش" not in fa  # "per admission": it is not
+
+
+def test_the_approval_rate_is_of_the_estimates_answered(app, api, make_ticket):
+    """One estimate approved, one the customer has not answered yet: all the answers so far
+    are approvals (100%, not 50%), and the one waiting shows on its own."""
+    make_ticket("repair")
+    make_ticket("estimate")
+    today = r.shop_today()
+    [row] = r.costs(r.Filters(today, today, group_by="month"))
+    assert (row["estimates"], row["approved"], row["declined"], row["awaiting"]) == (2, 1, 0, 1)
+    assert row["approval_rate"] == 1.0
+    client = Staff(app, "manager1")
+    [shown] = page_table(client.get("/reports/costs?group_by=month&lang=en"))
+    assert (shown["Approval rate"], shown["Estimates waiting for an answer"]) == ("100.0%", "1")
+    export = client.get("/reports/costs?group_by=month&lang=en&format=csv")
+    [exported] = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert (exported["Approval rate"], exported["Estimates waiting for an answer"]) == \
+        ("1.0", "1")
+    [api_row] = api["manager"].get("/api/v1/reports/costs?group_by=month").get_json()["rows"]
+    assert (api_row["approved"], api_row["declined"], api_row["awaiting"]) == (1, 0, 1)
 
 
 def test_costs_of_an_empty_range(history):
@@ -318,6 +453,45 @@ def test_technicians_count_repairs_by_finish_date_returns_and_satisfaction(histo
     assert [(x["key"], x["finished"]) for x in feb] == [("tech_a", 1)]  # T5, finished 1 Feb
 
 
+# R1, tech_b: handed back at 00:30 on 5 January in Tehran (21:00Z on the 4th); the receipt of a
+# 10-day warranty says "until 15 January". R2: the same phone back at 23:30 on 15 January
+# (20:00Z): the last day printed, later in the day than the delivery (10 days 23 hours after it).
+LATE_RETURN = [
+    {"external_id": "R1", "customer": {"name": "Parisa Amini", "phone": "09124441122"},
+     "device": {"kind": "phone", "brand": "Huawei", "model": "P30"}, "problem": "Port",
+     "technician": "tech_b",
+     "events": [ev("admit", "2026-01-03T06:00:00Z"), ev("send_to_repair", "2026-01-03T07:00:00Z"),
+                ev("quote", "2026-01-03T08:00:00Z"), ev("approve", "2026-01-03T09:00:00Z"),
+                ev("finish", "2026-01-04T10:00:00Z"), ev("deliver", "2026-01-04T21:00:00Z")],
+     "lines": [line("part", 1, 300_000, "estimate"), line("part", 1, 300_000, "final")]},
+    {"external_id": "R2", "customer": {"name": "Parisa Amini", "phone": "09124441122"},
+     "device": {"kind": "phone", "brand": "Huawei", "model": "P30"}, "problem": "Port again",
+     "events": [ev("admit", "2026-01-15T20:00:00Z"),
+                ev("cancel", "2026-01-15T20:10:00Z", reason="looked at under warranty")]},
+]
+
+
+def test_a_return_on_the_receipts_last_warranty_day_counts_whatever_the_hour(app, history):
+    report = import_lines(json.dumps(rec, ensure_ascii=False) for rec in LATE_RETURN)
+    assert report.errors == [] and report.imported == 2
+
+    def returns(days):
+        rows = {row["key"]: row for row in r.technicians(jan(), warranty_days=days)}
+        return rows["tech_b"]["returns"]
+    assert returns(10) == 1  # back on 15 January, the last day the receipt printed
+    assert returns(9) == 0  # "until 14 January": back a day after
+    assert returns(0) == 0  # no warranty, no returns
+    # what R1's delivery receipt printed
+    from flask_babel import refresh
+
+    from servicedesk.slips import _default_delivery_terms
+    app.config["WARRANTY_DAYS"] = 10
+    with app.test_request_context("/?lang=en"):
+        refresh()
+        [terms] = _default_delivery_terms(datetime(2026, 1, 4, 21, tzinfo=timezone.utc))
+    assert "until 2026-01-15." in terms
+
+
 def test_technician_daily_counts_by_the_shop_date(history):
     daily = r.technician_daily(jan())
     assert daily["kind"] == "day"
@@ -335,6 +509,19 @@ def test_survey_summary(history):
     assert row["csat_mean"] == 3.5
     assert row["nps"] == 50.0  # one promoter, one passive, no detractor
     assert (row["complaints"], row["low_scores"]) == (1, 1)
+
+
+def test_the_nps_is_shown_to_a_tenth(app, history):
+    """NPS is -100..100 to a tenth: "50.0", not "50.00"."""
+    client = Staff(app, "manager1")
+    url = "/reports/surveys?from=2026-01-01&to=2026-01-31&lang="
+    [row] = page_table(client.get(url + "en"))
+    assert (row["NPS"], row["Satisfaction (1-5)"]) == ("50.0", "3.50")
+    [row] = page_table(client.get(url + "fa"))
+    assert row["NPS"] == "۵۰٫۰"
+    export = client.get(url + "en&format=csv")
+    [exported] = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert exported["NPS"] == "50.0"
 
 
 def test_survey_of_an_empty_range(history):
@@ -414,6 +601,73 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     export = client.get("/reports/sms?lang=fa&format=csv").get_data(as_text=True)
     assert "ارسال به تعمیر" in export and ",send_to_repair," not in export
     assert "ارسال شد" in export and ",sent," not in export
+
+
+def test_sms_segments_billed_are_those_sent_and_delivery_unknown_is_no_zero(app, make_ticket):
+    """A message waiting to be sent or refused by the provider is not billed; a backend that
+    never reports delivery (no message delivered or undelivered) has no delivery rate, not
+    "Delivered 0 (0.0%)"."""
+    from servicedesk.models import Notification
+    make_ticket("repair")  # four SMS, sent by the console backend
+    notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    assert [n.status for n in notes] == ["sent"] * 4
+    notes[0].status, notes[1].status = "pending", "failed"
+    db.session.commit()
+    today = r.shop_today()
+    summary = r.sms_summary(r.sms(r.Filters(today, today)))
+    assert summary["segments"] == notes[2].segments + notes[3].segments
+    assert (summary["sent"], summary["delivery_reports"], summary["delivery_rate"]) == \
+        (2, 0, None)
+    client = Staff(app, "manager1")
+
+    def delivered_card():
+        page = client.get("/reports/sms?lang=en").get_data(as_text=True)
+        return re.search(r'text-muted">Delivered</div><div class="fs-5">([^<]*)<', page).group(1)
+    assert delivered_card() == "–"
+    notes[2].status = "delivered"
+    db.session.commit()
+    summary = r.sms_summary(r.sms(r.Filters(today, today)))
+    assert (summary["delivered"], summary["delivery_rate"]) == (1, 0.5)
+    assert summary["segments"] == notes[2].segments + notes[3].segments
+    assert delivered_card() == "1 (50.0%)"
+
+
+# --- the till's totals ---------------------------------------------------------------------------
+
+def test_nothing_to_pay_counts_only_the_hand_backs_that_owed_nothing(app, users, make_ticket):
+    """A bill let off entirely (1,400,000 toman due, nothing paid) had something to pay: it is
+    a credit, in the discounts. The device returned unrepaired owed nothing. A hand-back that
+    did not record what was due (older data) had nothing to pay only if nothing was paid."""
+    from sqlalchemy import update as sa_update
+
+    from servicedesk.models import TicketEvent
+    from servicedesk.services import tickets as svc
+
+    from .conftest import actor_for
+    from .test_reception import Staff as Desk
+    let_off = make_ticket("ready")
+    svc.fire_event(let_off.id, "deliver", actor_for("deliver", users), {"amount_paid": 0})
+    free = make_ticket("diagnosis")
+    svc.fire_event(free.id, "return_unrepaired", actor_for("return_unrepaired", users),
+                   {"reason": "No parts"})
+    svc.fire_event(free.id, "deliver", actor_for("deliver", users), {"amount_paid": 0})
+    old = make_ticket("delivered")  # paid in full, with no amount due recorded
+    db.session.execute(sa_update(TicketEvent).where(
+        TicketEvent.ticket_id == old.id, TicketEvent.event == "deliver")
+        .values(data={"amount_paid": 14_000_000}))
+    db.session.commit()
+    today = r.shop_today()
+    totals = r.handback_totals(r.Filters(today, today))
+    assert (totals["handbacks"], totals["unpaid"], totals["discounts"]) == (3, 1, 14_000_000)
+    page = Desk(app, "reception1").get("/desk/takings?lang=en").get_data(as_text=True)
+    assert 'data-handbacks="3" data-unpaid="1" data-discounts="14000000"' in page
+    assert "with nothing to pay: 1" in page and "discounts and credits: 1,400,000 toman" in page
+    # the free one's record without what was due: nothing paid, so still nothing to pay
+    db.session.execute(sa_update(TicketEvent).where(
+        TicketEvent.ticket_id == free.id, TicketEvent.event == "deliver")
+        .values(data={"amount_paid": 0}))
+    db.session.commit()
+    assert r.handback_totals(r.Filters(today, today))["unpaid"] == 1
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -633,8 +887,10 @@ def test_report_xlsx_is_right_to_left_in_persian(app, history):
     ws = load_workbook(io.BytesIO(resp.data)).active
     assert ws.sheet_view.rightToLeft is True
     assert ws.freeze_panes == "A2"
-    values = {row[0]: row for row in ws.iter_rows(min_row=2, values_only=True)}
-    assert values["tech_a"][2] == 3 and values["tech_a"][7] == 4_200_000
+    titles = [c.value for c in ws[1]]
+    values = {row[0]: dict(zip(titles, row)) for row in ws.iter_rows(min_row=2, values_only=True)}
+    assert values["tech_a"]["پذیرش‌های ثبت‌شده"] == 3
+    assert values["tech_a"]["جمع برآوردها (ریال)"] == 4_200_000
 
 
 def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
@@ -664,6 +920,44 @@ def test_the_cost_report_counts_jalali_months_on_a_persian_page(app, history):
     en = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=en").get_data(
         as_text=True)
     assert 'value="month" selected' in en
+
+
+def chart_of(resp, chart_id) -> dict:
+    """The data the page hands its chart ``chart_id``."""
+    html = resp.get_data(as_text=True)
+    found = re.search(rf'<script type="application/json" id="{chart_id}">(.*?)</script>',
+                      html, re.S)
+    return json.loads(found.group(1))
+
+
+def test_charts_by_period_have_every_period_of_the_range_the_empty_ones_too(app, history):
+    """Bars of days or weeks apart do not stand side by side as if consecutive: an empty
+    period is 0 (money) or a gap (a median, a score)."""
+    client = Staff(app, "manager1")
+    january = "from=2026-01-01&to=2026-01-31&lang=en"
+    # Saturdays 27 Dec to 31 Jan: six weeks; stages only in the weeks of the 10th, 17th, 31st
+    turnaround = chart_of(client.get(f"/reports/turnaround?{january}&group_by=week"),
+                          "chart-turnaround")
+    assert len(turnaround["labels"]) == 6
+    total = turnaround["datasets"][-1]["data"]
+    assert total[0] is None and total[1] is None and total[2] is not None
+    # paid on 11 and 15 January (T3's hand-back on the 16th paid nothing); every day of January
+    takings = chart_of(client.get(f"/reports/takings?{january}&group_by=day"),
+                       "chart-takings")
+    assert len(takings["labels"]) == 31
+    paid = [sum(d["data"][i] for d in takings["datasets"]) for i in range(31)]
+    assert [i + 1 for i, amount in enumerate(paid) if amount] == [11, 15]
+    assert paid[11] == 0  # the 12th, between them
+    # admissions in January only (T5's at 22:30 on the 31st): three months, two of them 0
+    costs = chart_of(client.get("/reports/costs?from=2025-12-01&to=2026-02-28&lang=en"
+                                "&group_by=month"), "chart-costs")
+    assert costs["labels"] == ["December 2025", "January 2026", "February 2026"]
+    assert [d["data"][0] for d in costs["datasets"]] == [0, 0, 0, 0]
+    assert [d["data"][2] for d in costs["datasets"]] == [0, 0, 0, 0]
+    assert costs["datasets"][1]["data"][1] == 430_000  # January's billed total, in toman
+    survey = chart_of(client.get(f"/reports/surveys?{january}&group_by=week"), "chart-survey")
+    assert len(survey["labels"]) == 6
+    assert survey["datasets"][0]["data"][:2] == [None, None]  # no deliveries: no score
 
 
 def test_a_bad_filter_shows_what_the_page_says_it_shows(app, users):
@@ -742,12 +1036,38 @@ def test_api_costs_and_survey_shapes(api, history):
     rows = api["manager"].get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
                               "&group_by=technician").get_json()["rows"]
     assert {row["key"]: row for row in rows}["tech_a"] == {
-        "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3,
-        "estimate_total": 4_200_000, "final_total": 4_300_000, "parts_total": 3_500_000,
-        "labour_total": 800_000, "paid_total": 4_300_000}
+        "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3, "declined": 0,
+        "awaiting": 0, "estimate_total": 4_200_000, "final_total": 4_300_000,
+        "parts_total": 3_500_000, "labour_total": 800_000, "paid_total": 4_300_000}
     survey = api["manager"].get("/api/v1/reports/survey?from=2026-01-01&to=2026-01-31")
     assert survey.get_json() == {"responses": 2, "response_rate": 0.6667, "csat_mean": 3.5,
                                  "nps": 50.0}
+
+
+def test_the_api_counts_costs_by_the_shops_months_unless_told(app, api, history):
+    """The Persian shop's page shows Jalali months; so does its API by default (and says so
+    in the OpenAPI document); an English shop's, Gregorian months."""
+    url = "/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
+
+    def keys(query=""):
+        return [row["key"] for row in api["manager"].get(url + query).get_json()["rows"]]
+
+    def documented_default():
+        doc = app.test_client().get("/api/v1/openapi.json").get_json()
+        [param] = [p for p in doc["paths"]["/reports/costs"]["get"]["parameters"]
+                   if p["name"] == "group_by"]
+        return param["schema"]["default"]
+    assert keys() == ["1404-10", "1404-11"] and documented_default() == "jalali_month"
+    assert keys("&group_by=month") == ["2026-01"]
+    app.config["SERVICEDESK_LOCALE"] = "en"
+    assert keys() == ["2026-01"] and documented_default() == "month"
+
+
+@pytest.mark.parametrize("report", ["survey", "technicians", "queue", "sms"])
+def test_a_report_without_groups_says_it_is_not_grouped(api, report):
+    resp = api["manager"].get(f"/api/v1/reports/{report}?group_by=technician&lang=en")
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == {"group_by": "This report is not grouped."}
 
 
 def test_api_needs_a_token_and_the_permission(app, api, history):
@@ -885,8 +1205,8 @@ def test_the_api_filters_turnaround_and_costs_by_branch_id_code_or_name(api, two
     assert stages("")["total"] == BOTH_JANUARY["total"]
 
     def costs(branch):
-        resp = manager.get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31&branch=" +
-                           branch)
+        resp = manager.get("/api/v1/reports/costs?from=2026-01-01&to=2026-01-31"
+                           "&group_by=month&branch=" + branch)
         assert resp.status_code == 200
         return {row["key"]: tuple(row[k] for k in COST_KEYS) for row in resp.get_json()["rows"]}
     assert costs("T") == {"2026-01": TAJRISH_COSTS}

@@ -22,8 +22,21 @@ bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
 
 _STAGE_KEYS = ("stage", "count", "median_seconds", "p90_seconds", "mean_seconds")
-_COST_KEYS = ("key", "tickets", "estimates", "approved", "estimate_total", "final_total",
-              "parts_total", "labour_total", "paid_total")
+_COST_KEYS = ("key", "tickets", "estimates", "approved", "declined", "awaiting",
+              "estimate_total", "final_total", "parts_total", "labour_total", "paid_total")
+_COST_DESCRIPTIONS = {
+    "tickets": "tickets admitted in the range",
+    "estimates": "of them, those quoted",
+    "approved": "quoted and approved",
+    "declined": "quoted and declined",
+    "awaiting": "quoted, not answered yet (estimates = approved + declined + awaiting; an "
+                "approval rate is approved / (approved + declined))",
+    "estimate_total": "rials: the last estimate of each quoted ticket",
+    "final_total": "rials: the final lines of the repaired ones",
+    "parts_total": "rials: the final part lines",
+    "labour_total": "rials: the final labour lines",
+    "paid_total": "rials: what their customers paid, less what was given back",
+}
 
 
 @bp.before_request
@@ -57,13 +70,15 @@ def turnaround():
 
 @bp.get("/costs")
 def costs():
-    """``{"rows": [{"key", "tickets", "estimates", "approved", "estimate_total",
-    "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the tickets admitted
-    in the range (``paid_total``: what their customers paid, less what was given back);
-    ``group_by`` is one of ``reports.COST_GROUPS`` (month by default)."""
+    """``{"rows": [{"key", "tickets", "estimates", "approved", "declined", "awaiting",
+    "estimate_total", "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the
+    tickets admitted in the range (``awaiting``: quoted, not answered yet; ``paid_total``: what
+    their customers paid, less what was given back);
+    ``group_by`` is one of ``reports.COST_GROUPS``; by default the shop's months (Jalali in a
+    Persian shop, as its report page shows them)."""
     f = _filters(r.COST_GROUPS)
     if f.group_by is None:
-        f = r.with_group(f, "month")
+        f = r.with_group(f, r.shop_month())
     return jsonify({"rows": [{k: row[k] for k in _COST_KEYS} for row in r.costs(f)]})
 
 
@@ -123,8 +138,9 @@ def queue():
 
 @bp.get("/sms")
 def sms():
-    """SMS written in the range: totals, failures by error code, and the rows per event,
-    status and error code."""
+    """SMS written in the range: totals (``segments``: of the messages sent, what the provider
+    bills; ``delivery_reports``: how many delivery reports came, ``delivery_rate`` null when
+    none did), failures by error code, and the rows per event, status and error code."""
     f = _filters()
     rows = r.sms(f)
     return jsonify({**_range(f), "summary": r.sms_summary(rows), "rows": rows})
@@ -187,8 +203,15 @@ def takings_path(get, record, date) -> dict:
     figures = {k: count for k in r.TAKINGS_FIGURES}
     path = get("Takings at the hand-backs per group and payment method", record({
         "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
-        "totals": record({"handbacks": count, "unpaid": count, "discounts": count,
-                          "beyond": count, "refunds": count, "refunded": count}),
+        "totals": record({
+            "handbacks": count,
+            "unpaid": {"type": "integer", "description": "hand-backs with nothing to pay: "
+                       "nothing was due (or, where what was due was not recorded, nothing was "
+                       "paid); a bill let off entirely is in discounts instead"},
+            "discounts": {"type": "integer", "description": "rials given off the amounts "
+                          "due (due minus paid)"},
+            "beyond": {"type": "integer", "description": "rials paid beyond the amounts due"},
+            "refunds": count, "refunded": count}),
         "summary": record({**figures, "methods": {
             "type": "array", "items": record({"method": method, **figures})}}),
         "rows": {"type": "array", "items": record({
@@ -225,11 +248,12 @@ def openapi_paths() -> dict:
     def record(props: dict) -> dict:
         return {"type": "object", "required": list(props), "properties": props}
 
-    def get(summary, schema, groups=None, default_group=None):
+    def get(summary, schema, groups=None, default_group=None, group_description=None):
         params = list(common)
         if groups:
             params.append({"name": "group_by", "in": "query", "schema": {
-                "enum": list(groups), **({"default": default_group} if default_group else {})}})
+                "enum": list(groups), **({"default": default_group} if default_group else {})},
+                **({"description": group_description} if group_description else {})})
         return {"get": {"summary": summary, "parameters": params,
                         "responses": {"200": {"description": summary, "content": {
                             "application/json": {"schema": schema}}},
@@ -248,8 +272,11 @@ def openapi_paths() -> dict:
         "/reports/costs": get(
             "Cost and revenue per group", {"type": "object", "properties": {"rows": {
                 "type": "array", "items": {"type": "object", "properties": {
-                    k: {"type": ["string", "null"]} if k == "key" else {"type": "integer"}
-                    for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group="month"),
+                    k: {"type": ["string", "null"]} if k == "key" else
+                    {"type": "integer", "description": _COST_DESCRIPTIONS[k]}
+                    for k in _COST_KEYS}}}}}, r.COST_GROUPS, default_group=r.shop_month(),
+            group_description="default: the shop's months, jalali_month in a Persian shop "
+                              "(SERVICEDESK_LOCALE fa), month in an English one"),
         "/reports/survey": get(
             "Survey results", {"type": "object", "properties": {
                 "responses": {"type": "integer"}, "response_rate": num, "csat_mean": num,
@@ -257,7 +284,9 @@ def openapi_paths() -> dict:
         "/reports/survey/followups": get("Low scores and complaints", {"type": "object"}),
         "/reports/technicians": get("Technicians", {"type": "object"}),
         "/reports/queue": get("Queue", {"type": "object"}),
-        "/reports/sms": get("SMS", {"type": "object"}),
+        "/reports/sms": get("SMS: totals (segments of the messages sent; delivery_rate null "
+                            "when no delivery report came), failures by code, rows",
+                            {"type": "object"}),
         "/reports/takings": takings_path(get, record, date),
         "/reports/dashboard": {"get": {
             "summary": "Open tickets per state, overdue, today's intakes and deliveries, "

@@ -72,7 +72,8 @@ def decimal(value: Optional[float], digits: int = 1) -> str:
 
 
 def cell(value: Any, kind: str) -> str:
-    """A table cell's text for a column kind (exports.KINDS)."""
+    """A table cell's text for a column kind (exports.KINDS, and ``float1``: a figure to a
+    tenth, which a file writes as it is)."""
     if kind == "seconds":
         return duration(value)
     if kind == "money":  # the column's header names the unit
@@ -81,6 +82,8 @@ def cell(value: Any, kind: str) -> str:
         return percent(value)
     if kind == "float":
         return decimal(value, 2)
+    if kind == "float1":  # NPS: -100..100 to a tenth, as computed; "100.00" read as false
+        return decimal(value, 1)
     if kind == "int":
         return format_number(value) if value is not None else "–"
     if kind == "datetime":  # the shop's clock and the page's calendar
@@ -175,13 +178,16 @@ COST_COLUMNS = [
     *GROUP_COLUMNS,
     Column("tickets", _l("Tickets admitted"), "int"), Column("estimates", _l("Estimates"), "int"),
     Column("approved", _l("Approved"), "int"),
+    Column("awaiting", _l("Estimates waiting for an answer"), "int"),
+    # of the estimates answered (approved or declined)
     Column("approval_rate", _l("Approval rate"), "ratio"),
     Column("finished", _l("Repaired"), "int"),
     Column("estimate_total", _l("Estimates total"), "money"),
     Column("final_total", _l("Billed total"), "money"),
     Column("parts_total", _l("Parts"), "money"), Column("labour_total", _l("Labour"), "money"),
     Column("accuracy", _l("Billed / estimated (repaired)"), "ratio"),
-    Column("average_value", _l("Average ticket value"), "money"),
+    # billed total / repaired tickets: the tickets admitted but not repaired are not in it
+    Column("average_value", _l("Average bill per repaired ticket"), "money"),
     Column("paid_total", _l("Paid, less money given back"), "money"),
 ]
 TECHNICIAN_COLUMNS = [
@@ -197,7 +203,7 @@ SURVEY_COLUMNS = [
     *GROUP_COLUMNS,
     Column("delivered", _l("Delivered"), "int"), Column("responses", _l("Answers"), "int"),
     Column("response_rate", _l("Response rate"), "ratio"),
-    Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float"),
+    Column("csat_mean", _l("Satisfaction (1-5)"), "float"), Column("nps", _l("NPS"), "float1"),
     Column("complaints", _l("Complaints"), "int"), Column("low_scores", _l("Low scores"), "int"),
 ]
 FOLLOWUP_COLUMNS = [
@@ -330,15 +336,25 @@ def _hours(seconds: Optional[float]) -> Optional[float]:
     return None if seconds is None else round(seconds / 3600, 2)
 
 
+def _x_axis(rows: list[dict], f: r.Filters) -> tuple[list, list]:
+    """(keys, labels) of a chart's groups: grouped by period, every period of the range, the
+    empty ones too (else the bars of days or months apart stand side by side, as if
+    consecutive); otherwise the groups the rows have."""
+    if f.group_by in r.PERIODS:
+        plist = r.periods(f.group_by, f.start, f.end, f.week_start)
+        return [p.key for p in plist], [p.label for p in plist]
+    groups = list(dict.fromkeys((row["key"], row["key_label"]) for row in rows))
+    return [key for key, _label in groups], [label or key or "–" for key, label in groups]
+
+
 def turnaround_chart(rows: list[dict], f: r.Filters) -> dict:
     if f.group_by in r.PERIODS:
-        keys = list(dict.fromkeys((row["key"], row["key_label"]) for row in rows))
+        keys, labels = _x_axis(rows, f)
+        medians = {(x["key"], x["stage"]): x["median_seconds"] for x in rows}
         stages = [s for s in r.STAGES if s != "queue_wait"]
-        datasets = [{"label": r.STAGE_LABELS[s],
-                     "data": [_hours(next((x["median_seconds"] for x in rows
-                                           if x["key"] == k and x["stage"] == s), None))
-                              for k, _label in keys]} for s in stages]
-        return chart("line", [label for _k, label in keys], datasets, _("Median, hours"))
+        datasets = [{"label": r.STAGE_LABELS[s],  # no median in a period without tickets
+                     "data": [_hours(medians.get((k, s))) for k in keys]} for s in stages]
+        return chart("line", labels, datasets, _("Median, hours"))
     if f.group_by:
         totals = [row for row in rows if row["stage"] == "total"]
         return chart("bar", [row["key_label"] or row["key"] or "–" for row in totals],
@@ -351,26 +367,29 @@ def turnaround_chart(rows: list[dict], f: r.Filters) -> dict:
                    "data": [_hours(x["p90_seconds"]) for x in rows]}], _("Hours"))
 
 
-def costs_chart(rows: list[dict]) -> dict:
-    labels = [row["key_label"] or row["key"] or "–" for row in rows]
+def costs_chart(rows: list[dict], f: r.Filters) -> dict:
+    keys, labels = _x_axis(rows, f)
+    by_key = {row["key"]: row for row in rows}
+
+    def money(name):  # nothing admitted in a period: 0
+        return [_money_unit_value(by_key[k][name] if k in by_key else 0) for k in keys]
     return chart("bar", labels, [
-        {"label": _("Estimates total"),
-         "data": [_money_unit_value(x["estimate_total"]) for x in rows]},
-        {"label": _("Billed total"), "data": [_money_unit_value(x["final_total"]) for x in rows]},
-        {"label": _("Parts"), "data": [_money_unit_value(x["parts_total"]) for x in rows]},
-        {"label": _("Labour"), "data": [_money_unit_value(x["labour_total"]) for x in rows]},
+        {"label": _("Estimates total"), "data": money("estimate_total")},
+        {"label": _("Billed total"), "data": money("final_total")},
+        {"label": _("Parts"), "data": money("parts_total")},
+        {"label": _("Labour"), "data": money("labour_total")},
     ], money_unit_word())
 
 
-def takings_chart(rows: list[dict]) -> dict:
-    """The amount of each group, a bar stacked by payment method."""
-    keys = list(dict.fromkeys((row["key"], row["key_label"]) for row in rows))
+def takings_chart(rows: list[dict], f: r.Filters) -> dict:
+    """The amount of each group, a bar stacked by payment method (0 on a day nothing was
+    taken)."""
+    keys, labels = _x_axis(rows, f)
     methods = list(dict.fromkeys((row["method"], row["method_label"]) for row in rows))
     amounts = {(row["key"], row["method"]): row["amount"] for row in rows}
-    return chart("bar", [label or key or "–" for key, label in keys],
+    return chart("bar", labels,
                  [{"label": label,
-                   "data": [_money_unit_value(amounts.get((key, method), 0))
-                            for key, _label in keys]}
+                   "data": [_money_unit_value(amounts.get((key, method), 0)) for key in keys]}
                   for method, label in methods], money_unit_word(), stacked=True)
 
 
@@ -381,15 +400,18 @@ def technicians_chart(daily: dict) -> dict:
 
 
 def survey_chart(rows: list[dict], f: r.Filters) -> dict:
-    labels = [row["key_label"] or row["key"] or "–" for row in rows]
+    keys, labels = _x_axis(rows, f)
+    by_key = {row["key"]: row for row in rows}
+    # no deliveries in a period: no score and no rate (a gap in the line, not a 0)
+    found = [by_key.get(k, {}) for k in keys]
     kind = "line" if f.group_by in r.PERIODS else "bar"
     return chart(kind, labels, [
-        {"label": _("Satisfaction (1-5)"), "data": [x["csat_mean"] for x in rows]},
+        {"label": _("Satisfaction (1-5)"), "data": [x.get("csat_mean") for x in found]},
         # on an axis of its own (0 to 100): beside a 1-5 score on one axis, the score's
         # bars were too short to read
         {"label": _("Response rate, %"), "axis": "y2",
-         "data": [None if x["response_rate"] is None else round(x["response_rate"] * 100, 1)
-                  for x in rows]},
+         "data": [None if x.get("response_rate") is None
+                  else round(x["response_rate"] * 100, 1) for x in found]},
     ])
 
 
@@ -501,7 +523,7 @@ def turnaround():
 def costs():
     f, errors, rows = _rows("costs", r.costs)
     return _page("costs", COST_COLUMNS, rows, f, errors,
-                 chart_data=costs_chart(rows))
+                 chart_data=costs_chart(rows, f))
 
 
 @bp.get("/technicians")
@@ -586,7 +608,7 @@ def takings():
                      cut=len(rows) == r.HANDBACKS_SHOWN and not exported)
     rows = r.takings(f)
     return _page("takings", TAKINGS_COLUMNS, rows, f, errors, summary=r.takings_summary(rows),
-                 totals=r.handback_totals(f), chart_data=takings_chart(rows))
+                 totals=r.handback_totals(f), chart_data=takings_chart(rows, f))
 
 
 @bp.cli.command("rebuild-stages")
