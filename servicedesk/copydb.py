@@ -101,6 +101,16 @@ def _code_revision() -> str:
     return ", ".join(sorted(ScriptDirectory(str(MIGRATIONS)).get_heads()))
 
 
+def _known(revision: str) -> bool:
+    """Whether this code's migrations know ``revision`` (else the database is newer)."""
+    from alembic.script import ScriptDirectory
+    scripts = ScriptDirectory(str(MIGRATIONS))
+    try:
+        return all(scripts.get_revision(r) is not None for r in revision.split(", "))
+    except Exception:  # noqa: BLE001 - alembic's "no such revision" comes in several kinds
+        return False
+
+
 def check_revisions(source: sa.Connection, target: sa.Connection, source_name: str) -> str:
     """The revision both databases are at; Refusal unless they agree with each other and with
     the code."""
@@ -112,11 +122,18 @@ def check_revisions(source: sa.Connection, target: sa.Connection, source_name: s
     if tgt is None:
         raise Refusal("the target database (DATABASE_URL) is not migrated: create it with "
                       f"`{INIT_DB}` first, then run copy-db again")
+    newer = "; it was migrated by a newer release: run copy-db from that release's code"
     if src != expected:
+        if not _known(src):
+            raise Refusal(f"the source is at revision {src}, which this code (at {expected}) "
+                          f"does not know{newer}")
         raise Refusal(f"the source is at revision {src} but this code expects {expected}: "
                       "back it up, upgrade it with "
                       f"`DATABASE_URL={source_name} {INIT_DB}`, then run copy-db again")
     if tgt != expected:
+        if not _known(tgt):
+            raise Refusal(f"the target is at revision {tgt}, which this code (at {expected}) "
+                          f"does not know{newer}")
         raise Refusal(f"the target is at revision {tgt} but this code expects {expected} "
                       f"(as the source is): run `{INIT_DB}` on it, then run copy-db again")
     return expected
