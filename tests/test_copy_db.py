@@ -396,10 +396,19 @@ def test_copy_db_that_fails_half_way_writes_nothing(shop, target, tmp_path):
     assert dump(url) == before and sequences(url) == numbers
 
 
-def test_copy_db_refuses_a_source_that_is_not_there(tmp_path):
+def test_copy_db_refuses_a_source_it_cannot_use(tmp_path):
+    """No PostgreSQL needed: each is refused before anything is read or written."""
     app = shop_app(f"sqlite:///{tmp_path / 'target.db'}", tmp_path / "target")
     init_db(app)
     missing = tmp_path / "nowhere.db"
+    stranger = tmp_path / "stranger.db"
+    sqlite3.connect(stranger).execute("CREATE TABLE things (id integer)").connection.close()
+    newer = tmp_path / "newer.db"
+    newer_app = shop_app(f"sqlite:///{newer}", tmp_path / "newer")
+    init_db(newer_app)
+    dispose(newer_app)
+    with sqlite3.connect(newer) as conn:  # as a later release would leave it
+        conn.execute("UPDATE alembic_version SET version_num = '0999'")
     try:
         for source in (str(missing), f"sqlite:///{missing}"):
             result = flask(app, "copy-db", source)
@@ -408,6 +417,15 @@ def test_copy_db_refuses_a_source_that_is_not_there(tmp_path):
             assert not missing.exists()  # not created empty on the way
         same = flask(app, "copy-db", f"sqlite:///{tmp_path / 'target.db'}")
         assert same.exit_code == 1 and "the same database" in same.output
+        foreign = flask(app, "copy-db", str(stranger))
+        assert foreign.exit_code == 1
+        assert "is not a Servicedesk database" in foreign.output
+        ahead = flask(app, "copy-db", str(newer))
+        assert ahead.exit_code == 1
+        assert "revision 0999, which this code" in ahead.output
+        assert "newer release" in ahead.output
+        assert [len(rows) for rows in dump(f"sqlite:///{tmp_path / 'target.db'}").values()] \
+            == [1] + [0] * (len(db.metadata.tables) - 1)  # init-db's branch, nothing else
     finally:
         dispose(app)
 
