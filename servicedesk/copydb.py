@@ -271,7 +271,9 @@ def _copy_table(source: sa.Connection, target: sa.Connection, table: sa.Table) -
     insert = _writer(table, target.dialect.name)
     copied = 0
     try:
-        for rows in source.execute(_reader(table)).partitions(BATCH):
+        # yield_per: a server-side cursor on PostgreSQL, so no table is held whole in memory
+        for rows in source.execute(_reader(table).execution_options(yield_per=BATCH)) \
+                .partitions(BATCH):
             target.execute(insert, _params(table, rows))
             copied += len(rows)
     except (sa.exc.DBAPIError, ValueError) as exc:  # a row PostgreSQL refuses, a bad date
