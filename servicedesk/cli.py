@@ -1,5 +1,6 @@
 """Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
-sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, and the i18n group."""
+sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, backup, copy-db, and the
+i18n group."""
 import os
 import secrets
 import subprocess
@@ -215,6 +216,24 @@ def backup(file):
     click.echo(f"backed up to {target} ({tickets} tickets)")
 
 
+@click.command("copy-db")
+@click.argument("source_url")
+def copy_db(source_url):
+    """Copy every table of the Servicedesk database at SOURCE_URL (e.g. the embedded SQLite
+    file, sqlite:////srv/servicedesk/instance/servicedesk.db) into DATABASE_URL, a new
+    database made by init-db; ids kept, PostgreSQL's sequences moved past them, all or nothing
+    (deploy/README.md: moving from the embedded database to PostgreSQL)."""
+    from .copydb import Refusal, copy_database
+    try:
+        report = copy_database(source_url, echo=click.echo)
+    except Refusal as exc:
+        raise click.ClickException(str(exc)) from None
+    sequences = (f"; {report.sequences} id sequence(s) moved past the copied ids"
+                 if report.sequences else "")
+    click.echo(f"copied {report.rows} rows in {len(report.tables)} tables{sequences}. "
+               "Next: flask --app wsgi check and flask --app wsgi verify-audit")
+
+
 i18n = AppGroup("i18n", help="Translation catalogues (pybabel).")
 
 
@@ -250,7 +269,8 @@ def compile_catalogues() -> None:
 
 def register(app) -> None:
     for command in (init_db, create_user, api_token, import_history, seed_demo, sweep_outbox,
-                    close_unanswered, remind_customers, worker, verify_audit, backup, i18n):
+                    close_unanswered, remind_customers, worker, verify_audit, backup, copy_db,
+                    i18n):
         app.cli.add_command(command)
     from .checks import check
     app.cli.add_command(check)
