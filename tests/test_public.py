@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 
 from servicedesk.extensions import db
 from servicedesk.i18n import localize_digits
 from servicedesk.lifecycle import Actor
-from servicedesk.models import Notification, SurveyResponse, Ticket, utcnow
+from servicedesk.models import Notification, SurveyResponse, Ticket, TicketEvent, utcnow
 from servicedesk.services import surveys
 from servicedesk.services import tickets as ticket_service
 
@@ -588,6 +589,22 @@ def test_a_survey_opened_in_time_and_sent_after_the_close_is_kept(customer, make
     kept = db.session.scalar(select(SurveyResponse).where(
         SurveyResponse.ticket_id == ticket.id))
     assert (kept.csat, kept.comment, kept.followup_status) == (2, "Slow", "open")
+
+
+def test_an_answer_long_after_the_close_is_refused(customer, make_ticket):
+    """A day after the clock closed it, the survey is closed: whoever holds the link cannot
+    put a complaint on the manager's follow-up list months later."""
+    ticket = make_ticket("delivered")
+    customer.get(survey(ticket))
+    ticket_service.fire_event(ticket.id, "close", Actor.system(), {"reason": "no answer"})
+    db.session.execute(sa_update(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.event == "close")
+        .values(at=utcnow() - surveys.LATE_ANSWER_GRACE - timedelta(minutes=1)))
+    db.session.commit()
+    resp = customer.post(survey(ticket) + "?lang=en", {"csat": "1", "complaint": "1"})
+    assert resp.status_code in (404, 410)
+    assert db.session.scalar(select(func.count()).select_from(SurveyResponse).where(
+        SurveyResponse.ticket_id == ticket.id)) == 0
 
 
 def test_staff_cannot_answer_the_survey_or_stop_the_sms_for_the_customer(app, make_ticket):

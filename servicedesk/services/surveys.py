@@ -36,6 +36,10 @@ DETRACTOR_NPS = 6  # would-recommend 0 to 6 out of 10
 # What a survey link shows: the form, a thank-you for an answer already given, or nothing.
 OPEN, ANSWERED, CLOSED, UNAVAILABLE = "open", "answered", "closed", "unavailable"
 BATCH = 500  # tickets closed per look-up
+# An answer sent after the clock closed its ticket for want of one (the page was opened in
+# time) is kept within this long of the close; after it, the survey has closed (a complaint
+# typed months later, or by whoever holds an old link, does not reopen a follow-up).
+LATE_ANSWER_GRACE = timedelta(days=1)
 
 
 class AlreadyAnswered(Conflict):
@@ -98,7 +102,9 @@ def submit_survey(ticket_id: int, data: dict, ip: Optional[str] = None) -> Surve
         if ticket.state != "delivered":
             if response_of(ticket) is not None:
                 raise _already_answered()
-            if ticket.state == "closed" and ticket.events[-1].actor_kind == "system":
+            last = ticket.events[-1]
+            if ticket.state == "closed" and last.actor_kind == "system" \
+                    and utcnow() - last.at <= LATE_ANSWER_GRACE:
                 # opened in time, sent after the clock closed it for want of an answer
                 db.session.rollback()
                 return _answer_after_a_close(ticket_id, clean)
