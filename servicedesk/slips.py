@@ -8,7 +8,7 @@ money go through the i18n filters in the templates.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Optional
@@ -252,15 +252,18 @@ class TillSlip:
     totals: dict  # reports.handback_totals
     printed_at: datetime
     printed_by: str
+    counts: list = field(default_factory=list)  # the drawer's counts of the day (TillCount)
 
 
 def till_slip(branch, day: date, staff: Optional[User], summary: dict,
-              handbacks: list, totals: dict, printed_by: User) -> TillSlip:
+              handbacks: list, totals: dict, printed_by: User,
+              counts: Optional[list] = None) -> TillSlip:
     """The day's takings at the desk, to count the till against: the totals by how they
-    were paid, what was given off the amounts due, and each hand-back."""
+    were paid, what was given off the amounts due, each hand-back, and the drawer's counts
+    (what was in it against what it should hold)."""
     return TillSlip(_shop(branch), day, staff.display_name if staff is not None else "",
                     summary, handbacks, totals, datetime.now(timezone.utc),
-                    printed_by.display_name)
+                    printed_by.display_name, list(counts or []))
 
 
 def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:

@@ -125,7 +125,7 @@ def shop(tmp_path_factory):
     services and the API: users and API tokens, settings, an SMS text and a service type (with
     their audit records), queue numbers issued and called, tickets in every state with their
     events, estimates and bills (one above 2**31 rials), SMS, a note, a hand-back with a refund,
-    a survey answer, a customer who stopped the SMS. Read-only for the tests that use it."""
+    the till counted, a survey answer, a customer who stopped the SMS. Read-only for the tests that use it."""
     from servicedesk.services import admin as admin_svc
     from servicedesk.services import reception
     from servicedesk.services import tickets as svc
@@ -188,6 +188,9 @@ def shop(tmp_path_factory):
         submit_survey(ids[7], {"csat": 2, "nps": 4, "comment": "=HYPERLINK(\"x\") slow",
                                "complaint": "on"}, ip="127.0.0.1")
         svc.add_note(ids[1], users["technician"], "قطعه سفارش داده شد", customer_visible=True)
+        from servicedesk.reports import shop_today
+        reception.count_till(svc.default_branch(), shop_today(), users["reception"],
+                             1_000_000, 200_000, "شمارش پایان روز")
         customer_id = svc.get_ticket(ids[0]).customer_id
         svc.set_customer_sms(customer_id, False, by=users["reception"])
 

@@ -1,6 +1,6 @@
 """The data model (DESIGN section 3), one module per aggregate."""
 from ._types import UTCDateTime, utcnow
-from .branches import Branch, Counter
+from .branches import Branch, Counter, TillCount
 from .notifications import NOTIFICATION_STATUSES, Notification, SmsTemplate
 from .people import ROLES, ApiToken, Customer, Device, User
 from .surveys import SurveyResponse
@@ -12,5 +12,5 @@ from .admin import AuditLog, ServiceType, Setting
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
     "NOTIFICATION_STATUSES", "ROLES", "ApiToken", "Customer", "Device", "User", "SurveyResponse",
-    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting",
+    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
 ]

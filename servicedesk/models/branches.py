@@ -1,7 +1,8 @@
-from datetime import datetime
+from datetime import date, datetime
+from typing import Optional
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from ._types import UTCDateTime, utcnow
@@ -29,3 +30,30 @@ class Counter(db.Model):
 
     scope: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+class TillCount(db.Model):
+    """The cash drawer counted at a branch's desk (at the close, at a change of shift): what
+    was in it, the float kept for change, and the cash the day's hand-backs and refunds say it
+    should hold at that moment (kept as counted: later hand-backs do not change a count)."""
+
+    __tablename__ = "till_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    day: Mapped[date]  # the shop's day counted
+    counted: Mapped[int] = mapped_column(BigInteger)  # rials in the drawer, the float included
+    float_amount: Mapped[int] = mapped_column(BigInteger, default=0)  # change kept in it
+    expected: Mapped[int] = mapped_column(BigInteger)  # the day's cash takings (rials) then
+    note: Mapped[str] = mapped_column(Text, default="")
+    counted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    counted_by_name: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    counted_by = relationship("User")
+
+    @property
+    def difference(self) -> int:
+        """Over (> 0) or short (< 0): the cash in the drawer beyond the float, against what
+        the day's cash hand-backs and refunds say."""
+        return self.counted - self.float_amount - self.expected

@@ -26,8 +26,8 @@ from ..errors import Conflict, Forbidden, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, segments, to_ascii_digits
 from ..lifecycle import Actor
-from ..models import (Branch, Customer, Device, Notification, Ticket, TicketEvent, User, Visit,
-                      utcnow)
+from ..models import (Branch, Customer, Device, Notification, Ticket, TicketEvent, TillCount, User,
+                      Visit, utcnow)
 from ..notifications import outbox
 from ..notifications import templates as sms_templates
 from . import tickets as ticket_service
@@ -278,6 +278,52 @@ def refund(ticket_id: int, actor: Actor, data: dict,
                                amount_refunded=(ticket.amount_refunded or 0) + clean["amount"])
         outbox.write_for_event(ticket, row)
     return ticket
+
+
+# --- the till: the cash drawer counted ------------------------------------------------------
+
+def expected_cash(branch: Branch, day) -> int:
+    """The cash the branch's drawer should hold from the day's hand-backs, less the cash given
+    back by refunds (rials), as the takings count it."""
+    from .. import reports
+    f = reports.parse_filters({"from": day.isoformat(), "to": day.isoformat(),
+                               "branch": str(branch.id)})
+    summary = reports.takings_summary(reports.takings(f))
+    return next(m["amount"] for m in summary["methods"] if m["method"] == "cash")
+
+
+def count_till(branch: Branch, day, user: User, counted, float_amount=None,
+               note=None) -> TillCount:
+    """Record the cash counted in the branch's drawer on ``day`` (today or an earlier day: a
+    count is made at the close, not ahead of it): the amount in it, the float kept for change,
+    and, kept with it, what the day's cash hand-backs and refunds say it should hold. In the
+    audit log. ValidationError names a bad field."""
+    from .. import audit
+    from ..reports import shop_today
+    f = v.Fields({"counted": counted, "float_amount": float_amount or 0, "note": note})
+    f.take("counted", v.integer, minimum=0)
+    f.take("float_amount", v.integer, minimum=0)
+    f.take("note", v.text, max_len=500, required=False)
+    clean = f.done()
+    if day > shop_today():
+        raise _invalid("day", _("A till is counted on its day or after, not before."))
+    with _committing():
+        row = TillCount(branch_id=branch.id, day=day, counted=clean["counted"],
+                        float_amount=clean["float_amount"], note=clean.get("note") or "",
+                        expected=expected_cash(branch, day), counted_by_id=user.id,
+                        counted_by_name=user.username)
+        db.session.add(row)
+        db.session.flush()
+        audit.log("till.count", obj=row, actor=user, after={
+            "day": day.isoformat(), "counted": row.counted, "float": row.float_amount,
+            "expected": row.expected, "difference": row.difference})
+    return row
+
+
+def till_counts(branch: Branch, day) -> list[TillCount]:
+    """The day's counts of the branch's drawer, the first first."""
+    return list(db.session.scalars(select(TillCount).where(
+        TillCount.branch_id == branch.id, TillCount.day == day).order_by(TillCount.id)))
 
 
 def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "phone",

@@ -509,15 +509,44 @@ def _till_figures(f, mine: bool) -> tuple[dict, list, dict]:
             reports.handbacks(f, staff), reports.handback_totals(f, staff))
 
 
-@bp.get("/desk/takings")
-@require("tickets.deliver_desk")
-def takings():
-    f, mine, errors = _till()
+def _takings_page(f, mine: bool, errors: dict, count_form=None, count_errors=None,
+                  status: int = 200):
     summary, handbacks, totals = _till_figures(f, mine)
     return render_template("reception/takings.html", f=f, mine=mine, errors=errors,
                            date_input=date_input, totals=totals,
                            summary=summary, handbacks=handbacks,
-                           today=f.start == reports.shop_today()), 422 if errors else 200
+                           counts=reception.till_counts(_branch(), f.start),
+                           count_form=count_form or {}, count_errors=count_errors or {},
+                           today=f.start == reports.shop_today()), status
+
+
+@bp.get("/desk/takings")
+@require("tickets.deliver_desk")
+def takings():
+    f, mine, errors = _till()
+    return _takings_page(f, mine, errors, status=422 if errors else 200)
+
+
+@bp.post("/desk/takings/count")
+@require("tickets.deliver_desk")
+def count_till():
+    """The cash in the drawer counted (the page's day, the user's branch): kept beside what
+    the day's cash hand-backs and refunds say it should hold."""
+    f, mine, errors = _till()
+    if errors:
+        return _takings_page(f, mine, errors, status=422)
+    unit = request.form.get("money_unit")
+    try:
+        reception.count_till(
+            _branch(), f.start, current_user,
+            money.read(request.form.get("counted", ""), unit, "counted"),
+            money.read(request.form.get("float_amount") or "0", unit, "float_amount"),
+            request.form.get("note"))
+    except DomainError as exc:
+        return _takings_page(f, mine, {}, request.form, _form_errors(exc), exc.status)
+    flash(_("The count is recorded."), "success")
+    return redirect(url_for(".takings", day=date_input(f.start) if f.start !=
+                            reports.shop_today() else None, _anchor="till-count"))
 
 
 @bp.get("/desk/takings/slip")
@@ -528,7 +557,8 @@ def takings_slip():
         raise ValidationError(_("Some fields are not valid."), fields=errors)
     summary, handbacks, totals = _till_figures(f, mine)
     slip = slips.till_slip(_branch(), f.start, current_user if mine else None, summary,
-                           handbacks, totals, current_user)
+                           handbacks, totals, current_user,
+                           [] if mine else reception.till_counts(_branch(), f.start))
     return _printed("till", ("takings", f.start.isoformat()), "print/till_slip.html",
                     slip=slip)
 
