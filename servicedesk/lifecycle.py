@@ -253,6 +253,11 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
 REFUND_ROLES = frozenset({"manager"})  # money out of the till: the manager's decision
 
 
+def refundable(ticket: Ticket) -> int:
+    """What can still be given back: paid, less what was given back already (rials)."""
+    return (ticket.amount_paid or 0) - (ticket.amount_refunded or 0)
+
+
 def clean_refund(data: dict, ticket: Ticket) -> dict:
     """A refund after the hand-back: the amount (rials, at most what was paid and not given
     back yet), how it was given back (``PAYMENT_METHODS``) and why."""
@@ -260,7 +265,7 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
     amount = f.take("amount", v.integer, minimum=1)
     f.take("payment_method", v.choice, tuple(PAYMENT_METHODS))
     f.take("reason", v.text, max_len=500)
-    left = (ticket.amount_paid or 0) - (ticket.amount_refunded or 0)
+    left = refundable(ticket)
     if amount is not None and amount > left:
         f.errors["amount"] = _(
             "At most %(left)s can be refunded: %(paid)s was paid and %(refunded)s given back "

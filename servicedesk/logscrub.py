@@ -9,12 +9,16 @@ import logging
 import re
 
 # /t/<token>, /t/<token>/approve, /s/<token>: the token is the key to a customer's ticket.
-# (one already masked, "/t/***" in a console SMS, is left as it is)
-TOKEN_PATH = re.compile(r"(/[ts]/)(?!\*\*\*)[^/?#\s\"']+")
+# In a request's path (the access log) whatever follows /t/ or /s/ is replaced.
+TOKEN_PATH = re.compile(r"(/[ts]/)[^/?#\s\"']+")
+# In a message's text, only what looks like a link's token (letters and digits, 8 or more, up
+# to the end of the path segment): "/srv/s/backup.db" is a file, and "/t/***" (a console SMS
+# masks its link itself) is left as it is.
+TOKEN_IN_TEXT = re.compile(r"(/[ts]/)[A-Za-z0-9]{8,40}(?=[/?#\s\"'),.;:]|$)")
 # Any other long opaque path segment (a future reset link, a pasted token) is treated the same.
 OPAQUE_SEGMENT = re.compile(r"(?<=/)[A-Za-z0-9_-]{24,}(?=/|$)")
 # a query after a path ("/desk/customer?phone=0912..."), not a question mark in a sentence
-_QUERY = re.compile(r"(/[^\s\"?]*)\?[^\s\"]*")
+_QUERY = re.compile(r"(/[^\s\"?]*)\?(?=[^\s\"]*=)[^\s\"]*")
 # werkzeug's access line: '127.0.0.1 - - [06/Dec/2026 20:20:00] "GET /t/X?q=1 HTTP/1.1" 200 -'
 _DEV_ADDRESS = re.compile(r"^\S+ - - \[")
 
@@ -28,7 +32,7 @@ def scrub_path(path: str) -> str:
 def scrub_text(value):
     """A log message's text with query strings dropped and customer tokens replaced."""
     if isinstance(value, str):
-        return TOKEN_PATH.sub(r"\1:token", _QUERY.sub(r"\1", value))
+        return TOKEN_IN_TEXT.sub(r"\1:token", _QUERY.sub(r"\1", value))
     return value
 
 

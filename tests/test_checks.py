@@ -448,3 +448,23 @@ def test_scripts_run_starts_a_demo_shop_or_with_no_demo_an_empty_one(tmp_path, a
         else:
             assert tickets == 9 and "reception" in roles, out
             assert "scripts/run --no-demo" in out
+
+
+@pytest.mark.parametrize("message, logged", [
+    ('127.0.0.1 - - [06/Dec/2026 20:20:00] "GET /t/K7QW2M9XPLR4?lang=en HTTP/1.1" 200 -',
+     '- - - [06/Dec/2026 20:20:00] "GET /t/:token HTTP/1.1" 200 -'),
+    ("Exception on /s/K7QW2M9XPLR4/ [POST]", "Exception on /s/:token/ [POST]"),
+    ("Exception on /desk/customer?customer_phone=09121234567 [GET]",
+     "Exception on /desk/customer [GET]"),
+    ("SMS to +98912***4567: follow http://shop/t/***",
+     "SMS to +98912***4567: follow http://shop/t/***"),
+    ("backed up to /srv/s/backup.db", "backed up to /srv/s/backup.db"),
+    ("ratio 3/4? fine", "ratio 3/4? fine"),
+])
+def test_log_messages_lose_tokens_and_queries_and_nothing_else(message, logged):
+    import logging
+
+    from servicedesk.logscrub import ScrubFilter
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, message, None, None)
+    assert ScrubFilter().filter(record) is True
+    assert record.getMessage() == logged

@@ -840,3 +840,54 @@ def test_staff_of_one_branch_do_not_act_on_another_branchs_tickets(app, api, use
     intake = make_ticket("intake")
     assert Api(client, issue_token(manager)).post(f"/api/v1/tickets/{intake.id}/events", json={
         "event": "cancel", "reason": "customer changed their mind"}).status_code == 200
+
+
+def test_the_accounts_own_browser_cannot_guess_without_limit_either(app, users):
+    """A colleague at a shared desk (a browser the manager logged in from) typing wrong
+    passwords: after as many as anyone may, that browser is held back like any other."""
+    desk = Browser(app)
+    assert desk.login("manager1", PASSWORD).status_code == 302
+    desk.post("/logout")
+    for _ in range(people.MAX_FAILED_LOGINS):
+        desk._token = None
+        assert desk.login("manager1", "guess").status_code == 401
+    desk._token = None
+    assert LOCKED in html(desk.login("manager1", PASSWORD))
+    assert LOCKED in html(Browser(app).login("manager1", PASSWORD))
+    # the lock lifts by itself, and a login then trusts the browser again
+    db.session.execute(update(User).where(User.id == users["manager"].id)
+                       .values(locked_until=people.utcnow() - people.LOCKOUT))
+    db.session.commit()
+    desk._token = None
+    assert desk.login("manager1", PASSWORD).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, users["manager"].id).device_failed_logins == 0
+
+
+def test_a_ticket_goes_only_to_a_technician_who_may_work_on_it(app, api, users, make_ticket):
+    """Sent to repair by name: a technician of the ticket's branch or of none (a workshop
+    serving every branch), never one of another branch, who could not act on it."""
+    from servicedesk.services.people import create_user
+    north = Branch(name="North", code="N")
+    db.session.add(north)
+    db.session.commit()
+    create_user("ntech", "technician", PASSWORD, branch=north)
+    workshop = create_user("wtech", "technician", PASSWORD, branch=None)
+    ticket = make_ticket("intake")
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events", json={
+        "event": "send_to_repair", "technician": "ntech"})
+    assert resp.status_code == 422 and "technician" in resp.get_json()["fields"]
+    desk = Browser(app)
+    desk.login("reception1", PASSWORD)
+    page = html(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    assert 'value="ntech"' not in page and 'value="wtech"' in page
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events", json={
+        "event": "send_to_repair", "technician": "wtech"})
+    assert resp.status_code == 200
+    from servicedesk.services.people import issue_token
+
+    from .conftest import Api
+    tech_api = Api(app.test_client(), issue_token(workshop))  # the workshop's works on it
+    assert tech_api.post(f"/api/v1/tickets/{ticket.id}/events", json={
+        "event": "quote", "lines": [{"kind": "labour", "description": "Fitting", "qty": 1,
+                                     "unit_price": 2_000_000}]}).status_code == 200

@@ -1,10 +1,12 @@
-"""The cash drawer counted at a branch's desk: till_counts
+"""The cash drawer counted at a branch's desk: till_counts; users.device_failed_logins
 
 Revision ID: 0012
 Revises: 0011
 
 Each count keeps what was in the drawer, the float kept for change, and the cash the day's
 hand-backs and refunds said it should hold at that moment, with who counted and when.
+A user's wrong passwords typed in browsers the account logged in from before are counted apart
+from a stranger's (the login lock).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,6 +18,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('device_failed_logins', sa.Integer(), nullable=False,
+                                      server_default='0'))
     op.create_table(
         'till_counts',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -39,3 +44,5 @@ def downgrade():
     with op.batch_alter_table('till_counts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_till_counts_branch_id'))
     op.drop_table('till_counts')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('device_failed_logins')

@@ -28,6 +28,9 @@ class User(db.Model):
     # so copies of an old session cookie stop working.
     session_token: Mapped[str] = mapped_column(String(64), unique=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
+    # Wrong passwords from the account's own browsers (a device cookie): counted apart, so a
+    # stranger's cannot lock those browsers out, and theirs cannot guess without limit.
+    device_failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

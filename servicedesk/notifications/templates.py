@@ -116,7 +116,8 @@ QUEUE_VARIABLES = (*SHOP_VARIABLES, "label", "ahead", "counter")
 TICKET_VARIABLES = tuple(name for name in VARIABLES if name not in QUEUE_VARIABLES[2:])
 # Variables filled from what the event itself records: only these events' SMS have them (a
 # {part} in the "ready" SMS would always be empty).
-EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close", "refund"),
+# (a refund's reason is the shop's, kept off the customer's page: not in its SMS either)
+EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close"),
                    "part": ("wait_parts",),
                    # money and the survey exist from their step on ("0 toman" is no estimate)
                    "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",

@@ -91,21 +91,30 @@ def authenticate(username: str, password: str,
         except VerificationError:
             pass
         return None, "invalid"
-    trusted = user.id in trusted_devices
-    if user.locked_until and user.locked_until > now and not trusted:
+    own_browser = user.id in trusted_devices
+    # its own browsers are trusted until they too have typed the password wrong too often
+    trusted = own_browser and user.device_failed_logins < MAX_FAILED_LOGINS
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked and not trusted:
         return None, "locked"
     try:
         hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+        if own_browser:  # counted apart: a colleague at a shared desk guesses no more freely
+            user.device_failed_logins += 1
+            if user.device_failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + LOCKOUT
+        else:
+            user.failed_logins += 1
+            if user.failed_logins >= MAX_FAILED_LOGINS:
+                user.locked_until = now + LOCKOUT
+                user.failed_logins = 0
         db.session.commit()
         return None, "invalid"
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
-    if not trusted or not (user.locked_until and user.locked_until > now):
+    user.device_failed_logins = 0
+    if not (trusted and locked):
         # a login from the account's own browser leaves a stranger's lock in place
         user.failed_logins = 0
         user.locked_until = None

@@ -389,15 +389,33 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
 BRANCH_ROLES = ("reception", "technician")
 
 
+def acts_here(ticket: Ticket, role: str, branch_id: Optional[int]) -> bool:
+    """Whether staff of ``role`` at ``branch_id`` act on the ticket: a receptionist or a
+    technician on their own branch's tickets; staff of no branch (a workshop serving every
+    branch), managers and admins on any."""
+    return role not in BRANCH_ROLES or branch_id is None or ticket.branch_id == branch_id
+
+
 def check_branch(ticket: Ticket, role: str, branch_id: Optional[int]) -> None:
     """Refuse (Forbidden) a receptionist's or technician's action on a ticket of another
-    branch than their own: the device is not at their counter or bench. Staff of no branch,
-    managers and admins act anywhere; reading a ticket (a customer asking at another branch)
-    and writing a note on it stay open to all."""
-    if role in BRANCH_ROLES and branch_id is not None and ticket.branch_id != branch_id:
+    branch than their own: the device is not at their counter or bench (``acts_here``).
+    Reading a ticket (a customer asking at another branch) and writing a note on it stay open
+    to all."""
+    if not acts_here(ticket, role, branch_id):
         raise Forbidden(_("Ticket %(number)s is at another branch (%(branch)s): its own staff, "
                           "or a manager, act on it.", number=localize_digits(ticket.number),
                           branch=ticket.branch.name if ticket.branch else ticket.branch_id))
+
+
+def _check_technicians_branch(ticket: Ticket, username) -> None:
+    """A device sent to a technician by name stays at its branch: the technician is of its
+    branch, or of none (a workshop serving every branch), never one who could not act on it.
+    (Imported history, replayed without this, keeps who really had it.)"""
+    tech = db.session.scalar(select(User).where(User.username == str(username).strip()))
+    if tech is not None and tech.role == "technician" and \
+            not acts_here(ticket, tech.role, tech.branch_id):
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "technician": _("%(name)s works at another branch.", name=tech.display_name)})
 
 
 def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) -> None:
@@ -408,6 +426,8 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
     from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
     if actor.kind == "staff":
         check_branch(ticket, actor.role, actor.branch_id)
+    if event == "send_to_repair" and isinstance(data, dict) and data.get("technician"):
+        _check_technicians_branch(ticket, data["technician"])
     take_if_nobody_holds(ticket, actor, event)
     if event != "quote" or ticket.pre_approved_amount is None:
         lifecycle.fire(ticket, event, actor, data)

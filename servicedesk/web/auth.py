@@ -6,6 +6,7 @@ from the remember-me cookie back here to type the password again; logging out en
 session of the user, so a copy of the session cookie dies with it.
 """
 import hashlib
+import hmac
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
@@ -136,7 +137,10 @@ def login():
         # password typed in the wrong box. Another name is kept as a short digest, enough to
         # see the same one tried again and again.
         known = people.account_named(username)
-        who = username if known else "?" + hashlib.sha256(username.encode()).hexdigest()[:10]
+        # keyed with the app's secret: the same name still reads the same, but a password in
+        # the audit log's hands cannot be found by trying a word list against it
+        who = username if known else "?" + hmac.new(
+            current_app.secret_key.encode(), username.encode(), hashlib.sha256).hexdigest()[:10]
         current_app.logger.info("login failed (%s) user_id=%s from %s", problem,
                                 known.id if known else None, request.remote_addr)
         audit.log("login.failed", obj=known, after={"username": who, "reason": problem},

@@ -35,6 +35,7 @@ from ..i18n import (current_language, format_datetime, format_decimal, format_mo
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
 from ..notifications import templates as sms_templates
+from .auth import local_path
 from .tickets import NOTIFICATION_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -561,9 +562,9 @@ def surveys():
 def set_followup(response_id: int):
     r.set_followup_status(response_id, request.form.get("status", ""), by=current_user)
     flash(_("Follow-up updated."), "success")
-    target = request.form.get("next") or ""
     # Back to the list the manager was on, never to another site.
-    if not target.startswith("/reports/") or target.startswith("//"):
+    target = local_path(request.form.get("next")) or ""
+    if not target.startswith("/reports/"):
         target = url_for("reports.surveys")
     return redirect(target)
 

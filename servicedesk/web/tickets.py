@@ -11,7 +11,6 @@ from flask import (Blueprint, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import lifecycle
 from ..auth import can, require
@@ -19,7 +18,7 @@ from ..errors import DomainError
 from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
 from ..lifecycle import Actor
-from ..models import Ticket, User
+from ..models import Ticket
 from ..notifications import templates as sms_templates
 from ..services import reception as reception_service
 from ..services import tickets as ticket_service
@@ -198,17 +197,15 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     form to show again as it was sent (``line_error``: {"line", "field"} of a bad cost line)."""
     ticket, notes = workbench_service.ticket_page(ticket_id)
     # another branch's device: read it (a customer asking here), act on it there
-    elsewhere = (current_user.role in ticket_service.BRANCH_ROLES
-                 and current_user.branch_id is not None
-                 and ticket.branch_id != current_user.branch_id)
+    elsewhere = not ticket_service.acts_here(ticket, current_user.role, current_user.branch_id)
     events = [] if elsewhere else [
         lifecycle.EVENTS[name]
         for name in lifecycle.allowed_events(ticket.state, current_user.role)]
     technicians = []
     if any(rule.name == "send_to_repair" for rule in events):
-        technicians = db.session.scalars(
-            select(User).where(User.role == "technician", User.active.is_(True))
-            .order_by(User.username)).all()
+        # those who may work on it: its branch's, and those of no branch
+        technicians = sorted(workbench_service.technicians_to_assign(ticket.branch_id),
+                             key=lambda u: u.username)
     failed = failed or {}
     lines = {rule.name: (failed["lines"] if failed.get("event") == rule.name
                          and failed.get("lines") is not None
@@ -221,8 +218,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     assign_to = (workbench_service.technicians_to_assign(ticket.branch_id)
                  if can_assign and current_user.role == "manager" else [])
     # money given back after the hand-back: the manager, while some of what was paid is left
-    refundable = ((ticket.amount_paid or 0) - (ticket.amount_refunded or 0)
-                  if can(current_user, "tickets.refund")
+    refundable = (lifecycle.refundable(ticket) if can(current_user, "tickets.refund")
                   and ticket.state in ("delivered", "closed") else 0)
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
