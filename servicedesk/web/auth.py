@@ -13,7 +13,7 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import (confirm_login, current_user, login_fresh, login_required, login_user,
-                         logout_user)
+                         logout_user, user_loaded_from_cookie)
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
@@ -148,6 +148,16 @@ def login():
             flash(_("Wrong user name or password."), "danger")
     status = 401 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, reauth=reauth), status
+
+
+@user_loaded_from_cookie.connect
+def _tie_restored_session(app, user=None, **_kw):
+    """A session restored from the remember-me cookie is tied to the browser that restored it
+    and lives a shift, as a login's does: Flask-Login does not note the session's identifier
+    then, and with SESSION_PROTECTION "strong" the next request took the restored session for
+    a stolen one, ending it and deleting the cookie (remember-me lasted one page)."""
+    session["_id"] = login_manager._session_identifier_generator()
+    session.permanent = True
 
 
 @bp.post("/logout")
