@@ -6,6 +6,7 @@ from the remember-me cookie back here to type the password again; logging out en
 session of the user, so a copy of the session cookie dies with it.
 """
 import hashlib
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
@@ -19,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
+from ..auth import KIOSK
 from ..extensions import db, limiter, login_manager
 from ..services import people
 from .forms import DataRequired, Length
@@ -40,8 +42,10 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Remember me on this computer"))
 
 
-# Where each role starts its shift after logging in: its own worklist.
-LANDING = (("technician", "workbench.index"), ("reception", "reception.desk"))
+# Where each role starts its shift after logging in: its own worklist (the waiting room's
+# device account: the kiosk; its wall screen is opened at /display).
+LANDING = (("technician", "workbench.index"), ("reception", "reception.desk"),
+           (KIOSK, "reception.kiosk"))
 
 
 def landing_url(user) -> str:
@@ -127,7 +131,7 @@ def login():
                 if lang:
                     session["lang"] = lang
                 session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
-                login_user(user, remember=form.remember.data)
+                login_user(user, **_remember(user, form.remember.data))
             current_app.logger.info("login ok user_id=%s", user.id)
             audit.log("login.ok", obj=user, actor=user,
                       after={"reauth": True} if reauth else None, commit=True)
@@ -148,6 +152,16 @@ def login():
             flash(_("Wrong user name or password."), "danger")
     status = 401 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, reauth=reauth), status
+
+
+def _remember(user, ticked: bool) -> dict:
+    """The remember-me cookie of a login. A kiosk always gets one, for KIOSK_REMEMBER_DAYS
+    (no one is at the tablet to log in again after a night, when the session has ended);
+    staff get theirs when they tick the box, for REMEMBER_COOKIE_DURATION."""
+    if user.role == KIOSK:
+        return {"remember": True,
+                "duration": timedelta(days=current_app.config["KIOSK_REMEMBER_DAYS"])}
+    return {"remember": bool(ticked)}
 
 
 @user_loaded_from_cookie.connect
