@@ -68,6 +68,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_DURATION = timedelta(days=14)
 PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+# The waiting room's kiosk account is always remembered, this long from its login: its tablet
+# and wall screen stay logged in across nights (nobody there knows the password), and it opens
+# nothing but the kiosk and the display. Ending it: reset its password or deactivate it.
+KIOSK_REMEMBER_DAYS = 90
 SESSION_PROTECTION = "strong"
 WTF_CSRF_TIME_LIMIT = None  # a reception screen stays open all shift
 

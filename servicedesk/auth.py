@@ -15,6 +15,9 @@ from .lifecycle import EVENTS, REFUND_ROLES
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
+# The waiting room's device account (a tablet, a wall screen): in no permission but the three
+# pages it shows customers, and in none of the API's (API_PERMISSIONS), whatever token it holds.
+KIOSK = "kiosk"
 
 
 def _firing(*events: str) -> frozenset:
@@ -31,8 +34,12 @@ PERMISSIONS: dict[str, frozenset] = {
     "tickets.print": frozenset({"reception", "technician", "manager"}),
     "visits.view": ALL_STAFF,
     "visits.issue": frozenset({"reception", "manager"}),
+    # the kiosk page (take a number), its printed slip and the wall display: the staff's as
+    # before, and all the waiting room's device account may open
+    "visits.kiosk": frozenset({"reception", "manager", KIOSK}),
+    "visits.slip": ALL_STAFF | {KIOSK},
     "visits.call": frozenset({"reception"}),
-    "visits.display": ALL_STAFF,
+    "visits.display": ALL_STAFF | {KIOSK},
     "reception.desk": frozenset({"reception", "manager"}),
     "tickets.deliver_desk": frozenset({"reception", "manager"}),
     "tickets.deliver": _firing("deliver"),  # hand a device back (the desk's button)
@@ -167,7 +174,8 @@ class SessionInterface(SecureCookieSessionInterface):
 def _role_labels():
     from flask_babel import lazy_gettext as _l
     return {"reception": _l("Reception"), "technician": _l("Technician"),
-            "manager": _l("Manager"), "admin": _l("Administrator")}
+            "manager": _l("Manager"), "admin": _l("Administrator"),
+            KIOSK: _l("Kiosk / wall display")}
 
 
 ROLE_LABELS = _role_labels()

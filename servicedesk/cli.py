@@ -77,11 +77,15 @@ def api_token(name, label, days):
     """Print a new API token for user NAME (on its own last line)."""
     from datetime import timedelta
 
+    from .auth import KIOSK
     from .models import ApiToken, utcnow
     from .services.people import issue_token, token_digest
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None or not user.active:
         raise click.ClickException(f"no active user named {name!r}")
+    if user.role == KIOSK:  # the API refuses a kiosk everything (auth.PERMISSIONS)
+        raise click.ClickException(f"{name!r} is a kiosk account: it has no use for an API "
+                                   "token")
     raw = issue_token(user, label)
     days = days or current_app.config.get("API_TOKEN_DAYS", 365)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))

@@ -130,7 +130,7 @@ def test_seed_demo_fills_every_state_and_is_safe_twice(app):
     users_after_first = user_count()
     assert users_after_first >= 5
     roles = set(db.session.scalars(select(User.role)))
-    assert {"reception", "technician", "manager", "admin"} <= roles
+    assert {"reception", "technician", "manager", "admin", "kiosk"} <= roles
     customers_after_first = db.session.scalar(select(func.count()).select_from(Customer))
     assert all(verify_chain(t) is None for t in db.session.scalars(select(Ticket)))
     assert db.session.scalar(select(func.count()).select_from(Notification)) == 0

@@ -153,6 +153,12 @@ class Visitor:
 
 
 @pytest.fixture
+def everyone(users):
+    """One account per role (the ``users`` fixture's staff, and the waiting room's kiosk)."""
+    return {**users, "kiosk": add_user("kiosk1", "kiosk")}
+
+
+@pytest.fixture
 def world(app, users, make_ticket):
     """A real object for every URL parameter: a ticket handed back and surveyed, a visit in
     the queue, a user (not one of the sweep's) with an API token, a branch, a service type,
@@ -183,8 +189,8 @@ def refusal(resp):
 
 
 @pytest.mark.parametrize("identity", [*ROLES, ANONYMOUS])
-def test_every_route_answers_each_role_as_the_matrix_says(app, users, world, identity):
-    visitor = Visitor(app, None if identity == ANONYMOUS else users[identity])
+def test_every_route_answers_each_role_as_the_matrix_says(app, everyone, world, identity):
+    visitor = Visitor(app, None if identity == ANONYMOUS else everyone[identity])
     wrong = []
     for endpoint, rule, method in routes(app):
         url = fill(rule, world)
@@ -228,12 +234,13 @@ def test_public_routes_need_no_login(app, world):
                                                                       resp.status_code)
 
 
-def test_logout_is_for_staff_and_anyone_logged_in_may(app, users):
+def test_logout_is_for_staff_and_anyone_logged_in_may(app, everyone):
     resp = Visitor(app).open("POST", "/logout")
     assert refusal(resp) == "login"
     for role in ROLES:
-        visitor = Visitor(app, users[role])
-        assert visitor.open("GET", "/").status_code == 200
+        visitor = Visitor(app, everyone[role])
+        start = "/kiosk" if role == "kiosk" else "/"  # the kiosk has no home page
+        assert visitor.open("GET", start).status_code == 200
         assert visitor.open("POST", "/logout").status_code == 302
-        assert refusal(visitor.open("GET", "/")) == "login"
+        assert refusal(visitor.open("GET", start)) == "login"
 

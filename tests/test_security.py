@@ -341,6 +341,29 @@ def test_logout_kills_every_copy_of_the_session_and_remember_cookies(app, users)
     assert Browser(app).login(users["reception"].username).status_code == 302  # logs in again
 
 
+def test_a_session_restored_from_the_remember_me_cookie_outlives_its_first_page(app, users):
+    """After the browser was closed (or the 12-hour session ran out) the remember-me cookie
+    logs the user in again, for good: the restored session is tied to this browser like a
+    login's, and strong session protection does not take it for a stolen one on the next
+    page (it did: remember-me lasted one page, then the login form)."""
+    reception = Browser(app)
+    assert reception.login(users["reception"].username, remember=True).status_code == 302
+    remembered = Browser(app)
+    remembered.client.set_cookie("remember_token",
+                                 reception.client.get_cookie("remember_token").value)
+    for _ in range(3):
+        assert remembered.get("/").status_code == 200
+    assert remembered.client.get_cookie("remember_token") is not None
+    # still not a fresh login: user management asks for the password again
+    admin = Browser(app)
+    admin.login(users["admin"].username, remember=True)
+    later = Browser(app)
+    later.client.set_cookie("remember_token", admin.client.get_cookie("remember_token").value)
+    assert later.get("/").status_code == 200
+    resp = later.get("/admin/users")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
 def test_a_password_reset_ends_the_users_open_sessions(app, users, admin):
     tech = Browser(app)
     tech.login(users["technician"].username)

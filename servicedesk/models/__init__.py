@@ -2,7 +2,7 @@
 from ._types import UTCDateTime, utcnow
 from .branches import Branch, Counter, TillCount
 from .notifications import NOTIFICATION_STATUSES, Notification, SmsTemplate
-from .people import ROLES, ApiToken, Customer, Device, User
+from .people import NO_TOKEN_ROLES, ROLES, ApiToken, Customer, Device, User
 from .surveys import SurveyResponse
 from .tickets import CostLine, Ticket, TicketEvent, TicketNote
 from .visits import VISIT_STATUSES, Visit
@@ -11,6 +11,7 @@ from .admin import AuditLog, ServiceType, Setting
 
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
-    "NOTIFICATION_STATUSES", "ROLES", "ApiToken", "Customer", "Device", "User", "SurveyResponse",
-    "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES", "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
+    "NOTIFICATION_STATUSES", "NO_TOKEN_ROLES", "ROLES", "ApiToken", "Customer", "Device", "User",
+    "SurveyResponse", "CostLine", "Ticket", "TicketEvent", "TicketNote", "VISIT_STATUSES",
+    "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
 ]

@@ -8,7 +8,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from ._types import UTCDateTime, utcnow
 
-ROLES = ("reception", "technician", "manager", "admin")
+# "kiosk" is a device's account, not a person's: the waiting room's tablet (take a number)
+# and wall screen (now serving) of its branch, and nothing else (auth.PERMISSIONS).
+ROLES = ("reception", "technician", "manager", "admin", "kiosk")
+# Roles an API token is never issued to: staff pages take tokens too, so an administrator's
+# would open every page, and a kiosk has no use for one (the API refuses it everything).
+NO_TOKEN_ROLES = frozenset({"admin", "kiosk"})
 
 
 class User(db.Model):

@@ -21,7 +21,7 @@ from .. import validation as v
 from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
 from ..i18n import format_datetime, format_money, localize_digits, segments
-from ..models import ROLES, ApiToken, Branch, SmsTemplate, Ticket, User, utcnow
+from ..models import NO_TOKEN_ROLES, ROLES, ApiToken, Branch, SmsTemplate, Ticket, User, utcnow
 from ..models.admin import ServiceType, Setting
 from ..notifications import templates
 from . import people
@@ -176,7 +176,7 @@ def update_user(by: User, user_id: int, *, full_name, role, branch_id, language)
         old, new = audit.changes(before, _user_values(user))
         if user.role != before["role"]:
             user.end_sessions()  # a new role: sessions opened with the old one end
-            if user.role == "admin":  # no token for an administrator (create_api_token)
+            if user.role in NO_TOKEN_ROLES:  # no token for them (create_api_token)
                 revoked = _revoke_tokens(user)
                 if revoked:
                     new = {**new, "revoked_api_keys": revoked}
@@ -259,6 +259,9 @@ def create_api_token(by: User, user_id: int, name: Any) -> tuple[ApiToken, str]:
         if user.role == "admin":  # staff pages take tokens too: it would open every one
             raise ValidationError(_("An administrator's token would open every page: issue "
                                     "it to a reception, technician or manager account."))
+        if user.role in NO_TOKEN_ROLES:
+            raise ValidationError(_("A kiosk account has no use for an API token: the API "
+                                    "refuses it everything."))
         token, raw = people.new_token(user, name)
         db.session.flush()
         audit.log("token.create", obj=token, after={"user_id": user.id, "name": name})

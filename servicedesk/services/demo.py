@@ -13,7 +13,7 @@ from .tickets import build_ticket, clean_intake, default_branch
 
 STAFF = (("reza", "reception", "رضا احمدی"), ("sara", "technician", "سارا محمدی"),
          ("ali", "technician", "علی کریمی"), ("maryam", "manager", "مریم حسینی"),
-         ("admin", "admin", "مدیر سیستم"))
+         ("admin", "admin", "مدیر سیستم"), ("lobby", "kiosk", "کیوسک سالن انتظار"))
 
 CUSTOMERS = (("نرگس رضایی", "09121234567", "Samsung", "Galaxy A54", "صفحه شکسته"),
              ("Hamid Karimi", "09351234567", "Apple", "iPhone 13", "Battery drains fast"),

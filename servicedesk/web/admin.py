@@ -26,7 +26,7 @@ from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
 from ..i18n import format_datetime, format_number, localize_digits, parse_date
 from ..lifecycle import STATE_LABELS
-from ..models import ROLES
+from ..models import NO_TOKEN_ROLES, ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
@@ -282,6 +282,7 @@ def user_edit(user_id: int):
     return answer or (render_template("admin/user_edit.html", user=user, form=form,
                                       password_form=PasswordForm(), confirm=ConfirmForm(),
                                       tokens=svc.api_tokens(user.id),
+                                      takes_tokens=user.role not in NO_TOKEN_ROLES,
                                       held=workbench.held_by(user.id),
                                       token_form=TokenForm(formdata=None)), status)
 

@@ -7,6 +7,7 @@ session of the user, so a copy of the session cookie dies with it.
 """
 import hashlib
 import hmac
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request, session,
@@ -14,12 +15,13 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import (confirm_login, current_user, login_fresh, login_required, login_user,
-                         logout_user)
+                         logout_user, user_loaded_from_cookie)
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
+from ..auth import KIOSK
 from ..extensions import db, limiter, login_manager
 from ..services import people
 from .forms import DataRequired, Length
@@ -41,8 +43,10 @@ class LoginForm(FlaskForm):
     remember = BooleanField(_l("Remember me on this computer"))
 
 
-# Where each role starts its shift after logging in: its own worklist.
-LANDING = (("technician", "workbench.index"), ("reception", "reception.desk"))
+# Where each role starts its shift after logging in: its own worklist (the waiting room's
+# device account: the kiosk; its wall screen is opened at /display).
+LANDING = (("technician", "workbench.index"), ("reception", "reception.desk"),
+           (KIOSK, "reception.kiosk"))
 
 
 def landing_url(user) -> str:
@@ -128,7 +132,7 @@ def login():
                 if lang:
                     session["lang"] = lang
                 session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
-                login_user(user, remember=form.remember.data)
+                login_user(user, **_remember(user, form.remember.data))
             current_app.logger.info("login ok user_id=%s", user.id)
             audit.log("login.ok", obj=user, actor=user,
                       after={"reauth": True} if reauth else None, commit=True)
@@ -152,6 +156,26 @@ def login():
             flash(_("Wrong user name or password."), "danger")
     status = 401 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, reauth=reauth), status
+
+
+def _remember(user, ticked: bool) -> dict:
+    """The remember-me cookie of a login. A kiosk always gets one, for KIOSK_REMEMBER_DAYS
+    (no one is at the tablet to log in again after a night, when the session has ended);
+    staff get theirs when they tick the box, for REMEMBER_COOKIE_DURATION."""
+    if user.role == KIOSK:
+        return {"remember": True,
+                "duration": timedelta(days=current_app.config["KIOSK_REMEMBER_DAYS"])}
+    return {"remember": bool(ticked)}
+
+
+@user_loaded_from_cookie.connect
+def _tie_restored_session(app, user=None, **_kw):
+    """A session restored from the remember-me cookie is tied to the browser that restored it
+    and lives a shift, as a login's does: Flask-Login does not note the session's identifier
+    then, and with SESSION_PROTECTION "strong" the next request took the restored session for
+    a stolen one, ending it and deleting the cookie (remember-me lasted one page)."""
+    session["_id"] = login_manager._session_identifier_generator()
+    session.permanent = True
 
 
 @bp.post("/logout")

@@ -86,7 +86,7 @@ def _hx_login_redirect(resp):
 # --- kiosk and queue ------------------------------------------------------------------------
 
 @bp.route("/kiosk", methods=["GET", "POST"])
-@require("visits.issue")
+@require("visits.kiosk")
 def kiosk():
     errors = {}
     if request.method == "POST":
@@ -99,7 +99,12 @@ def kiosk():
         else:
             return redirect(url_for(".slip", visit_id=visit.id, print=1, back="kiosk"))
     return render_template("reception/kiosk.html", services=visits.SERVICES, errors=errors,
-                           form=request.form), 422 if errors else 200
+                           form=request.form, fresh_url=_kiosk_url()), 422 if errors else 200
+
+
+def _kiosk_url() -> str:
+    """The kiosk for the next customer: in the shop's language."""
+    return url_for("reception.kiosk", lang=current_app.config["SERVICEDESK_LOCALE"])
 
 
 def _queue_context(message=None, category="success") -> dict:
@@ -221,7 +226,7 @@ def _print_args() -> dict:
     back = BACK.get(request.args.get("back", ""))
     back_url = url_for(back) if back else None
     if back == "reception.kiosk":  # the next customer starts in the shop's language
-        back_url = url_for(back, lang=current_app.config["SERVICEDESK_LOCALE"])
+        back_url = _kiosk_url()
     ticket_id = (request.view_args or {}).get("ticket_id")
     if back_url is None and ticket_id is not None:
         back_url = url_for("tickets.show", ticket_id=ticket_id)  # opened from the ticket
@@ -245,9 +250,12 @@ def _printed(kind: str, obj, template: str, **context):
 
 
 @bp.get("/visits/<int:visit_id>/slip")
-@require("visits.view")
+@require("visits.slip")
 def slip(visit_id: int):
     visit = visits.get(visit_id)
+    if not can(current_user, "visits.view") and visit.branch_id != _branch().id:
+        # the kiosk, which sees no queue: its own branch's numbers, as on its wall display
+        abort(404)
     return _printed("queue_slip", visit, "print/queue_slip.html", slip=slips.queue_slip(visit))
 
 

@@ -84,6 +84,29 @@
     });
   }
 
+  /* --- the kiosk left alone: it opens itself anew after a while without a touch, so the
+   * session (and the form's CSRF token) stays alive through a quiet day and the night, and the
+   * next customer finds an empty form in the shop's language, not a stranger's number. */
+  function initIdleReload() {
+    var el = document.querySelector("[data-idle-reload]");
+    if (!el) return;
+    var after = (parseInt(el.getAttribute("data-idle-reload"), 10) || 600) * 1000;
+    var to = el.getAttribute("data-reload-to") || window.location.pathname;
+    var last = Date.now();
+    function touched() { last = Date.now(); }
+    ["pointerdown", "keydown", "input"].forEach(function (type) {
+      document.addEventListener(type, touched, true);
+    });
+    function check() {
+      if (Date.now() - last >= after) window.location.assign(to);
+    }
+    window.setInterval(check, 30000);
+    // a tablet waking from sleep: its timers were paused
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) check();
+    });
+  }
+
   /* --- barcode scanner ------------------------------------------------------------------
    * A scanner is a keyboard: it types the receipt's link and Enter. With the Persian layout
    * active it would type Persian letters, so in the scan box keys are read by their physical
@@ -231,6 +254,7 @@
     initValidation();
     initSlip();
     initKeypad();
+    initIdleReload();
     initScan();
     initHotkeys();
     initIntake();

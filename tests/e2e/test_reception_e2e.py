@@ -303,3 +303,33 @@ def test_enter_after_the_number_at_the_kiosk_takes_no_number(live_server, page, 
     db.session.expire_all()
     visit = db.session.scalar(select(Visit))
     assert visit.service == "pickup" and visit.phone == "+989121234567"
+
+
+def test_the_waiting_rooms_tablet_logs_in_as_a_kiosk_and_keeps_itself_fresh(
+        live_server, page, users):
+    """The kiosk account lands on the kiosk, takes a number and prints its slip; left alone,
+    the kiosk opens itself anew in the shop's language (its session and form stay alive
+    through a quiet day and the night); staff pages are refused to it."""
+    from ..conftest import add_user
+    add_user("lobby", "kiosk")
+    base = live_server.url
+    page.clock.install()
+    login(page, base, "lobby")
+    assert page.url.endswith("/kiosk")
+    page.click("button[data-service=repair]")
+    page.wait_for_url(re.compile(r"/visits/\d+/slip"))
+    expect(page.locator(".slip-number")).to_have_text("R-۰۰۱")
+    assert page.evaluate("window.__prints") == 1
+
+    page.goto(f"{base}/kiosk?lang=en")
+    page.fill("#phone", "0912")
+    page.clock.fast_forward("05:00")
+    assert "lang=en" in page.url  # someone is at it: left as it is
+    page.clock.fast_forward("11:00")
+    page.wait_for_url(re.compile(r"/kiosk\?lang=fa$"))
+    expect(page.locator("html")).to_have_attribute("dir", "rtl")
+    expect(page.locator("#phone")).to_have_value("")
+
+    for url in ("/tickets/", "/desk", "/queue"):
+        assert page.goto(f"{base}{url}").status == 403, url
+    assert page.goto(f"{base}/display").status == 200
