@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -38,9 +39,11 @@ class Result:
     name: str
     ok: bool
     message: str
+    warn: bool = False  # ok, but worth a look: printed WARN, does not fail the command
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'}  {self.name}: {self.message}"
+        label = "FAIL" if not self.ok else "WARN" if self.warn else "OK  "
+        return f"{label}  {self.name}: {self.message}"
 
 
 def safe_url(url: str) -> str:
@@ -148,6 +151,66 @@ def check_redis(app) -> Result:
         return Result("redis", False, f"cannot reach {safe_url(url)}: {_reason(exc)}; SMS "
                                       "stay pending until it answers (REDIS_URL)")
     return Result("redis", True, f"{safe_url(url)} answers (Redis {version})".rstrip())
+
+
+# A worker sweeps every minute; one not seen for this long (or three of its rounds) is not running.
+WORKER_STALE_AFTER = 5 * 60
+WORKER_UNIT = "servicedesk-worker"
+
+
+def worker_state(app, client) -> tuple[Optional[float], float, bool]:
+    """(seconds since a worker last ran the outbox sweep on this Redis or None if never,
+    its sweep period, whether that is too long ago)."""
+    from .notifications.worker import read_heartbeat
+    beat = read_heartbeat(app, client)
+    if beat is None:
+        return None, 60.0, True
+    age = max(0.0, time.time() - beat["at"])
+    return age, beat["every"], age > max(WORKER_STALE_AFTER, 3 * beat["every"])
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
+def check_worker(app) -> Optional[Result]:
+    """With REDIS_URL set, SMS are sent only by a worker (flask --app wsgi worker): without
+    one they pile up in the queue. A WARN, not a FAIL: the web unit runs this check before it
+    starts, and at boot (or on a first install) the worker may simply not have started yet; a
+    web that refused to start for that would be wrong."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return None
+    from redis import Redis
+
+    from .notifications.queue import QUEUE_NAME
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            age, every, stale = worker_state(app, client)
+            waiting = client.llen(f"rq:queue:{app.config.get('RQ_QUEUE', QUEUE_NAME)}")
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001
+        return Result("worker", True, f"not checked: Redis does not answer ({_reason(exc)})",
+                      warn=True)
+    jobs = f"{waiting} SMS job{'s' if waiting != 1 else ''} waiting in the queue"
+    if age is None:
+        return Result("worker", True, f"no worker has run the outbox sweep on this Redis yet; "
+                                      f"{jobs}: start {WORKER_UNIT} (systemctl enable --now "
+                                      f"{WORKER_UNIT}; flask --app wsgi worker)", warn=True)
+    if stale:
+        return Result("worker", True, f"no worker has run the outbox sweep for {_ago(age)}; "
+                                      f"{jobs}: start {WORKER_UNIT} (systemctl status "
+                                      f"{WORKER_UNIT}; flask --app wsgi worker)", warn=True)
+    return Result("worker", True, f"last seen {_ago(age)} ago (outbox sweep every "
+                                  f"{every:.0f} s); {jobs}")
 
 
 def check_sms(app) -> Result:
@@ -292,12 +355,14 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
 
 
-CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_sms,
-                                check_secret, check_translations, check_shop)
+CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_worker,
+                                check_sms, check_secret, check_translations, check_shop)
 
 
 def run_checks(app) -> list[Result]:
-    return [check(app) for check in CHECKS]
+    """Each check's result; a check that does not apply here (the worker without Redis)
+    returns None and prints no line."""
+    return [result for result in (check(app) for check in CHECKS) if result is not None]
 
 
 @click.command("check")
@@ -309,7 +374,12 @@ def check():
     for result in results:
         click.echo(result.line())
     failed = [r for r in results if not r.ok]
+    warned = [r for r in results if r.ok and r.warn]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} checks failed")
         click.get_current_context().exit(1)
+    if warned:
+        click.echo(f"all {len(results)} checks passed, {len(warned)} with a warning (WARN does "
+                   "not stop the web from starting)")
+        return
     click.echo(f"all {len(results)} checks passed")

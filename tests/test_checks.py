@@ -83,7 +83,7 @@ def base_revision() -> str:
 def run_check(app):
     result = app.test_cli_runner().invoke(args=["check"])
     lines = {line.split(":", 1)[0].split(None, 1)[1]: line
-             for line in result.output.splitlines() if line.startswith(("OK", "FAIL"))}
+             for line in result.output.splitlines() if line.startswith(("OK", "WARN", "FAIL"))}
     return result.exit_code, lines, result.output
 
 
@@ -448,3 +448,73 @@ def test_scripts_run_starts_a_demo_shop_or_with_no_demo_an_empty_one(tmp_path, a
         else:
             assert tickets == 9 and "reception" in roles, out
             assert "scripts/run --no-demo" in out
+
+
+# --- the worker's heartbeat -------------------------------------------------------------------
+
+# A Redis database of these tests' own: the worker's registrations and heartbeat land here.
+WORKER_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def worker_redis():
+    from redis import Redis
+    client = Redis.from_url(WORKER_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def run_worker_burst(url: str) -> None:
+    """One round of `flask --app wsgi worker --burst`: the sweep (and its heartbeat), the
+    queue emptied, then it exits."""
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32),
+                                        REDIS_URL=WORKER_REDIS_URL))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.redis
+def test_check_warns_while_no_worker_runs_and_says_when_one_was_last_seen(migrated_url, tmp_path,
+                                                                         worker_redis):
+    import json
+
+    app = build_app(migrated_url, tmp_path, REDIS_URL=WORKER_REDIS_URL)
+    worker_redis.rpush("rq:queue:servicedesk-sms", "job-1", "job-2")  # SMS piling up
+    code, lines, output = run_check(app)
+    assert code == 0, output  # a warning: the web unit still starts (the worker may be next)
+    assert lines["worker"].startswith("WARN  worker: no worker has run the outbox sweep"), output
+    assert "2 SMS jobs waiting in the queue: start servicedesk-worker" in lines["worker"]
+    assert output.rstrip().endswith("all 8 checks passed, 1 with a warning (WARN does not stop "
+                                    "the web from starting)")
+    worker_redis.delete("rq:queue:servicedesk-sms")
+
+    run_worker_burst(migrated_url)  # a worker runs the sweep: its heartbeat is written
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert re.fullmatch(r"OK    worker: last seen \d+ s ago \(outbox sweep every 60 s\); "
+                        r"0 SMS jobs waiting in the queue", lines["worker"]), output
+    assert output.rstrip().endswith("all 8 checks passed")
+
+    key = "servicedesk-sms:last-sweep"
+    assert 0 < worker_redis.ttl(key) <= 7 * 24 * 3600  # a heartbeat does not stay forever
+    worker_redis.set(key, json.dumps({"at": time.time() - 20 * 60, "every": 60}))
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert lines["worker"].startswith("WARN  worker: no worker has run the outbox sweep for "
+                                      "20 minutes; 0 SMS jobs waiting"), output
+
+
+def test_check_has_no_worker_line_without_redis(migrated_url, tmp_path):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path))
+    assert code == 0 and "worker" not in lines, output
+
+
+@pytest.mark.redis
+def test_check_does_not_judge_the_worker_while_redis_is_down(migrated_url, tmp_path):
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, REDIS_URL=url))
+    assert code == 1 and lines["redis"].startswith("FAIL"), output
+    assert lines["worker"].startswith("WARN  worker: not checked: Redis does not answer"), output
