@@ -7,8 +7,10 @@ and the tests can call them one by one.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +232,9 @@ def check_sms(app) -> Result:
             return Result("sms", False, "SMS_BACKEND is twilio but PUBLIC_BASE_URL is not set: "
                                         "the worker cannot build the delivery-report address "
                                         "or the links in messages")
+        problem = _twilio_problem(cfg)
+        if problem:
+            return Result("sms", False, problem)
         sender = cfg.get("TWILIO_FROM_NUMBER") or cfg.get("TWILIO_MESSAGING_SERVICE_SID")
         where = f" via {cfg['TWILIO_API_BASE_URL']}" if cfg.get("TWILIO_API_BASE_URL") else ""
         return _constructs(cfg, Result("sms", True, f"twilio, sending as {sender}{where}"))
@@ -237,10 +242,77 @@ def check_sms(app) -> Result:
         if not cfg.get("SMS_HTTP_URL"):
             return Result("sms", False, "SMS_BACKEND is http but the gateway's address is not "
                                         "set (SERVICEDESK_SMS_HTTP_URL)")
+        problem = _http_gateway_problem(cfg)
+        if problem:
+            return Result("sms", False, problem)
         return _constructs(cfg, Result("sms", True, f"http gateway "
                                                     f"{safe_url(cfg['SMS_HTTP_URL'])}"))
     return Result("sms", False, f"SMS_BACKEND is {backend!r}; it must be console, twilio or "
                                 "http")
+
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# Twilio also sends from a name where the country allows it: up to 11 letters, digits, spaces.
+ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+
+def _is_http_address(value) -> bool:
+    parts = urlsplit(str(value))
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _twilio_problem(cfg) -> Optional[str]:
+    """A mistyped Twilio setting, named, with what it should look like; None when they look
+    right (whether Twilio accepts them shows at the first message)."""
+    sid = str(cfg.get("TWILIO_ACCOUNT_SID"))
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+        return (f"TWILIO_ACCOUNT_SID {sid!r} is not a Twilio account SID (AC and 32 hexadecimal "
+                "characters, on the Twilio console's first page; not the API key's SK...)")
+    service = cfg.get("TWILIO_MESSAGING_SERVICE_SID")
+    if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", str(service)):
+        return (f"TWILIO_MESSAGING_SERVICE_SID {service!r} is not a messaging service SID (MG "
+                "and 32 hexadecimal characters)")
+    sender = cfg.get("TWILIO_FROM_NUMBER")
+    if sender and not (E164.fullmatch(str(sender)) or ALPHANUMERIC_SENDER.fullmatch(str(sender))):
+        return (f"TWILIO_FROM_NUMBER {sender!r} is not a number in E.164 form (+, the country "
+                "code and the number, no spaces: +15005550006) nor a sender name (up to 11 "
+                "letters and digits)")
+    base = cfg.get("TWILIO_API_BASE_URL")
+    if base and not _is_http_address(base):
+        return f"TWILIO_API_BASE_URL {base!r} is not an http(s) address"
+    if not _is_number(cfg.get("TWILIO_TIMEOUT") or 10):
+        return f"TWILIO_TIMEOUT {cfg.get('TWILIO_TIMEOUT')!r} is not a number of seconds"
+    return None
+
+
+def _http_gateway_problem(cfg) -> Optional[str]:
+    url = cfg.get("SMS_HTTP_URL")
+    if not _is_http_address(url):
+        return (f"SERVICEDESK_SMS_HTTP_URL {safe_url(str(url))!r} is not an http(s) address: "
+                "write it whole, with https:// (for example https://sms.example.ir/send)")
+    static = cfg.get("SMS_HTTP_STATIC_PARAMS")
+    if isinstance(static, str):  # Flask keeps a value that is not JSON as a string
+        try:
+            static = json.loads(static)
+        except ValueError as exc:  # the value holds the panel's API key: not printed
+            return (f"SERVICEDESK_SMS_HTTP_STATIC_PARAMS is not JSON ({exc}): write it in "
+                    "single quotes with double quotes inside, "
+                    """SERVICEDESK_SMS_HTTP_STATIC_PARAMS='{"apikey": "...", "from": "3000..."}'""")
+    if static is not None and not isinstance(static, dict):
+        return ("SERVICEDESK_SMS_HTTP_STATIC_PARAMS must be a JSON object of names and values "
+                f"({{...}}), not a {type(static).__name__}")
+    if not _is_number(cfg.get("SMS_HTTP_TIMEOUT") or 10):
+        return (f"SERVICEDESK_SMS_HTTP_TIMEOUT {cfg.get('SMS_HTTP_TIMEOUT')!r} is not a number "
+                "of seconds")
+    return None
 
 
 def _constructs(cfg, ok: Result) -> Result:
@@ -348,6 +420,62 @@ def check_shop(app) -> Result:
     return Result("shop", True, f"{locale}, {zone}; {where}")
 
 
+# Whole numbers the deployment reads from the environment (gunicorn.conf.py), and the least
+# each may be: a value int() refuses stops gunicorn at every start, in a restart loop.
+DEPLOY_INTEGERS = {"WEB_CONCURRENCY": 1, "GUNICORN_THREADS": 1, "GUNICORN_TIMEOUT": 0,
+                   "GUNICORN_GRACEFUL_TIMEOUT": 0, "GUNICORN_KEEPALIVE": 0,
+                   "GUNICORN_MAX_REQUESTS": 0, "GUNICORN_MAX_REQUESTS_JITTER": 0,
+                   "PROXY_HOPS": 0, "PORT": 1}
+# Other variables the app or the deployment reads, checked for a comment left after a value.
+DEPLOY_STRINGS = ("BIND", "FORWARDED_ALLOW_IPS")
+SETTING_PREFIXES = ("SERVICEDESK_", "TWILIO_", "SMS_", "GUNICORN_")
+# "value  # comment" (systemd's EnvironmentFile keeps it), not "Shop #1"
+TRAILING_COMMENT = re.compile(r"\s#(\s|$)")
+COMMENT_HINT = "systemd keeps comments written after a value: put them on their own line"
+
+
+def _shown(name: str, value: str) -> str:
+    """The value as the administrator typed it, unless it is a secret."""
+    if re.search(r"SECRET_KEY|TOKEN|PASSWORD|STATIC_PARAMS", name):
+        return f"{name} (value not shown)"
+    if "://" in value:
+        value = safe_url(value)
+    return f"{name}={value!r}"
+
+
+def check_environment(app) -> Result:
+    """What the units read from /etc/servicedesk/env, as the shell or systemd left it: the
+    numbers gunicorn.conf.py turns into int() (a comment after one stops every start), and
+    any setting that kept a comment written after its value."""
+    from . import ENV_SETTINGS
+    problems, numbers, commented = [], [], False
+    for name, least in DEPLOY_INTEGERS.items():
+        raw = os.environ.get(name)
+        if not raw:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            problems.append(f"{name}={raw!r}: not a whole number")
+            commented = commented or "#" in raw
+            continue
+        if value < least:
+            problems.append(f"{name}={raw!r}: must be {least} or more")
+        else:
+            numbers.append(f"{name}={value}")
+    for name in sorted(os.environ):
+        if name in DEPLOY_INTEGERS or not (name in ENV_SETTINGS or name in DEPLOY_STRINGS
+                                            or name.startswith(SETTING_PREFIXES)):
+            continue
+        if TRAILING_COMMENT.search(os.environ[name]):
+            problems.append(f"{_shown(name, os.environ[name])}: ends in a comment")
+            commented = True
+    if problems:
+        return Result("environment", False, "; ".join(problems + [COMMENT_HINT] * commented))
+    return Result("environment", True, "no comment left after a value; gunicorn's numbers: "
+                                       + (", ".join(numbers) if numbers else "the defaults"))
+
+
 def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     """A one-connection engine with a short connect timeout: a check must answer, not hang on
     a firewall that drops packets."""
@@ -356,7 +484,8 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
 
 
 CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_worker,
-                                check_sms, check_secret, check_translations, check_shop)
+                                check_sms, check_secret, check_translations, check_shop,
+                                check_environment)
 
 
 def run_checks(app) -> list[Result]:

@@ -91,13 +91,13 @@ def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_
     code, lines, output = run_check(build_app(migrated_url, tmp_path))
     assert code == 0, output
     assert set(lines) == {"database", "migrations", "redis", "sms", "secret key", "translations",
-                          "shop"}
+                          "shop", "environment"}
     assert all(line.startswith("OK") for line in lines.values()), output
     assert "latest revision" in lines["migrations"]
     assert "console" in lines["sms"]
     assert "instance file" in lines["secret key"]
     assert "fa, Asia/Tehran; links in SMS and QR codes go to http://shop.test" in lines["shop"]
-    assert output.rstrip().endswith("all 7 checks passed")
+    assert output.rstrip().endswith("all 8 checks passed")
 
 
 @pytest.mark.parametrize("setting, value, words", [
@@ -163,7 +163,7 @@ def test_check_fails_on_an_unmigrated_database(tmp_path, how):
             assert "run flask --app wsgi init-db to upgrade it" in lines["migrations"]
         assert f"expects {'revision ' if how != 'behind' else ''}{head_revision()}" in \
             lines["migrations"]
-        assert output.rstrip().endswith("1 of 7 checks failed")
+        assert output.rstrip().endswith("1 of 8 checks failed")
     finally:
         drop()
 
@@ -238,7 +238,7 @@ def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     assert bad.returncode == 1
     assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
     assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
-    assert "2 of 7 checks failed" in bad.stdout
+    assert "2 of 8 checks failed" in bad.stdout
 
 
 # --- probes -----------------------------------------------------------------------------------
@@ -492,7 +492,7 @@ def test_check_warns_while_no_worker_runs_and_says_when_one_was_last_seen(migrat
     assert code == 0, output  # a warning: the web unit still starts (the worker may be next)
     assert lines["worker"].startswith("WARN  worker: no worker has run the outbox sweep"), output
     assert "2 SMS jobs waiting in the queue: start servicedesk-worker" in lines["worker"]
-    assert output.rstrip().endswith("all 8 checks passed, 1 with a warning (WARN does not stop "
+    assert output.rstrip().endswith("all 9 checks passed, 1 with a warning (WARN does not stop "
                                     "the web from starting)")
     worker_redis.delete("rq:queue:servicedesk-sms")
 
@@ -501,7 +501,7 @@ def test_check_warns_while_no_worker_runs_and_says_when_one_was_last_seen(migrat
     assert code == 0, output
     assert re.fullmatch(r"OK    worker: last seen \d+ s ago \(outbox sweep every 60 s\); "
                         r"0 SMS jobs waiting in the queue", lines["worker"]), output
-    assert output.rstrip().endswith("all 8 checks passed")
+    assert output.rstrip().endswith("all 9 checks passed")
 
     key = "servicedesk-sms:last-sweep"
     assert 0 < worker_redis.ttl(key) <= 7 * 24 * 3600  # a heartbeat does not stay forever
@@ -616,3 +616,85 @@ def test_readyz_reports_the_worker_but_does_not_fail_for_it(migrated_url, tmp_pa
         response = client.get("/readyz")
         assert response.status_code == 200
         assert response.get_json()["checks"]["worker"] == state
+
+
+# --- settings mistyped in /etc/servicedesk/env --------------------------------------------------
+
+TWILIO_OK = {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+             "TWILIO_AUTH_TOKEN": "t" * 32, "TWILIO_FROM_NUMBER": "+15005550006"}
+GATEWAY_OK = {"SMS_BACKEND": "http", "SMS_HTTP_URL": "https://sms.example.ir/send"}
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({**GATEWAY_OK, "SMS_HTTP_URL": "sms.example.ir/send"},
+     "SERVICEDESK_SMS_HTTP_URL 'sms.example.ir/send' is not an http(s) address: write it whole, "
+     "with https://"),
+    ({**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": "{'apikey': 'k-SECRET-123'}"},
+     "SERVICEDESK_SMS_HTTP_STATIC_PARAMS is not JSON (Expecting property name"),
+    ({**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": [["apikey", "k-SECRET-123"]]},
+     "SERVICEDESK_SMS_HTTP_STATIC_PARAMS must be a JSON object"),
+    ({**GATEWAY_OK, "SMS_HTTP_TIMEOUT": "10s"}, "SERVICEDESK_SMS_HTTP_TIMEOUT '10s' is not a number"),
+    ({**TWILIO_OK, "TWILIO_ACCOUNT_SID": "XY123"},
+     "TWILIO_ACCOUNT_SID 'XY123' is not a Twilio account SID (AC and 32 hexadecimal"),
+    ({**TWILIO_OK, "TWILIO_ACCOUNT_SID": "SK" + "0" * 32}, "is not a Twilio account SID"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": "+15005550006  # main line"},
+     "TWILIO_FROM_NUMBER '+15005550006  # main line' is not a number in E.164 form"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": "09121234567"}, "is not a number in E.164 form"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": None, "TWILIO_MESSAGING_SERVICE_SID": "MG123"},
+     "TWILIO_MESSAGING_SERVICE_SID 'MG123' is not a messaging service SID"),
+])
+def test_check_names_a_mistyped_sms_setting(migrated_url, tmp_path, settings, words):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, **settings))
+    assert code == 1, output
+    assert lines["sms"].startswith("FAIL  sms: ") and words in lines["sms"], output
+    assert "k-SECRET-123" not in output  # the panel's API key stays off the screen
+
+
+@pytest.mark.parametrize("settings", [
+    {**TWILIO_OK, "TWILIO_FROM_NUMBER": "RepairShop"},  # a sender name, where allowed
+    {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": {"apikey": "k"}, "SMS_HTTP_URL": "http://10.0.0.5/s"},
+    {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k"}'},
+])
+def test_check_accepts_well_formed_sms_settings(migrated_url, tmp_path, settings):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, **settings))
+    assert code == 0 and lines["sms"].startswith("OK"), output
+
+
+@pytest.mark.parametrize("env, line", [
+    ({"PROXY_HOPS": "1   # nginx"},
+     "FAIL  environment: PROXY_HOPS='1   # nginx': not a whole number; systemd keeps comments "
+     "written after a value: put them on their own line"),
+    ({"WEB_CONCURRENCY": "four", "GUNICORN_THREADS": "0", "GUNICORN_TIMEOUT": "30s"},
+     "FAIL  environment: WEB_CONCURRENCY='four': not a whole number; GUNICORN_THREADS='0': "
+     "must be 1 or more; GUNICORN_TIMEOUT='30s': not a whole number"),
+    ({"SERVICEDESK_SETTINGS_CACHE_SECONDS": "2 # per process", "TWILIO_AUTH_TOKEN": "s3cr3t #"},
+     "FAIL  environment: SERVICEDESK_SETTINGS_CACHE_SECONDS='2 # per process': ends in a "
+     "comment; TWILIO_AUTH_TOKEN (value not shown): ends in a comment; systemd keeps comments "
+     "written after a value: put them on their own line"),
+    ({"WEB_CONCURRENCY": "4", "GUNICORN_THREADS": " 4", "PROXY_HOPS": "1",
+      "SERVICEDESK_SHOP_NAME": "Repair #1"},  # a '#' inside a value is no comment
+     "OK    environment: no comment left after a value; gunicorn's numbers: WEB_CONCURRENCY=4, "
+     "GUNICORN_THREADS=4, PROXY_HOPS=1"),
+])
+def test_check_reads_the_environment_the_units_read(migrated_url, tmp_path, monkeypatch, env,
+                                                    line):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, lines, output = run_check(build_app(migrated_url, tmp_path))
+    assert lines["environment"] == line, output
+    assert code == (0 if line.startswith("OK") else 1), output
+    assert "s3cr3t" not in output
+
+
+def test_a_comment_after_proxy_hops_stops_gunicorn_and_check_says_so(migrated_url):
+    """The restart loop an admin met: gunicorn.conf.py's int() refuses the value at every
+    start, while `flask check` (the unit's ExecStartPre) used to pass."""
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx")
+    gunicorn = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                               "--check-config", "wsgi:app"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert gunicorn.returncode != 0 and "invalid literal for int()" in gunicorn.stderr
+    check = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "check"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "FAIL  environment: PROXY_HOPS='1   # nginx': not a whole number" in check.stdout
