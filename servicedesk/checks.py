@@ -48,6 +48,56 @@ class Result:
         return f"{label}  {self.name}: {self.message}"
 
 
+class ConfigError(click.ClickException):
+    """A setting so wrong that the app cannot be built (create_app raises it): every flask
+    command, `check` among them, prints its FAIL line and exits 1 without a traceback, and a
+    gunicorn worker fails to boot, which stops gunicorn (no restart loop of workers)."""
+
+    def __init__(self, result: Result):
+        super().__init__(result.line() + "\n(the other checks need the app: fix this one, "
+                                         "then run flask --app wsgi check again)")
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+def unreadable_secret_key(path: Path, exc: OSError) -> Result:
+    """The instance's secret_key file exists but this user cannot read it: typically made by a
+    command run as root (0600, owner root) before the units ran as the service user."""
+    import pwd
+    path = Path(exc.filename) if getattr(exc, "filename", None) else path
+
+    def user(uid: int) -> str:
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return str(uid)
+    me = user(os.geteuid())
+    try:
+        st = path.stat()
+        about = f" (owner {user(st.st_uid)}, mode {st.st_mode & 0o777:04o})"
+    except OSError:
+        about = ""
+    return Result("secret key", False,
+                  f"cannot read {path}{about} as user {me}: {exc.strerror or exc}; made by "
+                  f"another user (a command run as root?), it must belong to the user the "
+                  f"service runs as: chown {me}: {path} (or set SECRET_KEY in "
+                  "/etc/servicedesk/env)")
+
+
+def database_url_problem(uri: str, given: str) -> Optional[Result]:
+    """None when SQLAlchemy can make an engine of ``uri`` (it connects nowhere); else the FAIL
+    line naming DATABASE_URL, its value shown with the password hidden."""
+    try:
+        sa.create_engine(sa.engine.make_url(uri), poolclass=sa.pool.NullPool).dispose()
+    except Exception as exc:  # noqa: BLE001 - a parse error, a bad port, an unknown driver
+        return Result("database", False,
+                      f"DATABASE_URL {safe_url(given)!r} is not a database address SQLAlchemy "
+                      f"can use ({_reason(exc)}): for example postgresql://servicedesk:PASSWORD@"
+                      "127.0.0.1:5432/servicedesk, or unset for the SQLite file in instance/")
+    return None
+
+
 def safe_url(url: str) -> str:
     """A URL fit for a log or a terminal: the password replaced by ***."""
     try:
@@ -356,7 +406,10 @@ def check_secret(app) -> Result:
     if key.strip().lower() in KNOWN_DEV_SECRETS or "not-for-production" in key.lower():
         return Result("secret key", False, "SECRET_KEY is a well-known development value: "
                                            "anyone could forge sessions; set a new random one")
-    source = _secret_source(app)
+    try:
+        source = _secret_source(app)
+    except OSError as exc:  # the instance's secret_key file, owned by another user
+        return unreadable_secret_key(Path(app.instance_path) / "secret_key", exc)
     if source is None:
         return Result("secret key", False, "SECRET_KEY comes neither from the environment nor "
                                            "from the instance folder (is it written in code?)")

@@ -698,3 +698,74 @@ def test_a_comment_after_proxy_hops_stops_gunicorn_and_check_says_so(migrated_ur
                            env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 1, check.stdout + check.stderr
     assert "FAIL  environment: PROXY_HOPS='1   # nginx': not a whole number" in check.stdout
+
+
+# --- settings that stop the app before any check runs -----------------------------------------
+
+def unreadable(monkeypatch, path: Path) -> None:
+    """``path`` reads as it does for the service user when root made it (0600, owner root):
+    the tests run as root, whom the kernel lets read anything."""
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_text", read_text)
+
+
+def test_an_unreadable_secret_key_file_is_a_fail_line_not_a_traceback(migrated_url, tmp_path,
+                                                                      monkeypatch):
+    """No SECRET_KEY in the environment: create_app reads instance/secret_key, which a command
+    run as root made. `flask check` (and every command) says which file and what to do."""
+    from click.testing import CliRunner
+    from flask import Flask
+    from flask.cli import FlaskGroup
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    key_file = instance / "secret_key"
+    key_file.write_text(secrets.token_hex(32))
+    key_file.chmod(0o600)
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
+    for name in ("SECRET_KEY", "SERVICEDESK_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config = {}
+    exec((ROOT / "config" / "testing.py").read_text(), config)
+    config = {k: v for k, v in config.items() if k.isupper() and k != "SECRET_KEY"}
+    config["DATABASE_URL"] = migrated_url
+    unreadable(monkeypatch, key_file)
+    cli = FlaskGroup(create_app=lambda: create_app(config))
+    result = CliRunner().invoke(cli, ["check"])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  secret key: cannot read {key_file} (owner " in result.output, result.output
+    assert "Permission denied" in result.output and "chown " in result.output
+    assert f": {key_file} (or set SECRET_KEY in /etc/servicedesk/env)" in result.output
+    assert isinstance(result.exception, SystemExit)  # click's exit, not the PermissionError
+
+
+def test_check_names_an_unreadable_secret_key_file_beside_a_configured_key(migrated_url,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    app = build_app(migrated_url, tmp_path)  # its key also in instance/secret_key
+    unreadable(monkeypatch, tmp_path / "secret_key")
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    assert lines["secret key"].startswith(f"FAIL  secret key: cannot read "
+                                          f"{tmp_path / 'secret_key'} (owner "), output
+    assert "chown" in lines["secret key"]
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql//x", "'postgresql//x'"),
+    ("postgresql://servicedesk:hunter2@127.0.0.1:notaport/servicedesk",
+     "'postgresql://servicedesk:***@127.0.0.1:notaport/servicedesk'"),
+    ("sqlite://relative.db", "'sqlite://relative.db'"),
+])
+def test_a_malformed_database_url_is_a_fail_line_naming_it(url, shown):
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "check"], cwd=ROOT,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"FAIL  database: DATABASE_URL {shown} is not a database address" in done.stderr, \
+        done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stdout + done.stderr
