@@ -1,8 +1,8 @@
 """`flask --app wsgi check`: verifies the configuration and says what is wrong (issue 9).
 
-One line per check, ``OK`` or ``FAIL`` and what to do, in words a shop's administrator can act
-on; the exit status is 1 when any check fails, so a deploy script or a systemd ``ExecStartPre``
-can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
+One line per check, ``OK``, ``WARN`` (worth a look, does not fail) or ``FAIL`` and what to do,
+in words a shop's administrator can act on; the exit status is 1 when any check fails, so a
+deploy script or a systemd ``ExecStartPre`` can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
 and the tests can call them one by one.
 """
 from __future__ import annotations
@@ -550,8 +550,9 @@ def run_checks(app) -> list[Result]:
 @click.command("check")
 @with_appcontext
 def check():
-    """Check the configuration: database, migrations, Redis, SMS backend, secret, translations,
-    the shop's language, time zone and public address."""
+    """Check the configuration: database, migrations, Redis and the worker, SMS backend,
+    secret, translations, the shop's language, time zone and public address, the environment
+    (gunicorn's numbers, comments left after values). WARN lines do not fail it."""
     results = run_checks(current_app._get_current_object())
     for result in results:
         click.echo(result.line())
