@@ -27,8 +27,12 @@ def _database_url(url: str) -> str:
 def _secret_key(app: Flask) -> str:
     """SECRET_KEY from the environment, else one generated into the instance folder once."""
     path = Path(app.instance_path) / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
+    try:
+        if path.exists():
+            return path.read_text().strip()
+    except OSError as exc:  # made by root, read by the service user: say so, no traceback
+        from .checks import ConfigError, unreadable_secret_key
+        raise ConfigError(unreadable_secret_key(path, exc)) from exc
     key = secrets.token_hex(32)
     path.write_text(key)
     path.chmod(0o600)
@@ -50,6 +54,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'servicedesk.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = _database_url(url)
+    from .checks import ConfigError, database_url_problem
+    problem = database_url_problem(app.config["SQLALCHEMY_DATABASE_URI"], url)
+    if problem:  # a FAIL line naming DATABASE_URL, not a traceback from the engine
+        raise ConfigError(problem)
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     # Whatever options the environment gives: a database error's message (logged, or a
     # traceback on the console) names the statement but never its values (a customer's phone

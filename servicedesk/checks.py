@@ -1,14 +1,17 @@
 """`flask --app wsgi check`: verifies the configuration and says what is wrong (issue 9).
 
-One line per check, ``OK`` or ``FAIL`` and what to do, in words a shop's administrator can act
-on; the exit status is 1 when any check fails, so a deploy script or a systemd ``ExecStartPre``
-can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
+One line per check, ``OK``, ``WARN`` (worth a look, does not fail) or ``FAIL`` and what to do,
+in words a shop's administrator can act on; the exit status is 1 when any check fails, so a
+deploy script or a systemd ``ExecStartPre`` can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
 and the tests can call them one by one.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -38,9 +41,61 @@ class Result:
     name: str
     ok: bool
     message: str
+    warn: bool = False  # ok, but worth a look: printed WARN, does not fail the command
 
     def line(self) -> str:
-        return f"{'OK  ' if self.ok else 'FAIL'}  {self.name}: {self.message}"
+        label = "FAIL" if not self.ok else "WARN" if self.warn else "OK  "
+        return f"{label}  {self.name}: {self.message}"
+
+
+class ConfigError(click.ClickException):
+    """A setting so wrong that the app cannot be built (create_app raises it): every flask
+    command, `check` among them, prints its FAIL line and exits 1 without a traceback, and a
+    gunicorn worker fails to boot, which stops gunicorn (no restart loop of workers)."""
+
+    def __init__(self, result: Result):
+        super().__init__(result.line() + "\n(the other checks need the app: fix this one, "
+                                         "then run flask --app wsgi check again)")
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+def unreadable_secret_key(path: Path, exc: OSError) -> Result:
+    """The instance's secret_key file exists but this user cannot read it: typically made by a
+    command run as root (0600, owner root) before the units ran as the service user."""
+    import pwd
+    path = Path(exc.filename) if getattr(exc, "filename", None) else path
+
+    def user(uid: int) -> str:
+        try:
+            return pwd.getpwuid(uid).pw_name
+        except KeyError:
+            return str(uid)
+    me = user(os.geteuid())
+    try:
+        st = path.stat()
+        about = f" (owner {user(st.st_uid)}, mode {st.st_mode & 0o777:04o})"
+    except OSError:
+        about = ""
+    return Result("secret key", False,
+                  f"cannot read {path}{about} as user {me}: {exc.strerror or exc}; made by "
+                  f"another user (a command run as root?), it must belong to the user the "
+                  f"service runs as: chown {me}: {path} (or set SECRET_KEY in "
+                  "/etc/servicedesk/env)")
+
+
+def database_url_problem(uri: str, given: str) -> Optional[Result]:
+    """None when SQLAlchemy can make an engine of ``uri`` (it connects nowhere); else the FAIL
+    line naming DATABASE_URL, its value shown with the password hidden."""
+    try:
+        sa.create_engine(sa.engine.make_url(uri), poolclass=sa.pool.NullPool).dispose()
+    except Exception as exc:  # noqa: BLE001 - a parse error, a bad port, an unknown driver
+        return Result("database", False,
+                      f"DATABASE_URL {safe_url(given)!r} is not a database address SQLAlchemy "
+                      f"can use ({_reason(exc)}): for example postgresql://servicedesk:PASSWORD@"
+                      "127.0.0.1:5432/servicedesk, or unset for the SQLite file in instance/")
+    return None
 
 
 def safe_url(url: str) -> str:
@@ -150,6 +205,66 @@ def check_redis(app) -> Result:
     return Result("redis", True, f"{safe_url(url)} answers (Redis {version})".rstrip())
 
 
+# A worker sweeps every minute; one not seen for this long (or three of its rounds) is not running.
+WORKER_STALE_AFTER = 5 * 60
+WORKER_UNIT = "servicedesk-worker"
+
+
+def worker_state(app, client) -> tuple[Optional[float], float, bool]:
+    """(seconds since a worker last ran the outbox sweep on this Redis or None if never,
+    its sweep period, whether that is too long ago)."""
+    from .notifications.worker import read_heartbeat
+    beat = read_heartbeat(app, client)
+    if beat is None:
+        return None, 60.0, True
+    age = max(0.0, time.time() - beat["at"])
+    return age, beat["every"], age > max(WORKER_STALE_AFTER, 3 * beat["every"])
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
+def check_worker(app) -> Optional[Result]:
+    """With REDIS_URL set, SMS are sent only by a worker (flask --app wsgi worker): without
+    one they pile up in the queue. A WARN, not a FAIL: the web unit runs this check before it
+    starts, and at boot (or on a first install) the worker may simply not have started yet; a
+    web that refused to start for that would be wrong."""
+    url = app.config.get("REDIS_URL")
+    if not url:
+        return None
+    from redis import Redis
+
+    from .notifications.queue import QUEUE_NAME
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            age, every, stale = worker_state(app, client)
+            waiting = client.llen(f"rq:queue:{app.config.get('RQ_QUEUE', QUEUE_NAME)}")
+        finally:
+            client.close()
+    except Exception as exc:  # noqa: BLE001
+        return Result("worker", True, f"not checked: Redis does not answer ({_reason(exc)})",
+                      warn=True)
+    jobs = f"{waiting} SMS job{'s' if waiting != 1 else ''} waiting in the queue"
+    if age is None:
+        return Result("worker", True, f"no worker has run the outbox sweep on this Redis yet; "
+                                      f"{jobs}: start {WORKER_UNIT} (systemctl enable --now "
+                                      f"{WORKER_UNIT}; flask --app wsgi worker)", warn=True)
+    if stale:
+        return Result("worker", True, f"no worker has run the outbox sweep for {_ago(age)}; "
+                                      f"{jobs}: start {WORKER_UNIT} (systemctl status "
+                                      f"{WORKER_UNIT}; flask --app wsgi worker)", warn=True)
+    return Result("worker", True, f"last seen {_ago(age)} ago (outbox sweep every "
+                                  f"{every:.0f} s); {jobs}")
+
+
 def check_sms(app) -> Result:
     cfg = app.config
     backend = (cfg.get("SMS_BACKEND") or "console").strip()
@@ -167,6 +282,9 @@ def check_sms(app) -> Result:
             return Result("sms", False, "SMS_BACKEND is twilio but PUBLIC_BASE_URL is not set: "
                                         "the worker cannot build the delivery-report address "
                                         "or the links in messages")
+        problem = _twilio_problem(cfg)
+        if problem:
+            return Result("sms", False, problem)
         sender = cfg.get("TWILIO_FROM_NUMBER") or cfg.get("TWILIO_MESSAGING_SERVICE_SID")
         where = f" via {cfg['TWILIO_API_BASE_URL']}" if cfg.get("TWILIO_API_BASE_URL") else ""
         return _constructs(cfg, Result("sms", True, f"twilio, sending as {sender}{where}"))
@@ -174,10 +292,77 @@ def check_sms(app) -> Result:
         if not cfg.get("SMS_HTTP_URL"):
             return Result("sms", False, "SMS_BACKEND is http but the gateway's address is not "
                                         "set (SERVICEDESK_SMS_HTTP_URL)")
+        problem = _http_gateway_problem(cfg)
+        if problem:
+            return Result("sms", False, problem)
         return _constructs(cfg, Result("sms", True, f"http gateway "
                                                     f"{safe_url(cfg['SMS_HTTP_URL'])}"))
     return Result("sms", False, f"SMS_BACKEND is {backend!r}; it must be console, twilio or "
                                 "http")
+
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+# Twilio also sends from a name where the country allows it: up to 11 letters, digits, spaces.
+ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+
+def _is_http_address(value) -> bool:
+    parts = urlsplit(str(value))
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _twilio_problem(cfg) -> Optional[str]:
+    """A mistyped Twilio setting, named, with what it should look like; None when they look
+    right (whether Twilio accepts them shows at the first message)."""
+    sid = str(cfg.get("TWILIO_ACCOUNT_SID"))
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+        return (f"TWILIO_ACCOUNT_SID {sid!r} is not a Twilio account SID (AC and 32 hexadecimal "
+                "characters, on the Twilio console's first page; not the API key's SK...)")
+    service = cfg.get("TWILIO_MESSAGING_SERVICE_SID")
+    if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", str(service)):
+        return (f"TWILIO_MESSAGING_SERVICE_SID {service!r} is not a messaging service SID (MG "
+                "and 32 hexadecimal characters)")
+    sender = cfg.get("TWILIO_FROM_NUMBER")
+    if sender and not (E164.fullmatch(str(sender)) or ALPHANUMERIC_SENDER.fullmatch(str(sender))):
+        return (f"TWILIO_FROM_NUMBER {sender!r} is not a number in E.164 form (+, the country "
+                "code and the number, no spaces: +15005550006) nor a sender name (up to 11 "
+                "letters and digits)")
+    base = cfg.get("TWILIO_API_BASE_URL")
+    if base and not _is_http_address(base):
+        return f"TWILIO_API_BASE_URL {base!r} is not an http(s) address"
+    if not _is_number(cfg.get("TWILIO_TIMEOUT") or 10):
+        return f"TWILIO_TIMEOUT {cfg.get('TWILIO_TIMEOUT')!r} is not a number of seconds"
+    return None
+
+
+def _http_gateway_problem(cfg) -> Optional[str]:
+    url = cfg.get("SMS_HTTP_URL")
+    if not _is_http_address(url):
+        return (f"SERVICEDESK_SMS_HTTP_URL {safe_url(str(url))!r} is not an http(s) address: "
+                "write it whole, with https:// (for example https://sms.example.ir/send)")
+    static = cfg.get("SMS_HTTP_STATIC_PARAMS")
+    if isinstance(static, str):  # Flask keeps a value that is not JSON as a string
+        try:
+            static = json.loads(static)
+        except ValueError as exc:  # the value holds the panel's API key: not printed
+            return (f"SERVICEDESK_SMS_HTTP_STATIC_PARAMS is not JSON ({exc}): write it in "
+                    "single quotes with double quotes inside, "
+                    """SERVICEDESK_SMS_HTTP_STATIC_PARAMS='{"apikey": "...", "from": "3000..."}'""")
+    if static is not None and not isinstance(static, dict):
+        return ("SERVICEDESK_SMS_HTTP_STATIC_PARAMS must be a JSON object of names and values "
+                f"({{...}}), not a {type(static).__name__}")
+    if not _is_number(cfg.get("SMS_HTTP_TIMEOUT") or 10):
+        return (f"SERVICEDESK_SMS_HTTP_TIMEOUT {cfg.get('SMS_HTTP_TIMEOUT')!r} is not a number "
+                "of seconds")
+    return None
 
 
 def _constructs(cfg, ok: Result) -> Result:
@@ -221,7 +406,10 @@ def check_secret(app) -> Result:
     if key.strip().lower() in KNOWN_DEV_SECRETS or "not-for-production" in key.lower():
         return Result("secret key", False, "SECRET_KEY is a well-known development value: "
                                            "anyone could forge sessions; set a new random one")
-    source = _secret_source(app)
+    try:
+        source = _secret_source(app)
+    except OSError as exc:  # the instance's secret_key file, owned by another user
+        return unreadable_secret_key(Path(app.instance_path) / "secret_key", exc)
     if source is None:
         return Result("secret key", False, "SECRET_KEY comes neither from the environment nor "
                                            "from the instance folder (is it written in code?)")
@@ -285,6 +473,62 @@ def check_shop(app) -> Result:
     return Result("shop", True, f"{locale}, {zone}; {where}")
 
 
+# Whole numbers the deployment reads from the environment (gunicorn.conf.py), and the least
+# each may be: a value int() refuses stops gunicorn at every start, in a restart loop.
+DEPLOY_INTEGERS = {"WEB_CONCURRENCY": 1, "GUNICORN_THREADS": 1, "GUNICORN_TIMEOUT": 0,
+                   "GUNICORN_GRACEFUL_TIMEOUT": 0, "GUNICORN_KEEPALIVE": 0,
+                   "GUNICORN_MAX_REQUESTS": 0, "GUNICORN_MAX_REQUESTS_JITTER": 0,
+                   "PROXY_HOPS": 0, "PORT": 1}
+# Other variables the app or the deployment reads, checked for a comment left after a value.
+DEPLOY_STRINGS = ("BIND", "FORWARDED_ALLOW_IPS")
+SETTING_PREFIXES = ("SERVICEDESK_", "TWILIO_", "SMS_", "GUNICORN_")
+# "value  # comment" (systemd's EnvironmentFile keeps it), not "Shop #1"
+TRAILING_COMMENT = re.compile(r"\s#(\s|$)")
+COMMENT_HINT = "systemd keeps comments written after a value: put them on their own line"
+
+
+def _shown(name: str, value: str) -> str:
+    """The value as the administrator typed it, unless it is a secret."""
+    if re.search(r"SECRET_KEY|TOKEN|PASSWORD|STATIC_PARAMS", name):
+        return f"{name} (value not shown)"
+    if "://" in value:
+        value = safe_url(value)
+    return f"{name}={value!r}"
+
+
+def check_environment(app) -> Result:
+    """What the units read from /etc/servicedesk/env, as the shell or systemd left it: the
+    numbers gunicorn.conf.py turns into int() (a comment after one stops every start), and
+    any setting that kept a comment written after its value."""
+    from . import ENV_SETTINGS
+    problems, numbers, commented = [], [], False
+    for name, least in DEPLOY_INTEGERS.items():
+        raw = os.environ.get(name)
+        if not raw:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            problems.append(f"{name}={raw!r}: not a whole number")
+            commented = commented or "#" in raw
+            continue
+        if value < least:
+            problems.append(f"{name}={raw!r}: must be {least} or more")
+        else:
+            numbers.append(f"{name}={value}")
+    for name in sorted(os.environ):
+        if name in DEPLOY_INTEGERS or not (name in ENV_SETTINGS or name in DEPLOY_STRINGS
+                                            or name.startswith(SETTING_PREFIXES)):
+            continue
+        if TRAILING_COMMENT.search(os.environ[name]):
+            problems.append(f"{_shown(name, os.environ[name])}: ends in a comment")
+            commented = True
+    if problems:
+        return Result("environment", False, "; ".join(problems + [COMMENT_HINT] * commented))
+    return Result("environment", True, "no comment left after a value; gunicorn's numbers: "
+                                       + (", ".join(numbers) if numbers else "the defaults"))
+
+
 def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     """A one-connection engine with a short connect timeout: a check must answer, not hang on
     a firewall that drops packets."""
@@ -292,24 +536,33 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=args)
 
 
-CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_sms,
-                                check_secret, check_translations, check_shop)
+CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_worker,
+                                check_sms, check_secret, check_translations, check_shop,
+                                check_environment)
 
 
 def run_checks(app) -> list[Result]:
-    return [check(app) for check in CHECKS]
+    """Each check's result; a check that does not apply here (the worker without Redis)
+    returns None and prints no line."""
+    return [result for result in (check(app) for check in CHECKS) if result is not None]
 
 
 @click.command("check")
 @with_appcontext
 def check():
-    """Check the configuration: database, migrations, Redis, SMS backend, secret, translations,
-    the shop's language, time zone and public address."""
+    """Check the configuration: database, migrations, Redis and the worker, SMS backend,
+    secret, translations, the shop's language, time zone and public address, the environment
+    (gunicorn's numbers, comments left after values). WARN lines do not fail it."""
     results = run_checks(current_app._get_current_object())
     for result in results:
         click.echo(result.line())
     failed = [r for r in results if not r.ok]
+    warned = [r for r in results if r.ok and r.warn]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} checks failed")
         click.get_current_context().exit(1)
+    if warned:
+        click.echo(f"all {len(results)} checks passed, {len(warned)} with a warning (WARN does "
+                   "not stop the web from starting)")
+        return
     click.echo(f"all {len(results)} checks passed")

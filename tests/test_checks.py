@@ -83,7 +83,7 @@ def base_revision() -> str:
 def run_check(app):
     result = app.test_cli_runner().invoke(args=["check"])
     lines = {line.split(":", 1)[0].split(None, 1)[1]: line
-             for line in result.output.splitlines() if line.startswith(("OK", "FAIL"))}
+             for line in result.output.splitlines() if line.startswith(("OK", "WARN", "FAIL"))}
     return result.exit_code, lines, result.output
 
 
@@ -91,13 +91,13 @@ def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_
     code, lines, output = run_check(build_app(migrated_url, tmp_path))
     assert code == 0, output
     assert set(lines) == {"database", "migrations", "redis", "sms", "secret key", "translations",
-                          "shop"}
+                          "shop", "environment"}
     assert all(line.startswith("OK") for line in lines.values()), output
     assert "latest revision" in lines["migrations"]
     assert "console" in lines["sms"]
     assert "instance file" in lines["secret key"]
     assert "fa, Asia/Tehran; links in SMS and QR codes go to http://shop.test" in lines["shop"]
-    assert output.rstrip().endswith("all 7 checks passed")
+    assert output.rstrip().endswith("all 8 checks passed")
 
 
 @pytest.mark.parametrize("setting, value, words", [
@@ -163,7 +163,7 @@ def test_check_fails_on_an_unmigrated_database(tmp_path, how):
             assert "run flask --app wsgi init-db to upgrade it" in lines["migrations"]
         assert f"expects {'revision ' if how != 'behind' else ''}{head_revision()}" in \
             lines["migrations"]
-        assert output.rstrip().endswith("1 of 7 checks failed")
+        assert output.rstrip().endswith("1 of 8 checks failed")
     finally:
         drop()
 
@@ -238,7 +238,7 @@ def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     assert bad.returncode == 1
     assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
     assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
-    assert "2 of 7 checks failed" in bad.stdout
+    assert "2 of 8 checks failed" in bad.stdout
 
 
 # --- probes -----------------------------------------------------------------------------------
@@ -260,14 +260,18 @@ def test_readyz_is_ready_with_database_and_redis(migrated_url, tmp_path):
     client = build_app(migrated_url, tmp_path, REDIS_URL=REDIS_URL).test_client()
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready",
-                                   "checks": {"database": "ok", "redis": "ok"}}
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert {k: v for k, v in body["checks"].items() if k != "worker"} == {
+        "database": "ok", "migrations": "ok", "redis": "ok"}
+    assert "worker" in body["checks"]  # reported, whatever it says (tests at the end)
 
 
 def test_readyz_without_redis_configured(migrated_url, tmp_path):
     response = build_app(migrated_url, tmp_path).test_client().get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"database": "ok", "redis": "not configured"}
+    assert response.get_json()["checks"] == {"database": "ok", "migrations": "ok",
+                                             "redis": "not configured"}
 
 
 @pytest.mark.redis
@@ -277,7 +281,8 @@ def test_readyz_names_redis_when_it_is_down(migrated_url, tmp_path):
     assert response.status_code == 503
     body = response.get_json()
     assert body["failing"] == ["redis"]
-    assert body["checks"] == {"database": "ok", "redis": "unreachable"}
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "redis": "unreachable",
+                              "worker": "unknown"}
     assert str(url) not in response.get_data(as_text=True)  # no address in a public answer
 
 
@@ -468,3 +473,320 @@ def test_log_messages_lose_tokens_and_queries_and_nothing_else(message, logged):
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, message, None, None)
     assert ScrubFilter().filter(record) is True
     assert record.getMessage() == logged
+
+
+# --- the worker's heartbeat -------------------------------------------------------------------
+
+# A Redis database of these tests' own: the worker's registrations and heartbeat land here.
+WORKER_REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture
+def worker_redis():
+    from redis import Redis
+    client = Redis.from_url(WORKER_REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def run_worker_burst(url: str) -> None:
+    """One round of `flask --app wsgi worker --burst`: the sweep (and its heartbeat), the
+    queue emptied, then it exits."""
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32),
+                                        REDIS_URL=WORKER_REDIS_URL))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.redis
+def test_check_warns_while_no_worker_runs_and_says_when_one_was_last_seen(migrated_url, tmp_path,
+                                                                         worker_redis):
+    import json
+
+    app = build_app(migrated_url, tmp_path, REDIS_URL=WORKER_REDIS_URL)
+    worker_redis.rpush("rq:queue:servicedesk-sms", "job-1", "job-2")  # SMS piling up
+    code, lines, output = run_check(app)
+    assert code == 0, output  # a warning: the web unit still starts (the worker may be next)
+    assert lines["worker"].startswith("WARN  worker: no worker has run the outbox sweep"), output
+    assert "2 SMS jobs waiting in the queue: start servicedesk-worker" in lines["worker"]
+    assert output.rstrip().endswith("all 9 checks passed, 1 with a warning (WARN does not stop "
+                                    "the web from starting)")
+    worker_redis.delete("rq:queue:servicedesk-sms")
+
+    run_worker_burst(migrated_url)  # a worker runs the sweep: its heartbeat is written
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert re.fullmatch(r"OK    worker: last seen \d+ s ago \(outbox sweep every 60 s\); "
+                        r"0 SMS jobs waiting in the queue", lines["worker"]), output
+    assert output.rstrip().endswith("all 9 checks passed")
+
+    key = "servicedesk-sms:last-sweep"
+    assert 0 < worker_redis.ttl(key) <= 7 * 24 * 3600  # a heartbeat does not stay forever
+    worker_redis.set(key, json.dumps({"at": time.time() - 20 * 60, "every": 60}))
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert lines["worker"].startswith("WARN  worker: no worker has run the outbox sweep for "
+                                      "20 minutes; 0 SMS jobs waiting"), output
+
+
+def test_check_has_no_worker_line_without_redis(migrated_url, tmp_path):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path))
+    assert code == 0 and "worker" not in lines, output
+
+
+@pytest.mark.redis
+def test_check_does_not_judge_the_worker_while_redis_is_down(migrated_url, tmp_path):
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, REDIS_URL=url))
+    assert code == 1 and lines["redis"].startswith("FAIL"), output
+    assert lines["worker"].startswith("WARN  worker: not checked: Redis does not answer"), output
+
+
+# --- /readyz: the migration, the worker -------------------------------------------------------
+
+def shell(url: str, *args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readyz_is_unavailable_while_the_database_is_behind_the_code(tmp_path):
+    """After `git pull` and a reload without `init-db`, the pages fail on missing columns:
+    the balancer must hear it. Once migrated it is ready again, and from then on this process
+    does not read the revision at every probe."""
+    import sqlalchemy as sa
+
+    from servicedesk.extensions import db
+    url, drop = fresh_database(tmp_path, "behind")
+    try:
+        shell(url, "db", "upgrade", base_revision())
+        app = build_app(url, tmp_path / "instance")
+        client = app.test_client()
+        for _ in range(2):  # a failing state is asked again, not cached
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            body = response.get_json()
+            assert body["failing"] == ["migrations"]
+            assert body["checks"] == {"database": "ok", "migrations": "behind",
+                                      "redis": "not configured"}
+        shell(url, "init-db")
+        response = client.get("/readyz")
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["checks"]["migrations"] == "ok"
+
+        statements = []
+        with app.app_context():
+            listen = (db.engine, "before_cursor_execute",
+                      lambda conn, cursor, statement, *a: statements.append(statement))
+            sa.event.listen(*listen)
+            try:
+                assert client.get("/readyz").status_code == 200
+            finally:
+                sa.event.remove(*listen)
+            db.engine.dispose()
+        assert statements and not any("alembic_version" in s for s in statements), statements
+    finally:
+        drop()
+
+
+def test_readyz_is_unavailable_on_an_empty_database(tmp_path):
+    url, drop = fresh_database(tmp_path, "empty")
+    try:
+        if url.startswith("sqlite"):
+            Path(url.removeprefix("sqlite:///")).touch()
+        response = build_app(url, tmp_path / "instance").test_client().get("/readyz")
+        assert response.status_code == 503
+        assert response.get_json()["failing"] == ["migrations"]
+    finally:
+        drop()
+
+
+def test_readyz_stays_ready_while_the_database_is_ahead_of_the_code(tmp_path):
+    """The upgrade's order is migrate, then reload: meanwhile the old processes see a revision
+    they do not know, on a schema that only grew. They must stay in the balancer."""
+    import sqlalchemy as sa
+    url, drop = fresh_database(tmp_path, "ahead")
+    try:
+        shell(url, "init-db")
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_next'"))
+        engine.dispose()
+        response = build_app(url, tmp_path / "instance").test_client().get("/readyz")
+        assert response.status_code == 200
+        assert response.get_json()["checks"]["migrations"] == "ahead"
+    finally:
+        drop()
+
+
+@pytest.mark.redis
+def test_readyz_reports_the_worker_but_does_not_fail_for_it(migrated_url, tmp_path,
+                                                            worker_redis):
+    import json
+    client = build_app(migrated_url, tmp_path, REDIS_URL=WORKER_REDIS_URL).test_client()
+    key = "servicedesk-sms:last-sweep"
+    for beat, state in [(None, "never seen"), (time.time() - 3600, "not seen lately"),
+                        (time.time(), "ok")]:
+        if beat is not None:
+            worker_redis.set(key, json.dumps({"at": beat, "every": 60}))
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.get_json()["checks"]["worker"] == state
+
+
+# --- settings mistyped in /etc/servicedesk/env --------------------------------------------------
+
+TWILIO_OK = {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+             "TWILIO_AUTH_TOKEN": "t" * 32, "TWILIO_FROM_NUMBER": "+15005550006"}
+GATEWAY_OK = {"SMS_BACKEND": "http", "SMS_HTTP_URL": "https://sms.example.ir/send"}
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({**GATEWAY_OK, "SMS_HTTP_URL": "sms.example.ir/send"},
+     "SERVICEDESK_SMS_HTTP_URL 'sms.example.ir/send' is not an http(s) address: write it whole, "
+     "with https://"),
+    ({**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": "{'apikey': 'k-SECRET-123'}"},
+     "SERVICEDESK_SMS_HTTP_STATIC_PARAMS is not JSON (Expecting property name"),
+    ({**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": [["apikey", "k-SECRET-123"]]},
+     "SERVICEDESK_SMS_HTTP_STATIC_PARAMS must be a JSON object"),
+    ({**GATEWAY_OK, "SMS_HTTP_TIMEOUT": "10s"},
+     "SERVICEDESK_SMS_HTTP_TIMEOUT '10s' is not a number"),
+    ({**TWILIO_OK, "TWILIO_ACCOUNT_SID": "XY123"},
+     "TWILIO_ACCOUNT_SID 'XY123' is not a Twilio account SID (AC and 32 hexadecimal"),
+    ({**TWILIO_OK, "TWILIO_ACCOUNT_SID": "SK" + "0" * 32}, "is not a Twilio account SID"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": "+15005550006  # main line"},
+     "TWILIO_FROM_NUMBER '+15005550006  # main line' is not a number in E.164 form"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": "09121234567"}, "is not a number in E.164 form"),
+    ({**TWILIO_OK, "TWILIO_FROM_NUMBER": None, "TWILIO_MESSAGING_SERVICE_SID": "MG123"},
+     "TWILIO_MESSAGING_SERVICE_SID 'MG123' is not a messaging service SID"),
+])
+def test_check_names_a_mistyped_sms_setting(migrated_url, tmp_path, settings, words):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, **settings))
+    assert code == 1, output
+    assert lines["sms"].startswith("FAIL  sms: ") and words in lines["sms"], output
+    assert "k-SECRET-123" not in output  # the panel's API key stays off the screen
+
+
+@pytest.mark.parametrize("settings", [
+    {**TWILIO_OK, "TWILIO_FROM_NUMBER": "RepairShop"},  # a sender name, where allowed
+    {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": {"apikey": "k"}, "SMS_HTTP_URL": "http://10.0.0.5/s"},
+    {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k"}'},
+])
+def test_check_accepts_well_formed_sms_settings(migrated_url, tmp_path, settings):
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, **settings))
+    assert code == 0 and lines["sms"].startswith("OK"), output
+
+
+@pytest.mark.parametrize("env, line", [
+    ({"PROXY_HOPS": "1   # nginx"},
+     "FAIL  environment: PROXY_HOPS='1   # nginx': not a whole number; systemd keeps comments "
+     "written after a value: put them on their own line"),
+    ({"WEB_CONCURRENCY": "four", "GUNICORN_THREADS": "0", "GUNICORN_TIMEOUT": "30s"},
+     "FAIL  environment: WEB_CONCURRENCY='four': not a whole number; GUNICORN_THREADS='0': "
+     "must be 1 or more; GUNICORN_TIMEOUT='30s': not a whole number"),
+    ({"SERVICEDESK_SETTINGS_CACHE_SECONDS": "2 # per process", "TWILIO_AUTH_TOKEN": "s3cr3t #"},
+     "FAIL  environment: SERVICEDESK_SETTINGS_CACHE_SECONDS='2 # per process': ends in a "
+     "comment; TWILIO_AUTH_TOKEN (value not shown): ends in a comment; systemd keeps comments "
+     "written after a value: put them on their own line"),
+    ({"WEB_CONCURRENCY": "4", "GUNICORN_THREADS": " 4", "PROXY_HOPS": "1",
+      "SERVICEDESK_SHOP_NAME": "Repair #1"},  # a '#' inside a value is no comment
+     "OK    environment: no comment left after a value; gunicorn's numbers: WEB_CONCURRENCY=4, "
+     "GUNICORN_THREADS=4, PROXY_HOPS=1"),
+])
+def test_check_reads_the_environment_the_units_read(migrated_url, tmp_path, monkeypatch, env,
+                                                    line):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, lines, output = run_check(build_app(migrated_url, tmp_path))
+    assert lines["environment"] == line, output
+    assert code == (0 if line.startswith("OK") else 1), output
+    assert "s3cr3t" not in output
+
+
+def test_a_comment_after_proxy_hops_stops_gunicorn_and_check_says_so(migrated_url):
+    """The restart loop an admin met: gunicorn.conf.py's int() refuses the value at every
+    start, while `flask check` (the unit's ExecStartPre) used to pass."""
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx")
+    gunicorn = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                               "--check-config", "wsgi:app"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert gunicorn.returncode != 0 and "invalid literal for int()" in gunicorn.stderr
+    check = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "check"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "FAIL  environment: PROXY_HOPS='1   # nginx': not a whole number" in check.stdout
+
+
+# --- settings that stop the app before any check runs -----------------------------------------
+
+def unreadable(monkeypatch, path: Path) -> None:
+    """``path`` reads as it does for the service user when root made it (0600, owner root):
+    the tests run as root, whom the kernel lets read anything."""
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "read_text", read_text)
+
+
+def test_an_unreadable_secret_key_file_is_a_fail_line_not_a_traceback(migrated_url, tmp_path,
+                                                                      monkeypatch):
+    """No SECRET_KEY in the environment: create_app reads instance/secret_key, which a command
+    run as root made. `flask check` (and every command) says which file and what to do."""
+    from click.testing import CliRunner
+    from flask import Flask
+    from flask.cli import FlaskGroup
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    key_file = instance / "secret_key"
+    key_file.write_text(secrets.token_hex(32))
+    key_file.chmod(0o600)
+    monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
+    for name in ("SECRET_KEY", "SERVICEDESK_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config = {}
+    exec((ROOT / "config" / "testing.py").read_text(), config)
+    config = {k: v for k, v in config.items() if k.isupper() and k != "SECRET_KEY"}
+    config["DATABASE_URL"] = migrated_url
+    unreadable(monkeypatch, key_file)
+    cli = FlaskGroup(create_app=lambda: create_app(config))
+    result = CliRunner().invoke(cli, ["check"])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  secret key: cannot read {key_file} (owner " in result.output, result.output
+    assert "Permission denied" in result.output and "chown " in result.output
+    assert f": {key_file} (or set SECRET_KEY in /etc/servicedesk/env)" in result.output
+    assert isinstance(result.exception, SystemExit)  # click's exit, not the PermissionError
+
+
+def test_check_names_an_unreadable_secret_key_file_beside_a_configured_key(migrated_url,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    app = build_app(migrated_url, tmp_path)  # its key also in instance/secret_key
+    unreadable(monkeypatch, tmp_path / "secret_key")
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    assert lines["secret key"].startswith(f"FAIL  secret key: cannot read "
+                                          f"{tmp_path / 'secret_key'} (owner "), output
+    assert "chown" in lines["secret key"]
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql//x", "'postgresql//x'"),
+    ("postgresql://servicedesk:hunter2@127.0.0.1:notaport/servicedesk",
+     "'postgresql://servicedesk:***@127.0.0.1:notaport/servicedesk'"),
+    ("sqlite://relative.db", "'sqlite://relative.db'"),
+])
+def test_a_malformed_database_url_is_a_fail_line_naming_it(url, shown):
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "check"], cwd=ROOT,
+                          env=shell_env(url, SECRET_KEY=secrets.token_hex(32)),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"FAIL  database: DATABASE_URL {shown} is not a database address" in done.stderr, \
+        done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stdout + done.stderr
