@@ -83,5 +83,11 @@ def desk_visit_url(visit) -> str:
     return f"{public_base_url()}/desk/visits/{visit.id}"
 
 
+def shelf_url(ticket) -> str:
+    """The shelf label's QR code: the ticket's page, for staff (a login first), not the
+    customer's link: whoever sees the shelves cannot answer the estimate or stop the SMS."""
+    return f"{public_base_url()}/tickets/n/{ticket.number}"
+
+
 def survey_url(ticket) -> str:
     return f"{public_base_url()}/s/{ticket.public_token}"

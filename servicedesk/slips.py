@@ -28,7 +28,7 @@ from .errors import NotFound
 from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
 from .lifecycle import PAYMENT_METHODS
-from .links import desk_visit_url, survey_url, tracking_url
+from .links import desk_visit_url, shelf_url, survey_url, tracking_url
 from .models import Ticket, User, Visit
 from .validation import PHONE_REGION
 
@@ -194,14 +194,15 @@ def receipt(ticket: Ticket) -> Receipt:
 class Label:
     ticket: Ticket
     admitted_at: datetime
-    tracking_url: str
+    url: str  # what its QR code opens (links.shelf_url)
     qr: Markup
 
 
 def label(ticket: Ticket) -> Label:
-    """The shelf label: number, QR (the tracking link, which the desks' scanners open),
-    customer and device."""
-    url = tracking_url(ticket)
+    """The shelf label: number, QR (the ticket's staff page, ``shelf_url``: the desks'
+    scanners and the staff's phones open it; never the customer's own link), customer and
+    device."""
+    url = shelf_url(ticket)
     return Label(ticket, _admitted_at(ticket), url, qr_svg(url))
 
 

@@ -805,7 +805,18 @@ def test_label_for_the_shelf(desk, make_ticket):
     page = text(desk.get(f"/tickets/{ticket.id}/label"))
     assert localize_digits(ticket.number, "fa") in page and "Narges Rezaei" in page
     assert "Galaxy A54" in page
-    assert qr_in(page) == tracking_url(ticket)
+    # its QR code opens the ticket for staff, never the customer's own link (whoever sees the
+    # shelves could answer the estimate or stop the customer's SMS with it)
+    shelf = qr_in(page)
+    assert ticket.public_token not in shelf and shelf != tracking_url(ticket)
+    assert shelf.endswith(f"/tickets/n/{ticket.number}")
+    path = shelf.split("://", 1)[1].split("/", 1)[1]
+    opened = desk.get("/" + path)
+    assert opened.status_code == 302 and opened.location.endswith(f"/tickets/{ticket.id}")
+    # the desk's scanner types it into the search, or into the hand-back's amount field
+    found = desk.get("/desk/find", query_string={"q": shelf.upper()})
+    assert found.status_code == 302 and found.location.endswith(f"/tickets/{ticket.id}")
+    assert reception.scanned_query("1400000" + shelf.upper()) == ticket.number
     # printed from the ticket page, "Done" goes back to it
     assert re.search(rf'href="/tickets/{ticket.id}" class="slip-back"', page)
     # printed from the receipt after intake, back to the intake form

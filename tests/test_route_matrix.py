@@ -48,7 +48,8 @@ ANY_STAFF = {"auth.logout": "logging out"}
 # Old addresses kept for bookmarks: an allowed GET answers with a redirect to the new page.
 MOVED = {"tickets.new": "the intake form, now reception's /desk/intake"}
 # Addresses that send an allowed visitor on to the right page.
-FORWARDS = {"reception.scanned_visit": "the queue slip's QR code: the number's intake or queue"}
+FORWARDS = {"reception.scanned_visit": "the queue slip's QR code: the number's intake or queue",
+            "tickets.by_number": "the shelf label's QR code: the ticket of that number"}
 
 ANONYMOUS = "anonymous"
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -172,7 +173,8 @@ def world(app, users, make_ticket):
     return {"ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
             "token_id": token_id, "branch_id": default_branch().id, "code": "repair",
             "event": "admit", "language": "fa", "response_id": response.id,
-            "token": ticket.public_token, "decision": "approve", "filename": "css/app.css"}
+            "token": ticket.public_token, "decision": "approve", "filename": "css/app.css",
+            "number": ticket.number}
 
 
 def fill(rule: str, values: dict) -> str:

@@ -343,6 +343,8 @@ def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "p
 
 _TRACKING_PATH = re.compile(r"/[tT]/([A-Za-z0-9]{4,40})")
 _SCANNED_LINK = re.compile(rf"/T/([{TOKEN_ALPHABET}]{{12}})")
+# the shelf label's QR code (links.shelf_url), as the scanner types it (upper case)
+_SHELF_LINK = re.compile(r"/TICKETS/N/([A-Z0-9]{1,8}-[0-9]{1,9})")
 
 
 def _branch_codes() -> list[str]:
@@ -391,6 +393,9 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     link = _SCANNED_LINK.search(text)
     if link:
         return f"/t/{link.group(1)}"
+    shelf = _SHELF_LINK.search(text)
+    if shelf:
+        return shelf.group(1)
     codes = "|".join(re.escape(c) for c in _branch_codes())
     number = re.search(rf"(?<![A-Z])(?:{codes})-[0-9]{{5,9}}", text) if codes else None
     number = number or _SCANNED_NUMBER.search(text)  # an old code's receipt
@@ -411,10 +416,12 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
     if not text:
         return []
     exact, maybe, by_number = [], [], None
-    match = _TRACKING_PATH.search(text)
-    if match:
-        exact.append(Ticket.public_token == match.group(1).upper())
     compact = re.sub(r"[\s\u200e\u200f]", "", text).upper()
+    match = _TRACKING_PATH.search(text) or _SHELF_LINK.search(compact)
+    if match and match.re is _SHELF_LINK:
+        exact.append(Ticket.number == match.group(1))
+    elif match:
+        exact.append(Ticket.public_token == match.group(1).upper())
     if not match and len(compact) >= 8 and not compact.isdigit() \
             and set(compact) <= set(TOKEN_ALPHABET):
         exact.append(Ticket.public_token == compact)

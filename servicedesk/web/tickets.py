@@ -11,6 +11,7 @@ from flask import (Blueprint, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import select
 
 from .. import lifecycle
 from ..auth import can, require
@@ -246,6 +247,17 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
 @require("tickets.view")
 def show(ticket_id: int):
     return render_ticket(ticket_id)
+
+
+@bp.get("/n/<number>")
+@require("tickets.view")
+def by_number(number: str):
+    """The shelf label's QR code (links.shelf_url): the ticket of that number."""
+    ticket = db.session.scalar(select(Ticket.id).where(
+        Ticket.number == to_ascii_digits(number).strip().upper()))
+    if ticket is None:
+        return redirect(url_for(".index", q=number))
+    return redirect(url_for(".show", ticket_id=ticket))
 
 
 def event_data_from_form(form) -> dict:
