@@ -189,6 +189,8 @@ class ShopSetting:
 
     def value(self):
         from . import settings
+        if self.key == "shop_name":  # in the page's language
+            return settings.shop_name()
         return settings.get(self.key)
 
     def __str__(self) -> str:

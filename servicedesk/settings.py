@@ -29,6 +29,10 @@ from .models.admin import ServiceType, Setting
 # key -> (app.config name, built-in default)
 KEYS: dict[str, tuple[str, Any]] = {
     "shop_name": ("SHOP_NAME", ""),
+    # The name in Latin letters, for what is written in English (SMS, slips, pages); empty:
+    # the shop name. An English SMS with a Persian name in it is billed as Unicode (70
+    # characters a part, not 160).
+    "shop_name_en": ("SHOP_NAME_EN", ""),
     "shop_phone": ("SHOP_PHONE", ""),
     "shop_address": ("SHOP_ADDRESS", ""),
     "receipt_terms": ("RECEIPT_TERMS", ""),
@@ -165,6 +169,18 @@ def get(key: str) -> Any:
         if value is not None:
             return value
     return default(key)
+
+
+def shop_name(language: Optional[str] = None) -> str:
+    """The shop's name as written in ``language`` (the page's by default): its English name
+    in English when it has one, else the shop name."""
+    if language is None:
+        from flask_babel import get_locale
+        locale = get_locale() if has_request_context() else None
+        language = locale.language if locale is not None else None
+    if language == "en" and get("shop_name_en"):
+        return get("shop_name_en")
+    return get("shop_name") or ""
 
 
 def branch_hours(branch_id: int) -> str:

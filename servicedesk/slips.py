@@ -128,7 +128,7 @@ class Shop:
 
 def _shop(branch) -> Shop:
     """The slip's heading, from the shop settings the admin page sets."""
-    return Shop(settings.get("shop_name") or "", settings.get("shop_phone") or "",
+    return Shop(settings.shop_name(), settings.get("shop_phone") or "",
                 branch.name if branch else "", settings.get("shop_address") or "")
 
 

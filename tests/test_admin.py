@@ -954,3 +954,33 @@ def test_audit_values_read_as_the_page_writes(app):
         assert audit_value(7) == "۷" and audit_value("tech2") == "tech2"
         assert audit_value("2026-10-23") == "۱۴۰۵/۰۸/۰۱"  # 23 October 2026, Jalali
         assert audit_value({"intake": 2}) == '{"intake": 2}'
+
+
+def test_the_shops_english_name_is_written_in_english(app, admin, make_ticket):
+    """A Persian shop name in an English SMS makes it Unicode (70 characters a part, not 160)
+    and reads right to left: the shop's name in English is used for what is in English (SMS,
+    pages, slips); Persian keeps the shop name."""
+    from servicedesk.models import Notification
+
+    from .conftest import INTAKE
+    form = {**SETTINGS_FORM, "shop_name": "تعمیرگاه موبایل دکتر",
+            "shop_name_en": "Mobile Doctor"}
+    assert admin.post("/admin/settings", form).status_code == 302
+    assert "setting.update" in {r.action for r in rows("setting.update")}
+    english = make_ticket("intake", intake={**INTAKE, "customer": {
+        **INTAKE["customer"], "phone": "09350001111", "language": "en"}})
+    persian = make_ticket("intake")
+    sms_en = db.session.scalars(select(Notification).where(
+        Notification.ticket_id == english.id)).one()
+    sms_fa = db.session.scalars(select(Notification).where(
+        Notification.ticket_id == persian.id)).one()
+    assert sms_en.body.startswith("Mobile Doctor: ") and sms_en.encoding == "GSM-7"
+    assert sms_fa.body.lstrip("\u200f").startswith("تعمیرگاه موبایل دکتر")
+    assert "Mobile Doctor" in html(admin.get("/admin/?lang=en"))
+    assert "تعمیرگاه موبایل دکتر" in html(admin.get("/admin/?lang=fa"))
+    with app.app_context():
+        page = Browser(app, lang="en").get(f"/t/{english.public_token}?lang=en")
+    assert "Mobile Doctor" in html(page)
+    # empty: the shop name everywhere
+    assert admin.post("/admin/settings", {**form, "shop_name_en": ""}).status_code == 302
+    assert "تعمیرگاه موبایل دکتر" in html(admin.get("/admin/?lang=en"))

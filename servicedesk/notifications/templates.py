@@ -272,7 +272,7 @@ def shop_value(name: str, language: str) -> str:
     Persian words reads backwards ("88001122-021": its digits take the Arabic letters'
     direction, the dash does not join them), so it is marked left to right."""
     from .. import settings
-    value = settings.get(name) or ""
+    value = (settings.shop_name(language) if name == "shop_name" else settings.get(name)) or ""
     if name == "shop_phone" and value and language == "fa":
         return f"\u200e{value}\u200e"
     return value

@@ -515,7 +515,7 @@ def sample_context(language: str) -> dict:
         "queue_position": localize_digits(3, locale=language),
         "reason": "قطعه موجود نیست" if fa else "the part is not available",
         "part": "LCD",
-        "shop_name": shop_settings.get("shop_name"),
+        "shop_name": templates.shop_value("shop_name", language),
         "shop_phone": templates.shop_value("shop_phone", language),
         "label": localize_digits("R-012", locale=language),
         "ahead": localize_digits(4, locale=language),
@@ -586,7 +586,7 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 # --- shop settings ---------------------------------------------------------------------------
 
-SHOP_KEYS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
+SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
              "money_display", "auto_close_days", "remind_estimate_days", "remind_pickup_days",
              "warranty_days", "state_time_limits")
 
@@ -600,6 +600,8 @@ def clean_settings(values: dict) -> dict:
     errors: dict = {}
     clean = {
         "shop_name": _take(errors, "shop_name", v.text, values.get("shop_name"), max_len=120),
+        "shop_name_en": _take(errors, "shop_name_en", v.text, values.get("shop_name_en"),
+                              max_len=120, required=False) or "",
         "shop_phone": _take(errors, "shop_phone", v.text, values.get("shop_phone"),
                             max_len=40, required=False) or "",
         "shop_address": _take(errors, "shop_address", v.text, values.get("shop_address"),

@@ -181,6 +181,11 @@ class TemplateForm(FlaskForm):
 def _settings_form_class():
     class SettingsForm(FlaskForm):
         shop_name = StringField(_l("Shop name"), validators=[DataRequired(), Length(max=120)])
+        shop_name_en = StringField(
+            _l("Shop name in English"), validators=[Optional(), Length(max=120)],
+            description=_l("In Latin letters, for English SMS, slips and pages (an English SMS "
+                           "with Persian letters in it costs more than twice as many parts). "
+                           "Empty: the shop name."))
         shop_phone = StringField(_l("Shop phone"), validators=[Optional(), Length(max=40)])
         shop_address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=300)])
         receipt_terms = TextAreaField(_l("Terms printed on the receipt"),
@@ -212,7 +217,7 @@ def _settings_form_class():
 
 
 SettingsForm = _settings_form_class()
-SETTINGS_FIELDS = ("shop_name", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
+SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
                    "money_display", "auto_close_days", "remind_estimate_days",
                    "remind_pickup_days", "warranty_days")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",

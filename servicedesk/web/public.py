@@ -169,7 +169,7 @@ def _iso(value):
 
 
 def _page_context() -> dict:
-    return {"shop_name": settings.get("shop_name"), "lang_args": _lang_args()}
+    return {"shop_name": settings.shop_name(), "lang_args": _lang_args()}
 
 
 @bp.get("/t/<token>")
