@@ -4,9 +4,11 @@ their API clients, tickets in any state, and a guard that refuses connections of
 Run on PostgreSQL: TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres pytest
 (a throwaway database is created for the session and dropped after it).
 """
+import logging
 import os
 import socket
 import uuid
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -320,3 +322,26 @@ def twilio_config(fake) -> dict:
     return {"SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": fake.account_sid,
             "TWILIO_AUTH_TOKEN": fake.auth_token, "TWILIO_FROM_NUMBER": "+15005550006",
             "TWILIO_API_BASE_URL": fake.base_url, "TWILIO_TIMEOUT": 5}
+
+
+# --- alembic in a test ------------------------------------------------------------------------
+
+@contextmanager
+def kept_logging():
+    """alembic's env.py runs logging.config.fileConfig, which disables every logger already
+    created and resets levels: put them back, so later tests still see their logs."""
+    manager = logging.root.manager
+    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
+             for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+    root = (logging.root.level, list(logging.root.handlers))
+    try:
+        yield
+    finally:
+        for name, lg in list(manager.loggerDict.items()):
+            if not isinstance(lg, logging.Logger):
+                continue
+            if name in saved:
+                lg.disabled, lg.level, lg.handlers[:], lg.propagate = saved[name]
+            else:
+                lg.disabled = False
+        logging.root.level, logging.root.handlers[:] = root[0], root[1]

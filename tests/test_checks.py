@@ -28,6 +28,27 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def wait_until_up(server: subprocess.Popen, base: str, what: str, seconds: float = 30) -> None:
+    """Until ``base``/healthz answers 200; the test fails (with what the server printed when
+    it kept its output) if ``server`` exits or ``seconds`` pass first."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            assert OPENER.open(base + "/healthz", timeout=2).status == 200
+            return
+        except OSError:
+            if time.time() > deadline or server.poll() is not None:
+                if server.poll() is None:
+                    os.killpg(server.pid, 15)
+                stream = server.stdout or server.stderr
+                pytest.fail(f"{what} did not start:\n" +
+                            (stream.read().decode() if stream else ""))
+            time.sleep(0.2)
+
+
 def fresh_database(tmp_path: Path, name: str) -> tuple[str, object]:
     """An empty database on the suite's engine; returns its URL and how to drop it."""
     if on_postgres():
@@ -305,17 +326,9 @@ def test_gunicorn_access_log_carries_no_tokens_or_query_strings(migrated_url, tm
                               stderr=subprocess.PIPE, start_new_session=True)
     token = "K7QW2M9XPLR4TZ8V"
     try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener = OPENER
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                assert opener.open(base + "/healthz", timeout=2).status == 200
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("gunicorn did not start: " + server.stderr.read().decode())
-                time.sleep(0.2)
+        wait_until_up(server, base, "gunicorn")
         for path, headers in [
                 (f"/t/{token}?lang=en&phone=PHONE09121234567", {"Referer": f"{base}/t/{token}",
                                                            "X-Forwarded-For": "203.0.113.9"}),
@@ -352,17 +365,9 @@ def test_the_development_servers_log_carries_no_tokens_addresses_or_phones(migra
                               start_new_session=True)
     token = "K7QW2M9XPLR4TZ8V"
     try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        opener = OPENER
         base = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while True:
-            try:
-                assert opener.open(base + "/healthz", timeout=2).status == 200
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("flask run did not start")
-                time.sleep(0.2)
+        wait_until_up(server, base, "flask run")
         for path in (f"/t/{token}?lang=en", f"/s/{token}",
                      "/desk/customer?customer_phone=09121234567"):
             try:
@@ -420,18 +425,8 @@ def test_scripts_run_starts_a_demo_shop_or_with_no_demo_an_empty_one(tmp_path, a
     server = subprocess.Popen(["bash", "scripts/run", *args], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)
-    try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.time() + 240  # it installs what it needs first
-        while True:
-            try:
-                assert opener.open(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    os.killpg(server.pid, 15)
-                    pytest.fail("scripts/run did not start:\n" + server.communicate()[0].decode())
-                time.sleep(0.5)
+    try:  # it installs what it needs first
+        wait_until_up(server, f"http://127.0.0.1:{port}", "scripts/run", seconds=240)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, 15)

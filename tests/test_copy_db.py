@@ -7,9 +7,7 @@ refused (a target not empty, a revision that differs) or that fails half way cha
 
 Runs on PostgreSQL whatever TEST_DATABASE_URL says, as tests/test_backup.py does: the move to
 PostgreSQL is the point (on SQLite there are no sequences to get wrong)."""
-import logging
 import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,31 +19,10 @@ from servicedesk.extensions import db
 from servicedesk.lifecycle import STAFF_ROLES, Actor
 
 from .conftest import (INTAKE, LINES, PATH_TO, ROOT, SAMPLE_DATA, _pg_url, actor_for, add_user,
-                       create_pg_database, drop_pg_database)
+                       create_pg_database, drop_pg_database, kept_logging)
 
 # The revision before the code's head (migrations/versions): a database one upgrade behind.
 PREVIOUS_REVISION = "0010"
-
-
-@contextmanager
-def kept_logging():
-    """alembic's env.py runs logging.config.fileConfig, which disables every logger already
-    created and resets levels (as tests/test_migrations.py's fixture explains): put them back."""
-    manager = logging.root.manager
-    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
-             for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    root = (logging.root.level, list(logging.root.handlers))
-    try:
-        yield
-    finally:
-        for name, lg in list(manager.loggerDict.items()):
-            if not isinstance(lg, logging.Logger):
-                continue
-            if name in saved:
-                lg.disabled, lg.level, lg.handlers[:], lg.propagate = saved[name]
-            else:
-                lg.disabled = False
-        logging.root.level, logging.root.handlers[:] = root[0], root[1]
 
 
 def shop_app(url: str, instance: Path):

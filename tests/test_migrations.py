@@ -1,6 +1,5 @@
 """The migrations build the schema the models describe, on SQLite and on PostgreSQL; init-db is
 safe to run again."""
-import logging
 
 import pytest
 import sqlalchemy as sa
@@ -12,26 +11,14 @@ from servicedesk import create_app
 from servicedesk.extensions import db
 from servicedesk.models import Branch
 
-from .conftest import PG_ADMIN_URL, ROOT, create_pg_database, drop_pg_database
+from .conftest import PG_ADMIN_URL, ROOT, create_pg_database, drop_pg_database, kept_logging
 
 
 @pytest.fixture(autouse=True)
 def _keep_logging():
-    """alembic's env.py runs logging.config.fileConfig, which disables every logger already
-    created and resets levels; put them back so later tests still see their logs."""
-    manager = logging.root.manager
-    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate)
-             for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    root = (logging.root.level, list(logging.root.handlers))
-    yield
-    for name, lg in list(manager.loggerDict.items()):
-        if not isinstance(lg, logging.Logger):
-            continue
-        if name in saved:
-            lg.disabled, lg.level, lg.handlers[:], lg.propagate = saved[name]
-        else:
-            lg.disabled = False
-    logging.root.level, logging.root.handlers[:] = root[0], root[1]
+    """alembic's env.py reconfigures logging: every test here puts it back after."""
+    with kept_logging():
+        yield
 
 
 def bare_app(url, tmp_path, **overrides):
