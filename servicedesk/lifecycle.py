@@ -262,7 +262,10 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
     """A refund after the hand-back: the amount (rials, at most what was paid and not given
     back yet), how it was given back (``PAYMENT_METHODS``) and why."""
     f = v.Fields(data)
-    amount = f.take("amount", v.integer, minimum=1)
+    amount = f.take("amount", v.integer)
+    if amount is not None and amount <= 0:
+        f.errors["amount"] = _("Give back an amount above zero.")
+        amount = None
     f.take("payment_method", v.choice, tuple(PAYMENT_METHODS))
     f.take("reason", v.text, max_len=500)
     left = refundable(ticket)

@@ -232,3 +232,20 @@ def test_a_remembered_kiosk_still_cannot_reach_the_fresh_login_pages(app, kiosk_
     # nor by typing its password again: the role is refused, not the freshness
     assert later.post("/login", {"username": "lobby", "password": PASSWORD}).status_code == 302
     assert later.get("/admin/users").status_code == 403
+
+
+def test_a_customer_at_the_tablet_finds_no_log_out(app, users):
+    """Logging the kiosk account out logs the wall display out too: no customer may do it from
+    the tablet. A staff address opened there leads back to the kiosk."""
+    from servicedesk.services.people import create_user
+
+    from .conftest import PASSWORD
+    from .test_admin import Browser, html
+    create_user("lobby1", "kiosk", PASSWORD, branch=users["reception"].branch)
+    tablet = Browser(app)
+    assert tablet.login("lobby1", PASSWORD).status_code == 302
+    for url in ("/kiosk", "/", "/tickets/"):
+        page = html(tablet.get(url))
+        assert "/logout" not in page, url
+    assert 'href="/kiosk"' in html(tablet.get("/")) and "data-back-to-kiosk" in html(
+        tablet.get("/"))

@@ -445,8 +445,19 @@ def test_unknown_ids_are_not_found(desk):
 
 
 def test_a_polled_partial_after_logout_sends_the_page_to_login(app):
-    resp = app.test_client().get("/display/board", headers={"HX-Request": "true"})
-    assert resp.status_code == 204 and "/login" in resp.headers["HX-Redirect"]
+    """The wall display's board, polled after the session ended: the whole page goes to the
+    login form, and back to the display after it (not to the bare board, frozen)."""
+    from urllib.parse import parse_qs, urlsplit
+    client = app.test_client()
+    resp = client.get("/display/board", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://localhost/display?branch=1"})
+    assert resp.status_code == 204
+    login = urlsplit(resp.headers["HX-Redirect"])
+    assert login.path == "/login" and parse_qs(login.query)["next"] == ["/display?branch=1"]
+    # a page of another site named by the header is no destination
+    resp = client.get("/display/board", headers={
+        "HX-Request": "true", "HX-Current-URL": "http://evil.example/x"})
+    assert "evil" not in resp.headers["HX-Redirect"]
 
 
 def test_who_may_open_which_reception_page(app, users):

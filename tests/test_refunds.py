@@ -163,6 +163,8 @@ def test_the_customer_sees_the_money_given_back_on_their_page(app, api, delivere
         page = text(app.test_client().get(f"/t/{delivered.public_token}?lang=en"))
     assert "Given back to you" in page and "200,000 toman" in page
     assert 'data-event="refund"' in page and "Money given back" in page
+    # each refund of the history with its amount
+    assert page.count("data-refund-amount>200,000 toman") == 1
     assert "goodwill" not in page  # the shop's reason stays inside
 
 

@@ -58,6 +58,9 @@ def test_the_desk_counts_the_drawer_against_the_days_cash(app, api, make_ticket)
     ).status_code == 302
     page = text(desk.get("/desk/takings?lang=en"))
     assert page.count('data-count="') == 2 and "matches" in page
+    # the slip gives the last count, the drawer as handed over, and says there were others
+    slip = text(desk.get("/desk/takings/slip?lang=en"))
+    assert "matches" in slip and "short by" not in slip and "Earlier counts today" in slip
 
 
 def test_a_bad_count_is_refused_naming_the_field_and_stores_nothing(app, make_ticket):
@@ -65,7 +68,10 @@ def test_a_bad_count_is_refused_naming_the_field_and_stores_nothing(app, make_ti
     for form, field in (({"counted": ""}, "till-counted-error"),
                         ({"counted": "abc"}, "till-counted-error"),
                         ({"counted": "-5"}, "till-counted-error"),
-                        ({"counted": "100", "float_amount": "x"}, "till-float-error")):
+                        ({"counted": "100", "float_amount": "x"}, "till-float-error"),
+                        # the float is part of what was counted
+                        ({"counted": "100,000", "float_amount": "200,000"},
+                         "till-float-error")):
         resp = desk.post("/desk/takings/count?lang=en", {**form, "money_unit": "toman"})
         assert resp.status_code == 422, form
         page = text(resp)

@@ -304,6 +304,10 @@ def count_till(branch: Branch, day, user: User, counted, float_amount=None,
     f.take("counted", v.integer, minimum=0)
     f.take("float_amount", v.integer, minimum=0)
     f.take("note", v.text, max_len=500, required=False)
+    if "counted" not in f.errors and "float_amount" not in f.errors \
+            and f.clean["float_amount"] > f.clean["counted"]:
+        f.errors["float_amount"] = _("The float is part of the cash counted: it cannot be more "
+                                     "than it.")
     clean = f.done()
     if day > shop_today():
         raise _invalid("day", _("A till is counted on its day or after, not before."))

@@ -24,7 +24,7 @@ from ..validation import MAX_ID, refuse_past_dates
 from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
-from . import money
+from . import htmx, money
 from .reports import date_input
 
 bp = Blueprint("reception", __name__)
@@ -36,8 +36,7 @@ BACK = {"kiosk": "reception.kiosk", "queue": "reception.queue", "desk": "recepti
         "takings": "reception.takings"}
 
 
-def _hx() -> bool:
-    return bool(request.headers.get("HX-Request"))
+_hx = htmx.hx
 
 
 def _actor() -> Actor:
@@ -73,14 +72,7 @@ def _ids_in_range(endpoint, values):
         abort(404)
 
 
-@bp.after_request
-def _hx_login_redirect(resp):
-    # A polled partial whose session ended: send the whole page to the login form instead of
-    # swapping the login page into a corner of the screen.
-    if _hx() and resp.status_code in (301, 302) and "/login" in (resp.location or ""):
-        resp.status_code = 204
-        resp.headers["HX-Redirect"] = resp.location
-    return resp
+bp.after_request(htmx.login_redirect_whole_page)
 
 
 # --- kiosk and queue ------------------------------------------------------------------------

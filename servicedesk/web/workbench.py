@@ -13,23 +13,16 @@ from ..auth import require
 from ..errors import DomainError
 from ..i18n import localize_digits, to_ascii_digits
 from ..services import workbench
+from . import htmx
 
 bp = Blueprint("workbench", __name__, url_prefix="/workbench")
 POLL_SECONDS = 10
 
 
-def _hx() -> bool:
-    return bool(request.headers.get("HX-Request"))
+_hx = htmx.hx
 
 
-@bp.after_request
-def _hx_login_redirect(resp):
-    # A polled partial whose session ended: send the whole page to the login form instead of
-    # swapping the login page into the worklist.
-    if _hx() and resp.status_code in (301, 302) and "/login" in (resp.location or ""):
-        resp.status_code = 204
-        resp.headers["HX-Redirect"] = resp.location
-    return resp
+bp.after_request(htmx.login_redirect_whole_page)
 
 
 @bp.get("/")

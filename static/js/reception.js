@@ -41,6 +41,20 @@
     fonts.then(function () { sizePage(); window.print(); });
   }
 
+  /* A slip prints itself when it is opened, not when Back, Forward or a reload bring it again:
+     the next customer at the tablet must not get the last one's number. */
+  function firstVisit() {
+    var entries = window.performance && performance.getEntriesByType
+      ? performance.getEntriesByType("navigation") : [];
+    if (entries.length && entries[0].type !== "navigate") return false;
+    try {  // and once per tab (where the navigation's type is not told)
+      var key = "printed:" + location.pathname + location.search;
+      if (sessionStorage.getItem(key)) return false;
+      sessionStorage.setItem(key, "1");
+    } catch (e) { /* storage refused: print */ }
+    return true;
+  }
+
   function initSlip() {
     var body = document.body;
     if (!body.classList.contains("slip")) return;
@@ -50,14 +64,15 @@
     document.querySelectorAll("[data-print]").forEach(function (b) {
       b.addEventListener("click", printSlip);
     });
-    if (body.hasAttribute("data-autoprint")) {
+    if (body.hasAttribute("data-autoprint") && firstVisit()) {
       window.addEventListener("load", printSlip);
     }
     var back = body.getAttribute("data-return-to");
     var after = parseInt(body.getAttribute("data-return-after"), 10);
     if (back && after) {
-      // The kiosk goes back to its buttons by itself once the slip is out.
-      window.setTimeout(function () { window.location.assign(back); }, after * 1000);
+      // The kiosk goes back to its buttons by itself once the slip is out, in place of the
+      // slip in the history: Back at the kiosk does not bring the last customer's slip again.
+      window.setTimeout(function () { window.location.replace(back); }, after * 1000);
     }
   }
 

@@ -333,3 +333,31 @@ def test_the_waiting_rooms_tablet_logs_in_as_a_kiosk_and_keeps_itself_fresh(
     for url in ("/tickets/", "/desk", "/queue"):
         assert page.goto(f"{base}{url}").status == 403, url
     assert page.goto(f"{base}/display").status == 200
+
+
+def test_back_or_a_reload_at_the_tablet_does_not_print_the_last_customers_slip_again(
+        live_server, page, users):
+    """The slip prints once, when it is opened; Back to it, Forward to it or a reload bring
+    it on screen without printing (a second paper with the same number is two customers on
+    one turn), and once it went back to the kiosk, Back does not land on it."""
+    from ..conftest import add_user
+    add_user("lobby", "kiosk")
+    base = live_server.url
+    page.clock.install()
+    login(page, base, "lobby")
+    page.click("button[data-service=repair]")
+    page.wait_for_url(re.compile(r"/visits/\d+/slip"))
+    assert page.evaluate("window.__prints") == 1
+    slip = page.url
+    page.reload()
+    page.wait_for_load_state("load")
+    assert page.evaluate("window.__prints || 0") == 0  # a new document: counted afresh
+    page.clock.fast_forward("00:30")  # back to the kiosk by itself
+    page.wait_for_url(re.compile(r"/kiosk"))
+    page.go_back()
+    page.wait_for_load_state("load")
+    assert page.url != slip or page.evaluate("window.__prints || 0") == 0
+    other = page.context.new_page()  # opened anew in a tab of its own: it prints
+    other.goto(slip)
+    other.wait_for_function("window.__prints === 1")
+    other.close()
