@@ -100,17 +100,19 @@ def authenticate(username: str, password: str,
     try:
         hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
+        locks = False
         if own_browser:  # counted apart: a colleague at a shared desk guesses no more freely
             user.device_failed_logins += 1
-            if user.device_failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
+            locks = user.device_failed_logins >= MAX_FAILED_LOGINS
         else:
             user.failed_logins += 1
             if user.failed_logins >= MAX_FAILED_LOGINS:
-                user.locked_until = now + LOCKOUT
-                user.failed_logins = 0
+                locks, user.failed_logins = True, 0
+        if locks:
+            user.locked_until = now + LOCKOUT
         db.session.commit()
-        return None, "invalid"
+        # the try that locks it says so (not the next one, with the right password)
+        return None, "locked" if locks else "invalid"
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
     user.device_failed_logins = 0
