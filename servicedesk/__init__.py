@@ -108,6 +108,8 @@ def select_locale() -> str:
     if getattr(g, "page_language", None) in languages:
         return g.page_language
     user_lang = getattr(current_user, "language", None) if current_user else None
+    if getattr(current_user, "role", None) == "kiosk":
+        user_lang = None  # one account on every screen: a customer's choice stays on theirs
     if user_lang in languages:
         return user_lang
     if session.get("lang") in languages:

@@ -2,8 +2,8 @@
 
 One line per check, ``OK``, ``WARN`` (worth a look, does not fail) or ``FAIL`` and what to do,
 in words a shop's administrator can act on; the exit status is 1 when any check fails, so a
-deploy script or a systemd ``ExecStartPre`` can stop on it. Each check is a plain function returning a ``Result``, so the readiness probe
-and the tests can call them one by one.
+deploy script or a systemd ``ExecStartPre`` can stop on it. Each check is a plain function
+returning a ``Result``, so the readiness probe and the tests can call them one by one.
 """
 from __future__ import annotations
 
@@ -302,8 +302,10 @@ def check_sms(app) -> Result:
 
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-# Twilio also sends from a name where the country allows it: up to 11 letters, digits, spaces.
-ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+# Twilio also sends from a name where the country allows it (up to 11 letters, digits, spaces
+# and + - _ &, one letter at least), and from a short code.
+ALPHANUMERIC_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}")
+SHORT_CODE = re.compile(r"[0-9]{3,8}")
 
 
 def _is_http_address(value) -> bool:
@@ -322,6 +324,14 @@ def _is_number(value) -> bool:
 def _twilio_problem(cfg) -> Optional[str]:
     """A mistyped Twilio setting, named, with what it should look like; None when they look
     right (whether Twilio accepts them shows at the first message)."""
+    base = cfg.get("TWILIO_API_BASE_URL")
+    if base and not _is_http_address(base):
+        return f"TWILIO_API_BASE_URL {base!r} is not an http(s) address"
+    if base:
+        # a Twilio-compatible server (an Iranian panel's, SignalWire): its ids and senders
+        # are its own, whatever Twilio's look like
+        return None if _is_number(cfg.get("TWILIO_TIMEOUT") or 10) else \
+            f"TWILIO_TIMEOUT {cfg.get('TWILIO_TIMEOUT')!r} is not a number of seconds"
     sid = str(cfg.get("TWILIO_ACCOUNT_SID"))
     if not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
         return (f"TWILIO_ACCOUNT_SID {sid!r} is not a Twilio account SID (AC and 32 hexadecimal "
@@ -331,13 +341,11 @@ def _twilio_problem(cfg) -> Optional[str]:
         return (f"TWILIO_MESSAGING_SERVICE_SID {service!r} is not a messaging service SID (MG "
                 "and 32 hexadecimal characters)")
     sender = cfg.get("TWILIO_FROM_NUMBER")
-    if sender and not (E164.fullmatch(str(sender)) or ALPHANUMERIC_SENDER.fullmatch(str(sender))):
+    if sender and not any(p.fullmatch(str(sender))
+                          for p in (E164, ALPHANUMERIC_SENDER, SHORT_CODE)):
         return (f"TWILIO_FROM_NUMBER {sender!r} is not a number in E.164 form (+, the country "
-                "code and the number, no spaces: +15005550006) nor a sender name (up to 11 "
-                "letters and digits)")
-    base = cfg.get("TWILIO_API_BASE_URL")
-    if base and not _is_http_address(base):
-        return f"TWILIO_API_BASE_URL {base!r} is not an http(s) address"
+                "code and the number, no spaces: +15005550006), a short code, nor a sender "
+                "name (up to 11 letters, digits, spaces and + - _ &)")
     if not _is_number(cfg.get("TWILIO_TIMEOUT") or 10):
         return f"TWILIO_TIMEOUT {cfg.get('TWILIO_TIMEOUT')!r} is not a number of seconds"
     return None

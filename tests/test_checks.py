@@ -668,6 +668,13 @@ def test_check_names_a_mistyped_sms_setting(migrated_url, tmp_path, settings, wo
 
 @pytest.mark.parametrize("settings", [
     {**TWILIO_OK, "TWILIO_FROM_NUMBER": "RepairShop"},  # a sender name, where allowed
+    {**TWILIO_OK, "TWILIO_FROM_NUMBER": "Fix-It Shop"},  # Twilio takes - + _ & in names
+    {**TWILIO_OK, "TWILIO_FROM_NUMBER": "A&B Repairs"},
+    {**TWILIO_OK, "TWILIO_FROM_NUMBER": "894546"},  # a short code
+    # a Twilio-compatible server (an Iranian panel's line, SignalWire's ids): its own formats
+    {**TWILIO_OK, "TWILIO_API_BASE_URL": "https://sms.example.ir/twilio",
+     "TWILIO_ACCOUNT_SID": "3b6f1c2e-5d4a-4f7e-9b1a-2c3d4e5f6a7b",
+     "TWILIO_FROM_NUMBER": "30001234"},
     {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": {"apikey": "k"}, "SMS_HTTP_URL": "http://10.0.0.5/s"},
     {**GATEWAY_OK, "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k"}'},
 ])

@@ -73,7 +73,7 @@ def test_a_kiosk_logs_in_to_the_kiosk_takes_a_number_and_gets_its_slip(app, kios
     resp = kiosk.post("/kiosk", {"service": "repair", "phone": "09121234567"})
     assert resp.status_code == 302
     visit = db.session.scalar(select(Visit).where(Visit.label == "R-001"))
-    assert resp.location == f"/visits/{visit.id}/slip?print=1&back=kiosk"
+    assert resp.location == f"/visits/{visit.id}/slip?print=1&back=kiosk&lang=fa"
     slip = html(kiosk.get(resp.location))
     assert "R-۰۰۱" in slip and "data-autoprint" in slip
     assert 'data-return-to="/kiosk?lang=fa"' in slip  # and back to the kiosk by itself
@@ -249,3 +249,30 @@ def test_a_customer_at_the_tablet_finds_no_log_out(app, users):
         assert "/logout" not in page, url
     assert 'href="/kiosk"' in html(tablet.get("/")) and "data-back-to-kiosk" in html(
         tablet.get("/"))
+
+
+def test_a_customer_at_the_tablet_does_not_switch_every_screens_language(app, users):
+    """The kiosk account stands on the tablet and the wall screen: a customer switching the
+    language switches their own screen, not the account (the wall's next login stays in the
+    shop's language); an English speaker's slip is English whatever the account says."""
+    from servicedesk.models import User as UserModel
+    from servicedesk.services.people import create_user
+
+    from .conftest import PASSWORD
+    from .test_admin import Browser, html
+    kiosk = create_user("lobby2", "kiosk", PASSWORD, branch=users["reception"].branch)
+    kiosk.language = "fa"
+    db.session.commit()
+    tablet = Browser(app)
+    assert tablet.login("lobby2", PASSWORD).status_code == 302
+    tablet.get("/kiosk")
+    tablet._token = None
+    tablet.post("/language", {"lang": "en", "next": "/kiosk"})
+    db.session.expire_all()
+    assert db.session.get(UserModel, kiosk.id).language == "fa"
+    resp = tablet.post("/kiosk?lang=en", {"service": "repair"})
+    assert resp.status_code == 302 and "lang=en" in resp.location
+    assert '<html lang="en"' in html(tablet.get(resp.location))
+    wall = Browser(app, lang="fa")
+    assert wall.login("lobby2", PASSWORD).status_code == 302
+    assert '<html lang="fa"' in html(wall.get("/display"))

@@ -916,3 +916,25 @@ def test_a_ticket_goes_only_to_a_technician_who_may_work_on_it(app, api, users, 
     assert tech_api.post(f"/api/v1/tickets/{ticket.id}/events", json={
         "event": "quote", "lines": [{"kind": "labour", "description": "Fitting", "qty": 1,
                                      "unit_price": 2_000_000}]}).status_code == 200
+
+
+def test_after_the_own_browsers_lock_lifts_a_typo_does_not_lock_again(app, users):
+    desk = Browser(app)
+    assert desk.login("manager1", PASSWORD).status_code == 302
+    desk.post("/logout")
+    for _ in range(people.MAX_FAILED_LOGINS):
+        desk._token = None
+        desk.login("manager1", "guess")
+    db.session.execute(update(User).where(User.id == users["manager"].id)
+                       .values(locked_until=people.utcnow() - people.LOCKOUT))
+    db.session.commit()
+    desk._token = None
+    assert LOCKED not in html(desk.login("manager1", "one typo"))  # counted anew
+    desk._token = None
+    assert desk.login("manager1", PASSWORD).status_code == 302
+
+
+def test_a_wrong_login_name_with_a_bytes_secret_key_is_no_500(app, users):
+    app.secret_key = app.config["SECRET_KEY"] = b"k" * 32  # config.py may give bytes
+    resp = Browser(app).login("nobody-here", "x" * 10)
+    assert resp.status_code == 401

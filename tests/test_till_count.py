@@ -60,7 +60,7 @@ def test_the_desk_counts_the_drawer_against_the_days_cash(app, api, make_ticket)
     assert page.count('data-count="') == 2 and "matches" in page
     # the slip gives the last count, the drawer as handed over, and says there were others
     slip = text(desk.get("/desk/takings/slip?lang=en"))
-    assert "matches" in slip and "short by" not in slip and "Earlier counts today" in slip
+    assert "matches" in slip and "short by" not in slip and "Earlier counts that day" in slip
 
 
 def test_a_bad_count_is_refused_naming_the_field_and_stores_nothing(app, make_ticket):

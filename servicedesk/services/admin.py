@@ -218,6 +218,7 @@ def activate_user(by: User, user_id: int) -> User:
             return user
         user.active = True
         user.failed_logins = 0
+        user.device_failed_logins = 0
         user.locked_until = None
         audit.log("user.activate", obj=user, before={"active": False}, after={"active": True})
     return user
@@ -235,6 +236,7 @@ def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Op
         user.password_hash = people._hasher().hash(password)
         user.end_sessions()
         user.failed_logins = 0
+        user.device_failed_logins = 0
         user.locked_until = None
         # Only the fact: never the password.
         audit.log("user.password_reset", obj=user, after={"generated": generated is not None})
@@ -586,9 +588,9 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 # --- shop settings ---------------------------------------------------------------------------
 
-SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
-             "money_display", "auto_close_days", "remind_estimate_days", "remind_pickup_days",
-             "warranty_days", "state_time_limits")
+SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
+             "delivery_terms", "money_display", "auto_close_days", "remind_estimate_days",
+             "remind_pickup_days", "warranty_days", "state_time_limits")
 
 
 def current_settings() -> dict:

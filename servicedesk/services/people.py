@@ -91,6 +91,9 @@ def authenticate(username: str, password: str,
         except VerificationError:
             pass
         return None, "invalid"
+    if user.device_failed_logins and not (user.locked_until and user.locked_until > now) \
+            and user.device_failed_logins >= MAX_FAILED_LOGINS:
+        user.device_failed_logins = 0  # the lock its own browsers' tries set has lifted
     own_browser = user.id in trusted_devices
     # its own browsers are trusted until they too have typed the password wrong too often
     trusted = own_browser and user.device_failed_logins < MAX_FAILED_LOGINS

@@ -217,9 +217,9 @@ def _settings_form_class():
 
 
 SettingsForm = _settings_form_class()
-SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms", "delivery_terms",
-                   "money_display", "auto_close_days", "remind_estimate_days",
-                   "remind_pickup_days", "warranty_days")
+SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
+                   "delivery_terms", "money_display", "auto_close_days",
+                   "remind_estimate_days", "remind_pickup_days", "warranty_days")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
                    "warranty_days")
 

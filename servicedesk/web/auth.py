@@ -143,8 +143,10 @@ def login():
         known = people.account_named(username)
         # keyed with the app's secret: the same name still reads the same, but a password in
         # the audit log's hands cannot be found by trying a word list against it
+        key = current_app.secret_key
+        key = key.encode() if isinstance(key, str) else bytes(key)  # config.py may give bytes
         who = username if known else "?" + hmac.new(
-            current_app.secret_key.encode(), username.encode(), hashlib.sha256).hexdigest()[:10]
+            key, username.encode(), hashlib.sha256).hexdigest()[:10]
         current_app.logger.info("login failed (%s) user_id=%s from %s", problem,
                                 known.id if known else None, request.remote_addr)
         audit.log("login.failed", obj=known, after={"username": who, "reason": problem},
@@ -198,7 +200,8 @@ def set_language():
     lang = request.form.get("lang")
     if lang in current_app.config["LANGUAGES"]:
         session["lang"] = lang
-        if current_user.is_authenticated:
+        # a person's language follows them; the kiosk account's screens keep their own
+        if current_user.is_authenticated and current_user.role != "kiosk":
             current_user.language = lang
             db.session.commit()
     return redirect(_safe_next(request.form.get("next")))

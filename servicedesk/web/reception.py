@@ -89,7 +89,9 @@ def kiosk():
         except DomainError as exc:
             errors = _form_errors(exc) or {"service": exc.message}
         else:
-            return redirect(url_for(".slip", visit_id=visit.id, print=1, back="kiosk"))
+            # in the language the customer took it in, whatever the kiosk account's is
+            return redirect(url_for(".slip", visit_id=visit.id, print=1, back="kiosk",
+                                    lang=current_language()))
     return render_template("reception/kiosk.html", services=visits.SERVICES, errors=errors,
                            form=request.form, fresh_url=_kiosk_url()), 422 if errors else 200
 

@@ -46,8 +46,8 @@
   function firstVisit() {
     var entries = window.performance && performance.getEntriesByType
       ? performance.getEntriesByType("navigation") : [];
-    if (entries.length && entries[0].type !== "navigate") return false;
-    try {  // and once per tab (where the navigation's type is not told)
+    if (entries.length) return entries[0].type === "navigate";
+    try {  // where the navigation's type is not told: once per tab
       var key = "printed:" + location.pathname + location.search;
       if (sessionStorage.getItem(key)) return false;
       sessionStorage.setItem(key, "1");
