@@ -282,3 +282,78 @@ def test_a_wrong_password_marks_no_field(app, users):
                                                    "csrf_token": token})
     assert resp.status_code == 401 and "Wrong user name or password." in text(resp)
     assert Tree(text(resp)).invalid() == []
+
+
+# --- markup: names, words, headings ----------------------------------------------------------
+
+def test_each_send_to_repair_link_is_named_with_its_ticket(desk, make_ticket):
+    first, second = make_ticket("intake"), make_ticket("intake")
+    tree = Tree(text(desk.get("/desk?lang=en")))
+    names = {n.attrs["href"].split("#")[0]: n.text() for n in tree.root.walk()
+             if n.tag == "a" and n.attrs.get("href", "").endswith("#event-send_to_repair")}
+    assert names == {f"/tickets/{t.id}": f"Send to repair {t.number}" for t in (first, second)}
+
+
+def test_the_kiosk_marks_the_language_it_is_in(desk):
+    for lang, other in (("fa", "en"), ("en", "fa")):
+        tree = Tree(text(desk.get(f"/kiosk?lang={lang}")))
+        links = {n.attrs["lang"]: n for n in tree.root.walk()
+                 if n.tag == "a" and n.attrs.get("href", "").startswith("?lang=")}
+        assert links[lang].attrs.get("aria-current") == "page"
+        assert "aria-current" not in links[other].attrs
+
+
+@pytest.mark.parametrize("lang, done, skipped", [("en", "(done)", "(skipped)"),
+                                                 ("fa", "(انجام شد)", "(انجام نشد)")])
+def test_the_progress_says_done_and_skipped_in_words(app, make_ticket, users, lang, done,
+                                                      skipped):
+    from servicedesk.services import tickets as ticket_service
+    from servicedesk.lifecycle import Actor
+    returned = make_ticket("diagnosis")
+    ticket_service.fire_event(returned.id, "return_unrepaired", Actor.staff(users["technician"]),
+                              {"reason": "The main board is damaged"})
+    customer = Customer(app)
+    tree = Tree(text(customer.get(f"/t/{returned.public_token}?lang={lang}")))
+    steps = {n.attrs["data-step"]: n for n in tree.root.walk() if n.attrs.get("data-step")}
+    assert steps["intake"].attrs["class"] == "done" and steps["estimate"].attrs["class"] == "skipped"
+    for key, step in steps.items():
+        hidden = [n.text() for n in step.walk() if n.attrs.get("class") == "visually-hidden"]
+        marks = [n for n in step.walk() if n.attrs.get("aria-hidden") == "true"]
+        if step.attrs["class"] == "done":
+            assert hidden == [done] and [m.text() for m in marks] == ["✓"], key
+        elif step.attrs["class"] == "skipped":
+            assert hidden == [skipped] and not marks, key
+        else:
+            assert not hidden and not marks, key
+
+
+def test_action_columns_have_a_header_for_screen_readers(tech, make_ticket, app, users):
+    ticket = make_ticket("diagnosis")
+    tree = Tree(text(tech.get(f"/tickets/{ticket.id}?lang=en")))
+    editor = [n for n in tree.root.walk() if n.tag == "table"
+              and "lines-table" in n.attrs.get("class", "")][0]
+    headers = [n.text() for n in editor.walk() if n.tag == "th"]
+    assert headers[-1] == "Actions" and all(headers)
+    # the worklist's repair queue (its Claim column)
+    from servicedesk.services import tickets as ticket_service
+    from servicedesk.lifecycle import Actor
+    from .conftest import INTAKE
+    queued = ticket_service.admit(INTAKE, Actor.staff(users["reception"]))
+    ticket_service.fire_event(queued.id, "send_to_repair", Actor.staff(users["reception"]), {})
+    tree = Tree(text(tech.get("/workbench/?lang=en")))
+    for table in (n for n in tree.root.walk() if n.tag == "table"):
+        headers = [n.text() for n in table.walk() if n.tag == "th"]
+        assert all(headers), headers
+    queue = tree.by_id("bucket-queue")
+    assert [n.text() for n in queue.walk() if n.tag == "th"][-1] == "Actions"
+
+
+def test_the_wall_display_and_the_queue_slip_have_an_h1(desk):
+    for url in ("/display?lang=en", "/display/board?lang=en"):
+        tree = Tree(text(desk.get(url)))
+        assert [n.text() for n in tree.root.walk() if n.tag == "h1"] == ["Now serving"], url
+    resp = desk.post("/kiosk?lang=en", {"service": "repair"})
+    assert resp.status_code == 302
+    tree = Tree(text(desk.get(resp.location)))
+    [h1] = [n for n in tree.root.walk() if n.tag == "h1"]
+    assert h1.text() == "Your number R-001"
