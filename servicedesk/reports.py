@@ -901,7 +901,7 @@ def _till_rows(q: _Query, f: Filters, staff: Optional[str] = None,
     refunds = ["e.event = 'refund'", *common]
     method = f"COALESCE({q.json_text('e.data', 'payment_method')}, '')"
     columns = "e.id AS id, e.at AS at, e.ticket_id AS ticket_id, e.actor_id AS actor_id, " \
-              "e.actor_name AS actor_name, "
+              f"e.actor_name AS actor_name, {q.json_text('e.data', 'reason')} AS reason, "
     return (
         f"(SELECT {columns}'handback' AS kind, {paid} AS amount, "
         f"{q.json_integer('e.data', 'amount_due')} AS due, {method} AS method "
@@ -1003,7 +1003,7 @@ def handbacks(f: Filters, staff: Optional[str] = None,
     sql = (
         "SELECT m.at AS at, m.kind AS kind, t.id AS ticket_id, t.number AS ticket_number, "
         "c.name AS customer, m.actor_name AS staff, u.full_name AS staff_name, "
-        "m.amount AS amount, m.due AS due, m.method AS method "
+        "m.amount AS amount, m.due AS due, m.method AS method, m.reason AS reason "
         f"FROM {_till_rows(q, f, staff, paid_only=False)} m "
         "JOIN tickets t ON t.id = m.ticket_id "
         "JOIN customers c ON c.id = t.customer_id "

@@ -199,10 +199,16 @@ def test_the_till_counts_a_refund_on_its_day_against_how_it_was_given_back(app, 
     assert cash == {"method": "cash", "handbacks": 0, "paid": 0, "refunds": 1,
                     "refunded": 4_000_000, "amount": -4_000_000}
     manager = Staff(app, "manager1")
-    export = text(manager.get("/reports/takings?table=handbacks&format=csv&lang=en"))
-    table = list(csv.reader(io.StringIO(export.lstrip("\ufeff"))))
+    resp = manager.get("/reports/takings?table=handbacks&format=csv&lang=en")
+    # its own file name: the totals' download of the same range does not overwrite it
+    assert "takings-handbacks_" in resp.headers["Content-Disposition"]
+    table = list(csv.reader(io.StringIO(text(resp).lstrip("\ufeff"))))
     kinds = {row[1] for row in table[1:]}
     assert kinds == {"Hand-back", "Refund"}
+    refund_row = next(row for row in table[1:] if row[1] == "Refund")
+    assert refund_row[table[0].index("Why it was given back")] == "part returned"
+    totals = manager.get("/reports/takings?format=csv&lang=en")
+    assert "takings_" in totals.headers["Content-Disposition"]
 
 
 def test_the_cost_report_counts_what_was_paid_less_what_was_given_back(app, api, delivered):

@@ -241,6 +241,7 @@ HANDBACK_COLUMNS = [
     Column("customer", _l("Customer")), Column("staff_label", _l("Handed back by")),
     Column("method_label", _l("Paid by")), Column("due", _l("Amount due"), "money"),
     Column("amount", _l("Amount paid (given back: less than 0)"), "money"),
+    Column("reason", _l("Why it was given back")),
 ]
 
 
@@ -279,7 +280,11 @@ EXPORT_FILTERS = ("branch", "technician", "service_type", "brand", "group_by", "
 def _export(name: str, f: r.Filters, columns, rows, fmt: str):
     """The report's table as a CSV or XLSX download; who exported what is audited (customers'
     names and phone numbers leave the shop in these files)."""
-    filename = f"{name}_{f.start.isoformat()}_{f.end.isoformat()}.{fmt}"
+    # a report's second table (the hand-backs one by one, the follow-ups) has a name of its
+    # own: the two downloads of one range must not overwrite each other
+    table = request.args.get("table")
+    part = f"{name}-{table}" if table and table.isidentifier() and len(table) <= 20 else name
+    filename = f"{part}_{f.start.isoformat()}_{f.end.isoformat()}.{fmt}"
     if fmt == "csv":
         data, mimetype = to_csv(columns, rows), "text/csv"  # Flask adds the charset
     else:
