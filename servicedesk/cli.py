@@ -50,14 +50,27 @@ def init_db():
 @click.option("--password", help="at least 8 characters; omitted: a random one is printed")
 @click.option("--full-name", default="")
 @click.option("--language", type=click.Choice(("fa", "en")), default=None)
-def create_user(name, role, password, full_name, language):
+@click.option("--branch", "branch_code", default=None, metavar="CODE",
+              help="the branch's code (A, T1...), or 'none' for staff of every branch (a "
+                   "workshop's technician); default: the first branch")
+def create_user(name, role, password, full_name, language, branch_code):
     """Create a staff account."""
     from .errors import DomainError
     from .services.people import create_user as create
     generated = password is None
     password = password or secrets.token_urlsafe(12)
+    branch = ensure_default_branch()
+    if branch_code is not None and branch_code.strip().lower() == "none":
+        branch = None
+    elif branch_code is not None:
+        branch = db.session.scalar(select(Branch).where(
+            Branch.code == branch_code.strip().upper()))
+        if branch is None:
+            codes = ", ".join(db.session.scalars(select(Branch.code).order_by(Branch.id)))
+            raise click.ClickException(f"no branch has the code {branch_code!r} "
+                                       f"(the codes: {codes}; or 'none')")
     try:
-        create(name, role, password, full_name=full_name, branch=ensure_default_branch(),
+        create(name, role, password, full_name=full_name, branch=branch,
                language=language)
     except DomainError as exc:
         fields = exc.extra.get("fields") or {}

@@ -149,6 +149,27 @@ def test_seed_demo_fills_every_state_and_is_safe_twice(app):
     assert len(numbers) == len(set(numbers))
 
 
+def test_create_user_puts_the_account_at_the_branch_named(app):
+    """A second branch's receptionist, a workshop's technician of every branch, and a code no
+    branch has (refused in words, nobody created)."""
+    from servicedesk.models import Branch
+    north = Branch(name="North", code="N")
+    db.session.add(north)
+    db.session.commit()
+    result, text = run(app, "create-user", "nrec", "--role", "reception", "--branch", "n",
+                       "--password", "long enough pw")
+    assert result.exit_code == 0, text
+    result, text = run(app, "create-user", "wtech", "--role", "technician", "--branch",
+                       "none", "--password", "long enough pw")
+    assert result.exit_code == 0, text
+    result, text = run(app, "create-user", "x", "--role", "reception", "--branch", "Q",
+                       "--password", "long enough pw")
+    assert result.exit_code == 1 and "no branch has the code 'Q'" in text and "N" in text
+    db.session.expire_all()
+    by_name = {u.username: u.branch_id for u in db.session.scalars(select(User))}
+    assert by_name["nrec"] == north.id and by_name["wtech"] is None and "x" not in by_name
+
+
 def test_the_demo_shops_customers_are_never_texted(app, make_ticket):
     """The demo's phone numbers look real and may be people's: a shop that starts on the
     demo's database texts none of them, not even the reminders due days later; its own
