@@ -194,6 +194,9 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     lines = f.take("lines", v.cost_lines, allow_empty=True)
     f.take("work_done", v.text, max_len=2000, required=False)
+    # how the customer agreed to a bill above the estimate (the form asks with the box)
+    channel = f.take("above_estimate_channel", v.choice, ("phone", "in_person"),
+                     required=False)
     approved = ticket.estimate_total
     total = sum(l["qty"] * l["unit_price"] for l in lines) if lines is not None else None
     # what the customer agreed to: the approved estimate, or the amount they pre-approved at
@@ -207,11 +210,14 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
             "higher amount\".", total=format_money(total),
             difference=format_money(total - agreed), approved=format_money(agreed))
     clean = f.done()
+    clean.pop("above_estimate_channel", None)  # recorded only with the agreement, below
     clean["total"] = total
     if approved is not None:
         clean["estimate_total"] = approved
         if above and data.get("above_estimate_ok") is True:
             clean["above_estimate_agreed"] = True
+            if channel:
+                clean["above_estimate_channel"] = channel
     return clean
 
 

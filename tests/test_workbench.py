@@ -584,15 +584,17 @@ def test_a_bill_above_the_approved_estimate_needs_the_customers_agreement(tech, 
         page.replace("&#34;", '"')
     assert 'value="Screen protector"' in page  # the lines typed come back
 
-    fire_form(tech, ticket, "finish", above, above_estimate_ok="1")
+    fire_form(tech, ticket, "finish", above, above_estimate_ok="1",
+              above_estimate_channel="in_person")
     ticket = reload(ticket)
     assert ticket.state == "ready" and ticket.amount_due == 15_500_000
     data = ticket.events[-1].data
     assert (data["total"], data["estimate_total"], data["above_estimate_agreed"]) == \
         (15_500_000, 14_000_000, True)
+    assert data["above_estimate_channel"] == "in_person"  # how, in the hash-chained trail
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     entry = page.split('<li data-event="finish"', 1)[1].split("</li>", 1)[0]
-    assert "Approved estimate" in entry and "the customer agreed" in entry
+    assert "Approved estimate" in entry and "the customer agreed in person" in entry
 
     # an amount pre-approved at intake above the estimate is the customer's agreement too
     from .conftest import INTAKE, LINES

@@ -41,7 +41,10 @@ _EXTRA_DATA = {
     "finish": {"above_estimate_ok": {
         "type": "boolean", "description": "false: a bill above what the customer agreed to "
         "(the approved estimate, or the amount pre-approved at intake if more) is refused with "
-        "422; true: the customer agreed, recorded on the event; absent: taken as sent"}},
+        "422; true: the customer agreed, recorded on the event; absent: taken as sent"},
+        "above_estimate_channel": {"enum": ["phone", "in_person"], "description": "how the "
+                                   "customer agreed to a bill above the estimate (recorded "
+                                   "with above_estimate_ok: true)"}},
     "deliver": {"differs_ok": {
         "type": "boolean", "description": "false: an amount_paid other than the amount due "
         "(a figure mistyped) is refused with 422 on amount_paid; true or absent: taken as "

@@ -133,8 +133,10 @@ def timeline(ticket: Ticket) -> list[dict]:
             if (d.get("total") or 0) != d.get("estimate_total", d.get("total")):
                 add("estimate_total", "money", label=_l("Approved estimate"))
             if d.get("above_estimate_agreed"):
+                how = CHANNEL_LABELS.get(d.get("above_estimate_channel"))
                 details.append((_l("Above the approved estimate"),
-                                _l("the customer agreed"), "text"))
+                                _l("the customer agreed %(how)s", how=how) if how
+                                else _l("the customer agreed"), "text"))
             add("work_done")
         elif e.event == "deliver":
             add("amount_paid", "money", label=_l("Amount paid"))
@@ -277,6 +279,8 @@ def event_data_from_form(form) -> dict:
                                           for line in _sent_lines(form)], unit)
     if rule is not None and rule.name == "finish":  # the box is sent only when ticked
         data["above_estimate_ok"] = form.get("above_estimate_ok") == "1"
+        if data["above_estimate_ok"] and form.get("above_estimate_channel"):
+            data["above_estimate_channel"] = form.get("above_estimate_channel")
     if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
         data["differs_ok"] = form.get("differs_ok") == "1"
         data["method_needed"] = True
