@@ -267,9 +267,7 @@ def refund(ticket_id: int, actor: Actor, data: dict,
         ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
         if actor.role not in lifecycle.REFUND_ROLES:
             raise Forbidden(_("Only a manager can give money back."))
-        if expected_version is not None and expected_version != ticket.version:
-            raise Conflict(_("This ticket changed since you opened it; reload it and try "
-                             "again."), state=ticket.state, version=ticket.version)
+        ticket_service.check_version(ticket, expected_version)
         if ticket.state not in ("delivered", "closed"):
             raise Conflict(_("Money is given back only after the device was handed back; "
                              "before, change the bill."), state=ticket.state)
@@ -286,9 +284,7 @@ def expected_cash(branch: Branch, day) -> int:
     """The cash the branch's drawer should hold from the day's hand-backs, less the cash given
     back by refunds (rials), as the takings count it."""
     from .. import reports
-    f = reports.parse_filters({"from": day.isoformat(), "to": day.isoformat(),
-                               "branch": str(branch.id)})
-    summary = reports.takings_summary(reports.takings(f))
+    summary = reports.takings_summary(reports.takings(reports.Filters(day, day, branch.id)))
     return next(m["amount"] for m in summary["methods"] if m["method"] == "cash")
 
 

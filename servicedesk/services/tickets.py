@@ -19,7 +19,7 @@ from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
-from ..i18n import localize_digits, spelling_key
+from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
 from ..notifications import outbox
@@ -369,6 +369,20 @@ def _ask_about_a_known_name(customer: dict) -> None:
             name_on_file=on_file, phone_asked_about=customer["phone"])
 
 
+def check_version(ticket: Ticket, expected_version: Optional[int]) -> None:
+    """Conflict when the ticket is not at the version the user's screen showed (a stale
+    screen, a double click); nothing when no version was given."""
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(_("This ticket changed since you opened it; reload it and try again."),
+                       state=ticket.state, version=ticket.version)
+
+
+def ticket_id_by_number(number: str) -> Optional[int]:
+    """The id of the ticket with this number as printed (any digits, any case), or None."""
+    return db.session.scalar(select(Ticket.id).where(
+        Ticket.number == to_ascii_digits(number).strip().upper()))
+
+
 def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
                expected_version: Optional[int] = None) -> Ticket:
     """Fire one event on a ticket and commit it with its audit row and SMS.
@@ -378,9 +392,7 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
     """
     with committing(keep_loaded=True):
         ticket = get_ticket(ticket_id, with_parties=True)
-        if expected_version is not None and expected_version != ticket.version:
-            raise Conflict(_("This ticket changed since you opened it; reload it and try "
-                             "again."), state=ticket.state, version=ticket.version)
+        check_version(ticket, expected_version)
         fire_loaded(ticket, event, actor, data)
     return ticket
 

@@ -99,12 +99,6 @@ def worklist(user: User) -> Worklist:
     return work
 
 
-def _check_version(ticket: Ticket, expected_version: Optional[int]) -> None:
-    if expected_version is not None and expected_version != ticket.version:
-        raise Conflict(_("This ticket changed since you opened it; reload it and try again."),
-                       state=ticket.state, version=ticket.version)
-
-
 def _take(ticket: Ticket, user: User) -> None:
     """Make ``user`` the ticket's technician, with its audit record (same transaction)."""
     lifecycle.record(ticket, "claim", Actor.staff(user), {"technician": user.username},
@@ -127,7 +121,7 @@ def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) ->
         raise Forbidden(_("Only a technician can claim a ticket."))
     with ticket_service.committing():
         ticket = ticket_service.get_ticket(ticket_id)
-        _check_version(ticket, expected_version)
+        ticket_service.check_version(ticket, expected_version)
         ticket_service.check_branch(ticket, user.role, user.branch_id)
         if ticket.technician_id == user.id:
             return ticket
@@ -175,7 +169,7 @@ def assign(ticket_id: int, by: User, username: Optional[str],
     ticket changed since it was shown."""
     with ticket_service.committing():
         ticket = ticket_service.get_ticket(ticket_id)
-        _check_version(ticket, expected_version)
+        ticket_service.check_version(ticket, expected_version)
         if ticket.state not in BENCH_STATES:
             raise Conflict(_("A ticket can be given to a technician only while it is at the "
                              "repair bench."), state=ticket.state)
@@ -222,7 +216,7 @@ def fire_event(ticket_id: int, event: str, user: User, data: Optional[dict] = No
     the work to them); an estimate within the pre-approved amount is approved at once."""
     with ticket_service.committing():
         ticket = ticket_service.get_ticket(ticket_id)
-        _check_version(ticket, expected_version)
+        ticket_service.check_version(ticket, expected_version)
         ticket_service.fire_loaded(ticket, event, Actor.staff(user, ip), data)
     return ticket
 

@@ -194,6 +194,15 @@ def get_ticket(ticket_id: int):
     return jsonify(ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True)))
 
 
+def _pop_version(data: dict):
+    """The ticket version a client says it saw (optional; 409 if the ticket moved on)."""
+    version = data.pop("version", None)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise ValidationError(_("Some fields are not valid."),
+                              fields={"version": _("Must be a whole number.")})
+    return version
+
+
 @bp.post("/tickets/<int:ticket_id>/events")
 def fire_event(ticket_id: int):
     require("tickets.view")
@@ -202,10 +211,7 @@ def fire_event(ticket_id: int):
     if not isinstance(event, str) or not event:
         raise ValidationError(_("Some fields are not valid."),
                               fields={"event": _("This field is required.")})
-    version = data.pop("version", None)
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise ValidationError(_("Some fields are not valid."),
-                              fields={"version": _("Must be a whole number.")})
+    version = _pop_version(data)
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
 
@@ -215,10 +221,7 @@ def refund(ticket_id: int):
     """Money given back after the hand-back: ``{"amount", "payment_method", "reason"}``
     (rials; ``version`` optional, as for events)."""
     data = dict(body())
-    version = data.pop("version", None)
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise ValidationError(_("Some fields are not valid."),
-                              fields={"version": _("Must be a whole number.")})
+    version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket)), 201
 

@@ -11,7 +11,6 @@ from flask import (Blueprint, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from .. import lifecycle
 from ..auth import can, require
@@ -255,11 +254,10 @@ def show(ticket_id: int):
 @require("tickets.view")
 def by_number(number: str):
     """The shelf label's QR code (links.shelf_url): the ticket of that number."""
-    ticket = db.session.scalar(select(Ticket.id).where(
-        Ticket.number == to_ascii_digits(number).strip().upper()))
-    if ticket is None:
+    ticket_id = ticket_service.ticket_id_by_number(number)
+    if ticket_id is None:
         return redirect(url_for(".index", q=number))
-    return redirect(url_for(".show", ticket_id=ticket))
+    return redirect(url_for(".show", ticket_id=ticket_id))
 
 
 def event_data_from_form(form) -> dict:
