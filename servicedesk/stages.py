@@ -39,7 +39,7 @@ from .models._types import UTCDateTime
 from .models.stages import STAGES, TicketStage
 
 __all__ = ["STAGES", "TicketStage", "on_event", "duration", "rebuild", "rebuild_statements",
-           "returns_statement"]
+           "returns_statement", "holders_statement"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SECOND = timedelta(seconds=1)
@@ -252,8 +252,40 @@ def rebuild_statements(dialect: str, where: str = "") -> list[str]:
                  "JOIN ticket_events f ON f.ticket_id = waits.ticket_id AND f.event = 'finish' "
                  "JOIN tickets t ON t.id = waits.ticket_id "
                  "JOIN devices d ON d.id = t.device_id WHERE 1 = 1" + cond)
+    stmts.append(holders_statement(dialect, where))
     stmts.append(returns_statement(dialect, where))
     return stmts
+
+
+def _json_text(dialect: str, column: str, key: str) -> str:
+    if dialect == "postgresql":
+        return f"({column} ->> '{key}')"
+    return f"json_extract({column}, '$.{key}')"
+
+
+# The trail's entries that give a ticket to a technician (or, with none named, take it back).
+_HOLDER_RECORDS = "'claim', 'assign'"
+
+
+def holders_statement(dialect: str, where: str = "") -> str:
+    """SQL crediting each stage row to the technician who held the ticket when the stage
+    closed, as the lifecycle does: the last claim, assign or send_to_repair naming one up to
+    the closing event (rows of tickets the trail never gave to anyone keep the ticket's
+    technician: bulk data). The queue wait has no technician; a return keeps the current one."""
+    named = _json_text(dialect, "h.data", "technician")
+    holder = (f"(h.event IN ({_HOLDER_RECORDS}) "
+              f"OR (h.event = 'send_to_repair' AND {named} IS NOT NULL))")
+    cond = (f" AND ticket_stages.ticket_id IN (SELECT t.id FROM tickets t WHERE {where})"
+            if where else "")
+    return ("UPDATE ticket_stages SET technician_id = ("
+            "SELECT u.id FROM ticket_events h LEFT JOIN users u ON u.username = " + named + " "
+            "WHERE h.ticket_id = ticket_stages.ticket_id AND " + holder + " "
+            "AND h.seq <= (SELECT MIN(c.seq) FROM ticket_events c "
+            "WHERE c.ticket_id = ticket_stages.ticket_id AND c.event = ticket_stages.end_event) "
+            "ORDER BY h.seq DESC LIMIT 1) "
+            "WHERE stage NOT IN ('queue_wait', 'returned') AND EXISTS (SELECT 1 FROM "
+            "ticket_events h WHERE h.ticket_id = ticket_stages.ticket_id AND " + holder + ")"
+            + cond)
 
 
 def returns_statement(dialect: str, where: str = "") -> str:
@@ -282,7 +314,7 @@ def rebuild(connection=None, where: Optional[str] = None) -> None:
     """Replace every stage row by the rows derived from the event log (the caller commits).
 
     For data that predates the table and for bulk loads; the rows equal what ``on_event``
-    writes, except that the technician is the ticket's current one."""
+    writes (the technician from the ticket's trail: ``holders_statement``)."""
     conn = connection if connection is not None else db.session.connection()
     dialect = conn.dialect.name
     if where:

@@ -158,3 +158,32 @@ def test_rebuild_command(app, history):  # noqa: F811
     assert f"stage rows rebuilt: {len(before)}" in result.output
     db.session.expire_all()
     assert rows_of() == before
+
+
+def test_rebuild_credits_each_stage_to_the_technician_who_held_the_ticket_then(app, users):
+    """A ticket diagnosed by one technician and repaired by another after the manager gave it
+    on: the rows written as the stages closed credit each, and ``rebuild`` (the trail's claim,
+    assign and send_to_repair records) gives the same rows, not the last holder's name on all."""
+    from servicedesk.services import workbench
+
+    from .conftest import INTAKE, add_user
+    second = add_user("technician2", "technician")
+    first = users["technician"]
+    ticket = svc.admit(INTAKE, Actor.staff(users["reception"]))
+    svc.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]),
+                   {"technician": first.username})
+    svc.fire_event(ticket.id, "quote", Actor.staff(first), dict(SAMPLE_DATA["quote"]))
+    svc.fire_event(ticket.id, "approve", Actor.customer("127.0.0.1"), {})
+    workbench.assign(ticket.id, users["manager"], second.username)
+    for event in ("wait_parts", "resume", "finish"):
+        svc.fire_event(ticket.id, event, Actor.staff(second), dict(SAMPLE_DATA[event]))
+    svc.fire_event(ticket.id, "deliver", Actor.staff(users["reception"]),
+                   dict(SAMPLE_DATA["deliver"]))
+    db.session.expire_all()
+    written = rows_of(ticket.id)
+    by_stage = {r[1]: r[7] for r in written}
+    assert by_stage["intake"] == first.id and by_stage["diagnosis"] == first.id
+    assert by_stage["repair"] == second.id and by_stage["total"] == second.id
+    stages.rebuild()
+    db.session.commit()
+    assert rows_of(ticket.id) == written
