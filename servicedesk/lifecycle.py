@@ -533,6 +533,9 @@ def verify_records(ticket: Ticket) -> list[str]:
     recorded = (deliver.data or {}).get("amount_paid") if deliver is not None else None
     if ticket.amount_paid != recorded:
         problems.append("the amount paid differs from the deliver event")
+    admit = ticket.events[0] if ticket.events else None
+    if admit is not None and (admit.data or {}).get("brought_by") != ticket.brought_by:
+        problems.append("who brought the device in differs from the admit event")
     refunds = [(e.data or {}).get("amount") or 0 for e in ticket.events if e.event == "refund"]
     if (ticket.amount_refunded or 0) != sum(refunds):
         problems.append("the amount refunded differs from the refund records")

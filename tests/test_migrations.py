@@ -211,3 +211,35 @@ def test_known_brands_already_stored_get_their_one_spelling(empty_url, tmp_path)
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_who_brought_a_device_in_moves_from_the_admit_event_to_the_ticket(empty_url, tmp_path):
+    """0013: tickets admitted for a relative before the ticket kept ``brought_by`` get it from
+    their admit event, so the desk's search finds them by that name too."""
+    from flask_migrate import downgrade
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE, add_user
+
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            from servicedesk.cli import ensure_default_branch
+            ensure_default_branch()
+            reception = Actor.staff(add_user("reception1", "reception"))
+            first, second = (svc.admit(INTAKE, reception).id for _ in range(2))
+            db.session.remove()
+            downgrade(revision="0012")
+            db.session.execute(sa.text(
+                "UPDATE ticket_events SET data = '{\"brought_by\": \"Samira Jafari\"}' "
+                "WHERE ticket_id = :id AND event = 'admit'"), {"id": first})
+            db.session.commit()
+            upgrade()
+            kept = dict(db.session.execute(sa.text("SELECT id, brought_by FROM tickets")).all())
+            assert kept == {first: "Samira Jafari", second: None}
+        finally:
+            db.session.remove()
+            db.engine.dispose()

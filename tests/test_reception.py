@@ -13,7 +13,7 @@ from sqlalchemy import update as sa_update
 from servicedesk import settings
 from servicedesk.extensions import db
 from servicedesk.i18n import format_datetime, localize_digits
-from servicedesk.lifecycle import Actor
+from servicedesk.lifecycle import Actor, verify_records
 from servicedesk.links import tracking_url
 from servicedesk.models import (AuditLog, Branch, Customer, Device, Notification, Ticket, TicketEvent,
                                 Setting, Visit, utcnow)
@@ -717,6 +717,9 @@ def test_a_known_number_under_another_name_asks_which_name(desk):
     assert "brought by Samira Jafari" in text(desk.get(f"/tickets/{brought.id}?lang=en"))
     page = text(desk.get(f"/desk/delivery?lang=en&q={brought.number}"))  # who may collect it
     assert "<span data-brought-by>brought by Samira Jafari</span>" in page
+    # the relative comes back for it and gives their own name: the desk finds it by that name
+    assert brought.number in text(desk.get("/desk/delivery?lang=en&q=jafari"))
+    assert verify_records(brought) == []
     # or the name typed, which becomes the customer's (and the audit log says so)
     assert desk.post("/desk/intake", intake_form(customer_name="Ali Rezaei", known_name="rename",
                                                  known_phone="+989121234567")).status_code == 302

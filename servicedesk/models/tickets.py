@@ -33,6 +33,9 @@ class Ticket(db.Model):
     amount_paid: Mapped[Optional[int]] = mapped_column(BigInteger)
     # Given back after the hand-back, in all (the ``refund`` records of the trail); None: none.
     amount_refunded: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # Who brought the device in, when not the customer on file (a family sharing one mobile
+    # number); the admit event records it too.
+    brought_by: Mapped[Optional[str]] = mapped_column(String(120))
     public_token: Mapped[str] = mapped_column(String(32), unique=True)
     external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
     # The desk form's own key (or an API client's Idempotency-Key): the same intake sent twice
@@ -56,13 +59,6 @@ class Ticket(db.Model):
                          lazy="selectin")
     notifications = relationship("Notification", order_by="Notification.id",
                                  back_populates="ticket", lazy="selectin")
-
-    @property
-    def brought_by(self) -> Optional[str]:
-        """Who brought the device in, when not the customer on file (a family sharing one
-        mobile number): recorded at intake."""
-        first = self.events[0] if self.events else None
-        return (first.data or {}).get("brought_by") if first is not None else None
 
     def estimate_lines(self) -> list["CostLine"]:
         return [l for l in self.lines
