@@ -357,3 +357,18 @@ def test_the_wall_display_and_the_queue_slip_have_an_h1(desk):
     tree = Tree(text(desk.get(resp.location)))
     [h1] = [n for n in tree.root.walk() if n.tag == "h1"]
     assert h1.text() == "Your number R-001"
+
+
+def test_each_printed_slip_has_an_h1_naming_it(desk, make_ticket):
+    """A screen reader (or a search of the browser's tabs) finds what a slip is and whose: the
+    receipt, the shelf label, the delivery receipt and the till slip each have one h1."""
+    ticket = make_ticket("delivered")
+    number = ticket.number
+    for url, heading in ((f"/tickets/{ticket.id}/receipt?lang=en", f"Intake receipt {number}"),
+                         (f"/tickets/{ticket.id}/label?lang=en", number),
+                         (f"/tickets/{ticket.id}/delivery-receipt?lang=en",
+                          f"Delivery receipt {number}"),
+                         ("/desk/takings/slip?lang=en", "Till slip")):
+        tree = Tree(text(desk.get(url)))
+        h1s = [" ".join(n.text().split()) for n in tree.root.walk() if n.tag == "h1"]
+        assert len(h1s) == 1 and h1s[0].startswith(heading), (url, h1s)
