@@ -247,3 +247,15 @@ def test_an_english_sms_after_a_persian_shop_name_reads_left_to_right(app, make_
     assert note.body.startswith("\u200eتعمیرات نگین:") and note.language == "en"
     persian = make_ticket("intake")
     assert persian.notifications[0].body.startswith("تعمیرات نگین:")
+
+
+def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, make_ticket):
+    """"Ready to collect" is the SMS a customer acts on: its link opens the page with the
+    bill, what to bring, the opening hours, the shop's phone and address (as the receipt's,
+    the estimate's and the survey's SMS have theirs), and it stays within two parts."""
+    app.config.update(PUBLIC_BASE_URL="https://repair.example.ir", SHOP_NAME="موبایل دکتر")
+    ticket = make_ticket("ready")
+    [ready] = [n for n in ticket.notifications if n.event == "finish"]
+    assert f"https://repair.example.ir/t/{ticket.public_token}" in ready.body
+    assert "آماده تحویل" in ready.body and "۱٬۴۰۰٬۰۰۰ تومان" in ready.body
+    assert (ready.encoding, ready.segments) == ("UCS-2", 2), ready.body
