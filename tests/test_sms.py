@@ -215,6 +215,22 @@ class TestInProcess:
         assert row.status == "cancelled" and "opted out" in row.error_message
         assert sends(twilio) == [429]
 
+    def test_an_sms_still_waiting_to_go_is_not_sent_once_the_customer_opted_out(
+            self, app, twilio, make_ticket):
+        """The hand-off after the commit failed (here Redis did not answer), so the SMS waits
+        for the sweep; meanwhile the customer pressed "stop" on their page."""
+        from servicedesk.services.tickets import set_customer_sms
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"  # nothing listens there
+        app.extensions.pop("servicedesk_rq_queue", None)
+        ticket = make_ticket("intake")
+        assert notes(ticket.id)[0].status == "pending"
+        set_customer_sms(ticket.customer_id, False, how="link")
+        app.config["REDIS_URL"] = None  # the sender is back
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert row.status == "cancelled" and "opted out" in row.error_message
+        assert twilio.requests == []
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

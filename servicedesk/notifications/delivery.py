@@ -96,9 +96,9 @@ def deliver(notification_id: int) -> str:
     if not claim(notification_id):
         return "skipped"
     note = db.session.get(Notification, notification_id)
-    if note.attempts > 1 and db.session.scalar(select(Customer.sms_opt_out).where(
-            Customer.phone == note.to)):
-        # a retry after the customer asked for no SMS (the first attempt went at once)
+    if db.session.scalar(select(Customer.sms_opt_out).where(Customer.phone == note.to)):
+        # The customer asked for no SMS after this one was written: a retry, or a first
+        # attempt that waited (its hand-off failed, Redis was down, the worker was stopped).
         _finish(note, "cancelled", None, "the customer has opted out of SMS since")
         db.session.commit()
         return note.status
