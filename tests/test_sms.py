@@ -231,6 +231,33 @@ class TestInProcess:
         assert row.status == "cancelled" and "opted out" in row.error_message
         assert twilio.requests == []
 
+    def test_the_desk_reads_why_an_sms_did_not_go(self, app, twilio, api, make_ticket, users):
+        """Not "failed 21211": what happened, and what to do about it."""
+        from html import unescape
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        wrong = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        twilio.fail_next(2, 429)
+        busy = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Y", "phone": "09351234567", "language": "en"}})
+        sweep(stuck_after=timedelta(0))
+        assert notes(busy.id)[0].status == "failed"
+
+        def reason(ticket, lang):
+            with app.app_context():  # its own, as in production: the language is not kept
+                page = unescape(api["reception"].get(f"/tickets/{ticket.id}?lang={lang}")
+                                .get_data(as_text=True))
+            return page[page.index("data-sms-reason>") + 16:].split("</div>")[0]
+
+        assert reason(wrong, "en") == ("The number cannot get SMS (wrong, or not a mobile): "
+                                       "check it with the customer.")
+        assert reason(wrong, "fa") == ("این شماره پیامک دریافت نمی‌کند (اشتباه است یا شماره "
+                                       "همراه نیست): آن را با مشتری بررسی کنید.")
+        assert reason(busy, "en") == ("Not sent after 2 attempts: the SMS service could not "
+                                      "be reached or was busy.")
+        assert "پس از ۲ بار تلاش فرستاده نشد" in reason(busy, "fa")
+        assert sends(twilio) == [400, 429, 429]  # the wrong number, then the busy one twice
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

@@ -19,6 +19,7 @@ from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
 from ..lifecycle import Actor
 from ..models import Ticket
+from ..notifications import reasons as sms_reasons
 from ..notifications import templates as sms_templates
 from ..services import reception as reception_service
 from ..services import tickets as ticket_service
@@ -229,11 +230,15 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     sms_labels = {n.id: words.get(kinds.get(n.event_id, n.event) if n.event in lifecycle.EVENTS
                                   else n.event, n.event)
                   for n in ticket.notifications}
+    # why one did not go or did not arrive, in the shop's words (not "failed 21211")
+    why_not = {n.id: sms_reasons.explain(n.status, n.error_code, n.error_message)
+               for n in ticket.notifications}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
         technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),
         event_labels=EVENT_LABELS, field_labels=FIELD_LABELS,
-        notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
+        notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, why_not=why_not,
+        lines=lines,
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
         can_assign=can_assign, assign_to=assign_to, refundable=refundable, elsewhere=elsewhere,
