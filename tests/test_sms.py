@@ -258,6 +258,35 @@ class TestInProcess:
         assert "پس از ۲ بار تلاش فرستاده نشد" in reason(busy, "fa")
         assert sends(twilio) == [400, 429, 429]  # the wrong number, then the busy one twice
 
+    @pytest.mark.parametrize("then", ["serve", "no_show"])
+    def test_a_queue_sms_retried_after_its_number_moved_on_is_not_sent(
+            self, app, twilio, make_ticket, then):
+        """"Come to counter 2" failed (Twilio busy); the customer came anyway and was served,
+        or did not come: its retry would only confuse them."""
+        from servicedesk.models import Visit
+        from servicedesk.services import reception
+        from servicedesk.services.tickets import default_branch
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        visit = reception.issue_number(default_branch(), "repair", phone="09121234567")
+        twilio.fail_next(1, 429)
+        assert reception.call_next(default_branch(), "2").id == visit.id
+        called = db.session.scalar(select(Notification).where(
+            Notification.visit_id == visit.id, Notification.event == "visit_called"))
+        assert called.status == "retry"
+        getattr(reception, then)(visit.id)
+        sweep(stuck_after=timedelta(0))
+        db.session.expire_all()
+        called = db.session.get(Notification, called.id)
+        assert called.status == "cancelled" and "moved on" in called.error_message
+        from servicedesk.notifications.reasons import explain
+        from flask_babel import force_locale
+        with force_locale("en"):  # what the ticket's SMS list would say
+            assert explain(called.status, called.error_code, called.error_message) == (
+                "Not sent: by then the queue number had been called, served or passed.")
+        assert sends(twilio) == [201, 429]  # "your turn is near", then the busy "called"
+        assert db.session.get(Visit, visit.id).status == (
+            "served" if then == "serve" else "no_show")
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

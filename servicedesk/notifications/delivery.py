@@ -28,8 +28,9 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from ..extensions import db
+from ..i18n import shop_timezone
 from ..links import public_base_url
-from ..models import Customer, Notification, utcnow
+from ..models import Customer, Notification, Visit, utcnow
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
                        backend_from_config)
 
@@ -102,6 +103,10 @@ def deliver(notification_id: int) -> str:
         _finish(note, "cancelled", None, "the customer has opted out of SMS since")
         db.session.commit()
         return note.status
+    if note.visit_id is not None and _queue_sms_stale(note):
+        _finish(note, "cancelled", None, "no longer due: the queue number has moved on")
+        db.session.commit()
+        return note.status
     if note.attempts > 1 and note.event.startswith("remind_"):
         held = _reminder_held(note)
         if held:
@@ -146,6 +151,20 @@ def deliver(notification_id: int) -> str:
         log.exception("notification %s: unexpected error", note.id)
         return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", now)
     return _record_sent(note, provider_id, now)
+
+
+# A queue SMS is news only while its number is where the SMS says: "your turn is near" to a
+# number already called or served, or "come to counter 2" the next morning, is noise.
+QUEUE_SMS_DUE = {"visit_issued": ("waiting",), "visit_near": ("waiting",),
+                 "visit_called": ("called",)}
+
+
+def _queue_sms_stale(note: Notification) -> bool:
+    """Whether a queue SMS (its retry, or a send that waited) no longer says what is so."""
+    visit = db.session.get(Visit, note.visit_id)
+    if visit is None or visit.status not in QUEUE_SMS_DUE.get(note.event, (visit.status,)):
+        return True
+    return visit.day != utcnow().astimezone(shop_timezone()).date()
 
 
 def _interval(attempts: int) -> int:

@@ -49,6 +49,8 @@ def explain(status: str, error_code: Optional[str],
     if status == "cancelled":
         if "opted out" in message:
             return _("Not sent: the customer asked for no SMS.")
+        if "queue number" in message:
+            return _("Not sent: by then the queue number had been called, served or passed.")
         return _("Not sent: the ticket had moved on before it was due.")
     if status == "unknown":
         return _("The SMS service did not say whether it took the message: it is sent again "
