@@ -22,14 +22,17 @@ class Panel:
     def __init__(self):
         self.received = []
         self.script = []
+        self.bodies = []  # answers to give instead of {"messageid": ...}
         panel = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, params):
                 status = panel.script.pop(0) if panel.script else 200
+                answer = panel.bodies.pop(0) if panel.bodies else None
                 if status == 200:
                     panel.received.append(params)
-                body = json.dumps({"messageid": f"m{len(panel.received)}"}).encode()
+                body = json.dumps(answer if answer is not None else
+                                  {"messageid": f"m{len(panel.received)}"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -63,6 +66,7 @@ def panel():
 def app_config(panel):
     panel.received.clear()
     panel.script.clear()
+    panel.bodies.clear()
     return {"SMS_BACKEND": "http", "SMS_HTTP_URL": panel.url, "SMS_HTTP_METHOD": "GET",
             "SMS_HTTP_TO_PARAM": "receptor", "SMS_HTTP_MESSAGE_PARAM": "message",
             "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k-123", "sender": "10004346"}',
@@ -134,3 +138,27 @@ def test_a_sender_that_cannot_work_gives_up_after_its_retries(app, panel, make_t
     assert sweep(stuck_after=timedelta(0)) == 0
     assert rows(ticket.id)[0].attempts == 3
     assert panel.received == []
+
+
+def test_a_panel_that_answers_a_refusal_with_200_is_not_counted_as_sent(app, panel, make_ticket):
+    """Panels answer "no credit" or "sender line blocked" with 200 and their own status: with
+    no message id in it, the SMS was not sent, and the shop reads the panel's words."""
+    from flask_babel import force_locale
+    from servicedesk.notifications.reasons import explain
+    panel.bodies[:] = [{"return": {"status": 418, "message": "اعتبار کافی نیست"}}]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.provider_id) == ("failed", None)
+    assert "اعتبار کافی نیست" in row.error_message
+    with force_locale("en"):
+        assert explain(row.status, row.error_code, row.error_message) == (
+            "The SMS panel did not take the message (its credit, sender line or settings?). "
+            'It answered: {"return": {"status": 418, "message": "اعتبار کافی نیست"}}')
+    assert sweep(stuck_after=timedelta(0)) == 0  # not resent: a wrong field would resend all
+
+
+def test_a_panels_message_id_may_sit_deeper_in_its_answer(app, panel, make_ticket):
+    app.config["SMS_HTTP_ID_FIELD"] = "entries.0.messageid"
+    panel.bodies[:] = [{"return": {"status": 200}, "entries": [{"messageid": 8792343}]}]
+    ticket = make_ticket("intake")
+    assert (rows(ticket.id)[0].status, rows(ticket.id)[0].provider_id) == ("sent", "8792343")

@@ -163,13 +163,43 @@ class HttpGatewayBackend:
             raise AmbiguousFailure(resp.status_code, f"gateway answered {resp.status_code}")
         if resp.status_code >= 400:
             raise PermanentFailure(resp.status_code, resp.text[:200])
-        provider_id = None
-        if self.id_field:
-            try:
-                provider_id = json.loads(resp.text).get(self.id_field)
-            except (ValueError, AttributeError):
-                provider_id = None
-        return str(provider_id) if provider_id else f"gw-{uuid.uuid4().hex}"
+        if not self.id_field:
+            return f"gw-{uuid.uuid4().hex}"
+        # Panels answer a refusal (no credit, a blocked line, a bad number) with 200 and
+        # their own status in the body: with the id's field named, an answer without an id
+        # did not send the message. Not retried: a field named wrongly would resend each.
+        provider_id = _field(resp.text, self.id_field)
+        if provider_id in (None, "", 0):
+            raise PermanentFailure(None, f"{PANEL_NO_ID}: {_readable(resp.text)[:180]}")
+        return str(provider_id)
+
+
+PANEL_NO_ID = "the SMS panel answered without a message id"
+
+
+def _readable(text: str) -> str:
+    """A panel's answer as the shop can read it: JSON with its \\u escapes as letters."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False)
+    except ValueError:
+        return " ".join(text.split())
+
+
+def _field(text: str, path: str):
+    """The value at ``path`` ("messageid", "entries.0.messageid") in a JSON answer, or
+    None."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    for key in path.split("."):
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
+            return None
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
 def backend_from_config(config) -> object:

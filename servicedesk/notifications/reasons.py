@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..i18n import localize_digits
+from .backends import PANEL_NO_ID
 
 _CHECK_NUMBER = _l("The number cannot get SMS (wrong, or not a mobile): check it with the "
                    "customer.")
@@ -63,6 +64,9 @@ def explain(status: str, error_code: Optional[str],
         return None
     if code in BY_CODE:
         return str(BY_CODE[code])
+    if message.startswith(PANEL_NO_ID):
+        return _("The SMS panel did not take the message (its credit, sender line or "
+                 "settings?). It answered: %(answer)s", answer=message[len(PANEL_NO_ID) + 2:])
     gave_up = _GAVE_UP.match(message)
     if gave_up:
         attempts = int(gave_up.group(1))
