@@ -287,6 +287,22 @@ class TestInProcess:
         assert db.session.get(Visit, visit.id).status == (
             "served" if then == "serve" else "no_show")
 
+    def test_sms_refused_for_a_wrong_token_go_once_the_token_is_right(
+            self, app, twilio, make_ticket, users):
+        """The token was changed in Twilio's console before the shop's settings: the SMS of
+        the meantime wait and go, not fail for good (every customer of the hour lost)."""
+        app.config.update(SMS_RETRY_INTERVALS=[0, 0], TWILIO_AUTH_TOKEN="an-old-token")
+        app.extensions.pop("servicedesk_sms_backend", None)
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert (row.status, row.error_code) == ("retry", "20003")
+        app.config["TWILIO_AUTH_TOKEN"] = twilio.auth_token  # the administrator mends it
+        app.extensions.pop("servicedesk_sms_backend", None)
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", 2)
+        assert sends(twilio) == [401, 201]
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

@@ -57,8 +57,13 @@ class ConsoleBackend:
 
 
 # Twilio error codes that will never succeed on retry.
-TWILIO_PERMANENT = {21211, 21212, 21408, 21602, 21603, 21604, 21606, 21610, 21611, 21612,
-                    21614, 20003, 20404}
+TWILIO_PERMANENT = {21211, 21212, 21408, 21602, 21603, 21604, 21606, 21610, 21612, 21614,
+                    20404}
+# Refusals of the account, not of the message: a token rotated in Twilio's console before the
+# shop's settings, the sender's queue full. Every SMS of the meantime failed for good would be
+# lost; retried (within the attempts' limit), they go once the account works again.
+TWILIO_ACCOUNT_RETRY = {20003: "Twilio refused the account's credentials",
+                        21611: "the sender's queue at Twilio is full"}
 
 
 class TwilioBackend:
@@ -96,6 +101,8 @@ class TwilioBackend:
             code = exc.code or exc.status
             if exc.status == 429 or code == 20429:
                 raise TransientFailure(code, "throttled by Twilio") from exc
+            if code in TWILIO_ACCOUNT_RETRY:
+                raise TransientFailure(code, TWILIO_ACCOUNT_RETRY[code]) from exc
             if exc.status in (502, 503):
                 # The edge refused the request (unavailable): it was not processed.
                 raise TransientFailure(code, f"Twilio answered {exc.status}") from exc

@@ -57,7 +57,10 @@ def explain(status: str, error_code: Optional[str],
         return _("The SMS service did not say whether it took the message: it is sent again "
                  "unless a delivery report comes.")
     if status == "retry":
-        if code in ("429", "20429"):
+        if code == "20003":
+            return _("The SMS account refused the shop's credentials: tell the "
+                     "administrator. It is tried again a few times meanwhile.")
+        if code in ("429", "20429", "21611"):
             return _("The SMS service is busy: it is tried again shortly.")
         return _("The SMS service could not be reached: it is tried again shortly.")
     if status not in ("failed", "undelivered"):
