@@ -162,3 +162,19 @@ def test_a_panels_message_id_may_sit_deeper_in_its_answer(app, panel, make_ticke
     panel.bodies[:] = [{"return": {"status": 200}, "entries": [{"messageid": 8792343}]}]
     ticket = make_ticket("intake")
     assert (rows(ticket.id)[0].status, rows(ticket.id)[0].provider_id) == ("sent", "8792343")
+
+
+@pytest.mark.parametrize("to_format, receptor", [
+    ("national", "09121234567"), ("international", "989121234567"), (None, "+989121234567")])
+def test_the_receivers_number_goes_in_the_form_the_panel_takes(app, panel, make_ticket,
+                                                              to_format, receptor):
+    """Many Iranian panels refuse +98... (every SMS would fail): the shop says which form."""
+    app.config["SMS_HTTP_TO_FORMAT"] = to_format
+    make_ticket("intake", intake={**INTAKE, "customer": {"name": "N", "phone": "۰۹۱۲ ۱۲۳ ۴۵۶۷"}})
+    assert [p["receptor"] for p in panel.received] == [receptor]
+
+
+def test_a_receivers_form_the_backend_does_not_know_is_refused_at_setup(app):
+    from servicedesk.notifications.backends import backend_from_config
+    with pytest.raises(ValueError, match="SMS_HTTP_TO_FORMAT"):
+        backend_from_config({**app.config, "SMS_HTTP_TO_FORMAT": "0098"})

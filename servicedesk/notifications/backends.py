@@ -132,13 +132,33 @@ def _connect_phase(exc: Exception) -> bool:
     return bool(re.search(r"NewConnectionError|Connection refused|Name or service", text))
 
 
+# How a panel wants the receiver's number: many Iranian panels refuse +98... and take only
+# 0912... ("national") or 98912... ("international", E.164 without its +).
+TO_FORMATS = ("e164", "national", "international")
+
+
+def receiver(e164: str, to_format: str) -> str:
+    """``e164`` (+989121234567) as the panel wants it: +989121234567, 09121234567 or
+    989121234567. A number of another country stays in full (without its + when
+    "international"), as no national form reaches it from an Iranian panel."""
+    if to_format == "national" and e164.startswith("+98"):
+        return "0" + e164[3:]
+    if to_format == "international":
+        return e164.lstrip("+")
+    return e164
+
+
 class HttpGatewayBackend:
     """A generic SMS panel over HTTP (the shape Iranian panels use): URL, method, the names of
     the receiver and message parameters, static parameters (API key, sender line)."""
 
     def __init__(self, url: str, method: str = "POST", to_param: str = "to",
                  message_param: str = "message", static_params: Optional[dict] = None,
-                 id_field: Optional[str] = None, timeout: float = 10):
+                 id_field: Optional[str] = None, timeout: float = 10,
+                 to_format: str = "e164"):
+        if to_format not in TO_FORMATS:
+            raise ValueError(f"SMS_HTTP_TO_FORMAT {to_format!r}: one of {', '.join(TO_FORMATS)}")
+        self.to_format = to_format
         self.url = url
         self.method = method.upper()
         self.to_param = to_param
@@ -148,7 +168,8 @@ class HttpGatewayBackend:
         self.timeout = timeout
 
     def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
-        params = {**self.static_params, self.to_param: to, self.message_param: body}
+        params = {**self.static_params, self.to_param: receiver(to, self.to_format),
+                  self.message_param: body}
         try:
             if self.method == "GET":
                 resp = requests.get(self.url, params=params, timeout=self.timeout)
@@ -229,5 +250,6 @@ def backend_from_config(config) -> object:
             to_param=config.get("SMS_HTTP_TO_PARAM", "to"),
             message_param=config.get("SMS_HTTP_MESSAGE_PARAM", "message"),
             static_params=static, id_field=config.get("SMS_HTTP_ID_FIELD"),
+            to_format=config.get("SMS_HTTP_TO_FORMAT") or "e164",
             timeout=float(config.get("SMS_HTTP_TIMEOUT") or 10))
     raise ValueError(f"unknown SMS_BACKEND {name!r} (console, twilio or http)")
