@@ -303,6 +303,47 @@ class TestInProcess:
         assert (row.status, row.attempts) == ("sent", 2)
         assert sends(twilio) == [401, 201]
 
+    def test_a_late_sms_waits_for_the_morning_not_to_wake_the_customer(
+            self, app, twilio, make_ticket):
+        """The sender was stopped for hours (Redis down, the worker not running) and comes
+        back at night: its backlog waits for the shop's sending hours. An SMS of an event
+        fired just now still goes at once, night or not."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        from flask_babel import force_locale
+        from servicedesk.notifications.reasons import explain
+        from servicedesk.services.reminders import next_opening
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"  # the hand-off fails
+        app.extensions.pop("servicedesk_rq_queue", None)
+        ticket = make_ticket("intake")
+        app.config["REDIS_URL"] = None
+        db.session.execute(update(Notification).where(Notification.ticket_id == ticket.id)
+                           .values(created_at=utcnow() - timedelta(hours=3)))
+        db.session.commit()
+        hour = datetime.now(ZoneInfo("Asia/Tehran")).hour
+        # sending hours that hold neither this hour nor the next: it is night for the test
+        app.config["REMINDER_HOURS"] = [hour + 2, 24] if hour < 22 else [2, 20]
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts, row.sent_at) == ("retry", 0, None)
+        assert row.next_attempt_at == next_opening(utcnow()) > utcnow()
+        assert twilio.requests == []
+        with force_locale("en"):
+            assert explain(row.status, row.error_code, row.error_message).startswith(
+                "Late: it waits for the morning")
+        fresh = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Y", "phone": "09351234567"}})
+        assert notes(fresh.id)[0].status == "sent"  # just written: it goes, night or not
+        # the morning
+        app.config["REMINDER_HOURS"] = [0, 24]
+        db.session.execute(update(Notification).where(Notification.id == row.id)
+                           .values(next_attempt_at=utcnow()))
+        db.session.commit()
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", 1)
+        assert sends(twilio) == [201, 201]
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

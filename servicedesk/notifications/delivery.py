@@ -111,6 +111,8 @@ def deliver(notification_id: int) -> str:
         held = _reminder_held(note)
         if held:
             return held
+    if _held_for_the_morning(note):
+        return note.status
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
         # The row's id rides in the URL (Twilio signs the whole URL): a report that comes
@@ -232,6 +234,32 @@ def _reminder_held(note: Notification) -> Optional[str]:
         _finish(note, "cancelled", None, detail)
     db.session.commit()
     return note.status
+
+
+LATE_NOTE = "late, outside the sending hours: held for the morning"
+
+
+def late_after() -> timedelta:
+    return timedelta(seconds=current_app.config.get("SMS_LATE_AFTER", 3600))
+
+
+def _held_for_the_morning(note: Notification) -> bool:
+    """An SMS that comes late (written over ``late_after`` ago: its sender was stopped or
+    Redis down for hours, or a retry ran late) and outside the shop's sending hours
+    (``REMINDER_HOURS``) waits for their start: a backlog sent when the worker comes back at
+    3 a.m. wakes every customer in it. Held as a ``retry`` whose attempt does not count. An
+    SMS of an event fired just now (the shop open late, a customer answering at night) goes
+    at once."""
+    from ..services import reminders
+    now = utcnow()
+    if now - note.created_at < late_after() or reminders.within_hours(now):
+        return False
+    _finish(note, "retry", None, LATE_NOTE)
+    note.attempts -= 1
+    note.next_attempt_at = reminders.next_opening(now)
+    db.session.commit()
+    log.info("notification %s: late, held until %s", note.id, note.next_attempt_at)
+    return True
 
 
 def _finish(note: Notification, status: str, code: Optional[str], message: Optional[str]):

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from ..i18n import localize_digits
 from .backends import PANEL_NO_ID
+from .delivery import LATE_NOTE
 
 _CHECK_NUMBER = _l("The number cannot get SMS (wrong, or not a mobile): check it with the "
                    "customer.")
@@ -57,6 +58,8 @@ def explain(status: str, error_code: Optional[str],
         return _("The SMS service did not say whether it took the message: it is sent again "
                  "unless a delivery report comes.")
     if status == "retry":
+        if message == LATE_NOTE:
+            return _("Late: it waits for the morning, so as not to wake the customer.")
         if code == "20003":
             return _("The SMS account refused the shop's credentials: tell the "
                      "administrator. It is tried again a few times meanwhile.")
