@@ -252,7 +252,8 @@ def test_an_english_sms_after_a_persian_shop_name_reads_left_to_right(app, make_
     assert persian.notifications[0].body.startswith("تعمیرات نگین:")
 
 
-def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, make_ticket):
+def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, make_ticket,
+                                                                       users):
     """"Ready to collect" is the SMS a customer acts on: its link opens the page with the
     bill, what to bring, the opening hours, the shop's phone and address (as the receipt's,
     the estimate's and the survey's SMS have theirs), and it stays within two parts."""
@@ -262,6 +263,17 @@ def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, mak
     assert f"https://repair.example.ir/t/{ticket.public_token}" in ready.body
     assert "آماده تحویل" in ready.body and "۱٬۴۰۰٬۰۰۰ تومان" in ready.body
     assert (ready.encoding, ready.segments) == ("UCS-2", 2), ready.body
+    # ready unrepaired, the estimate declined: the same page (what to bring, the hours)
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services.tickets import fire_event
+    declined = make_ticket("estimate")
+    fire_event(declined.id, "decline", Actor.staff(users["reception"]),
+               {"reason": "گران است", "channel": "phone"})
+    db.session.expire_all()
+    [sms] = [n for n in db.session.get(type(declined), declined.id).notifications
+             if n.event == "decline"]
+    assert f"https://repair.example.ir/t/{declined.public_token}" in sms.body
+    assert (sms.encoding, sms.segments) == ("UCS-2", 2), sms.body
 
 
 # Parts a Persian SMS of each kind may take (UCS-2: 70 characters alone, 67 a part): the

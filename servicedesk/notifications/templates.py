@@ -43,7 +43,7 @@ DEFAULTS = {
                                  "approved; your device goes to a technician for the repair. "
                                  "{tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
-                  "unrepaired."),
+                  "unrepaired. {tracking_url}"),
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
                             "It is ready to collect."),
     "wait_parts": _l("{shop_name}: your {device} is waiting for a part ({part}). "
