@@ -178,3 +178,18 @@ def test_a_receivers_form_the_backend_does_not_know_is_refused_at_setup(app):
     from servicedesk.notifications.backends import backend_from_config
     with pytest.raises(ValueError, match="SMS_HTTP_TO_FORMAT"):
         backend_from_config({**app.config, "SMS_HTTP_TO_FORMAT": "0098"})
+
+
+def test_a_name_that_does_not_resolve_is_a_send_that_never_left(app):
+    """The shop's DNS down: "Temporary failure in name resolution" is no "may have arrived";
+    the SMS is retried as not sent."""
+    import socket
+
+    import requests
+    from urllib3.connection import HTTPConnection
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+    from servicedesk.notifications.backends import _connect_phase
+    conn = HTTPConnection("sms.example.ir", 443)
+    down = requests.ConnectionError(MaxRetryError(None, "/send", NameResolutionError(
+        "sms.example.ir", conn, socket.gaierror(-3, "Temporary failure in name resolution"))))
+    assert _connect_phase(down)

@@ -129,7 +129,10 @@ class TwilioBackend:
 
 def _connect_phase(exc: Exception) -> bool:
     text = repr(exc)
-    return bool(re.search(r"NewConnectionError|Connection refused|Name or service", text))
+    # (a name that does not resolve, "Temporary failure in name resolution" when the shop's
+    # DNS is down, is urllib3's NameResolutionError: nothing left either)
+    return bool(re.search(r"NewConnectionError|NameResolutionError|Connection refused|"
+                          r"Name or service", text))
 
 
 # How a panel wants the receiver's number: many Iranian panels refuse +98... and take only
