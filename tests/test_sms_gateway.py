@@ -193,3 +193,26 @@ def test_a_name_that_does_not_resolve_is_a_send_that_never_left(app):
     down = requests.ConnectionError(MaxRetryError(None, "/send", NameResolutionError(
         "sms.example.ir", conn, socket.gaierror(-3, "Temporary failure in name resolution"))))
     assert _connect_phase(down)
+
+
+def test_sms_refused_while_the_panels_credit_ran_out_go_after_the_top_up(app, panel,
+                                                                        make_ticket):
+    """The most common failure of a shop's panel: no credit left (402; Kavenegar answers 418).
+    The SMS of the meantime wait within their attempts, not fail for good."""
+    from flask_babel import force_locale
+    from servicedesk.notifications.reasons import explain
+    app.config["SMS_RETRY_INTERVALS"] = [0, 0]
+    panel.script[:] = [418]
+    panel.bodies[:] = [{"return": {"status": 418, "message": "اعتبار کافی نیست"}}]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.error_code) == ("retry", "418")
+    assert "اعتبار کافی نیست" in row.error_message
+    with force_locale("en"):
+        assert explain(row.status, row.error_code, row.error_message) == (
+            "The SMS panel's credit has run out: top it up. It is tried again a few times "
+            "meanwhile.")
+    sweep(stuck_after=timedelta(0))  # topped up meanwhile: the panel takes it
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts, row.provider_id) == ("sent", 2, "m1")
+    assert len(panel.received) == 1

@@ -151,6 +151,12 @@ def receiver(e164: str, to_format: str) -> str:
     return e164
 
 
+# A panel's refusal of the shop's account, not of the message: the key (401, 403) or the
+# credit (402; 418 is how Kavenegar says it) until someone mends it. Failed for good, every
+# SMS of the meantime would be lost; retried within the attempts, they go after a top-up.
+PANEL_ACCOUNT_RETRY = {401, 402, 403, 418}
+
+
 class HttpGatewayBackend:
     """A generic SMS panel over HTTP (the shape Iranian panels use): URL, method, the names of
     the receiver and message parameters, static parameters (API key, sender line)."""
@@ -192,6 +198,8 @@ class HttpGatewayBackend:
             raise TransientFailure(resp.status_code, f"gateway answered {resp.status_code}")
         if resp.status_code >= 500:
             raise AmbiguousFailure(resp.status_code, f"gateway answered {resp.status_code}")
+        if resp.status_code in PANEL_ACCOUNT_RETRY:
+            raise TransientFailure(resp.status_code, _readable(resp.text)[:200])
         if resp.status_code >= 400:
             raise PermanentFailure(resp.status_code, resp.text[:200])
         if not self.id_field:

@@ -39,6 +39,9 @@ BY_CODE = {
     "30007": _l("The operator filtered the message out (as spam)."),
     "30008": _l("The operator reported an error it did not explain."),
 }
+# An HTTP SMS panel's answers about the shop's account (backends.PANEL_ACCOUNT_RETRY).
+PANEL_KEY = ("401", "403")
+PANEL_CREDIT = ("402", "418")
 _GAVE_UP = re.compile(r"gave up after (\d+) attempts")
 
 
@@ -63,6 +66,12 @@ def explain(status: str, error_code: Optional[str],
         if code == "20003":
             return _("The SMS account refused the shop's credentials: tell the "
                      "administrator. It is tried again a few times meanwhile.")
+        if code in PANEL_KEY:
+            return _("The SMS panel refused the shop's key: tell the administrator. It is "
+                     "tried again a few times meanwhile.")
+        if code in PANEL_CREDIT:
+            return _("The SMS panel's credit has run out: top it up. It is tried again a few "
+                     "times meanwhile.")
         if code in ("429", "20429", "21611"):
             return _("The SMS service is busy: it is tried again shortly.")
         return _("The SMS service could not be reached: it is tried again shortly.")
@@ -70,6 +79,10 @@ def explain(status: str, error_code: Optional[str],
         return None
     if code in BY_CODE:
         return str(BY_CODE[code])
+    if code in PANEL_KEY:
+        return _("The SMS panel refused the shop's key: tell the administrator.")
+    if code in PANEL_CREDIT:
+        return _("Not sent: the SMS panel's credit had run out.")
     if message.startswith(PANEL_NO_ID):
         return _("The SMS panel did not take the message (its credit, sender line or "
                  "settings?). It answered: %(answer)s", answer=message[len(PANEL_NO_ID) + 2:])
