@@ -344,6 +344,40 @@ class TestInProcess:
         assert (row.status, row.attempts) == ("sent", 1)
         assert sends(twilio) == [201, 201]
 
+    def test_the_desk_sends_an_sms_that_did_not_go_again_once(
+            self, app, twilio, make_ticket, users):
+        """The panel's credit ran out (Twilio busy here) past the last attempt: once it works
+        again, the desk sends the SMS again from the ticket's page; a double click sends it
+        once, and the copy is a row of its own beside the failed one."""
+        from .test_reception import Staff
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        twilio.fail_next(2, 429)
+        ticket = make_ticket("intake")
+        sweep(stuck_after=timedelta(0))
+        [failed] = notes(ticket.id)
+        assert failed.status == "failed"
+        desk = Staff(app, "reception1")
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert page.count("data-sms-resend") == 1
+        url = f"/tickets/{ticket.id}/sms/{failed.id}/resend"
+        assert desk.post(url).status_code == 302
+        assert desk.post(url).status_code == 302  # the double click
+        first, copy = notes(ticket.id)
+        assert (first.id, first.status) == (failed.id, "failed")
+        assert (copy.status, copy.body, copy.to, copy.event) == (
+            "sent", failed.body, failed.to, "admit")
+        assert sends(twilio) == [429, 429, 201]
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert "data-sms-resend" not in page  # sent again: no second copy from here
+        # the customer asked for no SMS: nothing goes again
+        refused = notes(make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}}).id)[0]
+        assert refused.status == "failed"
+        from servicedesk.services.tickets import set_customer_sms
+        set_customer_sms(refused.ticket.customer_id, False)
+        desk.post(f"/tickets/{refused.ticket_id}/sms/{refused.id}/resend")
+        assert len(notes(refused.ticket_id)) == 1
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 
