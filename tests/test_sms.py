@@ -258,7 +258,7 @@ class TestInProcess:
         assert "پس از ۲ بار تلاش فرستاده نشد" in reason(busy, "fa")
         assert sends(twilio) == [400, 429, 429]  # the wrong number, then the busy one twice
 
-    @pytest.mark.parametrize("then", ["serve", "no_show"])
+    @pytest.mark.parametrize("then", ["serve", "no_show", "hours_later"])
     def test_a_queue_sms_retried_after_its_number_moved_on_is_not_sent(
             self, app, twilio, make_ticket, then):
         """"Come to counter 2" failed (Twilio busy); the customer came anyway and was served,
@@ -273,7 +273,12 @@ class TestInProcess:
         called = db.session.scalar(select(Notification).where(
             Notification.visit_id == visit.id, Notification.event == "visit_called"))
         assert called.status == "retry"
-        getattr(reception, then)(visit.id)
+        if then == "hours_later":  # still "called" on the board, a queue day ago
+            db.session.execute(update(Visit).where(Visit.id == visit.id).values(
+                issued_at=utcnow() - timedelta(hours=13)))
+            db.session.commit()
+        else:
+            getattr(reception, then)(visit.id)
         sweep(stuck_after=timedelta(0))
         db.session.expire_all()
         called = db.session.get(Notification, called.id)
@@ -284,8 +289,8 @@ class TestInProcess:
             assert explain(called.status, called.error_code, called.error_message) == (
                 "Not sent: by then the queue number had been called, served or passed.")
         assert sends(twilio) == [201, 429]  # "your turn is near", then the busy "called"
-        assert db.session.get(Visit, visit.id).status == (
-            "served" if then == "serve" else "no_show")
+        assert db.session.get(Visit, visit.id).status == {
+            "serve": "served", "no_show": "no_show", "hours_later": "called"}[then]
 
     def test_sms_refused_for_a_wrong_token_go_once_the_token_is_right(
             self, app, twilio, make_ticket, users):

@@ -28,7 +28,6 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from ..extensions import db
-from ..i18n import shop_timezone
 from ..links import public_base_url
 from ..models import Customer, Notification, Visit, utcnow
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
@@ -159,6 +158,8 @@ def deliver(notification_id: int) -> str:
 # number already called or served, or "come to counter 2" the next morning, is noise.
 QUEUE_SMS_DUE = {"visit_issued": ("waiting",), "visit_near": ("waiting",),
                  "visit_called": ("called",)}
+# A number still "waiting" this long after it was taken belongs to a queue day that is over.
+QUEUE_SMS_LIFE = timedelta(hours=12)
 
 
 def _queue_sms_stale(note: Notification) -> bool:
@@ -166,7 +167,7 @@ def _queue_sms_stale(note: Notification) -> bool:
     visit = db.session.get(Visit, note.visit_id)
     if visit is None or visit.status not in QUEUE_SMS_DUE.get(note.event, (visit.status,)):
         return True
-    return visit.day != utcnow().astimezone(shop_timezone()).date()
+    return utcnow() - visit.issued_at > QUEUE_SMS_LIFE
 
 
 def _interval(attempts: int) -> int:
