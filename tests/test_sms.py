@@ -98,6 +98,20 @@ class TestInProcess:
         assert len(notes(ticket.id)) == 1  # later events write no SMS for them
         assert len(db.session.get(Ticket, ticket.id).events) == 3
 
+    def test_a_stop_seen_on_a_queue_sms_opts_the_customer_out(self, app, twilio, make_ticket):
+        """The customer on file came back for a queue number; Twilio answers 21610 (they
+        replied STOP) to its SMS: the desk sees they get no SMS, as after a ticket's."""
+        from servicedesk.services import reception
+        from servicedesk.services.tickets import default_branch, set_customer_sms
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        set_customer_sms(ticket.customer_id, True)  # the desk turned them on again
+        visit = reception.issue_number(default_branch(), "repair", phone="+15005550004")
+        sms = db.session.scalar(select(Notification).where(Notification.visit_id == visit.id))
+        assert (sms.status, sms.error_code) == ("failed", "21610")
+        db.session.expire_all()
+        assert db.session.get(Customer, ticket.customer_id).sms_opt_out is True
+
     def test_status_callback_moves_forward_only_and_needs_a_signature(
             self, app, twilio, make_ticket):
         server = LiveServer(app)

@@ -123,7 +123,7 @@ def deliver(notification_id: int) -> str:
         provider_id = get_backend().send(note.to, note.body, callback)
     except PermanentFailure as exc:
         _finish(note, "failed", exc.code, exc.message)
-        if exc.code in OPT_OUT_CODES and note.ticket_id:
+        if exc.code in OPT_OUT_CODES:  # a ticket's SMS or a queue number's, to a customer
             customer = db.session.scalar(
                 select(Customer).where(Customer.phone == note.to))
             if customer and not customer.sms_opt_out:
