@@ -388,14 +388,27 @@ class TestInProcess:
         assert sends(twilio) == [429, 429, 201]
         page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
         assert "data-sms-resend" not in page  # sent again: no second copy from here
-        # the customer asked for no SMS: nothing goes again
-        refused = notes(make_ticket("intake", intake={**INTAKE, "customer": {
+        # a number that cannot get SMS (21211): nothing to send again, it would fail again
+        wrong = notes(make_ticket("intake", intake={**INTAKE, "customer": {
             "name": "X", "phone": "+15005550001", "language": "en"}}).id)[0]
+        assert (wrong.status, wrong.error_code) == ("failed", "21211")
+        page = desk.get(f"/tickets/{wrong.ticket_id}").get_data(as_text=True)
+        assert "data-sms-resend" not in page
+        desk.post(f"/tickets/{wrong.ticket_id}/sms/{wrong.id}/resend")
+        assert len(notes(wrong.ticket_id)) == 1
+        # the customer asked for no SMS: nothing goes again
+        twilio.fail_next(2, 429)
+        stopped = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Z", "phone": "09131234567"}})
+        sweep(stuck_after=timedelta(0))
+        [refused] = notes(stopped.id)
         assert refused.status == "failed"
         from servicedesk.services.tickets import set_customer_sms
-        set_customer_sms(refused.ticket.customer_id, False)
-        desk.post(f"/tickets/{refused.ticket_id}/sms/{refused.id}/resend")
-        assert len(notes(refused.ticket_id)) == 1
+        set_customer_sms(stopped.customer_id, False)
+        assert "data-sms-resend" not in desk.get(f"/tickets/{stopped.id}").get_data(
+            as_text=True)
+        desk.post(f"/tickets/{stopped.id}/sms/{refused.id}/resend")
+        assert len(notes(stopped.id)) == 1
 
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------

@@ -42,6 +42,8 @@ BY_CODE = {
 # An HTTP SMS panel's answers about the shop's account (backends.PANEL_ACCOUNT_RETRY).
 PANEL_KEY = ("401", "403")
 PANEL_CREDIT = ("402", "418")
+# The number itself cannot get SMS: sent again, it fails again.
+NUMBER_CODES = frozenset({"21211", "21604", "21610", "21612", "21614", "30005", "30006"})
 _GAVE_UP = re.compile(r"gave up after (\d+) attempts")
 
 
@@ -100,3 +102,9 @@ def explain(status: str, error_code: Optional[str],
     if status == "undelivered":
         return _("The operator could not deliver it.")
     return _("The SMS service refused the message.")
+
+
+def worth_sending_again(error_code: Optional[str]) -> bool:
+    """Whether an SMS that did not go could go if sent again (not when its number cannot get
+    SMS at all)."""
+    return (error_code or "").strip() not in NUMBER_CODES

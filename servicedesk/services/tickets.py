@@ -23,6 +23,7 @@ from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
 from ..notifications import outbox
+from ..notifications import reasons as sms_reasons
 
 SERVICE_TYPE_LABELS = {
     "repair": _l("Repair"), "warranty": _l("Warranty"), "software": _l("Software"),
@@ -206,6 +207,8 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
         raise NotFound(_("No such SMS."))
     if old.status not in RESENDABLE:
         raise Conflict(_("Only an SMS that was not sent or did not arrive can be sent again."))
+    if not sms_reasons.worth_sending_again(old.error_code):
+        raise Conflict(_("This number cannot get SMS: sent again, it would fail again."))
     if ticket.customer.sms_opt_out:
         raise Conflict(_("The customer asked for no SMS."))
     encoding, count = segments(old.body)

@@ -237,6 +237,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     resent = {n.dedupe_key for n in ticket.notifications}
     resendable = {n.id for n in ticket.notifications
                   if n.status in ticket_service.RESENDABLE and f"resend:{n.id}" not in resent
+                  and sms_reasons.worth_sending_again(n.error_code)
                   and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
