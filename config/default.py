@@ -39,6 +39,9 @@ AUTO_CLOSE_EVERY = 3600
 REMIND_ESTIMATE_DAYS = 2
 REMIND_PICKUP_DAYS = 3
 REMINDER_HOURS = (9, 20)
+# An SMS sent later than this after it was written (seconds: its sender was stopped, a retry)
+# waits for REMINDER_HOURS too, not to wake the customer.
+SMS_LATE_AFTER = 3600
 # Queue SMS: "your turn is near" when this many people (or fewer) are ahead.
 QUEUE_NEAR_AHEAD = 3
 # The queue's day starts at this hour of the shop's clock, not at midnight: a number taken at

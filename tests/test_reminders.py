@@ -96,6 +96,8 @@ def test_a_device_not_collected_gets_a_pickup_reminder(app, make_ticket):
     [sms] = reminders(ready)
     # the shop's phone, marked left to right: after Persian words it would read backwards
     assert sms.event == "remind_pickup" and "\u200e021-12345678\u200e" in sms.body
+    # and the customer's page: the bill, what to bring, the opening hours, the address
+    assert f"/t/{ready.public_token}" in sms.body
     assert reminders(not_yet) == [] and reminders(delivered) == []
 
 

@@ -47,10 +47,10 @@ def test_a_second_quote_replaces_the_estimate_and_tells_the_customer_again(make_
     assert ticket.estimate_total == 11_000_000 != first_total
     assert [l.description for l in ticket.estimate_lines()] == ["Battery (original)", "Fitting"]
     assert [e.data["estimate_version"] for e in ticket.events if e.event == "quote"] == [1, 2]
-    # the customer hears of the new estimate too, and that it replaces the first one
+    # the customer hears of the new estimate too, and that the estimate changed to it
     first, second = sms_bodies(ticket)
     assert "۱٬۴۰۰٬۰۰۰ تومان" in first and "تغییر کرد" not in first
-    assert "۱٬۱۰۰٬۰۰۰ تومان" in second and "جای برآورد قبلی را می‌گیرد" in second
+    assert "به ۱٬۱۰۰٬۰۰۰ تومان تغییر کرد" in second
 
 
 def test_an_approval_from_a_page_showing_the_old_estimate_approves_nothing(customer, make_ticket,
@@ -105,7 +105,7 @@ def test_a_revised_estimate_within_the_pre_approved_amount_is_approved_at_once(m
     # one SMS: the new price, approved, and that it replaces the estimate they were asked about
     sms = ticket.notifications[-1]
     assert sms.event == "approve" and sms.event_id == approve.id
-    assert "۱٬۱۰۰٬۰۰۰ تومان" in sms.body and "جای برآورد قبلی را می‌گیرد" in sms.body
+    assert "به ۱٬۱۰۰٬۰۰۰ تومان تغییر کرد" in sms.body and "تأیید شد" in sms.body
 
 
 def test_quoting_after_the_customer_answered_is_refused(make_ticket, users):

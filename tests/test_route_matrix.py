@@ -174,7 +174,7 @@ def world(app, users, make_ticket):
             "token_id": token_id, "branch_id": default_branch().id, "code": "repair",
             "event": "admit", "language": "fa", "response_id": response.id,
             "token": ticket.public_token, "decision": "approve", "filename": "css/app.css",
-            "number": ticket.number}
+            "number": ticket.number, "notification_id": ticket.notifications[0].id}
 
 
 def fill(rule: str, values: dict) -> str:

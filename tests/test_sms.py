@@ -98,6 +98,20 @@ class TestInProcess:
         assert len(notes(ticket.id)) == 1  # later events write no SMS for them
         assert len(db.session.get(Ticket, ticket.id).events) == 3
 
+    def test_a_stop_seen_on_a_queue_sms_opts_the_customer_out(self, app, twilio, make_ticket):
+        """The customer on file came back for a queue number; Twilio answers 21610 (they
+        replied STOP) to its SMS: the desk sees they get no SMS, as after a ticket's."""
+        from servicedesk.services import reception
+        from servicedesk.services.tickets import default_branch, set_customer_sms
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        set_customer_sms(ticket.customer_id, True)  # the desk turned them on again
+        visit = reception.issue_number(default_branch(), "repair", phone="+15005550004")
+        sms = db.session.scalar(select(Notification).where(Notification.visit_id == visit.id))
+        assert (sms.status, sms.error_code) == ("failed", "21610")
+        db.session.expire_all()
+        assert db.session.get(Customer, ticket.customer_id).sms_opt_out is True
+
     def test_status_callback_moves_forward_only_and_needs_a_signature(
             self, app, twilio, make_ticket):
         server = LiveServer(app)
@@ -214,6 +228,187 @@ class TestInProcess:
         row = notes(ticket.id)[0]
         assert row.status == "cancelled" and "opted out" in row.error_message
         assert sends(twilio) == [429]
+
+    def test_an_sms_still_waiting_to_go_is_not_sent_once_the_customer_opted_out(
+            self, app, twilio, make_ticket):
+        """The hand-off after the commit failed (here Redis did not answer), so the SMS waits
+        for the sweep; meanwhile the customer pressed "stop" on their page."""
+        from servicedesk.services.tickets import set_customer_sms
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"  # nothing listens there
+        app.extensions.pop("servicedesk_rq_queue", None)
+        ticket = make_ticket("intake")
+        assert notes(ticket.id)[0].status == "pending"
+        set_customer_sms(ticket.customer_id, False, how="link")
+        app.config["REDIS_URL"] = None  # the sender is back
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert row.status == "cancelled" and "opted out" in row.error_message
+        assert twilio.requests == []
+
+    def test_the_desk_reads_why_an_sms_did_not_go(self, app, twilio, api, make_ticket, users):
+        """Not "failed 21211": what happened, and what to do about it."""
+        from html import unescape
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        wrong = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        twilio.fail_next(2, 429)
+        busy = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Y", "phone": "09351234567", "language": "en"}})
+        sweep(stuck_after=timedelta(0))
+        assert notes(busy.id)[0].status == "failed"
+
+        def reason(ticket, lang):
+            with app.app_context():  # its own, as in production: the language is not kept
+                page = unescape(api["reception"].get(f"/tickets/{ticket.id}?lang={lang}")
+                                .get_data(as_text=True))
+            return page[page.index("data-sms-reason>") + 16:].split("</div>")[0]
+
+        assert reason(wrong, "en") == ("The number cannot get SMS (wrong, or not a mobile): "
+                                       "check it with the customer.")
+        assert reason(wrong, "fa") == ("این شماره پیامک دریافت نمی‌کند (اشتباه است یا شماره "
+                                       "همراه نیست): آن را با مشتری بررسی کنید.")
+        assert reason(busy, "en") == ("Not sent after 2 attempts: the SMS service could not "
+                                      "be reached or was busy.")
+        assert "پس از ۲ بار تلاش فرستاده نشد" in reason(busy, "fa")
+        assert sends(twilio) == [400, 429, 429]  # the wrong number, then the busy one twice
+
+    @pytest.mark.parametrize("then", ["serve", "no_show", "hours_later"])
+    def test_a_queue_sms_retried_after_its_number_moved_on_is_not_sent(
+            self, app, twilio, make_ticket, then):
+        """"Come to counter 2" failed (Twilio busy); the customer came anyway and was served,
+        or did not come: its retry would only confuse them."""
+        from servicedesk.models import Visit
+        from servicedesk.services import reception
+        from servicedesk.services.tickets import default_branch
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        visit = reception.issue_number(default_branch(), "repair", phone="09121234567")
+        twilio.fail_next(1, 429)
+        assert reception.call_next(default_branch(), "2").id == visit.id
+        called = db.session.scalar(select(Notification).where(
+            Notification.visit_id == visit.id, Notification.event == "visit_called"))
+        assert called.status == "retry"
+        if then == "hours_later":  # still "called" on the board, a queue day ago
+            db.session.execute(update(Visit).where(Visit.id == visit.id).values(
+                issued_at=utcnow() - timedelta(hours=13)))
+            db.session.commit()
+        else:
+            getattr(reception, then)(visit.id)
+        sweep(stuck_after=timedelta(0))
+        db.session.expire_all()
+        called = db.session.get(Notification, called.id)
+        assert called.status == "cancelled" and "moved on" in called.error_message
+        from servicedesk.notifications.reasons import explain
+        from flask_babel import force_locale
+        with force_locale("en"):  # what the ticket's SMS list would say
+            assert explain(called.status, called.error_code, called.error_message) == (
+                "Not sent: by then the queue number had been called, served or passed.")
+        assert sends(twilio) == [201, 429]  # "your turn is near", then the busy "called"
+        assert db.session.get(Visit, visit.id).status == {
+            "serve": "served", "no_show": "no_show", "hours_later": "called"}[then]
+
+    def test_sms_refused_for_a_wrong_token_go_once_the_token_is_right(
+            self, app, twilio, make_ticket, users):
+        """The token was changed in Twilio's console before the shop's settings: the SMS of
+        the meantime wait and go, not fail for good (every customer of the hour lost)."""
+        app.config.update(SMS_RETRY_INTERVALS=[0, 0], TWILIO_AUTH_TOKEN="an-old-token")
+        app.extensions.pop("servicedesk_sms_backend", None)
+        ticket = make_ticket("intake")
+        row = notes(ticket.id)[0]
+        assert (row.status, row.error_code) == ("retry", "20003")
+        app.config["TWILIO_AUTH_TOKEN"] = twilio.auth_token  # the administrator mends it
+        app.extensions.pop("servicedesk_sms_backend", None)
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", 2)
+        assert sends(twilio) == [401, 201]
+
+    def test_a_late_sms_waits_for_the_morning_not_to_wake_the_customer(
+            self, app, twilio, make_ticket):
+        """The sender was stopped for hours (Redis down, the worker not running) and comes
+        back at night: its backlog waits for the shop's sending hours. An SMS of an event
+        fired just now still goes at once, night or not."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+        from flask_babel import force_locale
+        from servicedesk.notifications.reasons import explain
+        from servicedesk.services.reminders import next_opening
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"  # the hand-off fails
+        app.extensions.pop("servicedesk_rq_queue", None)
+        ticket = make_ticket("intake")
+        app.config["REDIS_URL"] = None
+        db.session.execute(update(Notification).where(Notification.ticket_id == ticket.id)
+                           .values(created_at=utcnow() - timedelta(hours=3)))
+        db.session.commit()
+        hour = datetime.now(ZoneInfo("Asia/Tehran")).hour
+        # sending hours that hold neither this hour nor the next: it is night for the test
+        app.config["REMINDER_HOURS"] = [hour + 2, 24] if hour < 22 else [2, 20]
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts, row.sent_at) == ("retry", 0, None)
+        assert row.next_attempt_at == next_opening(utcnow()) > utcnow()
+        assert twilio.requests == []
+        with force_locale("en"):
+            assert explain(row.status, row.error_code, row.error_message).startswith(
+                "Late: it waits for the morning")
+        fresh = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Y", "phone": "09351234567"}})
+        assert notes(fresh.id)[0].status == "sent"  # just written: it goes, night or not
+        # the morning
+        app.config["REMINDER_HOURS"] = [0, 24]
+        db.session.execute(update(Notification).where(Notification.id == row.id)
+                           .values(next_attempt_at=utcnow()))
+        db.session.commit()
+        sweep(stuck_after=timedelta(0))
+        row = notes(ticket.id)[0]
+        assert (row.status, row.attempts) == ("sent", 1)
+        assert sends(twilio) == [201, 201]
+
+    def test_the_desk_sends_an_sms_that_did_not_go_again_once(
+            self, app, twilio, make_ticket, users):
+        """The panel's credit ran out (Twilio busy here) past the last attempt: once it works
+        again, the desk sends the SMS again from the ticket's page; a double click sends it
+        once, and the copy is a row of its own beside the failed one."""
+        from .test_reception import Staff
+        app.config["SMS_RETRY_INTERVALS"] = [0]
+        twilio.fail_next(2, 429)
+        ticket = make_ticket("intake")
+        sweep(stuck_after=timedelta(0))
+        [failed] = notes(ticket.id)
+        assert failed.status == "failed"
+        desk = Staff(app, "reception1")
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert page.count("data-sms-resend") == 1
+        url = f"/tickets/{ticket.id}/sms/{failed.id}/resend"
+        assert desk.post(url).status_code == 302
+        assert desk.post(url).status_code == 302  # the double click
+        first, copy = notes(ticket.id)
+        assert (first.id, first.status) == (failed.id, "failed")
+        assert (copy.status, copy.body, copy.to, copy.event) == (
+            "sent", failed.body, failed.to, "admit")
+        assert sends(twilio) == [429, 429, 201]
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert "data-sms-resend" not in page  # sent again: no second copy from here
+        # a number that cannot get SMS (21211): nothing to send again, it would fail again
+        wrong = notes(make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}}).id)[0]
+        assert (wrong.status, wrong.error_code) == ("failed", "21211")
+        page = desk.get(f"/tickets/{wrong.ticket_id}").get_data(as_text=True)
+        assert "data-sms-resend" not in page
+        desk.post(f"/tickets/{wrong.ticket_id}/sms/{wrong.id}/resend")
+        assert len(notes(wrong.ticket_id)) == 1
+        # the customer asked for no SMS: nothing goes again
+        twilio.fail_next(2, 429)
+        stopped = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Z", "phone": "09131234567"}})
+        sweep(stuck_after=timedelta(0))
+        [refused] = notes(stopped.id)
+        assert refused.status == "failed"
+        from servicedesk.services.tickets import set_customer_sms
+        set_customer_sms(stopped.customer_id, False)
+        assert "data-sms-resend" not in desk.get(f"/tickets/{stopped.id}").get_data(
+            as_text=True)
+        desk.post(f"/tickets/{stopped.id}/sms/{refused.id}/resend")
+        assert len(notes(stopped.id)) == 1
 
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------

@@ -22,14 +22,17 @@ class Panel:
     def __init__(self):
         self.received = []
         self.script = []
+        self.bodies = []  # answers to give instead of {"messageid": ...}
         panel = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, params):
                 status = panel.script.pop(0) if panel.script else 200
+                answer = panel.bodies.pop(0) if panel.bodies else None
                 if status == 200:
                     panel.received.append(params)
-                body = json.dumps({"messageid": f"m{len(panel.received)}"}).encode()
+                body = json.dumps(answer if answer is not None else
+                                  {"messageid": f"m{len(panel.received)}"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -63,6 +66,7 @@ def panel():
 def app_config(panel):
     panel.received.clear()
     panel.script.clear()
+    panel.bodies.clear()
     return {"SMS_BACKEND": "http", "SMS_HTTP_URL": panel.url, "SMS_HTTP_METHOD": "GET",
             "SMS_HTTP_TO_PARAM": "receptor", "SMS_HTTP_MESSAGE_PARAM": "message",
             "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k-123", "sender": "10004346"}',
@@ -134,3 +138,81 @@ def test_a_sender_that_cannot_work_gives_up_after_its_retries(app, panel, make_t
     assert sweep(stuck_after=timedelta(0)) == 0
     assert rows(ticket.id)[0].attempts == 3
     assert panel.received == []
+
+
+def test_a_panel_that_answers_a_refusal_with_200_is_not_counted_as_sent(app, panel, make_ticket):
+    """Panels answer "no credit" or "sender line blocked" with 200 and their own status: with
+    no message id in it, the SMS was not sent, and the shop reads the panel's words."""
+    from flask_babel import force_locale
+    from servicedesk.notifications.reasons import explain
+    panel.bodies[:] = [{"return": {"status": 418, "message": "اعتبار کافی نیست"}}]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.provider_id) == ("failed", None)
+    assert "اعتبار کافی نیست" in row.error_message
+    with force_locale("en"):
+        assert explain(row.status, row.error_code, row.error_message) == (
+            "The SMS panel did not take the message (its credit, sender line or settings?). "
+            'It answered: {"return": {"status": 418, "message": "اعتبار کافی نیست"}}')
+    assert sweep(stuck_after=timedelta(0)) == 0  # not resent: a wrong field would resend all
+
+
+def test_a_panels_message_id_may_sit_deeper_in_its_answer(app, panel, make_ticket):
+    app.config["SMS_HTTP_ID_FIELD"] = "entries.0.messageid"
+    panel.bodies[:] = [{"return": {"status": 200}, "entries": [{"messageid": 8792343}]}]
+    ticket = make_ticket("intake")
+    assert (rows(ticket.id)[0].status, rows(ticket.id)[0].provider_id) == ("sent", "8792343")
+
+
+@pytest.mark.parametrize("to_format, receptor", [
+    ("national", "09121234567"), ("international", "989121234567"), (None, "+989121234567")])
+def test_the_receivers_number_goes_in_the_form_the_panel_takes(app, panel, make_ticket,
+                                                              to_format, receptor):
+    """Many Iranian panels refuse +98... (every SMS would fail): the shop says which form."""
+    app.config["SMS_HTTP_TO_FORMAT"] = to_format
+    make_ticket("intake", intake={**INTAKE, "customer": {"name": "N", "phone": "۰۹۱۲ ۱۲۳ ۴۵۶۷"}})
+    assert [p["receptor"] for p in panel.received] == [receptor]
+
+
+def test_a_receivers_form_the_backend_does_not_know_is_refused_at_setup(app):
+    from servicedesk.notifications.backends import backend_from_config
+    with pytest.raises(ValueError, match="SMS_HTTP_TO_FORMAT"):
+        backend_from_config({**app.config, "SMS_HTTP_TO_FORMAT": "0098"})
+
+
+def test_a_name_that_does_not_resolve_is_a_send_that_never_left(app):
+    """The shop's DNS down: "Temporary failure in name resolution" is no "may have arrived";
+    the SMS is retried as not sent."""
+    import socket
+
+    import requests
+    from urllib3.connection import HTTPConnection
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+    from servicedesk.notifications.backends import _connect_phase
+    conn = HTTPConnection("sms.example.ir", 443)
+    down = requests.ConnectionError(MaxRetryError(None, "/send", NameResolutionError(
+        "sms.example.ir", conn, socket.gaierror(-3, "Temporary failure in name resolution"))))
+    assert _connect_phase(down)
+
+
+def test_sms_refused_while_the_panels_credit_ran_out_go_after_the_top_up(app, panel,
+                                                                        make_ticket):
+    """The most common failure of a shop's panel: no credit left (402; Kavenegar answers 418).
+    The SMS of the meantime wait within their attempts, not fail for good."""
+    from flask_babel import force_locale
+    from servicedesk.notifications.reasons import explain
+    app.config["SMS_RETRY_INTERVALS"] = [0, 0]
+    panel.script[:] = [418]
+    panel.bodies[:] = [{"return": {"status": 418, "message": "اعتبار کافی نیست"}}]
+    ticket = make_ticket("intake")
+    row = rows(ticket.id)[0]
+    assert (row.status, row.error_code) == ("retry", "418")
+    assert "اعتبار کافی نیست" in row.error_message
+    with force_locale("en"):
+        assert explain(row.status, row.error_code, row.error_message) == (
+            "The SMS panel's credit has run out: top it up. It is tried again a few times "
+            "meanwhile.")
+    sweep(stuck_after=timedelta(0))  # topped up meanwhile: the panel takes it
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts, row.provider_id) == ("sent", 2, "m1")
+    assert len(panel.received) == 1

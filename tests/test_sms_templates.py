@@ -1,11 +1,14 @@
 """SMS texts as the manager edits them: the queue SMS are templates like the ticket SMS (edited on
 the same page, switched off the same way), each event offers only the variables it can fill,
 and a template that formats a variable is refused."""
+from datetime import date
+
 import pytest
 from sqlalchemy import select
 
 from servicedesk.errors import ValidationError
 from servicedesk.extensions import db
+from servicedesk.i18n import segments
 from servicedesk.models import Notification, SmsTemplate
 from servicedesk.notifications import templates
 from servicedesk.services import admin as admin_service
@@ -247,3 +250,56 @@ def test_an_english_sms_after_a_persian_shop_name_reads_left_to_right(app, make_
     assert note.body.startswith("\u200eتعمیرات نگین:") and note.language == "en"
     persian = make_ticket("intake")
     assert persian.notifications[0].body.startswith("تعمیرات نگین:")
+
+
+def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, make_ticket,
+                                                                       users):
+    """"Ready to collect" is the SMS a customer acts on: its link opens the page with the
+    bill, what to bring, the opening hours, the shop's phone and address (as the receipt's,
+    the estimate's and the survey's SMS have theirs), and it stays within two parts."""
+    app.config.update(PUBLIC_BASE_URL="https://repair.example.ir", SHOP_NAME="موبایل دکتر")
+    ticket = make_ticket("ready")
+    [ready] = [n for n in ticket.notifications if n.event == "finish"]
+    assert f"https://repair.example.ir/t/{ticket.public_token}" in ready.body
+    assert "آماده تحویل" in ready.body and "۱٬۴۰۰٬۰۰۰ تومان" in ready.body
+    assert (ready.encoding, ready.segments) == ("UCS-2", 2), ready.body
+    # ready unrepaired, the estimate declined: the same page (what to bring, the hours)
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services.tickets import fire_event
+    declined = make_ticket("estimate")
+    fire_event(declined.id, "decline", Actor.staff(users["reception"]),
+               {"reason": "گران است", "channel": "phone"})
+    db.session.expire_all()
+    [sms] = [n for n in db.session.get(type(declined), declined.id).notifications
+             if n.event == "decline"]
+    assert f"https://repair.example.ir/t/{declined.public_token}" in sms.body
+    assert (sms.encoding, sms.segments) == ("UCS-2", 2), sms.body
+
+
+# Parts a Persian SMS of each kind may take (UCS-2: 70 characters alone, 67 a part): the
+# approval within the pre-approved amount replaces two SMS (the estimate and its approval).
+PERSIAN_PARTS = {"approve_within": 3, "approve_within_revised": 3}
+
+
+def test_every_shipped_persian_sms_fits_its_parts_for_a_usual_ticket(app, make_ticket):
+    """Each part of a Persian SMS is billed: with a usual shop name, device, amount, link and
+    reason, no shipped text spills into a part it does not need."""
+    app.config.update(PUBLIC_BASE_URL="https://repair.example.ir", SHOP_NAME="موبایل دکتر",
+                      SHOP_PHONE="021-88001122")
+    ticket = make_ticket("delivered")
+    data = {"reason": "مشتری منصرف شد", "part": "ال‌سی‌دی", "amount": 5_000_000}
+    ticket.promised_date = date(2027, 2, 4)
+    over = {}
+    for kind in templates.DEFAULTS:
+        with app.test_request_context():
+            if kind in templates.QUEUE_EVENTS:
+                body = templates.render_queue(kind, "fa", {"label": "R-۰۱۷", "ahead": "۳",
+                                                           "counter": "۲"})
+            else:
+                body = templates.fill(templates.default_body(kind, "fa"),
+                                      templates.context(ticket, data, "fa"))
+        assert "{" not in body, body
+        encoding, parts = segments(body)
+        if parts > PERSIAN_PARTS.get(kind, 2):
+            over[kind] = (parts, len(body), body)
+    assert over == {}

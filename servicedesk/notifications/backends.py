@@ -57,8 +57,13 @@ class ConsoleBackend:
 
 
 # Twilio error codes that will never succeed on retry.
-TWILIO_PERMANENT = {21211, 21212, 21408, 21602, 21603, 21604, 21606, 21610, 21611, 21612,
-                    21614, 20003, 20404}
+TWILIO_PERMANENT = {21211, 21212, 21408, 21602, 21603, 21604, 21606, 21610, 21612, 21614,
+                    20404}
+# Refusals of the account, not of the message: a token rotated in Twilio's console before the
+# shop's settings, the sender's queue full. Every SMS of the meantime failed for good would be
+# lost; retried (within the attempts' limit), they go once the account works again.
+TWILIO_ACCOUNT_RETRY = {20003: "Twilio refused the account's credentials",
+                        21611: "the sender's queue at Twilio is full"}
 
 
 class TwilioBackend:
@@ -96,6 +101,8 @@ class TwilioBackend:
             code = exc.code or exc.status
             if exc.status == 429 or code == 20429:
                 raise TransientFailure(code, "throttled by Twilio") from exc
+            if code in TWILIO_ACCOUNT_RETRY:
+                raise TransientFailure(code, TWILIO_ACCOUNT_RETRY[code]) from exc
             if exc.status in (502, 503):
                 # The edge refused the request (unavailable): it was not processed.
                 raise TransientFailure(code, f"Twilio answered {exc.status}") from exc
@@ -122,7 +129,32 @@ class TwilioBackend:
 
 def _connect_phase(exc: Exception) -> bool:
     text = repr(exc)
-    return bool(re.search(r"NewConnectionError|Connection refused|Name or service", text))
+    # (a name that does not resolve, "Temporary failure in name resolution" when the shop's
+    # DNS is down, is urllib3's NameResolutionError: nothing left either)
+    return bool(re.search(r"NewConnectionError|NameResolutionError|Connection refused|"
+                          r"Name or service", text))
+
+
+# How a panel wants the receiver's number: many Iranian panels refuse +98... and take only
+# 0912... ("national") or 98912... ("international", E.164 without its +).
+TO_FORMATS = ("e164", "national", "international")
+
+
+def receiver(e164: str, to_format: str) -> str:
+    """``e164`` (+989121234567) as the panel wants it: +989121234567, 09121234567 or
+    989121234567. A number of another country stays in full (without its + when
+    "international"), as no national form reaches it from an Iranian panel."""
+    if to_format == "national" and e164.startswith("+98"):
+        return "0" + e164[3:]
+    if to_format == "international":
+        return e164.lstrip("+")
+    return e164
+
+
+# A panel's refusal of the shop's account, not of the message: the key (401, 403) or the
+# credit (402; 418 is how Kavenegar says it) until someone mends it. Failed for good, every
+# SMS of the meantime would be lost; retried within the attempts, they go after a top-up.
+PANEL_ACCOUNT_RETRY = {401, 402, 403, 418}
 
 
 class HttpGatewayBackend:
@@ -131,7 +163,11 @@ class HttpGatewayBackend:
 
     def __init__(self, url: str, method: str = "POST", to_param: str = "to",
                  message_param: str = "message", static_params: Optional[dict] = None,
-                 id_field: Optional[str] = None, timeout: float = 10):
+                 id_field: Optional[str] = None, timeout: float = 10,
+                 to_format: str = "e164"):
+        if to_format not in TO_FORMATS:
+            raise ValueError(f"SMS_HTTP_TO_FORMAT {to_format!r}: one of {', '.join(TO_FORMATS)}")
+        self.to_format = to_format
         self.url = url
         self.method = method.upper()
         self.to_param = to_param
@@ -141,7 +177,8 @@ class HttpGatewayBackend:
         self.timeout = timeout
 
     def send(self, to: str, body: str, status_callback: Optional[str] = None) -> str:
-        params = {**self.static_params, self.to_param: to, self.message_param: body}
+        params = {**self.static_params, self.to_param: receiver(to, self.to_format),
+                  self.message_param: body}
         try:
             if self.method == "GET":
                 resp = requests.get(self.url, params=params, timeout=self.timeout)
@@ -161,15 +198,47 @@ class HttpGatewayBackend:
             raise TransientFailure(resp.status_code, f"gateway answered {resp.status_code}")
         if resp.status_code >= 500:
             raise AmbiguousFailure(resp.status_code, f"gateway answered {resp.status_code}")
+        if resp.status_code in PANEL_ACCOUNT_RETRY:
+            raise TransientFailure(resp.status_code, _readable(resp.text)[:200])
         if resp.status_code >= 400:
             raise PermanentFailure(resp.status_code, resp.text[:200])
-        provider_id = None
-        if self.id_field:
-            try:
-                provider_id = json.loads(resp.text).get(self.id_field)
-            except (ValueError, AttributeError):
-                provider_id = None
-        return str(provider_id) if provider_id else f"gw-{uuid.uuid4().hex}"
+        if not self.id_field:
+            return f"gw-{uuid.uuid4().hex}"
+        # Panels answer a refusal (no credit, a blocked line, a bad number) with 200 and
+        # their own status in the body: with the id's field named, an answer without an id
+        # did not send the message. Not retried: a field named wrongly would resend each.
+        provider_id = _field(resp.text, self.id_field)
+        if provider_id in (None, "", 0):
+            raise PermanentFailure(None, f"{PANEL_NO_ID}: {_readable(resp.text)[:180]}")
+        return str(provider_id)
+
+
+PANEL_NO_ID = "the SMS panel answered without a message id"
+
+
+def _readable(text: str) -> str:
+    """A panel's answer as the shop can read it: JSON with its \\u escapes as letters."""
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False)
+    except ValueError:
+        return " ".join(text.split())
+
+
+def _field(text: str, path: str):
+    """The value at ``path`` ("messageid", "entries.0.messageid") in a JSON answer, or
+    None."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    for key in path.split("."):
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
+            return None
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
 def backend_from_config(config) -> object:
@@ -192,5 +261,6 @@ def backend_from_config(config) -> object:
             to_param=config.get("SMS_HTTP_TO_PARAM", "to"),
             message_param=config.get("SMS_HTTP_MESSAGE_PARAM", "message"),
             static_params=static, id_field=config.get("SMS_HTTP_ID_FIELD"),
+            to_format=config.get("SMS_HTTP_TO_FORMAT") or "e164",
             timeout=float(config.get("SMS_HTTP_TIMEOUT") or 10))
     raise ValueError(f"unknown SMS_BACKEND {name!r} (console, twilio or http)")

@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 
 from ..extensions import db
 from ..links import public_base_url
-from ..models import Customer, Notification, utcnow
+from ..models import Customer, Notification, Visit, utcnow
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
                        backend_from_config)
 
@@ -96,16 +96,22 @@ def deliver(notification_id: int) -> str:
     if not claim(notification_id):
         return "skipped"
     note = db.session.get(Notification, notification_id)
-    if note.attempts > 1 and db.session.scalar(select(Customer.sms_opt_out).where(
-            Customer.phone == note.to)):
-        # a retry after the customer asked for no SMS (the first attempt went at once)
+    if db.session.scalar(select(Customer.sms_opt_out).where(Customer.phone == note.to)):
+        # The customer asked for no SMS after this one was written: a retry, or a first
+        # attempt that waited (its hand-off failed, Redis was down, the worker was stopped).
         _finish(note, "cancelled", None, "the customer has opted out of SMS since")
+        db.session.commit()
+        return note.status
+    if note.visit_id is not None and _queue_sms_stale(note):
+        _finish(note, "cancelled", None, "no longer due: the queue number has moved on")
         db.session.commit()
         return note.status
     if note.attempts > 1 and note.event.startswith("remind_"):
         held = _reminder_held(note)
         if held:
             return held
+    if _held_for_the_morning(note):
+        return note.status
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
         # The row's id rides in the URL (Twilio signs the whole URL): a report that comes
@@ -117,7 +123,7 @@ def deliver(notification_id: int) -> str:
         provider_id = get_backend().send(note.to, note.body, callback)
     except PermanentFailure as exc:
         _finish(note, "failed", exc.code, exc.message)
-        if exc.code in OPT_OUT_CODES and note.ticket_id:
+        if exc.code in OPT_OUT_CODES:  # a ticket's SMS or a queue number's, to a customer
             customer = db.session.scalar(
                 select(Customer).where(Customer.phone == note.to))
             if customer and not customer.sms_opt_out:
@@ -146,6 +152,22 @@ def deliver(notification_id: int) -> str:
         log.exception("notification %s: unexpected error", note.id)
         return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", now)
     return _record_sent(note, provider_id, now)
+
+
+# A queue SMS is news only while its number is where the SMS says: "your turn is near" to a
+# number already called or served, or "come to counter 2" the next morning, is noise.
+QUEUE_SMS_DUE = {"visit_issued": ("waiting",), "visit_near": ("waiting",),
+                 "visit_called": ("called",)}
+# A number still "waiting" this long after it was taken belongs to a queue day that is over.
+QUEUE_SMS_LIFE = timedelta(hours=12)
+
+
+def _queue_sms_stale(note: Notification) -> bool:
+    """Whether a queue SMS (its retry, or a send that waited) no longer says what is so."""
+    visit = db.session.get(Visit, note.visit_id)
+    if visit is None or visit.status not in QUEUE_SMS_DUE.get(note.event, (visit.status,)):
+        return True
+    return utcnow() - visit.issued_at > QUEUE_SMS_LIFE
 
 
 def _interval(attempts: int) -> int:
@@ -213,6 +235,32 @@ def _reminder_held(note: Notification) -> Optional[str]:
         _finish(note, "cancelled", None, detail)
     db.session.commit()
     return note.status
+
+
+LATE_NOTE = "late, outside the sending hours: held for the morning"
+
+
+def late_after() -> timedelta:
+    return timedelta(seconds=current_app.config.get("SMS_LATE_AFTER", 3600))
+
+
+def _held_for_the_morning(note: Notification) -> bool:
+    """An SMS that comes late (written over ``late_after`` ago: its sender was stopped or
+    Redis down for hours, or a retry ran late) and outside the shop's sending hours
+    (``REMINDER_HOURS``) waits for their start: a backlog sent when the worker comes back at
+    3 a.m. wakes every customer in it. Held as a ``retry`` whose attempt does not count. An
+    SMS of an event fired just now (the shop open late, a customer answering at night) goes
+    at once."""
+    from ..services import reminders
+    now = utcnow()
+    if now - note.created_at < late_after() or reminders.within_hours(now):
+        return False
+    _finish(note, "retry", None, LATE_NOTE)
+    note.attempts -= 1
+    note.next_attempt_at = reminders.next_opening(now)
+    db.session.commit()
+    log.info("notification %s: late, held until %s", note.id, note.next_attempt_at)
+    return True
 
 
 def _finish(note: Notification, status: str, code: Optional[str], message: Optional[str]):

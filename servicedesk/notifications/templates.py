@@ -43,7 +43,7 @@ DEFAULTS = {
                                  "approved; your device goes to a technician for the repair. "
                                  "{tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
-                  "unrepaired."),
+                  "unrepaired. {tracking_url}"),
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
                             "It is ready to collect."),
     "wait_parts": _l("{shop_name}: your {device} is waiting for a part ({part}). "
@@ -54,8 +54,10 @@ DEFAULTS = {
                              "will be ready by {promised_date}, not the date we gave you "
                              "before. We will tell you when work resumes."),
     "resume": _l("{shop_name}: work on your {device} has resumed."),
+    # The link, not the phone: the customer's page has the bill, what to bring, the opening
+    # hours and the shop's phone and address, and both do not fit two Persian parts.
     "finish": _l("{shop_name}: your {device} is ready to collect. Amount due: {amount_due}. "
-                 "{shop_phone}"),
+                 "{tracking_url}"),
     "deliver": _l("{shop_name}: your {device} was handed over. Thank you! "
                   "How did we do? {survey_url}"),
     "close": _l("{shop_name}: thank you for your feedback."),
@@ -70,7 +72,7 @@ DEFAULTS = {
                           "({estimate_total}) is waiting for your answer. Approve or decline: "
                           "{tracking_url}"),
     "remind_pickup": _l("{shop_name}: a reminder: your {device} is ready to collect. "
-                        "{shop_phone}"),
+                        "{tracking_url} {shop_phone}"),
     # The queue: to a customer who left a mobile number at the kiosk (no ticket yet).
     "visit_issued": _l("{shop_name}: your number is {label}. People ahead of you: {ahead}. "
                        "We will text you again when your turn is near."),

@@ -23,6 +23,7 @@ from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
 from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
 from ..notifications import outbox
+from ..notifications import reasons as sms_reasons
 
 SERVICE_TYPE_LABELS = {
     "repair": _l("Repair"), "warranty": _l("Warranty"), "software": _l("Software"),
@@ -187,6 +188,42 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
               after={"sms": texted, "how": how}, actor=by)
     db.session.commit()
     return customer
+
+
+# SMS the desk may send again: the provider refused them or they did not arrive (its attempts
+# spent, or the report said so), not one cancelled because it was no longer due.
+RESENDABLE = ("failed", "undelivered")
+
+
+def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
+    """Send a ticket's SMS that did not go again, as a new outbox row with its words (the
+    credit was topped up, the phone is back on...), once per row: a double click writes one.
+    Commits; the row is handed to the sender after the commit."""
+    from ..i18n import segments
+    from ..models import Notification
+    ticket = get_ticket(ticket_id)
+    old = db.session.get(Notification, notification_id)
+    if old is None or old.ticket_id != ticket.id:
+        raise NotFound(_("No such SMS."))
+    if old.status not in RESENDABLE:
+        raise Conflict(_("Only an SMS that was not sent or did not arrive can be sent again."))
+    if not sms_reasons.worth_sending_again(old.error_code):
+        raise Conflict(_("This number cannot get SMS: sent again, it would fail again."))
+    if ticket.customer.sms_opt_out:
+        raise Conflict(_("The customer asked for no SMS."))
+    encoding, count = segments(old.body)
+    with committing():
+        note = persist.insert(Notification(
+            ticket_id=ticket.id, event_id=old.event_id, event=old.event,
+            to=ticket.customer.phone, language=old.language, body=old.body,
+            encoding=encoding, segments=count, dedupe_key=f"resend:{old.id}"),
+            unless_exists="dedupe_key")
+        if note is None:
+            raise Conflict(_("This SMS has been sent again already."))
+        outbox.written(db.session(), note.id)
+        audit.log("sms.resend", obj=ticket, after={"sms": old.id, "event": old.event},
+                  actor=by)
+    return note
 
 
 def same_name(a: str, b: str) -> bool:

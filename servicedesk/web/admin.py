@@ -537,7 +537,7 @@ ACTION_LABELS = {
     "template.reset": _l("SMS template reset"), "slip.print": _l("Slip printed"),
     "report.export": _l("Report exported"), "customer.rename": _l("Customer renamed"),
     "survey.followup": _l("Complaint follow-up changed"),
-    "customer.sms": _l("Customer's SMS switched"),
+    "customer.sms": _l("Customer's SMS switched"), "sms.resend": _l("SMS sent again"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {

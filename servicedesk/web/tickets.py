@@ -19,6 +19,7 @@ from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
 from ..lifecycle import Actor
 from ..models import Ticket
+from ..notifications import reasons as sms_reasons
 from ..notifications import templates as sms_templates
 from ..services import reception as reception_service
 from ..services import tickets as ticket_service
@@ -229,11 +230,22 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     sms_labels = {n.id: words.get(kinds.get(n.event_id, n.event) if n.event in lifecycle.EVENTS
                                   else n.event, n.event)
                   for n in ticket.notifications}
+    # why one did not go or did not arrive, in the shop's words (not "failed 21211")
+    why_not = {n.id: sms_reasons.explain(n.status, n.error_code, n.error_message)
+               for n in ticket.notifications}
+    # ...and which the desk may send again (once each: the copy is a row of its own)
+    resent = {n.dedupe_key for n in ticket.notifications}
+    resendable = {n.id for n in ticket.notifications
+                  if n.status in ticket_service.RESENDABLE and f"resend:{n.id}" not in resent
+                  and sms_reasons.worth_sending_again(n.error_code)
+                  and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
         technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),
         event_labels=EVENT_LABELS, field_labels=FIELD_LABELS,
-        notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, lines=lines,
+        notification_labels=NOTIFICATION_LABELS, sms_labels=sms_labels, why_not=why_not,
+        resendable=resendable,
+        lines=lines,
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
         can_assign=can_assign, assign_to=assign_to, refundable=refundable, elsewhere=elsewhere,
@@ -364,6 +376,19 @@ def customer_sms(ticket_id: int):
     ticket_service.set_customer_sms(ticket.customer_id, texted, by=current_user)
     flash(_("The customer gets SMS again.") if texted else
           _("No more SMS go to this customer."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
+
+
+@bp.post("/<int:ticket_id>/sms/<int:notification_id>/resend")
+@require("reception.desk")
+def resend_sms(ticket_id: int, notification_id: int):
+    """Send an SMS that did not go (or did not arrive) again."""
+    try:
+        ticket_service.resend_sms(ticket_id, notification_id, by=current_user)
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("The SMS is being sent again."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
 
 
