@@ -999,3 +999,35 @@ def test_a_technician_working_through_the_api_takes_the_ticket_too(api, make_tic
     body = resp.get_json()
     assert body["technician"] == users["technician"].username
     assert [h["event"] for h in body["history"]][-2:] == ["claim", "quote"]
+
+
+# --- branches: a desk acts on its own branch's tickets and queue ---------------------------------
+
+def _other_branch_client(app, role="reception", code="N"):
+    """An API client for a ``role`` user of a second branch (created with it)."""
+    from servicedesk.models import Branch
+    from servicedesk.services.people import create_user
+
+    from .conftest import PASSWORD, Api
+    branch = db.session.scalar(select(Branch).where(Branch.code == code))
+    if branch is None:
+        branch = Branch(name=f"Branch {code}", code=code)
+        db.session.add(branch)
+        db.session.commit()
+    user = create_user(f"{role}_{code.lower()}", role, PASSWORD, branch=branch)
+    return Api(app.test_client(), issue_token(user)), branch
+
+
+def test_a_receptionist_cannot_admit_another_branchs_queue_number(app, api):
+    """A ticket goes to its visit's branch: a receptionist of another branch admitting that
+    visit would open a ticket they cannot act on, at a desk where the customer is not."""
+    north, _ = _other_branch_client(app)
+    visit = issue(api, "repair")  # at the first branch
+    before = row_counts()
+    body = _expect_error(north.post("/api/v1/tickets", json=intake(visit_id=visit["id"])), 403)
+    assert localize_digits("R-001") in body["error"]
+    assert row_counts() == before
+    assert api["reception"].get(f"/api/v1/visits/{visit['id']}").get_json()["status"] == \
+        "waiting"
+    # its own branch's reception admits it
+    assert admit(api, intake(visit_id=visit["id"]))["number"] == "A-00001"

@@ -327,6 +327,14 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
                                       fields={"visit_id": _("No such visit.")})
             if visit.ticket is not None or visit.status not in ("waiting", "called"):
                 raise Conflict(_("This visit was already served."))
+            if actor.kind == "staff" and actor.role in BRANCH_ROLES \
+                    and actor.branch_id is not None and visit.branch_id != actor.branch_id:
+                # the ticket goes to the visit's branch: its desk admits the customer (a
+                # receptionist of another branch would open a ticket they cannot act on)
+                raise Forbidden(_("Queue number %(label)s is at another branch (%(branch)s): "
+                                  "its own reception admits it.",
+                                  label=localize_digits(visit.label),
+                                  branch=visit.branch.name if visit.branch else visit.branch_id))
             branch = visit.branch
         branch = branch or default_branch()
         if known_name == "brought":  # the SMS still go to the owner: in their language
