@@ -1031,3 +1031,39 @@ def test_a_receptionist_cannot_admit_another_branchs_queue_number(app, api):
         "waiting"
     # its own branch's reception admits it
     assert admit(api, intake(visit_id=visit["id"]))["number"] == "A-00001"
+
+
+# --- switches of the event data are true or false, never read from another type ------------------
+
+@pytest.mark.parametrize("sent", ["false", 0, "no", [], {}])
+def test_differs_ok_that_is_not_a_boolean_is_422(api, make_ticket, sent):
+    """A client that sends "false" in quotes means false: reading it as absent would hand the
+    device back with the wrong amount it asked to have refused."""
+    ticket = make_ticket("ready")
+    before = row_counts()
+    _expect_error(fire(api, "reception", ticket.id, "deliver", amount_paid=1, differs_ok=sent),
+                  422, "differs_ok")
+    assert row_counts() == before
+    assert api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["state"] == "ready"
+
+
+@pytest.mark.parametrize("sent", ["false", "true", 1])
+def test_above_estimate_ok_that_is_not_a_boolean_is_422(api, make_ticket, sent):
+    ticket = make_ticket("repair")
+    before = row_counts()
+    above = [{"kind": "part", "description": "Board", "qty": 1, "unit_price": 99_000_000}]
+    _expect_error(fire(api, "technician", ticket.id, "finish", lines=above,
+                       above_estimate_ok=sent), 422, "above_estimate_ok")
+    assert row_counts() == before
+
+
+def test_the_switches_as_booleans_still_work(api, make_ticket):
+    ticket = make_ticket("ready")
+    resp = fire(api, "reception", ticket.id, "deliver", amount_paid=1, differs_ok=True)
+    assert resp.status_code == 200, resp.get_json()
+    ticket = make_ticket("repair")
+    above = [{"kind": "part", "description": "Board", "qty": 1, "unit_price": 99_000_000}]
+    resp = fire(api, "technician", ticket.id, "finish", lines=above, above_estimate_ok=True,
+                differs_ok=None)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["history"][-1]["data"]["above_estimate_agreed"] is True
