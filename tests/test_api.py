@@ -1067,3 +1067,27 @@ def test_the_switches_as_booleans_still_work(api, make_ticket):
                 differs_ok=None)
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["history"][-1]["data"]["above_estimate_agreed"] is True
+
+
+def test_a_bill_adding_up_beyond_the_money_limit_is_422_and_the_report_still_answers(
+        api, make_ticket):
+    """Each line within the limit, the lines together far beyond it (10**21 rials): refused,
+    naming the line where the sum passes it. Taken, such an estimate made the month's cost
+    report fail (its sum overflowed the database's integers)."""
+    ticket = make_ticket("diagnosis")
+    huge = [{"kind": "part", "description": f"Board {i}", "qty": 10_000,
+             "unit_price": 10**13} for i in range(100)]
+    before = row_counts()
+    body = _expect_error(fire(api, "technician", ticket.id, "quote", lines=huge), 422, "lines")
+    assert body["at"]["lines"] == {"line": 1, "field": "unit_price"}
+    half = {"kind": "part", "description": "Half", "qty": 1, "unit_price": 5 * 10**12}
+    one = {"kind": "labour", "description": "One more rial", "qty": 1, "unit_price": 1}
+    body = _expect_error(fire(api, "technician", ticket.id, "quote", lines=[half, half, one]),
+                         422, "lines")
+    assert body["at"]["lines"] == {"line": 3, "field": "unit_price"}
+    assert row_counts() == before
+    resp = fire(api, "technician", ticket.id, "quote", lines=[half, half])  # the limit itself
+    assert resp.status_code == 200 and resp.get_json()["estimate_total"] == 10**13
+    report = api["manager"].get("/api/v1/reports/costs")
+    assert report.status_code == 200, report.get_data(as_text=True)
+    assert report.get_json()["rows"][0]["estimate_total"] == 10**13

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
 from .. import lifecycle
+from ..validation import MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
 
@@ -8,10 +9,12 @@ _LINE = {"type": "object", "required": ["kind", "description", "unit_price"],
                         "description": {"type": "string", "maxLength": 200},
                         "qty": {"type": "integer", "minimum": 1, "maximum": 10_000,
                                 "default": 1},
-                        "unit_price": {"type": "integer", "minimum": 0,
-                                       "description": "rials"}}}
+                        "unit_price": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY,
+                                       "description": "rials; the lines (qty x unit_price) "
+                                                      f"add up to at most {MAX_MONEY}"}}}
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum": 0},
-          "money": {"type": "integer", "minimum": 0, "description": "rials"},
+          "money": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY,
+                    "description": "rials"},
           "date": {"type": "string", "format": "date"},
           "lines": {"type": "array", "items": _LINE, "maxItems": 100},
           "phone|in_person": {"enum": ["phone", "in_person"]}}
@@ -152,7 +155,8 @@ def openapi_document() -> dict:
                     "problem": {"type": "string"}, "service_type": {"type": "string"},
                     "accessories": {"type": "string"}, "condition": {"type": "string"},
                     "promised_date": {"type": "string", "format": "date"},
-                    "pre_approved_amount": {"type": "integer", "minimum": 0}}},
+                    "pre_approved_amount": {"type": "integer", "minimum": 0,
+                                            "maximum": MAX_MONEY, "description": "rials"}}},
                 "Event": {"oneOf": [_event_schema(r) for r in api_events]},
             },
         },
