@@ -1091,3 +1091,18 @@ def test_a_bill_adding_up_beyond_the_money_limit_is_422_and_the_report_still_ans
     report = api["manager"].get("/api/v1/reports/costs")
     assert report.status_code == 200, report.get_data(as_text=True)
     assert report.get_json()["rows"][0]["estimate_total"] == 10**13
+
+
+def test_allowed_events_are_none_on_another_branchs_ticket(app, api, make_ticket):
+    """A ticket's allowed_events are what its reader may fire: another branch's receptionist
+    reads the ticket (a customer asking there) but firing any event is a 403."""
+    north, _ = _other_branch_client(app)
+    ticket = make_ticket("intake")
+    theirs = north.get(f"/api/v1/tickets/{ticket.id}").get_json()
+    assert theirs["allowed_events"] == []
+    _expect_error(north.post(f"/api/v1/tickets/{ticket.id}/events",
+                             json={"event": "cancel", "reason": "x"}), 403)
+    assert api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()[
+        "allowed_events"] == ["send_to_repair", "cancel"]
+    assert api["manager"].get(f"/api/v1/tickets/{ticket.id}").get_json()[
+        "allowed_events"] == ["cancel"]

@@ -84,7 +84,11 @@ def ticket_json(ticket: Ticket, full: bool = True) -> dict:
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
-        data["allowed_events"] = lifecycle.allowed_events(ticket.state, g.api_user.role)
+        user = g.api_user
+        # what this user may fire now: nothing on another branch's ticket (a 403 would answer)
+        data["allowed_events"] = (
+            lifecycle.allowed_events(ticket.state, user.role)
+            if ticket_service.acts_here(ticket, user.role, user.branch_id) else [])
         data["estimate_lines"] = [_line(l) for l in ticket.estimate_lines()]
         data["final_lines"] = [_line(l) for l in ticket.final_lines()]
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,

@@ -125,8 +125,9 @@ def openapi_document() -> dict:
                 "TicketSummary": _record(_TICKET_SUMMARY),
                 "Ticket": _record({
                     **_TICKET_SUMMARY,
-                    "allowed_events": {"type": "array", "description": "the events your role "
-                                       "may fire now", "items": {"enum": [r.name for r in
+                    "allowed_events": {"type": "array", "description": "the events you may "
+                                       "fire now (your role's; none on another branch's ticket "
+                                       "when you work at one branch)", "items": {"enum": [r.name for r in
                                                                           api_events]}},
                     "estimate_lines": {"type": "array", "items": _BILLED_LINE},
                     "final_lines": {"type": "array", "items": _BILLED_LINE},
