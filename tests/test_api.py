@@ -1106,3 +1106,40 @@ def test_allowed_events_are_none_on_another_branchs_ticket(app, api, make_ticket
         "allowed_events"] == ["send_to_repair", "cancel"]
     assert api["manager"].get(f"/api/v1/tickets/{ticket.id}").get_json()[
         "allowed_events"] == ["cancel"]
+
+
+# --- the HTTP headers a client relies on ---------------------------------------------------------
+
+def test_a_new_ticket_and_a_new_visit_answer_with_their_location(api):
+    """201 Created says where the new resource is read: the Location a client follows."""
+    desk = api["reception"]
+    created = desk.post("/api/v1/tickets", json=intake())
+    assert created.status_code == 201
+    assert created.headers["Location"].endswith(f"/api/v1/tickets/{created.get_json()['id']}")
+    assert desk.get(created.headers["Location"]).get_json()["number"] == \
+        created.get_json()["number"]
+    visit = desk.post("/api/v1/visits", json={"service": "repair"})
+    assert visit.status_code == 201
+    assert desk.get(visit.headers["Location"]).get_json() == visit.get_json()
+
+
+@pytest.mark.parametrize("header", [None, "Bearer sd_made-up-token"])
+def test_a_401_names_the_bearer_scheme(app, users, header):
+    """RFC 6750: a 401 carries WWW-Authenticate, so a client knows to send its token."""
+    resp = app.test_client().get("/api/v1/tickets",
+                                 headers={"Authorization": header} if header else {})
+    _expect_401(resp)
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+    report = app.test_client().get("/api/v1/reports/costs")
+    assert report.status_code == 401
+    assert report.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+def test_a_405_lists_the_methods_allowed(api):
+    """RFC 9110: a 405 carries Allow, the methods the address takes."""
+    resp = api["reception"].client.delete("/api/v1/tickets/1", headers=api["reception"].headers)
+    _expect_error(resp, 405)
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) >= {"GET"}
+    resp = api["reception"].client.put("/api/v1/tickets", headers=api["reception"].headers)
+    _expect_error(resp, 405)
+    assert {"GET", "POST"} <= set(resp.headers["Allow"].replace(" ", "").split(","))

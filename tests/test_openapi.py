@@ -219,3 +219,17 @@ def test_the_dashboard_takes_a_branch_as_the_other_reports_do(app, api, make_tic
     for nowhere in ("Nowhere", "%00", "x" * 201):  # a NUL: PostgreSQL's text refuses it
         bad = manager.get(f"/api/v1/reports/dashboard?branch={nowhere}")
         assert bad.status_code == 422 and "branch" in bad.get_json()["fields"], nowhere
+
+
+def test_the_created_answers_document_their_location(app, api):
+    """The 201 of a new ticket and of a new visit documents the Location header they send."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    for path, body in (("/tickets", {"customer": {"name": "Narges", "phone": "09121234567"},
+                                     "device": {"kind": "phone", "brand": "Samsung",
+                                                "model": "A54"}, "problem": "Screen"}),
+                       ("/visits", {"service": "repair"})):
+        documented = doc["paths"][path]["post"]["responses"]["201"]["headers"]
+        resp = api["reception"].post(f"/api/v1{path}", json=body)
+        assert resp.status_code == 201
+        assert set(documented) <= set(resp.headers.keys()), path
+    assert "WWW-Authenticate" in doc["paths"]["/tickets"]["get"]["responses"]["401"]["headers"]

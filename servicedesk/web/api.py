@@ -1,5 +1,5 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -13,15 +13,11 @@ from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
 from ..validation import MAX_ID
-from ..auth import bearer_token, can
+from ..auth import Unauthorized, bearer_token, can
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-
-
-class Unauthorized(DomainError):
-    status = 401
 
 
 @bp.before_request
@@ -131,7 +127,8 @@ def issue_visit():
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as the kiosk: with a mobile number, the queue SMS follow it
     visit = reception.issue_number(branch, service_field(data), data.get("phone"))
-    return jsonify(visit_json(visit)), 201
+    return jsonify(visit_json(visit)), 201, {
+        "Location": url_for("api.get_visit", visit_id=visit.id)}
 
 
 @bp.post("/visits/next")
@@ -168,7 +165,10 @@ def create_ticket():
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
     ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch,
                                   intake_key=f"api:{g.api_user.id}:{key}" if key else None)
-    return jsonify(ticket_json(ticket)), 200 if ticket.replayed else 201
+    if ticket.replayed:
+        return jsonify(ticket_json(ticket)), 200
+    return jsonify(ticket_json(ticket)), 201, {
+        "Location": url_for("api.get_ticket", ticket_id=ticket.id)}
 
 
 @bp.get("/tickets")
@@ -237,6 +237,7 @@ def not_found(exc):
 
 @bp.errorhandler(405)
 def not_allowed(exc):
-    return jsonify({"error": _("This method is not allowed here.")}), 405
+    return jsonify({"error": _("This method is not allowed here.")}), 405, {
+        "Allow": ", ".join(getattr(exc, "valid_methods", None) or ())}
 
 

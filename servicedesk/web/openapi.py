@@ -90,20 +90,29 @@ def _event_schema(rule) -> dict:
                            f"{', '.join(sorted(rule.roles))}"}
 
 
-def _resp(desc: str, schema: str | None = None) -> dict:
+def _resp(desc: str, schema: str | None = None, headers: dict | None = None) -> dict:
     out = {"description": desc}
     if schema:
         out["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    if headers:
+        out["headers"] = headers
     return out
+
+
+def _location(of: str) -> dict:
+    return {"Location": {"description": f"where the new {of} is read (GET)",
+                         "schema": {"type": "string", "format": "uri-reference"}}}
 
 
 def openapi_document() -> dict:
     api_events = [r for r in lifecycle.EVENTS.values()
                   if r.name not in ("admit", "close") and r.roles & set(lifecycle.STAFF_ROLES)]
     errors = {str(c): _resp(d, "Error") for c, d in (
-        (400, "malformed JSON"), (401, "missing or bad token"), (403, "role may not"),
+        (400, "malformed JSON"), (403, "role may not"),
         (404, "not found"), (409, "not allowed in this state, or changed meanwhile"),
         (422, "invalid data"))}
+    errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
+        "description": "Bearer", "schema": {"type": "string"}}})
     return {
         "openapi": "3.1.0",
         "info": {"title": "Servicedesk API", "version": "1"},
@@ -174,7 +183,8 @@ def openapi_document() -> dict:
                                    "phone": {"type": "string", "description":
                                              "the customer's mobile (optional): the queue "
                                              "SMS follow the number"}}}}}},
-                "responses": {"201": _resp("the visit", "Visit"), **errors}}},
+                "responses": {"201": _resp("the visit", "Visit", _location("visit")),
+                              **errors}}},
             "/visits/next": {"post": {
                 "summary": "Call the next waiting number to a counter",
                 "requestBody": {"content": {"application/json": {"schema": {
@@ -196,7 +206,8 @@ def openapi_document() -> dict:
                                                         "the device once (200)"}],
                          "requestBody": {"content": {"application/json": {"schema": {
                              "$ref": "#/components/schemas/NewTicket"}}}},
-                         "responses": {"201": _resp("the ticket", "Ticket"),
+                         "responses": {"201": _resp("the ticket", "Ticket",
+                                                    _location("ticket")),
                                        "200": _resp("the ticket an earlier request with this "
                                                     "Idempotency-Key made", "Ticket"),
                                        **errors}},
