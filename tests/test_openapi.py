@@ -233,3 +233,10 @@ def test_the_created_answers_document_their_location(app, api):
         assert resp.status_code == 201
         assert set(documented) <= set(resp.headers.keys()), path
     assert "WWW-Authenticate" in doc["paths"]["/tickets"]["get"]["responses"]["401"]["headers"]
+
+
+def test_the_ticket_list_documents_its_filters_and_next_link(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    op = doc["paths"]["/tickets"]["get"]
+    assert {p["name"] for p in op["parameters"]} == {"state", "branch", "limit", "offset"}
+    assert "Link" in op["responses"]["200"]["headers"]

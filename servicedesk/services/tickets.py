@@ -250,6 +250,22 @@ def list_tickets(state: Optional[str] = None, q: str = "",
     return list(db.session.scalars(query))
 
 
+def page_of_tickets(states: Optional[list[str]], branch_id: Optional[int], limit: int,
+                    offset: int) -> tuple[list[Ticket], bool]:
+    """The API's list: a page of tickets, newest first, in ``states`` and of ``branch_id``
+    when given (every branch otherwise), with their customer and device; and whether more
+    follow it."""
+    query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device),
+                                    joinedload(Ticket.technician))
+             .order_by(Ticket.id.desc()))
+    if states:
+        query = query.where(Ticket.state.in_(states))
+    if branch_id is not None:
+        query = query.where(Ticket.branch_id == branch_id)
+    rows = list(db.session.scalars(query.limit(limit + 1).offset(offset)))
+    return rows[:limit], len(rows) > limit
+
+
 def promised_date(ticket_id: int) -> Optional[date]:
     """The date promised to the ticket's customer (None: no promise, or no such ticket)."""
     return db.session.scalar(select(Ticket.promised_date).where(Ticket.id == ticket_id))

@@ -1,11 +1,11 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
 from flask import Blueprint, g, jsonify, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from .. import lifecycle, visits
+from .. import lifecycle, reports, visits
+from .. import validation as v
 from ..errors import DomainError, Forbidden, NotFound, ValidationError
-from ..extensions import csrf, db
+from ..extensions import csrf
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
@@ -173,23 +173,51 @@ def create_ticket():
 
 @bp.get("/tickets")
 def list_tickets():
+    """Newest first: ``state`` (comma-separated), ``branch`` (id, code or name; default every
+    branch), ``limit`` (1 to 500) and ``offset``. A ``Link: <...>; rel="next"`` header points
+    to the next page while there is one."""
     require("tickets.view")
-    query = select(Ticket).order_by(Ticket.id.desc())
-    state = request.args.get("state")
-    if state:
-        states = state.split(",")
+    args, errors = request.args, {}
+    states = None
+    if args.get("state"):
+        states = args["state"].split(",")
         unknown = [s for s in states if s not in lifecycle.TICKET_STATES]
         if unknown:
-            raise ValidationError(_("Unknown state."), fields={"state": ", ".join(unknown)})
-        query = query.where(Ticket.state.in_(states))
+            errors["state"] = _("Unknown state: %(states)s. Known states: %(options)s.",
+                                states=", ".join(unknown),
+                                options=", ".join(lifecycle.TICKET_STATES))
+    branch_id = None
     try:
-        limit = min(max(int(request.args.get("limit", 100)), 1), 500)
-        offset = min(max(int(request.args.get("offset", 0)), 0), MAX_ID)
-    except ValueError:
-        raise ValidationError(_("limit and offset must be whole numbers.")) from None
-    items = db.session.scalars(query.limit(limit).offset(offset)).all()
+        branch = v.text(args.get("branch"), max_len=200, required=False)
+    except ValueError as exc:
+        errors["branch"], branch = str(exc), None
+    if branch:
+        branch_id = reports.branch_named(branch)
+        if branch_id is None:
+            errors["branch"] = _("No such branch.")
+    limit, offset = _whole(args, "limit", 100, errors), _whole(args, "offset", 0, errors)
+    if errors:
+        raise ValidationError(_("Some filters are not valid."), fields=errors)
+    limit, offset = min(max(limit, 1), 500), min(max(offset, 0), MAX_ID)
+    items, more = ticket_service.page_of_tickets(states, branch_id, limit, offset)
+    headers = {}
+    if more:
+        headers["Link"] = '<%s>; rel="next"' % url_for(
+            "api.list_tickets", **{**args.to_dict(), "limit": limit, "offset": offset + limit})
     return jsonify({"items": [ticket_json(t, full=False) for t in items],
-                    "limit": limit, "offset": offset})
+                    "limit": limit, "offset": offset}), 200, headers
+
+
+def _whole(args, name: str, default: int, errors: dict) -> int:
+    """A whole-number query argument (``default`` when absent); a bad one goes to ``errors``."""
+    raw = args.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = _("Must be a whole number.")
+        return default
 
 
 @bp.get("/tickets/<int:ticket_id>")

@@ -213,13 +213,29 @@ def openapi_document() -> dict:
                                        **errors}},
                 "get": {"summary": "List tickets",
                         "parameters": [{"name": "state", "in": "query",
-                                        "schema": {"type": "string"}},
+                                        "schema": {"type": "string"},
+                                        "description": "one state, or several separated by "
+                                                       "commas: " + ",".join(
+                                                           lifecycle.TICKET_STATES)},
+                                       {"name": "branch", "in": "query",
+                                        "schema": {"type": "string"},
+                                        "description": "id, code or name (default: every "
+                                                       "branch)"},
                                        {"name": "limit", "in": "query",
-                                        "schema": {"type": "integer"}},
+                                        "schema": {"type": "integer", "minimum": 1,
+                                                   "maximum": 500, "default": 100},
+                                        "description": "out of range: the nearest of 1 "
+                                                       "and 500"},
                                        {"name": "offset", "in": "query",
-                                        "schema": {"type": "integer"}}],
+                                        "schema": {"type": "integer", "minimum": 0,
+                                                   "default": 0}}],
                         "responses": {"200": {
-                            "description": "newest first", "content": {"application/json": {
+                            "description": "newest first",
+                            "headers": {"Link": {
+                                "description": '<URL>; rel="next": the next page, while '
+                                               'there is one',
+                                "schema": {"type": "string"}}},
+                            "content": {"application/json": {
                                 "schema": _record({"items": {"type": "array", "items": {
                                     "$ref": "#/components/schemas/TicketSummary"}},
                                                    "limit": _INT, "offset": _INT})}}},
