@@ -26,8 +26,13 @@ _ERROR = {"type": "object", "required": ["error"],
           "properties": {"error": {"type": "string"}, "fields": {"type": "object"},
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
-                         "state": {"type": "string"},
-                         "allowed": {"type": "array", "items": {"type": "string"}}}}
+                         "state": {"type": "string", "description": "409: the ticket's "
+                                   "state now"},
+                         "allowed": {"type": "array", "items": {"type": "string"},
+                                     "description": "409 for an event its state does not "
+                                                    "allow: the events it allows"},
+                         "version": {"type": "integer", "description": "409 for a version "
+                                     "that is not the ticket's: its version now"}}}
 
 
 def _record(props: dict) -> dict:
