@@ -1185,3 +1185,27 @@ def test_the_list_links_to_its_next_page_while_there_is_one(api, make_ticket):
         assert url is None or "state=intake" in url
     assert seen == ids
     assert "Link" not in api["reception"].get("/api/v1/tickets?limit=5").headers
+
+
+# --- a field of the wrong type says so, not that it is missing ----------------------------------
+
+@pytest.mark.parametrize("field, sent", [("customer", "Narges"), ("customer", ["Narges"]),
+                                         ("device", "Samsung A54"), ("device", 12)])
+def test_a_customer_or_device_that_is_not_an_object_is_not_called_missing(api, field, sent):
+    """A client that sent the customer as a string is told its shape is wrong, not that it
+    left the customer out."""
+    missing = _expect_error(api["reception"].post("/api/v1/tickets", json=intake(
+        **{field: None})), 422, field)["fields"][field]
+    body = _expect_error(api["reception"].post("/api/v1/tickets", json=intake(
+        **{field: sent})), 422, field)
+    assert body["fields"][field] != missing
+
+
+@pytest.mark.parametrize("event", [5, ["quote"], {"name": "quote"}, True])
+def test_an_event_name_that_is_not_text_is_not_called_missing(api, make_ticket, event):
+    ticket = make_ticket("intake")
+    missing = _expect_error(api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                                  json={}), 422, "event")["fields"]["event"]
+    body = _expect_error(api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                               json={"event": event}), 422, "event")
+    assert body["fields"]["event"] != missing

@@ -92,7 +92,7 @@ def clean_intake(payload) -> dict:
     allow = tuple(current_app.config.get("SMS_TEST_NUMBERS", ()))
     clean_customer, clean_device = {}, {}
     if not isinstance(customer, dict):
-        errors["customer"] = _("This field is required.")
+        errors["customer"] = _required_object(customer)
     else:
         for key, check, kwargs in (("name", v.text, {"max_len": 120}),
                                    ("phone", v.phone_e164, {"allow_numbers": allow})):
@@ -108,7 +108,7 @@ def clean_intake(payload) -> dict:
             else:
                 clean_customer["language"] = lang
     if not isinstance(device, dict):
-        errors["device"] = _("This field is required.")
+        errors["device"] = _required_object(device)
     else:
         for key, check, kwargs in (("kind", v.text, {"max_len": 40}),
                                    ("brand", v.text, {"max_len": 60}),
@@ -136,6 +136,13 @@ def clean_intake(payload) -> dict:
     clean["customer"] = clean_customer
     clean["device"] = clean_device
     return clean
+
+
+def _required_object(raw) -> str:
+    """What is wrong with a part of the intake that must be an object (customer, device)."""
+    if raw is None:
+        return _("This field is required.")
+    return _("Must be an object with its own fields.")
 
 
 _CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))  # built once

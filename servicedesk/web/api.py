@@ -241,8 +241,8 @@ def fire_event(ticket_id: int):
     data = dict(body())
     event = data.pop("event", None)
     if not isinstance(event, str) or not event:
-        raise ValidationError(_("Some fields are not valid."),
-                              fields={"event": _("This field is required.")})
+        raise ValidationError(_("Some fields are not valid."), fields={"event": _(
+            "This field is required.") if event in (None, "") else _("Must be text.")})
     version = _pop_version(data)
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
