@@ -1209,3 +1209,23 @@ def test_an_event_name_that_is_not_text_is_not_called_missing(api, make_ticket, 
     body = _expect_error(api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
                                                json={"event": event}), 422, "event")
     assert body["fields"]["event"] != missing
+
+
+# --- bodies no client sends: too large, nested too deep --------------------------------------------
+
+def test_a_body_nested_too_deep_is_400_not_a_crash(api):
+    before = row_counts()
+    deep = "[" * 100_000 + "]" * 100_000
+    for url in ("/api/v1/tickets", "/api/v1/visits"):
+        _expect_error(api["reception"].post(url, data=deep, content_type="application/json"),
+                      400)
+    assert row_counts() == before
+
+
+def test_a_body_too_large_is_413(api):
+    before = row_counts()
+    huge = '{"service": "repair", "padding": "' + "x" * (2 * 1024 * 1024) + '"}'
+    _expect_error(api["reception"].post("/api/v1/visits", data=huge,
+                                        content_type="application/json"), 413)
+    assert row_counts() == before
+    assert api["reception"].post("/api/v1/visits", json={"service": "repair"}).status_code == 201

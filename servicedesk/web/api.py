@@ -41,7 +41,10 @@ def require(action: str) -> None:
 
 
 def body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # arrays nested thousands deep: malformed for us, not a crash
+        data = None
     if data is None:
         raise DomainError(_("The request body must be valid JSON (Content-Type: "
                             "application/json)."))

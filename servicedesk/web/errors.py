@@ -35,6 +35,7 @@ def register(app) -> None:
             403: _("You may not open this page."),
             404: _("Not found."),
             405: _("This method is not allowed here."),
+            413: _("The request is too large."),
             429: _("Too many requests; wait a moment and try again."),
         }
         message = messages.get(exc.code, exc.description or exc.name)
