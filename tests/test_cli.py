@@ -228,3 +228,21 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
     refused, out = run(app, "backup", "/proc/servicedesk-copy.db")
     assert refused.exit_code == 1 and "could not write /proc/servicedesk-copy.db" in out
     assert isinstance(refused.exception, SystemExit)
+
+
+@pytest.mark.parametrize("name", ["bad name", "a", "semi;colon", "tab\there"])
+def test_create_user_refuses_a_name_the_users_page_refuses(app, name):
+    """One rule for a user name, whichever way the account is made: a name with a space (or
+    one letter) was taken by the command and refused by the admin's users page."""
+    result, text = run(app, "create-user", name, "--role", "reception", "--password",
+                       "a long enough one")
+    assert result.exit_code != 0 and "Error:" in text and "Traceback" not in text
+    assert user_count(name) == 0
+
+
+@pytest.mark.parametrize("name", ["نیما", "sara.k", "desk-2", "r@shop"])
+def test_create_user_takes_the_names_the_users_page_takes(app, name):
+    result, text = run(app, "create-user", name, "--role", "reception", "--password",
+                       "a long enough one")
+    assert result.exit_code == 0, text
+    assert user_count(name) == 1
