@@ -1229,3 +1229,23 @@ def test_a_body_too_large_is_413(api):
                                         content_type="application/json"), 413)
     assert row_counts() == before
     assert api["reception"].post("/api/v1/visits", json={"service": "repair"}).status_code == 201
+
+
+def test_nobody_waiting_is_a_bare_204(api):
+    resp = api["reception"].post("/api/v1/visits/next", json={"counter": "1"})
+    assert resp.status_code == 204
+    assert resp.data == b"" and "Content-Type" not in resp.headers
+
+
+@pytest.mark.parametrize("query", ["from=yesterday", "to=2026.12.01", "from=12/01/2026"])
+def test_a_report_date_that_does_not_read_is_refused_as_the_api_refuses_dates(api, make_ticket,
+                                                                               query):
+    """The reports say what an event's date says: the API's dates are YYYY-MM-DD."""
+    ticket = make_ticket("repair")
+    event = _expect_error(fire(api, "technician", ticket.id, "wait_parts", part="LCD",
+                               expected_date="yesterday"), 422, "expected_date")
+    field = query.split("=")[0]
+    for report in ("turnaround", "costs", "survey"):
+        body = _expect_error(api["manager"].get(f"/api/v1/reports/{report}?{query}"), 422,
+                             field)
+        assert body["fields"][field] == event["fields"]["expected_date"], report

@@ -1,5 +1,5 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from .. import lifecycle, reports, visits
@@ -143,7 +143,9 @@ def call_next_visit():
     visit = reception.call_next(branch, data.get("counter"), g.api_user,
                                 service_field(data, required=False))
     if visit is None:
-        return "", 204
+        empty = Response(status=204)
+        del empty.headers["Content-Type"]  # no body, so no type of one
+        return empty
     return jsonify(visit_json(visit))
 
 
