@@ -81,6 +81,10 @@ KIOSK_REMEMBER_DAYS = 90
 SESSION_PROTECTION = "strong"
 WTF_CSRF_TIME_LIMIT = None  # a reception screen stays open all shift
 
+# The largest request body taken (bytes): an intake or a bill with its hundred lines is a few
+# kilobytes; a larger body is refused (413) before it is read into memory.
+MAX_CONTENT_LENGTH = 1024 * 1024
+
 RATELIMIT_STORAGE_URI = "memory://"
 # With the limits kept in Redis (production), Redis down must not take the login and the
 # customers' pages with it: count in memory meanwhile, and never fail a request over a limit.

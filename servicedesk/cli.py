@@ -19,9 +19,19 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 
 
+def require_schema() -> None:
+    """A plain error naming init-db when the database has no tables yet (a new database, or
+    DATABASE_URL pointing elsewhere than meant), instead of a traceback from the first query."""
+    from sqlalchemy import inspect
+    if not inspect(db.engine).has_table(Branch.__tablename__):
+        raise click.ClickException("the database has no tables yet: run "
+                                   "`flask --app wsgi init-db` first")
+
+
 def ensure_default_branch() -> Branch:
     """The first branch, created if there is none: named DEFAULT_BRANCH_NAME, or, when that is
     not set, "Main branch" in the shop's language (an admin can rename it)."""
+    require_schema()
     branch = db.session.scalar(select(Branch).order_by(Branch.id))
     if branch is None:
         name = current_app.config.get("DEFAULT_BRANCH_NAME")
@@ -88,6 +98,7 @@ def create_user(name, role, password, full_name, language, branch_code):
               help="Days until the token expires (default: API_TOKEN_DAYS, 365).")
 def api_token(name, label, days):
     """Print a new API token for user NAME (on its own last line)."""
+    require_schema()
     from datetime import timedelta
 
     from .auth import KIOSK
@@ -135,6 +146,7 @@ def seed_demo():
 @click.command("sweep-outbox")
 def sweep_outbox():
     """Hand notifications stuck unsent back to the sender."""
+    require_schema()
     from .notifications.sweep import sweep
     if current_app.config.get("REDIS_URL"):
         count = sweep()
@@ -148,6 +160,7 @@ def sweep_outbox():
               help="days after delivery (default: the shop's auto-close setting)")
 def close_unanswered(days):
     """Close delivered tickets whose survey nobody answered within the set number of days."""
+    require_schema()
     from .services.surveys import auto_close, auto_close_days
     days = auto_close_days() if days is None else days
     count = auto_close(days=days)
@@ -159,6 +172,7 @@ def close_unanswered(days):
 def remind_customers():
     """Write the reminder SMS that are due: estimates nobody answered, devices nobody collected
     (the shop's settings say after how many days; one reminder each)."""
+    require_schema()
     from .services.reminders import remind
     if not current_app.config.get("REDIS_URL"):
         current_app.config["NOTIFY_INPROCESS"] = "sync"  # sent before the command exits
@@ -181,6 +195,7 @@ def worker(burst, sweep_every):
 def verify_audit():
     """Check every ticket's audit chain (the first edited event of each broken one) and that
     its bill, estimate, payment, technician and actors agree with the chain."""
+    require_schema()
     from .lifecycle import verify_chain, verify_records
     broken = 0
     for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):

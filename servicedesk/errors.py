@@ -4,6 +4,8 @@ from typing import Optional
 
 class DomainError(Exception):
     status = 400
+    # HTTP headers the error's answer carries (a 401's WWW-Authenticate)
+    headers: dict = {}
 
     def __init__(self, message: str, **extra):
         super().__init__(message)

@@ -86,6 +86,17 @@ def _no_data(data: dict, ticket: Ticket, actor: Actor) -> dict:
     return {}
 
 
+def _switch(f: v.Fields, name: str) -> Optional[bool]:
+    """An optional true/false switch of an event's data (``differs_ok``, ``above_estimate_ok``):
+    None when absent. Anything but a JSON boolean is refused: a ``"false"`` in quotes, read as
+    absent, would let through what the client asked to have refused."""
+    raw = f.data.get(name)
+    if raw is None or isinstance(raw, bool):
+        return raw
+    f.errors[name] = _("Must be true or false.")
+    return None
+
+
 def _clean_admit(data: dict, ticket: Ticket, actor: Actor) -> dict:
     # services.admit validated the intake form and built the ticket; this records what it got.
     return dict(data)
@@ -197,13 +208,14 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     # how the customer agreed to a bill above the estimate (the form asks with the box)
     channel = f.take("above_estimate_channel", v.choice, ("phone", "in_person"),
                      required=False)
+    agreed_ok = _switch(f, "above_estimate_ok")
     approved = ticket.estimate_total
     total = sum(l["qty"] * l["unit_price"] for l in lines) if lines is not None else None
     # what the customer agreed to: the approved estimate, or the amount they pre-approved at
     # intake when that is more
     agreed = max(approved, ticket.pre_approved_amount or 0) if approved is not None else None
     above = agreed is not None and total is not None and total > agreed
-    if above and data.get("above_estimate_ok") is False:
+    if above and agreed_ok is False:
         f.errors["lines"] = _(
             "The final bill, %(total)s, is %(difference)s above what the customer agreed to, "
             "%(approved)s. Ask the customer first, then tick \"The customer agreed to the "
@@ -214,7 +226,7 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
     clean["total"] = total
     if approved is not None:
         clean["estimate_total"] = approved
-        if above and data.get("above_estimate_ok") is True:
+        if above and agreed_ok is True:
             clean["above_estimate_agreed"] = True
             if channel:
                 clean["above_estimate_channel"] = channel
@@ -237,11 +249,12 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     paid = f.take("amount_paid", v.integer, minimum=0)
     f.take("collected_by", v.text, max_len=120, required=False)
     method = f.take("payment_method", v.choice, tuple(PAYMENT_METHODS), required=False)
-    if data.get("method_needed") is True and paid and method is None \
+    differs_ok = _switch(f, "differs_ok")
+    if _switch(f, "method_needed") is True and paid and method is None \
             and "payment_method" not in f.errors:
         f.errors["payment_method"] = _("Say how it was paid.")
     due = ticket.amount_due or 0
-    if data.get("differs_ok") is False and paid is not None and paid != due:
+    if differs_ok is False and paid is not None and paid != due:
         words = {"paid": format_money(paid), "difference": format_money(abs(due - paid)),
                  "due": format_money(due)}
         if paid < due:

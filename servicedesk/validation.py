@@ -98,7 +98,12 @@ def text(raw: Any, max_len: int = 500, required: bool = True) -> Optional[str]:
     return value
 
 
-def integer(raw: Any, minimum: int = 0, maximum: int = 10**13) -> int:
+# The most money any one amount may be (rials): a bill, a line, a payment. Far above any repair,
+# and small enough that the reports' sums over every ticket of a year never overflow 64 bits.
+MAX_MONEY = 10**13
+
+
+def integer(raw: Any, minimum: int = 0, maximum: int = MAX_MONEY) -> int:
     """A whole number. JSON gives ints; forms give strings in any digits."""
     if isinstance(raw, bool):
         raise ValueError(_("Must be a whole number."))
@@ -226,6 +231,7 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     if len(raw) > 100:
         raise ValueError(_("Too many lines."))
     lines = []
+    total = 0
     for i, line in enumerate(raw, start=1):
         if not isinstance(line, dict):
             raise LineError(_("Line %(n)s: must be an object.", n=localize_digits(i)), i, None)
@@ -235,6 +241,12 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
                 clean[key] = check(line.get(key, 1) if key == "qty" else line.get(key))
             except ValueError as exc:
                 raise LineError.of(i, key, str(exc)) from None
+        # each line's price within the limit could still make a bill of 10**21 rials, whose sum
+        # in a report overflows the database's integers (the month's report failed with it)
+        total += clean["qty"] * clean["unit_price"]
+        if total > MAX_MONEY:
+            raise LineError.of(i, "unit_price", _(
+                "The lines add up to more than %(n)s.", n=format_number(MAX_MONEY)))
         lines.append(clean)
     return lines
 

@@ -228,3 +228,38 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
     refused, out = run(app, "backup", "/proc/servicedesk-copy.db")
     assert refused.exit_code == 1 and "could not write /proc/servicedesk-copy.db" in out
     assert isinstance(refused.exception, SystemExit)
+
+
+@pytest.mark.parametrize("name", ["bad name", "a", "semi;colon", "tab\there"])
+def test_create_user_refuses_a_name_the_users_page_refuses(app, name):
+    """One rule for a user name, whichever way the account is made: a name with a space (or
+    one letter) was taken by the command and refused by the admin's users page."""
+    result, text = run(app, "create-user", name, "--role", "reception", "--password",
+                       "a long enough one")
+    assert result.exit_code != 0 and "Error:" in text and "Traceback" not in text
+    assert user_count(name) == 0
+
+
+@pytest.mark.parametrize("name", ["نیما", "sara.k", "desk-2", "r@shop"])
+def test_create_user_takes_the_names_the_users_page_takes(app, name):
+    result, text = run(app, "create-user", name, "--role", "reception", "--password",
+                       "a long enough one")
+    assert result.exit_code == 0, text
+    assert user_count(name) == 1
+
+
+@pytest.mark.parametrize("args", [
+    ["create-user", "nima", "--role", "reception", "--password", "a long enough one"],
+    ["api-token", "nima"], ["seed-demo"], ["sweep-outbox"], ["close-unanswered"],
+    ["remind-customers"], ["verify-audit"]])
+def test_a_command_on_a_database_without_tables_says_to_run_init_db(tmp_path, args):
+    """A script that forgot init-db (or points DATABASE_URL at a new file) is told so in one
+    line, not with a database traceback."""
+    from .test_migrations import bare_app
+    app = bare_app(f"sqlite:///{tmp_path / 'new.db'}", tmp_path)
+    with app.app_context():  # as `flask --app wsgi ...` runs every command
+        result = app.test_cli_runner().invoke(args=args)
+        db.engine.dispose()
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "init-db" in result.output

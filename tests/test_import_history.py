@@ -399,3 +399,22 @@ def test_importing_an_old_ticket_leaves_a_known_customers_language(app, users, m
     db.session.expire_all()
     customer = db.session.scalar(select(Customer).where(Customer.phone == "+989351234567"))
     assert customer.language == "fa"
+
+
+def test_a_numeric_external_id_is_the_same_ticket_as_its_text(app, users):
+    """An old system's ids are often numbers: 1003 imports, and "1003" afterwards is the
+    ticket already there (idempotent), not a second one."""
+    report = import_lines([json.dumps({**CANCELLED, "external_id": 1003}),
+                           json.dumps({**CANCELLED, "external_id": "1003"})])
+    assert (report.imported, report.skipped, report.errors) == (1, 1, [])
+    assert ticket_by_external("1003") is not None and count(Ticket) == 1
+
+
+def test_an_external_id_of_another_kind_is_called_that_not_missing(app, users):
+    report = import_lines([json.dumps({**CANCELLED, "external_id": ["x"]}),
+                           json.dumps({**CANCELLED, "external_id": None}),
+                           json.dumps({**CANCELLED, "external_id": True})])
+    assert [n for n, _ in report.errors] == [1, 2, 3]
+    wrong_kind, missing, boolean = (message for _, message in report.errors)
+    assert wrong_kind != missing and boolean == wrong_kind
+    assert count(Ticket) == 0

@@ -219,3 +219,46 @@ def test_the_dashboard_takes_a_branch_as_the_other_reports_do(app, api, make_tic
     for nowhere in ("Nowhere", "%00", "x" * 201):  # a NUL: PostgreSQL's text refuses it
         bad = manager.get(f"/api/v1/reports/dashboard?branch={nowhere}")
         assert bad.status_code == 422 and "branch" in bad.get_json()["fields"], nowhere
+
+
+def test_the_created_answers_document_their_location(app, api):
+    """The 201 of a new ticket and of a new visit documents the Location header they send."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    for path, body in (("/tickets", {"customer": {"name": "Narges", "phone": "09121234567"},
+                                     "device": {"kind": "phone", "brand": "Samsung",
+                                                "model": "A54"}, "problem": "Screen"}),
+                       ("/visits", {"service": "repair"})):
+        documented = doc["paths"][path]["post"]["responses"]["201"]["headers"]
+        resp = api["reception"].post(f"/api/v1{path}", json=body)
+        assert resp.status_code == 201
+        assert set(documented) <= set(resp.headers.keys()), path
+    assert "WWW-Authenticate" in doc["paths"]["/tickets"]["get"]["responses"]["401"]["headers"]
+
+
+def test_the_ticket_list_documents_its_filters_and_next_link(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    op = doc["paths"]["/tickets"]["get"]
+    assert {p["name"] for p in op["parameters"]} == {"state", "branch", "limit", "offset"}
+    assert "Link" in op["responses"]["200"]["headers"]
+
+
+def test_the_error_bodies_are_the_documented_error(app, api, make_ticket):
+    """Each kind of refusal answers the document's Error, nothing it does not list: a stale
+    version's 409 names the current version, a wrong state's the state and allowed events."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    error = doc["components"]["schemas"]["Error"]
+    ticket = make_ticket("diagnosis")
+    events = f"/api/v1/tickets/{ticket.id}/events"
+    answers = [
+        api["reception"].post("/api/v1/tickets", data="{", content_type="application/json"),
+        app.test_client().get("/api/v1/tickets"),
+        api["reception"].post(events, json={"event": "quote", "lines": []}),
+        api["reception"].get("/api/v1/tickets/999999"),
+        api["technician"].post(events, json={"event": "resume"}),
+        api["technician"].post(events, json={"event": "quote", "lines": [LINE], "version": 1}),
+        api["technician"].post(events, json={"event": "quote", "lines": [{"kind": "x"}]}),
+    ]
+    assert [a.status_code for a in answers] == [400, 401, 403, 404, 409, 409, 422]
+    assert answers[5].get_json()["version"] == ticket.version
+    for resp in answers:
+        assert mismatches(resp.get_json(), error, doc) == [], resp.get_json()

@@ -28,7 +28,7 @@ from . import people
 
 CODE_RE = re.compile(r"^[A-Za-z0-9]{1,8}$")
 SERVICE_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-USERNAME_RE = re.compile(r"^[\w.@+-]{2,64}$")
+USERNAME_RE = people.USERNAME_RE
 MAX_TEMPLATE_LENGTH = 1000
 # Ids are INTEGER columns (32-bit on PostgreSQL): a larger one names no row, and binding it would
 # be a database error instead of "not found".

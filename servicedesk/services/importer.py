@@ -69,8 +69,13 @@ def import_record(record: dict) -> bool:
     if not isinstance(record, dict):
         raise ValidationError(_("Each line must be a JSON object."))
     external_id = record.get("external_id")
-    if not isinstance(external_id, str) or not external_id.strip():
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        # the old system's numeric id: the same ticket as its id written as text
+        external_id = str(external_id)
+    if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
         raise ValidationError(_("external_id is required."))
+    if not isinstance(external_id, str):
+        raise ValidationError(_("external_id must be text or a whole number."))
     if len(external_id) > Ticket.external_id.type.length:
         raise ValidationError(_("external_id: at most %(n)s characters.",
                                 n=Ticket.external_id.type.length))

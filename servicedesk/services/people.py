@@ -1,6 +1,7 @@
 """Staff accounts and API tokens."""
 import hashlib
 import logging
+import re
 import secrets
 from datetime import timedelta
 from typing import Optional, Sequence
@@ -44,6 +45,11 @@ def check_password_rules(password: str) -> None:
                               fields={"password": _("At least 8 characters.")})
 
 
+# A user name: what is typed at the login and sent as an API's "technician"; the same rule for
+# the admin's users page and the create-user command.
+USERNAME_RE = re.compile(r"^[\w.@+-]{2,64}$")
+
+
 def create_user(username: str, role: str, password: str, full_name: str = "",
                 branch: Optional[Branch] = None, language: Optional[str] = None) -> User:
     errors = {}
@@ -51,6 +57,9 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
         username = v.text(username, max_len=64)
     except ValueError as exc:
         errors["username"] = str(exc)
+    else:
+        if not USERNAME_RE.match(username):
+            errors["username"] = _("Letters, digits and . _ @ + - only (2 to 64 characters).")
     if role not in ROLES:
         errors["role"] = _("Must be one of: %(options)s.", options=", ".join(ROLES))
     if errors:

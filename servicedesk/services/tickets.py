@@ -93,7 +93,7 @@ def clean_intake(payload) -> dict:
     allow = tuple(current_app.config.get("SMS_TEST_NUMBERS", ()))
     clean_customer, clean_device = {}, {}
     if not isinstance(customer, dict):
-        errors["customer"] = _("This field is required.")
+        errors["customer"] = _required_object(customer)
     else:
         for key, check, kwargs in (("name", v.text, {"max_len": 120}),
                                    ("phone", v.phone_e164, {"allow_numbers": allow})):
@@ -109,7 +109,7 @@ def clean_intake(payload) -> dict:
             else:
                 clean_customer["language"] = lang
     if not isinstance(device, dict):
-        errors["device"] = _("This field is required.")
+        errors["device"] = _required_object(device)
     else:
         for key, check, kwargs in (("kind", v.text, {"max_len": 40}),
                                    ("brand", v.text, {"max_len": 60}),
@@ -137,6 +137,13 @@ def clean_intake(payload) -> dict:
     clean["customer"] = clean_customer
     clean["device"] = clean_device
     return clean
+
+
+def _required_object(raw) -> str:
+    """What is wrong with a part of the intake that must be an object (customer, device)."""
+    if raw is None:
+        return _("This field is required.")
+    return _("Must be an object with its own fields.")
 
 
 _CUSTOMER_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))  # built once
@@ -287,6 +294,22 @@ def list_tickets(state: Optional[str] = None, q: str = "",
     return list(db.session.scalars(query))
 
 
+def page_of_tickets(states: Optional[list[str]], branch_id: Optional[int], limit: int,
+                    offset: int) -> tuple[list[Ticket], bool]:
+    """The API's list: a page of tickets, newest first, in ``states`` and of ``branch_id``
+    when given (every branch otherwise), with their customer and device; and whether more
+    follow it."""
+    query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device),
+                                    joinedload(Ticket.technician))
+             .order_by(Ticket.id.desc()))
+    if states:
+        query = query.where(Ticket.state.in_(states))
+    if branch_id is not None:
+        query = query.where(Ticket.branch_id == branch_id)
+    rows = list(db.session.scalars(query.limit(limit + 1).offset(offset)))
+    return rows[:limit], len(rows) > limit
+
+
 def promised_date(ticket_id: int) -> Optional[date]:
     """The date promised to the ticket's customer (None: no promise, or no such ticket)."""
     return db.session.scalar(select(Ticket.promised_date).where(Ticket.id == ticket_id))
@@ -364,6 +387,14 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
                                       fields={"visit_id": _("No such visit.")})
             if visit.ticket is not None or visit.status not in ("waiting", "called"):
                 raise Conflict(_("This visit was already served."))
+            if actor.kind == "staff" and actor.role in BRANCH_ROLES \
+                    and actor.branch_id is not None and visit.branch_id != actor.branch_id:
+                # the ticket goes to the visit's branch: its desk admits the customer (a
+                # receptionist of another branch would open a ticket they cannot act on)
+                raise Forbidden(_("Queue number %(label)s is at another branch (%(branch)s): "
+                                  "its own reception admits it.",
+                                  label=localize_digits(visit.label),
+                                  branch=visit.branch.name if visit.branch else visit.branch_id))
             branch = visit.branch
         branch = branch or default_branch()
         if known_name == "brought":  # the SMS still go to the owner: in their language

@@ -1,11 +1,11 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from .. import lifecycle, visits
+from .. import lifecycle, reports, visits
+from .. import validation as v
 from ..errors import DomainError, Forbidden, NotFound, ValidationError
-from ..extensions import csrf, db
+from ..extensions import csrf
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
@@ -13,15 +13,11 @@ from ..services import reception
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
 from ..validation import MAX_ID
-from ..auth import bearer_token, can
+from ..auth import Unauthorized, bearer_token, can
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
-
-
-class Unauthorized(DomainError):
-    status = 401
 
 
 @bp.before_request
@@ -45,7 +41,10 @@ def require(action: str) -> None:
 
 
 def body() -> dict:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # arrays nested thousands deep: malformed for us, not a crash
+        data = None
     if data is None:
         raise DomainError(_("The request body must be valid JSON (Content-Type: "
                             "application/json)."))
@@ -84,7 +83,11 @@ def ticket_json(ticket: Ticket, full: bool = True) -> dict:
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
-        data["allowed_events"] = lifecycle.allowed_events(ticket.state, g.api_user.role)
+        user = g.api_user
+        # what this user may fire now: nothing on another branch's ticket (a 403 would answer)
+        data["allowed_events"] = (
+            lifecycle.allowed_events(ticket.state, user.role)
+            if ticket_service.acts_here(ticket, user.role, user.branch_id) else [])
         data["estimate_lines"] = [_line(l) for l in ticket.estimate_lines()]
         data["final_lines"] = [_line(l) for l in ticket.final_lines()]
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
@@ -127,7 +130,8 @@ def issue_visit():
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as the kiosk: with a mobile number, the queue SMS follow it
     visit = reception.issue_number(branch, service_field(data), data.get("phone"))
-    return jsonify(visit_json(visit)), 201
+    return jsonify(visit_json(visit)), 201, {
+        "Location": url_for("api.get_visit", visit_id=visit.id)}
 
 
 @bp.post("/visits/next")
@@ -139,7 +143,9 @@ def call_next_visit():
     visit = reception.call_next(branch, data.get("counter"), g.api_user,
                                 service_field(data, required=False))
     if visit is None:
-        return "", 204
+        empty = Response(status=204)
+        del empty.headers["Content-Type"]  # no body, so no type of one
+        return empty
     return jsonify(visit_json(visit))
 
 
@@ -164,28 +170,59 @@ def create_ticket():
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
     ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch,
                                   intake_key=f"api:{g.api_user.id}:{key}" if key else None)
-    return jsonify(ticket_json(ticket)), 200 if ticket.replayed else 201
+    if ticket.replayed:
+        return jsonify(ticket_json(ticket)), 200
+    return jsonify(ticket_json(ticket)), 201, {
+        "Location": url_for("api.get_ticket", ticket_id=ticket.id)}
 
 
 @bp.get("/tickets")
 def list_tickets():
+    """Newest first: ``state`` (comma-separated), ``branch`` (id, code or name; default every
+    branch), ``limit`` (1 to 500) and ``offset``. A ``Link: <...>; rel="next"`` header points
+    to the next page while there is one."""
     require("tickets.view")
-    query = select(Ticket).order_by(Ticket.id.desc())
-    state = request.args.get("state")
-    if state:
-        states = state.split(",")
+    args, errors = request.args, {}
+    states = None
+    if args.get("state"):
+        states = args["state"].split(",")
         unknown = [s for s in states if s not in lifecycle.TICKET_STATES]
         if unknown:
-            raise ValidationError(_("Unknown state."), fields={"state": ", ".join(unknown)})
-        query = query.where(Ticket.state.in_(states))
+            errors["state"] = _("Unknown state: %(states)s. Known states: %(options)s.",
+                                states=", ".join(unknown),
+                                options=", ".join(lifecycle.TICKET_STATES))
+    branch_id = None
     try:
-        limit = min(max(int(request.args.get("limit", 100)), 1), 500)
-        offset = min(max(int(request.args.get("offset", 0)), 0), MAX_ID)
-    except ValueError:
-        raise ValidationError(_("limit and offset must be whole numbers.")) from None
-    items = db.session.scalars(query.limit(limit).offset(offset)).all()
+        branch = v.text(args.get("branch"), max_len=200, required=False)
+    except ValueError as exc:
+        errors["branch"], branch = str(exc), None
+    if branch:
+        branch_id = reports.branch_named(branch)
+        if branch_id is None:
+            errors["branch"] = _("No such branch.")
+    limit, offset = _whole(args, "limit", 100, errors), _whole(args, "offset", 0, errors)
+    if errors:
+        raise ValidationError(_("Some filters are not valid."), fields=errors)
+    limit, offset = min(max(limit, 1), 500), min(max(offset, 0), MAX_ID)
+    items, more = ticket_service.page_of_tickets(states, branch_id, limit, offset)
+    headers = {}
+    if more:
+        headers["Link"] = '<%s>; rel="next"' % url_for(
+            "api.list_tickets", **{**args.to_dict(), "limit": limit, "offset": offset + limit})
     return jsonify({"items": [ticket_json(t, full=False) for t in items],
-                    "limit": limit, "offset": offset})
+                    "limit": limit, "offset": offset}), 200, headers
+
+
+def _whole(args, name: str, default: int, errors: dict) -> int:
+    """A whole-number query argument (``default`` when absent); a bad one goes to ``errors``."""
+    raw = args.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = _("Must be a whole number.")
+        return default
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -209,8 +246,8 @@ def fire_event(ticket_id: int):
     data = dict(body())
     event = data.pop("event", None)
     if not isinstance(event, str) or not event:
-        raise ValidationError(_("Some fields are not valid."),
-                              fields={"event": _("This field is required.")})
+        raise ValidationError(_("Some fields are not valid."), fields={"event": _(
+            "This field is required.") if event in (None, "") else _("Must be text.")})
     version = _pop_version(data)
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
@@ -233,6 +270,7 @@ def not_found(exc):
 
 @bp.errorhandler(405)
 def not_allowed(exc):
-    return jsonify({"error": _("This method is not allowed here.")}), 405
+    return jsonify({"error": _("This method is not allowed here.")}), 405, {
+        "Allow": ", ".join(getattr(exc, "valid_methods", None) or ())}
 
 

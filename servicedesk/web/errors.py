@@ -16,9 +16,9 @@ def register(app) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         if wants_json():
-            return jsonify(exc.to_dict()), exc.status
+            return jsonify(exc.to_dict()), exc.status, exc.headers
         return render_template("errors/error.html", code=exc.status, message=exc.message,
-                               fields=exc.extra.get("fields")), exc.status
+                               fields=exc.extra.get("fields")), exc.status, exc.headers
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc: SecurityError):
@@ -35,6 +35,7 @@ def register(app) -> None:
             403: _("You may not open this page."),
             404: _("Not found."),
             405: _("This method is not allowed here."),
+            413: _("The request is too large."),
             429: _("Too many requests; wait a moment and try again."),
         }
         message = messages.get(exc.code, exc.description or exc.name)
@@ -47,7 +48,11 @@ def register(app) -> None:
         else:
             resp = render_template("errors/error.html", code=exc.code, message=message,
                                    **(_expired_form() if expired else {}))
-        return resp, exc.code
+        # what the error's own headers tell a client: a 405's Allow (RFC 9110), a 429's
+        # Retry-After, a 401's WWW-Authenticate
+        kept = {name: value for name, value in exc.get_headers()
+                if name in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return resp, exc.code, kept
 
     @app.errorhandler(500)
     def server_error(exc):

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
 from .. import lifecycle
+from ..validation import MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
 
@@ -8,10 +9,12 @@ _LINE = {"type": "object", "required": ["kind", "description", "unit_price"],
                         "description": {"type": "string", "maxLength": 200},
                         "qty": {"type": "integer", "minimum": 1, "maximum": 10_000,
                                 "default": 1},
-                        "unit_price": {"type": "integer", "minimum": 0,
-                                       "description": "rials"}}}
+                        "unit_price": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY,
+                                       "description": "rials; the lines (qty x unit_price) "
+                                                      f"add up to at most {MAX_MONEY}"}}}
 _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum": 0},
-          "money": {"type": "integer", "minimum": 0, "description": "rials"},
+          "money": {"type": "integer", "minimum": 0, "maximum": MAX_MONEY,
+                    "description": "rials"},
           "date": {"type": "string", "format": "date"},
           "lines": {"type": "array", "items": _LINE, "maxItems": 100},
           "phone|in_person": {"enum": ["phone", "in_person"]}}
@@ -23,8 +26,13 @@ _ERROR = {"type": "object", "required": ["error"],
           "properties": {"error": {"type": "string"}, "fields": {"type": "object"},
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
-                         "state": {"type": "string"},
-                         "allowed": {"type": "array", "items": {"type": "string"}}}}
+                         "state": {"type": "string", "description": "409: the ticket's "
+                                   "state now"},
+                         "allowed": {"type": "array", "items": {"type": "string"},
+                                     "description": "409 for an event its state does not "
+                                                    "allow: the events it allows"},
+                         "version": {"type": "integer", "description": "409 for a version "
+                                     "that is not the ticket's: its version now"}}}
 
 
 def _record(props: dict) -> dict:
@@ -87,20 +95,29 @@ def _event_schema(rule) -> dict:
                            f"{', '.join(sorted(rule.roles))}"}
 
 
-def _resp(desc: str, schema: str | None = None) -> dict:
+def _resp(desc: str, schema: str | None = None, headers: dict | None = None) -> dict:
     out = {"description": desc}
     if schema:
         out["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    if headers:
+        out["headers"] = headers
     return out
+
+
+def _location(of: str) -> dict:
+    return {"Location": {"description": f"where the new {of} is read (GET)",
+                         "schema": {"type": "string", "format": "uri-reference"}}}
 
 
 def openapi_document() -> dict:
     api_events = [r for r in lifecycle.EVENTS.values()
                   if r.name not in ("admit", "close") and r.roles & set(lifecycle.STAFF_ROLES)]
     errors = {str(c): _resp(d, "Error") for c, d in (
-        (400, "malformed JSON"), (401, "missing or bad token"), (403, "role may not"),
+        (400, "malformed JSON"), (403, "role may not"),
         (404, "not found"), (409, "not allowed in this state, or changed meanwhile"),
         (422, "invalid data"))}
+    errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
+        "description": "Bearer", "schema": {"type": "string"}}})
     return {
         "openapi": "3.1.0",
         "info": {"title": "Servicedesk API", "version": "1"},
@@ -122,8 +139,9 @@ def openapi_document() -> dict:
                 "TicketSummary": _record(_TICKET_SUMMARY),
                 "Ticket": _record({
                     **_TICKET_SUMMARY,
-                    "allowed_events": {"type": "array", "description": "the events your role "
-                                       "may fire now", "items": {"enum": [r.name for r in
+                    "allowed_events": {"type": "array", "description": "the events you may "
+                                       "fire now (your role's; none on another branch's ticket "
+                                       "when you work at one branch)", "items": {"enum": [r.name for r in
                                                                           api_events]}},
                     "estimate_lines": {"type": "array", "items": _BILLED_LINE},
                     "final_lines": {"type": "array", "items": _BILLED_LINE},
@@ -152,7 +170,8 @@ def openapi_document() -> dict:
                     "problem": {"type": "string"}, "service_type": {"type": "string"},
                     "accessories": {"type": "string"}, "condition": {"type": "string"},
                     "promised_date": {"type": "string", "format": "date"},
-                    "pre_approved_amount": {"type": "integer", "minimum": 0}}},
+                    "pre_approved_amount": {"type": "integer", "minimum": 0,
+                                            "maximum": MAX_MONEY, "description": "rials"}}},
                 "Event": {"oneOf": [_event_schema(r) for r in api_events]},
             },
         },
@@ -169,7 +188,8 @@ def openapi_document() -> dict:
                                    "phone": {"type": "string", "description":
                                              "the customer's mobile (optional): the queue "
                                              "SMS follow the number"}}}}}},
-                "responses": {"201": _resp("the visit", "Visit"), **errors}}},
+                "responses": {"201": _resp("the visit", "Visit", _location("visit")),
+                              **errors}}},
             "/visits/next": {"post": {
                 "summary": "Call the next waiting number to a counter",
                 "requestBody": {"content": {"application/json": {"schema": {
@@ -191,19 +211,36 @@ def openapi_document() -> dict:
                                                         "the device once (200)"}],
                          "requestBody": {"content": {"application/json": {"schema": {
                              "$ref": "#/components/schemas/NewTicket"}}}},
-                         "responses": {"201": _resp("the ticket", "Ticket"),
+                         "responses": {"201": _resp("the ticket", "Ticket",
+                                                    _location("ticket")),
                                        "200": _resp("the ticket an earlier request with this "
                                                     "Idempotency-Key made", "Ticket"),
                                        **errors}},
                 "get": {"summary": "List tickets",
                         "parameters": [{"name": "state", "in": "query",
-                                        "schema": {"type": "string"}},
+                                        "schema": {"type": "string"},
+                                        "description": "one state, or several separated by "
+                                                       "commas: " + ",".join(
+                                                           lifecycle.TICKET_STATES)},
+                                       {"name": "branch", "in": "query",
+                                        "schema": {"type": "string"},
+                                        "description": "id, code or name (default: every "
+                                                       "branch)"},
                                        {"name": "limit", "in": "query",
-                                        "schema": {"type": "integer"}},
+                                        "schema": {"type": "integer", "minimum": 1,
+                                                   "maximum": 500, "default": 100},
+                                        "description": "out of range: the nearest of 1 "
+                                                       "and 500"},
                                        {"name": "offset", "in": "query",
-                                        "schema": {"type": "integer"}}],
+                                        "schema": {"type": "integer", "minimum": 0,
+                                                   "default": 0}}],
                         "responses": {"200": {
-                            "description": "newest first", "content": {"application/json": {
+                            "description": "newest first",
+                            "headers": {"Link": {
+                                "description": '<URL>; rel="next": the next page, while '
+                                               'there is one',
+                                "schema": {"type": "string"}}},
+                            "content": {"application/json": {
                                 "schema": _record({"items": {"type": "array", "items": {
                                     "$ref": "#/components/schemas/TicketSummary"}},
                                                    "limit": _INT, "offset": _INT})}}},
