@@ -410,6 +410,53 @@ class TestInProcess:
         desk.post(f"/tickets/{stopped.id}/sms/{refused.id}/resend")
         assert len(notes(stopped.id)) == 1
 
+    def test_the_desk_corrects_a_mistyped_mobile_number_and_the_sms_go_to_it(
+            self, app, twilio, make_ticket, users):
+        """The number taken down is nobody's mobile (Twilio 21211): the desk writes the right
+        one from the ticket's page; the failed SMS can be sent again, to it, and every SMS not
+        sent yet of the customer's tickets goes to it. A bad number, the same one, or another
+        customer's is refused and changes nothing."""
+        from servicedesk.models import AuditLog
+
+        from .test_reception import Staff
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        [wrong] = notes(ticket.id)
+        assert (wrong.status, wrong.error_code) == ("failed", "21211")
+        # a second ticket of the customer with an SMS waiting for its retry
+        app.config["SMS_RETRY_INTERVALS"] = [3600]
+        twilio.fail_next(1, 429)
+        other = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        [waiting] = notes(other.id)
+        assert waiting.status == "retry"
+        make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "Someone Else", "phone": "09351112233"}})
+        desk = Staff(app, "reception1")
+        url = f"/tickets/{ticket.id}/customer/phone"
+        for typed, words in (("0912", "not a valid phone number"), ("+15005550001", "on file already"),
+                             ("0935 111 2233", "another customer, Someone Else")):
+            resp = desk.post(url + "?lang=en", {"phone": typed})
+            assert resp.status_code == 302
+            page = desk.get(f"/tickets/{ticket.id}?lang=en").get_data(as_text=True)
+            assert words in page, typed
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket.id).customer.phone == "+15005550001"
+        assert "data-sms-resend" not in desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+
+        assert desk.post(url, {"phone": "۰۹۱۲ ۷۷۷ ۸۸۹۹"}).status_code == 302
+        db.session.expire_all()
+        assert db.session.get(Ticket, other.id).customer.phone == "+989127778899"
+        assert notes(other.id)[0].to == "+989127778899"  # the waiting one goes to it
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert page.count("data-sms-resend") == 1  # the failed one may go again now
+        assert desk.post(f"/tickets/{ticket.id}/sms/{wrong.id}/resend").status_code == 302
+        first, copy = notes(ticket.id)
+        assert (copy.to, copy.status, copy.body) == ("+989127778899", "sent", wrong.body)
+        logged = db.session.scalar(select(AuditLog).where(AuditLog.action == "customer.phone"))
+        assert (logged.value_from, logged.value_to, logged.actor_name) == (
+            {"mobile": "+15005***0001"}, {"mobile": "+98912***8899"}, "reception1")
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

@@ -197,6 +197,50 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
     return customer
 
 
+# SMS not sent yet: a corrected number is where they go.
+_UNSENT = ("pending", "retry")
+
+
+def correct_phone(ticket_id: int, raw, by: User):
+    """The customer's mobile number was taken down wrong (the SMS failed: not a mobile number,
+    nobody's phone): the desk writes the right one. Every ticket of the customer's follows;
+    their SMS not sent yet go to it, and those that failed may be sent again. Refused when the
+    number is another customer's (one number, one customer). Audited; commits."""
+    from ..models import Notification
+    from ..notifications.backends import mask_phone
+    try:
+        phone = v.phone_e164(raw, allow_numbers=tuple(
+            current_app.config.get("SMS_TEST_NUMBERS", ())))
+    except ValueError as exc:
+        raise ValidationError(_("Some fields are not valid."), fields={"phone": str(exc)})
+    with committing():
+        ticket = get_ticket(ticket_id)
+        check_branch(ticket, by.role, by.branch_id)
+        customer = ticket.customer
+        old = customer.phone
+        if phone == old:
+            raise ValidationError(_("Some fields are not valid."), fields={
+                "phone": _("This is the number on file already.")})
+        holder = db.session.scalar(select(Customer).where(Customer.phone == phone))
+        if holder is not None:
+            raise Conflict(_("This number is on file for another customer, %(name)s.",
+                             name=holder.name), fields={
+                "phone": _("This number is on file for another customer, %(name)s.",
+                           name=holder.name)})
+        customer.phone = phone
+        db.session.flush()
+        db.session.execute(
+            Notification.__table__.update()
+            .where(Notification.ticket_id.in_(select(Ticket.id).where(
+                Ticket.customer_id == customer.id)),
+                Notification.to == old, Notification.status.in_(_UNSENT))
+            .values(to=phone))
+        # masked: the audit log keeps no customer's number whole
+        audit.log("customer.phone", obj=customer, before={"mobile": mask_phone(old)},
+                  after={"mobile": mask_phone(phone)}, actor=by)
+    return ticket
+
+
 # SMS the desk may send again: the provider refused them or they did not arrive (its attempts
 # spent, or the report said so), not one cancelled because it was no longer due.
 RESENDABLE = ("failed", "undelivered")
@@ -214,7 +258,7 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
         raise NotFound(_("No such SMS."))
     if old.status not in RESENDABLE:
         raise Conflict(_("Only an SMS that was not sent or did not arrive can be sent again."))
-    if not sms_reasons.worth_sending_again(old.error_code):
+    if old.to == ticket.customer.phone and not sms_reasons.worth_sending_again(old.error_code):
         raise Conflict(_("This number cannot get SMS: sent again, it would fail again."))
     if ticket.customer.sms_opt_out:
         raise Conflict(_("The customer asked for no SMS."))

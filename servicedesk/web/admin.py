@@ -536,6 +536,7 @@ ACTION_LABELS = {
     "setting.update": _l("Setting changed"), "template.update": _l("SMS template changed"),
     "template.reset": _l("SMS template reset"), "slip.print": _l("Slip printed"),
     "report.export": _l("Report exported"), "customer.rename": _l("Customer renamed"),
+    "customer.phone": _l("Customer's mobile number corrected"),
     "survey.followup": _l("Complaint follow-up changed"),
     "customer.sms": _l("Customer's SMS switched"), "sms.resend": _l("SMS sent again"),
 }

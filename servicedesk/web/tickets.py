@@ -237,7 +237,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     resent = {n.dedupe_key for n in ticket.notifications}
     resendable = {n.id for n in ticket.notifications
                   if n.status in ticket_service.RESENDABLE and f"resend:{n.id}" not in resent
-                  and sms_reasons.worth_sending_again(n.error_code)
+                  and (sms_reasons.worth_sending_again(n.error_code)
+                       or n.to != ticket.customer.phone)  # the number was corrected since
                   and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
@@ -376,6 +377,19 @@ def customer_sms(ticket_id: int):
     ticket_service.set_customer_sms(ticket.customer_id, texted, by=current_user)
     flash(_("The customer gets SMS again.") if texted else
           _("No more SMS go to this customer."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
+
+
+@bp.post("/<int:ticket_id>/customer/phone")
+@require("reception.desk")
+def correct_phone(ticket_id: int):
+    """The customer's mobile number was written down wrong: the right one."""
+    try:
+        ticket_service.correct_phone(ticket_id, request.form.get("phone", ""), current_user)
+    except DomainError as exc:
+        flash((exc.extra.get("fields") or {}).get("phone") or exc.message, "danger")
+    else:
+        flash(_("The mobile number is corrected; the SMS go to it."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
 
 
