@@ -52,6 +52,9 @@ PERMISSIONS: dict[str, frozenset] = {
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types
+    # staff accounts (DESIGN: the manager's "users"); a manager's reach is narrower
+    # (services.admin.STAFF_A_MANAGER_MANAGES): their shop's reception, technicians and kiosks
+    "admin.users": frozenset({"manager", "admin"}),
     "admin.manage": frozenset({"admin"}),
 }
 
