@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from .. import lifecycle
-from ..auth import can, require
+from ..auth import ROLE_LABELS, can, require
 from ..errors import DomainError
 from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
@@ -49,6 +49,29 @@ NOTIFICATION_LABELS = {
     "cancelled": _l("not sent: no longer due"),
 }
 ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
+# Who takes a ticket on, named for a reader whose role fires nothing now (a manager reading an
+# estimate the customer has not answered): from the lifecycle table's roles.
+NEXT_ACTORS = {**ROLE_LABELS, lifecycle.CUSTOMER: _l("the customer, with the link in their SMS or the receipt's QR code")}
+
+
+def next_steps(ticket: Ticket) -> list[tuple]:
+    """The events allowed from the ticket's state and who may fire each (the system's own
+    acts left out: an approval within a pre-approved amount comes with the estimate, not
+    later), as (label, [who]) in the table's order."""
+    steps = []
+    for name in lifecycle.allowed_events(ticket.state):
+        rule = lifecycle.EVENTS[name]
+        who = [NEXT_ACTORS[r] for r in (lifecycle.CUSTOMER, *lifecycle.STAFF_ROLES)
+               if r in rule.roles]
+        if name == "close":
+            who.append(_l("automatically, when nobody answers the survey"))
+        if who:
+            label = _l("Revise the estimate") if name == "quote" and ticket.state == "estimate" \
+                else rule.label
+            steps.append((label, who, lifecycle.CUSTOMER in rule.roles))
+    # what the ticket waits on first: the customer's answer before a revision of the estimate
+    return [(label, who) for label, who, _customer in
+            sorted(steps, key=lambda step: not step[2])]
 # Events whose form edits cost lines (the estimate editor).
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
@@ -241,7 +264,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
-        estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines()), status
+        estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines(),
+        next_by=[] if events or elsewhere else next_steps(ticket)), status
 
 
 @bp.get("/<int:ticket_id>")

@@ -1,0 +1,69 @@
+"""A manager's week in a real browser (Persian, right to left): the customer who calls the
+manager about an estimate, and the staff accounts the manager looks after (DESIGN section 1:
+the manager's "users") without asking an administrator."""
+from playwright.sync_api import expect
+
+from ..conftest import PASSWORD, add_user
+from .conftest import login, new_context
+
+
+def test_a_manager_reading_an_unanswered_estimate_is_told_who_records_the_answer(
+        live_server, page, users, make_ticket):
+    """By DESIGN's roles the customer's answer is theirs (the link) or reception's (by phone):
+    the manager's page says so and leads to the desk, instead of 'nothing to do' alone."""
+    ticket = make_ticket("estimate")
+    base = live_server.url
+    login(page, base, "manager1")
+    page.goto(f"{base}/tickets/{ticket.id}")
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    steps = page.locator("[data-next-by] li")
+    expect(steps).to_have_count(3)
+    expect(steps.nth(0)).to_contain_text("تأیید برآورد هزینه")
+    expect(steps.nth(0)).to_contain_text("کارمند پذیرش")
+    expect(steps.nth(0)).to_contain_text("مشتری، با پیوند پیامکش")
+    expect(steps.nth(2)).to_contain_text("تعمیرکار")
+    hint = page.locator("[data-answer-hint]")
+    expect(hint).to_be_visible()
+    expect(page.locator('form[data-event-form="approve"]')).to_have_count(0)
+    hint.locator("a").click()
+    page.wait_for_url(f"{base}/desk#estimate-{ticket.id}")
+    expect(page.locator(f"#estimate-{ticket.id}")).to_be_visible()
+
+
+def test_reception_answering_an_estimate_sees_no_hint_meant_for_others(
+        live_server, page, users, make_ticket):
+    ticket = make_ticket("estimate")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/tickets/{ticket.id}")
+    expect(page.locator('form[data-event-form="approve"]')).to_have_count(1)
+    expect(page.locator("[data-next-by]")).to_have_count(0)
+    expect(page.locator("[data-answer-hint]")).to_have_count(0)
+
+
+def test_the_manager_logs_a_stolen_tablet_out_from_the_users_page(
+        live_server, browser, page, users):
+    """The waiting room's tablet was stolen: the manager deactivates its kiosk account from
+    the navbar's staff pages, and the tablet is sent to the login page at once."""
+    base = live_server.url
+    add_user("lobby", "kiosk", full_name="کیوسک سالن")
+    tablet_context = new_context(browser, viewport={"width": 1024, "height": 768},
+                                 locale="fa-IR")
+    try:
+        tablet = tablet_context.new_page()
+        login(tablet, base, "lobby", PASSWORD)
+        tablet.goto(f"{base}/kiosk")
+        assert "/kiosk" in tablet.url
+
+        login(page, base, "manager1")
+        page.get_by_role("link", name="کارکنان، پیامک و خدمات").click()
+        page.get_by_role("link", name="کاربران").click()
+        expect(page.get_by_role("link", name="admin1")).to_have_count(0)  # the admin's own
+        page.get_by_role("link", name="lobby").click()
+        page.locator("summary", has_text="غیرفعال").click()
+        page.get_by_role("button", name="lobby").click()
+        expect(page.locator(".alert-success")).to_be_visible()
+
+        tablet.goto(f"{base}/kiosk")
+        assert "/login" in tablet.url
+    finally:
+        tablet_context.close()
