@@ -67,3 +67,48 @@ def test_the_manager_logs_a_stolen_tablet_out_from_the_users_page(
         assert "/login" in tablet.url
     finally:
         tablet_context.close()
+
+
+def test_the_managers_workbench_shows_both_branches_and_who_holds_what(
+        live_server, page, users, make_ticket):
+    """The manager of branch A reads the workbench: branch B's bench is there too (the
+    dashboard counts it), each technician's load is listed busiest first with those holding
+    nothing, and the manager can narrow it to one branch, which the page's refresh keeps."""
+    from servicedesk.extensions import db
+    from servicedesk.lifecycle import Actor
+    from servicedesk.models import Branch
+    from servicedesk.services import tickets as ticket_service
+    from servicedesk.services.people import create_user
+
+    from ..conftest import INTAKE
+
+    vanak = Branch(name="شعبهٔ ونک", code="B")
+    db.session.add(vanak)
+    db.session.commit()
+    desk_b = create_user("neda", "reception", PASSWORD, branch=vanak)
+    create_user("omid", "technician", PASSWORD, full_name="امید رستمی", branch=vanak)
+    for _ in range(2):
+        ticket = ticket_service.admit(INTAKE, Actor.staff(desk_b), branch=vanak)
+        ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(desk_b),
+                                  {"technician": "omid"})
+    at_a = make_ticket("diagnosis")  # branch A's, with technician1
+    add_user("idle", "technician", full_name="بیکار")
+    base = live_server.url
+
+    login(page, base, "manager1")
+    page.goto(f"{base}/workbench/")
+    expect(page.locator('[data-bucket="diagnosis"]')).to_have_attribute("data-count", "3")
+    load = page.locator("[data-technician-load] tbody tr")
+    expect(load).to_have_count(3)
+    expect(load.nth(0)).to_have_attribute("data-load", "omid")
+    expect(load.nth(0)).to_have_attribute("data-total", "2")
+    expect(load.nth(0)).to_contain_text("امید رستمی")
+    expect(load.nth(2)).to_have_attribute("data-load", "idle")  # nothing: give them work
+    expect(page.locator("#bucket-diagnosis tr[data-ticket]")).to_have_count(3)
+
+    page.locator("[data-branch-choice] select").select_option(label="شعبهٔ مرکزی")
+    page.locator("[data-branch-choice] button").click()
+    expect(page.locator('[data-bucket="diagnosis"]')).to_have_attribute("data-count", "1")
+    expect(page.locator(f'#bucket-diagnosis tr[data-ticket="{at_a.id}"]')).to_have_count(1)
+    expect(page.locator('[data-load="omid"]')).to_have_count(0)
+    assert f"branch={at_a.branch_id}" in page.locator("#worklist").get_attribute("hx-get")
