@@ -85,11 +85,20 @@ def index():
     state = request.args.get("state")
     state = state if state in lifecycle.TICKET_STATES else None
     q = (request.args.get("q") or "").strip()
+    choices = ticket_service.list_choices()
+    # a manager's two-branch shop: one branch's tickets, one technician's (a bad value: all)
+    branch_id = request.args.get("branch", type=int)
+    branch_id = branch_id if branch_id in {b.id for b in choices["branches"]} else None
+    technician_id = request.args.get("technician", type=int)
+    technician_id = technician_id if technician_id in {
+        u.id for u in choices["technicians"]} else None
     limit = ticket_service.LIST_LIMIT
-    items = ticket_service.list_tickets(state, q, limit=limit + 1)  # one more: are there?
+    items = ticket_service.list_tickets(state, q, limit=limit + 1, branch_id=branch_id,
+                                        technician_id=technician_id)  # one more: are there?
     return render_template("tickets/index.html", items=items[:limit], state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS,
-                           limit=limit, more=len(items) > limit)
+                           limit=limit, more=len(items) > limit, choices=choices,
+                           branch_id=branch_id, technician_id=technician_id)
 
 
 # --- one ticket -------------------------------------------------------------------------------

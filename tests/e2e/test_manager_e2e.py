@@ -112,3 +112,62 @@ def test_the_managers_workbench_shows_both_branches_and_who_holds_what(
     expect(page.locator(f'#bucket-diagnosis tr[data-ticket="{at_a.id}"]')).to_have_count(1)
     expect(page.locator('[data-load="omid"]')).to_have_count(0)
     assert f"branch={at_a.branch_id}" in page.locator("#worklist").get_attribute("hx-get")
+
+
+def test_the_manager_lists_one_branchs_uncollected_devices_oldest_first(
+        live_server, page, users, make_ticket):
+    """Devices nobody collected, at branch B: the list narrows to a branch and a technician,
+    and in one state puts the longest waiting first, with when each got there."""
+    from datetime import timedelta
+
+    from servicedesk.extensions import db
+    from servicedesk.lifecycle import Actor
+    from servicedesk.models import Branch, TicketEvent
+    from servicedesk.services import tickets as ticket_service
+    from servicedesk.services.people import create_user
+
+    from ..conftest import INTAKE, LINES
+
+    vanak = Branch(name="شعبهٔ ونک", code="B")
+    db.session.add(vanak)
+    db.session.commit()
+    desk_b = create_user("neda", "reception", PASSWORD, branch=vanak)
+    tech_b = create_user("omid", "technician", PASSWORD, full_name="امید رستمی", branch=vanak)
+    ready_b = []
+    for days_ago in (1, 9):  # the later one became ready nine days ago
+        ticket = ticket_service.admit(INTAKE, Actor.staff(desk_b), branch=vanak)
+        ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(desk_b),
+                                  {"technician": "omid"})
+        ticket_service.fire_event(ticket.id, "quote", Actor.staff(tech_b), {"lines": LINES})
+        ticket_service.fire_event(ticket.id, "approve", Actor.staff(desk_b),
+                                  {"channel": "phone"})
+        ticket_service.fire_event(ticket.id, "finish", Actor.staff(tech_b), {"lines": LINES})
+        finished = db.session.query(TicketEvent).filter_by(ticket_id=ticket.id,
+                                                           event="finish").one()
+        finished.at = finished.at - timedelta(days=days_ago)
+        db.session.commit()
+        ready_b.append(ticket)
+    at_a = make_ticket("ready")
+    base = live_server.url
+
+    login(page, base, "manager1")
+    page.goto(f"{base}/tickets/")
+    page.locator("#list-state").select_option("ready")
+    page.locator("#list-branch").select_option(label="شعبهٔ ونک")
+    page.get_by_role("button", name="فیلتر").click()
+    rows = page.locator("main tbody tr[data-ticket]")
+    expect(rows).to_have_count(2)
+    # the one waiting nine days first, then the one from yesterday; A's not at all
+    expect(rows.nth(0)).to_have_attribute("data-ticket", str(ready_b[1].id))
+    expect(rows.nth(1)).to_have_attribute("data-ticket", str(ready_b[0].id))
+    expect(page.locator(f'tr[data-ticket="{at_a.id}"]')).to_have_count(0)
+    expect(rows.nth(0).locator("[data-since]")).to_contain_text("۱۴۰")  # a Jalali date
+    expect(rows.nth(0)).to_contain_text("امید رستمی")
+
+    page.locator("#list-branch").select_option("")
+    page.locator("#list-technician").select_option(label="امید رستمی")
+    page.get_by_role("button", name="فیلتر").click()
+    expect(rows).to_have_count(2)
+    page.locator("#list-technician").select_option("")
+    page.get_by_role("button", name="فیلتر").click()
+    expect(rows).to_have_count(3)
