@@ -51,7 +51,8 @@ NOTIFICATION_LABELS = {
 ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
 # Who takes a ticket on, named for a reader whose role fires nothing now (a manager reading an
 # estimate the customer has not answered): from the lifecycle table's roles.
-NEXT_ACTORS = {**ROLE_LABELS, lifecycle.CUSTOMER: _l("the customer, with the link in their SMS or the receipt's QR code")}
+NEXT_ACTORS = {**ROLE_LABELS,
+               lifecycle.CUSTOMER: _l("the customer (the link in their SMS or on the receipt)")}
 
 
 def next_steps(ticket: Ticket) -> list[tuple]:

@@ -20,7 +20,7 @@ def test_a_manager_reading_an_unanswered_estimate_is_told_who_records_the_answer
     expect(steps).to_have_count(3)
     expect(steps.nth(0)).to_contain_text("تأیید برآورد هزینه")
     expect(steps.nth(0)).to_contain_text("کارمند پذیرش")
-    expect(steps.nth(0)).to_contain_text("مشتری، با پیوند پیامکش")
+    expect(steps.nth(0)).to_contain_text("مشتری (با پیوند پیامک یا رسیدش)")
     expect(steps.nth(2)).to_contain_text("تعمیرکار")
     hint = page.locator("[data-answer-hint]")
     expect(hint).to_be_visible()
