@@ -171,3 +171,23 @@ def test_the_manager_lists_one_branchs_uncollected_devices_oldest_first(
     page.locator("#list-technician").select_option("")
     page.get_by_role("button", name="فیلتر").click()
     expect(rows).to_have_count(3)
+
+
+def test_the_dashboards_late_count_leaves_out_devices_ready_on_time(
+        live_server, page, users, make_ticket):
+    """A device finished and waiting for its owner past the promised date is no late repair:
+    the dashboard's figure agrees with the workbench's 'past the promised date'."""
+    from datetime import timedelta
+
+    from servicedesk.extensions import db
+    from servicedesk.visits import shop_day
+
+    ready, repair = make_ticket("ready"), make_ticket("repair")
+    for ticket in (ready, repair):
+        ticket.promised_date = shop_day() - timedelta(days=2)
+    db.session.commit()
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/")
+    expect(page.locator('[data-count="overdue"]')).to_have_text("۱")
+    page.goto(f"{live_server.url}/workbench/")
+    expect(page.locator('[data-bucket="late"]')).to_have_attribute("data-count", "1")
