@@ -28,6 +28,7 @@ def _firing(*events: str) -> frozenset:
 
 PERMISSIONS: dict[str, frozenset] = {
     "home": ALL_STAFF,
+    "account.password": ALL_STAFF,  # one's own password (the kiosk's is changed for it)
     "tickets.view": ALL_STAFF,
     "tickets.admit": frozenset({"reception"}),
     "tickets.note": frozenset({"reception", "technician", "manager"}),

@@ -283,6 +283,44 @@ def test_a_manager_cannot_change_managers_or_administrators_nor_give_those_roles
     assert (count(User), count(AuditLog)) == before
 
 
+def test_staff_change_their_own_password_and_their_other_sessions_end(app, users):
+    """No administrator needed to change one's own password: the current one first, the new
+    one twice; the phone still logged in is logged out, this browser stays in."""
+    tech = users["technician"]
+    here, phone = Browser(app), Browser(app)
+    here.login(tech.username)
+    phone.login(tech.username)
+    wrong = here.post("/account/password?lang=en", {"current_password": "not it at all",
+                                                    "new_password": "a new one 2026",
+                                                    "confirm": "a new one 2026"})
+    assert wrong.status_code == 422 and "This is not your current password." in html(wrong)
+    differ = here.post("/account/password?lang=en", {"current_password": PASSWORD,
+                                                     "new_password": "a new one 2026",
+                                                     "confirm": "a new one 2027"})
+    assert differ.status_code == 422 and "The two new passwords differ." in html(differ)
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD)[0] is not None
+    assert rows("user.password_change") == []  # refused: nothing changed
+    done = here.post("/account/password", {"current_password": PASSWORD,
+                                           "new_password": "a new one 2026",
+                                           "confirm": "a new one 2026"})
+    assert done.status_code == 302 and done.headers["Location"] == "/workbench/"
+    assert here.get("/workbench/").status_code == 200
+    assert "/login" in phone.get("/workbench/").headers.get("Location", "")
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD) == (None, "invalid")
+    assert authenticate(tech.username, "a new one 2026")[0] is not None
+    [row] = rows("user.password_change")
+    assert row.actor_id == tech.id and "a new one" not in str(row.value_to)
+
+
+def test_a_kiosk_account_has_no_password_page(app, users):
+    add_user("lobby", "kiosk")
+    tablet = Browser(app)
+    tablet.login("lobby")
+    assert tablet.get("/account/password").status_code == 403
+
+
 def test_an_admin_cannot_deactivate_themselves_or_demote_the_last_admin(admin, users):
     me = users["admin"]
     admin.post(f"/admin/users/{me.id}/deactivate")

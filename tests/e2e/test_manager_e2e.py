@@ -191,3 +191,28 @@ def test_the_dashboards_late_count_leaves_out_devices_ready_on_time(
     expect(page.locator('[data-count="overdue"]')).to_have_text("۱")
     page.goto(f"{live_server.url}/workbench/")
     expect(page.locator('[data-bucket="late"]')).to_have_attribute("data-count", "1")
+
+
+def test_the_manager_changes_their_own_password_from_the_navbar(live_server, browser, page,
+                                                                 users):
+    """The password typed in front of a customer: the manager's name in the navbar opens the
+    page; the shop's other computer, still logged in as the manager, is logged out."""
+    base = live_server.url
+    other = new_context(browser, viewport={"width": 1280, "height": 900}, locale="fa-IR")
+    try:
+        back_office = other.new_page()
+        login(back_office, base, "manager1")
+        login(page, base, "manager1")
+        page.locator("[data-own-account]").click()
+        page.wait_for_url(f"{base}/account/password")
+        page.get_by_label("گذرواژهٔ فعلی").fill(PASSWORD)
+        page.get_by_label("گذرواژه جدید", exact=True).fill("one nobody saw 2026")
+        page.get_by_label("تکرار گذرواژهٔ جدید").fill("one nobody saw 2026")
+        page.get_by_role("button", name="تغییر گذرواژهٔ من").click()
+        expect(page.locator(".alert-success")).to_contain_text("گذرواژهٔ شما تغییر کرد")
+        page.goto(f"{base}/reports/")
+        assert "/reports/" in page.url
+        back_office.goto(f"{base}/reports/")
+        assert "/login" in back_office.url
+    finally:
+        other.close()
