@@ -321,6 +321,24 @@ def test_a_kiosk_account_has_no_password_page(app, users):
     assert tablet.get("/account/password").status_code == 403
 
 
+def test_a_new_account_starts_at_the_branch_of_who_adds_it(app, users):
+    """A manager of the second branch adding its receptionist: the form starts at that
+    branch, not at 'None' (whose desk would be the first branch's)."""
+    vanak = Branch(name="Vanak", code="V")
+    db.session.add(vanak)
+    db.session.commit()
+    boss = add_user("boss", "manager")
+    boss.branch_id = vanak.id
+    db.session.commit()
+    manager = Browser(app)
+    manager.login("boss")
+    form = html(manager.get("/admin/users/new?lang=en"))
+    branch_select = form.split('name="branch_id"')[1].split("</select>")[0]
+    assert re.search(rf'<option selected value="{vanak.id}">|<option value="{vanak.id}" selected',
+                     branch_select), branch_select
+    assert "act on every branch's tickets" in form
+
+
 def test_an_admin_cannot_deactivate_themselves_or_demote_the_last_admin(admin, users):
     me = users["admin"]
     admin.post(f"/admin/users/{me.id}/deactivate")

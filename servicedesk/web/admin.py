@@ -131,7 +131,9 @@ def _branch_choices():
 class UserEditForm(FlaskForm):
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=120)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
-    branch_id = SelectField(_l("Branch"), coerce=int)
+    branch_id = SelectField(_l("Branch"), coerce=int, description=_l(
+        "Where their desk, bench or kiosk screens are. None: they act on every branch's "
+        "tickets, and a desk or kiosk of theirs is the first branch's."))
     language = SelectField(_l("Language"))
 
     def fill_choices(self):
@@ -268,6 +270,8 @@ def users():
 @require("admin.users", fresh=True)
 def user_new():
     form = UserCreateForm().fill_choices()
+    if request.method == "GET":  # hired for the branch of who adds them, most often
+        form.branch_id.data = current_user.branch_id or 0
 
     def created(result):
         user, generated = result
