@@ -69,9 +69,10 @@ LOW_CSAT = 2  # a satisfaction of 1 or 2 out of 5 is a low score
 DETRACTOR_NPS = 6  # NPS 0-6: detractors; 9-10: promoters
 
 OPEN_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
-# Open and not done yet: a device ready on time and not collected keeps no promise waiting
-# (the ticket page and the workbench call late only these too).
-PROMISE_STATES = tuple(s for s in OPEN_STATES if s != "ready")
+# At the repair bench, the work promised not done yet: what the ticket page and the workbench
+# call late (services.workbench.BENCH_STATES); a device ready on time and not collected keeps
+# no promise waiting, and one not sent to repair yet is on the time-limit list.
+PROMISE_STATES = ("diagnosis", "estimate", "repair", "waiting_parts")
 MAX_DAYS = 1830  # five years: the longest range a report accepts
 DEFAULT_DAYS = 30
 

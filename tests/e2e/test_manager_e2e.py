@@ -1,6 +1,8 @@
 """A manager's week in a real browser (Persian, right to left): the customer who calls the
 manager about an estimate, and the staff accounts the manager looks after (DESIGN section 1:
 the manager's "users") without asking an administrator."""
+import re
+
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, add_user
@@ -216,3 +218,20 @@ def test_the_manager_changes_their_own_password_from_the_navbar(live_server, bro
         assert "/login" in back_office.url
     finally:
         other.close()
+
+
+def test_the_dashboards_late_figure_opens_the_late_tickets(live_server, page, users,
+                                                           make_ticket):
+    from datetime import timedelta
+
+    from servicedesk.extensions import db
+    from servicedesk.visits import shop_day
+
+    late = make_ticket("waiting_parts")
+    late.promised_date = shop_day() - timedelta(days=1)
+    db.session.commit()
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/reports/")
+    page.locator('[data-kpi-link="overdue"]').click()
+    page.wait_for_url(re.compile(r"/workbench/.*#bucket-late$"))
+    expect(page.locator(f'#bucket-late tr[data-ticket="{late.id}"]')).to_be_visible()
