@@ -235,3 +235,18 @@ def test_the_dashboards_late_figure_opens_the_late_tickets(live_server, page, us
     page.locator('[data-kpi-link="overdue"]').click()
     page.wait_for_url(re.compile(r"/workbench/.*#bucket-late$"))
     expect(page.locator(f'#bucket-late tr[data-ticket="{late.id}"]')).to_be_visible()
+
+
+def test_the_desk_offers_a_manager_no_send_to_repair_they_cannot_do(live_server, page, users,
+                                                                     make_ticket):
+    """'Send to repair' on the desk opened, for a manager, a ticket page without that form."""
+    ticket = make_ticket("intake")
+    login(page, live_server.url, "manager1")
+    page.goto(f"{live_server.url}/desk")
+    expect(page.locator(f'a[href="/tickets/{ticket.id}"]').first).to_be_visible()
+    expect(page.locator('a[href$="#event-send_to_repair"]')).to_have_count(0)
+    page.context.clear_cookies()
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk")
+    page.locator(f'a[href="/tickets/{ticket.id}#event-send_to_repair"]').click()
+    expect(page.locator('form[data-event-form="send_to_repair"]')).to_be_visible()
