@@ -28,6 +28,7 @@ def _firing(*events: str) -> frozenset:
 
 PERMISSIONS: dict[str, frozenset] = {
     "home": ALL_STAFF,
+    "account.password": ALL_STAFF,  # one's own password (the kiosk's is changed for it)
     "tickets.view": ALL_STAFF,
     "tickets.admit": frozenset({"reception"}),
     "tickets.note": frozenset({"reception", "technician", "manager"}),
@@ -52,6 +53,9 @@ PERMISSIONS: dict[str, frozenset] = {
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types
+    # staff accounts (DESIGN: the manager's "users"); a manager's reach is narrower
+    # (services.admin.STAFF_A_MANAGER_MANAGES): their shop's reception, technicians and kiosks
+    "admin.users": frozenset({"manager", "admin"}),
     "admin.manage": frozenset({"admin"}),
 }
 

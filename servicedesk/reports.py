@@ -70,6 +70,10 @@ LOW_CSAT = 2  # a satisfaction of 1 or 2 out of 5 is a low score
 DETRACTOR_NPS = 6  # NPS 0-6: detractors; 9-10: promoters
 
 OPEN_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
+# At the repair bench, the work promised not done yet: what the ticket page and the workbench
+# call late (services.workbench.BENCH_STATES); a device ready on time and not collected keeps
+# no promise waiting, and one not sent to repair yet is on the time-limit list.
+PROMISE_STATES = ("diagnosis", "estimate", "repair", "waiting_parts")
 MAX_DAYS = 1830  # five years: the longest range a report accepts
 DEFAULT_DAYS = 30
 
@@ -1107,12 +1111,13 @@ def sms_summary(rows: list[dict]) -> dict:
 # --- dashboard ----------------------------------------------------------------------------------
 
 def dashboard_counts(branch_id: Optional[int] = None, now: Optional[datetime] = None) -> dict:
-    """Open tickets per state, overdue ones (promised date passed), today's intakes and
-    deliveries and the people waiting in the queue now."""
+    """Open tickets per state, overdue ones (promised date passed, the work not done yet),
+    today's intakes and deliveries and the people waiting in the queue now."""
     q = _Query()
     today = shop_today(now)
     lo, hi = local_midnight(today), local_midnight(today + timedelta(days=1))
     states = ", ".join(f"'{s}'" for s in OPEN_STATES)
+    promise = ", ".join(f"'{s}'" for s in PROMISE_STATES)
     tb = te = vb = ""
     if branch_id is not None:
         tb = f" AND t.branch_id = {q.bind(branch_id)}"
@@ -1122,7 +1127,7 @@ def dashboard_counts(branch_id: Optional[int] = None, now: Optional[datetime] = 
     sql = (
         f"SELECT 'state' AS kind, t.state AS k, COUNT(*) AS n FROM tickets t "
         f"WHERE t.state IN ({states}){tb} GROUP BY t.state "
-        f"UNION ALL SELECT 'overdue', NULL, COUNT(*) FROM tickets t WHERE t.state IN ({states}) "
+        f"UNION ALL SELECT 'overdue', NULL, COUNT(*) FROM tickets t WHERE t.state IN ({promise}) "
         f"AND t.promised_date < {q.bind(today, Date())}{tb} "
         "UNION ALL SELECT 'intakes', NULL, COUNT(*) FROM ticket_events e "
         f"WHERE e.event = 'admit' AND e.at >= {q.ts(lo)} AND e.at < {q.ts(hi)}{te} "

@@ -209,6 +209,136 @@ def test_deactivation_ends_sessions_revokes_tokens_and_is_audited(app, admin, us
     assert (row.value_from, row.value_to) == ({"active": False}, {"active": True})
 
 
+def test_the_manager_adds_a_receptionist_and_resets_a_lost_password(app, manager, users):
+    """DESIGN section 1: users are the manager's too; a new receptionist and a technician's
+    lost password need no administrator."""
+    resp = manager.post("/admin/users/new", {"username": "neda", "full_name": "Neda",
+                                             "role": "reception", "branch_id": branch_id(),
+                                             "language": "fa", "password": ""})
+    assert resp.status_code == 200
+    password = re.search(r'<code class="ltr" dir="ltr">([^<]+)</code>', html(resp)).group(1)
+    assert Browser(app).login("neda", password).status_code == 302
+    [row] = rows("user.create")
+    assert row.actor_id == users["manager"].id
+
+    tech = users["technician"]
+    at_bench = Browser(app)
+    at_bench.login(tech.username)
+    assert at_bench.get("/workbench/").status_code == 200
+    resp = manager.post(f"/admin/users/{tech.id}/password", {"password": "a new one 2026"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD) == (None, "invalid")
+    assert authenticate(tech.username, "a new one 2026")[0] is not None
+    # the old session (a phone left logged in) is over
+    assert "/login" in at_bench.get("/workbench/").headers.get("Location", "")
+
+
+def test_the_manager_logs_a_stolen_kiosk_tablet_out_everywhere(app, manager, users):
+    kiosk = add_user("lobby", "kiosk")
+    tablet = Browser(app)
+    assert tablet.login("lobby").status_code == 302
+    assert tablet.get("/kiosk").status_code == 200
+    listed = html(manager.get("/admin/users"))
+    assert f'href="/admin/users/{kiosk.id}"' in listed
+    assert manager.get(f"/admin/users/{kiosk.id}").status_code == 200
+    assert manager.post(f"/admin/users/{kiosk.id}/deactivate").status_code == 302
+    resp = tablet.get("/kiosk")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+    db.session.expire_all()
+    assert authenticate("lobby", PASSWORD) == (None, "invalid")
+
+
+def test_a_manager_cannot_change_managers_or_administrators_nor_give_those_roles(
+        app, manager, users):
+    before = count(User), count(AuditLog)
+    listed = html(manager.get("/admin/users?lang=en"))
+    for role in ("admin", "manager"):
+        user = users[role]
+        assert f'href="/admin/users/{user.id}"' not in listed
+        assert manager.get(f"/admin/users/{user.id}").status_code == 403
+        assert manager.post(f"/admin/users/{user.id}/password",
+                            {"password": "taken over 2026"}).status_code == 403
+        assert manager.post(f"/admin/users/{user.id}/deactivate").status_code == 403
+        db.session.expire_all()
+        assert authenticate(user.username, PASSWORD)[0] is not None
+    assert "changed by an administrator" in listed
+    form = html(manager.get("/admin/users/new?lang=en"))
+    offered = re.findall(r'<option[^>]*value="(\w+)"', form.split('name="role"')[1]
+                         .split("</select>")[0])
+    assert offered == ["reception", "technician", "kiosk"]
+    made = manager.post("/admin/users/new", {"username": "boss", "role": "admin",
+                                             "branch_id": 0, "language": "",
+                                             "password": "long enough pw"})
+    assert made.status_code == 422
+    tech = users["technician"]
+    raised = manager.post(f"/admin/users/{tech.id}", {"full_name": "", "role": "manager",
+                                                      "branch_id": branch_id(), "language": ""})
+    assert raised.status_code == 422
+    # API tokens stay the administrator's
+    assert "Issue an API token" not in html(manager.get(f"/admin/users/{tech.id}?lang=en"))
+    assert manager.post(f"/admin/users/{tech.id}/tokens", {"name": "x"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.get(User, tech.id).role == "technician"
+    assert (count(User), count(AuditLog)) == before
+
+
+def test_staff_change_their_own_password_and_their_other_sessions_end(app, users):
+    """No administrator needed to change one's own password: the current one first, the new
+    one twice; the phone still logged in is logged out, this browser stays in."""
+    tech = users["technician"]
+    here, phone = Browser(app), Browser(app)
+    here.login(tech.username)
+    phone.login(tech.username)
+    wrong = here.post("/account/password?lang=en", {"current_password": "not it at all",
+                                                    "new_password": "a new one 2026",
+                                                    "confirm": "a new one 2026"})
+    assert wrong.status_code == 422 and "This is not your current password." in html(wrong)
+    differ = here.post("/account/password?lang=en", {"current_password": PASSWORD,
+                                                     "new_password": "a new one 2026",
+                                                     "confirm": "a new one 2027"})
+    assert differ.status_code == 422 and "The two new passwords differ." in html(differ)
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD)[0] is not None
+    assert rows("user.password_change") == []  # refused: nothing changed
+    done = here.post("/account/password", {"current_password": PASSWORD,
+                                           "new_password": "a new one 2026",
+                                           "confirm": "a new one 2026"})
+    assert done.status_code == 302 and done.headers["Location"] == "/workbench/"
+    assert here.get("/workbench/").status_code == 200
+    assert "/login" in phone.get("/workbench/").headers.get("Location", "")
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD) == (None, "invalid")
+    assert authenticate(tech.username, "a new one 2026")[0] is not None
+    [row] = rows("user.password_change")
+    assert row.actor_id == tech.id and "a new one" not in str(row.value_to)
+
+
+def test_a_kiosk_account_has_no_password_page(app, users):
+    add_user("lobby", "kiosk")
+    tablet = Browser(app)
+    tablet.login("lobby")
+    assert tablet.get("/account/password").status_code == 403
+
+
+def test_a_new_account_starts_at_the_branch_of_who_adds_it(app, users):
+    """A manager of the second branch adding its receptionist: the form starts at that
+    branch, not at 'None' (whose desk would be the first branch's)."""
+    vanak = Branch(name="Vanak", code="V")
+    db.session.add(vanak)
+    db.session.commit()
+    boss = add_user("boss", "manager")
+    boss.branch_id = vanak.id
+    db.session.commit()
+    manager = Browser(app)
+    manager.login("boss")
+    form = html(manager.get("/admin/users/new?lang=en"))
+    branch_select = form.split('name="branch_id"')[1].split("</select>")[0]
+    assert re.search(rf'<option selected value="{vanak.id}">|<option value="{vanak.id}" selected',
+                     branch_select), branch_select
+    assert "act on every branch's tickets" in form
+
+
 def test_an_admin_cannot_deactivate_themselves_or_demote_the_last_admin(admin, users):
     me = users["admin"]
     admin.post(f"/admin/users/{me.id}/deactivate")
@@ -824,10 +954,12 @@ def test_audit_log_keeps_secrets_and_phone_numbers_out(app, users):
 
 # --- who reaches what ------------------------------------------------------------------------
 
-MANAGE_PAGES = ["/admin/users", "/admin/users/new", "/admin/branches", "/admin/branches/new",
+MANAGE_PAGES = ["/admin/branches", "/admin/branches/new",
                 "/admin/settings", "/admin/roles", "/admin/audit"]
 TEMPLATE_PAGES = ["/admin/", "/admin/templates", "/admin/templates/admit/fa",
                   "/admin/service-types", "/admin/service-types/new"]
+# staff accounts: the manager's too (DESIGN section 1), for reception, technicians and kiosks
+USER_PAGES = ["/admin/users", "/admin/users/new"]
 
 
 @pytest.mark.parametrize("role", ["reception", "technician", "manager", "admin"])
@@ -836,14 +968,14 @@ def test_admin_pages_by_role(app, users, role):
     browser.login(users[role].username)
     for url in MANAGE_PAGES:
         assert browser.get(url).status_code == (200 if role == "admin" else 403), url
-    for url in TEMPLATE_PAGES:
+    for url in TEMPLATE_PAGES + USER_PAGES:
         assert browser.get(url).status_code == (
             200 if role in ("manager", "admin") else 403), url
 
 
 def test_anonymous_users_are_sent_to_the_login_page(app):
     browser = Browser(app)
-    for url in MANAGE_PAGES + TEMPLATE_PAGES:
+    for url in MANAGE_PAGES + TEMPLATE_PAGES + USER_PAGES:
         resp = browser.get(url)
         assert resp.status_code == 302 and "/login" in resp.headers["Location"], url
     resp = browser.post("/admin/users/new", {"username": "x", "role": "admin", "branch_id": 0,
@@ -888,7 +1020,7 @@ def test_a_fresh_login_is_not_asked_again(app, admin):
 
 def test_nav_shows_administration_to_admins_and_sms_to_managers(admin, manager, app, users):
     assert 'href="/admin/"' in html(admin.get("/"))
-    assert "SMS and services" in html(manager.get("/?lang=en"))
+    assert "Staff, SMS and services" in html(manager.get("/?lang=en"))
     tech = Browser(app)
     tech.login(users["technician"].username)
     assert 'href="/admin/"' not in html(tech.get("/"))

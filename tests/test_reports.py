@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
@@ -679,6 +679,21 @@ def test_dashboard_counts(history):
     assert (c["intakes"], c["deliveries"]) == (1, 0)  # T7 this morning
     c = r.dashboard_counts(now=datetime(2026, 1, 11, 20, 0, tzinfo=timezone.utc))
     assert (c["intakes"], c["deliveries"], c["overdue"]) == (0, 1, 0)  # T1 delivered on the 11th
+
+
+def test_a_device_ready_and_not_collected_is_no_late_repair_on_the_dashboard(
+        app, api, make_ticket):
+    """The dashboard's 'overdue (promised date passed)' counted a device finished on time and
+    waiting for its owner as a late repair: the workbench and the ticket page did not."""
+    from servicedesk.services.workbench import promised_late
+    ready, repair = make_ticket("ready"), make_ticket("repair")
+    yesterday = r.shop_today() - timedelta(days=1)
+    for ticket in (ready, repair):
+        ticket.promised_date = yesterday
+    db.session.commit()
+    assert not promised_late(ready) and promised_late(repair)
+    counts = api["manager"].get("/api/v1/reports/dashboard").get_json()
+    assert counts["overdue"] == 1 and counts["states"]["ready"] == 1
 
 
 # --- one statement per report, percentiles as percentile_cont -------------------------------

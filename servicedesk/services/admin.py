@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from .. import settings as shop_settings
 from .. import validation as v
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..i18n import format_datetime, format_money, localize_digits, segments
 from ..models import NO_TOKEN_ROLES, ROLES, ApiToken, Branch, SmsTemplate, Ticket, User, utcnow
@@ -78,6 +78,35 @@ def _user_values(user: User) -> dict:
             "branch_id": user.branch_id, "language": user.language, "active": user.active}
 
 
+# The accounts a manager looks after (DESIGN: the manager's "users"): a technician who left, a new
+# receptionist, a lost password, a stolen kiosk tablet. Managers' and administrators' accounts,
+# and giving anyone those roles, stay the administrator's: a manager cannot raise an account,
+# their own included, above what they hold, nor take over a peer's.
+STAFF_A_MANAGER_MANAGES = ("reception", "technician", "kiosk")
+
+
+def may_manage(by: User, user: Optional[User] = None, role: Optional[str] = None) -> bool:
+    """Whether ``by`` may change ``user`` (when given) and give an account ``role`` (when
+    given): an administrator any, a manager the staff of ``STAFF_A_MANAGER_MANAGES``."""
+    if by.role == "admin":
+        return True
+    if by.role != "manager":
+        return False
+    return ((user is None or user.role in STAFF_A_MANAGER_MANAGES)
+            and (role is None or role in STAFF_A_MANAGER_MANAGES))
+
+
+def roles_given_by(by: User) -> tuple:
+    """The roles ``by`` may give an account (the role list of the user forms)."""
+    return tuple(r for r in ROLES if may_manage(by, role=r))
+
+
+def _check_manages(by: User, user: Optional[User] = None, role: Optional[str] = None) -> None:
+    if not may_manage(by, user, role):
+        raise Forbidden(_("Managers' and administrators' accounts are the administrator's: "
+                          "ask an administrator."))
+
+
 def get_user(user_id) -> User:
     user = _by_id(User, user_id)
     if user is None:
@@ -133,6 +162,8 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
         errors["username"] = _("Letters, digits and . _ @ + - only (2 to 64 characters).")
     full_name, branch, language = _clean_user_fields(errors, full_name, role, branch_id,
                                                      language)
+    if role in ROLES and not may_manage(by, role=role):
+        errors["role"] = _("Must be one of: %(options)s.", options=", ".join(roles_given_by(by)))
     generated = None
     if not password:
         password = generated = new_password()
@@ -166,6 +197,10 @@ def update_user(by: User, user_id: int, *, full_name, role, branch_id, language)
     _check(errors)
     with committing():
         user = get_user(user_id)
+        _check_manages(by, user)
+        if role in ROLES and not may_manage(by, role=role):
+            raise ValidationError(_("Some fields are not valid."), fields={"role": _(
+                "Must be one of: %(options)s.", options=", ".join(roles_given_by(by)))})
         if user.role == "admin" and role != "admin" and user.active and not _active_admins(
                 excluding=user.id):
             raise Conflict(_("This is the last active administrator: make someone else an "
@@ -199,6 +234,7 @@ def deactivate_user(by: User, user_id: int) -> User:
         user = get_user(user_id)
         if user.id == by.id:
             raise Conflict(_("You cannot deactivate your own account."))
+        _check_manages(by, user)
         if user.role == "admin" and user.active and not _active_admins(excluding=user.id):
             raise Conflict(_("This is the last active administrator."))
         if not user.active:
@@ -214,6 +250,7 @@ def deactivate_user(by: User, user_id: int) -> User:
 def activate_user(by: User, user_id: int) -> User:
     with committing():
         user = get_user(user_id)
+        _check_manages(by, user)
         if user.active:
             return user
         user.active = True
@@ -233,6 +270,7 @@ def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Op
     people.check_password_rules(password)
     with committing():
         user = get_user(user_id)
+        _check_manages(by, user)
         user.password_hash = people._hasher().hash(password)
         user.end_sessions()
         user.failed_logins = 0

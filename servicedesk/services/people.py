@@ -136,6 +136,30 @@ def authenticate(username: str, password: str,
     return user, None
 
 
+def change_own_password(user: User, current: str, new: str) -> None:
+    """A member of staff changes their own password (one typed in front of a customer, the one
+    an administrator or manager gave them): the current one first, then the new one. Every
+    other session of theirs ends (the caller logs this one in again); audited, never the
+    password. A wrong current password is a ValidationError on ``current_password``."""
+    try:
+        _hasher().verify(user.password_hash, current or "")
+    except (VerificationError, InvalidHashError):
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "current_password": _("This is not your current password.")}) from None
+    try:
+        check_password_rules(new)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, fields={"new_password": exc.fields["password"]}) \
+            from None
+    from .. import audit
+    user.password_hash = _hasher().hash(new)
+    user.end_sessions()
+    user.failed_logins = user.device_failed_logins = 0
+    user.locked_until = None
+    audit.log("user.password_change", obj=user, actor=user, after={"by": "self"})
+    db.session.commit()
+
+
 def token_digest(raw: str) -> str:
     # Tokens are 256 random bits: a fast hash is enough (no dictionary to attack).
     return hashlib.sha256(raw.encode()).hexdigest()

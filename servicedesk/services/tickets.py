@@ -322,20 +322,46 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
 LIST_LIMIT = 200
 
 
-def list_tickets(state: Optional[str] = None, q: str = "",
-                 limit: int = LIST_LIMIT) -> list[Ticket]:
-    """The staff's ticket list: newest first, in ``state`` if given; ``q`` reads as the desks'
+def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIMIT,
+                 branch_id: Optional[int] = None,
+                 technician_id: Optional[int] = None) -> list[tuple]:
+    """The staff's ticket list, as (ticket, when it entered its current state): newest first,
+    or, in one ``state``, the longest in it first (the device nobody collected, the estimate
+    nobody answered); of one branch and one technician when given. ``q`` reads as the desks'
     search does (a number, a scanned link, a phone or its last digits, an IMEI, a name, a
-    device: ``reception.find_tickets``). With each ticket's customer and device, which the
-    list shows (one query, not two more a row)."""
+    device: ``reception.find_tickets``). With each ticket's customer, device and technician,
+    which the list shows (a few queries, not more a row)."""
+    since = settings.state_entered_at()
     if q.strip():
         from .reception import find_tickets
-        return find_tickets(q, limit=limit, state=state)
-    query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
-             .order_by(Ticket.id.desc()).limit(limit))
+        found = [t for t in find_tickets(q, limit=limit, state=state)
+                 if (branch_id is None or t.branch_id == branch_id)
+                 and (technician_id is None or t.technician_id == technician_id)]
+        entered = dict(db.session.execute(
+            select(Ticket.id, since).where(Ticket.id.in_([t.id for t in found]))).all()) \
+            if found else {}
+        return [(t, entered.get(t.id)) for t in found]
+    query = (select(Ticket, since).options(joinedload(Ticket.customer), joinedload(Ticket.device),
+                                           joinedload(Ticket.technician))
+             .limit(limit))
     if state is not None:
-        query = query.where(Ticket.state == state)
-    return list(db.session.scalars(query))
+        query = query.where(Ticket.state == state).order_by(since, Ticket.id)
+    else:
+        query = query.order_by(Ticket.id.desc())
+    if branch_id is not None:
+        query = query.where(Ticket.branch_id == branch_id)
+    if technician_id is not None:
+        query = query.where(Ticket.technician_id == technician_id)
+    return [tuple(row) for row in db.session.execute(query).unique().all()]
+
+
+def list_choices() -> dict:
+    """What the ticket list can be narrowed to: the branches (when more than one) and the
+    technicians (those who left too: tickets may still carry their name)."""
+    branches = list(db.session.scalars(select(Branch).order_by(Branch.id)))
+    technicians = sorted(db.session.scalars(select(User).where(User.role == "technician")),
+                         key=lambda u: (not u.active, u.display_name.casefold()))
+    return {"branches": branches if len(branches) > 1 else [], "technicians": technicians}
 
 
 def page_of_tickets(states: Optional[list[str]], branch_id: Optional[int], limit: int,

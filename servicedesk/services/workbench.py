@@ -20,7 +20,7 @@ from .. import lifecycle, settings, visits
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..lifecycle import Actor
-from ..models import Ticket, TicketEvent, TicketNote, User
+from ..models import Branch, Ticket, TicketEvent, TicketNote, User
 from . import tickets as ticket_service
 
 # States in which a ticket sits at the repair bench (a technician may hold it).
@@ -50,6 +50,9 @@ class Worklist:
     estimates: list[Row] = field(default_factory=list)  # waiting on the customer
     late: list[Row] = field(default_factory=list)  # past their promised date
     everyone: bool = False  # a manager's view: every technician's tickets
+    branch_id: Optional[int] = None  # a manager's view of one branch (None: every branch)
+    # a manager's view: what each technician holds, [(technician, {state: n, "late": n})]
+    load: list[tuple[User, dict[str, int]]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,16 +77,20 @@ def _branch_filter(user: User):
     return (Ticket.branch_id == user.branch_id,) if user.branch_id else ()
 
 
-def worklist(user: User) -> Worklist:
+def worklist(user: User, branch_id: Optional[int] = None) -> Worklist:
     """The cartable: a technician's own tickets by state, the unassigned repair queue (oldest
     first), their estimates waiting on customers and their tickets past the promised date. A
-    manager sees every technician's tickets."""
+    manager sees every technician's tickets, of every branch or of ``branch_id`` (a manager
+    acts anywhere: their own branch alone would hide the other's work, which the dashboard
+    counts), and what each technician holds."""
     everyone = user.role != "technician"
+    where = (Ticket.branch_id == branch_id,) if everyone and branch_id else ()
     if everyone:
-        mine_filter = (Ticket.technician_id.is_not(None), *_branch_filter(user))
+        mine_filter = (Ticket.technician_id.is_not(None), *where)
     else:
         mine_filter = (Ticket.technician_id == user.id,)
-    work = Worklist(everyone=everyone)
+        where = _branch_filter(user)
+    work = Worklist(everyone=everyone, branch_id=branch_id if everyone else None)
     mine = _rows(select(Ticket).where(*mine_filter, Ticket.state.in_(BENCH_STATES))
                  .order_by(Ticket.promised_date.is_(None), Ticket.promised_date,
                            Ticket.created_at, Ticket.id))
@@ -93,10 +100,32 @@ def worklist(user: User) -> Worklist:
                             key=lambda r: (r.since is None, r.since))
     work.late = [r for r in mine if r.late]
     work.queue = _rows(select(Ticket).where(Ticket.technician_id.is_(None),
-                                            Ticket.state.in_(QUEUE_STATES),
-                                            *_branch_filter(user))
+                                            Ticket.state.in_(QUEUE_STATES), *where)
                        .order_by(Ticket.created_at, Ticket.id))
+    if everyone:
+        work.load = _load(mine, branch_id)
     return work
+
+
+def _load(rows: list[Row], branch_id: Optional[int]) -> list[tuple[User, dict[str, int]]]:
+    """What each technician holds at the bench, by state, with those past the promised date:
+    the busiest first, and the active technicians holding nothing last (the ones to give work
+    to)."""
+    held: dict[int, dict[str, int]] = {}
+    people: dict[int, User] = {}
+    for r in rows:
+        tech = r.ticket.technician
+        counts = held.setdefault(tech.id, dict.fromkeys((*BENCH_STATES, "late", "total"), 0))
+        people[tech.id] = tech
+        counts[r.ticket.state] += 1
+        counts["total"] += 1
+        counts["late"] += r.late
+    for tech in technicians_to_assign(branch_id):
+        if tech.id not in held:
+            people[tech.id] = tech
+            held[tech.id] = dict.fromkeys((*BENCH_STATES, "late", "total"), 0)
+    return sorted(((people[i], counts) for i, counts in held.items()),
+                  key=lambda pair: (-pair[1]["total"], pair[0].display_name.casefold()))
 
 
 def _take(ticket: Ticket, user: User) -> None:
@@ -133,6 +162,14 @@ def claim(ticket_id: int, user: User, expected_version: Optional[int] = None) ->
                            state=ticket.state)
         _take(ticket, user)
     return ticket
+
+
+def branch_choices() -> list[Branch]:
+    """The branches a manager's worklist can show one of (none to choose from in a shop of
+    one branch)."""
+    branches = list(db.session.scalars(select(Branch).where(Branch.active.is_(True))
+                                       .order_by(Branch.id)))
+    return branches if len(branches) > 1 else []
 
 
 def technicians_to_assign(branch_id: Optional[int] = None) -> list[User]:

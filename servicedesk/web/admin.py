@@ -1,9 +1,10 @@
 """Administration: users, branches, service types, SMS templates, settings, the role matrix and
 the audit log (issue 8).
 
-Users, branches, settings, roles and the audit log are the administrator's, behind a fresh
-login (a session restored from a remember-me cookie must log in again); SMS templates and
-service types are the manager's too.
+Branches, settings, roles, API tokens and the audit log are the administrator's, behind a fresh
+login (a session restored from a remember-me cookie must log in again); staff accounts are the
+manager's too (reception, technicians and kiosks: ``services.admin.may_manage``), behind the
+same fresh login; SMS templates and service types are the manager's too.
 """
 import json
 import re
@@ -26,7 +27,7 @@ from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
 from ..i18n import format_datetime, format_number, localize_digits, parse_date
 from ..lifecycle import STATE_LABELS
-from ..models import NO_TOKEN_ROLES, ROLES
+from ..models import NO_TOKEN_ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
@@ -119,7 +120,7 @@ def _language_choices():
 
 
 def _role_choices():
-    return _choices((role, ROLE_LABELS[role]) for role in ROLES)
+    return _choices((role, ROLE_LABELS[role]) for role in svc.roles_given_by(current_user))
 
 
 def _branch_choices():
@@ -130,7 +131,9 @@ def _branch_choices():
 class UserEditForm(FlaskForm):
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=120)])
     role = SelectField(_l("Role"), validators=[DataRequired()])
-    branch_id = SelectField(_l("Branch"), coerce=int)
+    branch_id = SelectField(_l("Branch"), coerce=int, description=_l(
+        "Where their desk, bench or kiosk screens are. None: they act on every branch's "
+        "tickets, and a desk or kiosk of theirs is the first branch's."))
     language = SelectField(_l("Language"))
 
     def fill_choices(self):
@@ -246,17 +249,29 @@ def index():
 
 # --- users -----------------------------------------------------------------------------------
 
+def _managed_user(user_id: int):
+    """The account of a user's page, if the current user looks after it (a manager: not a
+    manager's or administrator's), else 403."""
+    user = svc.get_user(user_id)
+    if not svc.may_manage(current_user, user):
+        abort(403)
+    return user
+
+
 @bp.get("/users")
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def users():
     return render_template("admin/users.html", users=svc.list_users(),
-                           branches={b.id: b for b in svc.list_branches()})
+                           branches={b.id: b for b in svc.list_branches()},
+                           may_manage=lambda user: svc.may_manage(current_user, user))
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_new():
     form = UserCreateForm().fill_choices()
+    if request.method == "GET":  # hired for the branch of who adds them, most often
+        form.branch_id.data = current_user.branch_id or 0
 
     def created(result):
         user, generated = result
@@ -273,9 +288,9 @@ def user_new():
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_edit(user_id: int):
-    user = svc.get_user(user_id)
+    user = _managed_user(user_id)
     form = UserEditForm(obj=user if request.method == "GET" else None).fill_choices()
     if request.method == "GET":
         form.branch_id.data = user.branch_id or 0
@@ -293,25 +308,27 @@ def user_edit(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/deactivate")
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_deactivate(user_id: int):
+    _managed_user(user_id)
     return _user_action(user_id, svc.deactivate_user, _("The account is deactivated; its "
                                                         "sessions and API tokens no longer "
                                                         "work."))
 
 
 @bp.post("/users/<int:user_id>/activate")
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_activate(user_id: int):
+    _managed_user(user_id)
     return _user_action(user_id, svc.activate_user, _("The account is active again."))
 
 
 @bp.post("/users/<int:user_id>/return-tickets")
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_return_tickets(user_id: int):
     """A technician who left: the tickets they held go back to the repair queue for the
     others to claim."""
-    user = svc.get_user(user_id)
+    user = _managed_user(user_id)
     return _user_action(user.id, lambda by, uid: workbench.return_to_queue(uid, by),
                         lambda count: ngettext(
                             "%(count)s ticket is back in the repair queue.",
@@ -339,9 +356,9 @@ def _user_page_form(user, form, field, action, done, message: str):
 
 
 @bp.post("/users/<int:user_id>/password")
-@require("admin.manage", fresh=True)
+@require("admin.users", fresh=True)
 def user_password(user_id: int):
-    user = svc.get_user(user_id)
+    user = _managed_user(user_id)
     form = PasswordForm()
     return _user_page_form(
         user, form, form.password,

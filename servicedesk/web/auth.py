@@ -21,7 +21,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
-from ..auth import KIOSK
+from ..auth import KIOSK, require
+from ..errors import ValidationError
 from ..extensions import db, limiter, login_manager
 from ..services import people
 from .forms import DataRequired, Length
@@ -35,6 +36,16 @@ def _refresh_view(state):
     login_manager.needs_refresh_message = _l("Please type your password again to open this "
                                              "page.")
     login_manager.needs_refresh_message_category = "warning"
+
+
+class OwnPasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(), Length(max=256)])
+    new_password = PasswordField(_l("New password"),
+                                 validators=[DataRequired(), Length(min=8, max=256)],
+                                 description=_l("At least 8 characters."))
+    confirm = PasswordField(_l("New password again"),
+                            validators=[DataRequired(), Length(max=256)])
 
 
 class LoginForm(FlaskForm):
@@ -193,6 +204,32 @@ def logout():
     session.clear()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])  # the current password is guessed here too
+@require("account.password")
+def own_password():
+    """Change one's own password: the other sessions end, this one goes on."""
+    form = OwnPasswordForm()
+    if form.validate_on_submit():
+        if form.new_password.data != form.confirm.data:
+            form.confirm.errors = [_("The two new passwords differ.")]
+        else:
+            user = current_user._get_current_object()
+            try:
+                people.change_own_password(user, form.current_password.data,
+                                           form.new_password.data)
+            except ValidationError as exc:
+                for name, problem in exc.fields.items():
+                    getattr(form, name).errors = [problem]
+            else:
+                login_user(user, remember=False)  # the new session token, this browser only
+                flash(_("Your password is changed; your other sessions have ended."),
+                      "success")
+                return redirect(landing_url(user))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/password.html", form=form), status
 
 
 @bp.post("/language")

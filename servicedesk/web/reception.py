@@ -568,8 +568,12 @@ def takings_slip():
 @bp.get("/desk")
 @require("reception.desk")
 def desk():
+    # a manager at the desk may not send a device to repair (the lifecycle's roles): no button
+    # that opens a ticket page without the form
     return render_template("reception/desk.html", work=reception.worklist(_branch()),
-                           labels=lifecycle.STATE_LABELS)
+                           labels=lifecycle.STATE_LABELS,
+                           may_send="send_to_repair" in lifecycle.allowed_events(
+                               "intake", current_user.role))
 
 
 @bp.post("/desk/tickets/<int:ticket_id>/answer")

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from .. import lifecycle
-from ..auth import can, require
+from ..auth import ROLE_LABELS, can, require
 from ..errors import DomainError
 from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
@@ -50,6 +50,30 @@ NOTIFICATION_LABELS = {
     "cancelled": _l("not sent: no longer due"),
 }
 ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
+# Who takes a ticket on, named for a reader whose role fires nothing now (a manager reading an
+# estimate the customer has not answered): from the lifecycle table's roles.
+NEXT_ACTORS = {**ROLE_LABELS,
+               lifecycle.CUSTOMER: _l("the customer (the link in their SMS or on the receipt)")}
+
+
+def next_steps(ticket: Ticket) -> list[tuple]:
+    """The events allowed from the ticket's state and who may fire each (the system's own
+    acts left out: an approval within a pre-approved amount comes with the estimate, not
+    later), as (label, [who]) in the table's order."""
+    steps = []
+    for name in lifecycle.allowed_events(ticket.state):
+        rule = lifecycle.EVENTS[name]
+        who = [NEXT_ACTORS[r] for r in (lifecycle.CUSTOMER, *lifecycle.STAFF_ROLES)
+               if r in rule.roles]
+        if name == "close":
+            who.append(_l("automatically, when nobody answers the survey"))
+        if who:
+            label = _l("Revise the estimate") if name == "quote" and ticket.state == "estimate" \
+                else rule.label
+            steps.append((label, who, lifecycle.CUSTOMER in rule.roles))
+    # what the ticket waits on first: the customer's answer before a revision of the estimate
+    return [(label, who) for label, who, _customer in
+            sorted(steps, key=lambda step: not step[2])]
 # Events whose form edits cost lines (the estimate editor).
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
@@ -63,11 +87,20 @@ def index():
     state = request.args.get("state")
     state = state if state in lifecycle.TICKET_STATES else None
     q = (request.args.get("q") or "").strip()
+    choices = ticket_service.list_choices()
+    # a manager's two-branch shop: one branch's tickets, one technician's (a bad value: all)
+    branch_id = request.args.get("branch", type=int)
+    branch_id = branch_id if branch_id in {b.id for b in choices["branches"]} else None
+    technician_id = request.args.get("technician", type=int)
+    technician_id = technician_id if technician_id in {
+        u.id for u in choices["technicians"]} else None
     limit = ticket_service.LIST_LIMIT
-    items = ticket_service.list_tickets(state, q, limit=limit + 1)  # one more: are there?
+    items = ticket_service.list_tickets(state, q, limit=limit + 1, branch_id=branch_id,
+                                        technician_id=technician_id)  # one more: are there?
     return render_template("tickets/index.html", items=items[:limit], state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS,
-                           limit=limit, more=len(items) > limit)
+                           limit=limit, more=len(items) > limit, choices=choices,
+                           branch_id=branch_id, technician_id=technician_id)
 
 
 # --- one ticket -------------------------------------------------------------------------------
@@ -254,7 +287,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
-        estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines()), status
+        estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines(),
+        next_by=[] if events or elsewhere else next_steps(ticket)), status
 
 
 @bp.get("/<int:ticket_id>")

@@ -28,8 +28,14 @@ bp.after_request(htmx.login_redirect_whole_page)
 @bp.get("/")
 @require("workbench.view")
 def index():
-    context = {"work": workbench.worklist(current_user), "labels": lifecycle.STATE_LABELS,
-               "poll_seconds": POLL_SECONDS}
+    branches = workbench.branch_choices() if current_user.role != "technician" else []
+    # a manager's choice of branch (every branch by default, as the dashboard counts)
+    branch_id = request.args.get("branch", type=int)
+    if branch_id not in {b.id for b in branches}:
+        branch_id = None
+    context = {"work": workbench.worklist(current_user, branch_id),
+               "labels": lifecycle.STATE_LABELS, "poll_seconds": POLL_SECONDS,
+               "branches": branches}
     if _hx():
         return render_template("workbench/_worklist.html", **context)
     return render_template("workbench/index.html", **context)
