@@ -1,0 +1,262 @@
+"""Loaner phones (a «گوشی امانی») lent while the customer's device is in the shop: lent and taken
+back from the ticket page and the API, each a record of the ticket's hash-chained trail; the
+hand-back and the cancel refused while one is out unless it comes back with them (in the same
+transaction); the receipts, the ticket page and the desk's list of loaners out show them. On
+both databases (TEST_DATABASE_URL)."""
+import pytest
+from sqlalchemy import select
+
+from servicedesk import lifecycle
+from servicedesk.errors import Conflict, Forbidden, ValidationError
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Loan, Ticket, TicketEvent
+from servicedesk.services import loaners
+from servicedesk.services import tickets as ticket_service
+
+from .conftest import SAMPLE_DATA
+from .test_api import row_counts as _row_counts
+from .test_reception import Staff, reload, text
+
+A10 = {"description": "Samsung A10, white", "serial": "490154203237518",
+       "condition": "scratch on the back"}
+
+
+def lend(api, role, ticket_id, **data):
+    return api[role].post(f"/api/v1/tickets/{ticket_id}/loaner", json=data)
+
+
+def take_back(api, role, ticket_id, **data):
+    return api[role].post(f"/api/v1/tickets/{ticket_id}/loaner/return", json=data)
+
+
+def row_counts() -> dict:
+    counts = _row_counts()
+    counts["Loan"] = db.session.scalar(select(db.func.count()).select_from(Loan))
+    counts["out"] = db.session.scalar(select(db.func.count()).select_from(Loan).where(
+        Loan.returned_at.is_(None)))
+    return counts
+
+
+def trail_ok(ticket_id) -> bool:
+    db.session.expire_all()
+    ticket = ticket_service.get_ticket(ticket_id)
+    return lifecycle.verify_chain(ticket) is None and lifecycle.verify_records(ticket) == []
+
+
+# --- the service ------------------------------------------------------------------------------
+
+def test_reception_lends_a_loaner_and_takes_it_back_each_in_the_trail(users, make_ticket):
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, dict(A10))
+    loan = loaners.out(ticket.id)
+    assert (loan.description, loan.serial, loan.condition) == (
+        "Samsung A10, white", "490154203237518", "scratch on the back")
+    assert loan.lent_by_name == "reception1" and loan.returned_at is None
+    ticket = reload(ticket)
+    assert ticket.state == "repair"  # a loan moves no state
+    lent = ticket.events[-1]
+    assert lent.event == "lend_loaner" and lent.from_state == lent.to_state == "repair"
+    assert lent.data == {"loan_id": loan.id, **A10} and lent.at == loan.lent_at
+    assert trail_ok(ticket.id)
+
+    manager = Actor.staff(users["manager"])
+    loaners.take_back(ticket.id, manager)
+    assert loaners.out(ticket.id) is None
+    loan = db.session.get(Loan, loan.id)
+    assert loan.returned_by_name == "manager1" and loan.returned_at is not None
+    back = reload(ticket).events[-1]
+    assert back.event == "return_loaner" and back.actor_name == "manager1"
+    assert back.data == {"loan_id": loan.id, "description": "Samsung A10, white"}
+    assert trail_ok(ticket.id)
+
+
+def test_one_loaner_out_at_a_time_and_another_once_it_is_back(users, make_ticket):
+    ticket = make_ticket("diagnosis")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"description": "Nokia 105"})
+    before = row_counts()
+    with pytest.raises(Conflict, match="Nokia 105"):
+        loaners.lend(ticket.id, desk, {"description": "Samsung A10"})
+    assert row_counts() == before
+    loaners.take_back(ticket.id, desk)
+    loaners.lend(ticket.id, desk, {"description": "Samsung A10"})
+    assert [(l.description, l.out) for l in loaners.of_ticket(ticket.id)] == [
+        ("Nokia 105", False), ("Samsung A10", True)]
+    assert trail_ok(ticket.id)
+
+
+def test_the_database_keeps_one_loaner_out_per_ticket(users, make_ticket):
+    """Two desks lending at the same instant: the unique index is the last word."""
+    ticket = make_ticket("intake")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    now = loaners.out(ticket.id).lent_at
+    db.session.add(Loan(ticket_id=ticket.id, description="another", condition="",
+                        lent_at=now, lent_by_name="x"))
+    with pytest.raises(Exception):
+        db.session.commit()
+    db.session.rollback()
+
+
+@pytest.mark.parametrize("state", ["delivered", "closed", "cancelled"])
+def test_no_loaner_once_the_ticket_is_over(users, make_ticket, state):
+    ticket = make_ticket(state)
+    before = row_counts()
+    with pytest.raises(Conflict):
+        loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize("role", ["technician", "admin"])
+def test_only_reception_and_the_manager_lend(users, make_ticket, role):
+    ticket = make_ticket("repair")
+    with pytest.raises(Forbidden):
+        loaners.lend(ticket.id, Actor.staff(users[role]), {"description": "Nokia 105"})
+    loaners.lend(ticket.id, Actor.staff(users["manager"]), {"description": "Nokia 105"})
+    with pytest.raises(Forbidden):
+        loaners.take_back(ticket.id, Actor.staff(users[role]))
+    assert loaners.out(ticket.id) is not None
+
+
+def test_taking_back_a_loaner_nobody_has_is_refused(users, make_ticket):
+    ticket = make_ticket("repair")
+    with pytest.raises(Conflict, match="No loaner phone"):
+        loaners.take_back(ticket.id, Actor.staff(users["reception"]))
+
+
+@pytest.mark.parametrize("data, field", [
+    ({}, "description"), ({"description": "   "}, "description"),
+    ({"description": "x" * 121}, "description"),
+    ({"description": "Nokia", "serial": "490154203237519"}, "serial"),  # a bad check digit
+    ({"description": "Nokia", "condition": "x" * 501}, "condition"),
+])
+def test_a_bad_loan_is_refused_naming_the_field(users, make_ticket, data, field):
+    ticket = make_ticket("repair")
+    before = row_counts()
+    with pytest.raises(ValidationError) as exc:
+        loaners.lend(ticket.id, Actor.staff(users["reception"]), data)
+    assert field in exc.value.fields
+    assert row_counts() == before
+
+
+def test_the_hand_back_is_refused_while_the_loaner_is_out_naming_it(users, make_ticket):
+    ticket = make_ticket("ready")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, dict(A10))
+    before = row_counts()
+    with pytest.raises(ValidationError) as exc:
+        ticket_service.fire_event(ticket.id, "deliver", desk, dict(SAMPLE_DATA["deliver"]))
+    assert "Samsung A10, white" in exc.value.message
+    assert "Samsung A10, white" in exc.value.fields["loaner_returned"]
+    assert row_counts() == before and reload(ticket).state == "ready"
+    # ticked: the return is recorded, then the hand-back, in one commit
+    ticket_service.fire_event(ticket.id, "deliver", desk,
+                              {**SAMPLE_DATA["deliver"], "loaner_returned": True})
+    ticket = reload(ticket)
+    assert ticket.state == "delivered"
+    assert [e.event for e in ticket.events[-2:]] == ["return_loaner", "deliver"]
+    assert ticket.events[-2].data["with_event"] == "deliver"
+    assert "loaner_returned" not in ticket.events[-1].data
+    assert loaners.out(ticket.id) is None
+    assert trail_ok(ticket.id)
+
+
+def test_the_cancel_is_refused_while_the_loaner_is_out(users, make_ticket):
+    ticket = make_ticket("intake")
+    manager = Actor.staff(users["manager"])
+    loaners.lend(ticket.id, manager, {"description": "Nokia 105"})
+    with pytest.raises(ValidationError, match="Nokia 105"):
+        ticket_service.fire_event(ticket.id, "cancel", manager, {"reason": "changed mind"})
+    ticket_service.fire_event(ticket.id, "cancel", manager,
+                              {"reason": "changed mind", "loaner_returned": True})
+    ticket = reload(ticket)
+    assert ticket.state == "cancelled" and loaners.out(ticket.id) is None
+    assert trail_ok(ticket.id)
+
+
+def test_a_hand_back_that_fails_leaves_the_loaner_out(users, make_ticket):
+    """All or nothing: a refused hand-back (a mistyped amount) takes nothing back."""
+    ticket = make_ticket("ready")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"description": "Nokia 105"})
+    before = row_counts()
+    with pytest.raises(ValidationError) as exc:
+        ticket_service.fire_event(ticket.id, "deliver", desk, {
+            "amount_paid": 1_400_000, "differs_ok": False, "loaner_returned": True})
+    assert list(exc.value.fields) == ["amount_paid"]
+    assert row_counts() == before
+    assert loaners.out(ticket.id) is not None and reload(ticket).state == "ready"
+
+
+def test_the_refusal_names_the_events_own_problems_too(users, make_ticket):
+    ticket = make_ticket("ready")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"description": "Nokia 105"})
+    with pytest.raises(ValidationError) as exc:
+        ticket_service.fire_event(ticket.id, "deliver", desk, {"amount_paid": -1})
+    assert set(exc.value.fields) == {"amount_paid", "loaner_returned"}
+
+
+def test_an_event_not_allowed_now_is_still_a_409_with_a_loaner_out(users, make_ticket):
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"description": "Nokia 105"})
+    with pytest.raises(lifecycle.TransitionNotAllowed):
+        ticket_service.fire_event(ticket.id, "deliver", desk, dict(SAMPLE_DATA["deliver"]))
+
+
+def test_verify_records_ties_the_loan_rows_to_the_trail(users, make_ticket):
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, dict(A10))
+    loan_id = loaners.out(ticket.id).id
+    # a loaner marked back behind the trail's back
+    db.session.execute(Loan.__table__.update().where(Loan.id == loan_id).values(
+        returned_at=db.func.now(), returned_by_name="reception1"))
+    db.session.commit()
+    db.session.expire_all()
+    assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
+        f"loan {loan_id} is taken back without a return_loaner record"]
+    # what was lent, edited
+    db.session.execute(Loan.__table__.update().where(Loan.id == loan_id).values(
+        returned_at=None, returned_by_name=None, description="Nokia 105"))
+    db.session.commit()
+    db.session.expire_all()
+    assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
+        f"loan {loan_id} differs from its lend_loaner record"]
+    # a loan row nobody recorded
+    db.session.execute(Loan.__table__.update().where(Loan.id == loan_id).values(
+        description="Samsung A10, white"))
+    db.session.execute(Loan.__table__.insert().values(
+        ticket_id=ticket.id, description="ghost", condition="", lent_at=db.func.now(),
+        lent_by_name="x", returned_at=db.func.now(), returned_by_name="x"))
+    db.session.commit()
+    db.session.expire_all()
+    ghost = db.session.scalar(select(Loan.id).where(Loan.description == "ghost"))
+    assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
+        f"loan {ghost} has no lend_loaner record",
+        f"loan {ghost} is taken back without a return_loaner record"]
+
+
+def test_verify_audit_reports_a_tampered_loan(app, users, make_ticket):
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["verify-audit"]).exit_code == 0
+    db.session.execute(Loan.__table__.update().values(serial="123456"))
+    db.session.commit()
+    result = runner.invoke(args=["verify-audit"])
+    assert result.exit_code == 1 and "differs from its lend_loaner record" in result.output
+
+
+def test_the_loan_records_are_in_the_hash_chain(users, make_ticket):
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    row = db.session.scalars(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.event == "lend_loaner")).one()
+    db.session.execute(TicketEvent.__table__.update().where(TicketEvent.id == row.id)
+                       .values(data={**row.data, "description": "Samsung S24"}))
+    db.session.commit()
+    db.session.expire_all()
+    assert lifecycle.verify_chain(ticket_service.get_ticket(ticket.id)) == row.seq
