@@ -260,3 +260,91 @@ def test_the_loan_records_are_in_the_hash_chain(users, make_ticket):
     db.session.commit()
     db.session.expire_all()
     assert lifecycle.verify_chain(ticket_service.get_ticket(ticket.id)) == row.seq
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+def test_the_api_lends_and_takes_back_and_the_ticket_carries_the_loaner(app, api, make_ticket):
+    from .test_openapi import answer_schema, mismatches
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ticket = make_ticket("repair")
+    assert api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["loaner"] is None
+    resp = lend(api, "reception", ticket.id, **A10, version=ticket.version)
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    loaner = body["loaner"]
+    assert {k: loaner[k] for k in ("description", "serial", "condition", "lent_by")} == {
+        **A10, "lent_by": "reception1"}
+    assert body["history"][-1]["event"] == "lend_loaner"
+    assert body["notifications"][-1]["event"] != "lend_loaner"  # no SMS for a loan
+    assert mismatches(body, answer_schema(doc, "/tickets/{id}/loaner", "post", 201), doc) == []
+    # the list carries it too, as documented
+    listing = api["manager"].get("/api/v1/tickets").get_json()
+    assert mismatches(listing, answer_schema(doc, "/tickets", "get", 200), doc) == []
+    assert next(t for t in listing["items"] if t["id"] == ticket.id)["loaner"]["id"] == \
+        loaner["id"]
+    # a second loaner while the first is out: 409 naming the one out
+    again = lend(api, "manager", ticket.id, description="Nokia 105")
+    assert again.status_code == 409 and "Samsung A10, white" in again.get_json()["error"]
+    resp = take_back(api, "manager", ticket.id)
+    assert resp.status_code == 200 and resp.get_json()["loaner"] is None
+    assert resp.get_json()["history"][-1]["event"] == "return_loaner"
+    assert mismatches(resp.get_json(), answer_schema(doc, "/tickets/{id}/loaner/return",
+                                                     "post", 200), doc) == []
+    assert take_back(api, "manager", ticket.id).status_code == 409
+
+
+@pytest.mark.parametrize("role", ["technician", "admin"])
+def test_the_api_lets_only_reception_and_the_manager_lend(api, make_ticket, role):
+    ticket = make_ticket("repair")
+    before = row_counts()
+    assert lend(api, role, ticket.id, description="Nokia 105").status_code == 403
+    assert take_back(api, role, ticket.id).status_code == 403
+    assert row_counts() == before
+
+
+def test_the_api_refuses_a_bad_loan_and_a_stale_version(api, make_ticket):
+    ticket = make_ticket("intake")
+    resp = lend(api, "reception", ticket.id, serial="490154203237519")
+    assert resp.status_code == 422
+    assert set(resp.get_json()["fields"]) == {"description", "serial"}
+    assert lend(api, "reception", ticket.id, description="Nokia",
+                version="1").status_code == 422
+    assert lend(api, "reception", ticket.id, description="Nokia",
+                version=ticket.version + 5).status_code == 409
+    assert lend(api, "reception", 999_999, description="Nokia").status_code == 404
+    assert reload(ticket).version == ticket.version
+
+
+def test_the_api_hand_back_says_loaner_returned(app, api, make_ticket):
+    from .test_openapi import mismatches
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    ticket = make_ticket("ready")
+    assert lend(api, "reception", ticket.id, description="Nokia 105").status_code == 201
+    before = row_counts()
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                 json={"event": "deliver", "amount_paid": 14_000_000})
+    assert resp.status_code == 422
+    body = resp.get_json()
+    assert "Nokia 105" in body["error"] and "loaner_returned" in body["fields"]
+    assert body["loaner"]["description"] == "Nokia 105"
+    assert row_counts() == before
+    sent = {"event": "deliver", "amount_paid": 14_000_000, "loaner_returned": True}
+    assert mismatches(sent, doc["components"]["schemas"]["Event"], doc) == []
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events", json=sent)
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["state"] == "delivered" and body["loaner"] is None
+    assert [h["event"] for h in body["history"][-2:]] == ["return_loaner", "deliver"]
+    assert trail_ok(ticket.id)
+
+
+def test_the_api_cancel_with_the_loaner_back(api, make_ticket):
+    ticket = make_ticket("intake")
+    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 201
+    resp = api["manager"].post(f"/api/v1/tickets/{ticket.id}/events",
+                               json={"event": "cancel", "reason": "no parts"})
+    assert resp.status_code == 422 and "loaner_returned" in resp.get_json()["fields"]
+    resp = api["manager"].post(f"/api/v1/tickets/{ticket.id}/events", json={
+        "event": "cancel", "reason": "no parts", "loaner_returned": True})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "cancelled"
