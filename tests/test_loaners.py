@@ -121,7 +121,7 @@ def test_only_reception_and_the_manager_lend(users, make_ticket, role):
 
 def test_taking_back_a_loaner_nobody_has_is_refused(users, make_ticket):
     ticket = make_ticket("repair")
-    with pytest.raises(Conflict, match="No loaner phone"):
+    with pytest.raises(Conflict, match="گوشی امانی.*دست مشتری نیست"):
         loaners.take_back(ticket.id, Actor.staff(users["reception"]))
 
 
@@ -348,3 +348,140 @@ def test_the_api_cancel_with_the_loaner_back(api, make_ticket):
     resp = api["manager"].post(f"/api/v1/tickets/{ticket.id}/events", json={
         "event": "cancel", "reason": "no parts", "loaner_returned": True})
     assert resp.status_code == 200 and resp.get_json()["state"] == "cancelled"
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+def test_the_desk_lends_from_the_ticket_page_and_the_receipt_names_the_loaner(app, make_ticket):
+    ticket = make_ticket("intake")
+    desk, technician = Staff(app, "reception1"), Staff(app, "technician1")
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "data-lend-form" in page and "Lend a loaner phone" in page
+    assert "data-lend-form" not in text(technician.get(f"/tickets/{ticket.id}?lang=en"))
+    assert technician.post(f"/tickets/{ticket.id}/loaner",
+                           {"description": "Nokia"}).status_code == 403
+    # a refused form comes back open, with what was typed and the problem beside its field
+    resp = desk.post(f"/tickets/{ticket.id}/loaner?lang=en", {
+        "description": "", "serial": "490154203237519", "condition": "cracked corner",
+        "version": str(ticket.version)})
+    assert resp.status_code == 422
+    page = text(resp)
+    assert 'id="loaner-description-error"' in page and 'id="loaner-serial-error"' in page
+    assert 'value="cracked corner"' in page and "data-lend-form open" in page
+    assert loaners.out(ticket.id) is None
+    resp = desk.post(f"/tickets/{ticket.id}/loaner", {**A10, "version": str(ticket.version)})
+    assert resp.status_code == 302
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "data-loaner-badge" in page and "Loaner phone with the customer" in page
+    assert "Samsung A10, white" in page and "490154203237518" in page
+    assert "scratch on the back" in page and "data-lend-form" not in page
+    timeline = page[page.index("data-timeline"):]
+    assert 'data-event="lend_loaner"' in timeline and "Loaner phone lent" in timeline
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert "data-loaner" in receipt and "Samsung A10, white" in receipt
+    assert "to be returned when the device is collected" in receipt
+    # in Persian: the loaner by its shop name and the date in the Jalali calendar
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=fa"))
+    assert "گوشی امانی" in receipt and "۱۴۰" in receipt[receipt.index("data-loaner"):]
+    # the technician sees it, but does not take it back
+    page = text(technician.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Loaner phone with the customer" in page and "data-take-back" not in page
+
+
+def test_the_desk_takes_the_loaner_back_from_the_ticket_page(app, users, make_ticket):
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    manager = Staff(app, "manager1")
+    ticket = reload(ticket)
+    resp = manager.post(f"/tickets/{ticket.id}/loaner/return", {"version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert loaners.out(ticket.id) is None
+    page = text(manager.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Loaner phone taken back" in page and "data-loaner-badge" not in page
+    assert "data-lend-form" in page  # another can be lent now
+    # the same form sent again: said, nothing written
+    resp = manager.post(f"/tickets/{ticket.id}/loaner/return?lang=en",
+                        {"version": str(ticket.version)}, follow_redirects=True)
+    assert "changed since you opened it" in text(resp)
+
+
+def test_no_lend_form_once_the_ticket_is_over(app, make_ticket):
+    desk = Staff(app, "reception1")
+    for state in ("delivered", "cancelled"):
+        ticket = make_ticket(state)
+        assert "data-lend-form" not in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+
+
+def test_the_cancel_form_asks_for_the_loaner_back(app, users, make_ticket):
+    ticket = make_ticket("intake")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    desk = Staff(app, "reception1")
+    ticket = reload(ticket)
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    form = page[page.index('data-event-form="cancel"'):]
+    assert "data-loaner-back" in form and 'name="loaner_returned"' in form
+    resp = desk.post(f"/tickets/{ticket.id}/events?lang=en", {
+        "event": "cancel", "reason": "no parts", "version": str(ticket.version)})
+    assert resp.status_code == 422
+    page = text(resp)
+    form = page[page.index('data-event-form="cancel"'):]
+    assert 'id="loaner_returned-error"' in form and "Nokia 105" in form
+    assert 'aria-describedby="loaner_returned-error"' in form
+    assert reload(ticket).state == "intake"
+    resp = desk.post(f"/tickets/{ticket.id}/events", {
+        "event": "cancel", "reason": "no parts", "loaner_returned": "1",
+        "version": str(ticket.version)})
+    assert resp.status_code == 302
+    ticket = reload(ticket)
+    assert ticket.state == "cancelled" and loaners.out(ticket.id) is None
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    timeline = page[page.index("data-timeline"):]
+    assert "at the cancellation" in timeline
+
+
+def test_the_delivery_desk_refuses_the_hand_back_until_the_loaner_is_ticked_back(
+        app, users, make_ticket):
+    ticket = make_ticket("ready")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), dict(A10))
+    desk = Staff(app, "reception1")
+    ticket = reload(ticket)
+    page = text(desk.get(f"/desk/delivery?q={ticket.number}&lang=en"))
+    assert "data-loaner-back" in page and "Samsung A10, white" in page
+    form = {"amount_paid": "1,400,000", "payment_method": "cash", "money_unit": "toman",
+            "version": str(ticket.version)}
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", form)
+    assert resp.status_code == 422
+    page = text(resp)
+    assert 'id="loaner_returned-error"' in page and "still with the customer" in page
+    assert 'value="1,400,000"' in page  # what was typed stays
+    assert reload(ticket).state == "ready" and loaners.out(ticket.id) is not None
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {**form, "loaner_returned": "1"})
+    assert resp.status_code == 302
+    ticket = reload(ticket)
+    assert ticket.state == "delivered" and loaners.out(ticket.id) is None
+    receipt = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert "data-loaner-returned" in receipt and "Samsung A10, white" in receipt
+    assert "returned on" in receipt
+
+
+def test_the_list_of_loaners_out_from_the_desks_navigation(app, users, make_ticket):
+    first, second = make_ticket("repair"), make_ticket("intake")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(first.id, desk, {"description": "Nokia 105"})
+    loaners.lend(second.id, Actor.staff(users["manager"]), dict(A10))
+    for who in ("reception1", "manager1"):
+        staff = Staff(app, who)
+        home = text(staff.get("/desk?lang=en"))
+        assert 'href="/desk/loaners"' in home
+        page = text(staff.get("/desk/loaners?lang=en"))
+        rows = page[page.index("data-loaners"):]
+        # the longest out first: which ticket, which customer, since when, who lent it
+        assert rows.index(f'data-ticket="{first.id}"') < rows.index(f'data-ticket="{second.id}"')
+        assert "Nokia 105" in rows and "Samsung A10, white" in rows
+        assert "Narges Rezaei" in rows and "reception1" in rows and "manager1" in rows
+    loaners.take_back(first.id, desk)
+    page = text(Staff(app, "reception1").get("/desk/loaners?lang=en"))
+    assert "Nokia 105" not in page and 'data-loaners-count>1<' in page
+    technician = Staff(app, "technician1")
+    assert technician.get("/desk/loaners").status_code == 403
+    assert 'href="/desk/loaners"' not in text(technician.get("/?lang=en"))

@@ -60,8 +60,8 @@ def loaners_out(branch_id: Optional[int] = None) -> list[Loan]:
 
 def named(loan: Loan) -> str:
     """The loaner as a message names it: what it is, its IMEI or serial, when it was lent."""
-    what = loan.description + (f" ({loan.serial})" if loan.serial else "")
-    return _("%(loaner)s, lent on %(date)s", loaner=what,
+    what = loan.description + (f" · {loan.serial}" if loan.serial else "")
+    return _("\"%(loaner)s\" (lent on %(date)s)", loaner=what,
              date=format_datetime(loan.lent_at, "date"))
 
 
