@@ -485,3 +485,12 @@ def test_the_list_of_loaners_out_from_the_desks_navigation(app, users, make_tick
     technician = Staff(app, "technician1")
     assert technician.get("/desk/loaners").status_code == 403
     assert 'href="/desk/loaners"' not in text(technician.get("/?lang=en"))
+
+
+def test_the_demo_shop_has_a_loaner_out_and_its_trail_holds(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    out = loaners.loaners_out()
+    assert [loan.ticket.state for loan in out] == ["waiting_parts"]
+    result = runner.invoke(args=["verify-audit"])
+    assert result.exit_code == 0, result.output
