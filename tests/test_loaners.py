@@ -328,6 +328,8 @@ def test_the_api_hand_back_says_loaner_returned(app, api, make_ticket):
     body = resp.get_json()
     assert "Nokia 105" in body["error"] and "loaner_returned" in body["fields"]
     assert body["loaner"]["description"] == "Nokia 105"
+    error = doc["paths"]["/tickets/{id}/events"]["post"]["responses"]["422"]
+    assert mismatches(body, error["content"]["application/json"]["schema"], doc) == []
     assert row_counts() == before
     sent = {"event": "deliver", "amount_paid": 14_000_000, "loaner_returned": True}
     assert mismatches(sent, doc["components"]["schemas"]["Event"], doc) == []

@@ -24,6 +24,9 @@ _ERROR = {"type": "object", "required": ["error"],
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string"},
+                         "loaner": {"type": "object", "description": "the loaner phone "
+                                    "still out, when a hand-back or a cancel is refused for "
+                                    "it: {id, description, serial}"},
                          "allowed": {"type": "array", "items": {"type": "string"}}}}
 
 
