@@ -496,3 +496,26 @@ def test_the_demo_shop_has_a_loaner_out_and_its_trail_holds(app):
     assert [loan.ticket.state for loan in out] == ["waiting_parts"]
     result = runner.invoke(args=["verify-audit"])
     assert result.exit_code == 0, result.output
+
+
+def test_another_branchs_desk_neither_lends_nor_lists_this_branchs_loaners(app, users,
+                                                                           make_ticket):
+    from servicedesk.models import Branch
+    from servicedesk.services.people import create_user
+
+    from .conftest import PASSWORD
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    northdesk = create_user("northdesk", "reception", PASSWORD, branch=north)
+    with pytest.raises(Forbidden):
+        loaners.take_back(ticket.id, Actor.staff(northdesk))
+    assert loaners.out(ticket.id) is not None
+    page = text(Staff(app, "northdesk").get("/desk/loaners?lang=en"))
+    assert "Nokia 105" not in page and "data-no-loaners" in page
+    page = text(Staff(app, "northdesk").get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Loaner phone with the customer" in page and "data-take-back" not in page
+    # the manager sees every branch's
+    assert "Nokia 105" in text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
