@@ -41,6 +41,9 @@ REMIND_PICKUP_DAYS = 3
 REMINDER_HOURS = (9, 20)
 # Queue SMS: "your turn is near" when this many people (or fewer) are ahead.
 QUEUE_NEAR_AHEAD = 3
+# The queue's day starts at this hour of the shop's clock, not at midnight: a number taken at
+# 23:50 is still called at 00:10, and the numbers restart in the morning.
+QUEUE_DAY_STARTS = 4
 # A device back within this many days of its delivery counts as a return (technicians report).
 WARRANTY_DAYS = 90
 # PostgreSQL work_mem for the reports' one big query (SET LOCAL in its transaction).

@@ -462,6 +462,10 @@ def check_shop(app) -> Result:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder of zones
         return Result("shop", False, f"SERVICEDESK_TIMEZONE {zone!r} is not a time zone "
                                      "(for example Asia/Tehran)")
+    starts = cfg.get("QUEUE_DAY_STARTS", 4)
+    if isinstance(starts, bool) or not isinstance(starts, int) or not 0 <= starts <= 23:
+        return Result("shop", False, f"SERVICEDESK_QUEUE_DAY_STARTS is {starts!r}; it must be "
+                                     "an hour from 0 to 23 (the queue numbers restart then)")
     base = cfg.get("PUBLIC_BASE_URL")
     if base:
         parts = urlsplit(base)

@@ -312,6 +312,11 @@ def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 # --- per-event effects on the ticket's other columns: the values fire() writes with the state --
 
+def _apply_admit(ticket: Ticket, data: dict) -> dict:
+    # who brought the device in for the customer on file: kept on the ticket for the search
+    return {"brought_by": data["brought_by"]} if data.get("brought_by") else {}
+
+
 def _apply_send_to_repair(ticket: Ticket, data: dict) -> dict:
     if not data.get("technician"):
         return {}
@@ -356,7 +361,8 @@ def _roles(*names: str) -> frozenset[str]:
 
 
 EVENTS: dict[str, EventRule] = {r.name: r for r in (
-    EventRule("admit", (NEW,), "intake", _roles("reception"), _clean_admit, _l("Admit")),
+    EventRule("admit", (NEW,), "intake", _roles("reception"), _clean_admit, _l("Admit"),
+              _apply_admit),
     EventRule("send_to_repair", ("intake",), "diagnosis", _roles("reception", "technician"),
               _clean_send_to_repair, _l("Send to repair"), _apply_send_to_repair,
               {"technician": "string?"}),

@@ -37,6 +37,7 @@ from .lifecycle import PAYMENT_METHODS
 from .models import Branch, SurveyResponse, TicketEvent, User
 from .models._types import UTCDateTime
 from .models.stages import STAGES
+from .visits import queue_day
 
 STAGE_LABELS = {
     "queue_wait": _l("Queue wait"),
@@ -1128,7 +1129,7 @@ def dashboard_counts(branch_id: Optional[int] = None, now: Optional[datetime] = 
         "UNION ALL SELECT 'deliveries', NULL, COUNT(*) FROM ticket_events e "
         f"WHERE e.event = 'deliver' AND e.at >= {q.ts(lo)} AND e.at < {q.ts(hi)}{te} "
         "UNION ALL SELECT 'waiting', NULL, COUNT(*) FROM visits v "
-        f"WHERE v.status = 'waiting' AND v.day = {q.bind(today, Date())}{vb}")
+        f"WHERE v.status = 'waiting' AND v.day = {q.bind(queue_day(now), Date())}{vb}")
     out = {"states": {s: 0 for s in OPEN_STATES}, "overdue": 0, "intakes": 0,
            "deliveries": 0, "waiting": 0, "today": today.isoformat()}
     for row in q.rows(sql):

@@ -1,9 +1,11 @@
 """Queue numbers: issue, call next, call a number, recall, no-show.
 
-Numbers are per branch, per shop-local day and per service, labelled with the service's letter
-(R-017 is the 17th repair visit of the day); they restart every day.
+Numbers are per branch, per queue day and per service, labelled with the service's letter
+(R-017 is the 17th repair visit of the day); they restart every day. The queue's day starts at
+QUEUE_DAY_STARTS o'clock of the shop's clock (04:00), so a shop open past midnight keeps calling
+the evening's numbers.
 """
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Optional
 
 from flask import current_app
@@ -36,6 +38,14 @@ def shop_day(when: Optional[datetime] = None) -> date:
     return (when or utcnow()).astimezone(shop_timezone()).date()
 
 
+def queue_day(when: Optional[datetime] = None) -> date:
+    """The queue day ``when`` (default: now) falls in: the shop's date, shifted back by the hour
+    the queue's day starts at (QUEUE_DAY_STARTS, 0 to 23)."""
+    starts = int(current_app.config.get("QUEUE_DAY_STARTS", 4))
+    local = (when or utcnow()).astimezone(shop_timezone())
+    return (local - timedelta(hours=starts)).date()
+
+
 def issue(branch: Branch, service: str, phone: Optional[str] = None,
           now: Optional[datetime] = None, language: Optional[str] = None) -> Visit:
     """Take the next number for ``service`` at ``branch`` (the caller commits); ``language``:
@@ -45,7 +55,7 @@ def issue(branch: Branch, service: str, phone: Optional[str] = None,
                               fields={"service": _("Must be one of: %(options)s.",
                                                    options=", ".join(SERVICES))})
     now = now or utcnow()
-    day = shop_day(now)
+    day = queue_day(now)
     number = next_value(f"visit:{branch.id}:{day.isoformat()}:{service}")
     visit = Visit(branch_id=branch.id, service=service, day=day, number=number,
                   label=f"{SERVICES[service][0]}-{number:03d}", status="waiting",
@@ -73,15 +83,16 @@ def _mark_called(visit_id: int, counter: str, user: Optional[User], from_status:
 
 
 def call_next(branch: Branch, counter: str, user: Optional[User] = None,
-              service: Optional[str] = None) -> Optional[Visit]:
-    """Call the longest-waiting number of today to ``counter``; None when nobody waits.
+              service: Optional[str] = None, now: Optional[datetime] = None) -> Optional[Visit]:
+    """Call the longest-waiting number of the queue's day to ``counter``; None when nobody
+    waits.
 
     Two counters pressing at once never get the same person: the UPDATE only takes a row still
     'waiting', and the loser tries the next one.
     """
     for _attempt in range(20):
         query = select(Visit.id).where(
-            Visit.branch_id == branch.id, Visit.day == shop_day(), Visit.status == "waiting")
+            Visit.branch_id == branch.id, Visit.day == queue_day(now), Visit.status == "waiting")
         if service:
             query = query.where(Visit.service == service)
         visit_id = db.session.scalar(query.order_by(Visit.issued_at, Visit.id).limit(1))

@@ -126,6 +126,8 @@ def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_
     ("SERVICEDESK_TIMEZONE", "Mars/Base", "'Mars/Base' is not a time zone"),
     ("SERVICEDESK_TIMEZONE", "America", "'America' is not a time zone"),  # a folder of zones
     ("PUBLIC_BASE_URL", "repair.example.ir", "is not an http(s) address"),
+    ("QUEUE_DAY_STARTS", 24, "SERVICEDESK_QUEUE_DAY_STARTS is 24; it must be an hour from 0 to 23"),
+    ("QUEUE_DAY_STARTS", "4", "SERVICEDESK_QUEUE_DAY_STARTS is '4'"),
 ])
 def test_check_names_a_shop_setting_that_does_not_work(migrated_url, tmp_path, setting, value,
                                                       words):

@@ -60,25 +60,44 @@ def test_unknown_service_is_refused(branch):
         visits.issue(branch, None)
 
 
-def test_numbers_restart_on_a_new_shop_local_day(branch):
-    # Tehran is UTC+03:30: 20:29 UTC is 23:59 on the 15th there, 20:31 UTC is 00:01 on the 16th.
+def test_numbers_restart_when_the_queue_day_starts(branch):
+    # Tehran is UTC+03:30; the queue's day starts at 04:00 there (00:30 UTC): a shop open past
+    # midnight goes on with the evening's numbers, and the morning starts again from 1.
     morning = visits.issue(branch, "repair", now=utc(2025, 1, 15, 5, 0))
     before_midnight = visits.issue(branch, "repair", now=utc(2025, 1, 15, 20, 29))
     after_midnight = visits.issue(branch, "repair", now=utc(2025, 1, 15, 20, 31))
-    next_pickup = visits.issue(branch, "pickup", now=utc(2025, 1, 15, 20, 32))
+    before_four = visits.issue(branch, "repair", now=utc(2025, 1, 16, 0, 29))
+    after_four = visits.issue(branch, "repair", now=utc(2025, 1, 16, 0, 31))
+    next_pickup = visits.issue(branch, "pickup", now=utc(2025, 1, 16, 0, 32))
     later = visits.issue(branch, "repair", now=utc(2025, 1, 16, 12, 0))
     db.session.commit()
     assert (morning.label, morning.day) == ("R-001", date(2025, 1, 15))
     assert (before_midnight.label, before_midnight.day) == ("R-002", date(2025, 1, 15))
-    assert (after_midnight.label, after_midnight.day) == ("R-001", date(2025, 1, 16))
+    assert (after_midnight.label, after_midnight.day) == ("R-003", date(2025, 1, 15))
+    assert (before_four.label, before_four.day) == ("R-004", date(2025, 1, 15))
+    assert (after_four.label, after_four.day) == ("R-001", date(2025, 1, 16))
     assert (next_pickup.label, next_pickup.day) == ("P-001", date(2025, 1, 16))
     assert (later.label, later.day) == ("R-002", date(2025, 1, 16))
-    # A UTC day boundary is not a shop day boundary: 23:59 and 00:01 UTC are the same Tehran day.
+    # A UTC day boundary is not a queue day boundary.
     a = visits.issue(branch, "inquiry", now=utc(2025, 2, 1, 23, 59))
     b = visits.issue(branch, "inquiry", now=utc(2025, 2, 2, 0, 1))
     db.session.commit()
     assert (a.label, b.label) == ("Q-001", "Q-002")
-    assert a.day == b.day == date(2025, 2, 2)
+    assert a.day == b.day == date(2025, 2, 1)
+
+
+def test_a_number_taken_before_midnight_is_called_after_it(branch, app):
+    """The customer who took a number at 23:50 is still in the queue at 00:10 (and the queue
+    day's start is a setting: a shop that closes at 22:00 may restart at midnight)."""
+    evening = visits.issue(branch, "repair", now=utc(2025, 1, 15, 20, 20))  # 23:50 in Tehran
+    db.session.commit()
+    called = visits.call_next(branch, "1", now=utc(2025, 1, 15, 20, 40))  # 00:10
+    assert called is not None and called.id == evening.id
+    late = visits.issue(branch, "repair", now=utc(2025, 1, 15, 20, 21))
+    db.session.commit()
+    app.config["QUEUE_DAY_STARTS"] = 0
+    assert visits.call_next(branch, "1", now=utc(2025, 1, 15, 20, 40)) is None
+    assert visits.call_next(branch, "1", now=utc(2025, 1, 15, 20, 25)).id == late.id
 
 
 def test_ahead_counts_who_still_waits_before_you(branch, north, users):

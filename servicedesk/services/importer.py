@@ -19,7 +19,7 @@ from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..lifecycle import Actor
 from ..models import Branch, SurveyResponse, Ticket, User, Visit
-from ..visits import SERVICES, shop_day
+from ..visits import SERVICES, queue_day
 from .tickets import build_ticket, clean_intake, default_branch
 
 
@@ -105,7 +105,7 @@ def import_record(record: dict) -> bool:
         service = visit_rec.get("service", "repair")
         if service not in SERVICES:
             raise ValidationError(_("visit.service: unknown service."))
-        day = shop_day(issued)
+        day = queue_day(issued)
         number = next_value(f"visit:{branch.id}:{day.isoformat()}:{service}")
         visit = Visit(branch_id=branch.id, service=service, day=day, number=number,
                       label=f"{SERVICES[service][0]}-{number:03d}", status="served",

@@ -555,7 +555,7 @@ class Waiting:
 
 
 def _today(branch: Branch):
-    return (Visit.branch_id == branch.id, Visit.day == visits.shop_day())
+    return (Visit.branch_id == branch.id, Visit.day == visits.queue_day())
 
 
 def queue_board(branch: Branch) -> dict:

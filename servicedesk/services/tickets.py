@@ -354,7 +354,7 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
             data["customer_renamed_from"] = ticket.customer_renamed_from
         if known_name == "brought" and not same_name(ticket.customer.name,
                                                      clean["customer"]["name"]):
-            data["brought_by"] = ticket.brought_by = clean["customer"]["name"]
+            data["brought_by"] = clean["customer"]["name"]
         lifecycle.fire(ticket, "admit", actor, data)
     return ticket
 
