@@ -292,6 +292,11 @@ def test_the_api_lends_and_takes_back_and_the_ticket_carries_the_loaner(app, api
     assert mismatches(resp.get_json(), answer_schema(doc, "/tickets/{id}/loaner/return",
                                                      "post", 200), doc) == []
     assert take_back(api, "manager", ticket.id).status_code == 409
+    # taken back with no body at all (nothing else to say)
+    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 201
+    resp = api["reception"].client.post(f"/api/v1/tickets/{ticket.id}/loaner/return",
+                                        headers=api["reception"].headers)
+    assert resp.status_code == 200 and resp.get_json()["loaner"] is None
 
 
 @pytest.mark.parametrize("role", ["technician", "admin"])

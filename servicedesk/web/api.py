@@ -254,8 +254,9 @@ def lend_loaner(ticket_id: int):
 
 @bp.post("/tickets/<int:ticket_id>/loaner/return")
 def return_loaner(ticket_id: int):
-    """The customer gave the loaner phone back (``version`` optional)."""
-    data = dict(body())
+    """The customer gave the loaner phone back (``version`` optional; no body at all is
+    fine: there is nothing else to say)."""
+    data = dict(body()) if request.get_data() else {}
     version = _pop_version(data)
     ticket = loaners.take_back(ticket_id, actor(), expected_version=version)
     return jsonify(ticket_json(ticket))
