@@ -11,7 +11,7 @@ from flask_login import current_user, login_fresh
 
 from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
-from .lifecycle import EVENTS, REFUND_ROLES
+from .lifecycle import EVENTS, LOANER_ROLES, REFUND_ROLES
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset] = {
     # a manager hands a ticket on; a technician gives their own back (services.workbench)
     "tickets.assign": frozenset({"technician", "manager"}),
     "tickets.refund": REFUND_ROLES,  # money given back after the hand-back
+    "tickets.loaner": LOANER_ROLES,  # lend a loaner phone, take it back, the list of those out
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types
@@ -73,6 +74,8 @@ API_PERMISSIONS: dict[str, str] = {
     "api.get_ticket": "tickets.view",
     "api.fire_event": "tickets.view",  # then the lifecycle's roles for the event fired
     "api.refund": "tickets.refund",
+    "api.lend_loaner": "tickets.loaner",
+    "api.return_loaner": "tickets.loaner",
     "api_reports.turnaround": "reports.view",
     "api_reports.costs": "reports.view",
     "api_reports.survey": "reports.view",

@@ -29,7 +29,7 @@ from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .i18n import format_money
-from .models import CostLine, Ticket, TicketEvent, User, utcnow
+from .models import CostLine, Loan, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox
 
 TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
@@ -297,6 +297,25 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
     return f.done()
 
 
+# A loaner device (a «گوشی امانی») lent while the customer's is in the shop: the desk lends it
+# and takes it back, only while the ticket is open; the hand-back and the cancel are refused
+# while it is out unless it comes back with them (services.tickets, not these rules: imports
+# replay history through them, and imported tickets have no loans).
+LOANER_ROLES = frozenset({"reception", "manager"})
+LOANER_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
+LOANER_BACK_WITH = ("deliver", "cancel")  # the events that end the shop's care of the device
+
+
+def clean_loan(data: dict) -> dict:
+    """What is lent: a description ("Samsung A10, white"), its IMEI or serial (optional) and
+    its condition as lent (optional)."""
+    f = v.Fields(data)
+    f.take("description", v.text, max_len=120)
+    f.take("serial", v.serial_or_imei, required=False)
+    f.take("condition", v.text, max_len=500, required=False)
+    return f.done()
+
+
 def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     f.take("survey_response_id", v.integer, minimum=1, required=False)
@@ -512,7 +531,8 @@ def _append(ticket: Ticket, name: str, from_state: Optional[str], actor: Actor, 
 
 # Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket,
 # money given back after the hand-back.
-RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned"), "refund": _l("Refunded")}
+RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned"), "refund": _l("Refunded"),
+           "lend_loaner": _l("Loaner phone lent"), "return_loaner": _l("Loaner phone taken back")}
 # Those the customer sees in their page's history (and gets an SMS for).
 CUSTOMER_RECORDS = frozenset({"refund"})
 
@@ -558,6 +578,7 @@ def verify_records(ticket: Ticket) -> list[str]:
     refunds = [(e.data or {}).get("amount") or 0 for e in ticket.events if e.event == "refund"]
     if (ticket.amount_refunded or 0) != sum(refunds):
         problems.append("the amount refunded differs from the refund records")
+    problems += _verify_loans(ticket)
     holder = None
     for e in ticket.events:
         if e.event in ("claim", "assign") or (e.event == "send_to_repair"
@@ -569,6 +590,37 @@ def verify_records(ticket: Ticket) -> list[str]:
     for e in ticket.events:
         if e.actor is not None and e.actor.username != e.actor_name:
             problems.append(f"event {e.seq} names {e.actor_name} but points to another account")
+    return problems
+
+
+def _verify_loans(ticket: Ticket) -> list[str]:
+    """The ticket's loan rows against its ``lend_loaner`` and ``return_loaner`` records: each
+    loan lent by the record that names it (what, who, when), taken back by one (who, when) or
+    still out with none, and no loan without its record."""
+    problems = []
+    loans = {loan.id: loan for loan in db.session.scalars(
+        select(Loan).where(Loan.ticket_id == ticket.id).order_by(Loan.id))}
+    lent, returned = {}, {}
+    for e in ticket.events:
+        if e.event in ("lend_loaner", "return_loaner"):
+            (lent if e.event == "lend_loaner" else returned)[(e.data or {}).get("loan_id")] = e
+    for loan_id, loan in loans.items():
+        e = lent.get(loan_id)
+        if e is None:
+            problems.append(f"loan {loan_id} has no lend_loaner record")
+        elif ((e.data or {}).get("description"), (e.data or {}).get("serial"),
+              (e.data or {}).get("condition") or "", e.actor_name, e.at) != (
+                loan.description, loan.serial, loan.condition or "", loan.lent_by_name,
+                loan.lent_at):
+            problems.append(f"loan {loan_id} differs from its lend_loaner record")
+        back = returned.get(loan_id)
+        if back is None and loan.returned_at is not None:
+            problems.append(f"loan {loan_id} is taken back without a return_loaner record")
+        elif back is not None and (back.actor_name, back.at) != (loan.returned_by_name,
+                                                                 loan.returned_at):
+            problems.append(f"loan {loan_id} differs from its return_loaner record")
+    for loan_id in (lent.keys() | returned.keys()) - loans.keys():
+        problems.append(f"the trail's loan {loan_id} has no loan row")
     return problems
 
 

@@ -29,7 +29,7 @@ from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
 from .lifecycle import PAYMENT_METHODS
 from .links import desk_visit_url, shelf_url, survey_url, tracking_url
-from .models import Ticket, User, Visit
+from .models import Loan, Ticket, User, Visit
 from .validation import PHONE_REGION
 
 # Paper width (mm) -> printable width (mm) of common thermal printers.
@@ -171,6 +171,16 @@ class Receipt:
     tracking_url: str
     qr: Markup
     terms: list
+    loaner: Optional[Loan] = None  # the loaner phone the customer has now
+
+
+def _loans(ticket: Ticket) -> list[Loan]:
+    """The ticket's loaner phones, the first first; no query for a ticket whose trail lent
+    none (most of them: reprints are on the desk's hot path)."""
+    if not any(e.event == "lend_loaner" for e in ticket.events):
+        return []
+    return list(db.session.scalars(select(Loan).where(Loan.ticket_id == ticket.id)
+                                   .order_by(Loan.id)))
 
 
 def _admitted_at(ticket: Ticket) -> datetime:
@@ -187,7 +197,8 @@ def receipt(ticket: Ticket) -> Receipt:
     url = tracking_url(ticket)
     return Receipt(_shop(ticket.branch), ticket, _admitted_at(ticket),
                    mask_phone(ticket.customer.phone), url, qr_svg(url),
-                   _terms("RECEIPT_TERMS", DEFAULT_RECEIPT_TERMS))
+                   _terms("RECEIPT_TERMS", DEFAULT_RECEIPT_TERMS),
+                   next((loan for loan in _loans(ticket) if loan.out), None))
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,7 @@ class DeliveryReceipt:
     survey_url: str
     qr: Markup
     terms: list
+    loans: list = field(default_factory=list)  # the loaner phones lent, taken back
 
 
 def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
@@ -240,7 +252,8 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         (finish.data.get("work_done") if finish is not None else "") or "",
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(
-            deliver.at if deliver is not None and finish is not None else None)))
+            deliver.at if deliver is not None and finish is not None else None)),
+        [loan for loan in _loans(ticket) if not loan.out])
 
 
 @dataclass(frozen=True)

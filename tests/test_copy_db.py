@@ -158,6 +158,11 @@ def shop(tmp_path_factory):
                     data["lines"] = [{"kind": "part", "description": "Board", "qty": 1,
                                       "unit_price": 3_000_000_000}, *LINES]
                 svc.fire_event(ticket_id, event, actor_for(event, users), data)
+        from servicedesk.services import loaners  # one loaner out, one taken back
+        loaners.lend(ids[2], Actor.staff(users["reception"]), {
+            "description": "نوکیا ۱۰۵", "serial": "490154203237518"})
+        loaners.lend(ids[4], Actor.staff(users["manager"]), {"description": "Samsung A10"})
+        loaners.take_back(ids[4], Actor.staff(users["reception"]))
         delivered = ids[6]
         reception.refund(delivered, Actor.staff(users["manager"]),
                          {"amount": 1_000_000, "payment_method": "card",

@@ -243,3 +243,43 @@ def test_who_brought_a_device_in_moves_from_the_admit_event_to_the_ticket(empty_
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_loans_keep_one_loaner_out_per_ticket_and_go_down_cleanly(empty_url, tmp_path):
+    """0014: the loans table, whose partial unique index takes any number of loaners taken back
+    but one out per ticket (the models' comparison does not read an index's WHERE); down to
+    0013 it goes, and comes back."""
+    from flask_migrate import downgrade
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import loaners
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE, add_user
+
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            from servicedesk.cli import ensure_default_branch
+            ensure_default_branch()
+            desk = Actor.staff(add_user("reception1", "reception"))
+            ticket_id = svc.admit(INTAKE, desk).id
+            for name in ("Nokia 105", "Samsung A10"):
+                loaners.lend(ticket_id, desk, {"description": name})
+                loaners.take_back(ticket_id, desk)
+            loaners.lend(ticket_id, desk, {"description": "Nokia 105"})
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.execute(sa.text(
+                    "INSERT INTO loans (ticket_id, description, condition, lent_at, "
+                    "lent_by_name) VALUES (:t, 'second', '', CURRENT_TIMESTAMP, 'x')"),
+                    {"t": ticket_id})
+            db.session.rollback()
+            db.session.remove()
+            downgrade(revision="0013")
+            assert "loans" not in sa.inspect(db.engine).get_table_names()
+            upgrade()
+            assert "loans" in sa.inspect(db.engine).get_table_names()
+        finally:
+            db.session.remove()
+            db.engine.dispose()

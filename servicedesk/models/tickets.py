@@ -156,7 +156,40 @@ class TicketNote(db.Model):
     author = relationship("User")
 
 
+class Loan(db.Model):
+    """A loaner device (a «گوشی امانی») lent to the ticket's customer while theirs is in the
+    shop: what it is, its IMEI or serial and its condition as lent; who lent it and when, who
+    took it back and when. Out while ``returned_at`` is None; a ticket has at most one out at a
+    time (``uq_loans_one_out``). The ``lend_loaner`` and ``return_loaner`` records of the
+    ticket's hash-chained trail say the same (lifecycle.verify_records ties them)."""
+
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    description: Mapped[str] = mapped_column(String(120))  # "Samsung A10, white"
+    serial: Mapped[Optional[str]] = mapped_column(String(40))  # IMEI or serial
+    condition: Mapped[str] = mapped_column(Text, default="")  # as lent
+    lent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lent_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    lent_by_name: Mapped[str] = mapped_column(String(120))
+    returned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    returned_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    returned_by_name: Mapped[Optional[str]] = mapped_column(String(120))
+
+    ticket = relationship("Ticket")
+    lent_by = relationship("User", foreign_keys=[lent_by_id])
+    returned_by = relationship("User", foreign_keys=[returned_by_id])
+
+    @property
+    def out(self) -> bool:
+        return self.returned_at is None
+
+
 Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)
+# One loaner out per ticket at a time, whoever lends at once; and the list of those out.
+Index("uq_loans_one_out", Loan.ticket_id, unique=True,
+      sqlite_where=Loan.returned_at.is_(None), postgresql_where=Loan.returned_at.is_(None))
 Index("uq_tickets_intake_key", Ticket.intake_key, unique=True)
 # The repair-queue counts (tracking page, send_to_repair SMS) from the index alone (0006;
 # 0007 dropped the one by updated_at when the SMS took the page's rule).

@@ -242,13 +242,15 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             expected_version: Optional[int] = None, differs_ok: bool = True,
-            payment_method=None, method_needed: bool = False) -> Ticket:
+            payment_method=None, method_needed: bool = False,
+            loaner_returned: bool = False) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
-    ``deliver`` event's checks)."""
+    ``deliver`` event's checks). A loaner phone out must come back with it
+    (``loaner_returned``, recorded in the same commit), else the hand-back is refused."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
-            "method_needed": method_needed}
+            "method_needed": method_needed, "loaner_returned": loaner_returned}
     if payment_method:
         data["payment_method"] = payment_method
     if collected_by is not None and str(collected_by).strip():

@@ -569,13 +569,20 @@ def _check_technicians_branch(ticket: Ticket, username) -> None:
 
 
 def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) -> None:
-    """Fire an event on a loaded ticket in the caller's transaction. A technician acting on a
+    """Fire an event on a loaded ticket in the caller's transaction. The hand-back and the
+    cancel are refused while a loaner phone is out, unless ``"loaner_returned": true`` in
+    ``data`` records its return with them (services.loaners.back_with). A technician acting on a
     ticket nobody holds takes it. An estimate within the amount the customer pre-approved at
     intake is approved at once: the customer gets the approval's SMS (with the amount), not one
     asking them to approve."""
+    from .loaners import back_with  # (it imports us)
     from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
     if actor.kind == "staff":
         check_branch(ticket, actor.role, actor.branch_id)
+    if event in lifecycle.LOANER_BACK_WITH and (data is None or isinstance(data, dict)):
+        # a loaner out comes back with the hand-back or the cancel, in its transaction
+        data = dict(data or {})
+        back_with(ticket, event, actor, data, data.pop("loaner_returned", None) is True)
     if event == "send_to_repair" and isinstance(data, dict) and data.get("technician"):
         _check_technicians_branch(ticket, data["technician"])
     take_if_nobody_holds(ticket, actor, event)

@@ -9,7 +9,7 @@ from ..extensions import csrf
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
-from ..services import reception
+from ..services import loaners, reception
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
 from ..validation import MAX_ID
@@ -65,7 +65,21 @@ def visit_json(visit: Visit) -> dict:
             "counter": visit.counter, "ahead": visits.ahead(visit)}
 
 
-def ticket_json(ticket: Ticket, full: bool = True) -> dict:
+_ASK = object()
+
+
+def loaner_json(loan) -> dict | None:
+    """A loaner phone lent on a ticket (None: none out)."""
+    if loan is None:
+        return None
+    return {"id": loan.id, "description": loan.description, "serial": loan.serial,
+            "condition": loan.condition or None, "lent_at": loan.lent_at.isoformat(),
+            "lent_by": loan.lent_by_name}
+
+
+def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
+    """``loaner``: the loan out on the ticket when the caller has it (a list reads them all
+    in one query), else it is looked up."""
     data = {
         "id": ticket.id, "number": ticket.number, "state": ticket.state,
         "version": ticket.version, "tracking_url": tracking_url(ticket),
@@ -80,6 +94,7 @@ def ticket_json(ticket: Ticket, full: bool = True) -> dict:
         "estimate_total": ticket.estimate_total, "final_total": ticket.final_total,
         "amount_paid": ticket.amount_paid,
         "amount_refunded": ticket.amount_refunded or 0,
+        "loaner": loaner_json(loaners.out(ticket.id) if loaner is _ASK else loaner),
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
@@ -209,7 +224,8 @@ def list_tickets():
     if more:
         headers["Link"] = '<%s>; rel="next"' % url_for(
             "api.list_tickets", **{**args.to_dict(), "limit": limit, "offset": offset + limit})
-    return jsonify({"items": [ticket_json(t, full=False) for t in items],
+    out = loaners.out_for(t.id for t in items)
+    return jsonify({"items": [ticket_json(t, full=False, loaner=out.get(t.id)) for t in items],
                     "limit": limit, "offset": offset}), 200, headers
 
 
@@ -261,6 +277,26 @@ def refund(ticket_id: int):
     version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket)), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/loaner")
+def lend_loaner(ticket_id: int):
+    """Lend the customer a loaner phone while the ticket is open: ``{"description",
+    "serial"?, "condition"?}`` (``version`` optional, as for events)."""
+    data = dict(body())
+    version = _pop_version(data)
+    ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
+    return jsonify(ticket_json(ticket)), 201
+
+
+@bp.post("/tickets/<int:ticket_id>/loaner/return")
+def return_loaner(ticket_id: int):
+    """The customer gave the loaner phone back (``version`` optional; no body at all is
+    fine: there is nothing else to say)."""
+    data = dict(body()) if request.get_data() else {}
+    version = _pop_version(data)
+    ticket = loaners.take_back(ticket_id, actor(), expected_version=version)
+    return jsonify(ticket_json(ticket))
 
 
 @bp.errorhandler(404)

@@ -28,6 +28,9 @@ _ERROR = {"type": "object", "required": ["error"],
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string", "description": "409: the ticket's "
                                    "state now"},
+                         "loaner": {"type": "object", "description": "the loaner phone "
+                                    "still out, when a hand-back or a cancel is refused for "
+                                    "it: {id, description, serial}"},
                          "allowed": {"type": "array", "items": {"type": "string"},
                                      "description": "409 for an event its state does not "
                                                     "allow: the events it allows"},
@@ -40,6 +43,18 @@ def _record(props: dict) -> dict:
     there is no value)."""
     return {"type": "object", "required": list(props), "properties": props}
 
+
+_LOANER_RETURNED = {
+    "type": "boolean", "description": "true: the loaner phone out on the ticket came back; its "
+    "return is recorded with the event (all or nothing). Without it, the event is refused with "
+    "422 on loaner_returned while a loaner is out"}
+# A loaner phone lent while the ticket is open (null: none out).
+_LOANER = {"type": ["object", "null"], "required": [
+    "id", "description", "serial", "condition", "lent_at", "lent_by"], "properties": {
+    "id": _INT, "description": _STR, "serial": _STR_OR_NULL, "condition": _STR_OR_NULL,
+    "lent_at": {"type": "string", "format": "date-time"},
+    "lent_by": {"type": "string", "description": "user name"}}}
+_VERSION = {"type": "integer", "description": "the ticket's version you saw: 409 if it changed"}
 
 # Event data the forms do not show as fields of their own (the ticket page and the delivery
 # desk have a box for it), and a field an event checks more narrowly than its kind.
@@ -59,7 +74,9 @@ _EXTRA_DATA = {
         "sent"},
         "payment_method": {"enum": list(lifecycle.PAYMENT_METHODS),
                            "description": "how it was paid: cash, the card reader, or a "
-                                          "card-to-card transfer"}}}
+                                          "card-to-card transfer"},
+        "loaner_returned": _LOANER_RETURNED},
+    "cancel": {"loaner_returned": _LOANER_RETURNED}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
 _TICKET_SUMMARY = {
@@ -75,6 +92,7 @@ _TICKET_SUMMARY = {
     "final_total": _INT_OR_NULL, "amount_paid": _INT_OR_NULL,
     "amount_refunded": {"type": "integer", "description": "given back after the hand-back, "
                         "in all (rials)"},
+    "loaner": _LOANER,
     "created_at": _DATE_TIME, "updated_at": _DATE_TIME}
 _BILLED_LINE = _record({**_LINE["properties"], "total": _TYPES["money"]})
 
@@ -273,6 +291,29 @@ def openapi_document() -> dict:
                         "version": {"type": "integer", "description": "the ticket's version "
                                     "you saw: 409 if it changed"}}}}}},
                 "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+            "/tickets/{id}/loaner": {"post": {
+                "summary": "Lend the customer a loaner phone while the ticket is open "
+                           "(reception, manager; one out at a time)",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "required": ["description"],
+                    "properties": {
+                        "description": {"type": "string", "maxLength": 120,
+                                        "description": "what is lent: \"Samsung A10, white\""},
+                        "serial": {"type": "string", "maxLength": 40,
+                                   "description": "its IMEI or serial"},
+                        "condition": {"type": "string", "maxLength": 500,
+                                      "description": "its condition as lent"},
+                        "version": _VERSION}}}}},
+                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+            "/tickets/{id}/loaner/return": {"post": {
+                "summary": "The customer gave the loaner phone back (reception, manager)",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"version": _VERSION}}}}},
+                "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
             **api_reports.openapi_paths(),
         },
     }

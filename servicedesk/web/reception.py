@@ -21,7 +21,7 @@ from ..i18n import (current_language, localize_digits, money_input, text_directi
                     to_ascii_digits)
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
-from ..services import reception
+from ..services import loaners, reception
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
@@ -454,7 +454,8 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
-                           payment_methods=lifecycle.PAYMENT_METHODS), status
+                           payment_methods=lifecycle.PAYMENT_METHODS,
+                           loaner=loaners.out(one.id) if can_deliver else None), status
 
 
 @bp.get("/desk/delivery")
@@ -478,7 +479,8 @@ def deliver(ticket_id: int):
                           request.form.get("collected_by"), expected_version=_version(),
                           differs_ok=request.form.get("differs_ok") == "1",
                           payment_method=request.form.get("payment_method"),
-                          method_needed=True)
+                          method_needed=True,
+                          loaner_returned=request.form.get("loaner_returned") == "1")
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)
@@ -604,3 +606,14 @@ def answer(ticket_id: int):
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")
     return redirect(url_for(".desk"))
+
+
+@bp.get("/desk/loaners")
+@require("tickets.loaner")
+def loaners_out():
+    """The loaner phones out: which ticket, which customer, since when, who lent it (a
+    receptionist's branch's; a manager's, every branch's)."""
+    branch_id = current_user.branch_id if current_user.role in ticket_service.BRANCH_ROLES \
+        else None
+    return render_template("reception/loaners.html", loans=loaners.loaners_out(branch_id),
+                           labels=lifecycle.STATE_LABELS)

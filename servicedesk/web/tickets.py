@@ -21,6 +21,7 @@ from ..lifecycle import Actor
 from ..models import Ticket
 from ..notifications import reasons as sms_reasons
 from ..notifications import templates as sms_templates
+from ..services import loaners as loaner_service
 from ..services import reception as reception_service
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
@@ -74,6 +75,8 @@ def next_steps(ticket: Ticket) -> list[tuple]:
     # what the ticket waits on first: the customer's answer before a revision of the estimate
     return [(label, who) for label, who, _customer in
             sorted(steps, key=lambda step: not step[2])]
+# A loaner phone taken back with the event that ended the shop's care of the device.
+LOANER_WITH = {"deliver": _l("at the hand-back"), "cancel": _l("at the cancellation")}
 # Events whose form edits cost lines (the estimate editor).
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
@@ -183,6 +186,12 @@ def timeline(ticket: Ticket) -> list[dict]:
                 lifecycle.PAYMENT_METHODS.get(d.get("payment_method"), d.get("payment_method")),
                 label=_l("Given back by"))
             add("reason")
+        elif e.event in ("lend_loaner", "return_loaner"):
+            add("description", label=_l("Loaner phone"))
+            add("serial", "ltr", label=_l("IMEI or serial"))
+            add("condition", label=_l("Its condition"))
+            if d.get("with_event") in LOANER_WITH:
+                details.append((_l("Taken back"), LOANER_WITH[d["with_event"]], "text"))
         elif e.event == "close":
             if d.get("survey_response_id"):
                 details.append((_l("Survey"), _l("answered by the customer"), "text"))
@@ -256,6 +265,10 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     # money given back after the hand-back: the manager, while some of what was paid is left
     refundable = (lifecycle.refundable(ticket) if can(current_user, "tickets.refund")
                   and ticket.state in ("delivered", "closed") else 0)
+    # the loaner phone out, and whether this user may lend one (the ticket open) or take it back
+    loaner = loaner_service.out(ticket.id)
+    loaner_desk = can(current_user, "tickets.loaner") and not elsewhere
+    can_lend = loaner_desk and loaner is None and ticket.state in lifecycle.LOANER_STATES
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
     words = sms_templates.event_labels()
@@ -283,7 +296,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         failed=failed,
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
         can_assign=can_assign, assign_to=assign_to, refundable=refundable, elsewhere=elsewhere,
-        payment_methods=lifecycle.PAYMENT_METHODS,
+        payment_methods=lifecycle.PAYMENT_METHODS, loaner=loaner, can_lend=can_lend,
+        can_take_back=loaner_desk and loaner is not None,
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
@@ -326,6 +340,8 @@ def event_data_from_form(form) -> dict:
         data["above_estimate_ok"] = form.get("above_estimate_ok") == "1"
         if data["above_estimate_ok"] and form.get("above_estimate_channel"):
             data["above_estimate_channel"] = form.get("above_estimate_channel")
+    if rule is not None and rule.name in lifecycle.LOANER_BACK_WITH:  # the box, when ticked
+        data["loaner_returned"] = form.get("loaner_returned") == "1"
     if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
         data["differs_ok"] = form.get("differs_ok") == "1"
         data["method_needed"] = True
@@ -387,6 +403,38 @@ def refund(ticket_id: int):
             "errors": exc.extra.get("fields") or {"amount": exc.message}})
     flash(_("Given back: %(amount)s.", amount=format_money(data["amount"])), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id))
+
+
+@bp.post("/<int:ticket_id>/loaner")
+@require("tickets.loaner")
+def lend_loaner(ticket_id: int):
+    """Lend the customer a loaner phone (the ticket page's form): what it is, its IMEI or
+    serial, its condition."""
+    try:
+        loaner_service.lend(ticket_id, Actor.staff(current_user), {
+            k: request.form.get(k) for k in ("description", "serial", "condition")},
+            expected_version=_version(request.form))
+    except DomainError as exc:
+        db.session.expire_all()
+        return render_ticket(ticket_id, exc.status, {
+            "event": "lend_loaner", "values": request.form.to_dict(),
+            "errors": exc.extra.get("fields") or {"description": exc.message}})
+    flash(_("Loaner phone lent. Print the receipt again: it names the loaner."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="loaner"))
+
+
+@bp.post("/<int:ticket_id>/loaner/return")
+@require("tickets.loaner")
+def return_loaner(ticket_id: int):
+    """The customer gave the loaner phone back."""
+    try:
+        loaner_service.take_back(ticket_id, Actor.staff(current_user),
+                                 expected_version=_version(request.form))
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    else:
+        flash(_("Loaner phone taken back."), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="loaner"))
 
 
 @bp.post("/<int:ticket_id>/notes")
