@@ -1,0 +1,23 @@
+"""A busy day at the desk in a real browser, as the people who use it all day find it: the
+cursor where the next typing goes, the right button for the right number, columns that read."""
+from playwright.sync_api import expect
+
+from .conftest import login
+
+
+def test_a_hand_back_refused_for_its_payment_method_puts_the_cursor_on_the_methods(
+        live_server, page, make_ticket):
+    """Enter on the amount offered, the method forgotten: the desk is told to say how it was
+    paid, and the cursor waits on the payment buttons (the arrow keys choose one), not back in
+    the amount, where the next digits would change what the customer paid."""
+    ticket = make_ticket("ready")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/delivery?q={ticket.number}")
+    expect(page.locator("#amount_paid")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#payment_method-error")).to_be_visible()
+    expect(page.locator("#paid-cash")).to_be_focused()
+    page.keyboard.press("ArrowLeft")  # the next method along (right to left)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/tickets/{ticket.id}/delivery-receipt**")
+    expect(page.locator("[data-paid-by]")).not_to_be_empty()
