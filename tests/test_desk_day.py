@@ -1,0 +1,26 @@
+"""A busy day at the desk, as reception, the technicians and the delivery desk meet it: the
+right button for the number at the counter, a phone number mistyped said at once, a relative's
+name found, slips that print when asked to."""
+import re
+
+from servicedesk.services import reception
+from servicedesk.services.tickets import default_branch
+
+from .test_reception import desk, text  # noqa: F401 - fixtures and helpers shared
+
+
+def test_a_pickup_number_at_the_counter_goes_to_the_delivery_desk_from_the_worklist(
+        desk, users):
+    """A customer called with a pickup number (P-) has come for a device: the worklist's
+    button beside them opens the delivery desk on their phone, not an intake that would take
+    their device in again; a repair number's button is the intake."""
+    pickup = reception.issue_number(default_branch(), "pickup", phone="09121234567")
+    reception.call(pickup.id, "2", users["reception"])
+    repair = reception.issue_number(default_branch(), "repair")
+    reception.call(repair.id, "3", users["reception"])
+    page = text(desk.get("/desk"))
+    row = page.split(f'data-label="{pickup.label}"', 1)[1].split("</li>", 1)[0]
+    assert "data-to-delivery" in row and "q=%2B989121234567" in row
+    assert "/desk/intake" not in row
+    row = page.split(f'data-label="{repair.label}"', 1)[1].split("</li>", 1)[0]
+    assert f"/desk/intake?visit_id={repair.id}" in row and "data-to-delivery" not in row
