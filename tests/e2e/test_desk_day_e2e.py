@@ -21,3 +21,20 @@ def test_a_hand_back_refused_for_its_payment_method_puts_the_cursor_on_the_metho
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/tickets/{ticket.id}/delivery-receipt**")
     expect(page.locator("[data-paid-by]")).not_to_be_empty()
+
+
+def test_a_problem_written_in_the_other_script_stays_beside_its_label(live_server, page,
+                                                                     make_ticket):
+    """A problem typed in English on a Persian ticket page (and a Persian one on an English
+    page) is read beside "Problem", like every other fact, not on a line of its own under it,
+    where the technician's eye does not look for it."""
+    from ..conftest import INTAKE
+    english = make_ticket("diagnosis")  # "Cracked screen"
+    persian = make_ticket("diagnosis", intake={**INTAKE, "problem": "صفحه شکسته است"})
+    login(page, live_server.url, "reception1")
+    for ticket, lang in ((english, "fa"), (persian, "en")):
+        page.goto(f"{live_server.url}/tickets/{ticket.id}?lang={lang}")
+        label = page.locator(".ticket-facts dt").nth(2)
+        value = page.locator(".ticket-facts dd").nth(2)
+        assert value.inner_text().strip() == ticket.problem
+        assert abs(label.bounding_box()["y"] - value.bounding_box()["y"]) < 4, lang
