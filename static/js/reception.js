@@ -172,7 +172,16 @@
       var name = document.getElementById("customer_name");
       var lang = document.getElementById("customer_language");
       if (!found || !name) return;
-      if (!name.value.trim()) name.value = found.getAttribute("data-name");
+      if (!name.value.trim()) {
+        name.value = found.getAttribute("data-name");
+        // the cursor was waiting for the name, which is now there: on to the device
+        if (document.activeElement === name) {
+          var next = Array.prototype.find.call(
+            document.querySelectorAll(".intake-form [data-device] input[required]"),
+            function (el) { return !el.value.trim(); });
+          if (next) next.focus();
+        }
+      }
       if (lang) lang.value = found.getAttribute("data-language");
     });
   }

@@ -38,3 +38,30 @@ def test_a_problem_written_in_the_other_script_stays_beside_its_label(live_serve
         value = page.locator(".ticket-facts dd").nth(2)
         assert value.inner_text().strip() == ticket.problem
         assert abs(label.bounding_box()["y"] - value.bounding_box()["y"]) < 4, lang
+
+
+def test_an_intake_from_a_number_with_its_phone_puts_the_cursor_past_the_phone(
+        live_server, page, users, make_ticket):
+    """The customer left their mobile at the kiosk: the intake opens with it filled in, and the
+    cursor is not left at its end (the brand typed next would join the number). A returning
+    customer's name fills in and the cursor waits at the brand; a new customer's, at the name."""
+    from servicedesk.services import reception
+    from servicedesk.services.tickets import default_branch
+    make_ticket("delivered")  # Narges Rezaei, 0912 123 4567
+    known = reception.issue_number(default_branch(), "repair", phone="09121234567")
+    new = reception.issue_number(default_branch(), "repair", phone="09351112233")
+    login(page, live_server.url, "reception1")
+
+    page.goto(f"{live_server.url}/desk/intake?visit_id={known.id}")
+    expect(page.locator("#customer_name")).to_have_value("Narges Rezaei")
+    expect(page.locator("#device_brand")).to_be_focused()
+    page.keyboard.type("Xiaomi")
+    expect(page.locator("#device_brand")).to_have_value("Xiaomi")
+    expect(page.locator("#customer_phone")).to_have_value("۰۹۱۲ ۱۲۳ ۴۵۶۷")
+
+    page.goto(f"{live_server.url}/desk/intake?visit_id={new.id}")
+    expect(page.locator("#customer-hint")).not_to_be_empty()  # "New customer."
+    expect(page.locator("#customer_name")).to_be_focused()
+    page.keyboard.type("کامران اکبری")
+    expect(page.locator("#customer_name")).to_have_value("کامران اکبری")
+    expect(page.locator("#customer_phone")).to_have_value("۰۹۳۵ ۱۱۱ ۲۲۳۳")
