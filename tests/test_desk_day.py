@@ -24,3 +24,17 @@ def test_a_pickup_number_at_the_counter_goes_to_the_delivery_desk_from_the_workl
     assert "/desk/intake" not in row
     row = page.split(f'data-label="{repair.label}"', 1)[1].split("</li>", 1)[0]
     assert f"/desk/intake?visit_id={repair.id}" in row and "data-to-delivery" not in row
+
+
+def test_a_mistyped_mobile_is_said_as_soon_as_it_is_typed(desk, make_ticket):
+    """A digit missing, one too many, or the shop's landline: the intake says so under the
+    number when the cursor leaves it (in the desk's Persian), not only after the device, the
+    problem and the accessories were typed and the whole form came back."""
+    make_ticket("delivered")  # Narges Rezaei, 0912 123 4567
+    short = text(desk.get("/desk/customer?customer_phone=۰۹۱۲۱۲۳۴۵۶"))
+    assert "data-phone-problem" in short and "این شماره تلفن معتبر نیست" in short
+    landline = text(desk.get("/desk/customer?customer_phone=02188776655"))
+    assert "data-phone-problem" in landline and "پیامک" in landline  # cannot receive SMS
+    assert "data-phone-problem" not in text(desk.get("/desk/customer?customer_phone="))
+    known = text(desk.get("/desk/customer?customer_phone=0912 123 45 67"))
+    assert "data-customer" in known and "data-phone-problem" not in known

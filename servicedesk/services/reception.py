@@ -529,11 +529,10 @@ def open_twin(payload: dict) -> Optional[Ticket]:
 
 
 def find_customer(phone_raw) -> tuple[Optional[str], Optional[Customer], int]:
-    """(E.164 or None, the customer with that number or None, their ticket count)."""
-    try:
-        phone = clean_phone(phone_raw, "customer_phone")
-    except ValidationError:
-        return None, None, 0
+    """(E.164 or None, the customer with that number or None, their ticket count); None for
+    a blank number. A number that is not a mobile one raises ``ValidationError`` (on
+    ``customer_phone``): the desk is told while the customer is still at the counter."""
+    phone = clean_phone(phone_raw, "customer_phone")
     if phone is None:
         return None, None, 0
     customer = db.session.scalar(select(Customer).where(Customer.phone == phone))

@@ -412,8 +412,13 @@ def intake():
 @bp.get("/desk/customer")
 @require("tickets.admit")
 def customer_lookup():
-    """htmx: whose phone number this is (their name and language fill the empty fields)."""
-    phone, customer, count = reception.find_customer(request.args.get("customer_phone"))
+    """htmx: whose phone number this is (their name and language fill the empty fields), or
+    what is wrong with the number typed."""
+    try:
+        phone, customer, count = reception.find_customer(request.args.get("customer_phone"))
+    except ValidationError as exc:
+        return render_template("reception/_customer.html",
+                               problem=exc.fields.get("customer_phone", exc.message))
     return render_template("reception/_customer.html", customer=customer, count=count,
                            phone=phone)
 

@@ -65,3 +65,16 @@ def test_an_intake_from_a_number_with_its_phone_puts_the_cursor_past_the_phone(
     page.keyboard.type("کامران اکبری")
     expect(page.locator("#customer_name")).to_have_value("کامران اکبری")
     expect(page.locator("#customer_phone")).to_have_value("۰۹۳۵ ۱۱۱ ۲۲۳۳")
+
+
+def test_a_mobile_with_a_digit_missing_is_said_when_the_cursor_leaves_it(live_server, page,
+                                                                         users):
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/intake")
+    page.keyboard.type("۰۹۱۲۵۵۵۶۶۷")  # ten digits
+    page.keyboard.press("Tab")
+    expect(page.locator("#customer-hint [data-phone-problem]")).to_have_text(
+        "این شماره تلفن معتبر نیست.")
+    page.fill("#customer_phone", "۰۹۱۲۵۵۵۶۶۷۸")
+    page.keyboard.press("Tab")
+    expect(page.locator("#customer-hint")).to_have_text("مشتری جدید.")
