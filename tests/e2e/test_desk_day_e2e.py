@@ -1,8 +1,19 @@
 """A busy day at the desk in a real browser, as the people who use it all day find it: the
 cursor where the next typing goes, the right button for the right number, columns that read."""
+import time
+
 from playwright.sync_api import expect
 
 from .conftest import login
+
+
+def assert_printed_once(page, seconds: float = 5) -> None:
+    """The slip asked the browser to print it, once (conftest counts window.print()); polled
+    from here: the pages' CSP refuses the string Playwright's wait_for_function evaluates."""
+    deadline = time.monotonic() + seconds
+    while page.evaluate("() => window.__prints || 0") == 0 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert page.evaluate("() => window.__prints || 0") == 1, page.url
 
 
 def test_a_hand_back_refused_for_its_payment_method_puts_the_cursor_on_the_methods(
@@ -78,3 +89,24 @@ def test_a_mobile_with_a_digit_missing_is_said_when_the_cursor_leaves_it(live_se
     page.fill("#customer_phone", "۰۹۱۲۵۵۵۶۶۷۸")
     page.keyboard.press("Tab")
     expect(page.locator("#customer-hint")).to_have_text("مشتری جدید.")
+
+
+def test_print_label_and_print_receipt_print_when_clicked(live_server, page, make_ticket):
+    """"Print label" on a ticket, and "Label" on the receipt just printed at intake, print
+    the slip as it opens (a click on its own Print again was needed), and Done goes back."""
+    ticket = make_ticket("intake")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/tickets/{ticket.id}")
+    for kind in ("label", "receipt"):
+        page.click(f"[data-print={kind}]")
+        page.wait_for_url(f"**/tickets/{ticket.id}/{kind}**")
+        assert_printed_once(page)
+        page.click(".slip-back")
+        page.wait_for_url(f"**/tickets/{ticket.id}")
+    page.goto(f"{live_server.url}/tickets/{ticket.id}/receipt?print=1&back=intake")
+    assert_printed_once(page)
+    page.click("[data-label-link]")
+    page.wait_for_url(f"**/tickets/{ticket.id}/label**")
+    assert_printed_once(page)
+    page.click(".slip-back")
+    page.wait_for_url("**/desk/intake")
