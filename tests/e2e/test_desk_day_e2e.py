@@ -110,3 +110,33 @@ def test_print_label_and_print_receipt_print_when_clicked(live_server, page, mak
     assert_printed_once(page)
     page.click(".slip-back")
     page.wait_for_url("**/desk/intake")
+
+
+TEXT_RIGHT = """cells => cells.map(cell => {
+  const range = document.createRange(); range.selectNodeContents(cell);
+  return Math.round(range.getBoundingClientRect().right); })"""
+
+
+def test_amounts_in_a_column_line_up_by_their_last_digit_in_persian(live_server, page,
+                                                                    make_ticket):
+    """۱۲٬۰۰۰٬۰۰۰ and ۲٬۰۰۰٬۰۰۰ toman one under the other: the units under the units, as the
+    English page has them, on the ticket's bill, the delivery desk and the till."""
+    ticket = make_ticket("ready")  # a screen at 12,000,000 and its fitting at 2,000,000
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/tickets/{ticket.id}")
+    for column in (4, 5):  # unit price, total
+        rights = page.locator(".lines-view").first.locator(
+            f"tbody td:nth-child({column})").evaluate_all(TEXT_RIGHT)
+        assert len(rights) == 2 and rights[0] == rights[1], (column, rights)
+    page.goto(f"{live_server.url}/desk/delivery?q={ticket.number}")
+    rights = page.locator(".delivery-ticket tbody td:nth-child(3)").evaluate_all(TEXT_RIGHT)
+    assert len(rights) == 2 and rights[0] == rights[1], rights
+    page.fill("#amount_paid", "۱۳۰۰۰۰۰")  # toman: 13,000,000 rials, a discount
+    page.click("label[for=paid-cash]")
+    page.check("#differs_ok")
+    page.click(".delivery-ticket form button.btn-success")
+    page.wait_for_url("**/delivery-receipt**")
+    make_ticket("delivered")  # 14,000,000 rials, paid by no recorded method
+    page.goto(f"{live_server.url}/desk/takings")
+    rights = page.locator("table:has(th.num) tbody tr td:last-child").evaluate_all(TEXT_RIGHT)
+    assert len(rights) == 2 and rights[0] == rights[1], rights
