@@ -38,3 +38,28 @@ def test_a_mistyped_mobile_is_said_as_soon_as_it_is_typed(desk, make_ticket):
     assert "data-phone-problem" not in text(desk.get("/desk/customer?customer_phone="))
     known = text(desk.get("/desk/customer?customer_phone=0912 123 45 67"))
     assert "data-customer" in known and "data-phone-problem" not in known
+
+
+def test_a_relative_back_without_the_receipt_is_found_by_their_own_name(desk, make_ticket,
+                                                                        users):
+    """A brother left his sister's phone under her number (the intake filed it under her name,
+    brought by him) and comes back for it without the receipt: the delivery desk finds it by
+    his name, however its ی and ک are typed."""
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as svc
+    from servicedesk.extensions import db
+    from .conftest import INTAKE, SAMPLE_DATA, actor_for
+    hers = make_ticket("delivered")  # Narges Rezaei, 0912 123 4567
+    brought = reception.admit({**INTAKE, "customer": {"name": "محمد حسینی",
+                                                      "phone": "09121234567"},
+                               "device": {"kind": "phone", "brand": "Xiaomi",
+                                          "model": "Redmi Note 10"}},
+                              Actor.staff(users["reception"]), known_name="brought")
+    for event in ("send_to_repair", "quote", "approve", "finish"):
+        svc.fire_event(brought.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+    db.session.expire_all()
+    for q in ("حسینی", "محمد حسيني", "  محمد "):
+        assert [t.id for t in reception.find_tickets(q)] == [brought.id], q
+    assert {t.id for t in reception.find_tickets("Narges")} == {hers.id, brought.id}
+    page = text(desk.get("/desk/delivery?q=حسینی"))
+    assert f'data-ticket="{brought.id}"' in page and "data-brought-by" in page

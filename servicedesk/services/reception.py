@@ -409,9 +409,10 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
     A reading that names one thing wins at once: a tracking URL (the receipt's QR code or the
     label), a bare token, a whole mobile number, an IMEI/serial. Otherwise the readings that
     may each be meant are searched together: a ticket number (``A-00042``, ``a42``, ``42``),
-    the last digits of a mobile number, a part of the customer's name or of the device's brand
-    and model. "A52" is ticket A-00052 and the Galaxy A52 both, "2233" ticket A-02233 and
-    the customer whose number ends in 2233: the desk sees both and picks."""
+    the last digits of a mobile number, a part of the customer's name (or of the name of who
+    brought the device in for them) or of the device's brand and model. "A52" is ticket
+    A-00052 and the Galaxy A52 both, "2233" ticket A-02233 and the customer whose number ends
+    in 2233: the desk sees both and picks."""
     text = to_ascii_digits(raw).strip()
     if not text:
         return []
@@ -454,6 +455,12 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
             needle = _searchable(text)
             maybe.append(Ticket.customer_id.in_(select(Customer.id).where(
                 _searchable_sql(Customer.name).contains(needle, autoescape=True))))
+            # the relative who brought it in under the owner's number, back without the
+            # receipt: their name was recorded at intake (Ticket.brought_by)
+            maybe.append(Ticket.id.in_(select(TicketEvent.ticket_id).where(
+                TicketEvent.seq == 1, TicketEvent.event == "admit",
+                _searchable_sql(TicketEvent.data["brought_by"].as_string())
+                .contains(needle, autoescape=True))))
             maybe.append(Ticket.device_id.in_(select(Device.id).where(
                 _searchable_sql(Device.brand + " " + Device.model)
                 .contains(needle, autoescape=True))))
