@@ -63,3 +63,18 @@ def test_a_relative_back_without_the_receipt_is_found_by_their_own_name(desk, ma
     assert {t.id for t in reception.find_tickets("Narges")} == {hers.id, brought.id}
     page = text(desk.get("/desk/delivery?q=حسینی"))
     assert f'data-ticket="{brought.id}"' in page and "data-brought-by" in page
+
+
+def test_items_of_a_line_are_parted_by_a_persian_comma_not_a_dot_read_as_zero(
+        desk, make_ticket):
+    """"۰۲:۲۸ · ۱ دقیقه در انتظار": the middle dot is drawn like the Persian zero, and the
+    desk read ten minutes of waiting (or "۰ ۰ تومان" due). Persian pages part a line's items
+    with the Persian comma; English ones keep the middle dot."""
+    reception.issue_number(default_branch(), "repair")
+    make_ticket("ready")
+    for url in ("/queue/board", "/desk", "/desk/delivery"):
+        page = text(desk.get(url))
+        assert "·" not in page.split("<body", 1)[-1], url
+    board = text(desk.get("/queue/board"))
+    assert re.search(r"[۰-۹]{2}:[۰-۹]{2}، [۰-۹]+ دقیقه در انتظار", board)
+    assert re.search(r"\d\d:\d\d · waiting \d+ min", text(desk.get("/queue/board?lang=en")))
