@@ -140,3 +140,24 @@ def test_amounts_in_a_column_line_up_by_their_last_digit_in_persian(live_server,
     page.goto(f"{live_server.url}/desk/takings")
     rights = page.locator("table:has(th.num) tbody tr td:last-child").evaluate_all(TEXT_RIGHT)
     assert len(rights) == 2 and rights[0] == rights[1], rights
+
+
+def test_the_customers_phone_number_is_not_broken_across_two_lines(live_server, page, users):
+    """Whatever the length of the names before it (the customer's, the relative's who brought
+    the device), the mobile number on the ticket is read whole: not 0912 at the end of one
+    line and 555 6677 on the next."""
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import reception
+    from ..conftest import INTAKE
+    login(page, live_server.url, "reception1")
+    reception.admit(INTAKE, Actor.staff(users["reception"]))  # Narges Rezaei's number
+    for n in range(2, 14):
+        ticket = reception.admit(
+            {**INTAKE, "customer": {"name": "محمد " + "حسینی" * n,
+                                    "phone": INTAKE["customer"]["phone"]},
+             "device": {"kind": "phone", "brand": "Xiaomi", "model": f"Mi {n}"}},
+            Actor.staff(users["reception"]), known_name="brought")
+        page.goto(f"{live_server.url}/tickets/{ticket.id}")
+        lines = page.locator(".ticket-facts a[href^='tel:']").evaluate(
+            "a => a.getClientRects().length")
+        assert lines == 1, n
