@@ -78,3 +78,17 @@ def test_items_of_a_line_are_parted_by_a_persian_comma_not_a_dot_read_as_zero(
     board = text(desk.get("/queue/board"))
     assert re.search(r"[۰-۹]{2}:[۰-۹]{2}، [۰-۹]+ دقیقه در انتظار", board)
     assert re.search(r"\d\d:\d\d · waiting \d+ min", text(desk.get("/queue/board?lang=en")))
+
+
+def test_the_warranty_date_is_written_as_the_receipts_own_date(desk, make_ticket):
+    """"until 2027-03-07" under "7 Dec 2026, 02:36": the customer's warranty date is written
+    like the receipt's own date, in words (7 Mar 2027; ۱۶ اسفند ۱۴۰۵), in either language."""
+    from datetime import timedelta
+    from servicedesk.i18n import format_datetime
+    ticket = make_ticket("delivered")
+    until = ticket.events[-1].at + timedelta(days=90)
+    english = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=en"))
+    assert f"until {format_datetime(until, 'long_date', 'en')}." in english
+    assert not re.search(r"until \d{4}-\d\d-\d\d", english)
+    persian = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=fa"))
+    assert f"تا {format_datetime(until, 'long_date', 'fa')}،" in persian
