@@ -4,7 +4,7 @@ import time
 
 from playwright.sync_api import expect
 
-from .conftest import login
+from .conftest import login, new_context
 
 
 def assert_printed_once(page, seconds: float = 5) -> None:
@@ -161,3 +161,30 @@ def test_the_customers_phone_number_is_not_broken_across_two_lines(live_server, 
         lines = page.locator(".ticket-facts a[href^='tel:']").evaluate(
             "a => a.getClientRects().length")
         assert lines == 1, n
+
+
+def test_a_technician_at_a_tablet_reads_the_device_and_its_condition_first(
+        live_server, browser, make_ticket):
+    """At a 10-inch tablet (800 px wide) the ticket's facts come after the forms and the
+    timeline: the device, its problem, its condition at intake and what came with it are
+    read at the top, before the estimate is written; the wide desk keeps one copy, beside."""
+    from ..conftest import INTAKE
+    ticket = make_ticket("diagnosis", intake={**INTAKE, "condition": "خط روی قاب پشتی",
+                                              "accessories": "قاب"})
+    context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True,
+                          locale="fa-IR")
+    tablet = context.new_page()
+    login(tablet, live_server.url, "technician1")
+    tablet.goto(f"{live_server.url}/tickets/{ticket.id}")
+    brief = tablet.locator("[data-brief]")
+    expect(brief).to_be_visible()
+    expect(brief).to_contain_text("Cracked screen")
+    expect(brief).to_contain_text("خط روی قاب پشتی")
+    assert brief.bounding_box()["y"] < tablet.locator(".next-step").bounding_box()["y"]
+    context.close()
+    desk = new_context(browser, viewport={"width": 1366, "height": 768}, locale="fa-IR")
+    wide = desk.new_page()
+    login(wide, live_server.url, "technician1")
+    wide.goto(f"{live_server.url}/tickets/{ticket.id}")
+    expect(wide.locator("[data-brief]")).to_be_hidden()
+    desk.close()
