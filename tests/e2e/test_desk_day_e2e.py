@@ -188,3 +188,36 @@ def test_a_technician_at_a_tablet_reads_the_device_and_its_condition_first(
     wide.goto(f"{live_server.url}/tickets/{ticket.id}")
     expect(wide.locator("[data-brief]")).to_be_hidden()
     desk.close()
+
+
+def test_enter_in_an_estimate_line_goes_to_the_next_line_and_sends_nothing(
+        live_server, browser, make_ticket):
+    """The technician types a part and its price and presses Enter (the tablet's keyboard
+    puts it where "next" is): the cursor goes on to the next line, a new one after the last,
+    and the estimate, with its SMS to the customer, is sent only by its button."""
+    from servicedesk.extensions import db
+    from servicedesk.models import Ticket
+    ticket = make_ticket("diagnosis")
+    context = new_context(browser, viewport={"width": 800, "height": 1280}, has_touch=True,
+                          locale="fa-IR")
+    tablet = context.new_page()
+    login(tablet, live_server.url, "technician1")
+    tablet.goto(f"{live_server.url}/tickets/{ticket.id}")
+    rows = tablet.locator("#event-quote tr[data-line]")
+    count = rows.count()
+    for i, (what, price) in enumerate((("باتری اصلی", "۹۰۰۰۰۰"), ("دستمزد تعویض", "۲۰۰۰۰۰"))):
+        rows.nth(i).locator("input[name=line_description]").fill(what)
+        rows.nth(i).locator("input[name=line_unit_price]").fill(price)
+        rows.nth(i).locator("input[name=line_unit_price]").press("Enter")
+        expect(rows.nth(i + 1).locator("input[name=line_description]")).to_be_focused()
+    assert count == 3  # the editor opens with three blank lines; the cursor is in the third
+    tablet.keyboard.press("Enter")  # Enter in the last line adds one
+    expect(rows).to_have_count(count + 1)
+    expect(rows.nth(count).locator("input[name=line_description]")).to_be_focused()
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "diagnosis"  # nothing was sent
+    tablet.click("#event-quote button[data-fire=quote]")
+    expect(tablet.locator(".state-badge")).to_have_attribute("data-state", "estimate")
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).estimate_total == 11_000_000  # toman typed
+    context.close()
