@@ -186,6 +186,20 @@
     });
   }
 
+  /* --- the customer's answer at the desk: Enter after the reason declines -----------------
+   * The form's first button is "Approved": a browser's Enter presses it, so the reason for a
+   * refusal, typed and sent with Enter, approved the estimate and started the repair. */
+  function initAnswer() {
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" || e.isComposing || !e.target.matches("input[name=reason]")) return;
+      var decline = e.target.form &&
+        e.target.form.querySelector("button[name=decision][value=decline]");
+      if (!decline) return;
+      e.preventDefault();
+      decline.click();
+    });
+  }
+
   /* --- hotkeys: <button data-hotkey="F2"> ------------------------------------------------ */
   function initHotkeys() {
     document.addEventListener("keydown", function (e) {
@@ -282,6 +296,7 @@
     initScan();
     initHotkeys();
     initIntake();
+    initAnswer();
     initDisplay();
   });
 }());

@@ -221,3 +221,25 @@ def test_enter_in_an_estimate_line_goes_to_the_next_line_and_sends_nothing(
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).estimate_total == 11_000_000  # toman typed
     context.close()
+
+
+def test_enter_after_the_reason_for_a_refusal_declines_the_estimate(live_server, page,
+                                                                    make_ticket):
+    """The customer says no on the phone; the desk types why and presses Enter: the estimate
+    is declined with that reason. (The form's first button, "Approved", took the Enter: the
+    repair started and the customer got the approval's SMS.)"""
+    from servicedesk.extensions import db
+    from servicedesk.models import Ticket
+    ticket = make_ticket("estimate")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk")
+    card = page.locator(f"#estimate-{ticket.id}")
+    card.locator("summary").click()
+    card.locator("input[name=reason]").fill("گران است")
+    card.locator("input[name=reason]").press("Enter")
+    expect(page.locator(".alert-success")).to_be_visible()
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert ticket.state == "ready"
+    assert ticket.events[-1].event == "decline"
+    assert ticket.events[-1].data["reason"] == "گران است"
