@@ -88,13 +88,17 @@
         else if (k === "back") input.value = input.value.slice(0, -1);
         else input.value += key.textContent.trim();
       });
-      // Enter after the number moves on to the services instead of taking a number for the
-      // first of them (a form's Enter presses its first button: repair, for everyone).
-      if (input) input.addEventListener("keydown", function (e) {
-        if (e.key !== "Enter") return;
+    });
+    // Enter after the number moves on to the services instead of taking a number for the
+    // first of them (a form's Enter presses its first button: repair, for everyone), at the
+    // kiosk and at the queue's "Issue a number".
+    document.querySelectorAll("input[name=phone]").forEach(function (input) {
+      var first = input.form && input.form.querySelector("button[name=service]");
+      if (!first) return;
+      input.addEventListener("keydown", function (e) {
+        if (e.key !== "Enter" || e.isComposing) return;
         e.preventDefault();
-        var first = input.form && input.form.querySelector("button[name=service]");
-        if (first) first.focus();
+        first.focus();
       });
     });
   }

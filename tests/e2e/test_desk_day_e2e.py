@@ -243,3 +243,21 @@ def test_enter_after_the_reason_for_a_refusal_declines_the_estimate(live_server,
     assert ticket.state == "ready"
     assert ticket.events[-1].event == "decline"
     assert ticket.events[-1].data["reason"] == "گران است"
+
+
+def test_enter_after_the_number_at_the_queues_issue_form_takes_no_number(live_server, page,
+                                                                          users):
+    """As at the kiosk: reception types a walk-in's mobile under "Issue a number" and presses
+    Enter; no repair number is printed for someone who came to collect, the cursor goes to the
+    services to choose one."""
+    from sqlalchemy import select
+    from servicedesk.extensions import db
+    from servicedesk.models import Visit
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/queue")
+    page.fill("#issue-phone", "۰۹۱۲۱۲۳۴۵۶۷")
+    page.locator("#issue-phone").press("Enter")
+    expect(page.locator("#issue-phone ~ div button[name=service]").first).to_be_focused()
+    assert page.url.endswith("/queue")
+    db.session.expire_all()
+    assert db.session.scalar(select(Visit)) is None
