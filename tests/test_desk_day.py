@@ -92,3 +92,26 @@ def test_the_warranty_date_is_written_as_the_receipts_own_date(desk, make_ticket
     assert not re.search(r"until \d{4}-\d\d-\d\d", english)
     persian = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=fa"))
     assert f"تا {format_datetime(until, 'long_date', 'fa')}،" in persian
+
+
+def test_the_delivery_desk_sees_that_the_customer_agreed_to_the_higher_bill(desk, make_ticket,
+                                                                             users):
+    """The bill came above the estimate and the technician recorded that the customer agreed
+    by phone: the delivery desk reads it beside the difference, not only a warning in red
+    that would have it take the difference up with the customer again."""
+    from servicedesk.services import tickets as svc
+    from .conftest import LINES, actor_for
+    extra = [*LINES, {"kind": "part", "description": "Frame", "qty": 1, "unit_price": 1_500_000}]
+    agreed, silent = make_ticket("repair"), make_ticket("repair")
+    svc.fire_event(agreed.id, "finish", actor_for("finish", users),
+                   {"lines": extra, "above_estimate_ok": True, "above_estimate_channel": "phone"})
+    svc.fire_event(silent.id, "finish", actor_for("finish", users), {"lines": extra})
+    page = text(desk.get(f"/desk/delivery?q={agreed.number}"))
+    note = page.split("data-approved-estimate", 1)[1].split("</p>", 1)[0]
+    assert 'data-above-agreed="phone"' in note and "(تلفنی)" in note
+    assert "text-danger" not in page.split("data-approved-estimate", 1)[0].rsplit("<p", 1)[1]
+    page = text(desk.get(f"/desk/delivery?q={silent.number}"))
+    assert "data-above-agreed" not in page
+    assert "text-danger" in page.split("data-approved-estimate", 1)[0].rsplit("<p", 1)[1]
+    english = text(desk.get(f"/desk/delivery?q={agreed.number}&lang=en"))
+    assert "The customer agreed to the higher amount by phone." in english

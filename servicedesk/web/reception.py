@@ -26,6 +26,7 @@ from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
 from .reports import date_input
+from .tickets import CHANNEL_LABELS
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
@@ -459,7 +460,8 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
-                           payment_methods=lifecycle.PAYMENT_METHODS), status
+                           payment_methods=lifecycle.PAYMENT_METHODS,
+                           channel_labels=CHANNEL_LABELS), status
 
 
 @bp.get("/desk/delivery")
