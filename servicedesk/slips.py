@@ -292,4 +292,4 @@ def _default_delivery_terms(repaired_and_delivered: Optional[datetime]) -> list:
     until = repaired_and_delivered + timedelta(days=days)
     return [_("The work done is under warranty for %(days)s days, until %(date)s. Keep this "
               "receipt for any claim.", days=format_number(days),
-              date=format_datetime(until, "date"))]
+              date=format_datetime(until, "long_date"))]  # as the receipt's own date

@@ -1240,7 +1240,7 @@ def test_the_delivery_receipt_lists_what_was_returned_and_the_warranty(desk, mak
     assert "<dd data-accessories>Case, Charger</dd>" in slip
     assert "data-signature" in slip
     # counted from the hand-back, so a reprint months later promises no more
-    until = format_datetime(ticket.events[-1].at + timedelta(days=90), "date", locale="en")
+    until = format_datetime(ticket.events[-1].at + timedelta(days=90), "long_date", locale="en")
     assert f"under warranty for 90 days, until {until}" in slip
     fa = text(desk.get(f"/tickets/{ticket.id}/delivery-receipt?lang=fa"))
     assert "۹۰" in fa  # the days in Persian digits

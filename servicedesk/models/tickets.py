@@ -60,6 +60,17 @@ class Ticket(db.Model):
     notifications = relationship("Notification", order_by="Notification.id",
                                  back_populates="ticket", lazy="selectin")
 
+    @property
+    def above_estimate_agreement(self) -> Optional[str]:
+        """How the customer agreed to a bill above the approved estimate ("phone",
+        "in_person", or "" when not said), as the finish recorded it; None without one."""
+        for event in reversed(self.events):
+            if event.event == "finish":
+                data = event.data or {}
+                return (data.get("above_estimate_channel") or "") \
+                    if data.get("above_estimate_agreed") else None
+        return None
+
     def estimate_lines(self) -> list["CostLine"]:
         return [l for l in self.lines
                 if l.stage == "estimate" and l.estimate_version == self.estimate_version]

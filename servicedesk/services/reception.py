@@ -412,8 +412,9 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
     label), a bare token, a whole mobile number, an IMEI/serial. Otherwise the readings that
     may each be meant are searched together: a ticket number (``A-00042``, ``a42``, ``42``),
     the last digits of a mobile number, a part of the customer's name (or of the name of who
-    brought the device in for them) or of the device's brand and model. "A52" is ticket A-00052 and the Galaxy A52 both, "2233" ticket A-02233 and
-    the customer whose number ends in 2233: the desk sees both and picks."""
+    brought the device in for them) or of the device's brand and model. "A52" is ticket
+    A-00052 and the Galaxy A52 both, "2233" ticket A-02233 and the customer whose number ends
+    in 2233: the desk sees both and picks."""
     text = to_ascii_digits(raw).strip()
     if not text:
         return []
@@ -533,11 +534,10 @@ def open_twin(payload: dict) -> Optional[Ticket]:
 
 
 def find_customer(phone_raw) -> tuple[Optional[str], Optional[Customer], int]:
-    """(E.164 or None, the customer with that number or None, their ticket count)."""
-    try:
-        phone = clean_phone(phone_raw, "customer_phone")
-    except ValidationError:
-        return None, None, 0
+    """(E.164 or None, the customer with that number or None, their ticket count); None for
+    a blank number. A number that is not a mobile one raises ``ValidationError`` (on
+    ``customer_phone``): the desk is told while the customer is still at the counter."""
+    phone = clean_phone(phone_raw, "customer_phone")
     if phone is None:
         return None, None, 0
     customer = db.session.scalar(select(Customer).where(Customer.phone == phone))

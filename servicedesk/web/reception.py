@@ -26,6 +26,7 @@ from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
 from .reports import date_input
+from .tickets import CHANNEL_LABELS
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
@@ -412,8 +413,13 @@ def intake():
 @bp.get("/desk/customer")
 @require("tickets.admit")
 def customer_lookup():
-    """htmx: whose phone number this is (their name and language fill the empty fields)."""
-    phone, customer, count = reception.find_customer(request.args.get("customer_phone"))
+    """htmx: whose phone number this is (their name and language fill the empty fields), or
+    what is wrong with the number typed."""
+    try:
+        phone, customer, count = reception.find_customer(request.args.get("customer_phone"))
+    except ValidationError as exc:
+        return render_template("reception/_customer.html",
+                               problem=exc.fields.get("customer_phone", exc.message))
     return render_template("reception/_customer.html", customer=customer, count=count,
                            phone=phone)
 
@@ -455,7 +461,8 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
                            payment_methods=lifecycle.PAYMENT_METHODS,
-                           loaner=loaners.out(one.id) if can_deliver else None), status
+                           loaner=loaners.out(one.id) if can_deliver else None,
+                           channel_labels=CHANNEL_LABELS), status
 
 
 @bp.get("/desk/delivery")

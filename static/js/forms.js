@@ -3,12 +3,18 @@
  * without looking for it. The error is tied to its field in the markup (aria-describedby). */
 (function () {
   "use strict";
+  var FIELDS = "input:not([type=hidden]), select, textarea, button, a[href], [tabindex]";
+  /* The field a refused element stands for: itself, or the first field inside a group marked
+     as a whole (the delivery desk's payment buttons), which focus() could not reach. */
+  function field(el) {
+    return el.matches(FIELDS) ? el : el.querySelector(FIELDS);
+  }
   function focusFirstError() {
     // not a date (the cursor there opens its calendar over the page): the next refused field;
     // nor on the kiosk (a touch screen's keyboard would cover the services)
-    var bad = Array.prototype.find.call(
-      document.querySelectorAll("main [aria-invalid=true], main .is-invalid"),
-      function (el) { return !el.disabled && !el.matches("[data-date], input[name$='date']"); });
+    var bad = Array.prototype.map.call(
+      document.querySelectorAll("main [aria-invalid=true], main .is-invalid"), field).find(
+      function (el) { return el && !el.disabled && !el.matches("[data-date], input[name$='date']"); });
     if (!bad || bad.closest(".kiosk")) return;
     if (document.activeElement && document.activeElement.matches &&
         document.activeElement.matches("[aria-invalid=true], .is-invalid")) return;

@@ -88,13 +88,17 @@
         else if (k === "back") input.value = input.value.slice(0, -1);
         else input.value += key.textContent.trim();
       });
-      // Enter after the number moves on to the services instead of taking a number for the
-      // first of them (a form's Enter presses its first button: repair, for everyone).
-      if (input) input.addEventListener("keydown", function (e) {
-        if (e.key !== "Enter") return;
+    });
+    // Enter after the number moves on to the services instead of taking a number for the
+    // first of them (a form's Enter presses its first button: repair, for everyone), at the
+    // kiosk and at the queue's "Issue a number".
+    document.querySelectorAll("input[name=phone]").forEach(function (input) {
+      var first = input.form && input.form.querySelector("button[name=service]");
+      if (!first) return;
+      input.addEventListener("keydown", function (e) {
+        if (e.key !== "Enter" || e.isComposing) return;
         e.preventDefault();
-        var first = input.form && input.form.querySelector("button[name=service]");
-        if (first) first.focus();
+        first.focus();
       });
     });
   }
@@ -172,8 +176,31 @@
       var name = document.getElementById("customer_name");
       var lang = document.getElementById("customer_language");
       if (!found || !name) return;
-      if (!name.value.trim()) name.value = found.getAttribute("data-name");
+      if (!name.value.trim()) {
+        name.value = found.getAttribute("data-name");
+        // the cursor was waiting for the name, which is now there: on to the device
+        if (document.activeElement === name) {
+          var next = Array.prototype.find.call(
+            document.querySelectorAll(".intake-form [data-device] input[required]"),
+            function (el) { return !el.value.trim(); });
+          if (next) next.focus();
+        }
+      }
       if (lang) lang.value = found.getAttribute("data-language");
+    });
+  }
+
+  /* --- the customer's answer at the desk: Enter after the reason declines -----------------
+   * The form's first button is "Approved": a browser's Enter presses it, so the reason for a
+   * refusal, typed and sent with Enter, approved the estimate and started the repair. */
+  function initAnswer() {
+    document.addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" || e.isComposing || !e.target.matches("input[name=reason]")) return;
+      var decline = e.target.form &&
+        e.target.form.querySelector("button[name=decision][value=decline]");
+      if (!decline) return;
+      e.preventDefault();
+      decline.click();
     });
   }
 
@@ -273,6 +300,7 @@
     initScan();
     initHotkeys();
     initIntake();
+    initAnswer();
     initDisplay();
   });
 }());

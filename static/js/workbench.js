@@ -91,6 +91,19 @@
       recount(editor);
     });
     editor.addEventListener("input", function () { recount(editor); });
+    // Enter in a line goes on to the next line (a new one after the last), as in a sheet: it
+    // does not send the estimate or the bill, and its SMS, with the lines typed so far (a
+    // tablet's keyboard has its Enter where the next line is asked for).
+    editor.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Enter" || ev.isComposing || ev.target.tagName !== "INPUT") return;
+      var row = ev.target.closest("[data-line]");
+      if (!row) return;
+      ev.preventDefault();
+      var rows = Array.prototype.slice.call(body.querySelectorAll("[data-line]"));
+      var next = rows[rows.indexOf(row) + 1];
+      if (next) next.querySelector("input[name=line_description]").focus();
+      else add.click();
+    });
     recount(editor);
   }
 
