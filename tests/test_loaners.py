@@ -524,3 +524,29 @@ def test_another_branchs_desk_neither_lends_nor_lists_this_branchs_loaners(app, 
     assert "Loaner phone with the customer" in page and "data-take-back" not in page
     # the manager sees every branch's
     assert "Nokia 105" in text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
+
+
+def test_an_answer_about_a_ticket_without_a_loaner_does_not_look_for_one(app, api, make_ticket):
+    """The trail that comes with the ticket says whether a loaner is out: the API's intake and
+    events (nearly all without one) send no query for it; with one out the answer carries it."""
+    from sqlalchemy import event as sa_event
+    looked = []
+
+    def count(conn, cursor, statement, *args):
+        if " loans" in statement:
+            looked.append(statement)
+    ticket = make_ticket("repair")
+    sa_event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                      json={"event": "wait_parts", "part": "screen"})
+        assert resp.status_code == 200 and resp.get_json()["loaner"] is None
+        assert looked == []
+        assert lend(api, "reception", ticket.id, **A10).status_code == 201
+        looked.clear()
+        resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                      json={"event": "resume"})
+        assert resp.get_json()["loaner"]["description"] == A10["description"]
+        assert len(looked) == 1
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", count)

@@ -30,6 +30,16 @@ def out(ticket_id: int) -> Optional[Loan]:
                                                 Loan.returned_at.is_(None)))
 
 
+def held(ticket) -> bool:
+    """Whether the ticket's trail says its customer has a loaner now (its last lend or return
+    record is a lend): read from the events that come with the ticket, so an answer about a
+    ticket without one (nearly all) costs no query."""
+    for event in reversed(ticket.events):
+        if event.event in ("lend_loaner", "return_loaner"):
+            return event.event == "lend_loaner"
+    return False
+
+
 def out_for(ticket_ids) -> dict[int, Loan]:
     """{ticket id: the loaner out} for these tickets, in one query (a list of tickets)."""
     ids = list(ticket_ids)

@@ -94,7 +94,8 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
         "estimate_total": ticket.estimate_total, "final_total": ticket.final_total,
         "amount_paid": ticket.amount_paid,
         "amount_refunded": ticket.amount_refunded or 0,
-        "loaner": loaner_json(loaners.out(ticket.id) if loaner is _ASK else loaner),
+        "loaner": loaner_json(loaner if loaner is not _ASK
+                              else loaners.out(ticket.id) if loaners.held(ticket) else None),
         "created_at": ticket.created_at.isoformat(), "updated_at": ticket.updated_at.isoformat(),
     }
     if full:
