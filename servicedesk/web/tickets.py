@@ -266,7 +266,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     refundable = (lifecycle.refundable(ticket) if can(current_user, "tickets.refund")
                   and ticket.state in ("delivered", "closed") else 0)
     # the loaner phone out, and whether this user may lend one (the ticket open) or take it back
-    loaner = loaner_service.out(ticket.id)
+    loaner = loaner_service.out(ticket.id) if loaner_service.held(ticket) else None
     loaner_desk = can(current_user, "tickets.loaner") and not elsewhere
     can_lend = loaner_desk and loaner is None and ticket.state in lifecycle.LOANER_STATES
     # each SMS by what it was for: a revised estimate is not the first one
