@@ -252,3 +252,32 @@ def test_the_takings_report_and_its_exports_count_the_parts(app, api, split_day)
     assert by_method["card"]["Hand-backs paid"] == "1"
     one_by_one = manager.get("/reports/takings?format=csv&table=handbacks&lang=en")
     assert "Cash 1,000,000 toman · Card reader 400,000 toman" in text(one_by_one)
+
+
+# --- imported history -----------------------------------------------------------------------
+
+def test_imported_history_keeps_its_split_payments_and_refuses_a_bad_one(app, users, tmp_path):
+    """Old tickets paid part in cash, part by card-to-card import with their parts; a split
+    that does not add up is that line's error; a single method imports as before."""
+    from .test_import_history import DELIVERED, run, ticket_by_external, write_jsonl
+
+    def with_payment(external_id, data):
+        events = [dict(e, data={**e.get("data", {}), **data}) if e["event"] == "deliver"
+                  else e for e in DELIVERED["events"]]
+        return {**DELIVERED, "external_id": external_id, "events": events}
+
+    parts = [{"method": "cash", "amount": 5_000_000}, {"method": "transfer", "amount": 4_000_000}]
+    path = write_jsonl(tmp_path, [
+        with_payment("split-1", {"payments": parts}),
+        with_payment("split-2", {"payments": [parts[0], {"method": "card", "amount": 1}]}),
+        with_payment("single-3", {"payment_method": "card"})])
+    result, output = run(app, "import-history", str(path))
+    assert "imported 2" in output and "failed 1" in output
+    assert "line 2" in output and "payments" in output
+    split = ticket_by_external("split-1")
+    assert split.amount_paid == 9_000_000
+    assert next(e for e in split.events if e.event == "deliver").data["payments"] == parts
+    assert lifecycle.verify_records(split) == []
+    assert ticket_by_external("split-2") is None
+    single = ticket_by_external("single-3")
+    assert next(e for e in single.events if e.event == "deliver").data["payment_method"] == "card"
