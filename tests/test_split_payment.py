@@ -245,6 +245,10 @@ def test_the_takings_report_and_its_exports_count_the_parts(app, api, split_day)
         "cash": 16_000_000, "card": 4_000_000, "transfer": 0}
     assert body["totals"]["handbacks"] == 2 and body["totals"]["discounts"] == 7_000_000
     manager = Staff(app, "manager1")
+    report = text(manager.get("/reports/takings?lang=en"))
+    shown = amounts(report)
+    assert shown["cash"] == "1,600,000 toman" and shown["card"] == "400,000 toman"
+    assert shown["total"] == "2,000,000 toman" and "2 hand-backs paid" in report
     exported = manager.get("/reports/takings?format=csv&lang=en")
     assert exported.status_code == 200
     table = list(csv.DictReader(io.StringIO(text(exported).lstrip("\ufeff"))))
