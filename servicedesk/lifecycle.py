@@ -243,15 +243,25 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     the amount due unless the desk ticks that it is meant (a discount, credit, an extra): a
     figure typed in the wrong unit or with a digit missing or added does not hand the device
     back underpaid, or put ten times the price on the customer's receipt. ``payment_method``
-    (cash, card, transfer) says how it was paid; ``method_needed: true`` (the desk's form)
-    asks for it whenever something was paid."""
+    (cash, card, transfer) says how it was paid; ``payments`` (two parts or more, each
+    ``{"method", "amount"}``, adding up to the amount paid) instead, when it was split: 500,000
+    in cash and 250,000 by card. ``method_needed: true`` (the desk's form) asks for one of
+    them whenever something was paid."""
     f = v.Fields(data)
     paid = f.take("amount_paid", v.integer, minimum=0)
     f.take("collected_by", v.text, max_len=120, required=False)
     method = f.take("payment_method", v.choice, tuple(PAYMENT_METHODS), required=False)
+    parts = f.take("payments", v.payment_parts, tuple(PAYMENT_METHODS), required=False)
     differs_ok = _switch(f, "differs_ok")
-    if _switch(f, "method_needed") is True and paid and method is None \
-            and "payment_method" not in f.errors:
+    if parts is not None and method is not None:
+        f.errors["payment_method"] = _(
+            "Send either payment_method (paid one way) or payments (split), not both.")
+    if parts is not None and paid is not None and sum(p["amount"] for p in parts) != paid:
+        f.errors["payments"] = _(
+            "The parts add up to %(parts)s, not the amount paid, %(paid)s.",
+            parts=format_money(sum(p["amount"] for p in parts)), paid=format_money(paid))
+    if _switch(f, "method_needed") is True and paid and method is None and parts is None \
+            and "payment_method" not in f.errors and "payments" not in f.errors:
         f.errors["payment_method"] = _("Say how it was paid.")
     due = ticket.amount_due or 0
     if differs_ok is False and paid is not None and paid != due:
@@ -267,6 +277,18 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     clean = f.done()
     clean["amount_due"] = due  # beside what was paid: the till counts discounts from it
     return clean
+
+
+def payment_parts(data: Optional[dict]) -> list[dict]:
+    """How a hand-back's ``deliver`` event was paid, as parts ``{"method", "amount"}``: its
+    ``payments`` when split, else one part of its ``payment_method`` (none when it recorded
+    no method or nothing was paid)."""
+    data = data or {}
+    if data.get("payments"):
+        return list(data["payments"])
+    if data.get("payment_method") and data.get("amount_paid"):
+        return [{"method": data["payment_method"], "amount": data["amount_paid"]}]
+    return []
 
 
 REFUND_ROLES = frozenset({"manager"})  # money out of the till: the manager's decision
@@ -399,7 +421,8 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Finish repair"), None, {"lines": "lines", "work_done": "string?"},
               lines="final"),
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
-              _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?"}),
+              _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
+                                        "payments": "payments?"}),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,

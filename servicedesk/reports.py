@@ -16,6 +16,7 @@ statement runs on SQLite and PostgreSQL and gives the same numbers:
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Callable, Mapping, Optional
@@ -31,8 +32,8 @@ from . import audit, devices, settings
 from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
-from .i18n import (current_language, format_datetime, format_number, localize_digits, parse_date,
-                   shop_timezone)
+from .i18n import (current_language, format_datetime, format_money, format_number,
+                   list_separator, localize_digits, parse_date, shop_timezone)
 from .lifecycle import PAYMENT_METHODS
 from .models import Branch, SurveyResponse, TicketEvent, User
 from .models._types import UTCDateTime
@@ -267,6 +268,13 @@ class _Query:
     def json_integer(self, column: str, key: str) -> str:
         """The integer value of ``key`` in a JSON column (NULL when absent)."""
         return f"CAST({self.json_text(column, key)} AS BIGINT)"
+
+    def json_item_text(self, column: str, key: str, index: int, field: str) -> str:
+        """The text value of ``field`` in item ``index`` of the list ``key`` (fixed names and
+        a number, never user input) in a JSON column; NULL when the list is shorter."""
+        if self.dialect == "postgresql":
+            return f"({column} -> '{key}' -> {int(index)} ->> '{field}')"
+        return f"json_extract({column}, '$.{key}[{int(index)}].{field}')"
 
     def local_epoch(self, column: str, lo: datetime, hi: datetime) -> str:
         """Seconds since 1970 of the shop's wall-clock time at ``column`` (within [lo, hi))."""
@@ -889,12 +897,16 @@ def queue_summary(f: Filters) -> dict:
 # --- takings: the till ----------------------------------------------------------------------
 
 def _till_rows(q: _Query, f: Filters, staff: Optional[str] = None,
-               paid_only: bool = True) -> str:
+               paid_only: bool = True, parts: bool = False) -> str:
     """The money that went through the desks in the range, one row each, as a subquery: the
     hand-backs (their ``deliver`` events; only those paid for unless ``paid_only`` is false)
     and the refunds (``refund`` records: money given back, a negative amount), of the branch
     asked for and, with ``staff``, made by that user. Columns: id, at, ticket_id, actor_id,
-    actor_name, kind ('handback' or 'refund'), amount (signed rials), due, method."""
+    actor_name, reason, kind ('handback' or 'refund'), amount (signed rials), due, method,
+    payments (a split hand-back's parts, as JSON text), part. With ``parts``, a hand-back
+    whose payment was split (``payments``) is one row per part, its amount and method, the
+    first part numbered 0 (so counting the rows of part 0 counts each hand-back once);
+    without, one row per hand-back, its whole amount (``method`` empty for a split one)."""
     lo, hi = f.bounds()
     common = [f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
     if f.branch_id is not None:
@@ -907,16 +919,33 @@ def _till_rows(q: _Query, f: Filters, staff: Optional[str] = None,
     method = f"COALESCE({q.json_text('e.data', 'payment_method')}, '')"
     columns = "e.id AS id, e.at AS at, e.ticket_id AS ticket_id, e.actor_id AS actor_id, " \
               f"e.actor_name AS actor_name, {q.json_text('e.data', 'reason')} AS reason, "
+    due = q.json_integer('e.data', 'amount_due')
+    source = "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+    if parts:
+        selects = []
+        for i in range(len(PAYMENT_METHODS)):  # each method once: at most that many parts
+            part_method = q.json_item_text("e.data", "payments", i, "method")
+            part_amount = f"CAST({q.json_item_text('e.data', 'payments', i, 'amount')} " \
+                          "AS BIGINT)"
+            where = handbacks if i == 0 else [*handbacks, f"{part_method} IS NOT NULL"]
+            selects.append(
+                f"SELECT {columns}'handback' AS kind, "
+                f"{f'COALESCE({part_amount}, {paid})' if i == 0 else part_amount} AS amount, "
+                f"{due if i == 0 else 'NULL'} AS due, "
+                f"{f'COALESCE({part_method}, {method})' if i == 0 else part_method} AS method, "
+                f"NULL AS payments, {i} AS part {source}WHERE {' AND '.join(where)}")
+        handback_rows = " UNION ALL ".join(selects)
+    else:
+        handback_rows = (
+            f"SELECT {columns}'handback' AS kind, {paid} AS amount, {due} AS due, "
+            f"{method} AS method, {q.json_text('e.data', 'payments')} AS payments, 0 AS part "
+            f"{source}WHERE {' AND '.join(handbacks)}")
     return (
-        f"(SELECT {columns}'handback' AS kind, {paid} AS amount, "
-        f"{q.json_integer('e.data', 'amount_due')} AS due, {method} AS method "
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {' AND '.join(handbacks)} "
+        f"({handback_rows} "
         "UNION ALL "
         f"SELECT {columns}'refund' AS kind, -{q.json_integer('e.data', 'amount')} AS amount, "
-        f"NULL AS due, {method} AS method "
-        "FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
-        f"WHERE {' AND '.join(refunds)})")
+        f"NULL AS due, {method} AS method, NULL AS payments, 0 AS part "
+        f"{source}WHERE {' AND '.join(refunds)})")
 
 
 def _payment(raw: Optional[str]) -> tuple[str, str]:
@@ -924,6 +953,23 @@ def _payment(raw: Optional[str]) -> tuple[str, str]:
     one the desk no longer offers."""
     code = raw if raw in PAYMENT_METHODS else ""
     return code, str(PAYMENT_METHODS.get(code, _("Not recorded")))
+
+
+def _parts(raw) -> list[dict]:
+    """A split hand-back's parts as the database gave them (JSON text, or already a list)."""
+    if not raw:
+        return []
+    parts = json.loads(raw) if isinstance(raw, str) else raw
+    return [{"method": p.get("method"), "amount": int(p.get("amount") or 0)}
+            for p in parts if isinstance(p, dict)]
+
+
+def parts_in_words(parts: list[dict]) -> str:
+    """A split payment as the desk reads it: "Cash 500,000 toman, Card reader 250,000
+    toman" (in the shop's language and money)."""
+    return list_separator().join(
+        _("%(method)s %(amount)s", method=_payment(p["method"])[1],
+          amount=format_money(p["amount"])) for p in parts)
 
 
 def known_staff(name: str) -> bool:
@@ -951,10 +997,11 @@ def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
     label_cols, label_join = _key_columns(group_by, "g.k")
     sql = (
         f"WITH paid AS (SELECT {key} AS k, m.method AS method, m.kind AS kind, "
-        f"m.amount AS amount FROM {_till_rows(q, f, staff)} m "
+        f"m.amount AS amount, m.part AS part FROM {_till_rows(q, f, staff, parts=True)} m "
         "JOIN tickets t ON t.id = m.ticket_id), "
         "g AS (SELECT k, method, "
         "SUM(CASE WHEN kind = 'handback' THEN 1 ELSE 0 END) AS n, "
+        "SUM(CASE WHEN kind = 'handback' AND part = 0 THEN 1 ELSE 0 END) AS n_once, "
         "SUM(CASE WHEN kind = 'handback' THEN amount ELSE 0 END) AS paid, "
         "SUM(CASE WHEN kind = 'refund' THEN 1 ELSE 0 END) AS refunds, "
         "SUM(CASE WHEN kind = 'refund' THEN -amount ELSE 0 END) AS refunded "
@@ -969,7 +1016,10 @@ def takings(f: Filters, staff: Optional[str] = None) -> list[dict]:
         out.append({"key": key_raw, "key_label": label, "method": method,
                     "method_label": method_label, "handbacks": int(row["n"] or 0),
                     "paid": paid, "refunds": int(row["refunds"] or 0), "refunded": refunded,
-                    "amount": paid - refunded})
+                    "amount": paid - refunded,
+                    # a hand-back split between methods counts under each of them, and
+                    # once (under its first part's) here: the totals count hand-backs by it
+                    "handbacks_once": int(row["n_once"] or 0)})
     order = {p.key: i for i, p in enumerate(plist or [])}
     out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or ""),
                             methods.index(r["method"]) if r["method"] else len(methods)))
@@ -981,18 +1031,24 @@ TAKINGS_FIGURES = ("handbacks", "paid", "refunds", "refunded", "amount")
 
 def takings_summary(rows: list[dict]) -> dict:
     """The ``takings`` rows added up: per payment method (every method, 0 when none was used,
-    in the till's order; "" last, only when some were not recorded) and in all."""
+    in the till's order; "" last, only when some were not recorded) and in all (each hand-back
+    once, though split between methods)."""
     by_method = {m: {"method": m, "method_label": str(label),
                      **{k: 0 for k in TAKINGS_FIGURES}}
                  for m, label in PAYMENT_METHODS.items()}
+    once = 0
     for row in rows:
         cell = by_method.setdefault(row["method"], {
             "method": row["method"], "method_label": row["method_label"],
             **{k: 0 for k in TAKINGS_FIGURES}})
         for k in TAKINGS_FIGURES:
             cell[k] += row[k]
+        once += row.get("handbacks_once", row["handbacks"])
+    # a hand-back paid partly in cash and partly by card is in both methods' counts, and
+    # once in all
     return {"methods": list(by_method.values()),
-            **{k: sum(c[k] for c in by_method.values()) for k in TAKINGS_FIGURES}}
+            **{k: sum(c[k] for c in by_method.values()) for k in TAKINGS_FIGURES},
+            "handbacks": once}
 
 
 HANDBACKS_SHOWN = 1000  # on a page; an export has them all
@@ -1008,7 +1064,8 @@ def handbacks(f: Filters, staff: Optional[str] = None,
     sql = (
         "SELECT m.at AS at, m.kind AS kind, t.id AS ticket_id, t.number AS ticket_number, "
         "c.name AS customer, m.actor_name AS staff, u.full_name AS staff_name, "
-        "m.amount AS amount, m.due AS due, m.method AS method, m.reason AS reason "
+        "m.amount AS amount, m.due AS due, m.method AS method, m.reason AS reason, "
+        "m.payments AS payments "
         f"FROM {_till_rows(q, f, staff, paid_only=False)} m "
         "JOIN tickets t ON t.id = m.ticket_id "
         "JOIN customers c ON c.id = t.customer_id "
@@ -1018,8 +1075,12 @@ def handbacks(f: Filters, staff: Optional[str] = None,
     for row in rows:
         row["amount"] = int(row["amount"] or 0)
         row["due"] = None if row["due"] is None else int(row["due"])
+        row["parts"] = _parts(row.pop("payments"))
         row["method"], label = _payment(row["method"])
         row["method_label"] = label if row["amount"] else ""
+        if row["parts"]:  # split: each method with its amount
+            row["method"] = "split"
+            row["method_label"] = parts_in_words(row["parts"])
         row["staff_label"] = row["staff_name"] or row["staff"]
         row["kind_label"] = _("Refund") if row["kind"] == "refund" else _("Hand-back")
     return rows

@@ -225,7 +225,7 @@ class DeliveryReceipt:
     delivered_at: Optional[datetime]
     delivered_by: str
     amount_paid: Optional[int]
-    payment_method: str  # how it was paid, in words ("" when not recorded)
+    payment_method: str  # how it was paid, in words ("" when not recorded, or split)
     collected_by: str
     work_done: str
     lines: list
@@ -234,6 +234,8 @@ class DeliveryReceipt:
     qr: Markup
     terms: list
     loans: list = field(default_factory=list)  # the loaner phones lent, taken back
+    # a payment split between methods: (method, its words, amount) of each part
+    payments: list = field(default_factory=list)
 
 
 def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
@@ -253,7 +255,9 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(
             deliver.at if deliver is not None and finish is not None else None)),
-        [loan for loan in _loans(ticket) if not loan.out])
+        [loan for loan in _loans(ticket) if not loan.out],
+        [(p["method"], str(PAYMENT_METHODS.get(p["method"], p["method"])), p["amount"])
+         for p in data.get("payments") or []])
 
 
 @dataclass(frozen=True)

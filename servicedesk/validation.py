@@ -251,6 +251,43 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     return lines
 
 
+def payment_parts(raw: Any, methods: tuple) -> list[dict]:
+    """A payment split between methods (the ``deliver`` event's ``payments``): two or more
+    parts ``{"method", "amount"}``, each method once, each amount a whole number of rials
+    above zero. A bad part is named (``at``: which part, from 1, and which of its fields)."""
+    if not isinstance(raw, list):
+        raise ValueError(_("Must be a list of parts, each with a method and an amount."))
+    if len(raw) < 2:
+        raise ValueError(_("A payment split in parts has two parts or more; a payment made "
+                           "one way is sent as payment_method."))
+    if len(raw) > len(methods):
+        raise ValueError(_("At most one part per payment method."))
+    parts, seen, total = [], set(), 0
+    for i, part in enumerate(raw, start=1):
+        def bad(key, problem):
+            return LineError(_("Part %(n)s: %(problem)s", n=localize_digits(i),
+                               problem=problem), i, key)
+        if not isinstance(part, dict):
+            raise bad(None, _("must be an object."))
+        try:
+            method = choice(part.get("method"), methods)
+        except ValueError as exc:
+            raise bad("method", str(exc)) from None
+        if method in seen:
+            raise bad("method", _("this method is in an earlier part already."))
+        seen.add(method)
+        try:
+            amount = integer(part.get("amount"), minimum=1)
+        except ValueError as exc:
+            raise bad("amount", str(exc)) from None
+        total += amount
+        if total > MAX_MONEY:
+            raise bad("amount", _("The parts add up to more than %(n)s.",
+                                  n=format_number(MAX_MONEY)))
+        parts.append({"method": method, "amount": amount})
+    return parts
+
+
 class Fields:
     """Collects clean values and per-field errors; ``done()`` raises them all at once."""
 

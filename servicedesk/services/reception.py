@@ -24,7 +24,7 @@ from .. import validation as v
 from .. import devices, lifecycle, persist, settings, visits
 from ..errors import Conflict, Forbidden, ValidationError
 from ..extensions import db
-from ..i18n import localize_digits, segments, to_ascii_digits
+from ..i18n import format_money, localize_digits, segments, to_ascii_digits
 from ..lifecycle import Actor
 from ..models import (Branch, Customer, Device, Notification, Ticket, TicketEvent, TillCount, User,
                       Visit, utcnow)
@@ -243,20 +243,42 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             expected_version: Optional[int] = None, differs_ok: bool = True,
             payment_method=None, method_needed: bool = False,
-            loaner_returned: bool = False) -> Ticket:
+            loaner_returned: bool = False, payments: Optional[list] = None) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
-    ``deliver`` event's checks). A loaner phone out must come back with it
-    (``loaner_returned``, recorded in the same commit), else the hand-back is refused."""
+    ``deliver`` event's checks). ``payments``: a payment split between methods (the parts
+    ``{"method", "amount"}`` the desk filled in; one alone is a payment made that way). A
+    loaner phone out must come back with it (``loaner_returned``, recorded in the same
+    commit), else the hand-back is refused."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
             "method_needed": method_needed, "loaner_returned": loaner_returned}
+    if payments is not None:
+        if not payments:
+            raise _invalid("payments", _("Type the amount paid each way."))
+        one, paid = _whole(payments[0].get("amount")), _whole(amount_paid)
+        if len(payments) == 1 and None not in (one, paid) and one != paid:
+            raise _invalid("payments", _(
+                "The parts add up to %(parts)s, not the amount paid, %(paid)s.",
+                parts=format_money(one), paid=format_money(paid)))
+        if len(payments) == 1 and one is not None and one == paid:
+            payment_method = payments[0].get("method")  # all of it one way after all
+        else:
+            data["payments"] = payments
     if payment_method:
         data["payment_method"] = payment_method
     if collected_by is not None and str(collected_by).strip():
         data["collected_by"] = collected_by
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,
                                      expected_version=expected_version)
+
+
+def _whole(raw) -> Optional[int]:
+    """``raw`` as a whole number (a form's text in any digits too), or None."""
+    try:
+        return v.integer(raw)
+    except ValueError:
+        return None
 
 
 def refund(ticket_id: int, actor: Actor, data: dict,

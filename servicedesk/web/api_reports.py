@@ -163,8 +163,9 @@ def takings():
     """What the desks took at the hand-backs: per group (a day by default; ``group_by`` one
     of ``reports.TAKINGS_GROUPS``) and payment method (``""``: not recorded), the paid
     hand-backs and what they paid, the refunds and what they gave back, and the amount the
-    till holds (paid minus given back), in rials; the totals per method. ``staff`` (a user
-    name) counts one person's hand-backs and refunds."""
+    till holds (paid minus given back), in rials; the totals per method. A payment split
+    between methods counts each part under its method, and the hand-back once in all.
+    ``staff`` (a user name) counts one person's hand-backs and refunds."""
     unused = [name for name in ("technician", "service_type", "brand")
               if request.args.get(name)]
     if unused:  # a till counts money, not repairs: these would be silently ignored
@@ -213,6 +214,11 @@ def takings_path(get, record, date) -> dict:
     count = {"type": "integer"}
     # paid at the hand-backs, given back by refunds, and what the till holds: paid - refunded
     figures = {k: count for k in r.TAKINGS_FIGURES}
+    # a hand-back paid partly one way and partly another (the deliver event's payments)
+    figures["handbacks"] = {"type": "integer", "description": "paid hand-backs; under a "
+                            "method, those with a part paid that way (a payment split between "
+                            "methods counts under each, its amount split as paid); in the "
+                            "summary's total, each hand-back once"}
     path = get("Takings at the hand-backs per group and payment method", record({
         "group_by": {"enum": list(r.TAKINGS_GROUPS)}, "from": date, "to": date,
         "totals": record({

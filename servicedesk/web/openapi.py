@@ -17,7 +17,18 @@ _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum"
                     "description": "rials"},
           "date": {"type": "string", "format": "date"},
           "lines": {"type": "array", "items": _LINE, "maxItems": 100},
-          "phone|in_person": {"enum": ["phone", "in_person"]}}
+          "phone|in_person": {"enum": ["phone", "in_person"]},
+          "payments": {
+              "type": "array", "minItems": 2, "maxItems": len(lifecycle.PAYMENT_METHODS),
+              "description": "a payment split between methods (500,000 in cash and 250,000 "
+                             "by card): each method once, the amounts adding up to "
+                             "amount_paid; instead of payment_method. A bad part is named "
+                             "in `at` (line: the part, from 1; field)",
+              "items": {"type": "object", "required": ["method", "amount"],
+                        "properties": {"method": {"enum": list(lifecycle.PAYMENT_METHODS)},
+                                       "amount": {"type": "integer", "minimum": 1,
+                                                  "maximum": MAX_MONEY,
+                                                  "description": "rials"}}}}}
 _INT, _STR = {"type": "integer"}, {"type": "string"}
 _INT_OR_NULL, _STR_OR_NULL = {"type": ["integer", "null"]}, {"type": ["string", "null"]}
 _DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
@@ -74,7 +85,8 @@ _EXTRA_DATA = {
         "sent"},
         "payment_method": {"enum": list(lifecycle.PAYMENT_METHODS),
                            "description": "how it was paid: cash, the card reader, or a "
-                                          "card-to-card transfer"},
+                                          "card-to-card transfer (a payment split between "
+                                          "them: payments)"},
         "loaner_returned": _LOANER_RETURNED},
     "cancel": {"loaner_returned": _LOANER_RETURNED}}
 

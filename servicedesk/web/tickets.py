@@ -179,6 +179,9 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("payment_method", "text",
                 lifecycle.PAYMENT_METHODS.get(d.get("payment_method"), d.get("payment_method")),
                 label=_l("Paid by"))
+            for part in d.get("payments") or []:  # split between methods: each part
+                details.append((_l("Paid by %(method)s", method=lifecycle.PAYMENT_METHODS.get(
+                    part.get("method"), part.get("method"))), part.get("amount"), "money"))
             add("collected_by")
         elif e.event == "refund":
             add("amount", "money", label=_l("Given back"))

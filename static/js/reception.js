@@ -291,7 +291,90 @@
     });
   }
 
+  /* --- the delivery desk's split payment: what is still to split, live; an empty amount
+   * entered while something is left takes the rest (typed over, it is the amount typed). ---- */
+  var FA = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9";
+  var AR = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669";
+
+  /* An amount as typed in the shop's unit -> rials (servicedesk.i18n.money_from_input):
+   * any digits, grouped or not; toman takes one decimal digit. NaN when not an amount. */
+  function toRials(box, text) {
+    var s = "";
+    (text || "").split("").forEach(function (ch) {
+      var i = FA.indexOf(ch), j = AR.indexOf(ch);
+      if (i >= 0) s += String(i);
+      else if (j >= 0) s += String(j);
+      else if (ch === "\u066b") s += ".";
+      else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
+    });
+    var m = /^(\d+)(?:\.(\d)0?)?$/.exec(s);
+    if (!m) return NaN;
+    if (box.getAttribute("data-money-unit") !== "toman") {
+      return m[2] === undefined ? parseInt(m[1], 10) : NaN;
+    }
+    return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
+  }
+
+  /* Rials as a money field shows them (servicedesk.i18n.money_input): grouped, in the
+   * page's digits, without the unit word. */
+  function moneyInput(box, rials) {
+    var toman = box.getAttribute("data-money-unit") === "toman";
+    var lang = box.getAttribute("data-lang") === "fa" ? "fa-IR" : "en-US";
+    return new Intl.NumberFormat(lang, { maximumFractionDigits: toman ? 1 : 0 })
+      .format(toman ? rials / 10 : rials);
+  }
+
+  function initSplit() {
+    document.querySelectorAll("[data-split-parts]").forEach(function (box) {
+      var form = box.closest("form");
+      var paidField = form.querySelector("[name=amount_paid]");
+      var parts = box.querySelectorAll("[data-split-part]");
+      var out = box.querySelector("[data-split-rest]");
+      function rest() {
+        var paid = toRials(box, paidField.value), sum = 0, bad = false, any = false;
+        parts.forEach(function (p) {
+          if (!p.value.trim()) return;
+          var v = toRials(box, p.value);
+          if (isNaN(v)) bad = true; else { sum += v; any = true; }
+        });
+        return { paid: paid, sum: sum, bad: bad || isNaN(paid), any: any };
+      }
+      function say() {
+        var r = rest(), left = r.paid - r.sum, text = "", cls = "small";
+        if (!r.bad) {
+          if (left > 0) text = box.getAttribute("data-left").replace("{amount}", moneyInput(box, left) + " " + box.getAttribute("data-unit-word"));
+          else if (left < 0) { text = box.getAttribute("data-over").replace("{amount}", moneyInput(box, -left) + " " + box.getAttribute("data-unit-word")); cls += " text-danger"; }
+          else if (r.any) { text = box.getAttribute("data-even"); cls += " text-success"; }
+        }
+        out.textContent = text;
+        out.className = cls;
+        out.setAttribute("data-rest", r.bad ? "" : String(left));
+        parts.forEach(function (p) {
+          p.placeholder = !r.bad && left > 0 && !p.value.trim() ? moneyInput(box, left) : "";
+        });
+      }
+      parts.forEach(function (p) {
+        p.addEventListener("focus", function () {
+          var r = rest();
+          if (!p.value.trim() && !r.bad && r.any && r.paid - r.sum > 0) {
+            p.value = moneyInput(box, r.paid - r.sum);
+            say();
+          }
+          p.select();
+        });
+      });
+      form.addEventListener("input", say);
+      form.addEventListener("change", function (e) {
+        // "Split" chosen: the cursor goes to the first amount
+        if (e.target.name === "payment_method" && e.target.value === "split") parts[0].focus();
+        say();
+      });
+      say();
+    });
+  }
+
   ready(function () {
+    initSplit();
     initSelectOnFocus();
     initValidation();
     initSlip();
