@@ -253,6 +253,8 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     from ..i18n import segments
     from ..models import Notification
     ticket = get_ticket(ticket_id)
+    if by is not None:  # another branch's desk reads the ticket, its own staff act on it
+        check_branch(ticket, by.role, by.branch_id)
     old = db.session.get(Notification, notification_id)
     if old is None or old.ticket_id != ticket.id:
         raise NotFound(_("No such SMS."))

@@ -285,7 +285,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
                   if n.status in ticket_service.RESENDABLE and f"resend:{n.id}" not in resent
                   and (sms_reasons.worth_sending_again(n.error_code)
                        or n.to != ticket.customer.phone)  # the number was corrected since
-                  and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")}
+                  and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")
+                  and not elsewhere}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
         technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),
