@@ -334,11 +334,13 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIM
     device: ``reception.find_tickets``). With each ticket's customer, device and technician,
     which the list shows (a few queries, not more a row)."""
     since = settings.state_entered_at()
+    narrow = ((Ticket.branch_id == branch_id,) if branch_id is not None else ()) + (
+        (Ticket.technician_id == technician_id,) if technician_id is not None else ())
     if q.strip():
         from .reception import find_tickets
-        found = [t for t in find_tickets(q, limit=limit, state=state)
-                 if (branch_id is None or t.branch_id == branch_id)
-                 and (technician_id is None or t.technician_id == technician_id)]
+        # narrowed in the search's query: after its limit, the newest matches of the other
+        # branches (200 Samsungs) would leave this one's out
+        found = find_tickets(q, limit=limit, state=state, where=narrow)
         entered = dict(db.session.execute(
             select(Ticket.id, since).where(Ticket.id.in_([t.id for t in found]))).all()) \
             if found else {}
@@ -350,11 +352,7 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIM
         query = query.where(Ticket.state == state).order_by(since, Ticket.id)
     else:
         query = query.order_by(Ticket.id.desc())
-    if branch_id is not None:
-        query = query.where(Ticket.branch_id == branch_id)
-    if technician_id is not None:
-        query = query.where(Ticket.technician_id == technician_id)
-    return [tuple(row) for row in db.session.execute(query).unique().all()]
+    return [tuple(row) for row in db.session.execute(query.where(*narrow)).unique().all()]
 
 
 def list_choices() -> dict:
