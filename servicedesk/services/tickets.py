@@ -246,6 +246,19 @@ def correct_phone(ticket_id: int, raw, by: User):
 RESENDABLE = ("failed", "undelivered")
 
 
+def resend_refusal(ticket: Ticket, note) -> Optional[str]:
+    """Why the desk may not send this SMS of the ticket again, or None when it may (the
+    ticket page offers the button by the same rule ``resend_sms`` keeps)."""
+    if note.status not in RESENDABLE:
+        return _("Only an SMS that was not sent or did not arrive can be sent again.")
+    if note.to == ticket.customer.phone and not sms_reasons.worth_sending_again(
+            note.error_code):  # (a number corrected since may get it)
+        return _("This number cannot get SMS: sent again, it would fail again.")
+    if ticket.customer.sms_opt_out:
+        return _("The customer asked for no SMS.")
+    return None
+
+
 def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     """Send a ticket's SMS that did not go again, as a new outbox row with its words (the
     credit was topped up, the phone is back on...), once per row: a double click writes one.
@@ -258,12 +271,9 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     old = db.session.get(Notification, notification_id)
     if old is None or old.ticket_id != ticket.id:
         raise NotFound(_("No such SMS."))
-    if old.status not in RESENDABLE:
-        raise Conflict(_("Only an SMS that was not sent or did not arrive can be sent again."))
-    if old.to == ticket.customer.phone and not sms_reasons.worth_sending_again(old.error_code):
-        raise Conflict(_("This number cannot get SMS: sent again, it would fail again."))
-    if ticket.customer.sms_opt_out:
-        raise Conflict(_("The customer asked for no SMS."))
+    refusal = resend_refusal(ticket, old)
+    if refusal:
+        raise Conflict(refusal)
     encoding, count = segments(old.body)
     with committing():
         note = persist.insert(Notification(
