@@ -1116,3 +1116,25 @@ def test_the_shops_english_name_is_written_in_english(app, admin, make_ticket):
     # empty: the shop name everywhere
     assert admin.post("/admin/settings", {**form, "shop_name_en": ""}).status_code == 302
     assert "تعمیرگاه موبایل دکتر" in html(admin.get("/admin/?lang=en"))
+
+
+def test_every_audited_action_is_named_on_the_audit_page_in_persian(app, admin, users):
+    """The audit page names each row's action in the shop's words (the code beside it): one's
+    own password change, a logout and a till count were shown as their bare codes
+    (user.password_change) in Persian and English alike, and the filter listed them so."""
+    import pathlib
+
+    from servicedesk.web.admin import ACTION_LABELS
+    package = pathlib.Path(__file__).resolve().parents[1] / "servicedesk"
+    code = "\n".join(p.read_text() for p in package.rglob("*.py"))
+    logged = set(re.findall(r'audit\.log\(\s*"([\w.]+)"', code))
+    assert logged and logged <= set(ACTION_LABELS), logged - set(ACTION_LABELS)
+    tech = users["technician"]
+    here = Browser(app)
+    here.login(tech.username)
+    here.post("/account/password", {"current_password": PASSWORD,
+                                    "new_password": "a new one 2026",
+                                    "confirm": "a new one 2026"})
+    page = html(admin.get("/admin/audit?lang=fa&action=user.password_change"))
+    assert "تغییر گذرواژه توسط خود کاربر" in page
+    assert ">user.password_change<" not in page.split("<tbody>", 1)[0]  # the filter's option

@@ -115,3 +115,32 @@ def test_the_delivery_desk_sees_that_the_customer_agreed_to_the_higher_bill(desk
     assert "text-danger" in page.split("data-approved-estimate", 1)[0].rsplit("<p", 1)[1]
     english = text(desk.get(f"/desk/delivery?q={agreed.number}&lang=en"))
     assert "The customer agreed to the higher amount by phone." in english
+
+
+def test_a_search_narrowed_to_a_branch_finds_its_tickets_under_the_others_newer_ones(
+        app, make_ticket, users, monkeypatch):
+    """The manager's ticket list, a search and a branch (or a technician): the search took
+    the newest matches of every branch up to the list's limit and only then kept the
+    branch's, so the second branch's Samsung under the first's newer Samsungs read "No
+    tickets."."""
+    from servicedesk.extensions import db
+    from servicedesk.models import Branch, Ticket
+    from servicedesk.services import tickets as ticket_service
+
+    from .test_reception import Staff
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    older = make_ticket("repair")  # technician1's
+    db.session.get(Ticket, older.id).branch_id = north.id
+    db.session.commit()
+    newer = [make_ticket("intake") for _ in range(3)]  # the first branch's, nobody's
+    monkeypatch.setattr(ticket_service, "LIST_LIMIT", 2)
+    manager = Staff(app, "manager1")
+    device = older.device.brand
+    page = text(manager.get(f"/tickets/?q={device}&branch={north.id}&lang=en"))
+    assert f'data-ticket="{older.id}"' in page
+    assert not any(f'data-ticket="{t.id}"' in page for t in newer)
+    page = text(manager.get(f"/tickets/?q={device}&technician={users['technician'].id}"
+                            "&lang=en"))
+    assert f'data-ticket="{older.id}"' in page

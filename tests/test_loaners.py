@@ -550,3 +550,23 @@ def test_an_answer_about_a_ticket_without_a_loaner_does_not_look_for_one(app, ap
         assert len(looked) == 1
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_a_loaners_items_are_parted_by_a_persian_comma_not_a_dot_read_as_zero(
+        app, users, make_ticket):
+    """"۱۴۰۵/۰۹/۱۶ ۰۳:۳۳ · رضا": the middle dot is drawn like the Persian zero, as on the
+    rest of the desk's pages (list_separator): the ticket's loaner card, the list of loaners
+    out and the message naming a loaner part their items with the Persian comma in Persian,
+    and keep the dot in English."""
+    from flask_babel import force_locale
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), dict(A10))
+    desk = Staff(app, "reception1")
+    for url in (f"/tickets/{ticket.id}", "/desk/loaners"):
+        page = text(desk.get(url)).split("<body", 1)[-1]
+        card = page.split('data-loaner', 1)[-1].split("</section>", 1)[0].split("</table>", 1)[0]
+        assert "·" not in card, url
+    assert "، <bdi" in text(desk.get(f"/tickets/{ticket.id}"))
+    assert " · <bdi" in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    with app.test_request_context(), force_locale("fa"):
+        assert "·" not in loaners.named(loaners.out(ticket.id))

@@ -620,3 +620,35 @@ def test_the_console_sms_log_hides_the_phone_and_the_link_token(make_ticket, cap
     assert sms.status == "sent" and f"/t/{ticket.public_token}" in sms.body  # stored whole
     assert "/t/***" in logged and ticket.public_token not in logged
     assert "+98912***4567" in logged and "+989121234567" not in logged
+
+
+def test_another_branchs_desk_cannot_send_an_sms_again_nor_correct_the_number(
+        app, make_ticket):
+    """A receptionist of another branch reads the ticket (a customer asking there) but does not
+    act on it: no 'Send it again' nor 'Correct the mobile number' on the page, and a resend
+    posted anyway is refused and writes no copy (correct_phone already refused it)."""
+    from servicedesk.models import Branch
+    from servicedesk.services.people import create_user
+
+    from .conftest import PASSWORD
+    from .test_reception import Staff
+    ticket = make_ticket("intake")
+    [sms] = notes(ticket.id)
+    db.session.execute(update(Notification).where(Notification.id == sms.id)
+                       .values(status="failed", error_code="30003"))
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    create_user("northdesk", "reception", PASSWORD, branch=north)
+    north_desk = Staff(app, "northdesk")
+    page = north_desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "data-sms-resend" not in page and "data-correct-phone" not in page
+    resp = north_desk.post(f"/tickets/{ticket.id}/sms/{sms.id}/resend")
+    assert resp.status_code == 302
+    assert len(notes(ticket.id)) == 1  # no copy sent from the other branch
+    # the ticket's own desk still may
+    own = Staff(app, "reception1")
+    page = own.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "data-sms-resend" in page and "data-correct-phone" in page
+    own.post(f"/tickets/{ticket.id}/sms/{sms.id}/resend")
+    assert len(notes(ticket.id)) == 2

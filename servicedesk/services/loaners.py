@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 from .. import lifecycle, persist
 from ..errors import Conflict, Forbidden, ValidationError
 from ..extensions import db
-from ..i18n import format_datetime
+from ..i18n import format_datetime, list_separator
 from ..lifecycle import Actor
 from ..models import Loan, Ticket, TicketEvent, utcnow
 from . import tickets as ticket_service
@@ -70,7 +70,7 @@ def loaners_out(branch_id: Optional[int] = None) -> list[Loan]:
 
 def named(loan: Loan) -> str:
     """The loaner as a message names it: what it is, its IMEI or serial, when it was lent."""
-    what = loan.description + (f" · {loan.serial}" if loan.serial else "")
+    what = loan.description + (list_separator() + loan.serial if loan.serial else "")
     return _("\"%(loaner)s\" (lent on %(date)s)", loaner=what,
              date=format_datetime(loan.lent_at, "date"))
 

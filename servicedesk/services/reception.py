@@ -426,9 +426,11 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     return number.group(0) if number else None
 
 
-def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Ticket]:
+def find_tickets(raw, limit: int = 20, state: Optional[str] = None,
+                 where: tuple = ()) -> list[Ticket]:
     """What the scanner or the keyboard gave, in any digits; tickets ready to collect first,
-    then the newest; only those in ``state`` when given.
+    then the newest; only those in ``state`` when given, and meeting ``where`` (the ticket
+    list's branch and technician: in the query, not after its limit).
 
     A reading that names one thing wins at once: a tracking URL (the receipt's QR code or the
     label), a bare token, a whole mobile number, an IMEI/serial. Otherwise the readings that
@@ -502,6 +504,7 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None) -> list[Tick
              .limit(limit))
     if state is not None:
         query = query.where(Ticket.state == state)
+    query = query.where(*where)
     for condition in [*exact, *([or_(*maybe)] if maybe else [])]:
         found = list(db.session.scalars(query.where(condition)).unique())
         if found:

@@ -246,6 +246,19 @@ def correct_phone(ticket_id: int, raw, by: User):
 RESENDABLE = ("failed", "undelivered")
 
 
+def resend_refusal(ticket: Ticket, note) -> Optional[str]:
+    """Why the desk may not send this SMS of the ticket again, or None when it may (the
+    ticket page offers the button by the same rule ``resend_sms`` keeps)."""
+    if note.status not in RESENDABLE:
+        return _("Only an SMS that was not sent or did not arrive can be sent again.")
+    if note.to == ticket.customer.phone and not sms_reasons.worth_sending_again(
+            note.error_code):  # (a number corrected since may get it)
+        return _("This number cannot get SMS: sent again, it would fail again.")
+    if ticket.customer.sms_opt_out:
+        return _("The customer asked for no SMS.")
+    return None
+
+
 def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     """Send a ticket's SMS that did not go again, as a new outbox row with its words (the
     credit was topped up, the phone is back on...), once per row: a double click writes one.
@@ -253,15 +266,14 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     from ..i18n import segments
     from ..models import Notification
     ticket = get_ticket(ticket_id)
+    if by is not None:  # another branch's desk reads the ticket, its own staff act on it
+        check_branch(ticket, by.role, by.branch_id)
     old = db.session.get(Notification, notification_id)
     if old is None or old.ticket_id != ticket.id:
         raise NotFound(_("No such SMS."))
-    if old.status not in RESENDABLE:
-        raise Conflict(_("Only an SMS that was not sent or did not arrive can be sent again."))
-    if old.to == ticket.customer.phone and not sms_reasons.worth_sending_again(old.error_code):
-        raise Conflict(_("This number cannot get SMS: sent again, it would fail again."))
-    if ticket.customer.sms_opt_out:
-        raise Conflict(_("The customer asked for no SMS."))
+    refusal = resend_refusal(ticket, old)
+    if refusal:
+        raise Conflict(refusal)
     encoding, count = segments(old.body)
     with committing():
         note = persist.insert(Notification(
@@ -332,11 +344,13 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIM
     device: ``reception.find_tickets``). With each ticket's customer, device and technician,
     which the list shows (a few queries, not more a row)."""
     since = settings.state_entered_at()
+    narrow = ((Ticket.branch_id == branch_id,) if branch_id is not None else ()) + (
+        (Ticket.technician_id == technician_id,) if technician_id is not None else ())
     if q.strip():
         from .reception import find_tickets
-        found = [t for t in find_tickets(q, limit=limit, state=state)
-                 if (branch_id is None or t.branch_id == branch_id)
-                 and (technician_id is None or t.technician_id == technician_id)]
+        # narrowed in the search's query: after its limit, the newest matches of the other
+        # branches (200 Samsungs) would leave this one's out
+        found = find_tickets(q, limit=limit, state=state, where=narrow)
         entered = dict(db.session.execute(
             select(Ticket.id, since).where(Ticket.id.in_([t.id for t in found]))).all()) \
             if found else {}
@@ -348,11 +362,7 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIM
         query = query.where(Ticket.state == state).order_by(since, Ticket.id)
     else:
         query = query.order_by(Ticket.id.desc())
-    if branch_id is not None:
-        query = query.where(Ticket.branch_id == branch_id)
-    if technician_id is not None:
-        query = query.where(Ticket.technician_id == technician_id)
-    return [tuple(row) for row in db.session.execute(query).unique().all()]
+    return [tuple(row) for row in db.session.execute(query.where(*narrow)).unique().all()]
 
 
 def list_choices() -> dict:

@@ -543,9 +543,11 @@ def roles():
 
 ACTION_LABELS = {
     "login.ok": _l("Logged in"), "login.failed": _l("Failed login"),
+    "login.logout": _l("Logged out"),
     "user.create": _l("User created"), "user.update": _l("User changed"),
     "user.deactivate": _l("User deactivated"), "user.activate": _l("User activated"),
-    "user.password_reset": _l("Password reset"), "token.revoke": _l("API token revoked"),
+    "user.password_reset": _l("Password reset"),
+    "user.password_change": _l("Own password changed"), "token.revoke": _l("API token revoked"),
     "token.create": _l("API token issued"),
     "branch.create": _l("Branch created"), "branch.update": _l("Branch changed"),
     "service_type.create": _l("Service type created"),
@@ -556,6 +558,7 @@ ACTION_LABELS = {
     "customer.phone": _l("Customer's mobile number corrected"),
     "survey.followup": _l("Complaint follow-up changed"),
     "customer.sms": _l("Customer's SMS switched"), "sms.resend": _l("SMS sent again"),
+    "till.count": _l("Till counted"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {
@@ -564,13 +567,14 @@ OBJECT_LABELS = {
     "sms_template": _l("SMS template"), "sms_templates": _l("SMS template"),
     "api_tokens": _l("API token"), "customers": _l("Customer"), "tickets": _l("Ticket"),
     "visits": _l("Queue number"), "report": _l("Report"),
-    "survey_responses": _l("Survey answer"),
+    "survey_responses": _l("Survey answer"), "till_counts": _l("Till count"),
 }
 ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "customer": _l("Customers"),
                    "setting": _l("Settings"),
                    "template": _l("SMS templates"), "branch": _l("Branches"),
                    "service_type": _l("Service types"), "slip": _l("Prints"),
-                   "report": _l("Exports"), "survey": _l("Complaints")}
+                   "report": _l("Exports"), "survey": _l("Complaints"), "sms": _l("SMS"),
+                   "till": _l("Till")}
 PAGE_SIZE = 100
 
 

@@ -284,11 +284,10 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
                for n in ticket.notifications}
     # ...and which the desk may send again (once each: the copy is a row of its own)
     resent = {n.dedupe_key for n in ticket.notifications}
+    desk = can(current_user, "reception.desk") and not elsewhere
     resendable = {n.id for n in ticket.notifications
-                  if n.status in ticket_service.RESENDABLE and f"resend:{n.id}" not in resent
-                  and (sms_reasons.worth_sending_again(n.error_code)
-                       or n.to != ticket.customer.phone)  # the number was corrected since
-                  and not ticket.customer.sms_opt_out and can(current_user, "reception.desk")}
+                  if desk and f"resend:{n.id}" not in resent
+                  and ticket_service.resend_refusal(ticket, n) is None}
     return render_template(
         "tickets/show.html", ticket=ticket, notes=notes, events=events,
         technicians=technicians, labels=lifecycle.STATE_LABELS, timeline=timeline(ticket),

@@ -322,3 +322,33 @@ def test_the_menu_folds_behind_one_button_on_a_phone(live_server, page, users):
     open_page(page, f"{live_server.url}/tickets/?lang=en", 800)
     expect(page.get_by_role("button", name="Menu")).to_be_hidden()
     expect(page.get_by_role("link", name="Reports")).to_be_visible()
+
+
+# --- the manager's staff pages, now on the manager's phone -------------------------------------
+
+def test_the_managers_new_pages_stay_on_a_phones_screen(live_server, page, users, make_ticket):
+    """The staff accounts, one's own password, the loaner phones out and the bench's 'who
+    holds what' are a manager's now, and a manager checks them on a phone: a user name
+    written as an e-mail address pushed the whole users page (navbar and all) sideways, and
+    so did, in a larger font, the ticket's 'hand on' form and its state's name."""
+    from servicedesk.services import loaners
+
+    from ..conftest import add_user
+    north = add_user("reception.north.branch@example-shop.com", "reception")
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]),
+                 {"description": "Samsung Galaxy A10 white", "serial": "490154203237518"})
+    estimate = make_ticket("estimate")  # the longest state's name, and the manager's hand-on
+    login(page, live_server.url, "manager1")
+    problems = []
+    for url in ("/admin/users", "/admin/users/new", f"/admin/users/{north.id}",
+                "/account/password", "/desk/loaners", "/workbench/", "/tickets/?state=repair",
+                f"/tickets/{ticket.id}", f"/tickets/{estimate.id}"):
+        for lang in LANGS:
+            for width in PHONES:
+                open_page(page, f"{live_server.url}{url}?lang={lang}"
+                          if "?" not in url else f"{live_server.url}{url}&lang={lang}", width)
+                for font in (100, 150):
+                    set_font(page, font)
+                    look(page, f"{url} {lang} {width}px {font}%", problems, {})
+    report(problems)
