@@ -570,3 +570,6 @@ def test_a_loaners_items_are_parted_by_a_persian_comma_not_a_dot_read_as_zero(
     assert " · <bdi" in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
     with app.test_request_context(), force_locale("fa"):
         assert "·" not in loaners.named(loaners.out(ticket.id))
+    # the intake receipt and, once handed back, the delivery receipt
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt")).split("data-loaner>", 1)[1]
+    assert "·" not in receipt.split("</dd>", 1)[0] and "، " in receipt.split("</dd>", 1)[0]

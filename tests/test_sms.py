@@ -430,6 +430,12 @@ class TestInProcess:
             "name": "X", "phone": "+15005550001", "language": "en"}})
         [waiting] = notes(other.id)
         assert waiting.status == "retry"
+        # and one whose send may not have left (the sweep sends it again): to the right number
+        third = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        db.session.execute(update(Notification).where(Notification.ticket_id == third.id)
+                           .values(status="unknown"))
+        db.session.commit()
         make_ticket("intake", intake={**INTAKE, "customer": {
             "name": "Someone Else", "phone": "09351112233"}})
         desk = Staff(app, "reception1")
@@ -448,6 +454,7 @@ class TestInProcess:
         db.session.expire_all()
         assert db.session.get(Ticket, other.id).customer.phone == "+989127778899"
         assert notes(other.id)[0].to == "+989127778899"  # the waiting one goes to it
+        assert notes(third.id)[0].to == "+989127778899"
         page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
         assert page.count("data-sms-resend") == 1  # the failed one may go again now
         assert desk.post(f"/tickets/{ticket.id}/sms/{wrong.id}/resend").status_code == 302

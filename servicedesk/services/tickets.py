@@ -197,8 +197,9 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
     return customer
 
 
-# SMS not sent yet: a corrected number is where they go.
-_UNSENT = ("pending", "retry")
+# SMS not sent yet (or whose send to the wrong number may not have left, which the sweep sends
+# again): a corrected number is where they go.
+_UNSENT = ("pending", "retry", "unknown")
 
 
 def correct_phone(ticket_id: int, raw, by: User):
