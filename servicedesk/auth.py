@@ -128,6 +128,7 @@ def bearer_token() -> str | None:
 
 class Unauthorized(DomainError):
     status = 401
+    code = "unauthorized"
     # RFC 6750: a 401 names the scheme a client is to authenticate with
     headers = {"WWW-Authenticate": 'Bearer realm="servicedesk"'}
 

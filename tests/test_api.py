@@ -722,13 +722,15 @@ def test_bad_list_query_is_422(api, query):
 
 def test_missing_ticket_is_404_json(api):
     body = _expect_error(api["reception"].get("/api/v1/tickets/999999"), 404)
-    assert body == {"error": body["error"]}
-    _expect_error(api["reception"].get("/api/v1/no-such-endpoint"), 404)
+    assert body == {"error": body["error"], "code": "not_found"}
+    assert _expect_error(api["reception"].get("/api/v1/no-such-endpoint"), 404)["code"] == \
+        "not_found"
 
 
 def test_wrong_method_is_405_json(api):
-    _expect_error(api["reception"].client.delete(
-        "/api/v1/tickets/1", headers=api["reception"].headers), 405)
+    assert _expect_error(api["reception"].client.delete(
+        "/api/v1/tickets/1", headers=api["reception"].headers), 405)["code"] == \
+        "method_not_allowed"
 
 
 # --- visits -------------------------------------------------------------------------------------
@@ -1225,8 +1227,9 @@ def test_a_body_nested_too_deep_is_400_not_a_crash(api):
 def test_a_body_too_large_is_413(api):
     before = row_counts()
     huge = '{"service": "repair", "padding": "' + "x" * (2 * 1024 * 1024) + '"}'
-    _expect_error(api["reception"].post("/api/v1/visits", data=huge,
-                                        content_type="application/json"), 413)
+    assert _expect_error(api["reception"].post("/api/v1/visits", data=huge,
+                                               content_type="application/json"),
+                         413)["code"] == "too_large"
     assert row_counts() == before
     assert api["reception"].post("/api/v1/visits", json={"service": "repair"}).status_code == 201
 

@@ -286,6 +286,7 @@ def test_the_api_lends_and_takes_back_and_the_ticket_carries_the_loaner(app, api
     # a second loaner while the first is out: 409 naming the one out
     again = lend(api, "manager", ticket.id, description="Nokia 105")
     assert again.status_code == 409 and "Samsung A10, white" in again.get_json()["error"]
+    assert again.get_json()["code"] == "conflict"
     resp = take_back(api, "manager", ticket.id)
     assert resp.status_code == 200 and resp.get_json()["loaner"] is None
     assert resp.get_json()["history"][-1]["event"] == "return_loaner"

@@ -262,3 +262,7 @@ def test_the_error_bodies_are_the_documented_error(app, api, make_ticket):
     assert answers[5].get_json()["version"] == ticket.version
     for resp in answers:
         assert mismatches(resp.get_json(), error, doc) == [], resp.get_json()
+    # the kind of each, for a client that cannot match the translated text
+    assert [a.get_json()["code"] for a in answers] == [
+        "bad_request", "unauthorized", "forbidden", "not_found", "transition_not_allowed",
+        "stale_version", "invalid"]

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from .. import audit, devices, lifecycle, persist, settings
 from .. import validation as v
 from ..counters import next_value
-from ..errors import Conflict, Forbidden, NotFound, ValidationError
+from ..errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
@@ -522,8 +522,8 @@ def check_version(ticket: Ticket, expected_version: Optional[int]) -> None:
     """Conflict when the ticket is not at the version the user's screen showed (a stale
     screen, a double click); nothing when no version was given."""
     if expected_version is not None and expected_version != ticket.version:
-        raise Conflict(_("This ticket changed since you opened it; reload it and try again."),
-                       state=ticket.state, version=ticket.version)
+        raise StaleVersion(_("This ticket changed since you opened it; reload it and try "
+                             "again."), state=ticket.state, version=ticket.version)
 
 
 def ticket_id_by_number(number: str) -> Optional[int]:

@@ -3,7 +3,7 @@ from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from ..errors import DomainError
+from ..errors import HTTP_CODES, DomainError
 from ..extensions import db
 
 
@@ -44,7 +44,8 @@ def register(app) -> None:
             message = _("The form expired or was not sent from this site; reload the page and "
                         "try again.")
         if wants_json():
-            resp = jsonify({"error": str(message)})
+            resp = jsonify({"error": str(message),
+                            "code": HTTP_CODES.get(exc.code, "bad_request")})
         else:
             resp = render_template("errors/error.html", code=exc.code, message=message,
                                    **(_expired_form() if expired else {}))
@@ -60,7 +61,8 @@ def register(app) -> None:
         # page itself reads (the user's language, the menu), so it starts from a clean one.
         db.session.rollback()
         if wants_json():
-            return jsonify({"error": _("Something went wrong on our side.")}), 500
+            return jsonify({"error": _("Something went wrong on our side."),
+                            "code": HTTP_CODES[500]}), 500
         return render_template("errors/error.html", code=500,
                                message=_("Something went wrong on our side.")), 500
 

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
 from .. import lifecycle
+from ..errors import ERROR_CODES
 from ..validation import MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
@@ -33,8 +34,18 @@ _INT, _STR = {"type": "integer"}, {"type": "string"}
 _INT_OR_NULL, _STR_OR_NULL = {"type": ["integer", "null"]}, {"type": ["string", "null"]}
 _DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
 _DATE_TIME = {"type": "string", "format": "date-time"}
-_ERROR = {"type": "object", "required": ["error"],
-          "properties": {"error": {"type": "string"}, "fields": {"type": "object"},
+_ERROR = {"type": "object", "required": ["error", "code"],
+          "properties": {"error": {"type": "string", "description": "what is wrong, in the "
+                                   "user's language (Accept-Language)"},
+                         "code": {"type": "string", "enum": list(ERROR_CODES),
+                                  "description": "the kind of error, for a client to tell "
+                                  "them apart: invalid (422, see fields), "
+                                  "transition_not_allowed (409, see state and allowed), "
+                                  "stale_version (409, see version), conflict (409: another "
+                                  "change came first or the thing is taken), forbidden, "
+                                  "not_found, unauthorized, method_not_allowed, too_large, "
+                                  "rate_limited, bad_request, server_error"},
+                         "fields": {"type": "object"},
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string", "description": "409: the ticket's "
