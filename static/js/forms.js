@@ -45,3 +45,37 @@
     });
   });
 })();
+
+/* What the staff pages share: an amount as typed -> rials, as the server reads it
+ * (servicedesk.i18n.money_from_input). window.Servicedesk, for reception.js and workbench.js. */
+(function () {
+  "use strict";
+  var FA = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9";
+  var AR = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669";
+
+  /* "۱۲٬۰۰۰" -> "12000": ASCII digits, no separators, spaces or direction marks. */
+  function asciiDigits(text) {
+    var s = "";
+    (text || "").split("").forEach(function (ch) {
+      var i = FA.indexOf(ch), j = AR.indexOf(ch);
+      if (i >= 0) s += String(i);
+      else if (j >= 0) s += String(j);
+      else if (ch === "\u066b") s += ".";
+      else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
+    });
+    return s;
+  }
+
+  /* An amount typed in the unit the shop shows money in (``el``'s data-money-unit) -> rials:
+   * toman is rials / 10 and takes one decimal digit. NaN when it is not an amount. */
+  function toRials(el, text) {
+    var m = /^(\d+)(?:\.(\d)0?)?$/.exec(asciiDigits(text));
+    if (!m) return NaN;
+    if (el.getAttribute("data-money-unit") !== "toman") {
+      return m[2] === undefined ? parseInt(m[1], 10) : NaN;
+    }
+    return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
+  }
+
+  window.Servicedesk = { asciiDigits: asciiDigits, toRials: toRials };
+})();

@@ -293,27 +293,8 @@
 
   /* --- the delivery desk's split payment: what is still to split, live; an empty amount
    * entered while something is left takes the rest (typed over, it is the amount typed). ---- */
-  var FA = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9";
-  var AR = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669";
-
-  /* An amount as typed in the shop's unit -> rials (servicedesk.i18n.money_from_input):
-   * any digits, grouped or not; toman takes one decimal digit. NaN when not an amount. */
-  function toRials(box, text) {
-    var s = "";
-    (text || "").split("").forEach(function (ch) {
-      var i = FA.indexOf(ch), j = AR.indexOf(ch);
-      if (i >= 0) s += String(i);
-      else if (j >= 0) s += String(j);
-      else if (ch === "\u066b") s += ".";
-      else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
-    });
-    var m = /^(\d+)(?:\.(\d)0?)?$/.exec(s);
-    if (!m) return NaN;
-    if (box.getAttribute("data-money-unit") !== "toman") {
-      return m[2] === undefined ? parseInt(m[1], 10) : NaN;
-    }
-    return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
-  }
+  /* (forms.js's, read when used: the slips load this file without it) */
+  function toRials(box, text) { return window.Servicedesk.toRials(box, text); }
 
   /* Rials as a money field shows them (servicedesk.i18n.money_input): grouped, in the
    * page's digits, without the unit word. */

@@ -3,41 +3,18 @@
  * anywhere (the CSP is default-src 'self'); pages opt in with data- attributes. */
 (function () {
   "use strict";
-  var FA = "۰۱۲۳۴۵۶۷۸۹", AR = "٠١٢٣٤٥٦٧٨٩";
 
   function ready(fn) {
     if (document.readyState !== "loading") fn();
     else document.addEventListener("DOMContentLoaded", fn);
   }
 
-  /* "۱۲٬۰۰۰" -> "12000": ASCII digits, no separators, spaces or direction marks. */
-  function ascii(text) {
-    var s = "";
-    (text || "").split("").forEach(function (ch) {
-      var i = FA.indexOf(ch), j = AR.indexOf(ch);
-      if (i >= 0) s += String(i);
-      else if (j >= 0) s += String(j);
-      else if (ch === "\u066b") s += ".";
-      else if (!/[\s,\u066c\u200e\u200f\u200c]/.test(ch)) s += ch;
-    });
-    return s;
-  }
+  var ascii = window.Servicedesk.asciiDigits, toRials = window.Servicedesk.toRials;
 
   /* "۱۲٬۰۰۰" or "12,000" -> 12000; NaN when it is not a whole number. */
   function toInt(text) {
     var s = ascii(text);
     return /^\d+$/.test(s) ? parseInt(s, 10) : NaN;
-  }
-
-  /* A price as typed, in the unit the shop shows money in -> rials (the server's reading,
-   * servicedesk.i18n.money_from_input): toman is rials / 10 and takes one decimal digit. */
-  function toRials(editor, text) {
-    var m = /^(\d+)(?:\.(\d)0?)?$/.exec(ascii(text));
-    if (!m) return NaN;
-    if (editor.getAttribute("data-money-unit") !== "toman") {
-      return m[2] === undefined ? parseInt(m[1], 10) : NaN;
-    }
-    return parseInt(m[1], 10) * 10 + parseInt(m[2] || "0", 10);
   }
 
   /* Rials in the editor's unit: toman keeps odd rials as one decimal (the server's
