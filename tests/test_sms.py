@@ -464,6 +464,38 @@ class TestInProcess:
         assert (logged.value_from, logged.value_to, logged.actor_name) == (
             {"mobile": "+15005***0001"}, {"mobile": "+98912***8899"}, "reception1")
 
+    def test_a_stop_from_the_wrong_number_is_lifted_when_the_number_is_corrected(
+            self, app, twilio, make_ticket, users):
+        """The number taken down was a stranger's, who replied STOP (Twilio 21610): the
+        customer was opted out by it. Corrected, the customer gets SMS again (the failed one
+        can be sent to the right number); a stop the customer asked for at the desk stays."""
+        from .test_reception import Staff
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        [stopped] = notes(ticket.id)
+        assert (stopped.status, stopped.error_code) == ("failed", "21610")
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket.id).customer.sms_opt_out is True
+        desk = Staff(app, "reception1")
+        resp = desk.post(f"/tickets/{ticket.id}/customer/phone?lang=en",
+                         {"phone": "09127778899"})
+        assert resp.status_code == 302
+        page = desk.get(f"/tickets/{ticket.id}?lang=en").get_data(as_text=True)
+        assert "the customer gets SMS again" in page
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket.id).customer.sms_opt_out is False
+        assert desk.post(f"/tickets/{ticket.id}/sms/{stopped.id}/resend").status_code == 302
+        assert (notes(ticket.id)[-1].to, notes(ticket.id)[-1].status) == ("+989127778899",
+                                                                           "sent")
+        # the customer asks the desk for no SMS: a later correction keeps that
+        svc.set_customer_sms(db.session.get(Ticket, ticket.id).customer_id, False,
+                             by=users["reception"])
+        assert desk.post(f"/tickets/{ticket.id}/customer/phone",
+                         {"phone": "09127778800"}).status_code == 302
+        db.session.expire_all()
+        customer = db.session.get(Ticket, ticket.id).customer
+        assert (customer.phone, customer.sms_opt_out) == ("+989127778800", True)
+
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------
 

@@ -27,11 +27,12 @@ from typing import Optional
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from .. import audit
 from ..extensions import db
 from ..links import public_base_url
 from ..models import Customer, Notification, Visit, utcnow
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
-                       backend_from_config)
+                       backend_from_config, mask_phone)
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,9 @@ def deliver(notification_id: int) -> str:
             if customer and not customer.sms_opt_out:
                 customer.sms_opt_out = True
                 customer.opted_out_at = now
+                # recorded as the number's STOP: a number corrected later lifts it
+                audit.log("customer.sms", obj=customer, before={"sms": True},
+                          after={"sms": False, "how": "stop", "mobile": mask_phone(note.to)})
         db.session.commit()
         log.warning("notification %s failed permanently: %s", note.id, exc.code)
         return "failed"

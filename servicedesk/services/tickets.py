@@ -206,7 +206,9 @@ def correct_phone(ticket_id: int, raw, by: User):
     """The customer's mobile number was taken down wrong (the SMS failed: not a mobile number,
     nobody's phone): the desk writes the right one. Every ticket of the customer's follows;
     their SMS not sent yet go to it, and those that failed may be sent again. Refused when the
-    number is another customer's (one number, one customer). Audited; commits."""
+    number is another customer's (one number, one customer). SMS stopped by the wrong number's
+    STOP reply start again (its owner was not the customer). Audited; commits. Returns the
+    ticket and whether the SMS started again."""
     from ..models import Notification
     from ..notifications.backends import mask_phone
     try:
@@ -229,6 +231,10 @@ def correct_phone(ticket_id: int, raw, by: User):
                 "phone": _("This number is on file for another customer, %(name)s.",
                            name=holder.name)})
         customer.phone = phone
+        # a STOP the wrong number's owner answered (Twilio 21610) was not the customer's
+        stopped_by_number = customer.sms_opt_out and _opted_out_by_stop(customer)
+        if stopped_by_number:
+            customer.sms_opt_out, customer.opted_out_at = False, None
         db.session.flush()
         db.session.execute(
             Notification.__table__.update()
@@ -239,7 +245,22 @@ def correct_phone(ticket_id: int, raw, by: User):
         # masked: the audit log keeps no customer's number whole
         audit.log("customer.phone", obj=customer, before={"mobile": mask_phone(old)},
                   after={"mobile": mask_phone(phone)}, actor=by)
-    return ticket
+        if stopped_by_number:
+            audit.log("customer.sms", obj=customer, before={"sms": False},
+                      after={"sms": True, "how": "number corrected"}, actor=by)
+    return ticket, stopped_by_number
+
+
+def _opted_out_by_stop(customer: Customer) -> bool:
+    """Whether the customer's SMS were stopped by their number's STOP reply (the last switch
+    the audit log has), not by the customer at the desk or on their page."""
+    from ..models.admin import AuditLog
+    last = db.session.scalar(
+        select(AuditLog).where(AuditLog.action == "customer.sms",
+                               AuditLog.object_type == Customer.__tablename__,
+                               AuditLog.object_id == str(customer.id))
+        .order_by(AuditLog.id.desc()).limit(1))
+    return last is not None and (last.value_to or {}).get("how") == "stop"
 
 
 # SMS the desk may send again: the provider refused them or they did not arrive (its attempts

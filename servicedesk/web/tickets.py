@@ -469,11 +469,14 @@ def customer_sms(ticket_id: int):
 def correct_phone(ticket_id: int):
     """The customer's mobile number was written down wrong: the right one."""
     try:
-        ticket_service.correct_phone(ticket_id, request.form.get("phone", ""), current_user)
+        _ticket, texted_again = ticket_service.correct_phone(
+            ticket_id, request.form.get("phone", ""), current_user)
     except DomainError as exc:
         flash((exc.extra.get("fields") or {}).get("phone") or exc.message, "danger")
     else:
-        flash(_("The mobile number is corrected; the SMS go to it."), "success")
+        flash(_("The mobile number is corrected; the SMS go to it.") + (" " + _(
+            "The STOP came from the wrong number: the customer gets SMS again.")
+            if texted_again else ""), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="sms"))
 
 
