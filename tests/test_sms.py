@@ -387,7 +387,9 @@ class TestInProcess:
             "sent", failed.body, failed.to, "admit")
         assert sends(twilio) == [429, 429, 201]
         page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
-        assert "data-sms-resend" not in page  # sent again: no second copy from here
+        # sent again: no second copy of the failed one (the copy, the last SMS with the
+        # customer's link, may go again if they lose it)
+        assert f"/sms/{failed.id}/resend" not in page and page.count("data-sms-resend") == 1
         # a number that cannot get SMS (21211): nothing to send again, it would fail again
         wrong = notes(make_ticket("intake", intake={**INTAKE, "customer": {
             "name": "X", "phone": "+15005550001", "language": "en"}}).id)[0]
@@ -495,6 +497,33 @@ class TestInProcess:
         db.session.expire_all()
         customer = db.session.get(Ticket, ticket.id).customer
         assert (customer.phone, customer.sms_opt_out) == ("+989127778800", True)
+
+    def test_the_desk_sends_the_last_sms_with_the_customers_link_again(
+            self, app, twilio, make_ticket, users):
+        """A customer calls: they lost the SMS with the estimate to approve. The desk sends
+        the last SMS carrying their page's link again (once a click); older SMS that went
+        are not offered."""
+        from .test_reception import Staff
+        ticket = make_ticket("estimate")
+        rows = notes(ticket.id)
+        link = f"/t/{ticket.public_token}"
+        with_link = [n for n in rows if link in n.body]
+        assert len(with_link) >= 2 and all(n.status == "sent" for n in rows)
+        last = with_link[-1]
+        desk = Staff(app, "reception1")
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert page.count("data-sms-resend") == 1
+        assert f"/sms/{last.id}/resend" in page
+        older = with_link[0]
+        desk.post(f"/tickets/{ticket.id}/sms/{older.id}/resend")
+        assert len(notes(ticket.id)) == len(rows)  # not the older one
+        assert desk.post(f"/tickets/{ticket.id}/sms/{last.id}/resend").status_code == 302
+        assert desk.post(f"/tickets/{ticket.id}/sms/{last.id}/resend").status_code == 302
+        now = notes(ticket.id)
+        assert len(now) == len(rows) + 1
+        assert (now[-1].body, now[-1].status, now[-1].event) == (last.body, "sent", last.event)
+        page = desk.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        assert f"/sms/{now[-1].id}/resend" in page and page.count("data-sms-resend") == 1
 
 
 # --- rq on the real Redis, real worker processes -----------------------------------------------

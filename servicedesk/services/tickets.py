@@ -268,11 +268,21 @@ def _opted_out_by_stop(customer: Customer) -> bool:
 RESENDABLE = ("failed", "undelivered")
 
 
+def latest_link_sms(ticket: Ticket):
+    """The ticket's newest SMS that carries the link to the customer's page (the estimate to
+    approve, the bill...), or None: the customer who lost it asks for it again."""
+    link = f"/t/{ticket.public_token}"
+    return next((n for n in reversed(ticket.notifications) if link in (n.body or "")), None)
+
+
 def resend_refusal(ticket: Ticket, note) -> Optional[str]:
     """Why the desk may not send this SMS of the ticket again, or None when it may (the
     ticket page offers the button by the same rule ``resend_sms`` keeps)."""
-    if note.status not in RESENDABLE:
-        return _("Only an SMS that was not sent or did not arrive can be sent again.")
+    if note.status not in RESENDABLE and not (
+            note.status in ("sent", "delivered")
+            and getattr(latest_link_sms(ticket), "id", None) == note.id):
+        return _("Only an SMS that was not sent or did not arrive, or the last one with the "
+                 "customer's link, can be sent again.")
     if note.to == ticket.customer.phone and not sms_reasons.worth_sending_again(
             note.error_code):  # (a number corrected since may get it)
         return _("This number cannot get SMS: sent again, it would fail again.")
@@ -283,7 +293,8 @@ def resend_refusal(ticket: Ticket, note) -> Optional[str]:
 
 def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     """Send a ticket's SMS that did not go again, as a new outbox row with its words (the
-    credit was topped up, the phone is back on...), once per row: a double click writes one.
+    credit was topped up, the phone is back on...), or the last one with the customer's link
+    (they lost it), once per row: a double click writes one.
     Commits; the row is handed to the sender after the commit."""
     from ..i18n import segments
     from ..models import Notification
