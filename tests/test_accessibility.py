@@ -8,12 +8,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from servicedesk.extensions import db
-from servicedesk.models import Ticket
-
-from .conftest import PASSWORD, actor_for
+from .conftest import PASSWORD
 from .test_public import Customer, survey
-from .test_reception import Staff, text
+from .test_reception import Staff, reload, text
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
@@ -97,11 +94,6 @@ def assert_refused(page, name: str, words: str, first: bool = True) -> Node:
     if first:
         assert marked[0] is field[0], f"the first marked field is {marked[0].attrs}"
     return field[0]
-
-
-def reload(ticket):
-    db.session.expire_all()
-    return db.session.get(Ticket, ticket.id)
 
 
 @pytest.fixture
