@@ -211,11 +211,11 @@ def correct_phone(ticket_id: int, raw, by: User):
     ticket and whether the SMS started again."""
     from ..models import Notification
     from ..notifications.backends import mask_phone
-    try:
-        phone = v.phone_e164(raw, allow_numbers=tuple(
-            current_app.config.get("SMS_TEST_NUMBERS", ())))
-    except ValueError as exc:
-        raise ValidationError(_("Some fields are not valid."), fields={"phone": str(exc)})
+    from .reception import clean_phone  # (it imports us)
+    phone = clean_phone(raw)
+    if phone is None:
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "phone": _("Enter a mobile phone number.")})
     with committing():
         ticket = get_ticket(ticket_id)
         check_branch(ticket, by.role, by.branch_id)
