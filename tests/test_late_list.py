@@ -49,3 +49,24 @@ def test_no_late_ticket_says_so(manager, make_ticket):
     make_ticket("intake")
     page = manager.get("/reports/?lang=en").get_data(as_text=True)
     assert late_rows(page) == [] and "within its state's time limit" in page
+
+
+def test_a_ticket_with_no_known_entry_into_its_state_comes_last_on_every_database(
+        app, make_ticket):
+    """The ticket list in one state puts the longest waiting first; a ticket whose trail says
+    nothing of when it entered its state (bulk data) cannot be placed by its wait: it comes
+    after the others on SQLite as on PostgreSQL (their default NULL orders differ)."""
+    from servicedesk.services import tickets as svc
+
+    unknown = make_ticket("intake")
+    older = make_ticket("intake")
+    newer = make_ticket("intake")
+    entered_hours_ago(older, 5)
+    entered_hours_ago(newer, 1)
+    for event in db.session.scalars(select(TicketEvent)
+                                    .where(TicketEvent.ticket_id == unknown.id)):
+        event.to_state = "diagnosis"  # a bulk load whose trail never says it entered "intake"
+    db.session.commit()
+    rows = svc.list_tickets(state="intake")
+    assert [t.id for t, _since in rows] == [older.id, newer.id, unknown.id]
+    assert rows[-1][1] is None

@@ -392,7 +392,8 @@ def list_tickets(state: Optional[str] = None, q: str = "", limit: int = LIST_LIM
                                            joinedload(Ticket.technician))
              .limit(limit))
     if state is not None:
-        query = query.where(Ticket.state == state).order_by(since, Ticket.id)
+        # a ticket whose trail never says when it entered (bulk data) last on every database
+        query = query.where(Ticket.state == state).order_by(since.asc().nulls_last(), Ticket.id)
     else:
         query = query.order_by(Ticket.id.desc())
     return [tuple(row) for row in db.session.execute(query.where(*narrow)).unique().all()]
