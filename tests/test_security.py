@@ -938,3 +938,32 @@ def test_a_wrong_login_name_with_a_bytes_secret_key_is_no_500(app, users):
     app.secret_key = app.config["SECRET_KEY"] = b"k" * 32  # config.py may give bytes
     resp = Browser(app).login("nobody-here", "x" * 10)
     assert resp.status_code == 401
+
+
+def test_reception_of_one_branch_does_not_move_another_branchs_queue(app, users):
+    """A receptionist of another branch cannot call a number by its id (texting the customer
+    to a counter of the wrong shop), recall it, serve it or mark it not shown."""
+    from servicedesk.models import Notification, Visit
+    from servicedesk.services import reception
+    from servicedesk.services.people import create_user
+    north = Branch(name="North", code="N")
+    db.session.add(north)
+    db.session.commit()
+    create_user("nreception", "reception", PASSWORD, branch=north)
+    here = reception.issue_number(reception.branch_of(users["reception"]), "repair",
+                                  "09121234567")
+    called = reception.issue_number(reception.branch_of(users["reception"]), "pickup")
+    reception.call(called.id, "1", users["reception"])
+    texts = count(Notification)
+    browser = Browser(app)
+    assert browser.login("nreception").status_code == 302
+    for url in (f"/queue/{here.id}/call", f"/queue/{called.id}/recall",
+                f"/queue/{called.id}/no-show", f"/queue/{called.id}/served"):
+        browser.post(url, {"counter": "9"})
+    db.session.expire_all()
+    assert db.session.get(Visit, here.id).status == "waiting"
+    assert db.session.get(Visit, called.id).status == "called"
+    assert db.session.get(Visit, called.id).counter == "1"
+    assert count(Notification) == texts  # nobody texted to the wrong counter
+    # the number's own branch still calls it
+    assert reception.call(here.id, "2", users["reception"]).status == "called"

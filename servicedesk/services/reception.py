@@ -174,11 +174,23 @@ def call_next(branch: Branch, counter, user: Optional[User] = None,
     return visit
 
 
+def _visit_here(visit_id: int, user: Optional[User]) -> Visit:
+    """The visit, when ``user`` works its branch's queue: a receptionist of another branch
+    may not call, recall, serve or mark not shown a number in a queue they do not stand at
+    (the customer would be texted to a counter of the wrong shop)."""
+    visit = visits.get(visit_id)
+    if user is not None and not ticket_service.acts_here(visit, user.role, user.branch_id):
+        raise Forbidden(_("Queue number %(label)s is at another branch (%(branch)s): its own "
+                          "reception calls it.", label=localize_digits(visit.label),
+                          branch=visit.branch.name if visit.branch else visit.branch_id))
+    return visit
+
+
 def call(visit_id: int, counter, user: Optional[User] = None) -> Visit:
     """Call a given number (out of turn) to ``counter``."""
     counter = clean_counter(counter)
     with _committing():
-        visit = visits.get(visit_id)
+        visit = _visit_here(visit_id, user)
         was_waiting = visit.status == "waiting"
         visits.call(visit, counter, user)
         _called(visit, was_waiting)
@@ -189,22 +201,22 @@ def recall(visit_id: int, user: Optional[User] = None) -> Visit:
     """Call a called (or not shown) number again, to the same counter: it comes back to the
     top of the wall display."""
     with _committing():
-        visit = visits.get(visit_id)
+        visit = _visit_here(visit_id, user)
         if visit.status not in ("called", "no_show") or not visit.counter:
             raise Conflict(_("Only a called number can be called again."))
         visits.call(visit, visit.counter, user)
     return visit
 
 
-def no_show(visit_id: int) -> Visit:
+def no_show(visit_id: int, user: Optional[User] = None) -> Visit:
     with _committing():
-        visit = visits.no_show(visits.get(visit_id))
+        visit = visits.no_show(_visit_here(visit_id, user))
     return visit
 
 
-def serve(visit_id: int) -> Visit:
+def serve(visit_id: int, user: Optional[User] = None) -> Visit:
     with _committing():
-        visit = visits.serve(visits.get(visit_id))
+        visit = visits.serve(_visit_here(visit_id, user))
     return visit
 
 

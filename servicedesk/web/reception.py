@@ -189,14 +189,14 @@ def recall(visit_id: int):
 @bp.post("/queue/<int:visit_id>/no-show")
 @require("visits.call")
 def no_show(visit_id: int):
-    return _on_the_board(lambda: reception.no_show(visit_id), lambda visit: _(
+    return _on_the_board(lambda: reception.no_show(visit_id, current_user), lambda visit: _(
         "Number %(label)s marked as not shown.", label=localize_digits(visit.label)), "warning")
 
 
 @bp.post("/queue/<int:visit_id>/served")
 @require("visits.call")
 def served(visit_id: int):
-    return _on_the_board(lambda: reception.serve(visit_id), lambda visit: _(
+    return _on_the_board(lambda: reception.serve(visit_id, current_user), lambda visit: _(
         "Number %(label)s served.", label=localize_digits(visit.label)))
 
 
