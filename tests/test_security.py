@@ -967,3 +967,23 @@ def test_reception_of_one_branch_does_not_move_another_branchs_queue(app, users)
     assert count(Notification) == texts  # nobody texted to the wrong counter
     # the number's own branch still calls it
     assert reception.call(here.id, "2", users["reception"]).status == "called"
+
+
+def test_the_kiosk_cannot_text_one_phone_again_and_again(app, users):
+    """Anyone in the waiting room types at the kiosk: taking number after number in someone
+    else's mobile would send them the shop's SMS each time. A mobile number holding a number
+    in the queue is refused another until it is called through; without it, one is taken."""
+    from servicedesk.models import Notification, Visit
+    from .conftest import add_user
+    add_user("lobby", "kiosk")
+    kiosk = Browser(app)
+    assert kiosk.login("lobby").status_code == 302
+    assert kiosk.post("/kiosk", {"service": "repair", "phone": "09121234567"}).status_code == 302
+    texts = count(Notification)
+    for service in ("repair", "pickup", "inquiry"):
+        resp = kiosk.post("/kiosk", {"service": service, "phone": "0912 123 4567"})
+        assert resp.status_code == 422
+        assert "already has a number in the queue" in html(resp)
+    assert count(Notification) == texts and count(Visit) == 1
+    assert kiosk.post("/kiosk", {"service": "pickup", "phone": ""}).status_code == 302
+    assert count(Visit) == 2

@@ -146,12 +146,22 @@ def _called(visit: Visit, was_waiting: bool) -> None:
 # --- queue actions --------------------------------------------------------------------------
 
 def issue_number(branch: Branch, service: str, phone=None,
-                 now: Optional[datetime] = None, language: Optional[str] = None) -> Visit:
+                 now: Optional[datetime] = None, language: Optional[str] = None,
+                 one_per_phone: bool = False) -> Visit:
     """Take the next number for ``service``; with a mobile number, text it and the people
-    ahead (in ``language``, the kiosk's, unless the number is a customer's on file)."""
+    ahead (in ``language``, the kiosk's, unless the number is a customer's on file).
+
+    ``one_per_phone`` (the waiting room's kiosk, which anyone can type at): a mobile number
+    that already holds a number in the branch's queue is refused, so the shop's SMS cannot be
+    sent to someone's phone again and again by taking numbers in their name."""
     clean = clean_phone(phone)
     if language not in current_app.config["LANGUAGES"]:
         language = None
+    if clean and one_per_phone and db.session.scalar(select(Visit.id).where(
+            Visit.branch_id == branch.id, Visit.day == visits.queue_day(now),
+            Visit.phone == clean, Visit.status.in_(("waiting", "called"))).limit(1)):
+        raise _invalid("phone", _("This mobile number already has a number in the queue. "
+                                  "Take this one without it, or ask at the desk."))
     with _committing():
         visit = visits.issue(branch, service, phone=clean, now=now, language=language)
         if clean:
