@@ -987,3 +987,18 @@ def test_the_kiosk_cannot_text_one_phone_again_and_again(app, users):
     assert count(Notification) == texts and count(Visit) == 1
     assert kiosk.post("/kiosk", {"service": "pickup", "phone": ""}).status_code == 302
     assert count(Visit) == 2
+
+
+def test_staff_pages_are_kept_in_no_cache_and_logout_clears_it(app, admin, make_ticket):
+    """A shared desk's browser: after the logout, its Back button and its cache show no
+    customer's page (ASVS 14.3.1, 14.3.2); the static files are still cached."""
+    ticket = make_ticket("diagnosis")
+    for url in (f"/tickets/{ticket.id}", "/", "/admin/users", "/reports/"):
+        resp = admin.get(url)
+        assert resp.status_code == 200, url
+        assert resp.headers.get("Cache-Control") == "no-store", url
+    static = admin.get("/static/js/forms.js")
+    assert "no-store" not in (static.headers.get("Cache-Control") or "")
+    static.close()
+    resp = admin.post("/logout")
+    assert resp.status_code == 302 and resp.headers.get("Clear-Site-Data") == '"cache"'
