@@ -1002,3 +1002,41 @@ def test_staff_pages_are_kept_in_no_cache_and_logout_clears_it(app, admin, make_
     static.close()
     resp = admin.post("/logout")
     assert resp.status_code == 302 and resp.headers.get("Clear-Site-Data") == '"cache"'
+
+
+class TestCustomerPagesWithoutAConfiguredAddress:
+    """No PUBLIC_BASE_URL (the embedded default): an SMS written by a customer's own request
+    (declining the estimate) links to where the staff open the shop, not to the Host header
+    that request was sent with (anyone holding the link could make the shop's SMS point the
+    customer to a site of theirs)."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"PUBLIC_BASE_URL": None}
+
+    def test_a_forged_host_on_the_customers_page_does_not_reach_their_sms(self, app, users,
+                                                                         make_ticket):
+        from servicedesk.models import Notification
+        from .test_public import Customer
+        ticket = make_ticket("estimate")
+        from .test_public import CSRF
+        lan = "http://repair.lan:8000"
+        desk = app.test_client()
+        with app.app_context():
+            page = desk.get("/login", base_url=lan).get_data(as_text=True)
+        with app.app_context():
+            assert desk.post("/login", base_url=lan, data={
+                "username": users["reception"].username, "password": PASSWORD,
+                "csrf_token": next(t for t in CSRF.search(page).groups() if t)}
+            ).status_code == 302
+        with app.app_context():
+            assert desk.get("/desk", base_url=lan).status_code == 200
+        phone = Customer(app)
+        phone.get(f"/t/{ticket.public_token}", base_url="http://evil.example")
+        assert phone.post(f"/t/{ticket.public_token}/decline", {"estimate_version": "1"},
+                          base_url="http://evil.example").status_code == 302
+        db.session.expire_all()
+        sms = db.session.scalar(select(Notification).where(
+            Notification.ticket_id == ticket.id, Notification.event == "decline"))
+        assert "evil.example" not in sms.body
+        assert f"http://repair.lan:8000/t/{ticket.public_token}" in sms.body, sms.body
