@@ -25,7 +25,13 @@ _STAFF_BLUEPRINTS = frozenset({"reception", "workbench", "tickets", "reports", "
 def public_base_url() -> str:
     base = current_app.config.get("PUBLIC_BASE_URL")
     if not base and has_request_context():
-        base = request.host_url
+        if getattr(current_user, "is_authenticated", False):
+            base = request.host_url
+        else:
+            # A customer's page (no login): its Host header is the client's to write, and an
+            # SMS written here (a declined estimate's) must not send the customer's link to
+            # an address whoever sent the request chose: where the staff open the shop.
+            base = _seen() or request.host_url
     if not base:
         base = _seen()
     return (base or "http://localhost:5000").rstrip("/")

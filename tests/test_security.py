@@ -938,3 +938,105 @@ def test_a_wrong_login_name_with_a_bytes_secret_key_is_no_500(app, users):
     app.secret_key = app.config["SECRET_KEY"] = b"k" * 32  # config.py may give bytes
     resp = Browser(app).login("nobody-here", "x" * 10)
     assert resp.status_code == 401
+
+
+def test_reception_of_one_branch_does_not_move_another_branchs_queue(app, users):
+    """A receptionist of another branch cannot call a number by its id (texting the customer
+    to a counter of the wrong shop), recall it, serve it or mark it not shown."""
+    from servicedesk.models import Notification, Visit
+    from servicedesk.services import reception
+    from servicedesk.services.people import create_user
+    north = Branch(name="North", code="N")
+    db.session.add(north)
+    db.session.commit()
+    create_user("nreception", "reception", PASSWORD, branch=north)
+    here = reception.issue_number(reception.branch_of(users["reception"]), "repair",
+                                  "09121234567")
+    called = reception.issue_number(reception.branch_of(users["reception"]), "pickup")
+    reception.call(called.id, "1", users["reception"])
+    texts = count(Notification)
+    browser = Browser(app)
+    assert browser.login("nreception").status_code == 302
+    for url in (f"/queue/{here.id}/call", f"/queue/{called.id}/recall",
+                f"/queue/{called.id}/no-show", f"/queue/{called.id}/served"):
+        browser.post(url, {"counter": "9"})
+    db.session.expire_all()
+    assert db.session.get(Visit, here.id).status == "waiting"
+    assert db.session.get(Visit, called.id).status == "called"
+    assert db.session.get(Visit, called.id).counter == "1"
+    assert count(Notification) == texts  # nobody texted to the wrong counter
+    # the number's own branch still calls it
+    assert reception.call(here.id, "2", users["reception"]).status == "called"
+
+
+def test_the_kiosk_cannot_text_one_phone_again_and_again(app, users):
+    """Anyone in the waiting room types at the kiosk: taking number after number in someone
+    else's mobile would send them the shop's SMS each time. A mobile number holding a number
+    in the queue is refused another until it is called through; without it, one is taken."""
+    from servicedesk.models import Notification, Visit
+    from .conftest import add_user
+    add_user("lobby", "kiosk")
+    kiosk = Browser(app)
+    assert kiosk.login("lobby").status_code == 302
+    assert kiosk.post("/kiosk", {"service": "repair", "phone": "09121234567"}).status_code == 302
+    texts = count(Notification)
+    for service in ("repair", "pickup", "inquiry"):
+        resp = kiosk.post("/kiosk", {"service": service, "phone": "0912 123 4567"})
+        assert resp.status_code == 422
+        assert "already has a number in the queue" in html(resp)
+    assert count(Notification) == texts and count(Visit) == 1
+    assert kiosk.post("/kiosk", {"service": "pickup", "phone": ""}).status_code == 302
+    assert count(Visit) == 2
+
+
+def test_staff_pages_are_kept_in_no_cache_and_logout_clears_it(app, admin, make_ticket):
+    """A shared desk's browser: after the logout, its Back button and its cache show no
+    customer's page (ASVS 14.3.1, 14.3.2); the static files are still cached."""
+    ticket = make_ticket("diagnosis")
+    for url in (f"/tickets/{ticket.id}", "/", "/admin/users", "/reports/"):
+        resp = admin.get(url)
+        assert resp.status_code == 200, url
+        assert resp.headers.get("Cache-Control") == "no-store", url
+    static = admin.get("/static/js/forms.js")
+    assert "no-store" not in (static.headers.get("Cache-Control") or "")
+    static.close()
+    resp = admin.post("/logout")
+    assert resp.status_code == 302 and resp.headers.get("Clear-Site-Data") == '"cache"'
+
+
+class TestCustomerPagesWithoutAConfiguredAddress:
+    """No PUBLIC_BASE_URL (the embedded default): an SMS written by a customer's own request
+    (declining the estimate) links to where the staff open the shop, not to the Host header
+    that request was sent with (anyone holding the link could make the shop's SMS point the
+    customer to a site of theirs)."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"PUBLIC_BASE_URL": None}
+
+    def test_a_forged_host_on_the_customers_page_does_not_reach_their_sms(self, app, users,
+                                                                         make_ticket):
+        from servicedesk.models import Notification
+        from .test_public import Customer
+        ticket = make_ticket("estimate")
+        from .test_public import CSRF
+        lan = "http://repair.lan:8000"
+        desk = app.test_client()
+        with app.app_context():
+            page = desk.get("/login", base_url=lan).get_data(as_text=True)
+        with app.app_context():
+            assert desk.post("/login", base_url=lan, data={
+                "username": users["reception"].username, "password": PASSWORD,
+                "csrf_token": next(t for t in CSRF.search(page).groups() if t)}
+            ).status_code == 302
+        with app.app_context():
+            assert desk.get("/desk", base_url=lan).status_code == 200
+        phone = Customer(app)
+        phone.get(f"/t/{ticket.public_token}", base_url="http://evil.example")
+        assert phone.post(f"/t/{ticket.public_token}/decline", {"estimate_version": "1"},
+                          base_url="http://evil.example").status_code == 302
+        db.session.expire_all()
+        sms = db.session.scalar(select(Notification).where(
+            Notification.ticket_id == ticket.id, Notification.event == "decline"))
+        assert "evil.example" not in sms.body
+        assert f"http://repair.lan:8000/t/{ticket.public_token}" in sms.body, sms.body

@@ -146,12 +146,22 @@ def _called(visit: Visit, was_waiting: bool) -> None:
 # --- queue actions --------------------------------------------------------------------------
 
 def issue_number(branch: Branch, service: str, phone=None,
-                 now: Optional[datetime] = None, language: Optional[str] = None) -> Visit:
+                 now: Optional[datetime] = None, language: Optional[str] = None,
+                 one_per_phone: bool = False) -> Visit:
     """Take the next number for ``service``; with a mobile number, text it and the people
-    ahead (in ``language``, the kiosk's, unless the number is a customer's on file)."""
+    ahead (in ``language``, the kiosk's, unless the number is a customer's on file).
+
+    ``one_per_phone`` (the waiting room's kiosk, which anyone can type at): a mobile number
+    that already holds a number in the branch's queue is refused, so the shop's SMS cannot be
+    sent to someone's phone again and again by taking numbers in their name."""
     clean = clean_phone(phone)
     if language not in current_app.config["LANGUAGES"]:
         language = None
+    if clean and one_per_phone and db.session.scalar(select(Visit.id).where(
+            Visit.branch_id == branch.id, Visit.day == visits.queue_day(now),
+            Visit.phone == clean, Visit.status.in_(("waiting", "called"))).limit(1)):
+        raise _invalid("phone", _("This mobile number already has a number in the queue. "
+                                  "Take this one without it, or ask at the desk."))
     with _committing():
         visit = visits.issue(branch, service, phone=clean, now=now, language=language)
         if clean:
@@ -174,11 +184,23 @@ def call_next(branch: Branch, counter, user: Optional[User] = None,
     return visit
 
 
+def _visit_here(visit_id: int, user: Optional[User]) -> Visit:
+    """The visit, when ``user`` works its branch's queue: a receptionist of another branch
+    may not call, recall, serve or mark not shown a number in a queue they do not stand at
+    (the customer would be texted to a counter of the wrong shop)."""
+    visit = visits.get(visit_id)
+    if user is not None and not ticket_service.acts_here(visit, user.role, user.branch_id):
+        raise Forbidden(_("Queue number %(label)s is at another branch (%(branch)s): its own "
+                          "reception calls it.", label=localize_digits(visit.label),
+                          branch=visit.branch.name if visit.branch else visit.branch_id))
+    return visit
+
+
 def call(visit_id: int, counter, user: Optional[User] = None) -> Visit:
     """Call a given number (out of turn) to ``counter``."""
     counter = clean_counter(counter)
     with _committing():
-        visit = visits.get(visit_id)
+        visit = _visit_here(visit_id, user)
         was_waiting = visit.status == "waiting"
         visits.call(visit, counter, user)
         _called(visit, was_waiting)
@@ -189,22 +211,22 @@ def recall(visit_id: int, user: Optional[User] = None) -> Visit:
     """Call a called (or not shown) number again, to the same counter: it comes back to the
     top of the wall display."""
     with _committing():
-        visit = visits.get(visit_id)
+        visit = _visit_here(visit_id, user)
         if visit.status not in ("called", "no_show") or not visit.counter:
             raise Conflict(_("Only a called number can be called again."))
         visits.call(visit, visit.counter, user)
     return visit
 
 
-def no_show(visit_id: int) -> Visit:
+def no_show(visit_id: int, user: Optional[User] = None) -> Visit:
     with _committing():
-        visit = visits.no_show(visits.get(visit_id))
+        visit = visits.no_show(_visit_here(visit_id, user))
     return visit
 
 
-def serve(visit_id: int) -> Visit:
+def serve(visit_id: int, user: Optional[User] = None) -> Visit:
     with _committing():
-        visit = visits.serve(visits.get(visit_id))
+        visit = visits.serve(_visit_here(visit_id, user))
     return visit
 
 

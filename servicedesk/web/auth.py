@@ -203,7 +203,10 @@ def logout():
     logout_user()
     session.clear()
     flash(_("You are logged out."), "info")
-    return redirect(url_for("auth.login"))
+    resp = redirect(url_for("auth.login"))
+    # the pages this browser kept of the session (customers' names and numbers) go with it
+    resp.headers["Clear-Site-Data"] = '"cache"'
+    return resp
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

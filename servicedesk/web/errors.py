@@ -82,9 +82,22 @@ def register(app) -> None:
             resp.headers["Cache-Control"] = "no-store"
         else:
             resp.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if request.endpoint != "static" and _signed_in():
+            # A staff page holds customers' names and numbers: kept in no cache, a shared
+            # desk's browser shows none of them from its Back button after the logout.
+            resp.headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return resp
+
+
+def _signed_in() -> bool:
+    """Whether the request is a signed-in member of staff's (a session or a bearer token)."""
+    from flask_login import current_user
+    try:
+        return bool(getattr(current_user, "is_authenticated", False))
+    except Exception:  # noqa: BLE001 - an answer to a failed request still gets its headers
+        return False
 
 
 def _expired_form() -> dict:

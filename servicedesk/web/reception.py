@@ -86,7 +86,7 @@ def kiosk():
         try:
             visit = reception.issue_number(_branch(), request.form.get("service", ""),
                                            request.form.get("phone"),
-                                           language=current_language())
+                                           language=current_language(), one_per_phone=True)
         except DomainError as exc:
             errors = _form_errors(exc) or {"service": exc.message}
         else:
@@ -189,14 +189,14 @@ def recall(visit_id: int):
 @bp.post("/queue/<int:visit_id>/no-show")
 @require("visits.call")
 def no_show(visit_id: int):
-    return _on_the_board(lambda: reception.no_show(visit_id), lambda visit: _(
+    return _on_the_board(lambda: reception.no_show(visit_id, current_user), lambda visit: _(
         "Number %(label)s marked as not shown.", label=localize_digits(visit.label)), "warning")
 
 
 @bp.post("/queue/<int:visit_id>/served")
 @require("visits.call")
 def served(visit_id: int):
-    return _on_the_board(lambda: reception.serve(visit_id), lambda visit: _(
+    return _on_the_board(lambda: reception.serve(visit_id, current_user), lambda visit: _(
         "Number %(label)s served.", label=localize_digits(visit.label)))
 
 
