@@ -460,7 +460,7 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
-                           payment_methods=lifecycle.PAYMENT_METHODS, split=SPLIT,
+                           payment_methods=lifecycle.PAYMENT_METHODS, split=money.SPLIT,
                            loaner=loaners.out(one.id) if can_deliver else None,
                            channel_labels=CHANNEL_LABELS), status
 
@@ -471,23 +471,6 @@ def delivery():
     return _delivery_page(request.args.get("q", ""))
 
 
-SPLIT = "split"  # the desk's "split the payment" choice, beside the methods
-
-
-def _payment_parts(form) -> list[dict]:
-    """The split payment's parts as typed at the desk (``part_cash``...): each method with
-    an amount, in the shop's money unit read into rials; a method left blank or at 0 took
-    no part."""
-    parts = []
-    for code in lifecycle.PAYMENT_METHODS:
-        typed = (form.get(f"part_{code}") or "").strip()
-        if typed:
-            amount = money.read(typed, form.get("money_unit"), f"part_{code}")
-            if amount not in (0, "0"):  # a text the lifecycle refuses, naming the part
-                parts.append({"method": code, "amount": amount})
-    return parts
-
-
 @bp.post("/desk/delivery/<int:ticket_id>")
 @require("tickets.deliver")
 def deliver(ticket_id: int):
@@ -496,7 +479,7 @@ def deliver(ticket_id: int):
         offered = money_input(ticket_service.get_ticket(ticket_id).amount_due or 0,
                               unit=request.form.get("money_unit"))  # what the field held
         return redirect(url_for(".delivery", q=reception.scanned_query(typed, offered)))
-    split = request.form.get("payment_method") == SPLIT
+    split = request.form.get("payment_method") == money.SPLIT
     try:
         reception.deliver(ticket_id, _actor(),
                           money.read(request.form.get("amount_paid", ""),
@@ -506,7 +489,7 @@ def deliver(ticket_id: int):
                           payment_method=None if split else request.form.get("payment_method"),
                           method_needed=True,
                           loaner_returned=request.form.get("loaner_returned") == "1",
-                          payments=_payment_parts(request.form) if split else None)
+                          payments=money.payment_parts(request.form) if split else None)
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)
