@@ -956,6 +956,35 @@ def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
     assert f"/desk/delivery/{ticket.id}" in page
 
 
+def test_the_delivery_desk_lists_what_waits_to_go_back_and_keeps_the_past_apart(desk,
+                                                                               make_ticket):
+    """A customer of many visits, found by their phone: the devices still in the shop (the
+    ready one first), and their delivered, closed and cancelled tickets behind a link, in a
+    list of their own, not among those to hand back."""
+    past = [make_ticket("closed"), make_ticket("delivered"), make_ticket("cancelled")]
+    ready, repair = make_ticket("ready"), make_ticket("repair")
+    page = text(desk.get("/desk/delivery", query_string={"q": "09121234567", "lang": "en"}))
+    assert re.findall(r'<tr data-ticket="(\d+)"', page) == [str(ready.id), str(repair.id)]
+    link = re.search(r'<a href="([^"]+)" data-show-done>([^<]+)</a>', page)
+    assert link and "Also show the 3 handed back or cancelled" in link.group(2)
+    page = text(desk.get(link.group(1).replace("&amp;", "&")))
+    waiting, done = page.split("data-done-tickets", 1)
+    assert re.findall(r'<tr data-ticket="(\d+)"', waiting) == [str(ready.id), str(repair.id)]
+    assert re.findall(r'<tr data-ticket="(\d+)"', done) == [str(t.id) for t in
+                                                             sorted(past, key=lambda t: -t.id)]
+    assert "Handed back or cancelled" in done and "data-show-done" not in page
+    # one device in the shop: it opens at once (its hand-back form), the past behind the link
+    desk.post(f"/desk/delivery/{ready.id}", {"amount_paid": "1,400,000",
+                                             "payment_method": "cash",
+                                             "version": str(reload(ready).version)})
+    page = text(desk.get("/desk/delivery", query_string={"q": "09121234567", "lang": "en"}))
+    assert f'data-ticket="{repair.id}" data-state="repair"' in page
+    assert "Also show the 4 handed back or cancelled" in page
+    # nothing in the shop: the past tickets are what there is to see
+    assert 'data-ticket="' in text(desk.get("/desk/delivery", query_string={
+        "q": past[0].number}))
+
+
 def test_a_receipt_scanned_into_the_amount_field_opens_its_ticket(desk, make_ticket):
     """After opening a ticket the cursor is in the amount: the scanner types the next
     customer's receipt there. That is a search, not a payment refused as no number."""

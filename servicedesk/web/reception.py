@@ -453,6 +453,13 @@ def find():
 
 def _delivery_page(q: str, ticket=None, errors=None, status=200):
     found = [ticket] if ticket is not None else (reception.find_tickets(q) if q.strip() else [])
+    # what is still in the shop is what the desk hands back: the past (delivered, closed,
+    # cancelled) apart, behind a link (``?all=1``), unless it is all the search found
+    past = [t for t in found if t.state in reception.PAST_STATES]
+    if len(past) < len(found):
+        found = [t for t in found if t.state not in reception.PAST_STATES]
+    else:
+        past = []
     one = found[0] if len(found) == 1 else None
     can_deliver = one is not None and "deliver" in lifecycle.allowed_events(
         one.state, current_user.role)
@@ -460,6 +467,7 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
+                           past=past, show_past=request.args.get("all") == "1",
                            payment_methods=lifecycle.PAYMENT_METHODS, split=money.SPLIT,
                            loaner=loaners.out(one.id) if can_deliver else None,
                            channel_labels=CHANNEL_LABELS), status
