@@ -22,6 +22,7 @@ from ..i18n import (current_language, localize_digits, money_input, text_directi
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import loaners, reception
+from ..services import workbench as workbench_service
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
@@ -622,6 +623,33 @@ def answer(ticket_id: int):
     else:
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")
+    return redirect(url_for(".desk"))
+
+
+@bp.post("/desk/tickets/<int:ticket_id>/send")
+@require("reception.desk")
+def send_to_repair(ticket_id: int):
+    """The worklist's "Send to repair", in one click: to the repair queue, nobody assigned.
+    The browser asked first (``confirmed``): the step cannot be taken back (no event leads
+    back to intake, cancelling is only from intake, the customer gets its SMS). Not asked
+    (no JavaScript): the ticket page's form, where a technician can be chosen, as before."""
+    if request.form.get("confirmed") != "1":
+        return redirect(url_for("tickets.show", ticket_id=ticket_id,
+                                _anchor="event-send_to_repair"))
+    try:
+        ticket = workbench_service.fire_event(ticket_id, "send_to_repair", current_user, {},
+                                              expected_version=_version(),
+                                              ip=request.remote_addr)
+    except DomainError as exc:
+        try:
+            number = localize_digits(ticket_service.get_ticket(ticket_id).number)
+        except DomainError:
+            number = None
+        flash(_("Ticket %(number)s: %(problem)s", number=number, problem=_problem(exc))
+              if number else _problem(exc), "danger")
+    else:
+        flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
+                event=lifecycle.EVENTS["send_to_repair"].label), "success")
     return redirect(url_for(".desk"))
 
 
