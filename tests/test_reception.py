@@ -1593,6 +1593,34 @@ def test_a_receipt_speaks_the_customers_language_unless_asked_for_another(desk, 
     assert '<html lang="fa" dir="rtl">' in text(desk.get("/desk"))
 
 
+def test_a_slip_the_relative_takes_is_in_the_desks_language(desk, make_ticket, users):
+    """The owner reads English; their relative brought the phone in at a Persian desk and
+    takes the receipt: it is in the desk's language, as is the delivery receipt when the
+    relative collects it too. The owner's own slips stay in English (whatever the desk wrote
+    as the collector: "owner" says nothing of a language); ?lang still asks for either."""
+    from .conftest import INTAKE
+    ticket = make_ticket("ready", intake={**INTAKE, "customer": {
+        "name": "Sara", "phone": "09351234567", "language": "en"}})
+    db.session.execute(sa_update(Ticket).where(Ticket.id == ticket.id).values(
+        brought_by="Samira Jafari"))
+    db.session.commit()
+    receipt = f"/tickets/{ticket.id}/receipt"
+    assert '<html lang="fa" dir="rtl">' in text(desk.get(receipt))
+    assert '<html lang="en" dir="ltr">' in text(desk.get(receipt + "?lang=en"))
+    reception.deliver(ticket.id, actor_for("deliver", users), ticket.amount_due,
+                      collected_by="samira  jafari", payment_method="cash")
+    slip = f"/tickets/{ticket.id}/delivery-receipt"
+    assert '<html lang="fa" dir="rtl">' in text(desk.get(slip))
+    # the owner collecting their own (their name however spelled, or no name written down)
+    for collector in (" sara ", "owner", None):
+        mine = make_ticket("ready", intake={**INTAKE, "customer": {
+            "name": "Sara", "phone": "09351234567", "language": "en"}})
+        reception.deliver(mine.id, actor_for("deliver", users), mine.amount_due,
+                          collected_by=collector, payment_method="cash")
+        for url in (f"/tickets/{mine.id}/receipt", f"/tickets/{mine.id}/delivery-receipt"):
+            assert '<html lang="en" dir="ltr">' in text(desk.get(url)), (collector, url)
+
+
 def test_the_menu_opens_the_reception_intake_form(desk):
     page = text(desk.get("/?lang=en"))
     assert re.search(r'href="/desk/intake"[^>]*>New intake<', page)

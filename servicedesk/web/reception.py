@@ -255,10 +255,16 @@ def slip(visit_id: int):
     return _printed("queue_slip", visit, "print/queue_slip.html", slip=slips.queue_slip(visit))
 
 
-def _in_the_customers_language(ticket) -> None:
+def _in_the_customers_language(ticket, relative_takes_it: bool = False) -> None:
     """A slip the customer takes home speaks their language, as their SMS do (an English
     speaker's receipt at a Persian desk is in English, Gregorian dates), unless the page was
-    asked for in one (``?lang``). The shelf label stays in the staff's."""
+    asked for in one (``?lang``). The shelf label stays in the staff's. A slip the relative
+    who brought the device in takes (its receipt; the delivery receipt when they collect it
+    too) is read by them, not by the owner, whose language the desk knows and theirs not: it
+    stays in the desk's language, the one the desk spoke with them in (``?lang`` asks for
+    another). "Collected by" alone says nothing of a language ("owner", "himself")."""
+    if relative_takes_it:
+        return
     language = ticket.customer.language
     if language in current_app.config["LANGUAGES"] and request.args.get("lang") is None:
         if language != current_language():  # the tools above the slip stay the staff's
@@ -274,7 +280,7 @@ def _in_the_customers_language(ticket) -> None:
 @require("tickets.print")
 def receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id)
-    _in_the_customers_language(ticket)
+    _in_the_customers_language(ticket, relative_takes_it=bool(ticket.brought_by))
     return _printed("receipt", ticket, "print/receipt.html", r=slips.receipt(ticket),
                     service_types=SERVICE_TYPE_LABELS)
 
@@ -292,7 +298,8 @@ def delivery_receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id, lines=True)
     if ticket.state not in ("delivered", "closed"):
         raise Conflict(_("This device has not been handed back yet."))
-    _in_the_customers_language(ticket)
+    _in_the_customers_language(ticket, relative_takes_it=bool(ticket.brought_by) and (
+        ticket_service.same_name(slips.collected_by(ticket), ticket.brought_by)))
     return _printed("delivery_receipt", ticket, "print/delivery_receipt.html",
                     d=slips.delivery_receipt(ticket))
 
