@@ -1518,7 +1518,7 @@ def test_worklist_lists_devices_taken_in_and_not_sent_to_repair(desk, make_ticke
     taken_in = page.split("worklist-taken-in")[1].split("worklist-ready")[0]
     assert re.findall(r'data-ticket="(\d+)"', taken_in) == [str(forgotten.id), str(fresh.id)]
     assert re.findall(r'data-ticket="(\d+)" data-overdue', taken_in) == [str(forgotten.id)]
-    assert f'href="/tickets/{fresh.id}#event-send_to_repair"' in taken_in
+    assert f'action="/desk/tickets/{fresh.id}/send"' in taken_in
 
 
 def test_worklist_flags_devices_and_estimates_waiting_past_their_time_limit(desk, make_ticket):
