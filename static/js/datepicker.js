@@ -86,8 +86,23 @@
     popup.appendChild(grid);
     prev.addEventListener("click", function () { render(popup, input, monthStart(new Date(start.getTime() - DAY))); });
     next.addEventListener("click", function () { render(popup, input, d); });
+    if (!popup.hidden) place(popup, input);  // another month: five weeks' rows or six
     if (WORDS.previous) prev.setAttribute("aria-label", WORDS.previous);
     if (WORDS.next) next.setAttribute("aria-label", WORDS.next);
+  }
+
+  /* The calendar where it can be seen: below the field, or above it when the screen ends
+   * below it (the promised date at the foot of the intake form on a laptop's 700 px) and
+   * there is room above; failing both, the page scrolls it into view. */
+  function place(popup, input) {
+    popup.style.marginTop = "";
+    var field = input.getBoundingClientRect(), box = popup.getBoundingClientRect();
+    if (box.bottom <= window.innerHeight) return;
+    if (box.height + 4 <= field.top) {
+      popup.style.marginTop = (field.top - box.height - 4 - box.top) + "px";
+    } else {
+      popup.scrollIntoView({ block: "nearest" });
+    }
   }
 
   /* The keyboard in the calendar: arrows move a day or a week (right to left), Enter picks,
@@ -136,6 +151,7 @@
       if (!popup.hidden || input.dataset.jdpReturning) return;
       render(popup, input, shownMonth(input));
       popup.hidden = false;
+      place(popup, input);
     }
     input.addEventListener("focus", open);
     input.addEventListener("click", open);
