@@ -2,8 +2,9 @@
  * ones. Applies to <input data-date> and to inputs whose name ends in "date". The Persian
  * calendar comes from the browser's own Intl (ICU), so no conversion tables live here: a month
  * grid is walked day by day from a Gregorian date, reading each day's Persian parts.
- * The value written is YYYY/MM/DD in the Jalali calendar with Latin digits; the server accepts
- * it (any digits; a year below 1700 is Jalali). */
+ * The value written is YYYY/MM/DD in the Jalali calendar with Latin digits (Persian ones in a
+ * field marked data-digits="fa"); the server accepts it (any digits; a year below 1700 is
+ * Jalali). */
 (function () {
   "use strict";
   var lang = document.documentElement.lang || "fa";
@@ -74,7 +75,8 @@
         b.dataset.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
         b.setAttribute("aria-pressed", latin(input.value.trim()) === b.dataset.value ? "true" : "false");
         b.addEventListener("click", function () {
-          input.value = b.dataset.value;
+          // in the field's digits (data-digits="fa": Persian ones; the server reads any)
+          input.value = input.dataset.digits === "fa" ? faDigits(b.dataset.value) : b.dataset.value;
           popup.hidden = true;
           backToField(input);
           input.dispatchEvent(new Event("change", { bubbles: true }));

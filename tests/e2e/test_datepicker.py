@@ -133,3 +133,24 @@ def test_the_calendar_opens_where_it_can_be_seen_on_a_short_screen(live_server, 
         assert shown["y"] >= field.bounding_box()["y"] + field.bounding_box()["height"] - 1
     finally:
         context.close()
+
+
+def test_the_tills_day_is_in_persian_digits_and_the_calendar_keeps_them(live_server, page,
+                                                                        users):
+    """The till's day reads ۱۴۰۵/۰۹/۱۶, not 1405/09/16; a day picked in the calendar is
+    written in Persian digits too, and the form sent shows that day."""
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/takings")
+    field = page.locator("#till-day")
+    today = jdatetime.date.today()
+    fa = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    assert field.input_value() == today.strftime("%Y/%m/%d").translate(fa)
+    field.click()
+    popup = page.locator(".jdp-popup:not([hidden])")
+    popup.locator(".jdp-day").nth(0).click()  # the 1st of this month
+    first = jdatetime.date(today.year, today.month, 1)
+    assert field.input_value() == first.strftime("%Y/%m/%d").translate(fa)
+    page.locator("form[action$='/desk/takings'] button.btn-outline-primary").click()
+    page.wait_for_load_state()
+    expect(field).to_have_value(first.strftime("%Y/%m/%d").translate(fa))
+    expect(field).not_to_have_attribute("aria-invalid", "true")
