@@ -603,6 +603,16 @@ def desk():
                                "intake", current_user.role))
 
 
+def _flash_worklist_problem(ticket_id: int, problem: str) -> None:
+    """What went wrong with one of the worklist's many tickets, saying which one."""
+    try:
+        number = localize_digits(ticket_service.get_ticket(ticket_id).number)
+    except DomainError:
+        number = None
+    flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
+          if number else problem, "danger")
+
+
 @bp.post("/desk/tickets/<int:ticket_id>/answer")
 @require("tickets.answer")
 def answer(ticket_id: int):
@@ -619,12 +629,7 @@ def answer(ticket_id: int):
         fields = exc.extra.get("fields") or {}
         problem = "; ".join(f"{labels.get(k, k)}: {v}" for k, v in fields.items()) \
             or exc.message
-        try:
-            number = localize_digits(ticket_service.get_ticket(ticket_id).number)
-        except DomainError:
-            number = None
-        flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
-              if number else problem, "danger")
+        _flash_worklist_problem(ticket_id, problem)
         # back to that ticket's answer, open, to complete it (not the search box)
         return redirect(url_for(".desk", answer=ticket_id, _anchor=f"estimate-{ticket_id}"))
     else:
@@ -648,12 +653,7 @@ def send_to_repair(ticket_id: int):
                                               expected_version=_version(),
                                               ip=request.remote_addr)
     except DomainError as exc:
-        try:
-            number = localize_digits(ticket_service.get_ticket(ticket_id).number)
-        except DomainError:
-            number = None
-        flash(_("Ticket %(number)s: %(problem)s", number=number, problem=_problem(exc))
-              if number else _problem(exc), "danger")
+        _flash_worklist_problem(ticket_id, _problem(exc))
     else:
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS["send_to_repair"].label), "success")
