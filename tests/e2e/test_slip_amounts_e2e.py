@@ -6,7 +6,6 @@ import pytest
 from playwright.sync_api import expect
 
 from servicedesk.services import reception as reception_service
-from servicedesk.services.tickets import default_branch
 
 from ..conftest import actor_for
 from .conftest import ARTIFACTS, login
