@@ -238,6 +238,12 @@ class DeliveryReceipt:
     payments: list = field(default_factory=list)
 
 
+def collected_by(ticket: Ticket) -> str:
+    """Who the desk wrote down as collecting the device at its hand-back ("" if nobody)."""
+    deliver = next((e for e in reversed(ticket.events) if e.event == "deliver"), None)
+    return ((deliver.data or {}).get("collected_by") or "") if deliver is not None else ""
+
+
 def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
     """What was handed back, the bill, the payment, and the survey link as a QR code."""
     deliver = next((e for e in reversed(ticket.events) if e.event == "deliver"), None)
@@ -250,7 +256,7 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         (deliver.actor.display_name if deliver is not None and deliver.actor
          else (deliver.actor_name if deliver is not None else "")),
         data.get("amount_paid", ticket.amount_paid),
-        str(PAYMENT_METHODS.get(data.get("payment_method"), "")), data.get("collected_by") or "",
+        str(PAYMENT_METHODS.get(data.get("payment_method"), "")), collected_by(ticket),
         (finish.data.get("work_done") if finish is not None else "") or "",
         ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(

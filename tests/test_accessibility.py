@@ -278,12 +278,14 @@ def test_a_wrong_password_marks_no_field(app, users):
 
 # --- markup: names, words, headings ----------------------------------------------------------
 
-def test_each_send_to_repair_link_is_named_with_its_ticket(desk, make_ticket):
+def test_each_send_to_repair_button_is_named_with_its_ticket(desk, make_ticket):
     first, second = make_ticket("intake"), make_ticket("intake")
     tree = Tree(text(desk.get("/desk?lang=en")))
-    names = {n.attrs["href"].split("#")[0]: n.text() for n in tree.root.walk()
-             if n.tag == "a" and n.attrs.get("href", "").endswith("#event-send_to_repair")}
-    assert names == {f"/tickets/{t.id}": f"Send to repair {t.number}" for t in (first, second)}
+    names = {n.attrs["action"]: " ".join(b.text() for b in n.walk() if b.tag == "button")
+             for n in tree.root.walk()
+             if n.tag == "form" and n.attrs.get("action", "").endswith("/send")}
+    assert names == {f"/desk/tickets/{t.id}/send": f"Send to repair {t.number}"
+                     for t in (first, second)}
 
 
 def test_the_kiosk_marks_the_language_it_is_in(desk):

@@ -956,6 +956,60 @@ def test_the_delivery_desk_finds_a_ready_ticket(desk, make_ticket, query):
     assert f"/desk/delivery/{ticket.id}" in page
 
 
+def test_the_delivery_desk_lists_what_waits_to_go_back_and_keeps_the_past_apart(desk,
+                                                                               make_ticket):
+    """A customer of many visits, found by their phone: the devices still in the shop (the
+    ready one first), and their delivered, closed and cancelled tickets behind a link, in a
+    list of their own, not among those to hand back."""
+    past = [make_ticket("closed"), make_ticket("delivered"), make_ticket("cancelled")]
+    ready, repair = make_ticket("ready"), make_ticket("repair")
+    page = text(desk.get("/desk/delivery", query_string={"q": "09121234567", "lang": "en"}))
+    assert re.findall(r'<tr data-ticket="(\d+)"', page) == [str(ready.id), str(repair.id)]
+    link = re.search(r'<a href="([^"]+)" data-show-done>([^<]+)</a>', page)
+    assert link and "Also show those handed back or cancelled (3)" in link.group(2)
+    page = text(desk.get(link.group(1).replace("&amp;", "&")))
+    waiting, done = page.split("data-done-tickets", 1)
+    assert re.findall(r'<tr data-ticket="(\d+)"', waiting) == [str(ready.id), str(repair.id)]
+    assert re.findall(r'<tr data-ticket="(\d+)"', done) == [str(t.id) for t in
+                                                             sorted(past, key=lambda t: -t.id)]
+    assert "Handed back or cancelled" in done and "data-show-done" not in page
+    # one device in the shop: it opens at once (its hand-back form), the past behind the link
+    desk.post(f"/desk/delivery/{ready.id}", {"amount_paid": "1,400,000",
+                                             "payment_method": "cash",
+                                             "version": str(reload(ready).version)})
+    page = text(desk.get("/desk/delivery", query_string={"q": "09121234567", "lang": "en"}))
+    assert f'data-ticket="{repair.id}" data-state="repair"' in page
+    assert "Also show those handed back or cancelled (4)" in page
+    # nothing in the shop: the past tickets are what there is to see
+    assert 'data-ticket="' in text(desk.get("/desk/delivery", query_string={
+        "q": past[0].number}))
+
+
+def test_send_to_repair_from_the_desks_worklist_is_one_confirmed_click(desk, make_ticket):
+    """The worklist's button sends the device to the repair queue and stays on the worklist;
+    a click not confirmed (a browser without JavaScript) opens the ticket page's form, as
+    before; a page drawn before someone else sent it sends nothing twice."""
+    ticket = make_ticket("intake")
+    page = text(desk.get("/desk?lang=en"))
+    row = page.split(f'data-ticket="{ticket.id}"', 1)[1].split("</li>", 1)[0]
+    assert f'action="/desk/tickets/{ticket.id}/send"' in row and "data-confirm=" in row
+    assert "cannot be taken back" in row
+    form = {"version": str(ticket.version)}
+    resp = desk.post(f"/desk/tickets/{ticket.id}/send", {**form, "confirmed": "0"})
+    assert resp.status_code == 302
+    assert resp.location.endswith(f"/tickets/{ticket.id}#event-send_to_repair")
+    assert reload(ticket).state == "intake"
+    resp = desk.post(f"/desk/tickets/{ticket.id}/send?lang=en", {**form, "confirmed": "1"})
+    assert resp.status_code == 302 and resp.location.endswith("/desk")
+    assert reload(ticket).state == "diagnosis"
+    page = text(desk.get("/desk?lang=en"))
+    assert f"{ticket.number}: Send to repair." in page
+    assert f'data-send-to-repair="{ticket.id}"' not in page
+    desk.post(f"/desk/tickets/{ticket.id}/send?lang=en", {**form, "confirmed": "1"})
+    assert "alert-danger" in text(desk.get("/desk?lang=en"))
+    assert [e.event for e in reload(ticket).events].count("send_to_repair") == 1
+
+
 def test_a_receipt_scanned_into_the_amount_field_opens_its_ticket(desk, make_ticket):
     """After opening a ticket the cursor is in the amount: the scanner types the next
     customer's receipt there. That is a search, not a payment refused as no number."""
@@ -1464,7 +1518,7 @@ def test_worklist_lists_devices_taken_in_and_not_sent_to_repair(desk, make_ticke
     taken_in = page.split("worklist-taken-in")[1].split("worklist-ready")[0]
     assert re.findall(r'data-ticket="(\d+)"', taken_in) == [str(forgotten.id), str(fresh.id)]
     assert re.findall(r'data-ticket="(\d+)" data-overdue', taken_in) == [str(forgotten.id)]
-    assert f'href="/tickets/{fresh.id}#event-send_to_repair"' in taken_in
+    assert f'action="/desk/tickets/{fresh.id}/send"' in taken_in
 
 
 def test_worklist_flags_devices_and_estimates_waiting_past_their_time_limit(desk, make_ticket):
@@ -1537,6 +1591,34 @@ def test_a_receipt_speaks_the_customers_language_unless_asked_for_another(desk, 
     # a receipt asked for in a language does not switch the staff's screens to it
     desk.get(f"/tickets/{ticket.id}/receipt?lang=en")
     assert '<html lang="fa" dir="rtl">' in text(desk.get("/desk"))
+
+
+def test_a_slip_the_relative_takes_is_in_the_desks_language(desk, make_ticket, users):
+    """The owner reads English; their relative brought the phone in at a Persian desk and
+    takes the receipt: it is in the desk's language, as is the delivery receipt when the
+    relative collects it too. The owner's own slips stay in English (whatever the desk wrote
+    as the collector: "owner" says nothing of a language); ?lang still asks for either."""
+    from .conftest import INTAKE
+    ticket = make_ticket("ready", intake={**INTAKE, "customer": {
+        "name": "Sara", "phone": "09351234567", "language": "en"}})
+    db.session.execute(sa_update(Ticket).where(Ticket.id == ticket.id).values(
+        brought_by="Samira Jafari"))
+    db.session.commit()
+    receipt = f"/tickets/{ticket.id}/receipt"
+    assert '<html lang="fa" dir="rtl">' in text(desk.get(receipt))
+    assert '<html lang="en" dir="ltr">' in text(desk.get(receipt + "?lang=en"))
+    reception.deliver(ticket.id, actor_for("deliver", users), ticket.amount_due,
+                      collected_by="samira  jafari", payment_method="cash")
+    slip = f"/tickets/{ticket.id}/delivery-receipt"
+    assert '<html lang="fa" dir="rtl">' in text(desk.get(slip))
+    # the owner collecting their own (their name however spelled, or no name written down)
+    for collector in (" sara ", "owner", None):
+        mine = make_ticket("ready", intake={**INTAKE, "customer": {
+            "name": "Sara", "phone": "09351234567", "language": "en"}})
+        reception.deliver(mine.id, actor_for("deliver", users), mine.amount_due,
+                          collected_by=collector, payment_method="cash")
+        for url in (f"/tickets/{mine.id}/receipt", f"/tickets/{mine.id}/delivery-receipt"):
+            assert '<html lang="en" dir="ltr">' in text(desk.get(url)), (collector, url)
 
 
 def test_the_menu_opens_the_reception_intake_form(desk):

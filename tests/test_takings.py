@@ -114,6 +114,24 @@ def test_another_day_is_asked_for_in_the_pages_calendar(day_of_handbacks):
     assert f'data-ticket="{day_of_handbacks["tickets"]["yesterday"].id}"' in page
 
 
+def test_the_day_field_shows_the_pages_digits_and_sends_a_day_the_page_reads(
+        day_of_handbacks):
+    """Persian: the day in Persian digits (۱۴۰۵/۰۹/۱۶), which the form sends back as it is
+    and the page reads; English: the ISO date."""
+    import re
+    desk = day_of_handbacks["desk1"]
+    yesterday = day_of_handbacks["yesterday"]
+    j = jdatetime.date.fromgregorian(date=yesterday)
+    page = text(desk.get("/desk/takings", query_string={"day": yesterday.isoformat()}))
+    shown = re.search(r'id="till-day" name="day"[^>]* value="([^"]*)"', page).group(1)
+    assert shown == j.strftime("%Y/%m/%d").translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    again = text(desk.get("/desk/takings", query_string={"day": shown}))  # the form, sent
+    assert amounts(again)["total"] == "۷۰۰٬۰۰۰ تومان"
+    page = text(desk.get("/desk/takings", query_string={"day": shown, "lang": "en"}))
+    assert re.search(r'id="till-day" name="day"[^>]* value="([^"]*)"', page).group(1) == \
+        yesterday.isoformat()
+
+
 def test_a_bad_day_says_so_and_counts_today(day_of_handbacks):
     resp = day_of_handbacks["desk1"].get("/desk/takings?day=1405/13/40&lang=en")
     assert resp.status_code == 422

@@ -328,6 +328,30 @@ def test_a_hand_back_posted_from_the_ticket_page_gets_the_desks_checks(app, make
     assert ticket.state == "delivered" and ticket.events[-1].data["payment_method"] == "card"
 
 
+def test_a_hand_back_posted_from_the_ticket_page_splits_as_at_the_desk(app, make_ticket):
+    """The page's hand-back (a form posted from it) reads a split payment as the delivery
+    desk does: 1,000,000 toman in cash and 400,000 by card, each part in the timeline."""
+    ticket = make_ticket("ready")
+    desk = Staff(app, "reception1")
+    resp = desk.post(f"/tickets/{ticket.id}/events?lang=en", {
+        "event": "deliver", "version": str(ticket.version), "money_unit": "toman",
+        "amount_paid": "1,400,000", "payment_method": "split", "part_cash": "1,000,000",
+        "part_card": "۴۰۰٬۰۰۰", "part_transfer": ""})
+    assert resp.status_code == 302, html(resp)
+    event = reload(ticket).events[-1]
+    assert event.data["payments"] == [{"method": "cash", "amount": 10_000_000},
+                                      {"method": "card", "amount": 4_000_000}]
+    assert "payment_method" not in event.data and "part_cash" not in event.data
+    # parts that do not add up are refused and said, nothing written
+    other = make_ticket("ready")
+    resp = desk.post(f"/tickets/{other.id}/events?lang=en", {
+        "event": "deliver", "version": str(other.version), "money_unit": "toman",
+        "amount_paid": "1,400,000", "payment_method": "split", "part_cash": "1,000,000",
+        "part_card": "300,000"})
+    assert reload(other).state == "ready"
+    assert "The parts add up to 1,300,000 toman" in html(resp)
+
+
 def test_a_note_can_be_internal_or_for_the_customer(app, tech, make_ticket):
     ticket = make_ticket("diagnosis")
     tech.post(f"/tickets/{ticket.id}/notes", {"body": "internal remark"})

@@ -448,10 +448,14 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     return number.group(0) if number else None
 
 
+# A ticket the shop is done with (handed back, closed or cancelled): after those still in it.
+PAST_STATES = ("delivered", "closed", "cancelled")
+
+
 def find_tickets(raw, limit: int = 20, state: Optional[str] = None,
                  where: tuple = ()) -> list[Ticket]:
     """What the scanner or the keyboard gave, in any digits; tickets ready to collect first,
-    then the newest; only those in ``state`` when given, and meeting ``where`` (the ticket
+    then those still in the shop, then the past ones (``PAST_STATES``), newest first in each; only those in ``state`` when given, and meeting ``where`` (the ticket
     list's branch and technician: in the query, not after its limit).
 
     A reading that names one thing wins at once: a tracking URL (the receipt's QR code or the
@@ -522,7 +526,8 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None,
     # the ticket a number names comes first, however many Galaxy A52s came in since
     query = (select(Ticket).options(joinedload(Ticket.customer), joinedload(Ticket.device))
              .order_by(*([case((by_number, 0), else_=1)] if by_number is not None else []),
-                       case((Ticket.state == "ready", 0), else_=1), Ticket.id.desc())
+                       case((Ticket.state == "ready", 0), else_=1),
+                       case((Ticket.state.in_(PAST_STATES), 1), else_=0), Ticket.id.desc())
              .limit(limit))
     if state is not None:
         query = query.where(Ticket.state == state)

@@ -4,6 +4,7 @@ from typing import Any, Optional
 
 from flask_babel import gettext as _
 
+from .. import lifecycle
 from ..errors import ValidationError
 from ..i18n import money_from_input
 from ..validation import LineError
@@ -31,3 +32,20 @@ def read_lines(lines: list[dict], unit: Optional[str]) -> list[dict]:
             raise ValidationError(_("Some fields are not valid."), fields={"lines": str(bad)},
                                   at={"lines": bad.where()}) from None
     return out
+
+
+SPLIT = "split"  # the hand-back's "split the payment" choice, beside the methods
+
+
+def payment_parts(form) -> list[dict]:
+    """A split payment's parts as typed in a hand-back form (``part_cash``...: the delivery
+    desk's, and one posted from the ticket page): each method with an amount, in the shop's
+    money unit read into rials; a method left blank or at 0 took no part."""
+    parts = []
+    for code in lifecycle.PAYMENT_METHODS:
+        typed = (form.get(f"part_{code}") or "").strip()
+        if typed:
+            amount = read(typed, form.get("money_unit"), f"part_{code}")
+            if amount not in (0, "0"):  # a text the lifecycle refuses, naming the part
+                parts.append({"method": code, "amount": amount})
+    return parts

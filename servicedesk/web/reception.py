@@ -22,6 +22,7 @@ from ..i18n import (current_language, localize_digits, money_input, text_directi
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
 from ..services import loaners, reception
+from ..services import workbench as workbench_service
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
@@ -254,10 +255,16 @@ def slip(visit_id: int):
     return _printed("queue_slip", visit, "print/queue_slip.html", slip=slips.queue_slip(visit))
 
 
-def _in_the_customers_language(ticket) -> None:
+def _in_the_customers_language(ticket, relative_takes_it: bool = False) -> None:
     """A slip the customer takes home speaks their language, as their SMS do (an English
     speaker's receipt at a Persian desk is in English, Gregorian dates), unless the page was
-    asked for in one (``?lang``). The shelf label stays in the staff's."""
+    asked for in one (``?lang``). The shelf label stays in the staff's. A slip the relative
+    who brought the device in takes (its receipt; the delivery receipt when they collect it
+    too) is read by them, not by the owner, whose language the desk knows and theirs not: it
+    stays in the desk's language, the one the desk spoke with them in (``?lang`` asks for
+    another). "Collected by" alone says nothing of a language ("owner", "himself")."""
+    if relative_takes_it:
+        return
     language = ticket.customer.language
     if language in current_app.config["LANGUAGES"] and request.args.get("lang") is None:
         if language != current_language():  # the tools above the slip stay the staff's
@@ -273,7 +280,7 @@ def _in_the_customers_language(ticket) -> None:
 @require("tickets.print")
 def receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id)
-    _in_the_customers_language(ticket)
+    _in_the_customers_language(ticket, relative_takes_it=bool(ticket.brought_by))
     return _printed("receipt", ticket, "print/receipt.html", r=slips.receipt(ticket),
                     service_types=SERVICE_TYPE_LABELS)
 
@@ -291,7 +298,8 @@ def delivery_receipt(ticket_id: int):
     ticket = slips.ticket_for_print(ticket_id, lines=True)
     if ticket.state not in ("delivered", "closed"):
         raise Conflict(_("This device has not been handed back yet."))
-    _in_the_customers_language(ticket)
+    _in_the_customers_language(ticket, relative_takes_it=bool(ticket.brought_by) and (
+        ticket_service.same_name(slips.collected_by(ticket), ticket.brought_by)))
     return _printed("delivery_receipt", ticket, "print/delivery_receipt.html",
                     d=slips.delivery_receipt(ticket))
 
@@ -453,6 +461,13 @@ def find():
 
 def _delivery_page(q: str, ticket=None, errors=None, status=200):
     found = [ticket] if ticket is not None else (reception.find_tickets(q) if q.strip() else [])
+    # what is still in the shop is what the desk hands back: the past (delivered, closed,
+    # cancelled) apart, behind a link (``?all=1``), unless it is all the search found
+    past = [t for t in found if t.state in reception.PAST_STATES]
+    if len(past) < len(found):
+        found = [t for t in found if t.state not in reception.PAST_STATES]
+    else:
+        past = []
     one = found[0] if len(found) == 1 else None
     can_deliver = one is not None and "deliver" in lifecycle.allowed_events(
         one.state, current_user.role)
@@ -460,7 +475,8 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
     return render_template("reception/delivery.html", q=q, found=found, ticket=one,
                            can_deliver=can_deliver, errors=errors or {}, form=request.form,
                            labels=lifecycle.STATE_LABELS, ready=ready,
-                           payment_methods=lifecycle.PAYMENT_METHODS, split=SPLIT,
+                           past=past, show_past=request.args.get("all") == "1",
+                           payment_methods=lifecycle.PAYMENT_METHODS, split=money.SPLIT,
                            loaner=loaners.out(one.id) if can_deliver else None,
                            channel_labels=CHANNEL_LABELS), status
 
@@ -471,23 +487,6 @@ def delivery():
     return _delivery_page(request.args.get("q", ""))
 
 
-SPLIT = "split"  # the desk's "split the payment" choice, beside the methods
-
-
-def _payment_parts(form) -> list[dict]:
-    """The split payment's parts as typed at the desk (``part_cash``...): each method with
-    an amount, in the shop's money unit read into rials; a method left blank or at 0 took
-    no part."""
-    parts = []
-    for code in lifecycle.PAYMENT_METHODS:
-        typed = (form.get(f"part_{code}") or "").strip()
-        if typed:
-            amount = money.read(typed, form.get("money_unit"), f"part_{code}")
-            if amount not in (0, "0"):  # a text the lifecycle refuses, naming the part
-                parts.append({"method": code, "amount": amount})
-    return parts
-
-
 @bp.post("/desk/delivery/<int:ticket_id>")
 @require("tickets.deliver")
 def deliver(ticket_id: int):
@@ -496,7 +495,7 @@ def deliver(ticket_id: int):
         offered = money_input(ticket_service.get_ticket(ticket_id).amount_due or 0,
                               unit=request.form.get("money_unit"))  # what the field held
         return redirect(url_for(".delivery", q=reception.scanned_query(typed, offered)))
-    split = request.form.get("payment_method") == SPLIT
+    split = request.form.get("payment_method") == money.SPLIT
     try:
         reception.deliver(ticket_id, _actor(),
                           money.read(request.form.get("amount_paid", ""),
@@ -506,7 +505,7 @@ def deliver(ticket_id: int):
                           payment_method=None if split else request.form.get("payment_method"),
                           method_needed=True,
                           loaner_returned=request.form.get("loaner_returned") == "1",
-                          payments=_payment_parts(request.form) if split else None)
+                          payments=money.payment_parts(request.form) if split else None)
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)
@@ -604,6 +603,16 @@ def desk():
                                "intake", current_user.role))
 
 
+def _flash_worklist_problem(ticket_id: int, problem: str) -> None:
+    """What went wrong with one of the worklist's many tickets, saying which one."""
+    try:
+        number = localize_digits(ticket_service.get_ticket(ticket_id).number)
+    except DomainError:
+        number = None
+    flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
+          if number else problem, "danger")
+
+
 @bp.post("/desk/tickets/<int:ticket_id>/answer")
 @require("tickets.answer")
 def answer(ticket_id: int):
@@ -620,17 +629,34 @@ def answer(ticket_id: int):
         fields = exc.extra.get("fields") or {}
         problem = "; ".join(f"{labels.get(k, k)}: {v}" for k, v in fields.items()) \
             or exc.message
-        try:
-            number = localize_digits(ticket_service.get_ticket(ticket_id).number)
-        except DomainError:
-            number = None
-        flash(_("Ticket %(number)s: %(problem)s", number=number, problem=problem)
-              if number else problem, "danger")
+        _flash_worklist_problem(ticket_id, problem)
         # back to that ticket's answer, open, to complete it (not the search box)
         return redirect(url_for(".desk", answer=ticket_id, _anchor=f"estimate-{ticket_id}"))
     else:
         flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
                 event=lifecycle.EVENTS[decision].label), "success")
+    return redirect(url_for(".desk"))
+
+
+@bp.post("/desk/tickets/<int:ticket_id>/send")
+@require("reception.desk")
+def send_to_repair(ticket_id: int):
+    """The worklist's "Send to repair", in one click: to the repair queue, nobody assigned.
+    The browser asked first (``confirmed``): the step cannot be taken back (no event leads
+    back to intake, cancelling is only from intake, the customer gets its SMS). Not asked
+    (no JavaScript): the ticket page's form, where a technician can be chosen, as before."""
+    if request.form.get("confirmed") != "1":
+        return redirect(url_for("tickets.show", ticket_id=ticket_id,
+                                _anchor="event-send_to_repair"))
+    try:
+        ticket = workbench_service.fire_event(ticket_id, "send_to_repair", current_user, {},
+                                              expected_version=_version(),
+                                              ip=request.remote_addr)
+    except DomainError as exc:
+        _flash_worklist_problem(ticket_id, _problem(exc))
+    else:
+        flash(_("Ticket %(number)s: %(event)s.", number=localize_digits(ticket.number),
+                event=lifecycle.EVENTS["send_to_repair"].label), "success")
     return redirect(url_for(".desk"))
 
 

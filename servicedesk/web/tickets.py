@@ -334,7 +334,7 @@ def event_data_from_form(form) -> dict:
     unit = form.get("money_unit")  # the unit the form was drawn in
     data = {k: money.read(v, unit, k) if k in money_fields else v for k, v in form.items()
             if k not in ("csrf_token", "event", "version", "money_unit")
-            and not k.startswith("line_") and v.strip() != ""}
+            and not k.startswith(("line_", "part_")) and v.strip() != ""}
     if "line_description" in form:
         data["lines"] = money.read_lines([{**line, "qty": line["qty"].strip() or "1"}
                                           for line in _sent_lines(form)], unit)
@@ -347,6 +347,9 @@ def event_data_from_form(form) -> dict:
     if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
         data["differs_ok"] = form.get("differs_ok") == "1"
         data["method_needed"] = True
+        if data.get("payment_method") == money.SPLIT:  # read as the desk reads it
+            del data["payment_method"]
+            data["payments"] = money.payment_parts(form)
     return data
 
 

@@ -2,8 +2,9 @@
  * ones. Applies to <input data-date> and to inputs whose name ends in "date". The Persian
  * calendar comes from the browser's own Intl (ICU), so no conversion tables live here: a month
  * grid is walked day by day from a Gregorian date, reading each day's Persian parts.
- * The value written is YYYY/MM/DD in the Jalali calendar with Latin digits; the server accepts
- * it (any digits; a year below 1700 is Jalali). */
+ * The value written is YYYY/MM/DD in the Jalali calendar with Latin digits (Persian ones in a
+ * field marked data-digits="fa"); the server accepts it (any digits; a year below 1700 is
+ * Jalali). */
 (function () {
   "use strict";
   var lang = document.documentElement.lang || "fa";
@@ -74,7 +75,8 @@
         b.dataset.value = p.year + "/" + pad(p.month) + "/" + pad(p.day);
         b.setAttribute("aria-pressed", latin(input.value.trim()) === b.dataset.value ? "true" : "false");
         b.addEventListener("click", function () {
-          input.value = b.dataset.value;
+          // in the field's digits (data-digits="fa": Persian ones; the server reads any)
+          input.value = input.dataset.digits === "fa" ? faDigits(b.dataset.value) : b.dataset.value;
           popup.hidden = true;
           backToField(input);
           input.dispatchEvent(new Event("change", { bubbles: true }));
@@ -86,8 +88,23 @@
     popup.appendChild(grid);
     prev.addEventListener("click", function () { render(popup, input, monthStart(new Date(start.getTime() - DAY))); });
     next.addEventListener("click", function () { render(popup, input, d); });
+    if (!popup.hidden) place(popup, input);  // another month: five weeks' rows or six
     if (WORDS.previous) prev.setAttribute("aria-label", WORDS.previous);
     if (WORDS.next) next.setAttribute("aria-label", WORDS.next);
+  }
+
+  /* The calendar where it can be seen: below the field, or above it when the screen ends
+   * below it (the promised date at the foot of the intake form on a laptop's 700 px) and
+   * there is room above; failing both, the page scrolls it into view. */
+  function place(popup, input) {
+    popup.style.marginTop = "";
+    var field = input.getBoundingClientRect(), box = popup.getBoundingClientRect();
+    if (box.bottom <= window.innerHeight) return;
+    if (box.height + 4 <= field.top) {
+      popup.style.marginTop = (field.top - box.height - 4 - box.top) + "px";
+    } else {
+      popup.scrollIntoView({ block: "nearest" });
+    }
   }
 
   /* The keyboard in the calendar: arrows move a day or a week (right to left), Enter picks,
@@ -136,6 +153,7 @@
       if (!popup.hidden || input.dataset.jdpReturning) return;
       render(popup, input, shownMonth(input));
       popup.hidden = false;
+      place(popup, input);
     }
     input.addEventListener("focus", open);
     input.addEventListener("click", open);

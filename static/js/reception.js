@@ -204,6 +204,22 @@
     });
   }
 
+  /* --- a step that cannot be taken back, sent in one click: <form data-confirm="question">
+   * asks first, and says it asked (confirmed=1); without this script the server shows the
+   * step's own form instead. -------------------------------------------------------------- */
+  function initConfirm() {
+    document.addEventListener("submit", function (e) {
+      var form = e.target;
+      if (!form.matches || !form.matches("form[data-confirm]")) return;
+      if (!window.confirm(form.getAttribute("data-confirm"))) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+        return;
+      }
+      form.querySelector("input[name=confirmed]").value = "1";
+    }, true);
+  }
+
   /* --- hotkeys: <button data-hotkey="F2"> ------------------------------------------------ */
   function initHotkeys() {
     document.addEventListener("keydown", function (e) {
@@ -365,6 +381,7 @@
     initHotkeys();
     initIntake();
     initAnswer();
+    initConfirm();
     initDisplay();
   });
 }());

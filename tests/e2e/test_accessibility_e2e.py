@@ -97,7 +97,7 @@ def test_an_overdue_row_reads_and_its_button_is_named(live_server, page, make_ti
     row = page.locator(f'li[data-ticket="{forgotten.id}"][data-overdue]')
     link = row.locator("a").first
     assert contrast(link) >= 4.5, contrast(link)
-    button = page.get_by_role("link", name=f"Send to repair {number}")
+    button = page.get_by_role("button", name=f"Send to repair {number}")
     expect(button).to_have_count(1)
     assert contrast(button) >= 4.5, contrast(button)
 

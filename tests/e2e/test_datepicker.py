@@ -90,3 +90,67 @@ def test_the_calendar_opens_on_the_typed_month_and_works_from_the_keyboard(
     page.keyboard.press("Escape")
     assert page.locator(".jdp-popup:not([hidden])").count() == 0
     expect(field).to_be_focused()
+
+
+def test_the_calendar_opens_where_it_can_be_seen_on_a_short_screen(live_server, browser,
+                                                                   users):
+    """A laptop's 1366x700: the promised date at the foot of the screen opens its calendar
+    above the field, not below the screen's edge; a field with room below opens it below."""
+    from .conftest import new_context
+    context = new_context(browser, viewport={"width": 1366, "height": 700}, locale="fa-IR")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, live_server.url, "reception1")
+        page.goto(f"{live_server.url}/desk/intake")
+        field = page.locator("input[name=promised_date]")
+        # the field at the foot of the screen, as the desk reaches it scrolling down the form
+        page.evaluate("""(el) => { const r = el.getBoundingClientRect();
+            window.scrollBy(0, r.bottom - window.innerHeight + 8); }""",
+                      field.element_handle())
+        field.click()
+        popup = page.locator(".jdp-popup:not([hidden])")
+        expect(popup).to_have_count(1)
+        box = field.bounding_box()
+        assert 700 - 120 < box["y"] + box["height"] <= 700, box  # at the foot indeed
+        shown = popup.bounding_box()
+        assert shown["y"] >= 0 and shown["y"] + shown["height"] <= 700, (shown, box)
+        assert shown["y"] + shown["height"] <= field.bounding_box()["y"] + 1  # above it
+        # the next month (six weeks' rows, maybe) stays on the screen too
+        for _ in range(3):
+            popup.locator(".jdp-head button").nth(1).click()
+            shown = popup.bounding_box()
+            assert shown["y"] >= 0 and shown["y"] + shown["height"] <= 700, shown
+        popup.locator(".jdp-day").nth(9).click()
+        expect(popup).to_have_count(0)
+        # with room below (a taller screen), below as before
+        page.set_viewport_size({"width": 1366, "height": 1300})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator("input[name=customer_name]").click()
+        field.click()
+        expect(popup).to_have_count(1)
+        shown = popup.bounding_box()
+        assert shown["y"] >= field.bounding_box()["y"] + field.bounding_box()["height"] - 1
+    finally:
+        context.close()
+
+
+def test_the_tills_day_is_in_persian_digits_and_the_calendar_keeps_them(live_server, page,
+                                                                        users):
+    """The till's day reads ۱۴۰۵/۰۹/۱۶, not 1405/09/16; a day picked in the calendar is
+    written in Persian digits too, and the form sent shows that day."""
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/takings")
+    field = page.locator("#till-day")
+    today = jdatetime.date.today()
+    fa = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    assert field.input_value() == today.strftime("%Y/%m/%d").translate(fa)
+    field.click()
+    popup = page.locator(".jdp-popup:not([hidden])")
+    popup.locator(".jdp-day").nth(0).click()  # the 1st of this month
+    first = jdatetime.date(today.year, today.month, 1)
+    assert field.input_value() == first.strftime("%Y/%m/%d").translate(fa)
+    page.locator("form[action$='/desk/takings'] button.btn-outline-primary").click()
+    page.wait_for_load_state()
+    expect(field).to_have_value(first.strftime("%Y/%m/%d").translate(fa))
+    expect(field).not_to_have_attribute("aria-invalid", "true")

@@ -361,3 +361,28 @@ def test_back_or_a_reload_at_the_tablet_does_not_print_the_last_customers_slip_a
     other.goto(slip)
     other.wait_for_function("window.__prints === 1")
     other.close()
+
+
+def test_send_to_repair_from_the_desk_is_one_click_and_its_confirmation(live_server, page,
+                                                                        users, make_ticket):
+    """One click on the worklist's "Send to repair" asks (the step cannot be taken back);
+    dismissed, nothing is sent; accepted, the device is at the repair unit and the desk is
+    still on its worklist."""
+    ticket = make_ticket("intake")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk?lang=en")
+    button = page.locator(f'[data-send-to-repair="{ticket.id}"] button')
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    button.click()
+    expect(button).to_be_visible()
+    assert asked and ticket.number in asked[0] and "cannot be taken back" in asked[0]
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "intake"
+    page.once("dialog", lambda d: d.accept())
+    button.click()
+    expect(page.locator(".alert-success")).to_contain_text(ticket.number)
+    assert page.url.endswith("/desk")
+    expect(page.locator(f'[data-send-to-repair="{ticket.id}"]')).to_have_count(0)
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).state == "diagnosis"
