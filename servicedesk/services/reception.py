@@ -455,8 +455,9 @@ PAST_STATES = ("delivered", "closed", "cancelled")
 def find_tickets(raw, limit: int = 20, state: Optional[str] = None,
                  where: tuple = ()) -> list[Ticket]:
     """What the scanner or the keyboard gave, in any digits; tickets ready to collect first,
-    then those still in the shop, then the past ones (``PAST_STATES``), newest first in each; only those in ``state`` when given, and meeting ``where`` (the ticket
-    list's branch and technician: in the query, not after its limit).
+    then those still in the shop, then the past ones (``PAST_STATES``), newest first in each;
+    only those in ``state`` when given, and meeting ``where`` (the ticket list's branch and
+    technician: in the query, not after its limit).
 
     A reading that names one thing wins at once: a tracking URL (the receipt's QR code or the
     label), a bare token, a whole mobile number, an IMEI/serial. Otherwise the readings that
