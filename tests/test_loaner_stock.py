@@ -1,0 +1,264 @@
+"""The branch's own loaner phones (its stock list): the manager or the administrator adds,
+edits, retires a phone and marks a damaged one fine (each in the admin audit log); the desk
+lends one of the branch's free phones (the free-text way stays), never one out already (a
+database constraint), nor a damaged, retired or other branch's one; taken back, it says how it
+came back, in the ``return_loaner`` record of the hash-chained trail. On both databases."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from servicedesk.errors import Conflict, Forbidden, NotFound, ValidationError
+from servicedesk.extensions import db
+from servicedesk.lifecycle import Actor
+from servicedesk.models import AuditLog, Branch, Loan, Loaner
+from servicedesk.services import loaners
+from servicedesk.services import tickets as ticket_service
+
+from .test_loaners import row_counts, trail_ok
+from .test_reception import reload
+
+
+def add_phone(user, label="A1", model="Samsung A10, white", serial="490154203237518",
+              notes="", branch_id=None):
+    return loaners.save_phone(user, None, {
+        "branch_id": branch_id or ticket_service.default_branch().id, "label": label,
+        "model": model, "serial": serial, "notes": notes})
+
+
+def counts() -> dict:
+    c = row_counts()
+    c["Loaner"] = db.session.scalar(select(db.func.count()).select_from(Loaner))
+    c["audit"] = db.session.scalar(select(db.func.count()).select_from(AuditLog))
+    return c
+
+
+# --- the stock list ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["manager", "admin"])
+def test_the_manager_and_the_admin_add_edit_and_retire_a_phone(users, role):
+    phone = add_phone(users[role], notes="charger in the drawer")
+    assert [r.state for r in loaners.stock()] == ["free"]
+    assert loaners.free_phones(phone.branch_id) == [phone]
+    logged = db.session.scalars(select(AuditLog).where(AuditLog.action.like("loaner.%"))
+                                .order_by(AuditLog.id)).all()
+    assert [(a.action, a.actor_name) for a in logged] == [("loaner.create", role + "1")]
+    loaners.save_phone(users[role], phone.id, {
+        "branch_id": phone.branch_id, "label": "A2", "model": "Nokia 105", "serial": ""})
+    db.session.expire_all()
+    phone = db.session.get(Loaner, phone.id)
+    assert (phone.label, phone.model, phone.serial) == ("A2", "Nokia 105", None)
+    assert db.session.scalar(select(AuditLog).where(AuditLog.action == "loaner.update")
+                             ).value_to == {"label": "A2", "model": "Nokia 105",
+                                            "serial": None, "notes": ""}
+    loaners.retire(users[role], phone.id)
+    assert [r.state for r in loaners.stock()] == ["retired"]
+    assert loaners.free_phones(phone.branch_id) == []
+    with pytest.raises(Conflict):
+        loaners.retire(users[role], phone.id)
+
+
+@pytest.mark.parametrize("role", ["reception", "technician"])
+def test_only_the_manager_and_the_admin_keep_the_list(users, role):
+    phone = add_phone(users["manager"])
+    before = counts()
+    with pytest.raises(Forbidden):
+        add_phone(users[role], label="B1")
+    with pytest.raises(Forbidden):
+        loaners.retire(users[role], phone.id)
+    assert counts() == before
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"label": "", "model": "Nokia"}, "label"),
+    ({"label": "A1", "model": ""}, "model"),
+    ({"label": "x" * 21, "model": "Nokia"}, "label"),
+    ({"label": "B1", "model": "Nokia", "serial": "490154203237519"}, "serial"),
+    ({"label": "a1", "model": "Nokia"}, "label"),  # the label of another phone in use
+    ({"label": "B1", "model": "Nokia", "branch_id": 999}, "branch_id"),
+])
+def test_a_bad_phone_is_refused_naming_the_field_and_nothing_is_written(users, data, field):
+    add_phone(users["manager"])
+    before = counts()
+    with pytest.raises(ValidationError) as err:
+        loaners.save_phone(users["manager"], None, {
+            "branch_id": ticket_service.default_branch().id, **data})
+    assert field in err.value.fields
+    assert counts() == before
+
+
+def test_a_retired_phones_label_may_be_given_again(users):
+    old = add_phone(users["manager"])
+    loaners.retire(users["manager"], old.id)
+    new = add_phone(users["manager"], model="Nokia 105")
+    assert [(r.phone.id, r.state) for r in loaners.stock()] == [(new.id, "free"),
+                                                                 (old.id, "retired")]
+
+
+def test_no_such_phone(users):
+    with pytest.raises(NotFound):
+        loaners.retire(users["manager"], 12345)
+
+
+# --- lending one of them ----------------------------------------------------------------------
+
+def test_the_desk_lends_a_free_phone_and_the_list_says_out_with_ticket_and_customer(
+        users, make_ticket):
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    loan = loaners.out(ticket.id)
+    assert (loan.loaner_id, loan.description, loan.serial) == (
+        phone.id, "A1 (Samsung A10, white)", "490154203237518")
+    lent = reload(ticket).events[-1]
+    assert lent.event == "lend_loaner" and lent.data["loaner_id"] == phone.id
+    assert trail_ok(ticket.id)
+    (row,) = loaners.stock()
+    assert row.state == "out" and row.loan.ticket.number == ticket.number
+    assert row.loan.ticket.customer.name == "Narges Rezaei" and row.overdue is None
+    assert loaners.free_phones(phone.branch_id) == []
+
+
+def test_one_phone_is_not_out_twice(users, make_ticket):
+    phone = add_phone(users["manager"])
+    first, second = make_ticket("repair"), make_ticket("intake")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(first.id, desk, {"loaner_id": phone.id})
+    before = counts()
+    with pytest.raises(Conflict, match="out already"):
+        loaners.lend(second.id, desk, {"loaner_id": phone.id})
+    assert counts() == before
+    loaners.take_back(first.id, desk)
+    loaners.lend(second.id, desk, {"loaner_id": phone.id})
+    assert loaners.out(second.id).loaner_id == phone.id
+
+
+def test_the_database_keeps_one_phone_out_once(users, make_ticket):
+    """Two desks lending the same phone at the same instant: the partial unique index."""
+    phone = add_phone(users["manager"])
+    first, second = make_ticket("repair"), make_ticket("intake")
+    loaners.lend(first.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    db.session.add(Loan(ticket_id=second.id, description="A1", condition="", loaner_id=phone.id,
+                        lent_at=loaners.out(first.id).lent_at, lent_by_name="x"))
+    with pytest.raises(Exception):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_damaged_a_retired_or_another_branchs_phone_is_not_lent(users, make_ticket):
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    theirs = add_phone(users["manager"], label="N1", branch_id=north.id)
+    retired = add_phone(users["manager"], label="R1")
+    loaners.retire(users["manager"], retired.id)
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    before = counts()
+    for phone in (theirs, retired):
+        with pytest.raises(ValidationError) as err:
+            loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+        assert "loaner_id" in err.value.fields
+    with pytest.raises(ValidationError):
+        loaners.lend(ticket.id, desk, {"loaner_id": "abc"})
+    assert counts() == before
+
+
+def test_taken_back_damaged_it_waits_for_the_manager_to_mark_it_fine(users, make_ticket):
+    phone = add_phone(users["manager"])
+    ticket, other = make_ticket("repair"), make_ticket("intake")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+    # damaged needs a note; a condition that is neither is refused; nothing changes
+    before = counts()
+    for data, field in (({"condition": "damaged"}, "note"), ({"condition": "broken"},
+                                                              "condition")):
+        with pytest.raises(ValidationError) as err:
+            loaners.take_back(ticket.id, desk, data=data)
+        assert field in err.value.fields
+    with pytest.raises(ValidationError):  # the desk's form asks for it
+        loaners.take_back(ticket.id, desk, data={}, condition_required=True)
+    assert counts() == before and loaners.out(ticket.id) is not None
+    loaners.take_back(ticket.id, desk, data={"condition": "damaged", "note": "cracked screen"})
+    back = reload(ticket).events[-1]
+    assert back.event == "return_loaner"
+    assert (back.data["condition"], back.data["note"]) == ("damaged", "cracked screen")
+    assert trail_ok(ticket.id)
+    (row,) = loaners.stock()
+    assert row.state == "damaged" and row.phone.condition_note == "cracked screen"
+    assert loaners.free_phones(phone.branch_id) == []
+    with pytest.raises(ValidationError, match="damaged"):
+        loaners.lend(other.id, desk, {"loaner_id": phone.id})
+    with pytest.raises(Forbidden):
+        loaners.mark_fine(users["reception"], phone.id)
+    loaners.mark_fine(users["manager"], phone.id)
+    assert [r.state for r in loaners.stock()] == ["free"]
+    loaners.lend(other.id, desk, {"loaner_id": phone.id})
+
+
+def test_taken_back_fine_it_is_free_again(users, make_ticket):
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+    loaners.take_back(ticket.id, desk, data={"condition": "fine"})
+    assert reload(ticket).events[-1].data["condition"] == "fine"
+    assert loaners.free_phones(phone.branch_id) == [phone] and trail_ok(ticket.id)
+
+
+def test_a_phone_out_is_not_retired(users, make_ticket):
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    with pytest.raises(Conflict, match="take it back first"):
+        loaners.retire(users["manager"], phone.id)
+
+
+def test_the_hand_back_takes_the_phone_back_with_its_condition(users, make_ticket):
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("ready")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+    ticket = reload(ticket)
+    with pytest.raises(ValidationError) as err:
+        ticket_service.fire_event(ticket.id, "deliver", desk, {
+            **lifecycle_sample("deliver"), "loaner_returned": True,
+            "loaner_condition": "damaged"})
+    assert "loaner_note" in err.value.fields
+    assert reload(ticket).state == "ready"
+    ticket_service.fire_event(ticket.id, "deliver", desk, {
+        **lifecycle_sample("deliver"), "loaner_returned": True, "loaner_condition": "damaged",
+        "loaner_note": "no charger"})
+    ticket = reload(ticket)
+    back = [e for e in ticket.events if e.event == "return_loaner"][-1]
+    assert back.data["with_event"] == "deliver" and back.data["note"] == "no charger"
+    assert ticket.state == "delivered" and trail_ok(ticket.id)
+    assert [r.state for r in loaners.stock()] == ["damaged"]
+
+
+def lifecycle_sample(event):
+    from .conftest import SAMPLE_DATA
+    return dict(SAMPLE_DATA[event])
+
+
+def test_overdue_when_waiting_for_pickup_or_out_long(app, users, make_ticket):
+    desk = Actor.staff(users["reception"])
+    one, two, three = (add_phone(users["manager"], label=label, serial="")
+                       for label in ("A1", "A2", "A3"))
+    ready, repair, fresh = make_ticket("ready"), make_ticket("repair"), make_ticket("repair")
+    for ticket, phone in ((ready, one), (repair, two), (fresh, three)):
+        loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+    now = loaners.out(ready.id).lent_at
+    ready_limit = timedelta(hours=lifecycle_limits()["ready"])
+    rows = {r.phone.label: r for r in loaners.stock(now=now + ready_limit + timedelta(hours=1))}
+    assert rows["A1"].overdue == "pickup" and rows["A2"].overdue is None
+    assert rows["A1"].pickup_since is not None
+    rows = {r.phone.label: r for r in loaners.stock(now=now + timedelta(days=15))}
+    assert rows["A2"].overdue == "long" and rows["A3"].overdue == "long"
+    rows = {r.phone.label: r for r in loaners.stock(now=now + timedelta(hours=1))}
+    assert [rows[k].overdue for k in ("A1", "A2", "A3")] == [None, None, None]
+
+
+def lifecycle_limits():
+    from servicedesk import settings
+    return settings.time_limits()
