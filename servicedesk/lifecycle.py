@@ -324,6 +324,8 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
 # while it is out unless it comes back with them (services.tickets, not these rules: imports
 # replay history through them, and imported tickets have no loans).
 LOANER_ROLES = frozenset({"reception", "manager"})
+# who keeps the branches' own loaner phones (the stock list): adds, edits, retires, marks fine
+LOANER_STOCK_ROLES = frozenset({"manager", "admin"})
 LOANER_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
 LOANER_BACK_WITH = ("deliver", "cancel")  # the events that end the shop's care of the device
 

@@ -262,3 +262,130 @@ def test_overdue_when_waiting_for_pickup_or_out_long(app, users, make_ticket):
 def lifecycle_limits():
     from servicedesk import settings
     return settings.time_limits()
+
+
+# --- the pages --------------------------------------------------------------------------------
+
+def test_the_manager_keeps_the_list_on_the_loaner_phones_page(app, users):
+    from .test_reception import Staff, text
+    manager = Staff(app, "manager1")
+    page = text(manager.get("/desk/loaners?lang=en"))
+    assert "data-no-stock" in page and "data-add-phone" in page
+    # a refused phone comes back with what was typed and the problem beside its field
+    resp = manager.post("/desk/loaners/stock?lang=en", {
+        "branch_id": str(ticket_service.default_branch().id), "label": "A1", "model": "",
+        "serial": "490154203237518", "notes": "charger in the drawer"})
+    assert resp.status_code == 422
+    page = text(resp)
+    assert 'id="stock-add-model-error"' in page and "data-add-phone open" in page
+    assert 'value="charger in the drawer"' in page
+    assert db.session.scalar(select(db.func.count()).select_from(Loaner)) == 0
+    resp = manager.post("/desk/loaners/stock", {
+        "branch_id": str(ticket_service.default_branch().id), "label": "A1",
+        "model": "Samsung A10, white", "serial": "490154203237518", "notes": ""})
+    assert resp.status_code == 302
+    (phone,) = db.session.scalars(select(Loaner)).all()
+    page = text(manager.get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="free"' in row and "Samsung A10, white" in row and "Free" in row
+    # edited, then retired
+    resp = manager.post(f"/desk/loaners/stock/{phone.id}", {
+        "branch_id": str(phone.branch_id), "label": "A1", "model": "Samsung A10, black"})
+    assert resp.status_code == 302
+    assert manager.post(f"/desk/loaners/stock/{phone.id}/retire").status_code == 302
+    page = text(manager.get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="retired"' in row and "Samsung A10, black" in row
+    # retiring it again: said, nothing changes
+    resp = manager.post(f"/desk/loaners/stock/{phone.id}/retire?lang=en")
+    assert resp.status_code == 409 and "retired already" in text(resp)
+
+
+def test_the_desk_sees_the_list_but_does_not_keep_it(app, users):
+    from .test_reception import Staff, text
+    phone = add_phone(users["manager"])
+    desk = Staff(app, "reception1")
+    page = text(desk.get("/desk/loaners?lang=en"))
+    assert f'data-phone="{phone.id}"' in page and "data-add-phone" not in page
+    assert "data-retire" not in page
+    assert desk.post(f"/desk/loaners/stock/{phone.id}/retire").status_code == 403
+    assert desk.post("/desk/loaners/stock", {"label": "B1", "model": "x"}).status_code == 403
+    admin = Staff(app, "admin1")
+    assert 'href="/desk/loaners"' in text(admin.get("/?lang=en"))
+    assert "data-add-phone" in text(admin.get("/desk/loaners?lang=en"))
+
+
+def test_lending_from_the_ticket_page_picks_a_free_phone(app, users, make_ticket):
+    from .test_reception import Staff, text
+    ticket = make_ticket("repair")
+    desk = Staff(app, "reception1")
+    # no list: the form asks what is lent, as before
+    assert "data-free-phones" not in text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    phone = add_phone(users["manager"])
+    damaged = add_phone(users["manager"], label="A2", model="Nokia 105", serial="")
+    damaged.condition = "damaged"
+    db.session.commit()
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    picker = page[page.index("data-free-phones"):].split("</select>", 1)[0]
+    assert f'value="{phone.id}"' in picker and f'value="{damaged.id}"' not in picker
+    resp = desk.post(f"/tickets/{ticket.id}/loaner", {
+        "loaner_id": str(phone.id), "description": "", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    assert loaners.out(ticket.id).loaner_id == phone.id
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "A1 (Samsung A10, white)" in page
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert "A1 (Samsung A10, white)" in receipt
+    stock = text(desk.get("/desk/loaners?lang=en"))
+    row = stock[stock.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="out"' in row and ticket.number in row and "Narges Rezaei" in row
+    stock = text(desk.get("/desk/loaners?lang=fa"))  # since when: the Jalali date
+    assert "۱۴۰" in stock[stock.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    # another ticket: the phone out is not offered; sent anyway, it is refused, said
+    other = make_ticket("intake")
+    page = text(desk.get(f"/tickets/{other.id}?lang=en"))
+    picker = page[page.index("data-free-phones"):].split("</select>", 1)[0]
+    assert f'value="{phone.id}"' not in picker and "None is free" in picker
+    resp = desk.post(f"/tickets/{other.id}/loaner?lang=en", {
+        "loaner_id": str(phone.id), "version": str(other.version)})
+    assert resp.status_code == 409 and "out already" in text(resp)
+    assert loaners.out(other.id) is None
+    # the typed way stays
+    resp = desk.post(f"/tickets/{other.id}/loaner", {
+        "loaner_id": "", "description": "Nokia 105", "version": str(other.version)})
+    assert resp.status_code == 302 and loaners.out(other.id).loaner_id is None
+
+
+def test_a_damaged_phone_on_the_list_and_the_manager_marks_it_fine(app, users, make_ticket):
+    from .test_reception import Staff, text
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    desk = Actor.staff(users["reception"])
+    loaners.lend(ticket.id, desk, {"loaner_id": phone.id})
+    loaners.take_back(ticket.id, desk, data={"condition": "damaged", "note": "cracked screen"})
+    manager = Staff(app, "manager1")
+    page = text(manager.get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="damaged"' in row and "cracked screen" in row and "data-mark-fine" in row
+    assert manager.post(f"/desk/loaners/stock/{phone.id}/fine").status_code == 302
+    page = text(manager.get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="free"' in row
+
+
+def test_the_list_marks_a_phone_overdue(app, users, make_ticket):
+    from .test_reception import Staff, text
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    page = text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
+    assert "data-overdue-mark" not in page
+    # lent 20 days ago (the trail says so too: verify-audit ties them)
+    lent = [e for e in reload(ticket).events if e.event == "lend_loaner"][-1]
+    loan = loaners.out(ticket.id)
+    then = loan.lent_at - timedelta(days=20)
+    loan.lent_at = lent.at = then
+    db.session.commit()
+    page = text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-overdue="long"' in row and "Overdue: out a long time" in row

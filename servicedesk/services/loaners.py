@@ -158,7 +158,6 @@ def take_back(ticket_id, actor: Actor, expected_version: Optional[int] = None,
     return, in one commit. ``data``: how it came back (lifecycle.clean_return: ``condition``
     fine or damaged, ``note``; ``condition_required`` on the desk's form); a phone of the
     stock that came back damaged is not lent again until a manager marks it fine."""
-    back = lifecycle.clean_return(data if data is not None else {}, condition_required)
     with ticket_service.committing(keep_loaded=True):
         ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
         _check(ticket, actor)
@@ -166,6 +165,7 @@ def take_back(ticket_id, actor: Actor, expected_version: Optional[int] = None,
         loan = out(ticket.id)
         if loan is None:
             raise Conflict(_("No loaner phone is out on this ticket."), state=ticket.state)
+        back = lifecycle.clean_return(data if data is not None else {}, condition_required)
         _record_return(ticket, loan, actor, back=back)
     return ticket
 
@@ -234,9 +234,6 @@ def back_with(ticket: Ticket, event: str, actor: Actor, data: dict,
 
 
 # --- the branch's own loaner phones (the stock list) -------------------------------------------
-
-STOCK_ROLES = frozenset({"manager", "admin"})  # add, edit, retire, mark fine
-
 
 @dataclass
 class StockRow:
@@ -323,7 +320,7 @@ def _phone_values(phone: Loaner) -> dict:
 
 
 def _check_stock_role(by) -> None:
-    if by.role not in STOCK_ROLES:
+    if by.role not in lifecycle.LOANER_STOCK_ROLES:
         raise Forbidden(_("Only a manager or the administrator keeps the list of loaner "
                           "phones."))
 
