@@ -389,3 +389,50 @@ def test_the_list_marks_a_phone_overdue(app, users, make_ticket):
     page = text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
     row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
     assert 'data-overdue="long"' in row and "Overdue: out a long time" in row
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+def test_the_api_lends_a_phone_of_the_list_and_takes_it_back_damaged(app, api, users,
+                                                                      make_ticket):
+    from .test_openapi import answer_schema, mismatches
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner",
+                                 json={"loaner_id": phone.id})
+    assert resp.status_code == 201
+    loaner = resp.get_json()["loaner"]
+    assert (loaner["loaner_id"], loaner["description"], loaner["serial"]) == (
+        phone.id, "A1 (Samsung A10, white)", "490154203237518")
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert mismatches(resp.get_json(), answer_schema(
+        doc, "/tickets/{id}/loaner", "post", 201), doc) == []
+    other = make_ticket("intake")
+    resp = api["reception"].post(f"/api/v1/tickets/{other.id}/loaner",
+                                 json={"loaner_id": phone.id})
+    assert resp.status_code == 409 and resp.get_json()["code"] == "conflict"
+    # back: a condition that is neither, or damaged without a note, is refused; nothing changes
+    for body, field in (({"condition": "broken"}, "condition"),
+                        ({"condition": "damaged"}, "note")):
+        resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner/return", json=body)
+        assert resp.status_code == 422 and field in resp.get_json()["fields"]
+        assert loaners.out(ticket.id) is not None
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner/return",
+                                 json={"condition": "damaged", "note": "cracked screen"})
+    assert resp.status_code == 200 and resp.get_json()["loaner"] is None
+    history = resp.get_json()["history"]
+    assert history[-1]["event"] == "return_loaner"
+    resp = api["reception"].post(f"/api/v1/tickets/{other.id}/loaner",
+                                 json={"loaner_id": phone.id})
+    assert resp.status_code == 422 and "loaner_id" in resp.get_json()["fields"]
+    assert trail_ok(ticket.id)
+
+
+def test_the_api_still_lends_by_description_and_takes_back_without_a_body(api, make_ticket):
+    ticket = make_ticket("repair")
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner",
+                                 json={"description": "Nokia 105"})
+    assert resp.status_code == 201 and resp.get_json()["loaner"]["loaner_id"] is None
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner/return")
+    assert resp.status_code == 200 and loaners.out(ticket.id) is None
+    assert trail_ok(ticket.id)
