@@ -11,7 +11,7 @@ from sqlalchemy import select
 from servicedesk.errors import Conflict, Forbidden, NotFound, ValidationError
 from servicedesk.extensions import db
 from servicedesk.lifecycle import Actor
-from servicedesk.models import AuditLog, Branch, Loan, Loaner
+from servicedesk.models import AuditLog, Branch, Loan, Loaner, Ticket
 from servicedesk.services import loaners
 from servicedesk.services import tickets as ticket_service
 
@@ -436,3 +436,44 @@ def test_the_api_still_lends_by_description_and_takes_back_without_a_body(api, m
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner/return")
     assert resp.status_code == 200 and loaners.out(ticket.id) is None
     assert trail_ok(ticket.id)
+
+
+# --- lending at intake ------------------------------------------------------------------------
+
+def test_the_intake_form_lends_a_free_phone_with_the_admit(app, users, make_ticket):
+    from .test_reception import Staff, intake_form, text
+    desk = Staff(app, "reception1")
+    # no list: the intake form offers none
+    assert "data-intake-loaner" not in text(desk.get("/desk/intake?lang=en"))
+    phone = add_phone(users["manager"])
+    page = text(desk.get("/desk/intake?lang=en"))
+    picker = page[page.index("data-intake-loaner"):].split("</select>", 1)[0]
+    assert f'value="{phone.id}"' in picker and "A1" in picker
+    before = counts()
+    resp = desk.post("/desk/intake", intake_form(loaner_id=str(phone.id)))
+    assert resp.status_code == 302
+    ticket = db.session.scalar(select(Ticket).order_by(Ticket.id.desc()))
+    assert [e.event for e in ticket.events] == ["admit", "lend_loaner"]
+    assert loaners.out(ticket.id).loaner_id == phone.id and trail_ok(ticket.id)
+    assert counts()["Loan"] == before["Loan"] + 1
+    receipt = text(desk.get(f"/tickets/{ticket.id}/receipt?lang=en"))
+    assert "data-loaner" in receipt and "A1 (Samsung A10, white)" in receipt
+    # the phone out is offered no more; sent anyway (a stale form), nothing is admitted
+    assert f'value="{phone.id}"' not in text(desk.get("/desk/intake?lang=en"))
+    before = counts()
+    resp = desk.post("/desk/intake?lang=en", intake_form(loaner_id=str(phone.id)))
+    assert resp.status_code == 409 and "A1" in text(resp)
+    assert counts() == before
+
+
+def test_a_damaged_phone_at_intake_admits_nothing_and_names_the_field(app, users):
+    from .test_reception import Staff, intake_form, text
+    phone = add_phone(users["manager"])
+    phone.condition = "damaged"
+    db.session.commit()
+    desk = Staff(app, "reception1")
+    before = counts()
+    resp = desk.post("/desk/intake?lang=en", intake_form(loaner_id=str(phone.id)))
+    assert resp.status_code == 422
+    assert 'id="loaner_id-error"' in text(resp)
+    assert counts() == before

@@ -127,6 +127,13 @@ def lend_loaded(ticket: Ticket, actor: Actor, data: dict) -> Loan:
     return loan
 
 
+def lend_at_intake(ticket: Ticket, actor: Actor, loaner_id) -> Loan:
+    """One of the branch's loaner phones lent with the admit, in its transaction (the intake
+    form): refused like any loan, and then nothing is admitted."""
+    _check(ticket, actor)
+    return lend_loaded(ticket, actor, {"loaner_id": loaner_id})
+
+
 def lendable(loaner_id: int, branch_id: int) -> Loaner:
     """The branch's phone ``loaner_id`` if it may be lent now: ValidationError on
     ``loaner_id`` for another branch's, a retired or a damaged one; Conflict when it is out

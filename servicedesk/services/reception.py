@@ -210,12 +210,13 @@ def serve(visit_id: int) -> Visit:
 
 def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
           known_name: str = "keep", intake_key: Optional[str] = None,
-          ask_if_in_shop: bool = False) -> Ticket:
+          ask_if_in_shop: bool = False, loaner_id=None) -> Ticket:
     """Intake, from a called number or directly (services.tickets.admit, which says what
     ``known_name`` does); a number admitted straight from the queue also moves the queue on
     for the SMS. ``ask_if_in_shop`` (the desk, until told): a device still in the shop
     (``open_twin``) is refused with Conflict naming its ticket (``twin_id``), unless this is
-    the same intake sent again (its key answers with its ticket)."""
+    the same intake sent again (its key answers with its ticket). ``loaner_id``: a loaner
+    phone of the branch lent with the admit (services.tickets.admit)."""
     if ask_if_in_shop and ticket_service.admitted_with(
             ticket_service.intake_key_for(intake_key, payload, known_name)) is None:
         twin = open_twin(payload)
@@ -231,7 +232,7 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
         visit = db.session.get(Visit, visit_id)
         waiting = visit if visit is not None and visit.status == "waiting" else None
     ticket = ticket_service.admit(payload, actor, branch=branch, known_name=known_name,
-                                  intake_key=intake_key)
+                                  intake_key=intake_key, loaner_id=loaner_id)
     if waiting is not None and not ticket.replayed:
         with _committing():
             _left_the_queue(db.session.get(Visit, waiting.id))

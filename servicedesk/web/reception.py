@@ -386,7 +386,8 @@ def intake():
                                      branch=current_user.branch,
                                      known_name=_known_name_choice(request.form),
                                      intake_key=_intake_key(request.form),
-                                     ask_if_in_shop=request.form.get("twin_ok") != "1")
+                                     ask_if_in_shop=request.form.get("twin_ok") != "1",
+                                     loaner_id=request.form.get("loaner_id") or None)
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
@@ -409,7 +410,10 @@ def intake():
                            or secrets.token_urlsafe(24),
                            visit=visit, kinds=devices.choices(),
                            accessories=devices.accessory_choices(), brands=list(devices.BRANDS),
-                           service_types=settings.service_type_codes()), status
+                           service_types=settings.service_type_codes(),
+                           free_phones=loaners.free_phones(
+                               current_user.branch_id or ticket_service.default_branch().id)
+                           if can(current_user, "tickets.loaner") else []), status
 
 
 @bp.get("/desk/customer")
