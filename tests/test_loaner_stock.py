@@ -477,3 +477,45 @@ def test_a_damaged_phone_at_intake_admits_nothing_and_names_the_field(app, users
     assert resp.status_code == 422
     assert 'id="loaner_id-error"' in text(resp)
     assert counts() == before
+
+
+def test_the_delivery_desk_takes_the_phone_back_damaged_with_the_hand_back(app, users,
+                                                                           make_ticket):
+    from .test_reception import Staff, text
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("ready")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    ticket = reload(ticket)
+    desk = Staff(app, "reception1")
+    page = text(desk.get(f"/desk/delivery?q={ticket.number}&lang=en"))
+    assert "data-loaner-condition" in page and 'name="loaner_condition"' in page
+    form = {"amount_paid": "1,400,000", "payment_method": "cash", "money_unit": "toman",
+            "version": str(ticket.version), "loaner_returned": "1",
+            "loaner_condition": "damaged", "loaner_note": ""}
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", form)
+    assert resp.status_code == 422 and 'id="loaner_note-error"' in text(resp)
+    assert reload(ticket).state == "ready" and loaners.out(ticket.id) is not None
+    resp = desk.post(f"/desk/delivery/{ticket.id}", {**form, "loaner_note": "cracked screen"})
+    assert resp.status_code == 302
+    assert reload(ticket).state == "delivered" and trail_ok(ticket.id)
+    page = text(Staff(app, "manager1").get("/desk/loaners?lang=en"))
+    row = page[page.index(f'data-phone="{phone.id}"'):].split("</tr>", 1)[0]
+    assert 'data-state="damaged"' in row and "cracked screen" in row
+
+
+def test_the_cancel_form_takes_the_phone_back_with_its_condition(app, users, make_ticket):
+    from .test_reception import Staff, text
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("intake")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    ticket = reload(ticket)
+    desk = Staff(app, "reception1")
+    resp = desk.post(f"/tickets/{ticket.id}/events", {
+        "event": "cancel", "reason": "no parts", "loaner_returned": "1",
+        "loaner_condition": "fine", "version": str(ticket.version)})
+    assert resp.status_code == 302
+    back = [e for e in reload(ticket).events if e.event == "return_loaner"][-1]
+    assert back.data["condition"] == "fine" and back.data["with_event"] == "cancel"
+    page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
+    timeline = page[page.index("data-timeline"):]
+    assert "As it came back" in timeline and "at the cancellation" in timeline

@@ -244,16 +244,19 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             expected_version: Optional[int] = None, differs_ok: bool = True,
             payment_method=None, method_needed: bool = False,
-            loaner_returned: bool = False, payments: Optional[list] = None) -> Ticket:
+            loaner_returned: bool = False, payments: Optional[list] = None,
+            loaner_back: Optional[dict] = None) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
     ``deliver`` event's checks). ``payments``: a payment split between methods (the parts
     ``{"method", "amount"}`` the desk filled in; one alone is a payment made that way). A
     loaner phone out must come back with it (``loaner_returned``, recorded in the same
-    commit), else the hand-back is refused."""
+    commit, with how it came back: ``loaner_back``, {"loaner_condition", "loaner_note"}),
+    else the hand-back is refused."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
-            "method_needed": method_needed, "loaner_returned": loaner_returned}
+            "method_needed": method_needed, "loaner_returned": loaner_returned,
+            **(loaner_back or {})}
     if payments is not None:
         if not payments:
             raise _invalid("payments", _("Type the amount paid each way."))

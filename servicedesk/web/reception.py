@@ -28,7 +28,7 @@ from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
 from .reports import date_input
-from .tickets import CHANNEL_LABELS
+from .tickets import CHANNEL_LABELS, loaner_back
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
@@ -512,6 +512,7 @@ def deliver(ticket_id: int):
                           payment_method=None if split else request.form.get("payment_method"),
                           method_needed=True,
                           loaner_returned=request.form.get("loaner_returned") == "1",
+                          loaner_back=loaner_back(request.form),
                           payments=_payment_parts(request.form) if split else None)
     except DomainError as exc:
         flash(exc.message, "danger")

@@ -222,6 +222,12 @@ def timeline(ticket: Ticket) -> list[dict]:
     return rows
 
 
+def loaner_back(form) -> dict:
+    """How the loaner phone came back, as the box of the hand-back or the cancel says it
+    (``loaner_condition``, ``loaner_note``: services.loaners.back_with)."""
+    return {k: form.get(k) for k in ("loaner_condition", "loaner_note") if form.get(k)}
+
+
 def _posted_lines(form) -> list[dict]:
     return [{"kind": kind, "description": desc, "qty": qty, "unit_price": price}
             for kind, desc, qty, price in zip(form.getlist("line_kind"),
@@ -354,6 +360,7 @@ def event_data_from_form(form) -> dict:
             data["above_estimate_channel"] = form.get("above_estimate_channel")
     if rule is not None and rule.name in lifecycle.LOANER_BACK_WITH:  # the box, when ticked
         data["loaner_returned"] = form.get("loaner_returned") == "1"
+        data.update(loaner_back(form))
     if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
         data["differs_ok"] = form.get("differs_ok") == "1"
         data["method_needed"] = True
