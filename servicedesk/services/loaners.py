@@ -102,9 +102,10 @@ def lend(ticket_id, actor: Actor, data: dict,
     return ticket
 
 
-def lend_loaded(ticket: Ticket, actor: Actor, data: dict) -> Loan:
-    """The loan, in the caller's transaction (the lending form's, the intake's): see
-    ``lend``."""
+def lend_loaded(ticket: Ticket, actor: Actor, data: dict,
+                at: Optional[datetime] = None) -> Loan:
+    """The loan, in the caller's transaction (the lending form's, the intake's, an imported
+    ticket's at its own time ``at``): see ``lend``."""
     if ticket.state not in lifecycle.LOANER_STATES:
         raise Conflict(_("A loaner phone is lent only while the ticket is open, not after "
                          "the hand-back or a cancellation."), state=ticket.state)
@@ -118,7 +119,7 @@ def lend_loaded(ticket: Ticket, actor: Actor, data: dict) -> Loan:
         clean = {"loaner_id": phone.id, "description": phone.description,
                  **({"serial": phone.serial} if phone.serial else {}),
                  **({"condition": clean["condition"]} if clean.get("condition") else {})}
-    now = utcnow()
+    now = at or utcnow()
     loan = persist.insert(Loan(
         ticket_id=ticket.id, description=clean["description"], serial=clean.get("serial"),
         condition=clean.get("condition") or "", lent_at=now, lent_by_id=actor.user_id,
@@ -169,17 +170,26 @@ def take_back(ticket_id, actor: Actor, expected_version: Optional[int] = None,
         ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
         _check(ticket, actor)
         ticket_service.check_version(ticket, expected_version)
-        loan = out(ticket.id)
-        if loan is None:
-            raise Conflict(_("No loaner phone is out on this ticket."), state=ticket.state)
-        back = lifecycle.clean_return(data if data is not None else {}, condition_required)
-        _record_return(ticket, loan, actor, back=back)
+        return_loaded(ticket, actor, data, condition_required)
     return ticket
 
 
+def return_loaded(ticket: Ticket, actor: Actor, data: Optional[dict],
+                  condition_required: bool = False,
+                  at: Optional[datetime] = None) -> TicketEvent:
+    """The return, in the caller's transaction (the form's, an imported ticket's at its own
+    time ``at``): see ``take_back``."""
+    loan = out(ticket.id)
+    if loan is None:
+        raise Conflict(_("No loaner phone is out on this ticket."), state=ticket.state)
+    back = lifecycle.clean_return(data if data is not None else {}, condition_required)
+    return _record_return(ticket, loan, actor, back=back, at=at)
+
+
 def _record_return(ticket: Ticket, loan: Loan, actor: Actor,
-                   with_event: Optional[str] = None, back: Optional[dict] = None) -> TicketEvent:
-    now = utcnow()
+                   with_event: Optional[str] = None, back: Optional[dict] = None,
+                   at: Optional[datetime] = None) -> TicketEvent:
+    now = at or utcnow()
     back = back or {}
     data = {"loan_id": loan.id, "description": loan.description, **back}
     if with_event:
@@ -196,7 +206,7 @@ def _record_return(ticket: Ticket, loan: Loan, actor: Actor,
 
 
 def back_with(ticket: Ticket, event: str, actor: Actor, data: dict,
-              returned: bool) -> None:
+              returned: bool, at: Optional[datetime] = None) -> None:
     """Before ``event`` (the hand-back, the cancel) in its transaction: with a loaner out, it
     is refused (ValidationError on ``loaner_returned``, with the event's own field problems,
     so the form names them all at once) unless the loaner came back (``returned``), which is
@@ -237,7 +247,7 @@ def back_with(ticket: Ticket, event: str, actor: Actor, data: dict,
             fields = dict(own.fields)
         raise ValidationError(exc.message, fields={
             **fields, **{f"loaner_{k}": m for k, m in exc.fields.items()}}) from None
-    _record_return(ticket, loan, actor, with_event=event, back=back)
+    _record_return(ticket, loan, actor, with_event=event, back=back, at=at)
 
 
 # --- the branch's own loaner phones (the stock list) -------------------------------------------
