@@ -11,7 +11,7 @@ from flask_login import current_user, login_fresh
 
 from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
-from .lifecycle import EVENTS, LOANER_ROLES, REFUND_ROLES
+from .lifecycle import EVENTS, LOANER_ROLES, LOANER_STOCK_ROLES, REFUND_ROLES
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
@@ -50,7 +50,10 @@ PERMISSIONS: dict[str, frozenset] = {
     # a manager hands a ticket on; a technician gives their own back (services.workbench)
     "tickets.assign": frozenset({"technician", "manager"}),
     "tickets.refund": REFUND_ROLES,  # money given back after the hand-back
-    "tickets.loaner": LOANER_ROLES,  # lend a loaner phone, take it back, the list of those out
+    "tickets.loaner": LOANER_ROLES,  # lend a loaner phone, take it back
+    # the loaner phones' page (those out, the branch's own) and keeping that list
+    "loaners.view": LOANER_ROLES | LOANER_STOCK_ROLES,
+    "loaners.stock": LOANER_STOCK_ROLES,
     "reports.view": frozenset({"manager", "admin"}),
     "reports.followup": frozenset({"manager"}),
     "admin.templates": frozenset({"manager", "admin"}),  # SMS templates and service types

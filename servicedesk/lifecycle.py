@@ -29,7 +29,7 @@ from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .i18n import format_money
-from .models import CostLine, Loan, Ticket, TicketEvent, User, utcnow
+from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox
 
 TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
@@ -324,17 +324,35 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
 # while it is out unless it comes back with them (services.tickets, not these rules: imports
 # replay history through them, and imported tickets have no loans).
 LOANER_ROLES = frozenset({"reception", "manager"})
+# who keeps the branches' own loaner phones (the stock list): adds, edits, retires, marks fine
+LOANER_STOCK_ROLES = frozenset({"manager", "admin"})
 LOANER_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
 LOANER_BACK_WITH = ("deliver", "cancel")  # the events that end the shop's care of the device
 
 
 def clean_loan(data: dict) -> dict:
-    """What is lent: a description ("Samsung A10, white"), its IMEI or serial (optional) and
-    its condition as lent (optional)."""
+    """What is lent: one of the branch's own loaner phones (``loaner_id``, its stock list: the
+    service reads what it is), or a description typed ("Samsung A10, white") with its IMEI or
+    serial (optional); and its condition as lent (optional)."""
     f = v.Fields(data)
-    f.take("description", v.text, max_len=120)
-    f.take("serial", v.serial_or_imei, required=False)
+    if data.get("loaner_id") not in (None, ""):
+        f.take("loaner_id", v.integer, minimum=1, maximum=v.MAX_ID)
+    else:
+        f.take("description", v.text, max_len=120)
+        f.take("serial", v.serial_or_imei, required=False)
     f.take("condition", v.text, max_len=500, required=False)
+    return f.done()
+
+
+def clean_return(data: dict, required: bool = False) -> dict:
+    """How a loaner phone came back: ``condition`` "fine" or "damaged" (``required``: the
+    desk's form asks; the API and the hand-back's box may leave it unsaid), and a ``note``,
+    which a damaged one needs (what is wrong, for the manager who has it mended)."""
+    f = v.Fields(data)
+    condition = f.take("condition", v.choice, LOANER_CONDITIONS, required=required)
+    note = f.take("note", v.text, max_len=500, required=False)
+    if condition == "damaged" and not note:
+        f.errors["note"] = _("Say what is damaged.")
     return f.done()
 
 
@@ -632,15 +650,18 @@ def _verify_loans(ticket: Ticket) -> list[str]:
         if e is None:
             problems.append(f"loan {loan_id} has no lend_loaner record")
         elif ((e.data or {}).get("description"), (e.data or {}).get("serial"),
-              (e.data or {}).get("condition") or "", e.actor_name, e.at) != (
-                loan.description, loan.serial, loan.condition or "", loan.lent_by_name,
-                loan.lent_at):
+              (e.data or {}).get("condition") or "", (e.data or {}).get("loaner_id"),
+              e.actor_name, e.at) != (
+                loan.description, loan.serial, loan.condition or "", loan.loaner_id,
+                loan.lent_by_name, loan.lent_at):
             problems.append(f"loan {loan_id} differs from its lend_loaner record")
         back = returned.get(loan_id)
         if back is None and loan.returned_at is not None:
             problems.append(f"loan {loan_id} is taken back without a return_loaner record")
-        elif back is not None and (back.actor_name, back.at) != (loan.returned_by_name,
-                                                                 loan.returned_at):
+        elif back is not None and (back.actor_name, back.at, (back.data or {}).get("condition"),
+                                   (back.data or {}).get("note")) != (
+                loan.returned_by_name, loan.returned_at, loan.return_condition,
+                loan.return_note):
             problems.append(f"loan {loan_id} differs from its return_loaner record")
     for loan_id in (lent.keys() | returned.keys()) - loans.keys():
         problems.append(f"the trail's loan {loan_id} has no loan row")

@@ -163,6 +163,9 @@ def shop(tmp_path_factory):
             "description": "نوکیا ۱۰۵", "serial": "490154203237518"})
         loaners.lend(ids[4], Actor.staff(users["manager"]), {"description": "Samsung A10"})
         loaners.take_back(ids[4], Actor.staff(users["reception"]))
+        phone = loaners.save_phone(users["manager"], None, {  # one of the shop's own, out
+            "branch_id": svc.default_branch().id, "label": "A1", "model": "Nokia 105"})
+        loaners.lend(ids[3], Actor.staff(users["reception"]), {"loaner_id": phone.id})
         delivered = ids[6]
         reception.refund(delivered, Actor.staff(users["manager"]),
                          {"amount": 1_000_000, "payment_method": "card",

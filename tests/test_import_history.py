@@ -418,3 +418,55 @@ def test_an_external_id_of_another_kind_is_called_that_not_missing(app, users):
     wrong_kind, missing, boolean = (message for _, message in report.errors)
     assert wrong_kind != missing and boolean == wrong_kind
     assert count(Ticket) == 0
+
+
+def _with_loan(external_id, loan_events, deliver_data=None):
+    events = [dict(e) for e in DELIVERED["events"]]
+    events[-2] = {**events[-2], "data": {**events[-2].get("data", {}), **(deliver_data or {})}}
+    return {**DELIVERED, "external_id": external_id, "survey": None,
+            "events": events[:1] + loan_events + events[1:]}
+
+
+LENT = {"event": "lend_loaner", "at": "2024-05-01T06:25:00Z", "actor": "reception1",
+        "data": {"description": "Nokia 105", "serial": "490154203237518"}}
+
+
+def test_history_imports_a_loaner_lent_and_taken_back(app, users):
+    """A loaner lent at intake and taken back (damaged) before the hand-back, each at its own
+    time, in the trail as a live one would be; or taken back with the hand-back."""
+    from servicedesk.lifecycle import verify_records
+    from servicedesk.models import Loan
+    back = {"event": "return_loaner", "at": "2024-05-01T06:40:00Z", "actor": "reception1",
+            "data": {"condition": "damaged", "note": "cracked screen"}}
+    with_deliver = _with_loan("loan-2", [LENT], {"loaner_returned": True,
+                                                 "loaner_condition": "fine"})
+    report = import_lines([json.dumps(_with_loan("loan-1", [LENT, back])),
+                           json.dumps(with_deliver)])
+    assert report.errors == [] and report.imported == 2
+    for external_id in ("loan-1", "loan-2"):
+        ticket = db.session.scalar(select(Ticket).where(Ticket.external_id == external_id))
+        (loan,) = db.session.scalars(select(Loan).where(Loan.ticket_id == ticket.id)).all()
+        assert loan.lent_at == utc("2024-05-01T06:25:00") and loan.lent_by_name == "reception1"
+        assert ticket.state == "closed"
+        assert verify_chain(ticket) is None and verify_records(ticket) == []
+    assert (loan.returned_at, loan.return_condition) == (utc("2024-05-03T08:00:00"), "fine")
+    first = db.session.scalar(select(Ticket).where(Ticket.external_id == "loan-1"))
+    back_row = [e for e in first.events if e.event == "return_loaner"][0]
+    assert back_row.at == utc("2024-05-01T06:40:00") and back_row.data["note"] == "cracked screen"
+    assert count(Notification) == 0
+
+
+def test_history_with_a_loaner_never_taken_back_is_refused(app, users):
+    """The hand-back with the loaner still out, a return of none, a second one out at once, a
+    phone of the list: errors of their line, which imports nothing."""
+    second = dict(LENT, at="2024-05-01T06:26:00Z")
+    back = {"event": "return_loaner", "at": "2024-05-01T06:25:00Z", "actor": "reception1"}
+    by_id = dict(LENT, data={"loaner_id": 1})
+    report = import_lines(json.dumps(r) for r in (
+        _with_loan("bad-1", [LENT]), _with_loan("bad-2", [back]),
+        _with_loan("bad-3", [LENT, second]), _with_loan("bad-4", [by_id])))
+    assert [n for n, _ in report.errors] == [1, 2, 3, 4]
+    assert [m.split(":", 1)[0] for _, m in report.errors] == [
+        "events[7] (deliver)", "events[2] (return_loaner)", "events[3] (lend_loaner)",
+        "events[2] (lend_loaner)"]
+    assert count(Ticket) == 0 and count(TicketEvent) == 0

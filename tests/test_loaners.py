@@ -401,11 +401,22 @@ def test_the_desk_takes_the_loaner_back_from_the_ticket_page(app, users, make_ti
     loaners.lend(ticket.id, Actor.staff(users["reception"]), {"description": "Nokia 105"})
     manager = Staff(app, "manager1")
     ticket = reload(ticket)
-    resp = manager.post(f"/tickets/{ticket.id}/loaner/return", {"version": str(ticket.version)})
+    # the form asks how it came back: unsaid, or damaged with nothing said, it is refused
+    for form, field in (({}, "condition"), ({"condition": "damaged", "note": " "}, "note")):
+        resp = manager.post(f"/tickets/{ticket.id}/loaner/return?lang=en",
+                            {**form, "version": str(ticket.version)})
+        assert resp.status_code == 422
+        assert f'id="loaner-back-{field}-error"' in text(resp)
+        assert loaners.out(ticket.id) is not None
+    resp = manager.post(f"/tickets/{ticket.id}/loaner/return", {
+        "condition": "damaged", "note": "cracked screen", "version": str(ticket.version)})
     assert resp.status_code == 302
     assert loaners.out(ticket.id) is None
     page = text(manager.get(f"/tickets/{ticket.id}?lang=en"))
     assert "Loaner phone taken back" in page and "data-loaner-badge" not in page
+    timeline = page[page.index("data-timeline"):]
+    assert "As it came back" in timeline and "Damaged" in timeline
+    assert "cracked screen" in timeline
     assert "data-lend-form" in page  # another can be lent now
     # the same form sent again: said, nothing written
     resp = manager.post(f"/tickets/{ticket.id}/loaner/return?lang=en",

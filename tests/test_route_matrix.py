@@ -163,14 +163,17 @@ def everyone(users):
 def world(app, users, make_ticket):
     """A real object for every URL parameter: a ticket handed back and surveyed, a visit in
     the queue, a user (not one of the sweep's) with an API token, a branch, a service type,
-    an SMS template and a static file."""
+    an SMS template, a loaner phone and a static file."""
     ticket = make_ticket("delivered")
     response = surveys.submit_survey(ticket.id, {"csat": 2, "nps": 3, "comment": "slow"})
     visit = reception_service.issue_number(default_branch(), "repair")
     subject = add_user("subject", "reception")
     issue_token(subject, "subject's")
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == subject.id))
-    return {"ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
+    from servicedesk.services import loaners
+    phone = loaners.save_phone(users["admin"], None, {
+        "branch_id": default_branch().id, "label": "A1", "model": "Nokia 105"})
+    return {"loaner_id": phone.id, "ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
             "token_id": token_id, "branch_id": default_branch().id, "code": "repair",
             "event": "admit", "language": "fa", "response_id": response.id,
             "token": ticket.public_token, "decision": "approve", "filename": "css/app.css",

@@ -187,8 +187,15 @@ class Loan(db.Model):
     returned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     returned_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     returned_by_name: Mapped[Optional[str]] = mapped_column(String(120))
+    # The shop's own loaner phone lent (its stock list), or None: typed as free text.
+    loaner_id: Mapped[Optional[int]] = mapped_column(ForeignKey("loaners.id"), index=True)
+    # As it came back: "fine" or "damaged" (LOANER_CONDITIONS) and what is wrong; None: taken
+    # back without saying (the API before the stock list, a hand-back's box).
+    return_condition: Mapped[Optional[str]] = mapped_column(String(10))
+    return_note: Mapped[Optional[str]] = mapped_column(Text)
 
     ticket = relationship("Ticket")
+    loaner = relationship("Loaner")
     lent_by = relationship("User", foreign_keys=[lent_by_id])
     returned_by = relationship("User", foreign_keys=[returned_by_id])
 
@@ -197,7 +204,44 @@ class Loan(db.Model):
         return self.returned_at is None
 
 
+LOANER_CONDITIONS = ("fine", "damaged")
+
+
+class Loaner(db.Model):
+    """One of a branch's own loaner phones (its stock list): the short label the desk calls it
+    by ("A1"), its model, IMEI or serial and notes. Free unless a loan of it is out (``loans``,
+    ``uq_loans_loaner_out``); a ``damaged`` one (as it came back) is not lent until the manager
+    marks it fine; a retired one stays listed for its past loans. Changes are in the admin
+    audit log; each loan is in its ticket's trail."""
+
+    __tablename__ = "loaners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    branch_id: Mapped[int] = mapped_column(ForeignKey("branches.id"), index=True)
+    label: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(120))
+    serial: Mapped[Optional[str]] = mapped_column(String(40))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    condition: Mapped[str] = mapped_column(String(10), default="fine")
+    condition_note: Mapped[str] = mapped_column(Text, default="")
+    retired_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    branch = relationship("Branch")
+
+    @property
+    def description(self) -> str:
+        """What a loan of it records as lent (the receipt prints it): its label and model."""
+        return f"{self.label} ({self.model})"
+
+
 Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)
+# One phone of the stock out at a time, whoever lends it at once (NULL: a free-text loan).
+Index("uq_loans_loaner_out", Loan.loaner_id, unique=True,
+      sqlite_where=Loan.returned_at.is_(None), postgresql_where=Loan.returned_at.is_(None))
+# A label names one phone in use at its branch (a retired one's label may be given again).
+Index("uq_loaners_label_in_use", Loaner.branch_id, Loaner.label, unique=True,
+      sqlite_where=Loaner.retired_at.is_(None), postgresql_where=Loaner.retired_at.is_(None))
 # One loaner out per ticket at a time, whoever lends at once; and the list of those out.
 Index("uq_loans_one_out", Loan.ticket_id, unique=True,
       sqlite_where=Loan.returned_at.is_(None), postgresql_where=Loan.returned_at.is_(None))

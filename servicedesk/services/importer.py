@@ -8,6 +8,7 @@ already here is skipped, so re-running an import is harmless.
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Iterable, Optional
 
 from flask_babel import gettext as _
@@ -20,6 +21,7 @@ from ..extensions import db
 from ..lifecycle import Actor
 from ..models import Branch, SurveyResponse, Ticket, User, Visit
 from ..visits import SERVICES, queue_day
+from .loaners import back_with, lend_loaded, return_loaded
 from .tickets import build_ticket, clean_intake, default_branch
 
 
@@ -153,7 +155,7 @@ def import_record(record: dict) -> bool:
             raise ValidationError(_("events[%(n)s]: an object with an event name is required.",
                                     n=index))
         name = ev["event"]
-        rule = lifecycle.EVENTS.get(name)
+        rule = lifecycle.EVENTS.get(name) or (_LOANER_RULE if name in LOAN_RECORDS else None)
         if rule is None:
             raise ValidationError(_("events[%(n)s]: unknown event %(event)s.", n=index,
                                     event=name))
@@ -164,6 +166,9 @@ def import_record(record: dict) -> bool:
                                     n=index))
         previous_at = at
         data = dict(ev.get("data") or {})
+        if name in LOAN_RECORDS:
+            _loan_record(ticket, name, index, _actor(ev.get("actor"), rule), data, at)
+            continue
         if name == "admit":
             if index != 1:
                 raise ValidationError(_("events[%(n)s]: admit may only come first.", n=index))
@@ -192,6 +197,10 @@ def import_record(record: dict) -> bool:
         actor = _actor(ev.get("actor") or ("customer" if name == "close" and survey else
                                             "system" if name == "close" else None), rule)
         try:
+            if name in lifecycle.LOANER_BACK_WITH:
+                # a loaner out comes back with the hand-back or the cancel, as live
+                back_with(ticket, name, actor, data, data.pop("loaner_returned", None) is True,
+                          at=at)
             lifecycle.fire(ticket, name, actor, data, at=at, notify=False)
             if holder is not None:
                 lifecycle.record(ticket, "assign", actor,
@@ -207,6 +216,33 @@ def import_record(record: dict) -> bool:
     if isinstance(survey, dict) and survey_id is None:
         _survey(ticket, survey)
     return True
+
+
+# A loaner phone lent and taken back (records of the trail, not lifecycle events), typed as
+# text: the phones of the shop's list now are not those of its past.
+LOAN_RECORDS = ("lend_loaner", "return_loaner")
+_LOANER_RULE = SimpleNamespace(roles=lifecycle.LOANER_ROLES)
+
+
+def _loan_record(ticket: Ticket, name: str, index: int, actor: Actor, data: dict,
+                 at: datetime) -> None:
+    """events[index] a loan's ``lend_loaner`` (``{"description", "serial"?, "condition"?}``)
+    or ``return_loaner`` (``{"condition"?, "note"?}``) at its own time, by the same rules as
+    live (the ticket open, one out at a time)."""
+    try:
+        if actor.kind != "staff":
+            raise ValidationError(_("Only reception or a manager lends a loaner phone or takes "
+                                    "it back."))
+        if name == "lend_loaner":
+            if "loaner_id" in data:
+                raise ValidationError(_("Some fields are not valid."), fields={
+                    "loaner_id": _("History names the loaner phone by its description.")})
+            lend_loaded(ticket, actor, data, at=at)
+        else:
+            return_loaded(ticket, actor, data, at=at)
+    except DomainError as exc:
+        raise type(exc)(_("events[%(n)s] (%(event)s): %(problem)s", n=index, event=name,
+                          problem=exc.message), **_extra(exc)) from None
 
 
 def _extra(exc: DomainError) -> dict:

@@ -232,12 +232,13 @@ def serve(visit_id: int, user: Optional[User] = None) -> Visit:
 
 def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
           known_name: str = "keep", intake_key: Optional[str] = None,
-          ask_if_in_shop: bool = False) -> Ticket:
+          ask_if_in_shop: bool = False, loaner_id=None) -> Ticket:
     """Intake, from a called number or directly (services.tickets.admit, which says what
     ``known_name`` does); a number admitted straight from the queue also moves the queue on
     for the SMS. ``ask_if_in_shop`` (the desk, until told): a device still in the shop
     (``open_twin``) is refused with Conflict naming its ticket (``twin_id``), unless this is
-    the same intake sent again (its key answers with its ticket)."""
+    the same intake sent again (its key answers with its ticket). ``loaner_id``: a loaner
+    phone of the branch lent with the admit (services.tickets.admit)."""
     if ask_if_in_shop and ticket_service.admitted_with(
             ticket_service.intake_key_for(intake_key, payload, known_name)) is None:
         twin = open_twin(payload)
@@ -253,7 +254,7 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
         visit = db.session.get(Visit, visit_id)
         waiting = visit if visit is not None and visit.status == "waiting" else None
     ticket = ticket_service.admit(payload, actor, branch=branch, known_name=known_name,
-                                  intake_key=intake_key)
+                                  intake_key=intake_key, loaner_id=loaner_id)
     if waiting is not None and not ticket.replayed:
         with _committing():
             _left_the_queue(db.session.get(Visit, waiting.id))
@@ -265,16 +266,19 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
 def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             expected_version: Optional[int] = None, differs_ok: bool = True,
             payment_method=None, method_needed: bool = False,
-            loaner_returned: bool = False, payments: Optional[list] = None) -> Ticket:
+            loaner_returned: bool = False, payments: Optional[list] = None,
+            loaner_back: Optional[dict] = None) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
     ``deliver`` event's checks). ``payments``: a payment split between methods (the parts
     ``{"method", "amount"}`` the desk filled in; one alone is a payment made that way). A
     loaner phone out must come back with it (``loaner_returned``, recorded in the same
-    commit), else the hand-back is refused."""
+    commit, with how it came back: ``loaner_back``, {"loaner_condition", "loaner_note"}),
+    else the hand-back is refused."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
-            "method_needed": method_needed, "loaner_returned": loaner_returned}
+            "method_needed": method_needed, "loaner_returned": loaner_returned,
+            **(loaner_back or {})}
     if payments is not None:
         if not payments:
             raise _invalid("payments", _("Type the amount paid each way."))

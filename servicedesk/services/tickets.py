@@ -458,7 +458,8 @@ def admitted_with(intake_key: Optional[str]) -> Optional[Ticket]:
 
 
 def admit(payload, actor: Actor, branch: Optional[Branch] = None,
-          known_name: str = "keep", intake_key: Optional[str] = None) -> Ticket:
+          known_name: str = "keep", intake_key: Optional[str] = None,
+          loaner_id=None) -> Ticket:
     """Intake: the customer's device becomes a ticket in 'intake'; the visit is served.
 
     A phone number already on file under another name: ``known_name="keep"`` (the API) files
@@ -469,14 +470,18 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
 
     ``intake_key`` (the desk form's own, an API client's Idempotency-Key): the same intake
     sent twice (a double click, a retried request, both at once) admits the device once; the
-    second gets the first's ticket, marked ``ticket.replayed``."""
+    second gets the first's ticket, marked ``ticket.replayed``.
+
+    ``loaner_id`` (the desk's intake form): one of the branch's loaner phones lent to the
+    customer with the admit, in its transaction (a phone that may not be lent admits
+    nothing)."""
     intake_key = intake_key_for(intake_key, payload, known_name)
     done = admitted_with(intake_key)
     if done is not None:
         done.replayed = True
         return done
     try:
-        ticket = _admit(payload, actor, branch, known_name, intake_key)
+        ticket = _admit(payload, actor, branch, known_name, intake_key, loaner_id)
     except Conflict:
         done = admitted_with(intake_key)  # the other one of two sent at once won
         if done is None:
@@ -488,7 +493,7 @@ def admit(payload, actor: Actor, branch: Optional[Branch] = None,
 
 
 def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
-           intake_key: Optional[str]) -> Ticket:
+           intake_key: Optional[str], loaner_id=None) -> Ticket:
     with committing(keep_loaded=True):
         clean = clean_intake(payload)
         if known_name == "ask":
@@ -538,6 +543,9 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
                                                      clean["customer"]["name"]):
             data["brought_by"] = clean["customer"]["name"]
         lifecycle.fire(ticket, "admit", actor, data)
+        if loaner_id not in (None, ""):
+            from .loaners import lend_at_intake  # (it imports us)
+            lend_at_intake(ticket, actor, loaner_id)
     return ticket
 
 

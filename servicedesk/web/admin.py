@@ -559,6 +559,9 @@ ACTION_LABELS = {
     "survey.followup": _l("Complaint follow-up changed"),
     "customer.sms": _l("Customer's SMS switched"), "sms.resend": _l("SMS sent again"),
     "till.count": _l("Till counted"),
+    "loaner.create": _l("Loaner phone added"), "loaner.update": _l("Loaner phone changed"),
+    "loaner.retire": _l("Loaner phone retired"),
+    "loaner.mark_fine": _l("Loaner phone marked fine"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {
@@ -568,13 +571,14 @@ OBJECT_LABELS = {
     "api_tokens": _l("API token"), "customers": _l("Customer"), "tickets": _l("Ticket"),
     "visits": _l("Queue number"), "report": _l("Report"),
     "survey_responses": _l("Survey answer"), "till_counts": _l("Till count"),
+    "loaners": _l("Loaner phone"),
 }
 ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "customer": _l("Customers"),
                    "setting": _l("Settings"),
                    "template": _l("SMS templates"), "branch": _l("Branches"),
                    "service_type": _l("Service types"), "slip": _l("Prints"),
                    "report": _l("Exports"), "survey": _l("Complaints"), "sms": _l("SMS"),
-                   "till": _l("Till")}
+                   "till": _l("Till"), "loaner": _l("Loaner phones")}
 PAGE_SIZE = 100
 
 

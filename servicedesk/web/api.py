@@ -72,7 +72,8 @@ def loaner_json(loan) -> dict | None:
     """A loaner phone lent on a ticket (None: none out)."""
     if loan is None:
         return None
-    return {"id": loan.id, "description": loan.description, "serial": loan.serial,
+    return {"id": loan.id, "loaner_id": loan.loaner_id, "description": loan.description,
+            "serial": loan.serial,
             "condition": loan.condition or None, "lent_at": loan.lent_at.isoformat(),
             "lent_by": loan.lent_by_name}
 
@@ -283,7 +284,8 @@ def refund(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/loaner")
 def lend_loaner(ticket_id: int):
     """Lend the customer a loaner phone while the ticket is open: ``{"description",
-    "serial"?, "condition"?}`` (``version`` optional, as for events)."""
+    "serial"?, "condition"?}``, or one of the branch's own phones ``{"loaner_id",
+    "condition"?}`` (``version`` optional, as for events)."""
     data = dict(body())
     version = _pop_version(data)
     ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
@@ -292,11 +294,12 @@ def lend_loaner(ticket_id: int):
 
 @bp.post("/tickets/<int:ticket_id>/loaner/return")
 def return_loaner(ticket_id: int):
-    """The customer gave the loaner phone back (``version`` optional; no body at all is
-    fine: there is nothing else to say)."""
+    """The customer gave the loaner phone back: ``{"condition"?: "fine"|"damaged",
+    "note"?}`` (a damaged one needs the note; ``version`` optional; no body at all is fine:
+    its condition unsaid)."""
     data = dict(body()) if request.get_data() else {}
     version = _pop_version(data)
-    ticket = loaners.take_back(ticket_id, actor(), expected_version=version)
+    ticket = loaners.take_back(ticket_id, actor(), expected_version=version, data=data)
     return jsonify(ticket_json(ticket))
 
 

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
 from .. import lifecycle
 from ..errors import ERROR_CODES
+from ..models import LOANER_CONDITIONS
 from ..validation import MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
@@ -72,11 +73,23 @@ _LOANER_RETURNED = {
     "422 on loaner_returned while a loaner is out"}
 # A loaner phone lent while the ticket is open (null: none out).
 _LOANER = {"type": ["object", "null"], "required": [
-    "id", "description", "serial", "condition", "lent_at", "lent_by"], "properties": {
-    "id": _INT, "description": _STR, "serial": _STR_OR_NULL, "condition": _STR_OR_NULL,
+    "id", "loaner_id", "description", "serial", "condition", "lent_at", "lent_by"], "properties": {
+    "id": _INT, "loaner_id": {"type": ["integer", "null"], "description": "the branch's own "
+                              "loaner phone lent (its stock list); null: typed as text"},
+    "description": _STR, "serial": _STR_OR_NULL, "condition": _STR_OR_NULL,
     "lent_at": {"type": "string", "format": "date-time"},
     "lent_by": {"type": "string", "description": "user name"}}}
 _VERSION = {"type": "integer", "description": "the ticket's version you saw: 409 if it changed"}
+# How a loaner phone came back (a phone of the branch's list that came back damaged is not lent
+# again until a manager marks it fine).
+_CONDITION_BACK = {"enum": list(LOANER_CONDITIONS), "description": "how the loaner phone came "
+                   "back; optional (unsaid: the phone stays as it was)"}
+_NOTE_BACK = {"type": "string", "maxLength": 500,
+              "description": "what is damaged: needed with condition damaged (422 on note)"}
+_LOANER_BACK = {"loaner_condition": {**_CONDITION_BACK, "description": "with loaner_returned: "
+                                     + _CONDITION_BACK["description"]},
+                "loaner_note": {**_NOTE_BACK, "description": "with loaner_condition damaged: "
+                                "what is damaged (422 on loaner_note without it)"}}
 
 # Event data the forms do not show as fields of their own (the ticket page and the delivery
 # desk have a box for it), and a field an event checks more narrowly than its kind.
@@ -98,8 +111,8 @@ _EXTRA_DATA = {
                            "description": "how it was paid: cash, the card reader, or a "
                                           "card-to-card transfer (a payment split between "
                                           "them: payments)"},
-        "loaner_returned": _LOANER_RETURNED},
-    "cancel": {"loaner_returned": _LOANER_RETURNED}}
+        "loaner_returned": _LOANER_RETURNED, **_LOANER_BACK},
+    "cancel": {"loaner_returned": _LOANER_RETURNED, **_LOANER_BACK}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
 _TICKET_SUMMARY = {
@@ -320,12 +333,19 @@ def openapi_document() -> dict:
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "required": ["description"],
+                    "type": "object",
+                    "anyOf": [{"required": ["description"]}, {"required": ["loaner_id"]}],
                     "properties": {
+                        "loaner_id": {"type": "integer", "description": "one of the "
+                                      "ticket's branch's own loaner phones (its stock list), "
+                                      "free and fine (422 on loaner_id for a retired, damaged "
+                                      "or other branch's one; 409 when it is out); then "
+                                      "description and serial come from the list"},
                         "description": {"type": "string", "maxLength": 120,
-                                        "description": "what is lent: \"Samsung A10, white\""},
+                                        "description": "what is lent: \"Samsung A10, white\" "
+                                        "(without loaner_id)"},
                         "serial": {"type": "string", "maxLength": 40,
-                                   "description": "its IMEI or serial"},
+                                   "description": "its IMEI or serial (without loaner_id)"},
                         "condition": {"type": "string", "maxLength": 500,
                                       "description": "its condition as lent"},
                         "version": _VERSION}}}}},
@@ -335,7 +355,9 @@ def openapi_document() -> dict:
                 "parameters": [{"name": "id", "in": "path", "required": True,
                                 "schema": {"type": "integer"}}],
                 "requestBody": {"content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"version": _VERSION}}}}},
+                    "type": "object", "properties": {
+                        "condition": _CONDITION_BACK, "note": _NOTE_BACK,
+                        "version": _VERSION}}}}},
                 "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
             **api_reports.openapi_paths(),
         },

@@ -21,13 +21,15 @@ from ..i18n import (current_language, localize_digits, money_input, text_directi
                     to_ascii_digits)
 from ..lifecycle import Actor
 from ..validation import MAX_ID, refuse_past_dates
+from ..extensions import db
+from ..services import admin as admin_service
 from ..services import loaners, reception
 from ..services import workbench as workbench_service
 from ..services import tickets as ticket_service
 from ..services.tickets import SERVICE_TYPE_LABELS
 from . import htmx, money
 from .reports import date_input
-from .tickets import CHANNEL_LABELS
+from .tickets import CHANNEL_LABELS, loaner_back
 
 bp = Blueprint("reception", __name__)
 bp.add_app_template_filter(slips.national_phone, "national_phone")
@@ -392,7 +394,8 @@ def intake():
                                      branch=current_user.branch,
                                      known_name=_known_name_choice(request.form),
                                      intake_key=_intake_key(request.form),
-                                     ask_if_in_shop=request.form.get("twin_ok") != "1")
+                                     ask_if_in_shop=request.form.get("twin_ok") != "1",
+                                     loaner_id=request.form.get("loaner_id") or None)
         except DomainError as exc:
             flash(exc.message, "danger")
             errors, status = _form_errors(exc), exc.status
@@ -415,7 +418,10 @@ def intake():
                            or secrets.token_urlsafe(24),
                            visit=visit, kinds=devices.choices(),
                            accessories=devices.accessory_choices(), brands=list(devices.BRANDS),
-                           service_types=settings.service_type_codes()), status
+                           service_types=settings.service_type_codes(),
+                           free_phones=loaners.free_phones(
+                               current_user.branch_id or ticket_service.default_branch().id)
+                           if can(current_user, "tickets.loaner") else []), status
 
 
 @bp.get("/desk/customer")
@@ -505,6 +511,7 @@ def deliver(ticket_id: int):
                           payment_method=None if split else request.form.get("payment_method"),
                           method_needed=True,
                           loaner_returned=request.form.get("loaner_returned") == "1",
+                          loaner_back=loaner_back(request.form),
                           payments=money.payment_parts(request.form) if split else None)
     except DomainError as exc:
         flash(exc.message, "danger")
@@ -661,11 +668,75 @@ def send_to_repair(ticket_id: int):
 
 
 @bp.get("/desk/loaners")
-@require("tickets.loaner")
+@require("loaners.view")
 def loaners_out():
-    """The loaner phones out: which ticket, which customer, since when, who lent it (a
-    receptionist's branch's; a manager's, every branch's)."""
+    """The loaner phones: those out (which ticket, which customer, since when, who lent it)
+    and the branch's own (its stock list: free, out, damaged, retired; overdue marked), with
+    the manager's and the administrator's forms to add, edit, retire and mark fine (a
+    receptionist's branch's; a manager's and an administrator's, every branch's)."""
+    return render_loaners()
+
+
+def render_loaners(status: int = 200, failed: dict | None = None):
+    """The loaner phones' page; ``failed`` = {"form", "values", "errors"}: a stock form sent
+    and refused, shown again as it was (``form``: "add" or the phone's id)."""
     branch_id = current_user.branch_id if current_user.role in ticket_service.BRANCH_ROLES \
         else None
-    return render_template("reception/loaners.html", loans=loaners.loaners_out(branch_id),
-                           labels=lifecycle.STATE_LABELS)
+    keeps = can(current_user, "loaners.stock")
+    branches = admin_service.list_branches() if keeps else []
+    return render_template(
+        "reception/loaners.html", loans=loaners.loaners_out(branch_id),
+        labels=lifecycle.STATE_LABELS, stock=loaners.stock(branch_id), keeps=keeps,
+        branches=[b for b in branches if b.active], many_branches=len(branches) > 1,
+        default_branch=current_user.branch_id or ticket_service.default_branch().id,
+        failed=failed or {}), status
+
+
+def _phone_form() -> dict:
+    return {k: request.form.get(k, "") for k in ("branch_id", "label", "model", "serial",
+                                                 "notes")}
+
+
+def _stock_action(form, action, done):
+    """Run a stock action; a refused one comes back on the page (422/409) with its form."""
+    try:
+        phone = action()
+    except DomainError as exc:
+        db.session.expire_all()
+        return render_loaners(exc.status, {
+            "form": form, "values": request.form.to_dict(),
+            "errors": exc.extra.get("fields") or {"_": exc.message}})
+    flash(done(phone), "success")
+    return redirect(url_for(".loaners_out", _anchor=f"loaner-{phone.id}"))
+
+
+@bp.post("/desk/loaners/stock")
+@require("loaners.stock")
+def add_loaner():
+    """Add a phone to a branch's stock list."""
+    data = _phone_form()
+    return _stock_action("add", lambda: loaners.save_phone(current_user, None, data),
+                         lambda p: _("Loaner phone %(label)s added.", label=p.label))
+
+
+@bp.post("/desk/loaners/stock/<int:loaner_id>")
+@require("loaners.stock")
+def edit_loaner(loaner_id: int):
+    data = _phone_form()
+    return _stock_action(loaner_id, lambda: loaners.save_phone(current_user, loaner_id, data),
+                         lambda p: _("Loaner phone %(label)s saved.", label=p.label))
+
+
+@bp.post("/desk/loaners/stock/<int:loaner_id>/retire")
+@require("loaners.stock")
+def retire_loaner(loaner_id: int):
+    return _stock_action(loaner_id, lambda: loaners.retire(current_user, loaner_id),
+                         lambda p: _("Loaner phone %(label)s retired.", label=p.label))
+
+
+@bp.post("/desk/loaners/stock/<int:loaner_id>/fine")
+@require("loaners.stock")
+def loaner_fine(loaner_id: int):
+    return _stock_action(loaner_id, lambda: loaners.mark_fine(current_user, loaner_id),
+                         lambda p: _("Loaner phone %(label)s is fine: it is lent again.",
+                                     label=p.label))

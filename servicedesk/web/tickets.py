@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from .. import lifecycle
 from ..auth import ROLE_LABELS, can, require
-from ..errors import DomainError
+from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..i18n import format_money, to_ascii_digits
 from ..lifecycle import Actor
@@ -77,6 +77,8 @@ def next_steps(ticket: Ticket) -> list[tuple]:
             sorted(steps, key=lambda step: not step[2])]
 # A loaner phone taken back with the event that ended the shop's care of the device.
 LOANER_WITH = {"deliver": _l("at the hand-back"), "cancel": _l("at the cancellation")}
+# How a loaner phone came back (lifecycle.clean_return).
+LOANER_CONDITION_LABELS = {"fine": _l("Fine"), "damaged": _l("Damaged")}
 # Events whose form edits cost lines (the estimate editor).
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
@@ -192,7 +194,12 @@ def timeline(ticket: Ticket) -> list[dict]:
         elif e.event in ("lend_loaner", "return_loaner"):
             add("description", label=_l("Loaner phone"))
             add("serial", "ltr", label=_l("IMEI or serial"))
-            add("condition", label=_l("Its condition"))
+            if e.event == "lend_loaner":
+                add("condition", label=_l("Its condition"))
+            else:  # as it came back (since the stock list; before, unsaid)
+                add("condition", "text", LOANER_CONDITION_LABELS.get(d.get("condition")),
+                    label=_l("As it came back"))
+                add("note", label=_l("What is damaged"))
             if d.get("with_event") in LOANER_WITH:
                 details.append((_l("Taken back"), LOANER_WITH[d["with_event"]], "text"))
         elif e.event == "close":
@@ -213,6 +220,12 @@ def timeline(ticket: Ticket) -> list[dict]:
                      "who": who, "actor_kind": e.actor_kind, "details": details,
                      "from": e.from_state, "to": e.to_state})
     return rows
+
+
+def loaner_back(form) -> dict:
+    """How the loaner phone came back, as the box of the hand-back or the cancel says it
+    (``loaner_condition``, ``loaner_note``: services.loaners.back_with)."""
+    return {k: form.get(k) for k in ("loaner_condition", "loaner_note") if form.get(k)}
 
 
 def _posted_lines(form) -> list[dict]:
@@ -272,6 +285,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
     loaner = loaner_service.out(ticket.id) if loaner_service.held(ticket) else None
     loaner_desk = can(current_user, "tickets.loaner") and not elsewhere
     can_lend = loaner_desk and loaner is None and ticket.state in lifecycle.LOANER_STATES
+    # a branch that keeps a list of its loaner phones: the form offers its free ones
+    stocked = can_lend and loaner_service.has_stock(ticket.branch_id)
     # each SMS by what it was for: a revised estimate is not the first one
     kinds = {e.id: sms_templates.kind_of(e.event, e.data) for e in ticket.events}
     words = sms_templates.event_labels()
@@ -299,7 +314,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         can_note=can(current_user, "tickets.note"), can_claim=can_claim,
         can_assign=can_assign, assign_to=assign_to, refundable=refundable, elsewhere=elsewhere,
         payment_methods=lifecycle.PAYMENT_METHODS, loaner=loaner, can_lend=can_lend,
-        can_take_back=loaner_desk and loaner is not None,
+        can_take_back=loaner_desk and loaner is not None, stocked=stocked,
+        free_phones=loaner_service.free_phones(ticket.branch_id) if stocked else [],
         late=workbench_service.promised_late(ticket), blank_lines=BLANK_LINES,
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
@@ -344,6 +360,7 @@ def event_data_from_form(form) -> dict:
             data["above_estimate_channel"] = form.get("above_estimate_channel")
     if rule is not None and rule.name in lifecycle.LOANER_BACK_WITH:  # the box, when ticked
         data["loaner_returned"] = form.get("loaner_returned") == "1"
+        data.update(loaner_back(form))
     if rule is not None and rule.name == "deliver":  # the delivery desk's checks, always
         data["differs_ok"] = form.get("differs_ok") == "1"
         data["method_needed"] = True
@@ -417,7 +434,8 @@ def lend_loaner(ticket_id: int):
     serial, its condition."""
     try:
         loaner_service.lend(ticket_id, Actor.staff(current_user), {
-            k: request.form.get(k) for k in ("description", "serial", "condition")},
+            k: request.form.get(k) for k in ("loaner_id", "description", "serial",
+                                             "condition")},
             expected_version=_version(request.form))
     except DomainError as exc:
         db.session.expire_all()
@@ -431,10 +449,18 @@ def lend_loaner(ticket_id: int):
 @bp.post("/<int:ticket_id>/loaner/return")
 @require("tickets.loaner")
 def return_loaner(ticket_id: int):
-    """The customer gave the loaner phone back."""
+    """The customer gave the loaner phone back: how it came back (fine, or damaged and
+    what is wrong) is asked."""
     try:
         loaner_service.take_back(ticket_id, Actor.staff(current_user),
-                                 expected_version=_version(request.form))
+                                 expected_version=_version(request.form),
+                                 data={k: request.form.get(k) for k in ("condition", "note")},
+                                 condition_required=True)
+    except ValidationError as exc:
+        db.session.expire_all()
+        return render_ticket(ticket_id, exc.status, {
+            "event": "return_loaner", "values": request.form.to_dict(),
+            "errors": exc.extra.get("fields") or {"condition": exc.message}})
     except DomainError as exc:
         flash(exc.message, "danger")
     else:
