@@ -498,6 +498,40 @@ class TestInProcess:
         customer = db.session.get(Ticket, ticket.id).customer
         assert (customer.phone, customer.sms_opt_out) == ("+989127778800", True)
 
+    def test_who_stopped_the_sms_is_on_the_customer_and_verify_audit_ties_it_to_the_log(
+            self, app, twilio, make_ticket, users):
+        """The STOP reply, the desk and the customer's page each record who stopped the SMS
+        on the customer (what a corrected number reads); verify-audit reports a customer
+        whose switch says other than their last record (a STOP written over the customer's
+        own stop would let a correction start their SMS again)."""
+        from servicedesk.models import AuditLog
+        stopped = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        asked = make_ticket("intake")
+        svc.set_customer_sms(asked.customer_id, False, by=users["reception"])
+        db.session.expire_all()
+        by = dict(db.session.execute(select(Customer.id, Customer.opted_out_by)).all())
+        assert (by[stopped.customer_id], by[asked.customer_id]) == ("stop", "staff")
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["verify-audit"])
+        assert result.exit_code == 0 and "audit chain intact" in result.output, result.output
+        db.session.execute(update(Customer).where(Customer.id == asked.customer_id)
+                           .values(opted_out_by="stop"))
+        db.session.commit()
+        result = runner.invoke(args=["verify-audit"])
+        assert result.exit_code == 1
+        assert f"customer {asked.customer_id}: SMS stopped by stop but the last customer.sms " \
+            "record" in result.output
+        assert f"customer {stopped.customer_id}:" not in result.output
+        # the customer starts them again from their page: the switch and the log agree again
+        svc.set_customer_sms(asked.customer_id, True, how="link")
+        svc.set_customer_sms(asked.customer_id, False, how="link")
+        assert db.session.get(Customer, asked.customer_id).opted_out_by == "link"
+        assert runner.invoke(args=["verify-audit"]).exit_code == 0
+        assert db.session.scalar(select(AuditLog.value_to).where(
+            AuditLog.action == "customer.sms").order_by(AuditLog.id.desc()).limit(1)) == {
+                "sms": False, "how": "link"}
+
     def test_the_desk_sends_the_last_sms_with_the_customers_link_again(
             self, app, twilio, make_ticket, users):
         """A customer calls: they lost the SMS with the estimate to approve. The desk sends

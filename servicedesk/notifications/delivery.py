@@ -130,6 +130,7 @@ def deliver(notification_id: int) -> str:
             if customer and not customer.sms_opt_out:
                 customer.sms_opt_out = True
                 customer.opted_out_at = now
+                customer.opted_out_by = "stop"
                 # recorded as the number's STOP: a number corrected later lifts it
                 audit.log("customer.sms", obj=customer, before={"sms": True},
                           after={"sms": False, "how": "stop", "mobile": mask_phone(note.to)})
