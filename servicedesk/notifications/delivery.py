@@ -31,6 +31,7 @@ from .. import audit
 from ..extensions import db
 from ..links import public_base_url
 from ..models import Customer, Notification, Visit, utcnow
+from . import superseded
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
                        backend_from_config, mask_phone)
 
@@ -101,6 +102,11 @@ def deliver(notification_id: int) -> str:
         # The customer asked for no SMS after this one was written: a retry, or a first
         # attempt that waited (its hand-off failed, Redis was down, the worker was stopped).
         _finish(note, "cancelled", None, "the customer has opted out of SMS since")
+        db.session.commit()
+        return note.status
+    moot = superseded.why_moot(note)
+    if moot:  # the ticket stopped waiting on what it asks (held by the sender meanwhile)
+        _finish(note, "cancelled", None, moot)
         db.session.commit()
         return note.status
     if note.visit_id is not None and _queue_sms_stale(note):

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..i18n import localize_digits
+from . import superseded
 from .backends import PANEL_NO_ID
 from .delivery import LATE_NOTE
 
@@ -58,6 +59,13 @@ def explain(status: str, error_code: Optional[str],
             return _("Not sent: the customer asked for no SMS.")
         if "queue number" in message:
             return _("Not sent: by then the queue number had been called, served or passed.")
+        if message == superseded.ANSWERED:
+            return _("Not sent: the estimate was answered before it went.")
+        if message == superseded.REPLACED:
+            return _("Not sent: a new estimate replaced it before it went (the customer gets "
+                     "that one).")
+        if message == superseded.HANDED_BACK:
+            return _("Not sent: the device was handed back before it went.")
         return _("Not sent: the ticket had moved on before it was due.")
     if status == "unknown":
         return _("The SMS service did not say whether it took the message: it is sent again "
