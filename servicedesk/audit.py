@@ -166,3 +166,33 @@ def verify_ticket_chains(tickets: Optional[Iterable[Ticket]] = None) -> list[tup
         if seq is not None:
             broken.append((ticket.number, seq))
     return broken
+
+
+def verify_customers_sms() -> list[tuple[int, str]]:
+    """(customer id, problem) for every customer whose SMS switch (``sms_opt_out``, and who
+    stopped them: ``opted_out_by``) is not what their last ``customer.sms`` record says: the
+    columns the rules read, tied to the records. A customer with no record may be stopped by
+    nobody named (the demo's customers), never by someone."""
+    from .models import Customer
+    last: dict[str, AuditLog] = {}
+    for row in db.session.scalars(select(AuditLog).where(
+            AuditLog.action == "customer.sms", AuditLog.object_type == Customer.__tablename__)
+            .order_by(AuditLog.id)):
+        last[row.object_id] = row
+    problems = []
+    for ident, stopped, by in db.session.execute(
+            select(Customer.id, Customer.sms_opt_out, Customer.opted_out_by)
+            .order_by(Customer.id)):
+        row = last.get(str(ident))
+        if row is None:
+            if by is not None:
+                problems.append((ident, f"SMS stopped by {by} with no customer.sms record"))
+            continue
+        said = row.value_to or {}
+        if said.get("sms") is stopped:
+            problems.append((ident, "SMS " + ("stopped" if stopped else "sent")
+                             + f" but the last customer.sms record (#{row.id}) says otherwise"))
+        elif stopped and said.get("how") != by:
+            problems.append((ident, f"SMS stopped by {by} but the last customer.sms record "
+                                    f"(#{row.id}) says by {said.get('how')}"))
+    return problems

@@ -194,8 +194,10 @@ def worker(burst, sweep_every):
 @click.command("verify-audit")
 def verify_audit():
     """Check every ticket's audit chain (the first edited event of each broken one) and that
-    its bill, estimate, payment, technician and actors agree with the chain."""
+    its bill, estimate, payment, technician and actors agree with the chain; and that each
+    customer's SMS switch agrees with its last record in the audit log."""
     require_schema()
+    from .audit import verify_customers_sms
     from .lifecycle import verify_chain, verify_records
     broken = 0
     for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):
@@ -206,8 +208,14 @@ def verify_audit():
             broken += 1
         for problem in problems:
             click.echo(f"ticket {ticket.number}: {problem}")
-    if broken:
-        raise click.ClickException(f"{broken} ticket(s) with a broken audit chain")
+    customers = verify_customers_sms()
+    for ident, problem in customers:
+        click.echo(f"customer {ident}: {problem}")
+    failures = ([f"{broken} ticket(s) with a broken audit chain"] if broken else []) + (
+        [f"{len({i for i, _ in customers})} customer(s) whose SMS switch differs from the "
+         "audit log"] if customers else [])
+    if failures:
+        raise click.ClickException("; ".join(failures))
     click.echo("audit chain intact")
 
 

@@ -30,7 +30,7 @@ from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .i18n import format_money
 from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
-from .notifications import outbox
+from .notifications import outbox, superseded
 
 TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
                  "delivered", "closed", "cancelled")
@@ -537,6 +537,10 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
             for line in clean["lines"]))
     stages.on_event(ticket, row)
 
+    # An SMS not sent yet that asked for what this event answered or ended (the estimate's
+    # "approve or decline" once the desk took the answer by phone, "ready to collect" once it
+    # was handed back) is cancelled with it, with the reason.
+    superseded.cancel_for_event(ticket, None if from_state == NEW else from_state, row)
     # Every event has a template; none is written for imports, for the system closing an
     # unanswered survey, or when the template is off or the customer opted out (outbox decides).
     if notify and not (event == "close" and actor.kind == "system"):

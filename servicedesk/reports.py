@@ -1120,9 +1120,23 @@ FAILED_STATUSES = ("failed", "undelivered")
 REPORTED_STATUSES = ("delivered", "undelivered")  # the provider's delivery report came
 
 
+# What tells failures (and cancellations) with one error code apart, grouped on: the delivery
+# job's note for a cancelled message (a few fixed ones), and for a failed one whether it gave up
+# after its attempts (its outcome unknown or not) or the panel answered without an id; the
+# rest of a note (the attempts, the provider's words) would split the groups.
+SMS_NOTE = (
+    "CASE WHEN n.status = 'cancelled' THEN n.error_message "
+    "WHEN n.status NOT IN ('failed', 'undelivered') THEN NULL "
+    "WHEN n.error_message LIKE 'gave up after %outcome was unknown%' "
+    "THEN 'gave up after all attempts; the last outcome was unknown' "
+    "WHEN n.error_message LIKE 'gave up after %' THEN 'gave up after all attempts' "
+    "WHEN n.error_message LIKE 'the SMS panel answered without a message id%' "
+    "THEN 'the SMS panel answered without a message id' END")
+
+
 def sms(f: Filters) -> list[dict]:
-    """Messages written in the range per event, status and error code: how many and their
-    segments (what the provider bills)."""
+    """Messages written in the range per event, status, error code and note (``SMS_NOTE``):
+    how many and their segments (what the provider bills)."""
     q = _Query()
     lo, hi = f.bounds()
     where = [f"n.created_at >= {q.ts(lo)}", f"n.created_at < {q.ts(hi)}"]
@@ -1131,23 +1145,24 @@ def sms(f: Filters) -> list[dict]:
         join = "JOIN tickets t ON t.id = n.ticket_id "
         where.append(f"t.branch_id = {q.bind(f.branch_id)}")
     sql = ("SELECT n.event AS event, n.status AS status, n.error_code AS error_code, "
-           "COUNT(*) AS messages, SUM(n.segments) AS segments "
+           f"{SMS_NOTE} AS note, COUNT(*) AS messages, SUM(n.segments) AS segments "
            f"FROM notifications n {join}WHERE {' AND '.join(where)} "
-           "GROUP BY n.event, n.status, n.error_code")
+           f"GROUP BY n.event, n.status, n.error_code, {SMS_NOTE}")
     rows = q.rows(sql)
     for row in rows:
         row["messages"], row["segments"] = int(row["messages"]), int(row["segments"] or 0)
-    rows.sort(key=lambda r: (r["event"], r["status"], r["error_code"] or ""))
+    rows.sort(key=lambda r: (r["event"], r["status"], r["error_code"] or "", r["note"] or ""))
     return rows
 
 
 def sms_summary(rows: list[dict]) -> dict:
     """Totals of the ``sms`` rows (a handful of groups, not messages): written, sent,
-    delivered, failed, failures by error code, the segments of the messages sent (what the
+    delivered, failed, failures by error code (``by_error``; ``failures``: by status, code
+    and note, what tells their reasons apart), the segments of the messages sent (what the
     provider bills: not those waiting, failed or cancelled), and how many delivery reports
     came (none: the backend does not report delivery, and there is no delivery rate)."""
     total = {"messages": 0, "sent": 0, "delivered": 0, "delivery_reports": 0, "failed": 0,
-             "pending": 0, "segments": 0, "by_error": {}}
+             "pending": 0, "segments": 0, "by_error": {}, "failures": {}}
     for row in rows:
         n = row["messages"]
         total["messages"] += n
@@ -1162,6 +1177,8 @@ def sms_summary(rows: list[dict]) -> dict:
             total["failed"] += n
             code = row["error_code"] or "-"
             total["by_error"][code] = total["by_error"].get(code, 0) + n
+            key = (row["status"], row["error_code"], row["note"])
+            total["failures"][key] = total["failures"].get(key, 0) + n
         if row["status"] in ("pending", "sending", "retry", "unknown"):
             total["pending"] += n
     total["delivery_rate"] = (_ratio(total["delivered"], total["sent"])

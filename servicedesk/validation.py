@@ -4,6 +4,7 @@ Each checker takes the raw value and returns the clean one or raises ValueError 
 user can read; ``Fields`` collects them per field so one response lists every problem.
 """
 import re
+import unicodedata
 from datetime import date
 from typing import Any, Callable, Mapping, Optional
 
@@ -36,11 +37,28 @@ MAX_ID = 2**31 - 1
 PHONE_REGION = "IR"
 
 
+# Between a number's digit groups people put more than spaces and "-": a half-space (ZWNJ:
+# Shift+Space on a Persian keyboard), the invisible marks a number copied from a contact or a
+# chat carries (direction marks, zero-width spaces), a non-breaking, thin or narrow space, any
+# dash (‐ – — −), the Persian keyboard's tatweel (ـ). Each is read as a space.
+_PHONE_GAPS = frozenset("\u0640\u2212\ufe63\uff0d")
+
+
+def phone_text(raw: Any) -> str:
+    """A typed phone number with ASCII digits and every kind of gap between its digit groups
+    read as a space, stripped ("" when nothing is left)."""
+    text = to_ascii_digits(raw)
+    return "".join(" " if ch in _PHONE_GAPS or unicodedata.category(ch) in ("Zs", "Cf", "Pd")
+                   else ch for ch in text).strip()
+
+
 def phone_e164(raw: Any, region: str = PHONE_REGION, allow_numbers: tuple = ()) -> str:
-    """A mobile number in E.164 (``09121234567`` and Persian digits give ``+989121234567``)."""
-    if not isinstance(raw, str) or not raw.strip():
+    """A mobile number in E.164 (``09121234567``, Persian or Arabic digits, mixed with Latin
+    ones, groups apart with spaces of any kind, half-spaces or dashes, give
+    ``+989121234567``)."""
+    if not isinstance(raw, str) or not phone_text(raw):
         raise ValueError(_("Enter a mobile phone number."))
-    text = _printable(to_ascii_digits(raw).strip())
+    text = _printable(phone_text(raw))
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

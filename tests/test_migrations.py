@@ -283,3 +283,60 @@ def test_loans_keep_one_loaner_out_per_ticket_and_go_down_cleanly(empty_url, tmp
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_who_stopped_a_customers_sms_moves_from_the_audit_log_to_the_customer(empty_url,
+                                                                            tmp_path):
+    """0015: a customer whose SMS are stopped gets who stopped them from their last
+    ``customer.sms`` record: the number's STOP reply, the desk, their page; started again
+    since, or stopped with no record (the demo's), nobody."""
+    from flask_migrate import downgrade
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE, add_user
+
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            from servicedesk.cli import ensure_default_branch
+            ensure_default_branch()
+            desk = Actor.staff(add_user("reception1", "reception"))
+            ids = [svc.admit({**INTAKE, "customer": {"name": f"C{n}",
+                                                     "phone": f"0912111000{n}"}}, desk)
+                   .customer_id for n in range(5)]
+            stop, link, staff, again, demo = ids
+            db.session.remove()
+            downgrade(revision="0014")
+            for customer, rows in ((stop, [{"sms": False, "how": "stop"}]),
+                                   (link, [{"sms": False, "how": "stop"},
+                                           {"sms": True, "how": "staff"},
+                                           {"sms": False, "how": "link"}]),
+                                   (staff, [{"sms": False, "how": "staff"}]),
+                                   (again, [{"sms": False, "how": "stop"},
+                                            {"sms": True, "how": "number corrected"}])):
+                for row in rows:
+                    db.session.execute(sa.text(
+                        "INSERT INTO audit_log (at, actor_name, action, object_type, "
+                        "object_id, value_to) VALUES (CURRENT_TIMESTAMP, '', 'customer.sms', "
+                        "'customers', :id, :to)").bindparams(sa.bindparam("to", type_=sa.JSON)),
+                        {"id": str(customer), "to": row})
+            db.session.execute(sa.text("UPDATE customers SET sms_opt_out = :t WHERE id IN "
+                                       "(:a, :b, :c, :d)"),
+                               {"t": True, "a": stop, "b": link, "c": staff, "d": demo})
+            db.session.commit()
+            upgrade()
+            kept = dict(db.session.execute(sa.text(
+                "SELECT id, opted_out_by FROM customers")).all())
+            assert kept == {stop: "stop", link: "link", staff: "staff", again: None,
+                            demo: None}
+            db.session.remove()
+            downgrade(revision="0014")
+            assert "opted_out_by" not in {c["name"] for c in
+                                          sa.inspect(db.engine).get_columns("customers")}
+            upgrade()
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -493,6 +493,48 @@ def intake_form(**over):
     return form
 
 
+# A mobile number as people type or paste it: half-spaces (Shift+Space on a Persian keyboard),
+# non-breaking and narrow spaces, invisible marks from a contact, Persian and Arabic digits mixed
+# with Latin ones, dashes or the tatweel between the digit groups.
+TYPED_MOBILES = ["۰۹۳۵\u200c۱۱۱\u200c۲۲۳۳", "0935\u00a0111\u00a02233", "09۳5 1۱1 ۲2۳3",
+                 "٠٩٣٥-١١١-٢٢٣٣", "0935–111–2233", "+۹۸ ۹۳۵\u202f۱۱۱\u202f۲۲۳۳",
+                 "۰۹۳۵ـ۱۱۱ـ۲۲۳۳", "\u200f۰۹۳۵ ۱۱۱ ۲۲۳۳\u200e", "0935\u2009111\u20092233"]
+
+
+@pytest.mark.parametrize("typed", TYPED_MOBILES)
+def test_a_mobile_number_is_read_however_its_digit_groups_are_set_apart(app, desk, api,
+                                                                        make_ticket, typed):
+    """At the kiosk, the queue's desk, the API's queue number and intake, the desk's intake
+    and its correction of a mistyped number: the same number, +989351112233."""
+    mobile = "+989351112233"
+    desk.post("/kiosk", {"service": "repair", "phone": typed})
+    assert visit_by_label("R-001").phone == mobile
+    desk.post("/queue/issue", {"service": "inquiry", "phone": typed})
+    assert visit_by_label("Q-001").phone == mobile
+    made = api["reception"].post("/api/v1/visits", json={"service": "repair", "phone": typed})
+    assert made.status_code == 201, made.get_json()
+    assert visit_by_label("R-002").phone == mobile
+    ticket = make_ticket("intake")  # taken down as 0912 123 4567: the desk corrects it
+    resp = desk.post(f"/tickets/{ticket.id}/customer/phone?lang=en", {"phone": typed})
+    assert resp.status_code == 302
+    assert reload(ticket).customer.phone == mobile, text(desk.get(f"/tickets/{ticket.id}"))
+    resp = desk.post("/desk/intake", intake_form(customer_phone=typed,
+                                                 customer_name=ticket.customer.name))
+    assert resp.status_code == 302, text(resp)
+    made = api["reception"].post("/api/v1/tickets", json={
+        **INTAKE, "customer": {"name": "Narges Rezaei", "phone": typed}})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["customer"]["phone"] == mobile
+    assert count(Customer) == 1
+
+
+@pytest.mark.parametrize("typed", ["\u200c\u00a0", "۰۹۳۵\u200c۱۱۱", "0935_111_2233"])
+def test_a_number_that_is_not_a_mobile_however_typed_is_refused_and_writes_nothing(desk,
+                                                                                 typed):
+    resp = desk.post("/desk/intake?lang=en", intake_form(customer_phone=typed))
+    assert resp.status_code == 422 and count(Customer) == 0
+
+
 def test_a_promised_date_that_has_passed_is_refused_at_the_desk(desk):
     """A slip of the year or the month (1400 for 1405): the desk is told, nothing is written.
     A date that cannot exist is called that, not a format error."""

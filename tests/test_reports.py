@@ -603,6 +603,43 @@ def test_sms_report_counts_and_segments(app, make_ticket):
     assert "ارسال شد" in export and ",sent," not in export
 
 
+def test_the_sms_report_says_why_messages_failed_in_the_shops_words(app, make_ticket):
+    """Failures are grouped by what happened, in words (the provider's code beside, small):
+    not "21211: 2", and a cancelled SMS says why in the table too."""
+    from html import unescape
+
+    from servicedesk.models import Notification
+    for _ in range(3):
+        make_ticket("intake")
+    notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
+    for note, (status, code, message) in zip(notes, [
+            ("failed", "21211", "The 'To' number is not a valid phone number"),
+            ("failed", "21211", "The 'To' number is not a valid phone number"),
+            ("failed", None, "gave up after 6 attempts: could not connect to Twilio")]):
+        note.status, note.error_code, note.error_message = status, code, message
+    db.session.commit()
+    make_ticket("estimate")
+    quote = db.session.scalar(select(Notification).where(Notification.event == "quote"))
+    quote.status, quote.error_message = "cancelled", "no longer due: the estimate was answered"
+    db.session.commit()
+    client = Staff(app, "manager1")
+    page = unescape(client.get("/reports/sms?lang=en").get_data(as_text=True))
+    failures = page.split("data-sms-failures>", 1)[1].split("</ul>", 1)[0]
+    assert "The number cannot get SMS (wrong, or not a mobile): check it with the customer." \
+        in failures
+    assert ">2</span>" in failures and 'data-sms-codes>(21211)</small>' in failures
+    assert "Not sent after every attempt: the SMS service could not be reached or was busy." \
+        in failures
+    chart = json.loads(page.split('id="chart-sms">', 1)[1].split("</script>", 1)[0])
+    assert chart["labels"][0].startswith("The number cannot get SMS")
+    table = page.split('id="report-table"', 1)[1]
+    assert "Not sent: the estimate was answered before it went." in table
+    fa = unescape(client.get("/reports/sms?lang=fa").get_data(as_text=True))
+    assert "این شماره پیامک دریافت نمی‌کند" in fa.split("data-sms-failures>", 1)[1]
+    export = client.get("/reports/sms?lang=en&format=csv").get_data(as_text=True)
+    assert "Not sent: the estimate was answered before it went." in export
+
+
 def test_sms_segments_billed_are_those_sent_and_delivery_unknown_is_no_zero(app, make_ticket):
     """A message waiting to be sent or refused by the provider is not billed; a backend that
     never reports delivery (no message delivered or undelivered) has no delivery rate, not

@@ -498,6 +498,121 @@ class TestInProcess:
         customer = db.session.get(Ticket, ticket.id).customer
         assert (customer.phone, customer.sms_opt_out) == ("+989127778800", True)
 
+    def test_who_stopped_the_sms_is_on_the_customer_and_verify_audit_ties_it_to_the_log(
+            self, app, twilio, make_ticket, users):
+        """The STOP reply, the desk and the customer's page each record who stopped the SMS
+        on the customer (what a corrected number reads); verify-audit reports a customer
+        whose switch says other than their last record (a STOP written over the customer's
+        own stop would let a correction start their SMS again)."""
+        from servicedesk.models import AuditLog
+        stopped = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        asked = make_ticket("intake")
+        svc.set_customer_sms(asked.customer_id, False, by=users["reception"])
+        db.session.expire_all()
+        by = dict(db.session.execute(select(Customer.id, Customer.opted_out_by)).all())
+        assert (by[stopped.customer_id], by[asked.customer_id]) == ("stop", "staff")
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["verify-audit"])
+        assert result.exit_code == 0 and "audit chain intact" in result.output, result.output
+        db.session.execute(update(Customer).where(Customer.id == asked.customer_id)
+                           .values(opted_out_by="stop"))
+        db.session.commit()
+        result = runner.invoke(args=["verify-audit"])
+        assert result.exit_code == 1
+        assert f"customer {asked.customer_id}: SMS stopped by stop but the last customer.sms " \
+            "record" in result.output
+        assert f"customer {stopped.customer_id}:" not in result.output
+        # the customer starts them again from their page: the switch and the log agree again
+        svc.set_customer_sms(asked.customer_id, True, how="link")
+        svc.set_customer_sms(asked.customer_id, False, how="link")
+        assert db.session.get(Customer, asked.customer_id).opted_out_by == "link"
+        assert runner.invoke(args=["verify-audit"]).exit_code == 0
+        assert db.session.scalar(select(AuditLog.value_to).where(
+            AuditLog.action == "customer.sms").order_by(AuditLog.id.desc()).limit(1)) == {
+                "sms": False, "how": "link"}
+
+    def _sender_down(self, app):
+        """The hand-off after the commit fails (nothing listens on this Redis): the SMS wait
+        in the outbox, as after an outage."""
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"
+        app.extensions.pop("servicedesk_rq_queue", None)
+
+    def test_an_sms_asking_for_what_the_desk_already_recorded_is_cancelled_not_sent_later(
+            self, app, twilio, api, make_ticket, users):
+        """The SMS were down when the estimate went out; the customer phoned and the desk
+        recorded the approval: the waiting "approve or decline" SMS is cancelled with the
+        approval, saying why, and never goes; the receipt SMS, still true, still goes. Later
+        the device is ready, then handed back before that SMS went: "ready to collect" is
+        cancelled too."""
+        from html import unescape
+
+        def page(lang):
+            with app.app_context():  # its own, as in production: the language is not kept
+                return unescape(api["reception"].get(f"/tickets/{ticket.id}?lang={lang}")
+                                .get_data(as_text=True))
+        self._sender_down(app)
+        ticket = make_ticket("diagnosis")
+        svc.fire_event(ticket.id, "quote", actor_for("quote", users), dict(SAMPLE_DATA["quote"]))
+        assert [(n.event, n.status) for n in notes(ticket.id)] == [
+            ("admit", "pending"), ("send_to_repair", "pending"), ("quote", "pending")]
+        answer = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
+                                       json={"event": "approve", "channel": "phone"})
+        assert answer.status_code == 200, answer.get_json()
+        assert [(n["event"], n["status"]) for n in answer.get_json()["notifications"]] == [
+            ("admit", "pending"), ("send_to_repair", "pending"), ("quote", "cancelled"),
+            ("approve", "pending")]
+        assert "Not sent: the estimate was answered before it went." in page("en")
+        assert "فرستاده نشد: پیش از ارسال، جواب مشتری به برآورد هزینه ثبت شده بود." in page("fa")
+        for event in ("finish", "deliver"):
+            svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
+        app.config["REDIS_URL"] = None  # the sender is back
+        sweep(stuck_after=timedelta(0))
+        assert [(n.event, n.status, n.error_message) for n in notes(ticket.id)] == [
+            ("admit", "sent", None), ("send_to_repair", "sent", None),
+            ("quote", "cancelled", "no longer due: the estimate was answered"),
+            ("approve", "sent", None),
+            ("finish", "cancelled", "no longer due: the device was handed back"),
+            ("deliver", "sent", None)]
+        assert len(sends(twilio)) == 4
+        assert "Not sent: the device was handed back before it went." in page("en")
+
+    def test_a_revised_estimate_cancels_the_waiting_sms_of_the_old_one(
+            self, app, twilio, make_ticket, users):
+        """The first estimate's SMS is still waiting when the technician revises it: only the
+        new one goes (the old asks to approve a total that no longer stands)."""
+        self._sender_down(app)
+        ticket = make_ticket("estimate")
+        lines = [{**SAMPLE_DATA["quote"]["lines"][0], "unit_price": 9_000_000}]
+        svc.fire_event(ticket.id, "quote", actor_for("quote", users), {"lines": lines})
+        quotes = [n for n in notes(ticket.id) if n.event == "quote"]
+        assert [(n.status, n.error_message) for n in quotes] == [
+            ("cancelled", "no longer due: a new estimate replaced it"), ("pending", None)]
+        app.config["REDIS_URL"] = None
+        sweep(stuck_after=timedelta(0))
+        assert [n.status for n in notes(ticket.id) if n.event == "quote"] == [
+            "cancelled", "sent"]
+
+    def test_an_sms_the_sender_held_when_its_wait_ended_is_cancelled_at_its_send(
+            self, app, twilio, make_ticket, users):
+        """The estimate's SMS was in the sender's hands (held for the morning) when the
+        customer's answer came by phone: at its next attempt it is cancelled, not sent."""
+        self._sender_down(app)
+        ticket = make_ticket("estimate")
+        [quote] = [n for n in notes(ticket.id) if n.event == "quote"]
+        db.session.execute(update(Notification).where(Notification.id == quote.id)
+                           .values(status="sending"))
+        db.session.commit()
+        svc.fire_event(ticket.id, "approve", actor_for("approve", users), {"channel": "phone"})
+        assert notes(ticket.id)[2].status == "sending"  # not the lifecycle's to touch
+        db.session.execute(update(Notification).where(Notification.id == quote.id)
+                           .values(status="retry", next_attempt_at=None))
+        db.session.commit()
+        app.config["REDIS_URL"] = None
+        assert deliver(quote.id) == "cancelled"
+        assert notes(ticket.id)[2].error_message == "no longer due: the estimate was answered"
+        assert twilio.requests == []
+
     def test_the_desk_sends_the_last_sms_with_the_customers_link_again(
             self, app, twilio, make_ticket, users):
         """A customer calls: they lost the SMS with the estimate to approve. The desk sends
@@ -591,9 +706,13 @@ class TestRq:
     def test_full_life_each_sms_once_through_rq(self, app, twilio, make_ticket, users,
                                                worker_env):
         ticket = make_ticket("intake")
-        walk(ticket, users, LIFE)
-        assert {r.status for r in notes(ticket.id)} == {"pending"}  # queued, not sent inline
-        self.run_burst(worker_env)
+        # the worker runs before the customer answers the estimate and before the hand-back:
+        # an SMS asking for what is done already would be cancelled, not sent (superseded)
+        for steps in (LIFE[:2], LIFE[2:4], LIFE[4:]):
+            walk(ticket, users, steps)
+            assert {r.status for r in notes(ticket.id)} <= {"pending", "sent"}
+            assert notes(ticket.id)[-1].status == "pending"  # queued, not sent inline
+            self.run_burst(worker_env)
         got = twilio.wait_for(len(LIFE) + 1)
         assert len(got) == len(LIFE) + 1
         assert len({m["body"] for m in got}) == len(got)

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from servicedesk.extensions import db
 from servicedesk.models import Notification, utcnow
@@ -23,10 +23,16 @@ class Panel:
         self.received = []
         self.script = []
         self.bodies = []  # answers to give instead of {"messageid": ...}
+        self.gate = None  # a threading.Event the next request waits for (a slow panel)
+        self.arrived = threading.Event()
         panel = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self, params):
+                gate, panel.gate = panel.gate, None
+                panel.arrived.set()
+                if gate is not None:
+                    gate.wait(30)
                 status = panel.script.pop(0) if panel.script else 200
                 answer = panel.bodies.pop(0) if panel.bodies else None
                 if status == 200:
@@ -67,6 +73,8 @@ def app_config(panel):
     panel.received.clear()
     panel.script.clear()
     panel.bodies.clear()
+    panel.gate = None
+    panel.arrived.clear()
     return {"SMS_BACKEND": "http", "SMS_HTTP_URL": panel.url, "SMS_HTTP_METHOD": "GET",
             "SMS_HTTP_TO_PARAM": "receptor", "SMS_HTTP_MESSAGE_PARAM": "message",
             "SMS_HTTP_STATIC_PARAMS": '{"apikey": "k-123", "sender": "10004346"}',
@@ -216,3 +224,71 @@ def test_sms_refused_while_the_panels_credit_ran_out_go_after_the_top_up(app, pa
     row = rows(ticket.id)[0]
     assert (row.status, row.attempts, row.provider_id) == ("sent", 2, "m1")
     assert len(panel.received) == 1
+
+
+def test_a_send_still_waiting_for_a_slow_panel_is_not_taken_for_stuck_and_sent_twice(
+        app, panel, make_ticket):
+    """The panel is given 120 s to answer (SERVICEDESK_SMS_HTTP_TIMEOUT): a send waiting 150 s
+    for its answer is still in progress, and the sweep (every minute) leaves it alone: the
+    customer gets the SMS once. Past what a send can last, a row left "sending" (its sender
+    died) is sent again as before."""
+    def sender_down():  # the hand-off after the commit fails: the SMS waits in the outbox
+        app.config["REDIS_URL"] = "redis://127.0.0.1:6390/0"
+        app.extensions.pop("servicedesk_rq_queue", None)
+
+    app.config["SMS_HTTP_TIMEOUT"] = 120
+    sender_down()
+    ticket = make_ticket("intake")
+    other = make_ticket("intake", intake={**INTAKE, "customer": {"name": "B",
+                                                                 "phone": "09351234567"}})
+    [row] = rows(ticket.id)
+    assert row.status == "pending"
+    app.config["REDIS_URL"] = None
+    gate = panel.gate = threading.Event()
+
+    def send():
+        with app.app_context():
+            deliver(row.id)
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        assert panel.arrived.wait(10)
+        db.session.execute(update(Notification).where(Notification.id == row.id)
+                           .values(updated_at=utcnow() - timedelta(seconds=150)))
+        db.session.commit()
+        sweep()
+        assert rows(ticket.id)[0].status == "sending"
+        assert panel.received == []
+    finally:
+        gate.set()
+        sender.join(30)
+    assert rows(ticket.id)[0].status == "sent"
+    assert len(panel.received) == 1
+
+    # a row its sender left "sending" (it died) past what a send can last goes again
+    db.session.execute(update(Notification).where(Notification.ticket_id == other.id)
+                       .values(status="sending", attempts=1,
+                               updated_at=utcnow() - timedelta(seconds=301)))
+    db.session.commit()
+    sweep()
+    assert rows(other.id)[0].status == "sent" and len(panel.received) == 2
+
+
+def test_an_rq_job_lives_as_long_as_its_send_may(app):
+    """rq kills a job past its timeout (60 s by default): with a panel given 120 s, a job
+    killed while the send waits would leave it to the sweep, to be sent twice."""
+    import uuid
+
+    from servicedesk.notifications.queue import enqueue, get_queue
+    app.config.update(REDIS_URL="redis://127.0.0.1:6379/0", SMS_HTTP_TIMEOUT=120,
+                      RQ_QUEUE=f"sd-test-{uuid.uuid4().hex[:8]}")
+    queue = get_queue(app)
+    try:
+        enqueue(app, [1])
+        assert queue.fetch_job(queue.job_ids[0]).timeout == 300
+        app.config["SMS_HTTP_TIMEOUT"] = 10
+        enqueue(app, [2])
+        assert queue.fetch_job(queue.job_ids[1]).timeout == 80
+    finally:
+        queue.empty()
+        queue.delete()

@@ -1,7 +1,7 @@
 """The shop's own loaner phones, per branch: loaners; loans.loaner_id and how a loaner came back
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 
 Until now a loaner phone was typed as free text at each loan. A branch now keeps a list of its
 own (a label the desk calls it by, model, IMEI or serial, notes); a loan may name one of them,
@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

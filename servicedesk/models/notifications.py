@@ -9,7 +9,8 @@ from ._types import UTCDateTime, utcnow
 
 # pending -> sending -> sent -> delivered | undelivered ; failed (permanent) ; retry (transient,
 # due at next_attempt_at) ; unknown (timed out after the request left: may have been accepted);
-# cancelled (a reminder whose retry came after the customer acted; never sent).
+# cancelled (never sent: the customer opted out meanwhile, a queue number moved on, or it asked
+# for what was done before it went: notifications/superseded.py; error_message says which).
 NOTIFICATION_STATUSES = ("pending", "sending", "retry", "sent", "delivered", "undelivered",
                          "failed", "unknown", "cancelled")
 

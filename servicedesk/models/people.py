@@ -99,6 +99,12 @@ class Customer(db.Model):
     language: Mapped[str] = mapped_column(String(5), default="fa")
     sms_opt_out: Mapped[bool] = mapped_column(default=False)
     opted_out_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Who stopped the SMS (None while they are sent): "staff" (the customer asked the desk),
+    # "link" (they pressed the button on their page), "stop" (Twilio 21610: the number's owner
+    # replied STOP, who may not be the customer: a corrected number lifts it). None with
+    # sms_opt_out: not known (the demo's customers). The audit log's customer.sms rows record
+    # each switch; this is what the rules read (verify-audit ties the two).
+    opted_out_by: Mapped[Optional[str]] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

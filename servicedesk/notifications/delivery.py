@@ -12,10 +12,11 @@ the last reason.
 
 Policy for ambiguous sends: the provider may have accepted the message and Twilio has no
 idempotency key, so a resend risks a duplicate. The row waits (``unknown``) for ``stuck_after``
-(2 minutes) and the interval of that attempt, whichever is longer, then the sweep sends it
-again. Rows left in ``sending`` by a killed worker are treated the same. So: each resend after
-an unknown outcome may be a duplicate, and a customer can get as many copies as there were
-attempts; once the attempts run out the row is ``failed`` though a copy may have arrived
+(2 minutes, or longer when the backend's timeout lets a send last longer) and the interval of
+that attempt, whichever is longer, then the sweep sends it again. Rows left in ``sending`` by a
+killed worker are treated the same. So: each resend after an unknown outcome may be a
+duplicate, and a customer can get as many copies as there were attempts; once the attempts run
+out the row is ``failed`` though a copy may have arrived
 ("the last outcome was unknown"). The status callback URL names the row, so a delivery report
 for an attempt whose answer was lost still settles the row (``apply_status_callback``) and
 no resend follows it. Delivery is at least once only while the attempts last.
@@ -31,6 +32,7 @@ from .. import audit
 from ..extensions import db
 from ..links import public_base_url
 from ..models import Customer, Notification, Visit, utcnow
+from . import superseded
 from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
                        backend_from_config, mask_phone)
 
@@ -43,8 +45,32 @@ def retry_intervals() -> list[int]:
     return list(current_app.config.get("SMS_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
 
 
+# Past the longest a send can take, before a row still "sending" counts as stuck (its sender
+# died): the time to write the row back after the answer, and clocks a little apart.
+SEND_MARGIN = 60
+
+
+def send_limit(config=None) -> float:
+    """The longest one send can take, in seconds, before its HTTP client gives up: the
+    timeout (``TWILIO_TIMEOUT``, ``SMS_HTTP_TIMEOUT``: the larger, whichever backend runs)
+    counts once for the connection and again for the answer."""
+    config = current_app.config if config is None else config
+    timeouts = []
+    for name in ("TWILIO_TIMEOUT", "SMS_HTTP_TIMEOUT"):
+        try:
+            timeouts.append(float(config.get(name) or 10))
+        except (TypeError, ValueError):  # (flask check names it)
+            timeouts.append(10.0)
+    return 2 * max(timeouts)
+
+
 def stuck_after() -> timedelta:
-    return timedelta(seconds=current_app.config.get("SMS_STUCK_AFTER", 120))
+    """How long a row may stay ``sending`` (or ``unknown``) before the sweep sends it again:
+    ``SMS_STUCK_AFTER`` (2 minutes), and never less than a send can still be in progress
+    (``send_limit`` and a margin): a panel given 120 s to answer would otherwise get the same
+    SMS twice while the first send still waits for its answer."""
+    return timedelta(seconds=max(float(current_app.config.get("SMS_STUCK_AFTER", 120)),
+                                 send_limit() + SEND_MARGIN))
 
 
 def max_attempts() -> int:
@@ -103,6 +129,11 @@ def deliver(notification_id: int) -> str:
         _finish(note, "cancelled", None, "the customer has opted out of SMS since")
         db.session.commit()
         return note.status
+    moot = superseded.why_moot(note)
+    if moot:  # the ticket stopped waiting on what it asks (held by the sender meanwhile)
+        _finish(note, "cancelled", None, moot)
+        db.session.commit()
+        return note.status
     if note.visit_id is not None and _queue_sms_stale(note):
         _finish(note, "cancelled", None, "no longer due: the queue number has moved on")
         db.session.commit()
@@ -130,6 +161,7 @@ def deliver(notification_id: int) -> str:
             if customer and not customer.sms_opt_out:
                 customer.sms_opt_out = True
                 customer.opted_out_at = now
+                customer.opted_out_by = "stop"
                 # recorded as the number's STOP: a number corrected later lifts it
                 audit.log("customer.sms", obj=customer, before={"sms": True},
                           after={"sms": False, "how": "stop", "mobile": mask_phone(note.to)})

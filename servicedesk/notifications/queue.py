@@ -6,6 +6,8 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
+from .delivery import SEND_MARGIN, send_limit
+
 log = logging.getLogger(__name__)
 QUEUE_NAME = "servicedesk-sms"
 RETRY_INTERVALS = [10, 60, 300, 900, 3600]
@@ -31,6 +33,10 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
     attempts waits the third interval, as the row does), so they come when the row is due
     and none after its last attempt."""
     q = get_queue(app)
+    # rq kills a job past its timeout: one killed while its send waits for the answer leaves
+    # the row "sending", sent again by the sweep though it may have gone
+    job_timeout = max(int(app.config.get("SMS_JOB_TIMEOUT", 60)),
+                      int(send_limit(app.config)) + SEND_MARGIN)
     intervals = list(app.config.get("SMS_RETRY_INTERVALS") or RETRY_INTERVALS)
     for nid in ids:
         tries = (attempts or {}).get(nid, 0)
@@ -39,7 +45,7 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
             q.enqueue("servicedesk.notifications.jobs.send_notification", nid,
                       job_id=f"{q.name}-sms-{nid}-{tries}", unique=True,
                       retry=Retry(max=len(ahead), interval=ahead) if ahead else None,
-                      job_timeout=app.config.get("SMS_JOB_TIMEOUT", 60),
+                      job_timeout=job_timeout,
                       result_ttl=0, failure_ttl=24 * 3600)
         except DuplicateJobError:
             pass

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..i18n import localize_digits
+from . import superseded
 from .backends import PANEL_NO_ID
 from .delivery import LATE_NOTE
 
@@ -58,6 +59,13 @@ def explain(status: str, error_code: Optional[str],
             return _("Not sent: the customer asked for no SMS.")
         if "queue number" in message:
             return _("Not sent: by then the queue number had been called, served or passed.")
+        if message == superseded.ANSWERED:
+            return _("Not sent: the estimate was answered before it went.")
+        if message == superseded.REPLACED:
+            return _("Not sent: a new estimate replaced it before it went (the customer gets "
+                     "that one).")
+        if message == superseded.HANDED_BACK:
+            return _("Not sent: the device was handed back before it went.")
         return _("Not sent: the ticket had moved on before it was due.")
     if status == "unknown":
         return _("The SMS service did not say whether it took the message: it is sent again "
@@ -108,3 +116,25 @@ def worth_sending_again(error_code: Optional[str]) -> bool:
     """Whether an SMS that did not go could go if sent again (not when its number cannot get
     SMS at all)."""
     return (error_code or "").strip() not in NUMBER_CODES
+
+
+# The notes the SMS report groups failures by (reports.SMS_NOTE), without the attempts counted
+# or the panel's own words.
+GAVE_UP_GROUP = "gave up after all attempts"
+GAVE_UP_UNKNOWN_GROUP = "gave up after all attempts; the last outcome was unknown"
+
+
+def explain_group(status: str, error_code: Optional[str], note: Optional[str]) -> Optional[str]:
+    """What a group of SMS of the report (one status, error code and note) says in the shop's
+    words, as ``explain`` says it of one SMS; None for those on their way or delivered."""
+    if status in ("failed", "undelivered") and (error_code or "").strip() not in BY_CODE:
+        if note == GAVE_UP_UNKNOWN_GROUP:
+            return _("The SMS service did not confirm them after every attempt: they may have "
+                     "arrived.")
+        if note == GAVE_UP_GROUP:
+            return _("Not sent after every attempt: the SMS service could not be reached or "
+                     "was busy.")
+        if note == PANEL_NO_ID:
+            return _("The SMS panel did not take the message (its credit, sender line or "
+                     "settings?).")
+    return explain(status, error_code, note)

@@ -56,8 +56,9 @@ def _invalid(field: str, problem: str) -> ValidationError:
 
 
 def clean_phone(raw, field: str = "phone") -> Optional[str]:
-    """An optional mobile number (any digits, 09... or +98...) as E.164; None when blank."""
-    if raw is None or not str(raw).strip():
+    """An optional mobile number (any digits, 09... or +98..., its groups apart however:
+    ``validation.phone_text``) as E.164; None when blank."""
+    if raw is None or not v.phone_text(str(raw)):
         return None
     try:
         return v.phone_e164(str(raw), allow_numbers=tuple(

@@ -191,6 +191,7 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
         return customer
     customer.sms_opt_out = not texted
     customer.opted_out_at = None if texted else utcnow()
+    customer.opted_out_by = None if texted else how
     audit.log("customer.sms", obj=customer, before={"sms": not texted},
               after={"sms": texted, "how": how}, actor=by)
     db.session.commit()
@@ -232,9 +233,9 @@ def correct_phone(ticket_id: int, raw, by: User):
                            name=holder.name)})
         customer.phone = phone
         # a STOP the wrong number's owner answered (Twilio 21610) was not the customer's
-        stopped_by_number = customer.sms_opt_out and _opted_out_by_stop(customer)
+        stopped_by_number = customer.sms_opt_out and customer.opted_out_by == "stop"
         if stopped_by_number:
-            customer.sms_opt_out, customer.opted_out_at = False, None
+            customer.sms_opt_out, customer.opted_out_at, customer.opted_out_by = False, None, None
         db.session.flush()
         db.session.execute(
             Notification.__table__.update()
@@ -249,18 +250,6 @@ def correct_phone(ticket_id: int, raw, by: User):
             audit.log("customer.sms", obj=customer, before={"sms": False},
                       after={"sms": True, "how": "number corrected"}, actor=by)
     return ticket, stopped_by_number
-
-
-def _opted_out_by_stop(customer: Customer) -> bool:
-    """Whether the customer's SMS were stopped by their number's STOP reply (the last switch
-    the audit log has), not by the customer at the desk or on their page."""
-    from ..models.admin import AuditLog
-    last = db.session.scalar(
-        select(AuditLog).where(AuditLog.action == "customer.sms",
-                               AuditLog.object_type == Customer.__tablename__,
-                               AuditLog.object_id == str(customer.id))
-        .order_by(AuditLog.id.desc()).limit(1))
-    return last is not None and (last.value_to or {}).get("how") == "stop"
 
 
 # SMS the desk may send again: the provider refused them or they did not arrive (its attempts

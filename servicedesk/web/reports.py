@@ -34,6 +34,7 @@ from ..i18n import (current_language, format_datetime, format_decimal, format_mo
                     money_unit_word)
 from ..lifecycle import STATE_LABELS
 from ..models import Branch, User
+from ..notifications import reasons as sms_reasons
 from ..notifications import templates as sms_templates
 from .auth import local_path
 from .tickets import NOTIFICATION_LABELS
@@ -223,6 +224,7 @@ QUEUE_COLUMNS = [
 ]
 SMS_COLUMNS = [
     Column("event_label", _l("Event")), Column("status_label", _l("Status")),
+    Column("reason", _l("Why not sent or not delivered")),
     Column("error_code", _l("Error code")), Column("messages", _l("Messages"), "int"),
     Column("segments", _l("Segments"), "int"),
 ]
@@ -595,12 +597,24 @@ def sms():
     for row in rows:  # the codes stay for the summary; people read the words
         row["event_label"] = str(events.get(row["event"], row["event"]))
         row["status_label"] = str(NOTIFICATION_LABELS.get(row["status"], row["status"]))
+        row["reason"] = str(sms_reasons.explain_group(row["status"], row["error_code"],
+                                                      row["note"]) or "") \
+            if row["status"] in ("failed", "undelivered", "cancelled") else ""
     summary = r.sms_summary(rows)
-    chart_data = chart("bar", list(summary["by_error"]) or ["–"],
+    # the failures by reason, in the shop's words (the provider's code beside, small)
+    failures = {}
+    for (status, code, note), n in summary["failures"].items():
+        reason = str(sms_reasons.explain_group(status, code, note))
+        group = failures.setdefault(reason, {"reason": reason, "codes": [], "messages": 0})
+        group["messages"] += n
+        if code and code not in group["codes"]:
+            group["codes"].append(code)
+    failures = sorted(failures.values(), key=lambda g: (-g["messages"], g["reason"]))
+    chart_data = chart("bar", [g["reason"] for g in failures] or ["–"],
                        [{"label": _("Failed messages"),
-                         "data": list(summary["by_error"].values()) or [0]}])
+                         "data": [g["messages"] for g in failures] or [0]}])
     return _page("sms", SMS_COLUMNS, rows, f, errors, summary=summary,
-                 chart_data=chart_data)
+                 chart_data=chart_data, failures=failures)
 
 
 @bp.get("/takings")
