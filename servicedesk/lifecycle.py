@@ -389,6 +389,9 @@ class EventRule:
     fields: dict = field(default_factory=dict)
     # The cost lines in the event's data ("lines") are written as this stage's lines.
     lines: Optional[str] = None
+    # What else a staff member's data may hold, beyond ``fields`` (the forms' inputs): the
+    # switches and choices the forms give boxes of their own. ``data_fields`` adds the rest.
+    more_fields: tuple[str, ...] = ()
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -419,10 +422,11 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Resume repair"), None, {}),
     EventRule("finish", ("repair",), "ready", _roles("technician"), _clean_finish,
               _l("Finish repair"), None, {"lines": "lines", "work_done": "string?"},
-              lines="final"),
+              lines="final", more_fields=("above_estimate_ok", "above_estimate_channel")),
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
               _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
-                                        "payments": "payments?"}),
+                                        "payments": "payments?"},
+              more_fields=("payment_method", "differs_ok", "method_needed")),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
@@ -438,6 +442,16 @@ MACHINE = Machine(
     transitions=[{"trigger": r.name, "source": list(r.sources), "dest": r.dest}
                  for r in EVENTS.values()],
 )
+
+
+def data_fields(event: str) -> frozenset[str]:
+    """Every field a staff member's data for ``event`` may hold: its ``fields``, its
+    ``more_fields``, and ``loaner_returned`` for the events a loaner phone comes back with.
+    The API refuses any other (a misspelt optional field, dropped, would do something else
+    than asked)."""
+    rule = EVENTS[event]
+    return frozenset((*rule.fields, *rule.more_fields,
+                      *(("loaner_returned",) if event in LOANER_BACK_WITH else ())))
 
 
 def allowed_events(state: str, role: Optional[str] = None) -> list[str]:

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 
 from .. import lifecycle, reports, visits
 from .. import validation as v
-from ..errors import DomainError, Forbidden, NotFound, ValidationError
+from ..errors import DomainError, Forbidden, NotFound, UnknownFields, ValidationError
 from ..extensions import csrf
 from ..lifecycle import Actor
 from ..links import tracking_url
@@ -40,7 +40,69 @@ def require(action: str) -> None:
         raise Forbidden(_("Your role (%(role)s) may not do this.", role=g.api_user.role))
 
 
-def body() -> dict:
+# The fields each body the API takes may hold: a name, and for a field holding an object (or
+# a list of objects) what that may hold in turn. Any other field is refused (400, code
+# invalid, ``fields`` naming it): a misspelt optional field ("payment_methd"), dropped, would
+# have the request succeed and do something else than asked.
+LINE_FIELDS = dict.fromkeys(("kind", "description", "qty", "unit_price"))
+PART_FIELDS = dict.fromkeys(("method", "amount"))
+_NESTED = {"lines": [LINE_FIELDS], "payments": [PART_FIELDS]}
+BODY_FIELDS = {
+    "issue_visit": dict.fromkeys(("service", "phone")),
+    "call_next_visit": dict.fromkeys(("counter", "service")),
+    "create_ticket": {
+        "visit_id": None,
+        "customer": dict.fromkeys(("name", "phone", "language")),
+        "device": dict.fromkeys(("kind", "brand", "model", "serial", "colour")),
+        **dict.fromkeys(("problem", "service_type", "accessories", "condition",
+                         "promised_date", "pre_approved_amount"))},
+    "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
+    "lend_loaner": dict.fromkeys(("description", "serial", "condition", "version")),
+    "return_loaner": dict.fromkeys(("version",)),
+    "followup": dict.fromkeys(("status",)),
+}
+
+
+def event_fields(event: str) -> dict:
+    """What a body firing ``event`` may hold (``lifecycle.data_fields``, the event's name and
+    the version the client saw)."""
+    names = sorted(lifecycle.data_fields(event))
+    return {"event": None, "version": None, **{name: _NESTED.get(name) for name in names}}
+
+
+def unknown_fields(data: dict, known: dict, prefix: str = "") -> dict:
+    """Each field of ``data`` (at any depth) that ``known`` does not list, by its dotted name
+    (``customer.emial``; a list's items from 1: ``lines.2.quantity``), with what is known
+    there."""
+    found = {}
+    for key, value in data.items():
+        if key not in known:
+            found[prefix + key] = _("Unknown field. Known here: %(known)s.",
+                                    known=", ".join(known))
+            continue
+        inner = known[key]
+        if isinstance(inner, dict) and isinstance(value, dict):
+            found.update(unknown_fields(value, inner, f"{prefix}{key}."))
+        elif isinstance(inner, list) and isinstance(value, list):
+            for i, item in enumerate(value, start=1):
+                if isinstance(item, dict):
+                    found.update(unknown_fields(item, inner[0], f"{prefix}{key}.{i}."))
+    return found
+
+
+def refuse_unknown(data: dict, known: dict) -> None:
+    """UnknownFields (400) when ``data`` holds a field ``known`` does not list."""
+    found = unknown_fields(data, known)
+    if found:
+        names = list(found)
+        raise UnknownFields(_("Unknown fields: %(names)s. Nothing was changed.",
+                              names=", ".join(names[:10]) + (", ..." if len(names) > 10
+                                                             else "")), fields=found)
+
+
+def body(known: dict | None = None) -> dict:
+    """The request's JSON object; with ``known`` (``BODY_FIELDS``), refused when it holds a
+    field the endpoint does not read."""
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # arrays nested thousands deep: malformed for us, not a crash
@@ -50,6 +112,8 @@ def body() -> dict:
                             "application/json)."))
     if not isinstance(data, dict):
         raise ValidationError(_("The request body must be a JSON object."))
+    if known is not None:
+        refuse_unknown(data, known)
     return data
 
 
@@ -142,7 +206,7 @@ def service_field(data: dict, required: bool = True):
 @bp.post("/visits")
 def issue_visit():
     require("visits.issue")
-    data = body()
+    data = body(BODY_FIELDS["issue_visit"])
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as the kiosk: with a mobile number, the queue SMS follow it
     visit = reception.issue_number(branch, service_field(data), data.get("phone"))
@@ -153,7 +217,7 @@ def issue_visit():
 @bp.post("/visits/next")
 def call_next_visit():
     require("visits.call")
-    data = body()
+    data = body(BODY_FIELDS["call_next_visit"])
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as reception's button: the called customer and the next ones are texted
     visit = reception.call_next(branch, data.get("counter"), g.api_user,
@@ -184,7 +248,7 @@ def create_ticket():
     if len(key) > 50:  # kept whole with the client's id: two long keys never read as one
         raise ValidationError(_("Some fields are not valid."), fields={
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
-    ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch,
+    ticket = ticket_service.admit(body(BODY_FIELDS["create_ticket"]), actor(), branch=g.api_user.branch,
                                   intake_key=f"api:{g.api_user.id}:{key}" if key else None)
     if ticket.replayed:
         return jsonify(ticket_json(ticket)), 200
@@ -265,6 +329,10 @@ def fire_event(ticket_id: int):
     if not isinstance(event, str) or not event:
         raise ValidationError(_("Some fields are not valid."), fields={"event": _(
             "This field is required.") if event in (None, "") else _("Must be text.")})
+    rule = lifecycle.EVENTS.get(event)
+    if rule is not None and g.api_user.role in rule.roles:
+        # (an unknown event, or one the role may not fire, is refused as that by the lifecycle)
+        refuse_unknown({"event": event, **data}, event_fields(event))
     version = _pop_version(data)
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
@@ -274,7 +342,7 @@ def fire_event(ticket_id: int):
 def refund(ticket_id: int):
     """Money given back after the hand-back: ``{"amount", "payment_method", "reason"}``
     (rials; ``version`` optional, as for events)."""
-    data = dict(body())
+    data = dict(body(BODY_FIELDS["refund"]))
     version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket)), 201
@@ -284,7 +352,7 @@ def refund(ticket_id: int):
 def lend_loaner(ticket_id: int):
     """Lend the customer a loaner phone while the ticket is open: ``{"description",
     "serial"?, "condition"?}`` (``version`` optional, as for events)."""
-    data = dict(body())
+    data = dict(body(BODY_FIELDS["lend_loaner"]))
     version = _pop_version(data)
     ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket)), 201
@@ -294,7 +362,7 @@ def lend_loaner(ticket_id: int):
 def return_loaner(ticket_id: int):
     """The customer gave the loaner phone back (``version`` optional; no body at all is
     fine: there is nothing else to say)."""
-    data = dict(body()) if request.get_data() else {}
+    data = dict(body(BODY_FIELDS["return_loaner"])) if request.get_data() else {}
     version = _pop_version(data)
     ticket = loaners.take_back(ticket_id, actor(), expected_version=version)
     return jsonify(ticket_json(ticket))

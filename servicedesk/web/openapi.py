@@ -1,4 +1,6 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
+import copy
+
 from .. import lifecycle
 from ..errors import ERROR_CODES
 from ..validation import MAX_MONEY
@@ -39,13 +41,21 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                                    "user's language (Accept-Language)"},
                          "code": {"type": "string", "enum": list(ERROR_CODES),
                                   "description": "the kind of error, for a client to tell "
-                                  "them apart: invalid (422, see fields), "
+                                  "them apart: invalid (422, see fields; 400 for fields "
+                                  "the endpoint does not read, see unknown), "
                                   "transition_not_allowed (409, see state and allowed), "
                                   "stale_version (409, see version), conflict (409: another "
                                   "change came first or the thing is taken), forbidden, "
                                   "not_found, unauthorized, method_not_allowed, too_large, "
                                   "rate_limited, bad_request, server_error"},
-                         "fields": {"type": "object"},
+                         "fields": {"type": "object", "description": "invalid: each bad "
+                                    "field (dotted for a nested one: customer.phone, "
+                                    "lines.2.qty with a list's items from 1) and what is wrong "
+                                    "with it"},
+                         "unknown": {"type": "array", "items": {"type": "string"},
+                                     "description": "400 invalid: the fields of the body "
+                                     "that the endpoint does not read (also in fields); "
+                                     "nothing was done"},
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string", "description": "409: the ticket's "
@@ -98,6 +108,10 @@ _EXTRA_DATA = {
                            "description": "how it was paid: cash, the card reader, or a "
                                           "card-to-card transfer (a payment split between "
                                           "them: payments)"},
+        "method_needed": {
+            "type": "boolean", "description": "true: an amount_paid above zero sent without "
+            "payment_method or payments is refused with 422 on payment_method (the delivery "
+            "desk asks how it was paid); false or absent: taken as sent"},
         "loaner_returned": _LOANER_RETURNED},
     "cancel": {"loaner_returned": _LOANER_RETURNED}}
 
@@ -154,12 +168,13 @@ def openapi_document() -> dict:
     api_events = [r for r in lifecycle.EVENTS.values()
                   if r.name not in ("admit", "close") and r.roles & set(lifecycle.STAFF_ROLES)]
     errors = {str(c): _resp(d, "Error") for c, d in (
-        (400, "malformed JSON"), (403, "role may not"),
+        (400, "malformed JSON (code bad_request), or a field the endpoint does not read "
+              "(code invalid, unknown naming each; nothing was done)"), (403, "role may not"),
         (404, "not found"), (409, "not allowed in this state, or changed meanwhile"),
         (422, "invalid data"))}
     errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
         "description": "Bearer", "schema": {"type": "string"}}})
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "Servicedesk API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
@@ -340,3 +355,31 @@ def openapi_document() -> dict:
             **api_reports.openapi_paths(),
         },
     }
+    # A body holds only the fields its schema lists: any other is refused (400, invalid).
+    schemas = doc["components"]["schemas"]
+    for name in ("Line", "NewTicket", "Event"):
+        schemas[name] = _closed(schemas[name])
+    for item in doc["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                media["schema"] = _closed(media["schema"])
+    return doc
+
+
+def _closed(schema: dict) -> dict:
+    """A copy of a request body's schema in which every object with listed properties says
+    ``additionalProperties: false`` (the API refuses any other field: 400, code invalid)."""
+    schema = copy.deepcopy(schema)
+
+    def close(node):
+        if isinstance(node, dict):
+            if "properties" in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+    close(schema)
+    return schema
