@@ -28,7 +28,7 @@ from . import persist, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
-from .i18n import format_money
+from .i18n import format_money_as_typed
 from .models import CostLine, Loan, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox
 
@@ -219,8 +219,9 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
         f.errors["lines"] = _(
             "The final bill, %(total)s, is %(difference)s above what the customer agreed to, "
             "%(approved)s. Ask the customer first, then tick \"The customer agreed to the "
-            "higher amount\".", total=format_money(total),
-            difference=format_money(total - agreed), approved=format_money(agreed))
+            "higher amount\".", total=format_money_as_typed(total),
+            difference=format_money_as_typed(total - agreed),
+            approved=format_money_as_typed(agreed))
     clean = f.done()
     clean.pop("above_estimate_channel", None)  # recorded only with the agreement, below
     clean["total"] = total
@@ -259,14 +260,17 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     if parts is not None and paid is not None and sum(p["amount"] for p in parts) != paid:
         f.errors["payments"] = _(
             "The parts add up to %(parts)s, not the amount paid, %(paid)s.",
-            parts=format_money(sum(p["amount"] for p in parts)), paid=format_money(paid))
+            parts=format_money_as_typed(sum(p["amount"] for p in parts)),
+            paid=format_money_as_typed(paid))
     if _switch(f, "method_needed") is True and paid and method is None and parts is None \
             and "payment_method" not in f.errors and "payments" not in f.errors:
         f.errors["payment_method"] = _("Say how it was paid.")
     due = ticket.amount_due or 0
     if differs_ok is False and paid is not None and paid != due:
-        words = {"paid": format_money(paid), "difference": format_money(abs(due - paid)),
-                 "due": format_money(due)}
+        # (in rials through the API and the import, which take rials; else the shop's unit)
+        words = {"paid": format_money_as_typed(paid),
+                 "difference": format_money_as_typed(abs(due - paid)),
+                 "due": format_money_as_typed(due)}
         if paid < due:
             problem = _("%(paid)s is %(difference)s less than the amount due, %(due)s.", **words)
         else:
@@ -313,9 +317,9 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
     if amount is not None and amount > left:
         f.errors["amount"] = _(
             "At most %(left)s can be refunded: %(paid)s was paid and %(refunded)s given back "
-            "already.", left=format_money(max(left, 0)),
-            paid=format_money(ticket.amount_paid or 0),
-            refunded=format_money(ticket.amount_refunded or 0))
+            "already.", left=format_money_as_typed(max(left, 0)),
+            paid=format_money_as_typed(ticket.amount_paid or 0),
+            refunded=format_money_as_typed(ticket.amount_refunded or 0))
     return f.done()
 
 

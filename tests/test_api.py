@@ -1323,3 +1323,26 @@ def test_every_field_an_event_documents_is_read(app, api, make_ticket):
         name = schema["properties"]["event"]["const"]
         assert set(schema["properties"]) == set(event_fields(name)), name
         assert schema["additionalProperties"] is False
+
+
+# --- money in the API's errors ------------------------------------------------------------------
+
+def test_the_amounts_in_an_api_error_are_in_rials_as_sent(api, make_ticket):
+    """The API takes rials: "1,400,000 toman due" beside an amount_paid of 14,000,000 rials
+    reads as a tenth of it. The shop shows toman (the default), its API errors say rials."""
+    ticket = make_ticket("ready")  # due: 14,000,000 rials
+    problem = _expect_error(fire(api, "reception", ticket.id, "deliver", amount_paid=13_000_000,
+                                 differs_ok=False), 422, "amount_paid")["fields"]["amount_paid"]
+    assert "۱۳٬۰۰۰٬۰۰۰ ریال" in problem and "۱٬۰۰۰٬۰۰۰ ریال" in problem
+    assert "۱۴٬۰۰۰٬۰۰۰ ریال" in problem and "تومان" not in problem
+    split = _expect_error(fire(api, "reception", ticket.id, "deliver", amount_paid=14_000_000,
+                               payments=[{"method": "cash", "amount": 4_000_000},
+                                         {"method": "card", "amount": 9_000_000}]),
+                          422, "payments")["fields"]["payments"]
+    assert "۱۳٬۰۰۰٬۰۰۰ ریال" in split and "۱۴٬۰۰۰٬۰۰۰ ریال" in split and "تومان" not in split
+    ticket = make_ticket("repair")  # approved: 14,000,000 rials
+    above = [{"kind": "part", "description": "Board", "qty": 1, "unit_price": 15_000_000}]
+    bill = _expect_error(fire(api, "technician", ticket.id, "finish", lines=above,
+                              above_estimate_ok=False), 422, "lines")["fields"]["lines"]
+    assert "۱۵٬۰۰۰٬۰۰۰ ریال" in bill and "۱۴٬۰۰۰٬۰۰۰ ریال" in bill and "تومان" not in bill
+    # (the SMS an API request writes keep the shop's unit: test_refunds)

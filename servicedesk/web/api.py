@@ -6,6 +6,7 @@ from .. import lifecycle, reports, visits
 from .. import validation as v
 from ..errors import DomainError, Forbidden, NotFound, UnknownFields, ValidationError
 from ..extensions import csrf
+from ..i18n import use_rials_in_messages
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
@@ -32,6 +33,7 @@ def authenticate():
     # instead of running the request_loader, which would look the token up a second time.
     g._login_user = user
     g.via_token = True
+    use_rials_in_messages()  # the API takes money in rials: its errors say amounts in rials
     return None
 
 
@@ -248,7 +250,8 @@ def create_ticket():
     if len(key) > 50:  # kept whole with the client's id: two long keys never read as one
         raise ValidationError(_("Some fields are not valid."), fields={
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
-    ticket = ticket_service.admit(body(BODY_FIELDS["create_ticket"]), actor(), branch=g.api_user.branch,
+    ticket = ticket_service.admit(body(BODY_FIELDS["create_ticket"]), actor(),
+                                  branch=g.api_user.branch,
                                   intake_key=f"api:{g.api_user.id}:{key}" if key else None)
     if ticket.replayed:
         return jsonify(ticket_json(ticket)), 200

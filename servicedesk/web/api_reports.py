@@ -16,6 +16,7 @@ from .. import validation as v
 from ..auth import api_user
 from ..errors import ValidationError
 from ..extensions import csrf
+from ..i18n import use_rials_in_messages
 from . import api
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
@@ -42,6 +43,7 @@ _COST_DESCRIPTIONS = {
 @bp.before_request
 def authenticate():
     api_user()  # 401 without a valid token, 403 for a role without the endpoint's permission
+    use_rials_in_messages()  # as the rest of the API: amounts in its errors in rials
 
 
 def _filters(groups: tuple = ()) -> r.Filters:

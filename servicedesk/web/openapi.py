@@ -38,7 +38,8 @@ _DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
 _DATE_TIME = {"type": "string", "format": "date-time"}
 _ERROR = {"type": "object", "required": ["error", "code"],
           "properties": {"error": {"type": "string", "description": "what is wrong, in the "
-                                   "user's language (Accept-Language)"},
+                                   "user's language (Accept-Language); amounts in it are "
+                                   "in rials, as the API takes them"},
                          "code": {"type": "string", "enum": list(ERROR_CODES),
                                   "description": "the kind of error, for a client to tell "
                                   "them apart: invalid (422, see fields; 400 for fields "
