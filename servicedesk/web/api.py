@@ -344,11 +344,13 @@ def fire_event(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/refunds")
 def refund(ticket_id: int):
     """Money given back after the hand-back: ``{"amount", "payment_method", "reason"}``
-    (rials; ``version`` optional, as for events)."""
+    (rials; ``version`` optional, as for events). 200 with the ticket: a refund is a record of
+    the ticket's trail (its ``history``, where a client reads it back), not a thing with an
+    address of its own, so no 201 and no Location to point at."""
     data = dict(body(BODY_FIELDS["refund"]))
     version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
-    return jsonify(ticket_json(ticket)), 201
+    return jsonify(ticket_json(ticket))
 
 
 @bp.post("/tickets/<int:ticket_id>/loaner")

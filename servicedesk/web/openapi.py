@@ -329,7 +329,9 @@ def openapi_document() -> dict:
                         "reason": {"type": "string", "maxLength": 500},
                         "version": {"type": "integer", "description": "the ticket's version "
                                     "you saw: 409 if it changed"}}}}}},
-                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+                "responses": {"200": _resp("the ticket, the refund the last entry of its "
+                                           "history (a record of the ticket's, with no address "
+                                           "of its own)", "Ticket"), **errors}}},
             "/tickets/{id}/loaner": {"post": {
                 "summary": "Lend the customer a loaner phone while the ticket is open "
                            "(reception, manager; one out at a time)",
