@@ -68,7 +68,12 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                                      "description": "409 for an event its state does not "
                                                     "allow: the events it allows"},
                          "version": {"type": "integer", "description": "409 for a version "
-                                     "that is not the ticket's: its version now"}}}
+                                     "that is not the ticket's: its version now"},
+                         "visit_status": {"enum": ["waiting", "called", "served", "no_show"],
+                                          "description": "409 for a queue number that "
+                                          "cannot be admitted: its status (no_show: marked as "
+                                          "not present; the desk calls it again, then it can "
+                                          "be)"}}}
 
 
 def _record(props: dict) -> dict:
