@@ -44,6 +44,17 @@ class UnknownFields(ValidationError):
         super().__init__(message, fields=fields, unknown=list(fields))
 
 
+class OutOfRange(ValidationError):
+    """A query's paging argument outside what the endpoint serves (``limit`` 1000): 400,
+    ``fields`` naming each with its range, ``ranges`` the same for a machine; rather than
+    answering as if another value had been sent."""
+
+    status = 400
+
+    def __init__(self, message: str, fields: dict, ranges: dict):
+        super().__init__(message, fields=fields, ranges=ranges)
+
+
 class TransitionNotAllowed(DomainError):
     """The event is not allowed from the ticket's current state."""
 

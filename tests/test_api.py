@@ -931,12 +931,28 @@ def test_huge_visit_ids_are_404(api, visit_id):
     _expect_error(api["reception"].get(f"/api/v1/visits/{visit_id}"), 404)
 
 
-@pytest.mark.parametrize("offset", [2**31, 2**63, 10**30])
-def test_a_huge_offset_lists_nothing(api, make_ticket, offset):
+def test_an_offset_past_the_last_ticket_lists_nothing(api, make_ticket):
     make_ticket("intake")
-    resp = api["reception"].get(f"/api/v1/tickets?offset={offset}")
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    assert resp.get_json()["items"] == []
+    for offset in (1, 2**31 - 1):
+        resp = api["reception"].get(f"/api/v1/tickets?offset={offset}")
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        assert resp.get_json()["items"] == []
+
+
+@pytest.mark.parametrize("query, field, low, high", [
+    ("limit=501", "limit", 1, 500), ("limit=0", "limit", 1, 500),
+    ("limit=-3", "limit", 1, 500), ("offset=-1", "offset", 0, 2**31 - 1),
+    ("offset=2147483648", "offset", 0, 2**31 - 1), ("offset=%d" % 10**30, "offset", 0,
+                                                   2**31 - 1)])
+def test_a_paging_argument_out_of_range_is_400_naming_the_range(api, make_ticket, query,
+                                                                field, low, high):
+    """Not answered as the nearest value: a client asking for 1000 would read the 500 it got
+    as all there is."""
+    make_ticket("intake")
+    body = _expect_error(api["reception"].get(f"/api/v1/tickets?{query}"), 400, field)
+    assert body["code"] == "invalid" and list(body["fields"]) == [field]
+    assert body["ranges"] == {field: {"minimum": low, "maximum": high}}
+    assert localize_digits(f"{high:,}").replace(",", "٬") in body["fields"][field]
 
 
 # --- the answer of an action is what was committed (no reload after the commit) -----------------

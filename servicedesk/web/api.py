@@ -4,9 +4,10 @@ from flask_babel import gettext as _
 
 from .. import lifecycle, reports, visits
 from .. import validation as v
-from ..errors import DomainError, Forbidden, NotFound, UnknownFields, ValidationError
+from ..errors import (DomainError, Forbidden, NotFound, OutOfRange, UnknownFields,
+                      ValidationError)
 from ..extensions import csrf
-from ..i18n import use_rials_in_messages
+from ..i18n import format_number, use_rials_in_messages
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
@@ -286,7 +287,7 @@ def list_tickets():
     limit, offset = _whole(args, "limit", 100, errors), _whole(args, "offset", 0, errors)
     if errors:
         raise ValidationError(_("Some filters are not valid."), fields=errors)
-    limit, offset = min(max(limit, 1), 500), min(max(offset, 0), MAX_ID)
+    _refuse_out_of_range({"limit": limit, "offset": offset})
     items, more = ticket_service.page_of_tickets(states, branch_id, limit, offset)
     headers = {}
     if more:
@@ -295,6 +296,24 @@ def list_tickets():
     out = loaners.out_for(t.id for t in items)
     return jsonify({"items": [ticket_json(t, full=False, loaner=out.get(t.id)) for t in items],
                     "limit": limit, "offset": offset}), 200, headers
+
+
+# The paging arguments' ranges: one outside is refused (400), not answered as if the nearest
+# value had been sent (a client asking for 1000 would read 500 as all there is).
+PAGE_RANGES = {"limit": (1, 500), "offset": (0, MAX_ID)}
+
+
+def _refuse_out_of_range(values: dict) -> None:
+    wrong = {name: PAGE_RANGES[name] for name, value in values.items()
+             if not PAGE_RANGES[name][0] <= value <= PAGE_RANGES[name][1]}
+    if wrong:
+        raise OutOfRange(
+            _("Some filters are out of range: %(names)s.", names=", ".join(wrong)),
+            fields={name: _("Must be from %(low)s to %(high)s.", low=format_number(low),
+                            high=format_number(high))
+                    for name, (low, high) in wrong.items()},
+            ranges={name: {"minimum": low, "maximum": high}
+                    for name, (low, high) in wrong.items()})
 
 
 def _whole(args, name: str, default: int, errors: dict) -> int:

@@ -3,7 +3,7 @@ import copy
 
 from .. import lifecycle
 from ..errors import ERROR_CODES
-from ..validation import MAX_MONEY
+from ..validation import MAX_ID, MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
 
@@ -43,7 +43,8 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                          "code": {"type": "string", "enum": list(ERROR_CODES),
                                   "description": "the kind of error, for a client to tell "
                                   "them apart: invalid (422, see fields; 400 for fields "
-                                  "the endpoint does not read, see unknown), "
+                                  "the endpoint does not read, see unknown, or a paging "
+                                  "argument out of range, see ranges), "
                                   "transition_not_allowed (409, see state and allowed), "
                                   "stale_version (409, see version), conflict (409: another "
                                   "change came first or the thing is taken), forbidden, "
@@ -69,6 +70,9 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                                                     "allow: the events it allows"},
                          "version": {"type": "integer", "description": "409 for a version "
                                      "that is not the ticket's: its version now"},
+                         "ranges": {"type": "object", "description": "400 invalid for "
+                                    "a paging argument out of range: {name: {minimum, "
+                                    "maximum}}"},
                          "visit_status": {"enum": ["waiting", "called", "served", "no_show"],
                                           "description": "409 for a queue number that "
                                           "cannot be admitted: its status (no_show: marked as "
@@ -174,8 +178,9 @@ def openapi_document() -> dict:
     api_events = [r for r in lifecycle.EVENTS.values()
                   if r.name not in ("admit", "close") and r.roles & set(lifecycle.STAFF_ROLES)]
     errors = {str(c): _resp(d, "Error") for c, d in (
-        (400, "malformed JSON (code bad_request), or a field the endpoint does not read "
-              "(code invalid, unknown naming each; nothing was done)"), (403, "role may not"),
+        (400, "malformed JSON (code bad_request); a field the endpoint does not read "
+              "(code invalid, unknown naming each; nothing was done); a paging argument "
+              "out of range (code invalid, ranges)"), (403, "role may not"),
         (404, "not found"), (409, "not allowed in this state, or changed meanwhile"),
         (422, "invalid data"))}
     errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
@@ -291,11 +296,13 @@ def openapi_document() -> dict:
                                        {"name": "limit", "in": "query",
                                         "schema": {"type": "integer", "minimum": 1,
                                                    "maximum": 500, "default": 100},
-                                        "description": "out of range: the nearest of 1 "
-                                                       "and 500"},
+                                        "description": "out of range: 400, code invalid, "
+                                                       "ranges naming the range"},
                                        {"name": "offset", "in": "query",
                                         "schema": {"type": "integer", "minimum": 0,
-                                                   "default": 0}}],
+                                                   "maximum": MAX_ID, "default": 0},
+                                        "description": "out of range: 400, as limit; past "
+                                                       "the last ticket: no items"}],
                         "responses": {"200": {
                             "description": "newest first",
                             "headers": {"Link": {
