@@ -123,11 +123,15 @@ def api_token(name, label, days):
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 def import_history(file):
     """Import past tickets from JSON Lines; idempotent by external_id."""
+    from .i18n import use_rials_in_messages
     from .services.importer import import_lines
     ensure_default_branch()
+    use_rials_in_messages()  # the file's money is in rials: so are the amounts its errors name
     report = import_lines(file)
     for number, message in report.errors:
         click.echo(f"line {number}: {message}", err=True)
+    for number, message in report.warnings:
+        click.echo(f"line {number}: imported, but {message}", err=True)
     click.echo(f"imported {report.imported}, already present {report.skipped}, "
                f"failed {len(report.errors)}")
     if report.errors:

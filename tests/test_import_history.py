@@ -418,3 +418,58 @@ def test_an_external_id_of_another_kind_is_called_that_not_missing(app, users):
     wrong_kind, missing, boolean = (message for _, message in report.errors)
     assert wrong_kind != missing and boolean == wrong_kind
     assert count(Ticket) == 0
+
+
+def test_a_timestamp_in_the_future_refuses_its_line_by_number(app, users, tmp_path):
+    """History has happened: a year typed 2052 for 2025 is refused, not imported to sit in
+    the reports' future."""
+    future = {**CANCELLED, "external_id": "future-2",
+              "events": [{"event": "admit", "at": "2024-07-01T09:00:00Z"},
+                         {"event": "cancel", "at": "2099-07-01T09:45:00Z",
+                          "data": {"reason": "changed mind"}}]}
+    future_visit = {**DELIVERED, "external_id": "future-3",
+                    "visit": {"issued_at": "2099-05-01T06:00:00Z"}}
+    future_survey = {**DELIVERED, "external_id": "future-4",
+                     "survey": {**DELIVERED["survey"], "at": "2099-05-03T17:59:00Z"}}
+    path = write_jsonl(tmp_path, [CANCELLED, future, future_visit, future_survey])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code != 0
+    for number, what in ((2, "events[2].at"), (3, "visit.issued_at"), (4, "survey.at")):
+        [said] = {l for l in text.splitlines() if l.startswith(f"line {number}:")}
+        assert what in said and "2099" in said, said
+    assert sorted(db.session.scalars(select(Ticket.external_id))) == ["old-1003"]
+    assert count(Customer) == 1 and count(TicketEvent) == 2 and count(SurveyResponse) == 0
+
+
+def test_cost_lines_no_event_takes_are_reported_by_number(app, users, tmp_path):
+    """A ticket still in repair with its bill already in the export: the final lines are not
+    silently dropped; the line says which were not imported."""
+    in_repair = {**DELIVERED, "external_id": "in-repair", "survey": None,
+                 "events": DELIVERED["events"][:4]}
+    own_lines = {**DECLINED, "external_id": "own-lines",
+                 "events": [*DECLINED["events"][:2],
+                            {**DECLINED["events"][2], "data": {"lines": [
+                                {"kind": "part", "description": "Port", "qty": 1,
+                                 "unit_price": 2_000_000}]}},
+                            DECLINED["events"][3]]}
+    path = write_jsonl(tmp_path, [in_repair, own_lines, CANCELLED])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code == 0, text
+    assert "imported 3" in text
+    said = {int(l[5:].partition(":")[0]): l for l in text.splitlines() if l.startswith("line ")}
+    assert sorted(said) == [1, 2], text
+    assert "3, 4" in said[1] and "final" in said[1] and "finish" in said[1]
+    assert "1" in said[2] and "estimate" in said[2] and "quote" in said[2]
+    assert ticket_by_external("in-repair").state == "repair"
+    assert ticket_by_external("own-lines").estimate_total == 2_000_000
+
+
+def test_an_imported_amount_refused_is_named_in_rials_as_in_the_file(app, users, tmp_path):
+    paid_wrong = {**DELIVERED, "external_id": "paid-wrong", "survey": None,
+                  "events": [*DELIVERED["events"][:5],
+                             {"event": "deliver", "at": "2024-05-03T08:00:00Z",
+                              "data": {"amount_paid": 8_000_000, "differs_ok": False}}]}
+    result, text = run(app, "import-history", str(write_jsonl(tmp_path, [paid_wrong])))
+    assert result.exit_code != 0
+    [said] = {l for l in text.splitlines() if l.startswith("line 1:")}
+    assert "۹٬۰۰۰٬۰۰۰ ریال" in said and "تومان" not in said, said
