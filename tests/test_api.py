@@ -1362,3 +1362,44 @@ def test_the_amounts_in_an_api_error_are_in_rials_as_sent(api, make_ticket):
                               above_estimate_ok=False), 422, "lines")["fields"]["lines"]
     assert "۱۵٬۰۰۰٬۰۰۰ ریال" in bill and "۱۴٬۰۰۰٬۰۰۰ ریال" in bill and "تومان" not in bill
     # (the SMS an API request writes keep the shop's unit: test_refunds)
+
+
+# --- ETag and If-Match --------------------------------------------------------------------------
+
+def test_a_ticket_read_again_unchanged_is_304_and_a_change_gives_a_new_etag(api, make_ticket):
+    ticket = make_ticket("intake")
+    url = f"/api/v1/tickets/{ticket.id}"
+    first = api["reception"].get(url)
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag.startswith(f'"{ticket.version}-')
+    same = api["reception"].client.get(url, headers={**api["reception"].headers,
+                                                     "If-None-Match": etag})
+    assert same.status_code == 304 and same.data == b"" and same.headers["ETag"] == etag
+    fire(api, "reception", ticket.id, "send_to_repair")
+    moved = api["reception"].client.get(url, headers={**api["reception"].headers,
+                                                      "If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != etag
+    assert moved.get_json()["state"] == "diagnosis"
+
+
+def test_if_match_is_the_version_check_of_a_write(api, make_ticket):
+    ticket = make_ticket("intake")
+    url, version = f"/api/v1/tickets/{ticket.id}", ticket.version
+    etag = api["reception"].get(url).headers["ETag"]
+    fire(api, "reception", ticket.id, "send_to_repair")  # someone else moved it on
+    before = row_counts()
+    stale = api["technician"].client.post(
+        f"{url}/events", json={"event": "return_unrepaired", "reason": "board"},
+        headers={**api["technician"].headers, "If-Match": etag})
+    body = _expect_error(stale, 412)
+    assert body["code"] == "stale_version" and body["version"] == version + 1
+    assert row_counts() == before
+    fresh = api["technician"].get(url).headers["ETag"]
+    done = api["technician"].client.post(
+        f"{url}/events", json={"event": "return_unrepaired", "reason": "board"},
+        headers={**api["technician"].headers, "If-Match": fresh})
+    assert done.status_code == 200 and done.get_json()["state"] == "ready"
+    never = api["reception"].client.post(
+        f"{url}/events", json={"event": "deliver", "amount_paid": 0},
+        headers={**api["reception"].headers, "If-Match": '"made-up"'})
+    assert _expect_error(never, 412)["code"] == "stale_version"

@@ -294,3 +294,13 @@ def test_every_request_body_says_it_takes_no_other_field(app):
                 assert "400" in operation["responses"], (method, path)
     assert bodies >= 8 and open_objects == []
     assert "unknown" in doc["components"]["schemas"]["Error"]["properties"]
+
+
+def test_the_document_says_etag_and_if_match(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    get = doc["paths"]["/tickets/{id}"]["get"]
+    assert "ETag" in get["responses"]["200"]["headers"] and "304" in get["responses"]
+    assert "If-None-Match" in {p["name"] for p in get["parameters"]}
+    events = doc["paths"]["/tickets/{id}/events"]["post"]
+    assert "If-Match" in {p["name"] for p in events["parameters"]}
+    assert "412" in events["responses"]

@@ -1,11 +1,14 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
+import hashlib
+import json
+
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from .. import lifecycle, reports, visits
 from .. import validation as v
-from ..errors import (DomainError, Forbidden, NotFound, OutOfRange, UnknownFields,
-                      ValidationError)
+from ..errors import (DomainError, Forbidden, NotFound, OutOfRange, StaleVersion,
+                      UnknownFields, ValidationError)
 from ..extensions import csrf
 from ..i18n import format_number, use_rials_in_messages
 from ..lifecycle import Actor
@@ -328,19 +331,54 @@ def _whole(args, name: str, default: int, errors: dict) -> int:
         return default
 
 
+def ticket_etag(version: int, data: dict) -> str:
+    """A ticket answer's entity tag: its version, then a digest of the answer itself. The
+    version alone would call two answers the same that are not (an SMS sent since, which moves
+    no version; another reader's allowed events); ``If-Match`` on a write reads the version."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False,
+                                       default=str).encode()).hexdigest()[:16]
+    return f"{version}-{digest}"
+
+
 @bp.get("/tickets/<int:ticket_id>")
 def get_ticket(ticket_id: int):
+    """The ticket, with an ``ETag``: ``If-None-Match`` with it answers 304 while nothing of
+    the answer changed."""
     require("tickets.view")
-    return jsonify(ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True)))
+    data = ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True))
+    resp = jsonify(data)
+    resp.set_etag(ticket_etag(data["version"], data))
+    return resp.make_conditional(request)
 
 
 def _pop_version(data: dict):
-    """The ticket version a client says it saw (optional; 409 if the ticket moved on)."""
+    """The ticket version a client says it saw (optional; 409 if the ticket moved on): the
+    body's ``version``, or the version of the ``If-Match`` header's entity tag (an ``ETag`` of
+    GET /tickets/ID; 412 if the ticket moved on, as HTTP has it)."""
     version = data.pop("version", None)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise ValidationError(_("Some fields are not valid."),
                               fields={"version": _("Must be a whole number.")})
-    return version
+    tags = request.if_match
+    if not tags or tags.star_tag:
+        return version
+    said = set()
+    for tag in tags.as_set(include_weak=False):
+        head = tag.split("-", 1)[0]
+        said.add(int(head) if head.isascii() and head.isdigit() else -1)
+    if version is not None and said != {version}:
+        raise ValidationError(_("Some fields are not valid."), fields={"version": _(
+            "The If-Match header names another version than this field.")})
+    g.version_from_if_match = True
+    # a tag this API never gave (or several versions) matches no ticket: 412
+    return said.pop() if len(said) == 1 else -1
+
+
+@bp.errorhandler(StaleVersion)
+def stale_version(exc: StaleVersion):
+    """A stale version is 409; one sent as If-Match is HTTP's 412 Precondition Failed."""
+    status = 412 if g.get("version_from_if_match") else exc.status
+    return jsonify(exc.to_dict()), status
 
 
 @bp.post("/tickets/<int:ticket_id>/events")

@@ -185,6 +185,11 @@ def openapi_document() -> dict:
         (422, "invalid data"))}
     errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
         "description": "Bearer", "schema": {"type": "string"}}})
+    if_match = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+                "description": "the ETag of GET /tickets/{id}: the version check, as the "
+                               "body's version (412 when the ticket changed since)"}
+    precondition = _resp("If-Match names another version than the ticket's (code "
+                         "stale_version, version the ticket's now)", "Error")
     doc = {
         "openapi": "3.1.0",
         "info": {"title": "Servicedesk API", "version": "1"},
@@ -317,8 +322,17 @@ def openapi_document() -> dict:
             "/tickets/{id}": {"get": {
                 "summary": "One ticket with its history and notifications",
                 "parameters": [{"name": "id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
+                                "schema": {"type": "integer"}},
+                               {"name": "If-None-Match", "in": "header",
+                                "schema": {"type": "string"},
+                                "description": "the ETag of an earlier answer: 304 while "
+                                               "nothing of it changed"}],
+                "responses": {"200": _resp("the ticket", "Ticket", {"ETag": {
+                    "description": "\"VERSION-DIGEST\": the ticket's version, then a digest "
+                                   "of this answer; If-Match on a write checks the version",
+                    "schema": {"type": "string"}}}),
+                              "304": {"description": "not modified since the If-None-Match "
+                                                     "ETag"}, **errors}}},
             "/tickets/{id}/events": {"post": {
                 "summary": "Fire a lifecycle event",
                 "parameters": [{"name": "id", "in": "path", "required": True,
@@ -370,6 +384,11 @@ def openapi_document() -> dict:
             **api_reports.openapi_paths(),
         },
     }
+    for path in ("/tickets/{id}/events", "/tickets/{id}/refunds", "/tickets/{id}/loaner",
+                 "/tickets/{id}/loaner/return"):
+        operation = doc["paths"][path]["post"]
+        operation["parameters"] = [*operation.get("parameters", []), if_match]
+        operation["responses"]["412"] = precondition
     # A body holds only the fields its schema lists: any other is refused (400, invalid).
     schemas = doc["components"]["schemas"]
     for name in ("Line", "NewTicket", "Event"):
