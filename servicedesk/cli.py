@@ -1,6 +1,10 @@
 """Flask commands (DESIGN section 5): init-db, create-user, api-token, seed-demo, import-history,
 sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, backup, copy-db, and the
-i18n group."""
+i18n group.
+
+What a command says is in the shop's language (SERVICEDESK_LOCALE, through Flask-Babel as the
+web's pages), its own words and the domain's errors alike: one language per output. Names a
+script types (commands, options, user names) stay as typed."""
 import os
 import secrets
 import subprocess
@@ -10,6 +14,8 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import select
 
 from .extensions import db
@@ -24,8 +30,8 @@ def require_schema() -> None:
     DATABASE_URL pointing elsewhere than meant), instead of a traceback from the first query."""
     from sqlalchemy import inspect
     if not inspect(db.engine).has_table(Branch.__tablename__):
-        raise click.ClickException("the database has no tables yet: run "
-                                   "`flask --app wsgi init-db` first")
+        raise click.ClickException(_("The database has no tables yet: run "
+                                     "`flask --app wsgi init-db` first."))
 
 
 def ensure_default_branch() -> Branch:
@@ -51,7 +57,8 @@ def init_db():
     from flask_migrate import upgrade
     upgrade(directory=str(ROOT / "migrations"))
     branch = ensure_default_branch()
-    click.echo(f"database ready; default branch: {branch.name} ({branch.code})")
+    click.echo(_("Database ready; default branch: %(name)s (%(code)s).", name=branch.name,
+                 code=branch.code))
 
 
 @click.command("create-user")
@@ -77,8 +84,9 @@ def create_user(name, role, password, full_name, language, branch_code):
             Branch.code == branch_code.strip().upper()))
         if branch is None:
             codes = ", ".join(db.session.scalars(select(Branch.code).order_by(Branch.id)))
-            raise click.ClickException(f"no branch has the code {branch_code!r} "
-                                       f"(the codes: {codes}; or 'none')")
+            raise click.ClickException(_(
+                "No branch has the code %(code)s (the codes: %(codes)s; or none).",
+                code=branch_code, codes=codes))
     try:
         create(name, role, password, full_name=full_name, branch=branch,
                language=language)
@@ -86,9 +94,11 @@ def create_user(name, role, password, full_name, language, branch_code):
         fields = exc.extra.get("fields") or {}
         raise click.ClickException(" ".join([exc.message, *[f"{k}: {v}" for k, v in
                                                             fields.items()]]))
-    click.echo(f"created {role} {name}")
+    from .auth import ROLE_LABELS
+    click.echo(_("Created %(name)s (%(role)s).", name=name,
+                 role=ROLE_LABELS.get(role, role)))
     if generated:
-        click.echo(f"password: {password}")
+        click.echo(_("Password: %(password)s", password=password))
 
 
 @click.command("api-token")
@@ -106,16 +116,17 @@ def api_token(name, label, days):
     from .services.people import issue_token, token_digest
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None or not user.active:
-        raise click.ClickException(f"no active user named {name!r}")
+        raise click.ClickException(_("No active user is named %(name)s.", name=name))
     if user.role == KIOSK:  # the API refuses a kiosk everything (auth.PERMISSIONS)
-        raise click.ClickException(f"{name!r} is a kiosk account: it has no use for an API "
-                                   "token")
+        raise click.ClickException(_("%(name)s is a kiosk account: it has no use for an API "
+                                     "token.", name=name))
     raw = issue_token(user, label)
     days = days or current_app.config.get("API_TOKEN_DAYS", 365)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
     token.expires_at = utcnow() + timedelta(days=days)
     db.session.commit()
-    click.echo(f"expires: {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    from .i18n import format_datetime
+    click.echo(_("Expires: %(when)s.", when=format_datetime(token.expires_at)))
     click.echo(raw)
 
 
@@ -123,13 +134,22 @@ def api_token(name, label, days):
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 def import_history(file):
     """Import past tickets from JSON Lines; idempotent by external_id."""
+    from .i18n import use_rials_in_messages
     from .services.importer import import_lines
     ensure_default_branch()
+    use_rials_in_messages()  # the file's money is in rials: so are the amounts its errors name
     report = import_lines(file)
+    from .i18n import format_number
     for number, message in report.errors:
-        click.echo(f"line {number}: {message}", err=True)
-    click.echo(f"imported {report.imported}, already present {report.skipped}, "
-               f"failed {len(report.errors)}")
+        click.echo(pgettext("a line of a file", "Line %(n)s: %(problem)s",
+                            n=format_number(number), problem=message), err=True)
+    for number, message in report.warnings:
+        click.echo(pgettext("a line of a file", "Line %(n)s: imported, but %(problem)s",
+                            n=format_number(number), problem=message), err=True)
+    click.echo(_("Imported %(imported)s, already present %(skipped)s, failed %(failed)s.",
+                 imported=format_number(report.imported),
+                 skipped=format_number(report.skipped),
+                 failed=format_number(len(report.errors))))
     if report.errors:
         sys.exit(1)
 

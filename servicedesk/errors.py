@@ -33,6 +33,28 @@ class ValidationError(DomainError):
         self.fields = self.extra["fields"]
 
 
+class UnknownFields(ValidationError):
+    """A request body holding fields its endpoint does not read (a misspelt optional field,
+    dropped, would have the request do something else than asked): 400, ``fields`` naming
+    each (``unknown`` lists them); nothing is done."""
+
+    status = 400
+
+    def __init__(self, message: str, fields: dict):
+        super().__init__(message, fields=fields, unknown=list(fields))
+
+
+class OutOfRange(ValidationError):
+    """A query's paging argument outside what the endpoint serves (``limit`` 1000): 400,
+    ``fields`` naming each with its range, ``ranges`` the same for a machine; rather than
+    answering as if another value had been sent."""
+
+    status = 400
+
+    def __init__(self, message: str, fields: dict, ranges: dict):
+        super().__init__(message, fields=fields, ranges=ranges)
+
+
 class TransitionNotAllowed(DomainError):
     """The event is not allowed from the ticket's current state."""
 

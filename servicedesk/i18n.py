@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import jdatetime
 from babel.dates import format_date as _babel_format_date
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, g, has_app_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -384,6 +384,22 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None,
         sign, whole, rest = _tomans(rials)
         number = sign + _with_fraction(_group(whole, lang), str(rest) if rest else "", lang)
     return f"{number} {_unit_word(unit, lang)}" if with_unit else number
+
+
+def use_rials_in_messages() -> None:
+    """For the rest of the request (or command): amounts in the messages it gets back are in
+    rials, as it types them. The API and the history import take money in rials; an error
+    saying "at most 1,100,000 toman" to a client that sends rials reads as a tenth of what is
+    meant."""
+    g.money_typed_in = "rial"
+
+
+def format_money_as_typed(rials: int | None, locale: Any = None) -> str:
+    """An amount in a message that answers what was typed (an error, a refusal): in the unit
+    the reader types money in, rials for the API and the import (``use_rials_in_messages``),
+    else the shop's display unit (the staff's pages and forms)."""
+    unit = g.get("money_typed_in") if has_app_context() else None
+    return format_money(rials, locale=locale, unit=unit)
 
 
 def tel_uri(phone: Any) -> str:

@@ -28,7 +28,7 @@ from . import persist, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
-from .i18n import format_money
+from .i18n import format_money_as_typed
 from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox, superseded
 
@@ -219,8 +219,9 @@ def _clean_finish(data: dict, ticket: Ticket, actor: Actor) -> dict:
         f.errors["lines"] = _(
             "The final bill, %(total)s, is %(difference)s above what the customer agreed to, "
             "%(approved)s. Ask the customer first, then tick \"The customer agreed to the "
-            "higher amount\".", total=format_money(total),
-            difference=format_money(total - agreed), approved=format_money(agreed))
+            "higher amount\".", total=format_money_as_typed(total),
+            difference=format_money_as_typed(total - agreed),
+            approved=format_money_as_typed(agreed))
     clean = f.done()
     clean.pop("above_estimate_channel", None)  # recorded only with the agreement, below
     clean["total"] = total
@@ -259,14 +260,17 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     if parts is not None and paid is not None and sum(p["amount"] for p in parts) != paid:
         f.errors["payments"] = _(
             "The parts add up to %(parts)s, not the amount paid, %(paid)s.",
-            parts=format_money(sum(p["amount"] for p in parts)), paid=format_money(paid))
+            parts=format_money_as_typed(sum(p["amount"] for p in parts)),
+            paid=format_money_as_typed(paid))
     if _switch(f, "method_needed") is True and paid and method is None and parts is None \
             and "payment_method" not in f.errors and "payments" not in f.errors:
         f.errors["payment_method"] = _("Say how it was paid.")
     due = ticket.amount_due or 0
     if differs_ok is False and paid is not None and paid != due:
-        words = {"paid": format_money(paid), "difference": format_money(abs(due - paid)),
-                 "due": format_money(due)}
+        # (in rials through the API and the import, which take rials; else the shop's unit)
+        words = {"paid": format_money_as_typed(paid),
+                 "difference": format_money_as_typed(abs(due - paid)),
+                 "due": format_money_as_typed(due)}
         if paid < due:
             problem = _("%(paid)s is %(difference)s less than the amount due, %(due)s.", **words)
         else:
@@ -313,9 +317,9 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
     if amount is not None and amount > left:
         f.errors["amount"] = _(
             "At most %(left)s can be refunded: %(paid)s was paid and %(refunded)s given back "
-            "already.", left=format_money(max(left, 0)),
-            paid=format_money(ticket.amount_paid or 0),
-            refunded=format_money(ticket.amount_refunded or 0))
+            "already.", left=format_money_as_typed(max(left, 0)),
+            paid=format_money_as_typed(ticket.amount_paid or 0),
+            refunded=format_money_as_typed(ticket.amount_refunded or 0))
     return f.done()
 
 
@@ -407,6 +411,9 @@ class EventRule:
     fields: dict = field(default_factory=dict)
     # The cost lines in the event's data ("lines") are written as this stage's lines.
     lines: Optional[str] = None
+    # What else a staff member's data may hold, beyond ``fields`` (the forms' inputs): the
+    # switches and choices the forms give boxes of their own. ``data_fields`` adds the rest.
+    more_fields: tuple[str, ...] = ()
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -437,10 +444,11 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Resume repair"), None, {}),
     EventRule("finish", ("repair",), "ready", _roles("technician"), _clean_finish,
               _l("Finish repair"), None, {"lines": "lines", "work_done": "string?"},
-              lines="final"),
+              lines="final", more_fields=("above_estimate_ok", "above_estimate_channel")),
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
               _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
-                                        "payments": "payments?"}),
+                                        "payments": "payments?"},
+              more_fields=("payment_method", "differs_ok", "method_needed")),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
@@ -456,6 +464,18 @@ MACHINE = Machine(
     transitions=[{"trigger": r.name, "source": list(r.sources), "dest": r.dest}
                  for r in EVENTS.values()],
 )
+
+
+def data_fields(event: str) -> frozenset[str]:
+    """Every field a staff member's data for ``event`` may hold: its ``fields``, its
+    ``more_fields``, and ``loaner_returned`` with how the phone came back
+    (``loaner_condition``, ``loaner_note``) for the events a loaner phone comes back with.
+    The API refuses any other (a misspelt optional field, dropped, would do something else
+    than asked)."""
+    rule = EVENTS[event]
+    return frozenset((*rule.fields, *rule.more_fields,
+                      *(("loaner_returned", "loaner_condition", "loaner_note")
+                        if event in LOANER_BACK_WITH else ())))
 
 
 def allowed_events(state: str, role: Optional[str] = None) -> list[str]:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from .counters import next_value
 from .errors import Conflict, NotFound, ValidationError
 from .extensions import db
-from .i18n import shop_timezone
+from .i18n import localize_digits, shop_timezone
 from .models import Branch, User, Visit, utcnow
 
 SERVICES = {
@@ -134,6 +134,26 @@ def serve(visit: Visit) -> Visit:
     An intake serves its number itself."""
     return _leave_called(visit, "served", _("Only a called number can be marked as served."),
                          served_at=utcnow())
+
+
+def check_admissible(visit: Visit) -> None:
+    """Conflict unless ``visit`` can be admitted now (waiting or called, no ticket yet),
+    saying what happened to it (``visit_status`` in the error): admitted already (its
+    ticket's number), seen to without a ticket, or marked as not present when it was called,
+    which a call again (the queue's "Call again") brings back to be admitted."""
+    if visit.ticket is None and visit.status in ("waiting", "called"):
+        return
+    label = localize_digits(visit.label)
+    if visit.ticket is not None:
+        raise Conflict(_("Queue number %(label)s was admitted already: ticket %(number)s.",
+                         label=label, number=localize_digits(visit.ticket.number)),
+                       visit_status=visit.status)
+    if visit.status == "no_show":
+        raise Conflict(_("Queue number %(label)s was marked as not present when it was "
+                         "called. Call it again from the queue (\"Call again\") to admit it.",
+                         label=label), visit_status=visit.status)
+    raise Conflict(_("Queue number %(label)s was served already.", label=label),
+                   visit_status=visit.status)
 
 
 def get(visit_id: int) -> Visit:

@@ -444,7 +444,7 @@ def test_scripts_run_starts_a_demo_shop_or_with_no_demo_an_empty_one(tmp_path, a
         roles = set(db.session.scalars(select(User.role)))
         if args:
             assert tickets == 0 and roles == {"admin"}, out
-            password = re.search(r"password: (\S+)", out).group(1)
+            password = re.search(r"گذرواژه: (\S+)", out).group(1)  # the shop's language
             assert authenticate("admin", password)[0] is not None
             assert "demo" not in out.split("empty database", 1)[1].splitlines()[0]
         else:

@@ -164,7 +164,8 @@ def test_create_user_puts_the_account_at_the_branch_named(app):
     assert result.exit_code == 0, text
     result, text = run(app, "create-user", "x", "--role", "reception", "--branch", "Q",
                        "--password", "long enough pw")
-    assert result.exit_code == 1 and "no branch has the code 'Q'" in text and "N" in text
+    # in the shop's language (Persian here), as every word of the command
+    assert result.exit_code == 1 and "هیچ شعبه‌ای کد Q را ندارد" in text and "N" in text
     db.session.expire_all()
     by_name = {u.username: u.branch_id for u in db.session.scalars(select(User))}
     assert by_name["nrec"] == north.id and by_name["wtech"] is None and "x" not in by_name
@@ -263,3 +264,19 @@ def test_a_command_on_a_database_without_tables_says_to_run_init_db(tmp_path, ar
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit), result.exception
     assert "init-db" in result.output
+
+
+def test_create_user_and_api_token_speak_the_shops_language(app):
+    """One language per output, the shop's (Persian here): the command's own words were
+    English beside the domain's Persian errors."""
+    import re
+    result, text = run(app, "create-user", "gen", "--role", "manager")
+    assert result.exit_code == 0, text
+    words = re.sub(r"gen|\S{16,}", "", text)  # the name typed, the password printed
+    assert not re.search(r"[A-Za-z]{3,}", words) and "ساخته شد" in text, text
+    result, text = run(app, "api-token", "gen")
+    assert result.exit_code == 0, text
+    said = text.rstrip("\n").split("\n")
+    assert said[0].startswith("انقضا: ") and not re.search(r"[A-Za-z]", said[0]), said
+    result, text = run(app, "api-token", "nobody")
+    assert result.exit_code != 0 and "هیچ کاربر فعالی با نام nobody نیست" in text

@@ -2,8 +2,10 @@
 with their own timestamps, no SMS, idempotent by external_id, a bad line reported by number and
 leaving nothing behind; and verify-audit over what was imported."""
 import json
+import re
 from datetime import datetime, timezone
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
@@ -15,6 +17,12 @@ from servicedesk.models.stages import TicketStage
 from servicedesk.services.importer import import_lines
 
 from .conftest import INTAKE
+
+
+@pytest.fixture
+def app_config():
+    """An English shop: the command's words are the shop's language (the Persian one below)."""
+    return {"SERVICEDESK_LOCALE": "en"}
 
 
 def utc(text: str) -> datetime:
@@ -108,7 +116,7 @@ def test_import_three_tickets_keeps_times_states_and_sends_nothing(app, users, t
     path = write_jsonl(tmp_path, [DELIVERED, DECLINED, CANCELLED])
     result, text = run(app, "import-history", str(path))
     assert result.exit_code == 0, text
-    assert "imported 3" in text and "already present 0" in text and "failed 0" in text
+    assert "Imported 3" in text and "already present 0" in text and "failed 0" in text
 
     assert count(Ticket) == 3
     assert count(Notification) == 0
@@ -177,7 +185,7 @@ def test_import_three_tickets_keeps_times_states_and_sends_nothing(app, users, t
     events_before = count(TicketEvent)
     result, text = run(app, "import-history", str(path))
     assert result.exit_code == 0, text
-    assert "imported 0" in text and "already present 3" in text
+    assert "Imported 0" in text and "already present 3" in text
     assert count(Ticket) == 3
     assert count(TicketEvent) == events_before
     assert count(Customer) == 3 and count(Visit) == 1
@@ -210,7 +218,7 @@ def test_bad_lines_are_reported_by_number_and_leave_nothing(app, users, tmp_path
     assert result.exit_code != 0
     reported = {}
     for line in text.splitlines():
-        if line.startswith("line "):
+        if line.startswith("Line "):
             number, _, reason = line[len("line "):].partition(":")
             reported[int(number)] = reason.strip()
     assert sorted(reported) == [2, 3, 4, 5], text
@@ -219,7 +227,7 @@ def test_bad_lines_are_reported_by_number_and_leave_nothing(app, users, tmp_path
     assert "JSON" in reported[3]
     assert "external_id" in reported[4]
     assert "phone" in reported[5]
-    assert "imported 2" in text and "failed 4" in text
+    assert "Imported 2" in text and "failed 4" in text
 
     db.session.expire_all()
     assert sorted(db.session.scalars(select(Ticket.external_id))) == ["good-1", "good-6"]
@@ -240,7 +248,7 @@ def test_bad_lines_are_reported_by_number_and_leave_nothing(app, users, tmp_path
 
     # The good lines are now present; the whole file again imports nothing twice.
     result, text = run(app, "import-history", str(path))
-    assert "imported 0" in text and "already present 2" in text and "failed 4" in text
+    assert "Imported 0" in text and "already present 2" in text and "failed 4" in text
     assert count(Ticket) == 2
 
 
@@ -470,3 +478,79 @@ def test_history_with_a_loaner_never_taken_back_is_refused(app, users):
         "events[7] (deliver)", "events[2] (return_loaner)", "events[3] (lend_loaner)",
         "events[2] (lend_loaner)"]
     assert count(Ticket) == 0 and count(TicketEvent) == 0
+
+
+def test_a_timestamp_in_the_future_refuses_its_line_by_number(app, users, tmp_path):
+    """History has happened: a year typed 2052 for 2025 is refused, not imported to sit in
+    the reports' future."""
+    future = {**CANCELLED, "external_id": "future-2",
+              "events": [{"event": "admit", "at": "2024-07-01T09:00:00Z"},
+                         {"event": "cancel", "at": "2099-07-01T09:45:00Z",
+                          "data": {"reason": "changed mind"}}]}
+    future_visit = {**DELIVERED, "external_id": "future-3",
+                    "visit": {"issued_at": "2099-05-01T06:00:00Z"}}
+    future_survey = {**DELIVERED, "external_id": "future-4",
+                     "survey": {**DELIVERED["survey"], "at": "2099-05-03T17:59:00Z"}}
+    path = write_jsonl(tmp_path, [CANCELLED, future, future_visit, future_survey])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code != 0
+    for number, what in ((2, "events[2].at"), (3, "visit.issued_at"), (4, "survey.at")):
+        [said] = {l for l in text.splitlines() if l.startswith(f"Line {number}:")}
+        assert what in said and "2099" in said, said
+    assert sorted(db.session.scalars(select(Ticket.external_id))) == ["old-1003"]
+    assert count(Customer) == 1 and count(TicketEvent) == 2 and count(SurveyResponse) == 0
+
+
+def test_cost_lines_no_event_takes_are_reported_by_number(app, users, tmp_path):
+    """A ticket still in repair with its bill already in the export: the final lines are not
+    silently dropped; the line says which were not imported."""
+    in_repair = {**DELIVERED, "external_id": "in-repair", "survey": None,
+                 "events": DELIVERED["events"][:4]}
+    own_lines = {**DECLINED, "external_id": "own-lines",
+                 "events": [*DECLINED["events"][:2],
+                            {**DECLINED["events"][2], "data": {"lines": [
+                                {"kind": "part", "description": "Port", "qty": 1,
+                                 "unit_price": 2_000_000}]}},
+                            DECLINED["events"][3]]}
+    path = write_jsonl(tmp_path, [in_repair, own_lines, CANCELLED])
+    result, text = run(app, "import-history", str(path))
+    assert result.exit_code == 0, text
+    assert "Imported 3" in text
+    said = {int(l[5:].partition(":")[0]): l for l in text.splitlines() if l.startswith("Line ")}
+    assert sorted(said) == [1, 2], text
+    assert "3, 4" in said[1] and "final" in said[1] and "finish" in said[1]
+    assert "1" in said[2] and "estimate" in said[2] and "quote" in said[2]
+    assert ticket_by_external("in-repair").state == "repair"
+    assert ticket_by_external("own-lines").estimate_total == 2_000_000
+
+
+def test_an_imported_amount_refused_is_named_in_rials_as_in_the_file(app, users, tmp_path):
+    paid_wrong = {**DELIVERED, "external_id": "paid-wrong", "survey": None,
+                  "events": [*DELIVERED["events"][:5],
+                             {"event": "deliver", "at": "2024-05-03T08:00:00Z",
+                              "data": {"amount_paid": 8_000_000, "differs_ok": False}}]}
+    result, text = run(app, "import-history", str(write_jsonl(tmp_path, [paid_wrong])))
+    assert result.exit_code != 0
+    [said] = {l for l in text.splitlines() if l.startswith("Line 1:")}
+    assert "9,000,000 rial" in said and "toman" not in said, said
+
+
+class TestInAPersianShop:
+    @pytest.fixture
+    def app_config(self):
+        return {"SERVICEDESK_LOCALE": "fa"}
+
+    def test_the_command_says_everything_in_persian(self, app, users, tmp_path):
+        """One language per output: the shop's. The line numbers, the domain's errors and the
+        command's own words ("line", "imported") were English and Persian mixed."""
+        bad_phone = {**CANCELLED, "external_id": "bad-2",
+                     "customer": {"name": "Bad Two", "phone": "12345"}}
+        result, text = run(app, "import-history",
+                           str(write_jsonl(tmp_path, [CANCELLED, bad_phone])))
+        assert result.exit_code != 0
+        said = set(text.splitlines())
+        assert said == {next(l for l in said if l.startswith("سطر ۲: ")),
+                        "واردشده ۱، از پیش موجود ۰، ناموفق ۱."}, said
+        problem = next(l for l in said if l.startswith("سطر ۲: "))
+        # no English word but the field's name (as the file spells it)
+        assert not re.search(r"[A-Za-z]{3,}", re.sub(r"customer\.phone", "", problem)), problem

@@ -190,10 +190,10 @@ def test_create_user_makes_a_kiosk_and_api_token_refuses_it(app):
     result = runner.invoke(args=["create-user", "kiosk1", "--role", "kiosk", "--password",
                                  PASSWORD])
     assert result.exit_code == 0, result.output
-    assert "created kiosk kiosk1" in result.output
+    assert "حساب kiosk1 (" in result.output and "ساخته شد" in result.output
     assert db.session.scalar(select(User.role).where(User.username == "kiosk1")) == "kiosk"
     result = runner.invoke(args=["api-token", "kiosk1"])
-    assert result.exit_code != 0 and "kiosk account" in result.output
+    assert result.exit_code != 0 and "حساب کیوسک است" in result.output
     assert db.session.scalar(select(func.count(ApiToken.id))) == 0
     browser = Browser(app)
     assert browser.login("kiosk1").location == "/kiosk"

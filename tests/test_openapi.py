@@ -266,3 +266,41 @@ def test_the_error_bodies_are_the_documented_error(app, api, make_ticket):
     assert [a.get_json()["code"] for a in answers] == [
         "bad_request", "unauthorized", "forbidden", "not_found", "transition_not_allowed",
         "stale_version", "invalid"]
+
+
+def test_every_request_body_says_it_takes_no_other_field(app):
+    """The API refuses a field a body's schema does not list (400, code invalid): every object
+    of every request body says so, down to the cost lines and the payment's parts."""
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    open_objects = []
+
+    def walk(node, at):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                walk(doc["components"]["schemas"][node["$ref"].split("/")[-1]], node["$ref"])
+            if "properties" in node and node.get("additionalProperties") is not False:
+                open_objects.append(at)
+            for key, value in node.items():
+                walk(value, f"{at}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{at}[{i}]")
+    bodies = 0
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                bodies += 1
+                walk(operation["requestBody"], f"{method} {path}")
+                assert "400" in operation["responses"], (method, path)
+    assert bodies >= 8 and open_objects == []
+    assert "unknown" in doc["components"]["schemas"]["Error"]["properties"]
+
+
+def test_the_document_says_etag_and_if_match(app):
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    get = doc["paths"]["/tickets/{id}"]["get"]
+    assert "ETag" in get["responses"]["200"]["headers"] and "304" in get["responses"]
+    assert "If-None-Match" in {p["name"] for p in get["parameters"]}
+    events = doc["paths"]["/tickets/{id}/events"]["post"]
+    assert "If-Match" in {p["name"] for p in events["parameters"]}
+    assert "412" in events["responses"]

@@ -276,8 +276,9 @@ def test_imported_history_keeps_its_split_payments_and_refuses_a_bad_one(app, us
         with_payment("split-2", {"payments": [parts[0], {"method": "card", "amount": 1}]}),
         with_payment("single-3", {"payment_method": "card"})])
     result, output = run(app, "import-history", str(path))
-    assert "imported 2" in output and "failed 1" in output
-    assert "line 2" in output and "payments" in output
+    # (the command speaks the shop's language: Persian here)
+    assert "واردشده ۲" in output and "ناموفق ۱" in output
+    assert "سطر ۲" in output and "payments" in output
     split = ticket_by_external("split-1")
     assert split.amount_paid == 9_000_000
     assert next(e for e in split.events if e.event == "deliver").data["payments"] == parts

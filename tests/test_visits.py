@@ -358,3 +358,31 @@ def test_not_shown_pressed_while_another_desk_admits_the_number_keeps_the_intake
         db.session.remove()
     db.session.expire_all()
     assert db.session.get(Visit, visit_id).status == "served"
+
+
+def test_admitting_a_number_marked_not_present_says_so_and_a_call_again_admits_it(api, users):
+    """Not "already served": the number was marked as not present when called, and the desk's
+    "Call again" brings it back, after which it is admitted."""
+    from servicedesk.i18n import localize_digits
+    from servicedesk.services import reception
+
+    from .conftest import INTAKE
+    from .test_api import row_counts
+
+    visit = api["reception"].post("/api/v1/visits", json={"service": "repair"}).get_json()
+    api["reception"].post("/api/v1/visits/next", json={"counter": "2"})
+    reception.no_show(visit["id"])
+    before = row_counts()
+    resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "visit_id": visit["id"]})
+    assert resp.status_code == 409, resp.get_json()
+    body = resp.get_json()
+    assert (body["code"], body["visit_status"]) == ("conflict", "no_show")
+    assert "R-۰۰۱" in body["error"] and "«مراجعه نکرد»" in body["error"]
+    assert "رسیدگی شده" not in body["error"]  # not "already served"
+    assert row_counts() == before
+    reception.recall(visit["id"], users["reception"])
+    admitted = api["reception"].post("/api/v1/tickets", json={**INTAKE, "visit_id": visit["id"]})
+    assert admitted.status_code == 201
+    again = api["reception"].post("/api/v1/tickets", json={**INTAKE, "visit_id": visit["id"]})
+    assert again.status_code == 409 and again.get_json()["visit_status"] == "served"
+    assert localize_digits(admitted.get_json()["number"]) in again.get_json()["error"]

@@ -3,7 +3,9 @@
 Each line is one ticket (DESIGN section 5). Its events replay through the same rules as live
 ones (an impossible sequence is an error), keep their own timestamps and send no SMS. A line is
 imported whole or not at all (one transaction per line); a ticket whose ``external_id`` is
-already here is skipped, so re-running an import is harmless.
+already here is skipped, so re-running an import is harmless. A timestamp in the future
+refuses its line (history has happened); cost lines no event takes (final lines of a ticket
+never finished) are reported with the line's number, the rest of the ticket imported.
 """
 import json
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from ..counters import next_value
 from ..errors import DomainError, ValidationError
 from ..extensions import db
 from ..lifecycle import Actor
-from ..models import Branch, SurveyResponse, Ticket, User, Visit
+from ..models import Branch, SurveyResponse, Ticket, User, Visit, utcnow
 from ..visits import SERVICES, queue_day
 from .loaners import back_with, lend_loaded, return_loaded
 from .tickets import build_ticket, clean_intake, default_branch
@@ -30,6 +32,8 @@ class ImportReport:
     imported: int = 0
     skipped: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
+    # (line number, what of it was not imported): the line itself was
+    warnings: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _when(raw, what: str) -> datetime:
@@ -41,6 +45,8 @@ def _when(raw, what: str) -> datetime:
         raise ValidationError(_("%(what)s: not an ISO 8601 timestamp.", what=what)) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
+    if value > utcnow():  # history has happened: a date typed wrong, a clock off
+        raise ValidationError(_("%(what)s: %(when)s is in the future.", what=what, when=raw))
     return value.astimezone(timezone.utc)
 
 
@@ -66,8 +72,9 @@ def _branch(name: Optional[str]) -> Branch:
     return branch
 
 
-def import_record(record: dict) -> bool:
-    """Add one ticket from a parsed line (no commit). False when it was imported before."""
+def import_record(record: dict, warnings: Optional[list] = None) -> bool:
+    """Add one ticket from a parsed line (no commit). False when it was imported before.
+    ``warnings`` gets what of the line was not imported (cost lines no event takes)."""
     if not isinstance(record, dict):
         raise ValidationError(_("Each line must be a JSON object."))
     external_id = record.get("external_id")
@@ -127,11 +134,14 @@ def import_record(record: dict) -> bool:
     if not isinstance(lines, list):
         raise ValidationError(_("lines must be a list."))
     by_stage = {"estimate": [], "final": []}
-    for line in lines:
+    numbers = {"estimate": [], "final": []}  # each stage's lines by place in "lines", from 1
+    for place, line in enumerate(lines, start=1):
         if not isinstance(line, dict) or line.get("stage") not in by_stage:
             raise ValidationError(_("Each line needs a stage: estimate or final."))
         by_stage[line["stage"]].append({k: line.get(k) for k in ("kind", "description", "qty",
                                                                  "unit_price")})
+        numbers[line["stage"]].append(place)
+    taken = set()  # the stages whose lines an event took
 
     # Who repaired it may have left the shop (a deactivated account) or never had an account
     # here: their history imports all the same. A former technician's account is credited
@@ -177,8 +187,10 @@ def import_record(record: dict) -> bool:
             data["technician"] = technician
         elif name == "quote" and "lines" not in data:
             data["lines"] = by_stage["estimate"]
+            taken.add("estimate")
         elif name == "finish" and "lines" not in data:
             data["lines"] = by_stage["final"]
+            taken.add("final")
         elif name == "approve" and "channel" not in data:
             data["channel"] = "in_person"
         elif name == "decline":
@@ -215,6 +227,12 @@ def import_record(record: dict) -> bool:
                                 state=lifecycle.STATE_LABELS.get(ticket.state, ticket.state)))
     if isinstance(survey, dict) and survey_id is None:
         _survey(ticket, survey)
+    for stage, event in (("estimate", "quote"), ("final", "finish")):
+        if numbers[stage] and stage not in taken and warnings is not None:
+            warnings.append(_(
+                "lines %(numbers)s (%(stage)s): no %(event)s event takes them (there is none, "
+                "or it has lines of its own); not imported.",
+                numbers=", ".join(str(n) for n in numbers[stage]), stage=stage, event=event))
     return True
 
 
@@ -275,9 +293,10 @@ def import_lines(lines: Iterable[str]) -> ImportReport:
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
+        notes: list[str] = []
         try:
             record = json.loads(raw)
-            added = import_record(record)
+            added = import_record(record, notes)
             db.session.commit()
         except json.JSONDecodeError as exc:
             db.session.rollback()
@@ -294,6 +313,7 @@ def import_lines(lines: Iterable[str]) -> ImportReport:
             continue
         if added:
             report.imported += 1
+            report.warnings += [(number, note) for note in notes]
         else:
             report.skipped += 1
     return report

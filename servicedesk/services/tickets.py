@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import audit, devices, lifecycle, persist, settings
+from .. import audit, devices, lifecycle, persist, settings, visits
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
@@ -493,8 +493,7 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
             if visit is None:
                 raise ValidationError(_("Some fields are not valid."),
                                       fields={"visit_id": _("No such visit.")})
-            if visit.ticket is not None or visit.status not in ("waiting", "called"):
-                raise Conflict(_("This visit was already served."))
+            visits.check_admissible(visit)  # not served, not marked as not present
             if actor.kind == "staff" and actor.role in BRANCH_ROLES \
                     and actor.branch_id is not None and visit.branch_id != actor.branch_id:
                 # the ticket goes to the visit's branch: its desk admits the customer (a

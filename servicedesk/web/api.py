@@ -1,11 +1,16 @@
 """The JSON API under /api/v1 (DESIGN section 5). Bearer tokens only: no cookies, so no CSRF."""
+import hashlib
+import json
+
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from .. import lifecycle, reports, visits
 from .. import validation as v
-from ..errors import DomainError, Forbidden, NotFound, ValidationError
+from ..errors import (DomainError, Forbidden, NotFound, OutOfRange, StaleVersion,
+                      UnknownFields, ValidationError)
 from ..extensions import csrf
+from ..i18n import format_number, use_rials_in_messages
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
@@ -32,6 +37,7 @@ def authenticate():
     # instead of running the request_loader, which would look the token up a second time.
     g._login_user = user
     g.via_token = True
+    use_rials_in_messages()  # the API takes money in rials: its errors say amounts in rials
     return None
 
 
@@ -40,7 +46,69 @@ def require(action: str) -> None:
         raise Forbidden(_("Your role (%(role)s) may not do this.", role=g.api_user.role))
 
 
-def body() -> dict:
+# The fields each body the API takes may hold: a name, and for a field holding an object (or
+# a list of objects) what that may hold in turn. Any other field is refused (400, code
+# invalid, ``fields`` naming it): a misspelt optional field ("payment_methd"), dropped, would
+# have the request succeed and do something else than asked.
+LINE_FIELDS = dict.fromkeys(("kind", "description", "qty", "unit_price"))
+PART_FIELDS = dict.fromkeys(("method", "amount"))
+_NESTED = {"lines": [LINE_FIELDS], "payments": [PART_FIELDS]}
+BODY_FIELDS = {
+    "issue_visit": dict.fromkeys(("service", "phone")),
+    "call_next_visit": dict.fromkeys(("counter", "service")),
+    "create_ticket": {
+        "visit_id": None,
+        "customer": dict.fromkeys(("name", "phone", "language")),
+        "device": dict.fromkeys(("kind", "brand", "model", "serial", "colour")),
+        **dict.fromkeys(("problem", "service_type", "accessories", "condition",
+                         "promised_date", "pre_approved_amount"))},
+    "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
+    "lend_loaner": dict.fromkeys(("description", "serial", "condition", "loaner_id", "version")),
+    "return_loaner": dict.fromkeys(("condition", "note", "version")),
+    "followup": dict.fromkeys(("status",)),
+}
+
+
+def event_fields(event: str) -> dict:
+    """What a body firing ``event`` may hold (``lifecycle.data_fields``, the event's name and
+    the version the client saw)."""
+    names = sorted(lifecycle.data_fields(event))
+    return {"event": None, "version": None, **{name: _NESTED.get(name) for name in names}}
+
+
+def unknown_fields(data: dict, known: dict, prefix: str = "") -> dict:
+    """Each field of ``data`` (at any depth) that ``known`` does not list, by its dotted name
+    (``customer.emial``; a list's items from 1: ``lines.2.quantity``), with what is known
+    there."""
+    found = {}
+    for key, value in data.items():
+        if key not in known:
+            found[prefix + key] = _("Unknown field. Known here: %(known)s.",
+                                    known=", ".join(known))
+            continue
+        inner = known[key]
+        if isinstance(inner, dict) and isinstance(value, dict):
+            found.update(unknown_fields(value, inner, f"{prefix}{key}."))
+        elif isinstance(inner, list) and isinstance(value, list):
+            for i, item in enumerate(value, start=1):
+                if isinstance(item, dict):
+                    found.update(unknown_fields(item, inner[0], f"{prefix}{key}.{i}."))
+    return found
+
+
+def refuse_unknown(data: dict, known: dict) -> None:
+    """UnknownFields (400) when ``data`` holds a field ``known`` does not list."""
+    found = unknown_fields(data, known)
+    if found:
+        names = list(found)
+        raise UnknownFields(_("Unknown fields: %(names)s. Nothing was changed.",
+                              names=", ".join(names[:10]) + (", ..." if len(names) > 10
+                                                             else "")), fields=found)
+
+
+def body(known: dict | None = None) -> dict:
+    """The request's JSON object; with ``known`` (``BODY_FIELDS``), refused when it holds a
+    field the endpoint does not read."""
     try:
         data = request.get_json(silent=True)
     except RecursionError:  # arrays nested thousands deep: malformed for us, not a crash
@@ -50,6 +118,8 @@ def body() -> dict:
                             "application/json)."))
     if not isinstance(data, dict):
         raise ValidationError(_("The request body must be a JSON object."))
+    if known is not None:
+        refuse_unknown(data, known)
     return data
 
 
@@ -143,7 +213,7 @@ def service_field(data: dict, required: bool = True):
 @bp.post("/visits")
 def issue_visit():
     require("visits.issue")
-    data = body()
+    data = body(BODY_FIELDS["issue_visit"])
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as the kiosk: with a mobile number, the queue SMS follow it
     visit = reception.issue_number(branch, service_field(data), data.get("phone"))
@@ -154,7 +224,7 @@ def issue_visit():
 @bp.post("/visits/next")
 def call_next_visit():
     require("visits.call")
-    data = body()
+    data = body(BODY_FIELDS["call_next_visit"])
     branch = g.api_user.branch or ticket_service.default_branch()
     # the same action as reception's button: the called customer and the next ones are texted
     visit = reception.call_next(branch, data.get("counter"), g.api_user,
@@ -185,7 +255,8 @@ def create_ticket():
     if len(key) > 50:  # kept whole with the client's id: two long keys never read as one
         raise ValidationError(_("Some fields are not valid."), fields={
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
-    ticket = ticket_service.admit(body(), actor(), branch=g.api_user.branch,
+    ticket = ticket_service.admit(body(BODY_FIELDS["create_ticket"]), actor(),
+                                  branch=g.api_user.branch,
                                   intake_key=f"api:{g.api_user.id}:{key}" if key else None)
     if ticket.replayed:
         return jsonify(ticket_json(ticket)), 200
@@ -220,7 +291,7 @@ def list_tickets():
     limit, offset = _whole(args, "limit", 100, errors), _whole(args, "offset", 0, errors)
     if errors:
         raise ValidationError(_("Some filters are not valid."), fields=errors)
-    limit, offset = min(max(limit, 1), 500), min(max(offset, 0), MAX_ID)
+    _refuse_out_of_range({"limit": limit, "offset": offset})
     items, more = ticket_service.page_of_tickets(states, branch_id, limit, offset)
     headers = {}
     if more:
@@ -229,6 +300,24 @@ def list_tickets():
     out = loaners.out_for(t.id for t in items)
     return jsonify({"items": [ticket_json(t, full=False, loaner=out.get(t.id)) for t in items],
                     "limit": limit, "offset": offset}), 200, headers
+
+
+# The paging arguments' ranges: one outside is refused (400), not answered as if the nearest
+# value had been sent (a client asking for 1000 would read 500 as all there is).
+PAGE_RANGES = {"limit": (1, 500), "offset": (0, MAX_ID)}
+
+
+def _refuse_out_of_range(values: dict) -> None:
+    wrong = {name: PAGE_RANGES[name] for name, value in values.items()
+             if not PAGE_RANGES[name][0] <= value <= PAGE_RANGES[name][1]}
+    if wrong:
+        raise OutOfRange(
+            _("Some filters are out of range: %(names)s.", names=", ".join(wrong)),
+            fields={name: _("Must be from %(low)s to %(high)s.", low=format_number(low),
+                            high=format_number(high))
+                    for name, (low, high) in wrong.items()},
+            ranges={name: {"minimum": low, "maximum": high}
+                    for name, (low, high) in wrong.items()})
 
 
 def _whole(args, name: str, default: int, errors: dict) -> int:
@@ -243,19 +332,54 @@ def _whole(args, name: str, default: int, errors: dict) -> int:
         return default
 
 
+def ticket_etag(version: int, data: dict) -> str:
+    """A ticket answer's entity tag: its version, then a digest of the answer itself. The
+    version alone would call two answers the same that are not (an SMS sent since, which moves
+    no version; another reader's allowed events); ``If-Match`` on a write reads the version."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False,
+                                       default=str).encode()).hexdigest()[:16]
+    return f"{version}-{digest}"
+
+
 @bp.get("/tickets/<int:ticket_id>")
 def get_ticket(ticket_id: int):
+    """The ticket, with an ``ETag``: ``If-None-Match`` with it answers 304 while nothing of
+    the answer changed."""
     require("tickets.view")
-    return jsonify(ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True)))
+    data = ticket_json(ticket_service.get_ticket(ticket_id, with_parties=True))
+    resp = jsonify(data)
+    resp.set_etag(ticket_etag(data["version"], data))
+    return resp.make_conditional(request)
 
 
 def _pop_version(data: dict):
-    """The ticket version a client says it saw (optional; 409 if the ticket moved on)."""
+    """The ticket version a client says it saw (optional; 409 if the ticket moved on): the
+    body's ``version``, or the version of the ``If-Match`` header's entity tag (an ``ETag`` of
+    GET /tickets/ID; 412 if the ticket moved on, as HTTP has it)."""
     version = data.pop("version", None)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise ValidationError(_("Some fields are not valid."),
                               fields={"version": _("Must be a whole number.")})
-    return version
+    tags = request.if_match
+    if not tags or tags.star_tag:
+        return version
+    said = set()
+    for tag in tags.as_set(include_weak=False):
+        head = tag.split("-", 1)[0]
+        said.add(int(head) if head.isascii() and head.isdigit() else -1)
+    if version is not None and said != {version}:
+        raise ValidationError(_("Some fields are not valid."), fields={"version": _(
+            "The If-Match header names another version than this field.")})
+    g.version_from_if_match = True
+    # a tag this API never gave (or several versions) matches no ticket: 412
+    return said.pop() if len(said) == 1 else -1
+
+
+@bp.errorhandler(StaleVersion)
+def stale_version(exc: StaleVersion):
+    """A stale version is 409; one sent as If-Match is HTTP's 412 Precondition Failed."""
+    status = 412 if g.get("version_from_if_match") else exc.status
+    return jsonify(exc.to_dict()), status
 
 
 @bp.post("/tickets/<int:ticket_id>/events")
@@ -266,6 +390,10 @@ def fire_event(ticket_id: int):
     if not isinstance(event, str) or not event:
         raise ValidationError(_("Some fields are not valid."), fields={"event": _(
             "This field is required.") if event in (None, "") else _("Must be text.")})
+    rule = lifecycle.EVENTS.get(event)
+    if rule is not None and g.api_user.role in rule.roles:
+        # (an unknown event, or one the role may not fire, is refused as that by the lifecycle)
+        refuse_unknown({"event": event, **data}, event_fields(event))
     version = _pop_version(data)
     ticket = ticket_service.fire_event(ticket_id, event, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket))
@@ -274,11 +402,13 @@ def fire_event(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/refunds")
 def refund(ticket_id: int):
     """Money given back after the hand-back: ``{"amount", "payment_method", "reason"}``
-    (rials; ``version`` optional, as for events)."""
-    data = dict(body())
+    (rials; ``version`` optional, as for events). 200 with the ticket: a refund is a record of
+    the ticket's trail (its ``history``, where a client reads it back), not a thing with an
+    address of its own, so no 201 and no Location to point at."""
+    data = dict(body(BODY_FIELDS["refund"]))
     version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
-    return jsonify(ticket_json(ticket)), 201
+    return jsonify(ticket_json(ticket))
 
 
 @bp.post("/tickets/<int:ticket_id>/loaner")
@@ -286,7 +416,7 @@ def lend_loaner(ticket_id: int):
     """Lend the customer a loaner phone while the ticket is open: ``{"description",
     "serial"?, "condition"?}``, or one of the branch's own phones ``{"loaner_id",
     "condition"?}`` (``version`` optional, as for events)."""
-    data = dict(body())
+    data = dict(body(BODY_FIELDS["lend_loaner"]))
     version = _pop_version(data)
     ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
     return jsonify(ticket_json(ticket)), 201
@@ -297,7 +427,7 @@ def return_loaner(ticket_id: int):
     """The customer gave the loaner phone back: ``{"condition"?: "fine"|"damaged",
     "note"?}`` (a damaged one needs the note; ``version`` optional; no body at all is fine:
     its condition unsaid)."""
-    data = dict(body()) if request.get_data() else {}
+    data = dict(body(BODY_FIELDS["return_loaner"])) if request.get_data() else {}
     version = _pop_version(data)
     ticket = loaners.take_back(ticket_id, actor(), expected_version=version, data=data)
     return jsonify(ticket_json(ticket))

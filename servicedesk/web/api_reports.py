@@ -16,6 +16,7 @@ from .. import validation as v
 from ..auth import api_user
 from ..errors import ValidationError
 from ..extensions import csrf
+from ..i18n import use_rials_in_messages
 from . import api
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
@@ -42,6 +43,7 @@ _COST_DESCRIPTIONS = {
 @bp.before_request
 def authenticate():
     api_user()  # 401 without a valid token, 403 for a role without the endpoint's permission
+    use_rials_in_messages()  # as the rest of the API: amounts in its errors in rials
 
 
 def _filters(groups: tuple = ()) -> r.Filters:
@@ -128,7 +130,8 @@ def survey_followups():
 @bp.post("/survey/responses/<int:response_id>/followup")
 def set_followup(response_id: int):
     """``{"status": "open"|"contacted"|"done"}`` -> ``{"id", "followup_status"}``."""
-    data = api.body()  # 400 when not JSON, 422 when not an object, as everywhere in the API
+    # 400 when not JSON or with a field it does not read, 422 when not an object
+    data = api.body(api.BODY_FIELDS["followup"])
     response = r.set_followup_status(response_id, data.get("status"), by=g.api_user)
     return jsonify({"id": response.id, "followup_status": response.followup_status})
 
@@ -324,6 +327,8 @@ def openapi_paths() -> dict:
                 "type": "object", "required": ["status"],
                 "properties": {"status": {"enum": list(r.FOLLOWUP_STATUSES)}}}}}},
             "responses": {"200": {"description": "the new status"},
+                          "400": {"description": "not JSON, or a field other than status "
+                                                 "(code invalid)"},
                           "401": {"description": "missing or bad token"},
                           "403": {"description": "role may not"},
                           "404": {"description": "no such response"},

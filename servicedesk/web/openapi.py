@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document of /api/v1, built from the lifecycle table so the two never drift."""
+import copy
+
 from .. import lifecycle
 from ..errors import ERROR_CODES
 from ..models import LOANER_CONDITIONS
-from ..validation import MAX_MONEY
+from ..validation import MAX_ID, MAX_MONEY
 from ..visits import SERVICES
 from . import api_reports
 
@@ -37,16 +39,26 @@ _DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
 _DATE_TIME = {"type": "string", "format": "date-time"}
 _ERROR = {"type": "object", "required": ["error", "code"],
           "properties": {"error": {"type": "string", "description": "what is wrong, in the "
-                                   "user's language (Accept-Language)"},
+                                   "user's language (Accept-Language); amounts in it are "
+                                   "in rials, as the API takes them"},
                          "code": {"type": "string", "enum": list(ERROR_CODES),
                                   "description": "the kind of error, for a client to tell "
-                                  "them apart: invalid (422, see fields), "
+                                  "them apart: invalid (422, see fields; 400 for fields "
+                                  "the endpoint does not read, see unknown, or a paging "
+                                  "argument out of range, see ranges), "
                                   "transition_not_allowed (409, see state and allowed), "
                                   "stale_version (409, see version), conflict (409: another "
                                   "change came first or the thing is taken), forbidden, "
                                   "not_found, unauthorized, method_not_allowed, too_large, "
                                   "rate_limited, bad_request, server_error"},
-                         "fields": {"type": "object"},
+                         "fields": {"type": "object", "description": "invalid: each bad "
+                                    "field (dotted for a nested one: customer.phone, "
+                                    "lines.2.qty with a list's items from 1) and what is wrong "
+                                    "with it"},
+                         "unknown": {"type": "array", "items": {"type": "string"},
+                                     "description": "400 invalid: the fields of the body "
+                                     "that the endpoint does not read (also in fields); "
+                                     "nothing was done"},
                          "at": {"type": "object", "description": "for a field that is a "
                                 "list (lines): {field: {line (from 1), field}} of the problem"},
                          "state": {"type": "string", "description": "409: the ticket's "
@@ -58,7 +70,15 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                                      "description": "409 for an event its state does not "
                                                     "allow: the events it allows"},
                          "version": {"type": "integer", "description": "409 for a version "
-                                     "that is not the ticket's: its version now"}}}
+                                     "that is not the ticket's: its version now"},
+                         "ranges": {"type": "object", "description": "400 invalid for "
+                                    "a paging argument out of range: {name: {minimum, "
+                                    "maximum}}"},
+                         "visit_status": {"enum": ["waiting", "called", "served", "no_show"],
+                                          "description": "409 for a queue number that "
+                                          "cannot be admitted: its status (no_show: marked as "
+                                          "not present; the desk calls it again, then it can "
+                                          "be)"}}}
 
 
 def _record(props: dict) -> dict:
@@ -111,6 +131,10 @@ _EXTRA_DATA = {
                            "description": "how it was paid: cash, the card reader, or a "
                                           "card-to-card transfer (a payment split between "
                                           "them: payments)"},
+        "method_needed": {
+            "type": "boolean", "description": "true: an amount_paid above zero sent without "
+            "payment_method or payments is refused with 422 on payment_method (the delivery "
+            "desk asks how it was paid); false or absent: taken as sent"},
         "loaner_returned": _LOANER_RETURNED, **_LOANER_BACK},
     "cancel": {"loaner_returned": _LOANER_RETURNED, **_LOANER_BACK}}
 
@@ -167,12 +191,19 @@ def openapi_document() -> dict:
     api_events = [r for r in lifecycle.EVENTS.values()
                   if r.name not in ("admit", "close") and r.roles & set(lifecycle.STAFF_ROLES)]
     errors = {str(c): _resp(d, "Error") for c, d in (
-        (400, "malformed JSON"), (403, "role may not"),
+        (400, "malformed JSON (code bad_request); a field the endpoint does not read "
+              "(code invalid, unknown naming each; nothing was done); a paging argument "
+              "out of range (code invalid, ranges)"), (403, "role may not"),
         (404, "not found"), (409, "not allowed in this state, or changed meanwhile"),
         (422, "invalid data"))}
     errors["401"] = _resp("missing or bad token", "Error", {"WWW-Authenticate": {
         "description": "Bearer", "schema": {"type": "string"}}})
-    return {
+    if_match = {"name": "If-Match", "in": "header", "schema": {"type": "string"},
+                "description": "the ETag of GET /tickets/{id}: the version check, as the "
+                               "body's version (412 when the ticket changed since)"}
+    precondition = _resp("If-Match names another version than the ticket's (code "
+                         "stale_version, version the ticket's now)", "Error")
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "Servicedesk API", "version": "1"},
         "servers": [{"url": "/api/v1"}],
@@ -283,11 +314,13 @@ def openapi_document() -> dict:
                                        {"name": "limit", "in": "query",
                                         "schema": {"type": "integer", "minimum": 1,
                                                    "maximum": 500, "default": 100},
-                                        "description": "out of range: the nearest of 1 "
-                                                       "and 500"},
+                                        "description": "out of range: 400, code invalid, "
+                                                       "ranges naming the range"},
                                        {"name": "offset", "in": "query",
                                         "schema": {"type": "integer", "minimum": 0,
-                                                   "default": 0}}],
+                                                   "maximum": MAX_ID, "default": 0},
+                                        "description": "out of range: 400, as limit; past "
+                                                       "the last ticket: no items"}],
                         "responses": {"200": {
                             "description": "newest first",
                             "headers": {"Link": {
@@ -302,8 +335,17 @@ def openapi_document() -> dict:
             "/tickets/{id}": {"get": {
                 "summary": "One ticket with its history and notifications",
                 "parameters": [{"name": "id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "responses": {"200": _resp("the ticket", "Ticket"), **errors}}},
+                                "schema": {"type": "integer"}},
+                               {"name": "If-None-Match", "in": "header",
+                                "schema": {"type": "string"},
+                                "description": "the ETag of an earlier answer: 304 while "
+                                               "nothing of it changed"}],
+                "responses": {"200": _resp("the ticket", "Ticket", {"ETag": {
+                    "description": "\"VERSION-DIGEST\": the ticket's version, then a digest "
+                                   "of this answer; If-Match on a write checks the version",
+                    "schema": {"type": "string"}}}),
+                              "304": {"description": "not modified since the If-None-Match "
+                                                     "ETag"}, **errors}}},
             "/tickets/{id}/events": {"post": {
                 "summary": "Fire a lifecycle event",
                 "parameters": [{"name": "id", "in": "path", "required": True,
@@ -326,7 +368,9 @@ def openapi_document() -> dict:
                         "reason": {"type": "string", "maxLength": 500},
                         "version": {"type": "integer", "description": "the ticket's version "
                                     "you saw: 409 if it changed"}}}}}},
-                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+                "responses": {"200": _resp("the ticket, the refund the last entry of its "
+                                           "history (a record of the ticket's, with no address "
+                                           "of its own)", "Ticket"), **errors}}},
             "/tickets/{id}/loaner": {"post": {
                 "summary": "Lend the customer a loaner phone while the ticket is open "
                            "(reception, manager; one out at a time)",
@@ -362,3 +406,36 @@ def openapi_document() -> dict:
             **api_reports.openapi_paths(),
         },
     }
+    for path in ("/tickets/{id}/events", "/tickets/{id}/refunds", "/tickets/{id}/loaner",
+                 "/tickets/{id}/loaner/return"):
+        operation = doc["paths"][path]["post"]
+        operation["parameters"] = [*operation.get("parameters", []), if_match]
+        operation["responses"]["412"] = precondition
+    # A body holds only the fields its schema lists: any other is refused (400, invalid).
+    schemas = doc["components"]["schemas"]
+    for name in ("Line", "NewTicket", "Event"):
+        schemas[name] = _closed(schemas[name])
+    for item in doc["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                media["schema"] = _closed(media["schema"])
+    return doc
+
+
+def _closed(schema: dict) -> dict:
+    """A copy of a request body's schema in which every object with listed properties says
+    ``additionalProperties: false`` (the API refuses any other field: 400, code invalid)."""
+    schema = copy.deepcopy(schema)
+
+    def close(node):
+        if isinstance(node, dict):
+            if "properties" in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                close(value)
+        elif isinstance(node, list):
+            for value in node:
+                close(value)
+    close(schema)
+    return schema
