@@ -498,6 +498,28 @@ class TestInProcess:
         customer = db.session.get(Ticket, ticket.id).customer
         assert (customer.phone, customer.sms_opt_out) == ("+989127778800", True)
 
+    def test_no_sms_asked_for_after_the_numbers_stop_is_kept_through_a_correction(
+            self, app, twilio, make_ticket, users):
+        """Stopped by a STOP (21610) on the number taken down, the customer then tells the desk
+        they want no SMS at all: that is theirs now, and correcting the number does not start
+        their SMS again."""
+        from .test_reception import Staff
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550004", "language": "en"}})
+        db.session.expire_all()
+        customer_id = db.session.get(Ticket, ticket.id).customer_id
+        assert db.session.get(Customer, customer_id).opted_out_by == "stop"
+        svc.set_customer_sms(customer_id, False, by=users["reception"])
+        db.session.expire_all()
+        assert db.session.get(Customer, customer_id).opted_out_by == "staff"
+        desk = Staff(app, "reception1")
+        assert desk.post(f"/tickets/{ticket.id}/customer/phone",
+                         {"phone": "09127778899"}).status_code == 302
+        db.session.expire_all()
+        customer = db.session.get(Customer, customer_id)
+        assert (customer.phone, customer.sms_opt_out) == ("+989127778899", True)
+        assert app.test_cli_runner().invoke(args=["verify-audit"]).exit_code == 0
+
     def test_who_stopped_the_sms_is_on_the_customer_and_verify_audit_ties_it_to_the_log(
             self, app, twilio, make_ticket, users):
         """The STOP reply, the desk and the customer's page each record who stopped the SMS

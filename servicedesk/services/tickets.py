@@ -188,7 +188,10 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
     if customer is None:
         raise NotFound(_("No such customer."))
     if customer.sms_opt_out == (not texted):
-        return customer
+        # Off already: by their number's STOP (21610), which a corrected number lifts; the
+        # customer asking now makes it theirs, kept through a correction.
+        if texted or customer.opted_out_by != "stop" or how == "stop":
+            return customer
     customer.sms_opt_out = not texted
     customer.opted_out_at = None if texted else utcnow()
     customer.opted_out_by = None if texted else how
