@@ -73,6 +73,15 @@ def phone_e164(raw: Any, region: str = PHONE_REGION, allow_numbers: tuple = ()) 
     return e164
 
 
+def phone_is_home(e164: str, region: str = PHONE_REGION) -> bool:
+    """Whether a number (E.164, from ``phone_e164``) belongs to the shop's own country."""
+    try:
+        number = phonenumbers.parse(e164, region)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.region_code_for_number(number) == region
+
+
 def imei_valid(digits: str) -> bool:
     """The IMEI's 15th digit is a Luhn check digit over the first 14."""
     if len(digits) != 15 or not digits.isdigit():

@@ -148,14 +148,23 @@ def _called(visit: Visit, was_waiting: bool) -> None:
 
 def issue_number(branch: Branch, service: str, phone=None,
                  now: Optional[datetime] = None, language: Optional[str] = None,
-                 one_per_phone: bool = False) -> Visit:
+                 one_per_phone: bool = False, home_phones_only: bool = False) -> Visit:
     """Take the next number for ``service``; with a mobile number, text it and the people
     ahead (in ``language``, the kiosk's, unless the number is a customer's on file).
 
     ``one_per_phone`` (the waiting room's kiosk, which anyone can type at): a mobile number
     that already holds a number in the branch's queue is refused, so the shop's SMS cannot be
-    sent to someone's phone again and again by taking numbers in their name."""
+    sent to someone's phone again and again by taking numbers in their name.
+
+    ``home_phones_only`` (the kiosk too): a mobile number outside the shop's own country (the
+    region ``validation.phone_e164`` reads numbers in) is refused, so nobody can have the shop
+    text paid foreign numbers from the waiting room; the desk and the API take them (tourists).
+    """
     clean = clean_phone(phone)
+    if clean and home_phones_only and not v.phone_is_home(clean) and clean not in tuple(
+            current_app.config.get("SMS_TEST_NUMBERS", ())):
+        raise _invalid("phone", _("The kiosk takes only this country's mobile numbers. Take "
+                                  "your number without it, or ask at the desk."))
     if language not in current_app.config["LANGUAGES"]:
         language = None
     if clean and one_per_phone and db.session.scalar(select(Visit.id).where(

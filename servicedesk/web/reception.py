@@ -89,7 +89,8 @@ def kiosk():
         try:
             visit = reception.issue_number(_branch(), request.form.get("service", ""),
                                            request.form.get("phone"),
-                                           language=current_language(), one_per_phone=True)
+                                           language=current_language(), one_per_phone=True,
+                                           home_phones_only=True)
         except DomainError as exc:
             errors = _form_errors(exc) or {"service": exc.message}
         else:
