@@ -446,6 +446,15 @@ def check_translations(app) -> Result:
     return Result("translations", True, f"compiled ({', '.join(languages) or 'none'})")
 
 
+def _deployed(app) -> bool:
+    """Run as a production shop, not on the embedded default (SQLite, console SMS, no Redis)
+    a developer or a first try starts with ``scripts/run``."""
+    cfg = app.config
+    return (not str(cfg.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite")
+            or bool(cfg.get("REDIS_URL"))
+            or (cfg.get("SMS_BACKEND") or "console").strip() != "console")
+
+
 def check_shop(app) -> Result:
     """The shop's language, time zone and public address: a typo in any of them shows only
     later, as customers stored in a language nobody speaks, an error on the first date, or
@@ -478,6 +487,17 @@ def check_shop(app) -> Result:
                                      "their links would lead to whatever address the staff "
                                      "opened the pages at; set it to the address customers "
                                      "reach the shop at (for example https://repair.example.ir)")
+    elif (_deployed(app) and not cfg.get("TRUSTED_HOSTS")
+          and (cfg.get("SMS_BACKEND") or "").strip() != "twilio"):  # the sms check says it
+        # A logged-in request with a made-up Host header would decide where the links in
+        # reminder SMS lead (links.py keeps the address staff last opened).
+        return Result("shop", False, "neither PUBLIC_BASE_URL nor SERVICEDESK_TRUSTED_HOSTS is "
+                                     "set: a request with a forged Host header decides the "
+                                     "address of the links in reminder SMS; set PUBLIC_BASE_URL "
+                                     "to the address customers reach the shop at (for example "
+                                     "https://repair.example.ir), or SERVICEDESK_TRUSTED_HOSTS "
+                                     "to the shop's hosts (for example "
+                                     "'[\"repair.example.ir\", \"127.0.0.1\", \"localhost\"]')")
     else:
         where = ("PUBLIC_BASE_URL is not set: links go to the address each page was opened "
                  "at, and those in SMS written outside a request (reminders) to the one "

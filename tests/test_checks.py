@@ -136,7 +136,10 @@ def test_check_names_a_shop_setting_that_does_not_work(migrated_url, tmp_path, s
 
 
 def test_check_says_where_links_go_without_a_public_address(migrated_url, tmp_path):
-    code, lines, output = run_check(build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None))
+    # the embedded default (SQLite); a production database wants its hosts named (below)
+    trusted = {} if migrated_url.startswith("sqlite") else {"TRUSTED_HOSTS": ["shop.test"]}
+    code, lines, output = run_check(build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None,
+                                              **trusted))
     assert code == 0, output
     assert "PUBLIC_BASE_URL is not set" in lines["shop"]
     # SMS to real phones through a gateway: their links must lead where customers reach
@@ -145,6 +148,23 @@ def test_check_says_where_links_go_without_a_public_address(migrated_url, tmp_pa
     code, lines, output = run_check(panel)
     assert code == 1 and lines["shop"].startswith("FAIL"), output
     assert "SMS reach real phones" in lines["shop"]
+
+
+def test_check_fails_in_production_when_the_host_header_decides_the_links(migrated_url,
+                                                                           tmp_path):
+    """Neither PUBLIC_BASE_URL nor TRUSTED_HOSTS, on a production setup (Redis here; or
+    PostgreSQL, or SMS reaching phones): a forged Host header would decide the links in
+    reminder SMS. The check fails saying what to set; naming the hosts is enough."""
+    production = build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None,
+                           REDIS_URL="redis://127.0.0.1:9/0")
+    code, lines, output = run_check(production)
+    assert code == 1 and lines["shop"].startswith("FAIL"), output
+    assert "forged Host header" in lines["shop"]
+    assert "set PUBLIC_BASE_URL" in lines["shop"] and "SERVICEDESK_TRUSTED_HOSTS" in lines["shop"]
+    named = build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None,
+                      REDIS_URL="redis://127.0.0.1:9/0", TRUSTED_HOSTS=["repair.example.ir"])
+    code, lines, output = run_check(named)
+    assert lines["shop"].startswith("OK"), output
 
 
 @pytest.mark.redis
@@ -253,7 +273,8 @@ def test_check_refuses_a_secret_key_written_in_code(migrated_url, tmp_path):
 def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "check"]
     good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32)))
+                          env=shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32),
+                                        PUBLIC_BASE_URL="https://repair.example.ir"))
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OK    secret key: from the environment (SECRET_KEY)" in good.stdout
     bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
