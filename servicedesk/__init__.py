@@ -34,8 +34,14 @@ def _secret_key(app: Flask) -> str:
         from .checks import ConfigError, unreadable_secret_key
         raise ConfigError(unreadable_secret_key(path, exc)) from exc
     key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    try:
+        # owner-only from its first byte (no moment when others could read it); O_EXCL: a
+        # second process starting at the same time reads the one the first wrote
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(key)
     return key
 
 

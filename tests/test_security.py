@@ -1041,3 +1041,25 @@ class TestCustomerPagesWithoutAConfiguredAddress:
             Notification.ticket_id == ticket.id, Notification.event == "decline"))
         assert "evil.example" not in sms.body
         assert f"http://repair.lan:8000/t/{ticket.public_token}" in sms.body, sms.body
+
+
+def test_the_generated_secret_key_file_is_owner_only_from_its_creation(tmp_path, monkeypatch):
+    """instance/secret_key is created 0600 (os.open with the mode), not written under the
+    umask and narrowed afterwards: no chmod is needed (here it does nothing), and a second
+    start reads the same key."""
+    import os
+    import stat
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from servicedesk import _secret_key
+    monkeypatch.setattr(Path, "chmod", lambda self, mode, **kw: None)
+    old = os.umask(0o022)
+    try:
+        key = _secret_key(SimpleNamespace(instance_path=str(tmp_path)))
+    finally:
+        os.umask(old)
+    path = tmp_path / "secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(key) == 64 and path.read_text() == key
+    assert _secret_key(SimpleNamespace(instance_path=str(tmp_path))) == key
