@@ -234,6 +234,30 @@ def test_the_manager_adds_a_receptionist_and_resets_a_lost_password(app, manager
     assert "/login" in at_bench.get("/workbench/").headers.get("Location", "")
 
 
+def test_a_very_common_password_is_refused_on_the_users_page_reset_and_own_change(
+        app, manager, users):
+    """Wherever a password is set, one of the most common is refused, saying why."""
+    why = "most common"
+    resp = manager.post("/admin/users/new?lang=en", {
+        "username": "neda", "full_name": "Neda", "role": "reception",
+        "branch_id": branch_id(), "language": "fa", "password": "password1"})
+    assert resp.status_code == 422 and why in html(resp)
+    assert count(User) == len(users)
+    tech = users["technician"]
+    resp = manager.post(f"/admin/users/{tech.id}/password?lang=en", {"password": "1q2w3e4r"})
+    assert why in html(resp) or why in html(manager.get(resp.headers.get("Location", "/")))
+    db.session.expire_all()
+    assert authenticate(tech.username, "1q2w3e4r") == (None, "invalid")
+    own = Browser(app)
+    own.login(tech.username)
+    resp = own.post("/account/password?lang=en", {"current_password": PASSWORD,
+                                                   "new_password": "ضصثقفغعه",
+                                                   "confirm": "ضصثقفغعه"})
+    assert resp.status_code == 422 and why in html(resp)
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD)[0] is not None
+
+
 def test_the_manager_logs_a_stolen_kiosk_tablet_out_everywhere(app, manager, users):
     kiosk = add_user("lobby", "kiosk")
     tablet = Browser(app)

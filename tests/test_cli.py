@@ -68,6 +68,22 @@ def test_create_user_rejects_a_short_password(app):
     assert user_count("shorty") == 0
 
 
+@pytest.mark.parametrize("password", ["12345678", "Password", "qwertyui", "1q2w3e4r",
+                                      "ضصثقفغعه", "۱۲۳۴۵۶۷۸", "zzzzzzzz"])
+def test_create_user_rejects_a_very_common_password_saying_why(app, password):
+    """Long enough but among the first tried (on the Persian keyboard too: "ضصثقفغعه" is
+    "qwertyui" typed with the Persian layout on)."""
+    result, text = run(app, "create-user", "common", "--role", "reception", "--password",
+                       password)
+    assert result.exit_code != 0
+    with pytest.raises(ValidationError) as rule:
+        check_password_rules(password)
+    assert rule.value.message in text
+    assert "Traceback" not in text
+    assert user_count("common") == 0
+    check_password_rules("a new one 2026")  # a long, uncommon one passes
+
+
 def test_create_user_rejects_a_duplicate_name(app):
     first, text = run(app, "create-user", "reza", "--role", "reception", "--password",
                       "first password")

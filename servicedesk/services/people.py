@@ -39,10 +39,40 @@ def _hasher() -> PasswordHasher:
     return hasher
 
 
+# The passwords of 8 characters or more that lead the leaked-password lists (and so are tried
+# first against any login), compared after folding case and the Persian keyboard (below).
+COMMON_PASSWORDS = frozenset("""
+12345678 123456789 1234567890 0123456789 87654321 987654321 9876543210 11111111 00000000
+22222222 55555555 66666666 77777777 88888888 99999999 12341234 11223344 12121212 12344321
+123123123 123321123 147258369 741852963 159753159 1q2w3e4r 1q2w3e4r5t 1q2w3e4r5t6y 1qaz2wsx
+1qazxsw2 q1w2e3r4 q1w2e3r4t5 qwertyui qwertyuiop qwerty12 qwerty123 qwerty1234 qwer1234
+1234qwer asdfghjk asdfghjkl asdf1234 zxcvbnm1 zxcvbnm123 zaq12wsx 123qweasd qazwsxedc
+1qaz2wsx3edc password password1 password12 password123 passw0rd p@ssw0rd p@ssword pa$$word
+password! iloveyou iloveyou1 abcd1234 abc12345 abc123456 1234abcd aa123456 a1234567 a12345678
+admin123 admin1234 administrator welcome1 welcome123 sunshine princess football baseball
+superman starwars trustno1 letmein1 computer internet whatever 1234567a 12345678a 123456789a
+changeme servicedesk iran1234 tehran123
+""".split())
+# The Persian keyboard's keys as the Latin ones at the same place: "ضصثقفغعه" is "qwertyui"
+# typed with the Persian layout on.
+PERSIAN_KEYS = str.maketrans("ضصثقفغعهخحجچشسیبلاتنمکگظطزرذدپو" "يك" "۰۱۲۳۴۵۶۷۸۹" "٠١٢٣٤٥٦٧٨٩",
+                             "qwertyuiop[]asdfghjkl;'zxcvbnm," "dl" "0123456789" "0123456789")
+
+
+def common_password(password: str) -> bool:
+    folded = password.strip().lower().translate(PERSIAN_KEYS)
+    return folded in COMMON_PASSWORDS or len(set(folded)) == 1
+
+
 def check_password_rules(password: str) -> None:
     if not isinstance(password, str) or len(password) < 8:
         raise ValidationError(_("The password must have at least 8 characters."),
                               fields={"password": _("At least 8 characters.")})
+    if common_password(password):
+        raise ValidationError(_("This password is one of the most common ones, which anyone "
+                                "trying to log in tries first; choose another."),
+                              fields={"password": _("One of the most common passwords: choose "
+                                                       "another.")})
 
 
 # A user name: what is typed at the login and sent as an API's "technician"; the same rule for
