@@ -415,11 +415,13 @@ def refund(ticket_id: int):
 def lend_loaner(ticket_id: int):
     """Lend the customer a loaner phone while the ticket is open: ``{"description",
     "serial"?, "condition"?}``, or one of the branch's own phones ``{"loaner_id",
-    "condition"?}`` (``version`` optional, as for events)."""
+    "condition"?}`` (``version`` optional, as for events). 200 with the ticket, as for
+    refunds: a loan is a record of the ticket's (its ``loaner``, its ``history``), not a thing
+    with an address of its own, so no 201 and no Location to point at."""
     data = dict(body(BODY_FIELDS["lend_loaner"]))
     version = _pop_version(data)
     ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
-    return jsonify(ticket_json(ticket)), 201
+    return jsonify(ticket_json(ticket))
 
 
 @bp.post("/tickets/<int:ticket_id>/loaner/return")

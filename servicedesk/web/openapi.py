@@ -393,7 +393,10 @@ def openapi_document() -> dict:
                         "condition": {"type": "string", "maxLength": 500,
                                       "description": "its condition as lent"},
                         "version": _VERSION}}}}},
-                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+                "responses": {"200": _resp("the ticket, whose loaner is the one lent and "
+                                           "whose history ends with the lend_loaner (a record "
+                                           "of the ticket's, with no address of its own)",
+                                           "Ticket"), **errors}}},
             "/tickets/{id}/loaner/return": {"post": {
                 "summary": "The customer gave the loaner phone back (reception, manager)",
                 "parameters": [{"name": "id", "in": "path", "required": True,
