@@ -479,6 +479,46 @@ def test_a_damaged_phone_at_intake_admits_nothing_and_names_the_field(app, users
     assert counts() == before
 
 
+def test_the_api_intake_lends_a_phone_of_the_list_with_the_admit(app, api, users):
+    from .conftest import INTAKE
+    from .test_openapi import answer_schema, mismatches
+    phone = add_phone(users["manager"])
+    before = counts()
+    resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "loaner_id": phone.id})
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert [h["event"] for h in body["history"]] == ["admit", "lend_loaner"]
+    assert (body["loaner"]["loaner_id"], body["loaner"]["description"]) == (
+        phone.id, "A1 (Samsung A10, white)")
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert mismatches(body, answer_schema(doc, "/tickets", "post", 201), doc) == []
+    assert "loaner_id" in doc["components"]["schemas"]["NewTicket"]["properties"]
+    assert counts()["Loan"] == before["Loan"] + 1 and trail_ok(body["id"])
+    # the phone out now: the next intake asking for it admits nothing
+    before = counts()
+    again = api["reception"].post("/api/v1/tickets", json={
+        **INTAKE, "loaner_id": phone.id, "problem": "Battery"})
+    assert again.status_code == 409 and "A1" in again.get_json()["error"]
+    assert counts() == before
+
+
+def test_a_phone_the_api_intake_may_not_lend_admits_nothing_and_names_the_field(api, users):
+    from .conftest import INTAKE
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    theirs = add_phone(users["manager"], label="N1", branch_id=north.id)
+    damaged = add_phone(users["manager"], label="D1", serial="")
+    damaged.condition = "damaged"
+    db.session.commit()
+    before = counts()
+    for loaner_id in (theirs.id, damaged.id, 999_999, "abc", 0):
+        resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "loaner_id": loaner_id})
+        assert resp.status_code == 422, (loaner_id, resp.get_json())
+        assert resp.get_json()["code"] == "invalid" and "loaner_id" in resp.get_json()["fields"]
+    assert counts() == before
+
+
 def test_the_delivery_desk_takes_the_phone_back_damaged_with_the_hand_back(app, users,
                                                                            make_ticket):
     from .test_reception import Staff, text
