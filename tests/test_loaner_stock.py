@@ -95,6 +95,25 @@ def test_a_retired_phones_label_may_be_given_again(users):
                                                                  (old.id, "retired")]
 
 
+def test_the_database_keeps_a_label_once_per_branch_whatever_its_case(users):
+    """Two managers adding "A1" and "a1" at the same instant (each passed the service's
+    case-blind check): the unique index on lower(label) refuses the second; a retired phone's
+    label is free again, and another branch may use it."""
+    from sqlalchemy.exc import IntegrityError
+    phone = add_phone(users["manager"])
+    fields = {"model": "Nokia 105", "notes": "", "condition": "fine", "condition_note": ""}
+    db.session.add(Loaner(branch_id=phone.branch_id, label="a1", **fields))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    loaners.retire(users["manager"], phone.id)
+    north = Branch(name="North", code="N", active=True)
+    db.session.add_all([north, Loaner(branch_id=phone.branch_id, label="a1", **fields)])
+    db.session.flush()
+    db.session.add(Loaner(branch_id=north.id, label="A1", **fields))
+    db.session.commit()
+
+
 def test_no_such_phone(users):
     with pytest.raises(NotFound):
         loaners.retire(users["manager"], 12345)
