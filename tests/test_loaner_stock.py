@@ -95,6 +95,25 @@ def test_a_retired_phones_label_may_be_given_again(users):
                                                                  (old.id, "retired")]
 
 
+def test_the_database_keeps_a_label_once_per_branch_whatever_its_case(users):
+    """Two managers adding "A1" and "a1" at the same instant (each passed the service's
+    case-blind check): the unique index on lower(label) refuses the second; a retired phone's
+    label is free again, and another branch may use it."""
+    from sqlalchemy.exc import IntegrityError
+    phone = add_phone(users["manager"])
+    fields = {"model": "Nokia 105", "notes": "", "condition": "fine", "condition_note": ""}
+    db.session.add(Loaner(branch_id=phone.branch_id, label="a1", **fields))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    loaners.retire(users["manager"], phone.id)
+    north = Branch(name="North", code="N", active=True)
+    db.session.add_all([north, Loaner(branch_id=phone.branch_id, label="a1", **fields)])
+    db.session.flush()
+    db.session.add(Loaner(branch_id=north.id, label="A1", **fields))
+    db.session.commit()
+
+
 def test_no_such_phone(users):
     with pytest.raises(NotFound):
         loaners.retire(users["manager"], 12345)
@@ -400,13 +419,13 @@ def test_the_api_lends_a_phone_of_the_list_and_takes_it_back_damaged(app, api, u
     ticket = make_ticket("repair")
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner",
                                  json={"loaner_id": phone.id})
-    assert resp.status_code == 201
+    assert resp.status_code == 200
     loaner = resp.get_json()["loaner"]
     assert (loaner["loaner_id"], loaner["description"], loaner["serial"]) == (
         phone.id, "A1 (Samsung A10, white)", "490154203237518")
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     assert mismatches(resp.get_json(), answer_schema(
-        doc, "/tickets/{id}/loaner", "post", 201), doc) == []
+        doc, "/tickets/{id}/loaner", "post", 200), doc) == []
     other = make_ticket("intake")
     resp = api["reception"].post(f"/api/v1/tickets/{other.id}/loaner",
                                  json={"loaner_id": phone.id})
@@ -432,7 +451,7 @@ def test_the_api_still_lends_by_description_and_takes_back_without_a_body(api, m
     ticket = make_ticket("repair")
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner",
                                  json={"description": "Nokia 105"})
-    assert resp.status_code == 201 and resp.get_json()["loaner"]["loaner_id"] is None
+    assert resp.status_code == 200 and resp.get_json()["loaner"]["loaner_id"] is None
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner/return")
     assert resp.status_code == 200 and loaners.out(ticket.id) is None
     assert trail_ok(ticket.id)
@@ -476,6 +495,46 @@ def test_a_damaged_phone_at_intake_admits_nothing_and_names_the_field(app, users
     resp = desk.post("/desk/intake?lang=en", intake_form(loaner_id=str(phone.id)))
     assert resp.status_code == 422
     assert 'id="loaner_id-error"' in text(resp)
+    assert counts() == before
+
+
+def test_the_api_intake_lends_a_phone_of_the_list_with_the_admit(app, api, users):
+    from .conftest import INTAKE
+    from .test_openapi import answer_schema, mismatches
+    phone = add_phone(users["manager"])
+    before = counts()
+    resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "loaner_id": phone.id})
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert [h["event"] for h in body["history"]] == ["admit", "lend_loaner"]
+    assert (body["loaner"]["loaner_id"], body["loaner"]["description"]) == (
+        phone.id, "A1 (Samsung A10, white)")
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    assert mismatches(body, answer_schema(doc, "/tickets", "post", 201), doc) == []
+    assert "loaner_id" in doc["components"]["schemas"]["NewTicket"]["properties"]
+    assert counts()["Loan"] == before["Loan"] + 1 and trail_ok(body["id"])
+    # the phone out now: the next intake asking for it admits nothing
+    before = counts()
+    again = api["reception"].post("/api/v1/tickets", json={
+        **INTAKE, "loaner_id": phone.id, "problem": "Battery"})
+    assert again.status_code == 409 and "A1" in again.get_json()["error"]
+    assert counts() == before
+
+
+def test_a_phone_the_api_intake_may_not_lend_admits_nothing_and_names_the_field(api, users):
+    from .conftest import INTAKE
+    north = Branch(name="North", code="N", active=True)
+    db.session.add(north)
+    db.session.commit()
+    theirs = add_phone(users["manager"], label="N1", branch_id=north.id)
+    damaged = add_phone(users["manager"], label="D1", serial="")
+    damaged.condition = "damaged"
+    db.session.commit()
+    before = counts()
+    for loaner_id in (theirs.id, damaged.id, 999_999, "abc", 0):
+        resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "loaner_id": loaner_id})
+        assert resp.status_code == 422, (loaner_id, resp.get_json())
+        assert resp.get_json()["code"] == "invalid" and "loaner_id" in resp.get_json()["fields"]
     assert counts() == before
 
 

@@ -270,14 +270,14 @@ def test_the_api_lends_and_takes_back_and_the_ticket_carries_the_loaner(app, api
     ticket = make_ticket("repair")
     assert api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["loaner"] is None
     resp = lend(api, "reception", ticket.id, **A10, version=ticket.version)
-    assert resp.status_code == 201, resp.get_json()
+    assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     loaner = body["loaner"]
     assert {k: loaner[k] for k in ("description", "serial", "condition", "lent_by")} == {
         **A10, "lent_by": "reception1"}
     assert body["history"][-1]["event"] == "lend_loaner"
     assert body["notifications"][-1]["event"] != "lend_loaner"  # no SMS for a loan
-    assert mismatches(body, answer_schema(doc, "/tickets/{id}/loaner", "post", 201), doc) == []
+    assert mismatches(body, answer_schema(doc, "/tickets/{id}/loaner", "post", 200), doc) == []
     # the list carries it too, as documented
     listing = api["manager"].get("/api/v1/tickets").get_json()
     assert mismatches(listing, answer_schema(doc, "/tickets", "get", 200), doc) == []
@@ -294,10 +294,26 @@ def test_the_api_lends_and_takes_back_and_the_ticket_carries_the_loaner(app, api
                                                      "post", 200), doc) == []
     assert take_back(api, "manager", ticket.id).status_code == 409
     # taken back with no body at all (nothing else to say)
-    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 201
+    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 200
     resp = api["reception"].client.post(f"/api/v1/tickets/{ticket.id}/loaner/return",
                                         headers=api["reception"].headers)
     assert resp.status_code == 200 and resp.get_json()["loaner"] is None
+
+
+def test_a_loan_answers_200_with_the_ticket_whose_history_holds_it(app, api, make_ticket):
+    """A loan is a record of the ticket's (its ``loaner``, its history), with no address of
+    its own: no 201 without a Location a client could follow; the ticket it answers with (and
+    reads back) holds it."""
+    ticket = make_ticket("repair")
+    resp = lend(api, "reception", ticket.id, **A10)
+    assert resp.status_code == 200 and "Location" not in resp.headers
+    again = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()
+    assert again["loaner"] == resp.get_json()["loaner"]
+    assert again["history"][-1] == resp.get_json()["history"][-1]
+    assert again["history"][-1]["event"] == "lend_loaner"
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    responses = doc["paths"]["/tickets/{id}/loaner"]["post"]["responses"]
+    assert "200" in responses and "201" not in responses
 
 
 @pytest.mark.parametrize("role", ["technician", "admin"])
@@ -326,7 +342,7 @@ def test_the_api_hand_back_says_loaner_returned(app, api, make_ticket):
     from .test_openapi import mismatches
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
     ticket = make_ticket("ready")
-    assert lend(api, "reception", ticket.id, description="Nokia 105").status_code == 201
+    assert lend(api, "reception", ticket.id, description="Nokia 105").status_code == 200
     before = row_counts()
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events",
                                  json={"event": "deliver", "amount_paid": 14_000_000})
@@ -349,7 +365,7 @@ def test_the_api_hand_back_says_loaner_returned(app, api, make_ticket):
 
 def test_the_api_cancel_with_the_loaner_back(api, make_ticket):
     ticket = make_ticket("intake")
-    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 201
+    assert lend(api, "manager", ticket.id, description="Nokia 105").status_code == 200
     resp = api["manager"].post(f"/api/v1/tickets/{ticket.id}/events",
                                json={"event": "cancel", "reason": "no parts"})
     assert resp.status_code == 422 and "loaner_returned" in resp.get_json()["fields"]
@@ -554,7 +570,7 @@ def test_an_answer_about_a_ticket_without_a_loaner_does_not_look_for_one(app, ap
                                       json={"event": "wait_parts", "part": "screen"})
         assert resp.status_code == 200 and resp.get_json()["loaner"] is None
         assert looked == []
-        assert lend(api, "reception", ticket.id, **A10).status_code == 201
+        assert lend(api, "reception", ticket.id, **A10).status_code == 200
         looked.clear()
         resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events",
                                       json={"event": "resume"})

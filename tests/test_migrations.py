@@ -340,3 +340,36 @@ def test_who_stopped_a_customers_sms_moves_from_the_audit_log_to_the_customer(em
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_loaner_label_is_once_per_branch_in_use_whatever_its_case(empty_url, tmp_path):
+    """0016: uq_loaners_label_in_use is on lower(label) (on SQLite the models' comparison
+    cannot read an expression index: what it refuses is checked here), partial on the phones
+    in use; down to 0015 and back."""
+    from flask_migrate import downgrade
+
+    from servicedesk.cli import ensure_default_branch
+
+    app = bare_app(empty_url, tmp_path)
+    insert = sa.text("INSERT INTO loaners (branch_id, label, model, notes, condition, "
+                     "condition_note, retired_at, created_at) VALUES (:b, :label, 'Nokia', '', "
+                     "'fine', '', :retired, CURRENT_TIMESTAMP)")
+    with app.app_context():
+        try:
+            upgrade()
+            branch_id = ensure_default_branch().id
+            db.session.execute(insert, {"b": branch_id, "label": "A1", "retired": None})
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.execute(insert, {"b": branch_id, "label": "a1", "retired": None})
+            db.session.rollback()
+            db.session.execute(insert, {"b": branch_id, "label": "A1", "retired": None})
+            db.session.execute(insert, {"b": branch_id, "label": "a1",
+                                        "retired": "2026-01-01 00:00:00"})
+            db.session.commit()
+            db.session.remove()
+            downgrade(revision="0015")
+            assert "loaners" not in sa.inspect(db.engine).get_table_names()
+            upgrade()
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -956,10 +956,11 @@ def test_filters_stay_in_the_url_and_bad_ones_are_named(app, history):
     # the export links keep the filters
     assert re.search(r'href="[^"]*from=2026-01-01[^"]*group_by=jalali_month[^"]*format=csv"',
                      html)
-    # in Persian the form shows the Jalali dates the date picker writes (1 Jan 2026 = 1404/10/11)
+    # in Persian the form shows the Jalali dates the date picker writes (1 Jan 2026 = 1404/10/11),
+    # in Persian digits
     html = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=fa").get_data(
         as_text=True)
-    assert 'value="1404/10/11"' in html
+    assert 'value="۱۴۰۴/۱۰/۱۱"' in html
     resp = client.get("/reports/costs?from=yesterday")
     assert resp.status_code == 422
 
@@ -1467,3 +1468,25 @@ def test_impossible_report_filters_are_refused_by_name(api, query, field):
         resp = api["manager"].get(f"{url}?{query}")
         assert resp.status_code == 422, (url, resp.get_data(as_text=True)[:300])
         assert field in resp.get_json()["fields"], resp.get_json()
+
+
+def test_the_date_fields_show_the_pages_digits_and_send_a_range_the_page_reads(app, users):
+    """Persian: From and To in Persian digits (۱۴۰۴/۱۰/۱۱), as the till's day field, which
+    the form sends back as they are and the page reads; English: the ISO dates."""
+    import jdatetime
+    client = Staff(app, "manager1")
+    fa = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+    def fields(page):
+        return tuple(re.search(rf'id="f-{name}" name="{name}"[^>]* value="([^"]*)"',
+                               page).group(1) for name in ("from", "to"))
+
+    page = client.get("/reports/costs?from=2026-01-01&to=2026-01-31").get_data(as_text=True)
+    shown = fields(page)
+    assert shown == tuple(jdatetime.date.fromgregorian(date=d).strftime("%Y/%m/%d").translate(fa)
+                          for d in (date(2026, 1, 1), date(2026, 1, 31)))
+    assert 'id="f-from" name="from" data-date data-digits="fa"' in page
+    again = client.get("/reports/costs", query_string={"from": shown[0], "to": shown[1]})
+    assert again.status_code == 200 and fields(again.get_data(as_text=True)) == shown
+    page = client.get("/reports/costs?from=2026-01-01&to=2026-01-31&lang=en")
+    assert fields(page.get_data(as_text=True)) == ("2026-01-01", "2026-01-31")

@@ -36,7 +36,9 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_loaners')))
     with op.batch_alter_table('loaners', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_loaners_branch_id'), ['branch_id'], unique=False)
-        batch_op.create_index('uq_loaners_label_in_use', ['branch_id', 'label'], unique=True,
+        # a label once per branch among phones in use, whatever its case ("a1" is "A1")
+        batch_op.create_index('uq_loaners_label_in_use', ['branch_id', sa.text('lower(label)')],
+                              unique=True,
                               sqlite_where=sa.text('retired_at IS NULL'),
                               postgresql_where=sa.text('retired_at IS NULL'))
     with op.batch_alter_table('loans', schema=None) as batch_op:

@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -239,8 +239,9 @@ Index("ix_tickets_state_created", Ticket.state, Ticket.created_at)
 # One phone of the stock out at a time, whoever lends it at once (NULL: a free-text loan).
 Index("uq_loans_loaner_out", Loan.loaner_id, unique=True,
       sqlite_where=Loan.returned_at.is_(None), postgresql_where=Loan.returned_at.is_(None))
-# A label names one phone in use at its branch (a retired one's label may be given again).
-Index("uq_loaners_label_in_use", Loaner.branch_id, Loaner.label, unique=True,
+# A label names one phone in use at its branch (a retired one's label may be given again),
+# whatever its case: "a1" is "A1", as services/loaners.py checks it.
+Index("uq_loaners_label_in_use", Loaner.branch_id, func.lower(Loaner.label), unique=True,
       sqlite_where=Loaner.retired_at.is_(None), postgresql_where=Loaner.retired_at.is_(None))
 # One loaner out per ticket at a time, whoever lends at once; and the list of those out.
 Index("uq_loans_one_out", Loan.ticket_id, unique=True,

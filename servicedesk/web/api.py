@@ -61,7 +61,7 @@ BODY_FIELDS = {
         "customer": dict.fromkeys(("name", "phone", "language")),
         "device": dict.fromkeys(("kind", "brand", "model", "serial", "colour")),
         **dict.fromkeys(("problem", "service_type", "accessories", "condition",
-                         "promised_date", "pre_approved_amount"))},
+                         "promised_date", "pre_approved_amount", "loaner_id"))},
     "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
     "lend_loaner": dict.fromkeys(("description", "serial", "condition", "loaner_id", "version")),
     "return_loaner": dict.fromkeys(("condition", "note", "version")),
@@ -255,9 +255,13 @@ def create_ticket():
     if len(key) > 50:  # kept whole with the client's id: two long keys never read as one
         raise ValidationError(_("Some fields are not valid."), fields={
             "Idempotency-Key": _("At most %(count)s characters.", count=50)})
-    ticket = ticket_service.admit(body(BODY_FIELDS["create_ticket"]), actor(),
-                                  branch=g.api_user.branch,
-                                  intake_key=f"api:{g.api_user.id}:{key}" if key else None)
+    data = body(BODY_FIELDS["create_ticket"])
+    # ``loaner_id``: one of the branch's loaner phones lent with the admit, in its transaction
+    # (as the desk's intake form); a phone that may not be lent admits nothing. It stays in
+    # the intake the Idempotency-Key is kept with: another phone asked for is another intake.
+    ticket = ticket_service.admit(data, actor(), branch=g.api_user.branch,
+                                  intake_key=f"api:{g.api_user.id}:{key}" if key else None,
+                                  loaner_id=data.get("loaner_id"))
     if ticket.replayed:
         return jsonify(ticket_json(ticket)), 200
     return jsonify(ticket_json(ticket)), 201, {
@@ -415,11 +419,13 @@ def refund(ticket_id: int):
 def lend_loaner(ticket_id: int):
     """Lend the customer a loaner phone while the ticket is open: ``{"description",
     "serial"?, "condition"?}``, or one of the branch's own phones ``{"loaner_id",
-    "condition"?}`` (``version`` optional, as for events)."""
+    "condition"?}`` (``version`` optional, as for events). 200 with the ticket, as for
+    refunds: a loan is a record of the ticket's (its ``loaner``, its ``history``), not a thing
+    with an address of its own, so no 201 and no Location to point at."""
     data = dict(body(BODY_FIELDS["lend_loaner"]))
     version = _pop_version(data)
     ticket = loaners.lend(ticket_id, actor(), data, expected_version=version)
-    return jsonify(ticket_json(ticket)), 201
+    return jsonify(ticket_json(ticket))
 
 
 @bp.post("/tickets/<int:ticket_id>/loaner/return")

@@ -256,7 +256,12 @@ def openapi_document() -> dict:
                     "accessories": {"type": "string"}, "condition": {"type": "string"},
                     "promised_date": {"type": "string", "format": "date"},
                     "pre_approved_amount": {"type": "integer", "minimum": 0,
-                                            "maximum": MAX_MONEY, "description": "rials"}}},
+                                            "maximum": MAX_MONEY, "description": "rials"},
+                    "loaner_id": {"type": "integer", "description": "one of the branch's own "
+                                  "loaner phones (its stock list), lent to the customer with "
+                                  "the admit, in its transaction: one that may not be lent "
+                                  "(retired, damaged, another branch's: 422 on loaner_id; out: "
+                                  "409) admits nothing"}}},
                 "Event": {"oneOf": [_event_schema(r) for r in api_events]},
             },
         },
@@ -393,7 +398,10 @@ def openapi_document() -> dict:
                         "condition": {"type": "string", "maxLength": 500,
                                       "description": "its condition as lent"},
                         "version": _VERSION}}}}},
-                "responses": {"201": _resp("the ticket", "Ticket"), **errors}}},
+                "responses": {"200": _resp("the ticket, whose loaner is the one lent and "
+                                           "whose history ends with the lend_loaner (a record "
+                                           "of the ticket's, with no address of its own)",
+                                           "Ticket"), **errors}}},
             "/tickets/{id}/loaner/return": {"post": {
                 "summary": "The customer gave the loaner phone back (reception, manager)",
                 "parameters": [{"name": "id", "in": "path", "required": True,

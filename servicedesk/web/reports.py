@@ -97,7 +97,8 @@ def cell(value: Any, kind: str) -> str:
 
 def date_input(day) -> str:
     """A date for the filter form: Jalali YYYY/MM/DD in Persian (what the date picker writes),
-    ISO otherwise; Latin digits either way, so it travels in URLs as typed."""
+    ISO otherwise; Latin digits either way, so it travels in URLs as typed (the form's fields
+    show it through ``|digits``, in the page's digits: the server reads any)."""
     if current_language() == "fa":
         j = jdatetime.date.fromgregorian(date=day)
         return f"{j.year:04d}/{j.month:02d}/{j.day:02d}"
