@@ -596,7 +596,7 @@ def open_twin(payload: dict) -> Optional[Ticket]:
         select(Ticket).join(Customer, Customer.id == Ticket.customer_id)
         .join(Device, Device.id == Ticket.device_id)
         .where(Customer.phone == phone, same,
-               Ticket.state.not_in(("delivered", "closed", "cancelled")))
+               Ticket.state.not_in(PAST_STATES))
         .order_by(Ticket.id.desc()).limit(1))
 
 
