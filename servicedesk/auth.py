@@ -176,12 +176,30 @@ class SessionInterface(SecureCookieSessionInterface):
     """No session cookie for a request authenticated by its bearer token: a client that keeps
     cookies (a script, a spreadsheet's web query) would send it back on its next request, and
     Flask-Login's strong session protection takes a cookie-only session it did not make at a
-    login for a stolen one: the next request would be sent to the login page."""
+    login for a stolen one: the next request would be sent to the login page.
+
+    A request for a static file (or for nothing) writes no session cookie either, unless it
+    changed the session. Flask renews a permanent session's cookie on every request, with the
+    session the request came with: a stylesheet, a font or the favicon the last page asked for
+    still on its way when the next answer changed the session (the language picked with
+    ``?lang=``, a flash message) set the cookie back to what it was before, and the desk's
+    next page came in the other language, or without its message."""
 
     def should_set_cookie(self, app, session) -> bool:
         if g.get("via_token"):
             return False
+        if not session.modified and _is_static(request.endpoint):
+            return False
         return super().should_set_cookie(app, session)
+
+
+# Endpoints of files, not pages: the browser fetches them beside a page, not after it.
+FILE_ENDPOINTS = frozenset({"static", "main.favicon"})
+
+
+def _is_static(endpoint: str | None) -> bool:
+    """A static file's endpoint (the app's or a blueprint's), or none at all (a 404)."""
+    return endpoint is None or endpoint in FILE_ENDPOINTS or endpoint.endswith(".static")
 
 
 def _role_labels():

@@ -604,6 +604,31 @@ def test_an_anonymous_visitors_choice_is_kept_in_their_session_only(shop):
     assert language_of(elsewhere.get("/")) == "fa"
 
 
+def test_a_file_the_last_page_asked_for_does_not_take_back_the_language_just_picked(shop):
+    """A browser still fetching the last page's stylesheet or favicon when the next answer
+    switched its language: that file's answer, made from the cookie the browser sent before the
+    switch, must not set the session back (the desk's next page came in Persian again)."""
+    add_staff("maryam")
+    desk = Visitor(shop)
+    desk.login("maryam")
+    assert language_of(desk.get("/tickets/")) == "fa"
+    before = desk.client.get_cookie("session").value
+    assert language_of(desk.get("/tickets/?lang=en")) == "en"
+
+    for late in ("/static/css/app.css", "/static/favicon.svg", "/favicon.ico"):
+        files = shop.test_client()  # the same browser, the file asked for before the switch
+        files.set_cookie("session", before)
+        with shop.app_context():
+            resp = files.get(late)
+        for header in resp.headers.getlist("Set-Cookie"):
+            if header.startswith("session="):  # the browser takes whatever cookie it is sent
+                desk.client.set_cookie("session", header.split(";", 1)[0].split("=", 1)[1])
+        assert language_of(desk.get("/tickets/")) == "en", late
+    # A page of the app still renews the session, a late one included (the shift goes on).
+    assert any(h.startswith("session=")
+               for h in desk.get("/tickets/").headers.getlist("Set-Cookie"))
+
+
 def test_the_switcher_ignores_unknown_languages_and_stays_on_the_site(shop):
     user_id = add_staff("maryam")
     desk = Visitor(shop)
