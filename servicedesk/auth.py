@@ -113,12 +113,29 @@ def require(action: str, fresh: bool = False):
                 return login_manager.unauthorized()
             if not can(current_user, action):
                 abort(403)
+            if (current_user.password_change_due and action != "account.password"
+                    and not g.get("via_token")):
+                return _own_password_first()
             if fresh and not login_fresh():
                 return login_manager.needs_refresh()
             return view(*args, **kwargs)
         inner.permission = action
         return inner
     return deco
+
+
+def _own_password_first():
+    """A staff page asked for with a password another person set: the page to change it
+    instead, nothing done (a form posted is not taken). A fragment htmx polls sends the whole
+    page there, not the form into a corner of the screen. (A bearer token's requests go on:
+    the token was made for a program, not handed over as the password was.)"""
+    from flask import redirect, url_for
+
+    from .web.htmx import hx
+    target = url_for("auth.own_password")
+    if hx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
 
 
 def bearer_token() -> str | None:

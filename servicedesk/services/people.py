@@ -181,8 +181,12 @@ def change_own_password(user: User, current: str, new: str) -> None:
     except ValidationError as exc:
         raise ValidationError(exc.message, fields={"new_password": exc.fields["password"]}) \
             from None
+    if new == current:
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "new_password": _("Choose a password other than your current one.")})
     from .. import audit
     user.password_hash = _hasher().hash(new)
+    user.password_change_due = False
     user.end_sessions()
     user.failed_logins = user.device_failed_logins = 0
     user.locked_until = None
