@@ -200,12 +200,14 @@ class SessionInterface(SecureCookieSessionInterface):
     session the request came with: a stylesheet, a font or the favicon the last page asked for
     still on its way when the next answer changed the session (the language picked with
     ``?lang=``, a flash message) set the cookie back to what it was before, and the desk's
-    next page came in the other language, or without its message."""
+    next page came in the other language, or without its message. The same for a fragment htmx
+    fetches (the queue board every few seconds): pages renew the session, fragments do not."""
 
     def should_set_cookie(self, app, session) -> bool:
         if g.get("via_token"):
             return False
-        if not session.modified and _is_static(request.endpoint):
+        if not session.modified and (_is_static(request.endpoint)
+                                     or request.headers.get("HX-Request")):
             return False
         return super().should_set_cookie(app, session)
 
