@@ -52,6 +52,10 @@ WARRANTY_DAYS = 90
 # A loaner phone out this many days or more is marked overdue on the stock list (0: never;
 # one whose ticket waits for pickup past the shop's limit for "ready" is, whatever its days).
 LOANER_OVERDUE_DAYS = 14
+# The customer's pages of a repair that ended (delivered, closed or cancelled) close this many
+# days after its last event (0: never): an old SMS forwarded or a receipt thrown away no longer
+# shows the customer's device and bill to whoever finds it. Staff logged in still open them.
+PUBLIC_LINK_DAYS = 90
 # PostgreSQL work_mem for the reports' one big query (SET LOCAL in its transaction).
 REPORTS_WORK_MEM = "64MB"
 # API tokens expire after this many days (flask api-token --days overrides it per token).
