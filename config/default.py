@@ -81,6 +81,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_DURATION = timedelta(days=14)
 PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+# ...renewed by every page, so a session in use never idles out: however busy, it ends this many
+# hours after its login (the remember-me cookie, if ticked, starts a new one; 0: no limit).
+SESSION_MAX_HOURS = 16
 # The waiting room's kiosk account is always remembered, this long from its login: its tablet
 # and wall screen stay logged in across nights (nobody there knows the password), and it opens
 # nothing but the kiosk and the display. Ending it: reset its password or deactivate it.

@@ -173,8 +173,40 @@ def api_user() -> User:
 @login_manager.user_loader
 def load_user(session_token: str):
     from sqlalchemy import select
+    if session_too_old():
+        # logged out; the remember-me cookie, if ticked, starts a new session (Flask-Login
+        # asks again), else the login page
+        from flask import session
+        session.pop("_user_id", None)
+        session.pop("_fresh", None)
+        start_session_clock()
+        return None
     user = db.session.scalar(select(User).where(User.session_token == session_token))
     return user if user is not None and user.active else None
+
+
+def session_too_old() -> bool:
+    """Whether this browser's session began (a password typed, or the remember-me cookie)
+    more than ``SESSION_MAX_HOURS`` ago. Pages renew a session's cookie, so one in use never
+    idles out: a copy of it taken from a shared desk would work as long as it is used. A
+    session from before this rule starts counting now."""
+    import time
+
+    from flask import current_app, session
+    hours = current_app.config.get("SESSION_MAX_HOURS") or 0
+    since = session.get("since")
+    if not isinstance(since, (int, float)):
+        session["since"] = int(time.time())
+        return False
+    return hours > 0 and time.time() - since > hours * 3600
+
+
+def start_session_clock() -> None:
+    """A session begins now: a login, or a session restored from the remember-me cookie."""
+    import time
+
+    from flask import session
+    session["since"] = int(time.time())
 
 
 @login_manager.request_loader

@@ -3,6 +3,7 @@ of disabled accounts, security headers, and the tamper-evident ticket trail; pas
 (argon2id) and the login rate limit."""
 import re
 import secrets
+import time
 from datetime import timedelta
 
 import pytest
@@ -365,6 +366,40 @@ def test_a_session_restored_from_the_remember_me_cookie_outlives_its_first_page(
     assert later.get("/").status_code == 200
     resp = later.get("/admin/users")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_a_session_in_use_still_ends_its_hours_after_the_login(app, users):
+    """Every page renews the session, so one in use never idles out: a copy of a desk's cookie
+    would work for as long as someone used it. However busy, it ends 16 hours after its login
+    (the login page again); with remember-me ticked a new one starts, and counts anew."""
+    def older(browser, hours):
+        with browser.client.session_transaction() as session:
+            session["since"] -= hours * 3600
+
+    desk = Browser(app)
+    assert desk.login(users["reception"].username).status_code == 302
+    stolen = _cookie_copy(desk, app)
+    older(desk, 15)
+    assert desk.get("/desk").status_code == 200
+    older(desk, 2)
+    older(stolen, 17)
+    for browser in (desk, stolen):
+        resp = browser.get("/desk")
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+        assert browser.get("/desk").status_code == 302  # and stays so
+    assert desk.login(users["reception"].username).status_code == 302
+    assert desk.get("/desk").status_code == 200
+
+    remembered = Browser(app)
+    assert remembered.login(users["reception"].username, remember=True).status_code == 302
+    older(remembered, 17)
+    for _ in range(2):
+        assert remembered.get("/desk").status_code == 200
+    with remembered.client.session_transaction() as session:
+        assert session["since"] > time.time() - 60  # a new session's clock
+    app.config["SESSION_MAX_HOURS"] = 0  # a shop that sets no limit
+    older(remembered, 1000)
+    assert remembered.get("/desk").status_code == 200
 
 
 def test_a_password_reset_ends_the_users_open_sessions(app, users, admin):

@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
-from ..auth import KIOSK, require
+from ..auth import KIOSK, require, start_session_clock
 from ..errors import ValidationError
 from ..extensions import db, limiter, login_manager
 from ..services import people
@@ -143,6 +143,7 @@ def login():
                 if lang:
                     session["lang"] = lang
                 session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
+                start_session_clock()  # and SESSION_MAX_HOURS at most, however busy
                 login_user(user, **_remember(user, form.remember.data))
             current_app.logger.info("login ok user_id=%s", user.id)
             audit.log("login.ok", obj=user, actor=user,
@@ -189,6 +190,7 @@ def _tie_restored_session(app, user=None, **_kw):
     a stolen one, ending it and deleting the cookie (remember-me lasted one page)."""
     session["_id"] = login_manager._session_identifier_generator()
     session.permanent = True
+    start_session_clock()
 
 
 @bp.post("/logout")
