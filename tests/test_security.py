@@ -19,7 +19,7 @@ from servicedesk.models.admin import AuditLog, Setting
 from servicedesk.services import people
 from servicedesk.services import tickets as ticket_service
 
-from .conftest import INTAKE, PASSWORD
+from .conftest import INTAKE, PASSWORD, add_user
 from .test_admin import Browser, html
 
 LOGIN_FAILED = "Wrong user name or password."
@@ -143,6 +143,33 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(app, users
     db.session.commit()
     assert browser.login(tech.username, PASSWORD).status_code == 302
     assert browser.get("/").status_code == 200
+
+
+def test_the_lockout_does_not_tell_a_staff_name_from_a_made_up_one(app, users):
+    """A stranger trying names at the login page: a real account's fifth wrong try says it is
+    locked, so a name that never locked was nobody's. A made-up name (or a deactivated
+    account's) answers the same, try by try, and its "lock" lifts as an account's does."""
+    def answers(name):
+        said = []
+        for _ in range(people.MAX_FAILED_LOGINS + 1):
+            page = html(Browser(app).login(name, "not the password"))
+            said.append("locked" if LOCKED in page else "wrong" if LOGIN_FAILED in page
+                        else page[:200])
+        return said
+
+    real = answers(users["technician"].username)
+    assert real == ["wrong"] * (people.MAX_FAILED_LOGINS - 1) + ["locked", "locked"]
+    assert answers("no-such-person") == real
+    assert answers("nobody-else") == real  # counted per name
+    gone = add_user("left-the-shop", "reception")
+    gone.active = False
+    db.session.commit()
+    assert answers("left-the-shop") == real
+    # fifteen minutes later (the log's rows moved back): wrong again, as the account's lock
+    for row in db.session.scalars(select(AuditLog)):
+        row.at -= people.LOCKOUT
+    db.session.commit()
+    assert answers("no-such-person")[0] == "wrong"
 
 
 def test_an_unknown_user_name_fails_like_a_wrong_password(app, users):
