@@ -57,7 +57,8 @@ def enqueue_webhooks(app, ids: Iterable[int], attempts: Optional[dict] = None) -
     from .webhooks import DEFAULT_RETRY_INTERVALS, DEFAULT_TIMEOUT
     q = get_queue(app)
     job_timeout = 2 * int(float(app.config.get("WEBHOOK_TIMEOUT") or DEFAULT_TIMEOUT)) + 30
-    intervals = list(app.config.get("WEBHOOK_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
+    intervals = app.config.get("WEBHOOK_RETRY_INTERVALS")
+    intervals = list(DEFAULT_RETRY_INTERVALS if intervals is None else intervals)
     for did in ids:
         tries = (attempts or {}).get(did, 0)
         ahead = intervals[tries:]

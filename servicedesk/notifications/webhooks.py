@@ -71,7 +71,8 @@ EVENTS = tuple(PUBLIC_DATA)
 
 
 def retry_intervals() -> list[int]:
-    return list(current_app.config.get("WEBHOOK_RETRY_INTERVALS") or DEFAULT_RETRY_INTERVALS)
+    intervals = current_app.config.get("WEBHOOK_RETRY_INTERVALS")
+    return list(DEFAULT_RETRY_INTERVALS if intervals is None else intervals)  # []: one try
 
 
 def max_attempts() -> int:
