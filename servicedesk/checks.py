@@ -561,6 +561,41 @@ def check_environment(app) -> Result:
                                        + (", ".join(numbers) if numbers else "the defaults"))
 
 
+WEBHOOK_FAILING = 3  # an active endpoint whose last deliveries all failed, this many or more
+
+
+def check_webhooks(app) -> Optional[Result]:
+    """An active webhook endpoint whose latest deliveries all failed (its receiver down, a
+    rotated secret not copied, a wrong address): a WARN naming it. No line while every
+    endpoint works (or none is registered), nor when the database cannot be read (the
+    database check says why)."""
+    from .extensions import db
+    from .models.webhooks import WebhookDelivery, WebhookEndpoint
+    failing = []
+    try:
+        with app.app_context():
+            try:
+                for endpoint in db.session.scalars(
+                        sa.select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
+                        .order_by(WebhookEndpoint.id)):
+                    last = db.session.scalars(
+                        sa.select(WebhookDelivery.status)
+                        .where(WebhookDelivery.endpoint_id == endpoint.id,
+                               WebhookDelivery.status.in_(("sent", "failed")))
+                        .order_by(WebhookDelivery.id.desc()).limit(WEBHOOK_FAILING)).all()
+                    if len(last) == WEBHOOK_FAILING and set(last) == {"failed"}:
+                        failing.append(f"{endpoint.name or endpoint.id} ({safe_url(endpoint.url)})")
+            finally:
+                db.session.remove()
+    except Exception:  # noqa: BLE001
+        return None
+    if not failing:
+        return None
+    return Result("webhooks", True, f"the last {WEBHOOK_FAILING} deliveries failed for: "
+                                    f"{'; '.join(failing)}: see Administration, Webhooks",
+                  warn=True)
+
+
 def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     """A one-connection engine with a short connect timeout: a check must answer, not hang on
     a firewall that drops packets."""
@@ -570,7 +605,7 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
 
 CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_worker,
                                 check_sms, check_secret, check_translations, check_shop,
-                                check_environment)
+                                check_environment, check_webhooks)
 
 
 def run_checks(app) -> list[Result]:

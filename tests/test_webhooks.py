@@ -57,7 +57,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# --- in-process (the embedded default) ----------------------------------------------------------
+# --- in-process (the embedded default) -------------------------------------------------------
 
 class TestInProcess:
     @pytest.fixture
@@ -180,7 +180,7 @@ class TestInProcess:
         assert [r.event for r in deliveries()] == ["admit"]
 
 
-# --- rq on the real Redis, a real `flask worker` process -----------------------------------------
+# --- rq on the real Redis, a real `flask worker` process ---------------------------------------
 
 class TestRq:
     @pytest.fixture
@@ -229,7 +229,7 @@ class TestRq:
         assert len(receiver.delivered()) == 1
 
 
-# --- the admin page ---------------------------------------------------------------------------------
+# --- the admin page ----------------------------------------------------------------------------
 
 @pytest.fixture
 def admin(app, users):
@@ -315,3 +315,21 @@ def test_only_the_administrator_manages_webhooks(app, users):
     manager = Browser(app)
     manager.login(users["manager"].username)
     assert manager.get("/admin/webhooks").status_code == 403
+
+
+def test_flask_check_warns_of_an_endpoint_whose_deliveries_keep_failing(app, receiver,
+                                                                        make_ticket):
+    from servicedesk.checks import check_webhooks
+    app.config["WEBHOOK_RETRY_INTERVALS"] = []
+    endpoint(receiver)
+    make_ticket("intake")
+    assert check_webhooks(app) is None  # it works
+    receiver.always(503)
+    make_ticket("intake")
+    make_ticket("intake")
+    assert check_webhooks(app) is None  # two failures after a success: not yet
+    make_ticket("intake")
+    result = check_webhooks(app)
+    assert (result.ok, result.warn) == (True, True)
+    assert result.line() == (f"WARN  webhooks: the last 3 deliveries failed for: accounting "
+                             f"({receiver.url}): see Administration, Webhooks")
