@@ -204,13 +204,14 @@ def deliver(delivery_id: int) -> str:
     url = endpoint.url
     db.session.rollback()  # no transaction held open across the request
     try:
-        answer = requests.post(url, data=body, headers=headers, timeout=timeout(),
-                               allow_redirects=False)
+        # stream: the answer's body is never read (a receiver cannot fill our memory)
+        with requests.post(url, data=body, headers=headers, timeout=timeout(),
+                           allow_redirects=False, stream=True) as answer:
+            code = answer.status_code
     except requests.Timeout:
         return _retry_or_give_up(row, None, "no answer in time")
     except requests.RequestException as exc:
         return _retry_or_give_up(row, None, f"could not connect: {type(exc).__name__}")
-    code = answer.status_code
     if 200 <= code < 300:
         row.sent_at = utcnow()
         return _finish(row, "sent", code, None)
