@@ -80,9 +80,11 @@ class TestInProcess:
         assert (deliver["from"], deliver["to"]) == ("ready", "delivered")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", deliver["at"])
         assert deliver["data"]["amount_paid"] == SAMPLE_DATA["deliver"]["amount_paid"]
-        # no personal data: not the customer's phone or name, nor who collected the device
+        # no personal data: not the customer's phone or name, nor who collected the device,
+        # nor the problem as typed at the desk (free text)
         raw = b"".join(r["body"] for r in receiver.received).decode()
-        for personal in ("9121234567", INTAKE["customer"]["name"], "collected_by", "owner"):
+        for personal in ("9121234567", INTAKE["customer"]["name"], "collected_by", "owner",
+                         INTAKE["problem"]):
             assert personal not in raw
         assert hook.id == rows[0].endpoint_id
 

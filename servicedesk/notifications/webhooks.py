@@ -52,9 +52,10 @@ USER_AGENT = "Servicedesk-Webhooks/1"
 
 # What of each event's data an endpoint gets: the work and the money, never the customer's
 # name, phone or who collected the device (personal data: a receiver that needs them asks the
-# API for the ticket, with a token of its own), nor the customer's IP address.
+# API for the ticket, with a token of its own), nor the customer's IP address, nor the problem
+# as the desk typed it at intake (free text: it may hold the phone's unlock code).
 PUBLIC_DATA = {
-    "admit": ("device", "problem", "service_type", "visit", "waited_seconds"),
+    "admit": ("device", "service_type", "visit", "waited_seconds"),
     "send_to_repair": ("technician",),
     "quote": ("lines", "total", "promised_date"),
     "approve": ("channel",),
