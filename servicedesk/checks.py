@@ -568,25 +568,26 @@ def check_webhooks(app) -> Optional[Result]:
     """An active webhook endpoint whose latest deliveries all failed (its receiver down, a
     rotated secret not copied, a wrong address): a WARN naming it. No line while every
     endpoint works (or none is registered), nor when the database cannot be read (the
-    database check says why)."""
-    from .extensions import db
+    database and migrations checks say why; a missing SQLite file is not created here)."""
     from .models.webhooks import WebhookDelivery, WebhookEndpoint
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    endpoints, deliveries = WebhookEndpoint.__table__, WebhookDelivery.__table__
     failing = []
     try:
-        with app.app_context():
-            try:
-                for endpoint in db.session.scalars(
-                        sa.select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-                        .order_by(WebhookEndpoint.id)):
-                    last = db.session.scalars(
-                        sa.select(WebhookDelivery.status)
-                        .where(WebhookDelivery.endpoint_id == endpoint.id,
-                               WebhookDelivery.status.in_(("sent", "failed")))
-                        .order_by(WebhookDelivery.id.desc()).limit(WEBHOOK_FAILING)).all()
-                    if len(last) == WEBHOOK_FAILING and set(last) == {"failed"}:
-                        failing.append(f"{endpoint.name or endpoint.id} ({safe_url(endpoint.url)})")
-            finally:
-                db.session.remove()
+        with _probe_engine(url).connect() as conn:
+            for endpoint in conn.execute(
+                    sa.select(endpoints.c.id, endpoints.c.name, endpoints.c.url)
+                    .where(endpoints.c.active.is_(True)).order_by(endpoints.c.id)):
+                last = conn.scalars(
+                    sa.select(deliveries.c.status)
+                    .where(deliveries.c.endpoint_id == endpoint.id,
+                           deliveries.c.status.in_(("sent", "failed")))
+                    .order_by(deliveries.c.id.desc()).limit(WEBHOOK_FAILING)).all()
+                if len(last) == WEBHOOK_FAILING and set(last) == {"failed"}:
+                    failing.append(f"{endpoint.name or endpoint.id} ({safe_url(endpoint.url)})")
     except Exception:  # noqa: BLE001
         return None
     if not failing:
