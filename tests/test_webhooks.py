@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from servicedesk.extensions import db
-from servicedesk.lifecycle import Actor, fire
+from servicedesk.lifecycle import fire
 from servicedesk.models import Ticket, WebhookDelivery, WebhookEndpoint
 from servicedesk.models.admin import AuditLog
 from servicedesk.notifications.sweep import sweep
