@@ -75,6 +75,10 @@ NOTIFY_INPROCESS = "thread"
 # to cron (flask sweep-outbox, remind-customers, close-unanswered).
 INPROCESS_CLOCK = True
 SWEEP_EVERY = 60
+# Outbound webhooks (admin page "Webhooks"): seconds to connect and again to read the answer;
+# the waits between tries after a network error, 5xx or 429 (then the delivery is failed).
+WEBHOOK_TIMEOUT = 5
+WEBHOOK_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

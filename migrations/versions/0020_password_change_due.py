@@ -1,7 +1,7 @@
 """A password another person set is changed at its first use: users.password_change_due
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0019
 
 An administrator or a manager who creates an account or resets its password knows the password
 they hand over (it was shown on their screen, perhaps read out at the counter). The account's
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0020'
-down_revision = '0016'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
