@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from servicedesk import pickup
 from servicedesk.extensions import db
 from servicedesk.i18n import localize_digits
 from servicedesk.lifecycle import verify_chain, verify_records
