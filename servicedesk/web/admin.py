@@ -215,6 +215,9 @@ def _settings_form_class():
         handback_check = SelectField(
             _l("Confirm who collects a device"),
             choices=_choices(list(pickup.CHECKS.items())),
+            # a form without it (a script's, from before the setting) keeps the shop's choice;
+            # a value not offered is named by the service's check, with the other fields
+            validate_choice=False,
             description=_l("Required: before the hand-back the desk types the pickup code "
                            "printed on the intake receipt, or a code texted to the owner's "
                            "mobile, or a manager confirms the collector with a reason."))
