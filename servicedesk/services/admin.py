@@ -555,6 +555,8 @@ def sample_context(language: str) -> dict:
         "queue_position": localize_digits(3, locale=language),
         "reason": "قطعه موجود نیست" if fa else "the part is not available",
         "part": "LCD",
+        "pickup_code": localize_digits("482913", locale=language),
+        "one_time_code": localize_digits("731065", locale=language),
         "shop_name": templates.shop_value("shop_name", language),
         "shop_phone": templates.shop_value("shop_phone", language),
         "label": localize_digits("R-012", locale=language),
