@@ -55,11 +55,11 @@ METHODS = {"code": _l("the pickup code on the receipt"),
 
 class WrongCode(ValidationError):
     """A pickup code or texted code that is not the ticket's: refused, and counted (after the
-    rollback, in its own commit: services.tickets.fire_event)."""
+    rollback, in its own commit: services.tickets.committing)."""
 
-    def __init__(self, message: str, field: str, method: str):
+    def __init__(self, message: str, field: str, method: str, ticket_id: int, actor: Actor):
         super().__init__(message, fields={field: message})
-        self.method = method
+        self.method, self.ticket_id, self.actor = method, ticket_id, actor
 
 
 def new_code() -> str:
@@ -109,17 +109,17 @@ def _typed(raw) -> Optional[str]:
     return text or None
 
 
-def _wrong(ticket: Ticket, field: str, method: str, what: str) -> WrongCode:
+def _wrong(ticket: Ticket, actor: Actor, field: str, method: str, what: str) -> WrongCode:
     left = tries_left(ticket) - 1
     if left <= 0:
-        return WrongCode(_("%(what)s That was the last try: the codes are locked, and only a "
-                           "manager can confirm who collects the device.", what=what),
-                         field, method)
-    return WrongCode(what + " " + ngettext(
-        "%(count)s try is left before the codes are locked.",
-        "%(count)s tries are left before the codes are locked.", left,
-        count=format_number(left)),
-        field, method)
+        message = _("%(what)s That was the last try: the codes are locked, and only a manager "
+                    "can confirm who collects the device.", what=what)
+    else:
+        message = what + " " + ngettext(
+            "%(count)s try is left before the codes are locked.",
+            "%(count)s tries are left before the codes are locked.", left,
+            count=format_number(left))
+    return WrongCode(message, field, method, ticket.id, actor)
 
 
 def confirm(ticket: Ticket, actor: Actor, data: dict) -> dict:
@@ -141,7 +141,7 @@ def confirm(ticket: Ticket, actor: Actor, data: dict) -> dict:
                                     "the codes): text a code to the owner, or ask a manager."),
                                   fields={"pickup_code": _("This ticket has no pickup code.")})
         if not hmac.compare_digest(code, ticket.pickup_code):
-            raise _wrong(ticket, "pickup_code", "code",
+            raise _wrong(ticket, actor, "pickup_code", "code",
                          _("The pickup code is wrong: it is not the one on this ticket's "
                            "receipt."))
         data["collector_check"] = {"method": "code"}
@@ -153,7 +153,7 @@ def confirm(ticket: Ticket, actor: Actor, data: dict) -> dict:
             raise ValidationError(_("The texted code has expired: send a new one."),
                                   fields={"sms_code": _("Expired.")})
         if not hmac.compare_digest(otp_hash(ticket, sms), ticket.pickup_otp_hash):
-            raise _wrong(ticket, "sms_code", "sms_code",
+            raise _wrong(ticket, actor, "sms_code", "sms_code",
                          _("The texted code is wrong: it is not the last one sent to the "
                            "owner's mobile."))
         data["collector_check"] = {"method": "sms_code"}

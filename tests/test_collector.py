@@ -273,3 +273,18 @@ def test_a_code_is_texted_only_for_a_device_ready_to_collect(api, make_ticket, r
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/pickup-sms", {})
     assert resp.status_code == 409
     assert not any(n.event == "collector_code_sent" for n in reload(ticket).notifications)
+
+
+def test_a_wrong_code_sent_through_the_ticket_page_counts_too(desk, make_ticket, required):
+    """The ticket page links to the desk for the hand-back, but its events' address takes a
+    deliver too: a wrong code sent there is a wrong try like any other (no way round the
+    lock by guessing there)."""
+    ticket = make_ticket("ready")
+    wrong = "000000" if ticket.pickup_code != "000000" else "111111"
+    resp = desk.post(f"/tickets/{ticket.id}/events?lang=en", {
+        "event": "deliver", "amount_paid": "1,400,000", "payment_method": "cash",
+        "pickup_code": wrong, "version": str(ticket.version)})
+    assert resp.status_code == 422
+    ticket = reload(ticket)
+    assert ticket.state == "ready" and ticket.pickup_tries == 1
+    assert ticket.events[-1].event == "collector_refused"

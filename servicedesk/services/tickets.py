@@ -60,6 +60,12 @@ def committing(keep_loaded: bool = False):
         db.session.rollback()
         raise Conflict(_("Someone else changed this ticket at the same time; reload it and "
                          "try again.")) from None
+    except pickup.WrongCode as exc:
+        # A wrong pickup code, by whatever way the hand-back came (the desk, the ticket page,
+        # the API): nothing of it is kept, but the wrong try is, in its own commit.
+        db.session.rollback()
+        count_wrong_code(exc.ticket_id, exc.actor, exc.method)
+        raise
     except Exception:
         db.session.rollback()
         raise
@@ -573,15 +579,10 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
     ``expected_version`` (the version the user's screen showed) turns a stale screen or a
     double click into Conflict instead of acting twice.
     """
-    try:
-        with committing(keep_loaded=True):
-            ticket = get_ticket(ticket_id, with_parties=True)
-            check_version(ticket, expected_version)
-            fire_loaded(ticket, event, actor, data)
-    except pickup.WrongCode as exc:
-        # nothing of the hand-back is kept, but the wrong try is, in its own commit
-        count_wrong_code(ticket_id, actor, exc.method)
-        raise
+    with committing(keep_loaded=True):
+        ticket = get_ticket(ticket_id, with_parties=True)
+        check_version(ticket, expected_version)
+        fire_loaded(ticket, event, actor, data)
     return ticket
 
 
