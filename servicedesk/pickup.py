@@ -38,14 +38,14 @@ from flask_babel import ngettext
 from . import settings
 from .errors import ValidationError
 from .i18n import format_number, to_ascii_digits
-from .lifecycle import COLLECTOR_OVERRIDE_ROLES as OVERRIDE_ROLES
-from .lifecycle import Actor
+from .lifecycle import COLLECTOR_OVERRIDE_ROLES, Actor
 from .models import Ticket, TicketEvent, utcnow
 
 CODE_LENGTH = 6
 MAX_TRIES = 5  # wrong codes (either kind) before a manager must confirm the collector
 OTP_MINUTES = 10
 OTP_RESEND_SECONDS = 60
+OVERRIDE_ROLES = COLLECTOR_OVERRIDE_ROLES  # who confirms the collector without a code
 CHECKS = {"off": _l("Off: the desk hands back without a check"),
           "required": _l("Required: a pickup code, a code texted to the owner, or a manager")}
 METHODS = {"code": _l("the pickup code on the receipt"),
