@@ -49,6 +49,9 @@ QUEUE_NEAR_AHEAD = 3
 QUEUE_DAY_STARTS = 4
 # A device back within this many days of its delivery counts as a return (technicians report).
 WARRANTY_DAYS = 90
+# Whether the desk must confirm who collects a device (servicedesk.pickup): "off" or
+# "required"; the settings page overrides it.
+HANDBACK_CHECK = "off"
 # A loaner phone out this many days or more is marked overdue on the stock list (0: never;
 # one whose ticket waits for pickup past the shop's limit for "ready" is, whatever its days).
 LOANER_OVERDUE_DAYS = 14

@@ -11,7 +11,8 @@ from flask_login import current_user, login_fresh
 
 from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
-from .lifecycle import EVENTS, LOANER_ROLES, LOANER_STOCK_ROLES, REFUND_ROLES
+from .lifecycle import (COLLECTOR_OVERRIDE_ROLES, EVENTS, LOANER_ROLES, LOANER_STOCK_ROLES,
+                        REFUND_ROLES)
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
@@ -44,6 +45,10 @@ PERMISSIONS: dict[str, frozenset] = {
     "reception.desk": frozenset({"reception", "manager"}),
     "tickets.deliver_desk": frozenset({"reception", "manager"}),
     "tickets.deliver": _firing("deliver"),  # hand a device back (the desk's button)
+    # who collects it (servicedesk.pickup): a code texted to the owner, at the desk's request;
+    # a manager's confirmation without a code
+    "tickets.collector_code": _firing("deliver") | COLLECTOR_OVERRIDE_ROLES,
+    "tickets.collector_override": COLLECTOR_OVERRIDE_ROLES,
     "tickets.answer": _firing("approve", "decline"),  # the customer's answer, by phone
     "workbench.view": frozenset({"technician", "manager"}),
     "tickets.claim": frozenset({"technician"}),
@@ -77,6 +82,8 @@ API_PERMISSIONS: dict[str, str] = {
     "api.get_ticket": "tickets.view",
     "api.fire_event": "tickets.view",  # then the lifecycle's roles for the event fired
     "api.refund": "tickets.refund",
+    "api.collector_override": "tickets.collector_override",
+    "api.text_pickup_code": "tickets.collector_code",
     "api.lend_loaner": "tickets.loaner",
     "api.return_loaner": "tickets.loaner",
     "api_reports.turnaround": "reports.view",

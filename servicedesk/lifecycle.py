@@ -280,6 +280,12 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
             "to hand the device back anyway.", problem=problem)
     clean = f.done()
     clean["amount_due"] = due  # beside what was paid: the till counts discounts from it
+    # How the collector was confirmed (servicedesk.pickup.confirm: the services put it here
+    # after checking the code; an import replays its history's)
+    check = data.get("collector_check")
+    if isinstance(check, dict) and check.get("method"):
+        clean["collector_check"] = {k: check[k] for k in ("method", "reason", "by")
+                                    if check.get(k) is not None}
     return clean
 
 
@@ -296,6 +302,8 @@ def payment_parts(data: Optional[dict]) -> list[dict]:
 
 
 REFUND_ROLES = frozenset({"manager"})  # money out of the till: the manager's decision
+# who confirms the collector of a device without a code (servicedesk.pickup): a manager
+COLLECTOR_OVERRIDE_ROLES = frozenset({"manager"})
 
 
 def refundable(ticket: Ticket) -> int:
@@ -448,7 +456,8 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     EventRule("deliver", ("ready",), "delivered", _roles("reception"), _clean_deliver,
               _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
                                         "payments": "payments?"},
-              more_fields=("payment_method", "differs_ok", "method_needed")),
+              more_fields=("payment_method", "differs_ok", "method_needed", "pickup_code",
+                           "sms_code")),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
@@ -599,7 +608,12 @@ def _append(ticket: Ticket, name: str, from_state: Optional[str], actor: Actor, 
 # Audit entries that are not transitions (the state stays): who claimed or was assigned a ticket,
 # money given back after the hand-back.
 RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned"), "refund": _l("Refunded"),
-           "lend_loaner": _l("Loaner phone lent"), "return_loaner": _l("Loaner phone taken back")}
+           "lend_loaner": _l("Loaner phone lent"), "return_loaner": _l("Loaner phone taken back"),
+           # who collects the device (servicedesk.pickup): a manager's confirmation, a wrong
+           # code typed at the desk, a one-time code texted to the owner
+           "collector_override": _l("Collector confirmed by a manager"),
+           "collector_refused": _l("Wrong pickup code"),
+           "collector_code_sent": _l("Pickup code texted to the owner")}
 # Those the customer sees in their page's history (and gets an SMS for).
 CUSTOMER_RECORDS = frozenset({"refund"})
 

@@ -45,6 +45,9 @@ KEYS: dict[str, tuple[str, Any]] = {
     # Days after the hand-back the work is under warranty: on the delivery receipt, and a
     # device back within them counts as a return in the reports.
     "warranty_days": ("WARRANTY_DAYS", 90),
+    # Whether the desk must confirm who collects a device (servicedesk.pickup.CHECKS): "off"
+    # hands back as before; "required" asks for the pickup code, a texted code or a manager.
+    "handback_check": ("HANDBACK_CHECK", "off"),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,
                                                 "repair": 72, "ready": 168}),
 }

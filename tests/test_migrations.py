@@ -373,3 +373,38 @@ def test_a_loaner_label_is_once_per_branch_in_use_whatever_its_case(empty_url, t
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_tickets_from_before_the_pickup_codes_keep_none_and_go_down_cleanly(empty_url, tmp_path):
+    """0017: tickets admitted before the pickup codes get none (their receipts were printed
+    without one) and no wrong tries; new ones get their code; down to 0016 and back."""
+    from flask_migrate import downgrade
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import tickets as svc
+
+    from .conftest import INTAKE, add_user
+
+    app = bare_app(empty_url, tmp_path)
+    with app.app_context():
+        try:
+            upgrade()
+            from servicedesk.cli import ensure_default_branch
+            ensure_default_branch()
+            reception = Actor.staff(add_user("reception1", "reception"))
+            old = svc.admit(INTAKE, reception).id
+            db.session.remove()
+            downgrade(revision="0016")
+            columns = {c["name"] for c in sa.inspect(db.engine).get_columns("tickets")}
+            assert "pickup_code" not in columns and "pickup_tries" not in columns
+            upgrade()
+            row = db.session.execute(sa.text(
+                "SELECT pickup_code, pickup_tries, pickup_otp_hash FROM tickets WHERE id = :id"),
+                {"id": old}).one()
+            assert tuple(row) == (None, 0, None)
+            db.session.remove()
+            new = svc.admit(INTAKE, reception)
+            assert new.pickup_code and len(new.pickup_code) == 6
+        finally:
+            db.session.remove()
+            db.engine.dispose()

@@ -1,7 +1,7 @@
 """Outbound webhooks: webhook_endpoints and webhook_deliveries
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 
 The administrator registers endpoints (a shop's accounting program, its SMS panel) that hear
 about ticket events; each event writes one delivery row per endpoint in its own transaction
@@ -13,7 +13,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0019'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

@@ -1,3 +1,4 @@
+import re
 from datetime import datetime
 from typing import Optional
 
@@ -46,7 +47,21 @@ class Notification(db.Model):
 
     ticket = relationship("Ticket", back_populates="notifications")
 
+    # SMS whose text holds a secret for the customer alone (the one-time code to collect a
+    # device): staff read it with its digits hidden, else the desk could read the code off the
+    # ticket's page instead of asking the collector for it.
+    SECRET_EVENTS = frozenset({"collector_code_sent"})
 
+    @property
+    def shown_body(self) -> str:
+        """The text as the staff's pages and the API show it."""
+        if self.event not in self.SECRET_EVENTS:
+            return self.body
+        return _DIGIT_RUN.sub(lambda m: "•" * len(m.group()), self.body)
+
+
+# six digits alone (not a ticket number's, after its branch code's dash)
+_DIGIT_RUN = re.compile(r"(?<![0-9۰-۹٠-٩\-])[0-9۰-۹٠-٩]{6}(?![0-9۰-۹٠-٩])")
 Index("ix_notifications_status_due", Notification.status, Notification.next_attempt_at)
 
 

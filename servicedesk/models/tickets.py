@@ -37,6 +37,15 @@ class Ticket(db.Model):
     # number); the admit event records it too.
     brought_by: Mapped[Optional[str]] = mapped_column(String(120))
     public_token: Mapped[str] = mapped_column(String(32), unique=True)
+    # Who may collect the device (servicedesk.pickup): the short code printed on the intake
+    # receipt (None: a ticket from before the codes, or imported); the wrong codes typed at the
+    # desk since a manager last confirmed the collector (the desk is locked at MAX_TRIES); the
+    # one-time code last texted to the owner (its hash), until when it holds, when it was sent.
+    pickup_code: Mapped[Optional[str]] = mapped_column(String(8))
+    pickup_tries: Mapped[int] = mapped_column(default=0)
+    pickup_otp_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    pickup_otp_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    pickup_otp_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     external_id: Mapped[Optional[str]] = mapped_column(String(80), unique=True)
     # The desk form's own key (or an API client's Idempotency-Key): the same intake sent twice
     # admits the device once (services.tickets.admit).

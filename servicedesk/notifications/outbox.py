@@ -25,19 +25,21 @@ log = logging.getLogger(__name__)
 _INFO_KEY = "servicedesk_outbox_ids"
 
 
-def write_for_event(ticket: Ticket, event_row: TicketEvent,
-                    kind: Optional[str] = None) -> Optional[Notification]:
+def write_for_event(ticket: Ticket, event_row: TicketEvent, kind: Optional[str] = None,
+                    extra: Optional[dict] = None) -> Optional[Notification]:
     """Write the customer's SMS for this event, unless they opted out or the template is off.
     ``kind``: another SMS about the same event (a reminder, ``"remind_estimate"``), one at
     the most, and only if the event's own SMS is sent: a shop that phones its estimates, or
-    does not text a decline, sends no reminder of an SMS the customer never had."""
+    does not text a decline, sends no reminder of an SMS the customer never had. ``extra``:
+    values for the text that the event does not keep (a one-time code)."""
     customer = ticket.customer
     if customer.sms_opt_out:
         return None
     language = customer.language or current_app.config["SERVICEDESK_LOCALE"]
     if kind and not templates.is_sent(event_row.event, event_row.data, language):
         return None
-    body = templates.render(kind or event_row.event, language, ticket, event_row.data or {})
+    body = templates.render(kind or event_row.event, language, ticket,
+                            {**(event_row.data or {}), **(extra or {})})
     if body is None:
         return None
     encoding, count = segments(body)

@@ -67,6 +67,11 @@ DEFAULTS = {
     # Money given back after the hand-back (a "refund" record, services.reception.refund).
     "refund": _l("{shop_name}: we gave back {refund_amount} for your {device} (receipt "
                  "{ticket_number}). {shop_phone}"),
+    # A one-time code to confirm who collects the device (servicedesk.pickup), at the desk's
+    # request: the owner reads it out, or the collector they sent does.
+    "collector_code_sent": _l("{shop_name}: {one_time_code} is the code to collect your "
+                              "{device} (receipt {ticket_number}). Give it only at our "
+                              "counter; it holds for 10 minutes."),
     # Reminders (services.reminders), once per estimate or hand-back, after the days the shop
     # set: an estimate nobody answered, a device nobody collected.
     "remind_estimate": _l("{shop_name}: a reminder: the estimate for your {device} "
@@ -108,6 +113,8 @@ VARIABLES = {
     "queue_position": _l("devices ahead in the repair queue"),
     "reason": _l("reason given"),
     "part": _l("part awaited"),
+    "pickup_code": _l("pickup code (on the receipt)"),
+    "one_time_code": _l("one-time code to collect the device"),
     "shop_name": _l("shop name"),
     "shop_phone": _l("shop phone"),
     "label": _l("queue number"),
@@ -127,7 +134,11 @@ EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close")
                                       "finish", "deliver", "close", "remind_estimate"),
                    "amount_due": ("finish", "deliver", "close", "remind_pickup"),
                    "survey_url": ("deliver", "close"),
-                   "refund_amount": ("refund",)}
+                   "refund_amount": ("refund",),
+                   # the code on the receipt, for the SMS that ask the customer to come
+                   "pickup_code": ("admit", "decline", "return_unrepaired", "finish",
+                                   "remind_pickup", "cancel"),
+                   "one_time_code": ("collector_code_sent",)}
 # Variables that can be empty when the SMS goes (for the events listed; None: every ticket
 # event): when (as the template editor's preview says it), and the words the SMS says
 # instead, so it never ends in "...: " with nothing after it.
@@ -135,6 +146,9 @@ MAYBE_EMPTY = {
     "promised_date": (None, _l("When the ticket has no promised date, it reads:"),
                       _l("not set yet")),
     "reason": (("decline", "close"), _l("When no reason is given, it reads:"), _l("none given")),
+    "pickup_code": (("admit", "decline", "return_unrepaired", "finish", "remind_pickup",
+                     "cancel"), _l("When the ticket has no pickup code (received before the "
+                                   "codes), it reads:"), _l("none")),
 }
 
 
@@ -214,6 +228,7 @@ def event_labels() -> dict:
             "wait_parts_promise": _("Waiting for a part, new promised date"),
             "remind_estimate": _("Reminder: estimate not answered"),
             "remind_pickup": _("Reminder: device not collected"),
+            "collector_code_sent": _("Code to collect the device (asked for at the desk)"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
             "visit_called": _("Queue: number called")}
 
@@ -241,6 +256,10 @@ def context(ticket: Ticket, event_data: dict, language: str,
         "device": ticket.device.label,
         "reason": event_data.get("reason") or "",
         "part": event_data.get("part") or "",
+        "one_time_code": localize_digits(event_data.get("one_time_code") or "",
+                                         locale=language),
+        # (a ticket from before the codes has none: the text says so in words, MAYBE_EMPTY)
+        "pickup_code": localize_digits(ticket.pickup_code or "", locale=language),
     }
     if wanted("tracking_url"):
         values["tracking_url"] = tracking_url(ticket)

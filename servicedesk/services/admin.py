@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import audit, pickup
 from .. import settings as shop_settings
 from .. import validation as v
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
@@ -566,6 +566,8 @@ def sample_context(language: str) -> dict:
         "queue_position": localize_digits(3, locale=language),
         "reason": "قطعه موجود نیست" if fa else "the part is not available",
         "part": "LCD",
+        "pickup_code": localize_digits("482913", locale=language),
+        "one_time_code": localize_digits("731065", locale=language),
         "shop_name": templates.shop_value("shop_name", language),
         "shop_phone": templates.shop_value("shop_phone", language),
         "label": localize_digits("R-012", locale=language),
@@ -639,7 +641,7 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
              "delivery_terms", "money_display", "auto_close_days", "remind_estimate_days",
-             "remind_pickup_days", "warranty_days", "state_time_limits")
+             "remind_pickup_days", "warranty_days", "handback_check", "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -673,6 +675,12 @@ def clean_settings(values: dict) -> dict:
         clean[key] = _take(errors, key, v.integer, values.get(key), minimum=0, maximum=365)
     clean["warranty_days"] = _take(errors, "warranty_days", v.integer,
                                    values.get("warranty_days"), minimum=0, maximum=3650)
+    # (a form from before the setting, or a script's, leaves it as it is)
+    check = values.get("handback_check") or shop_settings.get("handback_check")
+    if check not in pickup.CHECKS:
+        errors["handback_check"] = _("Must be one of: %(options)s.",
+                                     options=", ".join(pickup.CHECKS))
+    clean["handback_check"] = check
     limits = {}
     raw_limits = values.get("state_time_limits") or {}
     if not isinstance(raw_limits, dict):

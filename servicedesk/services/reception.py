@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 from flask import current_app
@@ -21,7 +21,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from .. import validation as v
-from .. import devices, lifecycle, persist, settings, visits
+from .. import devices, lifecycle, persist, pickup, settings, visits
 from ..errors import Conflict, Forbidden, ValidationError
 from ..extensions import db
 from ..i18n import format_money, localize_digits, segments, to_ascii_digits
@@ -277,7 +277,8 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             expected_version: Optional[int] = None, differs_ok: bool = True,
             payment_method=None, method_needed: bool = False,
             loaner_returned: bool = False, payments: Optional[list] = None,
-            loaner_back: Optional[dict] = None) -> Ticket:
+            loaner_back: Optional[dict] = None, pickup_code=None,
+            sms_code=None) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
@@ -285,7 +286,8 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
     ``{"method", "amount"}`` the desk filled in; one alone is a payment made that way). A
     loaner phone out must come back with it (``loaner_returned``, recorded in the same
     commit, with how it came back: ``loaner_back``, {"loaner_condition", "loaner_note"}),
-    else the hand-back is refused."""
+    else the hand-back is refused. ``pickup_code`` or ``sms_code``: the code that confirms the
+    collector (servicedesk.pickup)."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
             "method_needed": method_needed, "loaner_returned": loaner_returned,
             **(loaner_back or {})}
@@ -305,6 +307,9 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
         data["payment_method"] = payment_method
     if collected_by is not None and str(collected_by).strip():
         data["collected_by"] = collected_by
+    for name, code in (("pickup_code", pickup_code), ("sms_code", sms_code)):
+        if code is not None and str(code).strip():
+            data[name] = code
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,
                                      expected_version=expected_version)
 
@@ -335,6 +340,68 @@ def refund(ticket_id: int, actor: Actor, data: dict,
         row = lifecycle.record(ticket, "refund", actor, clean,
                                amount_refunded=(ticket.amount_refunded or 0) + clean["amount"])
         outbox.write_for_event(ticket, row)
+    return ticket
+
+
+# --- who collects the device (servicedesk.pickup) --------------------------------------------
+
+def _waiting_at_the_desk(ticket: Ticket, actor: Actor) -> None:
+    if actor.kind == "staff":
+        ticket_service.check_branch(ticket, actor.role, actor.branch_id)
+    if ticket.state != "ready":
+        raise Conflict(_("The collector is confirmed only for a device ready to collect."),
+                       state=ticket.state)
+
+
+def text_pickup_code(ticket_id: int, actor: Actor) -> Ticket:
+    """Text a one-time code to the owner's mobile, for the desk to ask the collector for: a
+    ``collector_code_sent`` record and its SMS (through the outbox) in one commit. The code is
+    kept only as an HMAC; it holds ``pickup.OTP_MINUTES`` and replaces any sent before. One a
+    minute at most, none while the codes are locked."""
+    with ticket_service.committing(keep_loaded=True):
+        ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
+        if actor.role not in lifecycle.EVENTS["deliver"].roles | pickup.OVERRIDE_ROLES:
+            raise Forbidden(_("Your role may not hand devices back."))
+        _waiting_at_the_desk(ticket, actor)
+        if pickup.locked(ticket):
+            raise Conflict(_("Too many wrong codes: they are locked. A manager must confirm "
+                             "who collects the device."), state=ticket.state)
+        wait = pickup.otp_window_open(ticket)
+        if wait:
+            raise Conflict(_("A code was texted less than a minute ago: wait %(seconds)s "
+                             "seconds before sending another.",
+                             seconds=localize_digits(wait)), state=ticket.state)
+        if ticket.customer.sms_opt_out or not ticket.customer.phone:
+            raise Conflict(_("The owner does not receive SMS from the shop: confirm with the "
+                             "pickup code, or ask a manager."), state=ticket.state)
+        code = pickup.new_code()
+        now = utcnow()
+        expires = now + timedelta(minutes=pickup.OTP_MINUTES)
+        row = lifecycle.record(ticket, "collector_code_sent", actor,
+                               {"expires_at": expires.isoformat(timespec="seconds")},
+                               pickup_otp_hash=pickup.otp_hash(ticket, code),
+                               pickup_otp_expires_at=expires, pickup_otp_sent_at=now)
+        if outbox.write_for_event(ticket, row, extra={"one_time_code": code}) is None:
+            raise Conflict(_("The SMS with the code is switched off in the shop's SMS texts: "
+                             "confirm with the pickup code, or ask a manager."),
+                           state=ticket.state)
+    return ticket
+
+
+def override_collector(ticket_id: int, actor: Actor, reason) -> Ticket:
+    """A manager confirms who collects the device (an ID card seen, the receipt lost): a
+    ``collector_override`` record with the reason, which the next hand-back names, and the
+    wrong tries forgiven (the codes unlocked)."""
+    with ticket_service.committing(keep_loaded=True):
+        ticket = ticket_service.get_ticket(ticket_id, with_parties=True)
+        if actor.role not in pickup.OVERRIDE_ROLES:
+            raise Forbidden(_("Only a manager can confirm the collector without a code."))
+        _waiting_at_the_desk(ticket, actor)
+        try:
+            clean = v.text(reason, max_len=500)
+        except ValueError as exc:
+            raise _invalid("reason", str(exc)) from None
+        lifecycle.record(ticket, "collector_override", actor, {"reason": clean}, pickup_tries=0)
     return ticket
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import audit, devices, lifecycle, persist, settings, visits
+from .. import audit, devices, lifecycle, persist, pickup, settings, visits
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
@@ -60,6 +60,12 @@ def committing(keep_loaded: bool = False):
         db.session.rollback()
         raise Conflict(_("Someone else changed this ticket at the same time; reload it and "
                          "try again.")) from None
+    except pickup.WrongCode as exc:
+        # A wrong pickup code, by whatever way the hand-back came (the desk, the ticket page,
+        # the API): nothing of it is kept, but the wrong try is, in its own commit.
+        db.session.rollback()
+        count_wrong_code(exc.ticket_id, exc.actor, exc.method)
+        raise
     except Exception:
         db.session.rollback()
         raise
@@ -370,6 +376,8 @@ def build_ticket(clean: dict, branch: Branch, at=None, external_id=None,
         state=NEW, promised_date=clean.get("promised_date"),
         pre_approved_amount=clean.get("pre_approved_amount"),
         public_token=new_public_token(), external_id=external_id,
+        # (an imported ticket's receipt was printed long ago, without one)
+        pickup_code=None if external_id else pickup.new_code(),
         created_at=at or utcnow(), updated_at=at or utcnow(),
         # A new ticket has none yet: empty, not unloaded (no query to find that out).
         events=[], lines=[], notifications=[])
@@ -602,6 +610,17 @@ def fire_event(ticket_id, event, actor: Actor, data: Optional[dict] = None,
     return ticket
 
 
+def count_wrong_code(ticket_id, actor: Actor, method: str) -> None:
+    """A wrong pickup or texted code typed at the desk: one more wrong try, recorded (who, when,
+    which code) with the ticket's count; at ``pickup.MAX_TRIES`` the codes are locked."""
+    with committing():
+        ticket = get_ticket(ticket_id)
+        tries = (ticket.pickup_tries or 0) + 1
+        lifecycle.record(ticket, "collector_refused", actor,
+                         {"method": method, "tries": tries,
+                          "locked": tries >= pickup.MAX_TRIES}, pickup_tries=tries)
+
+
 # The roles that work at one branch's counter or bench; a manager or an admin works anywhere.
 BRANCH_ROLES = ("reception", "technician")
 
@@ -646,6 +665,8 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
     from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
     if actor.kind == "staff":
         check_branch(ticket, actor.role, actor.branch_id)
+    if event == "deliver" and actor.kind == "staff" and isinstance(data, dict):
+        data = pickup.confirm(ticket, actor, data)  # who collects it (the shop's setting)
     if event in lifecycle.LOANER_BACK_WITH and (data is None or isinstance(data, dict)):
         # a loaner out comes back with the hand-back or the cancel, in its transaction
         data = dict(data or {})

@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import audit
+from .. import audit, pickup
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
@@ -227,6 +227,15 @@ def _settings_form_class():
             validators=[DataRequired(), Length(max=6)],
             description=_l("Printed on the delivery receipt; a device back within them counts "
                            "as a return in the reports. 0: no warranty."))
+        handback_check = SelectField(
+            _l("Confirm who collects a device"),
+            choices=_choices(list(pickup.CHECKS.items())),
+            # a form without it (a script's, from before the setting) keeps the shop's choice;
+            # a value not offered is named by the service's check, with the other fields
+            validate_choice=False,
+            description=_l("Required: before the hand-back the desk types the pickup code "
+                           "printed on the intake receipt, or a code texted to the owner's "
+                           "mobile, or a manager confirms the collector with a reason."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -237,7 +246,8 @@ def _settings_form_class():
 SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
                    "delivery_terms", "money_display", "auto_close_days",
-                   "remind_estimate_days", "remind_pickup_days", "warranty_days")
+                   "remind_estimate_days", "remind_pickup_days", "warranty_days",
+                   "handback_check")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
                    "warranty_days")
 

@@ -63,6 +63,8 @@ BODY_FIELDS = {
         **dict.fromkeys(("problem", "service_type", "accessories", "condition",
                          "promised_date", "pre_approved_amount", "loaner_id"))},
     "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
+    "collector_override": dict.fromkeys(("reason",)),
+    "text_pickup_code": {},
     "lend_loaner": dict.fromkeys(("description", "serial", "condition", "loaner_id", "version")),
     "return_loaner": dict.fromkeys(("condition", "note", "version")),
     "followup": dict.fromkeys(("status",)),
@@ -181,7 +183,7 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
                             "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}
                            for e in ticket.events]
         data["notifications"] = [{"id": n.id, "event": n.event, "to": n.to, "status": n.status,
-                                  "body": n.body, "segments": n.segments,
+                                  "body": n.shown_body, "segments": n.segments,
                                   "attempts": n.attempts, "error_code": n.error_code,
                                   "error": n.error_message}
                                  for n in ticket.notifications]
@@ -412,6 +414,27 @@ def refund(ticket_id: int):
     data = dict(body(BODY_FIELDS["refund"]))
     version = _pop_version(data)
     ticket = reception.refund(ticket_id, actor(), data, expected_version=version)
+    return jsonify(ticket_json(ticket))
+
+
+@bp.post("/tickets/<int:ticket_id>/collector-override")
+def collector_override(ticket_id: int):
+    """A manager confirms who collects a ready device without a code (an ID card seen, the
+    receipt lost): ``{"reason"}``. The next ``deliver`` records it (``collector_check``) and
+    the codes, if locked by wrong tries, are unlocked. 200 with the ticket (a record of its
+    trail, as a refund)."""
+    data = body(BODY_FIELDS["collector_override"])
+    ticket = reception.override_collector(ticket_id, actor(), data.get("reason"))
+    return jsonify(ticket_json(ticket))
+
+
+@bp.post("/tickets/<int:ticket_id>/pickup-sms")
+def text_pickup_code(ticket_id: int):
+    """Text a one-time code to the owner's mobile, for the ``deliver`` event's ``sms_code``:
+    ``{}``. 200 with the ticket; 409 when one was sent less than a minute ago, the codes are
+    locked, or the owner receives no SMS."""
+    body(BODY_FIELDS["text_pickup_code"])
+    ticket = reception.text_pickup_code(ticket_id, actor())
     return jsonify(ticket_json(ticket))
 
 

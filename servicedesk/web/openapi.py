@@ -135,7 +135,20 @@ _EXTRA_DATA = {
             "type": "boolean", "description": "true: an amount_paid above zero sent without "
             "payment_method or payments is refused with 422 on payment_method (the delivery "
             "desk asks how it was paid); false or absent: taken as sent"},
-        "loaner_returned": _LOANER_RETURNED, **_LOANER_BACK},
+        "loaner_returned": _LOANER_RETURNED, **_LOANER_BACK,
+        # who collects the device (servicedesk.pickup)
+        "pickup_code": {
+            "type": "string", "maxLength": 20, "description": "the pickup code printed on the "
+            "intake receipt (any digits): confirms the collector. Required, or sms_code, or a "
+            "manager's collector-override first, when the shop's setting asks to confirm the "
+            "collector (422 on pickup_code when none is given); a wrong one is refused with "
+            "422, changes nothing but the count of wrong tries, and after 5 the codes are "
+            "locked until a manager's override. The event's data records how the collector "
+            "was confirmed: collector_check {method: code|sms_code|override, reason?, by?}"},
+        "sms_code": {
+            "type": "string", "maxLength": 20, "description": "instead of pickup_code: the "
+            "one-time code texted to the owner by POST /tickets/{id}/pickup-sms (holds 10 "
+            "minutes; 422 when wrong or expired)"}},
     "cancel": {"loaner_returned": _LOANER_RETURNED, **_LOANER_BACK}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
@@ -376,6 +389,30 @@ def openapi_document() -> dict:
                 "responses": {"200": _resp("the ticket, the refund the last entry of its "
                                            "history (a record of the ticket's, with no address "
                                            "of its own)", "Ticket"), **errors}}},
+            "/tickets/{id}/collector-override": {"post": {
+                "summary": "Confirm who collects a ready device without a code (manager): an "
+                           "ID card seen, the receipt lost. The next deliver records it as "
+                           "collector_check {method: override, reason, by}; codes locked by "
+                           "wrong tries are unlocked",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "maxLength": 500}}}}}},
+                "responses": {"200": _resp("the ticket, whose history ends with the "
+                                           "collector_override record", "Ticket"),
+                              **errors}}},
+            "/tickets/{id}/pickup-sms": {"post": {
+                "summary": "Text a one-time code to the owner's mobile, for deliver's sms_code "
+                           "(reception, manager; one a minute, 409 otherwise; 409 while the "
+                           "codes are locked or when the owner receives no SMS)",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"content": {"application/json": {"schema": {
+                    "type": "object", "properties": {}}}}},
+                "responses": {"200": _resp("the ticket, whose history ends with the "
+                                           "collector_code_sent record (the code is in the "
+                                           "SMS only)", "Ticket"), **errors}}},
             "/tickets/{id}/loaner": {"post": {
                 "summary": "Lend the customer a loaner phone while the ticket is open "
                            "(reception, manager; one out at a time)",

@@ -14,12 +14,14 @@ from flask_babel import refresh as refresh_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import audit, devices, lifecycle, reports, settings, slips, visits
+from .. import audit, devices, lifecycle, pickup, reports, settings, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
 from ..i18n import (current_language, localize_digits, money_input, text_direction,
                     to_ascii_digits)
 from ..lifecycle import Actor
+from ..models import utcnow
+from ..slips import national_phone
 from ..validation import MAX_ID, refuse_past_dates
 from ..extensions import db
 from ..services import admin as admin_service
@@ -485,7 +487,24 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
                            past=past, show_past=request.args.get("all") == "1",
                            payment_methods=lifecycle.PAYMENT_METHODS, split=money.SPLIT,
                            loaner=loaners.out(one.id) if can_deliver else None,
-                           channel_labels=CHANNEL_LABELS), status
+                           channel_labels=CHANNEL_LABELS,
+                           collector=_collector(one) if one is not None else None), status
+
+
+def _collector(ticket) -> dict | None:
+    """What the desk shows of who may collect a ready device (servicedesk.pickup): whether
+    the shop asks, a manager's confirmation, the codes locked, a texted code still live."""
+    if ticket.state != "ready":
+        return None
+    override = pickup.override_of(ticket)
+    live = ticket.pickup_otp_expires_at is not None \
+        and ticket.pickup_otp_expires_at > utcnow()
+    return {"required": pickup.required(), "override": override,
+            "locked": pickup.locked(ticket) and override is None,
+            "tries_left": pickup.tries_left(ticket), "has_code": bool(ticket.pickup_code),
+            "texted": live, "minutes": pickup.OTP_MINUTES,
+            "may_text": can(current_user, "tickets.collector_code"),
+            "may_override": can(current_user, "tickets.collector_override")}
 
 
 @bp.get("/desk/delivery")
@@ -513,7 +532,9 @@ def deliver(ticket_id: int):
                           method_needed=True,
                           loaner_returned=request.form.get("loaner_returned") == "1",
                           loaner_back=loaner_back(request.form),
-                          payments=money.payment_parts(request.form) if split else None)
+                          payments=money.payment_parts(request.form) if split else None,
+                          pickup_code=request.form.get("pickup_code"),
+                          sms_code=request.form.get("sms_code"))
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)
@@ -521,6 +542,38 @@ def deliver(ticket_id: int):
     flash(_("Handed back."), "success")
     return redirect(url_for(".delivery_receipt", ticket_id=ticket_id, print=1,
                             back="delivery"))
+
+
+@bp.post("/desk/delivery/<int:ticket_id>/text-code")
+@require("tickets.collector_code")
+def text_pickup_code(ticket_id: int):
+    """Text a one-time code to the owner's mobile, for the collector to give at the desk."""
+    try:
+        ticket = reception.text_pickup_code(ticket_id, _actor())
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        ticket = ticket_service.get_ticket(ticket_id)
+        return _delivery_page(ticket.number, ticket, _form_errors(exc), exc.status)
+    flash(_("A code was texted to the owner's mobile, %(phone)s: ask the collector for it. It "
+            "holds for %(minutes)s minutes.",
+            phone=localize_digits(national_phone(ticket.customer.phone)),
+            minutes=localize_digits(pickup.OTP_MINUTES)), "success")
+    return redirect(url_for(".delivery", q=ticket.number))
+
+
+@bp.post("/desk/delivery/<int:ticket_id>/override")
+@require("tickets.collector_override")
+def override_collector(ticket_id: int):
+    """A manager confirms who collects the device, with the reason (an ID card seen)."""
+    try:
+        ticket = reception.override_collector(ticket_id, _actor(),
+                                              request.form.get("override_reason"))
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        ticket = ticket_service.get_ticket(ticket_id)
+        return _delivery_page(ticket.number, ticket, _form_errors(exc), exc.status)
+    flash(_("You confirmed who collects it: reception can hand it back."), "success")
+    return redirect(url_for(".delivery", q=ticket.number))
 
 
 # --- the till: what the desk took on a day ----------------------------------------------------

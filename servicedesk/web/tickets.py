@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import lifecycle
+from .. import lifecycle, pickup
 from ..auth import ROLE_LABELS, can, require
 from ..errors import DomainError, ValidationError
 from ..extensions import db
@@ -117,6 +117,14 @@ def _iso_date(value):
         return value
 
 
+def _collector_words(check: dict) -> str:
+    """How the hand-back's collector was confirmed, in the shop's words."""
+    if check.get("method") == "override":
+        return _("%(name)s, a manager: %(reason)s", name=check.get("by") or "-",
+                 reason=check.get("reason") or "-")
+    return str(pickup.METHODS.get(check.get("method"), check.get("method")))
+
+
 def timeline(ticket: Ticket) -> list[dict]:
     """Every event and audit record of the ticket, oldest first: what, when, who and the data
     that matters to the next person (each detail typed, so the template formats it)."""
@@ -185,6 +193,18 @@ def timeline(ticket: Ticket) -> list[dict]:
                 details.append((_l("Paid by %(method)s", method=lifecycle.PAYMENT_METHODS.get(
                     part.get("method"), part.get("method"))), part.get("amount"), "money"))
             add("collected_by")
+            check = d.get("collector_check") or {}
+            if check.get("method"):
+                details.append((_l("Collector confirmed by"), _collector_words(check), "text"))
+        elif e.event in ("collector_override", "collector_refused", "collector_code_sent"):
+            add("reason")
+            if e.event == "collector_refused":
+                add("method", "text", pickup.METHODS.get(d.get("method")),
+                    label=_l("Code typed"))
+                add("tries", "number", label=_l("Wrong codes so far"))
+                if d.get("locked"):
+                    details.append((_l("Codes"), _l("locked until a manager confirms the "
+                                                    "collector"), "text"))
         elif e.event == "refund":
             add("amount", "money", label=_l("Given back"))
             add("payment_method", "text",
