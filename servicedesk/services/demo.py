@@ -2,9 +2,11 @@
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import lifecycle
+from ..auth import ROLE_LABELS
 from ..extensions import db
 from ..lifecycle import Actor
 from ..models import SurveyResponse, User, utcnow
@@ -51,7 +53,8 @@ def seed() -> list[str]:
             password = secrets.token_urlsafe(9)
             user = create_user(username, role, password, full_name=full_name,
                                branch=default_branch())
-            out.append(f"user {username} ({role}) password: {password}")
+            out.append(_("User %(name)s (%(role)s), password: %(password)s", name=username,
+                         role=ROLE_LABELS.get(role, role), password=password))
         users[username] = user
     branch = default_branch()
     start = utcnow() - timedelta(days=3)
@@ -90,6 +93,7 @@ def seed() -> list[str]:
             from .loaners import lend
             lend(ticket.id, Actor.staff(users["reza"]), {
                 "description": "سامسونگ A10، سفید", "condition": "خط روی قاب"})
-        out.append(f"ticket {ticket.number}: {ticket.state}")
-    out.append("(the demo's customers get no SMS: their numbers may be real people's)")
+        out.append(_("Ticket %(number)s: %(state)s", number=ticket.number,
+                     state=lifecycle.STATE_LABELS.get(ticket.state, ticket.state)))
+    out.append(_("(The demo's customers get no SMS: their numbers may be real people's.)"))
     return out
