@@ -236,7 +236,12 @@ def openapi_document() -> dict:
                     "notifications": {"type": "array", "items": _record({
                         "id": _INT, "event": _STR, "to": _STR, "status": _STR, "body": _STR,
                         "segments": _INT, "attempts": _INT, "error_code": _STR_OR_NULL,
-                        "error": _STR_OR_NULL})}}),
+                        "error": {**_STR_OR_NULL, "description": "the delivery job's own note, "
+                                  "in English (as logged): what the provider or the job said"},
+                        "reason": {**_STR_OR_NULL, "description": "why it was not sent or did "
+                                   "not arrive and what to do, in your language (the words "
+                                   "reception reads beside the SMS); null for an SMS on its "
+                                   "way or delivered"}})}}),
                 "NewTicket": {"type": "object", "required": ["customer", "device", "problem"],
                               "properties": {
                     "visit_id": {"type": "integer"},
