@@ -1429,3 +1429,13 @@ def test_a_failed_sms_says_why_in_the_shops_words_beside_the_raw_error(api, make
     db.session.commit()
     got = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["notifications"][0]
     assert got["reason"] is None
+
+
+def test_an_amount_above_the_limit_is_refused_naming_the_limit_in_rials(api, make_ticket):
+    """The API takes rials: its refusal names the limit in rials, with the unit."""
+    ticket = make_ticket("diagnosis")
+    resp = fire(api, "technician", ticket.id, "quote", version=ticket.version, lines=[
+        {"kind": "part", "description": "Board", "qty": 1, "unit_price": 10**13 + 1}])
+    assert resp.status_code == 422, resp.get_json()
+    said = str(resp.get_json())
+    assert "۱۰٬۰۰۰٬۰۰۰٬۰۰۰٬۰۰۰ ریال" in said, said
