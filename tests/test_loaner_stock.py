@@ -430,6 +430,7 @@ def test_the_api_lends_a_phone_of_the_list_and_takes_it_back_damaged(app, api, u
     resp = api["reception"].post(f"/api/v1/tickets/{other.id}/loaner",
                                  json={"loaner_id": phone.id})
     assert resp.status_code == 409 and resp.get_json()["code"] == "conflict"
+    assert list(resp.get_json()["fields"]) == ["loaner_id"]  # the field, as a 422 names it
     # back: a condition that is neither, or damaged without a note, is refused; nothing changes
     for body, field in (({"condition": "broken"}, "condition"),
                         ({"condition": "damaged"}, "note")):
@@ -518,6 +519,8 @@ def test_the_api_intake_lends_a_phone_of_the_list_with_the_admit(app, api, users
     again = api["reception"].post("/api/v1/tickets", json={
         **INTAKE, "loaner_id": phone.id, "problem": "Battery"})
     assert again.status_code == 409 and "A1" in again.get_json()["error"]
+    # named on its field, as a retired or another branch's phone is (a 422's fields)
+    assert again.get_json()["fields"] == {"loaner_id": again.get_json()["error"]}
     assert counts() == before
 
 

@@ -154,9 +154,10 @@ def lendable(loaner_id: int, branch_id: int) -> Loaner:
     holder = db.session.scalar(select(Loan).where(Loan.loaner_id == phone.id,
                                                   Loan.returned_at.is_(None))
                                .options(joinedload(Loan.ticket)))
-    if holder is not None:
-        raise Conflict(_("Loaner phone %(label)s is out already, on ticket %(number)s.",
-                         label=phone.label, number=localize_digits(holder.ticket.number)))
+    if holder is not None:  # named on its field, as the refusals above are
+        problem = _("Loaner phone %(label)s is out already, on ticket %(number)s.",
+                    label=phone.label, number=localize_digits(holder.ticket.number))
+        raise Conflict(problem, fields={"loaner_id": problem})
     return phone
 
 

@@ -54,7 +54,8 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                          "fields": {"type": "object", "description": "invalid: each bad "
                                     "field (dotted for a nested one: customer.phone, "
                                     "lines.2.qty with a list's items from 1) and what is wrong "
-                                    "with it"},
+                                    "with it; conflict: the field whose value is taken "
+                                    "(loaner_id for a loaner phone out on another ticket)"},
                          "unknown": {"type": "array", "items": {"type": "string"},
                                      "description": "400 invalid: the fields of the body "
                                      "that the endpoint does not read (also in fields); "
