@@ -45,6 +45,8 @@ KEYS: dict[str, tuple[str, Any]] = {
     # Days after the hand-back the work is under warranty: on the delivery receipt, and a
     # device back within them counts as a return in the reports.
     "warranty_days": ("WARRANTY_DAYS", 90),
+    # Days a loaner phone may be out before the stock list flags it overdue.
+    "loaner_overdue_days": ("LOANER_OVERDUE_DAYS", 14),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,
                                                 "repair": 72, "ready": 168}),
 }

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -258,7 +257,8 @@ class StockRow:
     """One phone of the stock list and its state now: ``free``, ``out`` (``loan``, with its
     ticket and customer), ``damaged`` (came back so, not lent) or ``retired``; ``overdue``
     when out and its ticket has waited for pickup past the shop's limit for ``ready``
-    (``pickup_since``), or it has been out ``LOANER_OVERDUE_DAYS`` or more."""
+    (``pickup_since``), or it has been out the shop's ``loaner_overdue_days`` or more (the
+    settings page; ``LOANER_OVERDUE_DAYS`` until an admin sets it)."""
     phone: Loaner
     loan: Optional[Loan] = None
     pickup_since: Optional[datetime] = None
@@ -289,7 +289,7 @@ def stock(branch_id: Optional[int] = None, now: Optional[datetime] = None) -> li
     if branch_id is not None:
         query = query.where(Loaner.branch_id == branch_id)
     now = now or utcnow()
-    long_days = current_app.config.get("LOANER_OVERDUE_DAYS", 14)
+    long_days = shop_settings.get("loaner_overdue_days")  # the admin's, else the config's
     rows = []
     for phone, loan, since in db.session.execute(query).unique().all():
         row = StockRow(phone, loan)

@@ -212,6 +212,10 @@ def _settings_form_class():
             validators=[DataRequired(), Length(max=6)],
             description=_l("Printed on the delivery receipt; a device back within them counts "
                            "as a return in the reports. 0: no warranty."))
+        loaner_overdue_days = StringField(
+            _l("A loaner phone is overdue after (days out)"),
+            validators=[DataRequired(), Length(max=6)],
+            description=_l("Flagged on the loaner phones' list."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -222,9 +226,10 @@ def _settings_form_class():
 SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
                    "delivery_terms", "money_display", "auto_close_days",
-                   "remind_estimate_days", "remind_pickup_days", "warranty_days")
+                   "remind_estimate_days", "remind_pickup_days", "warranty_days",
+                   "loaner_overdue_days")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
-                   "warranty_days")
+                   "warranty_days", "loaner_overdue_days")
 
 
 class AuditSearchForm(FlaskForm):
