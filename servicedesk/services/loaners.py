@@ -112,7 +112,15 @@ def lend_loaded(ticket: Ticket, actor: Actor, data: dict,
     if already is not None:
         raise Conflict(_("A loaner phone is out on this ticket already: %(loaner)s. Take "
                          "it back first.", loaner=named(already)), state=ticket.state)
-    clean = lifecycle.clean_loan(data if isinstance(data, dict) else {})
+    data = data if isinstance(data, dict) else {}
+    typed = [k for k in ("description", "serial") if str(data.get(k) or "").strip()]
+    if data.get("loaner_id") not in (None, "") and typed:
+        # a phone picked from the list and another typed: which one the customer holds is a
+        # guess either way (the list's first phone is picked until the desk changes it)
+        problem = _("A phone is picked from the list and another is typed: pick “Another "
+                    "phone” in the list to lend the one typed, or clear what is typed.")
+        raise ValidationError(problem, fields={"loaner_id": problem})
+    clean = lifecycle.clean_loan(data)
     if clean.get("loaner_id"):
         phone = lendable(clean["loaner_id"], ticket.branch_id)
         clean = {"loaner_id": phone.id, "description": phone.description,
