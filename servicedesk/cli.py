@@ -6,8 +6,8 @@ What a command says is in the shop's language (SERVICEDESK_LOCALE, through Flask
 web's pages), its own words and the domain's errors alike, with Click's "Error:" before them
 (ShopError): one language per output. Names a script types (commands, options, user names)
 stay as typed. Still in English: Click's own usage errors and every --help text (Click's
-words, for whoever types the command), verify-audit's account of what a ticket's records
-disagree on (the lifecycle's words), and `check` (servicedesk/checks.py: it runs before the
+words, for whoever types the command), verify-audit's account of what a ticket's records or a
+customer's SMS switch disagree on (lifecycle.py's and audit.py's words), and `check` (servicedesk/checks.py: it runs before the
 app, and its Babel, can be built, and its lines are quoted in deploy/README.md)."""
 import os
 import secrets
@@ -19,7 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from flask_babel import gettext as _
-from flask_babel import ngettext, pgettext
+from flask_babel import pgettext
 from sqlalchemy import select
 
 from .extensions import db
@@ -49,7 +49,7 @@ def require_schema() -> None:
     from sqlalchemy import inspect
     if not inspect(db.engine).has_table(Branch.__tablename__):
         raise ShopError(_("The database has no tables yet: run "
-                                     "`flask --app wsgi init-db` first."))
+                          "`flask --app wsgi init-db` first."))
 
 
 def ensure_default_branch() -> Branch:
@@ -110,8 +110,7 @@ def create_user(name, role, password, full_name, language, branch_code):
                language=language)
     except DomainError as exc:
         fields = exc.extra.get("fields") or {}
-        raise ShopError(" ".join([exc.message, *[f"{k}: {v}" for k, v in
-                                                            fields.items()]]))
+        raise ShopError(" ".join([exc.message, *[f"{k}: {v}" for k, v in fields.items()]]))
     from .auth import ROLE_LABELS
     click.echo(_("Created %(name)s (%(role)s).", name=name,
                  role=ROLE_LABELS.get(role, role)))
@@ -137,7 +136,7 @@ def api_token(name, label, days):
         raise ShopError(_("No active user is named %(name)s.", name=name))
     if user.role == KIOSK:  # the API refuses a kiosk everything (auth.PERMISSIONS)
         raise ShopError(_("%(name)s is a kiosk account: it has no use for an API "
-                                     "token.", name=name))
+                          "token.", name=name))
     raw = issue_token(user, label)
     days = days or current_app.config.get("API_TOKEN_DAYS", 365)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
@@ -241,12 +240,12 @@ def verify_audit():
     customer's SMS switch agrees with its last record in the audit log."""
     require_schema()
     from .audit import verify_customers_sms
-    from .lifecycle import verify_chain, verify_records
     from .i18n import format_number
+    from .lifecycle import verify_chain, verify_records
     broken = 0
     for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):
         seq = verify_chain(ticket)
-        # what the records disagree on is the lifecycle's own words (English), after ours
+        # what the records disagree on is in the lifecycle's own words (English), after ours
         problems = ([_("chain broken at event %(seq)s", seq=format_number(seq))]
                     if seq is not None else []) + verify_records(ticket)
         if problems:
@@ -319,7 +318,7 @@ def copy_db(source_url):
         report = copy_database(source_url, echo=click.echo)
     except Refusal as exc:
         raise ShopError(str(exc)) from None
-    # numbers in ASCII digits: the deploy guide's steps read them beside pg's own counts
+    # counts in ASCII digits, as the table lines above print them (aligned in columns)
     if report.sequences:
         click.echo(_("Copied %(rows)s rows in %(tables)s tables; %(sequences)s id sequence(s) "
                      "moved past the copied ids. Next: flask --app wsgi check and flask --app "
