@@ -52,6 +52,10 @@ WARRANTY_DAYS = 90
 # A loaner phone out this many days or more is marked overdue on the stock list (0: never;
 # one whose ticket waits for pickup past the shop's limit for "ready" is, whatever its days).
 LOANER_OVERDUE_DAYS = 14
+# The customer's pages of a repair that ended (delivered, closed or cancelled) close this many
+# days after its last event (0: never): an old SMS forwarded or a receipt thrown away no longer
+# shows the customer's device and bill to whoever finds it. Staff logged in still open them.
+PUBLIC_LINK_DAYS = 90
 # PostgreSQL work_mem for the reports' one big query (SET LOCAL in its transaction).
 REPORTS_WORK_MEM = "64MB"
 # API tokens expire after this many days (flask api-token --days overrides it per token).
@@ -71,12 +75,19 @@ NOTIFY_INPROCESS = "thread"
 # to cron (flask sweep-outbox, remind-customers, close-unanswered).
 INPROCESS_CLOCK = True
 SWEEP_EVERY = 60
+# Outbound webhooks (admin page "Webhooks"): seconds to connect and again to read the answer;
+# the waits between tries after a network error, 5xx or 429 (then the delivery is failed).
+WEBHOOK_TIMEOUT = 5
+WEBHOOK_RETRY_INTERVALS = (10, 60, 300, 900, 3600)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_DURATION = timedelta(days=14)
 PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+# ...renewed by every page, so a session in use never idles out: however busy, it ends this many
+# hours after its login (the remember-me cookie, if ticked, starts a new one; 0: no limit).
+SESSION_MAX_HOURS = 16
 # The waiting room's kiosk account is always remembered, this long from its login: its tablet
 # and wall screen stay logged in across nights (nobody there knows the password), and it opens
 # nothing but the kiosk and the display. Ending it: reset its password or deactivate it.

@@ -172,6 +172,8 @@ def _init_extensions(app: Flask) -> None:
 
     register_session_hooks()
     persist.register_session_hooks()
+    from .notifications import webhooks
+    webhooks.register_session_hooks()
     from .links import note_base_url
     app.before_request(note_base_url)  # the address SMS written outside a request link to
     sender = app.extensions["servicedesk_sender"] = InProcessSender(app)

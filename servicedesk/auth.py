@@ -113,12 +113,29 @@ def require(action: str, fresh: bool = False):
                 return login_manager.unauthorized()
             if not can(current_user, action):
                 abort(403)
+            if (current_user.password_change_due and action != "account.password"
+                    and not g.get("via_token")):
+                return _own_password_first()
             if fresh and not login_fresh():
                 return login_manager.needs_refresh()
             return view(*args, **kwargs)
         inner.permission = action
         return inner
     return deco
+
+
+def _own_password_first():
+    """A staff page asked for with a password another person set: the page to change it
+    instead, nothing done (a form posted is not taken). A fragment htmx polls sends the whole
+    page there, not the form into a corner of the screen. (A bearer token's requests go on:
+    the token was made for a program, not handed over as the password was.)"""
+    from flask import redirect, url_for
+
+    from .web.htmx import hx
+    target = url_for("auth.own_password")
+    if hx():
+        return "", 204, {"HX-Redirect": target}
+    return redirect(target)
 
 
 def bearer_token() -> str | None:
@@ -156,8 +173,40 @@ def api_user() -> User:
 @login_manager.user_loader
 def load_user(session_token: str):
     from sqlalchemy import select
+    if session_too_old():
+        # logged out; the remember-me cookie, if ticked, starts a new session (Flask-Login
+        # asks again), else the login page
+        from flask import session
+        session.pop("_user_id", None)
+        session.pop("_fresh", None)
+        start_session_clock()
+        return None
     user = db.session.scalar(select(User).where(User.session_token == session_token))
     return user if user is not None and user.active else None
+
+
+def session_too_old() -> bool:
+    """Whether this browser's session began (a password typed, or the remember-me cookie)
+    more than ``SESSION_MAX_HOURS`` ago. Pages renew a session's cookie, so one in use never
+    idles out: a copy of it taken from a shared desk would work as long as it is used. A
+    session from before this rule starts counting now."""
+    import time
+
+    from flask import current_app, session
+    hours = current_app.config.get("SESSION_MAX_HOURS") or 0
+    since = session.get("since")
+    if not isinstance(since, (int, float)):
+        session["since"] = int(time.time())
+        return False
+    return hours > 0 and time.time() - since > hours * 3600
+
+
+def start_session_clock() -> None:
+    """A session begins now: a login, or a session restored from the remember-me cookie."""
+    import time
+
+    from flask import session
+    session["since"] = int(time.time())
 
 
 @login_manager.request_loader
@@ -183,12 +232,14 @@ class SessionInterface(SecureCookieSessionInterface):
     session the request came with: a stylesheet, a font or the favicon the last page asked for
     still on its way when the next answer changed the session (the language picked with
     ``?lang=``, a flash message) set the cookie back to what it was before, and the desk's
-    next page came in the other language, or without its message."""
+    next page came in the other language, or without its message. The same for a fragment htmx
+    fetches (the queue board every few seconds): pages renew the session, fragments do not."""
 
     def should_set_cookie(self, app, session) -> bool:
         if g.get("via_token"):
             return False
-        if not session.modified and _is_static(request.endpoint):
+        if not session.modified and (_is_static(request.endpoint)
+                                     or request.headers.get("HX-Request")):
             return False
         return super().should_set_cookie(app, session)
 

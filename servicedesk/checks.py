@@ -561,6 +561,42 @@ def check_environment(app) -> Result:
                                        + (", ".join(numbers) if numbers else "the defaults"))
 
 
+WEBHOOK_FAILING = 3  # an active endpoint whose last deliveries all failed, this many or more
+
+
+def check_webhooks(app) -> Optional[Result]:
+    """An active webhook endpoint whose latest deliveries all failed (its receiver down, a
+    rotated secret not copied, a wrong address): a WARN naming it. No line while every
+    endpoint works (or none is registered), nor when the database cannot be read (the
+    database and migrations checks say why; a missing SQLite file is not created here)."""
+    from .models.webhooks import WebhookDelivery, WebhookEndpoint
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    endpoints, deliveries = WebhookEndpoint.__table__, WebhookDelivery.__table__
+    failing = []
+    try:
+        with _probe_engine(url).connect() as conn:
+            for endpoint in conn.execute(
+                    sa.select(endpoints.c.id, endpoints.c.name, endpoints.c.url)
+                    .where(endpoints.c.active.is_(True)).order_by(endpoints.c.id)):
+                last = conn.scalars(
+                    sa.select(deliveries.c.status)
+                    .where(deliveries.c.endpoint_id == endpoint.id,
+                           deliveries.c.status.in_(("sent", "failed")))
+                    .order_by(deliveries.c.id.desc()).limit(WEBHOOK_FAILING)).all()
+                if len(last) == WEBHOOK_FAILING and set(last) == {"failed"}:
+                    failing.append(f"{endpoint.name or endpoint.id} ({safe_url(endpoint.url)})")
+    except Exception:  # noqa: BLE001
+        return None
+    if not failing:
+        return None
+    return Result("webhooks", True, f"the last {WEBHOOK_FAILING} deliveries failed for: "
+                                    f"{'; '.join(failing)}: see Administration, Webhooks",
+                  warn=True)
+
+
 def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
     """A one-connection engine with a short connect timeout: a check must answer, not hang on
     a firewall that drops packets."""
@@ -570,7 +606,7 @@ def _probe_engine(url: sa.engine.URL) -> sa.engine.Engine:
 
 CHECKS: tuple[Callable, ...] = (check_database, check_migrations, check_redis, check_worker,
                                 check_sms, check_secret, check_translations, check_shop,
-                                check_environment)
+                                check_environment, check_webhooks)
 
 
 def run_checks(app) -> list[Result]:

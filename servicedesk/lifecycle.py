@@ -30,7 +30,7 @@ from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .i18n import format_money_as_typed
 from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
-from .notifications import outbox, superseded
+from .notifications import outbox, superseded, webhooks
 
 TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
                  "delivered", "closed", "cancelled")
@@ -565,6 +565,8 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
     # unanswered survey, or when the template is off or the customer opted out (outbox decides).
     if notify and not (event == "close" and actor.kind == "system"):
         outbox.write_for_event(ticket, row)
+    if notify:  # the administrator's webhooks (not for imported history)
+        webhooks.write_for_event(ticket, row)
     return row
 
 

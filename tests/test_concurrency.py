@@ -280,3 +280,50 @@ def test_two_counters_calling_at_once_both_call_and_the_near_sms_goes_once(pg_ap
         select(Notification).where(Notification.event == "visit_near").order_by(Notification.id))]
     # the first four were near when they took their numbers; the fifth is now (three ahead)
     assert near == phones[:5]
+
+
+def test_two_desks_correcting_one_number_at_the_same_instant_one_wins(pg_app, staff):
+    """Both desks read the customer's old number, then both write: the change is conditional
+    on the number read, so the second finds it changed and is refused with a conflict, rather
+    than writing over the first (the seen-number check alone cannot catch this instant)."""
+    from sqlalchemy import event
+
+    from servicedesk.models import Customer
+    for _round in range(3):
+        ticket = svc.admit({**INTAKE, "customer": {**INTAKE["customer"],
+                                                   "phone": f"0912000000{_round}"}},
+                           Actor.staff(staff["reception"]))
+        db.session.execute(Customer.__table__.update().where(
+            Customer.id == ticket.customer_id).values(phone="+15005550001"))
+        db.session.commit()
+        barrier = threading.Barrier(2, timeout=30)
+
+        def both_read_first(conn, cursor, statement, params, context, executemany):
+            if statement.startswith("UPDATE customers SET phone"):
+                barrier.wait()  # each has read the old number before either writes
+
+        numbers = (f"0912777880{_round}", f"0912777890{_round}")
+        desk_id, ticket_id = staff["reception"].id, ticket.id
+
+        def correct(i):
+            with pg_app.app_context():
+                try:
+                    svc.correct_phone(ticket_id, numbers[i], db.session.get(User, desk_id),
+                                      seen="+15005550001")
+                    return numbers[i]
+                finally:
+                    db.session.remove()
+
+        event.listen(db.engine, "before_cursor_execute", both_read_first)
+        try:
+            results = run_pair(correct)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", both_read_first)
+        winners = [r for r in results if isinstance(r, str)]
+        losers = [r for r in results if not isinstance(r, str)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        assert isinstance(losers[0], Conflict)
+        assert "همان لحظه" in losers[0].message  # "at the same moment", in the shop's language
+        db.session.expire_all()
+        customer_id = db.session.get(Ticket, ticket_id).customer_id
+        assert db.session.get(Customer, customer_id).phone == "+98" + winners[0][1:]

@@ -104,7 +104,8 @@ def shop(tmp_path_factory):
     services and the API: users and API tokens, settings, an SMS text and a service type (with
     their audit records), queue numbers issued and called, tickets in every state with their
     events, estimates and bills (one above 2**31 rials), SMS, a note, a hand-back with a refund,
-    the till counted, a survey answer, a customer who stopped the SMS. Read-only for the tests that use it."""
+    the till counted, a survey answer, a customer who stopped the SMS, a webhook and its
+    delivery. Read-only for the tests that use it."""
     from servicedesk.services import admin as admin_svc
     from servicedesk.services import reception
     from servicedesk.services import tickets as svc
@@ -140,6 +141,10 @@ def shop(tmp_path_factory):
                              json={"counter": "2"})
         assert called.status_code == 200, called.get_data(as_text=True)
 
+        # the accounting program hears of cancellations (down today: the delivery waits)
+        from servicedesk.services import webhooks
+        webhooks.save_endpoint(None, name="حسابداری", url="http://127.0.0.1:9/hook",
+                               events=["cancel"], every_event=False, active=True)
         states = ["intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
                   "delivered", "delivered", "closed", "cancelled"]
         ids = []
@@ -372,15 +377,15 @@ def test_copy_db_that_fails_half_way_writes_nothing(shop, target, tmp_path):
     with sqlite3.connect(shop["path"]) as src, sqlite3.connect(poisoned) as dst:
         src.backup(dst)
     with sqlite3.connect(poisoned) as conn:
-        conn.execute("UPDATE notifications SET error_message = ? WHERE id = "
-                     "(SELECT max(id) FROM notifications)", ("x" * 300,))
+        conn.execute("UPDATE webhook_deliveries SET error = ? WHERE id = "
+                     "(SELECT max(id) FROM webhook_deliveries)", ("x" * 300,))
     before, numbers = dump(url), sequences(url)
     last = [t.name for t in db.metadata.sorted_tables][-1]
-    assert last == "notifications"
+    assert last == "webhook_deliveries"
 
     result = flask(app, "copy-db", str(poisoned))  # a plain path is taken as a SQLite file
     assert result.exit_code == 1, result.output
-    assert "Copying notifications failed" in result.output
+    assert "Copying webhook_deliveries failed" in result.output
     assert "nothing was written to the target" in result.output
     assert "  tickets " in result.output  # it got that far
     assert dump(url) == before and sequences(url) == numbers

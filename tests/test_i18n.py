@@ -605,9 +605,10 @@ def test_an_anonymous_visitors_choice_is_kept_in_their_session_only(shop):
 
 
 def test_a_file_the_last_page_asked_for_does_not_take_back_the_language_just_picked(shop):
-    """A browser still fetching the last page's stylesheet or favicon when the next answer
-    switched its language: that file's answer, made from the cookie the browser sent before the
-    switch, must not set the session back (the desk's next page came in Persian again)."""
+    """A browser still fetching the last page's stylesheet, favicon or polled queue board when
+    the next answer switched its language: that answer, made from the cookie the browser sent
+    before the switch, must not set the session back (the desk's next page came in Persian
+    again)."""
     add_staff("maryam")
     desk = Visitor(shop)
     desk.login("maryam")
@@ -615,11 +616,13 @@ def test_a_file_the_last_page_asked_for_does_not_take_back_the_language_just_pic
     before = desk.client.get_cookie("session").value
     assert language_of(desk.get("/tickets/?lang=en")) == "en"
 
-    for late in ("/static/css/app.css", "/static/favicon.svg", "/favicon.ico"):
+    polled = {"HX-Request": "true"}  # the queue board the last page polls every 5 seconds
+    for late, headers in (("/static/css/app.css", {}), ("/static/favicon.svg", {}),
+                          ("/favicon.ico", {}), ("/queue/board", polled)):
         files = shop.test_client()  # the same browser, the file asked for before the switch
         files.set_cookie("session", before)
         with shop.app_context():
-            resp = files.get(late)
+            resp = files.get(late, headers=headers)
         for header in resp.headers.getlist("Set-Cookie"):
             if header.startswith("session="):  # the browser takes whatever cookie it is sent
                 desk.client.set_cookie("session", header.split(";", 1)[0].split("=", 1)[1])

@@ -238,6 +238,35 @@ def test_unknown_tokens_get_a_plain_404(customer, make_ticket):
     assert customer.get(f"/t/{ticket.public_token.lower()}").status_code == 200
 
 
+def test_the_pages_of_a_repair_that_ended_long_ago_close(app, customer, make_ticket):
+    """An old SMS forwarded, a receipt in a drawer: 90 days after a repair's last event the
+    link says when it ended and to call the shop, and shows nothing of the device, the customer
+    or the bill; a repair still in the shop, or one that ended lately, stays open, and staff
+    logged in still open it."""
+    from .test_workbench import Staff
+    old, recent, open_one = (make_ticket("delivered"), make_ticket("cancelled"),
+                             make_ticket("waiting_parts"))
+    long_ago = utcnow() - timedelta(days=91)
+    for ticket in (old, open_one):  # every event of theirs 91 days old
+        db.session.execute(sa_update(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                           .values(at=long_ago))
+    db.session.commit()
+    model = reload(old).device.model
+    for url in (track(old), survey(old), track(old) + "?lang=en"):
+        resp = customer.get(url)
+        assert resp.status_code == 410, url
+        page = html(resp)
+        assert "data-link-ended" in page and model not in page, url
+    assert "call or visit the shop" in html(customer.get(track(old) + "?lang=en"))
+    assert customer.post(f"{track(old)}/sms", {"sms": "off"}).status_code == 410
+    assert not reload(old).customer.sms_opt_out
+    for ticket in (recent, open_one):
+        assert customer.get(track(ticket)).status_code == 200
+    assert Staff(app, "reception1").get(track(old)).status_code == 200
+    app.config["PUBLIC_LINK_DAYS"] = 0  # a shop that keeps them open
+    assert customer.get(track(old)).status_code == 200
+
+
 def test_customer_pages_send_no_referrer_off_the_site(customer, make_ticket):
     ticket = make_ticket("delivered")
     for url in (track(ticket), survey(ticket), "/t/NOTATOKEN234"):

@@ -163,7 +163,7 @@ def everyone(users):
 def world(app, users, make_ticket):
     """A real object for every URL parameter: a ticket handed back and surveyed, a visit in
     the queue, a user (not one of the sweep's) with an API token, a branch, a service type,
-    an SMS template, a loaner phone and a static file."""
+    an SMS template, a loaner phone, a webhook with a failed delivery and a static file."""
     ticket = make_ticket("delivered")
     response = surveys.submit_survey(ticket.id, {"csat": 2, "nps": 3, "comment": "slow"})
     visit = reception_service.issue_number(default_branch(), "repair")
@@ -173,7 +173,16 @@ def world(app, users, make_ticket):
     from servicedesk.services import loaners
     phone = loaners.save_phone(users["admin"], None, {
         "branch_id": default_branch().id, "label": "A1", "model": "Nokia 105"})
-    return {"loaner_id": phone.id, "ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
+    from servicedesk.models import WebhookDelivery
+    from servicedesk.services import webhooks
+    hook, _secret = webhooks.save_endpoint(None, name="books", url="https://books.example/h",
+                                           events=None, every_event=True, active=False)
+    delivery = WebhookDelivery(uid="0" * 36, endpoint_id=hook.id, ticket_id=ticket.id,
+                               event="deliver", body="{}", status="failed")
+    db.session.add(delivery)
+    db.session.commit()
+    return {"webhook_id": hook.id, "delivery_id": delivery.id,
+            "loaner_id": phone.id, "ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
             "token_id": token_id, "branch_id": default_branch().id, "code": "repair",
             "event": "admit", "language": "fa", "response_id": response.id,
             "token": ticket.public_token, "decision": "approve", "filename": "css/app.css",

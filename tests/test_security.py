@@ -3,6 +3,7 @@ of disabled accounts, security headers, and the tamper-evident ticket trail; pas
 (argon2id) and the login rate limit."""
 import re
 import secrets
+import time
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from servicedesk.models.admin import AuditLog, Setting
 from servicedesk.services import people
 from servicedesk.services import tickets as ticket_service
 
-from .conftest import INTAKE, PASSWORD
+from .conftest import INTAKE, PASSWORD, add_user
 from .test_admin import Browser, html
 
 LOGIN_FAILED = "Wrong user name or password."
@@ -142,6 +143,33 @@ def test_five_wrong_passwords_lock_the_account_even_for_the_right_one(app, users
     db.session.commit()
     assert browser.login(tech.username, PASSWORD).status_code == 302
     assert browser.get("/").status_code == 200
+
+
+def test_the_lockout_does_not_tell_a_staff_name_from_a_made_up_one(app, users):
+    """A stranger trying names at the login page: a real account's fifth wrong try says it is
+    locked, so a name that never locked was nobody's. A made-up name (or a deactivated
+    account's) answers the same, try by try, and its "lock" lifts as an account's does."""
+    def answers(name):
+        said = []
+        for _ in range(people.MAX_FAILED_LOGINS + 1):
+            page = html(Browser(app).login(name, "not the password"))
+            said.append("locked" if LOCKED in page else "wrong" if LOGIN_FAILED in page
+                        else page[:200])
+        return said
+
+    real = answers(users["technician"].username)
+    assert real == ["wrong"] * (people.MAX_FAILED_LOGINS - 1) + ["locked", "locked"]
+    assert answers("no-such-person") == real
+    assert answers("nobody-else") == real  # counted per name
+    gone = add_user("left-the-shop", "reception")
+    gone.active = False
+    db.session.commit()
+    assert answers("left-the-shop") == real
+    # fifteen minutes later (the log's rows moved back): wrong again, as the account's lock
+    for row in db.session.scalars(select(AuditLog)):
+        row.at -= people.LOCKOUT
+    db.session.commit()
+    assert answers("no-such-person")[0] == "wrong"
 
 
 def test_an_unknown_user_name_fails_like_a_wrong_password(app, users):
@@ -365,6 +393,40 @@ def test_a_session_restored_from_the_remember_me_cookie_outlives_its_first_page(
     assert later.get("/").status_code == 200
     resp = later.get("/admin/users")
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_a_session_in_use_still_ends_its_hours_after_the_login(app, users):
+    """Every page renews the session, so one in use never idles out: a copy of a desk's cookie
+    would work for as long as someone used it. However busy, it ends 16 hours after its login
+    (the login page again); with remember-me ticked a new one starts, and counts anew."""
+    def older(browser, hours):
+        with browser.client.session_transaction() as session:
+            session["since"] -= hours * 3600
+
+    desk = Browser(app)
+    assert desk.login(users["reception"].username).status_code == 302
+    stolen = _cookie_copy(desk, app)
+    older(desk, 15)
+    assert desk.get("/desk").status_code == 200
+    older(desk, 2)
+    older(stolen, 17)
+    for browser in (desk, stolen):
+        resp = browser.get("/desk")
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+        assert browser.get("/desk").status_code == 302  # and stays so
+    assert desk.login(users["reception"].username).status_code == 302
+    assert desk.get("/desk").status_code == 200
+
+    remembered = Browser(app)
+    assert remembered.login(users["reception"].username, remember=True).status_code == 302
+    older(remembered, 17)
+    for _ in range(2):
+        assert remembered.get("/desk").status_code == 200
+    with remembered.client.session_transaction() as session:
+        assert session["since"] > time.time() - 60  # a new session's clock
+    app.config["SESSION_MAX_HOURS"] = 0  # a shop that sets no limit
+    older(remembered, 1000)
+    assert remembered.get("/desk").status_code == 200
 
 
 def test_a_password_reset_ends_the_users_open_sessions(app, users, admin):

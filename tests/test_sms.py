@@ -1,5 +1,6 @@
 """SMS at every step: the real twilio SDK over HTTP to the fake Twilio server, real Redis, real
 rq workers (separate processes), injected faults."""
+import re
 import os
 import signal
 import subprocess
@@ -465,6 +466,27 @@ class TestInProcess:
         logged = db.session.scalar(select(AuditLog).where(AuditLog.action == "customer.phone"))
         assert (logged.value_from, logged.value_to, logged.actor_name) == (
             {"mobile": "+15005***0001"}, {"mobile": "+98912***8899"}, "reception1")
+
+    def test_two_desks_correcting_one_number_at_once_do_not_undo_each_other(
+            self, app, twilio, make_ticket, users):
+        """Two receptionists on one customer's call, each with the ticket open: the first
+        correction stands; the second, from a page that showed the old number, is refused and
+        says to what it was corrected, instead of putting its own over it."""
+        from .test_reception import Staff
+        ticket = make_ticket("intake", intake={**INTAKE, "customer": {
+            "name": "X", "phone": "+15005550001", "language": "en"}})
+        first, second = Staff(app, "reception1"), Staff(app, "reception1")
+        page = second.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+        seen = re.search(r'name="seen" value="([^"]+)"', page).group(1)
+        assert seen == "+15005550001"
+        url = f"/tickets/{ticket.id}/customer/phone"
+        first.post(url, {"phone": "09127778899", "seen": seen})
+        resp = second.post(url + "?lang=en", {"phone": "09127778800", "seen": seen})
+        assert resp.status_code == 302
+        page = second.get(f"/tickets/{ticket.id}?lang=en").get_data(as_text=True)
+        assert "number meanwhile, to 0912 777 8899" in page
+        db.session.expire_all()
+        assert db.session.get(Ticket, ticket.id).customer.phone == "+989127778899"
 
     def test_a_stop_from_the_wrong_number_is_lifted_when_the_number_is_corrected(
             self, app, twilio, make_ticket, users):

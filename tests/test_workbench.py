@@ -646,6 +646,8 @@ def test_return_unrepaired_needs_a_reason(tech, make_ticket):
     assert ticket.events[-1].data == {"reason": "Board beyond repair"}
     sms = db.session.scalars(select(Notification).order_by(Notification.id.desc())).first()
     assert sms.event == "return_unrepaired" and "Board beyond repair" in sms.body
+    # the link to the page that says what to bring and when the shop is open, as "finish"
+    assert sms.body.endswith(f"/t/{ticket.public_token}")
 
 
 def test_an_event_the_role_may_not_fire_is_refused(app, make_ticket):

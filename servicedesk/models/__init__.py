@@ -8,6 +8,7 @@ from .tickets import LOANER_CONDITIONS, CostLine, Loan, Loaner, Ticket, TicketEv
 from .visits import VISIT_STATUSES, Visit
 from .stages import TicketStage
 from .admin import AuditLog, ServiceType, Setting
+from .webhooks import WEBHOOK_STATUSES, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
@@ -15,4 +16,5 @@ __all__ = [
     "SurveyResponse", "CostLine", "Loan", "Loaner", "LOANER_CONDITIONS", "Ticket", "TicketEvent",
     "TicketNote", "VISIT_STATUSES",
     "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
+    "WEBHOOK_STATUSES", "WebhookDelivery", "WebhookEndpoint",
 ]

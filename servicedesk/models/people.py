@@ -2,7 +2,7 @@ import secrets
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -37,6 +37,9 @@ class User(db.Model):
     # stranger's cannot lock those browsers out, and theirs cannot guess without limit.
     device_failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The password is one another person set (an administrator or manager created the account
+    # or reset it): the staff pages ask for one of their own first.
+    password_change_due: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     branch = relationship("Branch")

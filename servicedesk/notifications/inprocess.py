@@ -47,7 +47,11 @@ class InProcessSender:
         for i in ids:
             self.queue.put(i)
 
-    def _send_all(self, ids: list[int]) -> None:
+    def submit_webhooks(self, ids: Iterable[int]) -> None:
+        """Webhook deliveries (``notifications.webhooks``), sent like the SMS."""
+        self.submit([("webhook", i) for i in ids])
+
+    def _send_all(self, ids: list) -> None:
         with self.app.app_context():
             for i in ids:
                 self._send_one(i)
@@ -56,9 +60,19 @@ class InProcessSender:
         """Send in the calling thread (the sweep command, with nothing else running)."""
         self._send_one(notification_id)
 
-    def _send_one(self, notification_id: int) -> None:
+    def _send_one(self, notification_id) -> None:
         from .delivery import deliver
         from ..extensions import db
+        if isinstance(notification_id, tuple):  # ("webhook", id)
+            from . import webhooks
+            try:
+                webhooks.send_now(notification_id[1])
+            except Exception:  # noqa: BLE001
+                log.exception("in-process send of webhook delivery %s failed",
+                              notification_id[1])
+            finally:
+                db.session.remove()
+            return
         try:
             deliver(notification_id)
         except TransientFailure:

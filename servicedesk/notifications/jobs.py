@@ -29,6 +29,19 @@ def send_notification(notification_id: int) -> str:
             db.session.remove()
 
 
+def send_webhook(delivery_id: int) -> str:
+    """POST one webhook delivery; a transient failure (recorded as a retry) raises, so rq
+    runs the job again after its interval."""
+    from ..extensions import db
+    from .webhooks import deliver
+    app = worker_app()
+    with app.app_context():
+        try:
+            return deliver(delivery_id)
+        finally:
+            db.session.remove()
+
+
 def sweep_outbox() -> int:
     from ..extensions import db
     from .sweep import sweep

@@ -49,3 +49,23 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
                       result_ttl=0, failure_ttl=24 * 3600)
         except DuplicateJobError:
             pass
+
+
+def enqueue_webhooks(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
+    """Queue one job per webhook delivery on the SMS queue (the same workers run them), with
+    rq's retries at the intervals still ahead of the row, as ``enqueue`` does for an SMS."""
+    from .webhooks import DEFAULT_RETRY_INTERVALS, DEFAULT_TIMEOUT
+    q = get_queue(app)
+    job_timeout = 2 * int(float(app.config.get("WEBHOOK_TIMEOUT") or DEFAULT_TIMEOUT)) + 30
+    intervals = app.config.get("WEBHOOK_RETRY_INTERVALS")
+    intervals = list(DEFAULT_RETRY_INTERVALS if intervals is None else intervals)
+    for did in ids:
+        tries = (attempts or {}).get(did, 0)
+        ahead = intervals[tries:]
+        try:
+            q.enqueue("servicedesk.notifications.jobs.send_webhook", did,
+                      job_id=f"{q.name}-webhook-{did}-{tries}", unique=True,
+                      retry=Retry(max=len(ahead), interval=ahead) if ahead else None,
+                      job_timeout=job_timeout, result_ttl=0, failure_ttl=24 * 3600)
+        except DuplicateJobError:
+            pass

@@ -12,13 +12,17 @@ def sweep(send: Optional[Callable[[int], None]] = None,
           pending_after: timedelta = timedelta(minutes=2)) -> int:
     """Re-enqueue what is due; returns how many rows were handed over. ``send`` sends each
     row in this thread instead (the command, when no worker runs)."""
+    from . import webhooks
     reset_stuck(stuck_after)
+    # webhook deliveries too: sent in this thread as ("webhook", id), or queued
+    hooks = webhooks.sweep(None if send is None else (lambda i: send(("webhook", i))),
+                           pending_after=pending_after if stuck_after is None else stuck_after)
     rows = due(pending_after=pending_after if stuck_after is None else stuck_after)
     if not rows:
-        return 0
+        return hooks
     if send is not None:
         for i in rows:
             send(i)
     else:
         dispatch(list(rows), attempts=rows)
-    return len(rows)
+    return len(rows) + hooks

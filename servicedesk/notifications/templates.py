@@ -44,8 +44,9 @@ DEFAULTS = {
                                  "{tracking_url}"),
     "decline": _l("{shop_name}: estimate declined. Your {device} is ready to collect, "
                   "unrepaired. {tracking_url}"),
+    # The link as for "finish": the page says why, what to bring and when the shop is open.
     "return_unrepaired": _l("{shop_name}: sorry, your {device} cannot be repaired ({reason}). "
-                            "It is ready to collect."),
+                            "It is ready to collect. {tracking_url}"),
     "wait_parts": _l("{shop_name}: your {device} is waiting for a part ({part}). "
                      "We will tell you when work resumes."),
     # The part comes after the date promised, so the promise moved with it (the ticket page

@@ -152,6 +152,15 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def password_set_for_another(by: User, user: Optional[User] = None,
+                             user_role: Optional[str] = None) -> bool:
+    """Whether a password ``by`` sets is one its owner must change at their next page: set for
+    another person (who was handed it), not for oneself nor for a kiosk (a device's account,
+    whose password the person who set it types on the tablet)."""
+    role = user.role if user is not None else user_role
+    return role != "kiosk" and (user is None or user.id != by.id)
+
+
 def create_user(by: User, *, username, role, full_name="", branch_id=None, language=None,
                 password: Optional[str] = None) -> tuple[User, Optional[str]]:
     """A new staff account. Without a password a random one is generated and returned (to be
@@ -182,7 +191,8 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
                                                         "exists: %(name)s.", name=taken)})
         user = User(username=username, role=role, full_name=full_name, branch=branch,
                     language=language, password_hash=people._hasher().hash(password),
-                    session_token=secrets.token_hex(32), active=True)
+                    session_token=secrets.token_hex(32), active=True,
+                    password_change_due=password_set_for_another(by, user_role=role))
         db.session.add(user)
         db.session.flush()
         audit.log("user.create", obj=user, after=_user_values(user))
@@ -272,6 +282,7 @@ def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Op
         user = get_user(user_id)
         _check_manages(by, user)
         user.password_hash = people._hasher().hash(password)
+        user.password_change_due = password_set_for_another(by, user)
         user.end_sessions()
         user.failed_logins = 0
         user.device_failed_logins = 0

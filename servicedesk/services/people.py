@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+# How far back the wrong tries of a name no account answers to are counted (below).
+UNKNOWN_NAME_MEMORY = timedelta(days=1)
 
 
 def _hasher() -> PasswordHasher:
@@ -129,7 +131,8 @@ def authenticate(username: str, password: str,
             hasher.verify(current_app.extensions["servicedesk_dummy_hash"], password or "")
         except VerificationError:
             pass
-        return None, "invalid"
+        locked = _locked_like_an_account(user.username if user else name_in_log(username), now)
+        return None, "locked" if locked else "invalid"
     if user.device_failed_logins and not (user.locked_until and user.locked_until > now) \
             and user.device_failed_logins >= MAX_FAILED_LOGINS:
         user.device_failed_logins = 0  # the lock its own browsers' tries set has lifted
@@ -166,6 +169,41 @@ def authenticate(username: str, password: str,
     return user, None
 
 
+def name_in_log(username: str) -> str:
+    """How the audit log names a failed login's user name no account has: a short digest keyed
+    with the app's secret (what is typed into the name box may be a password typed in the
+    wrong box), enough to see the same one tried again and again; the same name still reads
+    the same, but whoever holds the log cannot find a password by trying a word list."""
+    import hmac
+    key = current_app.secret_key
+    key = key.encode() if isinstance(key, str) else bytes(key)  # config.py may give bytes
+    return "?" + hmac.new(key, (username or "").encode(), hashlib.sha256).hexdigest()[:10]
+
+
+def _locked_like_an_account(logged_as: str, now) -> bool:
+    """Whether a name no active account has would be locked now, were it one: its wrong tries
+    (the audit log's ``login.failed`` rows of the last day) replayed by the accounts' rule,
+    this one included. The fifth wrong try in a row then says "locked", as for a real account,
+    for ``LOCKOUT``: otherwise that answer told a stranger which names are staff's."""
+    from ..models.admin import AuditLog
+    rows = db.session.execute(
+        select(AuditLog.at, AuditLog.value_to["reason"].as_string())
+        .where(AuditLog.action == "login.failed", AuditLog.at >= now - UNKNOWN_NAME_MEMORY,
+               AuditLog.value_to["username"].as_string() == logged_as)
+        .order_by(AuditLog.id)).all()
+    failed, until = 0, None
+    for at, reason in rows:
+        if until is not None and at < until:
+            continue  # a try while it was locked: not counted
+        if reason == "locked":  # the try that locked it
+            failed, until = 0, at + LOCKOUT
+        else:
+            failed += 1
+    if until is not None and now < until:
+        return True
+    return failed + 1 >= MAX_FAILED_LOGINS
+
+
 def change_own_password(user: User, current: str, new: str) -> None:
     """A member of staff changes their own password (one typed in front of a customer, the one
     an administrator or manager gave them): the current one first, then the new one. Every
@@ -181,8 +219,12 @@ def change_own_password(user: User, current: str, new: str) -> None:
     except ValidationError as exc:
         raise ValidationError(exc.message, fields={"new_password": exc.fields["password"]}) \
             from None
+    if new == current:
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "new_password": _("Choose a password other than your current one.")})
     from .. import audit
     user.password_hash = _hasher().hash(new)
+    user.password_change_due = False
     user.end_sessions()
     user.failed_logins = user.device_failed_logins = 0
     user.locked_until = None

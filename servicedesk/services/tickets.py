@@ -9,7 +9,7 @@ from typing import Optional
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -206,13 +206,18 @@ def set_customer_sms(customer_id: int, texted: bool, by: Optional[User] = None,
 _UNSENT = ("pending", "retry", "unknown")
 
 
-def correct_phone(ticket_id: int, raw, by: User):
+def correct_phone(ticket_id: int, raw, by: User, seen=None):
     """The customer's mobile number was taken down wrong (the SMS failed: not a mobile number,
     nobody's phone): the desk writes the right one. Every ticket of the customer's follows;
     their SMS not sent yet go to it, and those that failed may be sent again. Refused when the
     number is another customer's (one number, one customer). SMS stopped by the wrong number's
     STOP reply start again (its owner was not the customer). Audited; commits. Returns the
-    ticket and whether the SMS started again."""
+    ticket and whether the SMS started again.
+
+    ``seen`` is the number the desk's page showed: when another desk corrected it meanwhile
+    (two receptionists on one customer's call), this correction is refused and says to what,
+    rather than silently putting the number back or over theirs. The change itself is
+    conditional on the number read, so two at the same instant cannot both pass."""
     from ..models import Notification
     from ..notifications.backends import mask_phone
     from .reception import clean_phone  # (it imports us)
@@ -225,6 +230,9 @@ def correct_phone(ticket_id: int, raw, by: User):
         check_branch(ticket, by.role, by.branch_id)
         customer = ticket.customer
         old = customer.phone
+        seen_phone = clean_phone(seen) if seen else None
+        if seen_phone is not None and seen_phone != old:
+            raise _corrected_meanwhile(old)
         if phone == old:
             raise ValidationError(_("Some fields are not valid."), fields={
                 "phone": _("This is the number on file already.")})
@@ -234,7 +242,12 @@ def correct_phone(ticket_id: int, raw, by: User):
                              name=holder.name), fields={
                 "phone": _("This number is on file for another customer, %(name)s.",
                            name=holder.name)})
-        customer.phone = phone
+        db.session.flush()
+        if db.session.execute(update(Customer).where(
+                Customer.id == customer.id, Customer.phone == old)
+                .values(phone=phone)).rowcount != 1:
+            raise _corrected_meanwhile(None)
+        db.session.refresh(customer, ["phone"])
         # a STOP the wrong number's owner answered (Twilio 21610) was not the customer's
         stopped_by_number = customer.sms_opt_out and customer.opted_out_by == "stop"
         if stopped_by_number:
@@ -253,6 +266,17 @@ def correct_phone(ticket_id: int, raw, by: User):
             audit.log("customer.sms", obj=customer, before={"sms": False},
                       after={"sms": True, "how": "number corrected"}, actor=by)
     return ticket, stopped_by_number
+
+
+def _corrected_meanwhile(now_on_file) -> Conflict:
+    """Another desk corrected the customer's number since this page was opened."""
+    from ..slips import national_phone
+    message = (_("Someone corrected this customer's number meanwhile, to %(phone)s: check it "
+                 "with the customer before changing it again.",
+                 phone=localize_digits(national_phone(now_on_file))) if now_on_file else
+               _("Someone corrected this customer's number at the same moment: open the "
+                 "ticket again and check it with the customer."))
+    return Conflict(message, fields={"phone": message})
 
 
 # SMS the desk may send again: the provider refused them or they did not arrive (its attempts

@@ -17,20 +17,23 @@ from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (BooleanField, PasswordField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import audit
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
 from ..i18n import format_datetime, format_number, localize_digits, parse_date
-from ..lifecycle import STATE_LABELS
+from ..lifecycle import EVENTS, STATE_LABELS
 from ..models import NO_TOKEN_ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
 from ..services import admin as svc
+from ..services import webhooks as webhook_svc
 from ..services import workbench
 from .forms import DataRequired, Length
 
@@ -164,6 +167,18 @@ class BranchForm(FlaskForm):
     code = StringField(_l("Ticket number prefix"), validators=[DataRequired(), Length(max=8)],
                        description=_l("Latin letters and digits, e.g. A gives A-00042."))
     hours = TextAreaField(_l("Opening hours"), validators=[Optional(), Length(max=500)])
+    active = BooleanField(_l("Active"), default=True)
+
+
+class WebhookForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=120)],
+                       description=_l("For example: the accounting program."))
+    url = StringField(_l("Receiver's address (URL)"), validators=[DataRequired(), Length(max=500)],
+                      description=_l("https:// (http:// only on this machine or, without Redis, "
+                                     "the shop's own network)."))
+    every_event = BooleanField(_l("Every ticket event"), default=True)
+    events = SelectMultipleField(_l("Only these events"), widget=ListWidget(prefix_label=False),
+                                 option_widget=CheckboxInput(), validate_choice=False)
     active = BooleanField(_l("Active"), default=True)
 
 
@@ -427,6 +442,70 @@ def branch_edit(branch_id):
                       status)
 
 
+# --- webhooks --------------------------------------------------------------------------------
+
+def _webhook_form(endpoint=None) -> "WebhookForm":
+    form = WebhookForm()
+    form.events.choices = _choices((e, EVENTS[e].label) for e in webhook_svc.webhooks.EVENTS)
+    if request.method == "GET" and endpoint is not None:
+        form.name.data, form.url.data = endpoint.name, endpoint.url
+        form.every_event.data = endpoint.events is None
+        form.events.data = list(endpoint.events or ())
+        form.active.data = endpoint.active
+    return form
+
+
+@bp.get("/webhooks")
+@require("admin.manage", fresh=True)
+def webhooks():
+    return render_template("admin/webhooks.html", rows=webhook_svc.list_endpoints())
+
+
+@bp.route("/webhooks/new", methods=["GET", "POST"], defaults={"webhook_id": None})
+@bp.route("/webhooks/<int:webhook_id>", methods=["GET", "POST"])
+@require("admin.manage", fresh=True)
+def webhook_edit(webhook_id):
+    endpoint = webhook_svc.get_endpoint(webhook_id) if webhook_id is not None else None
+    form = _webhook_form(endpoint)
+    values = lambda: dict(name=form.name.data, url=form.url.data,  # noqa: E731
+                          events=form.events.data, every_event=form.every_event.data)
+
+    def saved(result):
+        made, secret = result
+        if secret:
+            return _secret_page("admin/webhook_secret.html", endpoint=made, secret=secret)
+        return redirect(url_for("admin.webhook_edit", webhook_id=made.id))
+
+    answer, status = _save(form, lambda: webhook_svc.save_endpoint(
+        webhook_id, active=form.active.data, **values()), saved,
+        check=lambda: webhook_svc.check(**values()))
+    deliveries = webhook_svc.recent_deliveries(endpoint.id) if endpoint is not None else []
+    return answer or (render_template(
+        "admin/webhook_edit.html", form=form, endpoint=endpoint, deliveries=deliveries,
+        confirm=ConfirmForm(), event_labels={e: r.label for e, r in EVENTS.items()}), status)
+
+
+@bp.post("/webhooks/<int:webhook_id>/rotate")
+@require("admin.manage", fresh=True)
+def webhook_rotate(webhook_id: int):
+    """A new secret, shown once; the old one stops signing at once."""
+    webhook_svc.get_endpoint(webhook_id)
+    answer = _save(ConfirmForm(), lambda: webhook_svc.rotate_secret(webhook_id),
+                   lambda made: _secret_page("admin/webhook_secret.html", endpoint=made[0],
+                                             secret=made[1]),
+                   _("A new secret is made; the old one no longer signs."))[0]
+    return answer or redirect(url_for("admin.webhook_edit", webhook_id=webhook_id))
+
+
+@bp.post("/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/resend")
+@require("admin.manage", fresh=True)
+def webhook_resend(webhook_id: int, delivery_id: int):
+    back = redirect(url_for("admin.webhook_edit", webhook_id=webhook_id))
+    answer = _save(ConfirmForm(), lambda: webhook_svc.resend(webhook_id, delivery_id),
+                   lambda _row: back, _("The delivery is sent again."))[0]
+    return answer or back
+
+
 # --- service types ---------------------------------------------------------------------------
 
 @bp.get("/service-types")
@@ -567,6 +646,9 @@ ACTION_LABELS = {
     "loaner.create": _l("Loaner phone added"), "loaner.update": _l("Loaner phone changed"),
     "loaner.retire": _l("Loaner phone retired"),
     "loaner.mark_fine": _l("Loaner phone marked fine"),
+    "webhook.create": _l("Webhook added"), "webhook.update": _l("Webhook changed"),
+    "webhook.rotate": _l("Webhook secret rotated"),
+    "webhook.resend": _l("Webhook delivery sent again"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {
@@ -576,14 +658,16 @@ OBJECT_LABELS = {
     "api_tokens": _l("API token"), "customers": _l("Customer"), "tickets": _l("Ticket"),
     "visits": _l("Queue number"), "report": _l("Report"),
     "survey_responses": _l("Survey answer"), "till_counts": _l("Till count"),
-    "loaners": _l("Loaner phone"),
+    "loaners": _l("Loaner phone"), "webhook_endpoints": _l("Webhook"),
+    "webhook_deliveries": _l("Webhook delivery"),
 }
 ACTION_FAMILIES = {"login": _l("Logins"), "user": _l("Users"), "customer": _l("Customers"),
                    "setting": _l("Settings"),
                    "template": _l("SMS templates"), "branch": _l("Branches"),
                    "service_type": _l("Service types"), "slip": _l("Prints"),
                    "report": _l("Exports"), "survey": _l("Complaints"), "sms": _l("SMS"),
-                   "till": _l("Till"), "loaner": _l("Loaner phones")}
+                   "till": _l("Till"), "loaner": _l("Loaner phones"),
+                   "webhook": _l("Webhooks")}
 PAGE_SIZE = 100
 
 

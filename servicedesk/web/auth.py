@@ -5,8 +5,6 @@ Pages that want a fresh login (user and role management, settings) send a sessio
 from the remember-me cookie back here to type the password again; logging out ends every
 session of the user, so a copy of the session cookie dies with it.
 """
-import hashlib
-import hmac
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -21,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import BooleanField, PasswordField, StringField
 
 from .. import audit
-from ..auth import KIOSK, require
+from ..auth import KIOSK, require, start_session_clock
 from ..errors import ValidationError
 from ..extensions import db, limiter, login_manager
 from ..services import people
@@ -143,21 +141,17 @@ def login():
                 if lang:
                     session["lang"] = lang
                 session.permanent = True  # PERMANENT_SESSION_LIFETIME: a shift, not a month
+                start_session_clock()  # and SESSION_MAX_HOURS at most, however busy
                 login_user(user, **_remember(user, form.remember.data))
             current_app.logger.info("login ok user_id=%s", user.id)
             audit.log("login.ok", obj=user, actor=user,
                       after={"reauth": True} if reauth else None, commit=True)
             return _remember_device(redirect(next_url), user)
         # The name only when it is an account's: what is typed into the name box may be a
-        # password typed in the wrong box. Another name is kept as a short digest, enough to
-        # see the same one tried again and again.
+        # password typed in the wrong box. Another name is kept as a short digest
+        # (people.name_in_log), enough to see the same one tried again and again.
         known = people.account_named(username)
-        # keyed with the app's secret: the same name still reads the same, but a password in
-        # the audit log's hands cannot be found by trying a word list against it
-        key = current_app.secret_key
-        key = key.encode() if isinstance(key, str) else bytes(key)  # config.py may give bytes
-        who = username if known else "?" + hmac.new(
-            key, username.encode(), hashlib.sha256).hexdigest()[:10]
+        who = username if known else people.name_in_log(username)
         current_app.logger.info("login failed (%s) user_id=%s from %s", problem,
                                 known.id if known else None, request.remote_addr)
         audit.log("login.failed", obj=known, after={"username": who, "reason": problem},
@@ -189,6 +183,7 @@ def _tie_restored_session(app, user=None, **_kw):
     a stolen one, ending it and deleting the cookie (remember-me lasted one page)."""
     session["_id"] = login_manager._session_identifier_generator()
     session.permanent = True
+    start_session_clock()
 
 
 @bp.post("/logout")

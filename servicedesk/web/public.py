@@ -6,7 +6,7 @@ the timeline); ``/s/TOKEN`` is the survey after hand-back, answered once. Both s
 customer's language, are rate-limited, answer a plain 404 for an unknown or expired token and
 never show the customer's phone number, the technicians' names or an internal note.
 """
-from datetime import date
+from datetime import date, timedelta
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
@@ -21,7 +21,7 @@ from .. import lifecycle, settings
 from ..errors import Conflict, DomainError, NotFound, TransitionNotAllowed, ValidationError
 from ..extensions import db, limiter
 from ..lifecycle import Actor
-from ..models import Customer, Ticket, TicketNote
+from ..models import Customer, Ticket, TicketNote, utcnow
 from ..notifications import templates as sms_templates
 from ..services import surveys
 from ..services import tickets as ticket_service
@@ -113,11 +113,35 @@ def load_ticket():
                 session["public_lang"] = dict(list(picked.items())[-PICKED_KEPT:])
             chosen = picked.get(token)
             g.page_language = chosen if chosen in languages else language
+            ended = link_ended(g.public_ticket)
+            if ended is not None and not _staff_view():
+                g.public_ticket, g.public_link_ended = None, ended
+
+
+ENDED_STATES = frozenset({"delivered", "closed", "cancelled"})
+
+
+def link_ended(ticket: Ticket):
+    """When the customer's pages of ``ticket`` closed (its last event's time): a repair that
+    ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are open."""
+    days = current_app.config.get("PUBLIC_LINK_DAYS") or 0
+    if days <= 0 or ticket.state not in ENDED_STATES or not ticket.events:
+        return None
+    last = max(e.at for e in ticket.events)
+    return last if last < utcnow() - timedelta(days=int(days)) else None
 
 
 @bp.errorhandler(404)
 def not_found(exc):
     return render_template("public/not_found.html"), 404
+
+
+@bp.errorhandler(410)
+def link_closed(exc):
+    """The page of a repair that ended long ago: when, and the shop's contact (the layout's
+    footer); nothing of the device, the customer or the bill."""
+    return render_template("public/link_ended.html", ended=g.get("public_link_ended"),
+                           **_page_context()), 410
 
 
 @bp.errorhandler(CSRFError)
@@ -130,7 +154,7 @@ def form_expired(exc):
         load_ticket()
     ticket = g.public_ticket
     if ticket is None:
-        return not_found(exc)
+        return link_closed(exc) if g.get("public_link_ended") else not_found(exc)
     message = _("This page had been open for a long time, so your answer was not sent. "
                 "Here it is again: please send it once more.")
     if request.endpoint == "public.survey" and surveys.survey_status(ticket) == surveys.OPEN:
@@ -144,7 +168,7 @@ def form_expired(exc):
 def _ticket_for(token: str) -> Ticket:
     ticket = g.get("public_ticket")
     if ticket is None:
-        abort(404)
+        abort(410 if g.get("public_link_ended") else 404)
     return ticket
 
 

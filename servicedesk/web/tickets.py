@@ -499,7 +499,8 @@ def correct_phone(ticket_id: int):
     """The customer's mobile number was written down wrong: the right one."""
     try:
         _ticket, texted_again = ticket_service.correct_phone(
-            ticket_id, request.form.get("phone", ""), current_user)
+            ticket_id, request.form.get("phone", ""), current_user,
+            seen=request.form.get("seen"))
     except DomainError as exc:
         flash((exc.extra.get("fields") or {}).get("phone") or exc.message, "danger")
     else:
