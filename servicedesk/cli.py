@@ -3,8 +3,12 @@ sweep-outbox, close-unanswered, remind-customers, worker, verify-audit, backup, 
 i18n group.
 
 What a command says is in the shop's language (SERVICEDESK_LOCALE, through Flask-Babel as the
-web's pages), its own words and the domain's errors alike: one language per output. Names a
-script types (commands, options, user names) stay as typed."""
+web's pages), its own words and the domain's errors alike, with Click's "Error:" before them
+(ShopError): one language per output. Names a script types (commands, options, user names)
+stay as typed. Still in English: Click's own usage errors and every --help text (Click's
+words, for whoever types the command), verify-audit's account of what a ticket's records or a
+customer's SMS switch disagree on (lifecycle.py's and audit.py's words), and `check` (servicedesk/checks.py: it runs before the
+app, and its Babel, can be built, and its lines are quoted in deploy/README.md)."""
 import os
 import secrets
 import subprocess
@@ -25,13 +29,27 @@ PACKAGE = Path(__file__).resolve().parent
 ROOT = PACKAGE.parent
 
 
+class ShopError(click.ClickException):
+    """A command's error said in the shop's language, Click's "Error:" prefix with it: the
+    words are worked out when it is raised, in the command's app context (Click shows it
+    after that context has gone). Click's own usage errors (an unknown option, a missing
+    argument, a value not among the choices) and ``--help`` stay in Click's English."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.said = _("Error: %(message)s", message=message)
+
+    def show(self, file=None) -> None:
+        click.echo(self.said, file=file, err=file is None)
+
+
 def require_schema() -> None:
     """A plain error naming init-db when the database has no tables yet (a new database, or
     DATABASE_URL pointing elsewhere than meant), instead of a traceback from the first query."""
     from sqlalchemy import inspect
     if not inspect(db.engine).has_table(Branch.__tablename__):
-        raise click.ClickException(_("The database has no tables yet: run "
-                                     "`flask --app wsgi init-db` first."))
+        raise ShopError(_("The database has no tables yet: run "
+                          "`flask --app wsgi init-db` first."))
 
 
 def ensure_default_branch() -> Branch:
@@ -84,7 +102,7 @@ def create_user(name, role, password, full_name, language, branch_code):
             Branch.code == branch_code.strip().upper()))
         if branch is None:
             codes = ", ".join(db.session.scalars(select(Branch.code).order_by(Branch.id)))
-            raise click.ClickException(_(
+            raise ShopError(_(
                 "No branch has the code %(code)s (the codes: %(codes)s; or none).",
                 code=branch_code, codes=codes))
     try:
@@ -92,8 +110,7 @@ def create_user(name, role, password, full_name, language, branch_code):
                language=language)
     except DomainError as exc:
         fields = exc.extra.get("fields") or {}
-        raise click.ClickException(" ".join([exc.message, *[f"{k}: {v}" for k, v in
-                                                            fields.items()]]))
+        raise ShopError(" ".join([exc.message, *[f"{k}: {v}" for k, v in fields.items()]]))
     from .auth import ROLE_LABELS
     click.echo(_("Created %(name)s (%(role)s).", name=name,
                  role=ROLE_LABELS.get(role, role)))
@@ -116,10 +133,10 @@ def api_token(name, label, days):
     from .services.people import issue_token, token_digest
     user = db.session.scalar(select(User).where(User.username == name))
     if user is None or not user.active:
-        raise click.ClickException(_("No active user is named %(name)s.", name=name))
+        raise ShopError(_("No active user is named %(name)s.", name=name))
     if user.role == KIOSK:  # the API refuses a kiosk everything (auth.PERMISSIONS)
-        raise click.ClickException(_("%(name)s is a kiosk account: it has no use for an API "
-                                     "token.", name=name))
+        raise ShopError(_("%(name)s is a kiosk account: it has no use for an API "
+                          "token.", name=name))
     raw = issue_token(user, label)
     days = days or current_app.config.get("API_TOKEN_DAYS", 365)
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(raw)))
@@ -172,7 +189,9 @@ def sweep_outbox():
         count = sweep()
     else:  # no worker to hand them to: send them from this process, now
         count = sweep(send=current_app.extensions["servicedesk_sender"].send_now)
-    click.echo(f"re-enqueued {count}")
+    from .i18n import format_number
+    click.echo(_("Handed back to the sender: %(count)s notification(s).",
+                 count=format_number(count)))
 
 
 @click.command("close-unanswered")
@@ -184,8 +203,9 @@ def close_unanswered(days):
     from .services.surveys import auto_close, auto_close_days
     days = auto_close_days() if days is None else days
     count = auto_close(days=days)
-    click.echo(f"closed {count} ticket(s) delivered more than {days} day(s) ago "
-               "with no survey answer")
+    from .i18n import format_number
+    click.echo(_("Closed %(count)s ticket(s) delivered more than %(days)s day(s) ago with no "
+                 "survey answer.", count=format_number(count), days=format_number(days)))
 
 
 @click.command("remind-customers")
@@ -197,8 +217,10 @@ def remind_customers():
     if not current_app.config.get("REDIS_URL"):
         current_app.config["NOTIFY_INPROCESS"] = "sync"  # sent before the command exits
     written = remind()
-    click.echo(f"reminders: {written['remind_estimate']} estimate(s) not answered, "
-               f"{written['remind_pickup']} device(s) not collected")
+    from .i18n import format_number
+    click.echo(_("Reminders: %(estimates)s estimate(s) not answered, %(pickups)s device(s) not "
+                 "collected.", estimates=format_number(written["remind_estimate"]),
+                 pickups=format_number(written["remind_pickup"])))
 
 
 @click.command("worker")
@@ -218,25 +240,29 @@ def verify_audit():
     customer's SMS switch agrees with its last record in the audit log."""
     require_schema()
     from .audit import verify_customers_sms
+    from .i18n import format_number
     from .lifecycle import verify_chain, verify_records
     broken = 0
     for ticket in db.session.scalars(select(Ticket).order_by(Ticket.id)):
         seq = verify_chain(ticket)
-        problems = ([f"chain broken at event {seq}"] if seq is not None else []) + \
-            verify_records(ticket)
+        # what the records disagree on is in the lifecycle's own words (English), after ours
+        problems = ([_("chain broken at event %(seq)s", seq=format_number(seq))]
+                    if seq is not None else []) + verify_records(ticket)
         if problems:
             broken += 1
         for problem in problems:
-            click.echo(f"ticket {ticket.number}: {problem}")
+            click.echo(_("Ticket %(number)s: %(problem)s", number=ticket.number,
+                         problem=problem))
     customers = verify_customers_sms()
     for ident, problem in customers:
-        click.echo(f"customer {ident}: {problem}")
-    failures = ([f"{broken} ticket(s) with a broken audit chain"] if broken else []) + (
-        [f"{len({i for i, _ in customers})} customer(s) whose SMS switch differs from the "
-         "audit log"] if customers else [])
+        click.echo(_("Customer %(id)s: %(problem)s", id=format_number(ident), problem=problem))
+    failures = ([_("%(count)s ticket(s) with a broken audit chain", count=format_number(broken))]
+                if broken else []) + (
+        [_("%(count)s customer(s) whose SMS switch differs from the audit log",
+           count=format_number(len({i for i, _p in customers})))] if customers else [])
     if failures:
-        raise click.ClickException("; ".join(failures))
-    click.echo("audit chain intact")
+        raise ShopError(pgettext("between problems", "; ").join(failures))
+    click.echo(_("Audit chain intact."))
 
 
 @click.command("backup")
@@ -248,15 +274,17 @@ def backup(file):
     .db file by hand can miss what is still in its -wal file). On PostgreSQL use pg_dump (see
     deploy/README.md)."""
     import sqlite3
+
+    from .i18n import format_number
     engine = db.engine
     if engine.dialect.name != "sqlite":
-        raise click.ClickException("the database is not SQLite: back it up with pg_dump "
-                                   "(deploy/README.md, section 4)")
+        raise ShopError(_("The database is not SQLite: back it up with pg_dump "
+                          "(deploy/README.md, section 4)."))
     target = Path(file)
     if target.exists():
-        raise click.ClickException(f"{target} exists; give a new file name")
+        raise ShopError(_("%(file)s exists; give a new file name.", file=target))
     if not target.parent.is_dir():
-        raise click.ClickException(f"the folder {target.parent} does not exist")
+        raise ShopError(_("The folder %(folder)s does not exist.", folder=target.parent))
     source = sqlite3.connect(engine.url.database)
     try:
         # the shop's customers, staff hashes and tokens: readable by its owner only, like the
@@ -270,10 +298,12 @@ def backup(file):
             copy.close()
     except (sqlite3.Error, OSError) as exc:  # a full disk, a folder not writable: in words
         target.unlink(missing_ok=True)
-        raise click.ClickException(f"could not write {target}: {exc}") from None
+        raise ShopError(_("Could not write %(file)s: %(reason)s", file=target,
+                          reason=exc)) from None
     finally:
         source.close()
-    click.echo(f"backed up to {target} ({tickets} tickets)")
+    click.echo(_("Backed up to %(file)s (%(count)s tickets).", file=target,
+                 count=format_number(tickets)))
 
 
 @click.command("copy-db")
@@ -287,11 +317,17 @@ def copy_db(source_url):
     try:
         report = copy_database(source_url, echo=click.echo)
     except Refusal as exc:
-        raise click.ClickException(str(exc)) from None
-    sequences = (f"; {report.sequences} id sequence(s) moved past the copied ids"
-                 if report.sequences else "")
-    click.echo(f"copied {report.rows} rows in {len(report.tables)} tables{sequences}. "
-               "Next: flask --app wsgi check and flask --app wsgi verify-audit")
+        raise ShopError(str(exc)) from None
+    # counts in ASCII digits, as the table lines above print them (aligned in columns)
+    if report.sequences:
+        click.echo(_("Copied %(rows)s rows in %(tables)s tables; %(sequences)s id sequence(s) "
+                     "moved past the copied ids. Next: flask --app wsgi check and flask --app "
+                     "wsgi verify-audit", rows=report.rows, tables=len(report.tables),
+                     sequences=report.sequences))
+    else:
+        click.echo(_("Copied %(rows)s rows in %(tables)s tables. Next: flask --app wsgi check "
+                     "and flask --app wsgi verify-audit", rows=report.rows,
+                     tables=len(report.tables)))
 
 
 i18n = AppGroup("i18n", help="Translation catalogues (pybabel).")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from .checks import MIGRATIONS, safe_url
 from .extensions import db
@@ -61,16 +62,19 @@ def source_engine(source: str) -> sa.engine.Engine:
     if "://" not in source:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise Refusal(f"{source} is neither a database URL nor an existing SQLite file")
+            raise Refusal(_("%(source)s is neither a database URL nor an existing SQLite file.",
+                            source=source))
         source = f"sqlite:///{path.resolve()}"
     try:
         url = sa.engine.make_url(_database_url(source))
     except sa.exc.ArgumentError:
-        raise Refusal(f"{source!r} is not a database URL "
-                      "(e.g. sqlite:////srv/servicedesk/instance/servicedesk.db)") from None
+        raise Refusal(_("%(source)s is not a database URL "
+                        "(e.g. sqlite:////srv/servicedesk/instance/servicedesk.db).",
+                        source=repr(source))) from None
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:" or not Path(url.database).is_file():
-            raise Refusal(f"the SQLite file {url.database or '(none)'} does not exist")
+            raise Refusal(_("The SQLite file %(file)s does not exist.",
+                            file=url.database or "-"))
     return sa.create_engine(url)
 
 
@@ -117,25 +121,30 @@ def check_revisions(source: sa.Connection, target: sa.Connection, source_name: s
     expected = _code_revision()
     src, tgt = _revision(source), _revision(target)
     if src is None:
-        raise Refusal(f"{source_name} is not a Servicedesk database (no Alembic revision "
-                      "recorded): give the URL of the shop's database")
+        raise Refusal(_("%(source)s is not a Servicedesk database (no Alembic revision "
+                        "recorded): give the URL of the shop's database.", source=source_name))
     if tgt is None:
-        raise Refusal("the target database (DATABASE_URL) is not migrated: create it with "
-                      f"`{INIT_DB}` first, then run copy-db again")
-    newer = "; it was migrated by a newer release: run copy-db from that release's code"
+        raise Refusal(_("The target database (DATABASE_URL) is not migrated: create it with "
+                        "`%(init_db)s` first, then run copy-db again.", init_db=INIT_DB))
     if src != expected:
         if not _known(src):
-            raise Refusal(f"the source is at revision {src}, which this code (at {expected}) "
-                          f"does not know{newer}")
-        raise Refusal(f"the source is at revision {src} but this code expects {expected}: "
-                      "back it up, upgrade it with "
-                      f"`DATABASE_URL={source_name} {INIT_DB}`, then run copy-db again")
+            raise Refusal(_("The source is at revision %(found)s, which this code (at "
+                            "%(expected)s) does not know; it was migrated by a newer release: "
+                            "run copy-db from that release's code.", found=src,
+                            expected=expected))
+        raise Refusal(_("The source is at revision %(found)s but this code expects "
+                        "%(expected)s: back it up, upgrade it with `DATABASE_URL=%(source)s "
+                        "%(init_db)s`, then run copy-db again.", found=src, expected=expected,
+                        source=source_name, init_db=INIT_DB))
     if tgt != expected:
         if not _known(tgt):
-            raise Refusal(f"the target is at revision {tgt}, which this code (at {expected}) "
-                          f"does not know{newer}")
-        raise Refusal(f"the target is at revision {tgt} but this code expects {expected} "
-                      f"(as the source is): run `{INIT_DB}` on it, then run copy-db again")
+            raise Refusal(_("The target is at revision %(found)s, which this code (at "
+                            "%(expected)s) does not know; it was migrated by a newer release: "
+                            "run copy-db from that release's code.", found=tgt,
+                            expected=expected))
+        raise Refusal(_("The target is at revision %(found)s but this code expects "
+                        "%(expected)s (as the source is): run `%(init_db)s` on it, then run "
+                        "copy-db again.", found=tgt, expected=expected, init_db=INIT_DB))
     return expected
 
 
@@ -148,18 +157,26 @@ def check_schema(source: sa.Connection, target: sa.Connection) -> None:
         present = {t for t in inspector.get_table_names() if not t.startswith("sqlite_")}
         missing = sorted(known - present)
         if missing:
-            raise Refusal(f"the {side} has no table {', '.join(missing)}: it was not built by "
-                          f"this code's migrations ({INIT_DB})")
+            tables = ", ".join(missing)
+            raise Refusal(_("The source has no table %(tables)s: it was not built by this "
+                            "code's migrations (%(init_db)s).", tables=tables, init_db=INIT_DB)
+                          if side == "source" else
+                          _("The target has no table %(tables)s: it was not built by this "
+                            "code's migrations (%(init_db)s).", tables=tables, init_db=INIT_DB))
         unknown = sorted(present - known - SKIPPED)
         if unknown and side == "source":
-            raise Refusal(f"the source has tables this code does not know ({', '.join(unknown)})"
-                          ": their rows would not be copied")
+            raise Refusal(_("The source has tables this code does not know (%(tables)s): "
+                            "their rows would not be copied.", tables=", ".join(unknown)))
         for name, table in db.metadata.tables.items():
             columns = {c["name"] for c in inspector.get_columns(name)}
             if columns != set(table.c.keys()):
-                raise Refusal(f"the {side}'s table {name} has columns "
-                              f"{', '.join(sorted(columns ^ set(table.c.keys())))} that differ "
-                              "from what this code expects")
+                differ = ", ".join(sorted(columns ^ set(table.c.keys())))
+                raise Refusal(_("The source's table %(table)s has columns %(columns)s that "
+                                "differ from what this code expects.", table=name,
+                                columns=differ) if side == "source" else
+                              _("The target's table %(table)s has columns %(columns)s that "
+                                "differ from what this code expects.", table=name,
+                                columns=differ))
 
 
 def check_target_empty(target: sa.Connection) -> None:
@@ -170,9 +187,10 @@ def check_target_empty(target: sa.Connection) -> None:
         if count > INIT_DB_TABLES.get(table.name, 0):
             held.append(f"{table.name} {count}")
     if held:
-        raise Refusal("the target database is not empty (" + ", ".join(held) + " rows): "
-                      "copy-db fills a new database only. Create an empty one (createdb), run "
-                      f"`{INIT_DB}` with DATABASE_URL pointing at it, and copy into that")
+        raise Refusal(_("The target database is not empty (rows: %(held)s): copy-db fills a "
+                        "new database only. Create an empty one (createdb), run `%(init_db)s` "
+                        "with DATABASE_URL pointing at it, and copy into that.",
+                        held=", ".join(held), init_db=INIT_DB))
 
 
 def _is_json(column: sa.Column) -> bool:
@@ -243,7 +261,8 @@ def copy_database(source_url: str, echo: Callable[[str], None] = print) -> CopyR
     shown_target = safe_url(target_engine.url.render_as_string(hide_password=False))
     if _same_database(engine.url, target_engine.url):
         engine.dispose()
-        raise Refusal(f"the source and the target are the same database ({shown_target})")
+        raise Refusal(_("The source and the target are the same database (%(target)s).",
+                        target=shown_target))
     report = CopyReport()
     try:
         with engine.connect() as source, target_engine.connect() as target:
@@ -252,14 +271,16 @@ def copy_database(source_url: str, echo: Callable[[str], None] = print) -> CopyR
             check_schema(source, target)
             check_target_empty(target)
             target.rollback()  # the checks' reads; the copy is one transaction of its own
-            echo(f"copying {shown_source} -> {shown_target} (revision {report.revision})")
+            echo(_("Copying %(source)s -> %(target)s (revision %(revision)s)",
+                   source=shown_source, target=shown_target, revision=report.revision))
             with target.begin():
                 # The default branch init-db made: the source's branches take its place.
                 for name in INIT_DB_TABLES:
                     target.execute(db.metadata.tables[name].delete())
                 for table in db.metadata.sorted_tables:
                     report.tables.append((table.name, _copy_table(source, target, table)))
-                    echo(f"  {table.name:<20} {report.tables[-1][1]:>8} rows")
+                    echo(_("  %(table)s %(count)s rows", table=f"{table.name:<20}",
+                             count=f"{report.tables[-1][1]:>8}"))
                 report.sequences = advance_sequences(target)
             source.rollback()
     finally:
@@ -278,11 +299,12 @@ def _copy_table(source: sa.Connection, target: sa.Connection, table: sa.Table) -
             copied += len(rows)
     except (sa.exc.DBAPIError, ValueError) as exc:  # a row PostgreSQL refuses, a bad date
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise Refusal(f"copying {table.name} failed after {copied} rows "
-                      f"({reason[0] if reason else type(exc).__name__}); nothing was "
-                      "written to the target") from exc
+        raise Refusal(_("Copying %(table)s failed after %(count)s rows (%(reason)s); nothing "
+                        "was written to the target.", table=table.name, count=copied,
+                        reason=reason[0] if reason else type(exc).__name__)) from exc
     in_target = target.scalar(sa.select(sa.func.count()).select_from(table))
     if in_target != copied:  # cannot happen on an empty target; a cheap proof it did not
-        raise Refusal(f"{table.name}: copied {copied} rows but the target holds {in_target}; "
-                      "nothing was written to the target")
+        raise Refusal(_("%(table)s: copied %(count)s rows but the target holds %(held)s; "
+                        "nothing was written to the target.", table=table.name, count=copied,
+                        held=in_target))
     return copied

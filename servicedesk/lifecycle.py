@@ -141,7 +141,7 @@ def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     if actor.kind == "customer":
         f.clean["channel"] = "link"
-        f.take("estimate_version", v.integer, minimum=1, required=False)
+        f.take("estimate_version", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
     elif actor.kind == "system":  # within the amount pre-approved at intake
         f.clean["channel"] = "pre_approved"
         f.take("pre_approved_amount", v.integer, minimum=0, required=False)
@@ -169,7 +169,7 @@ def _clean_decline(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
     if actor.kind == "customer":
         f.clean["channel"] = "link"
-        f.take("estimate_version", v.integer, minimum=1, required=False)
+        f.take("estimate_version", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
         f.take("reason", v.text, max_len=500, required=False)
     else:
         f.take("channel", v.choice, ("phone", "in_person"))
@@ -370,7 +370,7 @@ def clean_return(data: dict, required: bool = False) -> dict:
 
 def _clean_close(data: dict, ticket: Ticket, actor: Actor) -> dict:
     f = v.Fields(data)
-    f.take("survey_response_id", v.integer, minimum=1, required=False)
+    f.take("survey_response_id", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
     f.take("reason", v.text, max_len=200, required=False)
     return f.done()
 

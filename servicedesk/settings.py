@@ -45,6 +45,8 @@ KEYS: dict[str, tuple[str, Any]] = {
     # Days after the hand-back the work is under warranty: on the delivery receipt, and a
     # device back within them counts as a return in the reports.
     "warranty_days": ("WARRANTY_DAYS", 90),
+    # Days a loaner phone may be out before the stock list flags it overdue.
+    "loaner_overdue_days": ("LOANER_OVERDUE_DAYS", 14),
     # Whether the desk must confirm who collects a device (servicedesk.pickup.CHECKS): "off"
     # hands back as before; "required" asks for the pickup code, a texted code or a manager.
     "handback_check": ("HANDBACK_CHECK", "off"),

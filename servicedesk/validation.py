@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from .errors import ValidationError
-from .i18n import format_datetime, format_number, localize_digits, strip_grouping
+from .i18n import (format_datetime, format_money_as_typed, format_number, localize_digits,
+                   strip_grouping)
 from .i18n import parse_date as _parse_local_date
 from .i18n import to_ascii_digits
 
@@ -130,8 +131,10 @@ def text(raw: Any, max_len: int = 500, required: bool = True) -> Optional[str]:
 MAX_MONEY = 10**13
 
 
-def integer(raw: Any, minimum: int = 0, maximum: int = MAX_MONEY) -> int:
-    """A whole number. JSON gives ints; forms give strings in any digits."""
+def integer(raw: Any, minimum: int = 0, maximum: Optional[int] = None) -> int:
+    """A whole number. JSON gives ints; forms give strings in any digits. Without a maximum it
+    is an amount of money: at most MAX_MONEY, said with its unit (rials to the API and the
+    import, the shop's unit on the staff's pages) rather than as a bare number."""
     if isinstance(raw, bool):
         raise ValueError(_("Must be a whole number."))
     if isinstance(raw, str):
@@ -143,7 +146,10 @@ def integer(raw: Any, minimum: int = 0, maximum: int = MAX_MONEY) -> int:
         raise ValueError(_("Must be a whole number."))
     if raw < minimum:
         raise ValueError(_("Must be at least %(n)s.", n=format_number(minimum)))
-    if raw > maximum:
+    if maximum is None and raw > MAX_MONEY:
+        raise ValueError(_("Must be at most %(amount)s.",
+                           amount=format_money_as_typed(MAX_MONEY)))
+    if maximum is not None and raw > maximum:
         raise ValueError(_("Must be at most %(n)s.", n=format_number(maximum)))
     return raw
 
@@ -273,7 +279,7 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
         total += clean["qty"] * clean["unit_price"]
         if total > MAX_MONEY:
             raise LineError.of(i, "unit_price", _(
-                "The lines add up to more than %(n)s.", n=format_number(MAX_MONEY)))
+                "The lines add up to more than %(n)s.", n=format_money_as_typed(MAX_MONEY)))
         lines.append(clean)
     return lines
 
@@ -310,7 +316,7 @@ def payment_parts(raw: Any, methods: tuple) -> list[dict]:
         total += amount
         if total > MAX_MONEY:
             raise bad("amount", _("The parts add up to more than %(n)s.",
-                                  n=format_number(MAX_MONEY)))
+                                  n=format_money_as_typed(MAX_MONEY)))
         parts.append({"method": method, "amount": amount})
     return parts
 

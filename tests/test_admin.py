@@ -709,7 +709,8 @@ SETTINGS_FORM = {"shop_name": "Mobile Doctor", "shop_phone": "021-88776655",
                  "shop_address": "Valiasr St.", "receipt_terms": "Collect within 30 days.",
                  "delivery_terms": "Warranty: 3 months on the parts fitted.\nKeep this slip.",
                  "money_display": "rial", "auto_close_days": "۱۰", "remind_estimate_days": "2",
-                 "remind_pickup_days": "۳", "warranty_days": "90", "limit_intake": "3",
+                 "remind_pickup_days": "۳", "warranty_days": "90", "loaner_overdue_days": "14",
+                 "limit_intake": "3",
                  "limit_diagnosis": "12", "limit_estimate": "", "limit_repair": "48",
                  "limit_waiting_parts": "240", "limit_ready": "168"}
 
@@ -821,6 +822,35 @@ def test_the_warranty_days_are_the_shops_setting(app, admin, users, make_ticket)
     admin.post("/admin/settings", {**form, "warranty_days": "0"})
     assert "warranty" not in html(desk.get(receipt))
     assert admin.post("/admin/settings", {**form, "warranty_days": "-5"}).status_code == 422
+
+
+def test_the_loaner_phones_overdue_days_are_the_shops_setting(app, admin, users, make_ticket):
+    """Only in the config (LOANER_OVERDUE_DAYS) until now: the shop sets on the settings page
+    after how many days out a loaner phone of its list is flagged overdue."""
+    from datetime import timedelta
+
+    from servicedesk.lifecycle import Actor
+    from servicedesk.services import loaners
+    page = html(admin.get("/admin/settings?lang=en"))
+    assert "A loaner phone is overdue after (days out)" in page
+    assert re.search(r'name="loaner_overdue_days"[^>]*value="14"', page), page
+    assert settings.get("loaner_overdue_days") == 14  # the config's until set
+    from .test_loaner_stock import add_phone
+    phone = add_phone(users["manager"])
+    ticket = make_ticket("repair")
+    loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+    ten_days_on = loaners.out(ticket.id).lent_at + timedelta(days=10)
+    assert loaners.stock(now=ten_days_on)[0].overdue is None
+    assert admin.post("/admin/settings", {**SETTINGS_FORM, "loaner_overdue_days": "۷"}
+                      ).status_code == 302
+    assert settings.get("loaner_overdue_days") == 7 and app.config["LOANER_OVERDUE_DAYS"] == 14
+    assert loaners.stock(now=ten_days_on)[0].overdue == "long"
+    assert re.search(r'name="loaner_overdue_days"[^>]*value="7"',
+                     html(admin.get("/admin/settings?lang=en")))
+    for bad in ("0", "", "soon"):
+        resp = admin.post("/admin/settings", {**SETTINGS_FORM, "loaner_overdue_days": bad})
+        assert resp.status_code == 422, bad
+    assert settings.get("loaner_overdue_days") == 7
 
 
 def test_bad_settings_are_refused_and_nothing_is_written(admin):

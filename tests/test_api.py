@@ -1403,3 +1403,39 @@ def test_if_match_is_the_version_check_of_a_write(api, make_ticket):
         f"{url}/events", json={"event": "deliver", "amount_paid": 0},
         headers={**api["reception"].headers, "If-Match": '"made-up"'})
     assert _expect_error(never, 412)["code"] == "stale_version"
+
+
+def test_a_failed_sms_says_why_in_the_shops_words_beside_the_raw_error(api, make_ticket):
+    """The notifications list gave only the delivery job's English note ("The 'To' number is
+    not a valid phone number."); reason says it as reception reads it, in the shop's language
+    (or the one asked for), and the raw error stays for the scripts that read it."""
+    ticket = make_ticket("intake")
+    sms = ticket.notifications[0]
+    sms.status, sms.error_code = "failed", "21211"
+    sms.error_message = "The 'To' number is not a valid phone number."
+    db.session.commit()
+    got = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["notifications"][0]
+    assert got["error"] == "The 'To' number is not a valid phone number."
+    assert got["error_code"] == "21211"
+    assert got["reason"].startswith("این شماره پیامک دریافت نمی‌کند"), got["reason"]
+    from flask_babel import refresh
+    refresh()  # the test's app context, which every request here shares, kept the language
+    got = api["reception"].get(f"/api/v1/tickets/{ticket.id}?lang=en").get_json()
+    got = got["notifications"][0]
+    assert got["reason"] == ("The number cannot get SMS (wrong, or not a mobile): check it with "
+                             "the customer.")
+    assert got["error"] == "The 'To' number is not a valid phone number."
+    sms.status, sms.error_code, sms.error_message = "sent", None, None
+    db.session.commit()
+    got = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()["notifications"][0]
+    assert got["reason"] is None
+
+
+def test_an_amount_above_the_limit_is_refused_naming_the_limit_in_rials(api, make_ticket):
+    """The API takes rials: its refusal names the limit in rials, with the unit."""
+    ticket = make_ticket("diagnosis")
+    resp = fire(api, "technician", ticket.id, "quote", version=ticket.version, lines=[
+        {"kind": "part", "description": "Board", "qty": 1, "unit_price": 10**13 + 1}])
+    assert resp.status_code == 422, resp.get_json()
+    said = str(resp.get_json())
+    assert "۱۰٬۰۰۰٬۰۰۰٬۰۰۰٬۰۰۰ ریال" in said, said

@@ -31,7 +31,7 @@ def test_the_command_closes_what_was_delivered_longer_ago_than_the_shop_setting(
     recent = delivered_days_ago(make_ticket, 3)
     result = app.test_cli_runner().invoke(args=["close-unanswered"])
     assert result.exit_code == 0, result.output
-    assert "closed 1 ticket(s) delivered more than 7 day(s) ago" in result.output
+    assert "۱ پذیرش که بیش از ۷ روز پیش تحویل شده" in result.output
     assert (state_of(old), state_of(recent)) == ("closed", "delivered")
     close = db.session.get(Ticket, old.id).events[-1]
     assert (close.event, close.actor_kind) == ("close", "system")
@@ -41,9 +41,9 @@ def test_the_command_closes_what_was_delivered_longer_ago_than_the_shop_setting(
 def test_the_command_takes_the_number_of_days(app, make_ticket):
     recent = delivered_days_ago(make_ticket, 3)
     runner = app.test_cli_runner()
-    assert "closed 0" in runner.invoke(args=["close-unanswered", "--days", "4"]).output
+    assert "۰ پذیرش" in runner.invoke(args=["close-unanswered", "--days", "4"]).output
     assert state_of(recent) == "delivered"
-    assert "closed 1" in runner.invoke(args=["close-unanswered", "--days", "2"]).output
+    assert "۱ پذیرش که" in runner.invoke(args=["close-unanswered", "--days", "2"]).output
     assert state_of(recent) == "closed"
 
 
@@ -61,7 +61,7 @@ def test_the_command_follows_the_days_the_admin_set(app, make_ticket, users):
         admin_service.update_settings(users["admin"], {
             **admin_service.current_settings(), "auto_close_days": "2"})
     result = app.test_cli_runner().invoke(args=["close-unanswered"])
-    assert "closed 1 ticket(s) delivered more than 2 day(s) ago" in result.output
+    assert "۱ پذیرش که بیش از ۲ روز پیش تحویل شده" in result.output
     assert state_of(recent) == "closed"
 
 

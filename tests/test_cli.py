@@ -42,7 +42,7 @@ def test_create_user_refuses_a_name_taken_in_another_letter_case(app):
                "a long enough one")[0].exit_code == 0
     result, text = run(app, "create-user", "Nima", "--role", "technician", "--password",
                        "a long enough one")
-    assert result.exit_code != 0 and "Error:" in text  # says it exists (in the shop's language)
+    assert result.exit_code != 0 and "خطا:" in text  # says it exists (in the shop's language)
     assert db.session.scalar(select(func.count(User.id))) == 1
 
 
@@ -91,7 +91,7 @@ def test_create_user_rejects_a_duplicate_name(app):
     second, text = run(app, "create-user", "reza", "--role", "manager", "--password",
                        "second password")
     assert second.exit_code != 0
-    assert text.strip().startswith("Error:") and "Traceback" not in text
+    assert text.strip().startswith("خطا:") and "Traceback" not in text
     assert user_count("reza") == 1
     assert db.session.scalar(select(User.role).where(User.username == "reza")) == "reception"
 
@@ -196,7 +196,7 @@ def test_the_demo_shops_customers_are_never_texted(app, make_ticket):
     from servicedesk.models._types import utcnow
     from servicedesk.services import reminders
     result, text = run(app, "seed-demo")
-    assert result.exit_code == 0 and "get no SMS" in text
+    assert result.exit_code == 0 and "پیامکی فرستاده نمی‌شود" in text
     db.session.expire_all()
     assert all(c.sms_opt_out for c in db.session.scalars(select(Customer)))
     for days in (3, 5, 10):  # the estimate and the pickup reminders fall due
@@ -211,11 +211,11 @@ def test_the_demo_shops_customers_are_never_texted(app, make_ticket):
 def test_seed_demo_users_can_log_in_with_the_printed_passwords(app):
     result, text = run(app, "seed-demo")
     assert result.exit_code == 0, text
-    printed = [line for line in text.splitlines() if line.startswith("user ")]
+    printed = [line for line in text.splitlines() if line.startswith("کاربر ")]
     assert len(printed) >= 5
     for line in printed:
         name = line.split()[1]
-        password = line.rsplit("password:", 1)[1].strip()
+        password = line.rsplit("گذرواژه:", 1)[1].strip()
         assert authenticate(name, password)[0] is not None, line
 
 
@@ -229,21 +229,21 @@ def test_backup_copies_the_embedded_database_and_the_copy_opens(app, make_ticket
         assert result.exit_code != 0 and "pg_dump" in out and not target.exists()
         return
     assert result.exit_code == 0, out
-    assert "2 tickets" in out
+    assert "(۲ پذیرش)" in out
     assert target.stat().st_mode & 0o777 == 0o600  # customers and staff: the owner's only
     copy = create_app({"DATABASE_URL": f"sqlite:///{target}", "SECRET_KEY": "x" * 32})
     with copy.app_context():
         states = sorted(db.session.scalars(select(Ticket.state)))
     assert states == ["intake", "repair"]
     again, out = run(app, "backup", str(target))  # never over an earlier backup
-    assert again.exit_code != 0 and "exists" in out
+    assert again.exit_code != 0 and "از قبل هست" in out
     # a folder that is not there: said in words, not a traceback
     nowhere, out = run(app, "backup", str(tmp_path / "no" / "such" / "copy.db"))
-    assert nowhere.exit_code == 1 and "the folder" in out and "does not exist" in out
+    assert nowhere.exit_code == 1 and "پوشهٔ " in out and "وجود ندارد" in out
     assert isinstance(nowhere.exception, SystemExit)  # a ClickException's exit, no traceback
     # a folder nobody may write a database in (not even root: /proc): refused in words
     refused, out = run(app, "backup", "/proc/servicedesk-copy.db")
-    assert refused.exit_code == 1 and "could not write /proc/servicedesk-copy.db" in out
+    assert refused.exit_code == 1 and "نوشتن /proc/servicedesk-copy.db ممکن نشد" in out
     assert isinstance(refused.exception, SystemExit)
 
 
@@ -253,7 +253,7 @@ def test_create_user_refuses_a_name_the_users_page_refuses(app, name):
     one letter) was taken by the command and refused by the admin's users page."""
     result, text = run(app, "create-user", name, "--role", "reception", "--password",
                        "a long enough one")
-    assert result.exit_code != 0 and "Error:" in text and "Traceback" not in text
+    assert result.exit_code != 0 and "خطا:" in text and "Traceback" not in text
     assert user_count(name) == 0
 
 
@@ -296,3 +296,56 @@ def test_create_user_and_api_token_speak_the_shops_language(app):
     assert said[0].startswith("انقضا: ") and not re.search(r"[A-Za-z]", said[0]), said
     result, text = run(app, "api-token", "nobody")
     assert result.exit_code != 0 and "هیچ کاربر فعالی با نام nobody نیست" in text
+
+
+def shop_speaks(app, language):
+    """The shop's language (SERVICEDESK_LOCALE) switched for the commands run next."""
+    from flask_babel import refresh
+    app.config["SERVICEDESK_LOCALE"] = language
+    refresh()
+
+
+def test_the_shops_other_commands_speak_persian_in_a_persian_shop(app, make_ticket, tmp_path):
+    """seed-demo, sweep-outbox, close-unanswered, remind-customers, verify-audit, backup and
+    copy-db said everything in English to a Persian shop, their errors too."""
+    import re
+    said = {}
+    for args in (["seed-demo"], ["sweep-outbox"], ["close-unanswered"], ["remind-customers"],
+                 ["verify-audit"]):
+        result, said[args[0]] = run(app, *args)
+        assert result.exit_code == 0, said[args[0]]
+    assert "کاربر reza (کارمند پذیرش)، گذرواژه: " in said["seed-demo"]
+    assert "(به مشتریان نمایشی پیامکی فرستاده نمی‌شود" in said["seed-demo"]
+    assert "password" not in said["seed-demo"] and "ticket" not in said["seed-demo"]
+    assert said["sweep-outbox"].strip() == "۰ پیام دوباره به فرستنده سپرده شد."
+    assert "بسته شد" in said["close-unanswered"]
+    assert said["remind-customers"].startswith("یادآوری‌ها: ")
+    assert said["verify-audit"].strip() == "زنجیرهٔ ممیزی سالم است."
+    for command in ("sweep-outbox", "close-unanswered", "remind-customers", "verify-audit"):
+        assert not re.search(r"[A-Za-z]", said[command]), said[command]
+    # the errors, Click's "Error:" with them
+    target = tmp_path / "copy.db"
+    target.write_bytes(b"")
+    result, text = run(app, "backup", str(target))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    if db.engine.dialect.name == "sqlite":
+        assert text.strip() == f"خطا: {target} از قبل هست؛ نام فایل تازه‌ای بدهید.", text
+    else:
+        assert text.startswith("خطا: پایگاه داده SQLite نیست") and "pg_dump" in text, text
+    result, text = run(app, "copy-db", str(tmp_path / "nowhere.db"))
+    assert result.exit_code == 1 and "Error" not in text, text
+    assert text.startswith("خطا: ") and "نه نشانی پایگاه داده است" in text, text
+
+
+def test_the_shops_other_commands_speak_english_in_an_english_shop(app, tmp_path):
+    shop_speaks(app, "en")
+    result, text = run(app, "seed-demo")
+    assert result.exit_code == 0 and "User reza (Reception), password: " in text, text
+    assert "Ticket " in text and ": Waiting for parts" in text, text
+    assert run(app, "sweep-outbox")[1].strip() == \
+        "Handed back to the sender: 0 notification(s)."
+    assert run(app, "remind-customers")[1].startswith("Reminders: 0 estimate(s) not answered")
+    assert run(app, "verify-audit")[1].strip() == "Audit chain intact."
+    result, text = run(app, "copy-db", str(tmp_path / "nowhere.db"))
+    assert result.exit_code == 1 and text.startswith("Error: ") and \
+        "is neither a database URL nor an existing SQLite file" in text, text

@@ -30,7 +30,9 @@ def shop_app(url: str, instance: Path):
     conftest's make_app resets tables, which would hide what init-db and the copy did)."""
     config = {}
     exec((ROOT / "config" / "testing.py").read_text(), config)
-    app = create_app({**{k: v for k, v in config.items() if k.isupper()}, "DATABASE_URL": url})
+    # an English shop: these tests read the command's words (test_cli reads them in Persian)
+    app = create_app({**{k: v for k, v in config.items() if k.isupper()}, "DATABASE_URL": url,
+                      "SERVICEDESK_LOCALE": "en"})
     app.instance_path = str(instance)
     return app
 
@@ -232,8 +234,8 @@ def test_copy_db_moves_the_sqlite_shop_to_postgresql_and_the_shop_carries_on(sho
         assert any(line.split() == [name, str(len(rows)), "rows"]
                    for line in result.output.splitlines()), (name, result.output)
     total = sum(len(rows) for rows in shop["rows"].values())
-    assert f"copied {total} rows in {len(shop['rows'])} tables" in result.output
-    assert result.output.strip().splitlines()[-1].startswith("copied ")
+    assert f"Copied {total} rows in {len(shop['rows'])} tables" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("Copied ")
 
     # Every row as it was: ids, aware timestamps (the same instants), booleans, dates,
     # money above 2**31, JSON parsed and as stored; the init-db branch gave way to the shop's.
@@ -251,7 +253,7 @@ def test_copy_db_moves_the_sqlite_shop_to_postgresql_and_the_shop_carries_on(sho
 
     audit = flask(app, "verify-audit")
     assert audit.exit_code == 0, audit.output
-    assert "audit chain intact" in audit.output
+    assert "Audit chain intact" in audit.output
 
     # Each id sequence stands at the largest id its table holds (the bug this command avoids:
     # a copy that left them at 1).
@@ -330,7 +332,7 @@ def test_copy_db_refuses_a_target_that_holds_a_user(shop, target):
 
     result = flask(app, "copy-db", shop["url"])
     assert result.exit_code == 1
-    assert "not empty (users 1 rows)" in result.output
+    assert "not empty (rows: users 1)" in result.output
     assert "createdb" in result.output and "flask --app wsgi init-db" in result.output
     assert "copying" not in result.output
     assert dump(url) == before and sequences(url) == numbers
@@ -343,7 +345,7 @@ def test_copy_db_refuses_a_target_behind_the_source(shop, target):
 
     result = flask(app, "copy-db", shop["url"])
     assert result.exit_code == 1
-    assert f"the target is at revision {PREVIOUS_REVISION}" in result.output
+    assert f"The target is at revision {PREVIOUS_REVISION}" in result.output
     assert "run `flask --app wsgi init-db` on it" in result.output
     assert dump_partial(url) == before
     assert not any(before.values())
@@ -360,7 +362,7 @@ def test_copy_db_refuses_a_source_behind_the_target(target, tmp_path):
 
     result = flask(app, "copy-db", f"sqlite:///{old}")
     assert result.exit_code == 1
-    assert f"the source is at revision {PREVIOUS_REVISION}" in result.output
+    assert f"The source is at revision {PREVIOUS_REVISION}" in result.output
     assert "upgrade it with `DATABASE_URL=sqlite:///" in result.output
     assert dump(url) == before
     assert [r["code"] for r in before["branches"]] == ["A"]  # init-db's, still there
@@ -383,7 +385,7 @@ def test_copy_db_that_fails_half_way_writes_nothing(shop, target, tmp_path):
 
     result = flask(app, "copy-db", str(poisoned))  # a plain path is taken as a SQLite file
     assert result.exit_code == 1, result.output
-    assert "copying webhook_deliveries failed" in result.output
+    assert "Copying webhook_deliveries failed" in result.output
     assert "nothing was written to the target" in result.output
     assert "  tickets " in result.output  # it got that far
     assert dump(url) == before and sequences(url) == numbers

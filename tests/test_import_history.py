@@ -329,7 +329,7 @@ def test_verify_audit_after_import_and_after_tampering(app, users, tmp_path):
 
     result, text = run(app, "verify-audit")
     assert result.exit_code == 0, text
-    assert "audit chain intact" in text
+    assert "Audit chain intact" in text
 
     ticket = ticket_by_external("old-1002")
     number = ticket.number
@@ -344,12 +344,12 @@ def test_verify_audit_after_import_and_after_tampering(app, users, tmp_path):
 
     result, text = run(app, "verify-audit")
     assert result.exit_code != 0
-    assert f"ticket {number}: chain broken at event {quote.seq}" in text
+    assert f"Ticket {number}: chain broken at event {quote.seq}" in text
     assert "1 ticket(s)" in text
-    assert "audit chain intact" not in text
+    assert "Audit chain intact" not in text
     # only the edited ticket is reported
     others = [t.number for t in db.session.scalars(select(Ticket)) if t.number != number]
-    assert all(f"ticket {n}:" not in text for n in others)
+    assert all(f"Ticket {n}:" not in text for n in others)
 
 
 def test_a_survey_without_a_comment_imports(app, users):

@@ -430,6 +430,7 @@ def test_the_api_lends_a_phone_of_the_list_and_takes_it_back_damaged(app, api, u
     resp = api["reception"].post(f"/api/v1/tickets/{other.id}/loaner",
                                  json={"loaner_id": phone.id})
     assert resp.status_code == 409 and resp.get_json()["code"] == "conflict"
+    assert list(resp.get_json()["fields"]) == ["loaner_id"]  # the field, as a 422 names it
     # back: a condition that is neither, or damaged without a note, is refused; nothing changes
     for body, field in (({"condition": "broken"}, "condition"),
                         ({"condition": "damaged"}, "note")):
@@ -518,6 +519,8 @@ def test_the_api_intake_lends_a_phone_of_the_list_with_the_admit(app, api, users
     again = api["reception"].post("/api/v1/tickets", json={
         **INTAKE, "loaner_id": phone.id, "problem": "Battery"})
     assert again.status_code == 409 and "A1" in again.get_json()["error"]
+    # named on its field, as a retired or another branch's phone is (a 422's fields)
+    assert again.get_json()["fields"] == {"loaner_id": again.get_json()["error"]}
     assert counts() == before
 
 
@@ -578,3 +581,36 @@ def test_the_cancel_form_takes_the_phone_back_with_its_condition(app, users, mak
     page = text(desk.get(f"/tickets/{ticket.id}?lang=en"))
     timeline = page[page.index("data-timeline"):]
     assert "As it came back" in timeline and "at the cancellation" in timeline
+
+
+def test_a_phone_picked_from_the_list_and_another_typed_is_refused_not_guessed(
+        app, api, users, make_ticket):
+    """The list's first phone is picked until the desk changes it: a desk that typed the
+    phone it was lending had the list's phone recorded instead, silently."""
+    from .test_reception import Staff, text
+    ticket = make_ticket("repair")
+    phone = add_phone(users["manager"])
+    desk = Staff(app, "reception1")
+    before = counts()
+    resp = desk.post(f"/tickets/{ticket.id}/loaner?lang=en", {
+        "loaner_id": str(phone.id), "description": "Nokia 105", "serial": "",
+        "version": str(ticket.version)})
+    assert resp.status_code == 422
+    page = text(resp)
+    form = page[page.index("data-lend-form"):].split("</details>", 1)[0]
+    assert "A phone is picked from the list and another is typed" in form
+    assert 'value="Nokia 105"' in form  # what was typed stays
+    assert loaners.out(ticket.id) is None and counts() == before
+    # in Persian too, and through the API (a serial typed counts as typing a phone)
+    resp = desk.post(f"/tickets/{ticket.id}/loaner?lang=fa", {
+        "loaner_id": str(phone.id), "description": "", "serial": "490154203237518",
+        "version": str(ticket.version)})
+    assert resp.status_code == 422 and "گوشی دیگری" in text(resp)
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/loaner",
+                                 json={"loaner_id": phone.id, "description": "Nokia 105"})
+    assert resp.status_code == 422 and list(resp.get_json()["fields"]) == ["loaner_id"]
+    assert loaners.out(ticket.id) is None and counts() == before
+    # picking alone, or typing alone ("Another phone"), lends as before
+    resp = desk.post(f"/tickets/{ticket.id}/loaner", {
+        "loaner_id": "", "description": "Nokia 105", "version": str(ticket.version)})
+    assert resp.status_code == 302 and loaners.out(ticket.id).loaner_id is None

@@ -523,10 +523,20 @@ def test_the_list_of_loaners_out_from_the_desks_navigation(app, users, make_tick
 
 
 def test_the_demo_shop_has_a_loaner_out_and_its_trail_holds(app):
+    """The demo's loaner is one of its branch's list (a few phones on it, the others free),
+    out on the ticket waiting for parts; a second seed adds no phone twice."""
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     out = loaners.loaners_out()
     assert [loan.ticket.state for loan in out] == ["waiting_parts"]
+    rows = loaners.stock()
+    assert len(rows) >= 3 and [r.state for r in rows].count("out") == 1, rows
+    assert out[0].loaner_id == next(r.phone.id for r in rows if r.state == "out")
+    assert all(r.state == "free" for r in rows if r.state != "out")
+    result = runner.invoke(args=["verify-audit"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert len(loaners.stock()) == len(rows)
     result = runner.invoke(args=["verify-audit"])
     assert result.exit_code == 0, result.output
 

@@ -315,9 +315,9 @@ def test_the_command_writes_and_sends_what_is_due(app, make_ticket):
     waited(make_ticket("ready"), "finish", 4)
     result = app.test_cli_runner().invoke(args=["remind-customers"])
     assert result.exit_code == 0, result.output
-    assert "reminders: 1 estimate(s) not answered, 1 device(s) not collected" in result.output
+    assert "یادآوری‌ها: ۱ برآورد بی‌پاسخ، ۱ دستگاه تحویل‌نگرفته." in result.output
     assert [n.status for n in reminders()] == ["sent", "sent"]
-    assert "0 estimate(s)" in app.test_cli_runner().invoke(args=["remind-customers"]).output
+    assert "۰ برآورد بی‌پاسخ" in app.test_cli_runner().invoke(args=["remind-customers"]).output
     assert len(reminders(ticket)) == 1
 
 

@@ -537,7 +537,7 @@ def test_verify_audit_finds_rows_that_disagree_with_the_trail(app, make_ticket, 
     from servicedesk.models import CostLine
     from .test_workbench import Staff
     ticket, other = make_ticket("delivered"), make_ticket("delivered")
-    assert "audit chain intact" in _verify(app).output
+    assert "زنجیرهٔ ممیزی سالم است." in _verify(app).output
     deliver = ticket.events[-1]
     db.session.execute(update(TicketEvent).where(TicketEvent.id == deliver.id).values(
         actor_id=users["manager"].id))
@@ -551,8 +551,8 @@ def test_verify_audit_finds_rows_that_disagree_with_the_trail(app, make_ticket, 
     for problem in ("the bill's lines differ from the finish event",
                     "the amount paid differs from the deliver event",
                     f"event {deliver.seq} names reception1 but points to another account"):
-        assert f"ticket {ticket.number}: {problem}" in result.output, result.output
-    assert other.number not in result.output and "1 ticket(s)" in result.output
+        assert f"پذیرش {ticket.number}: {problem}" in result.output, result.output
+    assert other.number not in result.output and "۱ پذیرش با زنجیرهٔ ممیزی گسسته" in result.output
     page = html(Staff(app, "manager1").get(f"/tickets/{ticket.id}?lang=en"))
     last = page[page.rindex('data-event="deliver"'):]
     assert "reception1" in last[:600] and users["manager"].display_name not in last[:600]
@@ -562,7 +562,7 @@ def test_verify_audit_detects_an_edited_event(app, make_ticket, users):
     ticket = make_ticket("repair")
     other = make_ticket("ready")
     result = _verify(app)
-    assert result.exit_code == 0 and "audit chain intact" in result.output
+    assert result.exit_code == 0 and "زنجیرهٔ ممیزی سالم است." in result.output
     assert audit.verify_ticket_chains() == []
 
     # Someone with database access lowers the quoted total after the fact.
@@ -573,7 +573,9 @@ def test_verify_audit_detects_an_edited_event(app, make_ticket, users):
     db.session.expire_all()
     result = _verify(app)
     assert result.exit_code != 0
-    assert f"ticket {ticket.number}: chain broken at event {quote.seq}" in result.output
+    from servicedesk.i18n import localize_digits
+    seq = localize_digits(quote.seq, "fa")
+    assert f"پذیرش {ticket.number}: زنجیره در رویداد {seq} گسسته است" in result.output
     assert other.number not in result.output
     assert audit.verify_ticket_chains() == [(ticket.number, quote.seq)]
 

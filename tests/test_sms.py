@@ -558,15 +558,16 @@ class TestInProcess:
         assert (by[stopped.customer_id], by[asked.customer_id]) == ("stop", "staff")
         runner = app.test_cli_runner()
         result = runner.invoke(args=["verify-audit"])
-        assert result.exit_code == 0 and "audit chain intact" in result.output, result.output
+        assert result.exit_code == 0 and "زنجیرهٔ ممیزی سالم است." in result.output, result.output
         db.session.execute(update(Customer).where(Customer.id == asked.customer_id)
                            .values(opted_out_by="stop"))
         db.session.commit()
         result = runner.invoke(args=["verify-audit"])
         assert result.exit_code == 1
-        assert f"customer {asked.customer_id}: SMS stopped by stop but the last customer.sms " \
-            "record" in result.output
-        assert f"customer {stopped.customer_id}:" not in result.output
+        from servicedesk.i18n import localize_digits
+        assert f"مشتری {localize_digits(asked.customer_id, 'fa')}: SMS stopped by stop but the " \
+            "last customer.sms record" in result.output
+        assert f"مشتری {localize_digits(stopped.customer_id, 'fa')}:" not in result.output
         # the customer starts them again from their page: the switch and the log agree again
         svc.set_customer_sms(asked.customer_id, True, how="link")
         svc.set_customer_sms(asked.customer_id, False, how="link")

@@ -699,3 +699,17 @@ def test_the_ticket_list_says_when_it_shows_only_the_newest(tech, make_ticket, m
     page = html(tech.get("/tickets/?lang=en"))
     assert "Only 2 are shown" in page
     assert f'href="/tickets/{first.id}"' not in page
+
+
+def test_a_price_above_the_limit_is_refused_naming_the_limit_in_the_shops_unit(
+        tech, make_ticket):
+    """The limit was a bare number ("at most 10,000,000,000,000"), in rials, on a page where
+    prices are typed in toman: a tenth of what it said looked allowed."""
+    ticket = make_ticket("diagnosis")
+    resp = fire_form(tech, ticket, "quote", lines=[("part", "Board", "1", "1000000000001")])
+    page = html(resp)
+    said = re.findall(r'data-error-line="1">([^<]*)<', page)
+    assert said == ["Line 1: Must be at most 1,000,000,000,000 toman."], said  # in English:
+    # technician1's language
+    assert "10,000,000,000,000" not in page
+    assert reload(ticket).state == "diagnosis"

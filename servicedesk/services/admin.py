@@ -641,7 +641,8 @@ def reset_template(by: User, event: str, language: str) -> None:
 
 SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
              "delivery_terms", "money_display", "auto_close_days", "remind_estimate_days",
-             "remind_pickup_days", "warranty_days", "handback_check", "state_time_limits")
+             "remind_pickup_days", "warranty_days", "loaner_overdue_days", "handback_check",
+             "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -675,6 +676,9 @@ def clean_settings(values: dict) -> dict:
         clean[key] = _take(errors, key, v.integer, values.get(key), minimum=0, maximum=365)
     clean["warranty_days"] = _take(errors, "warranty_days", v.integer,
                                    values.get("warranty_days"), minimum=0, maximum=3650)
+    clean["loaner_overdue_days"] = _take(errors, "loaner_overdue_days", v.integer,
+                                         values.get("loaner_overdue_days"), minimum=1,
+                                         maximum=365)
     # (a form from before the setting, or a script's, leaves it as it is)
     check = values.get("handback_check") or shop_settings.get("handback_check")
     if check not in pickup.CHECKS:

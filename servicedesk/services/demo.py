@@ -2,9 +2,11 @@
 import secrets
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import lifecycle
+from ..auth import ROLE_LABELS
 from ..extensions import db
 from ..lifecycle import Actor
 from ..models import SurveyResponse, User, utcnow
@@ -38,8 +40,25 @@ PATHS = (
     ["cancel"],
 )
 
+# The branch's own loaner phones (label, model, IMEI): one goes out on the ticket waiting for
+# parts; the others wait on the list.
+LOANERS = (("A1", "سامسونگ A10، سفید", "356938035643809"),
+           ("A2", "شیائومی Redmi 9A، خاکستری", "353918053245110"),
+           ("A3", "نوکیا 105", ""))
+
 LINES = [{"kind": "part", "description": "قطعه / part", "qty": 1, "unit_price": 12_000_000},
          {"kind": "labour", "description": "دستمزد / labour", "qty": 1, "unit_price": 3_000_000}]
+
+
+def _stock_loaners(manager: User, branch) -> None:
+    """The demo branch's list of loaner phones, added once (the manager keeps the list)."""
+    from ..models import Loaner
+    from .loaners import save_phone
+    for label, model, serial in LOANERS:
+        if db.session.scalar(select(Loaner.id).where(Loaner.branch_id == branch.id,
+                                                     Loaner.label == label)) is None:
+            save_phone(manager, None, {"branch_id": branch.id, "label": label, "model": model,
+                                       "serial": serial})
 
 
 def seed() -> list[str]:
@@ -51,9 +70,11 @@ def seed() -> list[str]:
             password = secrets.token_urlsafe(9)
             user = create_user(username, role, password, full_name=full_name,
                                branch=default_branch())
-            out.append(f"user {username} ({role}) password: {password}")
+            out.append(_("User %(name)s (%(role)s), password: %(password)s", name=username,
+                         role=ROLE_LABELS.get(role, role), password=password))
         users[username] = user
     branch = default_branch()
+    _stock_loaners(users["maryam"], branch)
     start = utcnow() - timedelta(days=3)
     for i, ((name, phone, brand, model, problem), path) in enumerate(zip(CUSTOMERS, PATHS)):
         clean = clean_intake({"customer": {"name": name, "phone": phone,
@@ -87,9 +108,12 @@ def seed() -> list[str]:
             ticket.customer.opted_out_at = at
         db.session.commit()
         if ticket.state == "waiting_parts":  # a long wait: the customer has a loaner phone
-            from .loaners import lend
-            lend(ticket.id, Actor.staff(users["reza"]), {
-                "description": "سامسونگ A10، سفید", "condition": "خط روی قاب"})
-        out.append(f"ticket {ticket.number}: {ticket.state}")
-    out.append("(the demo's customers get no SMS: their numbers may be real people's)")
+            from .loaners import free_phones, lend
+            free = free_phones(branch.id)  # one of the list's (typed when all are out)
+            lend(ticket.id, Actor.staff(users["reza"]),
+                 {"loaner_id": free[0].id, "condition": "خط روی قاب"} if free else
+                 {"description": "سامسونگ A10، سفید", "condition": "خط روی قاب"})
+        out.append(_("Ticket %(number)s: %(state)s", number=ticket.number,
+                     state=lifecycle.STATE_LABELS.get(ticket.state, ticket.state)))
+    out.append(_("(The demo's customers get no SMS: their numbers may be real people's.)"))
     return out

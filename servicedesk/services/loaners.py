@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -113,7 +112,15 @@ def lend_loaded(ticket: Ticket, actor: Actor, data: dict,
     if already is not None:
         raise Conflict(_("A loaner phone is out on this ticket already: %(loaner)s. Take "
                          "it back first.", loaner=named(already)), state=ticket.state)
-    clean = lifecycle.clean_loan(data if isinstance(data, dict) else {})
+    data = data if isinstance(data, dict) else {}
+    typed = [k for k in ("description", "serial") if str(data.get(k) or "").strip()]
+    if data.get("loaner_id") not in (None, "") and typed:
+        # a phone picked from the list and another typed: which one the customer holds is a
+        # guess either way (the list's first phone is picked until the desk changes it)
+        problem = _("A phone is picked from the list and another is typed: pick “Another "
+                    "phone” in the list to lend the one typed, or clear what is typed.")
+        raise ValidationError(problem, fields={"loaner_id": problem})
+    clean = lifecycle.clean_loan(data)
     if clean.get("loaner_id"):
         phone = lendable(clean["loaner_id"], ticket.branch_id)
         clean = {"loaner_id": phone.id, "description": phone.description,
@@ -154,9 +161,10 @@ def lendable(loaner_id: int, branch_id: int) -> Loaner:
     holder = db.session.scalar(select(Loan).where(Loan.loaner_id == phone.id,
                                                   Loan.returned_at.is_(None))
                                .options(joinedload(Loan.ticket)))
-    if holder is not None:
-        raise Conflict(_("Loaner phone %(label)s is out already, on ticket %(number)s.",
-                         label=phone.label, number=localize_digits(holder.ticket.number)))
+    if holder is not None:  # named on its field, as the refusals above are
+        problem = _("Loaner phone %(label)s is out already, on ticket %(number)s.",
+                    label=phone.label, number=localize_digits(holder.ticket.number))
+        raise Conflict(problem, fields={"loaner_id": problem})
     return phone
 
 
@@ -257,7 +265,8 @@ class StockRow:
     """One phone of the stock list and its state now: ``free``, ``out`` (``loan``, with its
     ticket and customer), ``damaged`` (came back so, not lent) or ``retired``; ``overdue``
     when out and its ticket has waited for pickup past the shop's limit for ``ready``
-    (``pickup_since``), or it has been out ``LOANER_OVERDUE_DAYS`` or more."""
+    (``pickup_since``), or it has been out the shop's ``loaner_overdue_days`` or more (the
+    settings page; ``LOANER_OVERDUE_DAYS`` until an admin sets it)."""
     phone: Loaner
     loan: Optional[Loan] = None
     pickup_since: Optional[datetime] = None
@@ -288,7 +297,7 @@ def stock(branch_id: Optional[int] = None, now: Optional[datetime] = None) -> li
     if branch_id is not None:
         query = query.where(Loaner.branch_id == branch_id)
     now = now or utcnow()
-    long_days = current_app.config.get("LOANER_OVERDUE_DAYS", 14)
+    long_days = shop_settings.get("loaner_overdue_days")  # the admin's, else the config's
     rows = []
     for phone, loan, since in db.session.execute(query).unique().all():
         row = StockRow(phone, loan)

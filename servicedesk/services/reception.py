@@ -257,7 +257,7 @@ def admit(payload: dict, actor: Actor, branch: Optional[Branch] = None,
                              number=localize_digits(twin.number)), twin_id=twin.id)
     waiting = None
     try:
-        visit_id = v.integer(payload.get("visit_id"), minimum=1)
+        visit_id = v.integer(payload.get("visit_id"), minimum=1, maximum=v.MAX_ID)
     except ValueError:
         visit_id = None
     if visit_id is not None:

@@ -227,6 +227,10 @@ def _settings_form_class():
             validators=[DataRequired(), Length(max=6)],
             description=_l("Printed on the delivery receipt; a device back within them counts "
                            "as a return in the reports. 0: no warranty."))
+        loaner_overdue_days = StringField(
+            _l("A loaner phone is overdue after (days out)"),
+            validators=[DataRequired(), Length(max=6)],
+            description=_l("Flagged on the loaner phones' list."))
         handback_check = SelectField(
             _l("Confirm who collects a device"),
             choices=_choices(list(pickup.CHECKS.items())),
@@ -247,9 +251,9 @@ SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
                    "delivery_terms", "money_display", "auto_close_days",
                    "remind_estimate_days", "remind_pickup_days", "warranty_days",
-                   "handback_check")
+                   "loaner_overdue_days", "handback_check")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
-                   "warranty_days")
+                   "warranty_days", "loaner_overdue_days")
 
 
 class AuditSearchForm(FlaskForm):

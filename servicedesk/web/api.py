@@ -14,6 +14,7 @@ from ..i18n import format_number, use_rials_in_messages
 from ..lifecycle import Actor
 from ..links import tracking_url
 from ..models import Ticket, Visit
+from ..notifications import reasons as sms_reasons
 from ..services import loaners, reception
 from ..services import tickets as ticket_service
 from ..services.people import user_for_token
@@ -182,10 +183,14 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
                             "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}
                            for e in ticket.events]
+        # error: the delivery job's raw note (English, kept for scripts that read it);
+        # reason: what it means, in the words reception reads beside the SMS
         data["notifications"] = [{"id": n.id, "event": n.event, "to": n.to, "status": n.status,
                                   "body": n.shown_body, "segments": n.segments,
                                   "attempts": n.attempts, "error_code": n.error_code,
-                                  "error": n.error_message}
+                                  "error": n.error_message,
+                                  "reason": sms_reasons.explain(n.status, n.error_code,
+                                                                n.error_message)}
                                  for n in ticket.notifications]
     return data
 

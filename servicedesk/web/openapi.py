@@ -54,7 +54,8 @@ _ERROR = {"type": "object", "required": ["error", "code"],
                          "fields": {"type": "object", "description": "invalid: each bad "
                                     "field (dotted for a nested one: customer.phone, "
                                     "lines.2.qty with a list's items from 1) and what is wrong "
-                                    "with it"},
+                                    "with it; conflict: the field whose value is taken "
+                                    "(loaner_id for a loaner phone out on another ticket)"},
                          "unknown": {"type": "array", "items": {"type": "string"},
                                      "description": "400 invalid: the fields of the body "
                                      "that the endpoint does not read (also in fields); "
@@ -249,7 +250,12 @@ def openapi_document() -> dict:
                     "notifications": {"type": "array", "items": _record({
                         "id": _INT, "event": _STR, "to": _STR, "status": _STR, "body": _STR,
                         "segments": _INT, "attempts": _INT, "error_code": _STR_OR_NULL,
-                        "error": _STR_OR_NULL})}}),
+                        "error": {**_STR_OR_NULL, "description": "the delivery job's own note, "
+                                  "in English (as logged): what the provider or the job said"},
+                        "reason": {**_STR_OR_NULL, "description": "why it was not sent or did "
+                                   "not arrive and what to do, in your language (the words "
+                                   "reception reads beside the SMS); null for an SMS on its "
+                                   "way or delivered"}})}}),
                 "NewTicket": {"type": "object", "required": ["customer", "device", "problem"],
                               "properties": {
                     "visit_id": {"type": "integer"},
