@@ -101,21 +101,29 @@ def register_session_hooks() -> None:
 
 
 def dispatch(ids: Iterable[int], attempts: Optional[dict] = None) -> None:
-    """Hand committed rows to the sender. Never raises: a row that could not be handed over
-    stays pending and the sweep sends it. ``attempts`` (id -> attempts so far) makes each
-    re-enqueue a new rq job."""
+    """Hand committed SMS rows to the sender (``hand_over``)."""
+    hand_over(ids, attempts, "sms")
+
+
+def hand_over(ids: Iterable[int], attempts: Optional[dict] = None, kind: str = "sms") -> None:
+    """Hand committed rows to the sender: rq with REDIS_URL, else the in-process sender;
+    ``kind`` "sms" (notifications) or "webhook" (webhook deliveries). Never raises: a row that
+    could not be handed over stays pending and the sweep sends it. ``attempts`` (id ->
+    attempts so far) makes each re-enqueue a new rq job."""
     ids = list(ids)
     if not ids:
         return
     app = current_app._get_current_object()
     try:
         if app.config.get("REDIS_URL"):
-            from .queue import enqueue
-            enqueue(app, ids, attempts)
+            from .queue import enqueue, enqueue_webhooks
+            (enqueue if kind == "sms" else enqueue_webhooks)(app, ids, attempts)
         else:
-            app.extensions["servicedesk_sender"].submit(ids)
+            sender = app.extensions["servicedesk_sender"]
+            (sender.submit if kind == "sms" else sender.submit_webhooks)(ids)
     except Exception:  # noqa: BLE001 - the outbox row is the promise; the sweep keeps it
-        log.exception("could not hand %d notification(s) to the sender; the sweep will", len(ids))
+        log.exception("could not hand %d %s row(s) to the sender; the sweep will", len(ids),
+                      kind)
 
 
 def due(now: Optional[datetime] = None, pending_after: timedelta = timedelta(minutes=2),

@@ -38,15 +38,21 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
     job_timeout = max(int(app.config.get("SMS_JOB_TIMEOUT", 60)),
                       int(send_limit(app.config)) + SEND_MARGIN)
     intervals = list(app.config.get("SMS_RETRY_INTERVALS") or RETRY_INTERVALS)
-    for nid in ids:
-        tries = (attempts or {}).get(nid, 0)
+    _enqueue_each(q, "servicedesk.notifications.jobs.send_notification", "sms", ids, attempts,
+                  intervals, job_timeout)
+
+
+def _enqueue_each(q: Queue, job: str, kind: str, ids: Iterable[int],
+                  attempts: Optional[dict], intervals: list, job_timeout: int) -> None:
+    """One ``job`` per row id, named by the row and its attempts so far, with rq's retries at
+    the intervals still ahead of the row (``enqueue``)."""
+    for rid in ids:
+        tries = (attempts or {}).get(rid, 0)
         ahead = intervals[tries:]
         try:
-            q.enqueue("servicedesk.notifications.jobs.send_notification", nid,
-                      job_id=f"{q.name}-sms-{nid}-{tries}", unique=True,
+            q.enqueue(job, rid, job_id=f"{q.name}-{kind}-{rid}-{tries}", unique=True,
                       retry=Retry(max=len(ahead), interval=ahead) if ahead else None,
-                      job_timeout=job_timeout,
-                      result_ttl=0, failure_ttl=24 * 3600)
+                      job_timeout=job_timeout, result_ttl=0, failure_ttl=24 * 3600)
         except DuplicateJobError:
             pass
 
@@ -59,13 +65,5 @@ def enqueue_webhooks(app, ids: Iterable[int], attempts: Optional[dict] = None) -
     job_timeout = 2 * int(float(app.config.get("WEBHOOK_TIMEOUT") or DEFAULT_TIMEOUT)) + 30
     intervals = app.config.get("WEBHOOK_RETRY_INTERVALS")
     intervals = list(DEFAULT_RETRY_INTERVALS if intervals is None else intervals)
-    for did in ids:
-        tries = (attempts or {}).get(did, 0)
-        ahead = intervals[tries:]
-        try:
-            q.enqueue("servicedesk.notifications.jobs.send_webhook", did,
-                      job_id=f"{q.name}-webhook-{did}-{tries}", unique=True,
-                      retry=Retry(max=len(ahead), interval=ahead) if ahead else None,
-                      job_timeout=job_timeout, result_ttl=0, failure_ttl=24 * 3600)
-        except DuplicateJobError:
-            pass
+    _enqueue_each(q, "servicedesk.notifications.jobs.send_webhook", "webhook", ids, attempts,
+                  intervals, job_timeout)

@@ -140,21 +140,11 @@ def register_session_hooks() -> None:
 
 
 def dispatch(ids: Iterable[int], attempts: Optional[dict] = None) -> None:
-    """Hand committed rows to the sender (rq, or the in-process sender). Never raises: a row
-    not handed over stays pending and the sweep sends it."""
-    ids = list(ids)
-    if not ids:
-        return
-    app = current_app._get_current_object()
-    try:
-        if app.config.get("REDIS_URL"):
-            from .queue import enqueue_webhooks
-            enqueue_webhooks(app, ids, attempts)
-        else:
-            app.extensions["servicedesk_sender"].submit_webhooks(ids)
-    except Exception:  # noqa: BLE001 - the row is the promise; the sweep keeps it
-        log.exception("could not hand %d webhook delivery(ies) to the sender; the sweep will",
-                      len(ids))
+    """Hand committed rows to the sender (rq, or the in-process sender), as the SMS are
+    (``outbox.hand_over``). Never raises: a row not handed over stays pending and the sweep
+    sends it."""
+    from .outbox import hand_over
+    hand_over(ids, attempts, "webhook")
 
 
 # --- sending ------------------------------------------------------------------------------------
