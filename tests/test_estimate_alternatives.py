@@ -1,0 +1,155 @@
+"""An estimate with alternatives: the technician offers an original display or a copy one, the
+customer chooses (on their page, or by phone through the desk), and the chosen one's lines
+with the common ones become the estimate approved: what the bill starts from, what reports and
+the amount due read. An estimate without alternatives works as before."""
+import pytest
+from flask_babel import force_locale
+
+from servicedesk import lifecycle
+from servicedesk.errors import ValidationError
+from servicedesk.lifecycle import Actor
+from servicedesk.models import Notification
+from servicedesk.services import tickets as ticket_service
+
+from .conftest import INTAKE, LINES
+from .test_public import Customer, html, reload, track
+
+COMMON = [{"kind": "labour", "description": "Diagnosis and fitting", "qty": 1,
+           "unit_price": 5_000_000}]
+ORIGINAL = {"name": "Original display", "lines": [
+    {"kind": "part", "description": "Display (original)", "qty": 1, "unit_price": 45_000_000}]}
+COPY = {"name": "Copy display", "lines": [
+    {"kind": "part", "description": "Display (high copy)", "qty": 1, "unit_price": 28_000_000}]}
+CHOICES = {"lines": COMMON, "alternatives": [ORIGINAL, COPY]}
+
+
+@pytest.fixture
+def customer(app):
+    return Customer(app)
+
+
+@pytest.fixture
+def quoted(make_ticket, users):
+    """A ticket whose estimate offers the original and the copy display."""
+    ticket = make_ticket("diagnosis")
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              dict(CHOICES))
+    return reload(ticket)
+
+
+def approve(ticket, users, **data):
+    with force_locale("en"):
+        return ticket_service.fire_event(ticket.id, "approve", Actor.staff(users["reception"]),
+                                     {"channel": "phone", **data})
+
+
+def test_an_estimate_with_alternatives_waits_for_the_customers_choice(quoted):
+    assert quoted.state == "estimate"
+    alternatives = lifecycle.estimate_alternatives(quoted)
+    assert [(a["id"], a["name"], a["total"]) for a in alternatives] == [
+        (1, "Original display", 50_000_000), (2, "Copy display", 33_000_000)]
+    # until the customer chooses, the estimate's own lines are the common ones
+    assert [l.description for l in quoted.estimate_lines()] == ["Diagnosis and fitting"]
+
+
+def test_the_chosen_alternative_and_the_common_lines_are_the_estimate_approved(quoted, users):
+    approve(quoted, users, alternative=2)
+    ticket = reload(quoted)
+    assert ticket.state == "repair"
+    assert [l.description for l in ticket.estimate_lines()] == [
+        "Diagnosis and fitting", "Display (high copy)"]
+    assert ticket.estimate_total == 33_000_000
+    event = ticket.events[-1]
+    assert event.data["alternative"] == 2 and event.data["alternative_name"] == "Copy display"
+    assert event.data["estimate_total"] == 33_000_000
+    assert lifecycle.chosen_alternative(ticket) == {"id": 2, "name": "Copy display"}
+    assert lifecycle.verify_records(ticket) == []
+
+
+def test_an_approval_without_a_choice_is_refused_and_changes_nothing(quoted, users):
+    with pytest.raises(ValidationError) as refused:
+        approve(quoted, users)
+    assert "alternative" in refused.value.extra["fields"]
+    assert "Copy display" in refused.value.extra["fields"]["alternative"]
+    ticket = reload(quoted)
+    assert ticket.state == "estimate" and ticket.events[-1].event == "quote"
+
+
+def test_a_choice_the_estimate_does_not_offer_is_refused(quoted, users):
+    with pytest.raises(ValidationError) as refused:
+        approve(quoted, users, alternative=3)
+    assert "no alternative" in refused.value.extra["fields"]["alternative"]
+    assert reload(quoted).state == "estimate"
+
+
+def test_a_choice_on_an_estimate_without_alternatives_is_refused(make_ticket, users):
+    ticket = make_ticket("estimate")
+    with pytest.raises(ValidationError) as refused:
+        approve(ticket, users, alternative=1)
+    assert "no alternatives" in refused.value.extra["fields"]["alternative"]
+    assert reload(ticket).state == "estimate"
+
+
+def test_an_estimate_without_alternatives_is_approved_as_before(make_ticket, users):
+    ticket = make_ticket("estimate")
+    approve(ticket, users)
+    ticket = reload(ticket)
+    assert ticket.state == "repair" and ticket.estimate_total == 14_000_000
+    assert "alternative" not in ticket.events[-1].data
+    assert lifecycle.verify_records(ticket) == []
+
+
+@pytest.mark.parametrize("alternatives, problem", [
+    ([ORIGINAL], "two alternatives or more"),
+    ([ORIGINAL, {**COPY, "name": "original DISPLAY"}], "has this name already"),
+    ([ORIGINAL, {"name": "Copy", "lines": []}], "Alternative 2"),
+    ([ORIGINAL, {"lines": COPY["lines"]}], "Alternative 2"),
+    ([ORIGINAL, COPY, COPY | {"name": "C"}, COPY | {"name": "D"}, COPY | {"name": "E"}],
+     "At most"),
+])
+def test_alternatives_that_cannot_be_offered_are_refused(make_ticket, users, alternatives,
+                                                         problem):
+    ticket = make_ticket("diagnosis")
+    with pytest.raises(ValidationError) as refused, force_locale("en"):
+        ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                                  {"lines": COMMON, "alternatives": alternatives})
+    assert problem in refused.value.extra["fields"]["alternatives"]
+    assert reload(ticket).state == "diagnosis"
+
+
+def test_an_estimate_needs_lines_when_it_offers_no_alternatives(make_ticket, users):
+    ticket = make_ticket("diagnosis")
+    with pytest.raises(ValidationError) as refused:
+        ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                                  {"lines": []})
+    assert "lines" in refused.value.extra["fields"]
+
+
+def test_alternatives_need_no_common_lines(make_ticket, users):
+    ticket = make_ticket("diagnosis")
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              {"alternatives": [ORIGINAL, COPY]})
+    ticket = reload(ticket)
+    approve(ticket, users, alternative=1)
+    ticket = reload(ticket)
+    assert ticket.estimate_total == 45_000_000
+    assert [l.description for l in ticket.estimate_lines()] == ["Display (original)"]
+
+
+def test_a_pre_approved_amount_does_not_choose_for_the_customer(app, users):
+    ticket = ticket_service.admit({**INTAKE, "pre_approved_amount": 90_000_000},
+                                  Actor.staff(users["reception"]))
+    ticket_service.fire_event(ticket.id, "send_to_repair", Actor.staff(users["reception"]), {})
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              dict(CHOICES))
+    assert reload(ticket).state == "estimate"
+
+
+def test_the_bill_starts_from_the_chosen_alternative(quoted, users):
+    approve(quoted, users, alternative=1)
+    ticket_service.fire_event(quoted.id, "finish", Actor.staff(users["technician"]),
+                              {"lines": [{"kind": "part", "description": "Display (original)",
+                                          "qty": 1, "unit_price": 45_000_000}] + COMMON,
+                               "above_estimate_ok": False})
+    ticket = reload(quoted)
+    assert ticket.state == "ready" and ticket.amount_due == 50_000_000
