@@ -153,3 +153,63 @@ def test_the_bill_starts_from_the_chosen_alternative(quoted, users):
                                "above_estimate_ok": False})
     ticket = reload(quoted)
     assert ticket.state == "ready" and ticket.amount_due == 50_000_000
+
+
+# --- the JSON API -----------------------------------------------------------------------------
+
+def test_the_api_quotes_alternatives_and_approves_the_one_chosen(api, make_ticket):
+    ticket = make_ticket("diagnosis")
+    url = f"/api/v1/tickets/{ticket.id}"
+    resp = api["technician"].post(f"{url}/events", {"event": "quote", **CHOICES})
+    assert resp.status_code == 200, resp.get_json()
+    body = api["reception"].get(url).get_json()
+    assert [(a["id"], a["name"], a["total"]) for a in body["estimate_alternatives"]] == [
+        (1, "Original display", 50_000_000), (2, "Copy display", 33_000_000)]
+    assert body["chosen_alternative"] is None
+
+    refused = api["reception"].post(f"{url}/events", {"event": "approve", "channel": "phone"})
+    assert refused.status_code == 422 and "alternative" in refused.get_json()["fields"]
+    refused = api["reception"].post(f"{url}/events", {"event": "approve", "channel": "phone",
+                                                      "alternative": 7})
+    assert refused.status_code == 422 and "alternative" in refused.get_json()["fields"]
+    assert api["reception"].get(url).get_json()["state"] == "estimate"
+
+    resp = api["reception"].post(f"{url}/events", {"event": "approve", "channel": "phone",
+                                                   "alternative": 1})
+    assert resp.status_code == 200, resp.get_json()
+    body = api["reception"].get(url).get_json()
+    assert body["state"] == "repair" and body["estimate_total"] == 50_000_000
+    assert body["chosen_alternative"] == {"id": 1, "name": "Original display"}
+    assert [l["description"] for l in body["estimate_lines"]] == [
+        "Diagnosis and fitting", "Display (original)"]
+
+
+def test_the_api_refuses_an_unknown_field_inside_an_alternative(api, make_ticket):
+    ticket = make_ticket("diagnosis")
+    resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events", {
+        "event": "quote", "lines": COMMON,
+        "alternatives": [ORIGINAL, {**COPY, "price": 1}]})
+    assert resp.status_code == 400
+    assert "alternatives.2.price" in resp.get_json()["fields"]
+
+
+def test_the_api_names_the_bad_line_of_an_alternative(api, make_ticket):
+    ticket = make_ticket("diagnosis")
+    bad = {"name": "Copy", "lines": [{"kind": "part", "description": "Display", "qty": 0,
+                                      "unit_price": 1}]}
+    resp = api["technician"].post(f"/api/v1/tickets/{ticket.id}/events", {
+        "event": "quote", "lines": COMMON, "alternatives": [ORIGINAL, bad]})
+    assert resp.status_code == 422
+    assert resp.get_json()["at"]["alternatives"] == {"alternative": 2, "line": 1,
+                                                     "field": "qty"}
+
+
+def test_the_openapi_document_names_alternatives(app):
+    from servicedesk.web.openapi import openapi_document
+    doc = openapi_document()
+    events = {e["title"]: e for e in doc["components"]["schemas"]["Event"]["oneOf"]}
+    assert "alternatives" in events["quote"]["properties"]
+    assert "alternative" in events["approve"]["properties"]
+    assert "alternative" not in events["approve"]["required"]
+    ticket = doc["components"]["schemas"]["Ticket"]
+    assert {"estimate_alternatives", "chosen_alternative"} <= set(ticket["required"])
