@@ -213,3 +213,26 @@ def test_the_openapi_document_names_alternatives(app):
     assert "alternative" not in events["approve"]["required"]
     ticket = doc["components"]["schemas"]["Ticket"]
     assert {"estimate_alternatives", "chosen_alternative"} <= set(ticket["required"])
+
+
+# --- the SMS ----------------------------------------------------------------------------------
+
+def quote_sms(ticket):
+    from servicedesk.extensions import db
+    from sqlalchemy import select
+    return db.session.scalars(select(Notification.body).where(
+        Notification.ticket_id == ticket.id, Notification.event == "quote")).all()
+
+
+def test_the_estimate_sms_names_each_alternative_and_its_total(quoted):
+    [body] = quote_sms(quoted)
+    assert "Original display ۵٬۰۰۰٬۰۰۰ تومان" in body
+    assert "Copy display ۳٬۳۰۰٬۰۰۰ تومان" in body
+    assert f"/t/{quoted.public_token}" in body
+
+
+def test_the_estimate_reminder_names_the_alternatives_too(quoted):
+    from servicedesk.notifications import templates
+    values = templates.context(quoted, {}, "en", {"estimate_total"})
+    assert values["estimate_total"] == (
+        "Original display 5,000,000 toman / Copy display 3,300,000 toman")
