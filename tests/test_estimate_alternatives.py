@@ -13,6 +13,7 @@ from servicedesk.services import tickets as ticket_service
 
 from .conftest import INTAKE, LINES
 from .test_public import Customer, html, reload, track
+from .test_workbench import Staff
 
 COMMON = [{"kind": "labour", "description": "Diagnosis and fitting", "qty": 1,
            "unit_price": 5_000_000}]
@@ -236,3 +237,79 @@ def test_the_estimate_reminder_names_the_alternatives_too(quoted):
     values = templates.context(quoted, {}, "en", {"estimate_total"})
     assert values["estimate_total"] == (
         "Original display 5,000,000 toman / Copy display 3,300,000 toman")
+
+
+# --- the ticket page --------------------------------------------------------------------------
+
+def _form(page: str, event: str) -> str:
+    start = page.index(f'id="event-{event}"')
+    return page[start:page.index("</form>", start)]
+
+
+def test_the_technician_offers_alternatives_with_the_estimate_form(app, users, make_ticket):
+    """Without JavaScript: the form's blank alternatives are filled and sent as they are."""
+    ticket = make_ticket("diagnosis")
+    tech = Staff(app, users["technician"].username)
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    form = _form(page, "quote")
+    assert 'name="alt1_name"' in form and 'name="alt2_line_description"' in form
+    resp = tech.post(f"/tickets/{ticket.id}/events?lang=en", data={
+        "event": "quote", "version": str(ticket.version), "money_unit": "toman",
+        "line_kind": ["labour", "part"], "line_description": ["Fitting", ""],
+        "line_qty": ["1", ""], "line_unit_price": ["500000", ""],
+        "alt1_name": "Original display", "alt1_line_kind": ["part", "part"],
+        "alt1_line_description": ["Display (original)", ""], "alt1_line_qty": ["", ""],
+        "alt1_line_unit_price": ["4500000", ""],
+        "alt2_name": "Copy display", "alt2_line_kind": ["part", "part"],
+        "alt2_line_description": ["Display (copy)", ""], "alt2_line_qty": ["1", ""],
+        "alt2_line_unit_price": ["2800000", ""],
+        "alt3_name": "", "alt3_line_kind": ["part", "part"],
+        "alt3_line_description": ["", ""], "alt3_line_qty": ["", ""],
+        "alt3_line_unit_price": ["", ""]})
+    assert resp.status_code == 302, html(resp)
+    ticket = reload(ticket)
+    assert ticket.state == "estimate"
+    assert [(a["name"], a["total"]) for a in lifecycle.estimate_alternatives(ticket)] == [
+        ("Original display", 50_000_000), ("Copy display", 33_000_000)]
+    page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
+    assert "Alternative 1: Original display" in page and "Alternative 2: Copy display" in page
+    # the revision form starts from the alternatives offered
+    assert 'value="Copy display"' in _form(page, "quote")
+
+
+def test_one_alternative_alone_comes_back_with_what_was_typed(app, users, make_ticket):
+    ticket = make_ticket("diagnosis")
+    tech = Staff(app, users["technician"].username)
+    tech.get(f"/tickets/{ticket.id}?lang=en")
+    resp = tech.post(f"/tickets/{ticket.id}/events?lang=en", data={
+        "event": "quote", "version": str(ticket.version), "money_unit": "toman",
+        "line_kind": ["labour"], "line_description": ["Fitting"], "line_qty": ["1"],
+        "line_unit_price": ["500000"],
+        "alt1_name": "Original display", "alt1_line_kind": ["part"],
+        "alt1_line_description": ["Display (original)"], "alt1_line_qty": ["1"],
+        "alt1_line_unit_price": ["4500000"]})
+    assert resp.status_code == 422
+    form = _form(html(resp), "quote")
+    assert 'data-error="alternatives"' in form and "two alternatives or more" in form
+    assert 'value="Original display"' in form and 'value="Display (original)"' in form
+    assert reload(ticket).state == "diagnosis"
+
+
+def test_the_desk_records_which_alternative_the_customer_chose_by_phone(app, users, quoted):
+    desk = Staff(app, users["reception"].username)
+    page = html(desk.get(f"/tickets/{quoted.id}?lang=en"))
+    form = _form(page, "approve")
+    assert 'name="alternative" id="approve-alternative-1" value="1"' in form
+    assert "Copy display" in form
+    resp = desk.post(f"/tickets/{quoted.id}/events?lang=en", data={
+        "event": "approve", "version": str(quoted.version), "channel": "phone"})
+    assert resp.status_code == 422
+    assert 'data-error="alternative"' in _form(html(resp), "approve")
+    assert reload(quoted).state == "estimate"
+    resp = desk.post(f"/tickets/{quoted.id}/events?lang=en", data={
+        "event": "approve", "version": str(quoted.version), "channel": "phone",
+        "alternative": "2"})
+    assert resp.status_code == 302
+    page = html(desk.get(f"/tickets/{quoted.id}?lang=en"))
+    assert "The customer chose: Copy display" in page
+    assert "Alternative chosen" in page  # the timeline says which
