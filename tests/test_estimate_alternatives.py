@@ -313,3 +313,55 @@ def test_the_desk_records_which_alternative_the_customer_chose_by_phone(app, use
     page = html(desk.get(f"/tickets/{quoted.id}?lang=en"))
     assert "The customer chose: Copy display" in page
     assert "Alternative chosen" in page  # the timeline says which
+
+
+# --- the customer's page ----------------------------------------------------------------------
+
+def test_the_customer_sees_the_alternatives_side_by_side_and_chooses_one(customer, quoted):
+    page = html(customer.get(track(quoted) + "?lang=en"))
+    assert "Included in every choice" in page and "Diagnosis and fitting" in page
+    assert page.count('class="alternative"') == 2
+    assert 'data-alternative-total="50000000"' in page
+    assert 'data-alternative-total="33000000"' in page
+    assert "Decline them all" in page
+    resp = customer.post(f"{track(quoted)}/approve?lang=en",
+                         {"estimate_version": "1", "alternative": "2"})
+    page = html(customer.follow(resp))
+    assert "you chose Copy display" in page
+    assert "You chose Copy display and approved 3,300,000 toman" in page
+    ticket = reload(quoted)
+    assert ticket.state == "repair" and ticket.estimate_total == 33_000_000
+    assert ticket.events[-1].data["channel"] == "link"
+
+
+def test_the_customer_page_in_persian_shows_the_choices(customer, quoted):
+    page = html(customer.get(track(quoted)))
+    assert "۵٬۰۰۰٬۰۰۰ تومان" in page and "۳٬۳۰۰٬۰۰۰ تومان" in page
+    assert 'name="alternative" value="1"' in page and 'name="alternative" value="2"' in page
+
+
+def test_an_answer_without_a_choice_tells_the_customer_to_choose(customer, quoted):
+    customer.get(track(quoted) + "?lang=en")
+    resp = customer.post(f"{track(quoted)}/approve?lang=en", {"estimate_version": "1"})
+    page = html(customer.follow(resp))
+    assert "Choose one of the estimate&#39;s alternatives" in page
+    assert reload(quoted).state == "estimate"
+
+
+def test_the_customer_declines_every_alternative(customer, quoted):
+    customer.get(track(quoted) + "?lang=en")
+    resp = customer.post(f"{track(quoted)}/decline?lang=en", {"estimate_version": "1"})
+    customer.follow(resp)
+    assert reload(quoted).state == "ready"
+
+
+def test_a_choice_from_a_page_of_an_earlier_estimate_is_refused(customer, quoted, users):
+    customer.get(track(quoted) + "?lang=en")
+    ticket_service.fire_event(quoted.id, "quote", Actor.staff(users["technician"]),
+                              {"lines": COMMON, "alternatives": [ORIGINAL, COPY | {
+                                  "name": "Copy display, 6 months' warranty"}]})
+    resp = customer.post(f"{track(quoted)}/approve?lang=en",
+                         {"estimate_version": "1", "alternative": "2"})
+    page = html(customer.follow(resp))
+    assert "The estimate has changed" in page
+    assert reload(quoted).state == "estimate"
