@@ -365,3 +365,15 @@ def test_a_choice_from_a_page_of_an_earlier_estimate_is_refused(customer, quoted
     page = html(customer.follow(resp))
     assert "The estimate has changed" in page
     assert reload(quoted).state == "estimate"
+
+
+def test_the_desk_worklist_has_a_button_for_each_alternative(app, users, quoted):
+    desk = Staff(app, users["reception"].username)
+    page = html(desk.get("/desk?lang=en"))
+    card = page.split(f'id="estimate-{quoted.id}"', 1)[1].split("</details>", 1)[0]
+    assert 'value="approve:1"' in card and 'value="approve:2"' in card
+    assert "Approved Copy display, 3,300,000 toman" in card
+    desk.post(f"/desk/tickets/{quoted.id}/answer", {"decision": "approve:1", "channel": "phone",
+                                                   "version": str(quoted.version)})
+    ticket = reload(quoted)
+    assert ticket.state == "repair" and ticket.estimate_total == 50_000_000
