@@ -88,13 +88,15 @@ DEFAULTS = {
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
-VARIANTS = {"requote": "quote", "quote_choices": "quote", "approve_within": "approve", "approve_within_revised": "approve",
+VARIANTS = {"requote": "quote", "quote_choices": "quote", "approve_within": "approve",
+            "approve_within_revised": "approve",
             "wait_parts_promise": "wait_parts"}
 # Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
 # (switched off with it), and its words are its own: the shop's estimate text asks to approve.
-FOLLOWS = {"requote": ("quote", True), "quote_choices": ("quote", False), "approve_within": ("quote", False),
+FOLLOWS = {"requote": ("quote", True), "quote_choices": ("quote", False),
+           "approve_within": ("quote", False),
            "approve_within_revised": ("quote", False),
            "wait_parts_promise": ("wait_parts", False)}
 
