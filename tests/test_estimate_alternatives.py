@@ -377,3 +377,11 @@ def test_the_desk_worklist_has_a_button_for_each_alternative(app, users, quoted)
                                                    "version": str(quoted.version)})
     ticket = reload(quoted)
     assert ticket.state == "repair" and ticket.estimate_total == 50_000_000
+
+
+def test_the_costs_report_counts_the_estimate_approved_with_its_alternative(api, quoted, users):
+    approve(quoted, users, alternative=1)
+    report = api["manager"].get("/api/v1/reports/costs")
+    assert report.status_code == 200, report.get_data(as_text=True)
+    [row] = report.get_json()["rows"]
+    assert row["approved"] == 1 and row["estimate_total"] == 50_000_000
