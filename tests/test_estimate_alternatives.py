@@ -242,8 +242,12 @@ def test_the_estimate_reminder_names_the_alternatives_too(quoted):
 # --- the ticket page --------------------------------------------------------------------------
 
 def _form(page: str, event: str) -> str:
+    """The event's form; the estimate's with its alternatives (beside it, their fields in it)."""
     start = page.index(f'id="event-{event}"')
-    return page[start:page.index("</form>", start)]
+    end = page.index("</form>", start)
+    if event == "quote":
+        end = page.index("</details>", page.index("data-alternatives", end))
+    return page[start:end]
 
 
 def test_the_technician_offers_alternatives_with_the_estimate_form(app, users, make_ticket):
@@ -252,7 +256,8 @@ def test_the_technician_offers_alternatives_with_the_estimate_form(app, users, m
     tech = Staff(app, users["technician"].username)
     page = html(tech.get(f"/tickets/{ticket.id}?lang=en"))
     form = _form(page, "quote")
-    assert 'name="alt1_name"' in form and 'name="alt2_line_description"' in form
+    assert 'name="alt1_name" form="event-quote"' in form
+    assert 'name="alt2_line_description" form="event-quote"' in form
     resp = tech.post(f"/tickets/{ticket.id}/events?lang=en", data={
         "event": "quote", "version": str(ticket.version), "money_unit": "toman",
         "line_kind": ["labour", "part"], "line_description": ["Fitting", ""],
