@@ -113,12 +113,21 @@ def _clean_send_to_repair(data: dict, ticket: Ticket, actor: Actor) -> dict:
 
 
 def _clean_quote(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    """The estimate: its lines, and the alternatives the customer chooses between, when the
+    technician offers some (an original display or a copy one), each with its own lines. With
+    alternatives, the lines common to them all (the diagnosis, the labour) may be none."""
     f = v.Fields(data)
-    f.take("lines", v.cost_lines)
+    alternatives = f.take("alternatives", v.estimate_alternatives, required=False) or []
+    f.take("lines", v.cost_lines, allow_empty=bool(alternatives),
+           required=not alternatives)
     f.take("promised_date", v.a_date, required=False)
     clean = f.done()
+    clean.setdefault("lines", [])
+    if not alternatives:
+        clean.pop("alternatives", None)
     if ticket.state == "estimate" and _as_sent(clean["lines"]) == _as_sent(
-            ticket.estimate_lines()) and clean.get("promised_date") in (
+            ticket.estimate_lines()) and _choices_as_sent(alternatives) == _choices_as_sent(
+            estimate_alternatives(ticket)) and clean.get("promised_date") in (
             None, ticket.promised_date):
         # a revision the same as the estimate the customer has (a form sent again, a retried
         # request) would text them "your estimate changed" for nothing
@@ -126,7 +135,41 @@ def _clean_quote(data: dict, ticket: Ticket, actor: Actor) -> dict:
             "This is the estimate the customer already has: change a line or the date to "
             "send a revision.")})
     clean["total"] = sum(l["qty"] * l["unit_price"] for l in clean["lines"])
+    for alternative in alternatives:
+        # what the customer pays with it: the common lines and its own
+        alternative["total"] = clean["total"] + alternative.pop("lines_total")
+        if alternative["total"] > v.MAX_MONEY:
+            raise ValidationError(_("Some fields are not valid."), fields={
+                "alternatives": _("Alternative %(n)s: the lines add up to more than %(max)s.",
+                                  n=alternative["id"], max=v.MAX_MONEY)})
     return clean
+
+
+def estimate_alternatives(ticket: Ticket) -> list[dict]:
+    """The alternatives of the ticket's current estimate (its quote event's), each
+    ``{"id", "name", "lines", "total"}`` (``total``: with the common lines); none for an
+    estimate without them."""
+    quote = _quote_of(ticket)
+    return list((quote.data or {}).get("alternatives") or []) if quote is not None else []
+
+
+def chosen_alternative(ticket: Ticket) -> Optional[dict]:
+    """The alternative the customer approved of the current estimate (``{"id", "name"}``),
+    or None: none approved yet, or an estimate without alternatives."""
+    for e in reversed(ticket.events):
+        if e.event == "approve" and (e.data or {}).get("estimate_version") == \
+                ticket.estimate_version and (e.data or {}).get("alternative") is not None:
+            return {"id": e.data["alternative"], "name": e.data.get("alternative_name")}
+    return None
+
+
+def _quote_of(ticket: Ticket) -> Optional[TicketEvent]:
+    return next((e for e in reversed(ticket.events) if e.event == "quote"
+                 and (e.data or {}).get("estimate_version") == ticket.estimate_version), None)
+
+
+def _choices_as_sent(alternatives) -> list[tuple]:
+    return [(a["name"], _as_sent(a["lines"])) for a in alternatives]
 
 
 def _as_sent(lines) -> list[tuple]:
@@ -138,6 +181,9 @@ def _as_sent(lines) -> list[tuple]:
 
 
 def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
+    """The customer's yes. To an estimate with alternatives it names the one chosen
+    (``alternative``: its id), whose lines are added to the estimate's with it: the estimate
+    approved is the common lines and the chosen one's (``estimate_total``)."""
     f = v.Fields(data)
     if actor.kind == "customer":
         f.clean["channel"] = "link"
@@ -148,8 +194,26 @@ def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
         f.take("reason", v.text, max_len=300, required=False)
     else:
         f.take("channel", v.choice, ("phone", "in_person"))
+    if "estimate_version" not in f.errors:  # a changed estimate is said first: look again
+        _same_estimate(dict(f.clean), ticket)
+    alternatives = estimate_alternatives(ticket)
+    chosen_id = f.take("alternative", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
+    chosen = next((a for a in alternatives if a["id"] == chosen_id), None)
+    if not alternatives and chosen_id is not None:
+        f.errors["alternative"] = _("This estimate has no alternatives to choose between.")
+    elif alternatives and chosen is None and "alternative" not in f.errors:
+        options = ", ".join(f"{a['id']} ({a['name']})" for a in alternatives)
+        f.errors["alternative"] = (
+            _("Choose one of the estimate's alternatives: %(options)s.", options=options)
+            if chosen_id is None else
+            _("The estimate has no alternative %(n)s. Its alternatives: %(options)s.",
+              n=chosen_id, options=options))
     clean = _same_estimate(f.done(), ticket)
     clean["estimate_total"] = ticket.estimate_total
+    if chosen is not None:
+        clean["alternative_name"] = chosen["name"]
+        clean["lines"] = [dict(line) for line in chosen["lines"]]
+        clean["estimate_total"] = chosen["total"]
     return clean
 
 
@@ -438,9 +502,12 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
     # an answer to the old one is refused, so the customer approves what they are charged.
     EventRule("quote", ("diagnosis", "estimate"), "estimate", _roles("technician"), _clean_quote,
               _l("Send estimate"), _apply_quote, {"lines": "lines", "promised_date": "date?"},
-              lines="estimate"),
+              lines="estimate", more_fields=("alternatives",)),
+    # An estimate with alternatives: the approval names the one chosen, and its lines join
+    # the estimate's (the estimate approved, which the bill starts from).
     EventRule("approve", ("estimate",), "repair", _roles(CUSTOMER, "reception", SYSTEM),
-              _clean_approve, _l("Approve estimate"), None, {"channel": "phone|in_person"}),
+              _clean_approve, _l("Approve estimate"), None,
+              {"channel": "phone|in_person", "alternative": "alternative?"}, lines="estimate"),
     EventRule("decline", ("estimate",), "ready", _roles(CUSTOMER, "reception"), _clean_decline,
               _l("Decline estimate"), None, {"reason": "string", "channel": "phone|in_person"}),
     EventRule("return_unrepaired", ("diagnosis",), "ready", _roles("technician"), _clean_reason,
@@ -563,7 +630,7 @@ def fire(ticket: Ticket, event: str, actor: Actor, data: Optional[dict] = None, 
         persist.append_loaded(ticket, "lines", *(
             persist.insert(CostLine(ticket_id=ticket.id, stage=rule.lines,
                                     estimate_version=version, **line))
-            for line in clean["lines"]))
+            for line in clean.get("lines") or ()))
     stages.on_event(ticket, row)
 
     # An SMS not sent yet that asked for what this event answered or ended (the estimate's
@@ -638,11 +705,15 @@ def verify_records(ticket: Ticket) -> list[str]:
     def last(*names):
         return next((e for e in reversed(ticket.events) if e.event in names), None)
 
-    quote = next((e for e in reversed(ticket.events) if e.event == "quote"
-                  and (e.data or {}).get("estimate_version") == ticket.estimate_version), None)
+    quote = _quote_of(ticket)
+    # an estimate with alternatives: its lines and those of the one the approval chose
+    approval = next((e for e in reversed(ticket.events) if e.event == "approve"
+                     and (e.data or {}).get("estimate_version") == ticket.estimate_version),
+                    None)
+    chosen = (approval.data or {}).get("lines", []) if approval is not None else []
     if ticket.estimate_version and quote is None:
         problems.append(f"estimate version {ticket.estimate_version} has no quote event")
-    elif quote is not None and _as_sent(quote.data.get("lines", [])) != _as_sent(
+    elif quote is not None and _as_sent(quote.data.get("lines", []) + chosen) != _as_sent(
             ticket.estimate_lines()):
         problems.append("the estimate's lines differ from its quote event")
     finish = last("finish")

@@ -284,6 +284,62 @@ def cost_lines(raw: Any, allow_empty: bool = False) -> list[dict]:
     return lines
 
 
+class AlternativeError(LineError):
+    """A problem with one alternative of an estimate: which one (from 1), and which of its
+    lines and fields when it is in a line."""
+
+    def __init__(self, message: str, alternative: int, line: Optional[int],
+                 key: Optional[str]):
+        super().__init__(message, line, key)
+        self.alternative = alternative
+
+    def where(self) -> dict:
+        return {"alternative": self.alternative, "line": self.line, "field": self.key}
+
+
+MAX_ALTERNATIVES = 4
+
+
+def estimate_alternatives(raw: Any) -> list[dict]:
+    """An estimate's alternatives the customer chooses between (an original display or a
+    copy one): none (an empty list), or two to ``MAX_ALTERNATIVES``, each
+    ``{"name", "lines"}`` with a name of its own and at least one line. Each comes back
+    with its ``id`` (its place, from 1: what an approval names) and the total of its lines
+    (``lines_total``)."""
+    if not isinstance(raw, list):
+        raise ValueError(_("Must be a list of alternatives, each with a name and its lines."))
+    if not raw:
+        return []
+    if len(raw) < 2:
+        raise ValueError(_("Offer two alternatives or more, or put these lines in the "
+                           "estimate itself."))
+    if len(raw) > MAX_ALTERNATIVES:
+        raise ValueError(_("At most %(n)s alternatives.", n=localize_digits(MAX_ALTERNATIVES)))
+    alternatives, names = [], set()
+    for i, alternative in enumerate(raw, start=1):
+        def bad(problem, line=None, key=None):
+            return AlternativeError(_("Alternative %(n)s: %(problem)s", n=localize_digits(i),
+                                      problem=problem), i, line, key)
+        if not isinstance(alternative, dict):
+            raise bad(_("must be an object."))
+        try:
+            name = text(alternative.get("name"), max_len=80)
+        except ValueError as exc:
+            raise bad(_("its name: %(problem)s", problem=str(exc)), key="name") from None
+        if name.casefold() in names:
+            raise bad(_("another alternative has this name already."), key="name")
+        names.add(name.casefold())
+        try:
+            lines = cost_lines(alternative.get("lines"))
+        except LineError as exc:
+            raise bad(str(exc), exc.line, exc.key) from None
+        except ValueError as exc:
+            raise bad(str(exc), key="lines") from None
+        alternatives.append({"id": i, "name": name, "lines": lines,
+                             "lines_total": sum(l["qty"] * l["unit_price"] for l in lines)})
+    return alternatives
+
+
 def payment_parts(raw: Any, methods: tuple) -> list[dict]:
     """A payment split between methods (the ``deliver`` event's ``payments``): two or more
     parts ``{"method", "amount"}``, each method once, each amount a whole number of rials

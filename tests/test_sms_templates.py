@@ -212,8 +212,8 @@ def test_the_template_list_says_what_a_variant_follows(app, users, manager):  # 
     edit(app, users, "quote", "en", "Estimate {estimate_total}: {tracking_url}", enabled=False)
     page = html(manager.get("/admin/templates?lang=en"))
     # now the approvals within the pre-approved amount (of a first or a revised estimate)
-    # follow its switch too: off
-    assert page.count('data-follows="quote"') == 3
+    # and the estimate with alternatives follow its switch too: off
+    assert page.count('data-follows="quote"') == 4
 
 
 def test_a_flagged_text_can_be_switched_off_without_rewriting_it(app, users):
@@ -278,7 +278,8 @@ def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, mak
 
 # Parts a Persian SMS of each kind may take (UCS-2: 70 characters alone, 67 a part): the
 # approval within the pre-approved amount replaces two SMS (the estimate and its approval).
-PERSIAN_PARTS = {"approve_within": 3, "approve_within_revised": 3}
+# An estimate with alternatives names each one and its total.
+PERSIAN_PARTS = {"approve_within": 3, "approve_within_revised": 3, "quote_choices": 3}
 
 
 def test_every_shipped_persian_sms_fits_its_parts_for_a_usual_ticket(app, make_ticket):

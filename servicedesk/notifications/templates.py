@@ -29,6 +29,10 @@ DEFAULTS = {
     "requote": _l("{shop_name}: the estimate for your {device} has changed; it is now "
                   "{estimate_total} and replaces the earlier one. Approve or decline: "
                   "{tracking_url}"),
+    # An estimate with alternatives (an original display or a copy one): the customer
+    # chooses on their page. {estimate_choices}: each alternative and its total.
+    "quote_choices": _l("{shop_name}: the estimate for your {device} offers a choice: "
+                        "{estimate_choices}. Choose one or decline: {tracking_url}"),
     "approve": _l("{shop_name}: estimate approved; your {device} goes to a technician for the "
                   "repair."),
     # Approved at once: the estimate was within the amount the customer pre-approved at intake
@@ -90,13 +94,15 @@ DEFAULTS = {
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
-VARIANTS = {"requote": "quote", "approve_within": "approve", "approve_within_revised": "approve",
+VARIANTS = {"requote": "quote", "quote_choices": "quote", "approve_within": "approve",
+            "approve_within_revised": "approve",
             "wait_parts_promise": "wait_parts"}
 # Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
 # (switched off with it), and its words are its own: the shop's estimate text asks to approve.
-FOLLOWS = {"requote": ("quote", True), "approve_within": ("quote", False),
+FOLLOWS = {"requote": ("quote", True), "quote_choices": ("quote", False),
+           "approve_within": ("quote", False),
            "approve_within_revised": ("quote", False),
            "wait_parts_promise": ("wait_parts", False)}
 
@@ -107,6 +113,7 @@ VARIABLES = {
     "tracking_url": _l("tracking link"),
     "survey_url": _l("survey link"),
     "estimate_total": _l("estimate total"),
+    "estimate_choices": _l("the estimate's alternatives, each with its total"),
     "amount_due": _l("amount due"),
     "refund_amount": _l("amount given back"),
     "promised_date": _l("promised date"),
@@ -132,6 +139,7 @@ EVENT_VARIABLES = {"reason": ("decline", "return_unrepaired", "cancel", "close")
                    # money and the survey exist from their step on ("0 toman" is no estimate)
                    "estimate_total": ("quote", "approve", "decline", "wait_parts", "resume",
                                       "finish", "deliver", "close", "remind_estimate"),
+                   "estimate_choices": ("quote", "remind_estimate"),
                    "amount_due": ("finish", "deliver", "close", "remind_pickup"),
                    "survey_url": ("deliver", "close"),
                    "refund_amount": ("refund",),
@@ -222,6 +230,7 @@ def event_labels() -> dict:
     return {**{name: rule.label for name, rule in EVENTS.items()},
             "refund": _("Money given back"),
             "requote": _("Revised estimate"),
+            "quote_choices": _("Estimate with alternatives"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
             "approve_within_revised": _("Revised estimate approved within the pre-approved "
                                         "amount"),
@@ -265,8 +274,15 @@ def context(ticket: Ticket, event_data: dict, language: str,
         values["tracking_url"] = tracking_url(ticket)
     if wanted("survey_url"):
         values["survey_url"] = survey_url(ticket)
+    choices = estimate_choices(ticket, language) if ticket.state == "estimate" else ""
     if wanted("estimate_total"):
-        values["estimate_total"] = format_money(ticket.estimate_total or 0, locale=language)
+        # an estimate with alternatives not chosen yet has no one total: each one's (a
+        # reminder, a text the shop wrote for the estimate without {estimate_choices})
+        values["estimate_total"] = choices or format_money(ticket.estimate_total or 0,
+                                                           locale=language)
+    if wanted("estimate_choices"):
+        values["estimate_choices"] = choices or values.get("estimate_total") or format_money(
+            ticket.estimate_total or 0, locale=language)
     if wanted("amount_due"):
         values["amount_due"] = format_money(ticket.amount_due or 0, locale=language)
     if wanted("refund_amount"):
@@ -287,6 +303,14 @@ def context(ticket: Ticket, event_data: dict, language: str,
         if wanted(name):
             values[name] = shop_value(name, language)
     return values
+
+
+def estimate_choices(ticket: Ticket, language: str) -> str:
+    """The alternatives of the ticket's estimate, each with its total, as an SMS says them
+    ("Original display 5,000,000 toman / Copy display 3,300,000 toman"); "" without."""
+    from ..lifecycle import estimate_alternatives  # (it imports the outbox, which imports us)
+    return " / ".join(f"{a['name']} {format_money(a['total'], locale=language)}"
+                      for a in estimate_alternatives(ticket))
 
 
 def shop_value(name: str, language: str) -> str:
@@ -321,11 +345,14 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
 
 
 def kind_of(event: str, event_data: Optional[dict]) -> str:
-    """The kind of an event its SMS is written for (a key of DEFAULTS): a revised estimate
+    """The kind of an event its SMS is written for (a key of DEFAULTS): an estimate with
+    alternatives to choose between ("quote_choices", first or revised), a revised estimate
     ("requote"), an estimate approved at once within the pre-approved amount
     ("approve_within"), a wait for a part that moved the promised date
     ("wait_parts_promise"), else the event itself."""
     event_data = event_data or {}
+    if event == "quote" and event_data.get("alternatives"):
+        return "quote_choices"
     if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
         return "requote"
     if event == "approve" and event_data.get("channel") == "pre_approved":

@@ -562,6 +562,13 @@ def sample_context(language: str) -> dict:
                                        unit=shop_settings.get("money_display")),
         "amount_due": format_money(14_000_000, locale=language,
                                    unit=shop_settings.get("money_display")),
+        # an estimate with alternatives: each and its total (templates.estimate_choices)
+        "estimate_choices": " / ".join(
+            f"{name} " + format_money(total, locale=language,
+                                      unit=shop_settings.get("money_display"))
+            for name, total in ((("ال‌سی‌دی اصلی", 50_000_000), ("ال‌سی‌دی کپی", 33_000_000))
+                                if fa else (("Original display", 50_000_000),
+                                            ("Copy display", 33_000_000)))),
         "promised_date": format_datetime(utcnow(), "date", locale=language),
         "queue_position": localize_digits(3, locale=language),
         "reason": "قطعه موجود نیست" if fa else "the part is not available",

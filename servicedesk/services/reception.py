@@ -454,14 +454,18 @@ def till_counts(branch: Branch, day) -> list[TillCount]:
 
 
 def record_answer(ticket_id: int, actor: Actor, decision: str, channel: str = "phone",
-                  reason=None, expected_version: Optional[int] = None) -> Ticket:
-    """The customer's answer to the estimate, taken by phone or in person."""
+                  reason=None, expected_version: Optional[int] = None,
+                  alternative=None) -> Ticket:
+    """The customer's answer to the estimate, taken by phone or in person (``alternative``:
+    the one they chose of an estimate's alternatives)."""
     if decision not in ("approve", "decline"):
         raise _invalid("decision", _("Must be one of: %(options)s.",
                                      options="approve, decline"))
     data = {"channel": channel}
     if decision == "decline":
         data["reason"] = reason
+    elif alternative is not None:
+        data["alternative"] = alternative
     return ticket_service.fire_event(ticket_id, decision, actor, data,
                                      expected_version=expected_version)
 

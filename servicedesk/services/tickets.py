@@ -660,7 +660,7 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
     ``data`` records its return with them (services.loaners.back_with). A technician acting on a
     ticket nobody holds takes it. An estimate within the amount the customer pre-approved at
     intake is approved at once: the customer gets the approval's SMS (with the amount), not one
-    asking them to approve."""
+    asking them to approve (not one with alternatives: the customer chooses)."""
     from .loaners import back_with  # (it imports us)
     from .workbench import take_if_nobody_holds  # the repair bench's rule (it imports us)
     if actor.kind == "staff":
@@ -678,7 +678,9 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
         lifecycle.fire(ticket, event, actor, data)
         return
     quote = lifecycle.fire(ticket, "quote", actor, data, notify=False)
-    if (ticket.estimate_total or 0) > ticket.pre_approved_amount:
+    # alternatives are the customer's to choose between, whatever they pre-approved
+    if (ticket.estimate_total or 0) > ticket.pre_approved_amount \
+            or lifecycle.estimate_alternatives(ticket):
         outbox.write_for_event(ticket, quote)
         return
     # the amount, not a sentence: the timeline says it in the reader's language and unit

@@ -53,7 +53,8 @@ def require(action: str) -> None:
 # have the request succeed and do something else than asked.
 LINE_FIELDS = dict.fromkeys(("kind", "description", "qty", "unit_price"))
 PART_FIELDS = dict.fromkeys(("method", "amount"))
-_NESTED = {"lines": [LINE_FIELDS], "payments": [PART_FIELDS]}
+_NESTED = {"lines": [LINE_FIELDS], "payments": [PART_FIELDS],
+           "alternatives": [{"name": None, "lines": [LINE_FIELDS]}]}
 BODY_FIELDS = {
     "issue_visit": dict.fromkeys(("service", "phone")),
     "call_next_visit": dict.fromkeys(("counter", "service")),
@@ -179,6 +180,8 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
             lifecycle.allowed_events(ticket.state, user.role)
             if ticket_service.acts_here(ticket, user.role, user.branch_id) else [])
         data["estimate_lines"] = [_line(l) for l in ticket.estimate_lines()]
+        data["estimate_alternatives"] = lifecycle.estimate_alternatives(ticket)
+        data["chosen_alternative"] = lifecycle.chosen_alternative(ticket)
         data["final_lines"] = [_line(l) for l in ticket.final_lines()]
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
                             "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}

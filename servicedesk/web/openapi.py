@@ -22,6 +22,11 @@ _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum"
           "date": {"type": "string", "format": "date"},
           "lines": {"type": "array", "items": _LINE, "maxItems": 100},
           "phone|in_person": {"enum": ["phone", "in_person"]},
+          "alternative": {"type": "integer", "minimum": 1, "description": "the id of the "
+                          "estimate's alternative the customer chose (estimate_alternatives of "
+                          "GET /tickets/{id}): needed, and only allowed, when the estimate "
+                          "offers alternatives (422 on alternative otherwise); its lines join "
+                          "the estimate's"},
           "payments": {
               "type": "array", "minItems": 2, "maxItems": len(lifecycle.PAYMENT_METHODS),
               "description": "a payment split between methods (500,000 in cash and 250,000 "
@@ -34,6 +39,24 @@ _TYPES = {"string": {"type": "string"}, "integer": {"type": "integer", "minimum"
                                                   "maximum": MAX_MONEY,
                                                   "description": "rials"}}}}}
 _INT, _STR = {"type": "integer"}, {"type": "string"}
+# An estimate's alternatives the customer chooses between (an original display or a copy).
+_ALTERNATIVES = {
+    "type": "array", "maxItems": 4, "description": "optional: two to four alternatives the "
+    "customer chooses between (an original part or a copy one), each with its own lines; "
+    "lines then holds the lines common to them all (may be empty). The approval names the "
+    "one chosen (alternative). An empty list: none. A bad one is named in `at` "
+    "(alternative: from 1, line, field)",
+    "items": {"type": "object", "required": ["name", "lines"], "properties": {
+        "name": {"type": "string", "maxLength": 80, "description": "what the customer "
+                 "chooses, in their words: each alternative's own"},
+        "lines": {"type": "array", "items": _LINE, "minItems": 1, "maxItems": 100}}}}
+_ALTERNATIVE_OUT = {"type": "object", "required": ["id", "name", "lines", "total"],
+                    "properties": {
+    "id": {"type": "integer", "description": "what an approval names (alternative)"},
+    "name": _STR,
+    "lines": {"type": "array", "items": _LINE},
+    "total": {"type": "integer", "description": "rials: the estimate with this alternative "
+              "(the common lines and its own)"}}}
 _INT_OR_NULL, _STR_OR_NULL = {"type": ["integer", "null"]}, {"type": ["string", "null"]}
 _DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
 _DATE_TIME = {"type": "string", "format": "date-time"}
@@ -116,7 +139,10 @@ _LOANER_BACK = {"loaner_condition": {**_CONDITION_BACK, "description": "with loa
 # desk have a box for it), and a field an event checks more narrowly than its kind.
 _EXTRA_DATA = {
     "quote": {"lines": {**_TYPES["lines"], "minItems": 1,
-                        "description": "at least one line (a final bill may have none)"}},
+                        "description": "at least one line (a final bill may have none); with "
+                                       "alternatives, the lines common to them all (none "
+                                       "allowed)"},
+              "alternatives": _ALTERNATIVES},
     "finish": {"above_estimate_ok": {
         "type": "boolean", "description": "false: a bill above what the customer agreed to "
         "(the approved estimate, or the amount pre-approved at intake if more) is refused with "
@@ -243,6 +269,16 @@ def openapi_document() -> dict:
                                        "when you work at one branch)", "items": {"enum": [r.name for r in
                                                                           api_events]}},
                     "estimate_lines": {"type": "array", "items": _BILLED_LINE},
+                    "estimate_alternatives": {
+                        "type": "array", "items": _ALTERNATIVE_OUT, "description": "the "
+                        "alternatives the current estimate offers (none: an estimate "
+                        "without); estimate_lines holds the common lines, and once one is "
+                        "approved, its lines too"},
+                    "chosen_alternative": {
+                        "type": ["object", "null"], "required": ["id", "name"],
+                        "properties": {"id": _INT, "name": _STR},
+                        "description": "the alternative approved (null: none yet, or an "
+                                       "estimate without alternatives)"},
                     "final_lines": {"type": "array", "items": _BILLED_LINE},
                     "history": {"type": "array", "items": _record({
                         "event": _STR, "from": _STR_OR_NULL, "to": _STR, "actor": _STR,

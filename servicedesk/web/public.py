@@ -221,6 +221,8 @@ def track(token: str):
         customer_events=CUSTOMER_EVENTS, history=history, event_kind=sms_templates.kind_of,
         steps=STEPS, step=STEP_OF.get(ticket.state), position=position,
         decision=_last(ticket, "approve", "decline"), waiting=waiting,
+        alternatives=lifecycle.estimate_alternatives(ticket) if ticket.state == "estimate"
+        else [],
         expected_date=_iso((waiting.data or {}).get("expected_date")) if waiting else None,
         survey_open=(ticket.state == "delivered" and surveys.response_of(ticket) is None),
         hours=settings.branch_hours(ticket.branch_id), finish=_last(ticket, "finish"),
@@ -249,9 +251,11 @@ def decide(token: str, decision: str):
     data = {"estimate_version": seen} if seen else {}
     if decision == "decline":
         data["reason"] = request.form.get("reason", "").strip() or None
+    elif request.form.get("alternative", "").strip():  # the one chosen, of an estimate's
+        data["alternative"] = request.form["alternative"].strip()
     try:
-        ticket_service.fire_event(ticket.id, decision, Actor.customer(request.remote_addr),
-                                  data)
+        answered = ticket_service.fire_event(ticket.id, decision,
+                                             Actor.customer(request.remote_addr), data)
     except TransitionNotAllowed:
         flash(_("This estimate was already answered; here is where your repair stands now."),
               "warning")
@@ -262,10 +266,14 @@ def decide(token: str, decision: str):
             flash(_("This estimate was already answered; here is where your repair stands "
                     "now."), "warning")
         else:
-            # e.g. the estimate changed while the page was open: the new one needs its own "yes"
-            flash(exc.message, "danger")
+            # e.g. the estimate changed while the page was open: the new one needs its own
+            # "yes"; or an alternative not chosen (a page of before the alternatives)
+            flash((exc.extra.get("fields") or {}).get("alternative") or exc.message, "danger")
     else:
-        flash(_("Thank you: you approved the estimate; your device goes to a technician for "
+        chosen = lifecycle.chosen_alternative(answered) if decision == "approve" else None
+        flash(_("Thank you: you chose %(name)s and approved the estimate; your device goes to "
+                "a technician for the repair.", name=chosen["name"]) if chosen else
+              _("Thank you: you approved the estimate; your device goes to a technician for "
                 "the repair.")
               if decision == "approve" else
               _("Thank you: your answer was recorded. Your device is ready to collect."),

@@ -660,6 +660,7 @@ def desk():
     # that opens a ticket page without the form
     return render_template("reception/desk.html", work=reception.worklist(_branch()),
                            labels=lifecycle.STATE_LABELS,
+                           alternatives_of=lifecycle.estimate_alternatives,
                            may_send="send_to_repair" in lifecycle.allowed_events(
                                "intake", current_user.role))
 
@@ -677,16 +678,18 @@ def _flash_worklist_problem(ticket_id: int, problem: str) -> None:
 @bp.post("/desk/tickets/<int:ticket_id>/answer")
 @require("tickets.answer")
 def answer(ticket_id: int):
-    decision = request.form.get("decision", "")
+    # "approve:2": approved with the estimate's alternative 2 (a button for each)
+    decision, _sep, alternative = request.form.get("decision", "").partition(":")
     try:
         ticket = reception.record_answer(ticket_id, _actor(), decision,
                                          request.form.get("channel", "phone"),
                                          request.form.get("reason"),
-                                         expected_version=_version())
+                                         expected_version=_version(),
+                                         alternative=alternative or None)
     except DomainError as exc:
         # the desk lists many tickets: say which one, and which field
         labels = {"reason": _("Reason"), "channel": _("How the customer answered"),
-                  "decision": _("Answer")}
+                  "decision": _("Answer"), "alternative": _("Alternative chosen")}
         fields = exc.extra.get("fields") or {}
         problem = "; ".join(f"{labels.get(k, k)}: {v}" for k, v in fields.items()) \
             or exc.message

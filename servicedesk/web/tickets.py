@@ -4,6 +4,7 @@ user may fire now, the estimate editor), intake, notes.
 Thin views: parse the form, call one service action, render. A form that fails is shown again
 with what was typed (an estimate's lines are not lost) and the problem next to its field.
 """
+import re
 from datetime import date
 
 from flask import (Blueprint, flash, redirect, render_template, request,
@@ -39,6 +40,7 @@ FIELD_LABELS = {
     "technician": _l("Technician"), "channel": _l("How the customer answered"),
     "lines": _l("Lines"), "estimate_version": _l("Estimate version"), "event": _l("Event"),
     "body": _l("Note"),
+    "alternatives": _l("Alternatives"), "alternative": _l("Alternative chosen"),
 }
 CHANNEL_LABELS = {
     "link": _l("by the tracking link"), "phone": _l("by phone"), "in_person": _l("in person"),
@@ -82,6 +84,11 @@ LOANER_CONDITION_LABELS = {"fine": _l("Fine"), "damaged": _l("Damaged")}
 # Events whose form edits cost lines (the estimate editor).
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
+# The estimate form's alternatives (an original display or a copy one): as many as the
+# estimate revised had, else this many offered to fill, each with this many blank rows.
+ALTERNATIVE_SLOTS = 3
+ALTERNATIVE_BLANK_LINES = 2
+_ALTERNATIVE_FIELD = re.compile(r"^alt\d+_")
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -160,11 +167,16 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("brought_by", label=_l("Brought by"))
             add("technician_name", label=_l("Technician (imported, no account here)"))
         elif e.event == "quote":
-            add("total", "money", label=_l("Estimate total"))
+            add("total", "money", label=_l("Estimate total") if not d.get("alternatives")
+                else _l("Common lines"))
+            for alternative in d.get("alternatives") or []:  # each with its total
+                details.append((_l("Alternative: %(name)s", name=alternative.get("name")),
+                                alternative.get("total"), "money"))
             add("estimate_version", "number")
             add("promised_date", "date", _iso_date(d.get("promised_date")))
         elif e.event in ("approve", "decline"):
             add("channel", "text", CHANNEL_LABELS.get(d.get("channel"), d.get("channel")))
+            add("alternative_name", label=_l("Alternative chosen"))
             add("pre_approved_amount", "money", label=_l("Pre-approved amount"))
             add("estimate_total", "money", label=_l("Estimate total"))
             add("estimate_version", "number")
@@ -248,19 +260,50 @@ def loaner_back(form) -> dict:
     return {k: form.get(k) for k in ("loaner_condition", "loaner_note") if form.get(k)}
 
 
-def _posted_lines(form) -> list[dict]:
+def _posted_lines(form, prefix: str = "") -> list[dict]:
     return [{"kind": kind, "description": desc, "qty": qty, "unit_price": price}
-            for kind, desc, qty, price in zip(form.getlist("line_kind"),
-                                              form.getlist("line_description"),
-                                              form.getlist("line_qty"),
-                                              form.getlist("line_unit_price"))]
+            for kind, desc, qty, price in zip(form.getlist(prefix + "line_kind"),
+                                              form.getlist(prefix + "line_description"),
+                                              form.getlist(prefix + "line_qty"),
+                                              form.getlist(prefix + "line_unit_price"))]
 
 
-def _sent_lines(form) -> list[dict]:
+def _sent_lines(form, prefix: str = "") -> list[dict]:
     """The editor's rows as typed, without the blank ones: "line 2" of an error is the second
-    of these."""
-    return [line for line in _posted_lines(form)
+    of these. ``prefix``: an alternative's editor ("alt2_")."""
+    return [line for line in _posted_lines(form, prefix)
             if line["description"].strip() or line["unit_price"].strip()]
+
+
+def _sent_alternatives(form) -> list[dict]:
+    """The estimate form's alternatives as typed, each ``{"name", "lines"}`` in its place
+    (a blank one too: the form shows them again where they were)."""
+    slots = sorted({int(m.group(1)) for k in form
+                    if (m := re.match(r"^alt(\d+)_", k)) and int(m.group(1)) <= 20})
+    return [{"name": form.get(f"alt{i}_name", ""), "lines": _sent_lines(form, f"alt{i}_")}
+            for i in slots]
+
+
+def _alternatives_data(form, unit) -> list[dict]:
+    """The alternatives filled in, as the lifecycle takes them (prices in rials): a blank
+    one (no name, no line) is not offered. A price written wrong is named with its
+    alternative, as the lifecycle names a bad line of one."""
+    out = []
+    for alternative in _sent_alternatives(form):
+        if not alternative["name"].strip() and not alternative["lines"]:
+            continue
+        n = len(out) + 1
+        lines = [{**line, "qty": line["qty"].strip() or "1"} for line in alternative["lines"]]
+        try:
+            lines = money.read_lines(lines, unit)
+        except ValidationError as exc:
+            at = (exc.extra.get("at") or {}).get("lines") or {}
+            raise ValidationError(_("Some fields are not valid."), fields={
+                "alternatives": _("Alternative %(n)s: %(problem)s", n=n,
+                                  problem=exc.extra["fields"]["lines"])},
+                at={"alternatives": {"alternative": n, **at}}) from None
+        out.append({"name": alternative["name"], "lines": lines})
+    return out
 
 
 def _prefill_lines(ticket: Ticket, event: str) -> list:
@@ -292,6 +335,14 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
                          and failed.get("lines") is not None
                          else _prefill_lines(ticket, rule.name))
              for rule in events if rule.name in LINE_EVENTS}
+    # the estimate form's alternatives: as sent back, else the estimate's (a revision), and
+    # blank ones to fill up to the slots offered
+    alternatives = (failed["alternatives"] if failed.get("event") == "quote"
+                    and failed.get("alternatives") is not None
+                    else lifecycle.estimate_alternatives(ticket)
+                    if any(rule.name == "quote" for rule in events) else [])
+    alternatives = list(alternatives) + [{"name": "", "lines": []}] * max(
+        0, ALTERNATIVE_SLOTS - len(alternatives))
     can_claim = (can(current_user, "tickets.claim") and ticket.technician_id is None
                  and not elsewhere
                  and ticket.state in workbench_service.BENCH_STATES)
@@ -340,6 +391,11 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
         line_totals={name: sum(getattr(l, "total", 0) for l in rows)
                      for name, rows in lines.items()},
         estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines(),
+        alternatives=alternatives, alternative_blank_lines=ALTERNATIVE_BLANK_LINES,
+        estimate_alternatives=[  # each line with its total, as the estimate's lines
+            {**a, "lines": [{**l, "total": l["qty"] * l["unit_price"]} for l in a["lines"]]}
+            for a in lifecycle.estimate_alternatives(ticket)],
+        chosen_alternative=lifecycle.chosen_alternative(ticket),
         next_by=[] if events or elsewhere else next_steps(ticket)), status
 
 
@@ -370,10 +426,15 @@ def event_data_from_form(form) -> dict:
     unit = form.get("money_unit")  # the unit the form was drawn in
     data = {k: money.read(v, unit, k) if k in money_fields else v for k, v in form.items()
             if k not in ("csrf_token", "event", "version", "money_unit")
-            and not k.startswith(("line_", "part_")) and v.strip() != ""}
+            and not k.startswith(("line_", "part_")) and not _ALTERNATIVE_FIELD.match(k)
+            and v.strip() != ""}
     if "line_description" in form:
         data["lines"] = money.read_lines([{**line, "qty": line["qty"].strip() or "1"}
                                           for line in _sent_lines(form)], unit)
+    if rule is not None and rule.name == "quote":  # the alternatives filled in, if any
+        alternatives = _alternatives_data(form, unit)
+        if alternatives:
+            data["alternatives"] = alternatives
     if rule is not None and rule.name == "finish":  # the box is sent only when ticked
         data["above_estimate_ok"] = form.get("above_estimate_ok") == "1"
         if data["above_estimate_ok"] and form.get("above_estimate_channel"):
@@ -416,7 +477,10 @@ def fire(ticket_id: int):
               else exc.message, "danger")
         failed = {"event": event, "values": request.form.to_dict(), "errors": fields,
                   "lines": _sent_lines(request.form) if "line_description" in request.form
-                  else None, "line_error": (exc.extra.get("at") or {}).get("lines")}
+                  else None, "line_error": (exc.extra.get("at") or {}).get("lines"),
+                  "alternatives": _sent_alternatives(request.form) if event == "quote"
+                  else None,
+                  "alternative_error": (exc.extra.get("at") or {}).get("alternatives")}
         return render_ticket(ticket_id, exc.status, failed)
     if event == "quote" and ticket.state == "repair":
         flash(_("Estimate sent and approved at once: it is within the amount the customer "

@@ -54,7 +54,7 @@
     add.addEventListener("click", function () {
       body.appendChild(template.content.firstElementChild.cloneNode(true));
       var rows = body.querySelectorAll("[data-line]");
-      rows[rows.length - 1].querySelector("input[name=line_description]").focus();
+      rows[rows.length - 1].querySelector("input[name$=line_description]").focus();
       recount(editor);
     });
     editor.addEventListener("click", function (ev) {
@@ -78,7 +78,7 @@
       ev.preventDefault();
       var rows = Array.prototype.slice.call(body.querySelectorAll("[data-line]"));
       var next = rows[rows.indexOf(row) + 1];
-      if (next) next.querySelector("input[name=line_description]").focus();
+      if (next) next.querySelector("input[name$=line_description]").focus();
       else add.click();
     });
     recount(editor);
