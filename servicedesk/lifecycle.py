@@ -28,7 +28,7 @@ from . import persist, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
-from .i18n import format_money_as_typed
+from .i18n import format_money_as_typed, format_number
 from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
 from .notifications import outbox, superseded, webhooks
 
@@ -141,7 +141,8 @@ def _clean_quote(data: dict, ticket: Ticket, actor: Actor) -> dict:
         if alternative["total"] > v.MAX_MONEY:
             raise ValidationError(_("Some fields are not valid."), fields={
                 "alternatives": _("Alternative %(n)s: the lines add up to more than %(max)s.",
-                                  n=alternative["id"], max=v.MAX_MONEY)})
+                                  n=format_number(alternative["id"]),
+                                  max=format_money_as_typed(v.MAX_MONEY))})
     return clean
 
 

@@ -99,6 +99,24 @@ class TestInProcess:
         assert [r.event for r in deliveries()] == ["deliver", "cancel"]
         assert not any(r["path"].endswith("/off") for r in receiver.received)
 
+    def test_the_accounting_program_hears_the_alternatives_and_the_one_chosen(
+            self, app, receiver, make_ticket, users):
+        """An estimate offering an original or a copy display: the quote posts both with their
+        totals, the approval the one the customer chose and the estimate it made."""
+        from servicedesk.services import tickets as ticket_service
+
+        from .test_estimate_alternatives import CHOICES
+        ticket = make_ticket("diagnosis")
+        endpoint(receiver, events=["quote", "approve"])
+        ticket_service.fire_event(ticket.id, "quote", actor_for("quote", users), dict(CHOICES))
+        ticket_service.fire_event(ticket.id, "approve", actor_for("approve", users),
+                                  {"channel": "phone", "alternative": 2})
+        quote, approve = (r["json"]["data"] for r in receiver.wait_for(2))
+        assert [(a["id"], a["name"], a["total"]) for a in quote["alternatives"]] == [
+            (1, "Original display", 50_000_000), (2, "Copy display", 33_000_000)]
+        assert (approve["alternative"], approve["alternative_name"],
+                approve["estimate_total"]) == (2, "Copy display", 33_000_000)
+
     def test_an_event_that_rolled_back_sends_nothing(self, app, receiver, make_ticket, users):
         endpoint(receiver)
         ticket = make_ticket("intake")

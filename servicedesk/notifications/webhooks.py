@@ -57,8 +57,9 @@ USER_AGENT = "Servicedesk-Webhooks/1"
 PUBLIC_DATA = {
     "admit": ("device", "service_type", "visit", "waited_seconds"),
     "send_to_repair": ("technician",),
-    "quote": ("lines", "total", "promised_date"),
-    "approve": ("channel",),
+    "quote": ("lines", "total", "promised_date", "alternatives"),
+    # the alternative the customer chose (its id and name) and the estimate it made
+    "approve": ("channel", "alternative", "alternative_name", "estimate_total"),
     "decline": ("reason", "channel"),
     "return_unrepaired": ("reason",),
     "wait_parts": ("part", "expected_date", "promised_date"),
