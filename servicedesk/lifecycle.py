@@ -203,12 +203,12 @@ def _clean_approve(data: dict, ticket: Ticket, actor: Actor) -> dict:
     if not alternatives and chosen_id is not None:
         f.errors["alternative"] = _("This estimate has no alternatives to choose between.")
     elif alternatives and chosen is None and "alternative" not in f.errors:
-        options = ", ".join(f"{a['id']} ({a['name']})" for a in alternatives)
+        options = ", ".join(f"{format_number(a['id'])} ({a['name']})" for a in alternatives)
         f.errors["alternative"] = (
             _("Choose one of the estimate's alternatives: %(options)s.", options=options)
             if chosen_id is None else
             _("The estimate has no alternative %(n)s. Its alternatives: %(options)s.",
-              n=chosen_id, options=options))
+              n=format_number(chosen_id), options=options))
     clean = _same_estimate(f.done(), ticket)
     clean["estimate_total"] = ticket.estimate_total
     if chosen is not None:

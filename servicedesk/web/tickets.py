@@ -17,7 +17,7 @@ from .. import lifecycle, pickup
 from ..auth import ROLE_LABELS, can, require
 from ..errors import DomainError, ValidationError
 from ..extensions import db
-from ..i18n import format_money, to_ascii_digits
+from ..i18n import format_money, format_number, to_ascii_digits
 from ..lifecycle import Actor
 from ..models import Ticket
 from ..notifications import reasons as sms_reasons
@@ -299,7 +299,7 @@ def _alternatives_data(form, unit) -> list[dict]:
         except ValidationError as exc:
             at = (exc.extra.get("at") or {}).get("lines") or {}
             raise ValidationError(_("Some fields are not valid."), fields={
-                "alternatives": _("Alternative %(n)s: %(problem)s", n=n,
+                "alternatives": _("Alternative %(n)s: %(problem)s", n=format_number(n),
                                   problem=exc.extra["fields"]["lines"])},
                 at={"alternatives": {"alternative": n, **at}}) from None
         out.append({"name": alternative["name"], "lines": lines})
