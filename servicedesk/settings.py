@@ -1,8 +1,8 @@
 """The shop's settings as the admin pages set them, over the app.config defaults, and what they
 drive: per-state time limits (overdue tickets) and the service types offered at intake.
 
-The shop's configuration (the ``settings`` table, the service types and the SMS template
-overrides) changes a few times a year and is read by every intake and every event (the SMS
+The shop's configuration (the ``settings`` table, the service types, the SMS template
+overrides and the active webhook endpoints) changes a few times a year and is read by every intake and every event (the SMS
 carries the shop's name; its text may be overridden). In a request it comes from a snapshot of
 all three tables that each worker process keeps for ``SETTINGS_CACHE_SECONDS`` (2 s by default):
 at most one reload a process per interval instead of two or three queries a request. A change
@@ -71,16 +71,25 @@ class Snapshot:
     service_types: tuple
     # (event, language) -> (body, enabled) for the SMS texts the manager changed
     templates: dict
+    # The administrator's active webhook endpoints, (id, the events it hears or None for all):
+    # every ticket event asks, and most shops have none
+    webhooks: tuple
     loaded_at: float
 
     @classmethod
     def load(cls) -> "Snapshot":
+        from .models.webhooks import WebhookEndpoint
         session = db.session
         return cls(
             settings={row.key: row.value for row in session.scalars(select(Setting))},
             service_types=tuple(_stored_service_types() or _builtin_service_types()),
             templates={(r.event, r.language): (r.body, r.enabled)
                        for r in session.scalars(select(SmsTemplate))},
+            webhooks=tuple(
+                (i, None if events is None else tuple(events))
+                for i, events in session.execute(
+                    select(WebhookEndpoint.id, WebhookEndpoint.events)
+                    .where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id))),
             loaded_at=time.monotonic())
 
 

@@ -117,6 +117,33 @@ class TestInProcess:
         assert (approve["alternative"], approve["alternative_name"],
                 approve["estimate_total"]) == (2, "Copy display", 33_000_000)
 
+    def test_an_intake_through_the_api_is_heard_without_a_query_for_the_endpoints(
+            self, app, receiver, api):
+        """Every event asks which endpoints hear it: in a request the answer is the shop's
+        configuration snapshot, not a query each time. One registered (or switched off) on
+        the admin page is heard (or not) at the next event."""
+        from sqlalchemy import event as sa_event
+        endpoint(receiver, events=["admit"])
+        sent = []
+
+        def note(conn, cursor, statement, *_args):
+            sent.append(statement)
+
+        api["reception"].post("/api/v1/tickets", json=INTAKE)  # the snapshot, loaded once
+        sa_event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            assert api["reception"].post("/api/v1/tickets", json=INTAKE).status_code == 201
+        finally:
+            sa_event.remove(db.engine, "before_cursor_execute", note)
+        assert len(receiver.wait_for(2)) == 2
+        # (the sender reads the endpoint it posts to, by its id: not this question)
+        assert sent and not [s for s in sent if "WHERE webhook_endpoints.active" in s]
+        (hook,) = db.session.scalars(select(WebhookEndpoint)).all()
+        svc.save_endpoint(hook.id, name=hook.name, url=hook.url, events=None,
+                          every_event=True, active=False)
+        assert api["reception"].post("/api/v1/tickets", json=INTAKE).status_code == 201
+        assert len(deliveries()) == 2
+
     def test_an_event_that_rolled_back_sends_nothing(self, app, receiver, make_ticket, users):
         endpoint(receiver)
         ticket = make_ticket("intake")

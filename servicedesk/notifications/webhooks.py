@@ -102,21 +102,29 @@ def payload(ticket: Ticket, row: TicketEvent) -> dict:
 
 
 def write_for_event(ticket: Ticket, row: TicketEvent) -> int:
-    """One delivery row per active endpoint that hears this event; returns how many."""
-    endpoints = [e for e in db.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
-        .order_by(WebhookEndpoint.id)) if e.hears(row.event)]
-    if not endpoints:
+    """One delivery row per active endpoint that hears this event; returns how many. In a
+    request the endpoints come from the shop's configuration snapshot (settings.snapshot: no
+    query per event; one saved on the admin page is heard by the other workers within
+    SETTINGS_CACHE_SECONDS, and the sender skips one switched off since)."""
+    from .. import settings
+    snap = settings.snapshot()
+    if snap is not None:
+        ids = [i for i, events in snap.webhooks if events is None or row.event in events]
+    else:
+        ids = [e.id for e in db.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
+            .order_by(WebhookEndpoint.id)) if e.hears(row.event)]
+    if not ids:
         return 0
     body = json.dumps(payload(ticket, row), ensure_ascii=False, separators=(",", ":"),
                       sort_keys=True)
     session = db.session()
-    for endpoint in endpoints:
+    for endpoint_id in ids:
         delivery = persist.insert(WebhookDelivery(
-            uid=str(uuid.uuid4()), endpoint_id=endpoint.id, ticket_id=ticket.id,
+            uid=str(uuid.uuid4()), endpoint_id=endpoint_id, ticket_id=ticket.id,
             event_id=row.id, event=row.event, body=body))
         written(session, delivery.id)
-    return len(endpoints)
+    return len(ids)
 
 
 def written(session: Session, delivery_id: int) -> None:
