@@ -3,9 +3,10 @@
 ``PERMISSIONS`` is the role matrix for pages and API endpoints; which role may fire which ticket
 event lives in the lifecycle table (``lifecycle.EVENTS``), the other half of the same matrix.
 """
+import time
 from functools import wraps
 
-from flask import abort, g, request
+from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user, login_fresh
 
@@ -136,8 +137,6 @@ def _own_password_first():
     instead, nothing done (a form posted is not taken). A fragment htmx polls sends the whole
     page there, not the form into a corner of the screen. (A bearer token's requests go on:
     the token was made for a program, not handed over as the password was.)"""
-    from flask import redirect, url_for
-
     from .web.htmx import hx
     target = url_for("auth.own_password")
     if hx():
@@ -183,7 +182,6 @@ def load_user(session_token: str):
     if session_too_old():
         # logged out; the remember-me cookie, if ticked, starts a new session (Flask-Login
         # asks again), else the login page
-        from flask import session
         session.pop("_user_id", None)
         session.pop("_fresh", None)
         start_session_clock()
@@ -197,22 +195,16 @@ def session_too_old() -> bool:
     more than ``SESSION_MAX_HOURS`` ago. Pages renew a session's cookie, so one in use never
     idles out: a copy of it taken from a shared desk would work as long as it is used. A
     session from before this rule starts counting now."""
-    import time
-
-    from flask import current_app, session
     hours = current_app.config.get("SESSION_MAX_HOURS") or 0
     since = session.get("since")
     if not isinstance(since, (int, float)):
-        session["since"] = int(time.time())
+        start_session_clock()
         return False
     return hours > 0 and time.time() - since > hours * 3600
 
 
 def start_session_clock() -> None:
     """A session begins now: a login, or a session restored from the remember-me cookie."""
-    import time
-
-    from flask import session
     session["since"] = int(time.time())
 
 
