@@ -23,7 +23,7 @@ from ..extensions import db, limiter
 from ..lifecycle import Actor
 from ..models import Customer, Ticket, TicketNote, utcnow
 from ..notifications import templates as sms_templates
-from ..services import surveys
+from ..services import reception, surveys
 from ..services import tickets as ticket_service
 from ..services import workbench
 
@@ -118,14 +118,11 @@ def load_ticket():
                 g.public_ticket, g.public_link_ended = None, ended
 
 
-ENDED_STATES = frozenset({"delivered", "closed", "cancelled"})
-
-
 def link_ended(ticket: Ticket):
     """When the customer's pages of ``ticket`` closed (its last event's time): a repair that
     ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are open."""
     days = current_app.config.get("PUBLIC_LINK_DAYS") or 0
-    if days <= 0 or ticket.state not in ENDED_STATES or not ticket.events:
+    if days <= 0 or ticket.state not in reception.PAST_STATES or not ticket.events:
         return None
     last = max(e.at for e in ticket.events)
     return last if last < utcnow() - timedelta(days=int(days)) else None
