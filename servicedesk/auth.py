@@ -232,19 +232,27 @@ class SessionInterface(SecureCookieSessionInterface):
     still on its way when the next answer changed the session (the language picked with
     ``?lang=``, a flash message) set the cookie back to what it was before, and the desk's
     next page came in the other language, or without its message. The same for a fragment htmx
-    fetches (the queue board every few seconds): pages renew the session, fragments do not."""
+    fetches (the queue board every few seconds) and for JSON a page's script fetches (the
+    dashboard's figures every minute): pages renew the session, what a page polls does not, so
+    a screen left open no longer keeps its login alive by itself either."""
 
     def should_set_cookie(self, app, session) -> bool:
         if g.get("via_token"):
             return False
-        if not session.modified and (_is_static(request.endpoint)
-                                     or request.headers.get("HX-Request")):
+        if not session.modified and (_is_static(request.endpoint) or _polled()):
             return False
         return super().should_set_cookie(app, session)
 
 
 # Endpoints of files, not pages: the browser fetches them beside a page, not after it.
 FILE_ENDPOINTS = frozenset({"static", "main.favicon"})
+
+
+def _polled() -> bool:
+    """A request a page's script makes on its own: an htmx fragment, or JSON asked for by
+    ``fetch`` (a page the browser navigates to asks for HTML)."""
+    return bool(request.headers.get("HX-Request")) \
+        or request.accept_mimetypes.best == "application/json"
 
 
 def _is_static(endpoint: str | None) -> bool:

@@ -605,11 +605,12 @@ def test_an_anonymous_visitors_choice_is_kept_in_their_session_only(shop):
 
 
 def test_a_file_the_last_page_asked_for_does_not_take_back_the_language_just_picked(shop):
-    """A browser still fetching the last page's stylesheet, favicon or polled queue board when
-    the next answer switched its language: that answer, made from the cookie the browser sent
-    before the switch, must not set the session back (the desk's next page came in Persian
-    again)."""
-    add_staff("maryam")
+    """A browser still fetching the last page's stylesheet, favicon, polled queue board or
+    dashboard figures when the next answer switched its language: that answer, made from the
+    cookie the browser sent before the switch, must not set the session back (the desk's next
+    page came in Persian again)."""
+    from .conftest import add_user
+    add_user("maryam", "manager")  # the dashboard is a manager's
     desk = Visitor(shop)
     desk.login("maryam")
     assert language_of(desk.get("/tickets/")) == "fa"
@@ -617,12 +618,15 @@ def test_a_file_the_last_page_asked_for_does_not_take_back_the_language_just_pic
     assert language_of(desk.get("/tickets/?lang=en")) == "en"
 
     polled = {"HX-Request": "true"}  # the queue board the last page polls every 5 seconds
+    fetched = {"Accept": "application/json"}  # the dashboard's script, once a minute
     for late, headers in (("/static/css/app.css", {}), ("/static/favicon.svg", {}),
-                          ("/favicon.ico", {}), ("/queue/board", polled)):
+                          ("/favicon.ico", {}), ("/queue/board", polled),
+                          ("/reports/dashboard.json", fetched)):
         files = shop.test_client()  # the same browser, the file asked for before the switch
         files.set_cookie("session", before)
         with shop.app_context():
             resp = files.get(late, headers=headers)
+        assert resp.status_code < 400, late
         for header in resp.headers.getlist("Set-Cookie"):
             if header.startswith("session="):  # the browser takes whatever cookie it is sent
                 desk.client.set_cookie("session", header.split(";", 1)[0].split("=", 1)[1])
