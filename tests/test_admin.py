@@ -258,6 +258,40 @@ def test_a_very_common_password_is_refused_on_the_users_page_reset_and_own_chang
     assert authenticate(tech.username, PASSWORD)[0] is not None
 
 
+def test_a_password_guessed_in_few_tries_is_refused_wherever_one_is_set(app, manager, users):
+    """Not on the short list, yet what a guesser tries first: a word or a brand with a few
+    digits, keys side by side, a Jalali year twice; the account's own names with a year (a
+    guess only for this account); a password of unrelated words passes."""
+    why = "easy to guess"
+    new_user = {"username": "neda", "full_name": "Neda Karimi", "role": "reception",
+                "branch_id": branch_id(), "language": "fa"}
+    for easy in ("Samsung123", "asdfgh12", "13701370", "karimi1370"):
+        resp = manager.post("/admin/users/new?lang=en", {**new_user, "password": easy})
+        assert resp.status_code == 422 and why in html(resp), easy
+    assert count(User) == len(users)
+    assert manager.post("/admin/users/new?lang=en",  # someone else's name is no guess here
+                        {**new_user, "username": "sara", "full_name": "Sara Ahmadi",
+                         "password": "karimi1370"}).status_code == 302
+    tech = users["technician"]
+    resp = manager.post(f"/admin/users/{tech.id}/password?lang=en",
+                        {"password": tech.username + "1365"})
+    assert why in html(resp) or why in html(manager.get(resp.headers.get("Location", "/")))
+    db.session.expire_all()
+    assert authenticate(tech.username, PASSWORD)[0] is not None
+    own = Browser(app)
+    own.login(tech.username)
+    resp = own.post("/account/password?lang=en", {"current_password": PASSWORD,
+                                                   "new_password": tech.username + "1370",
+                                                   "confirm": tech.username + "1370"})
+    assert resp.status_code == 422 and why in html(resp)
+    resp = own.post("/account/password?lang=en", {"current_password": PASSWORD,
+                                                   "new_password": "kettle orbit saffron",
+                                                   "confirm": "kettle orbit saffron"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    assert authenticate(tech.username, "kettle orbit saffron")[0] is not None
+
+
 def test_the_manager_logs_a_stolen_kiosk_tablet_out_everywhere(app, manager, users):
     kiosk = add_user("lobby", "kiosk")
     tablet = Browser(app)

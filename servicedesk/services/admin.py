@@ -177,7 +177,7 @@ def create_user(by: User, *, username, role, full_name="", branch_id=None, langu
     if not password:
         password = generated = new_password()
     try:
-        people.check_password_rules(password)
+        people.check_password_rules(password, (username, full_name))
     except ValidationError as exc:
         errors.update(exc.fields)
     _check(errors)
@@ -277,10 +277,10 @@ def reset_password(by: User, user_id: int, password: Optional[str] = None) -> Op
     generated = None
     if not password:
         password = generated = new_password()
-    people.check_password_rules(password)
     with committing():
         user = get_user(user_id)
         _check_manages(by, user)
+        people.check_password_rules(password, (user.username, user.full_name))
         user.password_hash = people._hasher().hash(password)
         user.password_change_due = password_set_for_another(by, user)
         user.end_sessions()

@@ -4,7 +4,7 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import joinedload
+from zxcvbn import zxcvbn
 
 from .. import validation as v
 from ..errors import Conflict, ValidationError
@@ -61,12 +62,41 @@ PERSIAN_KEYS = str.maketrans("ضصثقفغعهخحجچشسیبلاتنمکگظط
                              "qwertyuiop[]asdfghjkl;'zxcvbnm," "dl" "0123456789" "0123456789")
 
 
+def _folded(password: str) -> str:
+    return password.strip().lower().translate(PERSIAN_KEYS)
+
+
 def common_password(password: str) -> bool:
-    folded = password.strip().lower().translate(PERSIAN_KEYS)
+    folded = _folded(password)
     return folded in COMMON_PASSWORDS or len(set(folded)) == 1
 
 
-def check_password_rules(password: str) -> None:
+# zxcvbn's score (0 to 4) a password must reach: 2 is "somewhat guessable", about 10^6 to 10^8
+# guesses, beyond what an online attack gets through the login's lockout; 0 and 1 are the
+# dictionary words, names, dates, keyboard walks and repeats with a digit or two that the
+# leaked lists are made of ("Samsung123", "tehran123", "13701370", "asdfgh12").
+MIN_STRENGTH = 2
+_PASSWORD_SCORED = 100
+# zxcvbn knows the years 1900 to 2050 as such; Iranians' birth years (and this year) are Jalali
+JALALI_YEARS = [str(year) for year in range(1300, 1421)]  # zxcvbn's time grows with the length; a longer one is scored by its start
+
+
+def too_easy(password: str, related: Iterable[str] = ()) -> bool:
+    """Whether zxcvbn guesses the password (as typed, and as the Latin keys it was typed on
+    with the Persian layout) in few tries; ``related`` are words a guesser would try first
+    for this account (its user name and full name; the shop's name and the Jalali years are
+    added)."""
+    words = [w for w in (*related, current_app.config.get("SHOP_NAME"),
+                         current_app.config.get("SHOP_NAME_EN"), "servicedesk")
+             if isinstance(w, str) and w.strip()]
+    words += [w2 for w in words for w2 in w.split() if len(w2) > 2] + JALALI_YEARS
+    return min(zxcvbn(candidate[:_PASSWORD_SCORED], user_inputs=words)["score"]
+               for candidate in {password, _folded(password)}) < MIN_STRENGTH
+
+
+def check_password_rules(password: str, related: Iterable[str] = ()) -> None:
+    """At least 8 characters, not one of the most common, and not guessed in few tries
+    (``too_easy``: ``related`` as there)."""
     if not isinstance(password, str) or len(password) < 8:
         raise ValidationError(_("The password must have at least 8 characters."),
                               fields={"password": _("At least 8 characters.")})
@@ -75,6 +105,13 @@ def check_password_rules(password: str) -> None:
                                 "trying to log in tries first; choose another."),
                               fields={"password": _("One of the most common passwords: choose "
                                                        "another.")})
+    if too_easy(password, related):
+        raise ValidationError(
+            _("This password is too easy to guess: a word, a name, a date or keys side by side "
+              "with a few digits are tried first. Choose a longer one, such as three or four "
+              "words that do not belong together."),
+            fields={"password": _("Too easy to guess: make it longer, such as three or four "
+                                  "words that do not belong together.")})
 
 
 # A user name: what is typed at the login and sent as an API's "technician"; the same rule for
@@ -96,7 +133,7 @@ def create_user(username: str, role: str, password: str, full_name: str = "",
         errors["role"] = _("Must be one of: %(options)s.", options=", ".join(ROLES))
     if errors:
         raise ValidationError(_("Some fields are not valid."), fields=errors)
-    check_password_rules(password)
+    check_password_rules(password, (username, full_name))
     # "Sara" beside "sara" would be two accounts staff mix up (as on the admin page)
     if db.session.scalar(select(User.id).where(
             func.lower(User.username) == func.lower(username))):
@@ -215,7 +252,7 @@ def change_own_password(user: User, current: str, new: str) -> None:
         raise ValidationError(_("Some fields are not valid."), fields={
             "current_password": _("This is not your current password.")}) from None
     try:
-        check_password_rules(new)
+        check_password_rules(new, (user.username, user.full_name))
     except ValidationError as exc:
         raise ValidationError(exc.message, fields={"new_password": exc.fields["password"]}) \
             from None
