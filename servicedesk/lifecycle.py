@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, Callable, Optional
@@ -24,12 +25,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect, select
 from transitions import Machine
 
-from . import persist, stages
+from . import persist, signatures, stages
 from . import validation as v
 from .errors import Forbidden, TransitionNotAllowed, ValidationError
 from .extensions import db
 from .i18n import format_money_as_typed, format_number
-from .models import LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, User, utcnow
+from .models import (LOANER_CONDITIONS, CostLine, Loan, Ticket, TicketEvent, TicketSignature, User,
+                     utcnow)
 from .notifications import outbox, superseded, webhooks
 
 TICKET_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready",
@@ -351,7 +353,16 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     if isinstance(check, dict) and check.get("method"):
         clean["collector_check"] = {k: check[k] for k in ("method", "reason", "by")
                                     if check.get(k) is not None}
+    _signature_digest(data, clean)
     return clean
+
+
+def _signature_digest(data: dict, clean: dict) -> None:
+    """The SHA-256 of the customer's signature drawn on screen with the event (the services
+    put it here beside the picture they keep: servicedesk.signatures), into its data."""
+    digest = data.get("signature_sha256")
+    if isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest):
+        clean["signature_sha256"] = digest
 
 
 def payment_parts(data: Optional[dict]) -> list[dict]:
@@ -525,7 +536,7 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
                                         "payments": "payments?"},
               more_fields=("payment_method", "differs_ok", "method_needed", "pickup_code",
-                           "sms_code")),
+                           "sms_code", "signature")),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,
@@ -732,6 +743,7 @@ def verify_records(ticket: Ticket) -> list[str]:
     if (ticket.amount_refunded or 0) != sum(refunds):
         problems.append("the amount refunded differs from the refund records")
     problems += _verify_loans(ticket)
+    problems += _verify_signatures(ticket)
     holder = None
     for e in ticket.events:
         if e.event in ("claim", "assign") or (e.event == "send_to_repair"
@@ -777,6 +789,21 @@ def _verify_loans(ticket: Ticket) -> list[str]:
             problems.append(f"loan {loan_id} differs from its return_loaner record")
     for loan_id in (lent.keys() | returned.keys()) - loans.keys():
         problems.append(f"the trail's loan {loan_id} has no loan row")
+    return problems
+
+
+def _verify_signatures(ticket: Ticket) -> list[str]:
+    """Each signature picture kept (servicedesk.signatures) against the SHA-256 its event
+    records: a picture replaced, or one missing or not recorded, is named."""
+    recorded = {e.id: e.data["signature_sha256"] for e in ticket.events
+                if (e.data or {}).get("signature_sha256")}
+    kept = {row.event_id: row for row in db.session.scalars(
+        select(TicketSignature).where(TicketSignature.ticket_id == ticket.id))}
+    problems = [f"the {row.moment} signature differs from its event"
+                for event_id, row in kept.items()
+                if recorded.get(event_id) != signatures.digest(row.image)]
+    problems += [f"event {e.seq}'s signature has no picture" for e in ticket.events
+                 if e.id in recorded and e.id not in kept]
     return problems
 
 

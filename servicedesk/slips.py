@@ -23,13 +23,13 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload, selectinload
 
-from . import settings, visits
+from . import settings, signatures, visits
 from .errors import NotFound
 from .extensions import db
 from .i18n import format_datetime, format_number, to_ascii_digits
 from .lifecycle import PAYMENT_METHODS
 from .links import desk_visit_url, shelf_url, survey_url, tracking_url
-from .models import Loan, Ticket, User, Visit
+from .models import Loan, Ticket, TicketSignature, User, Visit
 from .validation import PHONE_REGION
 
 # Paper width (mm) -> printable width (mm) of common thermal printers.
@@ -172,6 +172,7 @@ class Receipt:
     qr: Markup
     terms: list
     loaner: Optional[Loan] = None  # the loaner phone the customer has now
+    signature: Optional[str] = None  # drawn on the counter's screen (a data URL), if it was
 
 
 def _loans(ticket: Ticket) -> list[Loan]:
@@ -181,6 +182,18 @@ def _loans(ticket: Ticket) -> list[Loan]:
         return []
     return list(db.session.scalars(select(Loan).where(Loan.ticket_id == ticket.id)
                                    .order_by(Loan.id)))
+
+
+def _signature(ticket: Ticket, event: str) -> Optional[str]:
+    """The customer's signature drawn on the counter's screen with the ticket's ``event``
+    (admit, deliver), inline for the slip; no query for one signed on paper (its event's data
+    names no picture)."""
+    row = next((e for e in reversed(ticket.events) if e.event == event), None)
+    if row is None or not (row.data or {}).get("signature_sha256"):
+        return None
+    png = db.session.scalar(select(TicketSignature.image).where(
+        TicketSignature.ticket_id == ticket.id, TicketSignature.event_id == row.id))
+    return signatures.data_url(png) if png else None
 
 
 def _admitted_at(ticket: Ticket) -> datetime:
@@ -198,7 +211,8 @@ def receipt(ticket: Ticket) -> Receipt:
     return Receipt(_shop(ticket.branch), ticket, _admitted_at(ticket),
                    mask_phone(ticket.customer.phone), url, qr_svg(url),
                    _terms("RECEIPT_TERMS", DEFAULT_RECEIPT_TERMS),
-                   next((loan for loan in _loans(ticket) if loan.out), None))
+                   next((loan for loan in _loans(ticket) if loan.out), None),
+                   _signature(ticket, "admit"))
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,7 @@ class DeliveryReceipt:
     loans: list = field(default_factory=list)  # the loaner phones lent, taken back
     # a payment split between methods: (method, its words, amount) of each part
     payments: list = field(default_factory=list)
+    signature: Optional[str] = None  # drawn on the counter's screen (a data URL), if it was
 
 
 def collected_by(ticket: Ticket) -> str:
@@ -263,7 +278,7 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
             deliver.at if deliver is not None and finish is not None else None)),
         [loan for loan in _loans(ticket) if not loan.out],
         [(p["method"], str(PAYMENT_METHODS.get(p["method"], p["method"])), p["amount"])
-         for p in data.get("payments") or []])
+         for p in data.get("payments") or []], _signature(ticket, "deliver"))
 
 
 @dataclass(frozen=True)

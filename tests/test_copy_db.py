@@ -152,6 +152,9 @@ def shop(tmp_path_factory):
             intake = {**INTAKE, "customer": {"name": f"مشتری {i}", "phone": f"0912123450{i}"}}
             if i == 3:  # agreed at intake to any estimate up to 5 billion rials (a bigint)
                 intake["pre_approved_amount"] = 5_000_000_000
+            if i == 5:  # signed on the counter's screen (a picture: binary)
+                from .test_signatures import SIGNED, data_url
+                intake["signature"] = data_url(SIGNED)
             created = client.post("/api/v1/tickets", headers={**auth["reception"],
                                   "Idempotency-Key": f"desk-{i}"}, json=intake)
             assert created.status_code == 201, created.get_data(as_text=True)

@@ -180,13 +180,18 @@ def world(app, users, make_ticket):
     delivery = WebhookDelivery(uid="0" * 36, endpoint_id=hook.id, ticket_id=ticket.id,
                                event="deliver", body="{}", status="failed")
     db.session.add(delivery)
+    from servicedesk.models import TicketSignature
+    db.session.add(TicketSignature(ticket_id=ticket.id, moment="intake",  # drawn on screen
+                                   event_id=ticket.events[0].id, image=b"\x89PNG",
+                                   sha256="0" * 64))
     db.session.commit()
     return {"webhook_id": hook.id, "delivery_id": delivery.id,
             "loaner_id": phone.id, "ticket_id": ticket.id, "visit_id": visit.id, "user_id": subject.id,
             "token_id": token_id, "branch_id": default_branch().id, "code": "repair",
             "event": "admit", "language": "fa", "response_id": response.id,
             "token": ticket.public_token, "decision": "approve", "filename": "css/app.css",
-            "number": ticket.number, "notification_id": ticket.notifications[0].id}
+            "number": ticket.number, "notification_id": ticket.notifications[0].id,
+            "moment": "intake"}
 
 
 def fill(rule: str, values: dict) -> str:

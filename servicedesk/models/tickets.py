@@ -1,7 +1,8 @@
 from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import (JSON, BigInteger, ForeignKey, Index, LargeBinary, String, Text,
+                        UniqueConstraint, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -174,6 +175,23 @@ class TicketNote(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     author = relationship("User")
+
+
+class TicketSignature(db.Model):
+    """The customer's signature drawn on the counter's screen at one moment of the repair
+    (servicedesk.signatures): the picture, and the event it was given with, whose data holds
+    its SHA-256."""
+
+    __tablename__ = "ticket_signatures"
+    __table_args__ = (UniqueConstraint("ticket_id", "moment"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    moment: Mapped[str] = mapped_column(String(20))  # intake, delivery
+    event_id: Mapped[int] = mapped_column(ForeignKey("ticket_events.id"))
+    image: Mapped[bytes] = mapped_column(LargeBinary)  # PNG
+    sha256: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Loan(db.Model):

@@ -14,14 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import audit, devices, lifecycle, persist, pickup, settings, visits
+from .. import audit, devices, lifecycle, persist, pickup, settings, signatures, visits
 from .. import validation as v
 from ..counters import next_value
 from ..errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationError
 from ..extensions import db
 from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
-from ..models import Branch, Customer, Device, Ticket, TicketNote, User, Visit, utcnow
+from ..models import (Branch, Customer, Device, Ticket, TicketEvent, TicketNote, TicketSignature,
+                      User, Visit, utcnow)
 from ..notifications import outbox
 from ..notifications import reasons as sms_reasons
 
@@ -138,6 +139,7 @@ def clean_intake(payload) -> dict:
     f.take("promised_date", v.a_date, required=False)
     f.take("pre_approved_amount", v.integer, minimum=0, required=False)
     f.take("visit_id", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
+    f.take("signature", signatures.read, required=False)
     f.errors.update(errors)
     clean = f.done()
     clean["customer"] = clean_customer
@@ -565,11 +567,29 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
         if known_name == "brought" and not same_name(ticket.customer.name,
                                                      clean["customer"]["name"]):
             data["brought_by"] = clean["customer"]["name"]
-        lifecycle.fire(ticket, "admit", actor, data)
+        if clean.get("signature"):  # drawn on the counter's screen: the chain vouches for it
+            data["signature_sha256"] = signatures.digest(clean["signature"])
+        admitted = lifecycle.fire(ticket, "admit", actor, data)
+        keep_signature(ticket, admitted, clean.get("signature"))
         if loaner_id not in (None, ""):
             from .loaners import lend_at_intake  # (it imports us)
             lend_at_intake(ticket, actor, loaner_id)
     return ticket
+
+
+def keep_signature(ticket: Ticket, row: TicketEvent, png: Optional[bytes]) -> None:
+    """The customer's signature given with the event ``row`` (the admit, the hand-back), in
+    its transaction; its SHA-256 is in the event's data already."""
+    if png:
+        persist.insert(TicketSignature(ticket_id=ticket.id, moment=signatures.MOMENT_OF[row.event],
+                                       event_id=row.id,
+                                       image=png, sha256=signatures.digest(png)))
+
+
+def signatures_of(ticket_id: int) -> dict[str, TicketSignature]:
+    """The ticket's signatures drawn on screen, by moment (intake, delivery)."""
+    return {s.moment: s for s in db.session.scalars(
+        select(TicketSignature).where(TicketSignature.ticket_id == ticket_id))}
 
 
 def _ask_about_a_known_name(customer: dict) -> None:
@@ -674,8 +694,18 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
     if event == "send_to_repair" and isinstance(data, dict) and data.get("technician"):
         _check_technicians_branch(ticket, data["technician"])
     take_if_nobody_holds(ticket, actor, event)
+    signature = None
+    if event == "deliver" and isinstance(data, dict) and "signature" in data:
+        data = dict(data)  # received the device: drawn on the counter's screen
+        try:
+            signature = signatures.read(data.pop("signature"))
+        except ValueError as exc:
+            raise ValidationError(_("Some fields are not valid."),
+                                  fields={"signature": str(exc)}) from None
+        if signature:
+            data["signature_sha256"] = signatures.digest(signature)
     if event != "quote" or ticket.pre_approved_amount is None:
-        lifecycle.fire(ticket, event, actor, data)
+        keep_signature(ticket, lifecycle.fire(ticket, event, actor, data), signature)
         return
     quote = lifecycle.fire(ticket, "quote", actor, data, notify=False)
     # alternatives are the customer's to choose between, whatever they pre-approved

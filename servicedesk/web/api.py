@@ -5,7 +5,7 @@ import json
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from .. import lifecycle, reports, visits
+from .. import lifecycle, reports, signatures, visits
 from .. import validation as v
 from ..errors import (DomainError, Forbidden, NotFound, OutOfRange, StaleVersion,
                       UnknownFields, ValidationError)
@@ -63,7 +63,7 @@ BODY_FIELDS = {
         "customer": dict.fromkeys(("name", "phone", "language")),
         "device": dict.fromkeys(("kind", "brand", "model", "serial", "colour")),
         **dict.fromkeys(("problem", "service_type", "accessories", "condition",
-                         "promised_date", "pre_approved_amount", "loaner_id"))},
+                         "promised_date", "pre_approved_amount", "loaner_id", "signature"))},
     "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
     "collector_override": dict.fromkeys(("reason",)),
     "text_pickup_code": {},
@@ -183,6 +183,12 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
         data["estimate_alternatives"] = lifecycle.estimate_alternatives(ticket)
         data["chosen_alternative"] = lifecycle.chosen_alternative(ticket)
         data["final_lines"] = [_line(l) for l in ticket.final_lines()]
+        # drawn on the counter's screen: when, and the picture's SHA-256 (as its event records)
+        data["signatures"] = {
+            signatures.MOMENT_OF[e.event]: {"signed_at": e.at.isoformat(),
+                                            "sha256": e.data["signature_sha256"]}
+            for e in ticket.events
+            if e.event in signatures.MOMENT_OF and (e.data or {}).get("signature_sha256")}
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
                             "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}
                            for e in ticket.events]

@@ -135,6 +135,13 @@ _LOANER_BACK = {"loaner_condition": {**_CONDITION_BACK, "description": "with loa
                 "loaner_note": {**_NOTE_BACK, "description": "with loaner_condition damaged: "
                                 "what is damaged (422 on loaner_note without it)"}}
 
+# The customer's signature drawn on a screen (servicedesk.signatures).
+_SIGNATURE = {"type": "string", "maxLength": 270_000, "description": "the customer's "
+              "signature drawn on a screen: a PNG as a data URL (data:image/png;base64,...) "
+              "or bare base64, at most 200 KB and 2400 x 1200 pixels (422 on signature "
+              "otherwise). Kept with the ticket, printed on the slip; its SHA-256 goes into "
+              "the event's data (signature_sha256)"}
+
 # Event data the forms do not show as fields of their own (the ticket page and the delivery
 # desk have a box for it), and a field an event checks more narrowly than its kind.
 _EXTRA_DATA = {
@@ -175,7 +182,8 @@ _EXTRA_DATA = {
         "sms_code": {
             "type": "string", "maxLength": 20, "description": "instead of pickup_code: the "
             "one-time code texted to the owner by POST /tickets/{id}/pickup-sms (holds 10 "
-            "minutes; 422 when wrong or expired)"}},
+            "minutes; 422 when wrong or expired)"},
+        "signature": _SIGNATURE},
     "cancel": {"loaner_returned": _LOANER_RETURNED, **_LOANER_BACK}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
@@ -280,6 +288,13 @@ def openapi_document() -> dict:
                         "description": "the alternative approved (null: none yet, or an "
                                        "estimate without alternatives)"},
                     "final_lines": {"type": "array", "items": _BILLED_LINE},
+                    "signatures": {
+                        "type": "object", "description": "the customer's signatures drawn on "
+                        "the counter's screen, by moment (intake, delivery; none: signed on "
+                        "paper, or not at all)", "additionalProperties": _record({
+                            "signed_at": _DATE_TIME,
+                            "sha256": {"type": "string", "description": "of the PNG, as its "
+                                       "event's data records it (the audit chain)"}})},
                     "history": {"type": "array", "items": _record({
                         "event": _STR, "from": _STR_OR_NULL, "to": _STR, "actor": _STR,
                         "at": _DATE_TIME, "data": {"type": "object"}})},
@@ -316,7 +331,8 @@ def openapi_document() -> dict:
                                   "loaner phones (its stock list), lent to the customer with "
                                   "the admit, in its transaction: one that may not be lent "
                                   "(retired, damaged, another branch's: 422 on loaner_id; out: "
-                                  "409) admits nothing"}}},
+                                  "409) admits nothing"},
+                    "signature": _SIGNATURE}},
                 "Event": {"oneOf": [_event_schema(r) for r in api_events]},
             },
         },

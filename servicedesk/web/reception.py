@@ -353,6 +353,7 @@ def _intake_fields(form, pre_approved) -> dict:
         "promised_date": form.get("promised_date") or None,
         "pre_approved_amount": pre_approved,
         "visit_id": form.get("visit_id") or None,
+        "signature": form.get("signature") or None,  # drawn on the counter's screen
     }
 
 
@@ -534,7 +535,8 @@ def deliver(ticket_id: int):
                           loaner_back=loaner_back(request.form),
                           payments=money.payment_parts(request.form) if split else None,
                           pickup_code=request.form.get("pickup_code"),
-                          sms_code=request.form.get("sms_code"))
+                          sms_code=request.form.get("sms_code"),
+                          signature=request.form.get("signature"))
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)

@@ -7,13 +7,13 @@ with what was typed (an estimate's lines are not lost) and the problem next to i
 import re
 from datetime import date
 
-from flask import (Blueprint, flash, redirect, render_template, request,
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import lifecycle, pickup
+from .. import lifecycle, pickup, signatures
 from ..auth import ROLE_LABELS, can, require
 from ..errors import DomainError, ValidationError
 from ..extensions import db
@@ -240,6 +240,10 @@ def timeline(ticket: Ticket) -> list[dict]:
             add("reason")
         else:
             add("reason")
+        if d.get("signature_sha256") and e.event in signatures.MOMENT_OF:  # on the screen
+            details.append((_l("Signed on the screen"), url_for(
+                ".signature", ticket_id=ticket.id, moment=signatures.MOMENT_OF[e.event]),
+                "signature"))
         # the name the hash-chained row records; the account's full name only when it is that
         # account's (the account link is not in the hash: an edited one must not rename)
         if e.actor is not None and e.actor.username == e.actor_name:
@@ -403,6 +407,18 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
 @require("tickets.view")
 def show(ticket_id: int):
     return render_ticket(ticket_id)
+
+
+@bp.get("/<int:ticket_id>/signature/<any(intake, delivery):moment>")
+@require("tickets.view")
+def signature(ticket_id: int, moment: str):
+    """The customer's signature drawn on the counter's screen (the timeline shows it)."""
+    kept = ticket_service.signatures_of(ticket_service.get_ticket(ticket_id).id).get(moment)
+    if kept is None:
+        abort(404)
+    resp = Response(kept.image, mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 @bp.get("/n/<number>")

@@ -1,0 +1,58 @@
+"""The customer's signature drawn on the counter's screen (a tablet, a signature pad, a mouse),
+at the intake (accepting the receipt's terms) and at the hand-back (received the device): a PNG
+kept with the ticket, printed on its slips in place of the blank line, its SHA-256 in the event's
+data so the audit chain vouches for the picture (``flask verify-audit`` compares them).
+
+Drawn on paper instead, the slip's line is signed as before: a signature is never required.
+"""
+import base64
+import binascii
+import hashlib
+import struct
+from typing import Optional
+
+from flask_babel import gettext as _
+
+# The events the customer may sign with, and the moment of the repair each is kept as.
+MOMENT_OF = {"admit": "intake", "deliver": "delivery"}
+MAX_BYTES = 200_000  # a signature pad's PNG is 5 to 30 KB
+MAX_WIDTH, MAX_HEIGHT = 2400, 1200
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DATA_URL = "data:image/png;base64,"
+
+
+def read(raw) -> Optional[bytes]:
+    """The signature sent (a ``data:image/png;base64,`` URL, as a canvas gives it, or the bare
+    base64) as PNG bytes; None when none was drawn. ValueError, in the reader's language, for
+    anything that is not a PNG picture of a sensible size."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(_("A signature is a PNG picture, as a data URL."))
+    text = raw.strip()
+    if text.startswith("data:"):
+        if not text.startswith(DATA_URL):
+            raise ValueError(_("A signature is a PNG picture, as a data URL."))
+        text = text[len(DATA_URL):]
+    if len(text) > MAX_BYTES * 4 // 3 + 4:
+        raise ValueError(_("The signature's picture is too large."))
+    try:
+        png = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(_("A signature is a PNG picture, as a data URL.")) from None
+    # the header: the PNG signature, then the IHDR chunk with the width and height
+    if len(png) < 33 or not png.startswith(PNG_MAGIC) or png[12:16] != b"IHDR":
+        raise ValueError(_("A signature is a PNG picture, as a data URL."))
+    width, height = struct.unpack(">II", png[16:24])
+    if not (0 < width <= MAX_WIDTH and 0 < height <= MAX_HEIGHT) or len(png) > MAX_BYTES:
+        raise ValueError(_("The signature's picture is too large."))
+    return png
+
+
+def digest(png: bytes) -> str:
+    return hashlib.sha256(png).hexdigest()
+
+
+def data_url(png: bytes) -> str:
+    """The picture inline, for a slip (printed without another request) or a page."""
+    return DATA_URL + base64.b64encode(png).decode("ascii")
