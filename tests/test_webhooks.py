@@ -433,6 +433,21 @@ def test_the_admin_registers_a_webhook_and_sees_its_secret_once(app, admin, rece
     assert secret not in raw and new not in raw
 
 
+def test_the_admin_form_offers_the_records_an_outside_program_follows(app, admin, receiver):
+    page = html(admin.get("/admin/webhooks/new"))
+    for event, label in (("refund", "Refunded"), ("lend_loaner", "Loaner phone lent"),
+                         ("return_loaner", "Loaner phone taken back"), ("claim", "Claimed"),
+                         ("assign", "Assigned")):
+        assert f'value="{event}"' in page and label in page
+    assert 'value="collector_override"' not in page
+    resp = admin.post("/admin/webhooks/new", {"url": receiver.url, "every_event": "",
+                                              "events": ["refund", "return_loaner"],
+                                              "active": "y"})
+    assert resp.status_code == 200
+    hook = db.session.scalars(select(WebhookEndpoint)).one()
+    assert hook.events == ["refund", "return_loaner"]
+
+
 @pytest.mark.parametrize("url,problem", [
     ("ftp://example.com/hook", "must start with https://"),
     ("https://user:pass@example.com/hook", "user name and password"),
