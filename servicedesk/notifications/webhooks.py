@@ -19,7 +19,10 @@ Outcomes: a 2xx answer is ``sent``; a network error, a timeout, 5xx or 429 is tr
 after the next interval (``WEBHOOK_RETRY_INTERVALS``), and after the last one the row is
 ``failed`` with the reason; any other answer (4xx, a redirect, which is not followed) is
 ``failed`` at once: the receiver refused it and would again. A timeout after the request left
-may have been received: the retry repeats it with the same delivery id (at least once).
+may have been received: the retry repeats it with the same delivery id (at least once). A
+delivery whose endpoint was deleted before it was sent is ``cancelled``, never posted (the
+deletion cancels those waiting; a sender that finds the endpoint deleted or gone, one it had
+taken or the sweep's retry, cancels it then).
 """
 from __future__ import annotations
 
