@@ -698,13 +698,19 @@ CUSTOMER_RECORDS = frozenset({"refund"})
 
 
 def record(ticket: Ticket, name: str, actor: Actor, data: Optional[dict] = None, *,
-           at: Optional[datetime] = None, **changes) -> TicketEvent:
+           at: Optional[datetime] = None, notify: bool = True, **changes) -> TicketEvent:
     """Append a hash-chained audit entry that changes no state (e.g. a technician claiming a
     ticket), in the caller's transaction, with the ticket's ``changes`` (attribute -> value).
-    Bumps the ticket's version, so it races like an event."""
+    Bumps the ticket's version, so it races like an event. The records an outside program
+    follows (a refund, a loaner phone lent or taken back, who holds the ticket:
+    ``webhooks.RECORD_EVENTS``) write the administrator's webhooks in the same transaction,
+    as ``fire`` does; ``notify=False`` (imported history) writes none."""
     if name not in RECORDS:
         raise ValueError(f"unknown audit record {name!r}")
-    return _append(ticket, name, ticket.state, actor, _json_safe(data or {}), changes, at)
+    row = _append(ticket, name, ticket.state, actor, _json_safe(data or {}), changes, at)
+    if notify and name in webhooks.RECORD_EVENTS:
+        webhooks.write_for_event(ticket, row)
+    return row
 
 
 def verify_records(ticket: Ticket) -> list[str]:

@@ -89,7 +89,9 @@ class Snapshot:
                 (i, None if events is None else tuple(events))
                 for i, events in session.execute(
                     select(WebhookEndpoint.id, WebhookEndpoint.events)
-                    .where(WebhookEndpoint.active.is_(True)).order_by(WebhookEndpoint.id))),
+                    .where(WebhookEndpoint.active.is_(True),
+                           WebhookEndpoint.deleted_at.is_(None))
+                    .order_by(WebhookEndpoint.id))),
             loaded_at=time.monotonic())
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from servicedesk.extensions import db
-from servicedesk.lifecycle import fire
-from servicedesk.models import Ticket, WebhookDelivery, WebhookEndpoint
+from servicedesk.lifecycle import Actor, fire
+from servicedesk.models import Loan, Ticket, WebhookDelivery, WebhookEndpoint
 from servicedesk.models.admin import AuditLog
 from servicedesk.notifications.sweep import sweep
 from servicedesk.services import webhooks as svc
@@ -49,6 +49,9 @@ def deliveries(**where):
     for key, value in where.items():
         query = query.where(getattr(WebhookDelivery, key) == value)
     return db.session.scalars(query).all()
+
+
+IMEI = "356938035643809"  # the shop's loaner phone's
 
 
 def free_port() -> int:
@@ -226,6 +229,109 @@ class TestInProcess:
         db.session.commit()
         assert [r.event for r in deliveries()] == ["admit"]
 
+    def test_a_refund_and_a_loaner_lent_and_taken_back_reach_the_receivers(
+            self, app, receiver, make_ticket, users):
+        """Accounting hears the money given back, the loaner tracker the phone lent and
+        back: the amounts, the loan and the shop's phone, never the manager's or the desk's
+        own words (which name the customer here) nor the customer's name or phone."""
+        from servicedesk.services import loaners, reception
+        endpoint(receiver, events=["refund", "lend_loaner", "return_loaner"])
+        desk, manager = Actor.staff(users["reception"]), Actor.staff(users["manager"])
+        ticket = make_ticket("intake")
+        loaners.lend(ticket.id, desk, {"description": "Narges Rezaei's spare Nokia",
+                                       "serial": IMEI, "condition": "Narges: scratched"})
+        loaners.take_back(ticket.id, desk, data={"condition": "damaged",
+                                                 "note": "Narges Rezaei dropped it"})
+        paid = make_ticket("delivered")
+        reception.refund(paid.id, manager, {"amount": 2_000_000, "payment_method": "card",
+                                            "reason": "Narges Rezaei's screen failed again"})
+        lent, back, refund = receiver.wait_for(3)
+        (loan,) = db.session.scalars(select(Loan).where(Loan.ticket_id == ticket.id)).all()
+        assert lent["json"]["event"] == "lend_loaner"
+        assert lent["json"]["data"] == {"loan_id": loan.id, "serial": IMEI}
+        assert (lent["json"]["from"], lent["json"]["to"]) == ("intake", "intake")
+        assert lent["json"]["ticket"] == {"id": ticket.id, "number": ticket.number}
+        assert back["json"]["event"] == "return_loaner"
+        assert back["json"]["data"] == {"loan_id": loan.id, "condition": "damaged"}
+        assert refund["json"]["event"] == "refund"
+        assert refund["json"]["data"] == {"amount": 2_000_000, "payment_method": "card"}
+        assert (refund["json"]["from"], refund["json"]["to"]) == ("delivered", "delivered")
+        assert all(r["verified"] for r in receiver.received) and len(receiver.received) == 3
+        raw = b"".join(r["body"] for r in receiver.received).decode()
+        for personal in ("Narges", "Nokia", "09121234567", "scratched"):
+            assert personal not in raw
+        assert [(r.event, r.status) for r in deliveries()] == [
+            ("lend_loaner", "sent"), ("return_loaner", "sent"), ("refund", "sent")]
+
+    def test_a_stock_loaner_taken_back_with_the_hand_back_is_heard(
+            self, app, receiver, make_ticket, users):
+        """One of the shop's stock phones lent, and taken back with the hand-back: each record
+        posted in its order, the phone by its stock id and IMEI."""
+        from servicedesk.services import loaners
+        from servicedesk.services import tickets as ticket_service
+        endpoint(receiver, events=["admit", "lend_loaner", "return_loaner", "deliver"])
+        ticket = make_ticket("ready")
+        phone = loaners.save_phone(users["manager"], None, {
+            "branch_id": ticket.branch_id, "label": "L1", "model": "Galaxy A10",
+            "serial": IMEI})
+        loaners.lend(ticket.id, Actor.staff(users["reception"]), {"loaner_id": phone.id})
+        ticket_service.fire_event(ticket.id, "deliver", Actor.staff(users["reception"]), {
+            **SAMPLE_DATA["deliver"], "loaner_returned": True, "loaner_condition": "fine"})
+        got = [r["json"] for r in receiver.wait_for(4)]
+        assert [g["event"] for g in got] == ["admit", "lend_loaner", "return_loaner", "deliver"]
+        assert got[1]["data"] == {"loan_id": got[1]["data"]["loan_id"], "loaner_id": phone.id,
+                                  "serial": IMEI}
+        assert got[2]["data"] == {"loan_id": got[1]["data"]["loan_id"], "condition": "fine",
+                                  "with_event": "deliver"}
+
+    def test_who_holds_the_ticket_is_heard_and_the_pickup_checks_are_not(
+            self, app, receiver, make_ticket, users):
+        """A ticket given back to the queue and claimed: posted with the technicians' user
+        names (as send_to_repair's). A manager confirming who collects the device is not (who
+        collects it is the customer's business)."""
+        from servicedesk.services import reception, workbench
+        endpoint(receiver)
+        ticket = make_ticket("diagnosis")
+        workbench.assign(ticket.id, users["manager"], None)
+        workbench.claim(ticket.id, users["technician"])
+        ready = make_ticket("ready")
+        reception.override_collector(ready.id, Actor.staff(users["manager"]),
+                                     "Narges Rezaei's brother, ID card seen")
+        events = [r["json"] for r in receiver.wait_for(2 + 2 + 5)]
+        assert len(events) == 9
+        records = [(e["event"], e["data"]) for e in events if e["event"] in ("assign", "claim")]
+        assert records == [("assign", {"technician": None, "before": "technician1"}),
+                           ("claim", {"technician": "technician1"})]
+        assert "collector_override" not in {e["event"] for e in events}
+        assert "collector_override" not in {r.event for r in deliveries()}
+
+    def test_a_refund_that_rolled_back_posts_nothing(self, app, receiver, make_ticket, users):
+        """The delivery row is written in the record's transaction: a refund that does not
+        commit promises no POST."""
+        from servicedesk.lifecycle import record
+        endpoint(receiver, events=["refund"])
+        ticket = make_ticket("delivered")
+        record(ticket, "refund", Actor.staff(users["manager"]),
+               {"amount": 1000, "payment_method": "cash", "reason": "x"},
+               amount_refunded=1000)
+        db.session.flush()
+        assert [r.event for r in deliveries()] == ["refund"]  # with the record ...
+        db.session.rollback()  # ... which does not commit
+        assert deliveries() == []
+        sweep(send=app.extensions["servicedesk_sender"].send_now, stuck_after=timedelta(0))
+        assert receiver.received == []
+
+    def test_imported_loaner_history_posts_nothing(self, app, receiver, users):
+        from .test_import_history import LENT, _with_loan, import_lines
+        endpoint(receiver)
+        back = {"event": "return_loaner", "at": "2024-05-01T06:40:00Z", "actor": "reception1",
+                "data": {"condition": "fine"}}
+        with_deliver = _with_loan("loan-2", [LENT], {"loaner_returned": True})
+        report = import_lines([json.dumps(_with_loan("loan-1", [LENT, back])),
+                               json.dumps(with_deliver)])
+        assert report.errors == [] and report.imported == 2
+        assert deliveries() == []
+
 
 # --- rq on the real Redis, a real `flask worker` process ---------------------------------------
 
@@ -264,6 +370,20 @@ class TestRq:
         assert (row.status, row.attempts, row.response_code) == ("failed", 4, 500)
         assert row.error == "gave up after 4 attempts: HTTP 500"
         assert [r["status"] for r in receiver.received] == [500] * 4
+
+    def test_a_webhook_deleted_after_the_event_is_queued_is_not_posted(
+            self, app, twilio, receiver, make_ticket, worker_env):
+        """The event's job is on Redis when the administrator deletes the endpoint: the
+        worker sends nothing, and the delivery says why."""
+        hook = endpoint(receiver)
+        make_ticket("intake")
+        assert [r.status for r in deliveries()] == ["pending"]  # queued, not sent
+        svc.delete_endpoint(hook.id)
+        run_burst(worker_env)
+        assert receiver.received == []
+        (row,) = deliveries()
+        assert (row.status, row.attempts, row.error) == (
+            "cancelled", 0, "the endpoint was deleted before it was sent")
 
     def test_rq_retries_until_the_receiver_takes_it(self, app, twilio, receiver, make_ticket,
                                                     worker_env):
@@ -313,6 +433,21 @@ def test_the_admin_registers_a_webhook_and_sees_its_secret_once(app, admin, rece
     assert secret not in raw and new not in raw
 
 
+def test_the_admin_form_offers_the_records_an_outside_program_follows(app, admin, receiver):
+    page = html(admin.get("/admin/webhooks/new"))
+    for event, label in (("refund", "Refunded"), ("lend_loaner", "Loaner phone lent"),
+                         ("return_loaner", "Loaner phone taken back"), ("claim", "Claimed"),
+                         ("assign", "Assigned")):
+        assert f'value="{event}"' in page and label in page
+    assert 'value="collector_override"' not in page
+    resp = admin.post("/admin/webhooks/new", {"url": receiver.url, "every_event": "",
+                                              "events": ["refund", "return_loaner"],
+                                              "active": "y"})
+    assert resp.status_code == 200
+    hook = db.session.scalars(select(WebhookEndpoint)).one()
+    assert hook.events == ["refund", "return_loaner"]
+
+
 @pytest.mark.parametrize("url,problem", [
     ("ftp://example.com/hook", "must start with https://"),
     ("https://user:pass@example.com/hook", "user name and password"),
@@ -358,10 +493,90 @@ def test_the_admin_sees_a_failed_delivery_and_sends_it_again(app, admin, receive
     assert len(receiver.received) == 2  # a sent one is not sent again
 
 
-def test_only_the_administrator_manages_webhooks(app, users):
+def test_only_the_administrator_manages_webhooks(app, users, receiver):
+    hook = endpoint(receiver)
     manager = Browser(app)
     manager.login(users["manager"].username)
     assert manager.get("/admin/webhooks").status_code == 403
+    assert manager.post(f"/admin/webhooks/{hook.id}/delete",
+                        csrf=False).status_code in (400, 403)
+    manager.token("/")
+    assert manager.post(f"/admin/webhooks/{hook.id}/delete").status_code == 403
+    db.session.expire_all()
+    assert db.session.get(WebhookEndpoint, hook.id).deleted_at is None
+    assert audit_actions() == ["webhook.create"]
+
+
+def test_the_admin_deletes_a_webhook_and_what_waited_for_it_is_never_sent(
+        app, admin, receiver, make_ticket):
+    """Deleted from its page after a confirmation, in the audit log without the secret: the
+    delivery waiting for a retry is cancelled with the reason its page shows, nothing more
+    is written or posted to it, and its page keeps its deliveries, with nothing to change."""
+    app.config["WEBHOOK_RETRY_INTERVALS"] = [0, 0]
+    hook = endpoint(receiver)
+    secret = receiver.secret
+    receiver.always(503)
+    make_ticket("intake")
+    (row,) = deliveries()
+    assert row.status == "retry"
+    page = html(admin.get(f"/admin/webhooks/{hook.id}"))
+    assert 'data-confirm-step="delete"' in page and f"/admin/webhooks/{hook.id}/delete" in page
+    resp = admin.post(f"/admin/webhooks/{hook.id}/delete")
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/admin/webhooks")
+    listing = html(admin.get("/admin/webhooks"))
+    assert "1 delivery still waiting is cancelled" in listing and "Deleted on" in listing
+    (row,) = deliveries()
+    assert (row.status, row.error) == ("cancelled", "the endpoint was deleted before it was sent")
+    receiver.always(None)
+    sweep(send=app.extensions["servicedesk_sender"].send_now, stuck_after=timedelta(0))
+    make_ticket("intake")  # a later event writes nothing for it
+    assert len(deliveries()) == 1
+    assert [r["status"] for r in receiver.received] == [503]
+    db.session.expire_all()
+    gone = db.session.get(WebhookEndpoint, hook.id)
+    assert (gone.active, gone.secret) == (False, "") and gone.deleted_at is not None
+    page = html(admin.get(f"/admin/webhooks/{hook.id}"))
+    assert "data-webhook-deleted" in page and "Cancelled" in page
+    assert "the endpoint was deleted before it was sent" in page
+    for gone_action in ("/rotate", "/delete", "/resend", 'name="url"'):
+        assert gone_action not in page
+    # nothing to change on a deleted one: an old tab's buttons are refused
+    assert admin.post(f"/admin/webhooks/{hook.id}/rotate").status_code == 302
+    assert admin.post(f"/admin/webhooks/{hook.id}/delete").status_code == 302
+    assert admin.post(f"/admin/webhooks/{hook.id}", {
+        "url": receiver.url, "every_event": "y", "active": "y"}).status_code == 409
+    db.session.expire_all()
+    assert (db.session.get(WebhookEndpoint, hook.id).secret,
+            db.session.get(WebhookEndpoint, hook.id).active) == ("", False)
+    assert audit_actions() == ["webhook.create", "webhook.delete"]
+    (entry,) = db.session.scalars(select(AuditLog).where(AuditLog.action == "webhook.delete"))
+    assert entry.value_from["url"] == receiver.url
+    assert entry.value_to == {"cancelled_deliveries": 1}
+    assert secret not in json.dumps([entry.value_from, entry.value_to])
+
+
+def test_a_delivery_being_sent_when_its_webhook_is_deleted_is_not_sent_again(
+        app, receiver, make_ticket):
+    """A sender had taken the delivery (its POST under way) when the endpoint was deleted: it
+    is left to that sender; a sender that died mid-send leaves it to the sweep, whose sender
+    finds the endpoint gone and cancels it, posting nothing."""
+    from servicedesk.notifications import webhooks
+    app.config["WEBHOOK_RETRY_INTERVALS"] = [0, 0]
+    hook = endpoint(receiver)
+    receiver.always(503)
+    make_ticket("intake")
+    (row,) = deliveries()
+    assert webhooks.claim(row.id)  # a sender takes it ...
+    assert svc.delete_endpoint(hook.id)[1] == 0  # ... and the endpoint is deleted meanwhile
+    (row,) = deliveries()
+    assert row.status == "sending"
+    row.updated_at -= timedelta(minutes=10)  # that sender died mid-send, long ago
+    db.session.commit()
+    receiver.always(None)
+    sweep(send=app.extensions["servicedesk_sender"].send_now, stuck_after=timedelta(0))
+    (row,) = deliveries()
+    assert (row.status, row.error) == ("cancelled", "the endpoint was deleted before it was sent")
+    assert [r["status"] for r in receiver.received] == [503]
 
 
 def test_flask_check_warns_of_an_endpoint_whose_deliveries_keep_failing(app, receiver,

@@ -10,14 +10,16 @@ from ..extensions import db
 from ._types import UTCDateTime, utcnow
 
 # pending -> sending -> sent ; retry (a network error, 5xx or 429: due at next_attempt_at) ;
-# failed (another answer, or the attempts ran out: error says why).
-WEBHOOK_STATUSES = ("pending", "sending", "retry", "sent", "failed")
+# failed (another answer, or the attempts ran out: error says why) ; cancelled (never sent:
+# its endpoint was deleted first; error says so).
+WEBHOOK_STATUSES = ("pending", "sending", "retry", "sent", "failed", "cancelled")
 
 
 class WebhookEndpoint(db.Model):
     """A URL that hears about ticket events. ``events`` None: every event. The secret signs each
     delivery (HMAC-SHA256); it must be kept readable to sign, so it is stored as is and shown
-    to the administrator once, then only its last characters."""
+    to the administrator once, then only its last characters. A deleted one (``deleted_at``)
+    stays, switched off and its secret wiped, for its deliveries' history."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -29,9 +31,11 @@ class WebhookEndpoint(db.Model):
     secret: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     def hears(self, event: str) -> bool:
-        return self.active and (self.events is None or event in self.events)
+        return self.active and self.deleted_at is None and (
+            self.events is None or event in self.events)
 
     @property
     def secret_hint(self) -> str:

@@ -1,6 +1,7 @@
 """Outbound webhooks: the outbox of POSTs to the administrator's endpoints.
 
-``write_for_event`` (called by ``lifecycle.fire``) writes one delivery row per active endpoint
+``write_for_event`` (called by ``lifecycle.fire``, and by ``lifecycle.record`` for the records
+an outside program follows: ``RECORD_EVENTS``) writes one delivery row per active endpoint
 that hears the event, in the event's transaction: a rolled-back event sends nothing, a
 committed one is never lost. After the commit the rows go to the same sender as the SMS: an rq
 job on Redis when REDIS_URL is set, else the in-process sender. The sweep hands over rows whose
@@ -18,7 +19,10 @@ Outcomes: a 2xx answer is ``sent``; a network error, a timeout, 5xx or 429 is tr
 after the next interval (``WEBHOOK_RETRY_INTERVALS``), and after the last one the row is
 ``failed`` with the reason; any other answer (4xx, a redirect, which is not followed) is
 ``failed`` at once: the receiver refused it and would again. A timeout after the request left
-may have been received: the retry repeats it with the same delivery id (at least once).
+may have been received: the retry repeats it with the same delivery id (at least once). A
+delivery whose endpoint was deleted before it was sent is ``cancelled``, never posted (the
+deletion cancels those waiting; a sender that finds the endpoint deleted or gone, one it had
+taken or the sweep's retry, cancels it then).
 """
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)  # seconds; then it is marked
 DEFAULT_TIMEOUT = 5  # seconds, to connect and again to read the answer
 REPLAY_WINDOW = 300  # seconds: what the README tells a receiver to accept
 SIGNATURE_HEADER = "X-Servicedesk-Signature"
+DELETED = "the endpoint was deleted before it was sent"  # a cancelled delivery's error
 USER_AGENT = "Servicedesk-Webhooks/1"
 
 # What of each event's data an endpoint gets: the work and the money, never the customer's
@@ -68,8 +73,24 @@ PUBLIC_DATA = {
     "deliver": ("amount_paid", "amount_due", "payment_method", "payments"),
     "close": (),
     "cancel": ("reason",),
+    # Records (lifecycle.record: the state stays, "from" and "to" are the same). The refund's
+    # amount and how it was given back, not its reason (the manager's words: they may name the
+    # customer). The loaner phone by its loan, its stock id and its IMEI or serial (the
+    # shop's phone, not the customer's), not the description or the condition as typed (free
+    # text); back "fine" or "damaged" (a fixed choice), with the hand-back or cancel it came
+    # back with, not the note. Who holds the ticket at the bench (a staff user name, as
+    # send_to_repair's): a receiver crediting repairs to technicians misses those claimed
+    # from the queue or reassigned without them. Not the pickup checks (collector_*): who
+    # collects the device is personal, and a wrong code typed is the desk's security.
+    "refund": ("amount", "payment_method"),
+    "lend_loaner": ("loan_id", "loaner_id", "serial"),
+    "return_loaner": ("loan_id", "condition", "with_event"),
+    "claim": ("technician",),
+    "assign": ("technician", "before"),
 }
 EVENTS = tuple(PUBLIC_DATA)
+# The records of them (the others are transitions).
+RECORD_EVENTS = frozenset({"refund", "lend_loaner", "return_loaner", "claim", "assign"})
 
 
 def retry_intervals() -> list[int]:
@@ -192,7 +213,12 @@ def deliver(delivery_id: int) -> str:
     if not claim(delivery_id):
         return "skipped"
     row = db.session.get(WebhookDelivery, delivery_id)
+    if row is None:  # gone since it was claimed (removed from the database by hand)
+        return "skipped"
     endpoint = db.session.get(WebhookEndpoint, row.endpoint_id)
+    if endpoint is None or endpoint.deleted_at is not None:
+        # deleted between the event and this send: its secret is gone, nothing is posted
+        return _finish(row, "cancelled", None, DELETED)
     if not endpoint.active:
         return _finish(row, "failed", None, "the endpoint was switched off before it was sent")
     body = row.body.encode()

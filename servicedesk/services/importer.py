@@ -212,12 +212,12 @@ def import_record(record: dict, warnings: Optional[list] = None) -> bool:
             if name in lifecycle.LOANER_BACK_WITH:
                 # a loaner out comes back with the hand-back or the cancel, as live
                 back_with(ticket, name, actor, data, data.pop("loaner_returned", None) is True,
-                          at=at)
+                          at=at, notify=False)
             lifecycle.fire(ticket, name, actor, data, at=at, notify=False)
             if holder is not None:
                 lifecycle.record(ticket, "assign", actor,
                                  {"technician": holder.username, "imported": True},
-                                 at=at, technician=holder)
+                                 at=at, notify=False, technician=holder)
         except DomainError as exc:
             raise type(exc)(_("events[%(n)s] (%(event)s): %(problem)s", n=index, event=name,
                               problem=exc.message), **_extra(exc)) from None
@@ -255,9 +255,9 @@ def _loan_record(ticket: Ticket, name: str, index: int, actor: Actor, data: dict
             if "loaner_id" in data:
                 raise ValidationError(_("Some fields are not valid."), fields={
                     "loaner_id": _("History names the loaner phone by its description.")})
-            lend_loaded(ticket, actor, data, at=at)
+            lend_loaded(ticket, actor, data, at=at, notify=False)
         else:
-            return_loaded(ticket, actor, data, at=at)
+            return_loaded(ticket, actor, data, at=at, notify=False)
     except DomainError as exc:
         raise type(exc)(_("events[%(n)s] (%(event)s): %(problem)s", n=index, event=name,
                           problem=exc.message), **_extra(exc)) from None

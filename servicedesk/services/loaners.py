@@ -102,9 +102,9 @@ def lend(ticket_id, actor: Actor, data: dict,
 
 
 def lend_loaded(ticket: Ticket, actor: Actor, data: dict,
-                at: Optional[datetime] = None) -> Loan:
+                at: Optional[datetime] = None, notify: bool = True) -> Loan:
     """The loan, in the caller's transaction (the lending form's, the intake's, an imported
-    ticket's at its own time ``at``): see ``lend``."""
+    ticket's at its own time ``at``, with ``notify=False``: no webhook): see ``lend``."""
     if ticket.state not in lifecycle.LOANER_STATES:
         raise Conflict(_("A loaner phone is lent only while the ticket is open, not after "
                          "the hand-back or a cancellation."), state=ticket.state)
@@ -131,7 +131,8 @@ def lend_loaded(ticket: Ticket, actor: Actor, data: dict,
         ticket_id=ticket.id, description=clean["description"], serial=clean.get("serial"),
         condition=clean.get("condition") or "", lent_at=now, lent_by_id=actor.user_id,
         lent_by_name=actor.name, loaner_id=clean.get("loaner_id")))
-    lifecycle.record(ticket, "lend_loaner", actor, {"loan_id": loan.id, **clean}, at=now)
+    lifecycle.record(ticket, "lend_loaner", actor, {"loan_id": loan.id, **clean}, at=now,
+                     notify=notify)
     return loan
 
 
@@ -184,19 +185,19 @@ def take_back(ticket_id, actor: Actor, expected_version: Optional[int] = None,
 
 def return_loaded(ticket: Ticket, actor: Actor, data: Optional[dict],
                   condition_required: bool = False,
-                  at: Optional[datetime] = None) -> TicketEvent:
+                  at: Optional[datetime] = None, notify: bool = True) -> TicketEvent:
     """The return, in the caller's transaction (the form's, an imported ticket's at its own
-    time ``at``): see ``take_back``."""
+    time ``at``, with ``notify=False``: no webhook): see ``take_back``."""
     loan = out(ticket.id)
     if loan is None:
         raise Conflict(_("No loaner phone is out on this ticket."), state=ticket.state)
     back = lifecycle.clean_return(data if data is not None else {}, condition_required)
-    return _record_return(ticket, loan, actor, back=back, at=at)
+    return _record_return(ticket, loan, actor, back=back, at=at, notify=notify)
 
 
 def _record_return(ticket: Ticket, loan: Loan, actor: Actor,
                    with_event: Optional[str] = None, back: Optional[dict] = None,
-                   at: Optional[datetime] = None) -> TicketEvent:
+                   at: Optional[datetime] = None, notify: bool = True) -> TicketEvent:
     now = at or utcnow()
     back = back or {}
     data = {"loan_id": loan.id, "description": loan.description, **back}
@@ -210,11 +211,11 @@ def _record_return(ticket: Ticket, loan: Loan, actor: Actor,
         phone = db.session.get(Loaner, loan.loaner_id)
         phone.condition = back["condition"]
         phone.condition_note = back.get("note") or ""
-    return lifecycle.record(ticket, "return_loaner", actor, data, at=now)
+    return lifecycle.record(ticket, "return_loaner", actor, data, at=now, notify=notify)
 
 
 def back_with(ticket: Ticket, event: str, actor: Actor, data: dict,
-              returned: bool, at: Optional[datetime] = None) -> None:
+              returned: bool, at: Optional[datetime] = None, notify: bool = True) -> None:
     """Before ``event`` (the hand-back, the cancel) in its transaction: with a loaner out, it
     is refused (ValidationError on ``loaner_returned``, with the event's own field problems,
     so the form names them all at once) unless the loaner came back (``returned``), which is
@@ -255,7 +256,7 @@ def back_with(ticket: Ticket, event: str, actor: Actor, data: dict,
             fields = dict(own.fields)
         raise ValidationError(exc.message, fields={
             **fields, **{f"loaner_{k}": m for k, m in exc.fields.items()}}) from None
-    _record_return(ticket, loan, actor, with_event=event, back=back, at=at)
+    _record_return(ticket, loan, actor, with_event=event, back=back, at=at, notify=notify)
 
 
 # --- the branch's own loaner phones (the stock list) -------------------------------------------

@@ -1,5 +1,5 @@
 """The administrator's webhook endpoints: register, change, rotate the secret, send a failed
-delivery again. Every change is in the admin audit log (never the secret)."""
+delivery again, delete. Every change is in the admin audit log (never the secret)."""
 from __future__ import annotations
 
 import ipaddress
@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import audit
-from ..errors import NotFound, ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from ..extensions import db
 from ..models import utcnow
 from ..models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -131,7 +131,7 @@ def save_endpoint(endpoint_id: Optional[int], *, name, url, events, every_event,
             db.session.flush()
             audit.log("webhook.create", obj=endpoint, after=_values(endpoint))
         else:
-            endpoint = get_endpoint(endpoint_id)
+            endpoint = _live(endpoint_id)
             before = _values(endpoint)
             endpoint.name, endpoint.url, endpoint.events = name, url, events
             endpoint.active, endpoint.updated_at = bool(active), utcnow()
@@ -144,26 +144,62 @@ def save_endpoint(endpoint_id: Optional[int], *, name, url, events, every_event,
 def rotate_secret(endpoint_id: int) -> tuple[WebhookEndpoint, str]:
     """A new secret for the endpoint (the old one stops at once); shown once."""
     with committing():
-        endpoint = get_endpoint(endpoint_id)
+        endpoint = _live(endpoint_id)
         endpoint.secret = secret = new_secret()
         endpoint.updated_at = utcnow()
         audit.log("webhook.rotate", obj=endpoint, after={"url": endpoint.url})
     return endpoint, secret
 
 
+def delete_endpoint(endpoint_id: int) -> tuple[WebhookEndpoint, int]:
+    """Delete an endpoint: nothing more is written or sent to it. Its row stays, switched off
+    with its secret wiped (a stolen copy of the database signs nothing for it), so that its
+    deliveries keep naming it: what was sent to the receiver and what never was stays on its
+    page for whoever reconciles the receiver's books later. The deliveries still waiting
+    (pending or due for a retry) are cancelled with the reason; one being posted at this
+    moment is finished by its sender, as sent or not, and one left for a retry is cancelled
+    by it. Returns the endpoint and how many were cancelled."""
+    with committing():
+        endpoint = _live(endpoint_id)
+        before = _values(endpoint)
+        now = utcnow()
+        cancelled = db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.endpoint_id == endpoint.id,
+                   WebhookDelivery.status.in_(("pending", "retry")))
+            .values(status="cancelled", error=webhooks.DELETED, next_attempt_at=None,
+                    updated_at=now)
+            .execution_options(synchronize_session=False)).rowcount
+        endpoint.active, endpoint.secret = False, ""
+        endpoint.deleted_at = endpoint.updated_at = now
+        audit.log("webhook.delete", obj=endpoint, before=before,
+                  after={"cancelled_deliveries": cancelled})
+    return endpoint, cancelled
+
+
 def get_endpoint(endpoint_id) -> WebhookEndpoint:
+    """An endpoint, deleted or not (a deleted one's page shows its deliveries)."""
     endpoint = _by_id(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         raise NotFound(_("No such webhook."))
     return endpoint
 
 
+def _live(endpoint_id) -> WebhookEndpoint:
+    """An endpoint that is not deleted, to change: Conflict for a deleted one."""
+    endpoint = get_endpoint(endpoint_id)
+    if endpoint.deleted_at is not None:
+        raise Conflict(_("This webhook was deleted; add a new one instead."))
+    return endpoint
+
+
 def list_endpoints() -> list[tuple[WebhookEndpoint, int]]:
-    """Every endpoint with how many of its deliveries failed."""
+    """Every endpoint with how many of its deliveries failed (the deleted ones last)."""
     failed = dict(db.session.execute(
         select(WebhookDelivery.endpoint_id, func.count(WebhookDelivery.id))
         .where(WebhookDelivery.status == "failed").group_by(WebhookDelivery.endpoint_id)).all())
-    rows = db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+    rows = db.session.scalars(select(WebhookEndpoint).order_by(
+        WebhookEndpoint.deleted_at.is_not(None), WebhookEndpoint.id)).all()
     return [(e, failed.get(e.id, 0)) for e in rows]
 
 
@@ -180,6 +216,7 @@ def resend(endpoint_id: int, delivery_id: int) -> WebhookDelivery:
         row = _by_id(WebhookDelivery, delivery_id)
         if row is None or row.endpoint_id != endpoint_id:
             raise NotFound(_("No such delivery."))
+        _live(endpoint_id)
         if row.status != "failed":
             raise ValidationError(_("Only a failed delivery can be sent again."))
         row.status, row.attempts, row.next_attempt_at = "pending", 0, None

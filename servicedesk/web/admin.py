@@ -28,7 +28,7 @@ from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
 from ..i18n import format_datetime, format_number, localize_digits, parse_date
-from ..lifecycle import EVENTS, STATE_LABELS
+from ..lifecycle import EVENTS, RECORDS, STATE_LABELS
 from ..models import NO_TOKEN_ROLES
 from ..notifications import templates as sms_templates
 from ..notifications.templates import variables_for
@@ -453,9 +453,14 @@ def branch_edit(branch_id):
 
 # --- webhooks --------------------------------------------------------------------------------
 
+def _event_label(event: str) -> str:
+    """A ticket event's name, or a record's (a refund, a loaner phone lent)."""
+    return EVENTS[event].label if event in EVENTS else RECORDS[event]
+
+
 def _webhook_form(endpoint=None) -> "WebhookForm":
     form = WebhookForm()
-    form.events.choices = _choices((e, EVENTS[e].label) for e in webhook_svc.webhooks.EVENTS)
+    form.events.choices = _choices((e, _event_label(e)) for e in webhook_svc.webhooks.EVENTS)
     if request.method == "GET" and endpoint is not None:
         form.name.data, form.url.data = endpoint.name, endpoint.url
         form.every_event.data = endpoint.events is None
@@ -491,7 +496,8 @@ def webhook_edit(webhook_id):
     deliveries = webhook_svc.recent_deliveries(endpoint.id) if endpoint is not None else []
     return answer or (render_template(
         "admin/webhook_edit.html", form=form, endpoint=endpoint, deliveries=deliveries,
-        confirm=ConfirmForm(), event_labels={e: r.label for e, r in EVENTS.items()}), status)
+        confirm=ConfirmForm(), event_labels={e: _event_label(e) for e in (*EVENTS, *RECORDS)}),
+        status)
 
 
 @bp.post("/webhooks/<int:webhook_id>/rotate")
@@ -503,6 +509,27 @@ def webhook_rotate(webhook_id: int):
                    lambda made: _secret_page("admin/webhook_secret.html", endpoint=made[0],
                                              secret=made[1]),
                    _("A new secret is made; the old one no longer signs."))[0]
+    return answer or redirect(url_for("admin.webhook_edit", webhook_id=webhook_id))
+
+
+@bp.post("/webhooks/<int:webhook_id>/delete")
+@require("admin.manage", fresh=True)
+def webhook_delete(webhook_id: int):
+    """Delete the endpoint (after the page's confirmation): the deliveries still waiting are
+    cancelled; its page stays, with its deliveries, among the deleted ones."""
+    webhook_svc.get_endpoint(webhook_id)
+
+    def deleted(made) -> str:
+        cancelled = made[1]
+        if not cancelled:
+            return _("The webhook is deleted.")
+        return ngettext("The webhook is deleted; %(count)s delivery still waiting is "
+                        "cancelled.",
+                        "The webhook is deleted; %(count)s deliveries still waiting are "
+                        "cancelled.", cancelled, count=format_number(cancelled))
+
+    answer = _save(ConfirmForm(), lambda: webhook_svc.delete_endpoint(webhook_id),
+                   lambda _made: redirect(url_for("admin.webhooks")), deleted)[0]
     return answer or redirect(url_for("admin.webhook_edit", webhook_id=webhook_id))
 
 
@@ -658,6 +685,7 @@ ACTION_LABELS = {
     "webhook.create": _l("Webhook added"), "webhook.update": _l("Webhook changed"),
     "webhook.rotate": _l("Webhook secret rotated"),
     "webhook.resend": _l("Webhook delivery sent again"),
+    "webhook.delete": _l("Webhook deleted"),
 }
 # What an audit row is about, in words (the table or kind it records).
 OBJECT_LABELS = {

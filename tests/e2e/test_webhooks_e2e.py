@@ -70,3 +70,32 @@ def test_the_admin_registers_a_webhook_and_resends_a_failed_delivery(
     db.session.expire_all()
     (delivery,) = db.session.scalars(select(WebhookDelivery)).all()
     assert (delivery.status, delivery.response_code) == ("sent", 204)
+
+
+def test_the_admin_deletes_a_webhook_after_confirming(live_server, page, app, users, receiver,
+                                                      make_ticket):
+    """In Persian: the delete button asks first; the webhook is then listed as deleted, with
+    the day, and its page keeps the delivery that was waiting, cancelled with the reason."""
+    from servicedesk.services import webhooks as svc
+    app.config["WEBHOOK_RETRY_INTERVALS"] = [3600]  # a failure waits an hour for its retry
+    hook, receiver.secret = svc.save_endpoint(None, name="حسابداری", url=receiver.url,
+                                              events=None, every_event=True, active=True)
+    receiver.always(503)
+    make_ticket("intake")
+    login(page, live_server.url, "admin1")
+    page.goto(f"{live_server.url}/admin/webhooks/{hook.id}")
+    page.locator("[data-confirm-step=delete] summary").click()
+    page.get_by_role("button", name="حذفش کن").click()
+    expect(page.locator(".alert-success")).to_contain_text("۱ ارسالِ در انتظار لغو شد")
+    row = page.locator("[data-webhooks] tbody tr[data-deleted]")
+    expect(row).to_contain_text("حذف‌شده در")
+    assert PERSIAN_DATE.search(row.inner_text())
+    page.screenshot(path="/tmp/hooks-list.png", full_page=True)
+    row.get_by_role("link", name="حسابداری").click()
+    expect(page.locator("[data-webhook-deleted]")).to_be_visible()
+    delivery = page.locator("[data-deliveries] tbody tr").first
+    expect(delivery).to_contain_text("لغو شد")
+    expect(delivery).to_contain_text("the endpoint was deleted before it was sent")
+    expect(page.get_by_role("button", name="ذخیره")).to_have_count(0)
+    page.screenshot(path="/tmp/hooks-deleted.png", full_page=True)
+    assert receiver.delivered() == []
