@@ -14,7 +14,8 @@ from .webhooks import WEBHOOK_STATUSES, WebhookDelivery, WebhookEndpoint
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
     "NOTIFICATION_STATUSES", "NO_TOKEN_ROLES", "ROLES", "ApiToken", "Customer", "Device", "User",
-    "SurveyResponse", "CostLine", "Loan", "Loaner", "LOANER_CONDITIONS", "RetiredLink", "Ticket", "TicketEvent",
+    "SurveyResponse", "CostLine", "Loan", "Loaner", "LOANER_CONDITIONS", "RetiredLink", "Ticket",
+    "TicketEvent",
     "TicketNote", "VISIT_STATUSES",
     "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
     "WEBHOOK_STATUSES", "WebhookDelivery", "WebhookEndpoint",

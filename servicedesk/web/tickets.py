@@ -406,7 +406,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
             for a in lifecycle.estimate_alternatives(ticket)],
         chosen_alternative=lifecycle.chosen_alternative(ticket),
         can_relink=can(current_user, "tickets.relink") and not elsewhere,
-        relinked=request.args.get("relinked") == "1",
+        relinked=request.args.get("relinked") == "1" and can(current_user, "tickets.relink"),
         next_by=[] if events or elsewhere else next_steps(ticket)), status
 
 
