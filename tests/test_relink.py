@@ -269,3 +269,20 @@ def test_the_api_refuses_bad_input_stale_versions_and_roles(app, api, make_ticke
     resp = client.client.post(url, json={"text_customer": False},
                               headers={**client.headers, "If-Match": '"1-x"'})
     assert resp.status_code == 412
+
+
+def test_a_new_link_does_not_reopen_the_pages_of_a_repair_that_ended_long_ago(
+        app, users, customer, make_ticket):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from servicedesk.models import TicketEvent, utcnow
+    ticket = make_ticket("delivered")
+    db.session.execute(update(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                       .values(at=utcnow() - timedelta(days=91)))
+    db.session.commit()
+    with app.test_request_context():
+        replace(ticket, users, text_customer=False)
+    resp = customer.get(track(reload(ticket)))
+    assert resp.status_code == 410 and "data-link-ended" in html(resp)

@@ -123,12 +123,16 @@ def load_ticket():
 
 
 def link_ended(ticket: Ticket):
-    """When the customer's pages of ``ticket`` closed (its last event's time): a repair that
-    ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are open."""
+    """When the customer's pages of ``ticket`` closed (its last event's time, a replaced link
+    aside): a repair that ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are
+    open."""
     days = current_app.config.get("PUBLIC_LINK_DAYS") or 0
     if days <= 0 or ticket.state not in reception.PAST_STATES or not ticket.events:
         return None
-    last = max(e.at for e in ticket.events)
+    # (a link replaced since does not open the pages again: it is the same repair's)
+    last = max((e.at for e in ticket.events if e.event != "replace_link"), default=None)
+    if last is None:
+        return None
     return last if last < utcnow() - timedelta(days=int(days)) else None
 
 
