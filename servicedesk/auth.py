@@ -13,7 +13,7 @@ from flask_login import current_user, login_fresh
 from .errors import DomainError, Forbidden
 from .extensions import db, login_manager
 from .lifecycle import (COLLECTOR_OVERRIDE_ROLES, EVENTS, LOANER_ROLES, LOANER_STOCK_ROLES,
-                        REFUND_ROLES)
+                        REFUND_ROLES, RELINK_ROLES)
 from .models import User
 
 ALL_STAFF = frozenset({"reception", "technician", "manager", "admin"})
@@ -57,6 +57,8 @@ PERMISSIONS: dict[str, frozenset] = {
     "tickets.assign": frozenset({"technician", "manager"}),
     "tickets.refund": REFUND_ROLES,  # money given back after the hand-back
     "tickets.loaner": LOANER_ROLES,  # lend a loaner phone, take it back
+    # replace the customer's link (a forwarded SMS, a lost phone): a new one, the old dead
+    "tickets.relink": RELINK_ROLES,
     # the loaner phones' page (those out, the branch's own) and keeping that list
     "loaners.view": LOANER_ROLES | LOANER_STOCK_ROLES,
     "loaners.stock": LOANER_STOCK_ROLES,
@@ -85,6 +87,7 @@ API_PERMISSIONS: dict[str, str] = {
     "api.refund": "tickets.refund",
     "api.collector_override": "tickets.collector_override",
     "api.text_pickup_code": "tickets.collector_code",
+    "api.replace_link": "tickets.relink",
     "api.lend_loaner": "tickets.loaner",
     "api.return_loaner": "tickets.loaner",
     "api_reports.turnaround": "reports.view",

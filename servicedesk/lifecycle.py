@@ -414,6 +414,9 @@ def clean_refund(data: dict, ticket: Ticket) -> dict:
 LOANER_ROLES = frozenset({"reception", "manager"})
 # who keeps the branches' own loaner phones (the stock list): adds, edits, retires, marks fine
 LOANER_STOCK_ROLES = frozenset({"manager", "admin"})
+# Who replaces a customer's link (a forwarded SMS, a lost phone): the desk that prints the
+# receipt and talks to the customer, and the manager; not the bench.
+RELINK_ROLES = frozenset({"reception", "manager"})
 LOANER_STATES = ("intake", "diagnosis", "estimate", "repair", "waiting_parts", "ready")
 LOANER_BACK_WITH = ("deliver", "cancel")  # the events that end the shop's care of the device
 
@@ -692,7 +695,10 @@ RECORDS = {"claim": _l("Claimed"), "assign": _l("Assigned"), "refund": _l("Refun
            # code typed at the desk, a one-time code texted to the owner
            "collector_override": _l("Collector confirmed by a manager"),
            "collector_refused": _l("Wrong pickup code"),
-           "collector_code_sent": _l("Pickup code texted to the owner")}
+           "collector_code_sent": _l("Pickup code texted to the owner"),
+           # the customer's link replaced (services.tickets.replace_link): a new token, the
+           # old one dead; neither is in the record
+           "replace_link": _l("Customer's link replaced")}
 # Those the customer sees in their page's history (and gets an SMS for).
 CUSTOMER_RECORDS = frozenset({"refund"})
 

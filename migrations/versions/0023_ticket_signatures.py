@@ -1,7 +1,7 @@
 """The customer's signature drawn on the counter's screen: ticket_signatures
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 
 One picture (PNG) per ticket and moment (the intake, the hand-back), beside the event it was
 given with; that event's data holds its SHA-256, so the audit chain vouches for it.
@@ -10,7 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0023'
-down_revision = '0021'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ from .branches import Branch, Counter, TillCount
 from .notifications import NOTIFICATION_STATUSES, Notification, SmsTemplate
 from .people import NO_TOKEN_ROLES, ROLES, ApiToken, Customer, Device, User
 from .surveys import SurveyResponse
-from .tickets import (LOANER_CONDITIONS, CostLine, Loan, Loaner, Ticket, TicketEvent, TicketNote,
-                      TicketSignature)
+from .tickets import (LOANER_CONDITIONS, CostLine, Loan, Loaner, RetiredLink, Ticket,
+                      TicketEvent, TicketNote, TicketSignature)
 from .visits import VISIT_STATUSES, Visit
 from .stages import TicketStage
 from .admin import AuditLog, ServiceType, Setting
@@ -14,8 +14,8 @@ from .webhooks import WEBHOOK_STATUSES, WebhookDelivery, WebhookEndpoint
 __all__ = [
     "UTCDateTime", "utcnow", "Branch", "Counter", "Notification", "SmsTemplate",
     "NOTIFICATION_STATUSES", "NO_TOKEN_ROLES", "ROLES", "ApiToken", "Customer", "Device", "User",
-    "SurveyResponse", "CostLine", "Loan", "Loaner", "LOANER_CONDITIONS", "Ticket", "TicketEvent",
-    "TicketNote", "TicketSignature", "VISIT_STATUSES",
+    "SurveyResponse", "CostLine", "Loan", "Loaner", "LOANER_CONDITIONS", "RetiredLink", "Ticket",
+    "TicketEvent", "TicketNote", "TicketSignature", "VISIT_STATUSES",
     "Visit", "TicketStage", "AuditLog", "ServiceType", "Setting", "TillCount",
     "WEBHOOK_STATUSES", "WebhookDelivery", "WebhookEndpoint",
 ]

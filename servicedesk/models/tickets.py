@@ -278,3 +278,15 @@ Index("uq_tickets_intake_key", Ticket.intake_key, unique=True)
 # 0007 dropped the one by updated_at when the SMS took the page's rule).
 Index("ix_tickets_branch_state_created", Ticket.branch_id, Ticket.state, Ticket.created_at,
       Ticket.id)
+
+
+class RetiredLink(db.Model):
+    """A customer's link (a ticket's ``public_token``) the shop replaced: a forwarded SMS, a
+    lost phone, a receipt left behind. Only the token's hash is kept, and not its ticket: the
+    old link's page says it was replaced (410) without the table telling anyone which ticket
+    it led to, nor the old token itself (services.tickets.replace_link)."""
+
+    __tablename__ = "retired_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    retired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -76,6 +76,10 @@ DEFAULTS = {
     "collector_code_sent": _l("{shop_name}: {one_time_code} is the code to collect your "
                               "{device} (receipt {ticket_number}). Give it only at our "
                               "counter; it holds for 10 minutes."),
+    # The desk replaced the customer's link (services.tickets.replace_link): the old one, in
+    # an SMS forwarded or on a receipt lost, no longer opens anything.
+    "replace_link": _l("{shop_name}: the link to follow the repair of your {device} has "
+                       "changed; the old one no longer works. The new link: {tracking_url}"),
     # Reminders (services.reminders), once per estimate or hand-back, after the days the shop
     # set: an estimate nobody answered, a device nobody collected.
     "remind_estimate": _l("{shop_name}: a reminder: the estimate for your {device} "
@@ -238,6 +242,7 @@ def event_labels() -> dict:
             "remind_estimate": _("Reminder: estimate not answered"),
             "remind_pickup": _("Reminder: device not collected"),
             "collector_code_sent": _("Code to collect the device (asked for at the desk)"),
+            "replace_link": _("The customer's new link (the old one replaced)"),
             "visit_issued": _("Queue number taken"), "visit_near": _("Queue: turn near"),
             "visit_called": _("Queue: number called")}
 

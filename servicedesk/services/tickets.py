@@ -1,6 +1,7 @@
 """Ticket actions: admit a device, fire an event, add a note."""
 import hashlib
 import json
+import re
 import secrets
 from contextlib import contextmanager
 from datetime import date
@@ -21,9 +22,10 @@ from ..errors import Conflict, Forbidden, NotFound, StaleVersion, ValidationErro
 from ..extensions import db
 from ..i18n import localize_digits, spelling_key, to_ascii_digits
 from ..lifecycle import NEW, Actor
-from ..models import (Branch, Customer, Device, Ticket, TicketEvent, TicketNote, TicketSignature,
-                      User, Visit, utcnow)
+from ..models import (Branch, Customer, Device, RetiredLink, Ticket, TicketEvent, TicketNote,
+                      TicketSignature, User, Visit, utcnow)
 from ..notifications import outbox
+from ..notifications import templates as sms_templates
 from ..notifications import reasons as sms_reasons
 
 SERVICE_TYPE_LABELS = {
@@ -331,11 +333,12 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
     refusal = resend_refusal(ticket, old)
     if refusal:
         raise Conflict(refusal)
-    encoding, count = segments(old.body)
+    body = with_current_link(ticket, old.body)
+    encoding, count = segments(body)
     with committing():
         note = persist.insert(Notification(
             ticket_id=ticket.id, event_id=old.event_id, event=old.event,
-            to=ticket.customer.phone, language=old.language, body=old.body,
+            to=ticket.customer.phone, language=old.language, body=body,
             encoding=encoding, segments=count, dedupe_key=f"resend:{old.id}"),
             unless_exists="dedupe_key")
         if note is None:
@@ -344,6 +347,64 @@ def resend_sms(ticket_id: int, notification_id: int, by: Optional[User] = None):
         audit.log("sms.resend", obj=ticket, after={"sms": old.id, "event": old.event},
                   actor=by)
     return note
+
+
+# --- the customer's link replaced --------------------------------------------------------------
+
+def link_hash(token: str) -> str:
+    """What is kept of a retired customer link: its token's SHA-256 (the token, as typed in any
+    case), enough to know the link again, not to rebuild it."""
+    return hashlib.sha256(token.strip().upper().encode()).hexdigest()
+
+
+def link_replaced(token: str) -> bool:
+    """Whether ``token`` was a customer's link the shop replaced (``replace_link``)."""
+    return db.session.get(RetiredLink, link_hash(token)) is not None
+
+
+def replace_link(ticket_id, actor: Actor, text_customer: bool = True,
+                 expected_version: Optional[int] = None):
+    """Give the ticket's customer a new link (tracking page, estimate, survey, receipt QR)
+    and retire the old one at once: a forwarded SMS, a lost phone, a receipt left behind.
+    A ``replace_link`` record in the ticket's trail (neither token in it); the old token's
+    hash kept (its page says "replaced", 410); SMS not sent yet carry the new link; and, with
+    ``text_customer``, the new link texted to the customer in the same commit (unless they
+    asked for no SMS or the shop switched that SMS off). Returns (ticket, the SMS or None)."""
+    if not isinstance(text_customer, bool):
+        raise ValidationError(_("Some fields are not valid."), fields={
+            "text_customer": _("Must be true or false.")})
+    with committing(keep_loaded=True):
+        ticket = get_ticket(ticket_id, with_parties=True)
+        if actor.role not in lifecycle.RELINK_ROLES:
+            raise Forbidden(_("Your role (%(role)s) may not replace the customer's link.",
+                              role=actor.role))
+        if actor.kind == "staff":
+            check_branch(ticket, actor.role, actor.branch_id)
+        check_version(ticket, expected_version)
+        old, new = ticket.public_token, new_public_token()
+        customer = ticket.customer
+        language = customer.language or current_app.config["SERVICEDESK_LOCALE"]
+        sms = ("not_asked" if not text_customer else "opted_out" if customer.sms_opt_out
+               else "switched_off" if not sms_templates.is_sent("replace_link", None, language)
+               else "texted")
+        row = lifecycle.record(ticket, "replace_link", actor, {"sms": sms}, public_token=new)
+        persist.insert(RetiredLink(token_hash=link_hash(old), retired_at=row.at))
+        # an SMS still to go (a retry, a reminder) must not bring the dead link
+        for note in ticket.notifications:
+            if note.status in _UNSENT and old in (note.body or ""):
+                note.body = note.body.replace(old, new)
+        texted = outbox.write_for_event(ticket, row) if sms == "texted" else None
+    return ticket, texted
+
+
+# The customer's links in an SMS's text (their token after /t/ or /s/).
+_LINK_TOKEN = re.compile(r"(/[ts]/)[A-Z2-9]{6,32}(?![A-Za-z0-9])")
+
+
+def with_current_link(ticket: Ticket, body: str) -> str:
+    """``body`` with its customer links leading to the ticket's link as it is now (one sent
+    before the link was replaced, sent again, must not bring the dead one)."""
+    return _LINK_TOKEN.sub(lambda m: m.group(1) + ticket.public_token, body or "")
 
 
 def same_name(a: str, b: str) -> bool:

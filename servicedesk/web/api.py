@@ -69,6 +69,7 @@ BODY_FIELDS = {
     "text_pickup_code": {},
     "lend_loaner": dict.fromkeys(("description", "serial", "condition", "loaner_id", "version")),
     "return_loaner": dict.fromkeys(("condition", "note", "version")),
+    "replace_link": dict.fromkeys(("text_customer", "version")),
     "followup": dict.fromkeys(("status",)),
 }
 
@@ -449,6 +450,22 @@ def text_pickup_code(ticket_id: int):
     locked, or the owner receives no SMS."""
     body(BODY_FIELDS["text_pickup_code"])
     ticket = reception.text_pickup_code(ticket_id, actor())
+    return jsonify(ticket_json(ticket))
+
+
+@bp.post("/tickets/<int:ticket_id>/tracking-link")
+def replace_link(ticket_id: int):
+    """Replace the customer's link (a forwarded SMS, a lost phone, a receipt left behind):
+    ``{"text_customer"?: true, "version"?}``. The old link stops working at once (its pages
+    answer 410); with ``text_customer`` (the default) the new one is texted to the customer,
+    unless they asked for no SMS. 200 with the ticket: its ``tracking_url`` is the new link,
+    its history ends with the ``replace_link`` record (``data.sms`` says whether it was
+    texted)."""
+    data = dict(body(BODY_FIELDS["replace_link"])) if request.get_data() else {}
+    version = _pop_version(data)
+    ticket, _texted = ticket_service.replace_link(
+        ticket_id, actor(), text_customer=data.get("text_customer", True),
+        expected_version=version)
     return jsonify(ticket_json(ticket))
 
 

@@ -471,6 +471,25 @@ def openapi_document() -> dict:
                 "responses": {"200": _resp("the ticket, whose history ends with the "
                                            "collector_code_sent record (the code is in the "
                                            "SMS only)", "Ticket"), **errors}}},
+            "/tickets/{id}/tracking-link": {"post": {
+                "summary": "Replace the customer's link (reception, manager): a forwarded SMS, "
+                           "a lost phone, a receipt left behind. The ticket gets a new token at "
+                           "once; the old link's pages answer 410 and its forms change nothing. "
+                           "The printed receipt's QR code leads to the old link: print it again",
+                "parameters": [{"name": "id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "text_customer": {"type": "boolean", "default": True,
+                                          "description": "text the new link to the customer "
+                                          "(not sent when they asked for no SMS or the shop "
+                                          "switched that SMS off)"},
+                        "version": _VERSION}}}}},
+                "responses": {"200": _resp("the ticket: tracking_url is the new link; its "
+                                           "history ends with the replace_link record, whose "
+                                           "data.sms is texted, not_asked, opted_out or "
+                                           "switched_off (neither link is in it)", "Ticket"),
+                              **errors}}},
             "/tickets/{id}/loaner": {"post": {
                 "summary": "Lend the customer a loaner phone while the ticket is open "
                            "(reception, manager; one out at a time)",
@@ -510,7 +529,7 @@ def openapi_document() -> dict:
         },
     }
     for path in ("/tickets/{id}/events", "/tickets/{id}/refunds", "/tickets/{id}/loaner",
-                 "/tickets/{id}/loaner/return"):
+                 "/tickets/{id}/loaner/return", "/tickets/{id}/tracking-link"):
         operation = doc["paths"][path]["post"]
         operation["parameters"] = [*operation.get("parameters", []), if_match]
         operation["responses"]["412"] = precondition

@@ -116,15 +116,23 @@ def load_ticket():
             ended = link_ended(g.public_ticket)
             if ended is not None and not _staff_view():
                 g.public_ticket, g.public_link_ended = None, ended
+        else:
+            # a link the shop replaced (forwarded, on a lost phone): it says so, and nothing
+            # else, not even whose it was
+            g.public_link_replaced = ticket_service.link_replaced(token)
 
 
 def link_ended(ticket: Ticket):
-    """When the customer's pages of ``ticket`` closed (its last event's time): a repair that
-    ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are open."""
+    """When the customer's pages of ``ticket`` closed (its last event's time, a replaced link
+    aside): a repair that ended more than ``PUBLIC_LINK_DAYS`` ago; None while they are
+    open."""
     days = current_app.config.get("PUBLIC_LINK_DAYS") or 0
     if days <= 0 or ticket.state not in reception.PAST_STATES or not ticket.events:
         return None
-    last = max(e.at for e in ticket.events)
+    # (a link replaced since does not open the pages again: it is the same repair's)
+    last = max((e.at for e in ticket.events if e.event != "replace_link"), default=None)
+    if last is None:
+        return None
     return last if last < utcnow() - timedelta(days=int(days)) else None
 
 
@@ -136,7 +144,10 @@ def not_found(exc):
 @bp.errorhandler(410)
 def link_closed(exc):
     """The page of a repair that ended long ago: when, and the shop's contact (the layout's
-    footer); nothing of the device, the customer or the bill."""
+    footer); nothing of the device, the customer or the bill. The same for a link the shop
+    replaced: that it was, where the new one is (the newest SMS, the shop)."""
+    if g.get("public_link_replaced"):
+        return render_template("public/link_replaced.html", **_page_context()), 410
     return render_template("public/link_ended.html", ended=g.get("public_link_ended"),
                            **_page_context()), 410
 
@@ -151,7 +162,8 @@ def form_expired(exc):
         load_ticket()
     ticket = g.public_ticket
     if ticket is None:
-        return link_closed(exc) if g.get("public_link_ended") else not_found(exc)
+        return link_closed(exc) if g.get("public_link_ended") or g.get(
+            "public_link_replaced") else not_found(exc)
     message = _("This page had been open for a long time, so your answer was not sent. "
                 "Here it is again: please send it once more.")
     if request.endpoint == "public.survey" and surveys.survey_status(ticket) == surveys.OPEN:
@@ -165,7 +177,7 @@ def form_expired(exc):
 def _ticket_for(token: str) -> Ticket:
     ticket = g.get("public_ticket")
     if ticket is None:
-        abort(410 if g.get("public_link_ended") else 404)
+        abort(410 if g.get("public_link_ended") or g.get("public_link_replaced") else 404)
     return ticket
 
 

@@ -52,6 +52,12 @@ NOTIFICATION_LABELS = {
     "failed": _l("failed"), "unknown": _l("unknown"),
     "cancelled": _l("not sent: no longer due"),
 }
+# Whether the new link went by SMS when the customer's link was replaced (its record's data).
+RELINK_SMS_LABELS = {
+    "texted": _l("texted to the customer"), "not_asked": _l("not sent: not asked for"),
+    "opted_out": _l("not sent: the customer asked for no SMS"),
+    "switched_off": _l("not sent: this SMS is switched off in the shop's SMS texts"),
+}
 ACTOR_LABELS = {"customer": _l("The customer"), "system": _l("The system")}
 # Who takes a ticket on, named for a reader whose role fires nothing now (a manager reading an
 # estimate the customer has not answered): from the lifecycle table's roles.
@@ -234,6 +240,9 @@ def timeline(ticket: Ticket) -> list[dict]:
                 add("note", label=_l("What is damaged"))
             if d.get("with_event") in LOANER_WITH:
                 details.append((_l("Taken back"), LOANER_WITH[d["with_event"]], "text"))
+        elif e.event == "replace_link":
+            details.append((_l("SMS with the new link"),
+                            RELINK_SMS_LABELS.get(d.get("sms"), d.get("sms")), "text"))
         elif e.event == "close":
             if d.get("survey_response_id"):
                 details.append((_l("Survey"), _l("answered by the customer"), "text"))
@@ -400,6 +409,8 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
             {**a, "lines": [{**l, "total": l["qty"] * l["unit_price"]} for l in a["lines"]]}
             for a in lifecycle.estimate_alternatives(ticket)],
         chosen_alternative=lifecycle.chosen_alternative(ticket),
+        can_relink=can(current_user, "tickets.relink") and not elsewhere,
+        relinked=request.args.get("relinked") == "1" and can(current_user, "tickets.relink"),
         next_by=[] if events or elsewhere else next_steps(ticket)), status
 
 
@@ -566,6 +577,27 @@ def return_loaner(ticket_id: int):
     else:
         flash(_("Loaner phone taken back."), "success")
     return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="loaner"))
+
+
+@bp.post("/<int:ticket_id>/link")
+@require("tickets.relink")
+def replace_link(ticket_id: int):
+    """Replace the customer's link (the page's confirmation asked first: it breaks the printed
+    QR code): the old one stops working at once; the new one texted to the customer when the
+    box stays ticked. The page then offers to print the receipt again."""
+    try:
+        _ticket, texted = ticket_service.replace_link(
+            ticket_id, Actor.staff(current_user, ip=request.remote_addr),
+            text_customer=request.form.get("text_customer") == "1",
+            expected_version=_version(request.form))
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        return redirect(url_for("tickets.show", ticket_id=ticket_id, _anchor="customer-link"))
+    flash(_("The customer's link is replaced: the old one no longer opens anything.") + " " + (
+        _("The new link is texted to the customer.") if texted is not None else
+        _("No SMS was sent: give the customer the new link from the receipt.")), "success")
+    return redirect(url_for("tickets.show", ticket_id=ticket_id, relinked=1,
+                            _anchor="customer-link"))
 
 
 @bp.post("/<int:ticket_id>/notes")
