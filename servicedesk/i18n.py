@@ -31,6 +31,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
+from markupsafe import Markup
 
 __all__ = [
     "FA_DIGITS",
@@ -386,6 +387,21 @@ def format_money(rials: int | None, locale: Any = None, unit: str | None = None,
     return f"{number} {_unit_word(unit, lang)}" if with_unit else number
 
 
+def money_cell(rials: int | None, locale: Any = None, unit: str | None = None) -> Markup:
+    """An amount as a printed slip's amount column shows it: :func:`format_money`, except that
+    in a right-to-left language a negative figure is isolated left to right
+    (``<bdi dir="ltr">-۷۵۰٬۰۰۰</bdi> تومان``). Unisolated, the bidi algorithm sets the minus
+    sign of ``-۷۵۰٬۰۰۰ تومان`` on the figure's right, where it pushes the units digit out of
+    the column the other amounts' units stand in, and reads as a trailing dash."""
+    if rials is None:
+        return Markup("")
+    if rials >= 0 or text_direction(locale) != "rtl":
+        return Markup.escape(format_money(rials, locale, unit))
+    figure = format_money(rials, locale, unit, with_unit=False)
+    word = format_money(0, locale, unit).split(" ", 1)[1]
+    return Markup('<bdi dir="ltr">{}</bdi> {}').format(figure, word)
+
+
 def use_rials_in_messages() -> None:
     """For the rest of the request (or command): amounts in the messages it gets back are in
     rials, as it types them. The API and the history import take money in rials; an error
@@ -605,13 +621,15 @@ def init_app(app: Flask) -> None:
     """Register the Jinja filters and the locale context processor on ``app``.
 
     Filters: ``datetime`` (:func:`format_datetime`), ``date`` (date style), ``money``,
+    ``money_cell`` (an amount in a slip's amount column, :func:`money_cell`),
     ``money_input`` (an amount as a money field shows it), ``digits``
     (:func:`localize_digits`) and ``number``. Templates also get ``get_locale()``,
     ``current_language()``, ``money_unit()`` (:func:`money_display`), ``money_unit_word()``
     and ``text_dir`` (``"rtl"``/``"ltr"``).
     """
     for name, fn in (("datetime", format_datetime), ("date", _date_filter),
-                     ("money", format_money), ("money_input", money_input),
+                     ("money", format_money), ("money_cell", money_cell),
+                     ("money_input", money_input),
                      ("digits", localize_digits), ("number", format_number),
                      ("tel", tel_uri)):
         app.add_template_filter(per_render(fn), name)

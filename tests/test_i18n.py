@@ -292,6 +292,17 @@ def test_format_money_en(en):
         i18n.format_money(100, unit="dollar")
 
 
+def test_money_cell_isolates_a_negative_figure_in_persian_only(fa):
+    """A slip's amount column: in Persian the minus of a negative amount stays on its figure's
+    left (the figure isolated left to right); anything else is format_money, escaped."""
+    assert str(i18n.money_cell(-7_500_000)) == '<bdi dir="ltr">-۷۵۰٬۰۰۰</bdi> تومان'
+    assert str(i18n.money_cell(-7_500_000, unit="rial")) == (
+        '<bdi dir="ltr">-۷٬۵۰۰٬۰۰۰</bdi> ریال')
+    assert str(i18n.money_cell(7_500_000)) == "۷۵۰٬۰۰۰ تومان"
+    assert str(i18n.money_cell(-7_500_000, locale="en")) == "-750,000 toman"
+    assert str(i18n.money_cell(None)) == ""
+
+
 def test_format_money_explicit_locale_and_config(app):
     with app.test_request_context():
         g.lang = "fa"

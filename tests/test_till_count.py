@@ -45,7 +45,9 @@ def test_the_desk_counts_the_drawer_against_the_days_cash(app, api, make_ticket)
     assert "short by 50,000 toman" in counted and "end of day" in counted
     assert "1,000,000 toman" in counted  # what the drawer should hold
     slip = text(desk.get("/desk/takings/slip?lang=en"))
-    assert "data-till-count" in slip and "short by 50,000 toman" in slip
+    # on the slip the difference is an amount in the amounts' column, its label saying which
+    assert "data-till-count" in slip
+    assert '<dt>Cash short</dt><dd data-till-difference="short">50,000 toman</dd>' in slip
     [logged] = db.session.scalars(select(AuditLog).where(AuditLog.action == "till.count"))
     assert logged.value_to["difference"] == -500_000
     # a hand-back after the count does not change what that count found
