@@ -390,3 +390,58 @@ def test_the_costs_report_counts_the_estimate_approved_with_its_alternative(api,
     assert report.status_code == 200, report.get_data(as_text=True)
     [row] = report.get_json()["rows"]
     assert row["approved"] == 1 and row["estimate_total"] == 50_000_000
+
+
+# --- a revised estimate with alternatives -----------------------------------------------------
+
+def requote(ticket, users, data=None):
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              dict(data or {"lines": COMMON, "alternatives": [
+                                  ORIGINAL, COPY | {"name": "Copy display, 6 months"}]}))
+    return reload(ticket)
+
+
+def test_a_revised_estimate_with_alternatives_texts_that_it_replaces_the_earlier_one(
+        quoted, users):
+    ticket = requote(quoted, users)
+    first, second = quote_sms(ticket)
+    assert "تغییر کرد" not in first
+    assert "تغییر کرد" in second and "Copy display, 6 months ۳٬۳۰۰٬۰۰۰ تومان" in second
+    # in English too
+    from servicedesk.notifications import templates
+    english = templates.render("quote", "en", ticket, ticket.events[-1].data)
+    assert "has changed and replaces the earlier one" in english
+    assert "Copy display, 6 months 3,300,000 toman" in english
+
+
+def test_an_estimate_revised_to_offer_alternatives_says_it_replaces_the_one_before(
+        make_ticket, users):
+    ticket = requote(make_ticket("estimate"), users, CHOICES)
+    assert "تغییر کرد" in quote_sms(ticket)[-1] and "Original display" in quote_sms(ticket)[-1]
+
+
+def test_a_revision_with_alternatives_is_off_when_the_shop_switched_the_estimate_sms_off(
+        app, quoted, users):
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], "quote", "fa", body="x", enabled=False)
+    assert len(quote_sms(requote(quoted, users))) == 1
+    # the shop's list says what it follows: the estimate with alternatives, off with it
+    with app.test_request_context():
+        rows = {(r["event"], r["language"]): r for r in admin_service.template_rows()}
+    row = rows[("requote_choices", "fa")]
+    assert (row["follows"], row["enabled"]) == ("quote_choices", False)
+    assert rows[("requote_choices", "en")]["enabled"] is True
+
+
+def test_the_customers_page_says_a_revised_estimate_replaces_the_earlier_one(customer, quoted,
+                                                                             users):
+    page = html(customer.get(track(quoted) + "?lang=en"))
+    assert "data-revised-estimate" not in page
+    ticket = requote(quoted, users)
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert 'data-revised-estimate="2"' in page
+    assert "This is a new estimate (version 2): it replaces the one sent to you on" in page
+    assert "Copy display, 6 months" in page
+    page = html(customer.get(track(ticket) + "?lang=fa"))
+    assert "برآورد تازه (نسخهٔ ۲)" in page
