@@ -538,3 +538,18 @@ def test_the_desk_card_and_the_ticket_page_show_the_range(app, users, quoted):
     assert "data-estimate-range>from 3,300,000 toman to 5,000,000 toman" in page
     page = html(desk.get("/desk?lang=fa"))
     assert "از ۳٬۳۰۰٬۰۰۰ تومان تا ۵٬۰۰۰٬۰۰۰ تومان" in page
+
+
+def test_the_estimate_form_can_add_a_slot_up_to_four_with_javascript(app, users, make_ticket):
+    """Without JavaScript, three slots to fill; the button to add one (and those to remove an
+    empty one) are hidden until workbench.js shows them, with a blank slot to copy."""
+    ticket = make_ticket("diagnosis")
+    tech = Staff(app, users["technician"].username)
+    form = _form(html(tech.get(f"/tickets/{ticket.id}?lang=en")), "quote")
+    assert form.count("<fieldset class=\"border rounded p-2 mb-2\" data-alternative=") == 4
+    assert 'data-alternative-slots data-max="4"' in form
+    assert "data-add-alternative hidden>Add an alternative</button>" in form
+    assert form.count("data-remove-alternative hidden") == 4  # three slots and the blank one
+    blank = form.split("<template data-alternative-template>", 1)[1]
+    assert 'name="alt__N___name"' in blank and 'name="alt__N___line_description"' in blank
+    assert 'data-numbered="Alternative [[n]]: its name">Alternative __NUM__: its name' in blank
