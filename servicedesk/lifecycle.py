@@ -156,6 +156,19 @@ def estimate_alternatives(ticket: Ticket) -> list[dict]:
     return list((quote.data or {}).get("alternatives") or []) if quote is not None else []
 
 
+def estimate_range(ticket: Ticket) -> tuple[Optional[int], Optional[int]]:
+    """(lowest, highest) of what the customer is asked to pay: an estimate offering
+    alternatives none of which was chosen (not answered yet, or declined) counts from its
+    cheapest alternative to its dearest (each with the common lines); any other estimate is
+    its total twice; (None, None) before the first estimate."""
+    if chosen_alternative(ticket) is None:
+        totals = [a["total"] for a in estimate_alternatives(ticket)]
+        if totals:
+            return min(totals), max(totals)
+    total = ticket.estimate_total
+    return total, total
+
+
 def chosen_alternative(ticket: Ticket) -> Optional[dict]:
     """The alternative the customer approved of the current estimate (``{"id", "name"}``),
     or None: none approved yet, or an estimate without alternatives."""

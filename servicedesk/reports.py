@@ -621,22 +621,31 @@ def costs(f: Filters) -> list[dict]:
         f"SUM(CASE WHEN adm.finished = 1 AND {estimate} THEN cl.qty * cl.unit_price ELSE 0 END) "
         "AS finished_estimate_total "
         "FROM adm JOIN cost_lines cl ON cl.ticket_id = adm.ticket_id GROUP BY adm.k), "
+        # An estimate with alternatives none of which was chosen (not answered yet, or
+        # declined): its lines are the common ones only; it counts from its lowest to its
+        # highest alternative (each one's total has the common lines in it).
+        f"{_unchosen_alternatives(q)}, "
         "g AS (SELECT c.k AS k, c.tickets AS tickets, c.estimates AS estimates, "
         "c.approved AS approved, c.declined AS declined, c.awaiting AS awaiting, "
         "c.finished AS finished, c.paid_total AS paid_total, "
         "m.estimate_total AS estimate_total, m.final_total AS final_total, "
         "m.parts_total AS parts_total, m.labour_total AS labour_total, "
-        "m.finished_estimate_total AS finished_estimate_total "
-        "FROM counts c LEFT JOIN money m ON m.k = c.k) "
+        "m.finished_estimate_total AS finished_estimate_total, "
+        "COALESCE(m.estimate_total, 0) + COALESCE(x.add_min, 0) AS estimate_total_min, "
+        "COALESCE(m.estimate_total, 0) + COALESCE(x.add_max, 0) AS estimate_total_max "
+        "FROM counts c LEFT JOIN money m ON m.k = c.k LEFT JOIN alts x ON x.k = c.k) "
         f"SELECT g.*, {label_cols} FROM g {label_join}")
     out = []
     for row in q.rows(sql):
         key_raw, label = _group_key(group_by, row, plist)
         r = {"key": key_raw, "key_label": label}
         for name in ("tickets", "estimates", "approved", "declined", "awaiting", "finished",
-                     "estimate_total", "final_total", "parts_total", "labour_total",
-                     "finished_estimate_total", "paid_total"):
+                     "estimate_total_min", "estimate_total_max", "final_total",
+                     "parts_total", "labour_total", "finished_estimate_total", "paid_total"):
             r[name] = int(row[name] or 0)
+        # the estimates' total: an estimate whose alternatives are not chosen counts with its
+        # lowest (estimate_total_max: with its highest; the same without such estimates)
+        r["estimate_total"] = r["estimate_total_min"]
         # of the estimates answered: one the customer has not answered yet is no refusal
         r["approval_rate"] = _ratio(r["approved"], r["approved"] + r["declined"])
         # Accuracy: what the finished repairs were billed against what they were quoted.
@@ -648,6 +657,28 @@ def costs(f: Filters) -> list[dict]:
     order = {p.key: i for i, p in enumerate(plist or [])}
     out.sort(key=lambda r: (order.get(r["key"], 0), str(r["key_label"] or r["key"] or "")))
     return out
+
+
+def _unchosen_alternatives(q: "_Query") -> str:
+    """The ``alts`` CTE over ``adm``: per group, what the quoted tickets not approved whose
+    last estimate offers alternatives add to the sum of their estimate lines (the common ones)
+    at the lowest (``add_min``) and at the highest (``add_max``) of their alternatives. One
+    probe of each such ticket's events; an approved one's estimate lines have its choice."""
+    totals = [f"CAST({q.json_item_text('qe.data', 'alternatives', i, 'total')} AS BIGINT)"
+              for i in range(v.MAX_ALTERNATIVES)]
+    # two alternatives at least: a missing third or fourth stands as the first
+    totals = totals[:2] + [f"COALESCE({t}, {totals[0]})" for t in totals[2:]]
+    lowest, highest = ("LEAST", "GREATEST") if q.dialect == "postgresql" else ("MIN", "MAX")
+    common = f"COALESCE({q.json_integer('qe.data', 'total')}, 0)"
+    return (
+        "alts AS (SELECT adm.k AS k, "
+        f"SUM({lowest}({', '.join(totals)}) - {common}) AS add_min, "
+        f"SUM({highest}({', '.join(totals)}) - {common}) AS add_max "
+        "FROM adm JOIN ticket_events qe ON qe.ticket_id = adm.ticket_id "
+        "AND qe.event = 'quote' "
+        "WHERE adm.quoted = 1 AND adm.approved = 0 "
+        f"AND {q.json_integer('qe.data', 'estimate_version')} = adm.ev "
+        f"AND {totals[0]} IS NOT NULL GROUP BY adm.k)")
 
 
 def _ratio(a, b, digits: int = 4) -> Optional[float]:

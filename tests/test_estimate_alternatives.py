@@ -390,3 +390,166 @@ def test_the_costs_report_counts_the_estimate_approved_with_its_alternative(api,
     assert report.status_code == 200, report.get_data(as_text=True)
     [row] = report.get_json()["rows"]
     assert row["approved"] == 1 and row["estimate_total"] == 50_000_000
+
+
+# --- a revised estimate with alternatives -----------------------------------------------------
+
+def requote(ticket, users, data=None):
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              dict(data or {"lines": COMMON, "alternatives": [
+                                  ORIGINAL, COPY | {"name": "Copy display, 6 months"}]}))
+    return reload(ticket)
+
+
+def test_a_revised_estimate_with_alternatives_texts_that_it_replaces_the_earlier_one(
+        quoted, users):
+    ticket = requote(quoted, users)
+    first, second = quote_sms(ticket)
+    assert "تغییر کرد" not in first
+    assert "تغییر کرد" in second and "Copy display, 6 months ۳٬۳۰۰٬۰۰۰ تومان" in second
+    # in English too
+    from servicedesk.notifications import templates
+    english = templates.render("quote", "en", ticket, ticket.events[-1].data)
+    assert "has changed and replaces the earlier one" in english
+    assert "Copy display, 6 months 3,300,000 toman" in english
+
+
+def test_an_estimate_revised_to_offer_alternatives_says_it_replaces_the_one_before(
+        make_ticket, users):
+    ticket = requote(make_ticket("estimate"), users, CHOICES)
+    assert "تغییر کرد" in quote_sms(ticket)[-1] and "Original display" in quote_sms(ticket)[-1]
+
+
+def test_a_revision_with_alternatives_is_off_when_the_shop_switched_the_estimate_sms_off(
+        app, quoted, users):
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.save_template(users["manager"], "quote", "fa", body="x", enabled=False)
+    assert len(quote_sms(requote(quoted, users))) == 1
+    # the shop's list says what it follows: the estimate with alternatives, off with it
+    with app.test_request_context():
+        rows = {(r["event"], r["language"]): r for r in admin_service.template_rows()}
+    row = rows[("requote_choices", "fa")]
+    assert (row["follows"], row["enabled"]) == ("quote_choices", False)
+    assert rows[("requote_choices", "en")]["enabled"] is True
+
+
+def test_the_customers_page_says_a_revised_estimate_replaces_the_earlier_one(customer, quoted,
+                                                                             users):
+    page = html(customer.get(track(quoted) + "?lang=en"))
+    assert "data-revised-estimate" not in page
+    ticket = requote(quoted, users)
+    page = html(customer.get(track(ticket) + "?lang=en"))
+    assert 'data-revised-estimate="2"' in page
+    assert "This is a new estimate (version 2): it replaces the one sent to you on" in page
+    assert "Copy display, 6 months" in page
+    page = html(customer.get(track(ticket) + "?lang=fa"))
+    assert "برآورد تازه (نسخهٔ ۲)" in page
+
+
+# --- the estimate's total while the customer has not chosen -----------------------------------
+
+def test_the_api_gives_the_range_of_an_estimate_not_chosen_yet(api, make_ticket, quoted, users):
+    url = f"/api/v1/tickets/{quoted.id}"
+    body = api["reception"].get(url).get_json()
+    # not the common lines alone (5,000,000 rials): the lowest alternative, and the range
+    assert (body["estimate_total"], body["estimate_total_min"], body["estimate_total_max"]) == (
+        33_000_000, 33_000_000, 50_000_000)
+    [listed] = [t for t in api["reception"].get("/api/v1/tickets").get_json()["items"]
+                if t["id"] == quoted.id]
+    assert (listed["estimate_total_min"], listed["estimate_total_max"]) == (
+        33_000_000, 50_000_000)
+    approve(quoted, users, alternative=1)
+    body = api["reception"].get(url).get_json()
+    assert (body["estimate_total"], body["estimate_total_min"], body["estimate_total_max"]) == (
+        50_000_000, 50_000_000, 50_000_000)
+    # an estimate without alternatives: its total, thrice; none before an estimate
+    plain = api["reception"].get(f"/api/v1/tickets/{make_ticket('estimate').id}").get_json()
+    assert (plain["estimate_total"], plain["estimate_total_min"],
+            plain["estimate_total_max"]) == (14_000_000, 14_000_000, 14_000_000)
+    early = api["reception"].get(f"/api/v1/tickets/{make_ticket('diagnosis').id}").get_json()
+    assert (early["estimate_total"], early["estimate_total_min"],
+            early["estimate_total_max"]) == (None, None, None)
+
+
+def test_alternatives_without_common_lines_have_a_total_in_the_api(api, make_ticket, users):
+    ticket = make_ticket("diagnosis")
+    ticket_service.fire_event(ticket.id, "quote", Actor.staff(users["technician"]),
+                              {"alternatives": [ORIGINAL, COPY]})
+    body = api["reception"].get(f"/api/v1/tickets/{ticket.id}").get_json()
+    assert (body["estimate_total"], body["estimate_total_min"], body["estimate_total_max"]) == (
+        28_000_000, 28_000_000, 45_000_000)
+
+
+def test_the_openapi_document_names_the_estimate_range(app):
+    from servicedesk.web.openapi import openapi_document
+    doc = openapi_document()
+    for schema in ("Ticket", "TicketSummary"):
+        ticket = doc["components"]["schemas"][schema]
+        assert {"estimate_total_min", "estimate_total_max"} <= set(ticket["required"])
+        assert "lowest" in ticket["properties"]["estimate_total"]["description"]
+    costs = doc["paths"]["/reports/costs"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]["properties"]["rows"]["items"]["properties"]
+    assert {"estimate_total_min", "estimate_total_max"} <= set(costs)
+
+
+def test_the_costs_report_counts_an_estimate_not_chosen_from_its_lowest_to_its_highest(
+        app, api, quoted, make_ticket, users):
+    import csv
+    import io
+
+    from servicedesk import reports as r
+    from .test_reports import page_table
+    make_ticket("estimate")  # 14,000,000 rials, waiting too
+    declined = make_ticket("diagnosis")  # alternatives all declined: counted as offered
+    ticket_service.fire_event(declined.id, "quote", Actor.staff(users["technician"]),
+                              {"alternatives": [ORIGINAL, COPY]})
+    ticket_service.fire_event(declined.id, "decline", Actor.staff(users["reception"]),
+                              {"channel": "phone", "reason": "too dear"})
+    today = r.shop_today()
+    [row] = r.costs(r.Filters(today, today, group_by="month"))
+    assert (row["awaiting"], row["declined"]) == (2, 1)
+    assert (row["estimate_total_min"], row["estimate_total_max"]) == (
+        33_000_000 + 14_000_000 + 28_000_000, 50_000_000 + 14_000_000 + 45_000_000)
+    assert row["estimate_total"] == row["estimate_total_min"]
+    [api_row] = api["manager"].get("/api/v1/reports/costs").get_json()["rows"]
+    assert (api_row["estimate_total"], api_row["estimate_total_min"],
+            api_row["estimate_total_max"]) == (75_000_000, 75_000_000, 109_000_000)
+    manager = Staff(app, users["manager"].username)
+    [shown] = page_table(manager.get("/reports/costs?group_by=month&lang=en"))
+    assert shown["Estimates total (toman)"] == "from 7,500,000 to 10,900,000"
+    export = manager.get("/reports/costs?group_by=month&lang=en&format=csv")
+    [exported] = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert [v for k, v in exported.items() if k.startswith("Estimates total")] == [
+        "75000000", "109000000"]  # (rials, as the export writes money)
+    # chosen: one amount again
+    approve(quoted, users, alternative=1)
+    [row] = r.costs(r.Filters(today, today, group_by="month"))
+    assert row["estimate_total_min"] == 50_000_000 + 14_000_000 + 28_000_000
+
+
+def test_the_desk_card_and_the_ticket_page_show_the_range(app, users, quoted):
+    desk = Staff(app, users["reception"].username)
+    card = html(desk.get("/desk?lang=en")).split(f'id="estimate-{quoted.id}"', 1)[1].split(
+        "</details>", 1)[0]
+    assert "from 3,300,000 toman to 5,000,000 toman" in card
+    assert "500,000 toman" not in card  # not the common lines alone
+    page = html(desk.get(f"/tickets/{quoted.id}?lang=en"))
+    assert "data-estimate-range>from 3,300,000 toman to 5,000,000 toman" in page
+    page = html(desk.get("/desk?lang=fa"))
+    assert "از ۳٬۳۰۰٬۰۰۰ تومان تا ۵٬۰۰۰٬۰۰۰ تومان" in page
+
+
+def test_the_estimate_form_can_add_a_slot_up_to_four_with_javascript(app, users, make_ticket):
+    """Without JavaScript, three slots to fill; the button to add one (and those to remove an
+    empty one) are hidden until workbench.js shows them, with a blank slot to copy."""
+    ticket = make_ticket("diagnosis")
+    tech = Staff(app, users["technician"].username)
+    form = _form(html(tech.get(f"/tickets/{ticket.id}?lang=en")), "quote")
+    assert form.count("<fieldset class=\"border rounded p-2 mb-2\" data-alternative=") == 4
+    assert 'data-alternative-slots data-max="4"' in form
+    assert "data-add-alternative hidden>Add an alternative</button>" in form
+    assert form.count("data-remove-alternative hidden") == 4  # three slots and the blank one
+    blank = form.split("<template data-alternative-template>", 1)[1]
+    assert 'name="alt__N___name"' in blank and 'name="alt__N___line_description"' in blank
+    assert 'data-numbered="Alternative [[n]]: its name">Alternative __NUM__: its name' in blank

@@ -1090,7 +1090,8 @@ def test_api_costs_and_survey_shapes(api, history):
                               "&group_by=technician").get_json()["rows"]
     assert {row["key"]: row for row in rows}["tech_a"] == {
         "key": "tech_a", "tickets": 3, "estimates": 3, "approved": 3, "declined": 0,
-        "awaiting": 0, "estimate_total": 4_200_000, "final_total": 4_300_000,
+        "awaiting": 0, "estimate_total": 4_200_000, "estimate_total_min": 4_200_000,
+        "estimate_total_max": 4_200_000, "final_total": 4_300_000,
         "parts_total": 3_500_000, "labour_total": 800_000, "paid_total": 4_300_000}
     survey = api["manager"].get("/api/v1/reports/survey?from=2026-01-01&to=2026-01-31")
     assert survey.get_json() == {"responses": 2, "response_rate": 0.6667, "csat_mean": 3.5,

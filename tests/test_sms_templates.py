@@ -279,7 +279,8 @@ def test_the_ready_sms_links_to_the_customers_page_in_two_persian_parts(app, mak
 # Parts a Persian SMS of each kind may take (UCS-2: 70 characters alone, 67 a part): the
 # approval within the pre-approved amount replaces two SMS (the estimate and its approval).
 # An estimate with alternatives names each one and its total.
-PERSIAN_PARTS = {"approve_within": 3, "approve_within_revised": 3, "quote_choices": 3}
+PERSIAN_PARTS = {"approve_within": 3, "approve_within_revised": 3, "quote_choices": 3,
+                 "requote_choices": 3}
 
 
 def test_every_shipped_persian_sms_fits_its_parts_for_a_usual_ticket(app, make_ticket):

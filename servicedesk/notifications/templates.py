@@ -33,6 +33,10 @@ DEFAULTS = {
     # chooses on their page. {estimate_choices}: each alternative and its total.
     "quote_choices": _l("{shop_name}: the estimate for your {device} offers a choice: "
                         "{estimate_choices}. Choose one or decline: {tracking_url}"),
+    # ...revised: it replaces the estimate the customer had (with or without alternatives).
+    "requote_choices": _l("{shop_name}: the estimate for your {device} has changed and "
+                          "replaces the earlier one; it now offers a choice: "
+                          "{estimate_choices}. Choose one or decline: {tracking_url}"),
     "approve": _l("{shop_name}: estimate approved; your {device} goes to a technician for the "
                   "repair."),
     # Approved at once: the estimate was within the amount the customer pre-approved at intake
@@ -98,14 +102,18 @@ DEFAULTS = {
 QUEUE_EVENTS = ("visit_issued", "visit_near", "visit_called")
 # SMS texts for a kind of an event: a revised estimate is a "quote" event with a new version,
 # an estimate approved within the pre-approved amount an "approve" event by the system.
-VARIANTS = {"requote": "quote", "quote_choices": "quote", "approve_within": "approve",
+VARIANTS = {"requote": "quote", "quote_choices": "quote", "requote_choices": "quote",
+            "approve_within": "approve",
             "approve_within_revised": "approve",
             "wait_parts_promise": "wait_parts"}
 # Until the shop sets a variant's own text, it follows the SMS it stands in for, as the shop set
 # it: (that SMS, whether its words stand too, or only its switch). A revision is an estimate in
 # the shop's words; the approval within the pre-approved amount replaces the estimate's SMS
 # (switched off with it), and its words are its own: the shop's estimate text asks to approve.
+# A revised estimate with alternatives follows the estimate with alternatives as a revision
+# follows the estimate (and, through it, the estimate's switch).
 FOLLOWS = {"requote": ("quote", True), "quote_choices": ("quote", False),
+           "requote_choices": ("quote_choices", True),
            "approve_within": ("quote", False),
            "approve_within_revised": ("quote", False),
            "wait_parts_promise": ("wait_parts", False)}
@@ -235,6 +243,7 @@ def event_labels() -> dict:
             "refund": _("Money given back"),
             "requote": _("Revised estimate"),
             "quote_choices": _("Estimate with alternatives"),
+            "requote_choices": _("Revised estimate with alternatives"),
             "approve_within": _("Estimate approved within the pre-approved amount"),
             "approve_within_revised": _("Revised estimate approved within the pre-approved "
                                         "amount"),
@@ -351,13 +360,14 @@ def fill_in_words(values: dict, event: Optional[str], language: str) -> dict:
 
 def kind_of(event: str, event_data: Optional[dict]) -> str:
     """The kind of an event its SMS is written for (a key of DEFAULTS): an estimate with
-    alternatives to choose between ("quote_choices", first or revised), a revised estimate
-    ("requote"), an estimate approved at once within the pre-approved amount
+    alternatives to choose between ("quote_choices"; "requote_choices" revised), a revised
+    estimate ("requote"), an estimate approved at once within the pre-approved amount
     ("approve_within"), a wait for a part that moved the promised date
     ("wait_parts_promise"), else the event itself."""
     event_data = event_data or {}
     if event == "quote" and event_data.get("alternatives"):
-        return "quote_choices"
+        revised = (event_data.get("estimate_version") or 1) > 1
+        return "requote_choices" if revised else "quote_choices"
     if event == "quote" and (event_data.get("estimate_version") or 1) > 1:
         return "requote"
     if event == "approve" and event_data.get("channel") == "pre_approved":
@@ -379,7 +389,8 @@ def text_source(kind: str, language: str) -> tuple[str, bool]:
     base, words_too = FOLLOWS[kind]
     stored = settings.template_override(base, language)
     if stored is None:
-        return kind, True
+        # the SMS it follows follows another (a revision with alternatives): its switch
+        return kind, (text_source(base, language)[1] if base in FOLLOWS else True)
     if words_too:
         return base, True
     return kind, bool(stored[1])  # its own words, the base's switch

@@ -508,8 +508,9 @@ def template_rows() -> list[dict]:
             source, sent = templates.text_source(event, language)
             if row is None and (source != event or not sent):
                 # a variant following the SMS the shop set (its words, or its switch)
+                # (the SMS it follows may itself follow the one the shop set: its switch)
                 follows = templates.FOLLOWS[event][0]
-                base = stored[(follows, language)]
+                base = stored.get((source, language))
                 body = base.body if source != event else body
                 enabled = sent and (source == event or base.enabled)
             rows.append({"event": event, "language": language, "body": body,

@@ -156,6 +156,9 @@ def loaner_json(loan) -> dict | None:
 def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
     """``loaner``: the loan out on the ticket when the caller has it (a list reads them all
     in one query), else it is looked up."""
+    # an estimate whose alternatives the customer has not chosen between has no one total:
+    # from its lowest to its highest (estimate_total: the lowest; README "Estimate totals")
+    lowest, highest = lifecycle.estimate_range(ticket)
     data = {
         "id": ticket.id, "number": ticket.number, "state": ticket.state,
         "version": ticket.version, "tracking_url": tracking_url(ticket),
@@ -167,7 +170,8 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
         "problem": ticket.problem, "service_type": ticket.service_type,
         "technician": ticket.technician.username if ticket.technician else None,
         "promised_date": ticket.promised_date.isoformat() if ticket.promised_date else None,
-        "estimate_total": ticket.estimate_total, "final_total": ticket.final_total,
+        "estimate_total": lowest, "estimate_total_min": lowest,
+        "estimate_total_max": highest, "final_total": ticket.final_total,
         "amount_paid": ticket.amount_paid,
         "amount_refunded": ticket.amount_refunded or 0,
         "loaner": loaner_json(loaner if loaner is not _ASK

@@ -24,7 +24,8 @@ csrf.exempt(bp)
 
 _STAGE_KEYS = ("stage", "count", "median_seconds", "p90_seconds", "mean_seconds")
 _COST_KEYS = ("key", "tickets", "estimates", "approved", "declined", "awaiting",
-              "estimate_total", "final_total", "parts_total", "labour_total", "paid_total")
+              "estimate_total", "estimate_total_min", "estimate_total_max", "final_total",
+              "parts_total", "labour_total", "paid_total")
 _COST_DESCRIPTIONS = {
     "tickets": "tickets admitted in the range",
     "estimates": "of them, those quoted",
@@ -32,7 +33,13 @@ _COST_DESCRIPTIONS = {
     "declined": "quoted and declined",
     "awaiting": "quoted, not answered yet (estimates = approved + declined + awaiting; an "
                 "approval rate is approved / (approved + declined))",
-    "estimate_total": "rials: the last estimate of each quoted ticket",
+    "estimate_total": "rials: the last estimate of each quoted ticket (one whose "
+                      "alternatives were not chosen between, answered or not: its lowest; "
+                      "the same as estimate_total_min)",
+    "estimate_total_min": "rials: the estimates' total with each estimate whose alternatives "
+                          "were not chosen between at its lowest alternative",
+    "estimate_total_max": "rials: ...at its highest alternative (estimate_total_min and "
+                          "estimate_total_max differ only when there are such estimates)",
     "final_total": "rials: the final lines of the repaired ones",
     "parts_total": "rials: the final part lines",
     "labour_total": "rials: the final labour lines",
@@ -85,7 +92,8 @@ def turnaround():
 @bp.get("/costs")
 def costs():
     """``{"rows": [{"key", "tickets", "estimates", "approved", "declined", "awaiting",
-    "estimate_total", "final_total", "parts_total", "labour_total", "paid_total"}]}`` over the
+    "estimate_total", "estimate_total_min", "estimate_total_max", "final_total",
+    "parts_total", "labour_total", "paid_total"}]}`` over the
     tickets admitted in the range (``awaiting``: quoted, not answered yet; ``paid_total``: what
     their customers paid, less what was given back);
     ``group_by`` is one of ``reports.COST_GROUPS``; by default the shop's months (Jalali in a

@@ -196,7 +196,16 @@ _TICKET_SUMMARY = {
     "device": _record({"kind": _STR, "brand": _STR, "model": _STR, "serial": _STR_OR_NULL,
                        "colour": _STR_OR_NULL}),
     "problem": _STR, "service_type": _STR, "technician": _STR_OR_NULL,
-    "promised_date": _DATE_OR_NULL, "estimate_total": _INT_OR_NULL,
+    "promised_date": _DATE_OR_NULL,
+    "estimate_total": {"type": ["integer", "null"], "description": "rials: the estimate's "
+                       "total (null before one); while the customer has not chosen between "
+                       "its alternatives, the lowest of them (as estimate_total_min)"},
+    "estimate_total_min": {"type": ["integer", "null"], "description": "rials: the least "
+                           "the estimate asks: its lowest alternative while none is chosen, "
+                           "else its total (null before an estimate)"},
+    "estimate_total_max": {"type": ["integer", "null"], "description": "rials: the most the "
+                           "estimate asks: its highest alternative while none is chosen, else "
+                           "its total (null before an estimate)"},
     "final_total": _INT_OR_NULL, "amount_paid": _INT_OR_NULL,
     "amount_refunded": {"type": "integer", "description": "given back after the hand-back, "
                         "in all (rials)"},

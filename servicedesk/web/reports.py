@@ -185,7 +185,11 @@ COST_COLUMNS = [
     # of the estimates answered (approved or declined)
     Column("approval_rate", _l("Approval rate"), "ratio"),
     Column("finished", _l("Repaired"), "int"),
+    # an estimate whose alternatives were not chosen between: at its lowest, and (the export's
+    # column; the page shows "from ... to ...") at its highest
     Column("estimate_total", _l("Estimates total"), "money"),
+    Column("estimate_total_max", _l("Estimates total, alternatives not chosen at their highest"),
+           "money"),
     Column("final_total", _l("Billed total"), "money"),
     Column("parts_total", _l("Parts"), "money"), Column("labour_total", _l("Labour"), "money"),
     Column("accuracy", _l("Billed / estimated (repaired)"), "ratio"),

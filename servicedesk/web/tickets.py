@@ -26,7 +26,7 @@ from ..services import loaners as loaner_service
 from ..services import reception as reception_service
 from ..services import tickets as ticket_service
 from ..services import workbench as workbench_service
-from ..validation import refuse_part_after_promise, refuse_past_dates
+from ..validation import MAX_ALTERNATIVES, refuse_part_after_promise, refuse_past_dates
 from . import money
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -91,7 +91,8 @@ LOANER_CONDITION_LABELS = {"fine": _l("Fine"), "damaged": _l("Damaged")}
 LINE_EVENTS = ("quote", "finish")
 BLANK_LINES = 3  # empty rows offered without JavaScript
 # The estimate form's alternatives (an original display or a copy one): as many as the
-# estimate revised had, else this many offered to fill, each with this many blank rows.
+# estimate revised had, else this many offered to fill, each with this many blank rows (with
+# JavaScript, "Add an alternative" adds a slot, up to validation.MAX_ALTERNATIVES).
 ALTERNATIVE_SLOTS = 3
 ALTERNATIVE_BLANK_LINES = 2
 _ALTERNATIVE_FIELD = re.compile(r"^alt\d+_")
@@ -405,6 +406,7 @@ def render_ticket(ticket_id: int, status: int = 200, failed: dict | None = None)
                      for name, rows in lines.items()},
         estimate_lines=ticket.estimate_lines(), final_lines=ticket.final_lines(),
         alternatives=alternatives, alternative_blank_lines=ALTERNATIVE_BLANK_LINES,
+        max_alternatives=MAX_ALTERNATIVES,
         estimate_alternatives=[  # each line with its total, as the estimate's lines
             {**a, "lines": [{**l, "total": l["qty"] * l["unit_price"]} for l in a["lines"]]}
             for a in lifecycle.estimate_alternatives(ticket)],

@@ -84,6 +84,84 @@
     recount(editor);
   }
 
+  /* The estimate's alternatives (tickets/_alternatives_editor.html): "Add an alternative"
+   * copies the blank slot (its "__N__" the new place, "__NUM__" that number in the page's
+   * digits), up to the most an estimate offers (data-max); an empty slot can be removed while
+   * two stay, and the ones after it are numbered again (their fields' names and ids, their
+   * labels), so "Alternative 3" is the third one the customer will see. */
+  function initAlternatives(box) {
+    var slots = box.querySelector("[data-alternative-slots]");
+    var template = box.querySelector("[data-alternative-template]");
+    var add = box.querySelector("[data-add-alternative]");
+    if (!slots || !template || !add) return;
+    var max = parseInt(slots.getAttribute("data-max"), 10) || 4;
+    var editor = box.querySelector("[data-lines-editor]");
+    var digits = new Intl.NumberFormat(
+      editor && editor.getAttribute("data-lang") === "fa" ? "fa-IR" : "en-US");
+
+    function all() {
+      return Array.prototype.filter.call(slots.children, function (el) {
+        return el.hasAttribute("data-alternative");
+      });
+    }
+    function empty(slot) {
+      return Array.prototype.every.call(slot.querySelectorAll("input"), function (i) {
+        return i.value.trim() === "";
+      });
+    }
+    function renumber(slot, n) {
+      var old = slot.getAttribute("data-alternative");
+      if (old === String(n)) return;
+      var from = new RegExp("\\balt" + old + "([_-])", "g");
+      function fix(text) { return text.replace(from, "alt" + n + "$1"); }
+      slot.querySelectorAll("[name], [id], [for]").forEach(function (el) {
+        ["name", "id", "for"].forEach(function (attr) {
+          if (el.hasAttribute(attr)) el.setAttribute(attr, fix(el.getAttribute(attr)));
+        });
+      });
+      // the lines editor's blank row, copied when a line is added
+      slot.querySelectorAll("template").forEach(function (t) { t.innerHTML = fix(t.innerHTML); });
+      slot.querySelectorAll("[data-numbered]").forEach(function (el) {
+        el.textContent = el.getAttribute("data-numbered").replace("[[n]]", digits.format(n));
+      });
+      slot.setAttribute("data-alternative", String(n));
+    }
+    function refresh() {
+      var list = all();
+      list.forEach(function (slot, i) { renumber(slot, i + 1); });
+      add.hidden = list.length >= max;
+      list.forEach(function (slot) {
+        slot.querySelector("[data-remove-alternative]").hidden = list.length <= 2 || !empty(slot);
+      });
+    }
+    add.addEventListener("click", function () {
+      var n = all().length + 1;
+      if (n > max) return;
+      var holder = document.createElement("template");
+      holder.innerHTML = template.innerHTML.replace(/__N__/g, String(n))
+        .replace(/__NUM__/g, digits.format(n));
+      var slot = holder.content.firstElementChild;
+      slots.appendChild(slot);
+      slot.querySelectorAll("[data-lines-editor]").forEach(initEditor);
+      refresh();
+      slot.querySelector("input[name$=_name]").focus();
+    });
+    slots.addEventListener("click", function (ev) {
+      var button = ev.target.closest("[data-remove-alternative]");
+      if (button) {
+        var slot = button.closest("[data-alternative]");
+        if (!empty(slot) || all().length <= 2) return;
+        slot.remove();
+        refresh();
+        add.focus();
+        return;
+      }
+      refresh();  // a line removed (emptied) in a slot: it may be removable now
+    });
+    slots.addEventListener("input", refresh);
+    refresh();
+  }
+
   function initForms() {
     // A slow network and a second tap must not send the event twice (the server refuses the
     // second one anyway: the form carries the ticket's version). Listened for on the document,
@@ -150,7 +228,9 @@
   }
 
   ready(function () {
+    // (the blank alternative's editor, inside a <template>, is not found: set up when added)
     document.querySelectorAll("[data-lines-editor]").forEach(initEditor);
+    document.querySelectorAll("[data-alternatives]").forEach(initAlternatives);
     initForms();
     keepWorklistState();
   });

@@ -86,3 +86,69 @@ def test_the_customer_chooses_between_an_original_and_a_copy_display_on_a_phone(
     assert [descriptions.nth(i).input_value() for i in range(3)] == [
         "اجرت تعویض", "ال‌سی‌دی های‌کپی", "گلس"]
     expect(finish.locator("[data-lines-total]")).to_have_text(re.compile("۳٬۳۰۰٬۰۰۰"))
+
+
+def test_the_technician_adds_a_fourth_alternative_and_removes_an_empty_one(live_server, page,
+                                                                           users):
+    """Three slots come with the page (all it offers without JavaScript); "Add an alternative"
+    adds one up to four, and an empty one can be removed: the ones after it move up a place."""
+    ticket = queued(users)
+    base = live_server.url
+    login(page, base, "technician1")
+    page.goto(f"{base}/tickets/{ticket.id}")
+    alternatives = page.locator("details[data-alternatives]")
+    alternatives.locator("> summary").click()
+    slots = alternatives.locator("[data-alternative-slots] > fieldset[data-alternative]")
+    add = alternatives.locator("button[data-add-alternative]")
+    expect(slots).to_have_count(3)
+    expect(add).to_be_visible()
+    # an empty slot can go while two stay: the third goes, and comes back with the button
+    expect(slots.nth(2).locator("[data-remove-alternative]")).to_be_visible()
+    slots.nth(2).locator("[data-remove-alternative]").click()
+    expect(slots).to_have_count(2)
+    expect(slots.nth(0).locator("[data-remove-alternative]")).to_be_hidden()  # two at least
+    add.click()
+    add.click()
+    expect(slots).to_have_count(4)
+    expect(add).to_be_hidden()  # at most four
+    fourth = slots.nth(3)
+    expect(fourth.locator("input[name=alt4_name]")).to_be_focused()
+    expect(fourth.locator("label[for=quote-alt4-name]")).to_contain_text("۴")
+    # a slot with something typed in it is not removed; an empty one is, and the one after it
+    # takes its place and number
+    fourth.locator("input[name=alt4_name]").fill("باتری")
+    expect(fourth.locator("[data-remove-alternative]")).to_be_hidden()
+    slots.nth(2).locator("[data-remove-alternative]").click()
+    expect(slots).to_have_count(3)
+    third = slots.nth(2)
+    expect(third.locator("input[name=alt3_name]")).to_have_value("باتری")
+    expect(third.locator("label[for=quote-alt3-name]")).to_contain_text("۳")
+    add.click()
+    expect(slots).to_have_count(4)
+
+    def fill(n, name, price, extra=None):
+        slot = slots.nth(n - 1)
+        slot.locator(f"input[name=alt{n}_name]").fill(name)
+        slot.locator(f"input[name=alt{n}_line_description]").first.fill(name)
+        slot.locator(f"input[name=alt{n}_line_unit_price]").first.fill(price)
+        if extra:  # a line added with the slot's own editor (a slot added by the button too)
+            slot.locator("[data-add-line]").click()
+            slot.locator(f"input[name=alt{n}_line_description]").nth(2).fill(extra[0])
+            slot.locator(f"input[name=alt{n}_line_unit_price]").nth(2).fill(extra[1])
+
+    fill(1, "ال‌سی‌دی اصلی", "۴۵۰۰۰۰۰")
+    fill(2, "ال‌سی‌دی کپی", "۲۸۰۰۰۰۰")
+    fill(3, "باتری", "۹۰۰۰۰۰")
+    fill(4, "ال‌سی‌دی کپی و باتری", "۳۶۰۰۰۰۰", ("گلس", "۱۰۰۰۰۰"))
+    expect(slots.nth(3).locator("[data-lines-total]")).to_have_text(re.compile("۳٬۷۰۰٬۰۰۰"))
+    alternatives.locator("button[data-fire-alternatives]").click()
+    expect(page.locator('[data-alternative-view="4"]')).to_contain_text("ال‌سی‌دی کپی و باتری")
+    ticket = reload(ticket.id)
+    assert ticket.state == "estimate"
+    assert [(a["id"], a["name"], a["total"]) for a in lifecycle.estimate_alternatives(ticket)] \
+        == [(1, "ال‌سی‌دی اصلی", 45_000_000), (2, "ال‌سی‌دی کپی", 28_000_000),
+            (3, "باتری", 9_000_000), (4, "ال‌سی‌دی کپی و باتری", 37_000_000)]
+    # the revision form offers the four, and no fifth
+    alternatives = page.locator("details[data-alternatives]")
+    expect(alternatives.locator("[data-alternative-slots] > fieldset")).to_have_count(4)
+    expect(alternatives.locator("button[data-add-alternative]")).to_be_hidden()
