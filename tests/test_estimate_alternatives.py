@@ -443,6 +443,10 @@ def test_the_customers_page_says_a_revised_estimate_replaces_the_earlier_one(cus
     assert 'data-revised-estimate="2"' in page
     assert "This is a new estimate (version 2): it replaces the one sent to you on" in page
     assert "Copy display, 6 months" in page
+    # its history names the revision as such, as it does a revision without alternatives
+    history = page.split("data-event=\"quote\"")
+    assert len(history) == 3 and "A new estimate sent to you" in history[1]
+    assert "Estimate sent to you" in history[2]
     page = html(customer.get(track(ticket) + "?lang=fa"))
     assert "برآورد تازه (نسخهٔ ۲)" in page
 

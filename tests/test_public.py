@@ -381,10 +381,27 @@ def test_the_desk_stops_a_customers_sms_when_asked(app, make_ticket):
     assert not reload(ticket).customer.sms_opt_out
 
 
+@pytest.mark.parametrize("decision", ["approve", "decline"])
+def test_an_answer_that_does_not_say_which_estimate_it_is_for_answers_none(
+        customer, make_ticket, decision):
+    """A page from before the estimate had versions, or a form posted by hand: the estimate
+    may have been revised since, so the answer is not taken for the one now shown."""
+    ticket = make_ticket("estimate")
+    before = len(ticket.events)
+    customer.get(track(ticket))
+    resp = customer.post(f"{track(ticket)}/{decision}?lang=en", {"reason": "Too expensive"})
+    assert resp.status_code == 302
+    page = html(customer.follow(resp))
+    assert "did not say which estimate it was for" in page
+    ticket = reload(ticket)
+    assert ticket.state == "estimate" and len(ticket.events) == before
+
+
 def test_the_customer_declines_with_a_reason(customer, make_ticket):
     ticket = make_ticket("estimate")
     customer.get(track(ticket))
-    resp = customer.post(f"{track(ticket)}/decline?lang=en", {"reason": "Too expensive"})
+    resp = customer.post(f"{track(ticket)}/decline?lang=en",
+                         {"estimate_version": "1", "reason": "Too expensive"})
     page = html(customer.follow(resp))
     ticket = reload(ticket)
     assert ticket.state == "ready" and ticket.amount_due == 0
@@ -422,7 +439,8 @@ def test_a_device_handed_back_unrepaired_is_not_shown_as_repaired(customer, make
     and its progress bar does not show a repair (or an estimate never given) as done."""
     declined = make_ticket("estimate")
     customer.get(track(declined))
-    customer.post(f"{track(declined)}/decline", {"reason": "Too expensive"})
+    customer.post(f"{track(declined)}/decline", {"estimate_version": "1",
+                                                "reason": "Too expensive"})
     page = html(customer.get(track(declined) + "?lang=en"))
     assert "Your device was not repaired. It is ready to collect." in page
     assert "Reason: Too expensive" in page

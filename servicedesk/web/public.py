@@ -34,6 +34,7 @@ TOKEN_MAX = 40
 CUSTOMER_EVENTS = {
     "admit": _l("Device received"), "send_to_repair": _l("Sent to the repair unit"),
     "quote": _l("Estimate sent to you"), "requote": _l("A new estimate sent to you"),
+    "requote_choices": _l("A new estimate sent to you"),  # revised, with alternatives
     "approve": _l("Estimate approved"),
     "approve_within": _l("Estimate approved: within the amount you approved at intake"),
     "approve_within_revised": _l("The new estimate approved: within the amount you approved "
@@ -255,9 +256,15 @@ def decide(token: str, decision: str):
         flash(_("You are logged in as staff: record the customer's answer on the ticket page "
                 "(by phone or in person), not on the customer's own page."), "warning")
         return redirect(url_for("tickets.show", ticket_id=ticket.id))
-    # The version of the estimate the customer saw: a revised estimate needs its own answer.
+    # The version of the estimate the customer saw: a revised estimate needs its own answer,
+    # and an answer that does not say which one it is for (a page from before, a form posted
+    # by hand) answers none.
     seen = request.form.get("estimate_version", "").strip()
-    data = {"estimate_version": seen} if seen else {}
+    if not seen:
+        flash(_("Your answer did not say which estimate it was for: look at the estimate below "
+                "and answer it again."), "warning")
+        return redirect(url_for("public.track", token=ticket.public_token, **_lang_args()))
+    data = {"estimate_version": seen}
     if decision == "decline":
         data["reason"] = request.form.get("reason", "").strip() or None
     elif request.form.get("alternative", "").strip():  # the one chosen, of an estimate's
