@@ -107,8 +107,9 @@ def test_the_calendar_opens_where_it_can_be_seen_on_a_short_screen(live_server, 
         page.goto(f"{live_server.url}/desk/intake")
         field = page.locator("input[name=promised_date]")
         # the field at the foot of the screen, as the desk reaches it scrolling down the form
+        # (at once: Bootstrap scrolls smoothly, and the click would come mid-way)
         page.evaluate("""(el) => { const r = el.getBoundingClientRect();
-            window.scrollBy(0, r.bottom - window.innerHeight + 8); }""",
+            window.scrollBy({top: r.bottom - window.innerHeight + 8, behavior: "instant"}); }""",
                       field.element_handle())
         field.click()
         popup = page.locator(".jdp-popup:not([hidden])")
