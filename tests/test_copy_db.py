@@ -188,6 +188,8 @@ def shop(tmp_path_factory):
                              1_000_000, 200_000, "شمارش پایان روز")
         customer_id = svc.get_ticket(ids[0]).customer_id
         svc.set_customer_sms(customer_id, False, by=users["reception"])
+        # a customer's link forwarded by mistake: replaced (the old one's hash kept)
+        svc.replace_link(ids[1], Actor.staff(users["reception"]), text_customer=False)
 
         # The app writes JSON null into an empty JSON field; a row written by SQL (a
         # migration's backfill, a hand fix) holds SQL NULL. The copy keeps the difference.
