@@ -161,9 +161,10 @@ def _init_extensions(app: Flask) -> None:
 
     @app.context_processor
     def labels():
-        from . import settings
+        from . import settings, signatures
         from .auth import ROLE_LABELS, can
         return {"can": lambda action: can(current_user, action),
+                "signature_required_with": signatures.required_with,
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
                 "service_type_label": settings.service_type_label,
                 # the admin's shop settings, read only when a page prints them

@@ -50,6 +50,9 @@ KEYS: dict[str, tuple[str, Any]] = {
     # Whether the desk must confirm who collects a device (servicedesk.pickup.CHECKS): "off"
     # hands back as before; "required" asks for the pickup code, a texted code or a manager.
     "handback_check": ("HANDBACK_CHECK", "off"),
+    # Where the customer must sign on the counter's screen (servicedesk.signatures.REQUIRED):
+    # "off" (on screen or on paper, as the desk chooses), "handback", "both" (intake too).
+    "signature_required": ("SIGNATURE_REQUIRED", "off"),
     "state_time_limits": ("STATE_TIME_LIMITS", {"intake": 2, "diagnosis": 24, "estimate": 48,
                                                 "repair": 72, "ready": 168}),
 }

@@ -12,9 +12,18 @@ import struct
 from typing import Optional
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from . import settings
+from .errors import ValidationError
 
 # The events the customer may sign with, and the moment of the repair each is kept as.
 MOMENT_OF = {"admit": "intake", "deliver": "delivery"}
+# The shop's setting ``signature_required``: where the desk may not go on without a signature
+# drawn on the screen (a shop with a tablet or a signature pad at the counter).
+REQUIRED = {"off": _l("No: on the screen or on the paper slip, as the desk chooses"),
+            "handback": _l("At the hand-back"),
+            "both": _l("At the intake and at the hand-back")}
 MAX_BYTES = 200_000  # a signature pad's PNG is 5 to 30 KB
 MAX_WIDTH, MAX_HEIGHT = 2400, 1200
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,6 +56,23 @@ def read(raw) -> Optional[bytes]:
     if not (0 < width <= MAX_WIDTH and 0 < height <= MAX_HEIGHT) or len(png) > MAX_BYTES:
         raise ValueError(_("The signature's picture is too large."))
     return png
+
+
+def required_with(event: str) -> bool:
+    """Whether the shop's setting asks for a signature on the screen with ``event`` (admit,
+    deliver) fired by staff (the desk's forms and the API's)."""
+    rule = settings.get("signature_required")
+    return (event == "deliver" and rule in ("handback", "both")) or (
+        event == "admit" and rule == "both")
+
+
+def missing(event: str):
+    """The refusal of ``event`` without the signature the shop's setting asks for."""
+    message = (_("The shop asks the customer to sign on the screen at the intake: have them "
+                 "sign in the box, then admit the device.") if event == "admit" else
+               _("The shop asks whoever collects the device to sign on the screen: have them "
+                 "sign in the box, then hand it back."))
+    return ValidationError(message, fields={"signature": message})
 
 
 def digest(png: bytes) -> str:

@@ -10,6 +10,7 @@ import zlib
 import pytest
 from sqlalchemy import select, update
 
+from servicedesk.errors import ValidationError
 from servicedesk.extensions import db
 from servicedesk.lifecycle import verify_chain, verify_records
 from servicedesk.models import Ticket, TicketEvent, TicketSignature
@@ -139,3 +140,65 @@ def test_a_bad_signature_at_the_hand_back_hands_nothing_back(desk, api, make_tic
         "event": "deliver", "amount_paid": 14_000_000, "signature": data_url(SIGNED)})
     assert resp.status_code == 200, resp.get_json()
     assert reload(ticket).state == "delivered" and count(TicketSignature) == 1
+
+
+# --- the shop's setting: a signature required ----------------------------------------------
+
+def require_signature(app, users, where: str) -> None:
+    from servicedesk.services import admin as admin_service
+    with app.test_request_context():
+        admin_service.update_settings(users["admin"], {
+            **admin_service.current_settings(), "signature_required": where})
+
+
+def test_a_shop_that_requires_it_at_the_hand_back_hands_nothing_back_unsigned(
+        app, users, desk, api, make_ticket):
+    require_signature(app, users, "handback")
+    ticket = make_ticket("ready")
+    page = text(desk.get(f"/desk/delivery?q={ticket.number}&lang=en"))
+    assert "data-signature-required" in page and "required" in page
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "1,400,000", "payment_method": "cash", "version": str(ticket.version)})
+    assert resp.status_code == 422
+    assert "sign on the screen" in text(resp)
+    resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events?lang=en", json={
+        "event": "deliver", "amount_paid": 14_000_000})
+    assert resp.status_code == 422 and "signature" in resp.get_json()["fields"]
+    assert reload(ticket).state == "ready" and len(reload(ticket).events) == len(ticket.events)
+    resp = desk.post(f"/desk/delivery/{ticket.id}?lang=en", {
+        "amount_paid": "1,400,000", "payment_method": "cash", "version": str(ticket.version),
+        "signature": data_url(SIGNED)})
+    assert resp.status_code == 302 and reload(ticket).state == "delivered"
+    # the intake is not asked for one by this setting
+    assert desk.post("/desk/intake?lang=en",
+                     intake_form(customer_phone="09121112233")).status_code == 302
+    assert "data-signature-required" not in text(desk.get("/desk/intake"))
+
+
+def test_a_shop_that_requires_it_at_both_ends_admits_nothing_unsigned(app, users, desk, api):
+    require_signature(app, users, "both")
+    assert "data-signature-required" in text(desk.get("/desk/intake"))
+    resp = desk.post("/desk/intake?lang=en", intake_form())
+    assert resp.status_code == 422 and "sign on the screen at the intake" in text(resp)
+    resp = api["reception"].post("/api/v1/tickets", json=INTAKE)
+    assert resp.status_code == 422 and "signature" in resp.get_json()["fields"]
+    assert count(Ticket) == 0
+    resp = api["reception"].post("/api/v1/tickets", json={**INTAKE, "signature": data_url(SIGNED)})
+    assert resp.status_code == 201
+
+
+def test_the_settings_page_sets_it_and_names_a_value_it_does_not_offer(app, users):
+    from servicedesk import settings
+    from servicedesk.services import admin as admin_service
+    admin = Staff(app, "admin1")
+    page = text(admin.get("/admin/settings?lang=en"))
+    assert "The customer signs on the counter's screen" in page
+    assert 'value="handback"' in page and 'value="both"' in page
+    with app.test_request_context():
+        form = {**admin_service.current_settings(), "signature_required": "always"}
+        with pytest.raises(ValidationError) as refused:
+            admin_service.update_settings(users["admin"], form)
+    assert "signature_required" in refused.value.fields
+    require_signature(app, users, "both")
+    with app.test_request_context():
+        assert settings.get("signature_required") == "both"

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, pickup
+from .. import audit, pickup, signatures
 from .. import settings as shop_settings
 from .. import validation as v
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
@@ -650,7 +650,7 @@ def reset_template(by: User, event: str, language: str) -> None:
 SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
              "delivery_terms", "money_display", "auto_close_days", "remind_estimate_days",
              "remind_pickup_days", "warranty_days", "loaner_overdue_days", "handback_check",
-             "state_time_limits")
+             "signature_required", "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -693,6 +693,11 @@ def clean_settings(values: dict) -> dict:
         errors["handback_check"] = _("Must be one of: %(options)s.",
                                      options=", ".join(pickup.CHECKS))
     clean["handback_check"] = check
+    signing = values.get("signature_required") or shop_settings.get("signature_required")
+    if signing not in signatures.REQUIRED:
+        errors["signature_required"] = _("Must be one of: %(options)s.",
+                                         options=", ".join(signatures.REQUIRED))
+    clean["signature_required"] = signing
     limits = {}
     raw_limits = values.get("state_time_limits") or {}
     if not isinstance(raw_limits, dict):

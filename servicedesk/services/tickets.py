@@ -628,6 +628,9 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
         if known_name == "brought" and not same_name(ticket.customer.name,
                                                      clean["customer"]["name"]):
             data["brought_by"] = clean["customer"]["name"]
+        if actor.kind == "staff" and not clean.get("signature") \
+                and signatures.required_with("admit"):
+            raise signatures.missing("admit")
         if clean.get("signature"):  # drawn on the counter's screen: the chain vouches for it
             data["signature_sha256"] = signatures.digest(clean["signature"])
         admitted = lifecycle.fire(ticket, "admit", actor, data)
@@ -765,6 +768,9 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
                                   fields={"signature": str(exc)}) from None
         if signature:
             data["signature_sha256"] = signatures.digest(signature)
+    if event == "deliver" and actor.kind == "staff" and signature is None \
+            and signatures.required_with("deliver"):
+        raise signatures.missing("deliver")
     if event != "quote" or ticket.pre_approved_amount is None:
         keep_signature(ticket, lifecycle.fire(ticket, event, actor, data), signature)
         return

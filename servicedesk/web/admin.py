@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import audit, pickup
+from .. import audit, pickup, signatures
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
@@ -240,6 +240,13 @@ def _settings_form_class():
             description=_l("Required: before the hand-back the desk types the pickup code "
                            "printed on the intake receipt, or a code texted to the owner's "
                            "mobile, or a manager confirms the collector with a reason."))
+        signature_required = SelectField(
+            _l("The customer signs on the counter's screen"),
+            choices=_choices(list(signatures.REQUIRED.items())),
+            validate_choice=False,  # as handback_check's
+            description=_l("For a counter with a tablet or a signature pad: the desk's form "
+                           "(and the API) is refused until the customer has signed in its "
+                           "box; the signature is printed on the slip."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -251,7 +258,7 @@ SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
                    "delivery_terms", "money_display", "auto_close_days",
                    "remind_estimate_days", "remind_pickup_days", "warranty_days",
-                   "loaner_overdue_days", "handback_check")
+                   "loaner_overdue_days", "handback_check", "signature_required")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
                    "warranty_days", "loaner_overdue_days")
 
