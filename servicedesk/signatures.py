@@ -3,7 +3,8 @@ at the intake (accepting the receipt's terms) and at the hand-back (received the
 kept with the ticket, printed on its slips in place of the blank line, its SHA-256 in the event's
 data so the audit chain vouches for the picture (``flask verify-audit`` compares them).
 
-Drawn on paper instead, the slip's line is signed as before: a signature is never required.
+Drawn on paper instead, the slip's line is signed as before, unless the shop's setting
+``signature_required`` asks for one on the screen (``required_with``).
 """
 import base64
 import binascii
