@@ -246,6 +246,18 @@ def test_post_visits_never_fails_and_writes_nothing_when_refused(app, tokens, ro
     check(app, "/api/v1/visits", tokens[role], body)
 
 
+def test_a_technician_named_with_a_nul_byte_is_refused_not_a_server_error(app, tokens,
+                                                                        make_ticket):
+    """Found by the fuzzer on PostgreSQL (its text cannot hold NUL): the branch check looked
+    the name up before the event's own check refused it."""
+    ticket = make_ticket("intake")
+    for name in ("\x00", "tech\x00nician1"):
+        resp = call(app, f"/api/v1/tickets/{ticket.id}/events", tokens["reception"],
+                    {"event": "send_to_repair", "technician": name})
+        assert resp.status_code == 422, resp.get_data(as_text=True)
+        assert "technician" in resp.get_json()["fields"]
+
+
 def test_valid_inputs_still_work(app, tokens, make_ticket):
     """The harness itself: good requests are accepted (so the properties are not vacuous)."""
     from .conftest import INTAKE

@@ -1127,3 +1127,32 @@ def test_the_generated_secret_key_file_is_owner_only_from_its_creation(tmp_path,
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(key) == 64 and path.read_text() == key
     assert _secret_key(SimpleNamespace(instance_path=str(tmp_path))) == key
+
+
+def test_a_nul_character_anywhere_a_browser_sends_text_is_refused_not_a_server_error(
+        app, users, api, make_ticket):
+    """PostgreSQL's text cannot hold a NUL: the login's name, a report's staff filter, a
+    search or a token with one failed in the database (500) before any check saw it."""
+    from .test_reception import Staff, csrf_of
+    ticket = make_ticket("ready")
+    visitor = app.test_client()
+    page = visitor.get("/login").get_data(as_text=True)
+    resp = visitor.post("/login?lang=en", data={"username": "reception1\x00", "password": "x",
+                                                "csrf_token": csrf_of(page)})
+    assert resp.status_code == 422
+    said = resp.get_data(as_text=True)  # (in the language the test's context holds)
+    assert "Contains characters that are not allowed." in said or "غیرمجاز" in said
+    db.session.expire_all()
+    assert db.session.get(User, users["reception"].id).failed_logins == 0
+    assert api["manager"].get("/api/v1/reports/takings?staff=%00").status_code == 422
+    desk = Staff(app, "manager1")
+    for url in ("/reports/takings?staff=%00", "/tickets/?q=%00", "/desk/delivery?q=a%00b",
+                "/reports/costs?technician=%00"):
+        assert desk.get(url).status_code == 422, url
+    assert visitor.get("/t/%00").status_code == 404
+    assert visitor.get(f"/t/{ticket.public_token}%00").status_code == 404
+    # a form with it changes nothing either
+    from servicedesk.models import TicketNote
+    resp = desk.post(f"/tickets/{ticket.id}/notes", {"body": "call back\x00"})
+    assert resp.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(TicketNote)) == 0

@@ -730,8 +730,14 @@ def check_branch(ticket: Ticket, role: str, branch_id: Optional[int]) -> None:
 def _check_technicians_branch(ticket: Ticket, username) -> None:
     """A device sent to a technician by name stays at its branch: the technician is of its
     branch, or of none (a workshop serving every branch), never one who could not act on it.
-    (Imported history, replayed without this, keeps who really had it.)"""
-    tech = db.session.scalar(select(User).where(User.username == str(username).strip()))
+    (Imported history, replayed without this, keeps who really had it.) A name that is no
+    name at all (a control character, too long) is left to the event's own check, which
+    names it."""
+    try:
+        username = v.text(username, max_len=64)
+    except ValueError:
+        return
+    tech = db.session.scalar(select(User).where(User.username == username))
     if tech is not None and tech.role == "technician" and \
             not acts_here(ticket, tech.role, tech.branch_id):
         raise ValidationError(_("Some fields are not valid."), fields={

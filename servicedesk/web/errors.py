@@ -1,9 +1,9 @@
 """Error pages and JSON errors, and the security headers every response carries."""
-from flask import jsonify, render_template, request
+from flask import abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, SecurityError
 
-from ..errors import HTTP_CODES, DomainError
+from ..errors import HTTP_CODES, DomainError, ValidationError
 from ..extensions import db
 
 
@@ -13,6 +13,23 @@ def wants_json() -> bool:
 
 
 def register(app) -> None:
+    @app.before_request
+    def refuse_nul():
+        """No one types a NUL character, and PostgreSQL's text cannot hold one: a query string
+        or a form carrying one (a name looked up before any check, the login's) is refused
+        here, naming the field, instead of failing in the database as a server error; an
+        address with one is found nowhere. (The API's JSON is checked field by field, by the
+        validators.)"""
+        if "\x00" in request.path:  # no page's address holds one (a token, a number)
+            abort(404)
+        sources = (request.args, request.form) if request.method == "POST" else (request.args,)
+        for source in sources:
+            for name, values in source.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    raise ValidationError(_("Some fields are not valid."), fields={
+                        name.replace("\x00", ""): _("Contains characters that are not "
+                                                     "allowed.")})
+
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         if wants_json():
