@@ -258,6 +258,18 @@ def test_a_technician_named_with_a_nul_byte_is_refused_not_a_server_error(app, t
         assert "technician" in resp.get_json()["fields"]
 
 
+def test_a_nul_in_a_report_filter_is_refused_after_the_permission(app, tokens):
+    """Found by the fuzzer: a role without the report is told so (403) whatever it sent; one
+    with it gets the filter named (422), never a server error."""
+    url = "/api/v1/reports/costs?from=%00&to=2000-01-01"
+    client = app.test_client()
+    assert client.get(url, headers={"Authorization": f"Bearer {tokens['reception']}"}) \
+        .status_code == 403
+    resp = client.get(url, headers={"Authorization": f"Bearer {tokens['manager']}"})
+    assert resp.status_code == 422 and "from" in resp.get_json()["fields"]
+    assert client.get("/api/v1/reports/costs?from=%00").status_code == 401
+
+
 def test_valid_inputs_still_work(app, tokens, make_ticket):
     """The harness itself: good requests are accepted (so the properties are not vacuous)."""
     from .conftest import INTAKE

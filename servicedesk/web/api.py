@@ -20,6 +20,7 @@ from ..services import tickets as ticket_service
 from ..services.people import user_for_token
 from ..validation import MAX_ID
 from ..auth import Unauthorized, bearer_token, can
+from .errors import refuse_nul_input
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -39,6 +40,7 @@ def authenticate():
     g._login_user = user
     g.via_token = True
     use_rials_in_messages()  # the API takes money in rials: its errors say amounts in rials
+    refuse_nul_input()
     return None
 
 

@@ -18,6 +18,7 @@ from ..errors import ValidationError
 from ..extensions import csrf
 from ..i18n import use_rials_in_messages
 from . import api
+from .errors import refuse_nul_input
 
 bp = Blueprint("api_reports", __name__, url_prefix="/api/v1/reports")
 csrf.exempt(bp)
@@ -51,6 +52,7 @@ _COST_DESCRIPTIONS = {
 def authenticate():
     api_user()  # 401 without a valid token, 403 for a role without the endpoint's permission
     use_rials_in_messages()  # as the rest of the API: amounts in its errors in rials
+    refuse_nul_input()
 
 
 def _filters(groups: tuple = ()) -> r.Filters:

@@ -12,23 +12,28 @@ def wants_json() -> bool:
         request.accept_mimetypes.best == "application/json")
 
 
+def refuse_nul_input() -> None:
+    """No one types a NUL character, and PostgreSQL's text cannot hold one: a query string or a
+    form carrying one (a name looked up before any check, the login's) is refused, naming the
+    field, instead of failing in the database as a server error; an address with one is found
+    nowhere. Before every page's view; the API's blueprints call it once the token (and the
+    reports' permission) is checked, so a client without one is told that first. (The API's
+    JSON is checked field by field, by the validators.)"""
+    if "\x00" in request.path:  # no page's address holds one (a token, a number)
+        abort(404)
+    sources = (request.args, request.form) if request.method == "POST" else (request.args,)
+    for source in sources:
+        for name, values in source.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                raise ValidationError(_("Some fields are not valid."), fields={
+                    name.replace("\x00", ""): _("Contains characters that are not allowed.")})
+
+
 def register(app) -> None:
     @app.before_request
     def refuse_nul():
-        """No one types a NUL character, and PostgreSQL's text cannot hold one: a query string
-        or a form carrying one (a name looked up before any check, the login's) is refused
-        here, naming the field, instead of failing in the database as a server error; an
-        address with one is found nowhere. (The API's JSON is checked field by field, by the
-        validators.)"""
-        if "\x00" in request.path:  # no page's address holds one (a token, a number)
-            abort(404)
-        sources = (request.args, request.form) if request.method == "POST" else (request.args,)
-        for source in sources:
-            for name, values in source.lists():
-                if "\x00" in name or any("\x00" in value for value in values):
-                    raise ValidationError(_("Some fields are not valid."), fields={
-                        name.replace("\x00", ""): _("Contains characters that are not "
-                                                     "allowed.")})
+        if not request.path.startswith("/api/"):  # (the API: once the token is checked)
+            refuse_nul_input()
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
