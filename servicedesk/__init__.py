@@ -161,10 +161,12 @@ def _init_extensions(app: Flask) -> None:
 
     @app.context_processor
     def labels():
-        from . import settings, signatures
+        from . import lifecycle, settings, signatures
         from .auth import ROLE_LABELS, can
         return {"can": lambda action: can(current_user, action),
                 "signature_required_with": signatures.required_with,
+                # (lowest, highest) an estimate asks: a range while its alternatives are open
+                "estimate_range": lifecycle.estimate_range,
                 "role_label": lambda r: ROLE_LABELS.get(r, r),
                 "service_type_label": settings.service_type_label,
                 # the admin's shop settings, read only when a page prints them

@@ -392,7 +392,7 @@ def replace_link(ticket_id, actor: Actor, text_customer: bool = True,
         # an SMS still to go (a retry, a reminder) must not bring the dead link
         for note in ticket.notifications:
             if note.status in _UNSENT and old in (note.body or ""):
-                note.body = note.body.replace(old, new)
+                note.body = with_current_link(ticket, note.body)
         texted = outbox.write_for_event(ticket, row) if sms == "texted" else None
     return ticket, texted
 
