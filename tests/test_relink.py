@@ -286,3 +286,23 @@ def test_a_new_link_does_not_reopen_the_pages_of_a_repair_that_ended_long_ago(
         replace(ticket, users, text_customer=False)
     resp = customer.get(track(reload(ticket)))
     assert resp.status_code == 410 and "data-link-ended" in html(resp)
+
+
+def test_the_desks_search_for_an_old_link_says_it_was_replaced(app, users, desk, make_ticket):
+    ticket = make_ticket("ready", intake=ENGLISH)
+    old = ticket.public_token
+    replace(ticket, users)
+    new = reload(ticket).public_token
+    replaced = "This customer link was replaced"
+    # the old receipt's QR code scanned, the URL pasted, the token typed in lower case
+    for typed in (f"http://shop.test/t/{old}", old.lower()):
+        for page in (f"/desk/find?lang=en&q={typed}", f"/desk/delivery?lang=en&q={typed}",
+                     f"/tickets/?lang=en&q={typed}"):
+            body = text(desk.get(page))
+            assert replaced in body and "No ticket matches this." not in body, page
+            # which ticket it was is not said: the page shows nothing of it
+            assert ticket.number not in body and new not in body, page
+    # the new link finds the ticket; a token that never was one is simply not found
+    assert desk.get(f"/desk/find?q={new}").status_code == 302
+    body = text(desk.get(f"/desk/find?lang=en&q={'Q' * 12}"))
+    assert "No ticket matches this." in body and replaced not in body

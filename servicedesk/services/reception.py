@@ -536,6 +536,32 @@ def scanned_query(raw, offered: str = "") -> Optional[str]:
     return number.group(0) if number else None
 
 
+def _compact(text: str) -> str:
+    return re.sub(r"[\s\u200e\u200f]", "", text).upper()
+
+
+def _token_searched(text: str) -> Optional[str]:
+    """The customer link's token a search gave (the receipt's QR code scanned, a tracking
+    URL pasted, or the bare token typed), upper case; None for anything else."""
+    compact = _compact(text)
+    if _SHELF_LINK.search(compact):
+        return None
+    match = _TRACKING_PATH.search(text)
+    if match:
+        return match.group(1).upper()
+    if len(compact) >= 8 and not compact.isdigit() and set(compact) <= set(TOKEN_ALPHABET):
+        return compact
+    return None
+
+
+def searched_replaced_link(raw) -> bool:
+    """Whether a search that found nothing was for a customer link the shop replaced (an old
+    receipt's QR code): the desk is told so, rather than that nothing matches. Which ticket it
+    was is not kept (``retired_links``), so the desk finds it by its number or phone."""
+    token = _token_searched(to_ascii_digits(raw).strip())
+    return token is not None and ticket_service.link_replaced(token)
+
+
 # A ticket the shop is done with (handed back, closed or cancelled): after those still in it.
 PAST_STATES = ("delivered", "closed", "cancelled")
 
@@ -558,15 +584,13 @@ def find_tickets(raw, limit: int = 20, state: Optional[str] = None,
     if not text:
         return []
     exact, maybe, by_number = [], [], None
-    compact = re.sub(r"[\s\u200e\u200f]", "", text).upper()
+    compact = _compact(text)
     match = _TRACKING_PATH.search(text) or _SHELF_LINK.search(compact)
     if match and match.re is _SHELF_LINK:
         exact.append(Ticket.number == match.group(1))
-    elif match:
-        exact.append(Ticket.public_token == match.group(1).upper())
-    if not match and len(compact) >= 8 and not compact.isdigit() \
-            and set(compact) <= set(TOKEN_ALPHABET):
-        exact.append(Ticket.public_token == compact)
+    token = _token_searched(text)
+    if token:
+        exact.append(Ticket.public_token == token)
     if not match:
         try:
             phone = v.phone_e164(text, allow_numbers=tuple(

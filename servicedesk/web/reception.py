@@ -466,7 +466,8 @@ def find():
     if len(found) == 1:
         return redirect(url_for("tickets.show", ticket_id=found[0].id))
     return render_template("reception/find.html", q=q, found=found,
-                           labels=lifecycle.STATE_LABELS)
+                           labels=lifecycle.STATE_LABELS,
+                           replaced_link=not found and reception.searched_replaced_link(q))
 
 
 def _delivery_page(q: str, ticket=None, errors=None, status=200):
@@ -489,7 +490,9 @@ def _delivery_page(q: str, ticket=None, errors=None, status=200):
                            payment_methods=lifecycle.PAYMENT_METHODS, split=money.SPLIT,
                            loaner=loaners.out(one.id) if can_deliver else None,
                            channel_labels=CHANNEL_LABELS,
-                           collector=_collector(one) if one is not None else None), status
+                           collector=_collector(one) if one is not None else None,
+                           replaced_link=not found and not past
+                           and reception.searched_replaced_link(q)), status
 
 
 def _collector(ticket) -> dict | None:

@@ -119,7 +119,9 @@ def index():
     return render_template("tickets/index.html", items=items[:limit], state=state, q=q,
                            states=lifecycle.TICKET_STATES, labels=lifecycle.STATE_LABELS,
                            limit=limit, more=len(items) > limit, choices=choices,
-                           branch_id=branch_id, technician_id=technician_id)
+                           branch_id=branch_id, technician_id=technician_id,
+                           replaced_link=bool(q) and not items
+                           and reception_service.searched_replaced_link(q))
 
 
 # --- one ticket -------------------------------------------------------------------------------
