@@ -479,7 +479,8 @@ def test_the_admin_sees_a_failed_delivery_and_sends_it_again(app, admin, receive
     (row,) = deliveries()
     assert (row.status, row.error) == ("failed", "gave up after 1 attempts: HTTP 500")
     page = html(admin.get(f"/admin/webhooks/{hook.id}"))
-    assert "HTTP 500" in page and f"/deliveries/{row.id}/resend" in page
+    assert "Gave up after 1 attempt. The last: The receiver had an error (HTTP 500)." in page
+    assert f"/deliveries/{row.id}/resend" in page
     receiver.always(None)
     resp = admin.post(f"/admin/webhooks/{hook.id}/deliveries/{row.id}/resend")
     assert resp.status_code == 302
@@ -537,7 +538,7 @@ def test_the_admin_deletes_a_webhook_and_what_waited_for_it_is_never_sent(
     assert (gone.active, gone.secret) == (False, "") and gone.deleted_at is not None
     page = html(admin.get(f"/admin/webhooks/{hook.id}"))
     assert "data-webhook-deleted" in page and "Cancelled" in page
-    assert "the endpoint was deleted before it was sent" in page
+    assert "Not sent: the endpoint was deleted first." in page
     for gone_action in ("/rotate", "/delete", "/resend", 'name="url"'):
         assert gone_action not in page
     # nothing to change on a deleted one: an old tab's buttons are refused
@@ -595,3 +596,37 @@ def test_flask_check_warns_of_an_endpoint_whose_deliveries_keep_failing(app, rec
     assert (result.ok, result.warn) == (True, True)
     assert result.line() == (f"WARN  webhooks: the last 3 deliveries failed for: accounting "
                              f"({receiver.url}): see Administration, Webhooks")
+
+
+@pytest.mark.parametrize("note, english, persian", [
+    ("gave up after 3 attempts: HTTP 503",
+     "Gave up after 3 attempts. The last: The receiver had an error (HTTP 503).", "۵۰۳"),
+    ("HTTP 401: refused by the receiver",
+     "The receiver refused it (HTTP 401): it would refuse it again; check the receiver.", "۴۰۱"),
+    ("HTTP 302: redirects are not followed",
+     "The receiver answered with a redirect (HTTP 302), which is not followed: give the "
+     "endpoint its final address.", "۳۰۲"),
+    ("HTTP 429", "The receiver asked to slow down (HTTP 429).", "۴۲۹"),
+    ("gave up after 4 attempts: could not connect: ConnectionError",
+     "Gave up after 4 attempts. The last: The receiver could not be reached: check its "
+     "address and that it is running.", "۴"),
+    ("no answer in time", "The receiver did not answer in time.", None),
+    ("the sender stopped mid-send",
+     "The sender stopped in the middle of sending; it is sent again.", None),
+    ("the endpoint was switched off before it was sent",
+     "Not sent: the endpoint was switched off first.", None),
+    ("something an older version wrote", "something an older version wrote", None),
+])
+def test_the_endpoints_page_says_a_deliverys_note_in_the_admins_language(
+        app, note, english, persian):
+    from flask_babel import force_locale
+    with app.test_request_context():
+        with force_locale("en"):
+            assert svc.explain_error(note) == english
+        with force_locale("fa"):
+            said = svc.explain_error(note)
+        if note.startswith("something"):
+            assert said == note
+        else:  # said in Persian, its figures in Persian digits
+            assert said != english and re.search("[\u0600-\u06ff]", said), said
+            assert persian is None or persian in said

@@ -30,17 +30,21 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from datetime import timedelta, timezone
 from typing import Iterable, Optional
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from .. import persist
+from ..i18n import format_number, localize_digits
 from ..extensions import db
 from ..models import Ticket, TicketEvent, utcnow
 from ..models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -52,7 +56,14 @@ DEFAULT_RETRY_INTERVALS = (10, 60, 300, 900, 3600)  # seconds; then it is marked
 DEFAULT_TIMEOUT = 5  # seconds, to connect and again to read the answer
 REPLAY_WINDOW = 300  # seconds: what the README tells a receiver to accept
 SIGNATURE_HEADER = "X-Servicedesk-Signature"
+# A delivery's own English notes (``error``: for the API and the logs); ``explain`` says them
+# in the shop's words on the endpoint's page.
 DELETED = "the endpoint was deleted before it was sent"  # a cancelled delivery's error
+SWITCHED_OFF = "the endpoint was switched off before it was sent"
+STOPPED = "the sender stopped mid-send"
+NO_ANSWER = "no answer in time"
+_HTTP = re.compile(r"HTTP (\d{3})(?:: (redirects are not followed|refused by the receiver))?")
+_GAVE_UP = re.compile(r"gave up after (\d+) attempts: (.*)", re.S)
 USER_AGENT = "Servicedesk-Webhooks/1"
 
 # What of each event's data an endpoint gets: the work and the money, never the customer's
@@ -220,7 +231,7 @@ def deliver(delivery_id: int) -> str:
         # deleted between the event and this send: its secret is gone, nothing is posted
         return _finish(row, "cancelled", None, DELETED)
     if not endpoint.active:
-        return _finish(row, "failed", None, "the endpoint was switched off before it was sent")
+        return _finish(row, "failed", None, SWITCHED_OFF)
     body = row.body.encode()
     stamp = str(int(time.time()))
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
@@ -235,7 +246,7 @@ def deliver(delivery_id: int) -> str:
                            allow_redirects=False, stream=True) as answer:
             code = answer.status_code
     except requests.Timeout:
-        return _retry_or_give_up(row, None, "no answer in time")
+        return _retry_or_give_up(row, None, NO_ANSWER)
     except requests.RequestException as exc:
         return _retry_or_give_up(row, None, f"could not connect: {type(exc).__name__}")
     if 200 <= code < 300:
@@ -246,6 +257,42 @@ def deliver(delivery_id: int) -> str:
     if 300 <= code < 400:
         return _finish(row, "failed", code, f"HTTP {code}: redirects are not followed")
     return _finish(row, "failed", code, f"HTTP {code}: refused by the receiver")
+
+
+def explain(error: Optional[str]) -> Optional[str]:
+    """A delivery's note (``error``) in the shop's words, for the endpoint's page: what
+    happened and, where the administrator can act, what to do. A note this does not know
+    (a row from an older version) is shown as it was written."""
+    if not error:
+        return None
+    gave_up = _GAVE_UP.fullmatch(error)
+    if gave_up:
+        count = int(gave_up.group(1))
+        return ngettext("Gave up after %(count)s attempt. The last: %(reason)s",
+                        "Gave up after %(count)s attempts. The last: %(reason)s", count,
+                        count=format_number(count), reason=explain(gave_up.group(2)))
+    known = {DELETED: _("Not sent: the endpoint was deleted first."),
+             SWITCHED_OFF: _("Not sent: the endpoint was switched off first."),
+             STOPPED: _("The sender stopped in the middle of sending; it is sent again."),
+             NO_ANSWER: _("The receiver did not answer in time.")}
+    if error in known:
+        return known[error]
+    if error.startswith("could not connect"):
+        return _("The receiver could not be reached: check its address and that it is "
+                 "running.")
+    http = _HTTP.fullmatch(error)
+    if http is None:
+        return error
+    code = localize_digits(http.group(1))
+    if http.group(2) == "redirects are not followed":
+        return _("The receiver answered with a redirect (HTTP %(code)s), which is not "
+                 "followed: give the endpoint its final address.", code=code)
+    if http.group(2):
+        return _("The receiver refused it (HTTP %(code)s): it would refuse it again; check "
+                 "the receiver.", code=code)
+    if http.group(1) == "429":
+        return _("The receiver asked to slow down (HTTP %(code)s).", code=code)
+    return _("The receiver had an error (HTTP %(code)s).", code=code)
 
 
 def _finish(row: WebhookDelivery, status: str, code: Optional[int], error: Optional[str]) -> str:
@@ -281,7 +328,7 @@ def due(now=None, pending_after: timedelta = timedelta(minutes=2)) -> dict[int, 
         .where(WebhookDelivery.status == "sending",
                WebhookDelivery.updated_at <= now - stuck_after())
         .values(status="retry", next_attempt_at=now, updated_at=now,
-                error="the sender stopped mid-send")
+                error=STOPPED)
         .execution_options(synchronize_session=False))
     db.session.commit()
     rows = db.session.execute(

@@ -203,6 +203,10 @@ def list_endpoints() -> list[tuple[WebhookEndpoint, int]]:
     return [(e, failed.get(e.id, 0)) for e in rows]
 
 
+# a delivery's note in the shop's words, for the endpoint's page
+explain_error = webhooks.explain
+
+
 def recent_deliveries(endpoint_id: int, limit: int = RECENT) -> list[WebhookDelivery]:
     return list(db.session.scalars(
         select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)

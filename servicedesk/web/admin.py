@@ -503,7 +503,8 @@ def webhook_edit(webhook_id):
     deliveries = webhook_svc.recent_deliveries(endpoint.id) if endpoint is not None else []
     return answer or (render_template(
         "admin/webhook_edit.html", form=form, endpoint=endpoint, deliveries=deliveries,
-        confirm=ConfirmForm(), event_labels={e: _event_label(e) for e in (*EVENTS, *RECORDS)}),
+        confirm=ConfirmForm(), event_labels={e: _event_label(e) for e in (*EVENTS, *RECORDS)},
+        explain_error=webhook_svc.explain_error),
         status)
 
 
