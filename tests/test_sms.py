@@ -728,6 +728,64 @@ def redis_app_config(fake_twilio) -> dict:
             "RQ_QUEUE": f"sd-test-{uuid.uuid4().hex[:8]}"}
 
 
+class TestInProcessRetry:
+    """The embedded default's sender thread (no Redis): a send refused for a while is tried
+    again when its retry is due, not held back to the next sweep (here an hour away)."""
+
+    @pytest.fixture
+    def app_config(self, fake_twilio):
+        return {**twilio_config(fake_twilio), "NOTIFY_INPROCESS": "thread",
+                "SWEEP_EVERY": 3600, "INPROCESS_CLOCK": False,
+                "SMS_RETRY_INTERVALS": [1, 1]}
+
+    @pytest.fixture
+    def sender(self, app):
+        sender = app.extensions["servicedesk_sender"]
+        yield sender
+        sender.stop()
+
+    @staticmethod
+    def settled(read, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = read()
+            if value or time.monotonic() > deadline:
+                return value
+            time.sleep(0.1)
+
+    def test_a_throttled_sms_is_sent_when_its_retry_is_due(self, app, sender, twilio,
+                                                           make_ticket):
+        twilio.fail_next(2, 429)  # the first try and the first retry
+        ticket = make_ticket("intake")
+        row = self.settled(lambda: [n for n in notes(ticket.id) if n.status == "sent"])
+        assert row and row[0].attempts == 3, [(n.status, n.attempts) for n in notes(ticket.id)]
+        assert sends(twilio) == [429, 429, 201]
+
+    def test_a_webhook_refused_for_a_while_is_posted_again_when_due(self, app, sender,
+                                                                    make_ticket):
+        from servicedesk.models import WebhookDelivery
+        from servicedesk.services import webhooks as hooks
+
+        from .fake_webhook import FakeWebhook
+        receiver = FakeWebhook().start()
+        try:
+            app.config["WEBHOOK_RETRY_INTERVALS"] = [1, 1]
+            _made, receiver.secret = hooks.save_endpoint(
+                None, name="accounting", url=receiver.url, events=None, every_event=True,
+                active=True)
+            receiver.fail_next(1, 503)
+            make_ticket("intake")
+
+            def sent():
+                db.session.expire_all()
+                return db.session.scalars(select(WebhookDelivery).where(
+                    WebhookDelivery.status == "sent")).all()
+            assert self.settled(sent), [r["status"] for r in receiver.received]
+            assert [r["status"] for r in receiver.received] == [503, 204]
+        finally:
+            receiver.stop()
+
+
 class TestRq:
     @pytest.fixture
     def queue_name(self):

@@ -2,16 +2,31 @@
 are sent by a daemon thread. The same thread keeps the shop's clock, as the worker does with
 Redis: the outbox sweep every minute, so retries and leftovers go out, and the hourly chores
 (reminders, auto-close: ``servicedesk.chores``), so a shop with no worker and no cron still
-gets them. A web process starts it with its first request (``start``)."""
+gets them. A web process starts it with its first request (``start``). A send that failed for
+a while (recorded as a retry) brings the next sweep forward to when the retry is due, so the
+first retry (10 seconds) is not held back to the minute's sweep."""
 import logging
 import queue
 import threading
 import time
-from typing import Iterable
+from typing import Iterable, Optional
 
 from .backends import TransientFailure
 
 log = logging.getLogger(__name__)
+
+RETRY_MARGIN = 0.5  # seconds after a retry's time: the sweep then finds it due
+
+
+def _due_in(model, row_id: int) -> Optional[float]:
+    """Seconds until the row's retry is due (0 when it is already), None when it is not
+    waiting for one (it failed for good, or was cancelled)."""
+    from ..extensions import db
+    from ..models import utcnow
+    row = db.session.get(model, row_id)
+    if row is None or row.status != "retry" or row.next_attempt_at is None:
+        return None
+    return max(0.0, (row.next_attempt_at - utcnow()).total_seconds())
 
 
 class InProcessSender:
@@ -60,27 +75,33 @@ class InProcessSender:
         """Send in the calling thread (the sweep command, with nothing else running)."""
         self._send_one(notification_id)
 
-    def _send_one(self, notification_id) -> None:
+    def _send_one(self, notification_id) -> Optional[float]:
+        """Send one row; the seconds until its retry is due when it was recorded as one."""
         from .delivery import deliver
         from ..extensions import db
+        from ..models import Notification
+        from ..models.webhooks import WebhookDelivery
         if isinstance(notification_id, tuple):  # ("webhook", id)
             from . import webhooks
             try:
-                webhooks.send_now(notification_id[1])
+                if webhooks.send_now(notification_id[1]) == "retry":
+                    return _due_in(WebhookDelivery, notification_id[1])
             except Exception:  # noqa: BLE001
                 log.exception("in-process send of webhook delivery %s failed",
                               notification_id[1])
             finally:
                 db.session.remove()
-            return
+            return None
         try:
             deliver(notification_id)
         except TransientFailure:
-            pass  # recorded as 'retry'; the sweep sends it when due
+            # recorded as 'retry'; the sweep sends it when due
+            return _due_in(Notification, notification_id)
         except Exception:  # noqa: BLE001
             log.exception("in-process send of notification %s failed", notification_id)
         finally:
             db.session.remove()
+        return None
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -105,12 +126,21 @@ class InProcessSender:
                 nid = None
             if nid is not None:
                 with self.app.app_context():
-                    self._send_one(nid)
+                    retry_in = self._send_one(nid)
                 self.queue.task_done()
+                if retry_in is not None:  # the sweep that sends it, when it is due
+                    next_sweep = min(next_sweep, time.monotonic() + retry_in + RETRY_MARGIN)
             now = time.monotonic()
             if now >= next_sweep:
-                chores.run(self.app, "periodic outbox sweep", lambda: sweep(send=self._send_one))
-                next_sweep = time.monotonic() + sweep_every
+                retries: list[float] = []  # a retry that fails again may be due before a minute
+
+                def send(row_id, retries=retries):
+                    retry_in = self._send_one(row_id)
+                    if retry_in is not None:
+                        retries.append(retry_in + RETRY_MARGIN)
+
+                chores.run(self.app, "periodic outbox sweep", lambda: sweep(send=send))
+                next_sweep = time.monotonic() + min([sweep_every, *retries])
             if now >= next_chores:
                 chores.run_hourly(self.app)
                 next_chores = time.monotonic() + chores_every
