@@ -52,8 +52,7 @@ class TestInProcess:
         lost_answer(app, twilio, how)
         ticket = make_ticket("intake")
         assert notes(ticket.id)[0].status == "unknown"
-        with force_locale("en"):
-            assert "asked before the message is sent again" in reason(notes(ticket.id)[0], "en")
+        waiting = reason(notes(ticket.id)[0], "en")
         sweep(stuck_after=timedelta(0))
         [msg] = twilio.messages
         row = notes(ticket.id)[0]
@@ -65,6 +64,8 @@ class TestInProcess:
         assert "دوباره فرستاده نشد" in reason(row, "fa")
         sweep(stuck_after=timedelta(0))  # settled: nothing more goes
         assert methods(twilio) == ["POST", "GET"]
+        assert waiting == ("Twilio did not say whether it took the message: it is asked "
+                           "before the message is sent again, so the customer gets it once.")
 
     def test_one_twilio_never_got_is_sent_again_once(self, app, twilio, make_ticket):
         """The 500 came before Twilio stored anything: asked, Twilio has no such message, so it
@@ -180,6 +181,7 @@ class TestInProcess:
         first, copy = notes(ticket.id)
         assert [m["sid"] for m in twilio.messages] == [first.provider_id, copy.provider_id]
         assert (copy.status, copy.attempts) == ("sent", 2)
+        assert methods(twilio) == ["POST", "POST", "GET", "POST"]  # asked, then sent
 
     def test_a_messaging_service_sms_is_found_by_its_service(self, app, twilio, make_ticket):
         app.config.update(TWILIO_FROM_NUMBER=None,
@@ -224,3 +226,22 @@ class TestRq:
         row = notes(ticket.id)[0]
         assert (row.status, row.provider_id, row.attempts) == ("sent", msg["sid"], 1)
         assert methods(twilio) == ["POST", "GET"]
+
+
+def test_an_rq_job_lives_as_long_as_its_lookup_and_send_may(app, fake_twilio):
+    """With Twilio a job may read the lookup's pages before it sends: rq must not kill it
+    meanwhile (the row would be left "sending")."""
+    import uuid
+
+    from servicedesk.notifications.backends import TwilioBackend
+    from servicedesk.notifications.queue import enqueue, get_queue
+    app.config.update(twilio_config(fake_twilio), REDIS_URL=REDIS_URL, TWILIO_TIMEOUT=10,
+                      RQ_QUEUE=f"sd-test-{uuid.uuid4().hex[:8]}")
+    queue = get_queue(app)
+    try:
+        enqueue(app, [1])
+        assert queue.fetch_job(queue.job_ids[0]).timeout == (
+            20 * (1 + TwilioBackend.LOOKUP_PAGES) + 60)
+    finally:
+        queue.empty()
+        queue.delete()

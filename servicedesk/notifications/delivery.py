@@ -157,7 +157,11 @@ def deliver(notification_id: int) -> str:
             return held
     if _held_for_the_morning(note):
         return note.status
-    backend = get_backend()
+    try:
+        backend = get_backend()
+    except Exception as exc:  # noqa: BLE001 - settings that cannot work: retried, then failed
+        log.exception("notification %s: no SMS backend", note.id)
+        return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", utcnow())
     if note.unknown_since is not None and hasattr(backend, "sent_since"):
         # An earlier attempt may have gone: ask Twilio before sending it again.
         settled = _found_before_resending(note, backend)
