@@ -14,8 +14,9 @@ from servicedesk.models import Notification, utcnow
 from servicedesk.notifications.delivery import FOUND_NOTE, LOOKUP_FAILED
 from servicedesk.notifications.reasons import explain
 from servicedesk.notifications.sweep import sweep
+from servicedesk.services import tickets as svc
 
-from .conftest import INTAKE, PATH_TO, actor_for, twilio_config
+from .conftest import PATH_TO, SAMPLE_DATA, actor_for, twilio_config
 from .test_sms import REDIS_URL, notes, run_burst, sends, start_worker, walk, worker_environment
 
 
@@ -154,8 +155,6 @@ class TestInProcess:
         assert earlier >= 4
         lost_answer(app, twilio, "500")
         event = PATH_TO["closed"][3]
-        from servicedesk.services import tickets as svc
-        from .conftest import SAMPLE_DATA
         svc.fire_event(ticket.id, event, actor_for(event, users), dict(SAMPLE_DATA[event]))
         assert notes(ticket.id)[-1].status == "unknown"
         sweep(stuck_after=timedelta(0))

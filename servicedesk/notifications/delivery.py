@@ -25,9 +25,9 @@ The lookup itself failed (timeout, 5xx, refused credentials): nothing is sent; t
 counts as another unknown outcome, so the row waits and asks again, and once the attempts
 run out it is ``failed`` with "the last outcome was unknown: could not ask Twilio whether it
 went" (as is a row whose last attempt's own answer was lost: nothing follows it to look
-up, and it may have arrived). So with Twilio a customer gets one copy unless Twilio's list misses a message it took
-(its text changed on the way, or the list lagging past the wait). The HTTP gateway and the
-console cannot be asked: there each resend after an unknown outcome may still be a
+up, and it may have arrived). So with Twilio a customer gets one copy unless Twilio's list
+misses a message it took (its text changed on the way, or the list lagging past the wait).
+The HTTP gateway and the console cannot be asked: there each resend after an unknown outcome may still be a
 duplicate, as many copies as attempts, and once the attempts run out the row is ``failed``
 though a copy may have arrived ("the last outcome was unknown"). The status callback URL names
 the row, so a delivery report for an attempt whose answer was lost still settles the row

@@ -52,7 +52,8 @@ _GAVE_UP = re.compile(r"gave up after (\d+) attempts")
 def explain(status: str, error_code: Optional[str],
             error_message: Optional[str]) -> Optional[str]:
     """What the shop reads beside an SMS that did not go or did not arrive (None for one on
-    its way or delivered): the reason, in the current language."""
+    its way or delivered, unless it was found at Twilio after its answer was lost): the
+    reason, in the current language."""
     code = (error_code or "").strip()
     message = error_message or ""
     if status == "cancelled":
