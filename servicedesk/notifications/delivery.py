@@ -268,24 +268,24 @@ def _found_before_resending(note: Notification, backend) -> Optional[str]:
     except LookupFailure as exc:
         db.session.expire(note)
         return _unknown(note, exc.code, f"{LOOKUP_FAILED}: {exc.message}", utcnow())
-    db.session.execute(
-        update(Notification).where(Notification.id == note.id)
-        .values(unknown_since=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
-    db.session.commit()
+    # not found: the doubt is over; the send about to start is stamped as the attempt's
+    if not _still_claimed(note.id, attempt, unknown_since=None):
+        db.session.expire(note)
+        return "skipped"
     db.session.expire(note)
     log.info("notification %s: not found at Twilio after an unknown outcome, sent again",
              note.id)
     return None
 
 
-def _still_claimed(notification_id: int, attempt: int) -> bool:
-    """Stamp the claim as alive (``updated_at``) while it is still this attempt's."""
+def _still_claimed(notification_id: int, attempt: int, **values) -> bool:
+    """Stamp the claim as alive (``updated_at``, and ``values``) while it is still this
+    attempt's; False when it is not (the sweep took it for stuck)."""
     moved = db.session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.status == "sending",
                Notification.attempts == attempt)
-        .values(updated_at=utcnow())
+        .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)).rowcount
     db.session.commit()
     return moved == 1
