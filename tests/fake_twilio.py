@@ -14,18 +14,29 @@ Behaviour (see the SMS/Twilio reference notes, section 1):
 
 * ``POST /2010-04-01/Accounts/<sid>/Messages.json`` (HTTP Basic ``sid:token``) creates a message;
   ``GET /2010-04-01/Accounts/<sid>/Messages/<MsgSid>.json`` fetches one;
-  ``GET /2010-04-01/Accounts/<sid>/Messages.json`` lists them (optional ``To``/``From`` filters,
-  single page; enough for a reconcile).  Bad or missing credentials, or a path sid that is not
-  ours -> 401 / 20003.  Any other path -> 404 / 20404.
+  ``GET /2010-04-01/Accounts/<sid>/Messages.json`` lists them as Twilio does: filters ``To``,
+  ``From``, ``DateSent`` / ``DateSent<`` (on or before) / ``DateSent>`` (on or after), each by
+  the day (``YYYY-MM-DD``; the SDK sends ``YYYY-MM-DDTHH:MM:SSZ``, of which the day counts) of
+  the message's ``date_sent``, so a message not sent yet (queued, no ``date_sent``) is in no
+  DateSent list; sorted by ``date_sent``, newest first (Twilio does not say where the unsent
+  go: here last, the harder case for a reader that stops early); ``PageSize`` (default 50, at
+  most ``page_size_cap``, 1000 as at Twilio) with ``next_page_uri`` (``Page``, ``PageToken``)
+  to the next page.  Bad or missing credentials, or a path sid that is not ours -> 401 /
+  20003.  Any other path -> 404 / 20404.
+* A message is ``queued`` (``accepted`` with a Messaging Service) without ``date_sent`` until
+  ``mark_sent`` or a status callback of ``sent`` or later gives it one.
 * Validation: no To -> 21604, no From and no MessagingServiceSid -> 21603, no Body (nor MediaUrl /
   ContentSid) -> 21602 (all 400, legacy error shape, so the SDK raises ``TwilioRestException``).
 * Magic numbers: To +15005550001 -> 21211, ...02 -> 21612, ...03 -> 21408, ...04 -> 21610,
   ...09 -> 21614; From +15005550001 -> 21212, ...07 -> 21606, ...08 -> 21611.
 * Failure knobs act on authenticated create requests (POST Messages.json), in this order:
-  ``fail_next`` (answer the status, message NOT recorded), then ``delay_next`` (the message is
+  ``fail_next`` (answer the status, message NOT recorded; with ``store=True`` recorded first:
+  Twilio took it and answered 5xx), then ``delay_next`` (the message is
   processed and recorded, then the response is held back -> client ReadTimeout, the ambiguous
   case; ``accept=False`` sleeps before processing instead), then ``drop_next`` (the message is
   processed and recorded, then the connection is closed without a response -> ConnectionError).
+* ``fail_list_next`` / ``delay_list_next`` act on list requests (GET Messages.json): answer a
+  status (5xx, 401...), or hold the answer back (the client times out).
 * ``report_before_answer`` (a valid create): the message is recorded and its signed status
   callback is posted (and answered) before the API's own 201 goes out: a delivery report that
   overtakes the answer. What the app answered each such callback is in ``callback_answers``.
@@ -202,6 +213,7 @@ class FakeTwilio:
         self._messages: list[dict] = []
         self._requests: list[dict] = []
         self.callback_answers: list[int] = []  # what the app answered report_before_answer
+        self.page_size_cap = 1000  # Twilio's largest PageSize
         self._clear_knobs()
 
     # -- lifecycle ---------------------------------------------------------
@@ -265,6 +277,7 @@ class FakeTwilio:
             self._messages.clear()
             self._requests.clear()
             self.callback_answers.clear()
+            self.page_size_cap = 1000
             self._clear_knobs()
 
     def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
@@ -280,18 +293,42 @@ class FakeTwilio:
 
     # -- failure knobs -----------------------------------------------------
     def _clear_knobs(self) -> None:
-        self._fail: list[int] = []          # statuses, one per upcoming create request
+        self._fail: list[tuple[int, bool]] = []  # (status, store), one per create request
+        self._list_knobs: list[tuple[str, float]] = []  # ("fail", status) / ("delay", seconds)
         self._drop = 0
         self._delay: list[tuple[float, bool]] = []
         self._stall: list[float] = []
         self._report_first: list[tuple] = []  # (status, error_code), one per valid create
 
-    def fail_next(self, n: int = 1, status: int = 429) -> None:
+    def fail_next(self, n: int = 1, status: int = 429, store: bool = False) -> None:
         """The next ``n`` create requests answer ``status`` without recording the message.
         429 -> JSON code 20429; 5xx -> an HTML body (SDK: TwilioRestException, code == status);
-        other statuses -> JSON with code == status (401/403 -> 20003)."""
+        other statuses -> JSON with code == status (401/403 -> 20003). With ``store=True`` a
+        valid message is recorded first (Twilio took it, then its answer was an error: the
+        answer lost, the ambiguous case)."""
         with self._lock:
-            self._fail.extend([status] * n)
+            self._fail.extend([(status, store)] * n)
+
+    def fail_list_next(self, n: int = 1, status: int = 500) -> None:
+        """The next ``n`` list requests answer ``status`` (as ``fail_next``'s bodies)."""
+        with self._lock:
+            self._list_knobs.extend([("fail", status)] * n)
+
+    def delay_list_next(self, n: int = 1, seconds: float = 2.0) -> None:
+        """The next ``n`` list requests are answered only after ``seconds`` (a client with a
+        shorter timeout gives up first)."""
+        with self._lock:
+            self._list_knobs.extend([("delay", seconds)] * n)
+
+    def mark_sent(self, sid: str | None = None) -> None:
+        """Twilio sends the message ``sid`` (every one still queued or accepted, without a
+        sid): status ``sent`` and a ``date_sent``, no status callback."""
+        now = _rfc2822(datetime.now(timezone.utc).replace(microsecond=0))
+        with self._lock:
+            for m in self._messages:
+                if (sid is None or m["sid"] == sid) and m["status"] in ("queued", "accepted"):
+                    m["status"] = "sent"
+                    m["date_sent"] = m["date_sent"] or now
 
     def drop_next(self, n: int = 1) -> None:
         """The next ``n`` create requests are processed (and recorded if valid), then the
@@ -331,6 +368,9 @@ class FakeTwilio:
             msg = next((m for m in self._messages if m["sid"] == sid), None)
             if msg is not None:
                 msg["status"] = status
+                if status not in ("queued", "accepted", "sending", "scheduled"):
+                    msg["date_sent"] = msg.get("date_sent") or _rfc2822(
+                        datetime.now(timezone.utc).replace(microsecond=0))
                 if error_code is not None:
                     msg["error_code"] = int(error_code)
         target = url or (msg or {}).get("status_callback")
@@ -398,6 +438,12 @@ class FakeTwilio:
                 return 404, error_body(20404, 404, f"The requested resource {path} was not found"), "application/json"
             return 200, self._resource(msg), "application/json"
         if method == "GET":
+            with self._lock:
+                knob = self._list_knobs.pop(0) if self._list_knobs else None
+            if knob is not None and knob[0] == "fail":
+                return self._failure(knob[1])
+            if knob is not None:
+                self._stopping.wait(knob[1])
             return 200, self._list(path, query), "application/json"
         return self._create(form)
 
@@ -418,7 +464,9 @@ class FakeTwilio:
     def _create(self, form):
         fail, delay, drop = self._take_knobs()
         if fail is not None:
-            return self._failure(fail)
+            if fail[1]:  # Twilio took it, then answered an error
+                self._validate_and_store(form)
+            return self._failure(fail[0])
         if delay is not None and delay[1] is None:
             # stalled: the request never reaches processing; the connection just closes
             self._stopping.wait(delay[0])
@@ -483,6 +531,7 @@ class FakeTwilio:
             "error_code": None,
             "num_segments": _num_segments(body or ""),
             "date_created": _rfc2822(now),
+            "date_sent": None,
             "form": dict(form),
         }
         with self._cond:
@@ -510,7 +559,7 @@ class FakeTwilio:
             "error_message": None,
             "date_created": msg["date_created"],
             "date_updated": msg["date_created"],
-            "date_sent": None,
+            "date_sent": msg.get("date_sent"),
             "uri": uri,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
         }
@@ -522,19 +571,56 @@ class FakeTwilio:
             msgs = [m for m in msgs if m["to"] == query["To"]]
         if query.get("From"):
             msgs = [m for m in msgs if m["from"] == query["From"]]
-        msgs.reverse()  # Twilio lists newest first
-        page_size = int(query.get("PageSize", 50) or 50)
+        for key, keep in (("DateSent", lambda d, v: d == v), ("DateSent<", lambda d, v: d <= v),
+                          ("DateSent>", lambda d, v: d >= v)):
+            if query.get(key):
+                day = query[key][:10]  # by the day, GMT
+                msgs = [m for m in msgs if m.get("date_sent")
+                        and keep(_day(m["date_sent"]), day)]
+        # newest sent first, the unsent last; among equals, the later created first
+        order = list(enumerate(msgs))
+        order.sort(key=lambda im: (im[1].get("date_sent") is not None,
+                                   _when(im[1].get("date_sent")), im[0]), reverse=True)
+        msgs = [m for _, m in order]
+        page_size = max(1, min(int(query.get("PageSize") or 50), self.page_size_cap))
+        page = int(query.get("Page") or 0)
+        start = page * page_size
+        token = query.get("PageToken") or ""
+        if token.startswith("PA"):  # after the last message of the page before
+            sids = [m["sid"] for m in msgs]
+            if token[2:] in sids:
+                start = sids.index(token[2:]) + 1
+        chunk = msgs[start:start + page_size]
+        base = {k: v for k, v in query.items() if k not in ("Page", "PageToken", "PageSize")}
+
+        def uri(n: int, token: str | None = None) -> str:
+            params = {**base, "PageSize": page_size, "Page": n}
+            if token:
+                params["PageToken"] = token
+            return path + "?" + urllib.parse.urlencode(params)
+
+        more = start + page_size < len(msgs)
         return {
-            "messages": [self._resource(m) for m in msgs],
-            "first_page_uri": path + "?PageSize=%d&Page=0" % page_size,
-            "next_page_uri": None,
-            "previous_page_uri": None,
-            "page": 0,
+            "messages": [self._resource(m) for m in chunk],
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1, "PA" + chunk[-1]["sid"]) if more and chunk else None,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "page": page,
             "page_size": page_size,
-            "start": 0,
-            "end": max(len(msgs) - 1, 0),
-            "uri": path + "?PageSize=%d&Page=0" % page_size,
+            "start": start,
+            "end": start + max(len(chunk) - 1, 0),
+            "uri": uri(page, token or None),
         }
+
+
+def _when(rfc2822: str | None) -> datetime:
+    if not rfc2822:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return email.utils.parsedate_to_datetime(rfc2822)
+
+
+def _day(rfc2822: str) -> str:
+    return _when(rfc2822).astimezone(timezone.utc).strftime("%Y-%m-%d")
 
 
 def make_client(fake: FakeTwilio, timeout: float = 5):

@@ -224,3 +224,58 @@ def test_status_callback_explicit_url(fake, client, receiver):
     assert fake.send_status_callback(msg.sid, "sent", url=receiver.url) == 204
     cb = receiver.got[-1]
     assert RequestValidator(fake.auth_token).validate(cb["url"], cb["form"], cb["sig"])
+
+
+def test_the_list_filters_and_pages_as_twilio_does(fake, client):
+    """To and From filter; newest sent first, the unsent last; PageSize capped, the next page
+    by next_page_uri; a DateSent filter goes by the day of date_sent, so a message still
+    queued is in no DateSent list."""
+    from datetime import datetime, timedelta, timezone
+    old = [client.messages.create(to=TO, from_=FROM, body=f"old {i}") for i in range(3)]
+    fake.mark_sent()
+    queued = client.messages.create(to=TO, from_=FROM, body="still queued")
+    client.messages.create(to="+15557654321", from_=FROM, body="another customer")
+    client.messages.create(to=TO, from_="+15005550010", body="another sender")
+    assert fake.get_message(queued.sid)["status"] == "queued"
+
+    listed = client.messages.list(to=TO, from_=FROM)
+    assert [m.sid for m in listed] == [old[2].sid, old[1].sid, old[0].sid, queued.sid]
+    assert listed[-1].date_sent is None and listed[0].date_sent is not None
+
+    fake.page_size_cap = 2
+    page = client.messages.page(to=TO, from_=FROM, page_size=1000)
+    assert [m.sid for m in page] == [old[2].sid, old[1].sid]
+    second = page.next_page()
+    assert [m.sid for m in second] == [old[0].sid, queued.sid]
+    assert second.next_page() is None
+    assert [r["query"].get("PageToken") for r in fake.requests[-2:]] == [
+        None, "PA" + old[1].sid]
+
+    today = datetime.now(timezone.utc)
+    since = client.messages.list(to=TO, from_=FROM, date_sent_after=today - timedelta(days=1))
+    assert queued.sid not in {m.sid for m in since} and len(since) == 3
+    assert client.messages.list(to=TO, date_sent_before=today - timedelta(days=1)) == []
+    assert fake.requests[-1]["query"]["DateSent<"].endswith("Z")  # the SDK's form, by its day
+
+
+def test_a_create_can_be_taken_and_answered_with_a_5xx(fake, client):
+    fake.fail_next(1, status=500, store=True)
+    with pytest.raises(TwilioRestException) as ei:
+        client.messages.create(to=TO, from_=FROM, body="taken")
+    assert ei.value.status == 500
+    assert [m["body"] for m in fake.messages] == ["taken"]
+
+
+def test_list_requests_can_fail_or_be_slow(fake):
+    client = make_client(fake, timeout=1)
+    fake.fail_list_next(1, 500)
+    with pytest.raises(TwilioException):
+        client.messages.list(to=TO)
+    fake.fail_list_next(1, 401)
+    with pytest.raises(TwilioException):
+        client.messages.list(to=TO)
+    fake.delay_list_next(1, seconds=2)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.messages.list(to=TO)
+    client.messages.create(to=TO, from_=FROM, body="x")  # create requests are not affected
+    assert len(client.messages.list(to=TO)) == 1

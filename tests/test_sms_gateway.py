@@ -292,3 +292,24 @@ def test_an_rq_job_lives_as_long_as_its_send_may(app):
     finally:
         queue.empty()
         queue.delete()
+
+
+def test_a_panel_cannot_be_asked_so_an_unknown_outcome_is_sent_again(app, panel, make_ticket):
+    """A panel's answer that never came: a panel cannot be asked whether it took the
+    message (Twilio is asked), so after the wait it is sent again, as before; the customer
+    may get it twice."""
+    app.config.update(SMS_HTTP_TIMEOUT=1, SMS_RETRY_INTERVALS=[0])
+    app.extensions.pop("servicedesk_sms_backend", None)
+    gate = panel.gate = threading.Event()
+    ticket = make_ticket("intake")  # the panel holds its answer past the timeout
+    gate.set()
+    row = rows(ticket.id)[0]
+    assert row.status == "unknown" and row.unknown_since is not None
+    for _ in range(100):  # the panel answers the request the sender gave up on
+        if panel.received:
+            break
+        threading.Event().wait(0.05)
+    sweep(stuck_after=timedelta(0))
+    row = rows(ticket.id)[0]
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert len(panel.received) == 2

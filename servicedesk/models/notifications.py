@@ -44,6 +44,9 @@ class Notification(db.Model):
     send_after: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # When the attempt whose outcome is not known began (its answer lost, or its sender
+    # stopped mid-send): the next send first asks Twilio whether a message went since then.
+    unknown_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     ticket = relationship("Ticket", back_populates="notifications")
 

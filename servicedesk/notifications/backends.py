@@ -6,7 +6,8 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Optional
+from datetime import datetime
+from typing import Iterator, Optional
 
 import requests
 
@@ -30,6 +31,20 @@ class TransientFailure(SendFailure):
 
 class AmbiguousFailure(SendFailure):
     """The request may have been accepted (timeout or 5xx after sending)."""
+
+
+class LookupFailure(SendFailure):
+    """Asking the provider whether a message went failed (timeout, 5xx, refused credentials):
+    whether it went is still unknown."""
+
+
+@dataclass
+class Found:
+    """A message the provider holds: its id, its status there and when it was created."""
+    sid: str
+    status: str
+    created: datetime
+    error_code: Optional[str] = None
 
 
 def mask_phone(e164: str) -> str:
@@ -125,6 +140,73 @@ class TwilioBackend:
         except requests.RequestException as exc:
             raise AmbiguousFailure(None, str(exc)[:200]) from exc
         return message.sid
+
+
+    # Twilio's largest page: one request holds a customer's whole history with the shop
+    LOOKUP_PAGE_SIZE = 1000
+    # Past this many pages the lookup gives up (LookupFailure) rather than guess: more than
+    # thousands of messages to one customer is not a customer.
+    LOOKUP_PAGES = 5
+
+    def sent_since(self, to: str, body: str, since: datetime) -> Iterator[list[Found]]:
+        """The messages Twilio holds that this backend sent to ``to`` with ``body`` (the same
+        sender number or Messaging Service) and created at or after ``since``, oldest first:
+        one list per page read, so the caller can note its progress between requests (an
+        empty list for a page without any). Raises LookupFailure when a request fails.
+
+        No DateSent filter: it goes by the day, and by the date the message left Twilio,
+        which a message still queued there does not have yet (it would hide the very message
+        looked for). So the list is of every message to the number from the sender, newest
+        first, read to its last page; ``since`` is matched on ``date_created``. Twilio sorts by
+        the date sent and does not say where the unsent ones go: reading every page does not
+        depend on it."""
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        query = {"to": to, "page_size": self.LOOKUP_PAGE_SIZE}
+        if not self.messaging_service_sid:
+            query["from_"] = self.from_number
+        # date_created is to the second: a message created in the second ``since`` falls in
+        since = since.replace(microsecond=0)
+        page = None
+        try:
+            for _ in range(self.LOOKUP_PAGES):
+                page = (self.client.messages.page(**query) if page is None
+                        else page.next_page())
+                if page is None:
+                    return
+                yield sorted((Found(m.sid, m.status or "", m.date_created,
+                                    None if m.error_code is None else str(m.error_code))
+                              for m in page if self._ours(m, body)
+                              and m.date_created is not None and m.date_created >= since),
+                             key=lambda f: f.created)
+                if not page.next_page_url:
+                    return
+        except TwilioRestException as exc:
+            raise LookupFailure(exc.code or exc.status,
+                                f"Twilio answered {exc.status}: {exc.msg}"[:200]) from exc
+        except TwilioException as exc:  # a page that was not a 200 (paging), or no JSON
+            raise LookupFailure(_status_of(exc), str(exc)[:200]) from exc
+        except requests.RequestException as exc:
+            raise LookupFailure(None, "Twilio did not answer in time" if isinstance(
+                exc, requests.Timeout) else "could not reach Twilio") from exc
+        raise LookupFailure(None, f"more than {self.LOOKUP_PAGES} pages of messages")
+
+    def _ours(self, message, body: str) -> bool:
+        """Whether a listed message is one this backend would have sent with ``body``."""
+        if message.body != body or message.direction not in (None, "outbound-api"):
+            return False
+        if self.messaging_service_sid:
+            return message.messaging_service_sid == self.messaging_service_sid
+        return message.from_ == self.from_number
+
+
+def _status_of(exc: Exception) -> Optional[int]:
+    """The HTTP status in a twilio-python TwilioException raised while paging."""
+    for arg in getattr(exc, "args", ()):
+        status = getattr(arg, "status_code", None)
+        if status is not None:
+            return status
+    return None
 
 
 def _connect_phase(exc: Exception) -> bool:

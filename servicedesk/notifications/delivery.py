@@ -11,15 +11,28 @@ Every kind of attempt counts against one limit: one try plus one per retry inter
 the last reason.
 
 Policy for ambiguous sends: the provider may have accepted the message and Twilio has no
-idempotency key, so a resend risks a duplicate. The row waits (``unknown``) for ``stuck_after``
-(2 minutes, or longer when the backend's timeout lets a send last longer) and the interval of
-that attempt, whichever is longer, then the sweep sends it again. Rows left in ``sending`` by a
-killed worker are treated the same. So: each resend after an unknown outcome may be a
-duplicate, and a customer can get as many copies as there were attempts; once the attempts run
-out the row is ``failed`` though a copy may have arrived
-("the last outcome was unknown"). The status callback URL names the row, so a delivery report
-for an attempt whose answer was lost still settles the row (``apply_status_callback``) and
-no resend follows it. Delivery is at least once only while the attempts last.
+idempotency key, so a blind resend risks a duplicate. The row waits (``unknown``, keeping when
+that attempt began in ``unknown_since``) for ``stuck_after`` (2 minutes, or longer when the
+backend's timeout lets a send last longer) and the interval of that attempt, whichever is
+longer, then the sweep hands it back. Rows left in ``sending`` by a killed worker are treated
+the same (the time they were last stamped as the attempt's start). With Twilio, the resend
+first asks Twilio (one lookup per resend, ``_found_before_resending``): the messages to the
+number from the same sender or Messaging Service, every page, matched on the same text and
+created since that attempt began (less ``lookback``), not already another row's. Found: the
+row is settled with that message's sid and status, noted "found at Twilio after an unknown
+outcome", and not sent again; the lookup counts as no attempt. Not found: it is sent again.
+The lookup itself failed (timeout, 5xx, refused credentials): nothing is sent; the attempt
+counts as another unknown outcome, so the row waits and asks again, and once the attempts
+run out it is ``failed`` with "the last outcome was unknown: could not ask Twilio whether it
+went" (as is a row whose last attempt's own answer was lost: nothing follows it to look
+up, and it may have arrived). So with Twilio a customer gets one copy unless Twilio's list
+misses a message it took (its text changed on the way, or the list lagging past the wait).
+The HTTP gateway and the console cannot be asked: there each resend after an unknown outcome may still be a
+duplicate, as many copies as attempts, and once the attempts run out the row is ``failed``
+though a copy may have arrived ("the last outcome was unknown"). The status callback URL names
+the row, so a delivery report for an attempt whose answer was lost still settles the row
+(``apply_status_callback``) and no resend follows it. Delivery is at least once only while
+the attempts last.
 """
 import logging
 from datetime import timedelta
@@ -33,8 +46,8 @@ from ..extensions import db
 from ..links import public_base_url
 from ..models import Customer, Notification, Visit, utcnow
 from . import superseded
-from .backends import (AmbiguousFailure, PermanentFailure, TransientFailure,
-                       backend_from_config, mask_phone)
+from .backends import (AmbiguousFailure, Found, LookupFailure, PermanentFailure,
+                       TransientFailure, backend_from_config, mask_phone)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +157,16 @@ def deliver(notification_id: int) -> str:
             return held
     if _held_for_the_morning(note):
         return note.status
+    try:
+        backend = get_backend()
+    except Exception as exc:  # noqa: BLE001 - settings that cannot work: retried, then failed
+        log.exception("notification %s: no SMS backend", note.id)
+        return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", utcnow())
+    if note.unknown_since is not None and hasattr(backend, "sent_since"):
+        # An earlier attempt may have gone: ask Twilio before sending it again.
+        settled = _found_before_resending(note, backend)
+        if settled is not None:
+            return settled
     callback = None
     if current_app.config.get("SMS_BACKEND") == "twilio":
         # The row's id rides in the URL (Twilio signs the whole URL): a report that comes
@@ -152,7 +175,7 @@ def deliver(notification_id: int) -> str:
         callback = f"{public_base_url()}/sms/status?n={note.id}"
     now = utcnow()
     try:
-        provider_id = get_backend().send(note.to, note.body, callback)
+        provider_id = backend.send(note.to, note.body, callback)
     except PermanentFailure as exc:
         _finish(note, "failed", exc.code, exc.message)
         if exc.code in OPT_OUT_CODES:  # a ticket's SMS or a queue number's, to a customer
@@ -173,21 +196,120 @@ def deliver(notification_id: int) -> str:
             return "failed"
         raise
     except AmbiguousFailure as exc:
-        if note.attempts >= max_attempts():
-            _finish(note, "failed", exc.code,
-                    _gave_up(note.attempts, f"; the last outcome was unknown: {exc.message}"))
-        else:
-            # The sweep sends it again once this and stuck_after have passed (reset_stuck).
-            _finish(note, "unknown", exc.code, exc.message)
-            note.next_attempt_at = now + timedelta(seconds=_interval(note.attempts))
-        db.session.commit()
-        log.warning("notification %s: outcome unknown after attempt %s (%s)%s", note.id,
-                    note.attempts, exc.message, "; gave up" if note.status == "failed" else "")
-        return note.status
+        # the earliest attempt in doubt since the last known outcome: what a resend looks for
+        note.unknown_since = note.unknown_since or now
+        return _unknown(note, exc.code, exc.message, now)
     except Exception as exc:  # noqa: BLE001 - a bug in a backend must not lose the message
         log.exception("notification %s: unexpected error", note.id)
         return _retry_or_give_up(note, None, f"{type(exc).__name__}: {exc}", now)
     return _record_sent(note, provider_id, now)
+
+
+def _unknown(note: Notification, code: Optional[str], message: str, now) -> str:
+    """The attempt ended without knowing whether the message went: ``unknown`` until the
+    sweep hands it back (reset_stuck, after this attempt's interval and stuck_after), or
+    ``failed`` when it was the last attempt. Commits; returns the status."""
+    if note.attempts >= max_attempts():
+        _finish(note, "failed", code,
+                _gave_up(note.attempts, f"; the last outcome was unknown: {message}"))
+    else:
+        _finish(note, "unknown", code, message[:255])
+        note.next_attempt_at = now + timedelta(seconds=_interval(note.attempts))
+    db.session.commit()
+    log.warning("notification %s: outcome unknown after attempt %s (%s)%s", note.id,
+                note.attempts, message, "; gave up" if note.status == "failed" else "")
+    return note.status
+
+
+# The staff's notes (error_message) of what the lookup before a resend found: reasons.explain
+# words them.
+FOUND_NOTE = "found at Twilio after an unknown outcome: not sent again"
+LOOKUP_FAILED = "could not ask Twilio whether it went"
+# Twilio's statuses as the row's (as a delivery report would move it).
+PROVIDER_STATUS = {"queued": "sent", "accepted": "sent", "scheduled": "sent", "sending": "sent",
+                   "sent": "sent", "delivered": "delivered", "read": "delivered",
+                   "undelivered": "undelivered", "failed": "failed"}
+
+
+def lookback() -> timedelta:
+    """How far before ``unknown_since`` a message found counts as this row's: Twilio's clock
+    and ours a little apart, and rows whose time is their attempt's end rather than its start
+    (left ``unknown`` before the time was kept): the longest a send lasts and a margin."""
+    return timedelta(seconds=send_limit() + SEND_MARGIN)
+
+
+def _found_before_resending(note: Notification, backend) -> Optional[str]:
+    """Before sending again a row whose earlier attempt's outcome is unknown (its answer lost,
+    or its sender stopped mid-send), ask Twilio whether a message with its text went to its
+    number since that attempt began (``backend.sent_since``), from the same sender. One
+    lookup per resend, within the attempt this claim counted.
+
+    Found (the oldest such message no other row holds): the row takes its sid and status,
+    with ``FOUND_NOTE``, and is not sent again; the lookup does not count as an attempt.
+    Not found: the doubt is over, returns None and the caller sends. The lookup failed
+    (timeout, 5xx, refused credentials): nothing is sent blindly; the attempt counts as
+    another unknown outcome (``unknown``, looked up again at the next attempt; ``failed``
+    with the reason once the attempts are spent). Returns the row's status when settled."""
+    attempt = note.attempts
+    since = note.unknown_since - lookback()
+    try:
+        for page in backend.sent_since(note.to, note.body, since):
+            # each request lasts at most send_limit: stamping the claim after each keeps the
+            # sweep from taking this row for stuck (and sending it) while it is looked up
+            if not _still_claimed(note.id, attempt):
+                log.warning("notification %s: taken for stuck during its lookup", note.id)
+                db.session.expire(note)
+                return "skipped"
+            for found in page:
+                holder = db.session.scalar(select(Notification.id).where(
+                    Notification.provider_id == found.sid))
+                if holder is None or holder == note.id:
+                    return _settle_found(note, found)
+    except LookupFailure as exc:
+        db.session.expire(note)
+        return _unknown(note, exc.code, f"{LOOKUP_FAILED}: {exc.message}", utcnow())
+    # not found: the doubt is over; the send about to start is stamped as the attempt's
+    if not _still_claimed(note.id, attempt, unknown_since=None):
+        db.session.expire(note)
+        return "skipped"
+    db.session.expire(note)
+    log.info("notification %s: not found at Twilio after an unknown outcome, sent again",
+             note.id)
+    return None
+
+
+def _still_claimed(notification_id: int, attempt: int, **values) -> bool:
+    """Stamp the claim as alive (``updated_at``, and ``values``) while it is still this
+    attempt's; False when it is not (the sweep took it for stuck)."""
+    moved = db.session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "sending",
+               Notification.attempts == attempt)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return moved == 1
+
+
+def _settle_found(note: Notification, found: Found) -> str:
+    """The row is the message Twilio already holds: its sid, its status there (a delivery
+    report moves it on), ``FOUND_NOTE``; the claim's attempt uncounted, as nothing was sent.
+    Only from ``sending``: a report that settled the row meanwhile stands."""
+    status = PROVIDER_STATUS.get(found.status, "sent")
+    now = utcnow()
+    db.session.execute(
+        update(Notification)
+        .where(Notification.id == note.id, Notification.status == "sending")
+        .values(status=status, provider_id=found.sid, sent_at=found.created or now,
+                error_code=found.error_code if status in ("failed", "undelivered") else None,
+                error_message=FOUND_NOTE, unknown_since=None,
+                attempts=Notification.attempts - 1, updated_at=now)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.expire(note)
+    log.warning("notification %s: found at Twilio (%s, %s) after an unknown outcome: not sent "
+                "again", note.id, found.sid, found.status)
+    return note.status
 
 
 # A queue SMS is news only while its number is where the SMS says: "your turn is near" to a
@@ -237,7 +359,7 @@ def _record_sent(note: Notification, provider_id: str, now) -> str:
         update(Notification)
         .where(Notification.id == note.id, Notification.status.in_(_below("sent")))
         .values(status="sent", provider_id=provider_id, sent_at=now, error_code=None,
-                error_message=None, updated_at=now)
+                error_message=None, unknown_since=None, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
     if not moved:
         db.session.execute(
@@ -342,7 +464,11 @@ def reset_stuck(after: Optional[timedelta] = None) -> int:
     result = db.session.execute(
         update(Notification)
         .where(stuck, Notification.attempts < limit)
-        .values(status="retry", next_attempt_at=now, updated_at=now)
+        # a row left "sending" began its attempt when it was last stamped: its resend asks
+        # Twilio first, as after an unknown answer (_found_before_resending)
+        .values(status="retry", next_attempt_at=now, updated_at=now,
+                unknown_since=func.coalesce(Notification.unknown_since,
+                                            Notification.updated_at))
         .execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount

@@ -6,7 +6,10 @@ from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
+from .backends import TwilioBackend
 from .delivery import SEND_MARGIN, send_limit
+
+LOOKUP_PAGES = TwilioBackend.LOOKUP_PAGES
 
 log = logging.getLogger(__name__)
 QUEUE_NAME = "servicedesk-sms"
@@ -34,9 +37,11 @@ def enqueue(app, ids: Iterable[int], attempts: Optional[dict] = None) -> None:
     and none after its last attempt."""
     q = get_queue(app)
     # rq kills a job past its timeout: one killed while its send waits for the answer leaves
-    # the row "sending", sent again by the sweep though it may have gone
+    # the row "sending", sent again by the sweep (after asking Twilio, with Twilio); with
+    # Twilio a job may first ask (each page of the lookup as long as a send), then send
+    requests_ = 1 + (LOOKUP_PAGES if app.config.get("SMS_BACKEND") == "twilio" else 0)
     job_timeout = max(int(app.config.get("SMS_JOB_TIMEOUT", 60)),
-                      int(send_limit(app.config)) + SEND_MARGIN)
+                      int(send_limit(app.config)) * requests_ + SEND_MARGIN)
     intervals = list(app.config.get("SMS_RETRY_INTERVALS") or RETRY_INTERVALS)
     _enqueue_each(q, "servicedesk.notifications.jobs.send_notification", "sms", ids, attempts,
                   intervals, job_timeout)

@@ -8,13 +8,14 @@ to do about it (check the number with the customer, tell the administrator...).
 import re
 from typing import Optional
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ..i18n import localize_digits
 from . import superseded
 from .backends import PANEL_NO_ID
-from .delivery import LATE_NOTE
+from .delivery import FOUND_NOTE, LATE_NOTE, LOOKUP_FAILED
 
 _CHECK_NUMBER = _l("The number cannot get SMS (wrong, or not a mobile): check it with the "
                    "customer.")
@@ -51,7 +52,8 @@ _GAVE_UP = re.compile(r"gave up after (\d+) attempts")
 def explain(status: str, error_code: Optional[str],
             error_message: Optional[str]) -> Optional[str]:
     """What the shop reads beside an SMS that did not go or did not arrive (None for one on
-    its way or delivered): the reason, in the current language."""
+    its way or delivered, unless it was found at Twilio after its answer was lost): the
+    reason, in the current language."""
     code = (error_code or "").strip()
     message = error_message or ""
     if status == "cancelled":
@@ -67,7 +69,18 @@ def explain(status: str, error_code: Optional[str],
         if message == superseded.HANDED_BACK:
             return _("Not sent: the device was handed back before it went.")
         return _("Not sent: the ticket had moved on before it was due.")
+    if message == FOUND_NOTE and status in ("sent", "delivered"):
+        # (one that did not arrive says why, by its code, as any other)
+        return _("Twilio's answer was lost, but the message was found at Twilio afterwards: "
+                 "it was not sent again.")
     if status == "unknown":
+        if message.startswith(LOOKUP_FAILED):
+            return _("Twilio did not say whether it took the message, nor could it be asked "
+                     "since: it is asked again later, and the message is sent again only if "
+                     "Twilio does not have it.")
+        if current_app.config.get("SMS_BACKEND") == "twilio":
+            return _("Twilio did not say whether it took the message: it is asked before the "
+                     "message is sent again, so the customer gets it once.")
         return _("The SMS service did not say whether it took the message: it is sent again "
                  "unless a delivery report comes.")
     if status == "retry":
