@@ -116,9 +116,9 @@ def database_url_problem(uri: str, given: str) -> Optional[Result]:
     except Exception as exc:  # noqa: BLE001 - a parse error, a bad port, an unknown driver
         return Result("database", False, _(
             "DATABASE_URL %(value)s is not a database address SQLAlchemy can use (%(reason)s): "
-            "for example postgresql://servicedesk:PASSWORD@127.0.0.1:5432/servicedesk, or "
-            "unset for the SQLite file in instance/", value=repr(safe_url(given)),
-            reason=_reason(exc)))
+            "for example %(example)s, or unset for the SQLite file in instance/",
+            value=repr(safe_url(given)), reason=_reason(exc),
+            example="postgresql://servicedesk:PASSWORD@127.0.0.1:5432/servicedesk"))
     return None
 
 
@@ -366,6 +366,7 @@ def _is_number(value) -> bool:
 def _twilio_problem(cfg) -> Optional[str]:
     """A mistyped Twilio setting, named, with what it should look like; None when they look
     right (whether Twilio accepts them shows at the first message)."""
+    from .i18n import format_number
     base = cfg.get("TWILIO_API_BASE_URL")
     timeout = _("%(name)s %(value)s is not a number of seconds", name="TWILIO_TIMEOUT",
                  value=repr(cfg.get("TWILIO_TIMEOUT")))
@@ -388,9 +389,11 @@ def _twilio_problem(cfg) -> Optional[str]:
     sender = cfg.get("TWILIO_FROM_NUMBER")
     if sender and not any(p.fullmatch(str(sender))
                           for p in (E164, ALPHANUMERIC_SENDER, SHORT_CODE)):
-        return _("TWILIO_FROM_NUMBER %(value)s is not a number in E.164 form (+, the country "
-                 "code and the number, no spaces: +15005550006), a short code, nor a sender "
-                 "name (up to 11 letters, digits, spaces and + - _ &)", value=repr(sender))
+        return _("TWILIO_FROM_NUMBER %(value)s is not a number in %(form)s form (+, the "
+                 "country code and the number, no spaces: %(example)s), a short code, nor a "
+                 "sender name (up to %(most)s letters, digits, spaces and + - _ &)",
+                 value=repr(sender), form="E.164", example="+15005550006",
+                 most=format_number(11))
     if not _is_number(cfg.get("TWILIO_TIMEOUT") or 10):
         return timeout
     return None
@@ -475,8 +478,9 @@ def check_secret(app) -> Result:
     if len(key) < MIN_SECRET_LENGTH:
         return Result("secret key", False, _(
             "SECRET_KEY from %(source)s is only %(length)s characters; use %(least)s or more "
-            "(python -c 'import secrets; print(secrets.token_hex(32))')", source=source,
-            length=format_number(len(key)), least=format_number(MIN_SECRET_LENGTH)))
+            "(%(command)s)", source=source, length=format_number(len(key)),
+            least=format_number(MIN_SECRET_LENGTH),
+            command="python -c 'import secrets; print(secrets.token_hex(32))'"))
     return Result("secret key", True, _("from %(source)s, %(length)s characters", source=source,
                                         length=format_number(len(key))))
 
@@ -493,7 +497,8 @@ def check_translations(app) -> Result:
     if stale:
         return Result("translations", False, _(
             "not compiled, or older than their sources (%(languages)s): pages and SMS would be "
-            "in English; run flask --app wsgi i18n compile", languages=", ".join(stale)))
+            "in English; run %(command)s", languages=", ".join(stale),
+            command="flask --app wsgi i18n compile"))
     languages = sorted(po.parent.parent.name for po in folder.glob("*/LC_MESSAGES/*.po"))
     return Result("translations", True, _("compiled (%(languages)s)",
                                           languages=", ".join(languages) or _("none")))

@@ -91,19 +91,22 @@ def _usage_message(exc: click.UsageError) -> str:
             said += " " + _("(Did you mean %(names)s?)",
                             names=between.join(sorted(exc.possibilities)))
         return said
-    if isinstance(exc, click.BadOptionUsage) and "requires" in exc.message:
-        return _("Option %(name)s needs a value.", name=repr(exc.option_name))
+    if isinstance(exc, click.BadOptionUsage) and ctx is not None:
+        known = next((p for p in ctx.command.params if exc.option_name in p.opts), None)
+        if isinstance(known, click.Option) and not known.is_flag:  # else: a flag given a value
+            return _("Option %(name)s needs a value.", name=repr(exc.option_name))
     if isinstance(exc, click.BadParameter) and name:
-        kind = param.type
-        if isinstance(kind, click.Choice):
-            reason = _("it must be one of %(choices)s",
+        kind, typed = param.type, repr(getattr(exc, "typed", ""))
+        if isinstance(kind, click.Choice) and hasattr(exc, "typed"):
+            reason = _("%(value)s is not one of %(choices)s", value=typed,
                        choices=between.join(map(str, kind.choices)))
-        elif isinstance(kind, click.IntRange) and kind.max is None:
-            reason = _("it must be a whole number, %(least)s or more",
+        elif isinstance(kind, click.IntRange) and kind.max is None and hasattr(exc, "typed"):
+            reason = _("%(value)s is not a whole number of %(least)s or more", value=typed,
                        least=format_number(kind.min))
-        elif isinstance(kind, click.IntRange):
-            reason = _("it must be a whole number from %(least)s to %(most)s",
-                       least=format_number(kind.min), most=format_number(kind.max))
+        elif isinstance(kind, click.IntRange) and hasattr(exc, "typed"):
+            reason = _("%(value)s is not a whole number from %(least)s to %(most)s",
+                       value=typed, least=format_number(kind.min),
+                       most=format_number(kind.max))
         else:  # a file that cannot be opened, and the like: the system's words
             reason = exc.message
         return _("Invalid value for %(name)s: %(reason)s", name=name, reason=reason)
@@ -139,6 +142,13 @@ class ShopOption(click.Option):
     def __init__(self, *args, help=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.help = help
+
+    def process_value(self, ctx: click.Context, value):
+        try:
+            return super().process_value(ctx, value)
+        except click.BadParameter as exc:  # the value typed, for _usage_message to name
+            exc.typed = value
+            raise
 
     def get_help_extra(self, ctx: click.Context):
         extra = super().get_help_extra(ctx)
@@ -250,8 +260,8 @@ def init_db():
 @option("--language", type=click.Choice(("fa", "en")), default=None,
         help=_l("the account's language, fa or en; default: the shop's"))
 @option("--branch", "branch_code", default=None, metavar="CODE",
-        help=_l("the branch's code (A, T1...), or 'none' for staff of every branch (a "
-                "workshop's technician); default: the first branch"))
+        help=_l("the branch's code (%(codes)s...), or 'none' for staff of every branch (a "
+                "workshop's technician); default: the first branch", codes="A, T1"))
 def create_user(name, role, password, full_name, language, branch_code):
     """Create a staff account."""
     from .errors import DomainError
