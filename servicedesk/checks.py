@@ -26,6 +26,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext, pgettext
 
+from .cli import ShopCommand, shop_language
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 INIT_DB = "flask --app wsgi init-db"
 
@@ -782,7 +784,7 @@ def run_checks(app) -> list[Result]:
     return [result for result in (check(app) for check in CHECKS) if result is not None]
 
 
-@click.command("check", help=_l(
+@click.command("check", cls=ShopCommand, help=_l(
     "Check the configuration: database, migrations, Redis and the worker, SMS backend, secret, "
     "translations, the shop's language, time zone and public address, the trusted hosts, the "
     "environment (gunicorn's numbers, comments left after values). WARN lines do not fail it."))
@@ -790,7 +792,6 @@ def run_checks(app) -> list[Result]:
 def check():
     """Each finding and the summary in the shop's language (SERVICEDESK_LOCALE); the OK, WARN
     and FAIL labels and the exit status (1 on any FAIL) as a script reads them."""
-    from .cli import shop_language
     from .i18n import format_number
     with shop_language():
         results = run_checks(current_app._get_current_object())
