@@ -60,8 +60,7 @@ def fresh_database(tmp_path: Path, name: str) -> tuple[str, object]:
 def shell_env(url: str, **extra) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SERVICEDESK_", "TWILIO_", "SMS_", "REDIS_", "SECRET_"))}
-    env.update({"DATABASE_URL": url, "NO_PROXY": "127.0.0.1,localhost",
-                "SERVICEDESK_LOCALE": "en", **extra})
+    env.update({"DATABASE_URL": url, "NO_PROXY": "127.0.0.1,localhost", **extra})
     return env
 
 
@@ -277,11 +276,13 @@ def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "check"]
     good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env=shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32),
-                                        PUBLIC_BASE_URL="https://repair.example.ir"))
+                                        PUBLIC_BASE_URL="https://repair.example.ir",
+                                        SERVICEDESK_LOCALE="en"))
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OK    secret key: from the environment (SECRET_KEY)" in good.stdout
     bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env=shell_env(migrated_url, SECRET_KEY="dev", SMS_BACKEND="twilio"))
+                         env=shell_env(migrated_url, SECRET_KEY="dev", SMS_BACKEND="twilio",
+                                       SERVICEDESK_LOCALE="en"))
     assert bad.returncode == 1
     assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
     assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
@@ -738,7 +739,8 @@ def test_check_reads_the_environment_the_units_read(migrated_url, tmp_path, monk
 def test_a_comment_after_proxy_hops_stops_gunicorn_and_check_says_so(migrated_url):
     """The restart loop an admin met: gunicorn.conf.py's int() refuses the value at every
     start, while `flask check` (the unit's ExecStartPre) used to pass."""
-    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx")
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx",
+                    SERVICEDESK_LOCALE="en")
     gunicorn = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                "--check-config", "wsgi:app"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
