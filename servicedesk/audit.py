@@ -172,7 +172,11 @@ def verify_customers_sms() -> list[tuple[int, str]]:
     """(customer id, problem) for every customer whose SMS switch (``sms_opt_out``, and who
     stopped them: ``opted_out_by``) is not what their last ``customer.sms`` record says: the
     columns the rules read, tied to the records. A customer with no record may be stopped by
-    nobody named (the demo's customers), never by someone."""
+    nobody named (the demo's customers), never by someone. The problems in the current
+    language (verify-audit's: the shop's)."""
+    from flask_babel import gettext as _
+
+    from .i18n import format_number
     from .models import Customer
     last: dict[str, AuditLog] = {}
     for row in db.session.scalars(select(AuditLog).where(
@@ -186,13 +190,19 @@ def verify_customers_sms() -> list[tuple[int, str]]:
         row = last.get(str(ident))
         if row is None:
             if by is not None:
-                problems.append((ident, f"SMS stopped by {by} with no customer.sms record"))
+                problems.append((ident, _("SMS stopped by %(how)s with no customer.sms record",
+                                          how=by)))
             continue
         said = row.value_to or {}
-        if said.get("sms") is stopped:
-            problems.append((ident, "SMS " + ("stopped" if stopped else "sent")
-                             + f" but the last customer.sms record (#{row.id}) says otherwise"))
+        record = format_number(row.id)
+        if said.get("sms") is stopped and stopped:
+            problems.append((ident, _("SMS stopped but the last customer.sms record "
+                                      "(#%(record)s) says otherwise", record=record)))
+        elif said.get("sms") is stopped:
+            problems.append((ident, _("SMS sent but the last customer.sms record "
+                                      "(#%(record)s) says otherwise", record=record)))
         elif stopped and said.get("how") != by:
-            problems.append((ident, f"SMS stopped by {by} but the last customer.sms record "
-                                    f"(#{row.id}) says by {said.get('how')}"))
+            problems.append((ident, _("SMS stopped by %(how)s but the last customer.sms record "
+                                      "(#%(record)s) says by %(said)s", how=by, record=record,
+                                      said=said.get("how"))))
     return problems

@@ -736,7 +736,9 @@ def verify_records(ticket: Ticket) -> list[str]:
     """What the ticket's own rows say that its (hash-chained) trail does not: the bill, the
     estimate, the amount paid, the technician, and who acted (the account an event points
     to must be the one it names). The chain proves the events; this ties the rows the screens
-    and reports read to them. Empty when they agree."""
+    and reports read to them. Empty when they agree; else each disagreement in the current
+    language (verify-audit's, the shop's), the events' and records' names as the trail has
+    them."""
     problems = []
 
     def last(*names):
@@ -749,24 +751,25 @@ def verify_records(ticket: Ticket) -> list[str]:
                     None)
     chosen = (approval.data or {}).get("lines", []) if approval is not None else []
     if ticket.estimate_version and quote is None:
-        problems.append(f"estimate version {ticket.estimate_version} has no quote event")
+        problems.append(_("estimate version %(version)s has no quote event",
+                          version=format_number(ticket.estimate_version)))
     elif quote is not None and _as_sent(quote.data.get("lines", []) + chosen) != _as_sent(
             ticket.estimate_lines()):
-        problems.append("the estimate's lines differ from its quote event")
+        problems.append(_("the estimate's lines differ from its quote event"))
     finish = last("finish")
     if _as_sent(finish.data.get("lines", []) if finish is not None else []) != _as_sent(
             ticket.final_lines()):
-        problems.append("the bill's lines differ from the finish event")
+        problems.append(_("the bill's lines differ from the finish event"))
     deliver = last("deliver")
     recorded = (deliver.data or {}).get("amount_paid") if deliver is not None else None
     if ticket.amount_paid != recorded:
-        problems.append("the amount paid differs from the deliver event")
+        problems.append(_("the amount paid differs from the deliver event"))
     admit = ticket.events[0] if ticket.events else None
     if admit is not None and (admit.data or {}).get("brought_by") != ticket.brought_by:
-        problems.append("who brought the device in differs from the admit event")
+        problems.append(_("who brought the device in differs from the admit event"))
     refunds = [(e.data or {}).get("amount") or 0 for e in ticket.events if e.event == "refund"]
     if (ticket.amount_refunded or 0) != sum(refunds):
-        problems.append("the amount refunded differs from the refund records")
+        problems.append(_("the amount refunded differs from the refund records"))
     problems += _verify_loans(ticket)
     problems += _verify_signatures(ticket)
     holder = None
@@ -776,10 +779,11 @@ def verify_records(ticket: Ticket) -> list[str]:
             holder = (e.data or {}).get("technician")
     held = ticket.technician.username if ticket.technician is not None else None
     if held != holder and not (holder is None and held is None):
-        problems.append("the technician differs from the trail")
+        problems.append(_("the technician differs from the trail"))
     for e in ticket.events:
         if e.actor is not None and e.actor.username != e.actor_name:
-            problems.append(f"event {e.seq} names {e.actor_name} but points to another account")
+            problems.append(_("event %(seq)s names %(name)s but points to another account",
+                              seq=format_number(e.seq), name=e.actor_name))
     return problems
 
 
@@ -797,23 +801,27 @@ def _verify_loans(ticket: Ticket) -> list[str]:
     for loan_id, loan in loans.items():
         e = lent.get(loan_id)
         if e is None:
-            problems.append(f"loan {loan_id} has no lend_loaner record")
+            problems.append(_("loan %(id)s has no lend_loaner record",
+                              id=format_number(loan_id)))
         elif ((e.data or {}).get("description"), (e.data or {}).get("serial"),
               (e.data or {}).get("condition") or "", (e.data or {}).get("loaner_id"),
               e.actor_name, e.at) != (
                 loan.description, loan.serial, loan.condition or "", loan.loaner_id,
                 loan.lent_by_name, loan.lent_at):
-            problems.append(f"loan {loan_id} differs from its lend_loaner record")
+            problems.append(_("loan %(id)s differs from its lend_loaner record",
+                              id=format_number(loan_id)))
         back = returned.get(loan_id)
         if back is None and loan.returned_at is not None:
-            problems.append(f"loan {loan_id} is taken back without a return_loaner record")
+            problems.append(_("loan %(id)s is taken back without a return_loaner record",
+                              id=format_number(loan_id)))
         elif back is not None and (back.actor_name, back.at, (back.data or {}).get("condition"),
                                    (back.data or {}).get("note")) != (
                 loan.returned_by_name, loan.returned_at, loan.return_condition,
                 loan.return_note):
-            problems.append(f"loan {loan_id} differs from its return_loaner record")
+            problems.append(_("loan %(id)s differs from its return_loaner record",
+                              id=format_number(loan_id)))
     for loan_id in (lent.keys() | returned.keys()) - loans.keys():
-        problems.append(f"the trail's loan {loan_id} has no loan row")
+        problems.append(_("the trail's loan %(id)s has no loan row", id=loan_id))
     return problems
 
 
@@ -824,11 +832,14 @@ def _verify_signatures(ticket: Ticket) -> list[str]:
                 if (e.data or {}).get("signature_sha256")}
     kept = {row.event_id: row for row in db.session.scalars(
         select(TicketSignature).where(TicketSignature.ticket_id == ticket.id))}
-    problems = [f"the {row.moment} signature differs from its event"
+    differs = {"intake": _("the intake signature differs from its event"),
+               "delivery": _("the delivery signature differs from its event")}
+    problems = [differs.get(row.moment) or _("the %(moment)s signature differs from its event",
+                                             moment=row.moment)
                 for event_id, row in kept.items()
                 if recorded.get(event_id) != signatures.digest(row.image)]
-    problems += [f"event {e.seq}'s signature has no picture" for e in ticket.events
-                 if e.id in recorded and e.id not in kept]
+    problems += [_("event %(seq)s's signature has no picture", seq=format_number(e.seq))
+                 for e in ticket.events if e.id in recorded and e.id not in kept]
     return problems
 
 

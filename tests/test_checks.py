@@ -83,7 +83,9 @@ def build_app(url: str, instance: Path, **overrides):
     exec((ROOT / "config" / "testing.py").read_text(), config)
     config = {k: v for k, v in config.items() if k.isupper()}
     key = secrets.token_hex(32)
-    config.update({"DATABASE_URL": url, "SECRET_KEY": key, **overrides})
+    # in English (the shop's language below is Persian where a test says so)
+    config.update({"DATABASE_URL": url, "SECRET_KEY": key, "SERVICEDESK_LOCALE": "en",
+                   **overrides})
     app = create_app(config)
     app.instance_path = str(instance)
     instance.mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,7 @@ def test_check_passes_on_a_migrated_database_with_console_sms(migrated_url, tmp_
     assert "latest revision" in lines["migrations"]
     assert "console" in lines["sms"]
     assert "instance file" in lines["secret key"]
-    assert "fa, Asia/Tehran; links in SMS and QR codes go to http://shop.test" in lines["shop"]
+    assert "en, Asia/Tehran; links in SMS and QR codes go to http://shop.test" in lines["shop"]
     assert output.rstrip().endswith("all 8 checks passed")
 
 
@@ -274,11 +276,13 @@ def test_the_check_command_from_the_shell(migrated_url, tmp_path):
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "check"]
     good = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env=shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32),
-                                        PUBLIC_BASE_URL="https://repair.example.ir"))
+                                        PUBLIC_BASE_URL="https://repair.example.ir",
+                                        SERVICEDESK_LOCALE="en"))
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OK    secret key: from the environment (SECRET_KEY)" in good.stdout
     bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env=shell_env(migrated_url, SECRET_KEY="dev", SMS_BACKEND="twilio"))
+                         env=shell_env(migrated_url, SECRET_KEY="dev", SMS_BACKEND="twilio",
+                                       SERVICEDESK_LOCALE="en"))
     assert bad.returncode == 1
     assert "FAIL  sms: SMS_BACKEND is twilio but these are not set" in bad.stdout
     assert "FAIL  secret key: SECRET_KEY is a well-known development value" in bad.stdout
@@ -735,7 +739,8 @@ def test_check_reads_the_environment_the_units_read(migrated_url, tmp_path, monk
 def test_a_comment_after_proxy_hops_stops_gunicorn_and_check_says_so(migrated_url):
     """The restart loop an admin met: gunicorn.conf.py's int() refuses the value at every
     start, while `flask check` (the unit's ExecStartPre) used to pass."""
-    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx")
+    env = shell_env(migrated_url, SECRET_KEY=secrets.token_hex(32), PROXY_HOPS="1   # nginx",
+                    SERVICEDESK_LOCALE="en")
     gunicorn = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                                "--check-config", "wsgi:app"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
@@ -815,3 +820,143 @@ def test_a_malformed_database_url_is_a_fail_line_naming_it(url, shown):
     assert f"FAIL  database: DATABASE_URL {shown} is not a database address" in done.stderr, \
         done.stderr
     assert "Traceback" not in done.stderr and "hunter2" not in done.stdout + done.stderr
+
+
+# --- in the shop's language -------------------------------------------------------------------
+
+def test_check_speaks_persian_to_a_persian_shop_and_keeps_the_names_a_script_types(
+        migrated_url, tmp_path):
+    """An Iranian shop's administrator reads `flask check` in Persian: each finding and the
+    summary; the settings' names, values and commands stay as typed (Latin, to be copied), and
+    OK, WARN and FAIL and the exit status stay as the units and scripts read them."""
+    import re
+    app = build_app(migrated_url, tmp_path, SERVICEDESK_LOCALE="fa", SMS_BACKEND="twilio")
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    sms = lines["پیامک"]
+    assert sms.startswith("FAIL  پیامک: SMS_BACKEND برابر twilio است ولی این‌ها تنظیم نشده‌اند: "
+                          "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER (یا "
+                          "TWILIO_MESSAGING_SERVICE_SID)"), output
+    assert lines["مهاجرت‌ها"].startswith("OK    مهاجرت‌ها: در آخرین نسخه ("), output
+    assert "فروشگاه: fa، Asia/Tehran؛ پیوندهای پیامک‌ها و کدهای QR به http://shop.test " \
+           "می‌روند" in output
+    assert output.rstrip().endswith("۱ بررسی از ۸ بررسی رد شد"), output
+    # no English sentence left: only the names a script types are in Latin letters
+    words = re.sub(r"\w[\w+.-]*://\S+|/\S+|\b(OK|WARN|FAIL|twilio|fa|en|Asia|Tehran|"
+                   r"SQLite|PostgreSQL|Redis|gunicorn|instance)\b|[A-Z][A-Z0-9_]+", "", output)
+    assert not re.search(r"[a-z]{3,}", words), words
+
+
+def test_check_speaks_english_to_an_english_shop(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path, SERVICEDESK_LOCALE="en", SMS_BACKEND="twilio")
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    assert lines["sms"].startswith("FAIL  sms: SMS_BACKEND is twilio but these are not set: "
+                                   "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"), output
+    assert output.rstrip().endswith("1 of 8 checks failed"), output
+
+
+def test_check_from_the_shell_in_persian(migrated_url):
+    """As the web unit's ExecStartPre runs it: the shop's language from the environment."""
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "check"], cwd=ROOT,
+                          env=shell_env(migrated_url, SECRET_KEY="dev", SERVICEDESK_LOCALE="fa"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL  کلید مخفی: SECRET_KEY یک مقدار شناخته‌شدهٔ ویژهٔ توسعه است" in done.stdout, \
+        done.stdout
+
+
+# --- SERVICEDESK_TRUSTED_HOSTS, as Werkzeug reads it ------------------------------------------
+
+def status_for_host(app, host: str) -> int:
+    """What the app answers a request whose Host header is ``host``."""
+    return app.test_client().get("/healthz", headers={"Host": host}).status_code
+
+
+@pytest.mark.parametrize("hosts, forged, words", [
+    ([".ir", "shop.test"], "attacker.ir", "'.ir' trusts other people's sites too"),
+    ([".co.ir", "shop.test"], "attacker.co.ir", "'.co.ir' trusts other people's sites too"),
+    ([".", "shop.test"], "attacker.example.", "'.' trusts other people's sites too"),
+    ([], "attacker.example", "an empty list, which trusts every host"),
+])
+def test_check_warns_when_the_trusted_hosts_let_in_other_peoples_sites(migrated_url, tmp_path,
+                                                                       hosts, forged, words):
+    """A leading dot trusts every name under it (".ir": any Iranian site; "." any name written
+    with a final dot, which a client may send), an empty list every host: a forged Host header
+    would decide where the links in SMS lead. A WARN saying what to name instead."""
+    app = build_app(migrated_url, tmp_path, TRUSTED_HOSTS=hosts)
+    assert status_for_host(app, forged) == 200  # what the warning is about, as the app answers
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    line = lines["trusted hosts"]
+    assert line.startswith("WARN  trusted hosts: ") and words in line, output
+    assert "repair.example.ir" in line  # what to set instead
+
+
+@pytest.mark.parametrize("hosts", [["*"], ["*.shop.test"], ["https://shop.test"],
+                                   "shop.test,localhost"])
+def test_check_fails_when_no_trusted_host_can_match(migrated_url, tmp_path, hosts):
+    """Werkzeug has no wildcards and wants names, not addresses: "*" is not "every host" but
+    none, so every request is refused (400). A FAIL, with how to write the list."""
+    app = build_app(migrated_url, tmp_path, TRUSTED_HOSTS=hosts)
+    assert status_for_host(app, "shop.test") == 400
+    code, lines, output = run_check(app)
+    assert code == 1, output
+    assert lines["trusted hosts"].startswith("FAIL  trusted hosts: SERVICEDESK_TRUSTED_HOSTS ("
+                                             ) and "matches no host" in output, output
+    assert "'[\".example.ir\"]'" in lines["trusted hosts"]
+
+
+def test_check_warns_of_a_trusted_host_that_matches_nothing_beside_good_ones(migrated_url,
+                                                                           tmp_path):
+    app = build_app(migrated_url, tmp_path, TRUSTED_HOSTS=["shop.test", "*.shop.test"])
+    assert status_for_host(app, "shop.test") == 200
+    assert status_for_host(app, "a.shop.test") == 400  # the "wildcard" let nothing in
+    code, lines, output = run_check(app)
+    assert code == 0 and lines["trusted hosts"].startswith("WARN"), output
+    assert "'*.shop.test' matches no host" in lines["trusted hosts"], output
+
+
+def test_check_warns_when_the_public_address_is_not_a_trusted_host(migrated_url, tmp_path):
+    """Customers open the links in their SMS at PUBLIC_BASE_URL: a list without its host
+    answers them 400."""
+    app = build_app(migrated_url, tmp_path, TRUSTED_HOSTS=["127.0.0.1", "localhost"])
+    assert status_for_host(app, "shop.test") == 400
+    code, lines, output = run_check(app)
+    assert code == 0 and lines["trusted hosts"].startswith("WARN"), output
+    assert "PUBLIC_BASE_URL's host shop.test is not among them" in lines["trusted hosts"]
+
+
+@pytest.mark.redis
+def test_check_warns_of_addresses_only_in_a_deployed_shop(migrated_url, tmp_path):
+    """Deployed (Redis here), no public address, and only IP addresses trusted: a shop reached
+    by its name is refused; one reached by an address has no https. On the embedded default
+    (a first try on a laptop) the same list says nothing."""
+    deployed = build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None, REDIS_URL=REDIS_URL,
+                         TRUSTED_HOSTS=["127.0.0.1", "localhost"])
+    code, lines, output = run_check(deployed)
+    assert lines["trusted hosts"].startswith("WARN  trusted hosts: only IP addresses or "
+                                             "localhost"), output
+    assert "repair.example.ir" in lines["trusted hosts"]
+    if migrated_url.startswith("sqlite"):
+        first_try = build_app(migrated_url, tmp_path, PUBLIC_BASE_URL=None,
+                              TRUSTED_HOSTS=["127.0.0.1", "localhost"])
+        code, lines, output = run_check(first_try)
+        assert lines["trusted hosts"] == "OK    trusted hosts: '127.0.0.1', 'localhost'", output
+
+
+def test_check_is_content_with_the_shops_own_hosts(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path,
+                    TRUSTED_HOSTS=["shop.test", ".example.ir", "127.0.0.1", "localhost"])
+    code, lines, output = run_check(app)
+    assert code == 0, output
+    assert lines["trusted hosts"] == ("OK    trusted hosts: 'shop.test', '.example.ir', "
+                                      "'127.0.0.1', 'localhost'"), output
+
+
+def test_check_warns_of_the_trusted_hosts_in_persian(migrated_url, tmp_path):
+    app = build_app(migrated_url, tmp_path, SERVICEDESK_LOCALE="fa",
+                    TRUSTED_HOSTS=[".ir", "shop.test"])
+    code, lines, output = run_check(app)
+    assert lines["میزبان‌های مجاز"].startswith(
+        "WARN  میزبان‌های مجاز: '.ir' سایت‌های دیگران را هم مجاز می‌کند"), output

@@ -349,3 +349,85 @@ def test_the_shops_other_commands_speak_english_in_an_english_shop(app, tmp_path
     result, text = run(app, "copy-db", str(tmp_path / "nowhere.db"))
     assert result.exit_code == 1 and text.startswith("Error: ") and \
         "is neither a database URL nor an existing SQLite file" in text, text
+
+
+# --- --help and a mistyped command, in the shop's language --------------------------------------
+
+def test_help_is_in_the_shops_language(app):
+    """`--help` of our commands: the command's and its options' words in Persian for a Persian
+    shop, the options' names and choices as they are typed."""
+    result, text = run(app, "create-user", "--help")
+    assert result.exit_code == 0, text
+    assert text.startswith("کاربرد: ") and "create-user [OPTIONS] NAME" in text, text
+    assert "یک حساب کارمند می‌سازد." in text and "گزینه‌ها:" in text
+    assert "--branch CODE" in text and "کد شعبه (A, T1 و...)" in text
+    assert "[reception|technician|manager|admin|kiosk]" in text and "[الزامی]" in text
+    assert "همین راهنما را نشان می‌دهد و بیرون می‌رود." in text
+    assert "Create a staff account" not in text and "Show this message" not in text
+    result, text = run(app, "check", "--help")
+    assert result.exit_code == 0 and "پیکربندی را بررسی می‌کند" in text, text
+    shop_speaks(app, "en")
+    result, text = run(app, "create-user", "--help")
+    assert "Create a staff account." in text and "the branch's code (A, T1...)" in text, text
+    assert text.startswith("Usage: ") and "Options:" in text
+
+
+@pytest.mark.parametrize("args, said", [
+    (["create-user"], "خطا: آرگومان 'NAME' داده نشده است."),
+    (["create-user", "nima"], "خطا: گزینهٔ '--role' داده نشده است. یکی از این‌ها را انتخاب "
+                              "کنید: reception، technician، manager، admin، kiosk."),
+    (["create-user", "nima", "--role", "boss"],
+     "خطا: مقدار '--role' نادرست است: 'boss' جزو این‌ها نیست: reception، technician، manager، "
+     "admin، kiosk"),
+    (["api-token", "nima", "--days", "0"],
+     "خطا: مقدار '--days' نادرست است: '0' عددی صحیح از ۱ تا ۳٬۶۵۰ نیست"),
+    (["api-token", "nima", "--label"], "خطا: گزینهٔ '--label' مقدار می‌خواهد."),
+    (["close-unanswered", "--dayz", "3"], "خطا: چنین گزینه‌ای وجود ندارد: --dayz (منظورتان --days "
+                                         "بود؟)"),
+])
+def test_a_mistyped_command_is_told_in_the_shops_language(app, args, said):
+    """Click's usage errors said in Persian, as Click lays them out (the usage line, where
+    the help is, the error) and with its exit status, 2."""
+    result, text = run(app, *args)
+    assert result.exit_code == 2, text
+    assert text.startswith(f"کاربرد: servicedesk {args[0]} [OPTIONS]"), text
+    assert f"برای راهنما 'servicedesk {args[0]} --help' را بزنید." in text
+    assert text.rstrip().endswith(said), text
+
+
+def test_a_mistyped_command_is_told_in_english_in_an_english_shop(app):
+    shop_speaks(app, "en")
+    result, text = run(app, "create-user", "nima", "--role", "boss")
+    assert result.exit_code == 2, text
+    assert text.startswith("Usage: servicedesk create-user [OPTIONS] NAME"), text
+    assert text.rstrip().endswith("Error: Invalid value for '--role': 'boss' is not one of "
+                                  "reception, technician, manager, admin, kiosk"), text
+
+
+# --- verify-audit's details ---------------------------------------------------------------------
+
+def _lower_the_amount_paid(ticket) -> None:
+    from sqlalchemy import update
+    db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(amount_paid=2000))
+    db.session.commit()
+    db.session.expire_all()
+
+
+def test_verify_audit_names_what_disagrees_in_the_shops_language(app, make_ticket):
+    """What a ticket's rows disagree on was English beside the Persian "Ticket N:"; the
+    events' names (deliver) stay as the trail records them."""
+    ticket = make_ticket("delivered")
+    _lower_the_amount_paid(ticket)
+    result, text = run(app, "verify-audit")
+    assert result.exit_code == 1, text
+    assert f"پذیرش {ticket.number}: مبلغ پرداختی با رویداد deliver نمی‌خواند" in text, text
+    assert "differs" not in text
+
+
+def test_verify_audit_names_what_disagrees_in_english_in_an_english_shop(app, make_ticket):
+    ticket = make_ticket("delivered")
+    _lower_the_amount_paid(ticket)
+    shop_speaks(app, "en")
+    result, text = run(app, "verify-audit")
+    assert result.exit_code == 1, text
+    assert f"Ticket {ticket.number}: the amount paid differs from the deliver event" in text

@@ -207,6 +207,7 @@ def test_an_event_not_allowed_now_is_still_a_409_with_a_loaner_out(users, make_t
 
 
 def test_verify_records_ties_the_loan_rows_to_the_trail(users, make_ticket):
+    from servicedesk.i18n import format_number as n  # in the shop's language (Persian)
     ticket = make_ticket("repair")
     desk = Actor.staff(users["reception"])
     loaners.lend(ticket.id, desk, dict(A10))
@@ -217,14 +218,14 @@ def test_verify_records_ties_the_loan_rows_to_the_trail(users, make_ticket):
     db.session.commit()
     db.session.expire_all()
     assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
-        f"loan {loan_id} is taken back without a return_loaner record"]
+        f"امانت {n(loan_id)} بی‌رکورد return_loaner پس گرفته شده است"]
     # what was lent, edited
     db.session.execute(Loan.__table__.update().where(Loan.id == loan_id).values(
         returned_at=None, returned_by_name=None, description="Nokia 105"))
     db.session.commit()
     db.session.expire_all()
     assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
-        f"loan {loan_id} differs from its lend_loaner record"]
+        f"امانت {n(loan_id)} با رکورد lend_loaner خود نمی‌خواند"]
     # a loan row nobody recorded
     db.session.execute(Loan.__table__.update().where(Loan.id == loan_id).values(
         description="Samsung A10, white"))
@@ -235,8 +236,8 @@ def test_verify_records_ties_the_loan_rows_to_the_trail(users, make_ticket):
     db.session.expire_all()
     ghost = db.session.scalar(select(Loan.id).where(Loan.description == "ghost"))
     assert lifecycle.verify_records(ticket_service.get_ticket(ticket.id)) == [
-        f"loan {ghost} has no lend_loaner record",
-        f"loan {ghost} is taken back without a return_loaner record"]
+        f"امانت {n(ghost)} هیچ رکورد lend_loaner ندارد",
+        f"امانت {n(ghost)} بی‌رکورد return_loaner پس گرفته شده است"]
 
 
 def test_verify_audit_reports_a_tampered_loan(app, users, make_ticket):
@@ -247,7 +248,7 @@ def test_verify_audit_reports_a_tampered_loan(app, users, make_ticket):
     db.session.execute(Loan.__table__.update().values(serial="123456"))
     db.session.commit()
     result = runner.invoke(args=["verify-audit"])
-    assert result.exit_code == 1 and "differs from its lend_loaner record" in result.output
+    assert result.exit_code == 1 and "با رکورد lend_loaner خود نمی‌خواند" in result.output
 
 
 def test_the_loan_records_are_in_the_hash_chain(users, make_ticket):

@@ -80,7 +80,7 @@ def test_verify_records_spots_a_refunded_total_edited_behind_the_trail(api, deli
     db.session.commit()
     db.session.expire_all()
     problems = lifecycle.verify_records(ticket_service.get_ticket(delivered.id))
-    assert problems == ["the amount refunded differs from the refund records"]
+    assert problems == ["مبلغ بازپرداخت‌شده با رکوردهای refund نمی‌خواند"]
 
 
 @pytest.mark.parametrize("body, field", [

@@ -548,9 +548,11 @@ def test_verify_audit_finds_rows_that_disagree_with_the_trail(app, make_ticket, 
     db.session.expire_all()
     result = _verify(app)
     assert result.exit_code != 0
-    for problem in ("the bill's lines differ from the finish event",
-                    "the amount paid differs from the deliver event",
-                    f"event {deliver.seq} names reception1 but points to another account"):
+    from servicedesk.i18n import format_number
+    for problem in ("ردیف‌های صورت‌حساب با رویداد finish نمی‌خوانند",
+                    "مبلغ پرداختی با رویداد deliver نمی‌خواند",
+                    f"رویداد {format_number(deliver.seq)} نام reception1 را دارد ولی به حساب "
+                    "دیگری اشاره می‌کند"):
         assert f"پذیرش {ticket.number}: {problem}" in result.output, result.output
     assert other.number not in result.output and "۱ پذیرش با زنجیرهٔ ممیزی گسسته" in result.output
     page = html(Staff(app, "manager1").get(f"/tickets/{ticket.id}?lang=en"))

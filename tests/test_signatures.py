@@ -73,7 +73,7 @@ def test_a_signature_sent_with_the_api_intake_is_kept_printed_and_vouched_for(ap
     db.session.execute(update(TicketSignature).where(TicketSignature.ticket_id == ticket_id)
                        .values(image=png(ink=90)))
     db.session.commit()
-    assert verify_records(reload(ticket)) == ["the intake signature differs from its event"]
+    assert verify_records(reload(ticket)) == ["امضای پذیرش با رویداد خود نمی‌خواند"]
 
 
 @pytest.mark.parametrize("bad, why", [

@@ -565,8 +565,8 @@ class TestInProcess:
         result = runner.invoke(args=["verify-audit"])
         assert result.exit_code == 1
         from servicedesk.i18n import localize_digits
-        assert f"مشتری {localize_digits(asked.customer_id, 'fa')}: SMS stopped by stop but the " \
-            "last customer.sms record" in result.output
+        assert f"مشتری {localize_digits(asked.customer_id, 'fa')}: پیامک با stop قطع شده ولی " \
+            "آخرین رکورد customer.sms" in result.output, result.output
         assert f"مشتری {localize_digits(stopped.customer_id, 'fa')}:" not in result.output
         # the customer starts them again from their page: the switch and the log agree again
         svc.set_customer_sms(asked.customer_id, True, how="link")
