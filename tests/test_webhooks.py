@@ -584,6 +584,7 @@ def test_flask_check_warns_of_an_endpoint_whose_deliveries_keep_failing(app, rec
                                                                         make_ticket):
     from servicedesk.checks import check_webhooks
     app.config["WEBHOOK_RETRY_INTERVALS"] = []
+    app.config["SERVICEDESK_LOCALE"] = "en"  # check speaks the shop's language: here English
     endpoint(receiver)
     make_ticket("intake")
     assert check_webhooks(app) is None  # it works
