@@ -95,12 +95,12 @@ def test_a_drawing_and_the_paper_slip_both_are_refused(app, users, desk, api, ma
     resp = api["reception"].post(f"/api/v1/tickets/{ticket.id}/events?lang=en", json={
         "event": "deliver", "amount_paid": 14_000_000, "signature": data_url(SIGNED),
         "signed_on_paper_reason": BROKEN})
-    assert resp.status_code == 422
-    assert "not both" in resp.get_json()["fields"]["signed_on_paper_reason"]
+    assert resp.status_code == 422  # (in the token's user's language: Persian)
+    assert "نه هر دو" in resp.get_json()["fields"]["signed_on_paper_reason"]
     resp = api["reception"].post("/api/v1/tickets?lang=en", json={
         **INTAKE, "signature": data_url(SIGNED), "signed_on_paper_reason": BROKEN})
-    assert resp.status_code == 422
-    assert "not both" in resp.get_json()["fields"]["signed_on_paper_reason"]
+    assert resp.status_code == 422  # (in the token's user's language: Persian)
+    assert "نه هر دو" in resp.get_json()["fields"]["signed_on_paper_reason"]
     assert reload(ticket).state == "ready" and count(TicketSignature) == 0
     assert count(Ticket) == 1
 
