@@ -367,6 +367,10 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
         clean["collector_check"] = {k: check[k] for k in ("method", "reason", "by")
                                     if check.get(k) is not None}
     _signature_digest(data, clean)
+    # the paper slip signed instead of the screen, and why (servicedesk.signatures)
+    f = v.Fields(data)
+    f.take("signed_on_paper_reason", v.text, max_len=200, required=False)
+    clean.update(f.done())
     return clean
 
 
@@ -552,7 +556,7 @@ EVENTS: dict[str, EventRule] = {r.name: r for r in (
               _l("Deliver"), _apply_deliver, {"amount_paid": "money", "collected_by": "string?",
                                         "payments": "payments?"},
               more_fields=("payment_method", "differs_ok", "method_needed", "pickup_code",
-                           "sms_code", "signature")),
+                           "sms_code", "signature", "signed_on_paper_reason")),
     EventRule("close", ("delivered",), "closed", _roles(CUSTOMER, SYSTEM), _clean_close,
               _l("Close"), None, {}),
     EventRule("cancel", ("intake",), "cancelled", _roles("reception", "manager"), _clean_reason,

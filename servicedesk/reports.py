@@ -1144,6 +1144,50 @@ def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
             for k in ("handbacks", "unpaid", "discounts", "beyond", "refunds", "refunded")}
 
 
+ON_PAPER_SHOWN = 1000  # on a page; an export has them all
+
+
+def _on_paper_sql(q: "_Query", f: Filters) -> tuple[str, str]:
+    """The FROM and WHERE of the admits and hand-backs of the range whose customer signed the
+    paper slip instead of the screen (servicedesk.signatures.PAPER_FIELD in the event's data),
+    of the branch asked for."""
+    lo, hi = f.bounds()
+    reason = q.json_text("e.data", "signed_on_paper_reason")
+    where = ["e.event IN ('admit', 'deliver')", f"{reason} IS NOT NULL",
+             f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
+    if f.branch_id is not None:
+        where.append(f"t.branch_id = {q.bind(f.branch_id)}")
+    return ("FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
+            "JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = e.actor_id",
+            f"WHERE {' AND '.join(where)}")
+
+
+def signed_on_paper(f: Filters, limit: Optional[int] = ON_PAPER_SHOWN) -> list[dict]:
+    """The intakes and hand-backs of the range signed on the paper slip instead of the counter's
+    screen, one by one in the order they were made: when, which, which ticket, whose, who let
+    the screen go and why (how often a shop that asks for the screen goes without it)."""
+    q = _Query()
+    source, where = _on_paper_sql(q, f)
+    sql = ("SELECT e.at AS at, e.event AS event, t.id AS ticket_id, t.number AS ticket_number, "
+           "c.name AS customer, e.actor_name AS staff, u.full_name AS staff_name, "
+           f"{q.json_text('e.data', 'signed_on_paper_reason')} AS reason "
+           f"{source} {where} ORDER BY e.at, e.id"
+           + (f" LIMIT {int(limit)}" if limit is not None else ""))
+    rows = q.rows(sql, at=UTCDateTime())
+    for row in rows:
+        row["staff_label"] = row["staff_name"] or row["staff"]
+        row["moment_label"] = _("Intake") if row["event"] == "admit" else _("Hand-back")
+    return rows
+
+
+def signed_on_paper_count(f: Filters) -> int:
+    """How many intakes and hand-backs of the range were signed on paper instead of the
+    screen (``signed_on_paper``)."""
+    q = _Query()
+    source, where = _on_paper_sql(q, f)
+    return int(q.rows(f"SELECT COUNT(*) AS n {source} {where}")[0]["n"] or 0)
+
+
 # --- SMS ----------------------------------------------------------------------------------------
 
 SENT_STATUSES = ("sent", "delivered", "undelivered")  # the provider took them: billed

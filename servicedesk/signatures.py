@@ -4,7 +4,10 @@ kept with the ticket, printed on its slips in place of the blank line, its SHA-2
 data so the audit chain vouches for the picture (``flask verify-audit`` compares them).
 
 Drawn on paper instead, the slip's line is signed as before, unless the shop's setting
-``signature_required`` asks for one on the screen (``required_with``).
+``signature_required`` asks for one on the screen (``required_with``): then the desk may still
+say the customer signed the paper slip instead, and why (``PAPER_FIELD``: no tablet that day, a
+customer who cannot draw, a browser without scripts), recorded in the event's data so the chain
+vouches for who let the screen go and why; the reports count them (reports.signed_on_paper).
 """
 import base64
 import binascii
@@ -16,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from . import settings
+from . import validation as v
 from .errors import ValidationError
 
 # The events the customer may sign with, and the moment of the repair each is kept as.
@@ -29,6 +33,10 @@ MAX_BYTES = 200_000  # a signature pad's PNG is 5 to 30 KB
 MAX_WIDTH, MAX_HEIGHT = 2400, 1200
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URL = "data:image/png;base64,"
+# The paper slip signed instead of the screen: the field (the desk's forms, the API's, the event's
+# data) holding why; a short reason, as a manager reads it in a list.
+PAPER_FIELD = "signed_on_paper_reason"
+PAPER_REASON_MAX = 200
 
 
 def read(raw) -> Optional[bytes]:
@@ -67,12 +75,33 @@ def required_with(event: str) -> bool:
         event == "admit" and rule == "both")
 
 
+def paper_reason(raw) -> Optional[str]:
+    """Why the customer signed the paper slip instead of the screen, stripped; None when the
+    paper slip was not chosen (the field absent or null). ValueError, in the reader's language,
+    for the choice made without a reason, a reason too long or one with control characters."""
+    if raw is None:
+        return None
+    if isinstance(raw, str) and not raw.strip():
+        raise ValueError(_("Say why the customer signed the paper slip instead of the screen."))
+    return v.text(raw, max_len=PAPER_REASON_MAX)
+
+
+def signed_two_ways():
+    """The refusal of a signature drawn on the screen sent with the paper slip chosen too: one
+    of them is a mistake, and the record would not say which the customer gave."""
+    message = _("Either the signature drawn on the screen or the paper slip, not both: clear "
+                "the drawing or untick the paper slip.")
+    return ValidationError(message, fields={PAPER_FIELD: message})
+
+
 def missing(event: str):
     """The refusal of ``event`` without the signature the shop's setting asks for."""
     message = (_("The shop asks the customer to sign on the screen at the intake: have them "
-                 "sign in the box, then admit the device.") if event == "admit" else
+                 "sign in the box, or, if the screen cannot be used, tick that they signed the "
+                 "paper slip and say why; then admit the device.") if event == "admit" else
                _("The shop asks whoever collects the device to sign on the screen: have them "
-                 "sign in the box, then hand it back."))
+                 "sign in the box, or, if the screen cannot be used, tick that they signed the "
+                 "paper slip and say why; then hand it back."))
     return ValidationError(message, fields={"signature": message})
 
 

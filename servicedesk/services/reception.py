@@ -278,7 +278,7 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             payment_method=None, method_needed: bool = False,
             loaner_returned: bool = False, payments: Optional[list] = None,
             loaner_back: Optional[dict] = None, pickup_code=None,
-            sms_code=None, signature=None) -> Ticket:
+            sms_code=None, signature=None, signed_on_paper_reason=None) -> Ticket:
     """Hand the device back: record the payment, how it was paid and who collected it.
     The delivery desk's form (``differs_ok=False``, ``method_needed=True``): a payment other
     than the amount due must be ticked as meant, and a payment needs its method (the
@@ -288,7 +288,9 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
     commit, with how it came back: ``loaner_back``, {"loaner_condition", "loaner_note"}),
     else the hand-back is refused. ``pickup_code`` or ``sms_code``: the code that confirms the
     collector (servicedesk.pickup). ``signature``: the collector's, drawn on the counter's
-    screen (servicedesk.signatures; none: the slip is signed on paper)."""
+    screen (servicedesk.signatures; none: the slip is signed on paper).
+    ``signed_on_paper_reason``: the paper slip signed instead of the screen, and why (None:
+    not chosen; blank: refused, a reason is needed)."""
     data = {"amount_paid": amount_paid, "differs_ok": differs_ok,
             "method_needed": method_needed, "loaner_returned": loaner_returned,
             **(loaner_back or {})}
@@ -313,6 +315,8 @@ def deliver(ticket_id: int, actor: Actor, amount_paid, collected_by=None,
             data[name] = code
     if signature:
         data["signature"] = signature
+    if signed_on_paper_reason is not None:
+        data["signed_on_paper_reason"] = signed_on_paper_reason
     return ticket_service.fire_event(ticket_id, "deliver", actor, data,
                                      expected_version=expected_version)
 

@@ -141,9 +141,18 @@ def clean_intake(payload) -> dict:
     f.take("promised_date", v.a_date, required=False)
     f.take("pre_approved_amount", v.integer, minimum=0, required=False)
     f.take("visit_id", v.integer, minimum=1, maximum=v.MAX_ID, required=False)
-    f.take("signature", signatures.read, required=False)
+    png = f.take("signature", signatures.read, required=False)
+    try:  # the paper slip signed instead of the screen, and why
+        paper = signatures.paper_reason(payload.get(signatures.PAPER_FIELD))
+    except ValueError as exc:
+        errors[signatures.PAPER_FIELD] = str(exc)
+        paper = None
+    if png and paper:
+        errors.update(signatures.signed_two_ways().fields)
     f.errors.update(errors)
     clean = f.done()
+    if paper:
+        clean[signatures.PAPER_FIELD] = paper
     clean["customer"] = clean_customer
     clean["device"] = clean_device
     return clean
@@ -628,11 +637,14 @@ def _admit(payload, actor: Actor, branch: Optional[Branch], known_name: str,
         if known_name == "brought" and not same_name(ticket.customer.name,
                                                      clean["customer"]["name"]):
             data["brought_by"] = clean["customer"]["name"]
-        if actor.kind == "staff" and not clean.get("signature") \
+        paper = clean.get(signatures.PAPER_FIELD)
+        if actor.kind == "staff" and not clean.get("signature") and not paper \
                 and signatures.required_with("admit"):
             raise signatures.missing("admit")
         if clean.get("signature"):  # drawn on the counter's screen: the chain vouches for it
             data["signature_sha256"] = signatures.digest(clean["signature"])
+        if paper:  # the paper slip instead: why, in the chain with who admitted it
+            data[signatures.PAPER_FIELD] = paper
         admitted = lifecycle.fire(ticket, "admit", actor, data)
         keep_signature(ticket, admitted, clean.get("signature"))
         if loaner_id not in (None, ""):
@@ -774,7 +786,19 @@ def fire_loaded(ticket: Ticket, event: str, actor: Actor, data: Optional[dict]) 
                                   fields={"signature": str(exc)}) from None
         if signature:
             data["signature_sha256"] = signatures.digest(signature)
-    if event == "deliver" and actor.kind == "staff" and signature is None \
+    paper = None
+    if event == "deliver" and isinstance(data, dict) and signatures.PAPER_FIELD in data:
+        data = dict(data)  # the paper slip signed instead of the screen: why
+        try:
+            paper = signatures.paper_reason(data.pop(signatures.PAPER_FIELD))
+        except ValueError as exc:
+            raise ValidationError(_("Some fields are not valid."),
+                                  fields={signatures.PAPER_FIELD: str(exc)}) from None
+        if paper:
+            data[signatures.PAPER_FIELD] = paper
+        if signature and paper:
+            raise signatures.signed_two_ways()
+    if event == "deliver" and actor.kind == "staff" and signature is None and paper is None \
             and signatures.required_with("deliver"):
         raise signatures.missing("deliver")
     if event != "quote" or ticket.pre_approved_amount is None:

@@ -65,7 +65,8 @@ BODY_FIELDS = {
         "customer": dict.fromkeys(("name", "phone", "language")),
         "device": dict.fromkeys(("kind", "brand", "model", "serial", "colour")),
         **dict.fromkeys(("problem", "service_type", "accessories", "condition",
-                         "promised_date", "pre_approved_amount", "loaner_id", "signature"))},
+                         "promised_date", "pre_approved_amount", "loaner_id", "signature",
+                         signatures.PAPER_FIELD))},
     "refund": dict.fromkeys(("amount", "payment_method", "reason", "version")),
     "collector_override": dict.fromkeys(("reason",)),
     "text_pickup_code": {},
@@ -196,6 +197,12 @@ def ticket_json(ticket: Ticket, full: bool = True, loaner=_ASK) -> dict:
                                             "sha256": e.data["signature_sha256"]}
             for e in ticket.events
             if e.event in signatures.MOMENT_OF and (e.data or {}).get("signature_sha256")}
+        # signed on the paper slip instead of the screen: when, by whose hand, and why
+        data["signed_on_paper"] = {
+            signatures.MOMENT_OF[e.event]: {"at": e.at.isoformat(), "actor": e.actor_name,
+                                            "reason": e.data[signatures.PAPER_FIELD]}
+            for e in ticket.events
+            if e.event in signatures.MOMENT_OF and (e.data or {}).get(signatures.PAPER_FIELD)}
         data["history"] = [{"event": e.event, "from": e.from_state, "to": e.to_state,
                             "actor": e.actor_name, "at": e.at.isoformat(), "data": e.data}
                            for e in ticket.events]

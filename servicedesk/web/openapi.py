@@ -142,6 +142,15 @@ _SIGNATURE = {"type": "string", "maxLength": 270_000, "description": "the custom
               "otherwise). Kept with the ticket, printed on the slip; its SHA-256 goes into "
               "the event's data (signature_sha256)"}
 
+# The paper slip signed instead of the screen (servicedesk.signatures.PAPER_FIELD).
+_ON_PAPER = {"type": "string", "minLength": 1, "maxLength": 200, "description": "the customer "
+             "signed the paper slip instead of the screen, and why (no tablet that day, a "
+             "customer who cannot draw): a short reason, stripped (empty: 422 on "
+             "signed_on_paper_reason; with signature too: 422 on signed_on_paper_reason). "
+             "What the shop's signature_required setting accepts instead of signature; taken "
+             "and recorded with the setting off too. The event's data records it (the audit "
+             "chain, with who fired the event); the slip keeps its blank signature line"}
+
 # Event data the forms do not show as fields of their own (the ticket page and the delivery
 # desk have a box for it), and a field an event checks more narrowly than its kind.
 _EXTRA_DATA = {
@@ -183,7 +192,7 @@ _EXTRA_DATA = {
             "type": "string", "maxLength": 20, "description": "instead of pickup_code: the "
             "one-time code texted to the owner by POST /tickets/{id}/pickup-sms (holds 10 "
             "minutes; 422 when wrong or expired)"},
-        "signature": _SIGNATURE},
+        "signature": _SIGNATURE, "signed_on_paper_reason": _ON_PAPER},
     "cancel": {"loaner_returned": _LOANER_RETURNED, **_LOANER_BACK}}
 
 # A ticket as GET /tickets lists it; GET /tickets/{id} and the events add the rest.
@@ -304,6 +313,11 @@ def openapi_document() -> dict:
                             "signed_at": _DATE_TIME,
                             "sha256": {"type": "string", "description": "of the PNG, as its "
                                        "event's data records it (the audit chain)"}})},
+                    "signed_on_paper": {
+                        "type": "object", "description": "the moments (intake, delivery) the "
+                        "customer signed the paper slip instead of the screen, with why "
+                        "(signed_on_paper_reason)", "additionalProperties": _record({
+                            "at": _DATE_TIME, "actor": _STR, "reason": _STR})},
                     "history": {"type": "array", "items": _record({
                         "event": _STR, "from": _STR_OR_NULL, "to": _STR, "actor": _STR,
                         "at": _DATE_TIME, "data": {"type": "object"}})},
@@ -341,7 +355,7 @@ def openapi_document() -> dict:
                                   "the admit, in its transaction: one that may not be lent "
                                   "(retired, damaged, another branch's: 422 on loaner_id; out: "
                                   "409) admits nothing"},
-                    "signature": _SIGNATURE}},
+                    "signature": _SIGNATURE, "signed_on_paper_reason": _ON_PAPER}},
                 "Event": {"oneOf": [_event_schema(r) for r in api_events]},
             },
         },

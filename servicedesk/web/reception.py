@@ -14,7 +14,7 @@ from flask_babel import refresh as refresh_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from .. import audit, devices, lifecycle, pickup, reports, settings, slips, visits
+from .. import audit, devices, lifecycle, pickup, reports, settings, signatures, slips, visits
 from ..auth import can, require
 from ..errors import Conflict, DomainError, ValidationError
 from ..i18n import (current_language, localize_digits, money_input, text_direction,
@@ -354,7 +354,17 @@ def _intake_fields(form, pre_approved) -> dict:
         "pre_approved_amount": pre_approved,
         "visit_id": form.get("visit_id") or None,
         "signature": form.get("signature") or None,  # drawn on the counter's screen
+        signatures.PAPER_FIELD: signed_on_paper(form),
     }
+
+
+def signed_on_paper(form) -> str | None:
+    """Why the customer signed the paper slip instead of the screen, as the desk's form says it:
+    the box ticked gives the reason typed, blank too (the service asks for one); unticked,
+    None (a reason left typed beside a drawing made after is not a second signature)."""
+    if form.get("signed_on_paper") == "1":
+        return form.get(signatures.PAPER_FIELD) or ""
+    return None
 
 
 def _known_name_choice(form) -> str:
@@ -539,7 +549,8 @@ def deliver(ticket_id: int):
                           payments=money.payment_parts(request.form) if split else None,
                           pickup_code=request.form.get("pickup_code"),
                           sms_code=request.form.get("sms_code"),
-                          signature=request.form.get("signature"))
+                          signature=request.form.get("signature"),
+                          signed_on_paper_reason=signed_on_paper(request.form))
     except DomainError as exc:
         flash(exc.message, "danger")
         ticket = ticket_service.get_ticket(ticket_id)

@@ -252,6 +252,14 @@ HANDBACK_COLUMNS = [
 ]
 
 
+# The intakes and hand-backs signed on paper instead of the screen (reports.signed_on_paper)
+ON_PAPER_COLUMNS = [
+    Column("at", _l("When"), "datetime"), Column("moment_label", _l("What")),
+    Column("ticket_number", _l("Ticket"), "digits"), Column("customer", _l("Customer")),
+    Column("staff_label", _l("By")), Column("reason", _l("Why not on the screen")),
+]
+
+
 def _options() -> dict:
     """What the filter form offers: branches, technicians, service types."""
     branches = db.session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all()
@@ -631,9 +639,15 @@ def takings():
         rows = r.handbacks(f, limit=None if exported else r.HANDBACKS_SHOWN)
         return _page("takings", HANDBACK_COLUMNS, rows, f, errors,
                      cut=len(rows) == r.HANDBACKS_SHOWN and not exported)
+    if request.args.get("table") == "on_paper":  # signed on paper instead of the screen
+        exported = request.args.get("format") in ("csv", "xlsx")
+        rows = r.signed_on_paper(f, limit=None if exported else r.ON_PAPER_SHOWN)
+        return _page("takings", ON_PAPER_COLUMNS, rows, f, errors, on_paper_table=True,
+                     cut=len(rows) == r.ON_PAPER_SHOWN and not exported)
     rows = r.takings(f)
     return _page("takings", TAKINGS_COLUMNS, rows, f, errors, summary=r.takings_summary(rows),
-                 totals=r.handback_totals(f), chart_data=takings_chart(rows, f))
+                 totals=r.handback_totals(f), chart_data=takings_chart(rows, f),
+                 on_paper=r.signed_on_paper_count(f))
 
 
 @bp.cli.command("rebuild-stages")

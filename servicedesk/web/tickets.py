@@ -256,6 +256,8 @@ def timeline(ticket: Ticket) -> list[dict]:
             details.append((_l("Signed on the screen"), url_for(
                 ".signature", ticket_id=ticket.id, moment=signatures.MOMENT_OF[e.event]),
                 "signature"))
+        if d.get(signatures.PAPER_FIELD) and e.event in signatures.MOMENT_OF:
+            details.append((_l("Signed on paper"), d[signatures.PAPER_FIELD], "text"))
         # the name the hash-chained row records; the account's full name only when it is that
         # account's (the account link is not in the hash: an edited one must not rename)
         if e.actor is not None and e.actor.username == e.actor_name:

@@ -1,7 +1,9 @@
 /* The customer's signature on the counter's screen (templates/reception/_signature.html):
    drawn with a finger, a pen or the mouse on a canvas, sent as a PNG data URL in the form's
    hidden "signature" field. Shown only where this script runs; empty, nothing is sent and the
-   printed slip is signed on paper. */
+   printed slip is signed on paper. The shop's setting asking for it, the form also offers "signed
+   the paper slip instead" with a reason (plain fields, for a keyboard or a browser without this
+   script): one or the other is sent, so ticking it clears the drawing, and drawing unticks it. */
 (function () {
   "use strict";
 
@@ -64,11 +66,21 @@
         keep();
       });
     });
-    pad.querySelector("[data-signature-clear]").addEventListener("click", function () {
+    function clear() {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       drawn = false;
       keep();
-    });
+    }
+    pad.querySelector("[data-signature-clear]").addEventListener("click", clear);
+
+    var form = pad.closest("form");
+    var paper = form && form.querySelector("[data-signature-paper-box]");
+    if (paper) {
+      paper.addEventListener("change", function () {
+        if (paper.checked && drawn) clear();
+      });
+      canvas.addEventListener("pointerdown", function () { paper.checked = false; });
+    }
 
     // The form came back with another field to mend: the signature drawn is kept.
     if (input.value.indexOf("data:image/png;base64,") === 0) {

@@ -89,3 +89,77 @@ def test_the_collector_signs_the_hand_back_on_screen(live_server, page, users, m
     db.session.expire_all()
     kept = db.session.scalars(select(TicketSignature)).one()
     assert kept.moment == "delivery" and ink(kept.image) > 50
+
+
+def test_without_scripts_the_desk_hands_back_through_the_paper_slip(
+        app, live_server, browser, users, make_ticket):
+    """A browser that runs no scripts (or a tablet whose pad is broken) at a shop that asks for
+    the signature on the screen: the pad is not there, the form says the customer may sign the
+    paper slip instead, and the hand-back goes through with the box ticked and a reason typed,
+    from the keyboard."""
+    from ..test_signatures import require_signature
+    require_signature(app, users, "handback")
+    ticket = make_ticket("ready")
+    context = browser.new_context(java_script_enabled=False, locale="en-US",
+                                  viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        login(page, live_server.url, "reception1")
+        page.goto(f"{live_server.url}/desk/delivery?q={ticket.number}&lang=en")
+        expect(page.locator("[data-signature-pad]")).to_be_hidden()  # needs the script
+        expect(page.locator("[data-signature-paper-help]")).to_contain_text(
+            "the customer may sign the paper slip instead")
+        page.click("label[for=paid-cash]")
+        # nothing drawn, nothing ticked: refused, and the form says why
+        page.click("form[data-deliver-form] button.btn-success")
+        expect(page.locator("[data-signature-paper-error]")).to_contain_text(
+            "sign on the screen")
+        # from the keyboard: the box, then the reason
+        page.focus("#signed_on_paper")
+        page.keyboard.press("Space")
+        expect(page.locator("#signed_on_paper")).to_be_checked()
+        page.keyboard.press("Tab")
+        expect(page.locator("#signed_on_paper_reason")).to_be_focused()
+        page.keyboard.type("The customer's hand is in a cast")
+        page.click("label[for=paid-cash]")
+        page.click("form[data-deliver-form] button.btn-success")
+        page.wait_for_url(re.compile(rf"/tickets/{ticket.id}/delivery-receipt"))
+        expect(page.locator(".slip-sign[data-signature]")).to_be_visible()  # signed on paper
+        expect(page.locator("img.slip-signature")).to_have_count(0)
+    finally:
+        context.close()
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    assert ticket.state == "delivered"
+    assert ticket.events[-1].data["signed_on_paper_reason"] == "The customer's hand is in a cast"
+
+
+def test_the_pad_is_cleared_from_the_keyboard_and_the_paper_slip_replaces_a_drawing(
+        app, live_server, page, users, make_ticket):
+    from ..test_signatures import require_signature
+    require_signature(app, users, "handback")
+    ticket = make_ticket("ready")
+    login(page, live_server.url, "reception1")
+    page.goto(f"{live_server.url}/desk/delivery?q={ticket.number}&lang=en")
+    pad = "[data-signature-pad]"
+    state = page.locator(f"{pad} [data-signature-state]")
+    draw(page, pad, [(0.2, 0.3), (0.8, 0.6)])
+    expect(state).to_have_text("Signed.")
+    clear = page.get_by_role("button", name="Clear the signature")  # labelled
+    clear.focus()
+    page.keyboard.press("Enter")
+    expect(state).to_contain_text("Not signed")
+    assert page.input_value(f'{pad} input[name="signature"]') == ""
+    # drawn again, then the paper slip chosen after all: the drawing goes, one is sent
+    draw(page, pad, [(0.2, 0.3), (0.8, 0.6)])
+    page.check("#signed_on_paper")
+    expect(state).to_contain_text("Not signed")
+    page.fill("#signed_on_paper_reason", "The pen does not write")
+    page.click("label[for=paid-cash]")
+    page.click("form[data-deliver-form] button.btn-success")
+    page.wait_for_url(re.compile(rf"/tickets/{ticket.id}/delivery-receipt"))
+    db.session.expire_all()
+    deliver = db.session.get(Ticket, ticket.id).events[-1]
+    assert deliver.data["signed_on_paper_reason"] == "The pen does not write"
+    assert "signature_sha256" not in deliver.data
