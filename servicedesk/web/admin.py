@@ -246,7 +246,9 @@ def _settings_form_class():
             validate_choice=False,  # as handback_check's
             description=_l("For a counter with a tablet or a signature pad: the desk's form "
                            "(and the API) is refused until the customer has signed in its "
-                           "box; the signature is printed on the slip."))
+                           "box; the signature is printed on the slip. When the screen cannot "
+                           "be used, the desk may have the paper slip signed instead and say "
+                           "why; the takings report counts and lists those."))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
