@@ -46,8 +46,10 @@ TWO_COPIES = frozenset({"a4"})
 # The slips (audit names) a sheet is offered for; the queue slip and the shelf label come out
 # of the thermal printer at the desk (a label on an A5 sheet is a sheet to cut up).
 SHEET_SLIPS = frozenset({"receipt", "delivery_receipt", "till"})
-PAPER_CHOICES = {"80": _l("80 mm roll"), "58": _l("58 mm roll"), "a5": _l("A5 sheet"),
-                 "a4": _l("A4 sheet, two copies")}
+# (a paper size's name, as ISO 216 writes it, is not translated: "A4" in Persian too)
+PAPER_CHOICES = {"80": _l("80 mm roll"), "58": _l("58 mm roll"),
+                 "a5": _l("%(size)s sheet", size="A5"),
+                 "a4": _l("%(size)s sheet, two copies", size="A4")}
 
 DEFAULT_RECEIPT_TERMS = (
     _l("Keep this receipt: the device is handed back on it or on its QR code."),

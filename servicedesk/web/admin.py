@@ -251,9 +251,9 @@ def _settings_form_class():
             _l("Receipts print on"), choices=_choices(list(slips.PAPER_CHOICES.items())),
             validate_choice=False,  # as handback_check's
             description=_l("The intake receipt, the delivery receipt and the till slip, unless "
-                           "the desk picks another paper above the slip. On A4 a receipt "
+                           "the desk picks another paper above the slip. On %(a4)s a receipt "
                            "prints twice, the shop's copy and the customer's. The queue slip "
-                           "and the shelf label always print on the roll."))
+                           "and the shelf label always print on the roll.", a4="A4"))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
