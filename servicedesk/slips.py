@@ -60,7 +60,8 @@ DEFAULT_RECEIPT_TERMS = (
 
 
 def _paper_code(raw) -> str:
-    return to_ascii_digits(raw or "").strip().lower().removesuffix("mm").strip()
+    # (SERVICEDESK_SLIP_PAPER=58 comes as the number 58: the environment's values are JSON)
+    return to_ascii_digits(str(raw or "")).strip().lower().removesuffix("mm").strip()
 
 
 def paper(raw, sheets: bool = True) -> str:

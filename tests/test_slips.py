@@ -127,3 +127,13 @@ def test_a_split_payment_on_the_till_slip_keeps_each_figure_with_its_unit(app):
         assert re.findall(r'<span class="slip-money">([^<]+)</span>',
                           str(reports.parts_for_print(parts))) == ["1,000,000 toman",
                                                                    "410,500 toman"]
+
+
+def test_the_paper_set_in_the_environment_is_a_number_there(app, desk, make_ticket):
+    """SERVICEDESK_SLIP_PAPER=58 reaches the config as the number 58 (JSON)."""
+    ticket = make_ticket("intake")
+    app.config["SLIP_PAPER"] = 58
+    assert body_class(text(desk.get(f"/tickets/{ticket.id}/receipt"))) == "slip paper-58"
+    app.config["SLIP_PAPER"] = "a4"
+    assert body_class(text(desk.get(f"/tickets/{ticket.id}/receipt"))) == \
+        "slip paper-a4 sheet"

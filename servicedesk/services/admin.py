@@ -698,7 +698,8 @@ def clean_settings(values: dict) -> dict:
         errors["signature_required"] = _("Must be one of: %(options)s.",
                                          options=", ".join(signatures.REQUIRED))
     clean["signature_required"] = signing
-    paper = values.get("slip_paper") or shop_settings.get("slip_paper")  # as handback_check's
+    # as handback_check's (the config's may be the number 80: the environment's are JSON)
+    paper = str(values.get("slip_paper") or shop_settings.get("slip_paper"))
     if paper not in slips.PAPER_CHOICES:
         errors["slip_paper"] = _("Must be one of: %(options)s.",
                                  options=", ".join(slips.PAPER_CHOICES))
