@@ -38,6 +38,9 @@ KEYS: dict[str, tuple[str, Any]] = {
     "receipt_terms": ("RECEIPT_TERMS", ""),
     "delivery_terms": ("DELIVERY_TERMS", ""),
     "money_display": ("MONEY_DISPLAY", "toman"),
+    # The paper the receipts and the till slip print on unless the desk picks another
+    # (servicedesk.slips.PAPER_CHOICES): a thermal roll, or an office printer's A5 or A4 sheet.
+    "slip_paper": ("SLIP_PAPER", "80"),
     "auto_close_days": ("AUTO_CLOSE_DAYS", 7),
     # Days before the reminder SMS (0: none): an estimate unanswered, a device not collected.
     "remind_estimate_days": ("REMIND_ESTIMATE_DAYS", 2),

@@ -1,8 +1,10 @@
-"""What the printed slips carry: the queue slip, the intake receipt, the shelf label and the
-delivery receipt. QR codes are inline SVG (qrcode's SvgPathImage: no Pillow, crisp at any
-printer resolution).
+"""What the printed slips carry: the queue slip, the intake receipt, the shelf label, the
+delivery receipt and the till slip. QR codes are inline SVG (qrcode's SvgPathImage: no Pillow),
+sized so that each module is a whole number of the printer's dots (:class:`QR`).
 
 Slips are HTML print views for 80 mm thermal paper (72 mm printable) or 58 mm (48 mm); the
+receipts and the till slip print on office paper too, an A5 sheet (one copy) or an A4 sheet (a
+receipt's shop copy and customer copy, one on each half, a cut line between them). The
 templates in templates/print/ lay them out. Nothing here formats for a reader: dates, digits and
 money go through the i18n filters in the templates.
 """
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Optional
+
+import re
 
 import phonenumbers
 import qrcode
@@ -35,6 +39,17 @@ from .validation import PHONE_REGION
 # Paper width (mm) -> printable width (mm) of common thermal printers.
 PAPERS = {"80": 72, "58": 48}
 DEFAULT_PAPER = "80"
+# Office paper (width, height in mm) the receipts and the till slip also print on.
+SHEETS = {"a5": (148, 210), "a4": (210, 297)}
+# On these a receipt prints twice, the shop's copy and the customer's, one on each half.
+TWO_COPIES = frozenset({"a4"})
+# The slips (audit names) a sheet is offered for; the queue slip and the shelf label come out
+# of the thermal printer at the desk (a label on an A5 sheet is a sheet to cut up).
+SHEET_SLIPS = frozenset({"receipt", "delivery_receipt", "till"})
+# (a paper size's name, as ISO 216 writes it, is not translated: "A4" in Persian too)
+PAPER_CHOICES = {"80": _l("80 mm roll"), "58": _l("58 mm roll"),
+                 "a5": _l("%(size)s sheet", size="A5"),
+                 "a4": _l("%(size)s sheet, two copies", size="A4")}
 
 DEFAULT_RECEIPT_TERMS = (
     _l("Keep this receipt: the device is handed back on it or on its QR code."),
@@ -44,10 +59,100 @@ DEFAULT_RECEIPT_TERMS = (
 )
 
 
-def paper(raw) -> str:
-    """``"58"`` when asked for (``?paper=58``, any digits), else the 80 mm default."""
-    value = to_ascii_digits(raw).strip().lower().removesuffix("mm")
-    return value if value in PAPERS else DEFAULT_PAPER
+def _paper_code(raw) -> str:
+    # (SERVICEDESK_SLIP_PAPER=58 comes as the number 58: the environment's values are JSON)
+    return to_ascii_digits(str(raw or "")).strip().lower().removesuffix("mm").strip()
+
+
+def paper(raw, sheets: bool = True) -> str:
+    """The paper a slip prints on: the one asked for (``?paper=58``, any digits; ``a5``,
+    ``a4``), else the shop's (its ``slip_paper`` setting), else 80 mm. ``sheets=False`` for a
+    slip only the thermal printer prints (the queue slip, the label): a sheet asked for or set
+    gives the 80 mm roll."""
+    offered = papers(sheets)
+    for candidate in (_paper_code(raw), _paper_code(settings.get("slip_paper"))):
+        if candidate in offered:
+            return candidate
+    return DEFAULT_PAPER
+
+
+def papers(sheets: bool = True) -> tuple[str, ...]:
+    """The papers a slip can be printed on: the rolls, and the sheets if ``sheets``."""
+    return tuple(PAPERS) + (tuple(SHEETS) if sheets else ())
+
+
+def is_sheet(code: str) -> bool:
+    """Whether ``code`` (a :func:`paper`) is an office sheet rather than a thermal roll."""
+    return code in SHEETS
+
+
+def paper_label(code: str) -> str:
+    """A paper as the slip's tools offer it, in the current language: "80 mm", "A5 sheet",
+    "A4 sheet, two copies"."""
+    if code in SHEETS:
+        return str(PAPER_CHOICES[code])
+    return _("%(mm)s mm", mm=format_number(int(code)))
+
+
+def copies(code: str) -> tuple[str, ...]:
+    """The copies a receipt prints on the paper ``code``: on A4 the shop's and the
+    customer's (``"shop"``, ``"customer"``), one on each half; else one, unlabelled
+    (``""``)."""
+    return ("shop", "customer") if code in TWO_COPIES else ("",)
+
+
+# --- QR codes a printer draws sharp ----------------------------------------------------------
+# A thermal head prints at 203 dpi (8 dots a mm): a QR code 30 mm wide with 37 modules gave
+# each module 6.47 dots, and the printer rounded them to 6 or 7 dots, unevenly: a blurred code
+# some phones would not read. Each module is a whole number of dots instead, the code about as
+# wide as before. On a sheet, for an office printer's 600 dpi (an even number of dots: whole
+# at 300 dpi too).
+THERMAL_DPI = 203
+SHEET_DPI = 600
+# (paper, size) -> the width aimed at (mm), with the quiet zone; the nearest whole dots win
+QR_TARGET_MM = {("80", "normal"): 28, ("58", "normal"): 24, ("80", "small"): 20,
+                ("58", "small"): 18, ("sheet", "normal"): 25, ("sheet", "small"): 20}
+_SVG_SIZE = re.compile(r'^<svg width="[^"]*" height="[^"]*"')
+_VIEWBOX = re.compile(r'viewBox="0 0 (\d+) \d+"')
+
+
+def qr_dots(modules: int, code: str, size: str = "normal") -> tuple[int, int]:
+    """(dpi, dots a module) of a QR code ``modules`` wide (with its quiet zone) on the paper
+    ``code``: the whole number of dots that comes nearest to the slip's usual width."""
+    sheet = is_sheet(code)
+    dpi = SHEET_DPI if sheet else THERMAL_DPI
+    target = QR_TARGET_MM[("sheet" if sheet else code, size)]
+    step = 2 if sheet else 1
+    per_module = target / modules * dpi / 25.4
+    dots = max(step, int(round(per_module / step)) * step)
+    return dpi, dots
+
+
+@dataclass(frozen=True)
+class QR:
+    """A QR code to print: its SVG (as :func:`qr_svg` makes it) and its width in modules (the
+    quiet zone counted). ``{{ qr }}`` is the bare SVG; ``{{ qr.on(paper) }}`` sizes it for the
+    paper."""
+    svg: Markup
+    modules: int
+
+    def __html__(self) -> str:
+        return str(self.svg)
+
+    def on(self, code: str, size: str = "normal") -> Markup:
+        """The SVG sized for the paper ``code``: each module a whole number of printer dots
+        (``size``: ``"normal"`` or ``"small"``, the queue slip's and the label's)."""
+        dpi, dots = qr_dots(self.modules, code, size)
+        mm = self.modules * dots * 25.4 / dpi
+        return Markup(_SVG_SIZE.sub(
+            f'<svg width="{mm:.4f}mm" height="{mm:.4f}mm" data-dpi="{dpi}" '
+            f'data-module-dots="{dots}"', str(self.svg), count=1))
+
+
+def qr_code(data: str) -> QR:
+    """The QR code of ``data``, to size for the paper it prints on."""
+    svg = qr_svg(data)
+    return QR(svg, int(_VIEWBOX.search(str(svg)).group(1)))
 
 
 @lru_cache(maxsize=2048)
@@ -142,7 +247,7 @@ class QueueSlip:
     sms: bool
     near: bool  # issued with few ahead: no "turn near" SMS will follow, only the call's
     desk_url: str  # what the QR code says: the desk's scanner opens this number
-    qr: Markup
+    qr: QR
 
 
 def now_serving(visit: Visit) -> Optional[Visit]:
@@ -159,7 +264,7 @@ def queue_slip(visit: Visit) -> QueueSlip:
     url = desk_visit_url(visit)
     ahead = visits.ahead(visit) if visit.status == "waiting" else 0
     return QueueSlip(_shop(visit.branch), visit, visits.SERVICES[visit.service][1], ahead,
-                     serving, bool(visit.phone), ahead <= visits.near_ahead(), url, qr_svg(url))
+                     serving, bool(visit.phone), ahead <= visits.near_ahead(), url, qr_code(url))
 
 
 @dataclass(frozen=True)
@@ -169,7 +274,7 @@ class Receipt:
     admitted_at: datetime
     masked_phone: str
     tracking_url: str
-    qr: Markup
+    qr: QR
     terms: list
     loaner: Optional[Loan] = None  # the loaner phone the customer has now
     signature: Optional[str] = None  # drawn on the counter's screen (a data URL), if it was
@@ -209,7 +314,7 @@ def receipt(ticket: Ticket) -> Receipt:
     """The intake receipt: the ticket, the masked phone, the terms and the tracking QR."""
     url = tracking_url(ticket)
     return Receipt(_shop(ticket.branch), ticket, _admitted_at(ticket),
-                   mask_phone(ticket.customer.phone), url, qr_svg(url),
+                   mask_phone(ticket.customer.phone), url, qr_code(url),
                    _terms("RECEIPT_TERMS", DEFAULT_RECEIPT_TERMS),
                    next((loan for loan in _loans(ticket) if loan.out), None),
                    _signature(ticket, "admit"))
@@ -220,7 +325,7 @@ class Label:
     ticket: Ticket
     admitted_at: datetime
     url: str  # what its QR code opens (links.shelf_url)
-    qr: Markup
+    qr: QR
 
 
 def label(ticket: Ticket) -> Label:
@@ -228,7 +333,7 @@ def label(ticket: Ticket) -> Label:
     scanners and the staff's phones open it; never the customer's own link), customer and
     device."""
     url = shelf_url(ticket)
-    return Label(ticket, _admitted_at(ticket), url, qr_svg(url))
+    return Label(ticket, _admitted_at(ticket), url, qr_code(url))
 
 
 @dataclass(frozen=True)
@@ -245,7 +350,7 @@ class DeliveryReceipt:
     lines: list
     amount_due: int
     survey_url: str
-    qr: Markup
+    qr: QR
     terms: list
     loans: list = field(default_factory=list)  # the loaner phones lent, taken back
     # a payment split between methods: (method, its words, amount) of each part
@@ -273,7 +378,7 @@ def delivery_receipt(ticket: Ticket) -> DeliveryReceipt:
         data.get("amount_paid", ticket.amount_paid),
         str(PAYMENT_METHODS.get(data.get("payment_method"), "")), collected_by(ticket),
         (finish.data.get("work_done") if finish is not None else "") or "",
-        ticket.final_lines(), ticket.amount_due or 0, url, qr_svg(url),
+        ticket.final_lines(), ticket.amount_due or 0, url, qr_code(url),
         _terms("DELIVERY_TERMS", _default_delivery_terms(
             deliver.at if deliver is not None and finish is not None else None)),
         [loan for loan in _loans(ticket) if not loan.out],

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit, pickup, signatures
+from .. import audit, pickup, signatures, slips
 from .. import settings as shop_settings
 from .. import validation as v
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
@@ -650,7 +650,7 @@ def reset_template(by: User, event: str, language: str) -> None:
 SHOP_KEYS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
              "delivery_terms", "money_display", "auto_close_days", "remind_estimate_days",
              "remind_pickup_days", "warranty_days", "loaner_overdue_days", "handback_check",
-             "signature_required", "state_time_limits")
+             "signature_required", "slip_paper", "state_time_limits")
 
 
 def current_settings() -> dict:
@@ -698,6 +698,12 @@ def clean_settings(values: dict) -> dict:
         errors["signature_required"] = _("Must be one of: %(options)s.",
                                          options=", ".join(signatures.REQUIRED))
     clean["signature_required"] = signing
+    # as handback_check's (the config's may be the number 80: the environment's are JSON)
+    paper = str(values.get("slip_paper") or shop_settings.get("slip_paper"))
+    if paper not in slips.PAPER_CHOICES:
+        errors["slip_paper"] = _("Must be one of: %(options)s.",
+                                 options=", ".join(slips.PAPER_CHOICES))
+    clean["slip_paper"] = paper
     limits = {}
     raw_limits = values.get("state_time_limits") or {}
     if not isinstance(raw_limits, dict):

@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import audit, pickup, signatures
+from .. import audit, pickup, signatures, slips
 from .. import settings as shop_settings
 from ..auth import ROLE_LABELS, require
 from ..errors import DomainError
@@ -249,6 +249,13 @@ def _settings_form_class():
                            "box; the signature is printed on the slip. When the screen cannot "
                            "be used, the desk may have the paper slip signed instead and say "
                            "why; the takings report counts and lists those."))
+        slip_paper = SelectField(
+            _l("Receipts print on"), choices=_choices(list(slips.PAPER_CHOICES.items())),
+            validate_choice=False,  # as handback_check's
+            description=_l("The intake receipt, the delivery receipt and the till slip, unless "
+                           "the desk picks another paper above the slip. On %(a4)s a receipt "
+                           "prints twice, the shop's copy and the customer's. The queue slip "
+                           "and the shelf label always print on the roll.", a4="A4"))
     for state in shop_settings.TIMED_STATES:
         setattr(SettingsForm, f"limit_{state}", StringField(
             STATE_LABELS[state], validators=[Optional(), Length(max=6)],
@@ -260,7 +267,8 @@ SettingsForm = _settings_form_class()
 SETTINGS_FIELDS = ("shop_name", "shop_name_en", "shop_phone", "shop_address", "receipt_terms",
                    "delivery_terms", "money_display", "auto_close_days",
                    "remind_estimate_days", "remind_pickup_days", "warranty_days",
-                   "loaner_overdue_days", "handback_check", "signature_required")
+                   "loaner_overdue_days", "handback_check", "signature_required",
+                   "slip_paper")
 NUMBER_SETTINGS = ("auto_close_days", "remind_estimate_days", "remind_pickup_days",
                    "warranty_days", "loaner_overdue_days")
 

@@ -223,7 +223,7 @@ def display_board():
 
 # --- printed slips --------------------------------------------------------------------------
 
-def _print_args() -> dict:
+def _print_args(kind: str) -> dict:
     back = BACK.get(request.args.get("back", ""))
     back_url = url_for(back) if back else None
     if back == "reception.kiosk":  # the next customer starts in the shop's language
@@ -231,7 +231,11 @@ def _print_args() -> dict:
     ticket_id = (request.view_args or {}).get("ticket_id")
     if back_url is None and ticket_id is not None:
         back_url = url_for("tickets.show", ticket_id=ticket_id)  # opened from the ticket
-    return {"paper": slips.paper(request.args.get("paper")),
+    sheets = kind in slips.SHEET_SLIPS  # the queue slip and the label: thermal only
+    paper = slips.paper(request.args.get("paper"), sheets)
+    return {"paper": paper, "sheet": slips.is_sheet(paper),
+            "papers": {p: slips.paper_label(p) for p in slips.papers(sheets)},
+            "copies": slips.copies(paper) if kind in ("receipt", "delivery_receipt") else ("",),
             "autoprint": request.args.get("print") == "1",
             "back_url": back_url,
             "back_name": request.args.get("back") if back else None}
@@ -244,7 +248,7 @@ VISIT_STATUS_LABELS = {"waiting": _l("waiting"), "called": _l("called"),
 def _printed(kind: str, obj, template: str, **context):
     """A printed slip, recorded in the audit log (who printed which slip of what, when: a
     receipt printed twice is a second claim ticket for the same device)."""
-    args = _print_args()
+    args = _print_args(kind)
     page = render_template(template, **context, **args)  # before the commit expires the rows
     audit.log("slip.print", obj=obj, after={"slip": kind, "paper": args["paper"]}, commit=True)
     return page
@@ -275,8 +279,7 @@ def _in_the_customers_language(ticket, relative_takes_it: bool = False) -> None:
         if language != current_language():  # the tools above the slip stay the staff's
             g.slip_tools = {"lang": current_language(), "dir": text_direction(),
                             "print": _("Print"), "done": _("Done"), "label": _("Label"),
-                            "mm": {p: _("%(mm)s mm", mm=localize_digits(p))
-                                   for p in ("80", "58")}}
+                            "papers": {p: slips.paper_label(p) for p in slips.papers()}}
         g.page_language = language
         refresh_locale()
 

@@ -28,6 +28,10 @@
       if (/print\.css/.test(document.styleSheets[i].href || "")) sheet = document.styleSheets[i];
     }
     if (!slip || !sheet) return;
+    if (body.hasAttribute("data-sheet")) {  // A5, A4: the sheet's stylesheet sets the page
+      body.setAttribute("data-page-size", body.getAttribute("data-paper"));
+      return;
+    }
     var width = parseInt(body.getAttribute("data-paper"), 10) || 80;
     var height = Math.ceil(slip.getBoundingClientRect().height * MM_PER_PX) + 6;
     if (pageRule !== null) sheet.deleteRule(pageRule);

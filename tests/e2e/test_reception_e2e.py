@@ -132,7 +132,9 @@ def test_kiosk_number_to_reception_to_display_to_an_80mm_receipt(
     svg = page.locator(".qr svg")
     modules = int(re.search(r'viewBox="0 0 (\d+)', svg.evaluate("e => e.outerHTML")).group(1))
     box = svg.bounding_box()
-    assert abs(box["width"] - 30 * 96 / 25.4) < 2  # 30 mm on paper
+    # about 28 mm on paper, each module a whole number of the printer's dots (203 dpi)
+    dots = box["width"] * 25.4 / 96 / modules * 203 / 25.4
+    assert 24 * 96 / 25.4 < box["width"] < 31 * 96 / 25.4 and abs(dots - round(dots)) < 0.02
     sharp = new_context(browser, storage_state=context.storage_state(), device_scale_factor=4,
                                 locale="fa-IR")
     try:

@@ -290,3 +290,54 @@ def test_an_english_sentence_on_a_persian_slip_keeps_its_full_stop_at_its_end(
                 assert shift is not None and shift > 0, (slip, needle, shift)
         finally:
             context.close()
+
+
+# Each figure with its unit word in a line's words (a split payment's "Cash 10,000,000 toman,
+# Card reader 2,550,000 toman"): on which lines each of its letters stands.
+FIGURES_IN_WORDS = r"""(selector) => {
+  const MONEY = /-?[0-9\u06f0-\u06f9][0-9\u06f0-\u06f9,\u066b\u066c.]*\s(toman|rial|تومان|ریال)/g;
+  const out = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const chars = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (let i = 0; i < node.data.length; i++) chars.push([node, i, node.data[i]]);
+    }
+    const text = chars.map((c) => c[2]).join("");
+    const lineHeight = parseFloat(getComputedStyle(el).lineHeight);
+    for (const match of text.matchAll(MONEY)) {
+      const tops = new Set();
+      for (let k = match.index; k < match.index + match[0].length; k++) {
+        const [node, i, ch] = chars[k];
+        if (!ch.trim()) continue;
+        const range = document.createRange();
+        range.setStart(node, i); range.setEnd(node, i + 1);
+        tops.add(Math.round(range.getBoundingClientRect().top / (lineHeight / 2)));
+      }
+      out.push({figure: match[0], lines: tops.size});
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("unit", ["toman", "rial"])
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_a_split_payments_figures_keep_their_unit_on_the_58_mm_till_slip(
+        app, live_server, browser, busy_day, lang, unit):
+    """A hand-back paid part in cash and part by the card reader is one line of the till
+    slip's words; at 58 mm it wraps, and it broke between a figure and its unit word
+    ("2,550,000" at a line's end, "toman" starting the next)."""
+    app.config["MONEY_DISPLAY"] = unit
+    context, page = open_slip(browser, live_server.url, busy_day["till"], lang, "58")
+    try:
+        figures = page.evaluate(FIGURES_IN_WORDS, "[data-till-handbacks] td:not(.amount)")
+        assert len(figures) >= 2, figures  # the split hand-back's two parts
+        broken = [f["figure"] for f in figures if f["lines"] != 1]
+        if broken:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"till-split-{lang}-{unit}.png"),
+                            full_page=True)
+        assert not broken, f"a figure broken from its unit: {broken}"
+    finally:
+        context.close()
