@@ -10,7 +10,7 @@ from servicedesk import lifecycle
 from servicedesk.errors import Conflict, Forbidden, ValidationError
 from servicedesk.extensions import db
 from servicedesk.lifecycle import Actor
-from servicedesk.models import Loan, Ticket, TicketEvent
+from servicedesk.models import Loan, TicketEvent
 from servicedesk.services import loaners
 from servicedesk.services import tickets as ticket_service
 
