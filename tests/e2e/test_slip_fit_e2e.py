@@ -191,6 +191,13 @@ def problems(m, paper):
     narrow = [round(w / MM, 1) for w in m["lineWords"] if w < m["body"]["width"] * 0.9]
     if paper == "58" and narrow:
         found.append(f"a line's words squeezed beside its amount (mm wide): {narrow}")
+    return found + amounts_out_of_line(m)
+
+
+def amounts_out_of_line(m: dict) -> list[str]:
+    """The amounts of a measured slip (MEASURE) each on one line and in one column: their
+    units', thousands' and boxes' edges within half a pixel."""
+    found = []
     broken = [a["text"] for a in m["amounts"] if a["lines"] != 1]
     if broken:
         found.append(f"amounts broken over lines: {broken}")

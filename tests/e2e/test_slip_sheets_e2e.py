@@ -24,7 +24,7 @@ from servicedesk.services.tickets import default_branch
 from ..test_signatures import SIGNED, data_url
 from .conftest import ARTIFACTS, login
 from .test_reception_e2e import pdf_pages
-from .test_slip_fit_e2e import INTAKE, LINES, LONG_TERMS, MEASURE, _spread
+from .test_slip_fit_e2e import INTAKE, LINES, LONG_TERMS, MEASURE, amounts_out_of_line
 
 MM = 96 / 25.4  # CSS px per mm
 PT = 72 / 25.4  # PDF points per mm
@@ -111,15 +111,7 @@ def sheet_problems(m, paper):
         found.append(f"outside the printable area: {m['outside'][:8]}")
     if m["overflowing"]:
         found.append(f"content wider than its box: {m['overflowing'][:8]}")
-    broken = [a["text"] for a in m["amounts"] if a["lines"] != 1]
-    if broken:
-        found.append(f"amounts broken over lines: {broken}")
-    for key in ("units", "thousands", "boxEnd"):
-        spread = _spread([a[key] for a in m["amounts"]])
-        if spread > 0.5:
-            found.append(f"amounts' {key} edges differ by {spread}px: "
-                         f"{[(a['text'], round(a[key] or 0, 1)) for a in m['amounts']]}")
-    return found
+    return found + amounts_out_of_line(m)
 
 
 def pages_printed(page, paper):
