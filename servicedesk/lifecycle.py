@@ -369,7 +369,7 @@ def _clean_deliver(data: dict, ticket: Ticket, actor: Actor) -> dict:
     _signature_digest(data, clean)
     # the paper slip signed instead of the screen, and why (servicedesk.signatures)
     f = v.Fields(data)
-    f.take("signed_on_paper_reason", v.text, max_len=200, required=False)
+    f.take(signatures.PAPER_FIELD, v.text, max_len=signatures.PAPER_REASON_MAX, required=False)
     clean.update(f.done())
     return clean
 
@@ -825,7 +825,7 @@ def _verify_loans(ticket: Ticket) -> list[str]:
             problems.append(_("loan %(id)s differs from its return_loaner record",
                               id=format_number(loan_id)))
     for loan_id in (lent.keys() | returned.keys()) - loans.keys():
-        problems.append(_("the trail's loan %(id)s has no loan row", id=loan_id))
+        problems.append(_("the trail's loan %(id)s has no loan row", id=format_number(loan_id)))
     return problems
 
 
