@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import Date, bindparam, select, text
 
-from . import audit, devices, settings
+from . import audit, devices, settings, signatures
 from . import validation as v
 from .errors import NotFound, ValidationError
 from .extensions import db
@@ -1163,19 +1163,19 @@ def handback_totals(f: Filters, staff: Optional[str] = None) -> dict:
 ON_PAPER_SHOWN = 1000  # on a page; an export has them all
 
 
-def _on_paper_sql(q: "_Query", f: Filters) -> tuple[str, str]:
+def _on_paper_sql(q: "_Query", f: Filters) -> tuple[str, str, str]:
     """The FROM and WHERE of the admits and hand-backs of the range whose customer signed the
     paper slip instead of the screen (servicedesk.signatures.PAPER_FIELD in the event's data),
-    of the branch asked for."""
+    of the branch asked for, and the reason's expression."""
     lo, hi = f.bounds()
-    reason = q.json_text("e.data", "signed_on_paper_reason")
+    reason = q.json_text("e.data", signatures.PAPER_FIELD)
     where = ["e.event IN ('admit', 'deliver')", f"{reason} IS NOT NULL",
              f"e.at >= {q.ts(lo)}", f"e.at < {q.ts(hi)}"]
     if f.branch_id is not None:
         where.append(f"t.branch_id = {q.bind(f.branch_id)}")
     return ("FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id "
             "JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = e.actor_id",
-            f"WHERE {' AND '.join(where)}")
+            f"WHERE {' AND '.join(where)}", reason)
 
 
 def signed_on_paper(f: Filters, limit: Optional[int] = ON_PAPER_SHOWN) -> list[dict]:
@@ -1183,10 +1183,10 @@ def signed_on_paper(f: Filters, limit: Optional[int] = ON_PAPER_SHOWN) -> list[d
     screen, one by one in the order they were made: when, which, which ticket, whose, who let
     the screen go and why (how often a shop that asks for the screen goes without it)."""
     q = _Query()
-    source, where = _on_paper_sql(q, f)
+    source, where, reason = _on_paper_sql(q, f)
     sql = ("SELECT e.at AS at, e.event AS event, t.id AS ticket_id, t.number AS ticket_number, "
            "c.name AS customer, e.actor_name AS staff, u.full_name AS staff_name, "
-           f"{q.json_text('e.data', 'signed_on_paper_reason')} AS reason "
+           f"{reason} AS reason "
            f"{source} {where} ORDER BY e.at, e.id"
            + (f" LIMIT {int(limit)}" if limit is not None else ""))
     rows = q.rows(sql, at=UTCDateTime())
@@ -1200,7 +1200,7 @@ def signed_on_paper_count(f: Filters) -> int:
     """How many intakes and hand-backs of the range were signed on paper instead of the
     screen (``signed_on_paper``)."""
     q = _Query()
-    source, where = _on_paper_sql(q, f)
+    source, where, _reason = _on_paper_sql(q, f)
     return int(q.rows(f"SELECT COUNT(*) AS n {source} {where}")[0]["n"] or 0)
 
 
