@@ -10,12 +10,11 @@ money go through the i18n filters in the templates.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Optional
-
-import re
 
 import phonenumbers
 import qrcode
